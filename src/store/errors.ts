@@ -1,0 +1,15 @@
+/** A user with this (normalized) email already exists. */
+export class DuplicateEmailError extends Error {
+  constructor() {
+    super("email already exists");
+    this.name = "DuplicateEmailError";
+  }
+}
+
+/** The database could not be reached or did not answer in time. The cause stays server-side. */
+export class StorageUnavailableError extends Error {
+  constructor(cause?: unknown) {
+    super("storage unavailable", { cause });
+    this.name = "StorageUnavailableError";
+  }
+}

@@ -1,0 +1,134 @@
+// The storage port. The domain owns these interfaces; `memory.ts` and `mongo.ts` implement them,
+// and `test/store/contract.ts` holds the one suite both must pass.
+//
+// Rules every adapter honours:
+// - Emails are stored already normalized; `users.insert` rejects a second user with the same
+//   email by throwing DuplicateEmailError, atomically (two concurrent inserts: exactly one wins).
+// - Expiry: records whose `expiresAt` is not after `now` are treated as absent by every read that
+//   takes `now`, and are eventually purged (MongoDB TTL indexes, a sweep in memory).
+// - Writes that must not race are single atomic operations: consuming a refresh token or a
+//   one-time code succeeds for exactly one of any number of concurrent callers.
+// - Failures to reach the database surface as StorageUnavailableError, never a driver error.
+// - Records returned are copies: mutating them never changes what is stored.
+
+export interface UserRecord {
+  id: string;
+  /** Normalized: trimmed and lower-cased. Unique. */
+  email: string;
+  emailVerified: boolean;
+  displayName: string;
+  /** argon2id PHC string; null once the password credential is unlinked. */
+  passwordHash: string | null;
+  passwordUpdatedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** The fields of a user that may change after creation. */
+export type UserPatch = Partial<
+  Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt">
+>;
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  userAgent: string;
+  ipAddress: string;
+  rememberMe: boolean;
+  createdAt: Date;
+  lastActiveAt: Date;
+  /** The session ends at this instant unless a refresh moves it later. */
+  expiresAt: Date;
+  /** Set when the session was revoked (logout, revoke, password change...). */
+  revokedAt: Date | null;
+}
+
+export interface RefreshTokenRecord {
+  /** SHA-256 of the opaque token, hex. The token itself is never stored. */
+  tokenHash: string;
+  sessionId: string;
+  userId: string;
+  createdAt: Date;
+  expiresAt: Date;
+  /** Set, atomically, by the one call that spent the token. */
+  consumedAt: Date | null;
+}
+
+export type CodePurpose = "email_verification" | "password_reset";
+
+export interface CodeRecord {
+  /** SHA-256 of the code, hex. The code itself is never stored. */
+  codeHash: string;
+  purpose: CodePurpose;
+  userId: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface UserStore {
+  /** Throws DuplicateEmailError when the email is taken. */
+  insert(user: UserRecord): Promise<void>;
+  findById(id: string): Promise<UserRecord | null>;
+  findByEmail(email: string): Promise<UserRecord | null>;
+  /** Applies the patch and returns the updated user, or null when there is no such user. */
+  update(id: string, patch: UserPatch): Promise<UserRecord | null>;
+  /** Returns whether a user was deleted. */
+  delete(id: string): Promise<boolean>;
+}
+
+export interface SessionStore {
+  insert(session: SessionRecord): Promise<void>;
+  /** The session if it exists, is not revoked and has not expired at `now`. */
+  findLive(id: string, now: Date): Promise<SessionRecord | null>;
+  /** The user's live sessions at `now`, newest (createdAt) first. */
+  listLive(userId: string, now: Date): Promise<SessionRecord[]>;
+  /** Sets lastActiveAt (and expiresAt when given) of a live session. Returns whether it was live. */
+  touch(id: string, now: Date, expiresAt?: Date): Promise<boolean>;
+  /**
+   * Revokes one live session, only if it belongs to `userId`. Returns whether a live session of
+   * that user was revoked (false for unknown, foreign, expired or already revoked).
+   */
+  revoke(id: string, userId: string, now: Date): Promise<boolean>;
+  /** Revokes every live session of the user except `exceptId`. Returns how many. */
+  revokeAllForUser(userId: string, now: Date, exceptId?: string): Promise<number>;
+  /** Removes every session record of the user (account deletion). */
+  deleteAllForUser(userId: string): Promise<void>;
+}
+
+export type ConsumeRefreshResult =
+  | { outcome: "consumed"; record: RefreshTokenRecord }
+  | { outcome: "reused"; record: RefreshTokenRecord }
+  | { outcome: "unknown" };
+
+export interface RefreshTokenStore {
+  insert(token: RefreshTokenRecord): Promise<void>;
+  /**
+   * Atomically spends the token: exactly one caller gets "consumed" (with the record as it was
+   * before spending); every later or concurrent caller gets "reused". Expiry is not checked here:
+   * the record carries `expiresAt` for the caller to judge. Unknown hashes give "unknown".
+   */
+  consume(tokenHash: string, now: Date): Promise<ConsumeRefreshResult>;
+  deleteAllForUser(userId: string): Promise<void>;
+}
+
+export interface CodeStore {
+  /** Stores the code and deletes every other code of the same user and purpose. */
+  replace(code: CodeRecord): Promise<void>;
+  /**
+   * Atomically removes and returns the code if it exists with that purpose and has not expired
+   * at `now`; null otherwise. Exactly one of any number of concurrent callers gets the record.
+   */
+  consume(codeHash: string, purpose: CodePurpose, now: Date): Promise<CodeRecord | null>;
+  deleteAllForUser(userId: string): Promise<void>;
+}
+
+export interface Store {
+  readonly kind: "memory" | "mongodb";
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly refreshTokens: RefreshTokenStore;
+  readonly codes: CodeStore;
+  /** Resolves when storage answers; rejects with StorageUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
