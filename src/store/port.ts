@@ -102,9 +102,12 @@ export type ConsumeRefreshResult =
 
 export interface RefreshTokenStore {
   insert(token: RefreshTokenRecord): Promise<void>;
+  /** The record whatever its state (spent, expired but not yet purged), or null. */
+  find(tokenHash: string): Promise<RefreshTokenRecord | null>;
   /**
    * Atomically spends the token: exactly one caller gets "consumed" (with the record as it was
-   * before spending); every later or concurrent caller gets "reused". Expiry is not checked here:
+   * before spending); every later or concurrent caller gets "reused" (with consumedAt set).
+   * Reuse is detectable only until the record is purged after its expiry; then it is "unknown". Expiry is not checked here:
    * the record carries `expiresAt` for the caller to judge. Unknown hashes give "unknown".
    */
   consume(tokenHash: string, now: Date): Promise<ConsumeRefreshResult>;

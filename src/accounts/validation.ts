@@ -1,0 +1,51 @@
+import { AuthError, invalidArgument } from "../errors.ts";
+
+const maxEmailLength = 254;
+// Deliberately simple: one @, no spaces or control characters, a dot in the domain. Deliverability
+// is proven by the verification mail, not by a regular expression.
+const emailShape = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
+
+/** Trims and lower-cases an email address and checks its shape. */
+export function normalizeEmail(field: string, raw: string): string {
+  const email = raw.trim().toLowerCase();
+  if (email.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (email.length > maxEmailLength) throw invalidArgument(field, `${field} must be at most ${maxEmailLength} characters`);
+  if (!emailShape.test(email)) throw invalidArgument(field, `${field} is not a valid email address`);
+  return email;
+}
+
+const maxDisplayNameLength = 100;
+
+export function checkDisplayName(field: string, raw: string): string {
+  const name = raw.trim().normalize("NFC");
+  if ([...name].length > maxDisplayNameLength) {
+    throw invalidArgument(field, `${field} must be at most ${maxDisplayNameLength} characters`);
+  }
+  if (/[\p{Cc}\p{Cf}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
+  return name;
+}
+
+const maxOpaqueLength = 256;
+const opaqueShape = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Checks a code or opaque token the service itself issued (base64url). A value that cannot be one
+ * of ours is refused with `reasonIfWrong` (e.g. INVALID_CODE), never looked up.
+ */
+export function checkOpaque(field: string, raw: string, reasonIfWrong: "INVALID_CODE" | "INVALID_REFRESH"): string {
+  const value = raw.trim();
+  if (value.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (value.length > maxOpaqueLength) throw invalidArgument(field, `${field} must be at most ${maxOpaqueLength} characters`);
+  if (!opaqueShape.test(value)) {
+    throw new AuthError(reasonIfWrong, reasonIfWrong === "INVALID_CODE" ? "the code is invalid or has expired" : "the refresh token is invalid", { field });
+  }
+  return value;
+}
+
+/** Checks an identifier the service issued (a UUID or similar). */
+export function checkId(field: string, raw: string): string {
+  const id = raw.trim();
+  if (id.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (id.length > 128 || !/^[A-Za-z0-9_-]+$/.test(id)) throw invalidArgument(field, `${field} is malformed`);
+  return id;
+}

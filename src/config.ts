@@ -1,0 +1,165 @@
+// Configuration is read from the environment once, at start-up, into a typed object. A bad value
+// stops the server with a message naming the variable.
+
+export interface Config {
+  port: number;
+  host: string;
+  mongodbUri: string | undefined;
+  tls: { certFile: string; keyFile: string } | undefined;
+  corsAllowedOrigins: string[];
+  /** How many reverse proxies in front of us append to X-Forwarded-For (0: ignore the header). */
+  trustProxyHops: number;
+  maxBodyBytes: number;
+  shutdownGraceMs: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  jwt: {
+    /** PKCS#8 PEM of an Ed25519 or P-256 private key; undefined means generate one (development). */
+    privateKeyPem: string | undefined;
+    issuer: string;
+    audience: string;
+    accessTokenTtlSeconds: number;
+  };
+  refreshTokenTtlSeconds: number;
+  refreshTokenTtlRememberMeSeconds: number;
+  argon2: { memoryKiB: number; timeCost: number; parallelism: number };
+  registrationEnabled: boolean;
+  emailVerificationRequired: boolean;
+  emailVerificationTtlSeconds: number;
+  passwordResetTtlSeconds: number;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const hit = allowed.find((a) => a === raw);
+  if (hit === undefined) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return hit;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "is not a valid URL");
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(" or ")}`);
+  }
+  return raw;
+}
+
+function origins(env: Env, name: string): string[] {
+  const raw = str(env, name);
+  if (raw === undefined) return [];
+  return raw.split(",").map((o) => {
+    const origin = o.trim();
+    if (origin === "*") return origin;
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError(name, `contains an invalid origin "${origin}"`);
+    }
+    if (parsed.origin !== origin) {
+      throw new ConfigError(name, `entries must be bare origins like https://app.example.com, got "${origin}"`);
+    }
+    return origin;
+  });
+}
+
+export function loadConfig(env: Env, readFile: (path: string) => string): Config {
+  const certFile = str(env, "TLS_CERT_FILE");
+  const keyFile = str(env, "TLS_KEY_FILE");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(certFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE", "must be set together with its pair");
+  }
+
+  let privateKeyPem = str(env, "JWT_PRIVATE_KEY")?.replace(/\\n/g, "\n");
+  const keyPath = str(env, "JWT_PRIVATE_KEY_FILE");
+  if (privateKeyPem !== undefined && keyPath !== undefined) {
+    throw new ConfigError("JWT_PRIVATE_KEY_FILE", "cannot be combined with JWT_PRIVATE_KEY");
+  }
+  if (keyPath !== undefined) {
+    try {
+      privateKeyPem = readFile(keyPath);
+    } catch {
+      throw new ConfigError("JWT_PRIVATE_KEY_FILE", `cannot be read: ${keyPath}`);
+    }
+  }
+
+  const day = 86_400;
+  const config: Config = {
+    port: int(env, "PORT", 8080, 0, 65_535),
+    host: str(env, "HOST") ?? "0.0.0.0",
+    mongodbUri: url(env, "MONGODB_URI", ["mongodb:", "mongodb+srv:"]),
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    corsAllowedOrigins: origins(env, "CORS_ALLOWED_ORIGINS"),
+    trustProxyHops: int(env, "TRUST_PROXY_HOPS", 0, 0, 10),
+    maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
+    jwt: {
+      privateKeyPem,
+      issuer: str(env, "JWT_ISSUER") ?? "authd",
+      audience: str(env, "JWT_AUDIENCE") ?? "authd",
+      accessTokenTtlSeconds: int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 30, day),
+    },
+    refreshTokenTtlSeconds: int(env, "REFRESH_TOKEN_TTL_SECONDS", 7 * day, 60, 365 * day),
+    refreshTokenTtlRememberMeSeconds: int(env, "REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", 30 * day, 60, 365 * day),
+    argon2: {
+      // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
+      memoryKiB: int(env, "ARGON2_MEMORY_KIB", 19_456, 19_456, 4_194_304),
+      timeCost: int(env, "ARGON2_TIME_COST", 2, 2, 100),
+      parallelism: int(env, "ARGON2_PARALLELISM", 1, 1, 64),
+    },
+    registrationEnabled: bool(env, "REGISTRATION_ENABLED", true),
+    emailVerificationRequired: bool(env, "EMAIL_VERIFICATION_REQUIRED", true),
+    emailVerificationTtlSeconds: int(env, "EMAIL_VERIFICATION_TTL_SECONDS", day, 60, 30 * day),
+    passwordResetTtlSeconds: int(env, "PASSWORD_RESET_TTL_SECONDS", 3_600, 60, day),
+    smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
+    mailFrom: str(env, "MAIL_FROM") ?? "authd <no-reply@localhost>",
+  };
+  if (config.refreshTokenTtlRememberMeSeconds < config.refreshTokenTtlSeconds) {
+    throw new ConfigError("REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_SECONDS");
+  }
+  if (config.corsAllowedOrigins.includes("*") && config.corsAllowedOrigins.length > 1) {
+    throw new ConfigError("CORS_ALLOWED_ORIGINS", "cannot mix * with explicit origins");
+  }
+  return config;
+}

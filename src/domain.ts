@@ -1,0 +1,63 @@
+import type { Clock } from "./clock.ts";
+import type { Logger } from "./log.ts";
+import type { Mailer } from "./mail/mailer.ts";
+import type { PasswordHasher } from "./passwords/hasher.ts";
+import type { Store } from "./store/port.ts";
+import type { AccessTokens } from "./tokens/access.ts";
+
+/** What every operation of the domain may use. Built once at start-up. */
+export interface Deps {
+  store: Store;
+  clock: Clock;
+  hasher: PasswordHasher;
+  accessTokens: AccessTokens;
+  mailer: Mailer;
+  log: Logger;
+  /** Work started by a request but finished after its response (mail delivery). */
+  background: Background;
+  policy: {
+    registrationEnabled: boolean;
+    emailVerificationRequired: boolean;
+    emailVerificationTtlSeconds: number;
+    passwordResetTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    refreshTokenTtlRememberMeSeconds: number;
+  };
+}
+
+/** Who made the request, as far as the transport can tell. */
+export interface ClientInfo {
+  ipAddress: string;
+  userAgent: string;
+}
+
+/** An authenticated caller: a live session of an existing user. */
+export interface Caller {
+  userId: string;
+  sessionId: string;
+}
+
+/** Tasks that outlive the request that started them; shutdown waits for them. */
+export interface Background {
+  run(name: string, task: () => Promise<void>): void;
+  drain(): Promise<void>;
+}
+
+export function createBackground(log: Logger): Background {
+  const pending = new Set<Promise<void>>();
+  return {
+    run(name, task) {
+      const p = task()
+        .catch((err: unknown) => log.error({ err, task: name }, "background task failed"))
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    },
+    async drain() {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+  };
+}
+
+export function addSeconds(date: Date, seconds: number): Date {
+  return new Date(date.getTime() + seconds * 1000);
+}

@@ -1,0 +1,53 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { TokenPairSchema, UserSchema, type TokenPair as TokenPairMessage, type User } from "../../gen/auth/v1/common_pb.js";
+import { SessionSchema, type Session } from "../../gen/auth/v1/session_service_pb.js";
+import { LinkedAccountSchema, type LinkedAccount as LinkedAccountMessage } from "../../gen/auth/v1/auth_service_pb.js";
+import type { LinkedAccount } from "../accounts/accounts.ts";
+import type { TokenPair } from "../sessions/sessions.ts";
+import type { SessionRecord, UserRecord } from "../store/port.ts";
+
+export function userMessage(user: UserRecord): User {
+  return create(UserSchema, {
+    id: user.id,
+    email: user.email,
+    emailVerified: user.emailVerified,
+    displayName: user.displayName,
+    twoFactorEnabled: false,
+    createTime: timestampFromDate(user.createdAt),
+    updateTime: timestampFromDate(user.updatedAt),
+  });
+}
+
+export function tokenPairMessage(tokens: TokenPair): TokenPairMessage {
+  return create(TokenPairSchema, {
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    tokenType: tokens.tokenType,
+    expiresIn: BigInt(tokens.expiresIn),
+    accessTokenExpireTime: timestampFromDate(tokens.accessTokenExpiresAt),
+    refreshTokenExpireTime: timestampFromDate(tokens.refreshTokenExpiresAt),
+    sessionId: tokens.sessionId,
+  });
+}
+
+export function sessionMessage(session: SessionRecord & { current: boolean }): Session {
+  return create(SessionSchema, {
+    id: session.id,
+    userAgent: session.userAgent,
+    ipAddress: session.ipAddress,
+    createTime: timestampFromDate(session.createdAt),
+    lastActiveTime: timestampFromDate(session.lastActiveAt),
+    expireTime: timestampFromDate(session.expiresAt),
+    current: session.current,
+  });
+}
+
+export function linkedAccountMessage(account: LinkedAccount): LinkedAccountMessage {
+  return create(LinkedAccountSchema, {
+    id: account.id,
+    provider: account.provider,
+    providerAccountId: account.providerAccountId,
+    createTime: timestampFromDate(account.createdAt),
+  });
+}

@@ -1,0 +1,124 @@
+import type { ConnectRouter, HandlerContext, Interceptor } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
+import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
+import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
+import type { Accounts } from "../accounts/accounts.ts";
+import { AuthError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Sessions } from "../sessions/sessions.ts";
+import { bearerToken, clientInfo, requestIdKey } from "./context.ts";
+import { toConnectError, toSafeError } from "./errors.ts";
+import { linkedAccountMessage, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
+
+export interface Operations {
+  accounts: Accounts;
+  sessions: Sessions;
+}
+
+/**
+ * Every RPC passes through here: errors become safe ConnectErrors with their reason attached, and
+ * each call is logged once with its outcome (never its payload).
+ */
+export function rpcInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const requestId = req.contextValues.get(requestIdKey);
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    try {
+      const res = await next(req);
+      log.info({ requestId, rpc, code: "ok", ms: Math.round(performance.now() - started) }, "rpc");
+      return res;
+    } catch (err) {
+      const safe = toSafeError(err, log.child({ requestId, rpc }));
+      const outgoing = safe instanceof AuthError ? toConnectError(safe) : safe;
+      const reason = safe instanceof AuthError ? safe.reason : undefined;
+      log.info({ requestId, rpc, code: ConnectError.from(outgoing).code, reason, ms: Math.round(performance.now() - started) }, "rpc");
+      throw outgoing;
+    }
+  };
+}
+
+export function registerAuthServices(router: ConnectRouter, ops: Operations): void {
+  const { accounts, sessions } = ops;
+  const caller = (ctx: HandlerContext) => sessions.authenticate(bearerToken(ctx));
+
+  router.service(AuthService, {
+    async register(req, ctx) {
+      const { user, tokens } = await accounts.register(
+        { email: req.email, password: req.password, displayName: req.displayName },
+        clientInfo(ctx),
+      );
+      return {
+        user: userMessage(user),
+        verificationRequired: tokens === undefined,
+        tokens: tokens === undefined ? undefined : tokenPairMessage(tokens),
+      };
+    },
+    async login(req, ctx) {
+      const result = await accounts.login(
+        { email: req.email, password: req.password, rememberMe: req.rememberMe },
+        clientInfo(ctx),
+      );
+      return { user: userMessage(result.user), result: { case: "tokens", value: tokenPairMessage(result.tokens) } };
+    },
+    async logout(_req, ctx) {
+      await sessions.logout(await caller(ctx));
+      return {};
+    },
+    async refreshToken(req) {
+      return { tokens: tokenPairMessage(await sessions.refresh(req.refreshToken)) };
+    },
+    async getCurrentUser(_req, ctx) {
+      return { user: userMessage(await accounts.getUser(await caller(ctx))) };
+    },
+    async updateProfile(req, ctx) {
+      const user = await accounts.updateProfile(await caller(ctx), { displayName: req.displayName });
+      return { user: userMessage(user) };
+    },
+    async changePassword(req, ctx) {
+      const revoked = await accounts.changePassword(await caller(ctx), req.currentPassword, req.newPassword);
+      return { revokedSessionCount: revoked };
+    },
+    async deleteAccount(_req, ctx) {
+      await accounts.deleteAccount(await caller(ctx));
+      return {};
+    },
+    async verifyEmail(req) {
+      return { user: userMessage(await accounts.verifyEmail(req.code)) };
+    },
+    async resendVerificationEmail(req) {
+      await accounts.resendVerification(req.email);
+      return {};
+    },
+    async requestPasswordReset(req) {
+      await accounts.requestPasswordReset(req.email);
+      return {};
+    },
+    async resetPassword(req) {
+      await accounts.resetPassword(req.code, req.newPassword);
+      return {};
+    },
+    async listLinkedAccounts(_req, ctx) {
+      const list = await accounts.listLinkedAccounts(await caller(ctx));
+      return { accounts: list.map(linkedAccountMessage) };
+    },
+    async unlinkAccount(req, ctx) {
+      await accounts.unlinkAccount(await caller(ctx), req.id);
+      return {};
+    },
+  });
+
+  router.service(SessionService, {
+    async listSessions(_req, ctx) {
+      const list = await sessions.list(await caller(ctx));
+      return { sessions: list.map(sessionMessage) };
+    },
+    async revokeSession(req, ctx) {
+      await sessions.revoke(await caller(ctx), req.sessionId);
+      return {};
+    },
+    async revokeOtherSessions(_req, ctx) {
+      return { revokedCount: await sessions.revokeOthers(await caller(ctx)) };
+    },
+  });
+}

@@ -1,0 +1,233 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type http from "node:http";
+import type http2 from "node:http2";
+import { createContextValues, cors as connectCors } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import corsMiddleware from "cors";
+import { file_auth_v1_auth_service } from "../../gen/auth/v1/auth_service_pb.js";
+import { file_auth_v1_session_service } from "../../gen/auth/v1/session_service_pb.js";
+import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
+import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { createAccounts } from "../accounts/accounts.ts";
+import { systemClock, type Clock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import { createBackground, type Deps } from "../domain.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
+import { createPasswordHasher } from "../passwords/hasher.ts";
+import { clientInfoKey, requestIdKey } from "../rpc/context.ts";
+import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
+import { createSessions } from "../sessions/sessions.ts";
+import { createMemoryStore } from "../store/memory.ts";
+import { createMongoStore } from "../store/mongo.ts";
+import type { Store } from "../store/port.ts";
+import { createAccessTokens } from "../tokens/access.ts";
+import { loadSigningKey } from "../tokens/keys.ts";
+import { registerHealth } from "./health.ts";
+import { createListener, type NodeHandler } from "./listener.ts";
+import { registerReflection } from "./reflection.ts";
+
+/** Replaceable parts, for tests and for embedding the service in another process. */
+export interface Overrides {
+  store?: Store;
+  clock?: Clock;
+  mailer?: Mailer;
+  log?: Logger;
+}
+
+export interface RunningServer {
+  port: number;
+  url: string;
+  deps: Deps;
+  /** Graceful stop: no new connections, in-flight calls finish, background work drains, storage closes. */
+  close(): Promise<void>;
+}
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+const servedServices = ["auth.v1.AuthService", "auth.v1.SessionService"];
+
+/** The client address: the socket's, or the one `hops` proxies back in X-Forwarded-For. */
+export function clientIp(req: NodeRequest, socketIp: string, trustProxyHops: number): string {
+  if (trustProxyHops === 0) return socketIp;
+  const header = req.headers["x-forwarded-for"];
+  const chain = (Array.isArray(header) ? header.join(",") : (header ?? ""))
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  // Each trusted proxy appends the address it saw; the client is the one the outermost trusted
+  // proxy saw. Entries further left were written by the client and prove nothing.
+  const candidate = chain[chain.length - trustProxyHops];
+  return candidate !== undefined && /^[0-9a-fA-F:.]{2,45}$/.test(candidate) ? candidate : socketIp;
+}
+
+/** The part of a Node response (HTTP/1.1 or HTTP/2 compatibility API) that sendJson needs. */
+interface JsonSink {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  end(body: string): unknown;
+}
+
+function sendJson(res: JsonSink, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.statusCode = status;
+  for (const [name, value] of Object.entries({ "content-type": "application/json", "cache-control": "no-store", ...headers })) {
+    res.setHeader(name, value);
+  }
+  res.end(JSON.stringify(body));
+}
+
+/** Caches a probe's answer briefly, so frequent health checks do not each hit the database. */
+function cachedProbe(store: Store, ttlMs: number): () => Promise<boolean> {
+  let last: { at: number; value: Promise<boolean> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (last === undefined || now - last.at > ttlMs) {
+      const value = Promise.race([
+        store.ping().then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
+      ]).catch(() => false);
+      last = { at: now, value };
+    }
+    return last.value;
+  };
+}
+
+export async function startServer(config: Config, overrides: Overrides = {}): Promise<RunningServer> {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+
+  let store = overrides.store;
+  if (store === undefined) {
+    if (config.mongodbUri !== undefined) {
+      store = await createMongoStore(config.mongodbUri);
+      log.info("storage: MongoDB");
+    } else {
+      store = createMemoryStore();
+      log.warn("storage: embedded in-process store (no MONGODB_URI): all data is lost when the process exits");
+    }
+  }
+
+  const { key, generated } = await loadSigningKey(config.jwt.privateKeyPem);
+  if (generated) {
+    log.warn(
+      "JWT_PRIVATE_KEY is not set: generated a temporary signing key; tokens will not survive a restart. Set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE in production",
+    );
+  }
+
+  let mailer = overrides.mailer;
+  if (mailer === undefined) {
+    if (config.smtpUrl !== undefined) {
+      mailer = createSmtpMailer(config.smtpUrl, config.mailFrom);
+    } else {
+      mailer = createLogMailer(log);
+      log.warn("SMTP_URL is not set: verification and reset codes are written to this log instead of mailed");
+    }
+  }
+
+  const deps: Deps = {
+    store,
+    clock,
+    hasher: await createPasswordHasher(config.argon2),
+    accessTokens: createAccessTokens(
+      key,
+      { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: config.jwt.accessTokenTtlSeconds },
+      clock,
+    ),
+    mailer,
+    log,
+    background: createBackground(log),
+    policy: {
+      registrationEnabled: config.registrationEnabled,
+      emailVerificationRequired: config.emailVerificationRequired,
+      emailVerificationTtlSeconds: config.emailVerificationTtlSeconds,
+      passwordResetTtlSeconds: config.passwordResetTtlSeconds,
+      refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+      refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,
+    },
+  };
+  const sessions = createSessions(deps);
+  const accounts = createAccounts(deps, sessions);
+  const probe = cachedProbe(store, 1000);
+  const shutdown = new AbortController();
+  const requestIds = new WeakMap<NodeRequest, string>();
+
+  const rpc = connectNodeAdapter({
+    readMaxBytes: config.maxBodyBytes,
+    shutdownSignal: shutdown.signal,
+    interceptors: [rpcInterceptor(log)],
+    contextValues: (req) =>
+      createContextValues()
+        .set(requestIdKey, requestIds.get(req) ?? "")
+        .set(clientInfoKey, { ipAddress: clientIp(req, listener.remoteAddress(req), config.trustProxyHops), userAgent: "" }),
+    routes(router) {
+      registerAuthServices(router, { accounts, sessions });
+      registerHealth(router, { probe, services: servedServices });
+      registerReflection(router, [
+        file_auth_v1_auth_service,
+        file_auth_v1_session_service,
+        file_grpc_health_v1_health,
+        file_grpc_reflection_v1_reflection,
+        file_grpc_reflection_v1alpha_reflection,
+      ]);
+    },
+    fallback(_req, res) {
+      sendJson(res, 404, { code: "not_found", message: "no such route" });
+    },
+  });
+
+  const wildcard = config.corsAllowedOrigins.includes("*");
+  const cors = corsMiddleware({
+    origin: wildcard ? "*" : config.corsAllowedOrigins,
+    credentials: !wildcard,
+    methods: [...connectCors.allowedMethods],
+    allowedHeaders: [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"],
+    exposedHeaders: [...connectCors.exposedHeaders, "X-Request-Id"],
+    maxAge: 7200,
+  });
+
+  const handler: NodeHandler = (req, res) => {
+    const incoming = req.headers["x-request-id"];
+    const requestId = typeof incoming === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    requestIds.set(req, requestId);
+    res.setHeader("x-request-id", requestId);
+    cors(req as http.IncomingMessage, res as http.ServerResponse, () => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (req.method === "GET" && (path === "/healthz" || path === "/health")) {
+        void probe().then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING", storage: store.kind }));
+        return;
+      }
+      if (req.method === "GET" && path === "/.well-known/jwks.json") {
+        sendJson(res, 200, deps.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
+        return;
+      }
+      rpc(req, res);
+    });
+  };
+
+  const tls = config.tls === undefined ? undefined : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const listener = createListener(handler, tls);
+  const port = await listener.listen(config.port, config.host);
+  const scheme = tls === undefined ? "http" : "https";
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  log.info({ port, tls: tls !== undefined, storage: store.kind }, "listening: gRPC, gRPC-Web, Connect and JSON on one port");
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `${scheme}://${host}:${port}`,
+    deps,
+    close() {
+      closing ??= (async () => {
+        shutdown.abort();
+        await listener.close(config.shutdownGraceMs);
+        await deps.background.drain();
+        await store.close();
+        mailer.close?.();
+        log.info("stopped");
+      })();
+      return closing;
+    },
+  };
+}

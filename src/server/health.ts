@@ -1,0 +1,106 @@
+// grpc.health.v1.Health — https://github.com/grpc/grpc/blob/master/doc/health-checking.md
+//
+// Check: SERVING when the probe resolves true, NOT_SERVING when it resolves false or rejects;
+// NOT_FOUND for a service name the server does not serve ("" means the whole server).
+// Watch: sends the current status at once, then polls and sends again only on change, until the
+// client goes away. An unknown service gets SERVICE_UNKNOWN and the stream stays open (the set of
+// served services is fixed for the life of the process, so it never changes).
+
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+
+export interface HealthOptions {
+  /** Resolves true when the server can handle requests (e.g. the database answers a ping). */
+  probe: () => Promise<boolean>;
+  /** Fully-qualified names of the services served, e.g. "auth.v1.AuthService". */
+  services: string[];
+  /** How often Watch re-runs the probe. Defaults to 5000. */
+  watchIntervalMs?: number;
+}
+
+const DEFAULT_WATCH_INTERVAL_MS = 5000;
+
+export function registerHealth(router: ConnectRouter, opts: HealthOptions): void {
+  const known = new Set(opts.services);
+  const intervalMs = opts.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS;
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+    throw new RangeError(`watchIntervalMs must be a positive number, got ${intervalMs}`);
+  }
+
+  const isKnown = (service: string): boolean => service === "" || known.has(service);
+
+  const probeStatus = async (): Promise<HealthCheckResponse_ServingStatus> => {
+    try {
+      return (await opts.probe()) === true
+        ? HealthCheckResponse_ServingStatus.SERVING
+        : HealthCheckResponse_ServingStatus.NOT_SERVING;
+    } catch {
+      return HealthCheckResponse_ServingStatus.NOT_SERVING;
+    }
+  };
+
+  router.service(Health, {
+    async check(req) {
+      if (!isKnown(req.service)) {
+        throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
+      }
+      return { status: await probeStatus() };
+    },
+
+    async *watch(req, ctx: HandlerContext) {
+      const { signal } = ctx;
+      if (!isKnown(req.service)) {
+        yield { status: HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN };
+        await untilAborted(signal);
+        return;
+      }
+      let last = await untilAbortedOr(probeStatus(), signal);
+      if (last === undefined) return;
+      yield { status: last };
+      while (!signal.aborted) {
+        try {
+          // node:timers/promises clears the timer itself when the signal aborts.
+          await sleep(intervalMs, undefined, { signal });
+        } catch {
+          return;
+        }
+        const status = await untilAbortedOr(probeStatus(), signal);
+        if (status === undefined) return;
+        if (status !== last) {
+          last = status;
+          yield { status };
+        }
+      }
+    },
+  });
+}
+
+/** Resolves once the signal aborts (at once if it already has). */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+}
+
+/**
+ * Settles with the promise's value, or with undefined as soon as the signal aborts, so a slow
+ * probe does not keep a cancelled Watch alive. The listener is removed either way.
+ */
+function untilAbortedOr<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

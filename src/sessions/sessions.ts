@@ -1,0 +1,147 @@
+import { randomUUID } from "node:crypto";
+import { AuthError } from "../errors.ts";
+import { addSeconds, type Caller, type ClientInfo, type Deps } from "../domain.ts";
+import { checkId, checkOpaque } from "../accounts/validation.ts";
+import type { SessionRecord, UserRecord } from "../store/port.ts";
+import { randomToken, tokenHash } from "../tokens/opaque.ts";
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: "Bearer";
+  expiresIn: number;
+  accessTokenExpiresAt: Date;
+  refreshTokenExpiresAt: Date;
+  sessionId: string;
+}
+
+// lastActiveAt is written at most once a minute per session, not on every call.
+const touchIntervalMs = 60_000;
+
+export function createSessions(deps: Deps) {
+  const { store, clock, accessTokens, policy } = deps;
+  const ttlFor = (rememberMe: boolean) =>
+    rememberMe ? policy.refreshTokenTtlRememberMeSeconds : policy.refreshTokenTtlSeconds;
+
+  async function issuePair(session: SessionRecord, expiresAt: Date): Promise<TokenPair> {
+    const refreshToken = randomToken(32);
+    await store.refreshTokens.insert({
+      tokenHash: tokenHash(refreshToken),
+      sessionId: session.id,
+      userId: session.userId,
+      createdAt: clock.now(),
+      expiresAt,
+      consumedAt: null,
+    });
+    const access = await accessTokens.issue({ userId: session.userId, sessionId: session.id });
+    return {
+      accessToken: access.token,
+      refreshToken,
+      tokenType: "Bearer",
+      expiresIn: access.expiresIn,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshTokenExpiresAt: expiresAt,
+      sessionId: session.id,
+    };
+  }
+
+  /**
+   * A refresh token presented after it was spent means it leaked or was replayed: the whole
+   * session (every token descended from the same sign-in) is revoked.
+   */
+  async function reuseDetected(sessionId: string, userId: string, now: Date): Promise<never> {
+    await store.sessions.revoke(sessionId, userId, now);
+    deps.log.warn({ sessionId, userId }, "refresh token reuse: session revoked");
+    throw new AuthError("REFRESH_REVOKED", "the refresh token was already used; the session has been revoked");
+  }
+
+  return {
+    /** Opens a session for a user who has just proven who they are. */
+    async open(user: UserRecord, client: ClientInfo, rememberMe: boolean): Promise<TokenPair> {
+      const now = clock.now();
+      const session: SessionRecord = {
+        id: randomUUID(),
+        userId: user.id,
+        userAgent: client.userAgent,
+        ipAddress: client.ipAddress,
+        rememberMe,
+        createdAt: now,
+        lastActiveAt: now,
+        expiresAt: addSeconds(now, ttlFor(rememberMe)),
+        revokedAt: null,
+      };
+      await store.sessions.insert(session);
+      return issuePair(session, session.expiresAt);
+    },
+
+    /**
+     * Turns a bearer token into a caller: the token must verify and its session must be live now,
+     * so revocation takes effect on the very next call.
+     */
+    async authenticate(bearer: string | undefined): Promise<Caller> {
+      if (bearer === undefined || bearer.length === 0) {
+        throw new AuthError("UNAUTHENTICATED", "an access token is required (Authorization: Bearer <token>)");
+      }
+      const claims = await accessTokens.verify(bearer);
+      const now = clock.now();
+      const session = await store.sessions.findLive(claims.sessionId, now);
+      if (session === null || session.userId !== claims.userId) {
+        throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      }
+      if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) {
+        await store.sessions.touch(session.id, now);
+      }
+      return { userId: session.userId, sessionId: session.id };
+    },
+
+    /** Spends a refresh token for a new pair. */
+    async refresh(rawToken: string): Promise<TokenPair> {
+      const token = checkOpaque("refresh_token", rawToken, "INVALID_REFRESH");
+      const hash = tokenHash(token);
+      const now = clock.now();
+      const found = await store.refreshTokens.find(hash);
+      if (found === null) {
+        throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
+      }
+      if (found.consumedAt !== null) return reuseDetected(found.sessionId, found.userId, now);
+      if (found.expiresAt.getTime() <= now.getTime()) {
+        throw new AuthError("REFRESH_EXPIRED", "the refresh token has expired; sign in again");
+      }
+      // Liveness is checked before the spend: concurrent callers that lose the spend revoke the
+      // session only after it, so they cannot turn the single winner into a failure. The winner's
+      // new pair then dies with the session, because every call checks that the session is live.
+      const session = await store.sessions.findLive(found.sessionId, now);
+      if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
+      const spent = await store.refreshTokens.consume(hash, now);
+      if (spent.outcome === "reused") return reuseDetected(found.sessionId, found.userId, now);
+      if (spent.outcome === "unknown") {
+        throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
+      }
+      const expiresAt = addSeconds(now, ttlFor(session.rememberMe));
+      await store.sessions.touch(session.id, now, expiresAt);
+      return issuePair(session, expiresAt);
+    },
+
+    async list(caller: Caller): Promise<Array<SessionRecord & { current: boolean }>> {
+      const sessions = await store.sessions.listLive(caller.userId, clock.now());
+      return sessions.map((s) => ({ ...s, current: s.id === caller.sessionId }));
+    },
+
+    /** Revokes one of the caller's sessions; someone else's id is reported exactly like an unknown one. */
+    async revoke(caller: Caller, rawId: string): Promise<void> {
+      const id = checkId("session_id", rawId);
+      const revoked = await store.sessions.revoke(id, caller.userId, clock.now());
+      if (!revoked) throw new AuthError("NOT_FOUND", "no such session", { field: "session_id" });
+    },
+
+    async revokeOthers(caller: Caller): Promise<number> {
+      return store.sessions.revokeAllForUser(caller.userId, clock.now(), caller.sessionId);
+    },
+
+    async logout(caller: Caller): Promise<void> {
+      await store.sessions.revoke(caller.sessionId, caller.userId, clock.now());
+    },
+  };
+}
+
+export type Sessions = ReturnType<typeof createSessions>;

@@ -1,0 +1,310 @@
+// The embedded, in-process storage adapter. Everything lives in Maps; nothing survives a restart.
+//
+// Atomicity: Node runs one JavaScript turn at a time, so every check-and-set below happens
+// synchronously inside the async method, before any `await`. Two concurrent callers can therefore
+// never both observe the "before" state.
+
+import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
+import type {
+  CodePurpose,
+  CodeRecord,
+  CodeStore,
+  ConsumeRefreshResult,
+  RefreshTokenRecord,
+  RefreshTokenStore,
+  SessionRecord,
+  SessionStore,
+  Store,
+  UserPatch,
+  UserRecord,
+  UserStore,
+} from "./port.ts";
+
+const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+
+/** The keys of UserPatch, listed so that nothing else (id, email, createdAt) can be patched. */
+const PATCHABLE_USER_FIELDS = [
+  "emailVerified",
+  "displayName",
+  "passwordHash",
+  "passwordUpdatedAt",
+  "updatedAt",
+] as const satisfies readonly (keyof UserPatch)[];
+
+/** A record is live at `now` only when it expires strictly after `now`. */
+function isLive(expiresAt: Date, now: Date): boolean {
+  return expiresAt.getTime() > now.getTime();
+}
+
+/** Records keyed by their own key, with a secondary index by user id. */
+class UserIndexedTable<T extends { userId: string }> {
+  readonly rows = new Map<string, T>();
+  readonly #byUser = new Map<string, Set<string>>();
+
+  set(key: string, row: T): void {
+    const previous = this.rows.get(key);
+    if (previous !== undefined && previous.userId !== row.userId) this.#unindex(key, previous.userId);
+    this.rows.set(key, row);
+    let keys = this.#byUser.get(row.userId);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#byUser.set(row.userId, keys);
+    }
+    keys.add(key);
+  }
+
+  delete(key: string): T | undefined {
+    const row = this.rows.get(key);
+    if (row === undefined) return undefined;
+    this.rows.delete(key);
+    this.#unindex(key, row.userId);
+    return row;
+  }
+
+  /** The user's rows as [key, row] pairs (a snapshot: safe to delete while iterating). */
+  forUser(userId: string): [string, T][] {
+    const keys = this.#byUser.get(userId);
+    if (keys === undefined) return [];
+    const out: [string, T][] = [];
+    for (const key of keys) {
+      const row = this.rows.get(key);
+      if (row !== undefined) out.push([key, row]);
+    }
+    return out;
+  }
+
+  deleteAllForUser(userId: string): void {
+    const keys = this.#byUser.get(userId);
+    if (keys === undefined) return;
+    for (const key of keys) this.rows.delete(key);
+    this.#byUser.delete(userId);
+  }
+
+  /** Deletes every row whose expiresAt is not after `now`. */
+  purgeExpired(now: Date, expiresAtOf: (row: T) => Date): void {
+    for (const [key, row] of this.rows) {
+      if (!isLive(expiresAtOf(row), now)) this.delete(key);
+    }
+  }
+
+  #unindex(key: string, userId: string): void {
+    const keys = this.#byUser.get(userId);
+    if (keys === undefined) return;
+    keys.delete(key);
+    if (keys.size === 0) this.#byUser.delete(userId);
+  }
+}
+
+export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
+  const sweepIntervalMs = opts?.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+  if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs <= 0) {
+    throw new RangeError(`sweepIntervalMs must be a positive number, got ${sweepIntervalMs}`);
+  }
+
+  const usersById = new Map<string, UserRecord>();
+  /** email -> user id. Checked and set in the same synchronous turn as usersById. */
+  const userIdByEmail = new Map<string, string>();
+  const sessions = new UserIndexedTable<SessionRecord>();
+  const refreshTokens = new UserIndexedTable<RefreshTokenRecord>();
+  const codes = new UserIndexedTable<CodeRecord>();
+
+  let closed = false;
+
+  /** Called first thing (synchronously) by every operation. */
+  function assertOpen(): void {
+    if (closed) throw new StorageUnavailableError(new Error("memory store is closed"));
+  }
+
+  function sweep(): void {
+    const now = new Date();
+    sessions.purgeExpired(now, (s) => s.expiresAt);
+    refreshTokens.purgeExpired(now, (t) => t.expiresAt);
+    codes.purgeExpired(now, (c) => c.expiresAt);
+  }
+
+  let timer: NodeJS.Timeout | undefined = setInterval(sweep, sweepIntervalMs);
+  timer.unref();
+
+  const users: UserStore = {
+    async insert(user) {
+      assertOpen();
+      if (userIdByEmail.has(user.email)) throw new DuplicateEmailError();
+      if (usersById.has(user.id)) throw new Error(`user id already exists: ${user.id}`);
+      usersById.set(user.id, structuredClone(user));
+      userIdByEmail.set(user.email, user.id);
+    },
+
+    async findById(id) {
+      assertOpen();
+      const user = usersById.get(id);
+      return user === undefined ? null : structuredClone(user);
+    },
+
+    async findByEmail(email) {
+      assertOpen();
+      const id = userIdByEmail.get(email);
+      const user = id === undefined ? undefined : usersById.get(id);
+      return user === undefined ? null : structuredClone(user);
+    },
+
+    async update(id, patch) {
+      assertOpen();
+      const current = usersById.get(id);
+      if (current === undefined) return null;
+      const next: UserRecord = { ...current };
+      for (const field of PATCHABLE_USER_FIELDS) {
+        const value = patch[field];
+        if (value !== undefined) Object.assign(next, { [field]: structuredClone(value) });
+      }
+      usersById.set(id, next);
+      return structuredClone(next);
+    },
+
+    async delete(id) {
+      assertOpen();
+      const user = usersById.get(id);
+      if (user === undefined) return false;
+      usersById.delete(id);
+      if (userIdByEmail.get(user.email) === id) userIdByEmail.delete(user.email);
+      return true;
+    },
+  };
+
+  function liveSession(id: string, now: Date): SessionRecord | undefined {
+    const session = sessions.rows.get(id);
+    if (session === undefined || session.revokedAt !== null || !isLive(session.expiresAt, now)) return undefined;
+    return session;
+  }
+
+  const sessionStore: SessionStore = {
+    async insert(session) {
+      assertOpen();
+      if (sessions.rows.has(session.id)) throw new Error(`session id already exists: ${session.id}`);
+      sessions.set(session.id, structuredClone(session));
+    },
+
+    async findLive(id, now) {
+      assertOpen();
+      const session = liveSession(id, now);
+      return session === undefined ? null : structuredClone(session);
+    },
+
+    async listLive(userId, now) {
+      assertOpen();
+      const live: SessionRecord[] = [];
+      for (const [, session] of sessions.forUser(userId)) {
+        if (session.revokedAt === null && isLive(session.expiresAt, now)) live.push(session);
+      }
+      live.sort((a, b) => {
+        const byCreated = b.createdAt.getTime() - a.createdAt.getTime();
+        if (byCreated !== 0) return byCreated;
+        return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+      });
+      return live.map((s) => structuredClone(s));
+    },
+
+    async touch(id, now, expiresAt) {
+      assertOpen();
+      const session = liveSession(id, now);
+      if (session === undefined) return false;
+      const next: SessionRecord = { ...session, lastActiveAt: new Date(now.getTime()) };
+      if (expiresAt !== undefined) next.expiresAt = new Date(expiresAt.getTime());
+      sessions.set(id, next);
+      return true;
+    },
+
+    async revoke(id, userId, now) {
+      assertOpen();
+      const session = liveSession(id, now);
+      if (session === undefined || session.userId !== userId) return false;
+      sessions.set(id, { ...session, revokedAt: new Date(now.getTime()) });
+      return true;
+    },
+
+    async revokeAllForUser(userId, now, exceptId) {
+      assertOpen();
+      let count = 0;
+      for (const [id, session] of sessions.forUser(userId)) {
+        if (id === exceptId || session.revokedAt !== null || !isLive(session.expiresAt, now)) continue;
+        sessions.set(id, { ...session, revokedAt: new Date(now.getTime()) });
+        count++;
+      }
+      return count;
+    },
+
+    async deleteAllForUser(userId) {
+      assertOpen();
+      sessions.deleteAllForUser(userId);
+    },
+  };
+
+  const refreshTokenStore: RefreshTokenStore = {
+    async insert(token) {
+      assertOpen();
+      if (refreshTokens.rows.has(token.tokenHash)) throw new Error("refresh token hash already exists");
+      refreshTokens.set(token.tokenHash, structuredClone(token));
+    },
+
+    async find(tokenHash) {
+      assertOpen();
+      const token = refreshTokens.rows.get(tokenHash);
+      return token === undefined ? null : structuredClone(token);
+    },
+
+    async consume(tokenHash, now): Promise<ConsumeRefreshResult> {
+      assertOpen();
+      const token = refreshTokens.rows.get(tokenHash);
+      if (token === undefined) return { outcome: "unknown" };
+      if (token.consumedAt !== null) return { outcome: "reused", record: structuredClone(token) };
+      refreshTokens.set(tokenHash, { ...token, consumedAt: new Date(now.getTime()) });
+      // The record as it was before spending.
+      return { outcome: "consumed", record: structuredClone(token) };
+    },
+
+    async deleteAllForUser(userId) {
+      assertOpen();
+      refreshTokens.deleteAllForUser(userId);
+    },
+  };
+
+  const codeStore: CodeStore = {
+    async replace(code) {
+      assertOpen();
+      for (const [hash, existing] of codes.forUser(code.userId)) {
+        if (existing.purpose === code.purpose) codes.delete(hash);
+      }
+      codes.set(code.codeHash, structuredClone(code));
+    },
+
+    async consume(codeHash: string, purpose: CodePurpose, now: Date) {
+      assertOpen();
+      const code = codes.rows.get(codeHash);
+      if (code === undefined || code.purpose !== purpose || !isLive(code.expiresAt, now)) return null;
+      codes.delete(codeHash);
+      return structuredClone(code);
+    },
+
+    async deleteAllForUser(userId) {
+      assertOpen();
+      codes.deleteAllForUser(userId);
+    },
+  };
+
+  return {
+    kind: "memory",
+    users,
+    sessions: sessionStore,
+    refreshTokens: refreshTokenStore,
+    codes: codeStore,
+    async ping() {
+      assertOpen();
+    },
+    async close() {
+      closed = true;
+      if (timer !== undefined) {
+        clearInterval(timer);
+        timer = undefined;
+      }
+    },
+  };
+}

@@ -1,0 +1,616 @@
+// The one suite every storage adapter must pass. It exercises every method and rule of
+// src/store/port.ts. Each test gets a fresh store from `makeStore` (closed afterwards) and uses
+// unique ids and emails, so tests stay independent even when stores share a database.
+
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DuplicateEmailError } from "../../src/store/errors.ts";
+import type {
+  CodePurpose,
+  CodeRecord,
+  RefreshTokenRecord,
+  SessionRecord,
+  Store,
+  UserRecord,
+} from "../../src/store/port.ts";
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+function uid(prefix: string): string {
+  return `${prefix}_${randomUUID()}`;
+}
+
+/** A hex string shaped like a SHA-256 hash, unique per call. */
+function hash(): string {
+  return (randomUUID() + randomUUID()).replaceAll("-", "");
+}
+
+function at(base: Date, offsetMs: number): Date {
+  return new Date(base.getTime() + offsetMs);
+}
+
+function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
+  return {
+    id: uid("usr"),
+    email: `${randomUUID()}@example.test`,
+    emailVerified: false,
+    displayName: "Ada Lovelace",
+    passwordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+    passwordUpdatedAt: at(now, -HOUR),
+    createdAt: at(now, -HOUR),
+    updatedAt: at(now, -HOUR),
+    ...overrides,
+  };
+}
+
+function makeSession(userId: string, now: Date, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id: uid("ses"),
+    userId,
+    userAgent: "contract-test/1.0",
+    ipAddress: "192.0.2.1",
+    rememberMe: false,
+    createdAt: at(now, -MINUTE),
+    lastActiveAt: at(now, -MINUTE),
+    expiresAt: at(now, HOUR),
+    revokedAt: null,
+    ...overrides,
+  };
+}
+
+function makeRefresh(userId: string, sessionId: string, now: Date, overrides: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
+  return {
+    tokenHash: hash(),
+    sessionId,
+    userId,
+    createdAt: at(now, -MINUTE),
+    expiresAt: at(now, HOUR),
+    consumedAt: null,
+    ...overrides,
+  };
+}
+
+function makeCode(userId: string, purpose: CodePurpose, now: Date, overrides: Partial<CodeRecord> = {}): CodeRecord {
+  return {
+    codeHash: hash(),
+    purpose,
+    userId,
+    createdAt: at(now, -MINUTE),
+    expiresAt: at(now, 15 * MINUTE),
+    ...overrides,
+  };
+}
+
+export function storageContract(
+  name: string,
+  makeStore: () => Promise<Store>,
+  cleanup?: () => Promise<void>,
+): void {
+  describe(`storage contract: ${name}`, () => {
+    let store: Store;
+    /** The test's reference instant. Records are placed relative to it; reads pass explicit `now`s. */
+    let now: Date;
+
+    beforeEach(async () => {
+      store = await makeStore();
+      now = new Date();
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    if (cleanup !== undefined) afterAll(cleanup);
+
+    describe("store", () => {
+      it("reports its kind", () => {
+        expect(["memory", "mongodb"]).toContain(store.kind);
+      });
+
+      it("ping resolves", async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+    });
+
+    describe("users", () => {
+      it("inserts and finds a user by id and by email", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        expect(await store.users.findById(user.id)).toEqual(user);
+        expect(await store.users.findByEmail(user.email)).toEqual(user);
+      });
+
+      it("stores a null password hash and null passwordUpdatedAt", async () => {
+        const user = makeUser(now, { passwordHash: null, passwordUpdatedAt: null });
+        await store.users.insert(user);
+        expect(await store.users.findById(user.id)).toEqual(user);
+      });
+
+      it("returns null for an unknown id or email", async () => {
+        expect(await store.users.findById(uid("usr"))).toBeNull();
+        expect(await store.users.findByEmail(`${randomUUID()}@example.test`)).toBeNull();
+      });
+
+      it("rejects a second user with the same email with DuplicateEmailError and keeps the first", async () => {
+        const first = makeUser(now);
+        await store.users.insert(first);
+        const second = makeUser(now, { email: first.email, displayName: "Impostor" });
+        await expect(store.users.insert(second)).rejects.toBeInstanceOf(DuplicateEmailError);
+        expect(await store.users.findByEmail(first.email)).toEqual(first);
+        expect(await store.users.findById(second.id)).toBeNull();
+      });
+
+      it("lets exactly one of two concurrent inserts with the same email win", async () => {
+        const email = `${randomUUID()}@example.test`;
+        const a = makeUser(now, { email, displayName: "A" });
+        const b = makeUser(now, { email, displayName: "B" });
+        const results = await Promise.allSettled([store.users.insert(a), store.users.insert(b)]);
+        const fulfilled = results.filter((r) => r.status === "fulfilled");
+        const rejected = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+        expect(fulfilled).toHaveLength(1);
+        expect(rejected).toHaveLength(1);
+        expect(rejected[0]?.reason).toBeInstanceOf(DuplicateEmailError);
+
+        const winner = results[0]?.status === "fulfilled" ? a : b;
+        const loser = winner === a ? b : a;
+        expect(await store.users.findByEmail(email)).toEqual(winner);
+        expect(await store.users.findById(loser.id)).toBeNull();
+      });
+
+      it("updates the patched fields, keeps the others, and returns the updated user", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        const patch = {
+          emailVerified: true,
+          displayName: "Countess of Lovelace",
+          updatedAt: at(now, 0),
+        };
+        const expected: UserRecord = { ...user, ...patch };
+        expect(await store.users.update(user.id, patch)).toEqual(expected);
+        expect(await store.users.findById(user.id)).toEqual(expected);
+        expect(await store.users.findByEmail(user.email)).toEqual(expected);
+      });
+
+      it("can set the password hash to null (credential unlinked) and back", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        const unlinked = await store.users.update(user.id, { passwordHash: null, passwordUpdatedAt: null });
+        expect(unlinked).toEqual({ ...user, passwordHash: null, passwordUpdatedAt: null });
+        const relinked = await store.users.update(user.id, { passwordHash: "$argon2id$new", passwordUpdatedAt: now });
+        expect(relinked).toEqual({ ...user, passwordHash: "$argon2id$new", passwordUpdatedAt: now });
+      });
+
+      it("an empty patch changes nothing and returns the user", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        expect(await store.users.update(user.id, {})).toEqual(user);
+        expect(await store.users.findById(user.id)).toEqual(user);
+      });
+
+      it("update of an unknown user returns null and creates nothing", async () => {
+        const id = uid("usr");
+        expect(await store.users.update(id, { displayName: "Ghost" })).toBeNull();
+        expect(await store.users.findById(id)).toBeNull();
+      });
+
+      it("deletes a user, reports whether it did, and frees the email", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        expect(await store.users.delete(user.id)).toBe(true);
+        expect(await store.users.findById(user.id)).toBeNull();
+        expect(await store.users.findByEmail(user.email)).toBeNull();
+        expect(await store.users.delete(user.id)).toBe(false);
+
+        const again = makeUser(now, { email: user.email });
+        await store.users.insert(again);
+        expect(await store.users.findByEmail(user.email)).toEqual(again);
+      });
+
+      it("returns copies: mutating inputs or results never changes what is stored", async () => {
+        const user = makeUser(now);
+        const original = structuredClone(user);
+        await store.users.insert(user);
+        user.displayName = "mutated input";
+        user.createdAt.setTime(0);
+
+        const found = await store.users.findById(user.id);
+        expect(found).toEqual(original);
+        if (found === null) throw new Error("unreachable");
+        found.displayName = "mutated result";
+        found.updatedAt.setTime(0);
+        found.emailVerified = true;
+
+        const byEmail = await store.users.findByEmail(original.email);
+        expect(byEmail).toEqual(original);
+        if (byEmail === null) throw new Error("unreachable");
+        byEmail.email = "someone-else@example.test";
+
+        const updated = await store.users.update(original.id, { displayName: "patched" });
+        if (updated === null) throw new Error("unreachable");
+        updated.displayName = "mutated update result";
+
+        expect(await store.users.findById(original.id)).toEqual({ ...original, displayName: "patched" });
+        expect(await store.users.findByEmail(original.email)).toEqual({ ...original, displayName: "patched" });
+      });
+    });
+
+    describe("sessions", () => {
+      it("inserts a session and finds it while live", async () => {
+        const session = makeSession(uid("usr"), now);
+        await store.sessions.insert(session);
+        expect(await store.sessions.findLive(session.id, now)).toEqual(session);
+      });
+
+      it("findLive returns null for an unknown id", async () => {
+        expect(await store.sessions.findLive(uid("ses"), now)).toBeNull();
+      });
+
+      it("treats a session as absent once expiresAt is not after now", async () => {
+        const session = makeSession(uid("usr"), now, { expiresAt: at(now, HOUR) });
+        await store.sessions.insert(session);
+        expect(await store.sessions.findLive(session.id, at(now, HOUR - 1))).toEqual(session);
+        expect(await store.sessions.findLive(session.id, at(now, HOUR))).toBeNull();
+        expect(await store.sessions.findLive(session.id, at(now, 2 * HOUR))).toBeNull();
+        expect(await store.sessions.listLive(session.userId, at(now, HOUR))).toEqual([]);
+      });
+
+      it("treats a revoked session as absent", async () => {
+        const session = makeSession(uid("usr"), now, { revokedAt: at(now, -SECOND) });
+        await store.sessions.insert(session);
+        expect(await store.sessions.findLive(session.id, now)).toBeNull();
+        expect(await store.sessions.listLive(session.userId, now)).toEqual([]);
+      });
+
+      it("listLive returns only the user's live sessions, newest createdAt first", async () => {
+        const userId = uid("usr");
+        const oldest = makeSession(userId, now, { createdAt: at(now, -3 * HOUR) });
+        const newest = makeSession(userId, now, { createdAt: at(now, -1 * HOUR) });
+        const middle = makeSession(userId, now, { createdAt: at(now, -2 * HOUR) });
+        const expired = makeSession(userId, now, { createdAt: at(now, -30 * MINUTE), expiresAt: now });
+        const revoked = makeSession(userId, now, { createdAt: at(now, -20 * MINUTE), revokedAt: at(now, -MINUTE) });
+        const foreign = makeSession(uid("usr"), now, { createdAt: at(now, -10 * MINUTE) });
+        for (const s of [oldest, newest, middle, expired, revoked, foreign]) await store.sessions.insert(s);
+
+        expect(await store.sessions.listLive(userId, now)).toEqual([newest, middle, oldest]);
+        expect(await store.sessions.listLive(uid("usr"), now)).toEqual([]);
+      });
+
+      it("touch sets lastActiveAt of a live session and keeps expiresAt when none is given", async () => {
+        const session = makeSession(uid("usr"), now);
+        await store.sessions.insert(session);
+        const later = at(now, 5 * MINUTE);
+        expect(await store.sessions.touch(session.id, later)).toBe(true);
+        expect(await store.sessions.findLive(session.id, later)).toEqual({ ...session, lastActiveAt: later });
+      });
+
+      it("touch with expiresAt moves the expiry (extending the session's life)", async () => {
+        const session = makeSession(uid("usr"), now, { expiresAt: at(now, HOUR) });
+        await store.sessions.insert(session);
+        const later = at(now, 30 * MINUTE);
+        const newExpiry = at(now, 3 * HOUR);
+        expect(await store.sessions.touch(session.id, later, newExpiry)).toBe(true);
+        const beyondOldExpiry = at(now, 2 * HOUR);
+        expect(await store.sessions.findLive(session.id, beyondOldExpiry)).toEqual({
+          ...session,
+          lastActiveAt: later,
+          expiresAt: newExpiry,
+        });
+        expect(await store.sessions.findLive(session.id, newExpiry)).toBeNull();
+      });
+
+      it("touch returns false for unknown, expired or revoked sessions and changes nothing", async () => {
+        const userId = uid("usr");
+        const expiring = makeSession(userId, now, { expiresAt: at(now, HOUR) });
+        const revoked = makeSession(userId, now, { revokedAt: at(now, -SECOND) });
+        await store.sessions.insert(expiring);
+        await store.sessions.insert(revoked);
+
+        expect(await store.sessions.touch(uid("ses"), now)).toBe(false);
+        expect(await store.sessions.touch(expiring.id, at(now, HOUR), at(now, 5 * HOUR))).toBe(false);
+        expect(await store.sessions.touch(revoked.id, now, at(now, 5 * HOUR))).toBe(false);
+        // The expired touch did not resurrect or modify it.
+        expect(await store.sessions.findLive(expiring.id, at(now, HOUR))).toBeNull();
+        expect(await store.sessions.findLive(expiring.id, now)).toEqual(expiring);
+      });
+
+      it("revoke revokes the owner's live session once", async () => {
+        const session = makeSession(uid("usr"), now);
+        await store.sessions.insert(session);
+        expect(await store.sessions.revoke(session.id, session.userId, now)).toBe(true);
+        expect(await store.sessions.findLive(session.id, now)).toBeNull();
+        expect(await store.sessions.listLive(session.userId, now)).toEqual([]);
+        expect(await store.sessions.revoke(session.id, session.userId, now)).toBe(false);
+      });
+
+      it("revoke by another user's id returns false and leaves the session live", async () => {
+        const session = makeSession(uid("usr"), now);
+        await store.sessions.insert(session);
+        expect(await store.sessions.revoke(session.id, uid("usr"), now)).toBe(false);
+        expect(await store.sessions.findLive(session.id, now)).toEqual(session);
+      });
+
+      it("revoke returns false for unknown and expired sessions", async () => {
+        const session = makeSession(uid("usr"), now, { expiresAt: at(now, HOUR) });
+        await store.sessions.insert(session);
+        expect(await store.sessions.revoke(uid("ses"), session.userId, now)).toBe(false);
+        expect(await store.sessions.revoke(session.id, session.userId, at(now, HOUR))).toBe(false);
+      });
+
+      it("revokeAllForUser revokes every live session except exceptId and returns how many", async () => {
+        const userId = uid("usr");
+        const keep = makeSession(userId, now);
+        const a = makeSession(userId, now);
+        const b = makeSession(userId, now);
+        const expired = makeSession(userId, now, { expiresAt: at(now, -SECOND) });
+        const alreadyRevoked = makeSession(userId, now, { revokedAt: at(now, -SECOND) });
+        const foreign = makeSession(uid("usr"), now);
+        for (const s of [keep, a, b, expired, alreadyRevoked, foreign]) await store.sessions.insert(s);
+
+        expect(await store.sessions.revokeAllForUser(userId, now, keep.id)).toBe(2);
+        expect(await store.sessions.listLive(userId, now)).toEqual([keep]);
+        expect(await store.sessions.findLive(a.id, now)).toBeNull();
+        expect(await store.sessions.findLive(b.id, now)).toBeNull();
+        expect(await store.sessions.findLive(foreign.id, now)).toEqual(foreign);
+
+        expect(await store.sessions.revokeAllForUser(userId, now)).toBe(1);
+        expect(await store.sessions.listLive(userId, now)).toEqual([]);
+        expect(await store.sessions.revokeAllForUser(userId, now)).toBe(0);
+        expect(await store.sessions.findLive(foreign.id, now)).toEqual(foreign);
+      });
+
+      it("deleteAllForUser removes every session of the user and only theirs", async () => {
+        const userId = uid("usr");
+        const live = makeSession(userId, now);
+        const revoked = makeSession(userId, now, { revokedAt: at(now, -SECOND) });
+        const foreign = makeSession(uid("usr"), now);
+        for (const s of [live, revoked, foreign]) await store.sessions.insert(s);
+
+        await store.sessions.deleteAllForUser(userId);
+        expect(await store.sessions.findLive(live.id, now)).toBeNull();
+        expect(await store.sessions.listLive(userId, now)).toEqual([]);
+        expect(await store.sessions.revokeAllForUser(userId, now)).toBe(0);
+        expect(await store.sessions.findLive(foreign.id, now)).toEqual(foreign);
+        await expect(store.sessions.deleteAllForUser(uid("usr"))).resolves.toBeUndefined();
+      });
+
+      it("returns copies: mutating inputs or results never changes what is stored", async () => {
+        const session = makeSession(uid("usr"), now);
+        const original = structuredClone(session);
+        await store.sessions.insert(session);
+        session.userAgent = "mutated input";
+        session.expiresAt.setTime(0);
+
+        const found = await store.sessions.findLive(original.id, now);
+        expect(found).toEqual(original);
+        if (found === null) throw new Error("unreachable");
+        found.revokedAt = now;
+        found.expiresAt.setTime(0);
+
+        const [listed] = await store.sessions.listLive(original.userId, now);
+        expect(listed).toEqual(original);
+        if (listed === undefined) throw new Error("unreachable");
+        listed.userId = "someone-else";
+        listed.createdAt.setTime(0);
+
+        expect(await store.sessions.findLive(original.id, now)).toEqual(original);
+        expect(await store.sessions.listLive(original.userId, now)).toEqual([original]);
+      });
+    });
+
+    describe("refresh tokens", () => {
+      it("consumes a token once, then reports reuse", async () => {
+        const token = makeRefresh(uid("usr"), uid("ses"), now);
+        await store.refreshTokens.insert(token);
+
+        const first = await store.refreshTokens.consume(token.tokenHash, now);
+        expect(first).toEqual({ outcome: "consumed", record: token });
+
+        const later = at(now, MINUTE);
+        const second = await store.refreshTokens.consume(token.tokenHash, later);
+        expect(second).toEqual({ outcome: "reused", record: { ...token, consumedAt: now } });
+
+        expect(await store.refreshTokens.consume(token.tokenHash, later)).toEqual(second);
+      });
+
+      it("find returns the record whatever its state, and null for an unknown hash", async () => {
+        const token = makeRefresh(uid("usr"), uid("ses"), now);
+        await store.refreshTokens.insert(token);
+        expect(await store.refreshTokens.find(token.tokenHash)).toEqual(token);
+        await store.refreshTokens.consume(token.tokenHash, now);
+        expect(await store.refreshTokens.find(token.tokenHash)).toEqual({ ...token, consumedAt: now });
+        expect(await store.refreshTokens.find(hash())).toBeNull();
+      });
+
+      it("gives unknown for a hash that was never stored", async () => {
+        expect(await store.refreshTokens.consume(hash(), now)).toEqual({ outcome: "unknown" });
+      });
+
+      it("does not judge expiry: an expired token is still consumed, with expiresAt for the caller", async () => {
+        const token = makeRefresh(uid("usr"), uid("ses"), now, { expiresAt: at(now, HOUR) });
+        await store.refreshTokens.insert(token);
+        const afterExpiry = at(now, 2 * HOUR);
+        expect(await store.refreshTokens.consume(token.tokenHash, afterExpiry)).toEqual({
+          outcome: "consumed",
+          record: token,
+        });
+      });
+
+      it("of 10 concurrent consumes exactly one gets consumed, the rest reused", async () => {
+        const token = makeRefresh(uid("usr"), uid("ses"), now);
+        await store.refreshTokens.insert(token);
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.refreshTokens.consume(token.tokenHash, at(now, i))),
+        );
+        const consumed = results.filter((r) => r.outcome === "consumed");
+        const reused = results.filter((r) => r.outcome === "reused");
+        expect(consumed).toHaveLength(1);
+        expect(reused).toHaveLength(9);
+        expect(consumed[0]).toEqual({ outcome: "consumed", record: token });
+        // Every reuse sees the one consumedAt the single winner wrote.
+        const consumedAts = new Set(reused.map((r) => (r.outcome === "reused" ? r.record.consumedAt?.getTime() : undefined)));
+        expect(consumedAts.size).toBe(1);
+        expect(consumedAts.has(undefined)).toBe(false);
+      });
+
+      it("deleteAllForUser removes the user's tokens and only theirs", async () => {
+        const userId = uid("usr");
+        const mine = [makeRefresh(userId, uid("ses"), now), makeRefresh(userId, uid("ses"), now)];
+        const foreign = makeRefresh(uid("usr"), uid("ses"), now);
+        for (const t of [...mine, foreign]) await store.refreshTokens.insert(t);
+
+        await store.refreshTokens.deleteAllForUser(userId);
+        for (const t of mine) {
+          expect(await store.refreshTokens.consume(t.tokenHash, now)).toEqual({ outcome: "unknown" });
+        }
+        expect(await store.refreshTokens.consume(foreign.tokenHash, now)).toEqual({ outcome: "consumed", record: foreign });
+        await expect(store.refreshTokens.deleteAllForUser(uid("usr"))).resolves.toBeUndefined();
+      });
+
+      it("returns copies: mutating inputs or results never changes what is stored", async () => {
+        const token = makeRefresh(uid("usr"), uid("ses"), now);
+        const original = structuredClone(token);
+        await store.refreshTokens.insert(token);
+        token.userId = "mutated input";
+        token.expiresAt.setTime(0);
+
+        const first = await store.refreshTokens.consume(original.tokenHash, now);
+        expect(first).toEqual({ outcome: "consumed", record: original });
+        if (first.outcome !== "consumed") throw new Error("unreachable");
+        first.record.consumedAt = null;
+        first.record.userId = "mutated result";
+
+        const second = await store.refreshTokens.consume(original.tokenHash, now);
+        expect(second).toEqual({ outcome: "reused", record: { ...original, consumedAt: now } });
+        if (second.outcome !== "reused") throw new Error("unreachable");
+        second.record.consumedAt?.setTime(0);
+
+        expect(await store.refreshTokens.consume(original.tokenHash, now)).toEqual({
+          outcome: "reused",
+          record: { ...original, consumedAt: now },
+        });
+      });
+    });
+
+    describe("codes", () => {
+      it("stores a code and consumes it exactly once", async () => {
+        const code = makeCode(uid("usr"), "email_verification", now);
+        await store.codes.replace(code);
+        expect(await store.codes.consume(code.codeHash, "email_verification", now)).toEqual(code);
+        expect(await store.codes.consume(code.codeHash, "email_verification", now)).toBeNull();
+      });
+
+      it("consume of an unknown hash returns null", async () => {
+        expect(await store.codes.consume(hash(), "password_reset", now)).toBeNull();
+      });
+
+      it("replace deletes older codes of the same user and purpose, not of another purpose or user", async () => {
+        const userId = uid("usr");
+        const older1 = makeCode(userId, "password_reset", now);
+        const older2 = makeCode(userId, "password_reset", now);
+        const otherPurpose = makeCode(userId, "email_verification", now);
+        const otherUser = makeCode(uid("usr"), "password_reset", now);
+        await store.codes.replace(older1);
+        await store.codes.replace(otherPurpose);
+        await store.codes.replace(otherUser);
+        await store.codes.replace(older2); // deletes older1
+        const newest = makeCode(userId, "password_reset", now);
+        await store.codes.replace(newest); // deletes older2
+
+        expect(await store.codes.consume(older1.codeHash, "password_reset", now)).toBeNull();
+        expect(await store.codes.consume(older2.codeHash, "password_reset", now)).toBeNull();
+        expect(await store.codes.consume(newest.codeHash, "password_reset", now)).toEqual(newest);
+        expect(await store.codes.consume(otherPurpose.codeHash, "email_verification", now)).toEqual(otherPurpose);
+        expect(await store.codes.consume(otherUser.codeHash, "password_reset", now)).toEqual(otherUser);
+      });
+
+      it("consume with the wrong purpose returns null and leaves the code in place", async () => {
+        const code = makeCode(uid("usr"), "email_verification", now);
+        await store.codes.replace(code);
+        expect(await store.codes.consume(code.codeHash, "password_reset", now)).toBeNull();
+        expect(await store.codes.consume(code.codeHash, "email_verification", now)).toEqual(code);
+      });
+
+      it("consume returns null once expiresAt is not after now", async () => {
+        const code = makeCode(uid("usr"), "password_reset", now, { expiresAt: at(now, 15 * MINUTE) });
+        const other = makeCode(uid("usr"), "password_reset", now, { expiresAt: at(now, 15 * MINUTE) });
+        await store.codes.replace(code);
+        await store.codes.replace(other);
+        expect(await store.codes.consume(code.codeHash, "password_reset", at(now, 15 * MINUTE))).toBeNull();
+        expect(await store.codes.consume(code.codeHash, "password_reset", at(now, HOUR))).toBeNull();
+        expect(await store.codes.consume(other.codeHash, "password_reset", at(now, 15 * MINUTE - 1))).toEqual(other);
+      });
+
+      it("of 10 concurrent consumes exactly one gets the code", async () => {
+        const code = makeCode(uid("usr"), "password_reset", now);
+        await store.codes.replace(code);
+        const results = await Promise.all(
+          Array.from({ length: 10 }, () => store.codes.consume(code.codeHash, "password_reset", now)),
+        );
+        const winners = results.filter((r) => r !== null);
+        expect(winners).toEqual([code]);
+      });
+
+      it("deleteAllForUser removes the user's codes of every purpose and only theirs", async () => {
+        const userId = uid("usr");
+        const verify = makeCode(userId, "email_verification", now);
+        const reset = makeCode(userId, "password_reset", now);
+        const foreign = makeCode(uid("usr"), "password_reset", now);
+        for (const c of [verify, reset, foreign]) await store.codes.replace(c);
+
+        await store.codes.deleteAllForUser(userId);
+        expect(await store.codes.consume(verify.codeHash, "email_verification", now)).toBeNull();
+        expect(await store.codes.consume(reset.codeHash, "password_reset", now)).toBeNull();
+        expect(await store.codes.consume(foreign.codeHash, "password_reset", now)).toEqual(foreign);
+        await expect(store.codes.deleteAllForUser(uid("usr"))).resolves.toBeUndefined();
+      });
+
+      it("returns copies: mutating inputs or results never changes what is stored", async () => {
+        const userId = uid("usr");
+        const code = makeCode(userId, "email_verification", now);
+        const original = structuredClone(code);
+        await store.codes.replace(code);
+        code.purpose = "password_reset";
+        code.expiresAt.setTime(0);
+        code.userId = "mutated input";
+
+        // Had the stored record followed the input, this would now be a password_reset code.
+        expect(await store.codes.consume(original.codeHash, "password_reset", now)).toBeNull();
+        const consumed = await store.codes.consume(original.codeHash, "email_verification", now);
+        expect(consumed).toEqual(original);
+      });
+    });
+
+    describe("account deletion", () => {
+      it("deleteAllForUser on every store plus users.delete leaves nothing of the user", async () => {
+        const user = makeUser(now);
+        const bystander = makeUser(now);
+        await store.users.insert(user);
+        await store.users.insert(bystander);
+        const session = makeSession(user.id, now);
+        const token = makeRefresh(user.id, session.id, now);
+        const code = makeCode(user.id, "password_reset", now);
+        const bystanderSession = makeSession(bystander.id, now);
+        await store.sessions.insert(session);
+        await store.sessions.insert(bystanderSession);
+        await store.refreshTokens.insert(token);
+        await store.codes.replace(code);
+
+        await store.sessions.deleteAllForUser(user.id);
+        await store.refreshTokens.deleteAllForUser(user.id);
+        await store.codes.deleteAllForUser(user.id);
+        expect(await store.users.delete(user.id)).toBe(true);
+
+        expect(await store.users.findById(user.id)).toBeNull();
+        expect(await store.users.findByEmail(user.email)).toBeNull();
+        expect(await store.sessions.listLive(user.id, now)).toEqual([]);
+        expect(await store.refreshTokens.consume(token.tokenHash, now)).toEqual({ outcome: "unknown" });
+        expect(await store.codes.consume(code.codeHash, "password_reset", now)).toBeNull();
+
+        expect(await store.users.findById(bystander.id)).toEqual(bystander);
+        expect(await store.sessions.listLive(bystander.id, now)).toEqual([bystanderSession]);
+      });
+    });
+  });
+}

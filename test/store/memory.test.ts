@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { StorageUnavailableError } from "../../src/store/errors.ts";
+import { createMemoryStore } from "../../src/store/memory.ts";
+import type { CodeRecord, RefreshTokenRecord, SessionRecord } from "../../src/store/port.ts";
+import { storageContract } from "./contract.ts";
+
+storageContract("memory", async () => createMemoryStore());
+
+const SWEEP_MS = 50;
+const HOUR = 3_600_000;
+
+function hash(): string {
+  return (randomUUID() + randomUUID()).replaceAll("-", "");
+}
+
+describe("memory store: expiry sweep", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("purges expired sessions, refresh tokens and codes on the sweep, and keeps live ones", async () => {
+    // Only the interval timer is faked; Date stays real, so the sweep judges expiry by the real clock.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const store = createMemoryStore({ sweepIntervalMs: SWEEP_MS });
+    const realNow = new Date();
+    const expiredAt = new Date(realNow.getTime() - 1000); // already expired by the real clock
+    /** A `now` before expiry: reads with it would still see the records if they were stored. */
+    const beforeExpiry = new Date(expiredAt.getTime() - HOUR);
+    const userId = `usr_${randomUUID()}`;
+
+    const session = (expiresAt: Date): SessionRecord => ({
+      id: `ses_${randomUUID()}`,
+      userId,
+      userAgent: "sweep-test",
+      ipAddress: "192.0.2.1",
+      rememberMe: false,
+      createdAt: new Date(beforeExpiry.getTime() - HOUR),
+      lastActiveAt: new Date(beforeExpiry.getTime() - HOUR),
+      expiresAt,
+      revokedAt: null,
+    });
+    const token = (expiresAt: Date): RefreshTokenRecord => ({
+      tokenHash: hash(),
+      sessionId: "ses_x",
+      userId,
+      createdAt: new Date(beforeExpiry.getTime() - HOUR),
+      expiresAt,
+      consumedAt: null,
+    });
+    const code = (u: string, expiresAt: Date): CodeRecord => ({
+      codeHash: hash(),
+      purpose: "password_reset",
+      userId: u,
+      createdAt: new Date(beforeExpiry.getTime() - HOUR),
+      expiresAt,
+    });
+
+    const expiredSession = session(expiredAt);
+    const liveSession = session(new Date(realNow.getTime() + HOUR));
+    await store.sessions.insert(expiredSession);
+    await store.sessions.insert(liveSession);
+
+    // Two expired tokens: one is spent before the sweep (proving it was stored and readable
+    // with an earlier `now`), the other is tried after the sweep.
+    const expiredTokenBefore = token(expiredAt);
+    const expiredTokenAfter = token(expiredAt);
+    const liveToken = token(new Date(realNow.getTime() + HOUR));
+    for (const t of [expiredTokenBefore, expiredTokenAfter, liveToken]) await store.refreshTokens.insert(t);
+
+    // Codes are one per user+purpose, so use distinct users.
+    const expiredCodeBefore = code(`usr_${randomUUID()}`, expiredAt);
+    const expiredCodeAfter = code(`usr_${randomUUID()}`, expiredAt);
+    const liveCode = code(`usr_${randomUUID()}`, new Date(realNow.getTime() + HOUR));
+    for (const c of [expiredCodeBefore, expiredCodeAfter, liveCode]) await store.codes.replace(c);
+
+    // Before the sweep: expired records are still stored (visible with an earlier `now`),
+    // and invisible with the real `now`.
+    expect(await store.sessions.findLive(expiredSession.id, beforeExpiry)).toEqual(expiredSession);
+    expect(await store.sessions.findLive(expiredSession.id, realNow)).toBeNull();
+    expect((await store.refreshTokens.consume(expiredTokenBefore.tokenHash, beforeExpiry)).outcome).toBe("consumed");
+    expect(await store.codes.consume(expiredCodeBefore.codeHash, "password_reset", beforeExpiry)).toEqual(
+      expiredCodeBefore,
+    );
+
+    vi.advanceTimersByTime(SWEEP_MS);
+
+    // After the sweep: expired records are gone even for a `now` before their expiry.
+    expect(await store.sessions.findLive(expiredSession.id, beforeExpiry)).toBeNull();
+    expect(await store.sessions.listLive(userId, beforeExpiry)).toEqual([liveSession]);
+    expect(await store.refreshTokens.consume(expiredTokenBefore.tokenHash, beforeExpiry)).toEqual({ outcome: "unknown" });
+    expect(await store.refreshTokens.consume(expiredTokenAfter.tokenHash, beforeExpiry)).toEqual({ outcome: "unknown" });
+    expect(await store.codes.consume(expiredCodeAfter.codeHash, "password_reset", beforeExpiry)).toBeNull();
+
+    // Live records survive the sweep.
+    expect(await store.sessions.findLive(liveSession.id, realNow)).toEqual(liveSession);
+    expect(await store.refreshTokens.consume(liveToken.tokenHash, realNow)).toEqual({
+      outcome: "consumed",
+      record: liveToken,
+    });
+    expect(await store.codes.consume(liveCode.codeHash, "password_reset", realNow)).toEqual(liveCode);
+
+    await store.close();
+  });
+
+  it("sweeps periodically with a real timer too", async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 20 });
+    const expiredAt = new Date(Date.now() - 1000);
+    const s: SessionRecord = {
+      id: `ses_${randomUUID()}`,
+      userId: `usr_${randomUUID()}`,
+      userAgent: "sweep-test",
+      ipAddress: "192.0.2.1",
+      rememberMe: true,
+      createdAt: new Date(expiredAt.getTime() - 2 * HOUR),
+      lastActiveAt: new Date(expiredAt.getTime() - 2 * HOUR),
+      expiresAt: expiredAt,
+      revokedAt: null,
+    };
+    const earlier = new Date(expiredAt.getTime() - HOUR);
+    await store.sessions.insert(s);
+    expect(await store.sessions.findLive(s.id, earlier)).toEqual(s);
+    await vi.waitFor(async () => {
+      expect(await store.sessions.findLive(s.id, earlier)).toBeNull();
+    }, { timeout: 2000, interval: 10 });
+    await store.close();
+  });
+
+  it("close clears the sweep timer", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const before = vi.getTimerCount();
+    const store = createMemoryStore({ sweepIntervalMs: SWEEP_MS });
+    expect(vi.getTimerCount()).toBe(before + 1);
+    await store.close();
+    expect(vi.getTimerCount()).toBe(before);
+  });
+
+  it("the sweep timer does not keep the process alive (unref)", async () => {
+    const spy = vi.spyOn(globalThis, "setInterval");
+    try {
+      const store = createMemoryStore({ sweepIntervalMs: SWEEP_MS });
+      const timer = spy.mock.results[0]?.value as NodeJS.Timeout | undefined;
+      expect(timer).toBeDefined();
+      expect(timer?.hasRef()).toBe(false);
+      await store.close();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("rejects a non-positive sweep interval", () => {
+    expect(() => createMemoryStore({ sweepIntervalMs: 0 })).toThrow(RangeError);
+  });
+
+  it("after close, ping and operations reject with StorageUnavailableError", async () => {
+    const store = createMemoryStore();
+    await store.close();
+    await expect(store.ping()).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(store.users.findById("usr_x")).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+});
