@@ -1,0 +1,296 @@
+// The server as its operators and clients see it: health, reflection, the published key set,
+// CORS, request ids, TLS with ALPN, graceful shutdown, storage outages, concurrency and logs.
+import { execFile } from "node:child_process";
+import https from "node:https";
+import path from "node:path";
+import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { StorageUnavailableError } from "../../src/store/errors.ts";
+import { createMemoryStore } from "../../src/store/memory.ts";
+import type { Store } from "../../src/store/port.ts";
+import { connectDriver, failure, fetchDriver, grpcJsDriver, type Json } from "../support/drivers.ts";
+import { grpcTransport, repoRoot, startHarness, type Harness } from "../support/harness.ts";
+
+const execFileAsync = promisify(execFile);
+const password = "correct horse battery staple";
+
+async function verifiedUser(h: Harness, email: string): Promise<void> {
+  const d = fetchDriver(h.url, "setup");
+  await d.call("AuthService/Register", { email, password });
+  await d.call("AuthService/VerifyEmail", { code: (await h.mail(email, "email_verification")).code });
+}
+
+describe("operations endpoints", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ CORS_ALLOWED_ORIGINS: "https://app.example.com" });
+  });
+  afterAll(() => h.close());
+
+  it("answers the gRPC health service and the plain HTTP health endpoint", async () => {
+    const health = createClient(Health, grpcTransport(h.url));
+    expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect((await health.check({ service: "auth.v1.AuthService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    const res = await fetch(`${h.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "SERVING", storage: "memory" });
+  });
+
+  it("serves reflection: buf curl lists every method without the proto files", async () => {
+    const bin = path.join(repoRoot, "node_modules/.bin/buf");
+    const { stdout } = await execFileAsync(bin, ["curl", "--http2-prior-knowledge", "--list-methods", h.url]);
+    const methods = stdout.trim().split("\n");
+    for (const m of [
+      "auth.v1.AuthService/Register",
+      "auth.v1.AuthService/Login",
+      "auth.v1.AuthService/UnlinkAccount",
+      "auth.v1.SessionService/ListSessions",
+      "auth.v1.SessionService/RevokeOtherSessions",
+      "grpc.health.v1.Health/Check",
+      "grpc.health.v1.Health/Watch",
+    ]) {
+      expect(methods).toContain(m);
+    }
+    // And buf curl can call an RPC using only the schema it learned by reflection.
+    const call = await execFileAsync(bin, [
+      "curl", "--http2-prior-knowledge", "--protocol", "grpc", "--data", "{}",
+      `${h.url}/auth.v1.SessionService/ListSessions`,
+    ]).catch((e: { stdout: string; stderr: string }) => e);
+    expect(call.stderr).toContain("unauthenticated");
+  });
+
+  it("issues access tokens that verify against the published key set with the documented claims", async () => {
+    const email = "jwks@example.com";
+    await verifiedUser(h, email);
+    const login = await fetchDriver(h.url, "jwks").call("AuthService/Login", { email, password });
+    const token: string = login.tokens.accessToken;
+    const jwks = createRemoteJWKSet(new URL(`${h.url}/.well-known/jwks.json`));
+    const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+      issuer: "authd",
+      audience: "authd",
+      currentDate: h.clock.now(),
+    });
+    expect(protectedHeader.alg).toBe("EdDSA");
+    expect(protectedHeader.kid).toBe(decodeProtectedHeader(token).kid);
+    expect(payload.sub).toBe(login.user.id);
+    expect(payload.sid).toBe(login.tokens.sessionId);
+    expect(payload.exp! - payload.iat!).toBe(900);
+    expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
+    const keys = (await (await fetch(`${h.url}/.well-known/jwks.json`)).json()) as { keys: Json[] };
+    for (const k of keys.keys) expect(k.d).toBeUndefined(); // public halves only
+  });
+
+  it("answers CORS preflights for configured origins with the headers Connect and gRPC-Web need", async () => {
+    const pre = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,connect-protocol-version,authorization,x-grpc-web",
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    const allowed = (pre.headers.get("access-control-allow-headers") ?? "").toLowerCase();
+    for (const hdr of ["content-type", "connect-protocol-version", "authorization", "x-grpc-web", "grpc-timeout"]) {
+      expect(allowed).toContain(hdr);
+    }
+    const actual = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
+      method: "POST",
+      headers: { origin: "https://app.example.com", "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(actual.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("grpc-status");
+
+    const foreign = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example.net", "access-control-request-method": "POST" },
+    });
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("tags every response with a request id, keeping a well-formed one the client sent", async () => {
+    const mine = await fetch(`${h.url}/healthz`, { headers: { "x-request-id": "trace-123" } });
+    expect(mine.headers.get("x-request-id")).toBe("trace-123");
+    const bogus = await fetch(`${h.url}/healthz`, { headers: { "x-request-id": "bad id with spaces" } });
+    expect(bogus.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("answers an unknown path with a JSON 404", async () => {
+    const res = await fetch(`${h.url}/no/such/path`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toContain("application/json");
+  });
+
+  it("never writes passwords, tokens or codes to the log", async () => {
+    const email = "logs@example.com";
+    await verifiedUser(h, email);
+    const login = await fetchDriver(h.url, "logs").call("AuthService/Login", { email, password });
+    await fetchDriver(h.url, "logs").call("AuthService/RefreshToken", { refreshToken: login.tokens.refreshToken });
+    await fetchDriver(h.url, "logs").call("AuthService/RequestPasswordReset", { email });
+    const code = (await h.mail(email, "password_reset")).code;
+    const text = JSON.stringify(h.logs);
+    expect(h.logs.length).toBeGreaterThan(5);
+    for (const secret of [password, login.tokens.accessToken, login.tokens.refreshToken, code]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(h.logs.some((l) => l.rpc === "auth.v1.AuthService/Login" && typeof l.requestId === "string")).toBe(true);
+  });
+});
+
+describe("storage outages", () => {
+  let h: Harness;
+  let down = false;
+  beforeAll(async () => {
+    const inner = createMemoryStore();
+    const outage = () => {
+      if (down) throw new StorageUnavailableError(new Error("connection refused to mongodb://secret-host:27017"));
+    };
+    const store: Store = {
+      ...inner,
+      kind: inner.kind,
+      users: { ...inner.users, findByEmail: async (e) => (outage(), inner.users.findByEmail(e)) },
+      ping: async () => (outage(), inner.ping()),
+      close: () => inner.close(),
+    };
+    h = await startHarness({}, store);
+  });
+  afterAll(() => h.close());
+
+  it("reports NOT_SERVING and answers UNAVAILABLE / STORAGE_UNAVAILABLE without the driver's message", async () => {
+    down = true;
+    await new Promise((r) => setTimeout(r, 1100)); // the health probe caches its answer for a second
+    const res = await fetch(`${h.url}/healthz`);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as Json).status).toBe("NOT_SERVING");
+    const health = createClient(Health, grpcTransport(h.url));
+    expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+
+    for (const d of [fetchDriver(h.url, "outage"), grpcJsDriver(h.url)]) {
+      const f = await failure(d.call("AuthService/Login", { email: "x@example.com", password }));
+      expect([f.code, f.reason]).toEqual(["unavailable", "STORAGE_UNAVAILABLE"]);
+      expect(f.message).not.toContain("secret-host");
+      d.close();
+    }
+    const raw = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "x@example.com", password }),
+    });
+    const body = await raw.text();
+    expect(raw.status).toBe(503);
+    expect(body).not.toContain("secret-host");
+    expect(body).not.toMatch(/\bat .+:\d+:\d+/); // no stack frames
+    down = false;
+  });
+});
+
+describe("concurrency", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+  });
+  afterAll(() => h.close());
+
+  it("two registrations with the same email at once: exactly one succeeds", async () => {
+    const d = fetchDriver(h.url, "race");
+    const results = await Promise.allSettled([
+      d.call("AuthService/Register", { email: "race@example.com", password }),
+      d.call("AuthService/Register", { email: " RACE@example.com", password }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect([rejected.reason.code, rejected.reason.reason]).toEqual(["already_exists", "EMAIL_EXISTS"]);
+  });
+
+  it("ten concurrent uses of one refresh token: exactly one new pair, the rest REFRESH_REVOKED", async () => {
+    const d = connectDriver("connect-grpc", grpcTransport(h.url), "race");
+    await d.call("AuthService/Register", { email: "refresh-race@example.com", password });
+    const login = await d.call("AuthService/Login", { email: "refresh-race@example.com", password });
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, () => d.call("AuthService/RefreshToken", { refreshToken: login.tokens.refreshToken })),
+    );
+    const won = results.filter((r): r is PromiseFulfilledResult<Json> => r.status === "fulfilled");
+    expect(won).toHaveLength(1);
+    for (const r of results) {
+      if (r.status === "rejected") expect([r.reason.code, r.reason.reason]).toEqual(["unauthenticated", "REFRESH_REVOKED"]);
+    }
+    // Reuse was detected, so the family is revoked: the winner's pair is dead as well.
+    const dead = await failure(d.call("AuthService/GetCurrentUser", {}, won[0]!.value.tokens.accessToken));
+    expect(dead.reason).toBe("SESSION_REVOKED");
+  });
+});
+
+describe("passwords", () => {
+  it("hashes with argon2id m=19456 t=2 p=1 by default and upgrades an older hash at the next login", async () => {
+    const store = createMemoryStore();
+    // Two servers in turn over the same data; the first must not close it.
+    const shared: Store = { ...store, kind: store.kind, close: async () => undefined };
+    const email = "upgrade@example.com";
+
+    const first = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, shared);
+    await fetchDriver(first.url, "first").call("AuthService/Register", { email, password });
+    expect((await store.users.findByEmail(email))!.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    await first.close();
+
+    const second = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", ARGON2_TIME_COST: "3" }, shared);
+    const d = fetchDriver(second.url, "second");
+    await d.call("AuthService/Login", { email, password });
+    expect((await store.users.findByEmail(email))!.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=3\$/);
+    await d.call("AuthService/Login", { email, password }); // the upgraded hash verifies
+    await second.close();
+    await store.close();
+  });
+});
+
+describe("TLS", () => {
+  const fixtures = path.join(repoRoot, "test/fixtures");
+  const ca = readFileSync(path.join(fixtures, "tls-cert.pem"));
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({
+      TLS_CERT_FILE: path.join(fixtures, "tls-cert.pem"),
+      TLS_KEY_FILE: path.join(fixtures, "tls-key.pem"),
+    });
+  });
+  afterAll(() => h.close());
+
+  it("negotiates h2 for gRPC and http/1.1 for JSON on the same port", async () => {
+    expect(h.url).toMatch(/^https:/);
+    const health = createClient(Health, createGrpcTransport({ baseUrl: h.url, nodeOptions: { ca } }));
+    expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+
+    const { status, alpn, body } = await new Promise<{ status: number; alpn: string | false | null; body: string }>((resolve, reject) => {
+      const options = { ca, ALPNProtocols: ["http/1.1"] } as https.RequestOptions;
+      const req = https.request(`${h.url}/healthz`, options, (res) => {
+        const alpn = (res.socket as import("node:tls").TLSSocket).alpnProtocol;
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, alpn, body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect([status, alpn]).toEqual([200, "http/1.1"]);
+    expect(JSON.parse(body).status).toBe("SERVING");
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("finishes an in-flight call, then refuses new connections", async () => {
+    const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    const d = fetchDriver(h.url, "shutdown");
+    const inFlight = d.call("AuthService/Register", { email: "late@example.com", password });
+    await new Promise((r) => setTimeout(r, 5)); // the request is on the wire; argon2 is hashing
+    const closed = h.close();
+    const res = await inFlight;
+    expect(res.user.email).toBe("late@example.com");
+    await closed;
+    await expect(fetch(`${h.url}/healthz`)).rejects.toThrow();
+  });
+});
