@@ -107,7 +107,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   const certFile = str(env, "TLS_CERT_FILE");
   const keyFile = str(env, "TLS_KEY_FILE");
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    throw new ConfigError(certFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE", "must be set together with its pair");
+    const [missing, given] = certFile === undefined ? ["TLS_CERT_FILE", "TLS_KEY_FILE"] : ["TLS_KEY_FILE", "TLS_CERT_FILE"];
+    throw new ConfigError(missing, `must be set when ${given} is`);
   }
 
   let privateKeyPem = str(env, "JWT_PRIVATE_KEY")?.replace(/\\n/g, "\n");
