@@ -22,6 +22,10 @@ export interface Config {
   refreshTokenTtlSeconds: number;
   refreshTokenTtlRememberMeSeconds: number;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number };
+  /** Failed password guesses per account before it is locked; 0 disables the limit. */
+  loginMaxFailures: number;
+  /** How long failures are remembered, and how long a reached limit locks. */
+  loginLockSeconds: number;
   registrationEnabled: boolean;
   emailVerificationRequired: boolean;
   emailVerificationTtlSeconds: number;
@@ -149,6 +153,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
       timeCost: int(env, "ARGON2_TIME_COST", 2, 2, 100),
       parallelism: int(env, "ARGON2_PARALLELISM", 1, 1, 64),
     },
+    loginMaxFailures: int(env, "LOGIN_MAX_FAILURES", 10, 0, 1000),
+    loginLockSeconds: int(env, "LOGIN_LOCK_SECONDS", 900, 1, 86_400),
     registrationEnabled: bool(env, "REGISTRATION_ENABLED", true),
     emailVerificationRequired: bool(env, "EMAIL_VERIFICATION_REQUIRED", true),
     emailVerificationTtlSeconds: int(env, "EMAIL_VERIFICATION_TTL_SECONDS", day, 60, 30 * day),

@@ -2,7 +2,7 @@ import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 import type { Mailer } from "./mail/mailer.ts";
 import type { PasswordHasher } from "./passwords/hasher.ts";
-import type { Store } from "./store/port.ts";
+import type { AttemptPolicy, Store } from "./store/port.ts";
 import type { AccessTokens } from "./tokens/access.ts";
 
 /** What every operation of the domain may use. Built once at start-up. */
@@ -22,6 +22,8 @@ export interface Deps {
     passwordResetTtlSeconds: number;
     refreshTokenTtlSeconds: number;
     refreshTokenTtlRememberMeSeconds: number;
+    /** Password guessing limit per account; undefined when disabled. */
+    passwordAttempts: AttemptPolicy | undefined;
   };
 }
 

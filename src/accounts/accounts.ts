@@ -7,7 +7,7 @@ import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import type { CodePurpose, UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
-import { checkDisplayName, checkOpaque, normalizeEmail } from "./validation.ts";
+import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "./validation.ts";
 
 export interface LinkedAccount {
   id: string;
@@ -40,6 +40,35 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
     // The session outlived its user only if deletion raced this call.
     if (user === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
     return user;
+  }
+
+  /**
+   * Checks a password under the account's guessing limit. The attempt is counted before the
+   * (slow) check and forgiven after a success, so parallel guesses cannot outrun the limit. The
+   * key is the email, whether or not an account has it, so a lock reveals nothing.
+   */
+  async function checkPassword(
+    email: string,
+    user: UserRecord | null,
+    password: string,
+  ): Promise<boolean> {
+    const limit = policy.passwordAttempts;
+    const key = `password:${email}`;
+    const now = clock.now();
+    if (limit !== undefined) {
+      const { counted, state } = await store.attempts.fail(key, now, limit);
+      if (!counted) {
+        const retryAfterSeconds = Math.max(1, Math.ceil(((state.lockedUntil?.getTime() ?? now.getTime()) - now.getTime()) / 1000));
+        throw new AuthError("RATE_LIMITED", "too many failed attempts; try again later", { retryAfterSeconds });
+      }
+    }
+    if (user === null || user.passwordHash === null) {
+      await hasher.burn(password);
+      return false;
+    }
+    const ok = await hasher.verify(user.passwordHash, password);
+    if (ok && limit !== undefined) await store.attempts.clear(key);
+    return ok;
   }
 
   /** Creates a one-time code, keeps only its hash, and mails the code. */
@@ -120,11 +149,7 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
       const email = normalizeEmail("email", input.email);
       const password = checkPresentedPassword("password", input.password);
       const user = await store.users.findByEmail(email);
-      if (user === null || user.passwordHash === null) {
-        await hasher.burn(password);
-        throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
-      }
-      if (!(await hasher.verify(user.passwordHash, password))) {
+      if (!(await checkPassword(email, user, password)) || user === null || user.passwordHash === null) {
         throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
       }
       let current = user;
@@ -154,7 +179,7 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
       const current = checkPresentedPassword("current_password", currentRaw);
       if (nextRaw.length === 0) throw new AuthError("INVALID_ARGUMENT", "new_password is required", { field: "new_password" });
       const user = await requireUser(caller);
-      if (user.passwordHash === null || !(await hasher.verify(user.passwordHash, current))) {
+      if (!(await checkPassword(user.email, user, current))) {
         throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       }
       const next = checkNewPassword("new_password", nextRaw, user.email);
@@ -202,10 +227,14 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
 
     /** Sets a new password from a reset code and ends every session of the user. */
     async resetPassword(rawCode: string, nextRaw: string): Promise<void> {
-      // Policy first, so a weak choice does not burn the code. The email-equality rule needs the
-      // user, whom only the code names; the other rules suffice here.
-      const next = checkNewPassword("new_password", nextRaw, "");
-      const user = await consumeCode(rawCode, "password_reset");
+      const code = checkOpaque("code", rawCode, "INVALID_CODE");
+      const hash = tokenHash(code);
+      // The policy is checked before the code is used, so a refused password does not burn it.
+      const pending = await store.codes.find(hash, "password_reset", clock.now());
+      const owner = pending === null ? null : await store.users.findById(pending.userId);
+      if (owner === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
+      const next = checkNewPassword("new_password", nextRaw, owner.email);
+      const user = await consumeCode(code, "password_reset");
       // Receiving the code proves control of the address.
       await setPassword(user, next, { emailVerified: true });
       await store.sessions.revokeAllForUser(user.id, clock.now());
@@ -226,8 +255,7 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
     },
 
     async unlinkAccount(caller: Caller, rawId: string): Promise<void> {
-      const id = rawId.trim();
-      if (id.length === 0) throw new AuthError("INVALID_ARGUMENT", "id is required", { field: "id" });
+      const id = checkId("id", rawId);
       const accounts = await this.listLinkedAccounts(caller);
       const target = accounts.find((a) => a.id === id);
       if (target === undefined) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });

@@ -24,6 +24,7 @@ function codePoints(s: string): number {
  * over the limit is refused, not shortened.
  */
 export function checkNewPassword(field: string, password: string, email: string): string {
+  if (password.length === 0) throw new AuthError("INVALID_ARGUMENT", `${field} is required`, { field });
   const normalized = normalizePassword(password);
   const length = codePoints(normalized);
   if (length < minPasswordLength) {

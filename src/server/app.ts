@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import type http from "node:http";
 import type http2 from "node:http2";
 import { createContextValues, cors as connectCors } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import corsMiddleware from "cors";
 import { file_auth_v1_auth_service } from "../../gen/auth/v1/auth_service_pb.js";
 import { file_auth_v1_session_service } from "../../gen/auth/v1/session_service_pb.js";
@@ -27,6 +26,7 @@ import { createAccessTokens } from "../tokens/access.ts";
 import { loadSigningKey } from "../tokens/keys.ts";
 import { registerHealth } from "./health.ts";
 import { createListener, type NodeHandler } from "./listener.ts";
+import { createRpcHandler } from "./protocol-errors.ts";
 import { registerReflection } from "./reflection.ts";
 
 /** Replaceable parts, for tests and for embedding the service in another process. */
@@ -145,6 +145,10 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       passwordResetTtlSeconds: config.passwordResetTtlSeconds,
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
       refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,
+      passwordAttempts:
+        config.loginMaxFailures === 0
+          ? undefined
+          : { maxFailures: config.loginMaxFailures, windowSeconds: config.loginLockSeconds, lockSeconds: config.loginLockSeconds },
     },
   };
   const sessions = createSessions(deps);
@@ -153,7 +157,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const shutdown = new AbortController();
   const requestIds = new WeakMap<NodeRequest, string>();
 
-  const rpc = connectNodeAdapter({
+  const rpc = createRpcHandler({
     readMaxBytes: config.maxBodyBytes,
     shutdownSignal: shutdown.signal,
     interceptors: [rpcInterceptor(log)],
@@ -175,6 +179,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     fallback(_req, res) {
       sendJson(res, 404, { code: "not_found", message: "no such route" });
     },
+    log: (err, rpc) => log.warn({ err, rpc }, "response could not be written"),
   });
 
   const wildcard = config.corsAllowedOrigins.includes("*");

@@ -5,7 +5,10 @@
 // never both observe the "before" state.
 
 import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
+import { attemptStateAt, nextAttemptRecord } from "./attempts.ts";
 import type {
+  AttemptRecord,
+  AttemptStore,
   CodePurpose,
   CodeRecord,
   CodeStore,
@@ -107,6 +110,7 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
   const sessions = new UserIndexedTable<SessionRecord>();
   const refreshTokens = new UserIndexedTable<RefreshTokenRecord>();
   const codes = new UserIndexedTable<CodeRecord>();
+  const attempts = new Map<string, AttemptRecord>();
 
   let closed = false;
 
@@ -120,6 +124,7 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
     sessions.purgeExpired(now, (s) => s.expiresAt);
     refreshTokens.purgeExpired(now, (t) => t.expiresAt);
     codes.purgeExpired(now, (c) => c.expiresAt);
+    for (const [key, record] of attempts) if (!isLive(record.expiresAt, now)) attempts.delete(key);
   }
 
   let timer: NodeJS.Timeout | undefined = setInterval(sweep, sweepIntervalMs);
@@ -276,6 +281,13 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
       codes.set(code.codeHash, structuredClone(code));
     },
 
+    async find(codeHash: string, purpose: CodePurpose, now: Date) {
+      assertOpen();
+      const code = codes.rows.get(codeHash);
+      if (code === undefined || code.purpose !== purpose || !isLive(code.expiresAt, now)) return null;
+      return structuredClone(code);
+    },
+
     async consume(codeHash: string, purpose: CodePurpose, now: Date) {
       assertOpen();
       const code = codes.rows.get(codeHash);
@@ -290,12 +302,31 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
     },
   };
 
+  const attemptStore: AttemptStore = {
+    async get(key, now) {
+      assertOpen();
+      return attemptStateAt(attempts.get(key) ?? null, now);
+    },
+    async fail(key, now, policy) {
+      assertOpen();
+      // Read, decide and write in one synchronous turn: concurrent callers cannot interleave.
+      const next = nextAttemptRecord(key, attempts.get(key) ?? null, now, policy);
+      if (next.counted) attempts.set(key, next.record);
+      return { counted: next.counted, state: attemptStateAt(next.record, now) };
+    },
+    async clear(key) {
+      assertOpen();
+      attempts.delete(key);
+    },
+  };
+
   return {
     kind: "memory",
     users,
     sessions: sessionStore,
     refreshTokens: refreshTokenStore,
     codes: codeStore,
+    attempts: attemptStore,
     async ping() {
       assertOpen();
     },

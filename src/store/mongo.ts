@@ -9,8 +9,11 @@
 
 import { MongoClient, MongoServerError } from "mongodb";
 import type { Collection, Db, MongoClientOptions } from "mongodb";
+import { attemptStateAt, nextAttemptRecord } from "./attempts.ts";
 import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
 import type {
+  AttemptRecord,
+  AttemptStore,
   CodePurpose,
   CodeRecord,
   CodeStore,
@@ -223,6 +226,14 @@ export function dbNameFromUri(uri: string): string | undefined {
   }
 }
 
+type AttemptDoc = Omit<AttemptRecord, "key"> & { _id: string };
+
+function attemptFromDoc(d: AttemptDoc | null): AttemptRecord | null {
+  if (d === null) return null;
+  const { _id, ...rest } = d;
+  return { key: _id, ...rest };
+}
+
 function liveFilter(now: Date): { revokedAt: null; expiresAt: { $gt: Date } } {
   return { revokedAt: null, expiresAt: { $gt: now } };
 }
@@ -257,6 +268,7 @@ export async function createMongoStore(
   const sessionsCol = db.collection<SessionDoc>("sessions");
   const refreshCol = db.collection<RefreshTokenDoc>("refresh_tokens");
   const codesCol = db.collection<CodeDoc>("codes");
+  const attemptsCol = db.collection<AttemptDoc>("attempts");
 
   const users: UserStore = {
     insert: (user) =>
@@ -407,6 +419,12 @@ export async function createMongoStore(
         await codesCol.replaceOne({ _id: code.codeHash }, codeToDoc(code), { upsert: true });
       }),
 
+    find: (codeHash, purpose, now) =>
+      run(async () => {
+        const doc = await codesCol.findOne({ _id: codeHash, purpose, expiresAt: { $gt: now } });
+        return doc === null ? null : codeFromDoc(doc);
+      }),
+
     consume: (codeHash, purpose, now) =>
       run(async () => {
         const doc = await codesCol.findOneAndDelete({ _id: codeHash, purpose, expiresAt: { $gt: now } });
@@ -419,12 +437,51 @@ export async function createMongoStore(
       }),
   };
 
+  const attempts: AttemptStore = {
+    get: (key, now) => run(async () => attemptStateAt(attemptFromDoc(await attemptsCol.findOne({ _id: key })), now)),
+
+    // Compare-and-set on the whole record: the update only applies if nobody changed the record
+    // since it was read (an insert only if nobody created it), otherwise read again and retry.
+    // Each counted failure is therefore one atomic write, and the lock holds across replicas.
+    fail: (key, now, policy) =>
+      run(async () => {
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const doc = await attemptsCol.findOne({ _id: key });
+          const current = attemptFromDoc(doc);
+          const next = nextAttemptRecord(key, current, now, policy);
+          if (!next.counted) return { counted: false, state: attemptStateAt(next.record, now) };
+          const { key: _k, ...fields } = next.record;
+          if (doc === null) {
+            try {
+              await attemptsCol.insertOne({ _id: key, ...fields });
+              return { counted: true, state: attemptStateAt(next.record, now) };
+            } catch (err) {
+              if (isDuplicateKey(err)) continue;
+              throw err;
+            }
+          }
+          const res = await attemptsCol.updateOne(
+            { _id: key, failures: doc.failures, windowStartedAt: doc.windowStartedAt, lockedUntil: doc.lockedUntil },
+            { $set: fields },
+          );
+          if (res.matchedCount === 1) return { counted: true, state: attemptStateAt(next.record, now) };
+        }
+        throw new LogicError(`attempt counter for ${key} kept changing under contention`);
+      }),
+
+    clear: (key) =>
+      run(async () => {
+        await attemptsCol.deleteOne({ _id: key });
+      }),
+  };
+
   return {
     kind: "mongodb",
     users,
     sessions,
     refreshTokens,
     codes,
+    attempts,
     ping: () =>
       run(async () => {
         await db.command({ ping: 1 });
@@ -442,7 +499,9 @@ async function ensureIndexes(db: Db): Promise<void> {
   const sessions: Collection<SessionDoc> = db.collection("sessions");
   const refresh: Collection<RefreshTokenDoc> = db.collection("refresh_tokens");
   const codes: Collection<CodeDoc> = db.collection("codes");
+  const attempts: Collection<AttemptDoc> = db.collection("attempts");
   await Promise.all([
+    attempts.createIndexes([{ key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 }]),
     users.createIndexes([{ key: { email: 1 }, name: "email_unique", unique: true }]),
     sessions.createIndexes([
       { key: { userId: 1, createdAt: -1 }, name: "userId_createdAt" },

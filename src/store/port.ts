@@ -65,6 +65,28 @@ export interface CodeRecord {
   expiresAt: Date;
 }
 
+/** Failed guesses counted for one key (an account's password, later its second factor). */
+export interface AttemptRecord {
+  key: string;
+  failures: number;
+  /** When the first failure of the current count happened; the count lasts `windowSeconds`. */
+  windowStartedAt: Date;
+  lockedUntil: Date | null;
+  /** When the record stops mattering (end of window or lock); purged after. */
+  expiresAt: Date;
+}
+
+export interface AttemptState {
+  failures: number;
+  lockedUntil: Date | null;
+}
+
+export interface AttemptPolicy {
+  maxFailures: number;
+  windowSeconds: number;
+  lockSeconds: number;
+}
+
 export interface UserStore {
   /** Throws DuplicateEmailError when the email is taken. */
   insert(user: UserRecord): Promise<void>;
@@ -117,6 +139,8 @@ export interface RefreshTokenStore {
 export interface CodeStore {
   /** Stores the code and deletes every other code of the same user and purpose. */
   replace(code: CodeRecord): Promise<void>;
+  /** The code if it exists with that purpose and has not expired at `now`, without using it. */
+  find(codeHash: string, purpose: CodePurpose, now: Date): Promise<CodeRecord | null>;
   /**
    * Atomically removes and returns the code if it exists with that purpose and has not expired
    * at `now`; null otherwise. Exactly one of any number of concurrent callers gets the record.
@@ -125,12 +149,27 @@ export interface CodeStore {
   deleteAllForUser(userId: string): Promise<void>;
 }
 
+export interface AttemptStore {
+  /** The count and lock of a key at `now` (zero and null when there is none). */
+  get(key: string, now: Date): Promise<AttemptState>;
+  /**
+   * Atomically counts one failure for the key, unless it is locked at `now` (then counted is
+   * false and nothing changes). The failure that reaches maxFailures locks the key until
+   * now + lockSeconds. A count older than windowSeconds, or a passed lock, starts afresh. Any number
+   * of concurrent calls count at most maxFailures failures before the lock.
+   */
+  fail(key: string, now: Date, policy: AttemptPolicy): Promise<{ counted: boolean; state: AttemptState }>;
+  /** Forgets the key (after a success). */
+  clear(key: string): Promise<void>;
+}
+
 export interface Store {
   readonly kind: "memory" | "mongodb";
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly refreshTokens: RefreshTokenStore;
   readonly codes: CodeStore;
+  readonly attempts: AttemptStore;
   /** Resolves when storage answers; rejects with StorageUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -494,6 +494,23 @@ export function storageContract(
     });
 
     describe("codes", () => {
+      it("find returns a live code of that purpose without using it", async () => {
+        const code: CodeRecord = {
+          codeHash: hash(),
+          purpose: "password_reset",
+          userId: uid("usr"),
+          createdAt: now,
+          expiresAt: at(now, HOUR),
+        };
+        await store.codes.replace(code);
+        expect(await store.codes.find(code.codeHash, "password_reset", now)).toEqual(code);
+        expect(await store.codes.find(code.codeHash, "email_verification", now)).toBeNull();
+        expect(await store.codes.find(code.codeHash, "password_reset", at(now, HOUR))).toBeNull();
+        expect(await store.codes.find(hash(), "password_reset", now)).toBeNull();
+        // Still there: find does not consume.
+        expect(await store.codes.consume(code.codeHash, "password_reset", now)).toEqual(code);
+      });
+
       it("stores a code and consumes it exactly once", async () => {
         const code = makeCode(uid("usr"), "email_verification", now);
         await store.codes.replace(code);
@@ -610,6 +627,64 @@ export function storageContract(
 
         expect(await store.users.findById(bystander.id)).toEqual(bystander);
         expect(await store.sessions.listLive(bystander.id, now)).toEqual([bystanderSession]);
+      });
+    });
+
+    describe("attempts", () => {
+      const policy = { maxFailures: 5, windowSeconds: 15 * 60, lockSeconds: 15 * 60 };
+
+      it("starts at zero, counts failures, and the fifth locks the key for lockSeconds", async () => {
+        const key = uid("login");
+        expect(await store.attempts.get(key, now)).toEqual({ failures: 0, lockedUntil: null });
+        for (let i = 1; i <= 4; i++) {
+          expect(await store.attempts.fail(key, at(now, i * SECOND), policy)).toEqual({
+            counted: true,
+            state: { failures: i, lockedUntil: null },
+          });
+        }
+        const lockedUntil = at(now, 5 * SECOND + 15 * MINUTE);
+        expect(await store.attempts.fail(key, at(now, 5 * SECOND), policy)).toEqual({
+          counted: true,
+          state: { failures: 5, lockedUntil },
+        });
+        // While locked nothing is counted and nothing changes.
+        expect(await store.attempts.fail(key, at(now, 6 * SECOND), policy)).toEqual({
+          counted: false,
+          state: { failures: 5, lockedUntil },
+        });
+        expect(await store.attempts.get(key, at(now, 10 * MINUTE))).toEqual({ failures: 5, lockedUntil });
+        // Once the lock passes the key starts afresh.
+        expect(await store.attempts.get(key, lockedUntil)).toEqual({ failures: 0, lockedUntil: null });
+        expect(await store.attempts.fail(key, lockedUntil, policy)).toEqual({
+          counted: true,
+          state: { failures: 1, lockedUntil: null },
+        });
+      });
+
+      it("forgets failures older than the window", async () => {
+        const key = uid("login");
+        await store.attempts.fail(key, now, policy);
+        await store.attempts.fail(key, at(now, MINUTE), policy);
+        const afterWindow = at(now, 15 * MINUTE);
+        expect(await store.attempts.get(key, afterWindow)).toEqual({ failures: 0, lockedUntil: null });
+        expect((await store.attempts.fail(key, afterWindow, policy)).state).toEqual({ failures: 1, lockedUntil: null });
+      });
+
+      it("of 20 concurrent failures exactly maxFailures are counted, then the key is locked", async () => {
+        const key = uid("2fa");
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.attempts.fail(key, now, policy)));
+        expect(results.filter((r) => r.counted)).toHaveLength(5);
+        expect(await store.attempts.get(key, now)).toEqual({ failures: 5, lockedUntil: at(now, 15 * MINUTE) });
+      });
+
+      it("clear forgets the key and leaves other keys alone", async () => {
+        const key = uid("login");
+        const other = uid("login");
+        await store.attempts.fail(key, now, policy);
+        await store.attempts.fail(other, now, policy);
+        await store.attempts.clear(key);
+        expect(await store.attempts.get(key, now)).toEqual({ failures: 0, lockedUntil: null });
+        expect(await store.attempts.get(other, now)).toEqual({ failures: 1, lockedUntil: null });
       });
     });
   });
