@@ -32,14 +32,22 @@ const codeNames: Record<string, Code> = {
 };
 
 /** What replaces a protocol-level error, or undefined to leave it as Connect wrote it. */
-function replacement(code: Code, input: DescMessage, readMaxBytes: number): { reason: Reason; message: string } | undefined {
+function replacement(
+  code: Code,
+  message: string,
+  input: DescMessage,
+  readMaxBytes: number,
+): { code: Code; reason: Reason; message: string } | undefined {
+  const malformed = { code: Code.InvalidArgument, reason: "MALFORMED_REQUEST" as const, message: `the request is not a valid ${input.typeName}` };
   switch (code) {
     case Code.InvalidArgument:
-      return { reason: "MALFORMED_REQUEST", message: `the request is not a valid ${input.typeName}` };
+      return malformed;
     case Code.ResourceExhausted:
-      return { reason: "PAYLOAD_TOO_LARGE", message: `the request is larger than ${readMaxBytes} bytes` };
+      return { code, reason: "PAYLOAD_TOO_LARGE", message: `the request is larger than ${readMaxBytes} bytes` };
     case Code.Internal:
-      return { reason: "INTERNAL", message: "internal error" };
+      // Connect reports undecodable binary Protobuf as internal; it is the client's fault.
+      if (message.startsWith("parse binary")) return malformed;
+      return { code, reason: "INTERNAL", message: "internal error" };
     default:
       return undefined;
   }
@@ -56,17 +64,43 @@ function statusDetailsBin(code: Code, message: string, reason: Reason): string {
 function patchGrpcTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number): boolean {
   const status = Number(trailer.get("grpc-status") ?? "0");
   if (status === 0 || trailer.has("grpc-status-details-bin")) return false;
-  const r = replacement(status as Code, input, readMaxBytes);
+  let message = trailer.get("grpc-message") ?? "";
+  try {
+    message = decodeURIComponent(message);
+  } catch {
+    // keep it as sent
+  }
+  const r = replacement(status as Code, message, input, readMaxBytes);
   if (r === undefined) return false;
+  trailer.set("grpc-status", String(r.code));
   trailer.set("grpc-message", encodeURIComponent(r.message));
-  trailer.set("grpc-status-details-bin", statusDetailsBin(status as Code, r.message, r.reason));
+  trailer.set("grpc-status-details-bin", statusDetailsBin(r.code, r.message, r.reason));
   return true;
 }
 
-async function* rewriteConnectUnary(body: AsyncIterable<Uint8Array>, res: UniversalServerResponse, input: DescMessage, max: number) {
+const httpStatus: Partial<Record<Code, number>> = { [Code.InvalidArgument]: 400, [Code.ResourceExhausted]: 429, [Code.Internal]: 500 };
+const codeStrings: Partial<Record<Code, string>> = {
+  [Code.InvalidArgument]: "invalid_argument",
+  [Code.ResourceExhausted]: "resource_exhausted",
+  [Code.Internal]: "internal",
+};
+
+/** Connect unary errors are one small JSON body; it is read whole and rewritten if needed. */
+async function rewriteConnectUnary(res: UniversalServerResponse, input: DescMessage, max: number): Promise<UniversalServerResponse> {
   const chunks: Uint8Array[] = [];
-  for await (const c of body) chunks.push(c);
+  for await (const c of res.body ?? []) chunks.push(c);
   const bytes = Buffer.concat(chunks);
+  const rewritten = connectErrorBody(bytes, input, max);
+  if (rewritten === undefined) return { ...res, body: oneChunk(bytes) };
+  res.header?.set("content-length", String(rewritten.body.byteLength));
+  return { ...res, status: rewritten.status, body: oneChunk(rewritten.body) };
+}
+
+async function* oneChunk(bytes: Uint8Array) {
+  yield bytes;
+}
+
+function connectErrorBody(bytes: Buffer, input: DescMessage, max: number): { status: number; body: Buffer } | undefined {
   let parsed: { code?: string; message?: string; details?: Array<{ type?: string }> } | undefined;
   try {
     parsed = JSON.parse(bytes.toString("utf8")) as typeof parsed;
@@ -74,15 +108,13 @@ async function* rewriteConnectUnary(body: AsyncIterable<Uint8Array>, res: Univer
     parsed = undefined;
   }
   const code = parsed?.code === undefined ? undefined : codeNames[parsed.code];
-  const r = code === undefined ? undefined : replacement(code, input, max);
+  const r = code === undefined ? undefined : replacement(code, parsed?.message ?? "", input, max);
   if (parsed === undefined || r === undefined || (parsed.details ?? []).some((d) => d.type === "google.rpc.ErrorInfo")) {
-    yield bytes;
-    return;
+    return undefined;
   }
   const value = Buffer.from(toBinary(ErrorInfoSchema, errorInfo(r.reason))).toString("base64").replace(/=+$/, "");
-  const out = Buffer.from(JSON.stringify({ code: parsed.code, message: r.message, details: [{ type: "google.rpc.ErrorInfo", value }] }));
-  res.header?.set("content-length", String(out.byteLength));
-  yield out;
+  const body = Buffer.from(JSON.stringify({ code: codeStrings[r.code], message: r.message, details: [{ type: "google.rpc.ErrorInfo", value }] }));
+  return { status: httpStatus[r.code] ?? 500, body };
 }
 
 async function* rewriteGrpc(body: AsyncIterable<Uint8Array>, res: UniversalServerResponse, input: DescMessage, max: number) {
@@ -135,14 +167,14 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     const input = handler.method.input;
     const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
     handler(uReq)
-      .then((uRes) => {
+      .then(async (uRes) => {
         if (uRes.body !== undefined) {
           if (contentType.startsWith("application/grpc-web")) {
             uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes) };
           } else if (contentType.startsWith("application/grpc")) {
             uRes = { ...uRes, body: rewriteGrpc(uRes.body, uRes, input, readMaxBytes) };
           } else if (uRes.status >= 400 && (uRes.header?.get("content-type") ?? "").startsWith("application/json")) {
-            uRes = { ...uRes, body: rewriteConnectUnary(uRes.body, uRes, input, readMaxBytes) };
+            uRes = await rewriteConnectUnary(uRes, input, readMaxBytes);
           }
         }
         return universalResponseToNodeResponse(uRes, res);

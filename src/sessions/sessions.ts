@@ -80,7 +80,7 @@ export function createSessions(deps: Deps) {
      */
     async authenticate(bearer: string | undefined): Promise<Caller> {
       if (bearer === undefined || bearer.length === 0) {
-        throw new AuthError("UNAUTHENTICATED", "an access token is required (Authorization: Bearer <token>)");
+        throw new AuthError("UNAUTHENTICATED", "an access token is required as an Authorization Bearer header");
       }
       const claims = await accessTokens.verify(bearer);
       const now = clock.now();

@@ -283,11 +283,31 @@ describe("TLS", () => {
 
 describe("graceful shutdown", () => {
   it("finishes an in-flight call, then refuses new connections", async () => {
-    const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    // The store holds the registration's insert until the shutdown has begun.
+    const inner = createMemoryStore();
+    let reached!: () => void;
+    const insertReached = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const store: Store = {
+      ...inner,
+      kind: inner.kind,
+      users: {
+        ...inner.users,
+        insert: async (u) => {
+          reached();
+          await released;
+          return inner.users.insert(u);
+        },
+      },
+    };
+    const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
     const d = fetchDriver(h.url, "shutdown");
     const inFlight = d.call("AuthService/Register", { email: "late@example.com", password });
-    await new Promise((r) => setTimeout(r, 5)); // the request is on the wire; argon2 is hashing
+    await insertReached;
     const closed = h.close();
+    await new Promise((r) => setTimeout(r, 50));
+    release();
     const res = await inFlight;
     expect(res.user.email).toBe("late@example.com");
     await closed;
