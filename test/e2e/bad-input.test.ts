@@ -13,7 +13,6 @@ import * as grpc from "@grpc/grpc-js";
 import { ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { fromBinary } from "@bufbuild/protobuf";
 import { decodeProtectedHeader, SignJWT, UnsecuredJWT } from "jose";
-import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
@@ -26,6 +25,7 @@ import {
   grpcTransport,
   grpcWebTransport,
   startHarness,
+  statusRoot,
   type Harness,
 } from "../support/harness.ts";
 import {
@@ -783,12 +783,7 @@ async function rawPost(url: string, method: Method, body: string | Uint8Array, h
 }
 
 // google.rpc.Status and ErrorInfo decoded with protobufjs, independently of the server's code.
-const statusTypes = protobuf.parse(`
-syntax = "proto3";
-message Any { string type_url = 1; bytes value = 2; }
-message Status { int32 code = 1; string message = 2; repeated Any details = 3; }
-message ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }
-`, { keepCase: true }).root;
+const statusTypes = statusRoot;
 
 interface DecodedInfo {
   reason: string | undefined;
@@ -797,7 +792,7 @@ interface DecodedInfo {
 
 function errorInfoFromAny(typeUrl: string, value: Uint8Array): DecodedInfo | undefined {
   if (!typeUrl.endsWith("google.rpc.ErrorInfo")) return undefined;
-  const ErrorInfo = statusTypes.lookupType("ErrorInfo");
+  const ErrorInfo = statusTypes.lookupType("google.rpc.ErrorInfo");
   const info = ErrorInfo.toObject(ErrorInfo.decode(value)) as { reason?: string; domain?: string };
   return { reason: info.reason, domain: info.domain };
 }
@@ -805,7 +800,7 @@ function errorInfoFromAny(typeUrl: string, value: Uint8Array): DecodedInfo | und
 /** The ErrorInfo inside a grpc-status-details-bin value (unpadded base64), if any. */
 function errorInfoFromStatusBin(b64: string | undefined): DecodedInfo {
   if (b64 === undefined) return { reason: undefined, domain: undefined };
-  const Status = statusTypes.lookupType("Status");
+  const Status = statusTypes.lookupType("google.rpc.Status");
   const status = Status.toObject(Status.decode(Buffer.from(b64, "base64"))) as { details?: Array<{ type_url: string; value: Uint8Array }> };
   for (const d of status.details ?? []) {
     const info = errorInfoFromAny(d.type_url, d.value);

@@ -151,7 +151,7 @@ export function grpcJsCall(
 
 // Decodes grpc-status-details-bin (google.rpc.Status with Any details) with protobufjs, an
 // implementation independent of the server's.
-const statusRoot = protobuf.parse(`
+export const statusRoot = protobuf.parse(`
 syntax = "proto3";
 package google.rpc;
 message Any { string type_url = 1; bytes value = 2; }
