@@ -314,3 +314,53 @@ describe("graceful shutdown", () => {
     await expect(fetch(`${h.url}/healthz`)).rejects.toThrow();
   });
 });
+
+describe("client address and session lifetime", () => {
+  it("takes the client IP from X-Forwarded-For only as far back as the configured trusted proxies", async () => {
+    const trusting = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", TRUST_PROXY_HOPS: "1" });
+    const plain = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    try {
+      for (const [h, expected] of [
+        [trusting, "203.0.113.9"],
+        [plain, "127.0.0.1"],
+      ] as const) {
+        const d = fetchDriver(h.url, "xff");
+        await d.call("AuthService/Register", { email: "xff@example.com", password });
+        // The client forged the first entry; the one trusted proxy appended the address it saw.
+        const res = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-forwarded-for": "10.9.9.9, 203.0.113.9" },
+          body: JSON.stringify({ email: "xff@example.com", password }),
+        });
+        const login = (await res.json()) as Json;
+        const sessions = await d.call("SessionService/ListSessions", {}, login.tokens.accessToken);
+        expect(sessions.sessions[0].ipAddress).toBe(expected);
+      }
+    } finally {
+      await trusting.close();
+      await plain.close();
+    }
+  });
+
+  it("keeps a remember-me session 30 days and an ordinary one 7 days, renewed by refresh", async () => {
+    const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    try {
+      const d = fetchDriver(h.url, "ttl");
+      await d.call("AuthService/Register", { email: "ttl@example.com", password });
+      const day = 86_400_000;
+      const now = h.clock.now().getTime();
+      const short = (await d.call("AuthService/Login", { email: "ttl@example.com", password })).tokens;
+      const long = (await d.call("AuthService/Login", { email: "ttl@example.com", password, rememberMe: true })).tokens;
+      expect(Date.parse(short.refreshTokenExpireTime) - now).toBe(7 * day);
+      expect(Date.parse(long.refreshTokenExpireTime) - now).toBe(30 * day);
+      h.clock.advance(6 * day);
+      const renewed = (await d.call("AuthService/RefreshToken", { refreshToken: short.refreshToken })).tokens;
+      expect(Date.parse(renewed.refreshTokenExpireTime) - now).toBe(13 * day);
+      const listed = await d.call("SessionService/ListSessions", {}, renewed.accessToken);
+      const mine = listed.sessions.find((s: Json) => s.id === short.sessionId);
+      expect(Date.parse(mine.expireTime) - now).toBe(13 * day);
+    } finally {
+      await h.close();
+    }
+  });
+});
