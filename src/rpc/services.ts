@@ -1,5 +1,5 @@
 import type { ConnectRouter, HandlerContext, Interceptor } from "@connectrpc/connect";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import type { Accounts } from "../accounts/accounts.ts";
@@ -26,13 +26,13 @@ export function rpcInterceptor(log: Logger): Interceptor {
     const rpc = `${req.service.typeName}/${req.method.name}`;
     try {
       const res = await next(req);
-      log.info({ requestId, rpc, code: "ok", ms: Math.round(performance.now() - started) }, "rpc");
+      log.info({ requestId, rpc, status: "ok", ms: Math.round(performance.now() - started) }, "rpc");
       return res;
     } catch (err) {
       const safe = toSafeError(err, log.child({ requestId, rpc }));
       const outgoing = safe instanceof AuthError ? toConnectError(safe) : safe;
       const reason = safe instanceof AuthError ? safe.reason : undefined;
-      log.info({ requestId, rpc, code: ConnectError.from(outgoing).code, reason, ms: Math.round(performance.now() - started) }, "rpc");
+      log.info({ requestId, rpc, status: Code[ConnectError.from(outgoing).code], reason, ms: Math.round(performance.now() - started) }, "rpc");
       throw outgoing;
     }
   };
