@@ -21,6 +21,8 @@ export interface Config {
   };
   refreshTokenTtlSeconds: number;
   refreshTokenTtlRememberMeSeconds: number;
+  /** No session lives longer than this from sign-in, however often it is refreshed. */
+  sessionMaxLifetimeSeconds: number;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number };
   /** Failed password guesses per account before it is locked; 0 disables the limit. */
   loginMaxFailures: number;
@@ -147,6 +149,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     },
     refreshTokenTtlSeconds: int(env, "REFRESH_TOKEN_TTL_SECONDS", 7 * day, 60, 365 * day),
     refreshTokenTtlRememberMeSeconds: int(env, "REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", 30 * day, 60, 365 * day),
+    // NIST SP 800-63B: re-authenticate at least every 30 days.
+    sessionMaxLifetimeSeconds: int(env, "SESSION_MAX_LIFETIME_SECONDS", 30 * day, 60, 365 * day),
     argon2: {
       // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
       memoryKiB: int(env, "ARGON2_MEMORY_KIB", 19_456, 19_456, 4_194_304),
@@ -164,6 +168,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   };
   if (config.refreshTokenTtlRememberMeSeconds < config.refreshTokenTtlSeconds) {
     throw new ConfigError("REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_SECONDS");
+  }
+  if (config.sessionMaxLifetimeSeconds < config.refreshTokenTtlRememberMeSeconds) {
+    throw new ConfigError("SESSION_MAX_LIFETIME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS");
   }
   if (config.corsAllowedOrigins.includes("*") && config.corsAllowedOrigins.length > 1) {
     throw new ConfigError("CORS_ALLOWED_ORIGINS", "cannot mix * with explicit origins");

@@ -22,6 +22,7 @@ export interface Deps {
     passwordResetTtlSeconds: number;
     refreshTokenTtlSeconds: number;
     refreshTokenTtlRememberMeSeconds: number;
+    sessionMaxLifetimeSeconds: number;
     /** Password guessing limit per account; undefined when disabled. */
     passwordAttempts: AttemptPolicy | undefined;
   };

@@ -139,7 +139,9 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
         throw err;
       }
       if (policy.emailVerificationRequired) {
-        await sendCode(user, "email_verification");
+        // Delivered after the response: a slow or failing mail server neither delays nor fails a
+        // registration that has already happened (ResendVerificationEmail recovers a lost mail).
+        deps.background.run("verification-mail", () => sendCode(user, "email_verification"));
         return { user };
       }
       return { user, tokens: await sessions.open(user, client, false) };
@@ -154,14 +156,30 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
       }
       let current = user;
       if (hasher.needsRehash(user.passwordHash)) {
-        const now = clock.now();
-        current = (await store.users.update(user.id, { passwordHash: await hasher.hash(password), updatedAt: now })) ?? user;
-        log.info({ userId: user.id }, "password hash upgraded to current parameters");
+        // Conditional on the hash just verified: a password changed meanwhile is not overwritten.
+        const upgraded = await store.users.update(
+          user.id,
+          { passwordHash: await hasher.hash(password), updatedAt: clock.now() },
+          user.passwordHash,
+        );
+        if (upgraded !== null) {
+          current = upgraded;
+          log.info({ userId: user.id }, "password hash upgraded to current parameters");
+        }
       }
       if (policy.emailVerificationRequired && !current.emailVerified) {
         throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
       }
-      return { kind: "signed_in", user: current, tokens: await sessions.open(current, client, input.rememberMe) };
+      const tokens = await sessions.open(current, client, input.rememberMe);
+      // A password change or reset that ran while this login was checking the old password has
+      // revoked every session it could see, but not this one if it was opened afterwards. The
+      // password is read again after the session exists: if it changed, the session goes too.
+      const after = await store.users.findById(user.id);
+      if (after === null || after.passwordHash !== current.passwordHash) {
+        await store.sessions.revoke(tokens.sessionId, user.id, clock.now());
+        throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
+      }
+      return { kind: "signed_in", user: after, tokens };
     },
 
     getUser: requireUser,

@@ -145,6 +145,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       passwordResetTtlSeconds: config.passwordResetTtlSeconds,
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
       refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,
+      sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
       passwordAttempts:
         config.loginMaxFailures === 0
           ? undefined
@@ -178,6 +179,9 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     },
     fallback(_req, res) {
       sendJson(res, 404, { code: "not_found", message: "no such route" });
+    },
+    badRequest(_req, res) {
+      sendJson(res, 400, { code: "invalid_argument", message: "malformed HTTP request" });
     },
     log: (err, rpc) => log.warn({ err, rpc }, "response could not be written"),
   });

@@ -52,6 +52,9 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
 
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const sniffTimeoutMs = 10_000;
+// Connections with no traffic at all for this long are closed (gRPC clients keep long calls
+// alive with HTTP/2 pings, which count as traffic).
+const idleTimeoutMs = 5 * 60_000;
 
 export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: Buffer }): Listener {
   const sockets = new Set<Duplex>();
@@ -68,10 +71,12 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
   let h1: http.Server | undefined;
   if (tls !== undefined) {
     const secure = http2.createSecureServer({ ...tls, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] }, handler);
+    secure.setTimeout(idleTimeoutMs);
     secure.on("session", track);
     front = secure;
   } else {
     const h2 = http2.createServer({}, handler);
+    h2.setTimeout(idleTimeoutMs);
     h2.on("session", (session) => {
       if (pendingRemoteAddress !== undefined) remoteAddresses.set(session, pendingRemoteAddress);
       track(session);
@@ -79,6 +84,9 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
     h1 = http.createServer(handler);
     const h1Server = h1;
     front = net.createServer((socket) => {
+      // Until a server takes the socket over, nothing else listens for its errors: a reset here
+      // must not become an unhandled 'error' event that ends the process.
+      socket.on("error", () => socket.destroy());
       let buffered = Buffer.alloc(0);
       const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
       const onData = (chunk: Buffer) => {

@@ -22,6 +22,8 @@ export interface RpcHandlerOptions extends Partial<ConnectRouterOptions> {
   routes(router: ConnectRouter): void;
   contextValues(req: NodeRequest): ContextValues;
   fallback(req: NodeRequest, res: NodeResponse): void;
+  /** Answers a request too malformed for Connect to even read. */
+  badRequest(req: NodeRequest, res: NodeResponse): void;
   log(err: unknown, rpc: string): void;
 }
 
@@ -163,9 +165,16 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       options.fallback(req, res);
       return;
     }
-    const contentType = String(req.headers["content-type"] ?? "");
+    const contentType = String(req.headers["content-type"] ?? "").toLowerCase();
     const input = handler.method.input;
-    const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
+    let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
+    try {
+      uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
+    } catch {
+      // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
+      options.badRequest(req, res);
+      return;
+    }
     handler(uReq)
       .then(async (uRes) => {
         if (uRes.body !== undefined) {

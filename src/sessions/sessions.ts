@@ -117,7 +117,9 @@ export function createSessions(deps: Deps) {
       if (spent.outcome === "unknown") {
         throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
       }
-      const expiresAt = addSeconds(now, ttlFor(session.rememberMe));
+      const sliding = addSeconds(now, ttlFor(session.rememberMe));
+      const absolute = addSeconds(session.createdAt, policy.sessionMaxLifetimeSeconds);
+      const expiresAt = sliding < absolute ? sliding : absolute;
       await store.sessions.touch(session.id, now, expiresAt);
       return issuePair(session, expiresAt);
     },

@@ -152,10 +152,11 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
       return user === undefined ? null : structuredClone(user);
     },
 
-    async update(id, patch) {
+    async update(id, patch, ifPasswordHash) {
       assertOpen();
       const current = usersById.get(id);
       if (current === undefined) return null;
+      if (ifPasswordHash !== undefined && current.passwordHash !== ifPasswordHash) return null;
       const next: UserRecord = { ...current };
       for (const field of PATCHABLE_USER_FIELDS) {
         const value = patch[field];

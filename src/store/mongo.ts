@@ -296,8 +296,9 @@ export async function createMongoStore(
         return doc === null ? null : userFromDoc(doc);
       }),
 
-    update: (id, patch) =>
+    update: (id, patch, ifPasswordHash) =>
       run(async () => {
+        const filter = ifPasswordHash === undefined ? { _id: id } : { _id: id, passwordHash: ifPasswordHash };
         const set: Partial<UserDoc> = {};
         for (const field of PATCHABLE_USER_FIELDS) {
           const value = patch[field];
@@ -306,8 +307,8 @@ export async function createMongoStore(
         // `$set: {}` is rejected by the server; an empty patch is just a read.
         const doc =
           Object.keys(set).length === 0
-            ? await usersCol.findOne({ _id: id })
-            : await usersCol.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: "after" });
+            ? await usersCol.findOne(filter)
+            : await usersCol.findOneAndUpdate(filter, { $set: set }, { returnDocument: "after" });
         return doc === null ? null : userFromDoc(doc);
       }),
 

@@ -92,8 +92,12 @@ export interface UserStore {
   insert(user: UserRecord): Promise<void>;
   findById(id: string): Promise<UserRecord | null>;
   findByEmail(email: string): Promise<UserRecord | null>;
-  /** Applies the patch and returns the updated user, or null when there is no such user. */
-  update(id: string, patch: UserPatch): Promise<UserRecord | null>;
+  /**
+   * Applies the patch and returns the updated user, or null when there is no such user, or when
+   * `ifPasswordHash` is given and the stored hash is no longer that one (a compare-and-set, so a
+   * stale writer cannot overwrite a password changed in the meantime).
+   */
+  update(id: string, patch: UserPatch, ifPasswordHash?: string | null): Promise<UserRecord | null>;
   /** Returns whether a user was deleted. */
   delete(id: string): Promise<boolean>;
 }

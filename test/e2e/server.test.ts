@@ -362,6 +362,22 @@ describe("client address and session lifetime", () => {
       const listed = await d.call("SessionService/ListSessions", {}, renewed.accessToken);
       const mine = listed.sessions.find((s: Json) => s.id === short.sessionId);
       expect(Date.parse(mine.expireTime) - now).toBe(13 * day);
+      // However often it is refreshed, no session outlives 30 days from sign-in.
+      let token = renewed.refreshToken;
+      for (const [today, expires] of [
+        [12, 19],
+        [18, 25],
+        [24, 30], // not 31: the absolute limit
+      ]) {
+        h.clock.advance(6 * day);
+        expect(h.clock.now().getTime() - now).toBe(today! * day);
+        const next = (await d.call("AuthService/RefreshToken", { refreshToken: token })).tokens;
+        token = next.refreshToken;
+        expect(Date.parse(next.refreshTokenExpireTime) - now).toBe(expires! * day);
+      }
+      h.clock.advance(6 * day); // day 30
+      const ended = await failure(d.call("AuthService/RefreshToken", { refreshToken: token }));
+      expect(ended.reason).toBe("REFRESH_EXPIRED");
     } finally {
       await h.close();
     }

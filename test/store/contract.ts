@@ -234,6 +234,19 @@ export function storageContract(
         expect(await store.users.findById(original.id)).toEqual({ ...original, displayName: "patched" });
         expect(await store.users.findByEmail(original.email)).toEqual({ ...original, displayName: "patched" });
       });
+
+      it("update with ifPasswordHash applies only while the stored hash is still that one", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        const later = at(now, MINUTE);
+        expect(await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, "$argon2id$other")).toBeNull();
+        expect(await store.users.findById(user.id)).toEqual(user);
+        const updated = await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, user.passwordHash);
+        expect(updated).toEqual({ ...user, passwordHash: "$argon2id$new", updatedAt: later });
+        // The old hash no longer matches, so a stale writer is refused.
+        expect(await store.users.update(user.id, { passwordHash: "$argon2id$stale" }, user.passwordHash)).toBeNull();
+        expect((await store.users.findById(user.id))!.passwordHash).toBe("$argon2id$new");
+      });
     });
 
     describe("sessions", () => {
