@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
 import { failure, fetchDriver } from "../support/drivers.ts";
-import { startHarness, type Harness } from "../support/harness.ts";
+import { createGate, startHarness, type Gate, type Harness } from "../support/harness.ts";
 
 const password = "correct horse battery staple";
 
@@ -94,7 +94,7 @@ describe("connection-level robustness", () => {
 describe("signing in with a password that is being changed", () => {
   it("does not leave a session opened with the old password alive after the change", async () => {
     const inner = createMemoryStore();
-    let gate: { reached: () => void; released: Promise<void> } | undefined;
+    let gate: Gate | undefined; // set while the next session insert must wait
     const store: Store = {
       ...inner,
       kind: inner.kind,
@@ -103,10 +103,7 @@ describe("signing in with a password that is being changed", () => {
         insert: async (s) => {
           const g = gate;
           gate = undefined;
-          if (g !== undefined) {
-            g.reached();
-            await g.released;
-          }
+          await g?.pass();
           return inner.sessions.insert(s);
         },
       },
@@ -119,15 +116,13 @@ describe("signing in with a password that is being changed", () => {
       const owner = (await d.call("AuthService/Login", { email, password })).tokens;
 
       // An attacker's login has checked the old password and is about to open its session...
-      let reached!: () => void;
-      const atInsert = new Promise<void>((r) => (reached = r));
-      let release!: () => void;
-      gate = { reached, released: new Promise<void>((r) => (release = r)) };
+      const g = createGate();
+      gate = g;
       const attacker = d.call("AuthService/Login", { email, password });
-      await atInsert;
+      await g.reached;
       // ...when the owner changes the password, revoking every other session that exists.
       await d.call("AuthService/ChangePassword", { currentPassword: password, newPassword: "the owner's new passphrase" }, owner.accessToken);
-      release();
+      g.release();
 
       const f = await failure(attacker);
       expect([f.code, f.reason]).toEqual(["unauthenticated", "INVALID_CREDENTIALS"]);

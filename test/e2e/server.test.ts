@@ -14,7 +14,7 @@ import { StorageUnavailableError } from "../../src/store/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
 import { connectDriver, failure, fetchDriver, grpcJsDriver, type Json } from "../support/drivers.ts";
-import { grpcTransport, repoRoot, startHarness, type Harness } from "../support/harness.ts";
+import { createGate, grpcTransport, repoRoot, startHarness, type Harness } from "../support/harness.ts";
 
 const execFileAsync = promisify(execFile);
 const password = "correct horse battery staple";
@@ -287,29 +287,19 @@ describe("graceful shutdown", () => {
   it("finishes an in-flight call, then refuses new connections", async () => {
     // The store holds the registration's insert until the shutdown has begun.
     const inner = createMemoryStore();
-    let reached!: () => void;
-    const insertReached = new Promise<void>((r) => (reached = r));
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
+    const gate = createGate();
     const store: Store = {
       ...inner,
       kind: inner.kind,
-      users: {
-        ...inner.users,
-        insert: async (u) => {
-          reached();
-          await released;
-          return inner.users.insert(u);
-        },
-      },
+      users: { ...inner.users, insert: async (u) => (await gate.pass(), inner.users.insert(u)) },
     };
     const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
     const d = fetchDriver(h.url, "shutdown");
     const inFlight = d.call("AuthService/Register", { email: "late@example.com", password });
-    await insertReached;
+    await gate.reached;
     const closed = h.close();
     await new Promise((r) => setTimeout(r, 50));
-    release();
+    gate.release();
     const res = await inFlight;
     expect(res.user.email).toBe("late@example.com");
     await closed;

@@ -170,3 +170,29 @@ export function grpcJsReason(err: grpc.ServiceError): { code: number; reason: st
   const decoded = ErrorInfo.toObject(ErrorInfo.decode(info.value)) as { reason: string; metadata?: Record<string, string> };
   return { code: err.code, reason: decoded.reason, metadata: decoded.metadata ?? {} };
 }
+
+/**
+ * A checkpoint a test places inside a store call: `reached` resolves when the call gets there, and
+ * the call waits until the test calls `release()`. Lets a test interleave requests exactly.
+ */
+export interface Gate {
+  reached: Promise<void>;
+  release(): void;
+  /** Called from inside the store call. */
+  pass(): Promise<void>;
+}
+
+export function createGate(): Gate {
+  let arrive!: () => void;
+  let open!: () => void;
+  const reached = new Promise<void>((r) => (arrive = r));
+  const opened = new Promise<void>((r) => (open = r));
+  return {
+    reached,
+    release: () => open(),
+    async pass() {
+      arrive();
+      await opened;
+    },
+  };
+}
