@@ -44,7 +44,7 @@ export function createLogMailer(log: Logger): Mailer {
   };
 }
 
-/** Keeps mails in memory, for tests and embedding; `take` removes the latest mail for an address. */
+/** Keeps mails in memory, for tests and embedding; `latest` finds the newest mail to an address. */
 export interface Outbox extends Mailer {
   readonly mails: Mail[];
   latest(to: string, kind?: MailKind): Mail | undefined;

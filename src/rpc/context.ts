@@ -2,15 +2,14 @@ import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { ClientInfo } from "../domain.ts";
 
 /** Set per request by the HTTP layer (see server/http.ts) and read by the RPC handlers. */
-export const clientInfoKey = createContextKey<ClientInfo>({ ipAddress: "", userAgent: "" }, { description: "client" });
+export const clientIpKey = createContextKey<string>("", { description: "client IP address" });
 export const requestIdKey = createContextKey<string>("", { description: "request id" });
 
 const maxUserAgentLength = 512;
 
 export function clientInfo(ctx: HandlerContext): ClientInfo {
-  const base = ctx.values.get(clientInfoKey);
   const userAgent = (ctx.requestHeader.get("user-agent") ?? "").slice(0, maxUserAgentLength);
-  return { ipAddress: base.ipAddress, userAgent };
+  return { ipAddress: ctx.values.get(clientIpKey), userAgent };
 }
 
 /** The bearer token of the request, if any. A non-Bearer Authorization header counts as none. */

@@ -16,7 +16,7 @@ import { createBackground, type Deps } from "../domain.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
 import { createPasswordHasher } from "../passwords/hasher.ts";
-import { clientInfoKey, requestIdKey } from "../rpc/context.ts";
+import { clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import { createSessions } from "../sessions/sessions.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -165,7 +165,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     contextValues: (req) =>
       createContextValues()
         .set(requestIdKey, requestIds.get(req) ?? "")
-        .set(clientInfoKey, { ipAddress: clientIp(req, listener.remoteAddress(req), config.trustProxyHops), userAgent: "" }),
+        .set(clientIpKey, clientIp(req, listener.remoteAddress(req), config.trustProxyHops)),
     routes(router) {
       registerAuthServices(router, { accounts, sessions });
       registerHealth(router, { probe, services: servedServices });

@@ -27,11 +27,12 @@ export interface RpcHandlerOptions extends Partial<ConnectRouterOptions> {
   log(err: unknown, rpc: string): void;
 }
 
-const codeNames: Record<string, Code> = {
-  invalid_argument: Code.InvalidArgument,
-  resource_exhausted: Code.ResourceExhausted,
-  internal: Code.Internal,
-};
+/** The Connect protocol's name and HTTP status of each code this adapter rewrites. */
+const connectWire: Array<{ code: Code; name: string; http: number }> = [
+  { code: Code.InvalidArgument, name: "invalid_argument", http: 400 },
+  { code: Code.ResourceExhausted, name: "resource_exhausted", http: 429 },
+  { code: Code.Internal, name: "internal", http: 500 },
+];
 
 /** What replaces a protocol-level error, or undefined to leave it as Connect wrote it. */
 function replacement(
@@ -80,12 +81,6 @@ function patchGrpcTrailer(trailer: Headers, input: DescMessage, readMaxBytes: nu
   return true;
 }
 
-const httpStatus: Partial<Record<Code, number>> = { [Code.InvalidArgument]: 400, [Code.ResourceExhausted]: 429, [Code.Internal]: 500 };
-const codeStrings: Partial<Record<Code, string>> = {
-  [Code.InvalidArgument]: "invalid_argument",
-  [Code.ResourceExhausted]: "resource_exhausted",
-  [Code.Internal]: "internal",
-};
 
 /** Connect unary errors are one small JSON body; it is read whole and rewritten if needed. */
 async function rewriteConnectUnary(res: UniversalServerResponse, input: DescMessage, max: number): Promise<UniversalServerResponse> {
@@ -109,14 +104,15 @@ function connectErrorBody(bytes: Buffer, input: DescMessage, max: number): { sta
   } catch {
     parsed = undefined;
   }
-  const code = parsed?.code === undefined ? undefined : codeNames[parsed.code];
+  const code = connectWire.find((w) => w.name === parsed?.code)?.code;
   const r = code === undefined ? undefined : replacement(code, parsed?.message ?? "", input, max);
   if (parsed === undefined || r === undefined || (parsed.details ?? []).some((d) => d.type === "google.rpc.ErrorInfo")) {
     return undefined;
   }
   const value = Buffer.from(toBinary(ErrorInfoSchema, errorInfo(r.reason))).toString("base64").replace(/=+$/, "");
-  const body = Buffer.from(JSON.stringify({ code: codeStrings[r.code], message: r.message, details: [{ type: "google.rpc.ErrorInfo", value }] }));
-  return { status: httpStatus[r.code] ?? 500, body };
+  const wire = connectWire.find((w) => w.code === r.code);
+  const body = Buffer.from(JSON.stringify({ code: wire?.name, message: r.message, details: [{ type: "google.rpc.ErrorInfo", value }] }));
+  return { status: wire?.http ?? 500, body };
 }
 
 async function* rewriteGrpc(body: AsyncIterable<Uint8Array>, res: UniversalServerResponse, input: DescMessage, max: number) {
