@@ -34,6 +34,18 @@ export interface Config {
   passwordResetTtlSeconds: number;
   smtpUrl: string | undefined;
   mailFrom: string;
+  twoFactor: {
+    /** 32-byte AES-256-GCM key for TOTP secrets; undefined means generate one (development). */
+    encryptionKey: Buffer | undefined;
+    /** Shown by authenticator apps next to the account (the otpauth issuer). */
+    issuer: string;
+    /** Wrong second-factor codes before the second factor locks. */
+    maxFailures: number;
+    /** How long wrong codes are remembered, and how long a reached limit locks. */
+    lockSeconds: number;
+    /** How long a secret from Setup or Reset stays confirmable. */
+    setupTtlSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -109,6 +121,29 @@ function origins(env: Env, name: string): string[] {
   });
 }
 
+/** A secret given inline as NAME or as a file path in NAME_FILE, never both. */
+function secret(env: Env, name: string, readFile: (path: string) => string): string | undefined {
+  const inline = str(env, name);
+  const path = str(env, `${name}_FILE`);
+  if (inline !== undefined && path !== undefined) {
+    throw new ConfigError(`${name}_FILE`, `cannot be combined with ${name}`);
+  }
+  if (path === undefined) return inline;
+  try {
+    return readFile(path);
+  } catch {
+    throw new ConfigError(`${name}_FILE`, `cannot be read: ${path}`);
+  }
+}
+
+function aesKey(env: Env, name: string, readFile: (path: string) => string): Buffer | undefined {
+  const raw = secret(env, name, readFile)?.trim();
+  if (raw === undefined) return undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(raw)) return Buffer.from(raw, "hex");
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(raw)) return Buffer.from(raw, "base64");
+  throw new ConfigError(name, "must be 32 random bytes, as 64 hex digits or base64 (openssl rand -base64 32)");
+}
+
 export function loadConfig(env: Env, readFile: (path: string) => string): Config {
   const certFile = str(env, "TLS_CERT_FILE");
   const keyFile = str(env, "TLS_KEY_FILE");
@@ -117,18 +152,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     throw new ConfigError(missing, `must be set when ${given} is`);
   }
 
-  let privateKeyPem = str(env, "JWT_PRIVATE_KEY")?.replace(/\\n/g, "\n");
-  const keyPath = str(env, "JWT_PRIVATE_KEY_FILE");
-  if (privateKeyPem !== undefined && keyPath !== undefined) {
-    throw new ConfigError("JWT_PRIVATE_KEY_FILE", "cannot be combined with JWT_PRIVATE_KEY");
-  }
-  if (keyPath !== undefined) {
-    try {
-      privateKeyPem = readFile(keyPath);
-    } catch {
-      throw new ConfigError("JWT_PRIVATE_KEY_FILE", `cannot be read: ${keyPath}`);
-    }
-  }
+  const privateKeyPem = secret(env, "JWT_PRIVATE_KEY", readFile)?.replace(/\\n/g, "\n");
 
   const day = 86_400;
   const config: Config = {
@@ -165,6 +189,13 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     passwordResetTtlSeconds: int(env, "PASSWORD_RESET_TTL_SECONDS", 3_600, 60, day),
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     mailFrom: str(env, "MAIL_FROM") ?? "authd <no-reply@localhost>",
+    twoFactor: {
+      encryptionKey: aesKey(env, "TOTP_ENCRYPTION_KEY", readFile),
+      issuer: str(env, "TOTP_ISSUER") ?? "authd",
+      maxFailures: int(env, "TWO_FACTOR_MAX_FAILURES", 5, 1, 100),
+      lockSeconds: int(env, "TWO_FACTOR_LOCK_SECONDS", 900, 1, 86_400),
+      setupTtlSeconds: int(env, "TOTP_SETUP_TTL_SECONDS", 600, 60, day),
+    },
   };
   if (config.refreshTokenTtlRememberMeSeconds < config.refreshTokenTtlSeconds) {
     throw new ConfigError("REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_SECONDS");

@@ -4,6 +4,7 @@ import type { Mailer } from "./mail/mailer.ts";
 import type { PasswordHasher } from "./passwords/hasher.ts";
 import type { AttemptPolicy, Store } from "./store/port.ts";
 import type { AccessTokens } from "./tokens/access.ts";
+import type { SecretBox } from "./totp/secret-box.ts";
 
 /** What every operation of the domain may use. Built once at start-up. */
 export interface Deps {
@@ -12,6 +13,8 @@ export interface Deps {
   hasher: PasswordHasher;
   accessTokens: AccessTokens;
   mailer: Mailer;
+  /** Encrypts TOTP secrets and hashes recovery codes. */
+  secretBox: SecretBox;
   log: Logger;
   /** Work started by a request but finished after its response (mail delivery). */
   background: Background;
@@ -25,6 +28,14 @@ export interface Deps {
     sessionMaxLifetimeSeconds: number;
     /** Password guessing limit per account; undefined when disabled. */
     passwordAttempts: AttemptPolicy | undefined;
+    /** Second-factor guessing limit per account (always on). */
+    twoFactorAttempts: AttemptPolicy;
+    /** The otpauth issuer shown by authenticator apps. */
+    totpIssuer: string;
+    /** How long a secret from Setup or Reset stays confirmable. */
+    totpSetupTtlSeconds: number;
+    /** How long a login challenge (password right, second factor pending) lives. */
+    loginChallengeTtlSeconds: number;
   };
 }
 

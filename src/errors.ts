@@ -36,6 +36,14 @@ export const reasonStatus = {
   STORAGE_UNAVAILABLE: "unavailable",
   INTERNAL: "internal",
   MALFORMED_REQUEST: "invalid_argument",
+  INVALID_TWO_FACTOR_CODE: "unauthenticated",
+  TWO_FACTOR_LOCKED: "resource_exhausted",
+  TWO_FACTOR_NOT_ENABLED: "failed_precondition",
+  TWO_FACTOR_ALREADY_ENABLED: "failed_precondition",
+  TWO_FACTOR_SETUP_REQUIRED: "failed_precondition",
+  LAST_DEVICE: "failed_precondition",
+  INVALID_CHALLENGE: "unauthenticated",
+  DEVICE_LIMIT_REACHED: "failed_precondition",
 } as const satisfies Record<string, Status>;
 
 export type Reason = keyof typeof reasonStatus;

@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 import { AuthError } from "../errors.ts";
 import { addSeconds, type Caller, type ClientInfo, type Deps } from "../domain.ts";
 import type { MailKind } from "../mail/mailer.ts";
+import type { PasswordCheck } from "../passwords/check.ts";
 import { checkNewPassword, checkPresentedPassword } from "../passwords/policy.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
-import type { CodePurpose, UserRecord } from "../store/port.ts";
+import type { UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import type { Challenge, FactorProof, TwoFactor } from "../totp/two-factor.ts";
 import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "./validation.ts";
 
 export interface LinkedAccount {
@@ -26,14 +28,47 @@ export interface LoginInput {
   email: string;
   password: string;
   rememberMe: boolean;
+  /** For accounts with 2FA: a TOTP code or a recovery code, to sign in in one call. */
+  loginCode?: string;
+  recoveryCode?: string;
 }
 
-export type LoginResult = { kind: "signed_in"; user: UserRecord; tokens: TokenPair };
+/** A user as callers see it: the record plus whether sign-in needs a second factor. */
+export type AccountView = UserRecord & { twoFactorEnabled: boolean };
+
+export type LoginResult =
+  | { kind: "signed_in"; user: AccountView; tokens: TokenPair }
+  | { kind: "second_factor_required"; user: AccountView; challenge: Challenge };
+
+type MailedCodePurpose = "email_verification" | "password_reset";
 
 const passwordAccountId = "password";
 
-export function createAccounts(deps: Deps, sessions: Sessions) {
+export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: PasswordCheck, twoFactor: TwoFactor) {
   const { store, clock, hasher, policy, log } = deps;
+
+  async function view(user: UserRecord): Promise<AccountView> {
+    return { ...user, twoFactorEnabled: await twoFactor.isEnabled(user.id) };
+  }
+
+  /**
+   * Opens the session of a sign-in whose every factor has been checked against `checked`, the user
+   * as read when the password was verified. A password change or reset that ran meanwhile has
+   * revoked every session it could see, but not this one if it was opened afterwards: the
+   * password is read again after the session exists, and if it changed the session goes too.
+   */
+  async function openSignedIn(checked: UserRecord, client: ClientInfo, rememberMe: boolean) {
+    if (policy.emailVerificationRequired && !checked.emailVerified) {
+      throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
+    }
+    const tokens = await sessions.open(checked, client, rememberMe);
+    const after = await store.users.findById(checked.id);
+    if (after === null || after.passwordHash !== checked.passwordHash) {
+      await store.sessions.revoke(tokens.sessionId, checked.id, clock.now());
+      throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
+    }
+    return { kind: "signed_in" as const, user: await view(after), tokens };
+  }
 
   async function requireUser(caller: Caller): Promise<UserRecord> {
     const user = await store.users.findById(caller.userId);
@@ -42,37 +77,8 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
     return user;
   }
 
-  /**
-   * Checks a password under the account's guessing limit. The attempt is counted before the
-   * (slow) check and forgiven after a success, so parallel guesses cannot outrun the limit. The
-   * key is the email, whether or not an account has it, so a lock reveals nothing.
-   */
-  async function checkPassword(
-    email: string,
-    user: UserRecord | null,
-    password: string,
-  ): Promise<boolean> {
-    const limit = policy.passwordAttempts;
-    const key = `password:${email}`;
-    const now = clock.now();
-    if (limit !== undefined) {
-      const { counted, state } = await store.attempts.fail(key, now, limit);
-      if (!counted) {
-        const retryAfterSeconds = Math.max(1, Math.ceil(((state.lockedUntil?.getTime() ?? now.getTime()) - now.getTime()) / 1000));
-        throw new AuthError("RATE_LIMITED", "too many failed attempts; try again later", { retryAfterSeconds });
-      }
-    }
-    if (user === null || user.passwordHash === null) {
-      await hasher.burn(password);
-      return false;
-    }
-    const ok = await hasher.verify(user.passwordHash, password);
-    if (ok && limit !== undefined) await store.attempts.clear(key);
-    return ok;
-  }
-
   /** Creates a one-time code, keeps only its hash, and mails the code. */
-  async function sendCode(user: UserRecord, purpose: CodePurpose): Promise<void> {
+  async function sendCode(user: UserRecord, purpose: MailedCodePurpose): Promise<void> {
     const code = randomToken(20);
     const now = clock.now();
     const ttl = purpose === "email_verification" ? policy.emailVerificationTtlSeconds : policy.passwordResetTtlSeconds;
@@ -95,7 +101,7 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
     await deps.mailer.send({ kind, to: user.email, subject, text, code });
   }
 
-  async function consumeCode(rawCode: string, purpose: CodePurpose): Promise<UserRecord> {
+  async function consumeCode(rawCode: string, purpose: MailedCodePurpose): Promise<UserRecord> {
     const code = checkOpaque("code", rawCode, "INVALID_CODE");
     const record = await store.codes.consume(tokenHash(code), purpose, clock.now());
     const user = record === null ? null : await store.users.findById(record.userId);
@@ -112,7 +118,7 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
   }
 
   return {
-    async register(input: RegisterInput, client: ClientInfo): Promise<{ user: UserRecord; tokens?: TokenPair }> {
+    async register(input: RegisterInput, client: ClientInfo): Promise<{ user: AccountView; tokens?: TokenPair }> {
       if (!policy.registrationEnabled) {
         throw new AuthError("REGISTRATION_DISABLED", "registration is disabled on this server");
       }
@@ -142,14 +148,15 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
         // Delivered after the response: a slow or failing mail server neither delays nor fails a
         // registration that has already happened (ResendVerificationEmail recovers a lost mail).
         deps.background.run("verification-mail", () => sendCode(user, "email_verification"));
-        return { user };
+        return { user: { ...user, twoFactorEnabled: false } };
       }
-      return { user, tokens: await sessions.open(user, client, false) };
+      return { user: { ...user, twoFactorEnabled: false }, tokens: await sessions.open(user, client, false) };
     },
 
     async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {
       const email = normalizeEmail("email", input.email);
       const password = checkPresentedPassword("password", input.password);
+      const proof = twoFactor.checkLoginProof({ code: input.loginCode, recoveryCode: input.recoveryCode }, "login_code", "recovery_code");
       const user = await store.users.findByEmail(email);
       if (!(await checkPassword(email, user, password)) || user === null || user.passwordHash === null) {
         throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
@@ -170,27 +177,42 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
       if (policy.emailVerificationRequired && !current.emailVerified) {
         throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
       }
-      const tokens = await sessions.open(current, client, input.rememberMe);
-      // A password change or reset that ran while this login was checking the old password has
-      // revoked every session it could see, but not this one if it was opened afterwards. The
-      // password is read again after the session exists: if it changed, the session goes too.
-      const after = await store.users.findById(user.id);
-      if (after === null || after.passwordHash !== current.passwordHash) {
-        await store.sessions.revoke(tokens.sessionId, user.id, clock.now());
-        throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
+      if (await twoFactor.isEnabled(current.id)) {
+        if (proof === undefined) {
+          const challenge = await twoFactor.issueChallenge(current.id, input.rememberMe);
+          return { kind: "second_factor_required", user: { ...current, twoFactorEnabled: true }, challenge };
+        }
+        await twoFactor.prove(current.id, proof);
       }
-      return { kind: "signed_in", user: after, tokens };
+      return openSignedIn(current, client, input.rememberMe);
     },
 
-    getUser: requireUser,
+    /** The second step of a sign-in that Login answered with a challenge. */
+    async completeLogin(rawChallenge: string, rawProof: FactorProof, client: ClientInfo) {
+      const challenge = await twoFactor.findChallenge(rawChallenge);
+      const proof = twoFactor.checkLoginProof(rawProof, "code", "recovery_code");
+      if (proof === undefined) throw new AuthError("INVALID_ARGUMENT", "code or recovery_code is required", { field: "code" });
+      const user = await store.users.findById(challenge.userId);
+      // A password changed since the challenge was issued (a reset by the owner) voids it.
+      if (user === null || user.passwordHash === null || (user.passwordUpdatedAt ?? user.createdAt) > challenge.createdAt) {
+        throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
+      }
+      await twoFactor.prove(user.id, proof);
+      await twoFactor.consumeChallenge(challenge.token);
+      return openSignedIn(user, client, challenge.rememberMe === true);
+    },
 
-    async updateProfile(caller: Caller, changes: { displayName?: string | undefined }): Promise<UserRecord> {
+    async getUser(caller: Caller): Promise<AccountView> {
+      return view(await requireUser(caller));
+    },
+
+    async updateProfile(caller: Caller, changes: { displayName?: string | undefined }): Promise<AccountView> {
       const user = await requireUser(caller);
-      if (changes.displayName === undefined) return user;
+      if (changes.displayName === undefined) return view(user);
       const displayName = checkDisplayName("display_name", changes.displayName);
       const updated = await store.users.update(user.id, { displayName, updatedAt: clock.now() });
       if (updated === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
-      return updated;
+      return view(updated);
     },
 
     async changePassword(caller: Caller, currentRaw: string, nextRaw: string): Promise<number> {
@@ -211,15 +233,16 @@ export function createAccounts(deps: Deps, sessions: Sessions) {
       await store.sessions.deleteAllForUser(user.id);
       await store.refreshTokens.deleteAllForUser(user.id);
       await store.codes.deleteAllForUser(user.id);
+      await store.twoFactor.delete(user.id);
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
     },
 
-    async verifyEmail(rawCode: string): Promise<UserRecord> {
+    async verifyEmail(rawCode: string): Promise<AccountView> {
       const user = await consumeCode(rawCode, "email_verification");
       const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now() });
       if (updated === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
-      return updated;
+      return view(updated);
     },
 
     /**

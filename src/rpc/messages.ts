@@ -3,17 +3,19 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { TokenPairSchema, UserSchema, type TokenPair as TokenPairMessage, type User } from "../../gen/auth/v1/common_pb.js";
 import { SessionSchema, type Session } from "../../gen/auth/v1/session_service_pb.js";
 import { LinkedAccountSchema, type LinkedAccount as LinkedAccountMessage } from "../../gen/auth/v1/auth_service_pb.js";
-import type { LinkedAccount } from "../accounts/accounts.ts";
+import type { AccountView, LinkedAccount } from "../accounts/accounts.ts";
+import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/two_factor_service_pb.js";
+import type { Device } from "../totp/two-factor.ts";
 import type { TokenPair } from "../sessions/sessions.ts";
-import type { SessionRecord, UserRecord } from "../store/port.ts";
+import type { SessionRecord } from "../store/port.ts";
 
-export function userMessage(user: UserRecord): User {
+export function userMessage(user: AccountView): User {
   return create(UserSchema, {
     id: user.id,
     email: user.email,
     emailVerified: user.emailVerified,
     displayName: user.displayName,
-    twoFactorEnabled: false,
+    twoFactorEnabled: user.twoFactorEnabled,
     createTime: timestampFromDate(user.createdAt),
     updateTime: timestampFromDate(user.updatedAt),
   });
@@ -49,5 +51,14 @@ export function linkedAccountMessage(account: LinkedAccount): LinkedAccountMessa
     provider: account.provider,
     providerAccountId: account.providerAccountId,
     createTime: timestampFromDate(account.createdAt),
+  });
+}
+
+export function deviceMessage(device: Device): DeviceMessage {
+  return create(DeviceSchema, {
+    id: device.id,
+    name: device.name,
+    createTime: timestampFromDate(device.createdAt),
+    lastUseTime: device.lastUsedAt === null ? undefined : timestampFromDate(device.lastUsedAt),
   });
 }

@@ -2,17 +2,30 @@ import type { ConnectRouter, HandlerContext, Interceptor } from "@connectrpc/con
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
+import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Accounts } from "../accounts/accounts.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Sessions } from "../sessions/sessions.ts";
+import type { Enrolment, TwoFactor } from "../totp/two-factor.ts";
 import { bearerToken, clientInfo, requestIdKey } from "./context.ts";
 import { toConnectError, toSafeError } from "./errors.ts";
-import { linkedAccountMessage, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
+import { deviceMessage, linkedAccountMessage, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
 
 export interface Operations {
   accounts: Accounts;
   sessions: Sessions;
+  twoFactor: TwoFactor;
+}
+
+function enrolmentMessage(e: Enrolment) {
+  return {
+    secret: e.secret,
+    otpauthUrl: e.otpauthUrl,
+    qrCodeDataUrl: e.qrCodeDataUrl,
+    expireTime: e.expiresAt === undefined ? undefined : timestampFromDate(e.expiresAt),
+  };
 }
 
 /**
@@ -39,7 +52,7 @@ export function rpcInterceptor(log: Logger): Interceptor {
 }
 
 export function registerAuthServices(router: ConnectRouter, ops: Operations): void {
-  const { accounts, sessions } = ops;
+  const { accounts, sessions, twoFactor } = ops;
   const caller = (ctx: HandlerContext) => sessions.authenticate(bearerToken(ctx));
 
   router.service(AuthService, {
@@ -56,10 +69,31 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
     },
     async login(req, ctx) {
       const result = await accounts.login(
-        { email: req.email, password: req.password, rememberMe: req.rememberMe },
+        {
+          email: req.email,
+          password: req.password,
+          rememberMe: req.rememberMe,
+          loginCode: req.loginCode,
+          recoveryCode: req.recoveryCode,
+        },
         clientInfo(ctx),
       );
+      if (result.kind === "second_factor_required") {
+        const { token, expiresAt } = result.challenge;
+        return {
+          user: userMessage(result.user),
+          result: { case: "secondFactor", value: { challengeToken: token, expireTime: timestampFromDate(expiresAt) } },
+        };
+      }
       return { user: userMessage(result.user), result: { case: "tokens", value: tokenPairMessage(result.tokens) } };
+    },
+    async completeLogin(req, ctx) {
+      const result = await accounts.completeLogin(
+        req.challengeToken,
+        { code: req.code, recoveryCode: req.recoveryCode },
+        clientInfo(ctx),
+      );
+      return { user: userMessage(result.user), tokens: tokenPairMessage(result.tokens) };
     },
     async logout(_req, ctx) {
       await sessions.logout(await caller(ctx));
@@ -105,6 +139,62 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
     async unlinkAccount(req, ctx) {
       await accounts.unlinkAccount(await caller(ctx), req.id);
       return {};
+    },
+  });
+
+  router.service(TwoFactorService, {
+    async setup(req, ctx) {
+      const e = await twoFactor.setup(await caller(ctx), { password: req.password, additionalDevice: req.additionalDevice });
+      return { ...enrolmentMessage(e), existing: e.existing };
+    },
+    async enable(req, ctx) {
+      const r = await twoFactor.enable(await caller(ctx), { code: req.code, deviceName: req.deviceName, secret: req.secret });
+      return {
+        recoveryCodes: r.recoveryCodes,
+        device: deviceMessage(r.device),
+        enableTime: timestampFromDate(r.enabledAt),
+        revokedSessionCount: r.revokedSessionCount,
+      };
+    },
+    async verify(req, ctx) {
+      return { deviceId: await twoFactor.verify(await caller(ctx), req.code) };
+    },
+    async disable(req, ctx) {
+      const revoked = await twoFactor.disable(await caller(ctx), {
+        code: req.code,
+        recoveryCode: req.recoveryCode,
+        password: req.password,
+      });
+      return { revokedSessionCount: revoked };
+    },
+    async getStatus(_req, ctx) {
+      const s = await twoFactor.status(await caller(ctx));
+      return {
+        enabled: s.enabled,
+        enableTime: s.enabledAt === null ? undefined : timestampFromDate(s.enabledAt),
+        deviceCount: s.deviceCount,
+        recoveryCodesRemaining: s.recoveryCodesRemaining,
+      };
+    },
+    async reset(req, ctx) {
+      return enrolmentMessage(await twoFactor.reset(await caller(ctx), req.password));
+    },
+    async listDevices(_req, ctx) {
+      return { devices: (await twoFactor.listDevices(await caller(ctx))).map(deviceMessage) };
+    },
+    async addDevice(req, ctx) {
+      const device = await twoFactor.addDevice(await caller(ctx), {
+        secret: req.secret,
+        code: req.code,
+        deviceName: req.deviceName,
+      });
+      return { device: deviceMessage(device) };
+    },
+    async removeDevice(req, ctx) {
+      return { revokedSessionCount: await twoFactor.removeDevice(await caller(ctx), req.deviceId) };
+    },
+    async regenerateRecoveryCodes(req, ctx) {
+      return { recoveryCodes: await twoFactor.regenerateRecoveryCodes(await caller(ctx), req.code) };
     },
   });
 

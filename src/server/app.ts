@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type http from "node:http";
 import type http2 from "node:http2";
@@ -6,6 +6,7 @@ import { createContextValues, cors as connectCors } from "@connectrpc/connect";
 import corsMiddleware from "cors";
 import { file_auth_v1_auth_service } from "../../gen/auth/v1/auth_service_pb.js";
 import { file_auth_v1_session_service } from "../../gen/auth/v1/session_service_pb.js";
+import { file_auth_v1_two_factor_service } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -19,6 +20,9 @@ import { createPasswordHasher } from "../passwords/hasher.ts";
 import { clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import { createSessions } from "../sessions/sessions.ts";
+import { createPasswordCheck } from "../passwords/check.ts";
+import { createSecretBox } from "../totp/secret-box.ts";
+import { createTwoFactor } from "../totp/two-factor.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createMongoStore } from "../store/mongo.ts";
 import type { Store } from "../store/port.ts";
@@ -47,7 +51,7 @@ export interface RunningServer {
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
-const servedServices = ["auth.v1.AuthService", "auth.v1.SessionService"];
+const servedServices = ["auth.v1.AuthService", "auth.v1.TwoFactorService", "auth.v1.SessionService"];
 
 /** The client address: the socket's, or the one `hops` proxies back in X-Forwarded-For. */
 export function clientIp(req: NodeRequest, socketIp: string, trustProxyHops: number): string {
@@ -116,6 +120,14 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     );
   }
 
+  let totpKey = config.twoFactor.encryptionKey;
+  if (totpKey === undefined) {
+    totpKey = randomBytes(32);
+    log.warn(
+      "TOTP_ENCRYPTION_KEY is not set: generated a temporary key; two-factor enrolments and recovery codes will not survive a restart. Set TOTP_ENCRYPTION_KEY or TOTP_ENCRYPTION_KEY_FILE in production",
+    );
+  }
+
   let mailer = overrides.mailer;
   if (mailer === undefined) {
     if (config.smtpUrl !== undefined) {
@@ -136,6 +148,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       clock,
     ),
     mailer,
+    secretBox: createSecretBox(totpKey),
     log,
     background: createBackground(log),
     policy: {
@@ -150,10 +163,20 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         config.loginMaxFailures === 0
           ? undefined
           : { maxFailures: config.loginMaxFailures, windowSeconds: config.loginLockSeconds, lockSeconds: config.loginLockSeconds },
+      twoFactorAttempts: {
+        maxFailures: config.twoFactor.maxFailures,
+        windowSeconds: config.twoFactor.lockSeconds,
+        lockSeconds: config.twoFactor.lockSeconds,
+      },
+      totpIssuer: config.twoFactor.issuer,
+      totpSetupTtlSeconds: config.twoFactor.setupTtlSeconds,
+      loginChallengeTtlSeconds: 300,
     },
   };
   const sessions = createSessions(deps);
-  const accounts = createAccounts(deps, sessions);
+  const checkPassword = createPasswordCheck(deps);
+  const twoFactor = createTwoFactor(deps, checkPassword);
+  const accounts = createAccounts(deps, sessions, checkPassword, twoFactor);
   const probe = cachedProbe(store, 1000);
   const shutdown = new AbortController();
   const requestIds = new WeakMap<NodeRequest, string>();
@@ -167,11 +190,12 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         .set(requestIdKey, requestIds.get(req) ?? "")
         .set(clientIpKey, clientIp(req, listener.remoteAddress(req), config.trustProxyHops)),
     routes(router) {
-      registerAuthServices(router, { accounts, sessions });
+      registerAuthServices(router, { accounts, sessions, twoFactor });
       registerHealth(router, { probe, services: servedServices });
       registerReflection(router, [
         file_auth_v1_auth_service,
         file_auth_v1_session_service,
+        file_auth_v1_two_factor_service,
         file_grpc_health_v1_health,
         file_grpc_reflection_v1_reflection,
         file_grpc_reflection_v1alpha_reflection,

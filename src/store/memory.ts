@@ -18,6 +18,8 @@ import type {
   SessionRecord,
   SessionStore,
   Store,
+  TwoFactorRecord,
+  TwoFactorStore,
   UserPatch,
   UserRecord,
   UserStore,
@@ -111,6 +113,7 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
   const refreshTokens = new UserIndexedTable<RefreshTokenRecord>();
   const codes = new UserIndexedTable<CodeRecord>();
   const attempts = new Map<string, AttemptRecord>();
+  const twoFactorByUser = new Map<string, TwoFactorRecord>();
 
   let closed = false;
 
@@ -321,6 +324,26 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
     },
   };
 
+  const twoFactorStore: TwoFactorStore = {
+    async get(userId) {
+      assertOpen();
+      const record = twoFactorByUser.get(userId);
+      return record === undefined ? null : structuredClone(record);
+    },
+    async save(next, expectedVersion) {
+      assertOpen();
+      if (next.version !== expectedVersion + 1) throw new Error("two-factor record version must grow by one");
+      const current = twoFactorByUser.get(next.userId);
+      if ((current?.version ?? 0) !== expectedVersion) return false;
+      twoFactorByUser.set(next.userId, structuredClone(next));
+      return true;
+    },
+    async delete(userId) {
+      assertOpen();
+      twoFactorByUser.delete(userId);
+    },
+  };
+
   return {
     kind: "memory",
     users,
@@ -328,6 +351,7 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
     refreshTokens: refreshTokenStore,
     codes: codeStore,
     attempts: attemptStore,
+    twoFactor: twoFactorStore,
     async ping() {
       assertOpen();
     },

@@ -23,6 +23,8 @@ import type {
   SessionRecord,
   SessionStore,
   Store,
+  TwoFactorRecord,
+  TwoFactorStore,
   UserPatch,
   UserRecord,
   UserStore,
@@ -69,6 +71,32 @@ interface CodeDoc {
   userId: string;
   createdAt: Date;
   expiresAt: Date;
+  rememberMe?: boolean;
+}
+
+interface TotpDeviceDoc {
+  id: string;
+  name: string;
+  secretCiphertext: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  lastUsedStep: number | null;
+}
+
+interface PendingSecretDoc {
+  purpose: "enrol" | "replace" | "device";
+  secretCiphertext: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+interface TwoFactorDoc {
+  _id: string;
+  version: number;
+  enabledAt: Date | null;
+  devices: TotpDeviceDoc[];
+  recoveryCodeHashes: string[];
+  pending: PendingSecretDoc[];
 }
 
 /** The keys of UserPatch, listed so that nothing else (_id, email, createdAt) can be patched. */
@@ -159,11 +187,61 @@ function refreshFromDoc(d: RefreshTokenDoc): RefreshTokenRecord {
 }
 
 function codeToDoc(c: CodeRecord): CodeDoc {
-  return { _id: c.codeHash, purpose: c.purpose, userId: c.userId, createdAt: c.createdAt, expiresAt: c.expiresAt };
+  const doc: CodeDoc = { _id: c.codeHash, purpose: c.purpose, userId: c.userId, createdAt: c.createdAt, expiresAt: c.expiresAt };
+  if (c.rememberMe !== undefined) doc.rememberMe = c.rememberMe;
+  return doc;
 }
 
 function codeFromDoc(d: CodeDoc): CodeRecord {
-  return { codeHash: d._id, purpose: d.purpose, userId: d.userId, createdAt: d.createdAt, expiresAt: d.expiresAt };
+  const code: CodeRecord = { codeHash: d._id, purpose: d.purpose, userId: d.userId, createdAt: d.createdAt, expiresAt: d.expiresAt };
+  if (typeof d.rememberMe === "boolean") code.rememberMe = d.rememberMe;
+  return code;
+}
+
+function twoFactorToDoc(r: TwoFactorRecord): TwoFactorDoc {
+  return {
+    _id: r.userId,
+    version: r.version,
+    enabledAt: r.enabledAt,
+    devices: r.devices.map((d) => ({
+      id: d.id,
+      name: d.name,
+      secretCiphertext: d.secretCiphertext,
+      createdAt: d.createdAt,
+      lastUsedAt: d.lastUsedAt,
+      lastUsedStep: d.lastUsedStep,
+    })),
+    recoveryCodeHashes: [...r.recoveryCodeHashes],
+    pending: r.pending.map((p) => ({
+      purpose: p.purpose,
+      secretCiphertext: p.secretCiphertext,
+      createdAt: p.createdAt,
+      expiresAt: p.expiresAt,
+    })),
+  };
+}
+
+function twoFactorFromDoc(d: TwoFactorDoc): TwoFactorRecord {
+  return {
+    userId: d._id,
+    version: d.version,
+    enabledAt: d.enabledAt ?? null,
+    devices: (d.devices ?? []).map((x) => ({
+      id: x.id,
+      name: x.name,
+      secretCiphertext: x.secretCiphertext,
+      createdAt: x.createdAt,
+      lastUsedAt: x.lastUsedAt ?? null,
+      lastUsedStep: x.lastUsedStep ?? null,
+    })),
+    recoveryCodeHashes: [...(d.recoveryCodeHashes ?? [])],
+    pending: (d.pending ?? []).map((p) => ({
+      purpose: p.purpose,
+      secretCiphertext: p.secretCiphertext,
+      createdAt: p.createdAt,
+      expiresAt: p.expiresAt,
+    })),
+  };
 }
 
 // ---- errors ----
@@ -269,6 +347,7 @@ export async function createMongoStore(
   const refreshCol = db.collection<RefreshTokenDoc>("refresh_tokens");
   const codesCol = db.collection<CodeDoc>("codes");
   const attemptsCol = db.collection<AttemptDoc>("attempts");
+  const twoFactorCol = db.collection<TwoFactorDoc>("two_factor");
 
   const users: UserStore = {
     insert: (user) =>
@@ -476,6 +555,38 @@ export async function createMongoStore(
       }),
   };
 
+  // One document per user: every change is a single-document compare-and-set on `version`, which
+  // MongoDB applies atomically, so no multi-document transaction (or replica set) is needed.
+  const twoFactor: TwoFactorStore = {
+    get: (userId) =>
+      run(async () => {
+        const doc = await twoFactorCol.findOne({ _id: userId });
+        return doc === null ? null : twoFactorFromDoc(doc);
+      }),
+
+    save: (next, expectedVersion) =>
+      run(async () => {
+        if (next.version !== expectedVersion + 1) throw new LogicError("two-factor record version must grow by one");
+        const doc = twoFactorToDoc(next);
+        if (expectedVersion === 0) {
+          try {
+            await twoFactorCol.insertOne(doc);
+            return true;
+          } catch (err) {
+            if (isDuplicateKey(err)) return false;
+            throw err;
+          }
+        }
+        const res = await twoFactorCol.replaceOne({ _id: next.userId, version: expectedVersion }, doc);
+        return res.matchedCount === 1;
+      }),
+
+    delete: (userId) =>
+      run(async () => {
+        await twoFactorCol.deleteOne({ _id: userId });
+      }),
+  };
+
   return {
     kind: "mongodb",
     users,
@@ -483,6 +594,7 @@ export async function createMongoStore(
     refreshTokens,
     codes,
     attempts,
+    twoFactor,
     ping: () =>
       run(async () => {
         await db.command({ ping: 1 });

@@ -54,7 +54,7 @@ export interface RefreshTokenRecord {
   consumedAt: Date | null;
 }
 
-export type CodePurpose = "email_verification" | "password_reset";
+export type CodePurpose = "email_verification" | "password_reset" | "login_challenge";
 
 export interface CodeRecord {
   /** SHA-256 of the code, hex. The code itself is never stored. */
@@ -63,6 +63,47 @@ export interface CodeRecord {
   userId: string;
   createdAt: Date;
   expiresAt: Date;
+  /** login_challenge only: whether the session to open was asked to be remembered. */
+  rememberMe?: boolean;
+}
+
+/** An authenticator device: one TOTP secret. */
+export interface TotpDeviceRecord {
+  id: string;
+  name: string;
+  /** The secret, AES-256-GCM encrypted (see src/totp/secret-box.ts). Never stored in clear. */
+  secretCiphertext: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  /** The latest TOTP time step accepted from this device; codes of this step or earlier are refused. */
+  lastUsedStep: number | null;
+}
+
+/**
+ * A secret issued but not yet confirmed with a code: "enrol" turns 2FA on, "replace" (from Reset)
+ * replaces every device, "device" adds a device.
+ */
+export interface PendingSecretRecord {
+  purpose: "enrol" | "replace" | "device";
+  secretCiphertext: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/**
+ * A user's whole two-factor state, kept as one record so that every change to it (a code spent,
+ * a device added, recovery codes replaced) is a single atomic compare-and-set on `version`.
+ */
+export interface TwoFactorRecord {
+  userId: string;
+  /** Starts at 1 and grows by one with every write. */
+  version: number;
+  /** When 2FA was turned on; null while it is off. */
+  enabledAt: Date | null;
+  devices: TotpDeviceRecord[];
+  /** Keyed hashes of the unused recovery codes (see src/totp/recovery-codes.ts). */
+  recoveryCodeHashes: string[];
+  pending: PendingSecretRecord[];
 }
 
 /** Failed guesses counted for one key (an account's password, later its second factor). */
@@ -167,6 +208,18 @@ export interface AttemptStore {
   clear(key: string): Promise<void>;
 }
 
+export interface TwoFactorStore {
+  get(userId: string): Promise<TwoFactorRecord | null>;
+  /**
+   * Writes `next` only if the stored record's version is `expectedVersion` (0: only if there is no
+   * record), atomically. Returns whether it was written; a false means someone else wrote first,
+   * and the caller reads again. `next.version` must be `expectedVersion + 1`.
+   */
+  save(next: TwoFactorRecord, expectedVersion: number): Promise<boolean>;
+  /** Removes the user's record (account deletion). */
+  delete(userId: string): Promise<void>;
+}
+
 export interface Store {
   readonly kind: "memory" | "mongodb";
   readonly users: UserStore;
@@ -174,6 +227,7 @@ export interface Store {
   readonly refreshTokens: RefreshTokenStore;
   readonly codes: CodeStore;
   readonly attempts: AttemptStore;
+  readonly twoFactor: TwoFactorStore;
   /** Resolves when storage answers; rejects with StorageUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

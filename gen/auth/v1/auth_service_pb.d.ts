@@ -106,6 +106,21 @@ export declare type LoginRequest = Message<"auth.v1.LoginRequest"> & {
    * @generated from field: bool remember_me = 3;
    */
   rememberMe: boolean;
+
+  /**
+   * For an account with two-factor authentication: a current 6-digit TOTP code, so that the
+   * sign-in completes in one call. Ignored for accounts without it.
+   *
+   * @generated from field: string login_code = 4;
+   */
+  loginCode: string;
+
+  /**
+   * Instead of login_code: one of the account's unused recovery codes (it is spent).
+   *
+   * @generated from field: string recovery_code = 5;
+   */
+  recoveryCode: string;
 };
 
 /**
@@ -133,10 +148,18 @@ export declare type LoginResponse = Message<"auth.v1.LoginResponse"> & {
      */
     value: TokenPair;
     case: "tokens";
+  } | {
+    /**
+     * The password was right but the account needs its second factor: no session exists yet.
+     *
+     * @generated from field: auth.v1.SecondFactorChallenge second_factor = 2;
+     */
+    value: SecondFactorChallenge;
+    case: "secondFactor";
   } | { case: undefined; value?: undefined };
 
   /**
-   * The signed-in user.
+   * The user signing in.
    *
    * @generated from field: auth.v1.User user = 3;
    */
@@ -148,6 +171,94 @@ export declare type LoginResponse = Message<"auth.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export declare const LoginResponseSchema: GenMessage<LoginResponse>;
+
+/**
+ * What is left to do after a correct password on an account with two-factor authentication.
+ *
+ * @generated from message auth.v1.SecondFactorChallenge
+ */
+export declare type SecondFactorChallenge = Message<"auth.v1.SecondFactorChallenge"> & {
+  /**
+   * Single-use token for CompleteLogin, bound to this user. It is not an access token.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * When the challenge expires (5 minutes after Login).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message auth.v1.SecondFactorChallenge.
+ * Use `create(SecondFactorChallengeSchema)` to create a new message.
+ */
+export declare const SecondFactorChallengeSchema: GenMessage<SecondFactorChallenge>;
+
+/**
+ * Request of AuthService.CompleteLogin. Exactly one of code and recovery_code is set.
+ *
+ * @generated from message auth.v1.CompleteLoginRequest
+ */
+export declare type CompleteLoginRequest = Message<"auth.v1.CompleteLoginRequest"> & {
+  /**
+   * The challenge_token from LoginResponse.second_factor.
+   *
+   * @generated from field: string challenge_token = 1;
+   */
+  challengeToken: string;
+
+  /**
+   * A current 6-digit TOTP code from any of the account's authenticator devices.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * One of the account's unused recovery codes (dashes and spaces ignored).
+   *
+   * @generated from field: string recovery_code = 3;
+   */
+  recoveryCode: string;
+};
+
+/**
+ * Describes the message auth.v1.CompleteLoginRequest.
+ * Use `create(CompleteLoginRequestSchema)` to create a new message.
+ */
+export declare const CompleteLoginRequestSchema: GenMessage<CompleteLoginRequest>;
+
+/**
+ * Response of AuthService.CompleteLogin.
+ *
+ * @generated from message auth.v1.CompleteLoginResponse
+ */
+export declare type CompleteLoginResponse = Message<"auth.v1.CompleteLoginResponse"> & {
+  /**
+   * The new session's tokens.
+   *
+   * @generated from field: auth.v1.TokenPair tokens = 1;
+   */
+  tokens?: TokenPair | undefined;
+
+  /**
+   * The signed-in user.
+   *
+   * @generated from field: auth.v1.User user = 2;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message auth.v1.CompleteLoginResponse.
+ * Use `create(CompleteLoginResponseSchema)` to create a new message.
+ */
+export declare const CompleteLoginResponseSchema: GenMessage<CompleteLoginResponse>;
 
 /**
  * Request of AuthService.Logout.
@@ -655,12 +766,31 @@ export declare const AuthService: GenService<{
    * the same UNAUTHENTICATED / INVALID_CREDENTIALS; an unverified address gives
    * FAILED_PRECONDITION / EMAIL_NOT_VERIFIED.
    *
+   * For an account with two-factor authentication, a correct password alone opens no session: the
+   * response carries a second_factor challenge instead of tokens. Complete it with
+   * CompleteLogin, or call Login again with the password plus login_code or recovery_code.
+   * A wrong code gives UNAUTHENTICATED / INVALID_TWO_FACTOR_CODE; after 5 wrong codes the
+   * account's second factor is locked for 15 minutes (RESOURCE_EXHAUSTED / TWO_FACTOR_LOCKED).
+   *
    * @generated from rpc auth.v1.AuthService.Login
    */
   login: {
     methodKind: "unary";
     input: typeof LoginRequestSchema;
     output: typeof LoginResponseSchema;
+  },
+  /**
+   * Completes a sign-in that needs a second factor: the challenge token from Login plus a current
+   * TOTP code or an unused recovery code. Opens the session exactly as Login does. The challenge
+   * is single-use and lives 5 minutes (UNAUTHENTICATED / INVALID_CHALLENGE afterwards); a wrong
+   * code leaves it usable until it expires or the second factor locks.
+   *
+   * @generated from rpc auth.v1.AuthService.CompleteLogin
+   */
+  completeLogin: {
+    methodKind: "unary";
+    input: typeof CompleteLoginRequestSchema;
+    output: typeof CompleteLoginResponseSchema;
   },
   /**
    * Authenticated. Ends the caller's current session; its tokens stop working immediately.

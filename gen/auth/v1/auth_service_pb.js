@@ -10,7 +10,7 @@ import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
  * Describes the file auth/v1/auth_service.proto.
  */
 export const file_auth_v1_auth_service = /*@__PURE__*/
-  fileDesc("ChphdXRoL3YxL2F1dGhfc2VydmljZS5wcm90bxIHYXV0aC52MSJICg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJInIKEFJlZ2lzdGVyUmVzcG9uc2USGwoEdXNlchgBIAEoCzINLmF1dGgudjEuVXNlchIdChV2ZXJpZmljYXRpb25fcmVxdWlyZWQYAiABKAgSIgoGdG9rZW5zGAMgASgLMhIuYXV0aC52MS5Ub2tlblBhaXIiRAoMTG9naW5SZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhMKC3JlbWVtYmVyX21lGAMgASgIIlwKDUxvZ2luUmVzcG9uc2USJAoGdG9rZW5zGAEgASgLMhIuYXV0aC52MS5Ub2tlblBhaXJIABIbCgR1c2VyGAMgASgLMg0uYXV0aC52MS5Vc2VyQggKBnJlc3VsdCIPCg1Mb2dvdXRSZXF1ZXN0IhAKDkxvZ291dFJlc3BvbnNlIiwKE1JlZnJlc2hUb2tlblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSI6ChRSZWZyZXNoVG9rZW5SZXNwb25zZRIiCgZ0b2tlbnMYASABKAsyEi5hdXRoLnYxLlRva2VuUGFpciIXChVHZXRDdXJyZW50VXNlclJlcXVlc3QiNQoWR2V0Q3VycmVudFVzZXJSZXNwb25zZRIbCgR1c2VyGAEgASgLMg0uYXV0aC52MS5Vc2VyIkIKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhkKDGRpc3BsYXlfbmFtZRgBIAEoCUgAiAEBQg8KDV9kaXNwbGF5X25hbWUiNAoVVXBkYXRlUHJvZmlsZVJlc3BvbnNlEhsKBHVzZXIYASABKAsyDS5hdXRoLnYxLlVzZXIiRwoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0EhgKEGN1cnJlbnRfcGFzc3dvcmQYASABKAkSFAoMbmV3X3Bhc3N3b3JkGAIgASgJIjcKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USHQoVcmV2b2tlZF9zZXNzaW9uX2NvdW50GAEgASgFIhYKFERlbGV0ZUFjY291bnRSZXF1ZXN0IhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSIiChJWZXJpZnlFbWFpbFJlcXVlc3QSDAoEY29kZRgBIAEoCSIyChNWZXJpZnlFbWFpbFJlc3BvbnNlEhsKBHVzZXIYASABKAsyDS5hdXRoLnYxLlVzZXIiLwoeUmVzZW5kVmVyaWZpY2F0aW9uRW1haWxSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJIiEKH1Jlc2VuZFZlcmlmaWNhdGlvbkVtYWlsUmVzcG9uc2UiLAobUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJIh4KHFJlcXVlc3RQYXNzd29yZFJlc2V0UmVzcG9uc2UiOgoUUmVzZXRQYXNzd29yZFJlcXVlc3QSDAoEY29kZRgBIAEoCRIUCgxuZXdfcGFzc3dvcmQYAiABKAkiFwoVUmVzZXRQYXNzd29yZFJlc3BvbnNlInsKDUxpbmtlZEFjY291bnQSCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSGwoTcHJvdmlkZXJfYWNjb3VudF9pZBgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGwoZTGlzdExpbmtlZEFjY291bnRzUmVxdWVzdCJGChpMaXN0TGlua2VkQWNjb3VudHNSZXNwb25zZRIoCghhY2NvdW50cxgBIAMoCzIWLmF1dGgudjEuTGlua2VkQWNjb3VudCIiChRVbmxpbmtBY2NvdW50UmVxdWVzdBIKCgJpZBgBIAEoCSIXChVVbmxpbmtBY2NvdW50UmVzcG9uc2Uy8AgKC0F1dGhTZXJ2aWNlEj8KCFJlZ2lzdGVyEhguYXV0aC52MS5SZWdpc3RlclJlcXVlc3QaGS5hdXRoLnYxLlJlZ2lzdGVyUmVzcG9uc2USNgoFTG9naW4SFS5hdXRoLnYxLkxvZ2luUmVxdWVzdBoWLmF1dGgudjEuTG9naW5SZXNwb25zZRI5CgZMb2dvdXQSFi5hdXRoLnYxLkxvZ291dFJlcXVlc3QaFy5hdXRoLnYxLkxvZ291dFJlc3BvbnNlEksKDFJlZnJlc2hUb2tlbhIcLmF1dGgudjEuUmVmcmVzaFRva2VuUmVxdWVzdBodLmF1dGgudjEuUmVmcmVzaFRva2VuUmVzcG9uc2USUQoOR2V0Q3VycmVudFVzZXISHi5hdXRoLnYxLkdldEN1cnJlbnRVc2VyUmVxdWVzdBofLmF1dGgudjEuR2V0Q3VycmVudFVzZXJSZXNwb25zZRJOCg1VcGRhdGVQcm9maWxlEh0uYXV0aC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdBoeLmF1dGgudjEuVXBkYXRlUHJvZmlsZVJlc3BvbnNlElEKDkNoYW5nZVBhc3N3b3JkEh4uYXV0aC52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaHy5hdXRoLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USTgoNRGVsZXRlQWNjb3VudBIdLmF1dGgudjEuRGVsZXRlQWNjb3VudFJlcXVlc3QaHi5hdXRoLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZRJICgtWZXJpZnlFbWFpbBIbLmF1dGgudjEuVmVyaWZ5RW1haWxSZXF1ZXN0GhwuYXV0aC52MS5WZXJpZnlFbWFpbFJlc3BvbnNlEmwKF1Jlc2VuZFZlcmlmaWNhdGlvbkVtYWlsEicuYXV0aC52MS5SZXNlbmRWZXJpZmljYXRpb25FbWFpbFJlcXVlc3QaKC5hdXRoLnYxLlJlc2VuZFZlcmlmaWNhdGlvbkVtYWlsUmVzcG9uc2USYwoUUmVxdWVzdFBhc3N3b3JkUmVzZXQSJC5hdXRoLnYxLlJlcXVlc3RQYXNzd29yZFJlc2V0UmVxdWVzdBolLmF1dGgudjEuUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXNwb25zZRJOCg1SZXNldFBhc3N3b3JkEh0uYXV0aC52MS5SZXNldFBhc3N3b3JkUmVxdWVzdBoeLmF1dGgudjEuUmVzZXRQYXNzd29yZFJlc3BvbnNlEl0KEkxpc3RMaW5rZWRBY2NvdW50cxIiLmF1dGgudjEuTGlzdExpbmtlZEFjY291bnRzUmVxdWVzdBojLmF1dGgudjEuTGlzdExpbmtlZEFjY291bnRzUmVzcG9uc2USTgoNVW5saW5rQWNjb3VudBIdLmF1dGgudjEuVW5saW5rQWNjb3VudFJlcXVlc3QaHi5hdXRoLnYxLlVubGlua0FjY291bnRSZXNwb25zZWIGcHJvdG8z", [file_auth_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRoL3YxL2F1dGhfc2VydmljZS5wcm90bxIHYXV0aC52MSJICg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJInIKEFJlZ2lzdGVyUmVzcG9uc2USGwoEdXNlchgBIAEoCzINLmF1dGgudjEuVXNlchIdChV2ZXJpZmljYXRpb25fcmVxdWlyZWQYAiABKAgSIgoGdG9rZW5zGAMgASgLMhIuYXV0aC52MS5Ub2tlblBhaXIibwoMTG9naW5SZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhMKC3JlbWVtYmVyX21lGAMgASgIEhIKCmxvZ2luX2NvZGUYBCABKAkSFQoNcmVjb3ZlcnlfY29kZRgFIAEoCSKVAQoNTG9naW5SZXNwb25zZRIkCgZ0b2tlbnMYASABKAsyEi5hdXRoLnYxLlRva2VuUGFpckgAEjcKDXNlY29uZF9mYWN0b3IYAiABKAsyHi5hdXRoLnYxLlNlY29uZEZhY3RvckNoYWxsZW5nZUgAEhsKBHVzZXIYAyABKAsyDS5hdXRoLnYxLlVzZXJCCAoGcmVzdWx0ImEKFVNlY29uZEZhY3RvckNoYWxsZW5nZRIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKFENvbXBsZXRlTG9naW5SZXF1ZXN0EhcKD2NoYWxsZW5nZV90b2tlbhgBIAEoCRIMCgRjb2RlGAIgASgJEhUKDXJlY292ZXJ5X2NvZGUYAyABKAkiWAoVQ29tcGxldGVMb2dpblJlc3BvbnNlEiIKBnRva2VucxgBIAEoCzISLmF1dGgudjEuVG9rZW5QYWlyEhsKBHVzZXIYAiABKAsyDS5hdXRoLnYxLlVzZXIiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiOgoUUmVmcmVzaFRva2VuUmVzcG9uc2USIgoGdG9rZW5zGAEgASgLMhIuYXV0aC52MS5Ub2tlblBhaXIiFwoVR2V0Q3VycmVudFVzZXJSZXF1ZXN0IjUKFkdldEN1cnJlbnRVc2VyUmVzcG9uc2USGwoEdXNlchgBIAEoCzINLmF1dGgudjEuVXNlciJCChRVcGRhdGVQcm9maWxlUmVxdWVzdBIZCgxkaXNwbGF5X25hbWUYASABKAlIAIgBAUIPCg1fZGlzcGxheV9uYW1lIjQKFVVwZGF0ZVByb2ZpbGVSZXNwb25zZRIbCgR1c2VyGAEgASgLMg0uYXV0aC52MS5Vc2VyIkcKFUNoYW5nZVBhc3N3b3JkUmVxdWVzdBIYChBjdXJyZW50X3Bhc3N3b3JkGAEgASgJEhQKDG5ld19wYXNzd29yZBgCIAEoCSI3ChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEh0KFXJldm9rZWRfc2Vzc2lvbl9jb3VudBgBIAEoBSIWChREZWxldGVBY2NvdW50UmVxdWVzdCIXChVEZWxldGVBY2NvdW50UmVzcG9uc2UiIgoSVmVyaWZ5RW1haWxSZXF1ZXN0EgwKBGNvZGUYASABKAkiMgoTVmVyaWZ5RW1haWxSZXNwb25zZRIbCgR1c2VyGAEgASgLMg0uYXV0aC52MS5Vc2VyIi8KHlJlc2VuZFZlcmlmaWNhdGlvbkVtYWlsUmVxdWVzdBINCgVlbWFpbBgBIAEoCSIhCh9SZXNlbmRWZXJpZmljYXRpb25FbWFpbFJlc3BvbnNlIiwKG1JlcXVlc3RQYXNzd29yZFJlc2V0UmVxdWVzdBINCgVlbWFpbBgBIAEoCSIeChxSZXF1ZXN0UGFzc3dvcmRSZXNldFJlc3BvbnNlIjoKFFJlc2V0UGFzc3dvcmRSZXF1ZXN0EgwKBGNvZGUYASABKAkSFAoMbmV3X3Bhc3N3b3JkGAIgASgJIhcKFVJlc2V0UGFzc3dvcmRSZXNwb25zZSJ7Cg1MaW5rZWRBY2NvdW50EgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEhsKE3Byb3ZpZGVyX2FjY291bnRfaWQYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhsKGUxpc3RMaW5rZWRBY2NvdW50c1JlcXVlc3QiRgoaTGlzdExpbmtlZEFjY291bnRzUmVzcG9uc2USKAoIYWNjb3VudHMYASADKAsyFi5hdXRoLnYxLkxpbmtlZEFjY291bnQiIgoUVW5saW5rQWNjb3VudFJlcXVlc3QSCgoCaWQYASABKAkiFwoVVW5saW5rQWNjb3VudFJlc3BvbnNlMsAJCgtBdXRoU2VydmljZRI/CghSZWdpc3RlchIYLmF1dGgudjEuUmVnaXN0ZXJSZXF1ZXN0GhkuYXV0aC52MS5SZWdpc3RlclJlc3BvbnNlEjYKBUxvZ2luEhUuYXV0aC52MS5Mb2dpblJlcXVlc3QaFi5hdXRoLnYxLkxvZ2luUmVzcG9uc2USTgoNQ29tcGxldGVMb2dpbhIdLmF1dGgudjEuQ29tcGxldGVMb2dpblJlcXVlc3QaHi5hdXRoLnYxLkNvbXBsZXRlTG9naW5SZXNwb25zZRI5CgZMb2dvdXQSFi5hdXRoLnYxLkxvZ291dFJlcXVlc3QaFy5hdXRoLnYxLkxvZ291dFJlc3BvbnNlEksKDFJlZnJlc2hUb2tlbhIcLmF1dGgudjEuUmVmcmVzaFRva2VuUmVxdWVzdBodLmF1dGgudjEuUmVmcmVzaFRva2VuUmVzcG9uc2USUQoOR2V0Q3VycmVudFVzZXISHi5hdXRoLnYxLkdldEN1cnJlbnRVc2VyUmVxdWVzdBofLmF1dGgudjEuR2V0Q3VycmVudFVzZXJSZXNwb25zZRJOCg1VcGRhdGVQcm9maWxlEh0uYXV0aC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdBoeLmF1dGgudjEuVXBkYXRlUHJvZmlsZVJlc3BvbnNlElEKDkNoYW5nZVBhc3N3b3JkEh4uYXV0aC52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaHy5hdXRoLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USTgoNRGVsZXRlQWNjb3VudBIdLmF1dGgudjEuRGVsZXRlQWNjb3VudFJlcXVlc3QaHi5hdXRoLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZRJICgtWZXJpZnlFbWFpbBIbLmF1dGgudjEuVmVyaWZ5RW1haWxSZXF1ZXN0GhwuYXV0aC52MS5WZXJpZnlFbWFpbFJlc3BvbnNlEmwKF1Jlc2VuZFZlcmlmaWNhdGlvbkVtYWlsEicuYXV0aC52MS5SZXNlbmRWZXJpZmljYXRpb25FbWFpbFJlcXVlc3QaKC5hdXRoLnYxLlJlc2VuZFZlcmlmaWNhdGlvbkVtYWlsUmVzcG9uc2USYwoUUmVxdWVzdFBhc3N3b3JkUmVzZXQSJC5hdXRoLnYxLlJlcXVlc3RQYXNzd29yZFJlc2V0UmVxdWVzdBolLmF1dGgudjEuUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXNwb25zZRJOCg1SZXNldFBhc3N3b3JkEh0uYXV0aC52MS5SZXNldFBhc3N3b3JkUmVxdWVzdBoeLmF1dGgudjEuUmVzZXRQYXNzd29yZFJlc3BvbnNlEl0KEkxpc3RMaW5rZWRBY2NvdW50cxIiLmF1dGgudjEuTGlzdExpbmtlZEFjY291bnRzUmVxdWVzdBojLmF1dGgudjEuTGlzdExpbmtlZEFjY291bnRzUmVzcG9uc2USTgoNVW5saW5rQWNjb3VudBIdLmF1dGgudjEuVW5saW5rQWNjb3VudFJlcXVlc3QaHi5hdXRoLnYxLlVubGlua0FjY291bnRSZXNwb25zZWIGcHJvdG8z", [file_auth_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * Describes the message auth.v1.RegisterRequest.
@@ -41,179 +41,200 @@ export const LoginResponseSchema = /*@__PURE__*/
   messageDesc(file_auth_v1_auth_service, 3);
 
 /**
+ * Describes the message auth.v1.SecondFactorChallenge.
+ * Use `create(SecondFactorChallengeSchema)` to create a new message.
+ */
+export const SecondFactorChallengeSchema = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth_service, 4);
+
+/**
+ * Describes the message auth.v1.CompleteLoginRequest.
+ * Use `create(CompleteLoginRequestSchema)` to create a new message.
+ */
+export const CompleteLoginRequestSchema = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth_service, 5);
+
+/**
+ * Describes the message auth.v1.CompleteLoginResponse.
+ * Use `create(CompleteLoginResponseSchema)` to create a new message.
+ */
+export const CompleteLoginResponseSchema = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth_service, 6);
+
+/**
  * Describes the message auth.v1.LogoutRequest.
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 4);
+  messageDesc(file_auth_v1_auth_service, 7);
 
 /**
  * Describes the message auth.v1.LogoutResponse.
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 5);
+  messageDesc(file_auth_v1_auth_service, 8);
 
 /**
  * Describes the message auth.v1.RefreshTokenRequest.
  * Use `create(RefreshTokenRequestSchema)` to create a new message.
  */
 export const RefreshTokenRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 6);
+  messageDesc(file_auth_v1_auth_service, 9);
 
 /**
  * Describes the message auth.v1.RefreshTokenResponse.
  * Use `create(RefreshTokenResponseSchema)` to create a new message.
  */
 export const RefreshTokenResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 7);
+  messageDesc(file_auth_v1_auth_service, 10);
 
 /**
  * Describes the message auth.v1.GetCurrentUserRequest.
  * Use `create(GetCurrentUserRequestSchema)` to create a new message.
  */
 export const GetCurrentUserRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 8);
+  messageDesc(file_auth_v1_auth_service, 11);
 
 /**
  * Describes the message auth.v1.GetCurrentUserResponse.
  * Use `create(GetCurrentUserResponseSchema)` to create a new message.
  */
 export const GetCurrentUserResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 9);
+  messageDesc(file_auth_v1_auth_service, 12);
 
 /**
  * Describes the message auth.v1.UpdateProfileRequest.
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 10);
+  messageDesc(file_auth_v1_auth_service, 13);
 
 /**
  * Describes the message auth.v1.UpdateProfileResponse.
  * Use `create(UpdateProfileResponseSchema)` to create a new message.
  */
 export const UpdateProfileResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 11);
+  messageDesc(file_auth_v1_auth_service, 14);
 
 /**
  * Describes the message auth.v1.ChangePasswordRequest.
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 12);
+  messageDesc(file_auth_v1_auth_service, 15);
 
 /**
  * Describes the message auth.v1.ChangePasswordResponse.
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 13);
+  messageDesc(file_auth_v1_auth_service, 16);
 
 /**
  * Describes the message auth.v1.DeleteAccountRequest.
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 14);
+  messageDesc(file_auth_v1_auth_service, 17);
 
 /**
  * Describes the message auth.v1.DeleteAccountResponse.
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 15);
+  messageDesc(file_auth_v1_auth_service, 18);
 
 /**
  * Describes the message auth.v1.VerifyEmailRequest.
  * Use `create(VerifyEmailRequestSchema)` to create a new message.
  */
 export const VerifyEmailRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 16);
+  messageDesc(file_auth_v1_auth_service, 19);
 
 /**
  * Describes the message auth.v1.VerifyEmailResponse.
  * Use `create(VerifyEmailResponseSchema)` to create a new message.
  */
 export const VerifyEmailResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 17);
+  messageDesc(file_auth_v1_auth_service, 20);
 
 /**
  * Describes the message auth.v1.ResendVerificationEmailRequest.
  * Use `create(ResendVerificationEmailRequestSchema)` to create a new message.
  */
 export const ResendVerificationEmailRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 18);
+  messageDesc(file_auth_v1_auth_service, 21);
 
 /**
  * Describes the message auth.v1.ResendVerificationEmailResponse.
  * Use `create(ResendVerificationEmailResponseSchema)` to create a new message.
  */
 export const ResendVerificationEmailResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 19);
+  messageDesc(file_auth_v1_auth_service, 22);
 
 /**
  * Describes the message auth.v1.RequestPasswordResetRequest.
  * Use `create(RequestPasswordResetRequestSchema)` to create a new message.
  */
 export const RequestPasswordResetRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 20);
+  messageDesc(file_auth_v1_auth_service, 23);
 
 /**
  * Describes the message auth.v1.RequestPasswordResetResponse.
  * Use `create(RequestPasswordResetResponseSchema)` to create a new message.
  */
 export const RequestPasswordResetResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 21);
+  messageDesc(file_auth_v1_auth_service, 24);
 
 /**
  * Describes the message auth.v1.ResetPasswordRequest.
  * Use `create(ResetPasswordRequestSchema)` to create a new message.
  */
 export const ResetPasswordRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 22);
+  messageDesc(file_auth_v1_auth_service, 25);
 
 /**
  * Describes the message auth.v1.ResetPasswordResponse.
  * Use `create(ResetPasswordResponseSchema)` to create a new message.
  */
 export const ResetPasswordResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 23);
+  messageDesc(file_auth_v1_auth_service, 26);
 
 /**
  * Describes the message auth.v1.LinkedAccount.
  * Use `create(LinkedAccountSchema)` to create a new message.
  */
 export const LinkedAccountSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 24);
+  messageDesc(file_auth_v1_auth_service, 27);
 
 /**
  * Describes the message auth.v1.ListLinkedAccountsRequest.
  * Use `create(ListLinkedAccountsRequestSchema)` to create a new message.
  */
 export const ListLinkedAccountsRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 25);
+  messageDesc(file_auth_v1_auth_service, 28);
 
 /**
  * Describes the message auth.v1.ListLinkedAccountsResponse.
  * Use `create(ListLinkedAccountsResponseSchema)` to create a new message.
  */
 export const ListLinkedAccountsResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 26);
+  messageDesc(file_auth_v1_auth_service, 29);
 
 /**
  * Describes the message auth.v1.UnlinkAccountRequest.
  * Use `create(UnlinkAccountRequestSchema)` to create a new message.
  */
 export const UnlinkAccountRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 27);
+  messageDesc(file_auth_v1_auth_service, 30);
 
 /**
  * Describes the message auth.v1.UnlinkAccountResponse.
  * Use `create(UnlinkAccountResponseSchema)` to create a new message.
  */
 export const UnlinkAccountResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 28);
+  messageDesc(file_auth_v1_auth_service, 31);
 
 /**
  * Accounts: registration, sign-in, tokens, profile, password and email lifecycle.

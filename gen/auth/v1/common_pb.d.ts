@@ -310,6 +310,64 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_MALFORMED_REQUEST = 22;
    */
   MALFORMED_REQUEST = 22,
+
+  /**
+   * UNAUTHENTICATED: the second-factor code (TOTP or recovery code) is wrong, or was already used.
+   *
+   * @generated from enum value: ERROR_REASON_INVALID_TWO_FACTOR_CODE = 23;
+   */
+  INVALID_TWO_FACTOR_CODE = 23,
+
+  /**
+   * RESOURCE_EXHAUSTED: too many wrong second-factor codes; the account's second factor is locked
+   * until the time given in google.rpc.RetryInfo.
+   *
+   * @generated from enum value: ERROR_REASON_TWO_FACTOR_LOCKED = 24;
+   */
+  TWO_FACTOR_LOCKED = 24,
+
+  /**
+   * FAILED_PRECONDITION: the operation needs two-factor authentication to be enabled.
+   *
+   * @generated from enum value: ERROR_REASON_TWO_FACTOR_NOT_ENABLED = 25;
+   */
+  TWO_FACTOR_NOT_ENABLED = 25,
+
+  /**
+   * FAILED_PRECONDITION: two-factor authentication is already enabled (use Reset or AddDevice).
+   *
+   * @generated from enum value: ERROR_REASON_TWO_FACTOR_ALREADY_ENABLED = 26;
+   */
+  TWO_FACTOR_ALREADY_ENABLED = 26,
+
+  /**
+   * FAILED_PRECONDITION: there is no pending secret to confirm (call Setup or Reset first), or it
+   * has expired.
+   *
+   * @generated from enum value: ERROR_REASON_TWO_FACTOR_SETUP_REQUIRED = 27;
+   */
+  TWO_FACTOR_SETUP_REQUIRED = 27,
+
+  /**
+   * FAILED_PRECONDITION: the last authenticator device cannot be removed; disable 2FA instead.
+   *
+   * @generated from enum value: ERROR_REASON_LAST_DEVICE = 28;
+   */
+  LAST_DEVICE = 28,
+
+  /**
+   * UNAUTHENTICATED: the login challenge token is unknown, expired or already used.
+   *
+   * @generated from enum value: ERROR_REASON_INVALID_CHALLENGE = 29;
+   */
+  INVALID_CHALLENGE = 29,
+
+  /**
+   * FAILED_PRECONDITION: the account already has the maximum number of authenticator devices.
+   *
+   * @generated from enum value: ERROR_REASON_DEVICE_LIMIT_REACHED = 30;
+   */
+  DEVICE_LIMIT_REACHED = 30,
 }
 
 /**

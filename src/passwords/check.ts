@@ -1,0 +1,32 @@
+import { limitedAttempt } from "../attempt-limit.ts";
+import type { Deps } from "../domain.ts";
+import { AuthError } from "../errors.ts";
+import type { UserRecord } from "../store/port.ts";
+
+/** Checks a presented password for the account with that (normalized) email. */
+export type PasswordCheck = (email: string, user: UserRecord | null, password: string) => Promise<boolean>;
+
+/**
+ * Password checks under the account's guessing limit. The key is the email, whether or not an
+ * account has it, and an unknown account costs the same argon2 work, so neither the answer, the
+ * time nor a lock reveals whether the account exists.
+ */
+export function createPasswordCheck(deps: Deps): PasswordCheck {
+  const { hasher, policy } = deps;
+  return async (email, user, password) => {
+    const ok = await limitedAttempt(
+      deps,
+      `password:${email}`,
+      policy.passwordAttempts,
+      (retryAfterSeconds) => new AuthError("RATE_LIMITED", "too many failed attempts; try again later", { retryAfterSeconds }),
+      async () => {
+        if (user === null || user.passwordHash === null) {
+          await hasher.burn(password);
+          return null;
+        }
+        return (await hasher.verify(user.passwordHash, password)) ? true : null;
+      },
+    );
+    return ok === true;
+  };
+}

@@ -1,0 +1,478 @@
+// The TwoFactorService operations and the second step of sign-in.
+//
+// A user's two-factor state is one TwoFactorRecord; every change is a read-modify-write retried on
+// a version compare-and-set (`mutate`), so spending a code, adding a device and replacing
+// recovery codes are each atomic, on either storage adapter, across replicas. Every code check
+// runs under the account's second-factor guessing limit (`attempt`), kept in the attempt store
+// under its own key, separate from the password limit.
+
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import { checkId, checkOpaque } from "../accounts/validation.ts";
+import { limitedAttempt } from "../attempt-limit.ts";
+import { addSeconds, type Caller, type Deps } from "../domain.ts";
+import { AuthError, invalidArgument } from "../errors.ts";
+import type { PasswordCheck } from "../passwords/check.ts";
+import { checkPresentedPassword } from "../passwords/policy.ts";
+import type { CodeRecord, PendingSecretRecord, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
+import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import { findHash, newRecoveryCodes, normalizeRecoveryCode } from "./recovery-codes.ts";
+import { base32, fromBase32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl, standardTotp } from "./totp.ts";
+
+export interface Enrolment {
+  secret: string;
+  otpauthUrl: string;
+  qrCodeDataUrl: string;
+  /** Unset for the existing, active enrolment. */
+  expiresAt: Date | undefined;
+  existing: boolean;
+}
+
+export interface Device {
+  id: string;
+  name: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+export interface TwoFactorStatus {
+  enabled: boolean;
+  enabledAt: Date | null;
+  deviceCount: number;
+  recoveryCodesRemaining: number;
+}
+
+/** A second factor presented at sign-in or to disable: exactly one of the two. */
+export interface FactorProof {
+  code?: string | undefined;
+  recoveryCode?: string | undefined;
+}
+
+export interface Challenge {
+  token: string;
+  expiresAt: Date;
+}
+
+const defaultDeviceName = "Authenticator";
+const maxDevices = 10;
+const maxDeviceNameLength = 64;
+const maxSecretLength = 128;
+const casRetries = 50;
+
+function emptyRecord(userId: string): TwoFactorRecord {
+  return { userId, version: 0, enabledAt: null, devices: [], recoveryCodeHashes: [], pending: [] };
+}
+
+function deviceView(d: TotpDeviceRecord): Device {
+  return { id: d.id, name: d.name, createdAt: d.createdAt, lastUsedAt: d.lastUsedAt };
+}
+
+/** A 6-digit code, spaces forgiven (apps display "123 456"). */
+function checkCode(field: string, raw: string): string {
+  const code = raw.replace(/\s/g, "");
+  if (code.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (!/^\d+$/.test(code) || code.length !== standardTotp.digits) {
+    throw invalidArgument(field, `${field} must be a ${standardTotp.digits}-digit code`);
+  }
+  return code;
+}
+
+function checkDeviceName(field: string, raw: string): string {
+  const name = raw.normalize("NFC").trim();
+  if (name.length === 0) return defaultDeviceName;
+  if ([...name].length > maxDeviceNameLength) {
+    throw invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
+  }
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
+  return name;
+}
+
+function checkSecret(field: string, raw: string): Uint8Array {
+  if (raw.length === 0) throw invalidArgument(field, `${field} is required`);
+  const secret = raw.length > maxSecretLength ? null : fromBase32(raw);
+  if (secret === null) throw invalidArgument(field, `${field} must be the base32 secret returned by Setup`);
+  return secret;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
+  const { store, clock, secretBox, policy } = deps;
+
+  async function requireUser(caller: Caller): Promise<UserRecord> {
+    const user = await store.users.findById(caller.userId);
+    if (user === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+    return user;
+  }
+
+  async function load(userId: string): Promise<TwoFactorRecord> {
+    return (await store.twoFactor.get(userId)) ?? emptyRecord(userId);
+  }
+
+  async function requireEnabled(userId: string): Promise<TwoFactorRecord> {
+    const record = await load(userId);
+    if (record.enabledAt === null) {
+      throw new AuthError("TWO_FACTOR_NOT_ENABLED", "two-factor authentication is not enabled for this account");
+    }
+    return record;
+  }
+
+  /**
+   * Applies `change` to the freshest record and writes it if nobody wrote in between, else tries
+   * again on the new record. `change` returns the next record (or null to write nothing) and the
+   * result; it may throw to abort.
+   */
+  async function mutate<T>(
+    userId: string,
+    change: (record: TwoFactorRecord, now: Date) => { next: TwoFactorRecord | null; result: T },
+  ): Promise<T> {
+    for (let i = 0; i < casRetries; i++) {
+      const current = await load(userId);
+      const { next, result } = change(structuredClone(current), clock.now());
+      if (next === null) return result;
+      next.version = current.version + 1;
+      if (await store.twoFactor.save(next, current.version)) return result;
+    }
+    throw new Error(`two-factor record of ${userId} kept changing under contention`);
+  }
+
+  /** One second-factor guess under the account's lock; a null outcome is a wrong code. */
+  async function attempt<T>(userId: string, check: () => Promise<T | null>): Promise<T> {
+    const result = await limitedAttempt(
+      deps,
+      `2fa:${userId}`,
+      policy.twoFactorAttempts,
+      (retryAfterSeconds) =>
+        new AuthError(
+          "TWO_FACTOR_LOCKED",
+          `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`,
+          { retryAfterSeconds },
+        ),
+      check,
+    );
+    if (result === null) throw new AuthError("INVALID_TWO_FACTOR_CODE", "the code is wrong or was already used");
+    return result;
+  }
+
+  /** Spends a TOTP code of any of the user's devices; returns the device's id. */
+  function spendCode(userId: string, code: string): Promise<string> {
+    return attempt(userId, () =>
+      mutate(userId, (record, now) => {
+        let matched: { device: TotpDeviceRecord; step: number } | null = null;
+        for (const device of record.devices) {
+          const step = matchStep(secretBox.open(device.secretCiphertext, userId), code, now, device.lastUsedStep);
+          if (step !== null && matched === null) matched = { device, step };
+        }
+        if (matched === null) return { next: null, result: null };
+        matched.device.lastUsedStep = matched.step;
+        matched.device.lastUsedAt = now;
+        return { next: record, result: matched.device.id };
+      }),
+    );
+  }
+
+  /** Spends one of the user's recovery codes. A malformed one is a wrong guess like any other. */
+  function spendRecoveryCode(userId: string, raw: string): Promise<true> {
+    const normalized = normalizeRecoveryCode(raw);
+    const hash = normalized === null ? null : secretBox.keyedHash(normalized);
+    return attempt(userId, () =>
+      mutate(userId, (record) => {
+        const index = hash === null ? -1 : findHash(record.recoveryCodeHashes, hash);
+        if (index === -1) return { next: null, result: null };
+        record.recoveryCodeHashes.splice(index, 1);
+        return { next: record, result: true as const };
+      }),
+    );
+  }
+
+  function checkProof(proof: FactorProof, codeField: string, recoveryField: string): FactorProof {
+    const code = proof.code ?? "";
+    const recoveryCode = proof.recoveryCode ?? "";
+    if (code.length > 0 && recoveryCode.length > 0) {
+      throw invalidArgument(codeField, `give either ${codeField} or ${recoveryField}, not both`);
+    }
+    if (recoveryCode.length > 0) {
+      if (recoveryCode.length > 64) throw invalidArgument(recoveryField, `${recoveryField} is too long`);
+      return { recoveryCode };
+    }
+    return { code: checkCode(codeField, code) };
+  }
+
+  async function prove(userId: string, proof: FactorProof): Promise<void> {
+    if (proof.recoveryCode !== undefined) await spendRecoveryCode(userId, proof.recoveryCode);
+    else await spendCode(userId, proof.code ?? "");
+  }
+
+  async function newPending(user: UserRecord, purpose: PendingSecretRecord["purpose"]): Promise<Enrolment> {
+    const secret = newSecret();
+    const secretCiphertext = secretBox.seal(secret, user.id);
+    const expiresAt = await mutate(user.id, (record, now) => {
+      const expiresAt = addSeconds(now, policy.totpSetupTtlSeconds);
+      record.pending = record.pending
+        .filter((p) => p.purpose !== purpose && p.expiresAt > now)
+        .concat({ purpose, secretCiphertext, createdAt: now, expiresAt });
+      return { next: record, result: expiresAt };
+    });
+    return enrolment(user, secret, expiresAt);
+  }
+
+  async function enrolment(user: UserRecord, secret: Uint8Array, expiresAt: Date | undefined): Promise<Enrolment> {
+    const url = otpauthUrl(secret, policy.totpIssuer, user.email);
+    return { secret: base32(secret), otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url), expiresAt, existing: expiresAt === undefined };
+  }
+
+  function livePending(record: TwoFactorRecord, purpose: PendingSecretRecord["purpose"], now: Date) {
+    return record.pending.find((p) => p.purpose === purpose && p.expiresAt > now);
+  }
+
+  /**
+   * Finds the pending secret an Enable or AddDevice confirms, checking a secret passed back by the
+   * client against it (only a secret this server issued to this user is accepted).
+   */
+  function pendingFor(record: TwoFactorRecord, purpose: PendingSecretRecord["purpose"], given: Uint8Array | undefined) {
+    const pending = livePending(record, purpose, clock.now());
+    if (pending === undefined) {
+      throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "there is no pending secret to confirm; call Setup first");
+    }
+    if (given !== undefined && !sameBytes(given, secretBox.open(pending.secretCiphertext, record.userId))) {
+      throw invalidArgument("secret", "secret was not issued to this account by Setup");
+    }
+    return pending;
+  }
+
+  /** Confirms `pending` with a code and applies `apply` to the record, as one atomic write. */
+  function confirmPending<T>(
+    userId: string,
+    pending: PendingSecretRecord,
+    code: string,
+    apply: (record: TwoFactorRecord, device: TotpDeviceRecord, now: Date) => T,
+    name: string,
+  ): Promise<T> {
+    return attempt(userId, () =>
+      mutate(userId, (record, now) => {
+        // The very pending secret that was checked: a concurrent Setup may have replaced it.
+        const still = record.pending.find((p) => p.secretCiphertext === pending.secretCiphertext && p.expiresAt > now);
+        if (still === undefined) {
+          throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "the pending secret was replaced or has expired; call Setup again");
+        }
+        const step = matchStep(secretBox.open(still.secretCiphertext, userId), code, now, null);
+        if (step === null) return { next: null, result: null };
+        record.pending = record.pending.filter((p) => p !== still && p.expiresAt > now);
+        const device: TotpDeviceRecord = {
+          id: randomUUID(),
+          name,
+          secretCiphertext: still.secretCiphertext,
+          createdAt: now,
+          lastUsedAt: now,
+          // The confirming code is spent: it cannot also sign in.
+          lastUsedStep: step,
+        };
+        return { next: record, result: apply(record, device, now) };
+      }),
+    );
+  }
+
+  function revokeOthers(caller: Caller): Promise<number> {
+    return store.sessions.revokeAllForUser(caller.userId, clock.now(), caller.sessionId);
+  }
+
+  async function passwordProof(user: UserRecord, raw: string): Promise<void> {
+    const password = checkPresentedPassword("password", raw);
+    if (!(await checkPassword(user.email, user, password))) {
+      throw new AuthError("INVALID_CREDENTIALS", "the password is wrong", { field: "password" });
+    }
+  }
+
+  return {
+    async isEnabled(userId: string): Promise<boolean> {
+      return (await load(userId)).enabledAt !== null;
+    },
+
+    async setup(caller: Caller, input: { password: string; additionalDevice: boolean }): Promise<Enrolment> {
+      const user = await requireUser(caller);
+      const record = await load(user.id);
+      const enabled = record.enabledAt !== null;
+      if (enabled && !input.additionalDevice && input.password.length === 0) {
+        throw invalidArgument("password", "password is required to show the active two-factor enrolment");
+      }
+      if (input.password.length > 0) await passwordProof(user, input.password);
+      if (!enabled) return newPending(user, "enrol");
+      if (input.additionalDevice) return newPending(user, "device");
+      const primary = record.devices[0];
+      if (primary === undefined) throw new Error("two-factor is enabled without a device");
+      return enrolment(user, secretBox.open(primary.secretCiphertext, user.id), undefined);
+    },
+
+    async enable(caller: Caller, input: { code: string; deviceName: string; secret: string }) {
+      const code = checkCode("code", input.code);
+      const name = checkDeviceName("device_name", input.deviceName);
+      const given = input.secret.length > 0 ? checkSecret("secret", input.secret) : undefined;
+      const user = await requireUser(caller);
+      const record = await load(user.id);
+      const enabled = record.enabledAt !== null;
+      if (enabled && livePending(record, "replace", clock.now()) === undefined) {
+        throw new AuthError("TWO_FACTOR_ALREADY_ENABLED", "two-factor authentication is already enabled; use Reset or AddDevice");
+      }
+      const pending = pendingFor(record, enabled ? "replace" : "enrol", given);
+      const recoveryCodes = newRecoveryCodes();
+      const result = await confirmPending(
+        user.id,
+        pending,
+        code,
+        (next, device, now) => {
+          // Enrol turns 2FA on; a confirmed Reset replaces every device and recovery code.
+          next.devices = [device];
+          next.recoveryCodeHashes = recoveryCodes.map((c) => secretBox.keyedHash(c.replace(/-/g, "")));
+          next.pending = [];
+          next.enabledAt ??= now;
+          return { device: deviceView(device), enabledAt: next.enabledAt };
+        },
+        name,
+      );
+      const revokedSessionCount = await revokeOthers(caller);
+      deps.log.info({ userId: user.id, reset: enabled }, "two-factor authentication enabled");
+      return { ...result, recoveryCodes, revokedSessionCount };
+    },
+
+    async verify(caller: Caller, rawCode: string): Promise<string> {
+      const code = checkCode("code", rawCode);
+      await requireEnabled(caller.userId);
+      return spendCode(caller.userId, code);
+    },
+
+    async disable(caller: Caller, input: { code: string; recoveryCode: string; password: string }): Promise<number> {
+      const given = [input.code, input.recoveryCode, input.password].filter((v) => v.length > 0).length;
+      if (given !== 1) {
+        throw invalidArgument("code", "give exactly one of code, recovery_code or password");
+      }
+      const user = await requireUser(caller);
+      await requireEnabled(user.id);
+      if (input.password.length > 0) await passwordProof(user, input.password);
+      else await prove(user.id, checkProof({ code: input.code, recoveryCode: input.recoveryCode }, "code", "recovery_code"));
+      await mutate(user.id, (record) => ({
+        next: { ...emptyRecord(user.id), version: record.version },
+        result: undefined,
+      }));
+      deps.log.info({ userId: user.id }, "two-factor authentication disabled");
+      return revokeOthers(caller);
+    },
+
+    async status(caller: Caller): Promise<TwoFactorStatus> {
+      const record = await load(caller.userId);
+      return {
+        enabled: record.enabledAt !== null,
+        enabledAt: record.enabledAt,
+        deviceCount: record.devices.length,
+        recoveryCodesRemaining: record.recoveryCodeHashes.length,
+      };
+    },
+
+    async reset(caller: Caller, rawPassword: string): Promise<Enrolment> {
+      const user = await requireUser(caller);
+      await requireEnabled(user.id);
+      await passwordProof(user, rawPassword);
+      return newPending(user, "replace");
+    },
+
+    async listDevices(caller: Caller): Promise<Device[]> {
+      return (await load(caller.userId)).devices.map(deviceView);
+    },
+
+    async addDevice(caller: Caller, input: { secret: string; code: string; deviceName: string }): Promise<Device> {
+      const secret = checkSecret("secret", input.secret);
+      const code = checkCode("code", input.code);
+      const name = checkDeviceName("device_name", input.deviceName);
+      const user = await requireUser(caller);
+      const record = await requireEnabled(user.id);
+      if (record.devices.length >= maxDevices) {
+        throw new AuthError("DEVICE_LIMIT_REACHED", `an account can have at most ${maxDevices} devices`);
+      }
+      const pending = pendingFor(record, "device", secret);
+      const device = await confirmPending(
+        user.id,
+        pending,
+        code,
+        (next, created) => {
+          if (next.enabledAt === null) {
+            throw new AuthError("TWO_FACTOR_NOT_ENABLED", "two-factor authentication is not enabled for this account");
+          }
+          if (next.devices.length >= maxDevices) {
+            throw new AuthError("DEVICE_LIMIT_REACHED", `an account can have at most ${maxDevices} devices`);
+          }
+          next.devices.push(created);
+          return deviceView(created);
+        },
+        name,
+      );
+      deps.log.info({ userId: user.id, deviceId: device.id }, "authenticator device added");
+      return device;
+    },
+
+    async removeDevice(caller: Caller, rawId: string): Promise<number> {
+      const id = checkId("device_id", rawId);
+      await requireEnabled(caller.userId);
+      await mutate(caller.userId, (record) => {
+        const index = record.devices.findIndex((d) => d.id === id);
+        if (index === -1) throw new AuthError("NOT_FOUND", "no such device", { field: "device_id" });
+        if (record.devices.length === 1) {
+          throw new AuthError("LAST_DEVICE", "the last device cannot be removed; disable two-factor authentication instead");
+        }
+        record.devices.splice(index, 1);
+        return { next: record, result: undefined };
+      });
+      deps.log.info({ userId: caller.userId, deviceId: id }, "authenticator device removed");
+      return revokeOthers(caller);
+    },
+
+    async regenerateRecoveryCodes(caller: Caller, rawCode: string): Promise<string[]> {
+      const code = checkCode("code", rawCode);
+      await requireEnabled(caller.userId);
+      await spendCode(caller.userId, code);
+      const codes = newRecoveryCodes();
+      const hashes = codes.map((c) => secretBox.keyedHash(c.replace(/-/g, "")));
+      await mutate(caller.userId, (record) => {
+        if (record.enabledAt === null) {
+          throw new AuthError("TWO_FACTOR_NOT_ENABLED", "two-factor authentication is not enabled for this account");
+        }
+        record.recoveryCodeHashes = hashes;
+        return { next: record, result: undefined };
+      });
+      return codes;
+    },
+
+    // ---- the second step of sign-in (used by accounts) ----
+
+    /** Validates the shape of a login's second factor before anything is checked. */
+    checkLoginProof(proof: FactorProof, codeField: string, recoveryField: string): FactorProof | undefined {
+      if ((proof.code ?? "").length === 0 && (proof.recoveryCode ?? "").length === 0) return undefined;
+      return checkProof(proof, codeField, recoveryField);
+    },
+
+    /** Spends the proof for the user, under the second-factor lock. */
+    prove,
+
+    async issueChallenge(userId: string, rememberMe: boolean): Promise<Challenge> {
+      const token = randomToken(32);
+      const now = clock.now();
+      const expiresAt = addSeconds(now, policy.loginChallengeTtlSeconds);
+      await store.codes.replace({ codeHash: tokenHash(token), purpose: "login_challenge", userId, createdAt: now, expiresAt, rememberMe });
+      return { token, expiresAt };
+    },
+
+    async findChallenge(raw: string): Promise<CodeRecord & { token: string }> {
+      const token = checkOpaque("challenge_token", raw, "INVALID_CHALLENGE");
+      const record = await store.codes.find(tokenHash(token), "login_challenge", clock.now());
+      if (record === null) throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
+      return { ...record, token };
+    },
+
+    /** Spends the challenge; exactly one of any number of concurrent completions gets it. */
+    async consumeChallenge(token: string): Promise<void> {
+      const record = await store.codes.consume(tokenHash(token), "login_challenge", clock.now());
+      if (record === null) throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
+    },
+  };
+}
+
+export type TwoFactor = ReturnType<typeof createTwoFactor>;
