@@ -6,6 +6,7 @@ import type * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
+import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { createClient } from "@connectrpc/connect";
 import { grpcJsCall, grpcJsClients, grpcJsReason, type GrpcJsClient } from "./harness.ts";
@@ -25,7 +26,7 @@ export class RpcFailure extends Error {
   }
 }
 
-export type Method = `${"AuthService" | "SessionService"}/${string}`;
+export type Method = `${"AuthService" | "SessionService" | "TwoFactorService"}/${string}`;
 
 export interface Driver {
   name: string;
@@ -39,7 +40,7 @@ const grpcCodeNames = [
   "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
 ];
 
-const services: Record<string, DescService> = { AuthService, SessionService };
+const services: Record<string, DescService> = { AuthService, SessionService, TwoFactorService };
 
 function describe(method: Method): DescMethod {
   const [svc, name] = method.split("/") as [string, string];
@@ -56,6 +57,7 @@ export function connectDriver(name: string, transport: Transport, userAgent: str
   const clients: Record<string, Record<string, (req: Json, opts: object) => Promise<Json>>> = {
     AuthService: createClient(AuthService, transport) as never,
     SessionService: createClient(SessionService, transport) as never,
+    TwoFactorService: createClient(TwoFactorService, transport) as never,
   };
   return {
     name,
@@ -82,7 +84,11 @@ export function connectDriver(name: string, transport: Transport, userAgent: str
 /** Plain @grpc/grpc-js, built from the .proto files; errors decoded with protobufjs. */
 export function grpcJsDriver(url: string): Driver {
   const clients = grpcJsClients(url);
-  const byService: Record<string, GrpcJsClient> = { AuthService: clients.auth, SessionService: clients.sessions };
+  const byService: Record<string, GrpcJsClient> = {
+    AuthService: clients.auth,
+    SessionService: clients.sessions,
+    TwoFactorService: clients.twoFactor,
+  };
   return {
     name: "grpc-js",
     async call(method, req, token) {

@@ -113,8 +113,13 @@ type Callback = (err: grpc.ServiceError | null, res: Record<string, unknown>) =>
 type UnaryFn = (req: object, md: grpc.Metadata, cb: Callback) => void;
 export type GrpcJsClient = grpc.Client & Record<string, UnaryFn>;
 
-export function grpcJsClients(url: string): { auth: GrpcJsClient; sessions: GrpcJsClient; close(): void } {
-  const def = protoLoader.loadSync(["auth/v1/auth_service.proto", "auth/v1/session_service.proto"], {
+export function grpcJsClients(url: string): {
+  auth: GrpcJsClient;
+  sessions: GrpcJsClient;
+  twoFactor: GrpcJsClient;
+  close(): void;
+} {
+  const def = protoLoader.loadSync(["auth/v1/auth_service.proto", "auth/v1/session_service.proto", "auth/v1/two_factor_service.proto"], {
     includeDirs: [protoRoot],
     keepCase: false,
     longs: String,
@@ -127,10 +132,14 @@ export function grpcJsClients(url: string): { auth: GrpcJsClient; sessions: Grpc
   const target = new URL(url).host;
   const AuthCtor = pkg.auth.v1.AuthService;
   const SessionCtor = pkg.auth.v1.SessionService;
-  if (AuthCtor === undefined || SessionCtor === undefined) throw new Error("services missing from proto");
+  const TwoFactorCtor = pkg.auth.v1.TwoFactorService;
+  if (AuthCtor === undefined || SessionCtor === undefined || TwoFactorCtor === undefined) {
+    throw new Error("services missing from proto");
+  }
   const auth = new AuthCtor(target, grpc.credentials.createInsecure());
   const sessions = new SessionCtor(target, grpc.credentials.createInsecure());
-  return { auth, sessions, close: () => (auth.close(), sessions.close()) };
+  const twoFactor = new TwoFactorCtor(target, grpc.credentials.createInsecure());
+  return { auth, sessions, twoFactor, close: () => (auth.close(), sessions.close(), twoFactor.close()) };
 }
 
 /** Calls a grpc-js unary method as a promise. */
