@@ -11,6 +11,7 @@ import type {
   RefreshTokenRecord,
   SessionRecord,
   Store,
+  TwoFactorRecord,
   UserRecord,
 } from "../../src/store/port.ts";
 
@@ -698,6 +699,97 @@ export function storageContract(
         await store.attempts.clear(key);
         expect(await store.attempts.get(key, now)).toEqual({ failures: 0, lockedUntil: null });
         expect(await store.attempts.get(other, now)).toEqual({ failures: 1, lockedUntil: null });
+      });
+    });
+
+    describe("two-factor records", () => {
+      function makeTwoFactor(userId: string, version: number): TwoFactorRecord {
+        return {
+          userId,
+          version,
+          enabledAt: at(now, -MINUTE),
+          devices: [
+            {
+              id: uid("dev"),
+              name: "Phone",
+              secretCiphertext: "v1.aaaa.bbbb.cccc",
+              createdAt: at(now, -MINUTE),
+              lastUsedAt: null,
+              lastUsedStep: null,
+            },
+            {
+              id: uid("dev"),
+              name: "Tablet",
+              secretCiphertext: "v1.dddd.eeee.ffff",
+              createdAt: now,
+              lastUsedAt: now,
+              lastUsedStep: 59_000_123,
+            },
+          ],
+          recoveryCodeHashes: [hash(), hash()],
+          pending: [{ purpose: "device", secretCiphertext: "v1.gggg.hhhh.iiii", createdAt: now, expiresAt: at(now, 10 * MINUTE) }],
+        };
+      }
+
+      it("get is null for a user without one; save with expected version 0 creates it, field for field", async () => {
+        const userId = uid("usr");
+        expect(await store.twoFactor.get(userId)).toBeNull();
+        const record = makeTwoFactor(userId, 1);
+        expect(await store.twoFactor.save(record, 0)).toBe(true);
+        expect(await store.twoFactor.get(userId)).toEqual(record);
+      });
+
+      it("save is a compare-and-set on the version", async () => {
+        const userId = uid("usr");
+        const first = makeTwoFactor(userId, 1);
+        await store.twoFactor.save(first, 0);
+        expect(await store.twoFactor.save(makeTwoFactor(userId, 1), 0)).toBe(false); // already exists
+        const second = { ...makeTwoFactor(userId, 2), enabledAt: null, devices: [], recoveryCodeHashes: [], pending: [] };
+        expect(await store.twoFactor.save(second, 1)).toBe(true);
+        expect(await store.twoFactor.save(makeTwoFactor(userId, 2), 1)).toBe(false); // stale writer
+        expect(await store.twoFactor.get(userId)).toEqual(second);
+      });
+
+      it("refuses a next version that is not expected + 1", async () => {
+        await expect(store.twoFactor.save(makeTwoFactor(uid("usr"), 3), 0)).rejects.toThrow();
+      });
+
+      it("of 20 concurrent saves from the same version exactly one wins", async () => {
+        const userId = uid("usr");
+        await store.twoFactor.save(makeTwoFactor(userId, 1), 0);
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.twoFactor.save(makeTwoFactor(userId, 2), 1)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect((await store.twoFactor.get(userId))?.version).toBe(2);
+      });
+
+      it("returns copies, and delete removes only that user's record", async () => {
+        const [a, b] = [uid("usr"), uid("usr")];
+        await store.twoFactor.save(makeTwoFactor(a, 1), 0);
+        await store.twoFactor.save(makeTwoFactor(b, 1), 0);
+        const copy = await store.twoFactor.get(a);
+        copy?.devices.pop();
+        copy?.recoveryCodeHashes.pop();
+        expect((await store.twoFactor.get(a))?.devices).toHaveLength(2);
+        expect((await store.twoFactor.get(a))?.recoveryCodeHashes).toHaveLength(2);
+        await store.twoFactor.delete(a);
+        expect(await store.twoFactor.get(a)).toBeNull();
+        expect(await store.twoFactor.get(b)).not.toBeNull();
+      });
+
+      it("login challenges keep remember_me, and are consumed once", async () => {
+        const challenge: CodeRecord = {
+          codeHash: hash(),
+          purpose: "login_challenge",
+          userId: uid("usr"),
+          createdAt: now,
+          expiresAt: at(now, 5 * MINUTE),
+          rememberMe: true,
+        };
+        await store.codes.replace(challenge);
+        expect(await store.codes.find(challenge.codeHash, "login_challenge", now)).toEqual(challenge);
+        expect(await store.codes.find(challenge.codeHash, "password_reset", now)).toBeNull();
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.codes.consume(challenge.codeHash, "login_challenge", now)));
+        expect(results.filter((r) => r !== null)).toEqual([challenge]);
       });
     });
   });
