@@ -1,4 +1,5 @@
-// The bad-input suite: every RPC of AuthService and SessionService is called with the inputs a
+// The bad-input suite: every RPC of AuthService and SessionService (and every TwoFactorService RPC
+// with bad credentials; their other bad input is in two-factor-bad-input.test.ts) is called with the inputs a
 // careless or hostile client sends — missing, malformed, oversized and wrongly typed fields, bad
 // or foreign credentials, unknown, foreign and expired codes and tokens — and each call must fail
 // with exactly the documented status and ErrorInfo reason, leak nothing (no stack, no class
@@ -28,6 +29,7 @@ import {
   statusRoot,
   type Harness,
 } from "../support/harness.ts";
+import { expectSafeMessage, titled, type Expected } from "../support/assertions.ts";
 import {
   connectDriver,
   failure,
@@ -154,7 +156,8 @@ async function snapshot(h: Harness, watch: Watch) {
   for (const email of watch.emails) {
     const user = await h.store.users.findByEmail(email);
     const sessions = user === null ? [] : await h.store.sessions.listLive(user.id, now);
-    users.push({ email, user, sessions });
+    const twoFactor = user === null ? null : await h.store.twoFactor.get(user.id);
+    users.push({ email, user, sessions, twoFactor });
     attempts[email] = await h.store.attempts.get(`password:${email}`, now);
   }
   const refresh: Json[] = [];
@@ -162,26 +165,6 @@ async function snapshot(h: Harness, watch: Watch) {
   const codes: Json[] = [];
   for (const [code, purpose] of watch.codes ?? []) codes.push(await h.store.codes.find(tokenHash(code), purpose, now));
   return { users, refresh, codes, attempts, mails: h.outbox.mails.map((m) => ({ kind: m.kind, to: m.to, code: m.code })) };
-}
-
-/** No stack frames, no class names, no file paths, none of the secrets the call carried. */
-function expectSafeMessage(message: string, secrets: readonly string[]): void {
-  expect(message).not.toMatch(/\n\s*at\s/);
-  expect(message).not.toMatch(/\bat\s+\S+\s+\(.*:\d+:\d+\)/);
-  expect(message).not.toMatch(/\b\w*(Error|Exception)\b/);
-  expect(message).not.toMatch(/\.(ts|js):\d+|node_modules|\/work\//);
-  for (const secret of secrets) {
-    if (secret.length < 4) continue;
-    expect(message).not.toContain(secret);
-    expect(message).not.toContain(encodeURIComponent(secret));
-  }
-}
-
-interface Expected {
-  code: string;
-  reason: string | undefined;
-  /** ErrorInfo.metadata["field"], when the error names a field. */
-  field?: string;
 }
 
 /**
@@ -208,11 +191,6 @@ async function expectRejected(
   if (watch.forgive !== undefined) expected.attempts[watch.forgive] = { failures: 0, lockedUntil: null };
   expect(after).toEqual(expected);
   return f;
-}
-
-/** Test titles spelled out in full (vitest truncates long `$name` interpolations). */
-function titled<T extends { name: string } & Expected>(rows: T[], suffix = ""): Array<[string, T]> {
-  return rows.map((r) => [`${r.name} → ${r.code} / ${r.reason ?? "no reason"}${suffix}`, r]);
 }
 
 /** Flips one base64url character (never to one with the same leading bits). */
@@ -290,6 +268,16 @@ const authenticatedRpcs: Method[] = [
   "SessionService/ListSessions",
   "SessionService/RevokeSession",
   "SessionService/RevokeOtherSessions",
+  "TwoFactorService/Setup",
+  "TwoFactorService/Enable",
+  "TwoFactorService/Verify",
+  "TwoFactorService/Disable",
+  "TwoFactorService/GetStatus",
+  "TwoFactorService/Reset",
+  "TwoFactorService/ListDevices",
+  "TwoFactorService/AddDevice",
+  "TwoFactorService/RemoveDevice",
+  "TwoFactorService/RegenerateRecoveryCodes",
 ];
 
 // ---- the main harness: a fixed clock, shared users --------------------------------------------
@@ -470,6 +458,14 @@ describe("every authenticated RPC refuses bad credentials", () => {
     "AuthService/ChangePassword": () => ({ currentPassword: alice.password, newPassword }),
     "AuthService/UnlinkAccount": () => ({ id: "password" }),
     "SessionService/RevokeSession": () => ({ sessionId: a2.sessionId }),
+    "TwoFactorService/Setup": () => ({ password: alice.password }),
+    "TwoFactorService/Enable": () => ({ code: "123456" }),
+    "TwoFactorService/Verify": () => ({ code: "123456" }),
+    "TwoFactorService/Disable": () => ({ password: alice.password }),
+    "TwoFactorService/Reset": () => ({ password: alice.password }),
+    "TwoFactorService/AddDevice": () => ({ secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", code: "123456", deviceName: "Phone" }),
+    "TwoFactorService/RemoveDevice": () => ({ deviceId: "some-device" }),
+    "TwoFactorService/RegenerateRecoveryCodes": () => ({ code: "123456" }),
   };
   const credentials: Array<{ name: string; header: () => Promise<string | undefined> | string | undefined } & Expected> = [
     { name: "no Authorization header", header: () => undefined, code: "unauthenticated", reason: "UNAUTHENTICATED" },

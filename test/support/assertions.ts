@@ -1,0 +1,28 @@
+// Assertions shared by the bad-input suites.
+import { expect } from "vitest";
+
+/** No stack frames, no class names, no file paths, none of the secrets the call carried. */
+export function expectSafeMessage(message: string, secrets: readonly string[]): void {
+  expect(message).not.toMatch(/\n\s*at\s/);
+  expect(message).not.toMatch(/\bat\s+\S+\s+\(.*:\d+:\d+\)/);
+  expect(message).not.toMatch(/\b\w*(Error|Exception)\b/);
+  expect(message).not.toMatch(/\.(ts|js):\d+|node_modules|\/work\//);
+  for (const secret of secrets) {
+    if (secret.length < 4) continue;
+    expect(message).not.toContain(secret);
+    expect(message).not.toContain(encodeURIComponent(secret));
+  }
+}
+
+export interface Expected {
+  code: string;
+  reason: string | undefined;
+  /** ErrorInfo.metadata["field"], when the error names a field. */
+  field?: string;
+}
+
+/** Test titles spelled out in full (vitest truncates long `$name` interpolations). */
+export function titled<T extends { name: string } & Expected>(rows: T[], suffix = ""): Array<[string, T]> {
+  return rows.map((r) => [`${r.name} → ${r.code} / ${r.reason ?? "no reason"}${suffix}`, r]);
+}
+
