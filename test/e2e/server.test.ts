@@ -36,6 +36,7 @@ describe("operations endpoints", () => {
     const health = createClient(Health, grpcTransport(h.url));
     expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect((await health.check({ service: "auth.v1.AuthService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect((await health.check({ service: "auth.v1.TwoFactorService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     const res = await fetch(`${h.url}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "SERVING", storage: "memory" });
@@ -49,6 +50,9 @@ describe("operations endpoints", () => {
       "auth.v1.AuthService/Register",
       "auth.v1.AuthService/Login",
       "auth.v1.AuthService/UnlinkAccount",
+      "auth.v1.AuthService/CompleteLogin",
+      "auth.v1.TwoFactorService/Setup",
+      "auth.v1.TwoFactorService/RegenerateRecoveryCodes",
       "auth.v1.SessionService/ListSessions",
       "auth.v1.SessionService/RevokeOtherSessions",
       "grpc.health.v1.Health/Check",

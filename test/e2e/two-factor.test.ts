@@ -369,3 +369,23 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     await expectDisabled();
   });
 });
+
+describe("what two-factor authentication leaves in the log", () => {
+  it("holds no TOTP secret, code, recovery code or challenge token", async () => {
+    const d = fetchDriver(h.url, "2fa-log");
+    const email = "log-check@example.com";
+    const reg = await d.call("AuthService/Register", { email, password });
+    const setup = await d.call("TwoFactorService/Setup", {}, reg.tokens.accessToken);
+    const code = totp(setup.secret, h.clock.now());
+    const enabled = await d.call("TwoFactorService/Enable", { code }, reg.tokens.accessToken);
+    const login = await d.call("AuthService/Login", { email, password });
+    await d.call("AuthService/CompleteLogin", { challengeToken: login.secondFactor.challengeToken, recoveryCode: enabled.recoveryCodes[0] });
+    const log = JSON.stringify(h.logs);
+    expect(log).toContain("two-factor authentication enabled"); // the events are logged...
+    for (const secret of [setup.secret, login.secondFactor.challengeToken, ...enabled.recoveryCodes]) {
+      expect(log).not.toContain(secret); // ...their secrets are not
+    }
+    // Six digits can occur inside a timestamp by chance: look for the code as a value of its own.
+    expect(log).not.toMatch(new RegExp(`[":]${code}["},]`));
+  });
+});

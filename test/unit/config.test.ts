@@ -32,6 +32,12 @@ describe("configuration", () => {
     ["LOG_LEVEL", "loud"],
     ["TRUST_PROXY_HOPS", "-1"],
     ["TLS_CERT_FILE", "/only/one/half.pem"],
+    ["TOTP_ENCRYPTION_KEY", "too-short"],
+    ["TOTP_ENCRYPTION_KEY", "00".repeat(31)], // 31 bytes of hex
+    ["TOTP_ENCRYPTION_KEY", Buffer.alloc(16).toString("base64")], // 16 bytes of base64
+    ["TWO_FACTOR_MAX_FAILURES", "0"],
+    ["TWO_FACTOR_LOCK_SECONDS", "0"],
+    ["TOTP_SETUP_TTL_SECONDS", "5"],
   ])("refuses %s=%s with a message naming the variable", (name, value) => {
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(name);
@@ -39,6 +45,18 @@ describe("configuration", () => {
 
   it("names JWT_PRIVATE_KEY_FILE when the key file cannot be read", () => {
     expect(() => loadConfig({ JWT_PRIVATE_KEY_FILE: "/nope.pem" }, noFiles)).toThrow(/JWT_PRIVATE_KEY_FILE/);
+  });
+
+  it("reads the two-factor settings, with 5 failures and a 15-minute lock by default", () => {
+    const defaults = loadConfig({}, noFiles).twoFactor;
+    expect(defaults).toEqual({ encryptionKey: undefined, issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });
+    const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex") }, noFiles).twoFactor.encryptionKey).toEqual(key);
+    expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("base64") }, noFiles).twoFactor.encryptionKey).toEqual(key);
+    const fromFile = loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/run/secrets/totp" }, (p) => (p === "/run/secrets/totp" ? `${key.toString("base64")}\n` : noFiles(p)));
+    expect(fromFile.twoFactor.encryptionKey).toEqual(key);
+    expect(() => loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex"), TOTP_ENCRYPTION_KEY_FILE: "/x" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
+    expect(() => loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/nope" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
   });
 
   it("reads lists and booleans", () => {
