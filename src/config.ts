@@ -203,6 +203,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   if (config.sessionMaxLifetimeSeconds < config.refreshTokenTtlRememberMeSeconds) {
     throw new ConfigError("SESSION_MAX_LIFETIME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS");
   }
+  if (config.mongodbUri !== undefined && config.twoFactor.encryptionKey === undefined) {
+    // A generated key would make every stored TOTP secret and recovery code unusable after a
+    // restart, locking every 2FA user out: with durable storage the key must be durable too.
+    throw new ConfigError("TOTP_ENCRYPTION_KEY", "must be set (or TOTP_ENCRYPTION_KEY_FILE) when MONGODB_URI is");
+  }
   if (config.corsAllowedOrigins.includes("*") && config.corsAllowedOrigins.length > 1) {
     throw new ConfigError("CORS_ALLOWED_ORIGINS", "cannot mix * with explicit origins");
   }

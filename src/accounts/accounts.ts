@@ -57,7 +57,12 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
    * revoked every session it could see, but not this one if it was opened afterwards: the
    * password is read again after the session exists, and if it changed the session goes too.
    */
-  async function openSignedIn(checked: UserRecord, client: ClientInfo, rememberMe: boolean) {
+  async function openSignedIn(
+    checked: UserRecord,
+    client: ClientInfo,
+    rememberMe: boolean,
+    secondFactorChecked: boolean,
+  ): Promise<LoginResult> {
     if (policy.emailVerificationRequired && !checked.emailVerified) {
       throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
     }
@@ -67,7 +72,15 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       await store.sessions.revoke(tokens.sessionId, checked.id, clock.now());
       throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
     }
-    return { kind: "signed_in" as const, user: await view(after), tokens };
+    // Likewise 2FA turned on while a password-only sign-in was under way: Enable revoked every
+    // session it could see, so this one is revoked here and the sign-in needs its second factor.
+    const twoFactorEnabled = await twoFactor.isEnabled(after.id);
+    if (twoFactorEnabled && !secondFactorChecked) {
+      await store.sessions.revoke(tokens.sessionId, after.id, clock.now());
+      const challenge = await twoFactor.issueChallenge(after.id, rememberMe);
+      return { kind: "second_factor_required", user: { ...after, twoFactorEnabled }, challenge };
+    }
+    return { kind: "signed_in", user: { ...after, twoFactorEnabled }, tokens };
   }
 
   async function requireUser(caller: Caller): Promise<UserRecord> {
@@ -177,14 +190,15 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       if (policy.emailVerificationRequired && !current.emailVerified) {
         throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
       }
-      if (await twoFactor.isEnabled(current.id)) {
+      const needsSecondFactor = await twoFactor.isEnabled(current.id);
+      if (needsSecondFactor) {
         if (proof === undefined) {
           const challenge = await twoFactor.issueChallenge(current.id, input.rememberMe);
           return { kind: "second_factor_required", user: { ...current, twoFactorEnabled: true }, challenge };
         }
         await twoFactor.prove(current.id, proof);
       }
-      return openSignedIn(current, client, input.rememberMe);
+      return openSignedIn(current, client, input.rememberMe, needsSecondFactor);
     },
 
     /** The second step of a sign-in that Login answered with a challenge. */
@@ -199,7 +213,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       }
       await twoFactor.prove(user.id, proof);
       await twoFactor.consumeChallenge(challenge.token);
-      return openSignedIn(user, client, challenge.rememberMe === true);
+      return openSignedIn(user, client, challenge.rememberMe === true, true);
     },
 
     async getUser(caller: Caller): Promise<AccountView> {

@@ -80,8 +80,10 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       );
       if (result.kind === "second_factor_required") {
         const { token, expiresAt } = result.challenge;
+        // Only who is signing in: the profile waits for the second factor.
+        const { id, email } = userMessage(result.user);
         return {
-          user: userMessage(result.user),
+          user: { id, email, twoFactorEnabled: true },
           result: { case: "secondFactor", value: { challengeToken: token, expireTime: timestampFromDate(expiresAt) } },
         };
       }
@@ -93,6 +95,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
         { code: req.code, recoveryCode: req.recoveryCode },
         clientInfo(ctx),
       );
+      if (result.kind !== "signed_in") throw new Error("a completed second factor always signs in");
       return { user: userMessage(result.user), tokens: tokenPairMessage(result.tokens) };
     },
     async logout(_req, ctx) {

@@ -31,9 +31,12 @@ export function createSecretBox(key: Buffer): SecretBox {
       if (v !== version || iv === undefined || tag === undefined || body === undefined) {
         throw new Error("unrecognised sealed secret");
       }
-      const decipher = createDecipheriv("aes-256-gcm", encryptionKey, Buffer.from(iv, "base64url"));
+      const authTag = Buffer.from(tag, "base64url");
+      // Only full 16-byte tags: GCM would otherwise accept a truncated (weaker) one.
+      if (authTag.length !== 16) throw new Error("unrecognised sealed secret");
+      const decipher = createDecipheriv("aes-256-gcm", encryptionKey, Buffer.from(iv, "base64url"), { authTagLength: 16 });
       decipher.setAAD(Buffer.from(userId, "utf8"));
-      decipher.setAuthTag(Buffer.from(tag, "base64url"));
+      decipher.setAuthTag(authTag);
       return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]));
     },
     keyedHash(value) {

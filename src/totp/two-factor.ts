@@ -293,8 +293,10 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
       const user = await requireUser(caller);
       const record = await load(user.id);
       const enabled = record.enabledAt !== null;
-      if (enabled && !input.additionalDevice && input.password.length === 0) {
-        throw invalidArgument("password", "password is required to show the active two-factor enrolment");
+      // With 2FA on, an access token alone must not reveal the secret nor start adding a device:
+      // either would hand the second factor to whoever stole the token.
+      if (enabled && input.password.length === 0) {
+        throw invalidArgument("password", "password is required while two-factor authentication is enabled");
       }
       if (input.password.length > 0) await passwordProof(user, input.password);
       if (!enabled) return newPending(user, "enrol");

@@ -1,5 +1,5 @@
-// Hostile traffic at the connection and HTTP level, and the race between signing in with an old
-// password and changing it.
+// Hostile traffic at the connection and HTTP level, and the races between signing in and a change
+// of the account's password or second factor.
 import http2 from "node:http2";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
 import { failure, fetchDriver } from "../support/drivers.ts";
 import { createGate, startHarness, type Gate, type Harness } from "../support/harness.ts";
+import { totp } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
 
@@ -91,23 +92,57 @@ describe("connection-level robustness", () => {
   });
 });
 
-describe("signing in with a password that is being changed", () => {
-  it("does not leave a session opened with the old password alive after the change", async () => {
-    const inner = createMemoryStore();
-    let gate: Gate | undefined; // set while the next session insert must wait
-    const store: Store = {
-      ...inner,
-      kind: inner.kind,
-      sessions: {
-        ...inner.sessions,
-        insert: async (s) => {
-          const g = gate;
-          gate = undefined;
-          await g?.pass();
-          return inner.sessions.insert(s);
-        },
+/** A memory store whose next session insert, once `hold()` is called, waits at the returned gate. */
+function storeHoldingNextSession(): { store: Store; hold(): Gate } {
+  const inner = createMemoryStore();
+  let gate: Gate | undefined;
+  const store: Store = {
+    ...inner,
+    kind: inner.kind,
+    sessions: {
+      ...inner.sessions,
+      insert: async (s) => {
+        const g = gate;
+        gate = undefined;
+        await g?.pass();
+        return inner.sessions.insert(s);
       },
-    };
+    },
+  };
+  return { store, hold: () => (gate = createGate()) };
+}
+
+describe("signing in while the account's credentials change", () => {
+  it("a sign-in that checked 2FA was off, racing Enable, gets a challenge and no session", async () => {
+    const { store, hold } = storeHoldingNextSession();
+    const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
+    try {
+      const d = fetchDriver(h.url, "race-2fa");
+      const email = "race-enable@example.com";
+      const owner = (await d.call("AuthService/Register", { email, password })).tokens;
+      const setup = await d.call("TwoFactorService/Setup", {}, owner.accessToken);
+
+      // Someone with the password has found 2FA off and is about to open a session...
+      const g = hold();
+      const attacker = d.call("AuthService/Login", { email, password });
+      await g.reached;
+      // ...when the owner turns 2FA on, revoking every other session that exists.
+      await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, owner.accessToken);
+      g.release();
+
+      const res = await attacker;
+      expect(res.tokens ?? null).toBeNull();
+      expect(res.secondFactor.challengeToken).toBeTruthy();
+      const user = (await store.users.findByEmail(email))!;
+      const live = await store.sessions.listLive(user.id, h.clock.now());
+      expect(live.map((s) => s.id)).toEqual([owner.sessionId]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("does not leave a session opened with the old password alive after the change", async () => {
+    const { store, hold } = storeHoldingNextSession();
     const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
     try {
       const d = fetchDriver(h.url, "race");
@@ -116,8 +151,7 @@ describe("signing in with a password that is being changed", () => {
       const owner = (await d.call("AuthService/Login", { email, password })).tokens;
 
       // An attacker's login has checked the old password and is about to open its session...
-      const g = createGate();
-      gate = g;
+      const g = hold();
       const attacker = d.call("AuthService/Login", { email, password });
       await g.reached;
       // ...when the owner changes the password, revoking every other session that exists.

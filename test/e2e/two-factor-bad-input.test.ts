@@ -120,7 +120,7 @@ beforeAll(async () => {
     u.token = (await d.call("AuthService/Login", { email: u.email, password, ...(u === tina || u === xena ? { loginCode: totp(u === tina ? tinaSecret : xenaSecret, h.clock.now()) } : {}) })).tokens.accessToken;
   }
   veraSecret = (await d.call("TwoFactorService/Setup", {}, vera.token)).secret; // a live one for vera
-  xenaPendingSecret = (await d.call("TwoFactorService/Setup", { additionalDevice: true }, xena.token)).secret;
+  xenaPendingSecret = (await d.call("TwoFactorService/Setup", { additionalDevice: true, password }, xena.token)).secret;
   challenge = (await d.call("AuthService/Login", { email: tina.email, password })).secondFactor.challengeToken;
   // Challenges planted in storage (a user has one live challenge at a time, so they go to other
   // users): one issued before xena's password was set, one expired.
@@ -150,6 +150,8 @@ const malformedCodes = [
 const cases: Case[] = [
   // ---- Setup ----
   { name: "Setup while enabled without a password", method: "TwoFactorService/Setup", as: () => tina, req: () => ({}), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
+  { name: "Setup for an additional device without a password (a token alone cannot add a device)", method: "TwoFactorService/Setup", as: () => tina, req: () => ({ additionalDevice: true }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
+  { name: "Setup for an additional device with a wrong password", method: "TwoFactorService/Setup", as: () => tina, req: () => ({ additionalDevice: true, password: "not the password" }), code: "unauthenticated", reason: "INVALID_CREDENTIALS", field: "password", counts: { user: () => tina, counter: "password" } },
   { name: "Setup while enabled with a wrong password", method: "TwoFactorService/Setup", as: () => tina, req: () => ({ password: "not the password" }), code: "unauthenticated", reason: "INVALID_CREDENTIALS", field: "password", counts: { user: () => tina, counter: "password" } },
   { name: "Setup (not enabled) with a wrong password creates no pending secret", method: "TwoFactorService/Setup", as: () => uma, req: () => ({ password: "not the password" }), code: "unauthenticated", reason: "INVALID_CREDENTIALS", counts: { user: () => uma, counter: "password" } },
   { name: "Setup with a 129-code-point password", method: "TwoFactorService/Setup", as: () => tina, req: () => ({ password: "🔑".repeat(129) }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },

@@ -126,6 +126,9 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     expect(res.tokens ?? null).toBeNull();
     expect(res.user.email).toBe(email);
     expect(res.user.twoFactorEnabled).toBe(true);
+    // Who is signing in, but not the profile: that waits for the second factor.
+    expect(res.user.displayName || undefined).toBeUndefined();
+    expect(res.user.createTime ?? undefined).toBeUndefined();
     const token = res.secondFactor.challengeToken;
     expect(res.secondFactor.expireTime).toBeTruthy();
 
@@ -225,7 +228,10 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
   });
 
   it("a second device: Setup for an additional device, AddDevice, either device signs in, RemoveDevice (never the last)", async () => {
-    const setup = await d.call("TwoFactorService/Setup", { additionalDevice: true }, main.accessToken);
+    // An access token alone cannot start adding a device: that would hand the second factor to a token thief.
+    const tokenOnly = await failure(d.call("TwoFactorService/Setup", { additionalDevice: true }, main.accessToken));
+    expect([tokenOnly.code, tokenOnly.reason, tokenOnly.metadata.field]).toEqual(["invalid_argument", "INVALID_ARGUMENT", "password"]);
+    const setup = await d.call("TwoFactorService/Setup", { additionalDevice: true, password }, main.accessToken);
     const secret2: string = setup.secret;
     expect(secret2).not.toBe(secret);
     expect(decodeQrDataUrl(setup.qrCodeDataUrl)).toBe(setup.otpauthUrl);

@@ -57,6 +57,8 @@ describe("configuration", () => {
     expect(fromFile.twoFactor.encryptionKey).toEqual(key);
     expect(() => loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex"), TOTP_ENCRYPTION_KEY_FILE: "/x" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
     expect(() => loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/nope" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
+    // Durable storage with a throw-away key would lock every 2FA user out at the next restart.
+    expect(() => loadConfig({ MONGODB_URI: "mongodb://db/auth" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY/);
   });
 
   it("reads lists and booleans", () => {
@@ -65,6 +67,7 @@ describe("configuration", () => {
         CORS_ALLOWED_ORIGINS: "https://a.example.com, http://localhost:5173",
         REGISTRATION_ENABLED: "false",
         MONGODB_URI: "mongodb://127.0.0.1:27017/auth",
+        TOTP_ENCRYPTION_KEY: "ab".repeat(32),
       },
       noFiles,
     );

@@ -121,6 +121,8 @@ describe("secret box (AES-256-GCM)", () => {
     expect(() => box.open([parts[0], parts[1], parts[2], body.toString("base64url")].join("."), "user-1")).toThrow();
     expect(() => createSecretBox(randomBytes(32)).open(sealed, "user-1")).toThrow();
     expect(() => box.open("garbage", "user-1")).toThrow();
+    // A tag cut to 4 bytes is refused outright (GCM would otherwise check only those 4 bytes).
+    expect(() => box.open([parts[0], parts[1], Buffer.from(parts[2] ?? "", "base64url").subarray(0, 4).toString("base64url"), parts[3]].join("."), "user-1")).toThrow();
   });
 
   it("keyed hashes depend on the key", () => {

@@ -59,8 +59,8 @@ export declare const DeviceSchema: GenMessage<Device>;
  */
 export declare type SetupRequest = Message<"auth.v1.SetupRequest"> & {
   /**
-   * The account's password. Required when two-factor authentication is enabled and
-   * additional_device is false; checked whenever it is given.
+   * The account's password. Required when two-factor authentication is enabled; checked whenever
+   * it is given.
    *
    * @generated from field: string password = 1;
    */
@@ -604,10 +604,11 @@ export declare const TwoFactorService: GenService<{
    * Starts an enrolment: returns a new secret (not yet active) with its otpauth:// URL and a QR
    * code of that URL. It must be confirmed with Enable within 10 minutes.
    *
-   * When two-factor authentication is already enabled, Setup never replaces the working
-   * authenticator: with the password it returns the existing enrolment (the first device's
-   * secret, `existing` set); with additional_device it returns a new secret for AddDevice. Without
-   * either it fails with INVALID_ARGUMENT (password required).
+   * When two-factor authentication is already enabled, Setup needs the password (an access token
+   * alone must not reveal the secret or start adding a device) and never replaces the working
+   * authenticator: it returns the existing enrolment (the first device's secret, `existing` set),
+   * or with additional_device a new secret for AddDevice. Without the password it fails with
+   * INVALID_ARGUMENT (field password); a wrong one gives UNAUTHENTICATED / INVALID_CREDENTIALS.
    *
    * @generated from rpc auth.v1.TwoFactorService.Setup
    */
