@@ -34,6 +34,8 @@ export interface Config {
   passwordResetTtlSeconds: number;
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** Whether the REST session cookie is marked Secure (HTTPS only). */
+  sessionCookieSecure: boolean;
   twoFactor: {
     /** 32-byte AES-256-GCM key for TOTP secrets; undefined means generate one (development). */
     encryptionKey: Buffer | undefined;
@@ -189,6 +191,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     passwordResetTtlSeconds: int(env, "PASSWORD_RESET_TTL_SECONDS", 3_600, 60, day),
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     mailFrom: str(env, "MAIL_FROM") ?? "authd <no-reply@localhost>",
+    sessionCookieSecure: bool(env, "SESSION_COOKIE_SECURE", true),
     twoFactor: {
       encryptionKey: aesKey(env, "TOTP_ENCRYPTION_KEY", readFile),
       issuer: str(env, "TOTP_ISSUER") ?? "authd",

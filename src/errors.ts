@@ -44,6 +44,9 @@ export const reasonStatus = {
   LAST_DEVICE: "failed_precondition",
   INVALID_CHALLENGE: "unauthenticated",
   DEVICE_LIMIT_REACHED: "failed_precondition",
+  UNSUPPORTED_MEDIA_TYPE: "invalid_argument",
+  METHOD_NOT_ALLOWED: "invalid_argument",
+  CSRF_REJECTED: "permission_denied",
 } as const satisfies Record<string, Status>;
 
 export type Reason = keyof typeof reasonStatus;

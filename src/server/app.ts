@@ -23,6 +23,8 @@ import { createSessions } from "../sessions/sessions.ts";
 import { createPasswordCheck } from "../passwords/check.ts";
 import { createSecretBox } from "../totp/secret-box.ts";
 import { createTwoFactor } from "../totp/two-factor.ts";
+import { createRestHandler, isRestPath } from "../rest/handler.ts";
+import { routes as restRoutes } from "../rest/routes.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createMongoStore } from "../store/mongo.ts";
 import type { Store } from "../store/port.ts";
@@ -214,10 +216,20 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const cors = corsMiddleware({
     origin: wildcard ? "*" : config.corsAllowedOrigins,
     credentials: !wildcard,
-    methods: [...connectCors.allowedMethods],
+    methods: [...new Set([...connectCors.allowedMethods, "GET", "POST", "PATCH", "DELETE"])],
     allowedHeaders: [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"],
     exposedHeaders: [...connectCors.exposedHeaders, "X-Request-Id"],
     maxAge: 7200,
+  });
+
+  const rest = createRestHandler({
+    routes: restRoutes,
+    ops: { accounts, sessions, twoFactor, probe },
+    maxBodyBytes: config.maxBodyBytes,
+    allowedOrigins: config.corsAllowedOrigins.filter((o) => o !== "*"),
+    cookieSecure: config.sessionCookieSecure,
+    log,
+    clientIp: (req) => clientIp(req, listener.remoteAddress(req), config.trustProxyHops),
   });
 
   const handler: NodeHandler = (req, res) => {
@@ -233,6 +245,10 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       }
       if (req.method === "GET" && path === "/.well-known/jwks.json") {
         sendJson(res, 200, deps.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
+        return;
+      }
+      if (isRestPath(path ?? "/")) {
+        void rest(req, res);
         return;
       }
       rpc(req, res);

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { AuthError } from "../errors.ts";
 import { addSeconds, type Caller, type ClientInfo, type Deps } from "../domain.ts";
 import { checkId, checkOpaque } from "../accounts/validation.ts";
@@ -91,6 +91,29 @@ export function createSessions(deps: Deps) {
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) {
         await store.sessions.touch(session.id, now);
       }
+      return { userId: session.userId, sessionId: session.id };
+    },
+
+    /**
+     * The browser session cookie of the REST routes: the session id with a MAC, so the cookie
+     * names a session without storing anything new, and it stops working the moment the session
+     * is revoked or expires.
+     */
+    cookieFor(sessionId: string): string {
+      return `${sessionId}.${deps.secretBox.sign(`session:${sessionId}`)}`;
+    },
+
+    async authenticateCookie(value: string): Promise<Caller> {
+      const [sessionId, mac, extra] = value.split(".");
+      const expected = sessionId === undefined ? "" : deps.secretBox.sign(`session:${sessionId}`);
+      const given = Buffer.from(mac ?? "");
+      if (sessionId === undefined || extra !== undefined || given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
+        throw new AuthError("INVALID_TOKEN", "the session cookie is invalid");
+      }
+      const now = clock.now();
+      const session = await store.sessions.findLive(sessionId, now);
+      if (session === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) await store.sessions.touch(session.id, now);
       return { userId: session.userId, sessionId: session.id };
     },
 

@@ -1,3 +1,4 @@
+// The server's symmetric secret (TOTP_ENCRYPTION_KEY), with one HKDF-derived key per use.
 // Encryption of TOTP secrets at rest: AES-256-GCM with a key from configuration, the user id as
 // associated data (a ciphertext copied onto another user's record does not decrypt), and a
 // version prefix so the format or key can be rotated later.
@@ -12,12 +13,15 @@ export interface SecretBox {
   open(sealed: string, userId: string): Uint8Array;
   /** A keyed hash (HMAC-SHA-256 under a key derived from the same secret), hex. */
   keyedHash(value: string): string;
+  /** A MAC for values the server hands out and must recognise (the session cookie), base64url. */
+  sign(value: string): string;
 }
 
 export function createSecretBox(key: Buffer): SecretBox {
   if (key.length !== 32) throw new RangeError("the TOTP encryption key must be 32 bytes");
   const encryptionKey = Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "authd totp secret encryption", 32));
   const hashKey = Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "authd recovery code hashing", 32));
+  const signingKey = Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), "authd session cookie", 32));
   return {
     seal(plaintext, userId) {
       const iv = randomBytes(12);
@@ -41,6 +45,9 @@ export function createSecretBox(key: Buffer): SecretBox {
     },
     keyedHash(value) {
       return createHmac("sha256", hashKey).update(value, "utf8").digest("hex");
+    },
+    sign(value) {
+      return createHmac("sha256", signingKey).update(value, "utf8").digest("base64url");
     },
   };
 }

@@ -368,6 +368,28 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_DEVICE_LIMIT_REACHED = 30;
    */
   DEVICE_LIMIT_REACHED = 30,
+
+  /**
+   * REST only (415): a request body that is not application/json.
+   *
+   * @generated from enum value: ERROR_REASON_UNSUPPORTED_MEDIA_TYPE = 31;
+   */
+  UNSUPPORTED_MEDIA_TYPE = 31,
+
+  /**
+   * REST only (405): the path exists but not with this method; the Allow header lists those it has.
+   *
+   * @generated from enum value: ERROR_REASON_METHOD_NOT_ALLOWED = 32;
+   */
+  METHOD_NOT_ALLOWED = 32,
+
+  /**
+   * REST only (403): a state-changing request authenticated by the session cookie came from
+   * another site (cross-site request forgery protection).
+   *
+   * @generated from enum value: ERROR_REASON_CSRF_REJECTED = 33;
+   */
+  CSRF_REJECTED = 33,
 }
 
 /**

@@ -1,0 +1,287 @@
+// The one piece of code between HTTP and the route declarations: it matches the path (JSON 404,
+// 405 with Allow), reads and checks the body (415, 413, malformed JSON), finds the caller (Bearer
+// or the session cookie, with cross-site request forgery protection for the cookie), runs the
+// route, and writes the result or the error in the shape of the documents that own the path.
+
+import type http from "node:http";
+import type http2 from "node:http2";
+import { parseCookie, stringifySetCookie } from "cookie";
+import type { Caller } from "../domain.ts";
+import { AuthError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { toSafeError } from "../rpc/errors.ts";
+import { openApiDocument } from "./openapi.ts";
+import type { Fields, Method, Operations, Route, RouteResult } from "./route.ts";
+import { docs, errorBody, httpStatus, successBody, type Doc } from "./styles.ts";
+
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+type Response = http.ServerResponse | http2.Http2ServerResponse;
+
+export const sessionCookieName = "session";
+const rememberMeCookieSeconds = 30 * 86_400;
+const maxUserAgentLength = 512;
+
+export interface RestOptions {
+  routes: Route[];
+  ops: Operations;
+  maxBodyBytes: number;
+  /** Origins allowed by CORS_ALLOWED_ORIGINS: cookie-authenticated writes may come from them. */
+  allowedOrigins: string[];
+  /** Mark the session cookie Secure (off only for local plain HTTP). */
+  cookieSecure: boolean;
+  log: Logger;
+  clientIp(req: Request): string;
+}
+
+interface CompiledRoute {
+  route: Route;
+  segments: string[];
+  /** Static segments first: /auth/sessions/all beats /auth/sessions/:id. */
+  specificity: number;
+}
+
+/** The documents whose error shape an unmatched path under this prefix gets. */
+function docsForPath(path: string): Doc[] {
+  if (path.startsWith("/api/v1/") || path === "/api/v1") return ["api-v1"];
+  if (path.startsWith("/api/auth/") || path === "/api/auth") return ["api-auth-security", "api-auth-2fa"];
+  if (path.startsWith("/totp/") || path === "/totp") return ["root-auth-totp"];
+  return ["root-auth-totp", "auth-router"];
+}
+
+/** Whether a path belongs to the REST layer (everything else is the RPC server's). */
+export function isRestPath(path: string): boolean {
+  return /^\/(api\/(v1|auth)|auth|totp)(\/|$)/.test(path) || path === "/openapi.json";
+}
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function camel(name: string): string {
+  return name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/** Reads fields by the document's name, or the same name in the other case convention. */
+function fieldsOf(source: Record<string, unknown>): Fields {
+  const lookup = (name: string): unknown => {
+    for (const key of [name, snake(name), camel(name)]) {
+      if (Object.hasOwn(source, key)) return source[key];
+    }
+    return undefined;
+  };
+  return {
+    str(name) {
+      const value = lookup(name);
+      if (value === undefined || value === null) return "";
+      if (typeof value !== "string") throw new AuthError("INVALID_ARGUMENT", `${name} must be a string`, { field: name });
+      return value;
+    },
+    bool(name) {
+      const value = lookup(name);
+      if (value === undefined || value === null) return false;
+      if (typeof value === "boolean") return value;
+      if (value === "true" || value === "false") return value === "true";
+      throw new AuthError("INVALID_ARGUMENT", `${name} must be true or false`, { field: name });
+    },
+  };
+}
+
+function queryOf(search: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(search)) {
+    if (Object.hasOwn(out, key)) throw new AuthError("INVALID_ARGUMENT", `${key} is given more than once`, { field: key });
+    out[key] = value;
+  }
+  return out;
+}
+
+/** The raw body, up to `limit` bytes. Beyond that the rest is drained unread and 413 is answered. */
+function readRaw(req: Request, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? "0");
+    const tooLarge = () => new AuthError("PAYLOAD_TOO_LARGE", `the request body is larger than ${limit} bytes`);
+    if (declared > limit) {
+      req.resume();
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (!failed) resolve(Buffer.concat(chunks));
+    });
+    req.on("error", (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}
+
+async function readBody(req: Request, limit: number): Promise<Record<string, unknown>> {
+  const raw = await readRaw(req, limit);
+  if (raw.length === 0) return {};
+  const type = String(req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") {
+    throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON (content-type: application/json)");
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new AuthError("MALFORMED_REQUEST", "the request body is not valid JSON");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new AuthError("MALFORMED_REQUEST", "the request body must be a JSON object");
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function bearerOf(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  return /^Bearer[ ]+([^\s]+)\s*$/i.exec(header)?.[1];
+}
+
+export function createRestHandler(options: RestOptions) {
+  const { ops, log } = options;
+  const compiled: CompiledRoute[] = options.routes.map((route) => {
+    const segments = route.path.split("/").slice(1);
+    return { route, segments, specificity: segments.filter((s) => !s.startsWith(":")).length };
+  });
+  compiled.sort((a, b) => b.specificity - a.specificity);
+  const openApi = JSON.stringify(openApiDocument(options.routes));
+
+  function match(method: string, path: string): { found?: { route: Route; params: Record<string, string> }; allowed: Method[] } {
+    const parts = path.split("/").slice(1);
+    const allowed = new Set<Method>();
+    let found: { route: Route; params: Record<string, string> } | undefined;
+    for (const c of compiled) {
+      if (c.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < parts.length && ok; i++) {
+        const seg = c.segments[i] ?? "";
+        const part = parts[i] ?? "";
+        if (seg.startsWith(":")) {
+          try {
+            params[seg.slice(1)] = decodeURIComponent(part);
+          } catch {
+            params[seg.slice(1)] = "\u0000"; // not decodable: the operation refuses it as malformed
+          }
+          ok = part.length > 0;
+        } else ok = seg === part;
+      }
+      if (!ok) continue;
+      allowed.add(c.route.method);
+      if (found === undefined && c.route.method === method) found = { route: c.route, params };
+    }
+    return { found, allowed: [...allowed] };
+  }
+
+  /** Cookie-authenticated writes must come from this site or an allowed origin. */
+  function checkCsrf(req: Request): void {
+    const origin = req.headers.origin;
+    if (typeof origin === "string" && origin !== "") {
+      let host: string | undefined;
+      try {
+        host = new URL(origin).host;
+      } catch {
+        host = undefined;
+      }
+      const own = req.headers.host ?? (req.headers as Record<string, string | undefined>)[":authority"];
+      if ((host !== undefined && host === own) || options.allowedOrigins.includes(origin)) return;
+      throw new AuthError("CSRF_REJECTED", "cross-site request refused: send the access token as a Bearer header");
+    }
+    const site = req.headers["sec-fetch-site"];
+    if (site !== undefined && site !== "same-origin" && site !== "none") {
+      throw new AuthError("CSRF_REJECTED", "cross-site request refused: send the access token as a Bearer header");
+    }
+  }
+
+  function send(res: Response, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
+    res.statusCode = status;
+    for (const [name, value] of Object.entries({ "cache-control": "no-store", ...headers })) res.setHeader(name, value);
+    if (status === 204 || body === undefined) {
+      res.end();
+      return;
+    }
+    res.setHeader("content-type", "application/json; charset=utf-8");
+    res.end(JSON.stringify(body));
+  }
+
+  function cookieHeader(result: RouteResult): Record<string, string> {
+    if (result.cookie === undefined) return {};
+    const base = { name: sessionCookieName, path: "/", httpOnly: true, sameSite: "lax" as const, secure: options.cookieSecure };
+    if (result.cookie === "clear") return { "set-cookie": stringifySetCookie({ ...base, value: "", maxAge: 0 }) };
+    const value = ops.sessions.cookieFor(result.cookie.sessionId);
+    return {
+      "set-cookie": stringifySetCookie({ ...base, value, ...(result.cookie.rememberMe ? { maxAge: rememberMeCookieSeconds } : {}) }),
+    };
+  }
+
+  return async function handle(req: Request, res: Response): Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? "GET";
+    const [rawPath = "/", search = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
+    const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
+    if (path === "/openapi.json" && method === "GET") {
+      res.statusCode = 200;
+      res.setHeader("content-type", "application/json; charset=utf-8");
+      res.end(openApi);
+      return;
+    }
+    const { found, allowed } = match(method, path);
+    const owners = found?.route.docs ?? docsForPath(path);
+    let logged: { route: string; reason?: string } = { route: found?.route.path ?? path };
+    try {
+      if (found === undefined) {
+        // Drain whatever was sent, so the connection stays usable.
+        req.resume();
+        if (allowed.length > 0) {
+          res.setHeader("allow", allowed.join(", "));
+          throw new AuthError("METHOD_NOT_ALLOWED", `${method} is not allowed here; allowed: ${allowed.join(", ")}`);
+        }
+        throw new AuthError("NOT_FOUND", "no such route");
+      }
+      const { route, params } = found;
+      const query = fieldsOf(queryOf(search));
+      const body = fieldsOf(method === "GET" ? (req.resume(), {}) : await readBody(req, options.maxBodyBytes));
+      const bearer = bearerOf(req);
+      const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
+      const caller = async (): Promise<Caller> => {
+        if (req.headers.authorization !== undefined || cookie === undefined) return ops.sessions.authenticate(bearer);
+        if (method !== "GET") checkCsrf(req);
+        return ops.sessions.authenticateCookie(cookie);
+      };
+      const userAgent = String(req.headers["user-agent"] ?? "").slice(0, maxUserAgentLength);
+      const result = await route.run(
+        { body, query, params, caller, bearer, client: { ipAddress: options.clientIp(req), userAgent } },
+        ops,
+      );
+      const status = result.status ?? route.status ?? 200;
+      send(res, status, status === 204 ? undefined : successBody(route.docs, result), cookieHeader(result));
+      logged = { route: route.path };
+      log.info({ rest: `${method} ${route.path}`, status, ms: Math.round(performance.now() - started) }, "rest");
+    } catch (err) {
+      const safe = toSafeError(err, log.child({ rest: `${method} ${logged.route}` }));
+      const authError = safe instanceof AuthError ? safe : new AuthError("INTERNAL", "internal error");
+      const status = httpStatus(authError);
+      const headers: Record<string, string> = {};
+      if (authError.retryAfterSeconds !== undefined) headers["retry-after"] = String(authError.retryAfterSeconds);
+      send(res, status, errorBody(owners, status, authError), headers);
+      log.info({ rest: `${method} ${logged.route}`, status, reason: authError.reason, ms: Math.round(performance.now() - started) }, "rest");
+    }
+  };
+}
+
+export { docs };

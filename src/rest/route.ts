@@ -1,0 +1,67 @@
+// What a REST route is: a declaration of its method, path, owning documents, credentials, inputs
+// and success status, plus a `run` that turns those inputs into one call of the domain operation
+// the matching RPC runs and says what the documents show of its result.
+
+import type { AccountView, Accounts } from "../accounts/accounts.ts";
+import type { Caller, ClientInfo } from "../domain.ts";
+import type { Sessions } from "../sessions/sessions.ts";
+import type { TwoFactor } from "../totp/two-factor.ts";
+import type { Doc, Said } from "./styles.ts";
+
+export type Method = "GET" | "POST" | "PATCH" | "DELETE";
+
+/** A body or query field: its name as the document spells it, and its JSON type. */
+export type FieldType = "string" | "boolean";
+
+export interface Fields {
+  /** The field's string value ("" when absent); a value of another JSON type is refused. */
+  str(name: string): string;
+  /** The field's boolean value (false when absent). */
+  bool(name: string): boolean;
+}
+
+export interface RouteInput {
+  body: Fields;
+  query: Fields;
+  params: Record<string, string>;
+  /** The signed-in caller, from `Authorization: Bearer` or the session cookie. */
+  caller(): Promise<Caller>;
+  /** The raw bearer token (root-auth-totp's second login step sends its challenge this way). */
+  bearer: string | undefined;
+  client: ClientInfo;
+}
+
+export interface RouteResult extends Said {
+  /** Set the session cookie for this session, or clear it. */
+  cookie?: { sessionId: string; rememberMe: boolean } | "clear";
+  /** Overrides the route's success status (e.g. 204 when there is nothing to say). */
+  status?: number;
+}
+
+export interface Operations {
+  accounts: Accounts;
+  sessions: Sessions;
+  twoFactor: TwoFactor;
+  /** Whether storage answers (the health check routes). */
+  probe(): Promise<boolean>;
+}
+
+export interface Route {
+  method: Method;
+  /** Full path; `:name` segments are parameters. */
+  path: string;
+  /** The documents that describe this path (two when they share it). */
+  docs: Doc[];
+  summary: string;
+  /** "user": Bearer access token or session cookie; "challenge": Bearer login challenge. */
+  auth: "none" | "user" | "challenge";
+  body?: Record<string, FieldType>;
+  query?: Record<string, FieldType>;
+  /** Success status (default 200). */
+  status?: number;
+  /** The documented response fields, for the OpenAPI document. */
+  returns: string[];
+  run(input: RouteInput, ops: Operations): Promise<RouteResult>;
+}
+
+export type RouteUser = AccountView;
