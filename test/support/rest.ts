@@ -1,0 +1,48 @@
+// A plain fetch client for the legacy REST paths, as their old clients call them.
+import { expect } from "vitest";
+import type { Harness } from "./harness.ts";
+
+// biome-ignore lint: test data is dynamic
+export type Json = any;
+
+export interface RestResponse {
+  status: number;
+  headers: Headers;
+  body: Json;
+}
+
+export interface RestOptions {
+  body?: unknown;
+  /** Sent as is, with `contentType` (default application/json). */
+  raw?: string | Buffer;
+  contentType?: string;
+  token?: string;
+  cookie?: string;
+  headers?: Record<string, string>;
+}
+
+export async function rest(h: Harness, method: string, path: string, o: RestOptions = {}): Promise<RestResponse> {
+  const headers: Record<string, string> = { "user-agent": "legacy-client/1.0", ...o.headers };
+  let body: string | Buffer | undefined;
+  if (o.raw !== undefined) body = o.raw;
+  else if (o.body !== undefined) body = JSON.stringify(o.body);
+  if (body !== undefined) headers["content-type"] = o.contentType ?? "application/json";
+  if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+  if (o.cookie !== undefined) headers.cookie = o.cookie;
+  const res = await fetch(`${h.url}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: Json = undefined;
+  if (text !== "") {
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    parsed = JSON.parse(text);
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** The session cookie's name=value from a response, for sending back. */
+export function sessionCookie(res: RestResponse): string {
+  const header = res.headers.get("set-cookie") ?? "";
+  const match = /(?:^|,\s*)(session=[^;]*)/.exec(header);
+  if (match?.[1] === undefined) throw new Error(`no session cookie in ${header}`);
+  return match[1];
+}
