@@ -165,7 +165,11 @@ export function createRestHandler(options: RestOptions) {
     const parts = path.split("/").slice(1);
     const allowed = new Set<Method>();
     let found: { route: Route; params: Record<string, string> } | undefined;
+    // Only the most specific patterns that match count: /api/auth/sessions/revoke-all is that
+    // route's path (POST only), not a session id for DELETE /api/auth/sessions/:session_id.
+    let level: number | undefined;
     for (const c of compiled) {
+      if (level !== undefined && c.specificity < level) break;
       if (c.segments.length !== parts.length) continue;
       const params: Record<string, string> = {};
       let ok = true;
@@ -182,6 +186,7 @@ export function createRestHandler(options: RestOptions) {
         } else ok = seg === part;
       }
       if (!ok) continue;
+      level = c.specificity;
       allowed.add(c.route.method);
       if (found === undefined && c.route.method === method) found = { route: c.route, params };
     }

@@ -102,12 +102,12 @@ const deviceCamel = (d: Device) => ({ id: d.id, name: d.name, createdAt: iso(d.c
 
 // ---- shared steps ----
 
-function login(input: RouteInput, ops: Operations, codeField: string): Promise<LoginResult> {
+function login(input: RouteInput, ops: Operations, codeField: string, rememberField = "rememberMe"): Promise<LoginResult> {
   return ops.accounts.login(
     {
       email: input.body.str("email"),
       password: input.body.str("password"),
-      rememberMe: input.body.bool("rememberMe") || input.body.bool("remember_me"),
+      rememberMe: input.body.bool(rememberField),
       loginCode: input.body.str(codeField),
       recoveryCode: input.body.str("recoveryCode"),
     },
@@ -414,9 +414,10 @@ const apiAuth: Route[] = [
     summary: "Generate (or, when enabled, show) the 2FA secret; always needs the password", body: { password: "string" },
     returns: ["otpauthUrl", "qrCodeDataURL", "message"],
     async run(input, ops) {
+      const caller = await input.caller();
       const password = input.body.str("password");
       if (password === "") throw new AuthError("INVALID_ARGUMENT", "password is required", { field: "password" });
-      const e = await ops.twoFactor.setup(await input.caller(), { password, additionalDevice: false });
+      const e = await ops.twoFactor.setup(caller, { password, additionalDevice: false });
       return {
         fields: { ...enrolmentCamel(e), qrCodeDataURL: e.qrCodeDataUrl, existing: e.existing },
         message: e.existing ? "2FA is already enabled; this is the existing secret" : "Scan the QR code, then confirm with a code",
@@ -486,11 +487,11 @@ const root: Route[] = [
     summary: "Login; sets the session cookie", body: { email: "string", password: "string", remember_me: "boolean" },
     returns: ["token", "requires2FA", "user.id", "user.email", "access_token", "refresh_token", "token_type", "expires_in"],
     async run(input, ops) {
-      const result = await login(input, ops, "loginCode");
+      const result = await login(input, ops, "loginCode", "remember_me");
       if (result.kind === "second_factor_required") {
         return { fields: { token: result.challenge.token, requires2FA: true, user: { id: result.user.id, email: result.user.email } } };
       }
-      const rememberMe = input.body.bool("remember_me") || input.body.bool("rememberMe");
+      const rememberMe = input.body.bool("remember_me");
       return {
         fields: { token: result.tokens.accessToken, requires2FA: false, ...tokensSnake(result.tokens), user: userRouter(result.user) },
         cookie: cookieOf(result.tokens, rememberMe),

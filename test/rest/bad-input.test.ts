@@ -1,0 +1,157 @@
+// Bad input on every REST route, generated from the route declarations so no route is missed:
+// no or bad credentials, malformed JSON, a JSON body that is not an object, a wrong content type,
+// a body over the limit, each declared field with the wrong JSON type, a repeated query field, an
+// unknown path under each mount and a wrong method. Each must get the right status, the owning
+// document's error shape with the reason as `code`, nothing internal, and no change in storage.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Route } from "../../src/rest/route.ts";
+import { routes } from "../../src/rest/routes.ts";
+import { reasonPhrases } from "../../src/rest/styles.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { rest, type Json, type RestResponse } from "../support/rest.ts";
+
+const password = "correct horse battery staple";
+const email = "rest-bad@example.com";
+let h: Harness;
+let token: string;
+let userId: string;
+
+beforeAll(async () => {
+  h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", MAX_BODY_BYTES: "2048", LOGIN_MAX_FAILURES: "1000" });
+  const reg = await rest(h, "POST", "/auth/register", { body: { email, password } });
+  userId = reg.body.user.id;
+  token = (await rest(h, "POST", "/auth/login", { body: { email, password } })).body.access_token;
+});
+afterAll(() => h?.close());
+
+async function snapshot() {
+  await h.server.deps.background.drain();
+  const now = h.clock.now();
+  return {
+    user: await h.store.users.findById(userId),
+    sessions: await h.store.sessions.listLive(userId, now),
+    twoFactor: await h.store.twoFactor.get(userId),
+    password: await h.store.attempts.get(`password:${email}`, now),
+    mails: h.outbox.mails.length,
+    users: (await Promise.all(["a@example.com", "nobody@example.com"].map((e) => h.store.users.findByEmail(e)))).filter((u) => u !== null).length,
+  };
+}
+
+/** The owning documents' error shape, with the reason as `code` and nothing internal. */
+function expectErrorShape(route: Pick<Route, "docs">, res: RestResponse, status: number, reason: string, field?: string): void {
+  expect(res.status).toBe(status);
+  const body: Json = res.body;
+  expect(body.code).toBe(reason);
+  const text = JSON.stringify(body);
+  expect(text).not.toMatch(/\bat\s+\S+\s+\(|node_modules|\.ts:\d+|Error\b|Exception/);
+  for (const doc of route.docs) {
+    switch (doc) {
+      case "api-v1":
+        expect(typeof body.message).toBe("string");
+        break;
+      case "api-auth-security":
+      case "api-auth-2fa":
+        expect(body.success).toBe(false);
+        expect(typeof body.message).toBe("string");
+        break;
+      case "root-auth-totp":
+        expect(body.statusCode).toBe(status);
+        expect(body.error).toBe(reasonPhrases[status]);
+        if (status === 400) expect(body.message).toEqual([expect.any(String)]);
+        else expect(typeof body.message).toBe("string");
+        break;
+      case "auth-router":
+        expect(typeof body.error).toBe("string");
+        if (field !== undefined) expect(body.details).toEqual({ field });
+        break;
+    }
+  }
+}
+
+async function expectRefused(route: Route, send: () => Promise<RestResponse>, status: number, reason: string, field?: string) {
+  const before = await snapshot();
+  const res = await send();
+  expectErrorShape(route, res, status, reason, field);
+  expect(await snapshot()).toEqual(before);
+}
+
+const path = (r: Route) => r.path.replace(/:[A-Za-z_]+/g, "00000000-0000-0000-0000-000000000000");
+const title = (r: Route, what: string) => `${r.method} ${r.path} (${r.docs.join(" + ")}) ${what}`;
+const withBody = routes.filter((r) => r.method !== "GET");
+const authenticated = routes.filter((r) => r.auth === "user");
+
+describe("credentials", () => {
+  it.each(authenticated.map((r) => [title(r, "without credentials → 401 UNAUTHENTICATED"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), r.method === "GET" ? {} : { body: {} }), 401, "UNAUTHENTICATED");
+  });
+  it.each(authenticated.map((r) => [title(r, "with a token that is not a JWT → 401 INVALID_TOKEN"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { token: "not-a-jwt", ...(r.method === "GET" ? {} : { body: {} }) }), 401, "INVALID_TOKEN");
+  });
+  it.each(authenticated.map((r) => [title(r, "with a forged session cookie → 401 INVALID_TOKEN"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { cookie: "session=abc.def", ...(r.method === "GET" ? {} : { body: {} }) }), 401, "INVALID_TOKEN");
+  });
+});
+
+describe("bodies", () => {
+  it.each(withBody.map((r) => [title(r, "with malformed JSON → 400 MALFORMED_REQUEST"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: `{"email": "${email}", "password": ` }), 400, "MALFORMED_REQUEST");
+  });
+  it.each(withBody.map((r) => [title(r, "with a JSON array body → 400 MALFORMED_REQUEST"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: "[1,2]" }), 400, "MALFORMED_REQUEST");
+  });
+  it.each(withBody.map((r) => [title(r, "with a form-encoded body → 415 UNSUPPORTED_MEDIA_TYPE"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: `email=${email}&password=x`, contentType: "application/x-www-form-urlencoded" }), 415, "UNSUPPORTED_MEDIA_TYPE");
+  });
+  it.each(withBody.map((r) => [title(r, "with a body over MAX_BODY_BYTES → 413 PAYLOAD_TOO_LARGE"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, body: { email, password: "x".repeat(3000) } }), 413, "PAYLOAD_TOO_LARGE");
+  });
+
+  const fieldCases = routes.flatMap((r) =>
+    Object.entries(r.body ?? {}).map(([field, type]) => [title(r, `with ${field} of the wrong JSON type → 400 INVALID_ARGUMENT`), r, field, type] as const),
+  );
+  it.each(fieldCases)("%s", async (_t, r, field, type) => {
+    const wrong = type === "string" ? 12345 : "maybe";
+    // Every other declared field well-formed, so the wrong one is what is refused.
+    const body: Record<string, unknown> = {};
+    for (const [name, t] of Object.entries(r.body ?? {})) body[name] = t === "boolean" ? false : "";
+    body[field] = wrong;
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, body }), 400, "INVALID_ARGUMENT", field);
+  });
+
+  const queryRoutes = routes.filter((r) => r.query !== undefined);
+  it.each(queryRoutes.map((r) => [title(r, "with a repeated query field → 400 INVALID_ARGUMENT"), r] as const))("%s", async (_t, r) => {
+    const name = Object.keys(r.query ?? {})[0] ?? "code";
+    await expectRefused(r, () => rest(h, r.method, `${path(r)}?${name}=a&${name}=b`, { token, body: {} }), 400, "INVALID_ARGUMENT", name);
+  });
+});
+
+describe("paths and methods", () => {
+  it.each([
+    ["/api/v1/no-such-thing", ["api-v1"]],
+    ["/api/auth/no-such-thing", ["api-auth-security", "api-auth-2fa"]],
+    ["/totp/no-such-thing", ["root-auth-totp"]],
+    ["/auth/no-such-thing", ["root-auth-totp", "auth-router"]],
+  ] as const)("an unknown path %s → JSON 404 NOT_FOUND in that mount's shape", async (p, owners) => {
+    await expectRefused({ docs: [...owners] } as unknown as Route, () => rest(h, "GET", p), 404, "NOT_FOUND");
+  });
+
+  const byPath = new Map<string, Route[]>();
+  for (const r of routes) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
+  it.each([...byPath.entries()].map(([p, rs]) => [`PUT ${p} → 405 with Allow: ${rs.map((r) => r.method).join(", ")}`, p, rs] as const))(
+    "%s",
+    async (_t, p, rs) => {
+      const route = rs[0] as Route;
+      const before = await snapshot();
+      const res = await rest(h, "PUT", path(route), { token, body: {} });
+      expectErrorShape(route, res, 405, "METHOD_NOT_ALLOWED");
+      expect((res.headers.get("allow") ?? "").split(", ").sort()).toEqual(rs.map((r) => r.method).sort());
+      expect(await snapshot()).toEqual(before);
+      void p;
+    },
+  );
+
+  it("a malformed percent-escape in a path parameter is a 400, not a 500", async () => {
+    const route = routes.find((r) => r.path === "/auth/sessions/:id" && r.method === "DELETE") as Route;
+    await expectRefused(route, () => rest(h, "DELETE", "/auth/sessions/%E0%A4%A", { token }), 400, "INVALID_ARGUMENT", "session_id");
+  });
+});
