@@ -265,7 +265,7 @@ export function createRestHandler(options: RestOptions) {
       const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
       const caller = async (): Promise<Caller> => {
         if (req.headers.authorization !== undefined || cookie === undefined) return ops.sessions.authenticate(bearer);
-        if (method !== "GET") checkCsrf(req);
+        if (method !== "GET" || route.getWrites === true) checkCsrf(req);
         return ops.sessions.authenticateCookie(cookie);
       };
       const userAgent = String(req.headers["user-agent"] ?? "").slice(0, maxUserAgentLength);

@@ -59,6 +59,8 @@ export interface Route {
   query?: Record<string, FieldType>;
   /** Success status (default 200). */
   status?: number;
+  /** A GET that changes state (a documented GET that issues a secret): CSRF-checked like a write. */
+  getWrites?: boolean;
   /** The documented response fields, for the OpenAPI document. */
   returns: string[];
   run(input: RouteInput, ops: Operations): Promise<RouteResult>;

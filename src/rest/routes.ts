@@ -514,7 +514,7 @@ const root: Route[] = [
     },
   },
   {
-    method: "GET", path: "/totp/setup", docs: ["root-auth-totp"], auth: "user",
+    method: "GET", path: "/totp/setup", docs: ["root-auth-totp"], auth: "user", getWrites: true,
     summary: "A new TOTP secret to enable 2FA with /totp/enable. While 2FA is on, a new secret needs the password, which a GET cannot carry: 400 (use POST /api/auth/2fa/generate or the RPC)",
     returns: ["secret", "qrCodeUrl"],
     async run(input, ops) {

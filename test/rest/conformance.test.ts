@@ -393,6 +393,13 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
     expect(cross.body).toMatchObject({ code: "CSRF_REJECTED" });
     const fetchSite = await rest(open, "DELETE", "/auth/sessions/all", { cookie, headers: { "sec-fetch-site": "cross-site" } });
     expect(fetchSite.status).toBe(403);
+    // The one documented GET that changes state (it issues a secret) is checked like a write.
+    const setup = await rest(open, "GET", "/totp/setup", { cookie, headers: { origin: "https://evil.example" } });
+    expect(setup.status).toBe(403);
+    expect(setup.body.code).toBe("CSRF_REJECTED");
+    expect(await open.store.twoFactor.get(JSON.parse(Buffer.from(access.split(".")[1] ?? "", "base64url").toString()).sub)).toBeNull();
+    // Reads by cookie need no Origin.
+    expect((await rest(open, "GET", "/auth/me", { cookie, headers: { origin: "https://evil.example" } })).status).toBe(200);
     const same = await rest(open, "POST", "/auth/password", { cookie, headers: { origin: open.url }, body: { current_password: password, new_password: newPassword } });
     expect(same.status).toBe(204);
     expect(same.body).toBeUndefined();
