@@ -37,7 +37,7 @@ export interface LoginInput {
 export type AccountView = UserRecord & { twoFactorEnabled: boolean };
 
 export type LoginResult =
-  | { kind: "signed_in"; user: AccountView; tokens: TokenPair }
+  | { kind: "signed_in"; user: AccountView; tokens: TokenPair; rememberMe: boolean }
   | { kind: "second_factor_required"; user: AccountView; challenge: Challenge };
 
 type MailedCodePurpose = "email_verification" | "password_reset";
@@ -80,7 +80,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       const challenge = await twoFactor.issueChallenge(after.id, rememberMe);
       return { kind: "second_factor_required", user: { ...after, twoFactorEnabled }, challenge };
     }
-    return { kind: "signed_in", user: { ...after, twoFactorEnabled }, tokens };
+    return { kind: "signed_in", user: { ...after, twoFactorEnabled }, tokens, rememberMe };
   }
 
   async function requireUser(caller: Caller): Promise<UserRecord> {

@@ -18,7 +18,6 @@ type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
 export const sessionCookieName = "session";
-const rememberMeCookieSeconds = 30 * 86_400;
 const maxUserAgentLength = 512;
 
 export interface RestOptions {
@@ -31,6 +30,8 @@ export interface RestOptions {
   cookieSecure: boolean;
   log: Logger;
   clientIp(req: Request): string;
+  /** The service clock (session expiry is measured on it). */
+  now(): Date;
 }
 
 interface CompiledRoute {
@@ -95,35 +96,50 @@ function queryOf(search: string): Record<string, unknown> {
   return out;
 }
 
-/** The raw body, up to `limit` bytes. Beyond that the rest is drained unread and 413 is answered. */
+/** The client went away before its request was complete: nothing runs and nothing is answered. */
+class ClientClosed extends Error {}
+
+/**
+ * The raw body, up to `limit` bytes. Beyond that the rest is drained unread and 413 is answered.
+ * A body shorter than its Content-Length, or a request the client aborted or reset (an HTTP/2
+ * stream can end "normally" after RST_STREAM), is never handed on.
+ */
 function readRaw(req: Request, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? "0");
+    const declaredHeader = req.headers["content-length"];
+    const declared = declaredHeader === undefined ? undefined : Number(declaredHeader);
     const tooLarge = () => new AuthError("PAYLOAD_TOO_LARGE", `the request body is larger than ${limit} bytes`);
-    if (declared > limit) {
+    if (declared !== undefined && declared > limit) {
       req.resume();
       reject(tooLarge());
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    let failed = false;
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    };
     req.on("data", (chunk: Buffer) => {
-      if (failed) return;
+      if (settled) return;
       size += chunk.length;
       if (size > limit) {
-        failed = true;
-        reject(tooLarge());
+        fail(tooLarge());
         return;
       }
       chunks.push(chunk);
     });
     req.on("end", () => {
-      if (!failed) resolve(Buffer.concat(chunks));
+      const reset = "stream" in req && typeof req.stream.rstCode === "number" && req.stream.rstCode !== 0;
+      if (reset || (declared !== undefined && size !== declared)) fail(new ClientClosed("incomplete request body"));
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks));
     });
-    req.on("error", (err) => {
-      if (!failed) reject(err);
-    });
+    req.on("aborted", () => fail(new ClientClosed("request aborted")));
+    req.on("error", () => fail(new ClientClosed("request stream failed")));
   });
 }
 
@@ -208,8 +224,15 @@ export function createRestHandler(options: RestOptions) {
       throw new AuthError("CSRF_REJECTED", "cross-site request refused: send the access token as a Bearer header");
     }
     const site = req.headers["sec-fetch-site"];
-    if (site !== undefined && site !== "same-origin" && site !== "none") {
+    if (site !== undefined) {
+      if (site === "same-origin" || site === "none") return;
       throw new AuthError("CSRF_REJECTED", "cross-site request refused: send the access token as a Bearer header");
+    }
+    // A client that says nothing of where it comes from must send what no cross-site form or
+    // simple request can: a JSON content type or X-Requested-With (both need a CORS preflight).
+    const type = String(req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+    if (type !== "application/json" && req.headers["x-requested-with"] === undefined) {
+      throw new AuthError("CSRF_REJECTED", "a cookie-authenticated request without Origin must be JSON or carry X-Requested-With");
     }
   }
 
@@ -224,14 +247,14 @@ export function createRestHandler(options: RestOptions) {
     res.end(JSON.stringify(body));
   }
 
-  function cookieHeader(result: RouteResult): Record<string, string> {
+  function cookieHeader(result: Pick<RouteResult, "cookie">): Record<string, string> {
     if (result.cookie === undefined) return {};
     const base = { name: sessionCookieName, path: "/", httpOnly: true, sameSite: "lax" as const, secure: options.cookieSecure };
     if (result.cookie === "clear") return { "set-cookie": stringifySetCookie({ ...base, value: "", maxAge: 0 }) };
     const value = ops.sessions.cookieFor(result.cookie.sessionId);
-    return {
-      "set-cookie": stringifySetCookie({ ...base, value, ...(result.cookie.rememberMe ? { maxAge: rememberMeCookieSeconds } : {}) }),
-    };
+    // Remembered: the cookie lives as long as the session can; otherwise until the browser closes.
+    const maxAge = Math.max(0, Math.floor((result.cookie.expiresAt.getTime() - options.now().getTime()) / 1000));
+    return { "set-cookie": stringifySetCookie({ ...base, value, ...(result.cookie.rememberMe ? { maxAge } : {}) }) };
   }
 
   return async function handle(req: Request, res: Response): Promise<void> {
@@ -239,10 +262,15 @@ export function createRestHandler(options: RestOptions) {
     const method = req.method ?? "GET";
     const [rawPath = "/", search = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
     const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
-    if (path === "/openapi.json" && method === "GET") {
-      res.statusCode = 200;
-      res.setHeader("content-type", "application/json; charset=utf-8");
-      res.end(openApi);
+    if (path === "/openapi.json") {
+      if (method === "GET") {
+        res.statusCode = 200;
+        res.setHeader("content-type", "application/json; charset=utf-8");
+        res.end(openApi);
+      } else {
+        req.resume();
+        send(res, 405, { code: "METHOD_NOT_ALLOWED", message: `${method} is not allowed here; allowed: GET` }, { allow: "GET" });
+      }
       return;
     }
     const { found, allowed } = match(method, path);
@@ -278,11 +306,20 @@ export function createRestHandler(options: RestOptions) {
       logged = { route: route.path };
       log.info({ rest: `${method} ${route.path}`, status, ms: Math.round(performance.now() - started) }, "rest");
     } catch (err) {
+      if (err instanceof ClientClosed || res.destroyed) {
+        log.info({ rest: `${method} ${logged.route}`, outcome: "client closed the request" }, "rest");
+        if (!res.destroyed) res.destroy();
+        return;
+      }
       const safe = toSafeError(err, log.child({ rest: `${method} ${logged.route}` }));
       const authError = safe instanceof AuthError ? safe : new AuthError("INTERNAL", "internal error");
       const status = httpStatus(authError);
       const headers: Record<string, string> = {};
       if (authError.retryAfterSeconds !== undefined) headers["retry-after"] = String(authError.retryAfterSeconds);
+      // An oversized upload is not read to its end: over HTTP/1.1 the connection is not reused.
+      if (authError.reason === "PAYLOAD_TOO_LARGE" && req.httpVersionMajor === 1) headers.connection = "close";
+      // Logout forgets the cookie even when its session is already gone.
+      if (found?.route.clearsCookie === true) Object.assign(headers, cookieHeader({ cookie: "clear" }));
       send(res, status, errorBody(owners, status, authError), headers);
       log.info({ rest: `${method} ${logged.route}`, status, reason: authError.reason, ms: Math.round(performance.now() - started) }, "rest");
     }

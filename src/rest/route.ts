@@ -32,8 +32,8 @@ export interface RouteInput {
 }
 
 export interface RouteResult extends Said {
-  /** Set the session cookie for this session, or clear it. */
-  cookie?: { sessionId: string; rememberMe: boolean } | "clear";
+  /** Set the session cookie for this session (until it expires when remembered), or clear it. */
+  cookie?: { sessionId: string; rememberMe: boolean; expiresAt: Date } | "clear";
   /** Overrides the route's success status (e.g. 204 when there is nothing to say). */
   status?: number;
 }
@@ -61,6 +61,8 @@ export interface Route {
   status?: number;
   /** A GET that changes state (a documented GET that issues a secret): CSRF-checked like a write. */
   getWrites?: boolean;
+  /** Clear the session cookie whatever the outcome (logout). */
+  clearsCookie?: boolean;
   /** The documented response fields, for the OpenAPI document. */
   returns: string[];
   run(input: RouteInput, ops: Operations): Promise<RouteResult>;

@@ -121,8 +121,8 @@ async function complete(ops: Operations, challenge: string, code: string, client
   return result;
 }
 
-/** The cookie follows the session: 30 days with remember_me, for the browser session otherwise. */
-const cookieOf = (t: TokenPair, rememberMe: boolean) => ({ sessionId: t.sessionId, rememberMe });
+/** The cookie follows the session: as long as it can live with remember_me, for the browser session otherwise. */
+const cookieOf = (t: TokenPair, rememberMe: boolean) => ({ sessionId: t.sessionId, rememberMe, expiresAt: t.refreshTokenExpiresAt });
 
 function register(input: RouteInput, ops: Operations, nameField: string) {
   return ops.accounts.register(
@@ -169,7 +169,7 @@ const apiV1: Route[] = [
     },
   },
   {
-    method: "POST", path: "/api/v1/auth/logout", docs: ["api-v1"], auth: "user", summary: "Logout",
+    method: "POST", path: "/api/v1/auth/logout", docs: ["api-v1"], auth: "user", clearsCookie: true, summary: "Logout",
     returns: ["message"],
     async run(input, ops) {
       await ops.sessions.logout(await input.caller());
@@ -247,7 +247,8 @@ const apiV1: Route[] = [
   },
   {
     method: "POST", path: "/api/v1/auth/2fa/disable", docs: ["api-v1"], auth: "user",
-    summary: "2FA disable (with password, otp or recoveryCode)", body: { password: "string", otp: "string", recoveryCode: "string" },
+    summary: "2FA disable (with password, otp or recoveryCode)",
+    body: { password: "string", otp: "string", code: "string", recoveryCode: "string" },
     returns: ["message"],
     async run(input, ops) {
       await ops.twoFactor.disable(await input.caller(), disableProof(input));
@@ -327,7 +328,8 @@ const apiAuth: Route[] = [
   },
   {
     method: "POST", path: "/api/auth/login", docs: ["api-auth-security", "api-auth-2fa"], auth: "none",
-    summary: "Login: tokens, or a temporary token when 2FA is enabled", body: { email: "string", password: "string", rememberMe: "boolean" },
+    summary: "Login: tokens, or a temporary token when 2FA is enabled",
+    body: { email: "string", password: "string", rememberMe: "boolean", loginCode: "string", recoveryCode: "string" },
     returns: ["accessToken", "refreshToken", "tempToken", "twoFactorRequired", "success", "data", "message"],
     async run(input, ops) {
       const result = await login(input, ops, "loginCode");
@@ -402,7 +404,8 @@ const apiAuth: Route[] = [
   },
   {
     method: "POST", path: "/api/auth/2fa/disable", docs: ["api-auth-security", "api-auth-2fa"], auth: "user",
-    summary: "2FA disable, with a code (api-auth-security) or the password (api-auth-2fa)", body: { code: "string", password: "string" },
+    summary: "2FA disable, with a code (api-auth-security) or the password (api-auth-2fa)",
+    body: { code: "string", password: "string", otp: "string", recoveryCode: "string" },
     returns: ["success", "message", "twoFactorEnabled"],
     async run(input, ops) {
       await ops.twoFactor.disable(await input.caller(), disableProof(input));
@@ -414,10 +417,11 @@ const apiAuth: Route[] = [
     summary: "Generate (or, when enabled, show) the 2FA secret; always needs the password", body: { password: "string" },
     returns: ["otpauthUrl", "qrCodeDataURL", "message"],
     async run(input, ops) {
-      const caller = await input.caller();
-      const password = input.body.str("password");
-      if (password === "") throw new AuthError("INVALID_ARGUMENT", "password is required", { field: "password" });
-      const e = await ops.twoFactor.setup(caller, { password, additionalDevice: false });
+      const e = await ops.twoFactor.setup(await input.caller(), {
+        password: input.body.str("password"),
+        additionalDevice: false,
+        passwordRequired: true,
+      });
       return {
         fields: { ...enrolmentCamel(e), qrCodeDataURL: e.qrCodeDataUrl, existing: e.existing },
         message: e.existing ? "2FA is already enabled; this is the existing secret" : "Scan the QR code, then confirm with a code",
@@ -484,7 +488,8 @@ const root: Route[] = [
   },
   {
     method: "POST", path: "/auth/login", docs: ["root-auth-totp", "auth-router"], auth: "none",
-    summary: "Login; sets the session cookie", body: { email: "string", password: "string", remember_me: "boolean" },
+    summary: "Login; sets the session cookie",
+    body: { email: "string", password: "string", remember_me: "boolean", loginCode: "string", recoveryCode: "string" },
     returns: ["token", "requires2FA", "user.id", "user.email", "access_token", "refresh_token", "token_type", "expires_in"],
     async run(input, ops) {
       const result = await login(input, ops, "loginCode", "remember_me");
@@ -509,7 +514,7 @@ const root: Route[] = [
       const result = await complete(ops, input.bearer, input.body.str("otp"), input.client);
       return {
         fields: { accessToken: result.tokens.accessToken, refreshToken: result.tokens.refreshToken, user: { id: result.user.id, email: result.user.email } },
-        cookie: cookieOf(result.tokens, false),
+        cookie: cookieOf(result.tokens, result.rememberMe),
       };
     },
   },
@@ -571,7 +576,7 @@ const root: Route[] = [
   },
   // auth-router.md
   {
-    method: "POST", path: "/auth/logout", docs: ["auth-router"], auth: "user", status: 204, summary: "Logout; clears the session cookie",
+    method: "POST", path: "/auth/logout", docs: ["auth-router"], auth: "user", status: 204, clearsCookie: true, summary: "Logout; clears the session cookie",
     returns: [],
     async run(input, ops) {
       await ops.sessions.logout(await input.caller());

@@ -230,6 +230,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     cookieSecure: config.sessionCookieSecure,
     log,
     clientIp: (req) => clientIp(req, listener.remoteAddress(req), config.trustProxyHops),
+    now: () => clock.now(),
   });
 
   const handler: NodeHandler = (req, res) => {

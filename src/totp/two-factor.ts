@@ -289,14 +289,18 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
       return (await load(userId)).enabledAt !== null;
     },
 
-    async setup(caller: Caller, input: { password: string; additionalDevice: boolean }): Promise<Enrolment> {
+    async setup(
+      caller: Caller,
+      input: { password: string; additionalDevice: boolean; passwordRequired?: boolean },
+    ): Promise<Enrolment> {
       const user = await requireUser(caller);
       const record = await load(user.id);
       const enabled = record.enabledAt !== null;
       // With 2FA on, an access token alone must not reveal the secret nor start adding a device:
-      // either would hand the second factor to whoever stole the token.
-      if (enabled && input.password.length === 0) {
-        throw invalidArgument("password", "password is required while two-factor authentication is enabled");
+      // either would hand the second factor to whoever stole the token. Some clients ask for the
+      // password every time (api-auth-2fa.md's generate).
+      if ((enabled || input.passwordRequired === true) && input.password.length === 0) {
+        throw invalidArgument("password", enabled ? "password is required while two-factor authentication is enabled" : "password is required");
       }
       if (input.password.length > 0) await passwordProof(user, input.password);
       if (!enabled) return newPending(user, "enrol");

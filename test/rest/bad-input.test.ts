@@ -88,7 +88,8 @@ describe("credentials", () => {
     await expectRefused(r, () => rest(h, r.method, path(r), { token: "not-a-jwt", ...(r.method === "GET" ? {} : { body: {} }) }), 401, "INVALID_TOKEN");
   });
   it.each(authenticated.map((r) => [title(r, "with a forged session cookie → 401 INVALID_TOKEN"), r] as const))("%s", async (_t, r) => {
-    await expectRefused(r, () => rest(h, r.method, path(r), { cookie: "session=abc.def", ...(r.method === "GET" ? {} : { body: {} }) }), 401, "INVALID_TOKEN");
+    const sameSite = { "sec-fetch-site": "same-origin" }; // past the CSRF check: the cookie itself is what fails
+    await expectRefused(r, () => rest(h, r.method, path(r), { cookie: "session=abc.def", headers: sameSite, ...(r.method === "GET" ? {} : { body: {} }) }), 401, "INVALID_TOKEN");
   });
 });
 
@@ -153,5 +154,77 @@ describe("paths and methods", () => {
   it("a malformed percent-escape in a path parameter is a 400, not a 500", async () => {
     const route = routes.find((r) => r.path === "/auth/sessions/:id" && r.method === "DELETE") as Route;
     await expectRefused(route, () => rest(h, "DELETE", "/auth/sessions/%E0%A4%A", { token }), 400, "INVALID_ARGUMENT", "session_id");
+  });
+});
+
+describe("requests the client abandons", () => {
+  const body = (e: string) => JSON.stringify({ email: e, password });
+
+  it("an HTTP/2 upload reset before its declared length runs nothing (no account is created)", async () => {
+    const http2 = await import("node:http2");
+    const target = "h2-abandoned@example.com";
+    const client = http2.connect(h.url);
+    await new Promise<void>((resolve) => {
+      const payload = body(target);
+      const s = client.request(
+        { ":method": "POST", ":path": "/auth/register", "content-type": "application/json", "content-length": String(payload.length + 100) },
+        { endStream: false },
+      );
+      s.on("error", () => {});
+      s.on("close", () => resolve());
+      s.write(payload);
+      setTimeout(() => s.close(http2.constants.NGHTTP2_CANCEL), 200);
+    });
+    client.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await h.store.users.findByEmail(target)).toBeNull();
+  });
+
+  it("an HTTP/1.1 upload cut off mid-body runs nothing and is not logged as a server error", async () => {
+    const net = await import("node:net");
+    const target = "h1-abandoned@example.com";
+    const payload = body(target);
+    const { port } = new URL(h.url);
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(Number(port), "127.0.0.1", () => {
+        socket.write(`POST /auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${payload.length + 50}\r\n\r\n${payload}`);
+        setTimeout(() => socket.destroy(), 150);
+      });
+      socket.on("close", () => resolve());
+      socket.on("error", () => resolve());
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await h.store.users.findByEmail(target)).toBeNull();
+    expect(h.logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
+  });
+});
+
+describe("smaller edges", () => {
+  it("POST /openapi.json → 405 with Allow: GET", async () => {
+    const res = await rest(h, "POST", "/openapi.json", { body: {} });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET");
+    expect(res.body.code).toBe("METHOD_NOT_ALLOWED");
+  });
+
+  it("logout with a cookie whose session is gone still clears the cookie", async () => {
+    const login = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    const cookie = /(session=[^;]*)/.exec(login.headers.get("set-cookie") ?? "")?.[1] ?? "";
+    await rest(h, "POST", "/auth/logout", { cookie, headers: { origin: h.url } });
+    const again = await rest(h, "POST", "/auth/logout", { cookie, headers: { origin: h.url } });
+    expect(again.status).toBe(401);
+    expect(again.headers.get("set-cookie")).toMatch(/^session=;.*Max-Age=0/);
+  });
+
+  it("a cookie-authenticated write with neither Origin nor Sec-Fetch-Site must be JSON or carry X-Requested-With", async () => {
+    const login = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    const cookie = /(session=[^;]*)/.exec(login.headers.get("set-cookie") ?? "")?.[1] ?? "";
+    const route = routes.find((r) => r.path === "/api/auth/sessions/revoke-all") as Route;
+    // An empty form post: what a cross-site HTML form sends from an old browser.
+    await expectRefused(route, () => rest(h, "POST", "/api/auth/sessions/revoke-all", { cookie, raw: "", contentType: "application/x-www-form-urlencoded" }), 403, "CSRF_REJECTED");
+    const json = await rest(h, "POST", "/api/auth/sessions/revoke-all", { cookie, body: {} });
+    expect(json.status).toBe(200);
+    const header = await rest(h, "POST", "/api/auth/sessions/revoke-all", { cookie, headers: { "x-requested-with": "XMLHttpRequest" } });
+    expect(header.status).toBe(200);
   });
 });

@@ -307,7 +307,7 @@ describe("root-auth-totp.md at /: top-level fields, { statusCode, message, error
   });
 
   it("POST /auth/login → { token, requires2FA: true }; POST /auth/verify-otp (Bearer token) { otp } → { accessToken, user }", async () => {
-    const login = await rest(open, "POST", "/auth/login", { body: { email, password } });
+    const login = await rest(open, "POST", "/auth/login", { body: { email, password, remember_me: true } });
     expect(login.body).toMatchObject({ token: opaque, requires2FA: true, user: { id: expect.any(String), email } });
     const wrong = await rest(open, "POST", "/auth/verify-otp", { token: login.body.token, body: { otp: wrongCode(secret, open.clock.now()) } });
     expect(wrong.status).toBe(401);
@@ -316,6 +316,8 @@ describe("root-auth-totp.md at /: top-level fields, { statusCode, message, error
     const ok = await rest(open, "POST", "/auth/verify-otp", { token: login.body.token, body: { otp: totp(secret, open.clock.now()) } });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ accessToken: jwt, user: { id: expect.any(String), email } });
+    // remember_me from the first step makes the session cookie last as long as the session (30 days).
+    expect(ok.headers.get("set-cookie")).toMatch(/^session=[\w-]+\.[\w-]+;.*Max-Age=2592000/);
     token = ok.body.accessToken;
   });
 
