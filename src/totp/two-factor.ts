@@ -172,6 +172,11 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
     );
   }
 
+  /** What is stored of recovery codes: keyed hashes of their canonical form. */
+  function recoveryCodeHashes(codes: string[]): string[] {
+    return codes.map((c) => secretBox.keyedHash(normalizeRecoveryCode(c) ?? c));
+  }
+
   /** Spends one of the user's recovery codes. A malformed one is a wrong guess like any other. */
   function spendRecoveryCode(userId: string, raw: string): Promise<true> {
     const normalized = normalizeRecoveryCode(raw);
@@ -329,7 +334,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
         (next, device, now) => {
           // Enrol turns 2FA on; a confirmed Reset replaces every device and recovery code.
           next.devices = [device];
-          next.recoveryCodeHashes = recoveryCodes.map((c) => secretBox.keyedHash(c.replace(/-/g, "")));
+          next.recoveryCodeHashes = recoveryCodeHashes(recoveryCodes);
           next.pending = [];
           next.enabledAt ??= now;
           return { device: deviceView(device), enabledAt: next.enabledAt };
@@ -436,7 +441,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
       await requireEnabled(caller.userId);
       await spendCode(caller.userId, code);
       const codes = newRecoveryCodes();
-      const hashes = codes.map((c) => secretBox.keyedHash(c.replace(/-/g, "")));
+      const hashes = recoveryCodeHashes(codes);
       await mutate(caller.userId, (record) => {
         if (record.enabledAt === null) {
           throw new AuthError("TWO_FACTOR_NOT_ENABLED", "two-factor authentication is not enabled for this account");
