@@ -1,8 +1,9 @@
 import type { Clock } from "./clock.ts";
+import { AuthError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Mailer } from "./mail/mailer.ts";
 import type { PasswordHasher } from "./passwords/hasher.ts";
-import type { AttemptPolicy, Store } from "./store/port.ts";
+import type { AttemptPolicy, Store, UserRecord } from "./store/port.ts";
 import type { AccessTokens } from "./tokens/access.ts";
 import type { SecretBox } from "./totp/secret-box.ts";
 
@@ -74,4 +75,11 @@ export function createBackground(log: Logger): Background {
 
 export function addSeconds(date: Date, seconds: number): Date {
   return new Date(date.getTime() + seconds * 1000);
+}
+
+/** The caller's user. A live session outlives its user only if deletion raced the call. */
+export async function requireUser(store: Store, caller: Caller): Promise<UserRecord> {
+  const user = await store.users.findById(caller.userId);
+  if (user === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+  return user;
 }

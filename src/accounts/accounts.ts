@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { AuthError } from "../errors.ts";
-import { addSeconds, type Caller, type ClientInfo, type Deps } from "../domain.ts";
+import { addSeconds, requireUser as requireUserOf, type Caller, type ClientInfo, type Deps } from "../domain.ts";
 import type { MailKind } from "../mail/mailer.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import { checkNewPassword, checkPresentedPassword } from "../passwords/policy.ts";
@@ -83,12 +83,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
     return { kind: "signed_in", user: { ...after, twoFactorEnabled }, tokens, rememberMe };
   }
 
-  async function requireUser(caller: Caller): Promise<UserRecord> {
-    const user = await store.users.findById(caller.userId);
-    // The session outlived its user only if deletion raced this call.
-    if (user === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
-    return user;
-  }
+  const requireUser = (caller: Caller) => requireUserOf(store, caller);
 
   /** Creates a one-time code, keeps only its hash, and mails the code. */
   async function sendCode(user: UserRecord, purpose: MailedCodePurpose): Promise<void> {

@@ -28,16 +28,16 @@ export function checkDisplayName(field: string, raw: string): string {
 const maxOpaqueLength = 256;
 const opaqueShape = /^[A-Za-z0-9_-]+$/;
 
-/**
- * Checks a code or opaque token the service itself issued (base64url). A value that cannot be one
- * of ours is refused with `reasonIfWrong` (e.g. INVALID_CODE), never looked up.
- */
 const wrongOpaque = {
   INVALID_CODE: "the code is invalid or has expired",
   INVALID_REFRESH: "the refresh token is invalid",
   INVALID_CHALLENGE: "the sign-in challenge is invalid or has expired; sign in again",
 } as const;
 
+/**
+ * Checks a code or opaque token the service itself issued (base64url). A value that cannot be one
+ * of ours is refused with `reasonIfWrong` (e.g. INVALID_CODE), never looked up.
+ */
 export function checkOpaque(field: string, raw: string, reasonIfWrong: keyof typeof wrongOpaque): string {
   const value = raw.trim();
   if (value.length === 0) throw invalidArgument(field, `${field} is required`);

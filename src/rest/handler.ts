@@ -9,6 +9,7 @@ import { parseCookie, stringifySetCookie } from "cookie";
 import type { Caller } from "../domain.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { bearerFrom, userAgentFrom } from "../rpc/context.ts";
 import { toSafeError } from "../rpc/errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import type { Fields, Method, Operations, Route, RouteResult } from "./route.ts";
@@ -18,7 +19,6 @@ type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
 export const sessionCookieName = "session";
-const maxUserAgentLength = 512;
 
 export interface RestOptions {
   routes: Route[];
@@ -162,12 +162,6 @@ async function readBody(req: Request, limit: number): Promise<Record<string, unk
   return parsed as Record<string, unknown>;
 }
 
-function bearerOf(req: Request): string | undefined {
-  const header = req.headers.authorization;
-  if (header === undefined) return undefined;
-  return /^Bearer[ ]+([^\s]+)\s*$/i.exec(header)?.[1];
-}
-
 export function createRestHandler(options: RestOptions) {
   const { ops, log } = options;
   const compiled: CompiledRoute[] = options.routes.map((route) => {
@@ -289,14 +283,14 @@ export function createRestHandler(options: RestOptions) {
       const { route, params } = found;
       const query = fieldsOf(queryOf(search));
       const body = fieldsOf(method === "GET" ? (req.resume(), {}) : await readBody(req, options.maxBodyBytes));
-      const bearer = bearerOf(req);
+      const bearer = bearerFrom(req.headers.authorization);
       const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
       const caller = async (): Promise<Caller> => {
         if (req.headers.authorization !== undefined || cookie === undefined) return ops.sessions.authenticate(bearer);
         if (method !== "GET" || route.getWrites === true) checkCsrf(req);
         return ops.sessions.authenticateCookie(cookie);
       };
-      const userAgent = String(req.headers["user-agent"] ?? "").slice(0, maxUserAgentLength);
+      const userAgent = userAgentFrom(req.headers["user-agent"]);
       const result = await route.run(
         { body, query, params, caller, bearer, client: { ipAddress: options.clientIp(req), userAgent } },
         ops,

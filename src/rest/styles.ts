@@ -45,33 +45,35 @@ export function successBody(owners: readonly Doc[], said: Said): unknown {
   return owners.reduce<Record<string, unknown>>((body, doc) => merge(body, successFor(doc, said)), {});
 }
 
+const statusByReason: Partial<Record<Reason, number>> = {
+  TWO_FACTOR_LOCKED: 423,
+  RATE_LIMITED: 429,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  METHOD_NOT_ALLOWED: 405,
+  EMAIL_NOT_VERIFIED: 403,
+  EMAIL_ALREADY_VERIFIED: 409,
+  LAST_SIGN_IN_METHOD: 409,
+  TWO_FACTOR_ALREADY_ENABLED: 409,
+  LAST_DEVICE: 409,
+  DEVICE_LIMIT_REACHED: 409,
+};
+
+const statusByStatus = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  already_exists: 409,
+  failed_precondition: 400,
+  resource_exhausted: 429,
+  unavailable: 503,
+  internal: 500,
+} as const;
+
 /** HTTP status of a reason on the REST paths (the legacy README's table, and 423 for the 2FA lock). */
 export function httpStatus(err: AuthError): number {
-  const byReason: Partial<Record<Reason, number>> = {
-    TWO_FACTOR_LOCKED: 423,
-    RATE_LIMITED: 429,
-    PAYLOAD_TOO_LARGE: 413,
-    UNSUPPORTED_MEDIA_TYPE: 415,
-    METHOD_NOT_ALLOWED: 405,
-    EMAIL_NOT_VERIFIED: 403,
-    EMAIL_ALREADY_VERIFIED: 409,
-    LAST_SIGN_IN_METHOD: 409,
-    TWO_FACTOR_ALREADY_ENABLED: 409,
-    LAST_DEVICE: 409,
-    DEVICE_LIMIT_REACHED: 409,
-  };
-  const byStatus = {
-    invalid_argument: 400,
-    unauthenticated: 401,
-    permission_denied: 403,
-    not_found: 404,
-    already_exists: 409,
-    failed_precondition: 400,
-    resource_exhausted: 429,
-    unavailable: 503,
-    internal: 500,
-  } as const;
-  return byReason[err.reason] ?? byStatus[err.status];
+  return statusByReason[err.reason] ?? statusByStatus[err.status];
 }
 
 export const reasonPhrases: Record<number, string> = {

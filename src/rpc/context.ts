@@ -7,15 +7,22 @@ export const requestIdKey = createContextKey<string>("", { description: "request
 
 const maxUserAgentLength = 512;
 
+/** The User-Agent header as stored with a session (bounded). Shared with the REST layer. */
+export function userAgentFrom(header: string | null | undefined): string {
+  return (header ?? "").slice(0, maxUserAgentLength);
+}
+
+/** The token of an `Authorization: Bearer` header; a missing or non-Bearer header gives none. */
+export function bearerFrom(header: string | null | undefined): string | undefined {
+  if (header === null || header === undefined) return undefined;
+  return /^Bearer[ ]+([^\s]+)\s*$/i.exec(header)?.[1];
+}
+
 export function clientInfo(ctx: HandlerContext): ClientInfo {
-  const userAgent = (ctx.requestHeader.get("user-agent") ?? "").slice(0, maxUserAgentLength);
-  return { ipAddress: ctx.values.get(clientIpKey), userAgent };
+  return { ipAddress: ctx.values.get(clientIpKey), userAgent: userAgentFrom(ctx.requestHeader.get("user-agent")) };
 }
 
 /** The bearer token of the request, if any. A non-Bearer Authorization header counts as none. */
 export function bearerToken(ctx: HandlerContext): string | undefined {
-  const header = ctx.requestHeader.get("authorization");
-  if (header === null) return undefined;
-  const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
-  return match?.[1];
+  return bearerFrom(ctx.requestHeader.get("authorization"));
 }

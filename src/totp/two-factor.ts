@@ -9,7 +9,7 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { checkId, checkOpaque } from "../accounts/validation.ts";
 import { limitedAttempt } from "../attempt-limit.ts";
-import { addSeconds, type Caller, type Deps } from "../domain.ts";
+import { addSeconds, requireUser as requireUserOf, type Caller, type Deps } from "../domain.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
@@ -100,11 +100,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
   const { store, clock, secretBox, policy } = deps;
 
-  async function requireUser(caller: Caller): Promise<UserRecord> {
-    const user = await store.users.findById(caller.userId);
-    if (user === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
-    return user;
-  }
+  const requireUser = (caller: Caller) => requireUserOf(store, caller);
 
   async function load(userId: string): Promise<TwoFactorRecord> {
     return (await store.twoFactor.get(userId)) ?? emptyRecord(userId);
