@@ -1,10 +1,13 @@
 // Configuration is read from the environment once, at start-up, into a typed object. A bad value
 // stops the server with a message naming the variable.
 
+import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo-connection.ts";
+
 export interface Config {
   port: number;
   host: string;
-  mongodbUri: string | undefined;
+  /** How to reach MongoDB (the URI as the driver parsed it, pinned options); undefined: embedded store. */
+  mongodb: MongoConnectionPlan | undefined;
   tls: { certFile: string; keyFile: string } | undefined;
   corsAllowedOrigins: string[];
   /** How many reverse proxies in front of us append to X-Forwarded-For (0: ignore the header). */
@@ -23,6 +26,10 @@ export interface Config {
   refreshTokenTtlRememberMeSeconds: number;
   /** No session lives longer than this from sign-in, however often it is refreshed. */
   sessionMaxLifetimeSeconds: number;
+  /** Live sessions a user may hold; opening one more revokes the oldest. */
+  maxSessionsPerUser: number;
+  /** How long a spent refresh token is remembered, so that presenting it again revokes its session. */
+  refreshReuseDetectionSeconds: number;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number };
   /** Failed password guesses per account before it is locked; 0 disables the limit. */
   loginMaxFailures: number;
@@ -146,6 +153,28 @@ function aesKey(env: Env, name: string, readFile: (path: string) => string): Buf
   throw new ConfigError(name, "must be 32 random bytes, as 64 hex digits or base64 (openssl rand -base64 32)");
 }
 
+/** MONGODB_URI, checked by the driver's own parser, with the settings that shape the connection. */
+function mongodb(env: Env): MongoConnectionPlan | undefined {
+  const database = str(env, "MONGODB_DATABASE");
+  if (database !== undefined) {
+    const problem = checkDatabaseName(database);
+    if (problem !== undefined) throw new ConfigError("MONGODB_DATABASE", problem);
+  }
+  const settings = {
+    database,
+    serverSelectionTimeoutMS: int(env, "MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5_000, 100, 120_000),
+    operationTimeoutMS: int(env, "MONGODB_OPERATION_TIMEOUT_MS", 10_000, 100, 300_000),
+  };
+  const raw = str(env, "MONGODB_URI");
+  if (raw === undefined) return undefined;
+  try {
+    return planMongoConnection(raw, settings);
+  } catch (err) {
+    if (err instanceof MongoUriError) throw new ConfigError("MONGODB_URI", `is not a connection string the MongoDB driver accepts: ${err.message}`);
+    throw err;
+  }
+}
+
 export function loadConfig(env: Env, readFile: (path: string) => string): Config {
   const certFile = str(env, "TLS_CERT_FILE");
   const keyFile = str(env, "TLS_KEY_FILE");
@@ -160,7 +189,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   const config: Config = {
     port: int(env, "PORT", 8080, 0, 65_535),
     host: str(env, "HOST") ?? "0.0.0.0",
-    mongodbUri: url(env, "MONGODB_URI", ["mongodb:", "mongodb+srv:"]),
+    mongodb: mongodb(env),
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     corsAllowedOrigins: origins(env, "CORS_ALLOWED_ORIGINS"),
     trustProxyHops: int(env, "TRUST_PROXY_HOPS", 0, 0, 10),
@@ -177,6 +206,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     refreshTokenTtlRememberMeSeconds: int(env, "REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", 30 * day, 60, 365 * day),
     // NIST SP 800-63B: re-authenticate at least every 30 days.
     sessionMaxLifetimeSeconds: int(env, "SESSION_MAX_LIFETIME_SECONDS", 30 * day, 60, 365 * day),
+    maxSessionsPerUser: int(env, "MAX_SESSIONS_PER_USER", 100, 1, 10_000),
+    refreshReuseDetectionSeconds: int(env, "REFRESH_REUSE_DETECTION_SECONDS", day, 60, 365 * day),
     argon2: {
       // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
       memoryKiB: int(env, "ARGON2_MEMORY_KIB", 19_456, 19_456, 4_194_304),
@@ -206,7 +237,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   if (config.sessionMaxLifetimeSeconds < config.refreshTokenTtlRememberMeSeconds) {
     throw new ConfigError("SESSION_MAX_LIFETIME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS");
   }
-  if (config.mongodbUri !== undefined && config.twoFactor.encryptionKey === undefined) {
+  if (config.mongodb !== undefined && config.twoFactor.encryptionKey === undefined) {
     // A generated key would make every stored TOTP secret and recovery code unusable after a
     // restart, locking every 2FA user out: with durable storage the key must be durable too.
     throw new ConfigError("TOTP_ENCRYPTION_KEY", "must be set (or TOTP_ENCRYPTION_KEY_FILE) when MONGODB_URI is");

@@ -27,6 +27,10 @@ export interface Deps {
     refreshTokenTtlSeconds: number;
     refreshTokenTtlRememberMeSeconds: number;
     sessionMaxLifetimeSeconds: number;
+    /** Live sessions per user; opening one more revokes the oldest. */
+    maxSessionsPerUser: number;
+    /** How long a spent refresh token is remembered for reuse detection. */
+    refreshReuseDetectionSeconds: number;
     /** Password guessing limit per account; undefined when disabled. */
     passwordAttempts: AttemptPolicy | undefined;
     /** Second-factor guessing limit per account (always on). */

@@ -13,7 +13,15 @@ try {
   throw err;
 }
 
-const server = await startServer(config);
+let server;
+try {
+  server = await startServer(config);
+} catch (err) {
+  // A problem no retry can fix (an index that conflicts with ours, an unreadable TLS file):
+  // one clear line, no stack trace, and a non-zero exit.
+  console.error(`authd could not start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => {

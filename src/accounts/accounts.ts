@@ -2,13 +2,13 @@ import { randomUUID } from "node:crypto";
 import { AuthError } from "../errors.ts";
 import { addSeconds, requireUser as requireUserOf, type Caller, type ClientInfo, type Deps } from "../domain.ts";
 import type { MailKind } from "../mail/mailer.ts";
-import type { PasswordCheck } from "../passwords/check.ts";
+import { passwordAttemptKey, type PasswordCheck } from "../passwords/check.ts";
 import { checkNewPassword, checkPresentedPassword } from "../passwords/policy.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
-import type { UserRecord } from "../store/port.ts";
+import { noCutoff, type UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
-import type { Challenge, FactorProof, TwoFactor } from "../totp/two-factor.ts";
+import { twoFactorAttemptKey, type Challenge, type FactorProof, type TwoFactor } from "../totp/two-factor.ts";
 import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "./validation.ts";
 
 export interface LinkedAccount {
@@ -62,21 +62,22 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
     client: ClientInfo,
     rememberMe: boolean,
     secondFactorChecked: boolean,
+    twoFactorGeneration: number,
   ): Promise<LoginResult> {
     if (policy.emailVerificationRequired && !checked.emailVerified) {
       throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
     }
-    const tokens = await sessions.open(checked, client, rememberMe);
+    const tokens = await sessions.open(checked, client, rememberMe, twoFactorGeneration);
     const after = await store.users.findById(checked.id);
     if (after === null || after.passwordHash !== checked.passwordHash) {
-      await store.sessions.revoke(tokens.sessionId, checked.id, clock.now());
+      await sessions.end(tokens.sessionId, checked.id);
       throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
     }
     // Likewise 2FA turned on while a password-only sign-in was under way: Enable revoked every
     // session it could see, so this one is revoked here and the sign-in needs its second factor.
     const twoFactorEnabled = await twoFactor.isEnabled(after.id);
     if (twoFactorEnabled && !secondFactorChecked) {
-      await store.sessions.revoke(tokens.sessionId, after.id, clock.now());
+      await sessions.end(tokens.sessionId, after.id);
       const challenge = await twoFactor.issueChallenge(after.id, rememberMe);
       return { kind: "second_factor_required", user: { ...after, twoFactorEnabled }, challenge };
     }
@@ -117,10 +118,20 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
     return user;
   }
 
-  async function setPassword(user: UserRecord, normalizedPassword: string, extra: { emailVerified?: boolean } = {}) {
+  /** Sets the password and, in the same write, ends every session but `keep`. */
+  async function setPassword(
+    user: UserRecord,
+    normalizedPassword: string,
+    keep: string | null,
+    extra: { emailVerified?: boolean } = {},
+  ) {
     const now = clock.now();
     const passwordHash = await hasher.hash(normalizedPassword);
-    const updated = await store.users.update(user.id, { passwordHash, passwordUpdatedAt: now, updatedAt: now, ...extra });
+    const updated = await store.users.update(
+      user.id,
+      { passwordHash, passwordUpdatedAt: now, updatedAt: now, ...extra },
+      { endSessions: { keep } },
+    );
     if (updated === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
     return updated;
   }
@@ -143,6 +154,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
         passwordUpdatedAt: now,
         createdAt: now,
         updatedAt: now,
+        sessionCutoff: { ...noCutoff },
       };
       try {
         await store.users.insert(user);
@@ -158,7 +170,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
         deps.background.run("verification-mail", () => sendCode(user, "email_verification"));
         return { user: { ...user, twoFactorEnabled: false } };
       }
-      return { user: { ...user, twoFactorEnabled: false }, tokens: await sessions.open(user, client, false) };
+      return { user: { ...user, twoFactorEnabled: false }, tokens: await sessions.open(user, client, false, 0) };
     },
 
     async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {
@@ -175,7 +187,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
         const upgraded = await store.users.update(
           user.id,
           { passwordHash: await hasher.hash(password), updatedAt: clock.now() },
-          user.passwordHash,
+          { ifPasswordHash: user.passwordHash },
         );
         if (upgraded !== null) {
           current = upgraded;
@@ -185,7 +197,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       if (policy.emailVerificationRequired && !current.emailVerified) {
         throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
       }
-      const needsSecondFactor = await twoFactor.isEnabled(current.id);
+      const { enabled: needsSecondFactor, generation } = await twoFactor.stateOf(current.id);
       if (needsSecondFactor) {
         if (proof === undefined) {
           const challenge = await twoFactor.issueChallenge(current.id, input.rememberMe);
@@ -193,7 +205,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
         }
         await twoFactor.prove(current.id, proof);
       }
-      return openSignedIn(current, client, input.rememberMe, needsSecondFactor);
+      return openSignedIn(current, client, input.rememberMe, needsSecondFactor, generation);
     },
 
     /** The second step of a sign-in that Login answered with a challenge. */
@@ -206,9 +218,10 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       if (user === null || user.passwordHash === null || (user.passwordUpdatedAt ?? user.createdAt) > challenge.createdAt) {
         throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
       }
+      const { generation } = await twoFactor.stateOf(user.id);
       await twoFactor.prove(user.id, proof);
       await twoFactor.consumeChallenge(challenge.token);
-      return openSignedIn(user, client, challenge.rememberMe === true, true);
+      return openSignedIn(user, client, challenge.rememberMe === true, true, generation);
     },
 
     async getUser(caller: Caller): Promise<AccountView> {
@@ -232,8 +245,8 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
         throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       }
       const next = checkNewPassword("new_password", nextRaw, user.email);
-      await setPassword(user, next);
-      return store.sessions.revokeAllForUser(user.id, clock.now(), caller.sessionId);
+      await setPassword(user, next, caller.sessionId);
+      return sessions.revokeAllOf(user.id, caller.sessionId);
     },
 
     async deleteAccount(caller: Caller): Promise<void> {
@@ -243,6 +256,8 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       await store.refreshTokens.deleteAllForUser(user.id);
       await store.codes.deleteAllForUser(user.id);
       await store.twoFactor.delete(user.id);
+      await store.attempts.clear(passwordAttemptKey(user.email));
+      await store.attempts.clear(twoFactorAttemptKey(user.id));
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
     },
@@ -286,8 +301,8 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       const next = checkNewPassword("new_password", nextRaw, owner.email);
       const user = await consumeCode(code, "password_reset");
       // Receiving the code proves control of the address.
-      await setPassword(user, next, { emailVerified: true });
-      await store.sessions.revokeAllForUser(user.id, clock.now());
+      await setPassword(user, next, null, { emailVerified: true });
+      await sessions.revokeAllOf(user.id);
     },
 
     async listLinkedAccounts(caller: Caller): Promise<LinkedAccount[]> {

@@ -1,4 +1,5 @@
 import { AuthError, invalidArgument } from "../errors.ts";
+import { wellFormed } from "../input.ts";
 
 const maxEmailLength = 254;
 // Deliberately simple: one @, no spaces or control characters, a dot in the domain. Deliverability
@@ -7,7 +8,7 @@ const emailShape = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
 
 /** Trims and lower-cases an email address and checks its shape. */
 export function normalizeEmail(field: string, raw: string): string {
-  const email = raw.trim().toLowerCase();
+  const email = wellFormed(field, raw).trim().toLowerCase();
   if (email.length === 0) throw invalidArgument(field, `${field} is required`);
   if (email.length > maxEmailLength) throw invalidArgument(field, `${field} must be at most ${maxEmailLength} characters`);
   if (!emailShape.test(email)) throw invalidArgument(field, `${field} is not a valid email address`);
@@ -17,7 +18,7 @@ export function normalizeEmail(field: string, raw: string): string {
 const maxDisplayNameLength = 100;
 
 export function checkDisplayName(field: string, raw: string): string {
-  const name = raw.trim().normalize("NFC");
+  const name = wellFormed(field, raw).trim().normalize("NFC");
   if ([...name].length > maxDisplayNameLength) {
     throw invalidArgument(field, `${field} must be at most ${maxDisplayNameLength} characters`);
   }
@@ -39,7 +40,7 @@ const wrongOpaque = {
  * of ours is refused with `reasonIfWrong` (e.g. INVALID_CODE), never looked up.
  */
 export function checkOpaque(field: string, raw: string, reasonIfWrong: keyof typeof wrongOpaque): string {
-  const value = raw.trim();
+  const value = wellFormed(field, raw).trim();
   if (value.length === 0) throw invalidArgument(field, `${field} is required`);
   if (value.length > maxOpaqueLength) throw invalidArgument(field, `${field} must be at most ${maxOpaqueLength} characters`);
   if (!opaqueShape.test(value)) {
@@ -50,7 +51,7 @@ export function checkOpaque(field: string, raw: string, reasonIfWrong: keyof typ
 
 /** Checks an identifier the service issued (a UUID or similar). */
 export function checkId(field: string, raw: string): string {
-  const id = raw.trim();
+  const id = wellFormed(field, raw).trim();
   if (id.length === 0) throw invalidArgument(field, `${field} is required`);
   if (id.length > 128 || !/^[A-Za-z0-9_-]+$/.test(id)) throw invalidArgument(field, `${field} is malformed`);
   return id;

@@ -3,6 +3,9 @@ import type { Deps } from "../domain.ts";
 import { AuthError } from "../errors.ts";
 import type { UserRecord } from "../store/port.ts";
 
+/** The guessing-limit key of an address's password (an account's, or a would-be account's). */
+export const passwordAttemptKey = (email: string): string => `password:${email}`;
+
 /** Checks a presented password for the account with that (normalized) email. */
 export type PasswordCheck = (email: string, user: UserRecord | null, password: string) => Promise<boolean>;
 
@@ -16,7 +19,7 @@ export function createPasswordCheck(deps: Deps): PasswordCheck {
   return async (email, user, password) => {
     const ok = await limitedAttempt(
       deps,
-      `password:${email}`,
+      passwordAttemptKey(email),
       policy.passwordAttempts,
       (retryAfterSeconds) => new AuthError("RATE_LIMITED", "too many failed attempts; try again later", { retryAfterSeconds }),
       async () => {

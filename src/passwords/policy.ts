@@ -1,4 +1,5 @@
 import { AuthError } from "../errors.ts";
+import { wellFormed } from "../input.ts";
 import { commonPasswords } from "./common-passwords.ts";
 
 export const minPasswordLength = 8;
@@ -25,7 +26,7 @@ function codePoints(s: string): number {
  */
 export function checkNewPassword(field: string, password: string, email: string): string {
   if (password.length === 0) throw new AuthError("INVALID_ARGUMENT", `${field} is required`, { field });
-  const normalized = normalizePassword(password);
+  const normalized = normalizePassword(wellFormed(field, password));
   const length = codePoints(normalized);
   if (length < minPasswordLength) {
     throw new AuthError("WEAK_PASSWORD", `password must be at least ${minPasswordLength} characters`, { field });
@@ -49,7 +50,7 @@ export function checkNewPassword(field: string, password: string, email: string)
 /** Checks a presented (not new) password only for size, so oversized input is refused early. */
 export function checkPresentedPassword(field: string, password: string): string {
   if (password.length === 0) throw new AuthError("INVALID_ARGUMENT", `${field} is required`, { field });
-  const normalized = normalizePassword(password);
+  const normalized = normalizePassword(wellFormed(field, password));
   if (codePoints(normalized) > maxPasswordLength) {
     throw new AuthError("INVALID_ARGUMENT", `${field} must be at most ${maxPasswordLength} characters`, { field });
   }

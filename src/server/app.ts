@@ -106,9 +106,22 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
 
   let store = overrides.store;
   if (store === undefined) {
-    if (config.mongodbUri !== undefined) {
-      store = await createMongoStore(config.mongodbUri);
-      log.info("storage: MongoDB");
+    if (config.mongodb !== undefined) {
+      const plan = config.mongodb;
+      if (plan.overridden.length > 0) {
+        log.warn(
+          { overridden: plan.overridden },
+          `MONGODB_URI asks for ${plan.overridden.map((o) => `${o.option}=${o.given}`).join(", ")}: overridden. ` +
+            "authd pins primary reads, journaled majority writes and retryable reads and writes, so that no revocation, spent token or attempt count is lost in a failover",
+        );
+      }
+      const mongo = createMongoStore(plan, { log });
+      // Waits for the first attempt only: with MongoDB down the server still starts, reports not
+      // ready and answers STORAGE_UNAVAILABLE until the store connects in the background. An
+      // index conflict, which no retry fixes, stops the start here.
+      await mongo.started;
+      store = mongo;
+      log.info({ database: plan.dbName, connected: mongo.connected() }, "storage: MongoDB");
     } else {
       store = createMemoryStore();
       log.warn("storage: embedded in-process store (no MONGODB_URI): all data is lost when the process exits");
@@ -161,6 +174,8 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
       refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,
       sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
+      maxSessionsPerUser: config.maxSessionsPerUser,
+      refreshReuseDetectionSeconds: config.refreshReuseDetectionSeconds,
       passwordAttempts:
         config.loginMaxFailures === 0
           ? undefined
@@ -177,7 +192,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   };
   const sessions = createSessions(deps);
   const checkPassword = createPasswordCheck(deps);
-  const twoFactor = createTwoFactor(deps, checkPassword);
+  const twoFactor = createTwoFactor(deps, checkPassword, sessions);
   const accounts = createAccounts(deps, sessions, checkPassword, twoFactor);
   const probe = cachedProbe(store, 1000);
   const shutdown = new AbortController();
@@ -240,6 +255,17 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     res.setHeader("x-request-id", requestId);
     cors(req as http.IncomingMessage, res as http.ServerResponse, () => {
       const path = (req.url ?? "/").split("?")[0];
+      // Liveness: the process answers. Never tied to storage, so an orchestrator does not restart
+      // every replica while MongoDB elects a primary.
+      if (req.method === "GET" && path === "/livez") {
+        sendJson(res, 200, { status: "alive" });
+        return;
+      }
+      // Readiness: storage answers, so this replica can take traffic.
+      if (req.method === "GET" && path === "/readyz") {
+        void probe().then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not_ready", storage: store.kind }));
+        return;
+      }
       if (req.method === "GET" && (path === "/healthz" || path === "/health")) {
         void probe().then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING", storage: store.kind }));
         return;

@@ -2,7 +2,7 @@ import { randomUUID, timingSafeEqual } from "node:crypto";
 import { AuthError } from "../errors.ts";
 import { addSeconds, type Caller, type ClientInfo, type Deps } from "../domain.ts";
 import { checkId, checkOpaque } from "../accounts/validation.ts";
-import type { SessionRecord, UserRecord } from "../store/port.ts";
+import type { SessionCutoff, SessionRecord, UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 
 export interface TokenPair {
@@ -17,6 +17,11 @@ export interface TokenPair {
 
 // lastActiveAt is written at most once a minute per session, not on every call.
 const touchIntervalMs = 60_000;
+
+/** A session opened under an older generation than the record's cutoff has ended, unless kept. */
+function passes(cutoff: SessionCutoff, session: SessionRecord, generation: number): boolean {
+  return generation >= cutoff.generation || cutoff.keptSessionId === session.id;
+}
 
 export function createSessions(deps: Deps) {
   const { store, clock, accessTokens, policy } = deps;
@@ -46,6 +51,36 @@ export function createSessions(deps: Deps) {
   }
 
   /**
+   * The session if it is live now: not revoked or expired, its user still exists, and no security
+   * change (password, second factor) has cut it off since it was opened. The cutoffs are read on
+   * every call, so a change ends other sessions at once even if their records were never updated.
+   */
+  async function liveSession(sessionId: string, userId: string | undefined, now: Date): Promise<SessionRecord | null> {
+    // With the user known (bearer token, refresh record) all three reads go out at once.
+    const [session, user, twoFactor] =
+      userId === undefined
+        ? await store.sessions.findLive(sessionId, now).then(async (found) =>
+            found === null
+              ? [null, null, null]
+              : [found, ...(await Promise.all([store.users.findById(found.userId), store.twoFactor.get(found.userId)]))] as const,
+          )
+        : await Promise.all([store.sessions.findLive(sessionId, now), store.users.findById(userId), store.twoFactor.get(userId)]);
+    if (session === null || user === null || session.userId !== user.id) return null;
+    if (!passes(user.sessionCutoff, session, session.generations.user)) return null;
+    if (twoFactor !== null && !passes(twoFactor.sessionCutoff, session, session.generations.twoFactor)) return null;
+    return session;
+  }
+
+  /** Keeps at most `maxSessionsPerUser` live sessions: the oldest beyond it are revoked. */
+  async function enforceSessionCap(userId: string, now: Date): Promise<void> {
+    const live = await store.sessions.listLive(userId, now);
+    for (const old of live.slice(policy.maxSessionsPerUser)) {
+      await store.sessions.revoke(old.id, userId, now);
+      deps.log.info({ userId, sessionId: old.id }, "session limit reached: oldest session revoked");
+    }
+  }
+
+  /**
    * A refresh token presented after it was spent means it leaked or was replayed: the whole
    * session (every token descended from the same sign-in) is revoked.
    */
@@ -56,8 +91,12 @@ export function createSessions(deps: Deps) {
   }
 
   return {
-    /** Opens a session for a user who has just proven who they are. */
-    async open(user: UserRecord, client: ClientInfo, rememberMe: boolean): Promise<TokenPair> {
+    /**
+     * Opens a session for a user who has just proven who they are. `user` and
+     * `twoFactorGeneration` are as read before the proof was checked: a security change that
+     * landed meanwhile has raised a cutoff past them, and the new session is born ended.
+     */
+    async open(user: UserRecord, client: ClientInfo, rememberMe: boolean, twoFactorGeneration: number): Promise<TokenPair> {
       const now = clock.now();
       const session: SessionRecord = {
         id: randomUUID(),
@@ -69,8 +108,10 @@ export function createSessions(deps: Deps) {
         lastActiveAt: now,
         expiresAt: addSeconds(now, ttlFor(rememberMe)),
         revokedAt: null,
+        generations: { user: user.sessionCutoff.generation, twoFactor: twoFactorGeneration },
       };
       await store.sessions.insert(session);
+      await enforceSessionCap(user.id, now);
       return issuePair(session, session.expiresAt);
     },
 
@@ -84,8 +125,8 @@ export function createSessions(deps: Deps) {
       }
       const claims = await accessTokens.verify(bearer);
       const now = clock.now();
-      const session = await store.sessions.findLive(claims.sessionId, now);
-      if (session === null || session.userId !== claims.userId) {
+      const session = await liveSession(claims.sessionId, claims.userId, now);
+      if (session === null) {
         throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
       }
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) {
@@ -111,7 +152,7 @@ export function createSessions(deps: Deps) {
         throw new AuthError("INVALID_TOKEN", "the session cookie is invalid");
       }
       const now = clock.now();
-      const session = await store.sessions.findLive(sessionId, now);
+      const session = await liveSession(sessionId, undefined, now);
       if (session === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) await store.sessions.touch(session.id, now);
       return { userId: session.userId, sessionId: session.id };
@@ -133,9 +174,9 @@ export function createSessions(deps: Deps) {
       // Liveness is checked before the spend: concurrent callers that lose the spend revoke the
       // session only after it, so they cannot turn the single winner into a failure. The winner's
       // new pair then dies with the session, because every call checks that the session is live.
-      const session = await store.sessions.findLive(found.sessionId, now);
+      const session = await liveSession(found.sessionId, found.userId, now);
       if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
-      const spent = await store.refreshTokens.consume(hash, now);
+      const spent = await store.refreshTokens.consume(hash, now, addSeconds(now, policy.refreshReuseDetectionSeconds));
       if (spent.outcome === "reused") return reuseDetected(found.sessionId, found.userId, now);
       if (spent.outcome === "unknown") {
         throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
@@ -165,6 +206,26 @@ export function createSessions(deps: Deps) {
 
     async logout(caller: Caller): Promise<void> {
       await store.sessions.revoke(caller.sessionId, caller.userId, clock.now());
+    },
+
+    /** Ends one session of the user (a sign-in that must not stand after all). */
+    async end(sessionId: string, userId: string): Promise<void> {
+      await store.sessions.revoke(sessionId, userId, clock.now());
+    },
+
+    /**
+     * Cleans up after a security change whose cutoff has already ended the user's other sessions:
+     * marks their records revoked, and counts them for the caller (0 if the cleanup failed).
+     */
+    async revokeAllOf(userId: string, exceptId?: string): Promise<number> {
+      try {
+        return await store.sessions.revokeAllForUser(userId, clock.now(), exceptId);
+      } catch (err) {
+        // The change itself has landed and its cutoff already refuses those sessions; failing the
+        // call now would only tell the user a change that happened did not.
+        deps.log.warn({ err, userId }, "session cleanup after a security change failed; the cutoff still ends them");
+        return 0;
+      }
     },
   };
 }

@@ -13,3 +13,14 @@ export class StorageUnavailableError extends Error {
     this.name = "StorageUnavailableError";
   }
 }
+
+/**
+ * The database answered, but with a failure that retrying will not fix (a bug, a broken index, a
+ * permission). Reported as INTERNAL; the cause stays in the server's log.
+ */
+export class StorageFailureError extends Error {
+  constructor(cause?: unknown) {
+    super("storage failure", { cause });
+    this.name = "StorageFailureError";
+  }
+}

@@ -155,15 +155,18 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
       return user === undefined ? null : structuredClone(user);
     },
 
-    async update(id, patch, ifPasswordHash) {
+    async update(id, patch, options = {}) {
       assertOpen();
       const current = usersById.get(id);
       if (current === undefined) return null;
-      if (ifPasswordHash !== undefined && current.passwordHash !== ifPasswordHash) return null;
+      if (options.ifPasswordHash !== undefined && current.passwordHash !== options.ifPasswordHash) return null;
       const next: UserRecord = { ...current };
       for (const field of PATCHABLE_USER_FIELDS) {
         const value = patch[field];
         if (value !== undefined) Object.assign(next, { [field]: structuredClone(value) });
+      }
+      if (options.endSessions !== undefined) {
+        next.sessionCutoff = { generation: current.sessionCutoff.generation + 1, keptSessionId: options.endSessions.keep };
       }
       usersById.set(id, next);
       return structuredClone(next);
@@ -260,12 +263,13 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
       return token === undefined ? null : structuredClone(token);
     },
 
-    async consume(tokenHash, now): Promise<ConsumeRefreshResult> {
+    async consume(tokenHash, now, keepSpentUntil): Promise<ConsumeRefreshResult> {
       assertOpen();
       const token = refreshTokens.rows.get(tokenHash);
       if (token === undefined) return { outcome: "unknown" };
       if (token.consumedAt !== null) return { outcome: "reused", record: structuredClone(token) };
-      refreshTokens.set(tokenHash, { ...token, consumedAt: new Date(now.getTime()) });
+      const expiresAt = new Date(Math.min(token.expiresAt.getTime(), keepSpentUntil.getTime()));
+      refreshTokens.set(tokenHash, { ...token, consumedAt: new Date(now.getTime()), expiresAt });
       // The record as it was before spending.
       return { outcome: "consumed", record: structuredClone(token) };
     },

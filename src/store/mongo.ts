@@ -1,16 +1,29 @@
 // The MongoDB storage adapter (official `mongodb` driver).
 //
 // Collections: users (_id = user id, unique email), sessions (_id = session id), refresh_tokens
-// (_id = token hash), codes (_id = code hash). TTL indexes on `expiresAt` purge expired records;
-// every read taking `now` also filters on `expiresAt > now`, because TTL deletion is lazy.
+// (_id = token hash), codes (_id = code hash), attempts (_id = key), two_factor (_id = user id).
+// TTL indexes on `expiresAt` purge expired records; every read taking `now` also filters on
+// `expiresAt > now`, because TTL deletion is lazy.
 //
-// Every driver call goes through `run()`, which turns anything the driver throws into
-// StorageUnavailableError (with the driver error as `cause`), so no driver error reaches callers.
+// Connection: the server starts whether or not MongoDB answers. Until the first connection and
+// index check succeed, every call fails at once with StorageUnavailableError (and readiness says
+// not ready); a background loop retries with capped exponential backoff. Afterwards the driver
+// itself follows the replica set through elections, within the pinned timeouts.
+//
+// Every driver call goes through `run()`, which bounds it in time and classifies what the driver
+// throws (mongo-errors.ts), so no driver error reaches callers.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { MongoClient, MongoServerError } from "mongodb";
-import type { Collection, Db, MongoClientOptions } from "mongodb";
-import { attemptStateAt, nextAttemptRecord } from "./attempts.ts";
-import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
+import type { Collection, Db } from "mongodb";
+import type { Logger } from "../log.ts";
+import { attemptStateAt } from "./attempts.ts";
+import { DuplicateEmailError, StorageFailureError, StorageUnavailableError } from "./errors.ts";
+import { failAttempt, type AttemptDoc } from "./mongo-attempts.ts";
+import type { MongoConnectionPlan } from "./mongo-connection.ts";
+import { StorageDeadlineError, classifyMongoError } from "./mongo-errors.ts";
+import { IndexConflictError, ensureIndexes } from "./mongo-indexes.ts";
+import { noCutoff } from "./port.ts";
 import type {
   AttemptRecord,
   AttemptStore,
@@ -28,9 +41,9 @@ import type {
   UserPatch,
   UserRecord,
   UserStore,
+  SessionCutoff,
 } from "./port.ts";
 
-const DEFAULT_DB_NAME = "authd";
 const DUPLICATE_KEY = 11000;
 
 interface UserDoc {
@@ -42,6 +55,8 @@ interface UserDoc {
   passwordUpdatedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Absent in documents written before session cutoffs existed: generation 0. */
+  sessionCutoff?: SessionCutoff;
 }
 
 interface SessionDoc {
@@ -54,6 +69,7 @@ interface SessionDoc {
   lastActiveAt: Date;
   expiresAt: Date;
   revokedAt: Date | null;
+  generations?: { user: number; twoFactor: number };
 }
 
 interface RefreshTokenDoc {
@@ -97,6 +113,7 @@ interface TwoFactorDoc {
   devices: TotpDeviceDoc[];
   recoveryCodeHashes: string[];
   pending: PendingSecretDoc[];
+  sessionCutoff?: SessionCutoff;
 }
 
 /** The keys of UserPatch, listed so that nothing else (_id, email, createdAt) can be patched. */
@@ -120,6 +137,7 @@ function userToDoc(u: UserRecord): UserDoc {
     passwordUpdatedAt: u.passwordUpdatedAt,
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
+    sessionCutoff: { ...u.sessionCutoff },
   };
 }
 
@@ -133,7 +151,12 @@ function userFromDoc(d: UserDoc): UserRecord {
     passwordUpdatedAt: d.passwordUpdatedAt ?? null,
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
+    sessionCutoff: cutoffFromDoc(d.sessionCutoff),
   };
+}
+
+function cutoffFromDoc(c: SessionCutoff | undefined): SessionCutoff {
+  return c === undefined ? { ...noCutoff } : { generation: c.generation, keptSessionId: c.keptSessionId ?? null };
 }
 
 function sessionToDoc(s: SessionRecord): SessionDoc {
@@ -147,6 +170,7 @@ function sessionToDoc(s: SessionRecord): SessionDoc {
     lastActiveAt: s.lastActiveAt,
     expiresAt: s.expiresAt,
     revokedAt: s.revokedAt,
+    generations: { ...s.generations },
   };
 }
 
@@ -161,6 +185,7 @@ function sessionFromDoc(d: SessionDoc): SessionRecord {
     lastActiveAt: d.lastActiveAt,
     expiresAt: d.expiresAt,
     revokedAt: d.revokedAt ?? null,
+    generations: d.generations === undefined ? { user: 0, twoFactor: 0 } : { user: d.generations.user, twoFactor: d.generations.twoFactor },
   };
 }
 
@@ -218,6 +243,7 @@ function twoFactorToDoc(r: TwoFactorRecord): TwoFactorDoc {
       createdAt: p.createdAt,
       expiresAt: p.expiresAt,
     })),
+    sessionCutoff: { ...r.sessionCutoff },
   };
 }
 
@@ -241,6 +267,7 @@ function twoFactorFromDoc(d: TwoFactorDoc): TwoFactorRecord {
       createdAt: p.createdAt,
       expiresAt: p.expiresAt,
     })),
+    sessionCutoff: cutoffFromDoc(d.sessionCutoff),
   };
 }
 
@@ -250,14 +277,23 @@ function isDuplicateKey(err: unknown): err is MongoServerError {
   return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 }
 
-/** Which unique index a duplicate-key error is about, when the server says. */
-function duplicateKeyField(err: MongoServerError): string | undefined {
+/**
+ * Which unique index of `users` a duplicate-key error is about. The server names it in
+ * `keyPattern` (4.4+) or in its message ("... index: email_unique dup key: ..."); some
+ * MongoDB-compatible servers say neither, and then `idTaken` asks the database whether the id
+ * exists, so a duplicate id is never reported to a user as "email exists" nor the reverse.
+ */
+export async function duplicateUserField(err: MongoServerError, idTaken: () => Promise<boolean>): Promise<"_id" | "email"> {
   const keyPattern: unknown = err["keyPattern"];
-  if (keyPattern !== null && typeof keyPattern === "object") return Object.keys(keyPattern)[0];
-  // Older servers only put it in the message: "... index: email_1 dup key: ..."
-  const match = /index: (\S+)/.exec(err.message);
-  if (match?.[1] === undefined) return undefined;
-  return match[1] === "_id_" ? "_id" : match[1].replace(/_-?1$/, "");
+  if (keyPattern !== null && typeof keyPattern === "object") {
+    const keys = Object.keys(keyPattern);
+    if (keys.includes("_id")) return "_id";
+    if (keys.includes("email")) return "email";
+  }
+  const index = /index: (\S+)/.exec(err.message)?.[1];
+  if (index === "_id_") return "_id";
+  if (index !== undefined && index.startsWith("email")) return "email";
+  return (await idTaken()) ? "_id" : "email";
 }
 
 /** A caller mistake detected by the adapter (e.g. a duplicate primary key); not an outage. */
@@ -268,141 +304,227 @@ class LogicError extends Error {
   }
 }
 
-/**
- * Runs driver calls. Our own logic errors (DuplicateEmailError, and errors the adapter raises on
- * purpose) pass through; everything the driver throws — network, server selection, timeouts,
- * closed client, server errors — becomes StorageUnavailableError with the original as cause.
- */
-async function run<T>(op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    if (err instanceof DuplicateEmailError || err instanceof StorageUnavailableError || err instanceof LogicError) {
-      throw err;
-    }
-    throw new StorageUnavailableError(err);
-  }
-}
-
-/**
- * The database named in the URI path (`mongodb://host/<db>?...`), or undefined when absent.
- * Hosts and percent-encoded credentials cannot contain "/", so the first "/" after the scheme
- * starts the path.
- */
-export function dbNameFromUri(uri: string): string | undefined {
-  const scheme = /^mongodb(\+srv)?:\/\//i.exec(uri);
-  if (scheme === null) return undefined;
-  const rest = uri.slice(scheme[0].length);
-  const slash = rest.indexOf("/");
-  if (slash === -1) return undefined;
-  const path = rest.slice(slash + 1).split("?")[0] ?? "";
-  if (path === "") return undefined;
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path;
-  }
-}
-
-type AttemptDoc = Omit<AttemptRecord, "key"> & { _id: string };
-
-function attemptFromDoc(d: AttemptDoc | null): AttemptRecord | null {
-  if (d === null) return null;
-  const { _id, ...rest } = d;
-  return { key: _id, ...rest };
-}
-
 function liveFilter(now: Date): { revokedAt: null; expiresAt: { $gt: Date } } {
   return { revokedAt: null, expiresAt: { $gt: now } };
 }
 
-export async function createMongoStore(
-  uri: string,
-  opts?: { dbName?: string; serverSelectionTimeoutMS?: number },
-): Promise<Store> {
-  const clientOptions: MongoClientOptions = {};
-  // Only override the URI's own serverSelectionTimeoutMS when the caller asked to.
-  if (opts?.serverSelectionTimeoutMS !== undefined) clientOptions.serverSelectionTimeoutMS = opts.serverSelectionTimeoutMS;
+function attemptFromDoc(d: AttemptDoc | null): AttemptRecord | null {
+  if (d === null) return null;
+  return { key: d._id, failures: d.failures, windowStartedAt: d.windowStartedAt, lockedUntil: d.lockedUntil, expiresAt: d.expiresAt };
+}
 
-  let client: MongoClient;
-  try {
-    client = new MongoClient(uri, clientOptions);
-  } catch (err) {
-    // An unparsable URI: still never a driver error; the cause says what was wrong.
-    throw new StorageUnavailableError(err);
+interface Collections {
+  db: Db;
+  users: Collection<UserDoc>;
+  sessions: Collection<SessionDoc>;
+  refresh: Collection<RefreshTokenDoc>;
+  codes: Collection<CodeDoc>;
+  attempts: Collection<AttemptDoc>;
+  twoFactor: Collection<TwoFactorDoc>;
+}
+
+function collections(db: Db): Collections {
+  return {
+    db,
+    users: db.collection("users"),
+    sessions: db.collection("sessions"),
+    refresh: db.collection("refresh_tokens"),
+    codes: db.collection("codes"),
+    attempts: db.collection("attempts"),
+    twoFactor: db.collection("two_factor"),
+  };
+}
+
+export interface MongoStoreOptions {
+  /** Overrides the plan's database (tests pass a database of their own). */
+  dbName?: string;
+  log?: Pick<Logger, "info" | "warn" | "error">;
+  /** Backoff between connection attempts while MongoDB cannot be reached. */
+  retry?: { initialMs: number; maxMs: number };
+}
+
+export interface MongoStore extends Store {
+  readonly kind: "mongodb";
+  /**
+   * Settles after the first connection attempt: resolves whether or not MongoDB answered (the
+   * store then keeps trying in the background), rejects only with IndexConflictError, which no
+   * retry can fix.
+   */
+  readonly started: Promise<void>;
+  /** Whether the store has connected and checked its indexes. */
+  connected(): boolean;
+}
+
+const silentLog: Pick<Logger, "info" | "warn" | "error"> = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The driver error in a form safe and short enough for a log line (no URI, no credentials). */
+function describe(err: unknown): { error: string; code?: unknown } {
+  if (err instanceof Error) {
+    const code: unknown = (err as { code?: unknown }).code;
+    return code === undefined ? { error: `${err.name}: ${err.message}` } : { error: `${err.name}: ${err.message}`, code };
+  }
+  return { error: String(err) };
+}
+
+export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOptions = {}): MongoStore {
+  const log = opts.log ?? silentLog;
+  const dbName = opts.dbName ?? plan.dbName;
+  const retry = opts.retry ?? { initialMs: 250, maxMs: 30_000 };
+  const timeLimit = plan.operationTimeoutMS;
+  const limit = { maxTimeMS: timeLimit };
+
+  let current: { client: MongoClient; c: Collections } | undefined;
+  let closed = false;
+  const stopRetrying = new AbortController();
+
+  /** One attempt: connect, check the indexes; on any failure the half-open client is closed. */
+  async function connectOnce(): Promise<void> {
+    const client = new MongoClient(plan.uri, plan.options);
+    try {
+      await client.connect();
+      const db = client.db(dbName);
+      await ensureIndexes(db, log);
+      if (closed) throw new Error("store closed while connecting");
+      current = { client, c: collections(db) };
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
   }
 
-  let db: Db;
-  try {
-    await client.connect();
-    db = client.db(dbNameFromUri(uri) ?? opts?.dbName ?? DEFAULT_DB_NAME);
-    await ensureIndexes(db);
-  } catch (err) {
-    await client.close().catch(() => undefined);
-    throw err instanceof StorageUnavailableError ? err : new StorageUnavailableError(err);
+  async function connectLoop(first: { settle: (err?: unknown) => void }): Promise<void> {
+    for (let attempt = 0; !closed; attempt++) {
+      try {
+        await connectOnce();
+        log.info({ database: dbName, hosts: plan.srv ? "srv" : plan.hosts }, "storage: connected to MongoDB");
+        first.settle();
+        return;
+      } catch (err) {
+        if (closed) return;
+        if (err instanceof IndexConflictError) {
+          log.error({ err: describe(err) }, err.message);
+          first.settle(err);
+        } else {
+          first.settle();
+        }
+        const ceiling = Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(attempt, 20));
+        const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+        if (!(err instanceof IndexConflictError)) {
+          log.warn({ ...describe(err), retryInMs: delay }, "storage: MongoDB cannot be reached; calls fail with STORAGE_UNAVAILABLE until it can");
+        }
+        try {
+          await sleep(delay, undefined, { signal: stopRetrying.signal });
+        } catch {
+          return;
+        }
+      }
+    }
   }
 
-  const usersCol = db.collection<UserDoc>("users");
-  const sessionsCol = db.collection<SessionDoc>("sessions");
-  const refreshCol = db.collection<RefreshTokenDoc>("refresh_tokens");
-  const codesCol = db.collection<CodeDoc>("codes");
-  const attemptsCol = db.collection<AttemptDoc>("attempts");
-  const twoFactorCol = db.collection<TwoFactorDoc>("two_factor");
+  let settled = false;
+  const started = new Promise<void>((resolve, reject) => {
+    void connectLoop({
+      settle(err) {
+        if (settled) return;
+        settled = true;
+        if (err === undefined) resolve();
+        else reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    });
+  });
+  // Rejection is for the caller of `started`; without one, do not crash the process.
+  started.catch(() => undefined);
+
+  /**
+   * Runs one storage call: fails at once while disconnected, within `timeLimit` otherwise, and
+   * turns whatever the driver throws into StorageUnavailableError or StorageFailureError. Our own
+   * errors (DuplicateEmailError, LogicError) pass through.
+   */
+  async function run<T>(op: (c: Collections) => Promise<T>): Promise<T> {
+    if (closed) throw new StorageUnavailableError(new Error("the MongoDB store is closed"));
+    if (current === undefined) throw new StorageUnavailableError(new Error("not connected to MongoDB yet"));
+    const { c } = current;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StorageDeadlineError(timeLimit)), timeLimit);
+    });
+    try {
+      return await Promise.race([op(c), deadline]);
+    } catch (err) {
+      if (
+        err instanceof DuplicateEmailError ||
+        err instanceof StorageUnavailableError ||
+        err instanceof StorageFailureError ||
+        err instanceof LogicError
+      ) {
+        throw err;
+      }
+      throw classifyMongoError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   const users: UserStore = {
     insert: (user) =>
-      run(async () => {
+      run(async (c) => {
         try {
-          await usersCol.insertOne(userToDoc(user));
+          await c.users.insertOne(userToDoc(user));
         } catch (err) {
-          if (isDuplicateKey(err)) {
-            if (duplicateKeyField(err) === "_id") throw new LogicError(`user id already exists: ${user.id}`, err);
-            throw new DuplicateEmailError();
-          }
-          throw err;
+          if (!isDuplicateKey(err)) throw err;
+          const field = await duplicateUserField(err, async () => (await c.users.countDocuments({ _id: user.id }, { limit: 1, ...limit })) > 0);
+          if (field === "_id") throw new LogicError(`user id already exists: ${user.id}`, err);
+          throw new DuplicateEmailError();
         }
       }),
 
     findById: (id) =>
-      run(async () => {
-        const doc = await usersCol.findOne({ _id: id });
+      run(async (c) => {
+        const doc = await c.users.findOne({ _id: id }, limit);
         return doc === null ? null : userFromDoc(doc);
       }),
 
     findByEmail: (email) =>
-      run(async () => {
-        const doc = await usersCol.findOne({ email });
+      run(async (c) => {
+        const doc = await c.users.findOne({ email }, limit);
         return doc === null ? null : userFromDoc(doc);
       }),
 
-    update: (id, patch, ifPasswordHash) =>
-      run(async () => {
-        const filter = ifPasswordHash === undefined ? { _id: id } : { _id: id, passwordHash: ifPasswordHash };
-        const set: Partial<UserDoc> = {};
+    update: (id, patch, options = {}) =>
+      run(async (c) => {
+        const filter = options.ifPasswordHash === undefined ? { _id: id } : { _id: id, passwordHash: options.ifPasswordHash };
+        const set: Record<string, unknown> = {};
         for (const field of PATCHABLE_USER_FIELDS) {
           const value = patch[field];
-          if (value !== undefined) Object.assign(set, { [field]: value });
+          if (value !== undefined) set[field] = value;
         }
-        // `$set: {}` is rejected by the server; an empty patch is just a read.
+        const update: { $set?: Record<string, unknown>; $inc?: Record<string, number> } = {};
+        if (options.endSessions !== undefined) {
+          // The cutoff moves in the same single-document write as the change that requires it.
+          update.$inc = { "sessionCutoff.generation": 1 };
+          set["sessionCutoff.keptSessionId"] = options.endSessions.keep;
+        }
+        if (Object.keys(set).length > 0) update.$set = set;
+        // An empty update is rejected by the server; an empty patch is just a read.
         const doc =
-          Object.keys(set).length === 0
-            ? await usersCol.findOne(filter)
-            : await usersCol.findOneAndUpdate(filter, { $set: set }, { returnDocument: "after" });
+          Object.keys(update).length === 0
+            ? await c.users.findOne(filter, limit)
+            : await c.users.findOneAndUpdate(filter, update, { returnDocument: "after", ...limit });
         return doc === null ? null : userFromDoc(doc);
       }),
 
     delete: (id) =>
-      run(async () => {
-        const res = await usersCol.deleteOne({ _id: id });
+      run(async (c) => {
+        const res = await c.users.deleteOne({ _id: id });
         return res.deletedCount === 1;
       }),
   };
 
   const sessions: SessionStore = {
     insert: (session) =>
-      run(async () => {
+      run(async (c) => {
         try {
-          await sessionsCol.insertOne(sessionToDoc(session));
+          await c.sessions.insertOne(sessionToDoc(session));
         } catch (err) {
           if (isDuplicateKey(err)) throw new LogicError(`session id already exists: ${session.id}`, err);
           throw err;
@@ -410,55 +532,55 @@ export async function createMongoStore(
       }),
 
     findLive: (id, now) =>
-      run(async () => {
-        const doc = await sessionsCol.findOne({ _id: id, ...liveFilter(now) });
+      run(async (c) => {
+        const doc = await c.sessions.findOne({ _id: id, ...liveFilter(now) }, limit);
         return doc === null ? null : sessionFromDoc(doc);
       }),
 
     listLive: (userId, now) =>
-      run(async () => {
-        const docs = await sessionsCol
-          .find({ userId, ...liveFilter(now) })
+      run(async (c) => {
+        const docs = await c.sessions
+          .find({ userId, ...liveFilter(now) }, limit)
           .sort({ createdAt: -1, _id: -1 })
           .toArray();
         return docs.map(sessionFromDoc);
       }),
 
     touch: (id, now, expiresAt) =>
-      run(async () => {
+      run(async (c) => {
         const set: Partial<SessionDoc> = { lastActiveAt: now };
         if (expiresAt !== undefined) set.expiresAt = expiresAt;
-        const res = await sessionsCol.updateOne({ _id: id, ...liveFilter(now) }, { $set: set });
+        const res = await c.sessions.updateOne({ _id: id, ...liveFilter(now) }, { $set: set });
         return res.matchedCount === 1;
       }),
 
     revoke: (id, userId, now) =>
-      run(async () => {
-        const res = await sessionsCol.updateOne({ _id: id, userId, ...liveFilter(now) }, { $set: { revokedAt: now } });
+      run(async (c) => {
+        const res = await c.sessions.updateOne({ _id: id, userId, ...liveFilter(now) }, { $set: { revokedAt: now } });
         return res.modifiedCount === 1;
       }),
 
     revokeAllForUser: (userId, now, exceptId) =>
-      run(async () => {
+      run(async (c) => {
         const filter =
           exceptId === undefined
             ? { userId, ...liveFilter(now) }
             : { userId, _id: { $ne: exceptId }, ...liveFilter(now) };
-        const res = await sessionsCol.updateMany(filter, { $set: { revokedAt: now } });
+        const res = await c.sessions.updateMany(filter, { $set: { revokedAt: now } });
         return res.modifiedCount;
       }),
 
     deleteAllForUser: (userId) =>
-      run(async () => {
-        await sessionsCol.deleteMany({ userId });
+      run(async (c) => {
+        await c.sessions.deleteMany({ userId });
       }),
   };
 
   const refreshTokens: RefreshTokenStore = {
     insert: (token) =>
-      run(async () => {
+      run(async (c) => {
         try {
-          await refreshCol.insertOne(refreshToDoc(token));
+          await c.refresh.insertOne(refreshToDoc(token));
         } catch (err) {
           if (isDuplicateKey(err)) throw new LogicError("refresh token hash already exists", err);
           throw err;
@@ -466,129 +588,104 @@ export async function createMongoStore(
       }),
 
     find: (tokenHash) =>
-      run(async () => {
-        const doc = await refreshCol.findOne({ _id: tokenHash });
+      run(async (c) => {
+        const doc = await c.refresh.findOne({ _id: tokenHash }, limit);
         return doc === null ? null : refreshFromDoc(doc);
       }),
 
-    consume: (tokenHash, now) =>
-      run(async (): Promise<ConsumeRefreshResult> => {
-        // One atomic operation decides the winner; it gets the record as it was before.
-        const before = await refreshCol.findOneAndUpdate(
+    consume: (tokenHash, now, keepSpentUntil) =>
+      run(async (c): Promise<ConsumeRefreshResult> => {
+        // One atomic operation decides the winner; it gets the record as it was before. $min
+        // shortens the spent record's life to what reuse detection needs.
+        const before = await c.refresh.findOneAndUpdate(
           { _id: tokenHash, consumedAt: null },
-          { $set: { consumedAt: now } },
-          { returnDocument: "before" },
+          { $set: { consumedAt: now }, $min: { expiresAt: keepSpentUntil } },
+          { returnDocument: "before", ...limit },
         );
         if (before !== null) return { outcome: "consumed", record: refreshFromDoc(before) };
-        const existing = await refreshCol.findOne({ _id: tokenHash });
+        const existing = await c.refresh.findOne({ _id: tokenHash }, limit);
         return existing === null ? { outcome: "unknown" } : { outcome: "reused", record: refreshFromDoc(existing) };
       }),
 
     deleteAllForUser: (userId) =>
-      run(async () => {
-        await refreshCol.deleteMany({ userId });
+      run(async (c) => {
+        await c.refresh.deleteMany({ userId });
       }),
   };
 
   const codes: CodeStore = {
     replace: (code) =>
-      run(async () => {
+      run(async (c) => {
         // Delete the older codes first, then store the new one: if two replaces race, the worst
         // case is that both new codes survive — never that neither does.
-        await codesCol.deleteMany({ userId: code.userId, purpose: code.purpose, _id: { $ne: code.codeHash } });
-        await codesCol.replaceOne({ _id: code.codeHash }, codeToDoc(code), { upsert: true });
+        await c.codes.deleteMany({ userId: code.userId, purpose: code.purpose, _id: { $ne: code.codeHash } });
+        await c.codes.replaceOne({ _id: code.codeHash }, codeToDoc(code), { upsert: true });
       }),
 
     find: (codeHash, purpose, now) =>
-      run(async () => {
-        const doc = await codesCol.findOne({ _id: codeHash, purpose, expiresAt: { $gt: now } });
+      run(async (c) => {
+        const doc = await c.codes.findOne({ _id: codeHash, purpose, expiresAt: { $gt: now } }, limit);
         return doc === null ? null : codeFromDoc(doc);
       }),
 
     consume: (codeHash, purpose, now) =>
-      run(async () => {
-        const doc = await codesCol.findOneAndDelete({ _id: codeHash, purpose, expiresAt: { $gt: now } });
+      run(async (c) => {
+        const doc = await c.codes.findOneAndDelete({ _id: codeHash, purpose, expiresAt: { $gt: now } }, limit);
         return doc === null ? null : codeFromDoc(doc);
       }),
 
     deleteAllForUser: (userId) =>
-      run(async () => {
-        await codesCol.deleteMany({ userId });
+      run(async (c) => {
+        await c.codes.deleteMany({ userId });
       }),
   };
 
   const attempts: AttemptStore = {
-    get: (key, now) => run(async () => attemptStateAt(attemptFromDoc(await attemptsCol.findOne({ _id: key })), now)),
-
-    // Compare-and-set on the whole record: the update only applies if nobody changed the record
-    // since it was read (an insert only if nobody created it), otherwise read again and retry.
-    // Each counted failure is therefore one atomic write, and the lock holds across replicas.
-    fail: (key, now, policy) =>
-      run(async () => {
-        for (let attempt = 0; attempt < 20; attempt++) {
-          const doc = await attemptsCol.findOne({ _id: key });
-          const current = attemptFromDoc(doc);
-          const next = nextAttemptRecord(key, current, now, policy);
-          if (!next.counted) return { counted: false, state: attemptStateAt(next.record, now) };
-          const { key: _k, ...fields } = next.record;
-          if (doc === null) {
-            try {
-              await attemptsCol.insertOne({ _id: key, ...fields });
-              return { counted: true, state: attemptStateAt(next.record, now) };
-            } catch (err) {
-              if (isDuplicateKey(err)) continue;
-              throw err;
-            }
-          }
-          const res = await attemptsCol.updateOne(
-            { _id: key, failures: doc.failures, windowStartedAt: doc.windowStartedAt, lockedUntil: doc.lockedUntil },
-            { $set: fields },
-          );
-          if (res.matchedCount === 1) return { counted: true, state: attemptStateAt(next.record, now) };
-        }
-        throw new LogicError(`attempt counter for ${key} kept changing under contention`);
-      }),
-
+    get: (key, now) => run(async (c) => attemptStateAt(attemptFromDoc(await c.attempts.findOne({ _id: key }, limit)), now)),
+    // One atomic update pipeline per failure (mongo-attempts.ts): no read-then-write to lose.
+    fail: (key, now, policy) => run((c) => failAttempt(c.attempts, key, now, policy, limit)),
     clear: (key) =>
-      run(async () => {
-        await attemptsCol.deleteOne({ _id: key });
+      run(async (c) => {
+        await c.attempts.deleteOne({ _id: key });
       }),
   };
 
   // One document per user: every change is a single-document compare-and-set on `version`, which
-  // MongoDB applies atomically, so no multi-document transaction (or replica set) is needed.
+  // MongoDB applies atomically, so no multi-document transaction is needed.
   const twoFactor: TwoFactorStore = {
     get: (userId) =>
-      run(async () => {
-        const doc = await twoFactorCol.findOne({ _id: userId });
+      run(async (c) => {
+        const doc = await c.twoFactor.findOne({ _id: userId }, limit);
         return doc === null ? null : twoFactorFromDoc(doc);
       }),
 
     save: (next, expectedVersion) =>
-      run(async () => {
+      run(async (c) => {
         if (next.version !== expectedVersion + 1) throw new LogicError("two-factor record version must grow by one");
         const doc = twoFactorToDoc(next);
         if (expectedVersion === 0) {
           try {
-            await twoFactorCol.insertOne(doc);
+            await c.twoFactor.insertOne(doc);
             return true;
           } catch (err) {
             if (isDuplicateKey(err)) return false;
             throw err;
           }
         }
-        const res = await twoFactorCol.replaceOne({ _id: next.userId, version: expectedVersion }, doc);
+        const res = await c.twoFactor.replaceOne({ _id: next.userId, version: expectedVersion }, doc);
         return res.matchedCount === 1;
       }),
 
     delete: (userId) =>
-      run(async () => {
-        await twoFactorCol.deleteOne({ _id: userId });
+      run(async (c) => {
+        await c.twoFactor.deleteOne({ _id: userId });
       }),
   };
 
   return {
     kind: "mongodb",
+    started,
+    connected: () => current !== undefined && !closed,
     users,
     sessions,
     refreshTokens,
@@ -596,37 +693,15 @@ export async function createMongoStore(
     attempts,
     twoFactor,
     ping: () =>
-      run(async () => {
-        await db.command({ ping: 1 });
+      run(async (c) => {
+        await c.db.command({ ping: 1 });
       }),
-    close: () =>
-      run(async () => {
-        await client.close();
-      }),
+    async close() {
+      closed = true;
+      stopRetrying.abort();
+      const open = current;
+      current = undefined;
+      await open?.client.close().catch(() => undefined);
+    },
   };
-}
-
-/** Creates every index; createIndexes is a no-op for indexes that already exist identically. */
-async function ensureIndexes(db: Db): Promise<void> {
-  const users: Collection<UserDoc> = db.collection("users");
-  const sessions: Collection<SessionDoc> = db.collection("sessions");
-  const refresh: Collection<RefreshTokenDoc> = db.collection("refresh_tokens");
-  const codes: Collection<CodeDoc> = db.collection("codes");
-  const attempts: Collection<AttemptDoc> = db.collection("attempts");
-  await Promise.all([
-    attempts.createIndexes([{ key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 }]),
-    users.createIndexes([{ key: { email: 1 }, name: "email_unique", unique: true }]),
-    sessions.createIndexes([
-      { key: { userId: 1, createdAt: -1 }, name: "userId_createdAt" },
-      { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
-    ]),
-    refresh.createIndexes([
-      { key: { userId: 1 }, name: "userId" },
-      { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
-    ]),
-    codes.createIndexes([
-      { key: { userId: 1, purpose: 1 }, name: "userId_purpose" },
-      { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
-    ]),
-  ]);
 }

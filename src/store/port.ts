@@ -8,8 +8,26 @@
 //   takes `now`, and are eventually purged (MongoDB TTL indexes, a sweep in memory).
 // - Writes that must not race are single atomic operations: consuming a refresh token or a
 //   one-time code succeeds for exactly one of any number of concurrent callers.
-// - Failures to reach the database surface as StorageUnavailableError, never a driver error.
+// - Failures to reach the database (network, server selection, no primary, shutdown, write
+//   concern, time limit) surface as StorageUnavailableError; any other database failure as
+//   StorageFailureError. Never a driver error.
+// - Strings are stored as given; callers pass only well-formed UTF-16 (see src/input.ts).
 // - Records returned are copies: mutating them never changes what is stored.
+
+/**
+ * Ends sessions without touching them: every session records the generation it was opened under,
+ * and a session whose generation is older than its user's current one is refused, unless it is
+ * the one the change kept (the caller's own). Raising the generation is written in the same
+ * single-document update as the security change that requires it, so the sessions end even if
+ * the process dies or MongoDB fails over before the session records are cleaned up.
+ */
+export interface SessionCutoff {
+  generation: number;
+  /** The session the latest change let through (the one that made it); null for none. */
+  keptSessionId: string | null;
+}
+
+export const noCutoff: SessionCutoff = { generation: 0, keptSessionId: null };
 
 export interface UserRecord {
   id: string;
@@ -22,6 +40,8 @@ export interface UserRecord {
   passwordUpdatedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Raised by password changes and resets and by unlinking a credential. */
+  sessionCutoff: SessionCutoff;
 }
 
 /** The fields of a user that may change after creation. */
@@ -41,6 +61,8 @@ export interface SessionRecord {
   expiresAt: Date;
   /** Set when the session was revoked (logout, revoke, password change...). */
   revokedAt: Date | null;
+  /** The cutoff generations of the user and of their two-factor record when the sign-in began. */
+  generations: { user: number; twoFactor: number };
 }
 
 export interface RefreshTokenRecord {
@@ -104,6 +126,8 @@ export interface TwoFactorRecord {
   /** Keyed hashes of the unused recovery codes (see src/totp/recovery-codes.ts). */
   recoveryCodeHashes: string[];
   pending: PendingSecretRecord[];
+  /** Raised by Enable, Disable, a confirmed Reset and device removal, in the same write. */
+  sessionCutoff: SessionCutoff;
 }
 
 /** Failed guesses counted for one key (an account's password, later its second factor). */
@@ -128,6 +152,11 @@ export interface AttemptPolicy {
   lockSeconds: number;
 }
 
+export interface UserUpdateOptions {
+  ifPasswordHash?: string | null;
+  endSessions?: { keep: string | null };
+}
+
 export interface UserStore {
   /** Throws DuplicateEmailError when the email is taken. */
   insert(user: UserRecord): Promise<void>;
@@ -136,9 +165,11 @@ export interface UserStore {
   /**
    * Applies the patch and returns the updated user, or null when there is no such user, or when
    * `ifPasswordHash` is given and the stored hash is no longer that one (a compare-and-set, so a
-   * stale writer cannot overwrite a password changed in the meantime).
+   * stale writer cannot overwrite a password changed in the meantime). With `endSessions`, the
+   * same atomic write raises the user's session cutoff generation by one and keeps only
+   * `endSessions.keep` (or none).
    */
-  update(id: string, patch: UserPatch, ifPasswordHash?: string | null): Promise<UserRecord | null>;
+  update(id: string, patch: UserPatch, options?: UserUpdateOptions): Promise<UserRecord | null>;
   /** Returns whether a user was deleted. */
   delete(id: string): Promise<boolean>;
 }
@@ -174,10 +205,11 @@ export interface RefreshTokenStore {
   /**
    * Atomically spends the token: exactly one caller gets "consumed" (with the record as it was
    * before spending); every later or concurrent caller gets "reused" (with consumedAt set).
-   * Reuse is detectable only until the record is purged after its expiry; then it is "unknown". Expiry is not checked here:
-   * the record carries `expiresAt` for the caller to judge. Unknown hashes give "unknown".
+   * The spent record's expiresAt moves to `keepSpentUntil` if that is sooner: reuse is detectable
+   * only until the record is purged after its expiry; then it is "unknown". Expiry is not checked
+   * here: the record carries `expiresAt` for the caller to judge. Unknown hashes give "unknown".
    */
-  consume(tokenHash: string, now: Date): Promise<ConsumeRefreshResult>;
+  consume(tokenHash: string, now: Date, keepSpentUntil: Date): Promise<ConsumeRefreshResult>;
   deleteAllForUser(userId: string): Promise<void>;
 }
 

@@ -11,9 +11,11 @@ import { checkId, checkOpaque } from "../accounts/validation.ts";
 import { limitedAttempt } from "../attempt-limit.ts";
 import { addSeconds, requireUser as requireUserOf, type Caller, type Deps } from "../domain.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
+import { wellFormed } from "../input.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
-import type { CodeRecord, PendingSecretRecord, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
+import { noCutoff, type CodeRecord, type PendingSecretRecord, type TotpDeviceRecord, type TwoFactorRecord, type UserRecord } from "../store/port.ts";
+import type { Sessions } from "../sessions/sessions.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import { findHash, newRecoveryCodes, normalizeRecoveryCode } from "./recovery-codes.ts";
 import { base32, fromBase32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl, standardTotp } from "./totp.ts";
@@ -59,7 +61,18 @@ const maxSecretLength = 128;
 const casRetries = 50;
 
 function emptyRecord(userId: string): TwoFactorRecord {
-  return { userId, version: 0, enabledAt: null, devices: [], recoveryCodeHashes: [], pending: [] };
+  return { userId, version: 0, enabledAt: null, devices: [], recoveryCodeHashes: [], pending: [], sessionCutoff: { ...noCutoff } };
+}
+
+/** The guessing-limit key of an account's second factor, apart from its password's. */
+export const twoFactorAttemptKey = (userId: string): string => `2fa:${userId}`;
+
+/**
+ * Ends every session of the record's user but the caller's, in the same write as the change:
+ * a crash or failover before the session records are cleaned up cannot leave them usable.
+ */
+function cutOffOtherSessions(record: TwoFactorRecord, caller: Caller): void {
+  record.sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: caller.sessionId };
 }
 
 function deviceView(d: TotpDeviceRecord): Device {
@@ -68,7 +81,7 @@ function deviceView(d: TotpDeviceRecord): Device {
 
 /** A 6-digit code, spaces forgiven (apps display "123 456"). */
 function checkCode(field: string, raw: string): string {
-  const code = raw.replace(/\s/g, "");
+  const code = wellFormed(field, raw).replace(/\s/g, "");
   if (code.length === 0) throw invalidArgument(field, `${field} is required`);
   if (!/^\d+$/.test(code) || code.length !== standardTotp.digits) {
     throw invalidArgument(field, `${field} must be a ${standardTotp.digits}-digit code`);
@@ -77,7 +90,7 @@ function checkCode(field: string, raw: string): string {
 }
 
 function checkDeviceName(field: string, raw: string): string {
-  const name = raw.normalize("NFC").trim();
+  const name = wellFormed(field, raw).normalize("NFC").trim();
   if (name.length === 0) return defaultDeviceName;
   if ([...name].length > maxDeviceNameLength) {
     throw invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
@@ -87,7 +100,7 @@ function checkDeviceName(field: string, raw: string): string {
 }
 
 function checkSecret(field: string, raw: string): Uint8Array {
-  if (raw.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (wellFormed(field, raw).length === 0) throw invalidArgument(field, `${field} is required`);
   const secret = raw.length > maxSecretLength ? null : fromBase32(raw);
   if (secret === null) throw invalidArgument(field, `${field} must be the base32 secret returned by Setup`);
   return secret;
@@ -97,7 +110,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
+export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessions: Sessions) {
   const { store, clock, secretBox, policy } = deps;
 
   const requireUser = (caller: Caller) => requireUserOf(store, caller);
@@ -137,7 +150,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
   async function attempt<T>(userId: string, check: () => Promise<T | null>): Promise<T> {
     const result = await limitedAttempt(
       deps,
-      `2fa:${userId}`,
+      twoFactorAttemptKey(userId),
       policy.twoFactorAttempts,
       (retryAfterSeconds) =>
         new AuthError(
@@ -194,6 +207,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
       throw invalidArgument(codeField, `give either ${codeField} or ${recoveryField}, not both`);
     }
     if (recoveryCode.length > 0) {
+      wellFormed(recoveryField, recoveryCode);
       if (recoveryCode.length > 64) throw invalidArgument(recoveryField, `${recoveryField} is too long`);
       return { recoveryCode };
     }
@@ -274,8 +288,9 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
     );
   }
 
+  /** Marks the records of sessions a cutoff has already ended as revoked, and counts them. */
   function revokeOthers(caller: Caller): Promise<number> {
-    return store.sessions.revokeAllForUser(caller.userId, clock.now(), caller.sessionId);
+    return sessions.revokeAllOf(caller.userId, caller.sessionId);
   }
 
   async function passwordProof(user: UserRecord, raw: string): Promise<void> {
@@ -288,6 +303,12 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
   return {
     async isEnabled(userId: string): Promise<boolean> {
       return (await load(userId)).enabledAt !== null;
+    },
+
+    /** Whether sign-in needs a second factor, and the session cutoff generation to open under. */
+    async stateOf(userId: string): Promise<{ enabled: boolean; generation: number }> {
+      const record = await load(userId);
+      return { enabled: record.enabledAt !== null, generation: record.sessionCutoff.generation };
     },
 
     async setup(
@@ -333,6 +354,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
           next.recoveryCodeHashes = recoveryCodeHashes(recoveryCodes);
           next.pending = [];
           next.enabledAt ??= now;
+          cutOffOtherSessions(next, caller);
           return { device: deviceView(device), enabledAt: next.enabledAt };
         },
         name,
@@ -357,10 +379,11 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
       await requireEnabled(user.id);
       if (input.password.length > 0) await passwordProof(user, input.password);
       else await prove(user.id, checkProof({ code: input.code, recoveryCode: input.recoveryCode }, "code", "recovery_code"));
-      await mutate(user.id, (record) => ({
-        next: { ...emptyRecord(user.id), version: record.version },
-        result: undefined,
-      }));
+      await mutate(user.id, (record) => {
+        const next = { ...emptyRecord(user.id), version: record.version, sessionCutoff: record.sessionCutoff };
+        cutOffOtherSessions(next, caller);
+        return { next, result: undefined };
+      });
       deps.log.info({ userId: user.id }, "two-factor authentication disabled");
       return revokeOthers(caller);
     },
@@ -426,6 +449,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck) {
           throw new AuthError("LAST_DEVICE", "the last device cannot be removed; disable two-factor authentication instead");
         }
         record.devices.splice(index, 1);
+        cutOffOtherSessions(record, caller);
         return { next: record, result: undefined };
       });
       deps.log.info({ userId: caller.userId, deviceId: id }, "authenticator device removed");

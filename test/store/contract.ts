@@ -32,6 +32,13 @@ function at(base: Date, offsetMs: number): Date {
   return new Date(base.getTime() + offsetMs);
 }
 
+const DAY = 24 * HOUR;
+
+/** Spends a refresh token without shortening its life (the shortening has its own test). */
+function spend(store: Store, tokenHash: string, when: Date) {
+  return store.refreshTokens.consume(tokenHash, when, at(when, 365 * DAY));
+}
+
 function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
   return {
     id: uid("usr"),
@@ -42,6 +49,7 @@ function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
     passwordUpdatedAt: at(now, -HOUR),
     createdAt: at(now, -HOUR),
     updatedAt: at(now, -HOUR),
+    sessionCutoff: { generation: 0, keptSessionId: null },
     ...overrides,
   };
 }
@@ -57,6 +65,7 @@ function makeSession(userId: string, now: Date, overrides: Partial<SessionRecord
     lastActiveAt: at(now, -MINUTE),
     expiresAt: at(now, HOUR),
     revokedAt: null,
+    generations: { user: 0, twoFactor: 0 },
     ...overrides,
   };
 }
@@ -240,12 +249,12 @@ export function storageContract(
         const user = makeUser(now);
         await store.users.insert(user);
         const later = at(now, MINUTE);
-        expect(await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, "$argon2id$other")).toBeNull();
+        expect(await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, { ifPasswordHash: "$argon2id$other" })).toBeNull();
         expect(await store.users.findById(user.id)).toEqual(user);
-        const updated = await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, user.passwordHash);
+        const updated = await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, { ifPasswordHash: user.passwordHash });
         expect(updated).toEqual({ ...user, passwordHash: "$argon2id$new", updatedAt: later });
         // The old hash no longer matches, so a stale writer is refused.
-        expect(await store.users.update(user.id, { passwordHash: "$argon2id$stale" }, user.passwordHash)).toBeNull();
+        expect(await store.users.update(user.id, { passwordHash: "$argon2id$stale" }, { ifPasswordHash: user.passwordHash })).toBeNull();
         expect((await store.users.findById(user.id))!.passwordHash).toBe("$argon2id$new");
       });
     });
@@ -418,34 +427,34 @@ export function storageContract(
         const token = makeRefresh(uid("usr"), uid("ses"), now);
         await store.refreshTokens.insert(token);
 
-        const first = await store.refreshTokens.consume(token.tokenHash, now);
+        const first = await spend(store, token.tokenHash, now);
         expect(first).toEqual({ outcome: "consumed", record: token });
 
         const later = at(now, MINUTE);
-        const second = await store.refreshTokens.consume(token.tokenHash, later);
+        const second = await spend(store, token.tokenHash, later);
         expect(second).toEqual({ outcome: "reused", record: { ...token, consumedAt: now } });
 
-        expect(await store.refreshTokens.consume(token.tokenHash, later)).toEqual(second);
+        expect(await spend(store, token.tokenHash, later)).toEqual(second);
       });
 
       it("find returns the record whatever its state, and null for an unknown hash", async () => {
         const token = makeRefresh(uid("usr"), uid("ses"), now);
         await store.refreshTokens.insert(token);
         expect(await store.refreshTokens.find(token.tokenHash)).toEqual(token);
-        await store.refreshTokens.consume(token.tokenHash, now);
+        await spend(store, token.tokenHash, now);
         expect(await store.refreshTokens.find(token.tokenHash)).toEqual({ ...token, consumedAt: now });
         expect(await store.refreshTokens.find(hash())).toBeNull();
       });
 
       it("gives unknown for a hash that was never stored", async () => {
-        expect(await store.refreshTokens.consume(hash(), now)).toEqual({ outcome: "unknown" });
+        expect(await spend(store, hash(), now)).toEqual({ outcome: "unknown" });
       });
 
       it("does not judge expiry: an expired token is still consumed, with expiresAt for the caller", async () => {
         const token = makeRefresh(uid("usr"), uid("ses"), now, { expiresAt: at(now, HOUR) });
         await store.refreshTokens.insert(token);
         const afterExpiry = at(now, 2 * HOUR);
-        expect(await store.refreshTokens.consume(token.tokenHash, afterExpiry)).toEqual({
+        expect(await spend(store, token.tokenHash, afterExpiry)).toEqual({
           outcome: "consumed",
           record: token,
         });
@@ -455,7 +464,7 @@ export function storageContract(
         const token = makeRefresh(uid("usr"), uid("ses"), now);
         await store.refreshTokens.insert(token);
         const results = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => store.refreshTokens.consume(token.tokenHash, at(now, i))),
+          Array.from({ length: 10 }, (_, i) => spend(store, token.tokenHash, at(now, i))),
         );
         const consumed = results.filter((r) => r.outcome === "consumed");
         const reused = results.filter((r) => r.outcome === "reused");
@@ -476,9 +485,9 @@ export function storageContract(
 
         await store.refreshTokens.deleteAllForUser(userId);
         for (const t of mine) {
-          expect(await store.refreshTokens.consume(t.tokenHash, now)).toEqual({ outcome: "unknown" });
+          expect(await spend(store, t.tokenHash, now)).toEqual({ outcome: "unknown" });
         }
-        expect(await store.refreshTokens.consume(foreign.tokenHash, now)).toEqual({ outcome: "consumed", record: foreign });
+        expect(await spend(store, foreign.tokenHash, now)).toEqual({ outcome: "consumed", record: foreign });
         await expect(store.refreshTokens.deleteAllForUser(uid("usr"))).resolves.toBeUndefined();
       });
 
@@ -489,18 +498,18 @@ export function storageContract(
         token.userId = "mutated input";
         token.expiresAt.setTime(0);
 
-        const first = await store.refreshTokens.consume(original.tokenHash, now);
+        const first = await spend(store, original.tokenHash, now);
         expect(first).toEqual({ outcome: "consumed", record: original });
         if (first.outcome !== "consumed") throw new Error("unreachable");
         first.record.consumedAt = null;
         first.record.userId = "mutated result";
 
-        const second = await store.refreshTokens.consume(original.tokenHash, now);
+        const second = await spend(store, original.tokenHash, now);
         expect(second).toEqual({ outcome: "reused", record: { ...original, consumedAt: now } });
         if (second.outcome !== "reused") throw new Error("unreachable");
         second.record.consumedAt?.setTime(0);
 
-        expect(await store.refreshTokens.consume(original.tokenHash, now)).toEqual({
+        expect(await spend(store, original.tokenHash, now)).toEqual({
           outcome: "reused",
           record: { ...original, consumedAt: now },
         });
@@ -636,7 +645,7 @@ export function storageContract(
         expect(await store.users.findById(user.id)).toBeNull();
         expect(await store.users.findByEmail(user.email)).toBeNull();
         expect(await store.sessions.listLive(user.id, now)).toEqual([]);
-        expect(await store.refreshTokens.consume(token.tokenHash, now)).toEqual({ outcome: "unknown" });
+        expect(await spend(store, token.tokenHash, now)).toEqual({ outcome: "unknown" });
         expect(await store.codes.consume(code.codeHash, "password_reset", now)).toBeNull();
 
         expect(await store.users.findById(bystander.id)).toEqual(bystander);
@@ -728,6 +737,7 @@ export function storageContract(
           ],
           recoveryCodeHashes: [hash(), hash()],
           pending: [{ purpose: "device", secretCiphertext: "v1.gggg.hhhh.iiii", createdAt: now, expiresAt: at(now, 10 * MINUTE) }],
+          sessionCutoff: { generation: version, keptSessionId: version % 2 === 0 ? null : uid("ses") },
         };
       }
 

@@ -9,6 +9,8 @@ storageContract("memory", async () => createMemoryStore());
 
 const SWEEP_MS = 50;
 const HOUR = 3_600_000;
+/** A keep-until that never shortens a spent token's life. */
+const farFuture = new Date(Date.now() + 365 * 24 * HOUR);
 
 function hash(): string {
   return (randomUUID() + randomUUID()).replaceAll("-", "");
@@ -38,6 +40,7 @@ describe("memory store: expiry sweep", () => {
       createdAt: new Date(beforeExpiry.getTime() - HOUR),
       lastActiveAt: new Date(beforeExpiry.getTime() - HOUR),
       expiresAt,
+      generations: { user: 0, twoFactor: 0 },
       revokedAt: null,
     });
     const token = (expiresAt: Date): RefreshTokenRecord => ({
@@ -78,7 +81,7 @@ describe("memory store: expiry sweep", () => {
     // and invisible with the real `now`.
     expect(await store.sessions.findLive(expiredSession.id, beforeExpiry)).toEqual(expiredSession);
     expect(await store.sessions.findLive(expiredSession.id, realNow)).toBeNull();
-    expect((await store.refreshTokens.consume(expiredTokenBefore.tokenHash, beforeExpiry)).outcome).toBe("consumed");
+    expect((await store.refreshTokens.consume(expiredTokenBefore.tokenHash, beforeExpiry, farFuture)).outcome).toBe("consumed");
     expect(await store.codes.consume(expiredCodeBefore.codeHash, "password_reset", beforeExpiry)).toEqual(
       expiredCodeBefore,
     );
@@ -88,13 +91,13 @@ describe("memory store: expiry sweep", () => {
     // After the sweep: expired records are gone even for a `now` before their expiry.
     expect(await store.sessions.findLive(expiredSession.id, beforeExpiry)).toBeNull();
     expect(await store.sessions.listLive(userId, beforeExpiry)).toEqual([liveSession]);
-    expect(await store.refreshTokens.consume(expiredTokenBefore.tokenHash, beforeExpiry)).toEqual({ outcome: "unknown" });
-    expect(await store.refreshTokens.consume(expiredTokenAfter.tokenHash, beforeExpiry)).toEqual({ outcome: "unknown" });
+    expect(await store.refreshTokens.consume(expiredTokenBefore.tokenHash, beforeExpiry, farFuture)).toEqual({ outcome: "unknown" });
+    expect(await store.refreshTokens.consume(expiredTokenAfter.tokenHash, beforeExpiry, farFuture)).toEqual({ outcome: "unknown" });
     expect(await store.codes.consume(expiredCodeAfter.codeHash, "password_reset", beforeExpiry)).toBeNull();
 
     // Live records survive the sweep.
     expect(await store.sessions.findLive(liveSession.id, realNow)).toEqual(liveSession);
-    expect(await store.refreshTokens.consume(liveToken.tokenHash, realNow)).toEqual({
+    expect(await store.refreshTokens.consume(liveToken.tokenHash, realNow, farFuture)).toEqual({
       outcome: "consumed",
       record: liveToken,
     });
@@ -116,6 +119,7 @@ describe("memory store: expiry sweep", () => {
       lastActiveAt: new Date(expiredAt.getTime() - 2 * HOUR),
       expiresAt: expiredAt,
       revokedAt: null,
+      generations: { user: 0, twoFactor: 0 },
     };
     const earlier = new Date(expiredAt.getTime() - HOUR);
     await store.sessions.insert(s);

@@ -1,122 +1,85 @@
-import { MongoClient } from "mongodb";
+// The MongoDB adapter: the storage contract on a real MongoDB when MONGODB_URI is set, and what
+// the adapter does without one (start-up while MongoDB is unreachable, duplicate-key attribution).
+import { Writable } from "node:stream";
+import { MongoServerError } from "mongodb";
+import { createLogger } from "../../src/log.ts";
 import { describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../src/store/errors.ts";
-import { createMongoStore, dbNameFromUri } from "../../src/store/mongo.ts";
+import { planMongoConnection } from "../../src/store/mongo-connection.ts";
+import { createMongoStore, duplicateUserField } from "../../src/store/mongo.ts";
+import { dropDatabase, mongoRequired, mongoUri, noMongoReason, openMongoStore, testDatabaseName } from "../support/stores.ts";
 import { storageContract } from "./contract.ts";
 
-const MEMORY_SERVER_TIMEOUT_MS = 60_000;
-
-type MongoTarget =
-  | { available: true; source: string; uri: string; stop: () => Promise<void> }
-  | { available: false; reason: string };
-
-/** Rewrites the database in a MongoDB URI's path, keeping hosts, credentials and options. */
-function withDbName(uri: string, dbName: string): string {
-  const scheme = /^mongodb(\+srv)?:\/\//i.exec(uri);
-  if (scheme === null) throw new Error("MONGODB_URI must start with mongodb:// or mongodb+srv://");
-  const rest = uri.slice(scheme[0].length);
-  const queryAt = rest.indexOf("?");
-  const beforeQuery = queryAt === -1 ? rest : rest.slice(0, queryAt);
-  const query = queryAt === -1 ? "" : rest.slice(queryAt);
-  const slash = beforeQuery.indexOf("/");
-  const hosts = slash === -1 ? beforeQuery : beforeQuery.slice(0, slash);
-  return `${scheme[0]}${hosts}/${encodeURIComponent(dbName)}${query}`;
-}
-
-function shortReason(err: unknown): string {
-  if (err !== null && typeof err === "object" && "msg" in err && typeof err.msg === "string") return err.msg;
-  const message = err instanceof Error ? err.message : String(err);
-  const firstLine = message.split("\n").find((l) => l.trim() !== "") ?? "unknown error";
-  return firstLine.length > 160 ? `${firstLine.slice(0, 157)}...` : firstLine;
-}
-
-async function findMongo(dbName: string): Promise<MongoTarget> {
-  const envUri = process.env["MONGODB_URI"];
-  if (envUri !== undefined && envUri !== "") {
-    // The user asked for this server: do not skip if it is down, let the suite fail.
-    return { available: true, source: "MONGODB_URI", uri: withDbName(envUri, dbName), stop: async () => {} };
-  }
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const { MongoMemoryServer } = await import("mongodb-memory-server-core");
-    const starting = MongoMemoryServer.create();
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no server after ${MEMORY_SERVER_TIMEOUT_MS / 1000} s`)), MEMORY_SERVER_TIMEOUT_MS);
-    });
-    let gaveUp = false;
-    // If it starts after we gave up, stop it rather than leak a mongod.
-    starting.then((server) => (gaveUp ? server.stop() : undefined)).catch(() => undefined);
-    try {
-      const server = await Promise.race([starting, timeout]);
-      return {
-        available: true,
-        source: "mongodb-memory-server",
-        uri: server.getUri(dbName),
-        stop: async () => {
-          await server.stop();
-        },
-      };
-    } catch (err) {
-      gaveUp = true;
-      throw err;
-    }
-  } catch (err) {
-    const reason = shortReason(err);
-    return { available: false, reason };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const dbName = `authd_test_${process.pid}_${Date.now()}`;
-const target = await findMongo(dbName);
-
-if (target.available) {
-  console.log(`[mongo.test] running the MongoDB adapter contract against ${target.source}, database ${dbName}`);
-  storageContract(
-    `mongodb (${target.source})`,
-    () => createMongoStore(target.uri, { serverSelectionTimeoutMS: 5000 }),
-    async () => {
-      const client = new MongoClient(target.uri, { serverSelectionTimeoutMS: 5000 });
-      try {
-        await client.db(dbName).dropDatabase();
-      } finally {
-        await client.close();
-        await target.stop();
-      }
-    },
-  );
-} else {
-  const skipped = `MongoDB adapter contract skipped: no MONGODB_URI and mongodb-memory-server could not obtain a binary or start a server (${target.reason})`;
-  console.warn(`[mongo.test] ${skipped}. Set MONGODB_URI=mongodb://host:port to run it.`);
+if (mongoUri !== undefined) {
+  const dbName = testDatabaseName("contract");
+  console.log(`[mongo.test] running the storage contract on MONGODB_URI, database ${dbName}`);
+  storageContract("mongodb", () => openMongoStore(dbName), () => dropDatabase(dbName));
+} else if (mongoRequired) {
   describe("storage contract: mongodb", () => {
-    it.skip(skipped, () => {});
+    it("runs, because MONGODB_REQUIRED=1", () => {
+      throw new Error(`MONGODB_REQUIRED=1 but ${noMongoReason}`);
+    });
+  });
+} else {
+  console.warn(`[mongo.test] MongoDB storage contract skipped: ${noMongoReason}`);
+  describe("storage contract: mongodb", () => {
+    it.skip(`skipped: ${noMongoReason}`, () => {});
   });
 }
 
 describe("mongodb adapter without a server", () => {
-  it("createMongoStore against an unreachable server rejects with StorageUnavailableError, quickly", async () => {
-    const started = Date.now();
-    const error: unknown = await createMongoStore("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300").then(
-      () => new Error("createMongoStore resolved"),
-      (err: unknown) => err,
-    );
-    expect(Date.now() - started).toBeLessThan(5000);
-    expect(error).toBeInstanceOf(StorageUnavailableError);
-    // The driver error is kept as the cause, for server-side logs only.
-    expect((error as StorageUnavailableError).cause).toBeInstanceOf(Error);
-    expect((error as StorageUnavailableError).message).toBe("storage unavailable");
+  const unreachable = planMongoConnection("mongodb://127.0.0.1:1/authd_unreachable", {
+    serverSelectionTimeoutMS: 300,
+    operationTimeoutMS: 1_000,
   });
 
-  it("an unparsable URI also surfaces as StorageUnavailableError, not a driver error", async () => {
-    await expect(createMongoStore("not-a-mongodb-uri")).rejects.toBeInstanceOf(StorageUnavailableError);
+  it("starts without MongoDB: the first attempt settles, every call fails at once with StorageUnavailableError", async () => {
+    const warnings: string[] = [];
+    const log = createLogger("warn", new Writable({ write(chunk: Buffer, _e, done) { warnings.push(chunk.toString()); done(); } }));
+    const store = createMongoStore(unreachable, { log, retry: { initialMs: 50, maxMs: 100 } });
+    try {
+      await store.started; // resolves: an outage is not a reason not to start
+      expect(store.connected()).toBe(false);
+      const started = Date.now();
+      const error = await store.users.findById("u").then(
+        () => new Error("resolved"),
+        (err: unknown) => err,
+      );
+      expect(Date.now() - started).toBeLessThan(100); // no 30 s hang while disconnected
+      expect(error).toBeInstanceOf(StorageUnavailableError);
+      expect((error as Error).message).toBe("storage unavailable");
+      await expect(store.ping()).rejects.toBeInstanceOf(StorageUnavailableError);
+      // It keeps retrying in the background, with a warning per failed attempt.
+      await new Promise((r) => setTimeout(r, 900));
+      expect(warnings.length).toBeGreaterThanOrEqual(2);
+      expect(warnings.every((w) => w.includes("STORAGE_UNAVAILABLE"))).toBe(true);
+    } finally {
+      await store.close();
+    }
+    await expect(store.users.findById("u")).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+});
+
+describe("duplicate keys in users are attributed even when the server omits keyPattern and keyValue", () => {
+  const dup = (message: string, extra: Record<string, unknown> = {}) =>
+    new MongoServerError({ message, code: 11000, codeName: "DuplicateKey", ...extra });
+  const never = async () => {
+    throw new Error("must not ask the database");
+  };
+
+  it("from keyPattern", async () => {
+    expect(await duplicateUserField(dup("E11000", { keyPattern: { email: 1 }, keyValue: { email: "a@b.c" } }), never)).toBe("email");
+    expect(await duplicateUserField(dup("E11000", { keyPattern: { _id: 1 } }), never)).toBe("_id");
   });
 
-  it("reads the database name from the URI path", () => {
-    expect(dbNameFromUri("mongodb://localhost:27017/authprod?retryWrites=true")).toBe("authprod");
-    expect(dbNameFromUri("mongodb://u:p%2F@h1:1,h2:2/my%20db")).toBe("my db");
-    expect(dbNameFromUri("mongodb+srv://cluster.example.net/authd2")).toBe("authd2");
-    expect(dbNameFromUri("mongodb://localhost:27017/?serverSelectionTimeoutMS=300")).toBeUndefined();
-    expect(dbNameFromUri("mongodb://localhost:27017")).toBeUndefined();
+  it("from the index named in the message", async () => {
+    expect(await duplicateUserField(dup("E11000 duplicate key error collection: authd.users index: email_unique dup key: { email: \"x\" }"), never)).toBe("email");
+    expect(await duplicateUserField(dup("E11000 duplicate key error collection: authd.users index: _id_ dup key: { _id: \"x\" }"), never)).toBe("_id");
+  });
+
+  it("from the database when the error names nothing", async () => {
+    const bare = dup("E11000 duplicate key error");
+    expect(await duplicateUserField(bare, async () => true)).toBe("_id");
+    expect(await duplicateUserField(bare, async () => false)).toBe("email");
   });
 });

@@ -14,7 +14,7 @@ import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { createOutbox, type Mail, type MailKind, type Outbox } from "../../src/mail/mailer.ts";
 import { startServer, type RunningServer } from "../../src/server/app.ts";
-import { createMemoryStore } from "../../src/store/memory.ts";
+import { openTestStore } from "./stores.ts";
 import type { Store } from "../../src/store/port.ts";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -64,7 +64,7 @@ export async function startHarness(env: Record<string, string> = {}, store?: Sto
   });
   const outbox = createOutbox();
   const clock = new TestClock();
-  const theStore = store ?? createMemoryStore();
+  const theStore = store ?? (await openTestStore("harness"));
   const server = await startServer(config, { store: theStore, mailer: outbox, clock, log: createLogger("info", sink) });
   return {
     server,

@@ -9,7 +9,9 @@ describe("configuration", () => {
   it("has safe defaults", () => {
     const c = loadConfig({}, noFiles);
     expect(c.port).toBe(8080);
-    expect(c.mongodbUri).toBeUndefined();
+    expect(c.mongodb).toBeUndefined();
+    expect(c.maxSessionsPerUser).toBe(100);
+    expect(c.refreshReuseDetectionSeconds).toBe(86_400);
     expect(c.argon2).toEqual({ memoryKiB: 19456, timeCost: 2, parallelism: 1 });
     expect(c.jwt.accessTokenTtlSeconds).toBe(900);
     expect(c.registrationEnabled).toBe(true);
@@ -73,6 +75,7 @@ describe("configuration", () => {
     );
     expect(c.corsAllowedOrigins).toEqual(["https://a.example.com", "http://localhost:5173"]);
     expect(c.registrationEnabled).toBe(false);
-    expect(c.mongodbUri).toBe("mongodb://127.0.0.1:27017/auth");
+    expect(c.mongodb?.uri).toBe("mongodb://127.0.0.1:27017/auth");
+    expect(c.mongodb?.dbName).toBe("auth");
   });
 });

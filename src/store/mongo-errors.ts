@@ -1,0 +1,85 @@
+// Which MongoDB failures mean "try again later" and which mean "something is wrong".
+//
+// Only a failure to reach a writable primary in time is an outage: the network, server selection,
+// a primary stepping down or shutting down, a write concern that could not be satisfied, a time
+// limit. Those become StorageUnavailableError (UNAVAILABLE / STORAGE_UNAVAILABLE, retryable). Any
+// other error (a bad query, a broken index, a permission, a driver bug) would fail again on
+// retry: it becomes StorageFailureError (INTERNAL), with the driver error kept only as the cause
+// for the server's log.
+
+import {
+  MongoClientClosedError,
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoOperationTimeoutError,
+  MongoServerClosedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  MongoWriteConcernError,
+} from "mongodb";
+import { StorageFailureError, StorageUnavailableError } from "./errors.ts";
+
+/**
+ * Server error codes of a member that cannot serve now but will (the driver's retryable-read and
+ * SDAM "not primary"/"node is recovering" sets, plus time limits and write-concern timeouts).
+ */
+export const transientServerCodes: ReadonlySet<number> = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  50, // MaxTimeMSExpired
+  64, // WriteConcernTimeout (WriteConcernFailed before 8.1)
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  133, // FailedToSatisfyReadPreference
+  134, // ReadConcernMajorityNotAvailableYet
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10058, // LegacyNotPrimary
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+const transientLabels = ["RetryableWriteError", "TransientTransactionError", "ResetPool", "PoolRequestedRetry"];
+
+/** Our own client-side deadline on one storage call. */
+export class StorageDeadlineError extends Error {
+  constructor(ms: number) {
+    super(`MongoDB did not answer within ${ms} ms`);
+    this.name = "StorageDeadlineError";
+  }
+}
+
+export function isTransient(err: unknown): boolean {
+  if (err instanceof StorageDeadlineError) return true;
+  if (
+    err instanceof MongoNetworkError ||
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoNotConnectedError ||
+    err instanceof MongoTopologyClosedError ||
+    err instanceof MongoClientClosedError ||
+    err instanceof MongoServerClosedError ||
+    err instanceof MongoOperationTimeoutError ||
+    err instanceof MongoWriteConcernError
+  ) {
+    return true;
+  }
+  if (err instanceof MongoError) {
+    if (transientLabels.some((label) => err.hasErrorLabel(label))) return true;
+    const code = Number(err.code);
+    if (transientServerCodes.has(code)) return true;
+    // A write acknowledged without its write concern: applied here, but not (yet) durable.
+    const wce: unknown = (err as { writeConcernError?: unknown }).writeConcernError;
+    if (wce !== undefined && wce !== null) return true;
+  }
+  return false;
+}
+
+/** The storage error a thrown driver (or deadline) error becomes. */
+export function classifyMongoError(err: unknown): StorageUnavailableError | StorageFailureError {
+  return isTransient(err) ? new StorageUnavailableError(err) : new StorageFailureError(err);
+}
