@@ -65,7 +65,7 @@ function makeSession(userId: string, now: Date, overrides: Partial<SessionRecord
     lastActiveAt: at(now, -MINUTE),
     expiresAt: at(now, HOUR),
     revokedAt: null,
-    generations: { user: 0, twoFactor: 0 },
+    generations: { user: 2, twoFactor: 7 }, // non-zero, so a round trip that drops them shows
     ...overrides,
   };
 }
@@ -243,6 +243,31 @@ export function storageContract(
 
         expect(await store.users.findById(original.id)).toEqual({ ...original, displayName: "patched" });
         expect(await store.users.findByEmail(original.email)).toEqual({ ...original, displayName: "patched" });
+      });
+
+      it("update with endSessions raises the session cutoff in the same write as the patch", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        const later = at(now, MINUTE);
+        const kept = uid("ses");
+        const changed = await store.users.update(user.id, { passwordHash: "$argon2id$changed", updatedAt: later }, { endSessions: { keep: kept } });
+        expect(changed).toEqual({ ...user, passwordHash: "$argon2id$changed", updatedAt: later, sessionCutoff: { generation: 1, keptSessionId: kept } });
+        expect(await store.users.findById(user.id)).toEqual(changed);
+        // A second change, keeping no one; combined with ifPasswordHash, a stale writer changes nothing.
+        expect(await store.users.update(user.id, {}, { ifPasswordHash: "$argon2id$stale", endSessions: { keep: null } })).toBeNull();
+        const reset = await store.users.update(user.id, { passwordHash: "$argon2id$reset" }, { ifPasswordHash: "$argon2id$changed", endSessions: { keep: null } });
+        expect(reset!.sessionCutoff).toEqual({ generation: 2, keptSessionId: null });
+        // A cutoff alone (an empty patch) is still a write.
+        const alone = await store.users.update(user.id, {}, { endSessions: { keep: kept } });
+        expect(alone!.sessionCutoff).toEqual({ generation: 3, keptSessionId: kept });
+        expect(await store.users.update(uid("usr"), {}, { endSessions: { keep: null } })).toBeNull();
+      });
+
+      it("concurrent cutoffs are each counted", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        await Promise.all(Array.from({ length: 8 }, () => store.users.update(user.id, {}, { endSessions: { keep: null } })));
+        expect((await store.users.findById(user.id))!.sessionCutoff.generation).toBe(8);
       });
 
       it("update with ifPasswordHash applies only while the stored hash is still that one", async () => {
@@ -423,6 +448,18 @@ export function storageContract(
     });
 
     describe("refresh tokens", () => {
+      it("spending shortens the record's life to keepSpentUntil when that is sooner, never lengthens it", async () => {
+        const token = makeRefresh(uid("usr"), uid("ses"), now, { expiresAt: at(now, 10 * DAY) });
+        await store.refreshTokens.insert(token);
+        const spent = await store.refreshTokens.consume(token.tokenHash, now, at(now, HOUR));
+        expect(spent).toEqual({ outcome: "consumed", record: token });
+        expect(await store.refreshTokens.find(token.tokenHash)).toEqual({ ...token, consumedAt: now, expiresAt: at(now, HOUR) });
+        const short = makeRefresh(uid("usr"), uid("ses"), now, { expiresAt: at(now, MINUTE) });
+        await store.refreshTokens.insert(short);
+        await store.refreshTokens.consume(short.tokenHash, now, at(now, HOUR));
+        expect((await store.refreshTokens.find(short.tokenHash))!.expiresAt).toEqual(at(now, MINUTE));
+      });
+
       it("consumes a token once, then reports reuse", async () => {
         const token = makeRefresh(uid("usr"), uid("ses"), now);
         await store.refreshTokens.insert(token);

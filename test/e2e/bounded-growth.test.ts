@@ -1,0 +1,107 @@
+// What the service keeps is bounded: live sessions per user, how long a spent refresh token is
+// remembered, what an account leaves behind when deleted; and what it stores is only well-formed
+// text, so MongoDB's replacement of lone surrogates can never make two inputs collide.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tokenHash } from "../../src/tokens/opaque.ts";
+import { failure, fetchDriver, type Driver } from "../support/drivers.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { rest } from "../support/rest.ts";
+import { totp, wrongCode } from "../support/totp.ts";
+
+const password = "correct horse battery staple";
+let h: Harness;
+let d: Driver;
+beforeAll(async () => {
+  h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", MAX_SESSIONS_PER_USER: "2", REFRESH_REUSE_DETECTION_SECONDS: "3600" });
+  d = fetchDriver(h.url, "growth");
+});
+afterAll(() => h.close());
+
+describe("bounded growth", () => {
+  it("a third live session revokes the oldest (MAX_SESSIONS_PER_USER=2)", async () => {
+    const email = "many-devices@example.com";
+    const first = (await d.call("AuthService/Register", { email, password })).tokens;
+    h.clock.advance(1000);
+    const second = (await d.call("AuthService/Login", { email, password })).tokens;
+    h.clock.advance(1000);
+    const third = (await d.call("AuthService/Login", { email, password })).tokens;
+    expect((await failure(d.call("AuthService/GetCurrentUser", {}, first.accessToken))).reason).toBe("SESSION_REVOKED");
+    const listed = await d.call("SessionService/ListSessions", {}, third.accessToken);
+    expect(listed.sessions.map((s: { id: string }) => s.id).sort()).toEqual([second.sessionId, third.sessionId].sort());
+  });
+
+  it("a spent refresh token is kept only for the reuse-detection window, and reuse inside it still revokes", async () => {
+    const email = "rotating@example.com";
+    const tokens = (await d.call("AuthService/Register", { email, password })).tokens;
+    const stored = await h.store.refreshTokens.find(tokenHash(tokens.refreshToken));
+    expect(stored!.expiresAt.getTime()).toBeGreaterThan(h.clock.now().getTime() + 24 * 3600_000); // the session's life
+    await d.call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken });
+    const spent = await h.store.refreshTokens.find(tokenHash(tokens.refreshToken));
+    expect(spent!.consumedAt).not.toBeNull();
+    expect(spent!.expiresAt.getTime()).toBe(h.clock.now().getTime() + 3600_000); // purged after an hour, not a week
+    const replay = await failure(d.call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken }));
+    expect(replay.reason).toBe("REFRESH_REVOKED");
+  });
+
+  it("DeleteAccount also clears the account's password and second-factor attempt counters", async () => {
+    const email = "leaving@example.com";
+    const tokens = (await d.call("AuthService/Register", { email, password })).tokens;
+    const setup = await d.call("TwoFactorService/Setup", {}, tokens.accessToken);
+    await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, tokens.accessToken);
+    await failure(d.call("AuthService/Login", { email, password: "a wrong password" }));
+    await failure(d.call("TwoFactorService/Verify", { code: wrongCode(setup.secret, h.clock.now()) }, tokens.accessToken));
+    const user = (await h.store.users.findByEmail(email))!;
+    expect((await h.store.attempts.get(`password:${email}`, h.clock.now())).failures).toBe(1);
+    expect((await h.store.attempts.get(`2fa:${user.id}`, h.clock.now())).failures).toBe(1);
+    await d.call("AuthService/DeleteAccount", {}, tokens.accessToken);
+    expect(await h.store.attempts.get(`password:${email}`, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
+    expect(await h.store.attempts.get(`2fa:${user.id}`, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
+  });
+});
+
+describe("strings that are not well-formed UTF-16 are INVALID_ARGUMENT", () => {
+  const lone = "\ud800";
+
+  // Over RPC the protocol layer itself refuses them (protobuf strings are UTF-8), before any
+  // operation runs.
+  it.each([
+    ["AuthService/Register", { email: `ada${lone}@example.com`, password }],
+    ["AuthService/Register", { email: "ada-name@example.com", password, displayName: `Ada ${lone}` }],
+    ["AuthService/Login", { email: "x@example.com", password: `${lone}${password}` }],
+    ["AuthService/RequestPasswordReset", { email: `x${"\udfff"}@example.com` }],
+  ] as const)("RPC %s with a lone surrogate in %j: MALFORMED_REQUEST", async (method, req) => {
+    const f = await failure(d.call(method, req));
+    expect([f.code, f.reason]).toEqual(["invalid_argument", "MALFORMED_REQUEST"]);
+    expect(await h.store.users.findByEmail("ada-name@example.com")).toBeNull();
+  });
+
+  // The legacy REST routes decode plain JSON: the operations' own input checks refuse them, with
+  // the field, and nothing is stored.
+  it.each([
+    ["/api/v1/auth/register", { name: "Ada", email: `legacy${lone}@example.com`, password }, "email"],
+    ["/api/v1/auth/register", { name: `Ada ${lone}`, email: "legacy-name@example.com", password }, "display_name"],
+    ["/api/v1/auth/register", { name: "Ada", email: "legacy-pw@example.com", password: `${password}${lone}` }, "password"],
+    ["/api/v1/auth/login", { email: `legacy${lone}@example.com`, password }, "email"],
+    ["/api/v1/auth/login", { email: "legacy-login@example.com", password: `${lone}${password}` }, "password"],
+  ] as const)("REST %s with a lone surrogate in %j: INVALID_ARGUMENT naming the field", async (path, body, field) => {
+    const res = await rest(h, "POST", path, { body });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("INVALID_ARGUMENT");
+    expect(res.body.message).toContain(field);
+    expect(await h.store.users.findByEmail("legacy-name@example.com")).toBeNull();
+    expect(await h.store.users.findByEmail("legacy-pw@example.com")).toBeNull();
+  });
+
+  it("a device name over REST", async () => {
+    const email = "surrogates@example.com";
+    const tokens = (await d.call("AuthService/Register", { email, password })).tokens;
+    const setup = await rest(h, "GET", "/totp/setup", { token: tokens.accessToken });
+    const secret = setup.body.secret as string;
+    const res = await rest(h, "POST", "/totp/enable", {
+      token: tokens.accessToken,
+      body: { secret, otp: totp(secret, h.clock.now()), deviceName: `Phone ${lone}` },
+    });
+    expect([res.status, res.body.code]).toEqual([400, "INVALID_ARGUMENT"]);
+    expect((await d.call("TwoFactorService/GetStatus", {}, tokens.accessToken)).enabled ?? false).toBe(false);
+  });
+});
