@@ -54,6 +54,8 @@ export interface ClientInfo {
 export interface Caller {
   userId: string;
   sessionId: string;
+  /** The cutoff generations the session was opened under (see SessionCutoff in store/port.ts). */
+  generations: { user: number; twoFactor: number };
 }
 
 /** Tasks that outlive the request that started them; shutdown waits for them. */

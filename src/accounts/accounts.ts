@@ -78,7 +78,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
     const twoFactorEnabled = await twoFactor.isEnabled(after.id);
     if (twoFactorEnabled && !secondFactorChecked) {
       await sessions.end(tokens.sessionId, after.id);
-      const challenge = await twoFactor.issueChallenge(after.id, rememberMe);
+      const challenge = await twoFactor.issueChallenge(checked, rememberMe);
       return { kind: "second_factor_required", user: { ...after, twoFactorEnabled }, challenge };
     }
     return { kind: "signed_in", user: { ...after, twoFactorEnabled }, tokens, rememberMe };
@@ -118,21 +118,25 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
     return user;
   }
 
-  /** Sets the password and, in the same write, ends every session but `keep`. */
+  /**
+   * Sets the password and, in the same write, ends every session but `keep`. With
+   * `ifPasswordHash`, only while the stored hash is still that one (null when it is not).
+   */
   async function setPassword(
     user: UserRecord,
     normalizedPassword: string,
     keep: string | null,
     extra: { emailVerified?: boolean } = {},
-  ) {
+    ifPasswordHash?: string | null,
+  ): Promise<UserRecord | null> {
     const now = clock.now();
     const passwordHash = await hasher.hash(normalizedPassword);
     const updated = await store.users.update(
       user.id,
       { passwordHash, passwordUpdatedAt: now, updatedAt: now, ...extra },
-      { endSessions: { keep } },
+      ifPasswordHash === undefined ? { endSessions: { keep } } : { endSessions: { keep }, ifPasswordHash },
     );
-    if (updated === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+    if (updated === null && ifPasswordHash === undefined) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
     return updated;
   }
 
@@ -200,7 +204,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       const { enabled: needsSecondFactor, generation } = await twoFactor.stateOf(current.id);
       if (needsSecondFactor) {
         if (proof === undefined) {
-          const challenge = await twoFactor.issueChallenge(current.id, input.rememberMe);
+          const challenge = await twoFactor.issueChallenge(user, input.rememberMe);
           return { kind: "second_factor_required", user: { ...current, twoFactorEnabled: true }, challenge };
         }
         await twoFactor.prove(current.id, proof);
@@ -214,8 +218,9 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
       const proof = twoFactor.checkLoginProof(rawProof, "code", "recovery_code");
       if (proof === undefined) throw new AuthError("INVALID_ARGUMENT", "code or recovery_code is required", { field: "code" });
       const user = await store.users.findById(challenge.userId);
-      // A password changed since the challenge was issued (a reset by the owner) voids it.
-      if (user === null || user.passwordHash === null || (user.passwordUpdatedAt ?? user.createdAt) > challenge.createdAt) {
+      // A password change or reset since the password was checked voids the challenge: it raised
+      // the generation. (A timestamp cannot tell: the change's time is taken before its hash.)
+      if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
         throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
       }
       const { generation } = await twoFactor.stateOf(user.id);
@@ -245,7 +250,10 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
         throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       }
       const next = checkNewPassword("new_password", nextRaw, user.email);
-      await setPassword(user, next, caller.sessionId);
+      // Only over the password just checked: a change or reset that landed meanwhile (and ended
+      // this session) is neither overwritten nor undone.
+      const changed = await setPassword(user, next, caller.sessionId, {}, user.passwordHash);
+      if (changed === null) throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       return sessions.revokeAllOf(user.id, caller.sessionId);
     },
 

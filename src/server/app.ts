@@ -115,11 +115,18 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
             "authd pins primary reads, journaled majority writes and retryable reads and writes, so that no revocation, spent token or attempt count is lost in a failover",
         );
       }
+      for (const caution of plan.cautions) log.warn(`MONGODB_URI: ${caution}`);
       const mongo = createMongoStore(plan, { log });
-      // Waits for the first attempt only: with MongoDB down the server still starts, reports not
-      // ready and answers STORAGE_UNAVAILABLE until the store connects in the background. An
-      // index conflict, which no retry fixes, stops the start here.
-      await mongo.started;
+      // Waits for the first attempt only (bounded by the selection and index time limits): with
+      // MongoDB down the server still starts, reports not ready and answers STORAGE_UNAVAILABLE
+      // until the store connects in the background. What no retry fixes (an index conflict, bad
+      // credentials) stops the start here.
+      try {
+        await mongo.started;
+      } catch (err) {
+        await mongo.close();
+        throw err;
+      }
       store = mongo;
       log.info({ database: plan.dbName, connected: mongo.connected() }, "storage: MongoDB");
     } else {

@@ -2,7 +2,7 @@ import { randomUUID, timingSafeEqual } from "node:crypto";
 import { AuthError } from "../errors.ts";
 import { addSeconds, type Caller, type ClientInfo, type Deps } from "../domain.ts";
 import { checkId, checkOpaque } from "../accounts/validation.ts";
-import type { SessionCutoff, SessionRecord, UserRecord } from "../store/port.ts";
+import type { SessionCutoff, SessionRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 
 export interface TokenPair {
@@ -19,8 +19,20 @@ export interface TokenPair {
 const touchIntervalMs = 60_000;
 
 /** A session opened under an older generation than the record's cutoff has ended, unless kept. */
-function passes(cutoff: SessionCutoff, session: SessionRecord, generation: number): boolean {
-  return generation >= cutoff.generation || cutoff.keptSessionId === session.id;
+export function passesCutoff(cutoff: SessionCutoff, sessionId: string, generation: number): boolean {
+  return generation >= cutoff.generation || cutoff.keptSessionId === sessionId;
+}
+
+/** Whether a session passes both cutoffs of its user (a missing two-factor record has none). */
+function passesBoth(session: SessionRecord, user: UserRecord, twoFactor: TwoFactorRecord | null): boolean {
+  return (
+    passesCutoff(user.sessionCutoff, session.id, session.generations.user) &&
+    (twoFactor === null || passesCutoff(twoFactor.sessionCutoff, session.id, session.generations.twoFactor))
+  );
+}
+
+function callerOf(session: SessionRecord): Caller {
+  return { userId: session.userId, sessionId: session.id, generations: { ...session.generations } };
 }
 
 export function createSessions(deps: Deps) {
@@ -66,14 +78,26 @@ export function createSessions(deps: Deps) {
           )
         : await Promise.all([store.sessions.findLive(sessionId, now), store.users.findById(userId), store.twoFactor.get(userId)]);
     if (session === null || user === null || session.userId !== user.id) return null;
-    if (!passes(user.sessionCutoff, session, session.generations.user)) return null;
-    if (twoFactor !== null && !passes(twoFactor.sessionCutoff, session, session.generations.twoFactor)) return null;
-    return session;
+    return passesBoth(session, user, twoFactor) ? session : null;
+  }
+
+  /**
+   * The user's sessions that are live now, cutoffs included: a session a security change ended
+   * but whose record the cleanup never marked is neither listed nor counted.
+   */
+  async function liveSessionsOf(userId: string, now: Date): Promise<SessionRecord[]> {
+    const [sessions, user, twoFactor] = await Promise.all([
+      store.sessions.listLive(userId, now),
+      store.users.findById(userId),
+      store.twoFactor.get(userId),
+    ]);
+    if (user === null) return [];
+    return sessions.filter((s) => passesBoth(s, user, twoFactor));
   }
 
   /** Keeps at most `maxSessionsPerUser` live sessions: the oldest beyond it are revoked. */
   async function enforceSessionCap(userId: string, now: Date): Promise<void> {
-    const live = await store.sessions.listLive(userId, now);
+    const live = await liveSessionsOf(userId, now);
     for (const old of live.slice(policy.maxSessionsPerUser)) {
       await store.sessions.revoke(old.id, userId, now);
       deps.log.info({ userId, sessionId: old.id }, "session limit reached: oldest session revoked");
@@ -132,7 +156,7 @@ export function createSessions(deps: Deps) {
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) {
         await store.sessions.touch(session.id, now);
       }
-      return { userId: session.userId, sessionId: session.id };
+      return callerOf(session);
     },
 
     /**
@@ -155,7 +179,7 @@ export function createSessions(deps: Deps) {
       const session = await liveSession(sessionId, undefined, now);
       if (session === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) await store.sessions.touch(session.id, now);
-      return { userId: session.userId, sessionId: session.id };
+      return callerOf(session);
     },
 
     /** Spends a refresh token for a new pair. */
@@ -189,7 +213,7 @@ export function createSessions(deps: Deps) {
     },
 
     async list(caller: Caller): Promise<Array<SessionRecord & { current: boolean }>> {
-      const sessions = await store.sessions.listLive(caller.userId, clock.now());
+      const sessions = await liveSessionsOf(caller.userId, clock.now());
       return sessions.map((s) => ({ ...s, current: s.id === caller.sessionId }));
     },
 

@@ -36,6 +36,11 @@ export interface MongoConnectionPlan {
   /** The time limit of each operation (server-side maxTimeMS, the client's own deadline, wtimeoutMS). */
   operationTimeoutMS: number;
   overridden: OverriddenOption[];
+  /**
+   * URI options kept but worth a warning: directConnection=true pins the client to one member,
+   * which keeps serving reads (the driver then sends primaryPreferred) after it stops being primary.
+   */
+  cautions: string[];
   /** Hosts as written (for logs; never the credentials). */
   hosts: string[];
   srv: boolean;
@@ -59,6 +64,8 @@ const pinnedUriOptions: Record<string, { pinned: string; same: (value: string) =
   w: { pinned: "majority", same: (v) => v.toLowerCase() === "majority" },
   journal: { pinned: "true", same: (v) => v.toLowerCase() === "true" },
   j: { pinned: "true", same: (v) => v.toLowerCase() === "true" },
+  // The driver maps fsync onto the journal flag, after the options object: it must go too.
+  fsync: { pinned: "journal=true", same: (v) => v.toLowerCase() === "true" },
   wtimeoutms: { pinned: "MONGODB_OPERATION_TIMEOUT_MS", same: () => false },
   wtimeout: { pinned: "MONGODB_OPERATION_TIMEOUT_MS", same: () => false },
   retrywrites: { pinned: "true", same: (v) => v.toLowerCase() === "true" },
@@ -129,10 +136,29 @@ export function planMongoConnection(rawUri: string, settings: MongoSettings): Mo
 
   // Constructing a client runs the driver's complete option parser and validation, and opens no
   // connection (SRV records are looked up only at connect).
+  let client: MongoClient;
   try {
-    new MongoClient(uri, options);
+    client = new MongoClient(uri, options);
   } catch (err) {
     throw new MongoUriError(withoutCredentials(err instanceof Error ? err.message : String(err)));
+  }
+  // The driver's own reading of the result is the judge: if any option (today's or a future
+  // alias) still weakens a guarantee, refuse to start rather than run without it.
+  const o = client.options;
+  const weakened = [
+    o.readPreference.mode !== "primary" ? `readPreference ${o.readPreference.mode}` : undefined,
+    o.writeConcern?.w !== "majority" ? `w ${String(o.writeConcern?.w)}` : undefined,
+    o.writeConcern?.journal !== true ? "journal off" : undefined,
+    o.retryWrites !== true ? "retryWrites off" : undefined,
+    o.retryReads !== true ? "retryReads off" : undefined,
+  ].filter((w) => w !== undefined);
+  if (weakened.length > 0) throw new MongoUriError(`options in the URI weaken what authd requires (${weakened.join(", ")})`);
+
+  const cautions: string[] = [];
+  if (o.directConnection) {
+    cautions.push(
+      "directConnection=true pins authd to one member: after a failover it keeps reading from it as a secondary; list the replica set's hosts instead",
+    );
   }
 
   return {
@@ -141,6 +167,7 @@ export function planMongoConnection(rawUri: string, settings: MongoSettings): Mo
     options,
     operationTimeoutMS: settings.operationTimeoutMS,
     overridden,
+    cautions,
     hosts: parsed.hosts,
     srv: parsed.isSRV,
   };

@@ -36,6 +36,9 @@ export const transientServerCodes: ReadonlySet<number> = new Set([
   189, // PrimarySteppedDown
   262, // ExceededTimeLimit
   9001, // SocketException
+  24, // LockTimeout
+  365, // TemporarilyUnavailable
+  13388, // StaleConfig (a sharded cluster moving data)
   10058, // LegacyNotPrimary
   10107, // NotWritablePrimary
   11600, // InterruptedAtShutdown
@@ -44,7 +47,35 @@ export const transientServerCodes: ReadonlySet<number> = new Set([
   13436, // NotPrimaryOrSecondary
 ]);
 
-const transientLabels = ["RetryableWriteError", "TransientTransactionError", "ResetPool", "PoolRequestedRetry"];
+const transientLabels = [
+  "RetryableWriteError",
+  "TransientTransactionError",
+  "ResetPool",
+  "PoolRequestedRetry",
+  "RetryableError",
+  "SystemOverloadedError",
+];
+
+// Connection-pool errors the driver does not export, known by name.
+const transientDriverErrorNames = new Set(["MongoWaitQueueTimeoutError", "MongoPoolClosedError", "MongoPoolClearedError"]);
+
+/** Write concerns the deployment cannot satisfy at all: configuration, not an outage. */
+const impossibleWriteConcernCodes = new Set([
+  79, // UnknownReplWriteConcern
+  100, // UnsatisfiableWriteConcern
+]);
+
+/**
+ * Failures at connect or index time that no retry fixes (credentials, permissions): start-up
+ * stops with them rather than retrying forever as if MongoDB were down.
+ */
+export function isPermanentStartError(err: unknown): boolean {
+  if (err instanceof MongoError) {
+    const code = Number(err.code);
+    return code === 13 || code === 18 || code === 8000; // Unauthorized, AuthenticationFailed, AtlasError
+  }
+  return false;
+}
 
 /** Our own client-side deadline on one storage call. */
 export class StorageDeadlineError extends Error {
@@ -56,6 +87,8 @@ export class StorageDeadlineError extends Error {
 
 export function isTransient(err: unknown): boolean {
   if (err instanceof StorageDeadlineError) return true;
+  if (err instanceof MongoWriteConcernError) return !impossibleWriteConcernCodes.has(Number(err.code));
+  if (err instanceof Error && transientDriverErrorNames.has(err.name)) return true;
   if (
     err instanceof MongoNetworkError ||
     err instanceof MongoServerSelectionError ||
@@ -63,8 +96,7 @@ export function isTransient(err: unknown): boolean {
     err instanceof MongoTopologyClosedError ||
     err instanceof MongoClientClosedError ||
     err instanceof MongoServerClosedError ||
-    err instanceof MongoOperationTimeoutError ||
-    err instanceof MongoWriteConcernError
+    err instanceof MongoOperationTimeoutError
   ) {
     return true;
   }
@@ -73,8 +105,8 @@ export function isTransient(err: unknown): boolean {
     const code = Number(err.code);
     if (transientServerCodes.has(code)) return true;
     // A write acknowledged without its write concern: applied here, but not (yet) durable.
-    const wce: unknown = (err as { writeConcernError?: unknown }).writeConcernError;
-    if (wce !== undefined && wce !== null) return true;
+    const wce: unknown = (err as { writeConcernError?: { code?: unknown } }).writeConcernError;
+    if (wce !== undefined && wce !== null) return !impossibleWriteConcernCodes.has(Number((wce as { code?: unknown }).code));
   }
   return false;
 }

@@ -21,7 +21,7 @@ import { attemptStateAt } from "./attempts.ts";
 import { DuplicateEmailError, StorageFailureError, StorageUnavailableError } from "./errors.ts";
 import { failAttempt, type AttemptDoc } from "./mongo-attempts.ts";
 import type { MongoConnectionPlan } from "./mongo-connection.ts";
-import { StorageDeadlineError, classifyMongoError } from "./mongo-errors.ts";
+import { StorageDeadlineError, classifyMongoError, isPermanentStartError } from "./mongo-errors.ts";
 import { IndexConflictError, ensureIndexes } from "./mongo-indexes.ts";
 import { noCutoff } from "./port.ts";
 import type {
@@ -88,6 +88,7 @@ interface CodeDoc {
   createdAt: Date;
   expiresAt: Date;
   rememberMe?: boolean;
+  userGeneration?: number;
 }
 
 interface TotpDeviceDoc {
@@ -214,12 +215,14 @@ function refreshFromDoc(d: RefreshTokenDoc): RefreshTokenRecord {
 function codeToDoc(c: CodeRecord): CodeDoc {
   const doc: CodeDoc = { _id: c.codeHash, purpose: c.purpose, userId: c.userId, createdAt: c.createdAt, expiresAt: c.expiresAt };
   if (c.rememberMe !== undefined) doc.rememberMe = c.rememberMe;
+  if (c.userGeneration !== undefined) doc.userGeneration = c.userGeneration;
   return doc;
 }
 
 function codeFromDoc(d: CodeDoc): CodeRecord {
   const code: CodeRecord = { codeHash: d._id, purpose: d.purpose, userId: d.userId, createdAt: d.createdAt, expiresAt: d.expiresAt };
   if (typeof d.rememberMe === "boolean") code.rememberMe = d.rememberMe;
+  if (typeof d.userGeneration === "number") code.userGeneration = d.userGeneration;
   return code;
 }
 
@@ -377,22 +380,45 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
   let closed = false;
   const stopRetrying = new AbortController();
 
-  /** One attempt: connect, check the indexes; on any failure the half-open client is closed. */
+  /** The client of an attempt still under way, so that close() can end it too. */
+  let connecting: MongoClient | undefined;
+
+  /**
+   * One attempt: connect, then check the indexes within the operation time limit (an index build
+   * waiting on an absent member must not hold start-up forever); on any failure the half-open
+   * client is closed.
+   */
   async function connectOnce(): Promise<void> {
     const client = new MongoClient(plan.uri, plan.options);
+    connecting = client;
+    let timer: NodeJS.Timeout | undefined;
     try {
       await client.connect();
       const db = client.db(dbName);
-      await ensureIndexes(db, log);
+      await Promise.race([
+        ensureIndexes(db, log),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new StorageDeadlineError(timeLimit)), timeLimit);
+        }),
+      ]);
       if (closed) throw new Error("store closed while connecting");
       current = { client, c: collections(db) };
     } catch (err) {
       await client.close().catch(() => undefined);
       throw err;
+    } finally {
+      clearTimeout(timer);
+      connecting = undefined;
     }
   }
 
-  async function connectLoop(first: { settle: (err?: unknown) => void }): Promise<void> {
+  /**
+   * Connects, retrying with capped, jittered exponential backoff while MongoDB cannot be reached.
+   * The first attempt settles `first`: resolved on success or an outage, rejected (and the loop
+   * ends) on what no retry fixes. Such an error in a later attempt is logged and retried slowly,
+   * since an operator can fix it without restarting us.
+   */
+  async function connectLoop(first: { settle: (err?: unknown) => void; settled: () => boolean }): Promise<void> {
     for (let attempt = 0; !closed; attempt++) {
       try {
         await connectOnce();
@@ -401,15 +427,17 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
         return;
       } catch (err) {
         if (closed) return;
-        if (err instanceof IndexConflictError) {
-          log.error({ err: describe(err) }, err.message);
+        const permanent = err instanceof IndexConflictError || isPermanentStartError(err);
+        if (permanent && !first.settled()) {
           first.settle(err);
-        } else {
-          first.settle();
+          return;
         }
-        const ceiling = Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(attempt, 20));
+        first.settle();
+        const ceiling = permanent ? retry.maxMs : Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(attempt, 20));
         const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-        if (!(err instanceof IndexConflictError)) {
+        if (permanent) {
+          log.error({ ...describe(err), retryInMs: delay }, "storage: MongoDB refuses authd (indexes or credentials); calls fail until it is fixed");
+        } else {
           log.warn({ ...describe(err), retryInMs: delay }, "storage: MongoDB cannot be reached; calls fail with STORAGE_UNAVAILABLE until it can");
         }
         try {
@@ -424,6 +452,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
   let settled = false;
   const started = new Promise<void>((resolve, reject) => {
     void connectLoop({
+      settled: () => settled,
       settle(err) {
         if (settled) return;
         settled = true;
@@ -469,7 +498,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     insert: (user) =>
       run(async (c) => {
         try {
-          await c.users.insertOne(userToDoc(user));
+          await c.users.insertOne(userToDoc(user), limit);
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
           const field = await duplicateUserField(err, async () => (await c.users.countDocuments({ _id: user.id }, { limit: 1, ...limit })) > 0);
@@ -515,7 +544,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
 
     delete: (id) =>
       run(async (c) => {
-        const res = await c.users.deleteOne({ _id: id });
+        const res = await c.users.deleteOne({ _id: id }, limit);
         return res.deletedCount === 1;
       }),
   };
@@ -524,7 +553,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     insert: (session) =>
       run(async (c) => {
         try {
-          await c.sessions.insertOne(sessionToDoc(session));
+          await c.sessions.insertOne(sessionToDoc(session), limit);
         } catch (err) {
           if (isDuplicateKey(err)) throw new LogicError(`session id already exists: ${session.id}`, err);
           throw err;
@@ -550,13 +579,13 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
       run(async (c) => {
         const set: Partial<SessionDoc> = { lastActiveAt: now };
         if (expiresAt !== undefined) set.expiresAt = expiresAt;
-        const res = await c.sessions.updateOne({ _id: id, ...liveFilter(now) }, { $set: set });
+        const res = await c.sessions.updateOne({ _id: id, ...liveFilter(now) }, { $set: set }, limit);
         return res.matchedCount === 1;
       }),
 
     revoke: (id, userId, now) =>
       run(async (c) => {
-        const res = await c.sessions.updateOne({ _id: id, userId, ...liveFilter(now) }, { $set: { revokedAt: now } });
+        const res = await c.sessions.updateOne({ _id: id, userId, ...liveFilter(now) }, { $set: { revokedAt: now } }, limit);
         return res.modifiedCount === 1;
       }),
 
@@ -566,13 +595,13 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
           exceptId === undefined
             ? { userId, ...liveFilter(now) }
             : { userId, _id: { $ne: exceptId }, ...liveFilter(now) };
-        const res = await c.sessions.updateMany(filter, { $set: { revokedAt: now } });
+        const res = await c.sessions.updateMany(filter, { $set: { revokedAt: now } }, limit);
         return res.modifiedCount;
       }),
 
     deleteAllForUser: (userId) =>
       run(async (c) => {
-        await c.sessions.deleteMany({ userId });
+        await c.sessions.deleteMany({ userId }, limit);
       }),
   };
 
@@ -580,7 +609,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     insert: (token) =>
       run(async (c) => {
         try {
-          await c.refresh.insertOne(refreshToDoc(token));
+          await c.refresh.insertOne(refreshToDoc(token), limit);
         } catch (err) {
           if (isDuplicateKey(err)) throw new LogicError("refresh token hash already exists", err);
           throw err;
@@ -609,7 +638,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
 
     deleteAllForUser: (userId) =>
       run(async (c) => {
-        await c.refresh.deleteMany({ userId });
+        await c.refresh.deleteMany({ userId }, limit);
       }),
   };
 
@@ -618,8 +647,8 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
       run(async (c) => {
         // Delete the older codes first, then store the new one: if two replaces race, the worst
         // case is that both new codes survive — never that neither does.
-        await c.codes.deleteMany({ userId: code.userId, purpose: code.purpose, _id: { $ne: code.codeHash } });
-        await c.codes.replaceOne({ _id: code.codeHash }, codeToDoc(code), { upsert: true });
+        await c.codes.deleteMany({ userId: code.userId, purpose: code.purpose, _id: { $ne: code.codeHash } }, limit);
+        await c.codes.replaceOne({ _id: code.codeHash }, codeToDoc(code), { upsert: true, ...limit });
       }),
 
     find: (codeHash, purpose, now) =>
@@ -636,7 +665,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
 
     deleteAllForUser: (userId) =>
       run(async (c) => {
-        await c.codes.deleteMany({ userId });
+        await c.codes.deleteMany({ userId }, limit);
       }),
   };
 
@@ -646,7 +675,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     fail: (key, now, policy) => run((c) => failAttempt(c.attempts, key, now, policy, limit)),
     clear: (key) =>
       run(async (c) => {
-        await c.attempts.deleteOne({ _id: key });
+        await c.attempts.deleteOne({ _id: key }, limit);
       }),
   };
 
@@ -665,20 +694,20 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
         const doc = twoFactorToDoc(next);
         if (expectedVersion === 0) {
           try {
-            await c.twoFactor.insertOne(doc);
+            await c.twoFactor.insertOne(doc, limit);
             return true;
           } catch (err) {
             if (isDuplicateKey(err)) return false;
             throw err;
           }
         }
-        const res = await c.twoFactor.replaceOne({ _id: next.userId, version: expectedVersion }, doc);
+        const res = await c.twoFactor.replaceOne({ _id: next.userId, version: expectedVersion }, doc, limit);
         return res.matchedCount === 1;
       }),
 
     delete: (userId) =>
       run(async (c) => {
-        await c.twoFactor.deleteOne({ _id: userId });
+        await c.twoFactor.deleteOne({ _id: userId }, limit);
       }),
   };
 
@@ -701,7 +730,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
       stopRetrying.abort();
       const open = current;
       current = undefined;
-      await open?.client.close().catch(() => undefined);
+      await Promise.all([open?.client.close(), connecting?.close()].map((p) => p?.catch(() => undefined)));
     },
   };
 }

@@ -87,6 +87,11 @@ export interface CodeRecord {
   expiresAt: Date;
   /** login_challenge only: whether the session to open was asked to be remembered. */
   rememberMe?: boolean;
+  /**
+   * login_challenge only: the user's session cutoff generation when the password was checked. A
+   * password change or reset since then raises it, and the challenge is void.
+   */
+  userGeneration?: number;
 }
 
 /** An authenticator device: one TOTP secret. */

@@ -15,7 +15,7 @@ import { wellFormed } from "../input.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
 import { noCutoff, type CodeRecord, type PendingSecretRecord, type TotpDeviceRecord, type TwoFactorRecord, type UserRecord } from "../store/port.ts";
-import type { Sessions } from "../sessions/sessions.ts";
+import { passesCutoff, type Sessions } from "../sessions/sessions.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import { findHash, newRecoveryCodes, normalizeRecoveryCode } from "./recovery-codes.ts";
 import { base32, fromBase32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl, standardTotp } from "./totp.ts";
@@ -72,6 +72,11 @@ export const twoFactorAttemptKey = (userId: string): string => `2fa:${userId}`;
  * a crash or failover before the session records are cleaned up cannot leave them usable.
  */
 function cutOffOtherSessions(record: TwoFactorRecord, caller: Caller): void {
+  // Only a session this record still lets through may be the one kept: a change that lands after
+  // a concurrent one ended the caller's session must not revive it (and end the other's).
+  if (!passesCutoff(record.sessionCutoff, caller.sessionId, caller.generations.twoFactor)) {
+    throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+  }
   record.sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: caller.sessionId };
 }
 
@@ -483,11 +488,20 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
     /** Spends the proof for the user, under the second-factor lock. */
     prove,
 
-    async issueChallenge(userId: string, rememberMe: boolean): Promise<Challenge> {
+    /** A challenge for the second step; `checked` is the user as read before the password check. */
+    async issueChallenge(checked: UserRecord, rememberMe: boolean): Promise<Challenge> {
       const token = randomToken(32);
       const now = clock.now();
       const expiresAt = addSeconds(now, policy.loginChallengeTtlSeconds);
-      await store.codes.replace({ codeHash: tokenHash(token), purpose: "login_challenge", userId, createdAt: now, expiresAt, rememberMe });
+      await store.codes.replace({
+        codeHash: tokenHash(token),
+        purpose: "login_challenge",
+        userId: checked.id,
+        createdAt: now,
+        expiresAt,
+        rememberMe,
+        userGeneration: checked.sessionCutoff.generation,
+      });
       return { token, expiresAt };
     },
 

@@ -64,32 +64,34 @@ describe("strings that are not well-formed UTF-16 are INVALID_ARGUMENT", () => {
 
   // Over RPC the protocol layer itself refuses them (protobuf strings are UTF-8), before any
   // operation runs.
+  // Each row names the account it would have created (with U+FFFD where storage would put it).
   it.each([
-    ["AuthService/Register", { email: `ada${lone}@example.com`, password }],
-    ["AuthService/Register", { email: "ada-name@example.com", password, displayName: `Ada ${lone}` }],
-    ["AuthService/Login", { email: "x@example.com", password: `${lone}${password}` }],
-    ["AuthService/RequestPasswordReset", { email: `x${"\udfff"}@example.com` }],
-  ] as const)("RPC %s with a lone surrogate in %j: MALFORMED_REQUEST", async (method, req) => {
+    ["AuthService/Register", { email: `ada${lone}@example.com`, password }, "ada\ufffd@example.com"],
+    ["AuthService/Register", { email: "ada-name@example.com", password, displayName: `Ada ${lone}` }, "ada-name@example.com"],
+    ["AuthService/Login", { email: "x@example.com", password: `${lone}${password}` }, "x@example.com"],
+    ["AuthService/RequestPasswordReset", { email: `x${"\udfff"}@example.com` }, "x\ufffd@example.com"],
+  ] as const)("RPC %s with a lone surrogate in %j: MALFORMED_REQUEST", async (method, req, account) => {
     const f = await failure(d.call(method, req));
     expect([f.code, f.reason]).toEqual(["invalid_argument", "MALFORMED_REQUEST"]);
-    expect(await h.store.users.findByEmail("ada-name@example.com")).toBeNull();
+    expect(await h.store.users.findByEmail(account)).toBeNull();
   });
 
   // The legacy REST routes decode plain JSON: the operations' own input checks refuse them, with
   // the field, and nothing is stored.
   it.each([
-    ["/api/v1/auth/register", { name: "Ada", email: `legacy${lone}@example.com`, password }, "email"],
-    ["/api/v1/auth/register", { name: `Ada ${lone}`, email: "legacy-name@example.com", password }, "display_name"],
-    ["/api/v1/auth/register", { name: "Ada", email: "legacy-pw@example.com", password: `${password}${lone}` }, "password"],
-    ["/api/v1/auth/login", { email: `legacy${lone}@example.com`, password }, "email"],
-    ["/api/v1/auth/login", { email: "legacy-login@example.com", password: `${lone}${password}` }, "password"],
-  ] as const)("REST %s with a lone surrogate in %j: INVALID_ARGUMENT naming the field", async (path, body, field) => {
+    ["/api/v1/auth/register", { name: "Ada", email: `legacy${lone}@example.com`, password }, "email", "legacy\ufffd@example.com"],
+    ["/api/v1/auth/register", { name: `Ada ${lone}`, email: "legacy-name@example.com", password }, "display_name", "legacy-name@example.com"],
+    ["/api/v1/auth/register", { name: "Ada", email: "legacy-pw@example.com", password: `${password}${lone}` }, "password", "legacy-pw@example.com"],
+    ["/api/v1/auth/login", { email: `legacy${lone}@example.com`, password }, "email", "legacy\ufffd@example.com"],
+    ["/api/v1/auth/login", { email: "legacy-login@example.com", password: `${lone}${password}` }, "password", "legacy-login@example.com"],
+  ] as const)("REST %s with a lone surrogate in %j: INVALID_ARGUMENT naming the field", async (path, body, field, account) => {
     const res = await rest(h, "POST", path, { body });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe("INVALID_ARGUMENT");
     expect(res.body.message).toContain(field);
-    expect(await h.store.users.findByEmail("legacy-name@example.com")).toBeNull();
-    expect(await h.store.users.findByEmail("legacy-pw@example.com")).toBeNull();
+    expect(await h.store.users.findByEmail(account)).toBeNull();
+    // Not even a failed-guess record: the input was refused before anything looked it up.
+    expect(await h.store.attempts.get(`password:${account}`, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
   });
 
   it("a device name over REST", async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../src/store/errors.ts";
 import type { Store } from "../../src/store/port.ts";
 import { failure, fetchDriver, type Driver, type Json } from "../support/drivers.ts";
-import { startHarness, type Harness } from "../support/harness.ts";
+import { createGate, startHarness, type Gate, type Harness } from "../support/harness.ts";
 import { rest, sessionCookie } from "../support/rest.ts";
 import { openTestStore } from "../support/stores.ts";
 import { totp } from "../support/totp.ts";
@@ -16,6 +16,10 @@ const password = "correct horse battery staple";
 let h: Harness;
 let d: Driver;
 let cleanupCalls = 0;
+/** Holds the next password write (users.update with a new hash) until released. */
+let passwordWriteGate: Gate | undefined;
+/** Holds the n-th two-factor record read from now on. */
+let twoFactorReadGate: { gate: Gate; remaining: number } | undefined;
 
 beforeAll(async () => {
   const inner = await openTestStore("cutoff");
@@ -23,6 +27,28 @@ beforeAll(async () => {
   const store: Store = {
     ...inner,
     kind: inner.kind,
+    users: {
+      ...inner.users,
+      update: async (id, patch, options) => {
+        const g = patch.passwordHash !== undefined ? passwordWriteGate : undefined;
+        if (g !== undefined) {
+          passwordWriteGate = undefined;
+          await g.pass();
+        }
+        return inner.users.update(id, patch, options);
+      },
+    },
+    twoFactor: {
+      ...inner.twoFactor,
+      get: async (userId) => {
+        if (twoFactorReadGate !== undefined && --twoFactorReadGate.remaining === 0) {
+          const { gate } = twoFactorReadGate;
+          twoFactorReadGate = undefined;
+          await gate.pass();
+        }
+        return inner.twoFactor.get(userId);
+      },
+    },
     sessions: {
       ...inner.sessions,
       revokeAllForUser: async () => {
@@ -80,6 +106,9 @@ describe("the other sessions end even when the cleanup after a security change f
     expect(res.revokedSessionCount ?? 0).toBe(0); // it could not mark them; the cutoff ended them
     await expectEnded(other, browser);
     await expectAlive(mine);
+    // Listing shows only what is live: the ended sessions' records were never marked, yet they are gone.
+    const listed = await d.call("SessionService/ListSessions", {}, mine.accessToken);
+    expect(listed.sessions.map((s: { id: string }) => s.id)).toEqual([mine.sessionId]);
   });
 
   it("ResetPassword: every session is refused, including the one that asked", async () => {
@@ -144,6 +173,73 @@ describe("the other sessions end even when the cleanup after a security change f
       await expectEnded(other, browser);
       await expectAlive(mine);
     });
+  });
+});
+
+describe("security changes racing each other", () => {
+  it("a second-factor challenge from before a password reset cannot be completed after it", async () => {
+    const email = "race-challenge@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const first = (await d.call("AuthService/Login", { email, password })).tokens;
+    const setup = await d.call("TwoFactorService/Setup", {}, first.accessToken);
+    await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, first.accessToken);
+    h.clock.advance(30_000);
+    // Someone with the old password (and the authenticator) gets a challenge...
+    const challenge = (await d.call("AuthService/Login", { email, password })).secondFactor.challengeToken;
+    // ...the owner resets the password (in the same second: no timestamp can tell them apart)...
+    await d.call("AuthService/RequestPasswordReset", { email });
+    await d.call("AuthService/ResetPassword", { code: (await h.mail(email, "password_reset")).code, newPassword: "the owner's reset passphrase" });
+    // ...and the challenge is void.
+    const f = await failure(d.call("AuthService/CompleteLogin", { challengeToken: challenge, code: totp(setup.secret, h.clock.now()) }));
+    expect([f.code, f.reason]).toEqual(["unauthenticated", "INVALID_CHALLENGE"]);
+  });
+
+  it("a ChangePassword that passed its checks before the owner's reset does not overwrite it or survive it", async () => {
+    const email = "race-overwrite@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const attacker = (await d.call("AuthService/Login", { email, password })).tokens;
+    passwordWriteGate = createGate();
+    const held = passwordWriteGate;
+    const attack = d.call("AuthService/ChangePassword", { currentPassword: password, newPassword: "the attacker's passphrase" }, attacker.accessToken);
+    await held.reached;
+    // The owner's reset lands while the attacker's write waits.
+    await d.call("AuthService/RequestPasswordReset", { email });
+    const resetCode = (await h.mail(email, "password_reset")).code;
+    const reset = d.call("AuthService/ResetPassword", { code: resetCode, newPassword: "the owner's reset passphrase" });
+    await reset;
+    held.release();
+    const f = await failure(attack);
+    expect([f.code, f.reason]).toEqual(["unauthenticated", "INVALID_CREDENTIALS"]);
+    expect((await d.call("AuthService/Login", { email, password: "the owner's reset passphrase" })).tokens.accessToken).toBeTruthy();
+    expect((await failure(d.call("AuthService/GetCurrentUser", {}, attacker.accessToken))).reason).toBe("SESSION_REVOKED");
+  });
+
+  it("a two-factor change whose caller was cut off meanwhile neither proceeds nor keeps that caller", async () => {
+    const email = "race-keep@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const owner = (await d.call("AuthService/Login", { email, password })).tokens;
+    const setup = await d.call("TwoFactorService/Setup", {}, owner.accessToken);
+    await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, owner.accessToken);
+    const devices: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      h.clock.advance(30_000);
+      const extra = await d.call("TwoFactorService/Setup", { password, additionalDevice: true }, owner.accessToken);
+      devices.push((await d.call("TwoFactorService/AddDevice", { secret: extra.secret, code: totp(extra.secret, h.clock.now()) }, owner.accessToken)).device.id);
+    }
+    h.clock.advance(30_000);
+    const attacker = (await d.call("AuthService/Login", { email, password, loginCode: totp(setup.secret, h.clock.now()) })).tokens;
+    // The attacker's RemoveDevice is authenticated, then held at its next read of the record...
+    twoFactorReadGate = { gate: createGate(), remaining: 2 };
+    const held = twoFactorReadGate.gate;
+    const attack = d.call("TwoFactorService/RemoveDevice", { deviceId: devices[0] }, attacker.accessToken);
+    await held.reached;
+    // ...while the owner removes another device, which ends the attacker's session.
+    await d.call("TwoFactorService/RemoveDevice", { deviceId: devices[1] }, owner.accessToken);
+    held.release();
+    const f = await failure(attack);
+    expect([f.code, f.reason]).toEqual(["unauthenticated", "SESSION_REVOKED"]);
+    await expectAlive(owner);
+    expect((await d.call("TwoFactorService/ListDevices", {}, owner.accessToken)).devices.map((x: { id: string }) => x.id)).toContain(devices[0]);
   });
 });
 

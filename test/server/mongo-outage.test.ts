@@ -48,7 +48,7 @@ async function start(mongoPort: number, lines: string[] = []): Promise<RunningSe
     {
       PORT: "0",
       HOST: "127.0.0.1",
-      MONGODB_URI: `mongodb://127.0.0.1:${mongoPort}/authd_outage?directConnection=true`,
+      MONGODB_URI: `mongodb://127.0.0.1:${mongoPort}/authd_outage`,
       MONGODB_SERVER_SELECTION_TIMEOUT_MS: "400",
       MONGODB_OPERATION_TIMEOUT_MS: "3000",
       TOTP_ENCRYPTION_KEY: "ab".repeat(32),
@@ -162,13 +162,15 @@ describe("failures while connected are mapped by cause", () => {
     d.close();
     const writes = fake.commands.filter((c) => ["insert", "update", "delete", "findAndModify"].includes(c.name));
     expect(writes.length).toBeGreaterThan(0);
-    for (const w of writes) expect(w.body["writeConcern"]).toEqual({ w: "majority", j: true, wtimeout: 3000 });
+    for (const w of writes) {
+      expect(w.body["writeConcern"]).toEqual({ w: "majority", j: true, wtimeout: 3000 });
+      expect(w.body["maxTimeMS"]).toBe(3000);
+    }
     const reads = fake.commands.filter((c) => c.name === "find");
     expect(reads.length).toBeGreaterThan(0);
     for (const r of reads) {
-      // A direct connection to a standalone sends no $readPreference for primary; never another mode.
-      const pref = r.body["$readPreference"] as { mode?: string } | undefined;
-      expect(pref === undefined || pref.mode === "primary" || pref.mode === "primaryPreferred").toBe(true);
+      // Primary reads carry no $readPreference (primary is the server's default); never another mode.
+      expect(r.body["$readPreference"]).toBeUndefined();
       expect(r.body["maxTimeMS"]).toBe(3000);
     }
   }, 20_000);
@@ -225,5 +227,25 @@ describe("indexes at start-up", () => {
     expect(error.name).toBe("IndexConflictError");
     expect(error.message).toContain("users");
     expect(error.message).toContain("email_unique");
+    // The start failed for good: nothing keeps retrying behind it.
+    const tries = fake.commands.filter((c) => c.name === "createIndexes").length;
+    await new Promise((r) => setTimeout(r, 700));
+    expect(fake.commands.filter((c) => c.name === "createIndexes").length).toBe(tries);
+  }, 20_000);
+
+  it("credentials MongoDB refuses stop the start with a clear error instead of retrying as if it were down", async () => {
+    fake = await startFakeMongod();
+    fake.respond("createIndexes", () => ({ ok: 0, code: 13, codeName: "Unauthorized", errmsg: "not authorized on authd_outage to execute command" }));
+    const error = await start(fake.port).then(
+      (s) => {
+        server = s;
+        return new Error("started");
+      },
+      (err: unknown) => err as Error,
+    );
+    expect(error.message).toContain("not authorized");
+    const tries = fake.commands.filter((c) => c.name === "createIndexes").length;
+    await new Promise((r) => setTimeout(r, 700));
+    expect(fake.commands.filter((c) => c.name === "createIndexes").length).toBe(tries);
   }, 20_000);
 });

@@ -124,6 +124,40 @@ describe("pinned guarantees", () => {
     expect(v.replicaSet).toBe("rs0");
   });
 
+  // Every write-concern and read-preference option of the connection-string spec, each trying to
+  // weaken a guarantee: the driver's own reading of the result must still be the pinned one.
+  it.each([
+    "w=0",
+    "w=1",
+    "w=2",
+    "journal=false",
+    "j=false",
+    "fsync=false",
+    "wtimeoutMS=1",
+    "readPreference=secondary",
+    "readPreference=secondaryPreferred",
+    "readPreference=nearest",
+    "readPreference=primaryPreferred",
+    "readPreference=secondary&readPreferenceTags=dc:ny&readPreferenceTags=",
+    "readPreference=nearest&maxStalenessSeconds=90",
+    "retryWrites=false",
+    "retryReads=false",
+    "w=1&journal=false&fsync=false&retryWrites=false&readPreference=secondary",
+  ])("%s cannot weaken them", (options) => {
+    const v = driverView(`mongodb://db1:27017,db2:27017/authd?replicaSet=rs0&${options}`);
+    expect(v.readPreference).toBe("primary");
+    expect(v.writeConcern).toEqual({ w: "majority", journal: true, wtimeoutMS: 10_000 });
+    expect([v.retryWrites, v.retryReads]).toEqual([true, true]);
+    expect(v.plan.overridden.length).toBeGreaterThan(0);
+  });
+
+  it("directConnection=true is kept but named in a caution: it pins reads to one member", () => {
+    expect(driverView("mongodb://db1:27017/authd?directConnection=true").plan.cautions).toEqual([
+      expect.stringContaining("directConnection=true"),
+    ]);
+    expect(driverView("mongodb://db1:27017,db2:27017/authd?replicaSet=rs0").plan.cautions).toEqual([]);
+  });
+
   it("option names are matched case-insensitively, as the driver does", () => {
     const v = driverView("mongodb://h/authd?READPREFERENCE=secondary&W=0");
     expect(v.readPreference).toBe("primary");
