@@ -16,7 +16,7 @@ import type { Config } from "../config.ts";
 import { createBackground, type Deps } from "../domain.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
-import { createPasswordHasher } from "../passwords/hasher.ts";
+import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
 import { clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import { createSessions } from "../sessions/sessions.ts";
@@ -38,6 +38,8 @@ import { registerReflection } from "./reflection.ts";
 /** Replaceable parts, for tests and for embedding the service in another process. */
 export interface Overrides {
   store?: Store;
+  /** Tests pass a cheaper hasher; production always derives it from ARGON2_* settings. */
+  hasher?: PasswordHasher;
   clock?: Clock;
   mailer?: Mailer;
   log?: Logger;
@@ -163,7 +165,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const deps: Deps = {
     store,
     clock,
-    hasher: await createPasswordHasher(config.argon2),
+    hasher: overrides.hasher ?? (await createPasswordHasher(config.argon2)),
     accessTokens: createAccessTokens(
       key,
       { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: config.jwt.accessTokenTtlSeconds },
