@@ -1,6 +1,6 @@
+import type { Clock } from "./clock.ts";
 import type { AuthError } from "./errors.ts";
-import type { Deps } from "./domain.ts";
-import type { AttemptPolicy } from "./store/port.ts";
+import type { AttemptPolicy, AttemptStore } from "./store/port.ts";
 
 /**
  * Runs one guess (a password, a second-factor code) under a guessing limit. The attempt is counted
@@ -9,7 +9,7 @@ import type { AttemptPolicy } from "./store/port.ts";
  * the error `locked` builds from the seconds left.
  */
 export async function limitedAttempt<T>(
-  deps: Pick<Deps, "store" | "clock">,
+  deps: { attempts: AttemptStore; clock: Clock },
   key: string,
   policy: AttemptPolicy | undefined,
   locked: (retryAfterSeconds: number) => AuthError,
@@ -17,13 +17,13 @@ export async function limitedAttempt<T>(
 ): Promise<T | null> {
   if (policy !== undefined) {
     const now = deps.clock.now();
-    const { counted, state } = await deps.store.attempts.fail(key, now, policy);
+    const { counted, state } = await deps.attempts.fail(key, now, policy);
     if (!counted) {
       const until = state.lockedUntil?.getTime() ?? now.getTime();
       throw locked(Math.max(1, Math.ceil((until - now.getTime()) / 1000)));
     }
   }
   const result = await check();
-  if (result !== null && policy !== undefined) await deps.store.attempts.clear(key);
+  if (result !== null && policy !== undefined) await deps.attempts.clear(key);
   return result;
 }

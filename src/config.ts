@@ -1,7 +1,7 @@
 // Configuration is read from the environment once, at start-up, into a typed object. A bad value
 // stops the server with a message naming the variable.
 
-import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo-connection.ts";
+import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo/connection-plan.ts";
 
 export interface Config {
   port: number;
@@ -43,9 +43,14 @@ export interface Config {
   mailFrom: string;
   /** Whether the REST session cookie is marked Secure (HTTPS only). */
   sessionCookieSecure: boolean;
+  /**
+   * The server's 32-byte symmetric secret, from which the TOTP encryption, recovery-code hashing
+   * and session-cookie keys are derived; undefined means generate one (development).
+   */
+  serverSecret: Buffer | undefined;
+  /** How long a login challenge (password right, second factor pending) lives. */
+  loginChallengeTtlSeconds: number;
   twoFactor: {
-    /** 32-byte AES-256-GCM key for TOTP secrets; undefined means generate one (development). */
-    encryptionKey: Buffer | undefined;
     /** Shown by authenticator apps next to the account (the otpauth issuer). */
     issuer: string;
     /** Wrong second-factor codes before the second factor locks. */
@@ -175,6 +180,19 @@ function mongodb(env: Env): MongoConnectionPlan | undefined {
   }
 }
 
+/**
+ * SERVER_SECRET (or SERVER_SECRET_FILE), or its older name TOTP_ENCRYPTION_KEY (or _FILE), which
+ * keeps working: it was always this one secret. Both set to different values is an error.
+ */
+function serverSecret(env: Env, readFile: (path: string) => string): Buffer | undefined {
+  const current = aesKey(env, "SERVER_SECRET", readFile);
+  const older = aesKey(env, "TOTP_ENCRYPTION_KEY", readFile);
+  if (current !== undefined && older !== undefined && !current.equals(older)) {
+    throw new ConfigError("TOTP_ENCRYPTION_KEY", "is the older name of SERVER_SECRET; set only one (or the same value in both)");
+  }
+  return current ?? older;
+}
+
 export function loadConfig(env: Env, readFile: (path: string) => string): Config {
   const certFile = str(env, "TLS_CERT_FILE");
   const keyFile = str(env, "TLS_KEY_FILE");
@@ -223,8 +241,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     mailFrom: str(env, "MAIL_FROM") ?? "authd <no-reply@localhost>",
     sessionCookieSecure: bool(env, "SESSION_COOKIE_SECURE", true),
+    serverSecret: serverSecret(env, readFile),
+    loginChallengeTtlSeconds: int(env, "LOGIN_CHALLENGE_TTL_SECONDS", 300, 30, 3_600),
     twoFactor: {
-      encryptionKey: aesKey(env, "TOTP_ENCRYPTION_KEY", readFile),
       issuer: str(env, "TOTP_ISSUER") ?? "authd",
       maxFailures: int(env, "TWO_FACTOR_MAX_FAILURES", 5, 1, 100),
       lockSeconds: int(env, "TWO_FACTOR_LOCK_SECONDS", 900, 1, 86_400),
@@ -237,10 +256,10 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   if (config.sessionMaxLifetimeSeconds < config.refreshTokenTtlRememberMeSeconds) {
     throw new ConfigError("SESSION_MAX_LIFETIME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS");
   }
-  if (config.mongodb !== undefined && config.twoFactor.encryptionKey === undefined) {
+  if (config.mongodb !== undefined && config.serverSecret === undefined) {
     // A generated key would make every stored TOTP secret and recovery code unusable after a
     // restart, locking every 2FA user out: with durable storage the key must be durable too.
-    throw new ConfigError("TOTP_ENCRYPTION_KEY", "must be set (or TOTP_ENCRYPTION_KEY_FILE) when MONGODB_URI is");
+    throw new ConfigError("SERVER_SECRET", "must be set (or SERVER_SECRET_FILE, or the older TOTP_ENCRYPTION_KEY) when MONGODB_URI is");
   }
   if (config.corsAllowedOrigins.includes("*") && config.corsAllowedOrigins.length > 1) {
     throw new ConfigError("CORS_ALLOWED_ORIGINS", "cannot mix * with explicit origins");

@@ -1,5 +1,6 @@
-// Checks every string from outside passes before anything else looks at it.
-import { invalidArgument } from "./errors.ts";
+// The checks every string from outside passes before anything else looks at it, shared by every
+// capability (emails, names, codes and tokens the service issued, identifiers).
+import { AuthError, invalidArgument } from "./errors.ts";
 
 // In a `u` regular expression a surrogate pair is one code point, so \p{Cs} matches only a lone
 // (unpaired) surrogate: text JSON can carry ("\ud800") but UTF-8 cannot encode. MongoDB stores
@@ -13,4 +14,61 @@ export function wellFormed(field: string, value: string): string {
     throw invalidArgument(field, `${field} is not valid Unicode text (it contains an unpaired surrogate)`);
   }
   return value;
+}
+
+
+const maxEmailLength = 254;
+// Deliberately simple: one @, no spaces or control characters, a dot in the domain. Deliverability
+// is proven by the verification mail, not by a regular expression.
+const emailShape = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
+
+/** Trims and lower-cases an email address and checks its shape. */
+export function normalizeEmail(field: string, raw: string): string {
+  const email = wellFormed(field, raw).trim().toLowerCase();
+  if (email.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (email.length > maxEmailLength) throw invalidArgument(field, `${field} must be at most ${maxEmailLength} characters`);
+  if (!emailShape.test(email)) throw invalidArgument(field, `${field} is not a valid email address`);
+  return email;
+}
+
+const maxDisplayNameLength = 100;
+
+export function checkDisplayName(field: string, raw: string): string {
+  const name = wellFormed(field, raw).trim().normalize("NFC");
+  if ([...name].length > maxDisplayNameLength) {
+    throw invalidArgument(field, `${field} must be at most ${maxDisplayNameLength} characters`);
+  }
+  if (/[\p{Cc}\p{Cf}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
+  return name;
+}
+
+const maxOpaqueLength = 256;
+const opaqueShape = /^[A-Za-z0-9_-]+$/;
+
+const wrongOpaque = {
+  INVALID_CODE: "the code is invalid or has expired",
+  INVALID_REFRESH: "the refresh token is invalid",
+  INVALID_CHALLENGE: "the sign-in challenge is invalid or has expired; sign in again",
+} as const;
+
+/**
+ * Checks a code or opaque token the service itself issued (base64url). A value that cannot be one
+ * of ours is refused with `reasonIfWrong` (e.g. INVALID_CODE), never looked up.
+ */
+export function checkOpaque(field: string, raw: string, reasonIfWrong: keyof typeof wrongOpaque): string {
+  const value = wellFormed(field, raw).trim();
+  if (value.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (value.length > maxOpaqueLength) throw invalidArgument(field, `${field} must be at most ${maxOpaqueLength} characters`);
+  if (!opaqueShape.test(value)) {
+    throw new AuthError(reasonIfWrong, wrongOpaque[reasonIfWrong], { field });
+  }
+  return value;
+}
+
+/** Checks an identifier the service issued (a UUID or similar). */
+export function checkId(field: string, raw: string): string {
+  const id = wellFormed(field, raw).trim();
+  if (id.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (id.length > 128 || !/^[A-Za-z0-9_-]+$/.test(id)) throw invalidArgument(field, `${field} is malformed`);
+  return id;
 }

@@ -1,15 +1,42 @@
+// The account's own life: registration, profile, email verification, password change and reset,
+// linked sign-in methods, deletion. Signing in is its own capability (src/sign-in).
 import { randomUUID } from "node:crypto";
+import type { Background } from "../background.ts";
+import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
-import { addSeconds, requireUser as requireUserOf, type Caller, type ClientInfo, type Deps } from "../domain.ts";
-import type { MailKind } from "../mail/mailer.ts";
+import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../input.ts";
+import type { Logger } from "../log.ts";
+import type { MailKind, Mailer } from "../mail/mailer.ts";
 import { passwordAttemptKey, type PasswordCheck } from "../passwords/check.ts";
+import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkNewPassword, checkPresentedPassword } from "../passwords/policy.ts";
+import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
-import { noCutoff, type UserRecord } from "../store/port.ts";
+import { noCutoff, type Store, type UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
-import { twoFactorAttemptKey, type Challenge, type FactorProof, type TwoFactor } from "../totp/two-factor.ts";
-import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "./validation.ts";
+import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
+import { accountView, type AccountView } from "./account.ts";
+
+export type { AccountView } from "./account.ts";
+
+export interface AccountPolicy {
+  registrationEnabled: boolean;
+  emailVerificationRequired: boolean;
+  emailVerificationTtlSeconds: number;
+  passwordResetTtlSeconds: number;
+}
+
+export interface AccountsDeps {
+  store: Pick<Store, "users" | "codes" | "attempts" | "twoFactor">;
+  clock: Clock;
+  hasher: PasswordHasher;
+  mailer: Mailer;
+  log: Pick<Logger, "info">;
+  /** Mail goes out after the response (see Background). */
+  background: Background;
+  policy: AccountPolicy;
+}
 
 export interface LinkedAccount {
   id: string;
@@ -24,67 +51,18 @@ export interface RegisterInput {
   displayName: string;
 }
 
-export interface LoginInput {
-  email: string;
-  password: string;
-  rememberMe: boolean;
-  /** For accounts with 2FA: a TOTP code or a recovery code, to sign in in one call. */
-  loginCode?: string;
-  recoveryCode?: string;
-}
-
-/** A user as callers see it: the record plus whether sign-in needs a second factor. */
-export type AccountView = UserRecord & { twoFactorEnabled: boolean };
-
-export type LoginResult =
-  | { kind: "signed_in"; user: AccountView; tokens: TokenPair; rememberMe: boolean }
-  | { kind: "second_factor_required"; user: AccountView; challenge: Challenge };
-
 type MailedCodePurpose = "email_verification" | "password_reset";
 
 const passwordAccountId = "password";
 
-export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: PasswordCheck, twoFactor: TwoFactor) {
+export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPassword: PasswordCheck, twoFactor: TwoFactor) {
   const { store, clock, hasher, policy, log } = deps;
 
   async function view(user: UserRecord): Promise<AccountView> {
-    return { ...user, twoFactorEnabled: await twoFactor.isEnabled(user.id) };
+    return accountView(user, await twoFactor.isEnabled(user.id));
   }
 
-  /**
-   * Opens the session of a sign-in whose every factor has been checked against `checked`, the user
-   * as read when the password was verified. A password change or reset that ran meanwhile has
-   * revoked every session it could see, but not this one if it was opened afterwards: the
-   * password is read again after the session exists, and if it changed the session goes too.
-   */
-  async function openSignedIn(
-    checked: UserRecord,
-    client: ClientInfo,
-    rememberMe: boolean,
-    secondFactorChecked: boolean,
-    twoFactorGeneration: number,
-  ): Promise<LoginResult> {
-    if (policy.emailVerificationRequired && !checked.emailVerified) {
-      throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
-    }
-    const tokens = await sessions.open(checked, client, rememberMe, twoFactorGeneration);
-    const after = await store.users.findById(checked.id);
-    if (after === null || after.passwordHash !== checked.passwordHash) {
-      await sessions.end(tokens.sessionId, checked.id);
-      throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
-    }
-    // Likewise 2FA turned on while a password-only sign-in was under way: Enable revoked every
-    // session it could see, so this one is revoked here and the sign-in needs its second factor.
-    const twoFactorEnabled = await twoFactor.isEnabled(after.id);
-    if (twoFactorEnabled && !secondFactorChecked) {
-      await sessions.end(tokens.sessionId, after.id);
-      const challenge = await twoFactor.issueChallenge(checked, rememberMe);
-      return { kind: "second_factor_required", user: { ...after, twoFactorEnabled }, challenge };
-    }
-    return { kind: "signed_in", user: { ...after, twoFactorEnabled }, tokens, rememberMe };
-  }
-
-  const requireUser = (caller: Caller) => requireUserOf(store, caller);
+  const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
 
   /** Creates a one-time code, keeps only its hash, and mails the code. */
   async function sendCode(user: UserRecord, purpose: MailedCodePurpose): Promise<void> {
@@ -172,61 +150,9 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
         // Delivered after the response: a slow or failing mail server neither delays nor fails a
         // registration that has already happened (ResendVerificationEmail recovers a lost mail).
         deps.background.run("verification-mail", () => sendCode(user, "email_verification"));
-        return { user: { ...user, twoFactorEnabled: false } };
+        return { user: accountView(user, false) };
       }
-      return { user: { ...user, twoFactorEnabled: false }, tokens: await sessions.open(user, client, false, 0) };
-    },
-
-    async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {
-      const email = normalizeEmail("email", input.email);
-      const password = checkPresentedPassword("password", input.password);
-      const proof = twoFactor.checkLoginProof({ code: input.loginCode, recoveryCode: input.recoveryCode }, "login_code", "recovery_code");
-      const user = await store.users.findByEmail(email);
-      if (!(await checkPassword(email, user, password)) || user === null || user.passwordHash === null) {
-        throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
-      }
-      let current = user;
-      if (hasher.needsRehash(user.passwordHash)) {
-        // Conditional on the hash just verified: a password changed meanwhile is not overwritten.
-        const upgraded = await store.users.update(
-          user.id,
-          { passwordHash: await hasher.hash(password), updatedAt: clock.now() },
-          { ifPasswordHash: user.passwordHash },
-        );
-        if (upgraded !== null) {
-          current = upgraded;
-          log.info({ userId: user.id }, "password hash upgraded to current parameters");
-        }
-      }
-      if (policy.emailVerificationRequired && !current.emailVerified) {
-        throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
-      }
-      const { enabled: needsSecondFactor, generation } = await twoFactor.stateOf(current.id);
-      if (needsSecondFactor) {
-        if (proof === undefined) {
-          const challenge = await twoFactor.issueChallenge(user, input.rememberMe);
-          return { kind: "second_factor_required", user: { ...current, twoFactorEnabled: true }, challenge };
-        }
-        await twoFactor.prove(current.id, proof);
-      }
-      return openSignedIn(current, client, input.rememberMe, needsSecondFactor, generation);
-    },
-
-    /** The second step of a sign-in that Login answered with a challenge. */
-    async completeLogin(rawChallenge: string, rawProof: FactorProof, client: ClientInfo) {
-      const challenge = await twoFactor.findChallenge(rawChallenge);
-      const proof = twoFactor.checkLoginProof(rawProof, "code", "recovery_code");
-      if (proof === undefined) throw new AuthError("INVALID_ARGUMENT", "code or recovery_code is required", { field: "code" });
-      const user = await store.users.findById(challenge.userId);
-      // A password change or reset since the password was checked voids the challenge: it raised
-      // the generation. (A timestamp cannot tell: the change's time is taken before its hash.)
-      if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
-        throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
-      }
-      const { generation } = await twoFactor.stateOf(user.id);
-      await twoFactor.prove(user.id, proof);
-      await twoFactor.consumeChallenge(challenge.token);
-      return openSignedIn(user, client, challenge.rememberMe === true, true, generation);
+      return { user: accountView(user, false), tokens: await sessions.open(user, client, false, 0) };
     },
 
     async getUser(caller: Caller): Promise<AccountView> {
@@ -259,9 +185,7 @@ export function createAccounts(deps: Deps, sessions: Sessions, checkPassword: Pa
 
     async deleteAccount(caller: Caller): Promise<void> {
       const user = await requireUser(caller);
-      // Sessions go first so that no call can slip through while the rest is removed.
-      await store.sessions.deleteAllForUser(user.id);
-      await store.refreshTokens.deleteAllForUser(user.id);
+      await sessions.forget(user.id);
       await store.codes.deleteAllForUser(user.id);
       await store.twoFactor.delete(user.id);
       await store.attempts.clear(passwordAttemptKey(user.email));

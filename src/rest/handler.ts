@@ -1,21 +1,22 @@
 // The one piece of code between HTTP and the route declarations: it matches the path (JSON 404,
-// 405 with Allow), reads and checks the body (415, 413, malformed JSON), finds the caller (Bearer
-// or the session cookie, with cross-site request forgery protection for the cookie), runs the
-// route, and writes the result or the error in the shape of the documents that own the path.
+// 405 with Allow), reads and checks the body (415, 413, malformed JSON; see request.ts), finds the
+// caller (Bearer or the session cookie, with cross-site request forgery protection for the
+// cookie), runs the route, and writes the result or the error in the shape of the documents that
+// own the path.
 
 import type http from "node:http";
 import type http2 from "node:http2";
 import { parseCookie, stringifySetCookie } from "cookie";
-import type { Caller } from "../domain.ts";
+import type { Caller } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { bearerFrom, userAgentFrom } from "../rpc/context.ts";
-import { toSafeError } from "../rpc/errors.ts";
+import { bearerFrom, userAgentFrom } from "../transport/credentials.ts";
+import { toSafeError } from "../transport/safe-error.ts";
 import { openApiDocument } from "./openapi.ts";
-import type { Fields, Method, Operations, Route, RouteResult } from "./route.ts";
-import { docs, errorBody, httpStatus, successBody, type Doc } from "./styles.ts";
+import type { Method, Operations, Route, RouteResult } from "./declaration.ts";
+import { docs, errorBody, httpStatus, successBody, type Doc } from "./envelopes.ts";
+import { ClientClosed, fieldsOf, queryOf, readBody, type Request } from "./request.ts";
 
-type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
 export const sessionCookieName = "session";
@@ -52,114 +53,6 @@ function docsForPath(path: string): Doc[] {
 /** Whether a path belongs to the REST layer (everything else is the RPC server's). */
 export function isRestPath(path: string): boolean {
   return /^\/(api\/(v1|auth)|auth|totp)(\/|$)/.test(path) || path === "/openapi.json";
-}
-
-function snake(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
-
-function camel(name: string): string {
-  return name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-}
-
-/** Reads fields by the document's name, or the same name in the other case convention. */
-function fieldsOf(source: Record<string, unknown>): Fields {
-  const lookup = (name: string): unknown => {
-    for (const key of [name, snake(name), camel(name)]) {
-      if (Object.hasOwn(source, key)) return source[key];
-    }
-    return undefined;
-  };
-  return {
-    str(name) {
-      const value = lookup(name);
-      if (value === undefined || value === null) return "";
-      if (typeof value !== "string") throw new AuthError("INVALID_ARGUMENT", `${name} must be a string`, { field: name });
-      return value;
-    },
-    bool(name) {
-      const value = lookup(name);
-      if (value === undefined || value === null) return false;
-      if (typeof value === "boolean") return value;
-      if (value === "true" || value === "false") return value === "true";
-      throw new AuthError("INVALID_ARGUMENT", `${name} must be true or false`, { field: name });
-    },
-  };
-}
-
-function queryOf(search: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of new URLSearchParams(search)) {
-    if (Object.hasOwn(out, key)) throw new AuthError("INVALID_ARGUMENT", `${key} is given more than once`, { field: key });
-    out[key] = value;
-  }
-  return out;
-}
-
-/** The client went away before its request was complete: nothing runs and nothing is answered. */
-class ClientClosed extends Error {}
-
-/**
- * The raw body, up to `limit` bytes. Beyond that the rest is drained unread and 413 is answered.
- * A body shorter than its Content-Length, or a request the client aborted or reset (an HTTP/2
- * stream can end "normally" after RST_STREAM), is never handed on.
- */
-function readRaw(req: Request, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declaredHeader = req.headers["content-length"];
-    const declared = declaredHeader === undefined ? undefined : Number(declaredHeader);
-    const tooLarge = () => new AuthError("PAYLOAD_TOO_LARGE", `the request body is larger than ${limit} bytes`);
-    if (declared !== undefined && declared > limit) {
-      req.resume();
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const fail = (err: Error) => {
-      if (settled) return;
-      settled = true;
-      reject(err);
-    };
-    req.on("data", (chunk: Buffer) => {
-      if (settled) return;
-      size += chunk.length;
-      if (size > limit) {
-        fail(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => {
-      const reset = "stream" in req && typeof req.stream.rstCode === "number" && req.stream.rstCode !== 0;
-      if (reset || (declared !== undefined && size !== declared)) fail(new ClientClosed("incomplete request body"));
-      if (settled) return;
-      settled = true;
-      resolve(Buffer.concat(chunks));
-    });
-    req.on("aborted", () => fail(new ClientClosed("request aborted")));
-    req.on("error", () => fail(new ClientClosed("request stream failed")));
-  });
-}
-
-async function readBody(req: Request, limit: number): Promise<Record<string, unknown>> {
-  const raw = await readRaw(req, limit);
-  if (raw.length === 0) return {};
-  const type = String(req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/json") {
-    throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON (content-type: application/json)");
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString("utf8"));
-  } catch {
-    throw new AuthError("MALFORMED_REQUEST", "the request body is not valid JSON");
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new AuthError("MALFORMED_REQUEST", "the request body must be a JSON object");
-  }
-  return parsed as Record<string, unknown>;
 }
 
 export function createRestHandler(options: RestOptions) {
@@ -286,9 +179,9 @@ export function createRestHandler(options: RestOptions) {
       const bearer = bearerFrom(req.headers.authorization);
       const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
       const caller = async (): Promise<Caller> => {
-        if (req.headers.authorization !== undefined || cookie === undefined) return ops.sessions.authenticate(bearer);
+        if (req.headers.authorization !== undefined || cookie === undefined) return ops.sessions.authenticate({ bearer });
         if (method !== "GET" || route.getWrites === true) checkCsrf(req);
-        return ops.sessions.authenticateCookie(cookie);
+        return ops.sessions.authenticate({ cookie });
       };
       const userAgent = userAgentFrom(req.headers["user-agent"]);
       const result = await route.run(
@@ -305,8 +198,7 @@ export function createRestHandler(options: RestOptions) {
         if (!res.destroyed) res.destroy();
         return;
       }
-      const safe = toSafeError(err, log.child({ rest: `${method} ${logged.route}` }));
-      const authError = safe instanceof AuthError ? safe : new AuthError("INTERNAL", "internal error");
+      const authError = toSafeError(err, log.child({ rest: `${method} ${logged.route}` }));
       const status = httpStatus(authError);
       const headers: Record<string, string> = {};
       if (authError.retryAfterSeconds !== undefined) headers["retry-after"] = String(authError.retryAfterSeconds);

@@ -1,8 +1,8 @@
 // The OpenAPI 3.1 description of the REST paths, built from the same route declarations the
 // handler serves, so the two cannot drift apart. Served at GET /openapi.json.
 
-import type { Route } from "./route.ts";
-import { docs } from "./styles.ts";
+import type { Route } from "./declaration.ts";
+import { docs } from "./envelopes.ts";
 
 export function openApiDocument(routes: Route[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -65,7 +65,7 @@ export function openApiDocument(routes: Route[]): Record<string, unknown> {
       title: "authd legacy REST paths",
       version: "1.0.0",
       description:
-        "The REST paths of the five legacy documents, served on the same port as the gRPC, gRPC-Web and Connect API and mapped onto the same operations.",
+        "The REST paths of the legacy documents described in docs/legacy-rest/, served on the same port as the gRPC, gRPC-Web and Connect API and mapped onto the same operations.",
     },
     paths,
     components: {

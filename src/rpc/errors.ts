@@ -2,8 +2,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthError, type Status } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import { StorageUnavailableError } from "../store/errors.ts";
 
 export const errorDomain = "auth.v1";
 
@@ -37,23 +35,4 @@ export function toConnectError(err: AuthError): ConnectError {
     details.push({ desc: RetryInfoSchema, value: { retryDelay: durationFromMs(err.retryAfterSeconds * 1000) } });
   }
   return new ConnectError(err.message, statusCode[err.status], undefined, details);
-}
-
-/**
- * Turns whatever an operation threw into an error safe to send: domain errors keep their reason,
- * storage outages become UNAVAILABLE, and anything else becomes a bare INTERNAL whose cause is
- * logged here and never sent.
- */
-export function toSafeError(err: unknown, log: Logger): AuthError | ConnectError {
-  if (err instanceof AuthError) return err;
-  if (err instanceof StorageUnavailableError) {
-    log.error({ err: err.cause }, "storage unavailable");
-    return new AuthError("STORAGE_UNAVAILABLE", "the service is temporarily unavailable; try again later");
-  }
-  if (err instanceof ConnectError) {
-    // Raised by the protocol layer itself (deadline, cancellation); its message is Connect's own.
-    return err;
-  }
-  log.error({ err }, "unexpected error");
-  return new AuthError("INTERNAL", "internal error");
 }

@@ -5,9 +5,8 @@ import { SessionSchema, type Session } from "../../gen/auth/v1/session_service_p
 import { LinkedAccountSchema, type LinkedAccount as LinkedAccountMessage } from "../../gen/auth/v1/auth_service_pb.js";
 import type { AccountView, LinkedAccount } from "../accounts/accounts.ts";
 import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/two_factor_service_pb.js";
-import type { Device } from "../totp/two-factor.ts";
-import type { TokenPair } from "../sessions/sessions.ts";
-import type { SessionRecord } from "../store/port.ts";
+import type { Device } from "../two-factor/two-factor.ts";
+import type { SessionView, TokenPair } from "../sessions/sessions.ts";
 
 export function userMessage(user: AccountView): User {
   return create(UserSchema, {
@@ -33,7 +32,7 @@ export function tokenPairMessage(tokens: TokenPair): TokenPairMessage {
   });
 }
 
-export function sessionMessage(session: SessionRecord & { current: boolean }): Session {
+export function sessionMessage(session: SessionView): Session {
   return create(SessionSchema, {
     id: session.id,
     userAgent: session.userAgent,

@@ -4,20 +4,15 @@ import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Accounts } from "../accounts/accounts.ts";
+import type { Operations } from "../server/compose.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Sessions } from "../sessions/sessions.ts";
-import type { Enrolment, TwoFactor } from "../totp/two-factor.ts";
+import type { Enrolment } from "../two-factor/two-factor.ts";
 import { bearerToken, clientInfo, requestIdKey } from "./context.ts";
-import { toConnectError, toSafeError } from "./errors.ts";
+import { toSafeError } from "../transport/safe-error.ts";
+import { toConnectError } from "./errors.ts";
 import { deviceMessage, linkedAccountMessage, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
 
-export interface Operations {
-  accounts: Accounts;
-  sessions: Sessions;
-  twoFactor: TwoFactor;
-}
 
 function enrolmentMessage(e: Enrolment) {
   return {
@@ -42,7 +37,8 @@ export function rpcInterceptor(log: Logger): Interceptor {
       log.info({ requestId, rpc, status: "ok", ms: Math.round(performance.now() - started) }, "rpc");
       return res;
     } catch (err) {
-      const safe = toSafeError(err, log.child({ requestId, rpc }));
+      // Connect's own protocol errors (deadline, cancellation) pass as they are.
+      const safe = err instanceof ConnectError ? err : toSafeError(err, log.child({ requestId, rpc }));
       const outgoing = safe instanceof AuthError ? toConnectError(safe) : safe;
       const reason = safe instanceof AuthError ? safe.reason : undefined;
       log.info({ requestId, rpc, status: Code[ConnectError.from(outgoing).code], reason, ms: Math.round(performance.now() - started) }, "rpc");
@@ -52,8 +48,8 @@ export function rpcInterceptor(log: Logger): Interceptor {
 }
 
 export function registerAuthServices(router: ConnectRouter, ops: Operations): void {
-  const { accounts, sessions, twoFactor } = ops;
-  const caller = (ctx: HandlerContext) => sessions.authenticate(bearerToken(ctx));
+  const { accounts, sessions, twoFactor, signIn } = ops;
+  const caller = (ctx: HandlerContext) => sessions.authenticate({ bearer: bearerToken(ctx) });
 
   router.service(AuthService, {
     async register(req, ctx) {
@@ -68,7 +64,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       };
     },
     async login(req, ctx) {
-      const result = await accounts.login(
+      const result = await signIn.login(
         {
           email: req.email,
           password: req.password,
@@ -78,25 +74,18 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
         },
         clientInfo(ctx),
       );
-      if (result.kind === "second_factor_required") {
+      if (result.state === "second_factor_pending") {
         const { token, expiresAt } = result.challenge;
-        // Only who is signing in: the profile waits for the second factor.
-        const { id, email } = userMessage(result.user);
         return {
-          user: { id, email, twoFactorEnabled: true },
+          user: { id: result.identity.id, email: result.identity.email, twoFactorEnabled: true },
           result: { case: "secondFactor", value: { challengeToken: token, expireTime: timestampFromDate(expiresAt) } },
         };
       }
-      return { user: userMessage(result.user), result: { case: "tokens", value: tokenPairMessage(result.tokens) } };
+      return { user: userMessage(result.account), result: { case: "tokens", value: tokenPairMessage(result.tokens) } };
     },
     async completeLogin(req, ctx) {
-      const result = await accounts.completeLogin(
-        req.challengeToken,
-        { code: req.code, recoveryCode: req.recoveryCode },
-        clientInfo(ctx),
-      );
-      if (result.kind !== "signed_in") throw new Error("a completed second factor always signs in");
-      return { user: userMessage(result.user), tokens: tokenPairMessage(result.tokens) };
+      const result = await signIn.completeLogin(req.challengeToken, { code: req.code, recoveryCode: req.recoveryCode }, clientInfo(ctx));
+      return { user: userMessage(result.account), tokens: tokenPairMessage(result.tokens) };
     },
     async logout(_req, ctx) {
       await sessions.logout(await caller(ctx));

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type http from "node:http";
 import type http2 from "node:http2";
@@ -10,45 +10,25 @@ import { file_auth_v1_two_factor_service } from "../../gen/auth/v1/two_factor_se
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { createAccounts } from "../accounts/accounts.ts";
-import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
-import { createBackground, type Deps } from "../domain.ts";
-import { createLogger, type Logger } from "../log.ts";
-import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
-import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
+import { createRestHandler, isRestPath } from "../rest/handler.ts";
+import { routes as restRoutes } from "../rest/routes/index.ts";
 import { clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
-import { createSessions } from "../sessions/sessions.ts";
-import { createPasswordCheck } from "../passwords/check.ts";
-import { createSecretBox } from "../totp/secret-box.ts";
-import { createTwoFactor } from "../totp/two-factor.ts";
-import { createRestHandler, isRestPath } from "../rest/handler.ts";
-import { routes as restRoutes } from "../rest/routes.ts";
-import { createMemoryStore } from "../store/memory.ts";
-import { createMongoStore } from "../store/mongo.ts";
 import type { Store } from "../store/port.ts";
-import { createAccessTokens } from "../tokens/access.ts";
-import { loadSigningKey } from "../tokens/keys.ts";
+import { composeService, type Overrides, type Service } from "./compose.ts";
 import { registerHealth } from "./health.ts";
 import { createListener, type NodeHandler } from "./listener.ts";
-import { createRpcHandler } from "./protocol-errors.ts";
+import { createRpcHandler } from "../rpc/adapter.ts";
 import { registerReflection } from "./reflection.ts";
 
-/** Replaceable parts, for tests and for embedding the service in another process. */
-export interface Overrides {
-  store?: Store;
-  /** Tests pass a cheaper hasher; production always derives it from ARGON2_* settings. */
-  hasher?: PasswordHasher;
-  clock?: Clock;
-  mailer?: Mailer;
-  log?: Logger;
-}
+export type { Overrides } from "./compose.ts";
 
 export interface RunningServer {
   port: number;
   url: string;
-  deps: Deps;
+  /** The composed service (operations, store, log, background work). */
+  deps: Service;
   /** Graceful stop: no new connections, in-flight calls finish, background work drains, storage closes. */
   close(): Promise<void>;
 }
@@ -103,106 +83,8 @@ function cachedProbe(store: Store, ttlMs: number): () => Promise<boolean> {
 }
 
 export async function startServer(config: Config, overrides: Overrides = {}): Promise<RunningServer> {
-  const log = overrides.log ?? createLogger(config.logLevel);
-  const clock = overrides.clock ?? systemClock;
-
-  let store = overrides.store;
-  if (store === undefined) {
-    if (config.mongodb !== undefined) {
-      const plan = config.mongodb;
-      if (plan.overridden.length > 0) {
-        log.warn(
-          { overridden: plan.overridden },
-          `MONGODB_URI asks for ${plan.overridden.map((o) => `${o.option}=${o.given}`).join(", ")}: overridden. ` +
-            "authd pins primary reads, journaled majority writes and retryable reads and writes, so that no revocation, spent token or attempt count is lost in a failover",
-        );
-      }
-      for (const caution of plan.cautions) log.warn(`MONGODB_URI: ${caution}`);
-      const mongo = createMongoStore(plan, { log });
-      // Waits for the first attempt only (bounded by the selection and index time limits): with
-      // MongoDB down the server still starts, reports not ready and answers STORAGE_UNAVAILABLE
-      // until the store connects in the background. What no retry fixes (an index conflict, bad
-      // credentials) stops the start here.
-      try {
-        await mongo.started;
-      } catch (err) {
-        await mongo.close();
-        throw err;
-      }
-      store = mongo;
-      log.info({ database: plan.dbName, connected: mongo.connected() }, "storage: MongoDB");
-    } else {
-      store = createMemoryStore();
-      log.warn("storage: embedded in-process store (no MONGODB_URI): all data is lost when the process exits");
-    }
-  }
-
-  const { key, generated } = await loadSigningKey(config.jwt.privateKeyPem);
-  if (generated) {
-    log.warn(
-      "JWT_PRIVATE_KEY is not set: generated a temporary signing key; tokens will not survive a restart. Set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE in production",
-    );
-  }
-
-  let totpKey = config.twoFactor.encryptionKey;
-  if (totpKey === undefined) {
-    totpKey = randomBytes(32);
-    log.warn(
-      "TOTP_ENCRYPTION_KEY is not set: generated a temporary key; two-factor enrolments and recovery codes will not survive a restart. Set TOTP_ENCRYPTION_KEY or TOTP_ENCRYPTION_KEY_FILE in production",
-    );
-  }
-
-  let mailer = overrides.mailer;
-  if (mailer === undefined) {
-    if (config.smtpUrl !== undefined) {
-      mailer = createSmtpMailer(config.smtpUrl, config.mailFrom);
-    } else {
-      mailer = createLogMailer(log);
-      log.warn("SMTP_URL is not set: verification and reset codes are written to this log instead of mailed");
-    }
-  }
-
-  const deps: Deps = {
-    store,
-    clock,
-    hasher: overrides.hasher ?? (await createPasswordHasher(config.argon2)),
-    accessTokens: createAccessTokens(
-      key,
-      { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: config.jwt.accessTokenTtlSeconds },
-      clock,
-    ),
-    mailer,
-    secretBox: createSecretBox(totpKey),
-    log,
-    background: createBackground(log),
-    policy: {
-      registrationEnabled: config.registrationEnabled,
-      emailVerificationRequired: config.emailVerificationRequired,
-      emailVerificationTtlSeconds: config.emailVerificationTtlSeconds,
-      passwordResetTtlSeconds: config.passwordResetTtlSeconds,
-      refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-      refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,
-      sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
-      maxSessionsPerUser: config.maxSessionsPerUser,
-      refreshReuseDetectionSeconds: config.refreshReuseDetectionSeconds,
-      passwordAttempts:
-        config.loginMaxFailures === 0
-          ? undefined
-          : { maxFailures: config.loginMaxFailures, windowSeconds: config.loginLockSeconds, lockSeconds: config.loginLockSeconds },
-      twoFactorAttempts: {
-        maxFailures: config.twoFactor.maxFailures,
-        windowSeconds: config.twoFactor.lockSeconds,
-        lockSeconds: config.twoFactor.lockSeconds,
-      },
-      totpIssuer: config.twoFactor.issuer,
-      totpSetupTtlSeconds: config.twoFactor.setupTtlSeconds,
-      loginChallengeTtlSeconds: 300,
-    },
-  };
-  const sessions = createSessions(deps);
-  const checkPassword = createPasswordCheck(deps);
-  const twoFactor = createTwoFactor(deps, checkPassword, sessions);
-  const accounts = createAccounts(deps, sessions, checkPassword, twoFactor);
+  const service = await composeService(config, overrides);
+  const { store, log, clock, operations } = service;
   const probe = cachedProbe(store, 1000);
   const shutdown = new AbortController();
   const requestIds = new WeakMap<NodeRequest, string>();
@@ -216,7 +98,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         .set(requestIdKey, requestIds.get(req) ?? "")
         .set(clientIpKey, clientIp(req, listener.remoteAddress(req), config.trustProxyHops)),
     routes(router) {
-      registerAuthServices(router, { accounts, sessions, twoFactor });
+      registerAuthServices(router, operations);
       registerHealth(router, { probe, services: servedServices });
       registerReflection(router, [
         file_auth_v1_auth_service,
@@ -248,7 +130,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
 
   const rest = createRestHandler({
     routes: restRoutes,
-    ops: { accounts, sessions, twoFactor, probe },
+    ops: { ...operations, probe },
     maxBodyBytes: config.maxBodyBytes,
     allowedOrigins: config.corsAllowedOrigins.filter((o) => o !== "*"),
     cookieSecure: config.sessionCookieSecure,
@@ -280,7 +162,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         return;
       }
       if (req.method === "GET" && path === "/.well-known/jwks.json") {
-        sendJson(res, 200, deps.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
+        sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
         return;
       }
       if (isRestPath(path ?? "/")) {
@@ -302,14 +184,14 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   return {
     port,
     url: `${scheme}://${host}:${port}`,
-    deps,
+    deps: service,
     close() {
       closing ??= (async () => {
         shutdown.abort();
         await listener.close(config.shutdownGraceMs);
-        await deps.background.drain();
+        await service.background.drain();
         await store.close();
-        mailer.close?.();
+        service.mailer.close?.();
         log.info("stopped");
       })();
       return closing;

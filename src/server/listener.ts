@@ -6,10 +6,9 @@ import http2 from "node:http2";
 import net from "node:net";
 import { Duplex } from "node:stream";
 
-export type NodeHandler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+import type { NodeHandler } from "../transport/node-http.ts";
+
+export type { NodeHandler } from "../transport/node-http.ts";
 
 export interface Listener {
   /** Resolves with the bound port. */

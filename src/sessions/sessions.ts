@@ -1,9 +1,51 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
+import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
-import { addSeconds, type Caller, type ClientInfo, type Deps } from "../domain.ts";
-import { checkId, checkOpaque } from "../accounts/validation.ts";
-import type { SessionCutoff, SessionRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
+import { checkId, checkOpaque } from "../input.ts";
+import type { Logger } from "../log.ts";
+import type { Signer } from "../secrets/server-secrets.ts";
+import type { SessionCutoff, SessionRecord, Store, TwoFactorRecord, UserRecord } from "../store/port.ts";
+import type { AccessTokens } from "../tokens/access.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import type { Caller, ClientInfo } from "./caller.ts";
+
+export interface SessionPolicy {
+  refreshTokenTtlSeconds: number;
+  refreshTokenTtlRememberMeSeconds: number;
+  sessionMaxLifetimeSeconds: number;
+  /** Live sessions per user; opening one more revokes the oldest. */
+  maxSessionsPerUser: number;
+  /** How long a spent refresh token is remembered for reuse detection. */
+  refreshReuseDetectionSeconds: number;
+}
+
+export interface SessionsDeps {
+  /** Sessions and refresh tokens are this module's; users and two-factor records hold the cutoffs. */
+  store: Pick<Store, "sessions" | "refreshTokens" | "users" | "twoFactor">;
+  clock: Clock;
+  accessTokens: AccessTokens;
+  cookieSigner: Signer;
+  log: Pick<Logger, "info" | "warn">;
+  policy: SessionPolicy;
+}
+
+/** What a caller presents: a bearer access token, or the REST session cookie. */
+export interface Credential {
+  bearer?: string | undefined;
+  cookie?: string | undefined;
+}
+
+/** A session as a transport may show it. */
+export interface SessionView {
+  id: string;
+  userAgent: string;
+  ipAddress: string;
+  createdAt: Date;
+  lastActiveAt: Date;
+  expiresAt: Date;
+  /** Whether it is the caller's own. */
+  current: boolean;
+}
 
 export interface TokenPair {
   accessToken: string;
@@ -35,8 +77,9 @@ function callerOf(session: SessionRecord): Caller {
   return { userId: session.userId, sessionId: session.id, generations: { ...session.generations } };
 }
 
-export function createSessions(deps: Deps) {
+export function createSessions(deps: SessionsDeps) {
   const { store, clock, accessTokens, policy } = deps;
+  const cookieMac = (sessionId: string) => deps.cookieSigner.sign(`session:${sessionId}`);
   const ttlFor = (rememberMe: boolean) =>
     rememberMe ? policy.refreshTokenTtlRememberMeSeconds : policy.refreshTokenTtlSeconds;
 
@@ -140,46 +183,36 @@ export function createSessions(deps: Deps) {
     },
 
     /**
-     * Turns a bearer token into a caller: the token must verify and its session must be live now,
-     * so revocation takes effect on the very next call.
+     * Turns a credential into a caller: a bearer access token (which must verify), or the REST
+     * session cookie (the session id with a MAC, so it names a session without storing anything
+     * new). Either way the session must be live now (liveSession), so revocation takes effect on
+     * the very next call. The bearer token wins when a request carries both.
      */
-    async authenticate(bearer: string | undefined): Promise<Caller> {
-      if (bearer === undefined || bearer.length === 0) {
+    async authenticate(credential: Credential): Promise<Caller> {
+      const now = clock.now();
+      let session: SessionRecord | null;
+      if (credential.bearer !== undefined && credential.bearer.length > 0) {
+        const claims = await accessTokens.verify(credential.bearer);
+        session = await liveSession(claims.sessionId, claims.userId, now);
+      } else if (credential.cookie !== undefined) {
+        const [sessionId, mac, extra] = credential.cookie.split(".");
+        const expected = sessionId === undefined ? "" : cookieMac(sessionId);
+        const given = Buffer.from(mac ?? "");
+        if (sessionId === undefined || extra !== undefined || given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
+          throw new AuthError("INVALID_TOKEN", "the session cookie is invalid");
+        }
+        session = await liveSession(sessionId, undefined, now);
+      } else {
         throw new AuthError("UNAUTHENTICATED", "an access token is required as an Authorization Bearer header");
       }
-      const claims = await accessTokens.verify(bearer);
-      const now = clock.now();
-      const session = await liveSession(claims.sessionId, claims.userId, now);
-      if (session === null) {
-        throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
-      }
-      if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) {
-        await store.sessions.touch(session.id, now);
-      }
-      return callerOf(session);
-    },
-
-    /**
-     * The browser session cookie of the REST routes: the session id with a MAC, so the cookie
-     * names a session without storing anything new, and it stops working the moment the session
-     * is revoked or expires.
-     */
-    cookieFor(sessionId: string): string {
-      return `${sessionId}.${deps.secretBox.sign(`session:${sessionId}`)}`;
-    },
-
-    async authenticateCookie(value: string): Promise<Caller> {
-      const [sessionId, mac, extra] = value.split(".");
-      const expected = sessionId === undefined ? "" : deps.secretBox.sign(`session:${sessionId}`);
-      const given = Buffer.from(mac ?? "");
-      if (sessionId === undefined || extra !== undefined || given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
-        throw new AuthError("INVALID_TOKEN", "the session cookie is invalid");
-      }
-      const now = clock.now();
-      const session = await liveSession(sessionId, undefined, now);
       if (session === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) await store.sessions.touch(session.id, now);
       return callerOf(session);
+    },
+
+    /** The browser session cookie's value for a session (see authenticate). */
+    cookieFor(sessionId: string): string {
+      return `${sessionId}.${cookieMac(sessionId)}`;
     },
 
     /** Spends a refresh token for a new pair. */
@@ -212,9 +245,17 @@ export function createSessions(deps: Deps) {
       return issuePair(session, expiresAt);
     },
 
-    async list(caller: Caller): Promise<Array<SessionRecord & { current: boolean }>> {
+    async list(caller: Caller): Promise<SessionView[]> {
       const sessions = await liveSessionsOf(caller.userId, clock.now());
-      return sessions.map((s) => ({ ...s, current: s.id === caller.sessionId }));
+      return sessions.map((s) => ({
+        id: s.id,
+        userAgent: s.userAgent,
+        ipAddress: s.ipAddress,
+        createdAt: s.createdAt,
+        lastActiveAt: s.lastActiveAt,
+        expiresAt: s.expiresAt,
+        current: s.id === caller.sessionId,
+      }));
     },
 
     /** Revokes one of the caller's sessions; someone else's id is reported exactly like an unknown one. */
@@ -235,6 +276,13 @@ export function createSessions(deps: Deps) {
     /** Ends one session of the user (a sign-in that must not stand after all). */
     async end(sessionId: string, userId: string): Promise<void> {
       await store.sessions.revoke(sessionId, userId, clock.now());
+    },
+
+    /** Removes every session and refresh token of a user whose account is being deleted. */
+    async forget(userId: string): Promise<void> {
+      // Sessions first, so that no call can slip through while the rest is removed.
+      await store.sessions.deleteAllForUser(userId);
+      await store.refreshTokens.deleteAllForUser(userId);
     },
 
     /**

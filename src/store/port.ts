@@ -98,7 +98,7 @@ export interface CodeRecord {
 export interface TotpDeviceRecord {
   id: string;
   name: string;
-  /** The secret, AES-256-GCM encrypted (see src/totp/secret-box.ts). Never stored in clear. */
+  /** The secret, AES-256-GCM encrypted (see src/secrets/server-secrets.ts). Never stored in clear. */
   secretCiphertext: string;
   createdAt: Date;
   lastUsedAt: Date | null;
@@ -128,7 +128,7 @@ export interface TwoFactorRecord {
   /** When 2FA was turned on; null while it is off. */
   enabledAt: Date | null;
   devices: TotpDeviceRecord[];
-  /** Keyed hashes of the unused recovery codes (see src/totp/recovery-codes.ts). */
+  /** Keyed hashes of the unused recovery codes (see src/two-factor/recovery-codes.ts). */
   recoveryCodeHashes: string[];
   pending: PendingSecretRecord[];
   /** Raised by Enable, Disable, a confirmed Reset and device removal, in the same write. */

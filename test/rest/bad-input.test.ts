@@ -4,9 +4,9 @@
 // unknown path under each mount and a wrong method. Each must get the right status, the owning
 // document's error shape with the reason as `code`, nothing internal, and no change in storage.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Route } from "../../src/rest/route.ts";
-import { routes } from "../../src/rest/routes.ts";
-import { reasonPhrases } from "../../src/rest/styles.ts";
+import type { Route } from "../../src/rest/declaration.ts";
+import { routes } from "../../src/rest/routes/index.ts";
+import { reasonPhrases } from "../../src/rest/envelopes.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { rest, type Json, type RestResponse } from "../support/rest.ts";
 

@@ -1,5 +1,5 @@
-// The conformance suite of the legacy REST paths: for each of the five documents in
-// ../shared/legacy-api, a realistic walk through its endpoints (register, verify, login, 2FA with
+// The conformance suite of the legacy REST paths: for each of the five documents described in
+// docs/legacy-rest/, a realistic walk through its endpoints (register, verify, login, 2FA with
 // codes computed in the test, the second login step, sessions, revoke, logout…), asserting the
 // documented status and every documented response field, in the document's envelope.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

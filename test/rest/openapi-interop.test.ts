@@ -2,7 +2,7 @@
 // the five documents, not from the route table), and the same user is driven through RPCs and REST
 // interchangeably: sessions made on one side are seen and revoked on the other.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { routes } from "../../src/rest/routes.ts";
+import { routes } from "../../src/rest/routes/index.ts";
 import { connectDriver, failure, grpcJsDriver, type Driver } from "../support/drivers.ts";
 import { grpcTransport, startHarness, type Harness } from "../support/harness.ts";
 import { rest, sessionCookie, type Json } from "../support/rest.ts";
@@ -21,7 +21,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** Every endpoint of ../shared/legacy-api, read off the documents by hand. */
+/** Every endpoint of the legacy documents (docs/legacy-rest/), read off the pages by hand. */
 const documented: Array<[string, string, string]> = [
   ...[
     ["POST", "/auth/register"], ["POST", "/auth/login"], ["POST", "/auth/logout"], ["POST", "/auth/refresh"],

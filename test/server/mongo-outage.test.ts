@@ -135,7 +135,13 @@ describe("failures while connected are mapped by cause", () => {
     expect(JSON.stringify(stepped)).not.toContain("secret-topology-detail");
 
     fake.respond("find", () => ({ ok: 0, code: 2, codeName: "BadValue", errmsg: "secret-query-detail" }));
-    const broken = await failure(d.call("AuthService/Login", { email: "ada@example.com", password }));
+    // The driver rediscovers the member after a "not primary" (its monitor waits at least 500 ms),
+    // and calls meanwhile are still STORAGE_UNAVAILABLE: wait until the answer is the server's.
+    let broken = await failure(d.call("AuthService/Login", { email: "ada@example.com", password }));
+    for (let i = 0; i < 30 && broken.reason === "STORAGE_UNAVAILABLE"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      broken = await failure(d.call("AuthService/Login", { email: "ada@example.com", password }));
+    }
     expect([broken.code, broken.reason, broken.message]).toEqual(["internal", "INTERNAL", "internal/INTERNAL: internal error"]);
     expect(JSON.stringify(broken)).not.toContain("secret-query-detail");
     // The cause is in the server's log, for the operator.

@@ -3,7 +3,7 @@
 import { MongoClient } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.ts";
-import { planMongoConnection } from "../../src/store/mongo-connection.ts";
+import { planMongoConnection } from "../../src/store/mongo/connection-plan.ts";
 
 const settings = { serverSelectionTimeoutMS: 5_000, operationTimeoutMS: 10_000 };
 const key = { TOTP_ENCRYPTION_KEY: "ab".repeat(32) };

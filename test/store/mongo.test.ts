@@ -5,8 +5,9 @@ import { MongoServerError } from "mongodb";
 import { createLogger } from "../../src/log.ts";
 import { describe, expect, it } from "vitest";
 import { StorageUnavailableError } from "../../src/store/errors.ts";
-import { planMongoConnection } from "../../src/store/mongo-connection.ts";
-import { createMongoStore, duplicateUserField } from "../../src/store/mongo.ts";
+import { planMongoConnection } from "../../src/store/mongo/connection-plan.ts";
+import { createMongoStore } from "../../src/store/mongo.ts";
+import { duplicateUserField } from "../../src/store/mongo/users.ts";
 import { dropDatabase, mongoRequired, mongoUri, noMongoReason, openMongoStore, testDatabaseName } from "../support/stores.ts";
 import { storageContract } from "./contract.ts";
 

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { MongoClient } from "mongodb";
 import { createMemoryStore } from "../../src/store/memory.ts";
-import { planMongoConnection, type MongoConnectionPlan } from "../../src/store/mongo-connection.ts";
+import { planMongoConnection, type MongoConnectionPlan } from "../../src/store/mongo/connection-plan.ts";
 import { createMongoStore, type MongoStore } from "../../src/store/mongo.ts";
 import type { Store } from "../../src/store/port.ts";
 

@@ -51,16 +51,18 @@ describe("configuration", () => {
 
   it("reads the two-factor settings, with 5 failures and a 15-minute lock by default", () => {
     const defaults = loadConfig({}, noFiles).twoFactor;
-    expect(defaults).toEqual({ encryptionKey: undefined, issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });
+    expect(defaults).toEqual({ issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });
+    expect(loadConfig({}, noFiles).serverSecret).toBeUndefined();
+    expect(loadConfig({}, noFiles).loginChallengeTtlSeconds).toBe(300);
     const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
-    expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex") }, noFiles).twoFactor.encryptionKey).toEqual(key);
-    expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("base64") }, noFiles).twoFactor.encryptionKey).toEqual(key);
+    expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex") }, noFiles).serverSecret).toEqual(key);
+    expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("base64") }, noFiles).serverSecret).toEqual(key);
     const fromFile = loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/run/secrets/totp" }, (p) => (p === "/run/secrets/totp" ? `${key.toString("base64")}\n` : noFiles(p)));
-    expect(fromFile.twoFactor.encryptionKey).toEqual(key);
+    expect(fromFile.serverSecret).toEqual(key);
     expect(() => loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex"), TOTP_ENCRYPTION_KEY_FILE: "/x" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
     expect(() => loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/nope" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
     // Durable storage with a throw-away key would lock every 2FA user out at the next restart.
-    expect(() => loadConfig({ MONGODB_URI: "mongodb://db/auth" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY/);
+    expect(() => loadConfig({ MONGODB_URI: "mongodb://db/auth" }, noFiles)).toThrow(/SERVER_SECRET/);
   });
 
   it("reads lists and booleans", () => {

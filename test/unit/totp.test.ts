@@ -1,10 +1,10 @@
 // The project's TOTP verification against RFC 6238 Appendix B, and against an independent HOTP
 // written in the test on node:crypto; the secret box and recovery codes.
-import { randomBytes } from "node:crypto";
+import { createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { findHash, newRecoveryCodes, normalizeRecoveryCode, recoveryCodeCount } from "../../src/totp/recovery-codes.ts";
-import { createSecretBox } from "../../src/totp/secret-box.ts";
-import { base32, codeForStep, fromBase32, matchStep, otpauthUrl, stepAt, type TotpParams } from "../../src/totp/totp.ts";
+import { findHash, newRecoveryCodes, normalizeRecoveryCode, recoveryCodeCount } from "../../src/two-factor/recovery-codes.ts";
+import { deriveServerSecrets } from "../../src/secrets/server-secrets.ts";
+import { base32, codeForStep, fromBase32, matchStep, otpauthUrl, stepAt, type TotpParams } from "../../src/two-factor/totp.ts";
 import { base32Decode, hotp, totp } from "../support/totp.ts";
 
 // RFC 6238 Appendix B: the seeds are the ASCII digits repeated to the hash's block of key length.
@@ -96,6 +96,34 @@ describe("matchStep (6 digits, SHA-1, 30 s)", () => {
     expect(fromBase32(`${b32.slice(0, 4)} ${b32.slice(4)}`)).toEqual(secret);
     expect(fromBase32("not base32!")).toBeNull();
     expect(fromBase32("ABC1")).toBeNull();
+  });
+});
+
+/** The old single-object view of the derived secrets, as these tests were written against. */
+function createSecretBox(master: Buffer) {
+  const s = deriveServerSecrets(master);
+  return { ...s.totpSecrets, ...s.recoveryCodes, ...s.sessionCookie };
+}
+
+describe("server secrets: one key per use, derived with fixed labels", () => {
+  it("the labels are pinned: stored enrolments, recovery codes and cookies stay readable across versions", () => {
+    const master = Buffer.alloc(32, 7);
+    const secrets = deriveServerSecrets(master);
+    const key = (label: string) => Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), label, 32));
+    expect(secrets.recoveryCodes.keyedHash("abc")).toBe(createHmac("sha256", key("authd recovery code hashing")).update("abc").digest("hex"));
+    expect(secrets.sessionCookie.sign("session:x")).toBe(createHmac("sha256", key("authd session cookie")).update("session:x").digest("base64url"));
+    const sealed = secrets.totpSecrets.seal(new Uint8Array([1, 2, 3]), "u");
+    const [, iv, tag, body] = sealed.split(".");
+    const decipher = createDecipheriv("aes-256-gcm", key("authd totp secret encryption"), Buffer.from(iv ?? "", "base64url"));
+    decipher.setAAD(Buffer.from("u"));
+    decipher.setAuthTag(Buffer.from(tag ?? "", "base64url"));
+    expect([...Buffer.concat([decipher.update(Buffer.from(body ?? "", "base64url")), decipher.final()])]).toEqual([1, 2, 3]);
+  });
+
+  it("no two uses share a key", () => {
+    const secrets = deriveServerSecrets(randomBytes(32));
+    const asHex = Buffer.from(secrets.sessionCookie.sign("v"), "base64url").toString("hex");
+    expect(asHex).not.toBe(secrets.recoveryCodes.keyedHash("v"));
   });
 });
 

@@ -1,11 +1,13 @@
-// The five legacy documents' response conventions, applied in one place: each route says which
-// documents it belongs to and what it has to say; these functions put it in each document's
-// envelope (success) or error shape, and merge the shapes where two documents share a path.
+// The response conventions of the legacy REST documents (docs/legacy-rest/), applied in one place:
+// each route says which documents it belongs to and what it has to say; these functions put it in
+// each document's envelope (success) or error shape, and merge the shapes where two documents
+// share a path.
 
-import { AuthError, type Reason } from "../errors.ts";
+import type { AuthError, Reason } from "../errors.ts";
 
 export type Doc = "api-v1" | "api-auth-security" | "api-auth-2fa" | "root-auth-totp" | "auth-router";
 
+/** Each document: its page in docs/legacy-rest/, where it is mounted, and its OpenAPI tag. */
 export const docs: Record<Doc, { file: string; mount: string; title: string }> = {
   "api-v1": { file: "api-v1.md", mount: "/api/v1", title: "Backend API (api/v1)" },
   "api-auth-security": { file: "api-auth-security.md", mount: "/api/auth", title: "Security endpoints (api/auth)" },
@@ -14,9 +16,9 @@ export const docs: Record<Doc, { file: string; mount: string; title: string }> =
   "auth-router": { file: "auth-router.md", mount: "/auth", title: "Auth router (/auth)" },
 };
 
-/** What a route has to say on success; each document's envelope picks the parts it uses. */
-export interface Said {
-  /** The payload of `{ data }` envelopes (api-v1, api-auth-security). */
+/** What a route has to say on success, for the envelopes to wrap; each document's envelope picks the parts it uses. */
+export interface Payload {
+  /** The `data` of `{ data }` envelopes (api-v1, api-auth-security). */
   data?: unknown;
   /** Top-level fields (api-auth-2fa, root-auth-totp, auth-router; also merged into the others on shared paths). */
   fields?: Record<string, unknown>;
@@ -25,24 +27,24 @@ export interface Said {
   array?: unknown[];
 }
 
-function successFor(doc: Doc, said: Said): Record<string, unknown> {
-  const message = said.message === undefined ? {} : { message: said.message };
+function successFor(doc: Doc, payload: Payload): Record<string, unknown> {
+  const message = payload.message === undefined ? {} : { message: payload.message };
   switch (doc) {
     case "api-v1":
-      return { ...(said.data === undefined ? {} : { data: said.data }), ...message };
+      return { ...(payload.data === undefined ? {} : { data: payload.data }), ...message };
     case "api-auth-security":
-      return { success: true, ...(said.data === undefined ? {} : { data: said.data }), ...message };
+      return { success: true, ...(payload.data === undefined ? {} : { data: payload.data }), ...message };
     case "api-auth-2fa":
     case "root-auth-totp":
     case "auth-router":
-      return { ...said.fields, ...message };
+      return { ...payload.fields, ...message };
   }
 }
 
 /** The success body: the union of every owning document's envelope. */
-export function successBody(owners: readonly Doc[], said: Said): unknown {
-  if (said.array !== undefined) return said.array;
-  return owners.reduce<Record<string, unknown>>((body, doc) => merge(body, successFor(doc, said)), {});
+export function successBody(owners: readonly Doc[], payload: Payload): unknown {
+  if (payload.array !== undefined) return payload.array;
+  return owners.reduce<Record<string, unknown>>((body, doc) => merge(body, successFor(doc, payload)), {});
 }
 
 const statusByReason: Partial<Record<Reason, number>> = {
@@ -71,7 +73,7 @@ const statusByStatus = {
   internal: 500,
 } as const;
 
-/** HTTP status of a reason on the REST paths (the legacy README's table, and 423 for the 2FA lock). */
+/** HTTP status of a reason on the REST paths (the Statuses table of docs/legacy-rest/README.md, with 423 for the 2FA lock). */
 export function httpStatus(err: AuthError): number {
   return statusByReason[err.reason] ?? statusByStatus[err.status];
 }

@@ -1,12 +1,10 @@
-// What a REST route is: a declaration of its method, path, owning documents, credentials, inputs
-// and success status, plus a `run` that turns those inputs into one call of the domain operation
-// the matching RPC runs and says what the documents show of its result.
+// What a REST route declaration is: its method, path, owning documents (docs/legacy-rest/),
+// credentials, inputs and success status, plus a `run` that turns those inputs into one call of the
+// domain operation the matching RPC runs and says what the documents show of its result.
 
-import type { AccountView, Accounts } from "../accounts/accounts.ts";
-import type { Caller, ClientInfo } from "../domain.ts";
-import type { Sessions } from "../sessions/sessions.ts";
-import type { TwoFactor } from "../totp/two-factor.ts";
-import type { Doc, Said } from "./styles.ts";
+import type { Operations as ServiceOperations } from "../server/compose.ts";
+import type { Caller, ClientInfo } from "../sessions/caller.ts";
+import type { Doc, Payload } from "./envelopes.ts";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -31,18 +29,15 @@ export interface RouteInput {
   client: ClientInfo;
 }
 
-export interface RouteResult extends Said {
+export interface RouteResult extends Payload {
   /** Set the session cookie for this session (until it expires when remembered), or clear it. */
   cookie?: { sessionId: string; rememberMe: boolean; expiresAt: Date } | "clear";
   /** Overrides the route's success status (e.g. 204 when there is nothing to say). */
   status?: number;
 }
 
-export interface Operations {
-  accounts: Accounts;
-  sessions: Sessions;
-  twoFactor: TwoFactor;
-  /** Whether storage answers (the health check routes). */
+/** The service's operations, and whether storage answers (the health check routes). */
+export interface Operations extends ServiceOperations {
   probe(): Promise<boolean>;
 }
 
@@ -67,5 +62,3 @@ export interface Route {
   returns: string[];
   run(input: RouteInput, ops: Operations): Promise<RouteResult>;
 }
-
-export type RouteUser = AccountView;

@@ -14,11 +14,12 @@ import {
   MongoNotConnectedError,
   MongoOperationTimeoutError,
   MongoServerClosedError,
+  MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
   MongoWriteConcernError,
 } from "mongodb";
-import { StorageFailureError, StorageUnavailableError } from "./errors.ts";
+import { StorageFailureError, StorageUnavailableError } from "../errors.ts";
 
 /**
  * Server error codes of a member that cannot serve now but will (the driver's retryable-read and
@@ -114,4 +115,18 @@ export function isTransient(err: unknown): boolean {
 /** The storage error a thrown driver (or deadline) error becomes. */
 export function classifyMongoError(err: unknown): StorageUnavailableError | StorageFailureError {
   return isTransient(err) ? new StorageUnavailableError(err) : new StorageFailureError(err);
+}
+
+const DUPLICATE_KEY = 11000;
+
+export function isDuplicateKey(err: unknown): err is MongoServerError {
+  return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+}
+
+/** A caller mistake detected by the adapter (e.g. a duplicate primary key); not an outage. */
+export class LogicError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = "StoreLogicError";
+  }
 }

@@ -1,3 +1,5 @@
+// The RPC adapter: connect-node's connectNodeAdapter plus one step.
+//
 // Errors that Connect raises itself, before our code runs (a body that does not decode, a body
 // over the size limit), carry the status code but none of our reasons, and their messages can
 // echo the client's input (a password sent as a number, say). This adapter is connect-node's
@@ -12,8 +14,8 @@ import type { ContextValues } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import type { Reason } from "../errors.ts";
-import { errorDomain } from "../rpc/errors.ts";
-import type { NodeHandler } from "./listener.ts";
+import type { NodeHandler } from "../transport/node-http.ts";
+import { errorDomain } from "./errors.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
@@ -64,7 +66,7 @@ function statusDetailsBin(code: Code, message: string, reason: Reason): string {
 }
 
 /** Patches gRPC / gRPC-Web trailers (as Headers) in place; returns whether it changed them. */
-function patchGrpcTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number): boolean {
+export function patchGrpcTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number): boolean {
   const status = Number(trailer.get("grpc-status") ?? "0");
   if (status === 0 || trailer.has("grpc-status-details-bin")) return false;
   let message = trailer.get("grpc-message") ?? "";
@@ -97,7 +99,8 @@ async function* oneChunk(bytes: Uint8Array) {
   yield bytes;
 }
 
-function connectErrorBody(bytes: Buffer, input: DescMessage, max: number): { status: number; body: Buffer } | undefined {
+/** The Connect error body that replaces a protocol-level one, or undefined to keep it. */
+export function connectErrorBody(bytes: Buffer, input: DescMessage, max: number): { status: number; body: Buffer } | undefined {
   let parsed: { code?: string; message?: string; details?: Array<{ type?: string }> } | undefined;
   try {
     parsed = JSON.parse(bytes.toString("utf8")) as typeof parsed;
@@ -121,7 +124,8 @@ async function* rewriteGrpc(body: AsyncIterable<Uint8Array>, res: UniversalServe
   if (res.trailer !== undefined) patchGrpcTrailer(res.trailer, input, max);
 }
 
-async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number) {
+/** Passes a gRPC-Web body through, rewriting its trailer frame when it carries a protocol error. */
+export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number) {
   for await (const chunk of body) {
     // A trailer frame: flag 0x80, 4-byte length, then HTTP/1-style header lines.
     if (chunk.length >= 5 && (chunk[0]! & 0x80) === 0x80) {

@@ -1,3 +1,5 @@
+// The `attempts` collection: _id = key.
+//
 // Counting a failed guess in MongoDB as ONE atomic update: an aggregation-pipeline update with
 // upsert, evaluated by the server against whatever the document is at that instant. A burst of
 // concurrent failures is thus serialised by MongoDB's per-document write lock and counted exactly,
@@ -6,14 +8,18 @@
 // The pipeline is a transcription of `nextAttemptRecord` (src/store/attempts.ts); the tests run it
 // through an independent aggregation engine (mingo) against that function.
 
-import { MongoServerError } from "mongodb";
 import type { Collection, Document } from "mongodb";
-import { attemptStateAt } from "./attempts.ts";
-import type { AttemptPolicy, AttemptRecord, AttemptState } from "./port.ts";
+import { attemptStateAt } from "../attempts.ts";
+import type { AttemptPolicy, AttemptRecord, AttemptState, AttemptStore } from "../port.ts";
+import type { Limit, Run } from "./connection.ts";
+import { isDuplicateKey } from "./errors.ts";
 
+/** `counted` is left by the latest failure's update pipeline for its caller to read; it is no part of the record. */
 export type AttemptDoc = Omit<AttemptRecord, "key"> & { _id: string; counted?: boolean };
 
-const DUPLICATE_KEY = 11000;
+function attemptFromDoc(d: AttemptDoc): AttemptRecord {
+  return { key: d._id, failures: d.failures, windowStartedAt: d.windowStartedAt, lockedUntil: d.lockedUntil, expiresAt: d.expiresAt };
+}
 
 // Temporary fields; the underscore keeps them apart from the stored schema, and the last stage
 // removes them so they are never persisted.
@@ -81,10 +87,6 @@ export function failUpdatePipeline(now: Date, policy: AttemptPolicy): Document[]
   ];
 }
 
-function isDuplicateKey(err: unknown): boolean {
-  return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
-}
-
 /** Counts one failure for `key` atomically; see AttemptStore.fail. */
 export async function failAttempt(
   col: Collection<AttemptDoc>,
@@ -111,7 +113,21 @@ export async function failAttempt(
   }
   // With upsert and returnDocument "after" the server always returns a document.
   if (doc === null) throw new Error(`attempt counter for ${key}: upsert returned no document`);
-  const { _id, counted, ...fields } = doc;
-  const record: AttemptRecord = { key: _id, ...fields };
-  return { counted: counted === true, state: attemptStateAt(record, now) };
+  return { counted: doc.counted === true, state: attemptStateAt(attemptFromDoc(doc), now) };
+}
+
+export function mongoAttempts(run: Run<{ attempts: Collection<AttemptDoc> }>, limit: Limit): AttemptStore {
+  return {
+    get: (key, now) =>
+      run(async (c) => {
+        const doc = await c.attempts.findOne({ _id: key }, limit);
+        return attemptStateAt(doc === null ? null : attemptFromDoc(doc), now);
+      }),
+    // One atomic update pipeline per failure (failAttempt): no read-then-write to lose.
+    fail: (key, now, policy) => run((c) => failAttempt(c.attempts, key, now, policy, limit)),
+    clear: (key) =>
+      run(async (c) => {
+        await c.attempts.deleteOne({ _id: key }, limit);
+      }),
+  };
 }

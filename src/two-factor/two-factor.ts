@@ -1,23 +1,25 @@
-// The TwoFactorService operations and the second step of sign-in.
+// The TwoFactorService operations, and proving a second factor (for sign-in and Disable).
 //
-// A user's two-factor state is one TwoFactorRecord; every change is a read-modify-write retried on
-// a version compare-and-set (`mutate`), so spending a code, adding a device and replacing
-// recovery codes are each atomic, on either storage adapter, across replicas. Every code check
-// runs under the account's second-factor guessing limit (`attempt`), kept in the attempt store
-// under its own key, separate from the password limit.
+// A user's two-factor state is one TwoFactorRecord changed only through record.ts's
+// compare-and-set; what an operation may do depends on the enrolment's state (states.ts). Every
+// code check runs under the account's second-factor guessing limit (`attempt`), kept in the
+// attempt store under its own key, separate from the password limit.
 
 import { randomUUID, timingSafeEqual } from "node:crypto";
-import { checkId, checkOpaque } from "../accounts/validation.ts";
 import { limitedAttempt } from "../attempt-limit.ts";
-import { addSeconds, requireUser as requireUserOf, type Caller, type Deps } from "../domain.ts";
+import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
-import { wellFormed } from "../input.ts";
+import { checkId, wellFormed } from "../input.ts";
+import type { Logger } from "../log.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
-import { noCutoff, type CodeRecord, type PendingSecretRecord, type TotpDeviceRecord, type TwoFactorRecord, type UserRecord } from "../store/port.ts";
+import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
+import { requireUser as requireUserOf, type Caller } from "../sessions/caller.ts";
 import { passesCutoff, type Sessions } from "../sessions/sessions.ts";
-import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import type { AttemptPolicy, PendingSecretRecord, Store, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
+import { emptyRecord, twoFactorRecords } from "./record.ts";
 import { findHash, newRecoveryCodes, normalizeRecoveryCode } from "./recovery-codes.ts";
+import { enrolmentState, livePending } from "./states.ts";
 import { base32, fromBase32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl, standardTotp } from "./totp.ts";
 
 export interface Enrolment {
@@ -49,20 +51,27 @@ export interface FactorProof {
   recoveryCode?: string | undefined;
 }
 
-export interface Challenge {
-  token: string;
-  expiresAt: Date;
+export interface TwoFactorPolicy {
+  /** Wrong second-factor codes before the second factor locks (always on). */
+  attempts: AttemptPolicy;
+  /** The otpauth issuer shown by authenticator apps. */
+  totpIssuer: string;
+  /** How long a secret from Setup or Reset stays confirmable. */
+  setupTtlSeconds: number;
+}
+
+export interface TwoFactorDeps {
+  store: Pick<Store, "twoFactor" | "users" | "attempts">;
+  clock: Clock;
+  secrets: { totpSecrets: SecretSealer; recoveryCodes: KeyedHasher };
+  log: Pick<Logger, "info">;
+  policy: TwoFactorPolicy;
 }
 
 const defaultDeviceName = "Authenticator";
 const maxDevices = 10;
 const maxDeviceNameLength = 64;
 const maxSecretLength = 128;
-const casRetries = 50;
-
-function emptyRecord(userId: string): TwoFactorRecord {
-  return { userId, version: 0, enabledAt: null, devices: [], recoveryCodeHashes: [], pending: [], sessionCutoff: { ...noCutoff } };
-}
 
 /** The guessing-limit key of an account's second factor, apart from its password's. */
 export const twoFactorAttemptKey = (userId: string): string => `2fa:${userId}`;
@@ -115,14 +124,12 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessions: Sessions) {
-  const { store, clock, secretBox, policy } = deps;
+export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordCheck, sessions: Sessions) {
+  const { store, clock, policy } = deps;
+  const { totpSecrets, recoveryCodes } = deps.secrets;
+  const { load, mutate } = twoFactorRecords(store.twoFactor, clock);
 
-  const requireUser = (caller: Caller) => requireUserOf(store, caller);
-
-  async function load(userId: string): Promise<TwoFactorRecord> {
-    return (await store.twoFactor.get(userId)) ?? emptyRecord(userId);
-  }
+  const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
 
   async function requireEnabled(userId: string): Promise<TwoFactorRecord> {
     const record = await load(userId);
@@ -132,31 +139,12 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
     return record;
   }
 
-  /**
-   * Applies `change` to the freshest record and writes it if nobody wrote in between, else tries
-   * again on the new record. `change` returns the next record (or null to write nothing) and the
-   * result; it may throw to abort.
-   */
-  async function mutate<T>(
-    userId: string,
-    change: (record: TwoFactorRecord, now: Date) => { next: TwoFactorRecord | null; result: T },
-  ): Promise<T> {
-    for (let i = 0; i < casRetries; i++) {
-      const current = await load(userId);
-      const { next, result } = change(structuredClone(current), clock.now());
-      if (next === null) return result;
-      next.version = current.version + 1;
-      if (await store.twoFactor.save(next, current.version)) return result;
-    }
-    throw new Error(`two-factor record of ${userId} kept changing under contention`);
-  }
-
   /** One second-factor guess under the account's lock; a null outcome is a wrong code. */
   async function attempt<T>(userId: string, check: () => Promise<T | null>): Promise<T> {
     const result = await limitedAttempt(
-      deps,
+      { attempts: store.attempts, clock },
       twoFactorAttemptKey(userId),
-      policy.twoFactorAttempts,
+      policy.attempts,
       (retryAfterSeconds) =>
         new AuthError(
           "TWO_FACTOR_LOCKED",
@@ -175,7 +163,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
       mutate(userId, (record, now) => {
         let matched: { device: TotpDeviceRecord; step: number } | null = null;
         for (const device of record.devices) {
-          const step = matchStep(secretBox.open(device.secretCiphertext, userId), code, now, device.lastUsedStep);
+          const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, device.lastUsedStep);
           if (step !== null && matched === null) matched = { device, step };
         }
         if (matched === null) return { next: null, result: null };
@@ -188,13 +176,13 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
 
   /** What is stored of recovery codes: keyed hashes of their canonical form. */
   function recoveryCodeHashes(codes: string[]): string[] {
-    return codes.map((c) => secretBox.keyedHash(normalizeRecoveryCode(c) ?? c));
+    return codes.map((c) => recoveryCodes.keyedHash(normalizeRecoveryCode(c) ?? c));
   }
 
   /** Spends one of the user's recovery codes. A malformed one is a wrong guess like any other. */
   function spendRecoveryCode(userId: string, raw: string): Promise<true> {
     const normalized = normalizeRecoveryCode(raw);
-    const hash = normalized === null ? null : secretBox.keyedHash(normalized);
+    const hash = normalized === null ? null : recoveryCodes.keyedHash(normalized);
     return attempt(userId, () =>
       mutate(userId, (record) => {
         const index = hash === null ? -1 : findHash(record.recoveryCodeHashes, hash);
@@ -226,9 +214,9 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
 
   async function newPending(user: UserRecord, purpose: PendingSecretRecord["purpose"]): Promise<Enrolment> {
     const secret = newSecret();
-    const secretCiphertext = secretBox.seal(secret, user.id);
+    const secretCiphertext = totpSecrets.seal(secret, user.id);
     const expiresAt = await mutate(user.id, (record, now) => {
-      const expiresAt = addSeconds(now, policy.totpSetupTtlSeconds);
+      const expiresAt = addSeconds(now, policy.setupTtlSeconds);
       record.pending = record.pending
         .filter((p) => p.purpose !== purpose && p.expiresAt > now)
         .concat({ purpose, secretCiphertext, createdAt: now, expiresAt });
@@ -242,10 +230,6 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
     return { secret: base32(secret), otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url), expiresAt, existing: expiresAt === undefined };
   }
 
-  function livePending(record: TwoFactorRecord, purpose: PendingSecretRecord["purpose"], now: Date) {
-    return record.pending.find((p) => p.purpose === purpose && p.expiresAt > now);
-  }
-
   /**
    * Finds the pending secret an Enable or AddDevice confirms, checking a secret passed back by the
    * client against it (only a secret this server issued to this user is accepted).
@@ -255,7 +239,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
     if (pending === undefined) {
       throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "there is no pending secret to confirm; call Setup first");
     }
-    if (given !== undefined && !sameBytes(given, secretBox.open(pending.secretCiphertext, record.userId))) {
+    if (given !== undefined && !sameBytes(given, totpSecrets.open(pending.secretCiphertext, record.userId))) {
       throw invalidArgument("secret", "secret was not issued to this account by Setup");
     }
     return pending;
@@ -276,7 +260,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
         if (still === undefined) {
           throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "the pending secret was replaced or has expired; call Setup again");
         }
-        const step = matchStep(secretBox.open(still.secretCiphertext, userId), code, now, null);
+        const step = matchStep(totpSecrets.open(still.secretCiphertext, userId), code, now, null);
         if (step === null) return { next: null, result: null };
         record.pending = record.pending.filter((p) => p !== still && p.expiresAt > now);
         const device: TotpDeviceRecord = {
@@ -322,7 +306,8 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
     ): Promise<Enrolment> {
       const user = await requireUser(caller);
       const record = await load(user.id);
-      const enabled = record.enabledAt !== null;
+      const state = enrolmentState(record, clock.now());
+      const enabled = state.name !== "off" && state.name !== "enrolling";
       // With 2FA on, an access token alone must not reveal the secret nor start adding a device:
       // either would hand the second factor to whoever stole the token. Some clients ask for the
       // password every time (api-auth-2fa.md's generate).
@@ -334,7 +319,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
       if (input.additionalDevice) return newPending(user, "device");
       const primary = record.devices[0];
       if (primary === undefined) throw new Error("two-factor is enabled without a device");
-      return enrolment(user, secretBox.open(primary.secretCiphertext, user.id), undefined);
+      return enrolment(user, totpSecrets.open(primary.secretCiphertext, user.id), undefined);
     },
 
     async enable(caller: Caller, input: { code: string; deviceName: string; secret: string }) {
@@ -343,10 +328,12 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
       const given = input.secret.length > 0 ? checkSecret("secret", input.secret) : undefined;
       const user = await requireUser(caller);
       const record = await load(user.id);
-      const enabled = record.enabledAt !== null;
-      if (enabled && livePending(record, "replace", clock.now()) === undefined) {
+      // Enable confirms an enrolment (turning 2FA on) or a Reset (replacing everything).
+      const state = enrolmentState(record, clock.now());
+      if (state.name === "on" || state.name === "adding_device") {
         throw new AuthError("TWO_FACTOR_ALREADY_ENABLED", "two-factor authentication is already enabled; use Reset or AddDevice");
       }
+      const enabled = state.name === "replacing";
       const pending = pendingFor(record, enabled ? "replace" : "enrol", given);
       const recoveryCodes = newRecoveryCodes();
       const result = await confirmPending(
@@ -477,7 +464,7 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
       return codes;
     },
 
-    // ---- the second step of sign-in (used by accounts) ----
+    // ---- proving a second factor, for sign-in ----
 
     /** Validates the shape of a login's second factor before anything is checked. */
     checkLoginProof(proof: FactorProof, codeField: string, recoveryField: string): FactorProof | undefined {
@@ -487,36 +474,6 @@ export function createTwoFactor(deps: Deps, checkPassword: PasswordCheck, sessio
 
     /** Spends the proof for the user, under the second-factor lock. */
     prove,
-
-    /** A challenge for the second step; `checked` is the user as read before the password check. */
-    async issueChallenge(checked: UserRecord, rememberMe: boolean): Promise<Challenge> {
-      const token = randomToken(32);
-      const now = clock.now();
-      const expiresAt = addSeconds(now, policy.loginChallengeTtlSeconds);
-      await store.codes.replace({
-        codeHash: tokenHash(token),
-        purpose: "login_challenge",
-        userId: checked.id,
-        createdAt: now,
-        expiresAt,
-        rememberMe,
-        userGeneration: checked.sessionCutoff.generation,
-      });
-      return { token, expiresAt };
-    },
-
-    async findChallenge(raw: string): Promise<CodeRecord & { token: string }> {
-      const token = checkOpaque("challenge_token", raw, "INVALID_CHALLENGE");
-      const record = await store.codes.find(tokenHash(token), "login_challenge", clock.now());
-      if (record === null) throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
-      return { ...record, token };
-    },
-
-    /** Spends the challenge; exactly one of any number of concurrent completions gets it. */
-    async consumeChallenge(token: string): Promise<void> {
-      const record = await store.codes.consume(tokenHash(token), "login_challenge", clock.now());
-      if (record === null) throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
-    },
   };
 }
 

@@ -1,0 +1,28 @@
+import type { UserRecord } from "../store/port.ts";
+
+/**
+ * A user as transports may show it: never the password hash, the session cutoff or anything
+ * else only the service needs.
+ */
+export interface AccountView {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  displayName: string;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Whether sign-in needs a second factor. */
+  twoFactorEnabled: boolean;
+}
+
+export function accountView(user: UserRecord, twoFactorEnabled: boolean): AccountView {
+  return {
+    id: user.id,
+    email: user.email,
+    emailVerified: user.emailVerified,
+    displayName: user.displayName,
+    createdAt: user.createdAt,
+    updatedAt: user.updatedAt,
+    twoFactorEnabled,
+  };
+}

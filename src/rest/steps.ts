@@ -1,0 +1,43 @@
+// Steps several documents' routes take the same way: reading a login or a registration from the
+// body, the second login step, the session cookie, and the proof that disables 2FA.
+
+import type { ClientInfo } from "../sessions/caller.ts";
+import type { TokenPair } from "../sessions/sessions.ts";
+import type { SignedIn, SignInResult } from "../sign-in/flow.ts";
+import type { Operations, RouteInput } from "./declaration.ts";
+
+export function login(input: RouteInput, ops: Operations, codeField: string, rememberField = "rememberMe"): Promise<SignInResult> {
+  return ops.signIn.login(
+    {
+      email: input.body.str("email"),
+      password: input.body.str("password"),
+      rememberMe: input.body.bool(rememberField),
+      loginCode: input.body.str(codeField),
+      recoveryCode: input.body.str("recoveryCode"),
+    },
+    input.client,
+  );
+}
+
+export function complete(ops: Operations, challenge: string, code: string, client: ClientInfo): Promise<SignedIn> {
+  return ops.signIn.completeLogin(challenge, { code }, client);
+}
+
+/** The cookie follows the session: as long as it can live with remember_me, for the browser session otherwise. */
+export const cookieOf = (t: TokenPair, rememberMe: boolean) => ({ sessionId: t.sessionId, rememberMe, expiresAt: t.refreshTokenExpiresAt });
+
+export function register(input: RouteInput, ops: Operations, nameField: string) {
+  return ops.accounts.register(
+    { email: input.body.str("email"), password: input.body.str("password"), displayName: input.body.str(nameField) },
+    input.client,
+  );
+}
+
+/** A proof for Disable: the password, a TOTP code (under any of the documents' names) or a recovery code. */
+export function disableProof(input: RouteInput) {
+  return {
+    password: input.body.str("password"),
+    code: input.body.str("code") || input.body.str("otp"),
+    recoveryCode: input.body.str("recoveryCode"),
+  };
+}

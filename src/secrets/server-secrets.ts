@@ -1,0 +1,80 @@
+// The server's one symmetric secret (SERVER_SECRET; TOTP_ENCRYPTION_KEY is its older name), from
+// which every use derives a key of its own with HKDF, so no two uses ever share a key:
+// - TOTP secrets at rest: AES-256-GCM, the user id as associated data (a ciphertext copied onto
+//   another user's record does not decrypt), a version prefix so the format or key can rotate;
+// - recovery codes: stored as HMAC-SHA-256 keyed hashes;
+// - the REST session cookie: an HMAC over the session id.
+// The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
+// recovery codes or cookies unusable.
+
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
+
+const version = "v1";
+
+/** Encrypts and decrypts secrets bound to a user. */
+export interface SecretSealer {
+  seal(plaintext: Uint8Array, userId: string): string;
+  /** Throws if the ciphertext was altered, belongs to another user or another key. */
+  open(sealed: string, userId: string): Uint8Array;
+}
+
+/** A keyed hash (HMAC-SHA-256), hex: for values stored only to be recognised again. */
+export interface KeyedHasher {
+  keyedHash(value: string): string;
+}
+
+/** A MAC for values the server hands out and must recognise, base64url. */
+export interface Signer {
+  sign(value: string): string;
+}
+
+export interface ServerSecrets {
+  totpSecrets: SecretSealer;
+  recoveryCodes: KeyedHasher;
+  sessionCookie: Signer;
+}
+
+function derive(master: Buffer, label: string): Buffer {
+  return Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), label, 32));
+}
+
+export function deriveServerSecrets(master: Buffer): ServerSecrets {
+  if (master.length !== 32) throw new RangeError("the server secret must be 32 bytes");
+  const encryptionKey = derive(master, "authd totp secret encryption");
+  const hashKey = derive(master, "authd recovery code hashing");
+  const signingKey = derive(master, "authd session cookie");
+  return {
+    totpSecrets: {
+      seal(plaintext, userId) {
+        const iv = randomBytes(12);
+        const cipher = createCipheriv("aes-256-gcm", encryptionKey, iv);
+        cipher.setAAD(Buffer.from(userId, "utf8"));
+        const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+        return [version, iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), body.toString("base64url")].join(".");
+      },
+      open(sealed, userId) {
+        const [v, iv, tag, body] = sealed.split(".");
+        if (v !== version || iv === undefined || tag === undefined || body === undefined) {
+          throw new Error("unrecognised sealed secret");
+        }
+        const authTag = Buffer.from(tag, "base64url");
+        // Only full 16-byte tags: GCM would otherwise accept a truncated (weaker) one.
+        if (authTag.length !== 16) throw new Error("unrecognised sealed secret");
+        const decipher = createDecipheriv("aes-256-gcm", encryptionKey, Buffer.from(iv, "base64url"), { authTagLength: 16 });
+        decipher.setAAD(Buffer.from(userId, "utf8"));
+        decipher.setAuthTag(authTag);
+        return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]));
+      },
+    },
+    recoveryCodes: {
+      keyedHash(value) {
+        return createHmac("sha256", hashKey).update(value, "utf8").digest("hex");
+      },
+    },
+    sessionCookie: {
+      sign(value) {
+        return createHmac("sha256", signingKey).update(value, "utf8").digest("base64url");
+      },
+    },
+  };
+}

@@ -1,0 +1,186 @@
+// Composition: configuration and replaceable parts in, the service's operations out. Each
+// capability gets only the few dependencies it declares; nothing here speaks HTTP.
+import { randomBytes } from "node:crypto";
+import { createAccounts } from "../accounts/accounts.ts";
+import { createBackground, type Background } from "../background.ts";
+import { systemClock, type Clock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
+import { createPasswordCheck } from "../passwords/check.ts";
+import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
+import { deriveServerSecrets } from "../secrets/server-secrets.ts";
+import { createSessions } from "../sessions/sessions.ts";
+import { createChallenges } from "../sign-in/challenge.ts";
+import { createSignInFlow } from "../sign-in/flow.ts";
+import { passwordFactor } from "../sign-in/password.ts";
+import { createSignIn } from "../sign-in/sign-in.ts";
+import { createMemoryStore } from "../store/memory.ts";
+import { createMongoStore } from "../store/mongo.ts";
+import type { Store } from "../store/port.ts";
+import { createAccessTokens, type AccessTokens } from "../tokens/access.ts";
+import { loadSigningKey } from "../tokens/keys.ts";
+import { createTwoFactor } from "../two-factor/two-factor.ts";
+
+/** Replaceable parts, for tests and for embedding the service in another process. */
+export interface Overrides {
+  store?: Store;
+  /** Tests pass a cheaper hasher; production always derives it from ARGON2_* settings. */
+  hasher?: PasswordHasher;
+  clock?: Clock;
+  mailer?: Mailer;
+  log?: Logger;
+}
+
+/** The operations every transport calls: one implementation per operation. */
+export interface Operations {
+  accounts: ReturnType<typeof createAccounts>;
+  sessions: ReturnType<typeof createSessions>;
+  twoFactor: ReturnType<typeof createTwoFactor>;
+  signIn: ReturnType<typeof createSignIn>;
+}
+
+/** The composed service: its operations and the parts the front door and shutdown need. */
+export interface Service {
+  operations: Operations;
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  mailer: Mailer;
+  accessTokens: AccessTokens;
+  /** Work started by a request but finished after its response (mail delivery). */
+  background: Background;
+}
+
+async function openStore(config: Config, log: Logger): Promise<Store> {
+  if (config.mongodb === undefined) {
+    log.warn("storage: embedded in-process store (no MONGODB_URI): all data is lost when the process exits");
+    return createMemoryStore();
+  }
+  const plan = config.mongodb;
+  if (plan.overridden.length > 0) {
+    log.warn(
+      { overridden: plan.overridden },
+      `MONGODB_URI asks for ${plan.overridden.map((o) => `${o.option}=${o.given}`).join(", ")}: overridden. ` +
+        "authd pins primary reads, journaled majority writes and retryable reads and writes, so that no revocation, spent token or attempt count is lost in a failover",
+    );
+  }
+  for (const caution of plan.cautions) log.warn(`MONGODB_URI: ${caution}`);
+  const mongo = createMongoStore(plan, { log });
+  // Waits for the first attempt only (bounded by the selection and index time limits): with
+  // MongoDB down the server still starts, reports not ready and answers STORAGE_UNAVAILABLE until
+  // the store connects in the background. What no retry fixes (an index conflict, bad
+  // credentials) stops the start here.
+  try {
+    await mongo.started;
+  } catch (err) {
+    await mongo.close();
+    throw err;
+  }
+  log.info({ database: plan.dbName, connected: mongo.connected() }, "storage: MongoDB");
+  return mongo;
+}
+
+export async function composeService(config: Config, overrides: Overrides = {}): Promise<Service> {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+  const store = overrides.store ?? (await openStore(config, log));
+
+  const { key, generated } = await loadSigningKey(config.jwt.privateKeyPem);
+  if (generated) {
+    log.warn(
+      "JWT_PRIVATE_KEY is not set: generated a temporary signing key; tokens will not survive a restart. Set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE in production",
+    );
+  }
+  let master = config.serverSecret;
+  if (master === undefined) {
+    master = randomBytes(32);
+    log.warn(
+      "SERVER_SECRET is not set: generated a temporary one; two-factor enrolments, recovery codes and session cookies will not survive a restart. Set SERVER_SECRET or SERVER_SECRET_FILE in production",
+    );
+  }
+  const secrets = deriveServerSecrets(master);
+
+  let mailer = overrides.mailer;
+  if (mailer === undefined) {
+    if (config.smtpUrl !== undefined) {
+      mailer = createSmtpMailer(config.smtpUrl, config.mailFrom);
+    } else {
+      mailer = createLogMailer(log);
+      log.warn("SMTP_URL is not set: verification and reset codes are written to this log instead of mailed");
+    }
+  }
+
+  const hasher = overrides.hasher ?? (await createPasswordHasher(config.argon2));
+  const accessTokens = createAccessTokens(
+    key,
+    { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: config.jwt.accessTokenTtlSeconds },
+    clock,
+  );
+  const background = createBackground(log);
+
+  const sessions = createSessions({
+    store,
+    clock,
+    accessTokens,
+    cookieSigner: secrets.sessionCookie,
+    log,
+    policy: {
+      refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+      refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,
+      sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
+      maxSessionsPerUser: config.maxSessionsPerUser,
+      refreshReuseDetectionSeconds: config.refreshReuseDetectionSeconds,
+    },
+  });
+  const checkPassword = createPasswordCheck({
+    attempts: store.attempts,
+    clock,
+    hasher,
+    limit:
+      config.loginMaxFailures === 0
+        ? undefined
+        : { maxFailures: config.loginMaxFailures, windowSeconds: config.loginLockSeconds, lockSeconds: config.loginLockSeconds },
+  });
+  const twoFactor = createTwoFactor(
+    {
+      store,
+      clock,
+      secrets,
+      log,
+      policy: {
+        attempts: { maxFailures: config.twoFactor.maxFailures, windowSeconds: config.twoFactor.lockSeconds, lockSeconds: config.twoFactor.lockSeconds },
+        totpIssuer: config.twoFactor.issuer,
+        setupTtlSeconds: config.twoFactor.setupTtlSeconds,
+      },
+    },
+    checkPassword,
+    sessions,
+  );
+  const accounts = createAccounts(
+    {
+      store,
+      clock,
+      hasher,
+      mailer,
+      log,
+      background,
+      policy: {
+        registrationEnabled: config.registrationEnabled,
+        emailVerificationRequired: config.emailVerificationRequired,
+        emailVerificationTtlSeconds: config.emailVerificationTtlSeconds,
+        passwordResetTtlSeconds: config.passwordResetTtlSeconds,
+      },
+    },
+    sessions,
+    checkPassword,
+    twoFactor,
+  );
+  const flow = createSignInFlow(
+    { store, policy: { emailVerificationRequired: config.emailVerificationRequired } },
+    { sessions, twoFactor, challenges: createChallenges({ codes: store.codes, clock, ttlSeconds: config.loginChallengeTtlSeconds }) },
+  );
+  const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword));
+
+  return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background };
+}

@@ -1,0 +1,23 @@
+import { AuthError } from "../errors.ts";
+import type { UserRecord, UserStore } from "../store/port.ts";
+
+/** Who made the request, as far as the transport can tell. */
+export interface ClientInfo {
+  ipAddress: string;
+  userAgent: string;
+}
+
+/** An authenticated caller: a live session of an existing user. */
+export interface Caller {
+  userId: string;
+  sessionId: string;
+  /** The cutoff generations the session was opened under (see SessionCutoff in store/port.ts). */
+  generations: { user: number; twoFactor: number };
+}
+
+/** The caller's user. A live session outlives its user only if deletion raced the call. */
+export async function requireUser(users: Pick<UserStore, "findById">, caller: Caller): Promise<UserRecord> {
+  const user = await users.findById(caller.userId);
+  if (user === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+  return user;
+}

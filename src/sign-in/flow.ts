@@ -1,0 +1,124 @@
+// Sign-in as an explicit state machine, in the manner of ory/kratos's self-service flows.
+//
+//   a first factor                     does the account need a second factor?
+//   (password.ts) ──▶ first_factor_checked ──── no ─────────────────────────────▶ signed_in
+//                            │                                                      ▲
+//                            ├── yes, and the same call brought a code ── prove ────┤
+//                            │                                                      │
+//                            └── yes, no code ──▶ second_factor_pending ── prove ───┘
+//                                                 (a challenge is issued;  (CompleteLogin with
+//                                                  see challenge.ts)        the challenge)
+//
+// Every arrow into signed_in opens the session the same way (openSession): email verified, the
+// session stamped with the cutoff generations read BEFORE the factors were checked (so a password
+// or two-factor change that lands meanwhile leaves it born ended), and a last look at the user
+// afterwards. A new way in (passkeys, social sign-in, email codes) is one more first-factor
+// module that ends in `afterFirstFactor`; this file does not change.
+
+import type { ClientInfo } from "../sessions/caller.ts";
+import { AuthError } from "../errors.ts";
+import { accountView, type AccountView } from "../accounts/account.ts";
+import type { Sessions, TokenPair } from "../sessions/sessions.ts";
+import type { Store, UserRecord } from "../store/port.ts";
+import type { FactorProof, TwoFactor } from "../two-factor/two-factor.ts";
+import type { Challenge, Challenges } from "./challenge.ts";
+
+/** Who is signing in, and nothing more: the profile waits for the second factor. */
+export interface SignInIdentity {
+  id: string;
+  email: string;
+}
+
+export type SignedIn = { state: "signed_in"; account: AccountView; tokens: TokenPair; rememberMe: boolean };
+export type SecondFactorPending = { state: "second_factor_pending"; identity: SignInIdentity; challenge: Challenge };
+export type SignInResult = SignedIn | SecondFactorPending;
+
+export interface SignInDeps {
+  store: Pick<Store, "users">;
+  policy: { emailVerificationRequired: boolean };
+}
+
+export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; twoFactor: TwoFactor; challenges: Challenges }) {
+  const { store, policy } = deps;
+  const { sessions, twoFactor, challenges } = parts;
+
+  const pending = (checked: UserRecord, challenge: Challenge): SecondFactorPending => ({
+    state: "second_factor_pending",
+    identity: { id: checked.id, email: checked.email },
+    challenge,
+  });
+
+  /**
+   * second factor checked (or not needed) ──▶ signed_in. `checked` is the user as read when the
+   * first factor was verified and `twoFactorGeneration` the two-factor cutoff read before the
+   * second; a password change or reset that ran meanwhile is caught by reading the password again
+   * once the session exists, and 2FA turned on meanwhile sends a password-only sign-in back to
+   * second_factor_pending.
+   */
+  async function openSession(
+    checked: UserRecord,
+    client: ClientInfo,
+    rememberMe: boolean,
+    secondFactorChecked: boolean,
+    twoFactorGeneration: number,
+  ): Promise<SignInResult> {
+    if (policy.emailVerificationRequired && !checked.emailVerified) {
+      throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
+    }
+    const tokens = await sessions.open(checked, client, rememberMe, twoFactorGeneration);
+    const after = await store.users.findById(checked.id);
+    if (after === null || after.passwordHash !== checked.passwordHash) {
+      await sessions.end(tokens.sessionId, checked.id);
+      throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
+    }
+    const twoFactorEnabled = await twoFactor.isEnabled(after.id);
+    if (twoFactorEnabled && !secondFactorChecked) {
+      await sessions.end(tokens.sessionId, after.id);
+      return pending(checked, await challenges.issue(checked, rememberMe));
+    }
+    return { state: "signed_in", account: accountView(after, twoFactorEnabled), tokens, rememberMe };
+  }
+
+  return {
+    /** Validates the shape of a second factor sent along with the first, before anything is checked. */
+    checkProof: (proof: FactorProof, codeField: string, recoveryField: string) => twoFactor.checkLoginProof(proof, codeField, recoveryField),
+
+    /**
+     * first_factor_checked ──▶ signed_in or second_factor_pending. `checked` is the user as read
+     * when the first factor was verified; `proof` a second factor brought by the same call.
+     */
+    async afterFirstFactor(checked: UserRecord, options: { rememberMe: boolean; proof: FactorProof | undefined }, client: ClientInfo) {
+      if (policy.emailVerificationRequired && !checked.emailVerified) {
+        throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
+      }
+      const { enabled: needsSecondFactor, generation } = await twoFactor.stateOf(checked.id);
+      if (needsSecondFactor) {
+        if (options.proof === undefined) return pending(checked, await challenges.issue(checked, options.rememberMe));
+        await twoFactor.prove(checked.id, options.proof);
+      }
+      return openSession(checked, client, options.rememberMe, needsSecondFactor, generation);
+    },
+
+    /** second_factor_pending ──▶ signed_in, with the challenge from the first step. */
+    async completeSecondFactor(rawChallenge: string, rawProof: FactorProof, client: ClientInfo): Promise<SignedIn> {
+      const challenge = await challenges.find(rawChallenge);
+      const proof = twoFactor.checkLoginProof(rawProof, "code", "recovery_code");
+      if (proof === undefined) throw new AuthError("INVALID_ARGUMENT", "code or recovery_code is required", { field: "code" });
+      const user = await store.users.findById(challenge.userId);
+      // A password change or reset since the password was checked voids the challenge: it raised
+      // the generation. (A timestamp cannot tell: the change's time is taken before its hash.)
+      if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
+        throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
+      }
+      const { generation } = await twoFactor.stateOf(user.id);
+      await twoFactor.prove(user.id, proof);
+      await challenges.consume(challenge.token);
+      const result = await openSession(user, client, challenge.rememberMe === true, true, generation);
+      // With the second factor checked, openSession has no way back to pending.
+      if (result.state !== "signed_in") throw new Error("a completed second factor always signs in");
+      return result;
+    },
+  };
+}
+
+export type SignInFlow = ReturnType<typeof createSignInFlow>;

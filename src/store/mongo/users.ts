@@ -1,0 +1,134 @@
+// The `users` collection: _id = user id, unique email.
+
+import type { Collection, MongoServerError } from "mongodb";
+import { DuplicateEmailError } from "../errors.ts";
+import { noCutoff } from "../port.ts";
+import type { SessionCutoff, UserPatch, UserRecord, UserStore } from "../port.ts";
+import type { Limit, Run } from "./connection.ts";
+import { LogicError, isDuplicateKey } from "./errors.ts";
+
+export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff"> & {
+  _id: string;
+  /** Absent in documents written before session cutoffs existed: generation 0. */
+  sessionCutoff?: SessionCutoff;
+};
+
+/** The keys of UserPatch, listed so that nothing else (_id, email, createdAt) can be patched. */
+const PATCHABLE_USER_FIELDS = [
+  "emailVerified",
+  "displayName",
+  "passwordHash",
+  "passwordUpdatedAt",
+  "updatedAt",
+] as const satisfies readonly (keyof UserPatch)[];
+
+// ---- mapping (explicit field lists: no `_id`, no stray fields in either direction) ----
+
+function userToDoc(u: UserRecord): UserDoc {
+  return {
+    _id: u.id,
+    email: u.email,
+    emailVerified: u.emailVerified,
+    displayName: u.displayName,
+    passwordHash: u.passwordHash,
+    passwordUpdatedAt: u.passwordUpdatedAt,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+    sessionCutoff: { ...u.sessionCutoff },
+  };
+}
+
+function userFromDoc(d: UserDoc): UserRecord {
+  return {
+    id: d._id,
+    email: d.email,
+    emailVerified: d.emailVerified,
+    displayName: d.displayName,
+    passwordHash: d.passwordHash ?? null,
+    passwordUpdatedAt: d.passwordUpdatedAt ?? null,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+    sessionCutoff: cutoffFromDoc(d.sessionCutoff),
+  };
+}
+
+/** A stored session cutoff (of a user or of a two-factor record); absent means none yet. */
+export function cutoffFromDoc(c: SessionCutoff | undefined): SessionCutoff {
+  return c === undefined ? { ...noCutoff } : { generation: c.generation, keptSessionId: c.keptSessionId ?? null };
+}
+
+/**
+ * Which unique index of `users` a duplicate-key error is about. The server names it in
+ * `keyPattern` (4.4+) or in its message ("... index: email_unique dup key: ..."); some
+ * MongoDB-compatible servers say neither, and then `idTaken` asks the database whether the id
+ * exists, so a duplicate id is never reported to a user as "email exists" nor the reverse.
+ */
+export async function duplicateUserField(err: MongoServerError, idTaken: () => Promise<boolean>): Promise<"_id" | "email"> {
+  const keyPattern: unknown = err["keyPattern"];
+  if (keyPattern !== null && typeof keyPattern === "object") {
+    const keys = Object.keys(keyPattern);
+    if (keys.includes("_id")) return "_id";
+    if (keys.includes("email")) return "email";
+  }
+  const index = /index: (\S+)/.exec(err.message)?.[1];
+  if (index === "_id_") return "_id";
+  if (index !== undefined && index.startsWith("email")) return "email";
+  return (await idTaken()) ? "_id" : "email";
+}
+
+export function mongoUsers(run: Run<{ users: Collection<UserDoc> }>, limit: Limit): UserStore {
+  return {
+    insert: (user) =>
+      run(async (c) => {
+        try {
+          await c.users.insertOne(userToDoc(user), limit);
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+          const field = await duplicateUserField(err, async () => (await c.users.countDocuments({ _id: user.id }, { limit: 1, ...limit })) > 0);
+          if (field === "_id") throw new LogicError(`user id already exists: ${user.id}`, err);
+          throw new DuplicateEmailError();
+        }
+      }),
+
+    findById: (id) =>
+      run(async (c) => {
+        const doc = await c.users.findOne({ _id: id }, limit);
+        return doc === null ? null : userFromDoc(doc);
+      }),
+
+    findByEmail: (email) =>
+      run(async (c) => {
+        const doc = await c.users.findOne({ email }, limit);
+        return doc === null ? null : userFromDoc(doc);
+      }),
+
+    update: (id, patch, options = {}) =>
+      run(async (c) => {
+        const filter = options.ifPasswordHash === undefined ? { _id: id } : { _id: id, passwordHash: options.ifPasswordHash };
+        const set: Record<string, unknown> = {};
+        for (const field of PATCHABLE_USER_FIELDS) {
+          const value = patch[field];
+          if (value !== undefined) set[field] = value;
+        }
+        const update: { $set?: Record<string, unknown>; $inc?: Record<string, number> } = {};
+        if (options.endSessions !== undefined) {
+          // The cutoff moves in the same single-document write as the change that requires it.
+          update.$inc = { "sessionCutoff.generation": 1 };
+          set["sessionCutoff.keptSessionId"] = options.endSessions.keep;
+        }
+        if (Object.keys(set).length > 0) update.$set = set;
+        // An empty update is rejected by the server; an empty patch is just a read.
+        const doc =
+          Object.keys(update).length === 0
+            ? await c.users.findOne(filter, limit)
+            : await c.users.findOneAndUpdate(filter, update, { returnDocument: "after", ...limit });
+        return doc === null ? null : userFromDoc(doc);
+      }),
+
+    delete: (id) =>
+      run(async (c) => {
+        const res = await c.users.deleteOne({ _id: id }, limit);
+        return res.deletedCount === 1;
+      }),
+  };
+}
