@@ -2,7 +2,7 @@
 // credentials, inputs and success status, plus a `run` that turns those inputs into one call of the
 // domain operation the matching RPC runs and says what the documents show of its result.
 
-import type { Operations as ServiceOperations } from "../server/compose.ts";
+import type { Operations as ServiceOperations } from "../operations.ts";
 import type { Caller, ClientInfo } from "../sessions/caller.ts";
 import type { Doc, Payload } from "./envelopes.ts";
 

@@ -4,7 +4,7 @@ import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Operations } from "../server/compose.ts";
+import type { Operations } from "../operations.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Enrolment } from "../two-factor/two-factor.ts";

@@ -6,6 +6,7 @@ import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
+import type { Operations } from "../operations.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
 import { createPasswordCheck } from "../passwords/check.ts";
 import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
@@ -32,13 +33,7 @@ export interface Overrides {
   log?: Logger;
 }
 
-/** The operations every transport calls: one implementation per operation. */
-export interface Operations {
-  accounts: ReturnType<typeof createAccounts>;
-  sessions: ReturnType<typeof createSessions>;
-  twoFactor: ReturnType<typeof createTwoFactor>;
-  signIn: ReturnType<typeof createSignIn>;
-}
+export type { Operations } from "../operations.ts";
 
 /** The composed service: its operations and the parts the front door and shutdown need. */
 export interface Service {

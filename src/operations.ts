@@ -1,0 +1,13 @@
+// The operations every transport calls: one implementation per operation, built by
+// server/compose.ts. Transports import this type, never the composition.
+import type { Accounts } from "./accounts/accounts.ts";
+import type { Sessions } from "./sessions/sessions.ts";
+import type { SignIn } from "./sign-in/sign-in.ts";
+import type { TwoFactor } from "./two-factor/two-factor.ts";
+
+export interface Operations {
+  accounts: Accounts;
+  sessions: Sessions;
+  twoFactor: TwoFactor;
+  signIn: SignIn;
+}
