@@ -29,7 +29,9 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 const hasher = await createPasswordHasher(config.argon2);
 const hashSamples: number[] = [];
 for (let i = 0; i < rounds; i++) hashSamples.push(await time(() => hasher.hash(`password number ${i}`)));
-console.log(`argon2id hash (m=${config.argon2.memoryKiB} KiB, t=${config.argon2.timeCost}, p=${config.argon2.parallelism}): ${stats(hashSamples)}`);
+console.log(
+  `argon2id hash (m=${config.argon2.memoryKiB} KiB, t=${config.argon2.timeCost}, p=${config.argon2.parallelism}): ${stats(hashSamples)}`,
+);
 
 const server = await startServer(config, { mailer: createOutbox(), log: createLogger("silent") });
 const post = (method: string, body: object) =>

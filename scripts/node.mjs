@@ -31,7 +31,9 @@ function supportedNode() {
   if (existsSync(join(home, exe))) return join(home, exe);
 
   // One line, finished by "done" or by why it failed and what to install instead.
-  process.stderr.write(`Node ${process.version} cannot run this project's TypeScript: fetching ${pkg} from the npm registry into .cache/node/ (once) ... `);
+  process.stderr.write(
+    `Node ${process.version} cannot run this project's TypeScript: fetching ${pkg} from the npm registry into .cache/node/ (once) ... `,
+  );
   let tmp;
   let failed = false;
   try {

@@ -175,7 +175,8 @@ function mongodb(env: Env): MongoConnectionPlan | undefined {
   try {
     return planMongoConnection(raw, settings);
   } catch (err) {
-    if (err instanceof MongoUriError) throw new ConfigError("MONGODB_URI", `is not a connection string the MongoDB driver accepts: ${err.message}`);
+    if (err instanceof MongoUriError)
+      throw new ConfigError("MONGODB_URI", `is not a connection string the MongoDB driver accepts: ${err.message}`);
     throw err;
   }
 }

@@ -16,7 +16,6 @@ export function wellFormed(field: string, value: string): string {
   return value;
 }
 
-
 const maxEmailLength = 254;
 // Deliberately simple: one @, no spaces or control characters, a dot in the domain. Deliverability
 // is proven by the verification mail, not by a regular expression.

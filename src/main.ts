@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, loadConfig } from "./config.ts";
-import { startServer } from "./server/app.ts";
+import { startServer, type RunningServer } from "./server/app.ts";
+import type { Config } from "./config.ts";
 
-let config;
+let config: Config;
 try {
   config = loadConfig(process.env, (path) => readFileSync(path, "utf8"));
 } catch (err) {
@@ -13,7 +14,7 @@ try {
   throw err;
 }
 
-let server;
+let server: RunningServer;
 try {
   server = await startServer(config);
 } catch (err) {

@@ -103,7 +103,12 @@ function errorFor(doc: Doc, status: number, err: AuthError): Record<string, unkn
       return { success: false, message: err.message, code: err.reason };
     case "root-auth-totp":
       // Its validation errors carry a list of messages.
-      return { statusCode: status, message: status === 400 ? [err.message] : err.message, error: reasonPhrases[status] ?? "Error", code: err.reason };
+      return {
+        statusCode: status,
+        message: status === 400 ? [err.message] : err.message,
+        error: reasonPhrases[status] ?? "Error",
+        code: err.reason,
+      };
     case "auth-router":
       return { error: err.message, code: err.reason, ...(details === undefined ? {} : { details }) };
   }

@@ -117,7 +117,10 @@ export function createRestHandler(options: RestOptions) {
     }
     // A client that says nothing of where it comes from must send what no cross-site form or
     // simple request can: a JSON content type or X-Requested-With (both need a CORS preflight).
-    const type = String(req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+    const type = String(req.headers["content-type"] ?? "")
+      .split(";")[0]
+      ?.trim()
+      .toLowerCase();
     if (type !== "application/json" && req.headers["x-requested-with"] === undefined) {
       throw new AuthError("CSRF_REJECTED", "a cookie-authenticated request without Origin must be JSON or carry X-Requested-With");
     }
@@ -175,7 +178,9 @@ export function createRestHandler(options: RestOptions) {
       }
       const { route, params } = found;
       const query = fieldsOf(queryOf(search));
-      const body = fieldsOf(method === "GET" ? (req.resume(), {}) : await readBody(req, options.maxBodyBytes));
+      // A GET's body is drained unread, so the connection stays usable.
+      if (method === "GET") req.resume();
+      const body = fieldsOf(method === "GET" ? {} : await readBody(req, options.maxBodyBytes));
       const bearer = bearerFrom(req.headers.authorization);
       const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
       const caller = async (): Promise<Caller> => {
@@ -184,10 +189,7 @@ export function createRestHandler(options: RestOptions) {
         return ops.sessions.authenticate({ cookie });
       };
       const userAgent = userAgentFrom(req.headers["user-agent"]);
-      const result = await route.run(
-        { body, query, params, caller, bearer, client: { ipAddress: options.clientIp(req), userAgent } },
-        ops,
-      );
+      const result = await route.run({ body, query, params, caller, bearer, client: { ipAddress: options.clientIp(req), userAgent } }, ops);
       const status = result.status ?? route.status ?? 200;
       send(res, status, status === 204 ? undefined : successBody(route.docs, result), cookieHeader(result));
       logged = { route: route.path };
@@ -207,7 +209,10 @@ export function createRestHandler(options: RestOptions) {
       // Logout forgets the cookie even when its session is already gone.
       if (found?.route.clearsCookie === true) Object.assign(headers, cookieHeader({ cookie: "clear" }));
       send(res, status, errorBody(owners, status, authError), headers);
-      log.info({ rest: `${method} ${logged.route}`, status, reason: authError.reason, ms: Math.round(performance.now() - started) }, "rest");
+      log.info(
+        { rest: `${method} ${logged.route}`, status, reason: authError.reason, ms: Math.round(performance.now() - started) },
+        "rest",
+      );
     }
   };
 }

@@ -101,7 +101,10 @@ function readRaw(req: Request, limit: number): Promise<Buffer> {
 export async function readBody(req: Request, limit: number): Promise<Record<string, unknown>> {
   const raw = await readRaw(req, limit);
   if (raw.length === 0) return {};
-  const type = String(req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+  const type = String(req.headers["content-type"] ?? "")
+    .split(";")[0]
+    ?.trim()
+    .toLowerCase();
   if (type !== "application/json") {
     throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON (content-type: application/json)");
   }

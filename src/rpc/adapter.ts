@@ -8,7 +8,12 @@
 import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { ContextValues } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
@@ -43,7 +48,11 @@ function replacement(
   input: DescMessage,
   readMaxBytes: number,
 ): { code: Code; reason: Reason; message: string } | undefined {
-  const malformed = { code: Code.InvalidArgument, reason: "MALFORMED_REQUEST" as const, message: `the request is not a valid ${input.typeName}` };
+  const malformed = {
+    code: Code.InvalidArgument,
+    reason: "MALFORMED_REQUEST" as const,
+    message: `the request is not a valid ${input.typeName}`,
+  };
   switch (code) {
     case Code.InvalidArgument:
       return malformed;
@@ -83,7 +92,6 @@ export function patchGrpcTrailer(trailer: Headers, input: DescMessage, readMaxBy
   return true;
 }
 
-
 /** Connect unary errors are one small JSON body; it is read whole and rewritten if needed. */
 async function rewriteConnectUnary(res: UniversalServerResponse, input: DescMessage, max: number): Promise<UniversalServerResponse> {
   const chunks: Uint8Array[] = [];
@@ -112,7 +120,9 @@ export function connectErrorBody(bytes: Buffer, input: DescMessage, max: number)
   if (parsed === undefined || r === undefined || (parsed.details ?? []).some((d) => d.type === "google.rpc.ErrorInfo")) {
     return undefined;
   }
-  const value = Buffer.from(toBinary(ErrorInfoSchema, errorInfo(r.reason))).toString("base64").replace(/=+$/, "");
+  const value = Buffer.from(toBinary(ErrorInfoSchema, errorInfo(r.reason)))
+    .toString("base64")
+    .replace(/=+$/, "");
   const wire = connectWire.find((w) => w.code === r.code);
   const body = Buffer.from(JSON.stringify({ code: wire?.name, message: r.message, details: [{ type: "google.rpc.ErrorInfo", value }] }));
   return { status: wire?.http ?? 500, body };
@@ -128,7 +138,8 @@ async function* rewriteGrpc(body: AsyncIterable<Uint8Array>, res: UniversalServe
 export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number) {
   for await (const chunk of body) {
     // A trailer frame: flag 0x80, 4-byte length, then HTTP/1-style header lines.
-    if (chunk.length >= 5 && (chunk[0]! & 0x80) === 0x80) {
+    const flag = chunk[0] ?? 0;
+    if (chunk.length >= 5 && (flag & 0x80) === 0x80) {
       const length = Buffer.from(chunk).readUInt32BE(1);
       if (length === chunk.length - 5) {
         const trailer = new Headers();
@@ -138,10 +149,10 @@ export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: De
         }
         if (patchGrpcTrailer(trailer, input, max)) {
           let text = "";
-          trailer.forEach((value, key) => (text += `${key}: ${value}\r\n`));
+          for (const [key, value] of trailer) text += `${key}: ${value}\r\n`;
           const payload = Buffer.from(text, "utf8");
           const frame = Buffer.alloc(5 + payload.length);
-          frame[0] = chunk[0]!;
+          frame[0] = flag;
           frame.writeUInt32BE(payload.length, 1);
           payload.copy(frame, 5);
           yield new Uint8Array(frame);

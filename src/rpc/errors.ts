@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { AuthError, type Status } from "../errors.ts";
+import type { AuthError, Status } from "../errors.ts";
 
 export const errorDomain = "auth.v1";
 

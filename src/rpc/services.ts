@@ -13,7 +13,6 @@ import { toSafeError } from "../transport/safe-error.ts";
 import { toConnectError } from "./errors.ts";
 import { deviceMessage, linkedAccountMessage, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
 
-
 function enrolmentMessage(e: Enrolment) {
   return {
     secret: e.secret,
@@ -41,7 +40,10 @@ export function rpcInterceptor(log: Logger): Interceptor {
       const safe = err instanceof ConnectError ? err : toSafeError(err, log.child({ requestId, rpc }));
       const outgoing = safe instanceof AuthError ? toConnectError(safe) : safe;
       const reason = safe instanceof AuthError ? safe.reason : undefined;
-      log.info({ requestId, rpc, status: Code[ConnectError.from(outgoing).code], reason, ms: Math.round(performance.now() - started) }, "rpc");
+      log.info(
+        { requestId, rpc, status: Code[ConnectError.from(outgoing).code], reason, ms: Math.round(performance.now() - started) },
+        "rpc",
+      );
       throw outgoing;
     }
   };

@@ -144,7 +144,11 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       secrets,
       log,
       policy: {
-        attempts: { maxFailures: config.twoFactor.maxFailures, windowSeconds: config.twoFactor.lockSeconds, lockSeconds: config.twoFactor.lockSeconds },
+        attempts: {
+          maxFailures: config.twoFactor.maxFailures,
+          windowSeconds: config.twoFactor.lockSeconds,
+          lockSeconds: config.twoFactor.lockSeconds,
+        },
         totpIssuer: config.twoFactor.issuer,
         setupTtlSeconds: config.twoFactor.setupTtlSeconds,
       },

@@ -33,9 +33,7 @@ export function registerHealth(router: ConnectRouter, opts: HealthOptions): void
 
   const probeStatus = async (): Promise<HealthCheckResponse_ServingStatus> => {
     try {
-      return (await opts.probe()) === true
-        ? HealthCheckResponse_ServingStatus.SERVING
-        : HealthCheckResponse_ServingStatus.NOT_SERVING;
+      return (await opts.probe()) === true ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING;
     } catch {
       return HealthCheckResponse_ServingStatus.NOT_SERVING;
     }

@@ -152,9 +152,7 @@ function createReflectionIndex(files: DescFile[]): (req: ReflectionQuery) => Ref
       case "fileContainingExtension": {
         const { containingType, extensionNumber } = r.value;
         const file = extensionsByExtendee.get(symbolName(containingType))?.get(extensionNumber);
-        return file === undefined
-          ? notFound(`extension ${extensionNumber} of "${containingType}"`)
-          : fileResponse(file);
+        return file === undefined ? notFound(`extension ${extensionNumber} of "${containingType}"`) : fileResponse(file);
       }
       case "allExtensionNumbersOfType": {
         const typeName = symbolName(r.value);

@@ -80,8 +80,7 @@ function callerOf(session: SessionRecord): Caller {
 export function createSessions(deps: SessionsDeps) {
   const { store, clock, accessTokens, policy } = deps;
   const cookieMac = (sessionId: string) => deps.cookieSigner.sign(`session:${sessionId}`);
-  const ttlFor = (rememberMe: boolean) =>
-    rememberMe ? policy.refreshTokenTtlRememberMeSeconds : policy.refreshTokenTtlSeconds;
+  const ttlFor = (rememberMe: boolean) => (rememberMe ? policy.refreshTokenTtlRememberMeSeconds : policy.refreshTokenTtlSeconds);
 
   async function issuePair(session: SessionRecord, expiresAt: Date): Promise<TokenPair> {
     const refreshToken = randomToken(32);
@@ -114,11 +113,13 @@ export function createSessions(deps: SessionsDeps) {
     // With the user known (bearer token, refresh record) all three reads go out at once.
     const [session, user, twoFactor] =
       userId === undefined
-        ? await store.sessions.findLive(sessionId, now).then(async (found) =>
-            found === null
-              ? [null, null, null]
-              : [found, ...(await Promise.all([store.users.findById(found.userId), store.twoFactor.get(found.userId)]))] as const,
-          )
+        ? await store.sessions
+            .findLive(sessionId, now)
+            .then(async (found) =>
+              found === null
+                ? [null, null, null]
+                : ([found, ...(await Promise.all([store.users.findById(found.userId), store.twoFactor.get(found.userId)]))] as const),
+            )
         : await Promise.all([store.sessions.findLive(sessionId, now), store.users.findById(userId), store.twoFactor.get(userId)]);
     if (session === null || user === null || session.userId !== user.id) return null;
     return passesBoth(session, user, twoFactor) ? session : null;
@@ -198,7 +199,12 @@ export function createSessions(deps: SessionsDeps) {
         const [sessionId, mac, extra] = credential.cookie.split(".");
         const expected = sessionId === undefined ? "" : cookieMac(sessionId);
         const given = Buffer.from(mac ?? "");
-        if (sessionId === undefined || extra !== undefined || given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
+        if (
+          sessionId === undefined ||
+          extra !== undefined ||
+          given.length !== expected.length ||
+          !timingSafeEqual(given, Buffer.from(expected))
+        ) {
           throw new AuthError("INVALID_TOKEN", "the session cookie is invalid");
         }
         session = await liveSession(sessionId, undefined, now);
@@ -240,7 +246,7 @@ export function createSessions(deps: SessionsDeps) {
       }
       const sliding = addSeconds(now, ttlFor(session.rememberMe));
       const absolute = addSeconds(session.createdAt, policy.sessionMaxLifetimeSeconds);
-      const expiresAt = sliding < absolute ? sliding : absolute;
+      const expiresAt = new Date(Math.min(sliding.getTime(), absolute.getTime()));
       await store.sessions.touch(session.id, now, expiresAt);
       return issuePair(session, expiresAt);
     },

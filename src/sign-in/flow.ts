@@ -81,7 +81,8 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
 
   return {
     /** Validates the shape of a second factor sent along with the first, before anything is checked. */
-    checkProof: (proof: FactorProof, codeField: string, recoveryField: string) => twoFactor.checkLoginProof(proof, codeField, recoveryField),
+    checkProof: (proof: FactorProof, codeField: string, recoveryField: string) =>
+      twoFactor.checkLoginProof(proof, codeField, recoveryField),
 
     /**
      * first_factor_checked ──▶ signed_in or second_factor_pending. `checked` is the user as read

@@ -45,9 +45,7 @@ export interface UserRecord {
 }
 
 /** The fields of a user that may change after creation. */
-export type UserPatch = Partial<
-  Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt">
->;
+export type UserPatch = Partial<Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt">>;
 
 export interface SessionRecord {
   id: string;

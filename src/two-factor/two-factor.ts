@@ -146,11 +146,9 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       twoFactorAttemptKey(userId),
       policy.attempts,
       (retryAfterSeconds) =>
-        new AuthError(
-          "TWO_FACTOR_LOCKED",
-          `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`,
-          { retryAfterSeconds },
-        ),
+        new AuthError("TWO_FACTOR_LOCKED", `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`, {
+          retryAfterSeconds,
+        }),
       check,
     );
     if (result === null) throw new AuthError("INVALID_TWO_FACTOR_CODE", "the code is wrong or was already used");
@@ -227,7 +225,13 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
 
   async function enrolment(user: UserRecord, secret: Uint8Array, expiresAt: Date | undefined): Promise<Enrolment> {
     const url = otpauthUrl(secret, policy.totpIssuer, user.email);
-    return { secret: base32(secret), otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url), expiresAt, existing: expiresAt === undefined };
+    return {
+      secret: base32(secret),
+      otpauthUrl: url,
+      qrCodeDataUrl: await qrCodeDataUrl(url),
+      expiresAt,
+      existing: expiresAt === undefined,
+    };
   }
 
   /**
@@ -300,10 +304,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return { enabled: record.enabledAt !== null, generation: record.sessionCutoff.generation };
     },
 
-    async setup(
-      caller: Caller,
-      input: { password: string; additionalDevice: boolean; passwordRequired?: boolean },
-    ): Promise<Enrolment> {
+    async setup(caller: Caller, input: { password: string; additionalDevice: boolean; passwordRequired?: boolean }): Promise<Enrolment> {
       const user = await requireUser(caller);
       const record = await load(user.id);
       const state = enrolmentState(record, clock.now());
@@ -312,7 +313,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       // either would hand the second factor to whoever stole the token. Some clients ask for the
       // password every time (api-auth-2fa.md's generate).
       if ((enabled || input.passwordRequired === true) && input.password.length === 0) {
-        throw invalidArgument("password", enabled ? "password is required while two-factor authentication is enabled" : "password is required");
+        throw invalidArgument(
+          "password",
+          enabled ? "password is required while two-factor authentication is enabled" : "password is required",
+        );
       }
       if (input.password.length > 0) await passwordProof(user, input.password);
       if (!enabled) return newPending(user, "enrol");

@@ -8,8 +8,13 @@ import { login, complete, register, disableProof } from "../steps.ts";
 
 export const apiAuthRoutes: Route[] = [
   {
-    method: "POST", path: "/api/auth/register", docs: ["api-auth-security", "api-auth-2fa"], auth: "none", status: 201,
-    summary: "Register", body: { email: "string", password: "string", display_name: "string" },
+    method: "POST",
+    path: "/api/auth/register",
+    docs: ["api-auth-security", "api-auth-2fa"],
+    auth: "none",
+    status: 201,
+    summary: "Register",
+    body: { email: "string", password: "string", display_name: "string" },
     returns: ["success", "data.user", "message"],
     async run(input, ops) {
       const { user, tokens } = await register(input, ops, "display_name");
@@ -18,7 +23,10 @@ export const apiAuthRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/api/auth/login", docs: ["api-auth-security", "api-auth-2fa"], auth: "none",
+    method: "POST",
+    path: "/api/auth/login",
+    docs: ["api-auth-security", "api-auth-2fa"],
+    auth: "none",
     summary: "Login: tokens, or a temporary token when 2FA is enabled",
     body: { email: "string", password: "string", rememberMe: "boolean", loginCode: "string", recoveryCode: "string" },
     returns: ["accessToken", "refreshToken", "tempToken", "twoFactorRequired", "success", "data", "message"],
@@ -33,68 +41,113 @@ export const apiAuthRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/api/auth/login/2fa", docs: ["api-auth-2fa"], auth: "none", summary: "Login step 2 with the temporary token",
-    body: { otp: "string", tempToken: "string" }, returns: ["accessToken", "refreshToken", "message"],
+    method: "POST",
+    path: "/api/auth/login/2fa",
+    docs: ["api-auth-2fa"],
+    auth: "none",
+    summary: "Login step 2 with the temporary token",
+    body: { otp: "string", tempToken: "string" },
+    returns: ["accessToken", "refreshToken", "message"],
     async run(input, ops) {
       const result = await complete(ops, input.body.str("tempToken"), input.body.str("otp"), input.client);
       return { fields: { ...tokensCamel(result.tokens), user: userCamel(result.account) }, message: "Login successful" };
     },
   },
   {
-    method: "POST", path: "/api/auth/refresh", docs: ["api-auth-2fa"], auth: "none", summary: "Refresh token",
-    body: { refreshToken: "string" }, returns: ["accessToken", "refreshToken", "message"],
+    method: "POST",
+    path: "/api/auth/refresh",
+    docs: ["api-auth-2fa"],
+    auth: "none",
+    summary: "Refresh token",
+    body: { refreshToken: "string" },
+    returns: ["accessToken", "refreshToken", "message"],
     async run(input, ops) {
       return { fields: tokensCamel(await ops.sessions.refresh(input.body.str("refreshToken"))), message: "Token refreshed" };
     },
   },
   {
-    method: "POST", path: "/api/auth/verify", docs: ["api-auth-security"], auth: "user", summary: "Check the bearer token; returns its user",
+    method: "POST",
+    path: "/api/auth/verify",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "Check the bearer token; returns its user",
     returns: ["success", "data"],
     async run(input, ops) {
       return { data: userSnake(await ops.accounts.getUser(await input.caller())) };
     },
   },
   {
-    method: "GET", path: "/api/auth/profile", docs: ["api-auth-security"], auth: "user", summary: "Profile",
+    method: "GET",
+    path: "/api/auth/profile",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "Profile",
     returns: ["success", "data"],
     async run(input, ops) {
       return { data: userSnake(await ops.accounts.getUser(await input.caller())) };
     },
   },
   {
-    method: "PATCH", path: "/api/auth/profile", docs: ["api-auth-security"], auth: "user", summary: "Update the profile",
-    body: { display_name: "string" }, returns: ["success", "data"],
+    method: "PATCH",
+    path: "/api/auth/profile",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "Update the profile",
+    body: { display_name: "string" },
+    returns: ["success", "data"],
     async run(input, ops) {
       const user = await ops.accounts.updateProfile(await input.caller(), { displayName: input.body.str("display_name") });
       return { data: userSnake(user) };
     },
   },
   {
-    method: "POST", path: "/api/auth/change-password", docs: ["api-auth-security"], auth: "user", summary: "Change password",
-    body: { current_password: "string", new_password: "string" }, returns: ["success"],
+    method: "POST",
+    path: "/api/auth/change-password",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "Change password",
+    body: { current_password: "string", new_password: "string" },
+    returns: ["success"],
     async run(input, ops) {
-      const revoked = await ops.accounts.changePassword(await input.caller(), input.body.str("current_password"), input.body.str("new_password"));
+      const revoked = await ops.accounts.changePassword(
+        await input.caller(),
+        input.body.str("current_password"),
+        input.body.str("new_password"),
+      );
       return { data: { revoked_session_count: revoked } };
     },
   },
   {
-    method: "POST", path: "/api/auth/2fa/setup", docs: ["api-auth-security"], auth: "user", summary: "2FA setup",
-    body: { password: "string" }, returns: ["success", "data.secret", "data.qr_code"],
+    method: "POST",
+    path: "/api/auth/2fa/setup",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "2FA setup",
+    body: { password: "string" },
+    returns: ["success", "data.secret", "data.qr_code"],
     async run(input, ops) {
       const e = await ops.twoFactor.setup(await input.caller(), { password: input.body.str("password"), additionalDevice: false });
       return { data: { secret: e.secret, qr_code: e.qrCodeDataUrl, otpauth_url: e.otpauthUrl } };
     },
   },
   {
-    method: "POST", path: "/api/auth/2fa/verify", docs: ["api-auth-security"], auth: "user", summary: "2FA verify: enables 2FA",
-    body: { code: "string" }, returns: ["success", "data.recovery_codes"],
+    method: "POST",
+    path: "/api/auth/2fa/verify",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "2FA verify: enables 2FA",
+    body: { code: "string" },
+    returns: ["success", "data.recovery_codes"],
     async run(input, ops) {
       const r = await ops.twoFactor.enable(await input.caller(), { code: input.body.str("code"), deviceName: "", secret: "" });
       return { data: { recovery_codes: r.recoveryCodes } };
     },
   },
   {
-    method: "POST", path: "/api/auth/2fa/disable", docs: ["api-auth-security", "api-auth-2fa"], auth: "user",
+    method: "POST",
+    path: "/api/auth/2fa/disable",
+    docs: ["api-auth-security", "api-auth-2fa"],
+    auth: "user",
     summary: "2FA disable, with a code (api-auth-security) or the password (api-auth-2fa)",
     body: { code: "string", password: "string", otp: "string", recoveryCode: "string" },
     returns: ["success", "message", "twoFactorEnabled"],
@@ -104,8 +157,12 @@ export const apiAuthRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/api/auth/2fa/generate", docs: ["api-auth-2fa"], auth: "user",
-    summary: "Generate (or, when enabled, show) the 2FA secret; always needs the password", body: { password: "string" },
+    method: "POST",
+    path: "/api/auth/2fa/generate",
+    docs: ["api-auth-2fa"],
+    auth: "user",
+    summary: "Generate (or, when enabled, show) the 2FA secret; always needs the password",
+    body: { password: "string" },
     returns: ["otpauthUrl", "qrCodeDataURL", "message"],
     async run(input, ops) {
       const e = await ops.twoFactor.setup(await input.caller(), {
@@ -120,30 +177,48 @@ export const apiAuthRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/api/auth/2fa/confirm", docs: ["api-auth-2fa"], auth: "user", summary: "Confirm the 2FA setup (or a reset)",
-    body: { otp: "string" }, returns: ["message", "twoFactorEnabled"],
+    method: "POST",
+    path: "/api/auth/2fa/confirm",
+    docs: ["api-auth-2fa"],
+    auth: "user",
+    summary: "Confirm the 2FA setup (or a reset)",
+    body: { otp: "string" },
+    returns: ["message", "twoFactorEnabled"],
     async run(input, ops) {
       const r = await ops.twoFactor.enable(await input.caller(), { code: input.body.str("otp"), deviceName: "", secret: "" });
       return { fields: { twoFactorEnabled: true, recoveryCodes: r.recoveryCodes }, message: "2FA enabled successfully" };
     },
   },
   {
-    method: "POST", path: "/api/auth/2fa/reset", docs: ["api-auth-2fa"], auth: "user", summary: "Reset 2FA (new secret, confirmed with /2fa/confirm)",
-    body: { password: "string" }, returns: ["message", "otpauthUrl", "qrCodeDataURL"],
+    method: "POST",
+    path: "/api/auth/2fa/reset",
+    docs: ["api-auth-2fa"],
+    auth: "user",
+    summary: "Reset 2FA (new secret, confirmed with /2fa/confirm)",
+    body: { password: "string" },
+    returns: ["message", "otpauthUrl", "qrCodeDataURL"],
     async run(input, ops) {
       const e = await ops.twoFactor.reset(await input.caller(), input.body.str("password"));
       return { fields: { ...enrolmentCamel(e), qrCodeDataURL: e.qrCodeDataUrl }, message: "2FA reset successfully" };
     },
   },
   {
-    method: "GET", path: "/api/auth/sessions", docs: ["api-auth-security"], auth: "user", summary: "List sessions",
+    method: "GET",
+    path: "/api/auth/sessions",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "List sessions",
     returns: ["success", "data[]"],
     async run(input, ops) {
       return { data: (await ops.sessions.list(await input.caller())).map(sessionSnake) };
     },
   },
   {
-    method: "DELETE", path: "/api/auth/sessions/:session_id", docs: ["api-auth-security"], auth: "user", summary: "Revoke a session",
+    method: "DELETE",
+    path: "/api/auth/sessions/:session_id",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "Revoke a session",
     returns: ["success"],
     async run(input, ops) {
       await ops.sessions.revoke(await input.caller(), input.params.session_id ?? "");
@@ -151,7 +226,11 @@ export const apiAuthRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/api/auth/sessions/revoke-all", docs: ["api-auth-security"], auth: "user", summary: "Revoke all other sessions",
+    method: "POST",
+    path: "/api/auth/sessions/revoke-all",
+    docs: ["api-auth-security"],
+    auth: "user",
+    summary: "Revoke all other sessions",
     returns: ["success"],
     async run(input, ops) {
       return { data: { revoked_count: await ops.sessions.revokeOthers(await input.caller()) } };

@@ -8,8 +8,13 @@ import { login, complete, cookieOf, register } from "../steps.ts";
 
 export const rootAuthTotpRoutes: Route[] = [
   {
-    method: "POST", path: "/auth/register", docs: ["root-auth-totp", "auth-router"], auth: "none", status: 201,
-    summary: "Register", body: { email: "string", password: "string", name: "string" },
+    method: "POST",
+    path: "/auth/register",
+    docs: ["root-auth-totp", "auth-router"],
+    auth: "none",
+    status: 201,
+    summary: "Register",
+    body: { email: "string", password: "string", name: "string" },
     returns: ["message", "user.id", "user.email", "user.is2FAEnabled", "access_token"],
     async run(input, ops) {
       const { user, tokens } = await register(input, ops, "name");
@@ -23,14 +28,19 @@ export const rootAuthTotpRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/auth/login", docs: ["root-auth-totp", "auth-router"], auth: "none",
+    method: "POST",
+    path: "/auth/login",
+    docs: ["root-auth-totp", "auth-router"],
+    auth: "none",
     summary: "Login; sets the session cookie",
     body: { email: "string", password: "string", remember_me: "boolean", loginCode: "string", recoveryCode: "string" },
     returns: ["token", "requires2FA", "user.id", "user.email", "access_token", "refresh_token", "token_type", "expires_in"],
     async run(input, ops) {
       const result = await login(input, ops, "loginCode", "remember_me");
       if (result.state === "second_factor_pending") {
-        return { fields: { token: result.challenge.token, requires2FA: true, user: { id: result.identity.id, email: result.identity.email } } };
+        return {
+          fields: { token: result.challenge.token, requires2FA: true, user: { id: result.identity.id, email: result.identity.email } },
+        };
       }
       const rememberMe = input.body.bool("remember_me");
       return {
@@ -40,8 +50,12 @@ export const rootAuthTotpRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/auth/verify-otp", docs: ["root-auth-totp"], auth: "challenge",
-    summary: "Login step 2: Bearer <token from /auth/login>; sets the session cookie", body: { otp: "string" },
+    method: "POST",
+    path: "/auth/verify-otp",
+    docs: ["root-auth-totp"],
+    auth: "challenge",
+    summary: "Login step 2: Bearer <token from /auth/login>; sets the session cookie",
+    body: { otp: "string" },
     returns: ["accessToken", "user.id", "user.email"],
     async run(input, ops) {
       if (input.bearer === undefined) {
@@ -49,14 +63,23 @@ export const rootAuthTotpRoutes: Route[] = [
       }
       const result = await complete(ops, input.bearer, input.body.str("otp"), input.client);
       return {
-        fields: { accessToken: result.tokens.accessToken, refreshToken: result.tokens.refreshToken, user: { id: result.account.id, email: result.account.email } },
+        fields: {
+          accessToken: result.tokens.accessToken,
+          refreshToken: result.tokens.refreshToken,
+          user: { id: result.account.id, email: result.account.email },
+        },
         cookie: cookieOf(result.tokens, result.rememberMe),
       };
     },
   },
   {
-    method: "GET", path: "/totp/setup", docs: ["root-auth-totp"], auth: "user", getWrites: true,
-    summary: "A new TOTP secret to enable 2FA with /totp/enable. While 2FA is on, a new secret needs the password, which a GET cannot carry: 400 (use POST /api/auth/2fa/generate or the RPC)",
+    method: "GET",
+    path: "/totp/setup",
+    docs: ["root-auth-totp"],
+    auth: "user",
+    getWrites: true,
+    summary:
+      "A new TOTP secret to enable 2FA with /totp/enable. While 2FA is on, a new secret needs the password, which a GET cannot carry: 400 (use POST /api/auth/2fa/generate or the RPC)",
     returns: ["secret", "qrCodeUrl"],
     async run(input, ops) {
       const e = await ops.twoFactor.setup(await input.caller(), { password: "", additionalDevice: true });
@@ -64,8 +87,14 @@ export const rootAuthTotpRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/totp/enable", docs: ["root-auth-totp"], auth: "user", status: 201, summary: "Enable 2FA with the secret from /totp/setup",
-    body: { secret: "string", otp: "string", deviceName: "string" }, returns: ["message", "device.id", "device.name", "device.createdAt"],
+    method: "POST",
+    path: "/totp/enable",
+    docs: ["root-auth-totp"],
+    auth: "user",
+    status: 201,
+    summary: "Enable 2FA with the secret from /totp/setup",
+    body: { secret: "string", otp: "string", deviceName: "string" },
+    returns: ["message", "device.id", "device.name", "device.createdAt"],
     async run(input, ops) {
       const r = await ops.twoFactor.enable(await input.caller(), {
         secret: input.body.str("secret"),
@@ -76,7 +105,12 @@ export const rootAuthTotpRoutes: Route[] = [
     },
   },
   {
-    method: "POST", path: "/totp/disable", docs: ["root-auth-totp"], auth: "user", summary: "Disable 2FA", body: { otp: "string" },
+    method: "POST",
+    path: "/totp/disable",
+    docs: ["root-auth-totp"],
+    auth: "user",
+    summary: "Disable 2FA",
+    body: { otp: "string" },
     returns: ["message"],
     async run(input, ops) {
       await ops.twoFactor.disable(await input.caller(), { code: input.body.str("otp"), recoveryCode: "", password: "" });
@@ -84,15 +118,25 @@ export const rootAuthTotpRoutes: Route[] = [
     },
   },
   {
-    method: "GET", path: "/totp/devices", docs: ["root-auth-totp"], auth: "user", summary: "List authenticator devices",
+    method: "GET",
+    path: "/totp/devices",
+    docs: ["root-auth-totp"],
+    auth: "user",
+    summary: "List authenticator devices",
     returns: ["devices[].id", "devices[].name", "devices[].createdAt", "devices[].lastUsedAt"],
     async run(input, ops) {
       return { fields: { devices: (await ops.twoFactor.listDevices(await input.caller())).map(deviceCamel) } };
     },
   },
   {
-    method: "POST", path: "/totp/devices", docs: ["root-auth-totp"], auth: "user", status: 201, summary: "Add an authenticator device",
-    body: { secret: "string", otp: "string", deviceName: "string" }, returns: ["message", "device.id", "device.name", "device.createdAt"],
+    method: "POST",
+    path: "/totp/devices",
+    docs: ["root-auth-totp"],
+    auth: "user",
+    status: 201,
+    summary: "Add an authenticator device",
+    body: { secret: "string", otp: "string", deviceName: "string" },
+    returns: ["message", "device.id", "device.name", "device.createdAt"],
     async run(input, ops) {
       const device = await ops.twoFactor.addDevice(await input.caller(), {
         secret: input.body.str("secret"),
@@ -103,7 +147,11 @@ export const rootAuthTotpRoutes: Route[] = [
     },
   },
   {
-    method: "DELETE", path: "/totp/devices/:id", docs: ["root-auth-totp"], auth: "user", summary: "Remove an authenticator device",
+    method: "DELETE",
+    path: "/totp/devices/:id",
+    docs: ["root-auth-totp"],
+    auth: "user",
+    summary: "Remove an authenticator device",
     returns: ["message"],
     async run(input, ops) {
       await ops.twoFactor.removeDevice(await input.caller(), input.params.id ?? "");

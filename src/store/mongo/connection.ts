@@ -116,9 +116,15 @@ export function connectMongo<C>(plan: MongoConnectionPlan, opts: MongoConnection
         const ceiling = permanent ? retry.maxMs : Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(attempt, 20));
         const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
         if (permanent) {
-          log.error({ ...describe(err), retryInMs: delay }, "storage: MongoDB refuses authd (indexes or credentials); calls fail until it is fixed");
+          log.error(
+            { ...describe(err), retryInMs: delay },
+            "storage: MongoDB refuses authd (indexes or credentials); calls fail until it is fixed",
+          );
         } else {
-          log.warn({ ...describe(err), retryInMs: delay }, "storage: MongoDB cannot be reached; calls fail with STORAGE_UNAVAILABLE until it can");
+          log.warn(
+            { ...describe(err), retryInMs: delay },
+            "storage: MongoDB cannot be reached; calls fail with STORAGE_UNAVAILABLE until it can",
+          );
         }
         try {
           await sleep(delay, undefined, { signal: stopRetrying.signal });

@@ -75,7 +75,12 @@ export function compare(index: PlannedIndex, existing: readonly ExistingIndex[])
     }
     const diffs = optionDiffs(index, sameName);
     const [only] = diffs;
-    if (diffs.length === 1 && only?.option === "expireAfterSeconds" && typeof only.existing === "number" && typeof only.planned === "number") {
+    if (
+      diffs.length === 1 &&
+      only?.option === "expireAfterSeconds" &&
+      typeof only.existing === "number" &&
+      typeof only.planned === "number"
+    ) {
       return { kind: "ttl", name: index.name, from: only.existing, to: only.planned };
     }
     if (diffs.length === 0) return { kind: "ok" };
@@ -86,9 +91,7 @@ export function compare(index: PlannedIndex, existing: readonly ExistingIndex[])
   // Renaming is not possible in place, and leaving the index under its other name would make
   // createIndexes fail on every start; so a name mismatch is the operator's call even when the
   // options would otherwise be reconcilable.
-  const sameKeyOtherName = existing.find(
-    (e) => isRecord(e["key"]) && sameKey(index.key, e["key"]) && sameIdentity(index, e),
-  );
+  const sameKeyOtherName = existing.find((e) => isRecord(e["key"]) && sameKey(index.key, e["key"]) && sameIdentity(index, e));
   if (sameKeyOtherName !== undefined) {
     const name = String(sameKeyOtherName["name"]);
     return {

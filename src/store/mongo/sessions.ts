@@ -90,10 +90,7 @@ export function mongoSessions(run: Run<{ sessions: Collection<SessionDoc> }>, li
 
     revokeAllForUser: (userId, now, exceptId) =>
       run(async (c) => {
-        const filter =
-          exceptId === undefined
-            ? { userId, ...liveFilter(now) }
-            : { userId, _id: { $ne: exceptId }, ...liveFilter(now) };
+        const filter = exceptId === undefined ? { userId, ...liveFilter(now) } : { userId, _id: { $ne: exceptId }, ...liveFilter(now) };
         const res = await c.sessions.updateMany(filter, { $set: { revokedAt: now } }, limit);
         return res.modifiedCount;
       }),

@@ -72,7 +72,7 @@ export async function duplicateUserField(err: MongoServerError, idTaken: () => P
   }
   const index = /index: (\S+)/.exec(err.message)?.[1];
   if (index === "_id_") return "_id";
-  if (index !== undefined && index.startsWith("email")) return "email";
+  if (index?.startsWith("email")) return "email";
   return (await idTaken()) ? "_id" : "email";
 }
 
@@ -84,7 +84,10 @@ export function mongoUsers(run: Run<{ users: Collection<UserDoc> }>, limit: Limi
           await c.users.insertOne(userToDoc(user), limit);
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
-          const field = await duplicateUserField(err, async () => (await c.users.countDocuments({ _id: user.id }, { limit: 1, ...limit })) > 0);
+          const field = await duplicateUserField(
+            err,
+            async () => (await c.users.countDocuments({ _id: user.id }, { limit: 1, ...limit })) > 0,
+          );
           if (field === "_id") throw new LogicError(`user id already exists: ${user.id}`, err);
           throw new DuplicateEmailError();
         }
