@@ -1,0 +1,66 @@
+// The service's operations in-process, without a socket: the memory store, a clock the test
+// moves, an outbox for mail and a cheap (but real) argon2id hasher. For rules that need no
+// transport to prove; each transport keeps its own end-to-end tests.
+import { Writable } from "node:stream";
+import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
+import { createOutbox, type Outbox } from "../../src/mail/mailer.ts";
+import type { Operations } from "../../src/operations.ts";
+import { createPasswordHasher } from "../../src/passwords/hasher.ts";
+import { composeService, type Service } from "../../src/server/compose.ts";
+import type { ClientInfo } from "../../src/sessions/caller.ts";
+import { createMemoryStore } from "../../src/store/memory.ts";
+import type { Store } from "../../src/store/port.ts";
+
+/** A clock the test moves by hand. */
+export class ManualClock {
+  private t: number;
+  constructor(start = Date.now()) {
+    this.t = start;
+  }
+  now(): Date {
+    return new Date(this.t);
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+export interface InProcess {
+  ops: Operations;
+  service: Service;
+  store: Store;
+  clock: ManualClock;
+  outbox: Outbox;
+  client: ClientInfo;
+  close(): Promise<void>;
+}
+
+export async function startService(env: Record<string, string> = {}, store: Store = createMemoryStore()): Promise<InProcess> {
+  const config = loadConfig({ LOG_LEVEL: "silent", ...env }, () => {
+    throw new Error("no files in tests");
+  });
+  const clock = new ManualClock();
+  const outbox = createOutbox();
+  const silent = new Writable({ write: (_c, _e, done) => done() });
+  const service = await composeService(config, {
+    store,
+    clock,
+    mailer: outbox,
+    log: createLogger("silent", silent),
+    // The smallest argon2id argon2 accepts: real hashing, a fraction of the production cost.
+    hasher: await createPasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }),
+  });
+  return {
+    ops: service.operations,
+    service,
+    store,
+    clock,
+    outbox,
+    client: { ipAddress: "192.0.2.10", userAgent: "in-process-test/1.0" },
+    async close() {
+      await service.background.drain();
+      await store.close();
+    },
+  };
+}
