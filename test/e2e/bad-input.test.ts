@@ -11,45 +11,26 @@
 // get a harness of their own.
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { fromBinary } from "@bufbuild/protobuf";
 import { decodeProtectedHeader, SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
-import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { tokenHash } from "../../src/tokens/opaque.ts";
-import {
-  connectJsonTransport,
-  grpcJsClients,
-  grpcJsReason,
-  grpcTransport,
-  grpcWebTransport,
-  startHarness,
-  statusRoot,
-  type Harness,
-} from "../support/harness.ts";
+import { connectJsonTransport, grpcTransport, grpcWebTransport, startHarness, type Harness } from "../support/harness.ts";
 import { expectSafeMessage, titled, type Expected } from "../support/assertions.ts";
 import {
   connectDriver,
   failure,
   fetchDriver,
+  grpcCodeName,
   grpcJsDriver,
-  RpcFailure,
+  rawRpc,
+  type RpcFailure,
   type Driver,
   type Json,
   type Method,
 } from "../support/drivers.ts";
+import { errorInfoFromConnectJson, errorInfoFromStatusBin, type ErrorInfo } from "../support/error-info.ts";
 
 // ---- helpers -----------------------------------------------------------------------------------
-
-const grpcCodeNames = [
-  "ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists",
-  "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range",
-  "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
-];
-
-const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 /** A client kind: its driver, plus a way to send an arbitrary Authorization header. */
 interface Protocol {
@@ -61,72 +42,13 @@ interface Protocol {
   close(): void;
 }
 
-/** Bearer headers go through the driver; anything else is sent by hand the way that client would. */
-function protocol(driver: Driver, custom: (method: Method, req: Json, authorization: string) => Promise<Json>): Protocol {
+/** Every Authorization header, Bearer or not, is sent by the driver itself as a request header. */
+function protocol(driver: Driver): Protocol {
   return {
     name: driver.name,
     call: (method, req, token) => driver.call(method, req, token),
-    callAuth(method, req, authorization) {
-      if (authorization === undefined) return driver.call(method, req);
-      const bearer = /^Bearer ([^\s]+)$/.exec(authorization);
-      return bearer?.[1] !== undefined ? driver.call(method, req, bearer[1]) : custom(method, req, authorization);
-    },
+    callAuth: (method, req, authorization) => driver.call(method, req, undefined, authorization === undefined ? undefined : { authorization }),
     close: () => driver.close(),
-  };
-}
-
-/** fetch with the Connect protocol's JSON encoding and any headers. */
-async function fetchWithHeaders(url: string, method: Method, req: Json, headers: Record<string, string>): Promise<Json> {
-  const res = await fetch(`${url}/auth.v1.${method}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(req),
-  });
-  const body = (await res.json()) as Json;
-  if (res.ok) return body;
-  const info = (body.details ?? []).find((d: Json) => d.type === "google.rpc.ErrorInfo");
-  const decoded = info === undefined ? undefined : fromBinary(ErrorInfoSchema, Buffer.from(info.value, "base64"));
-  throw new RpcFailure(body.code, decoded?.reason, body.message ?? "", decoded?.metadata ?? {});
-}
-
-function connectWithHeaders(transport: Transport) {
-  const clients: Record<string, Record<string, (req: Json, opts: object) => Promise<Json>>> = {
-    AuthService: createClient(AuthService, transport) as never,
-    SessionService: createClient(SessionService, transport) as never,
-  };
-  return async (method: Method, req: Json, authorization: string): Promise<Json> => {
-    const [svc, name] = method.split("/") as [string, string];
-    const fn = clients[svc]?.[lowerFirst(name)];
-    if (fn === undefined) throw new Error(`no client method for ${method}`);
-    try {
-      return await fn(req, { headers: { authorization } });
-    } catch (err) {
-      const ce = ConnectError.from(err);
-      const info = ce.findDetails(ErrorInfoSchema)[0];
-      throw new RpcFailure(grpcCodeNames[ce.code] ?? String(ce.code), info?.reason, ce.rawMessage, info?.metadata);
-    }
-  };
-}
-
-function grpcJsWithHeaders(url: string) {
-  const clients = grpcJsClients(url);
-  return {
-    close: () => clients.close(),
-    call: (method: Method, req: Json, authorization: string): Promise<Json> => {
-      const [svc, name] = method.split("/") as [string, string];
-      const client = svc === "AuthService" ? clients.auth : clients.sessions;
-      const md = new grpc.Metadata();
-      md.set("authorization", authorization);
-      return new Promise((resolve, reject) => {
-        const fn = client[name];
-        if (fn === undefined) throw new Error(`no method ${method}`);
-        fn.call(client, req, md, (err, res) => {
-          if (err === null) return resolve(res);
-          const { reason, metadata } = grpcJsReason(err);
-          reject(new RpcFailure(grpcCodeNames[err.code] ?? String(err.code), reason, err.details, metadata));
-        });
-      });
-    },
   };
 }
 
@@ -425,12 +347,8 @@ describe("AuthService/Login", () => {
 
   it("unknown email and wrong password give byte-identical answers (status, body, details)", async () => {
     const post = async (body: Json) => {
-      const res = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      return { status: res.status, body: await res.text() };
+      const res = await rawRpc(h.url, "AuthService/Login", JSON.stringify(body), { "content-type": "application/json" });
+      return { status: res.status, body: res.text };
     };
     const watch = watchWith("nobody@example.com");
     const before = await snapshot(h, watch);
@@ -529,9 +447,7 @@ describe("every authenticated RPC refuses bad credentials", () => {
   });
 
   function fetchWithOptionalHeader(method: Method, req: Json, authorization: string | undefined): Promise<Json> {
-    if (authorization === undefined) return d.call(method, req);
-    const bearer = /^Bearer ([^\s]+)$/.exec(authorization);
-    return bearer?.[1] !== undefined ? d.call(method, req, bearer[1]) : fetchWithHeaders(h.url, method, req, { authorization });
+    return d.call(method, req, undefined, authorization === undefined ? undefined : { authorization });
   }
 });
 
@@ -651,12 +567,8 @@ describe.each([
     const known = kind === "email_verification" ? carol.email : bob.email;
     const mailed = kind === "email_verification" ? [carol.email] : [alice.email, bob.email];
     const post = async (email: string) => {
-      const res = await fetch(`${h.url}/auth.v1.${method}`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ email }),
-      });
-      return { status: res.status, contentType: res.headers.get("content-type"), body: await res.text() };
+      const res = await rawRpc(h.url, method, JSON.stringify({ email }), { "content-type": "application/json" });
+      return { status: res.status, contentType: res.contentType, body: res.text };
     };
     const unknownEmail = `nobody.${kind}@example.com`;
     const before = await snapshot(h, { emails: [...watched(), unknownEmail] });
@@ -767,52 +679,13 @@ describe("SessionService/RevokeSession", () => {
 
 // ---- decode errors: raised by Connect before the service's code runs ---------------------------
 
-interface RawAnswer {
-  status: number;
-  contentType: string | null;
-  text: string;
-}
-
-async function rawPost(url: string, method: Method, body: string | Uint8Array, headers: Record<string, string>): Promise<RawAnswer> {
-  const res = await fetch(`${url}/auth.v1.${method}`, { method: "POST", headers, body });
-  return { status: res.status, contentType: res.headers.get("content-type"), text: await res.text() };
-}
-
-// google.rpc.Status and ErrorInfo decoded with protobufjs, independently of the server's code.
-const statusTypes = statusRoot;
-
+// The decoded ErrorInfo's reason and domain (both undefined when the error carried none).
 interface DecodedInfo {
   reason: string | undefined;
   domain: string | undefined;
 }
 
-function errorInfoFromAny(typeUrl: string, value: Uint8Array): DecodedInfo | undefined {
-  if (!typeUrl.endsWith("google.rpc.ErrorInfo")) return undefined;
-  const ErrorInfo = statusTypes.lookupType("google.rpc.ErrorInfo");
-  const info = ErrorInfo.toObject(ErrorInfo.decode(value)) as { reason?: string; domain?: string };
-  return { reason: info.reason, domain: info.domain };
-}
-
-/** The ErrorInfo inside a grpc-status-details-bin value (unpadded base64), if any. */
-function errorInfoFromStatusBin(b64: string | undefined): DecodedInfo {
-  if (b64 === undefined) return { reason: undefined, domain: undefined };
-  const Status = statusTypes.lookupType("google.rpc.Status");
-  const status = Status.toObject(Status.decode(Buffer.from(b64, "base64"))) as { details?: Array<{ type_url: string; value: Uint8Array }> };
-  for (const d of status.details ?? []) {
-    const info = errorInfoFromAny(d.type_url, d.value);
-    if (info !== undefined) return info;
-  }
-  return { reason: undefined, domain: undefined };
-}
-
-/** The ErrorInfo of a Connect JSON error body, if any. */
-function errorInfoFromConnectJson(body: Json): DecodedInfo {
-  for (const d of body.details ?? []) {
-    const info = errorInfoFromAny(`type.googleapis.com/${d.type}`, Buffer.from(String(d.value), "base64"));
-    if (info !== undefined) return info;
-  }
-  return { reason: undefined, domain: undefined };
-}
+const decoded = (info: ErrorInfo | undefined): DecodedInfo => ({ reason: info?.reason, domain: info?.domain });
 
 /** A gRPC-Web answer's status, from its trailer frame (or headers, for a trailers-only answer). */
 async function grpcWebPost(url: string, method: Method, frameBody: Uint8Array): Promise<{ status: number; grpcStatus: string | undefined; message: string; info: DecodedInfo }> {
@@ -836,7 +709,7 @@ async function grpcWebPost(url: string, method: Method, frameBody: Uint8Array): 
     status: res.status,
     grpcStatus: trailers["grpc-status"],
     message: decodeURIComponent(trailers["grpc-message"] ?? ""),
-    info: errorInfoFromStatusBin(trailers["grpc-status-details-bin"]),
+    info: decoded(errorInfoFromStatusBin(trailers["grpc-status-details-bin"])),
   };
 }
 
@@ -855,8 +728,8 @@ function grpcJsRawBytes(url: string, method: Method, payload: Buffer): Promise<{
       client.close();
       if (err === null) return reject(new Error("expected the call to fail, but it succeeded"));
       const bin = err.metadata.get("grpc-status-details-bin")[0];
-      const info = errorInfoFromStatusBin(bin === undefined ? undefined : Buffer.from(bin).toString("base64"));
-      resolve({ code: grpcCodeNames[err.code] ?? String(err.code), message: err.details, info });
+      const info = decoded(errorInfoFromStatusBin(bin === undefined ? undefined : Buffer.from(bin)));
+      resolve({ code: grpcCodeName(err.code), message: err.details, info });
     });
   });
 }
@@ -878,9 +751,9 @@ describe("decode errors raised by the protocol layer", () => {
 
   async function expectDecodeError(method: Method, body: string | Uint8Array, headers: Record<string, string>, httpStatus: number, want: Expected, secrets: string[] = []) {
     const before = await snapshot(h, watch());
-    const res = await rawPost(h.url, method, body, headers);
+    const res = await rawRpc(h.url, method, body, headers);
     const parsed = JSON.parse(res.text) as Json;
-    const info = errorInfoFromConnectJson(parsed);
+    const info = decoded(errorInfoFromConnectJson(parsed));
     expect({ status: res.status, code: parsed.code, reason: info.reason }).toEqual({ status: httpStatus, code: want.code, reason: want.reason });
     expect(info.domain).toBe("auth.v1");
     expectSafeMessage(String(parsed.message), secrets);
@@ -920,7 +793,7 @@ describe("decode errors raised by the protocol layer", () => {
     });
 
     it("an unsupported content type → HTTP 415", async () => {
-      const res = await rawPost(h.url, "AuthService/Login", JSON.stringify({ email: alice.email, password: alice.password }), { "content-type": "text/plain" });
+      const res = await rawRpc(h.url, "AuthService/Login", JSON.stringify({ email: alice.email, password: alice.password }), { "content-type": "text/plain" });
       expect(res.status).toBe(415);
       expect(res.text).not.toContain(alice.password);
     });
@@ -999,18 +872,11 @@ describe("decode errors raised by the protocol layer", () => {
 // ---- a representative subset over every client kind -------------------------------------------
 
 const protocolFactories: Array<[string, (url: string) => Protocol]> = [
-  ["fetch-json", (url) => protocol(fetchDriver(url, "bad-input/fetch"), (m, r, a) => fetchWithHeaders(url, m, r, { authorization: a }))],
-  ["connect-grpc", (url) => protocol(connectDriver("connect-grpc", grpcTransport(url), "bad-input/connect-grpc"), connectWithHeaders(grpcTransport(url)))],
-  [
-    "grpc-js",
-    (url) => {
-      const raw = grpcJsWithHeaders(url);
-      const p = protocol(grpcJsDriver(url), raw.call);
-      return { ...p, close: () => (p.close(), raw.close()) };
-    },
-  ],
-  ["connect-json", (url) => protocol(connectDriver("connect-json", connectJsonTransport(url), "bad-input/connect-json"), connectWithHeaders(connectJsonTransport(url)))],
-  ["grpc-web", (url) => protocol(connectDriver("grpc-web", grpcWebTransport(url), "bad-input/grpc-web"), connectWithHeaders(grpcWebTransport(url)))],
+  ["fetch-json", (url) => protocol(fetchDriver(url, "bad-input/fetch"))],
+  ["connect-grpc", (url) => protocol(connectDriver("connect-grpc", grpcTransport(url), "bad-input/connect-grpc"))],
+  ["grpc-js", (url) => protocol(grpcJsDriver(url))],
+  ["connect-json", (url) => protocol(connectDriver("connect-json", connectJsonTransport(url), "bad-input/connect-json"))],
+  ["grpc-web", (url) => protocol(connectDriver("grpc-web", grpcWebTransport(url), "bad-input/grpc-web"))],
 ];
 
 describe.each(protocolFactories)("the same bad input over %s", (_name, make) => {

@@ -13,7 +13,7 @@ import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health
 import { StorageUnavailableError } from "../../src/store/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
-import { connectDriver, failure, fetchDriver, grpcJsDriver, type Json } from "../support/drivers.ts";
+import { connectDriver, failure, fetchDriver, grpcJsDriver, rawRpc, type Json } from "../support/drivers.ts";
 import { createGate, grpcTransport, repoRoot, startHarness, type Harness } from "../support/harness.ts";
 
 const execFileAsync = promisify(execFile);
@@ -183,12 +183,8 @@ describe("storage outages", () => {
       expect(f.message).not.toContain("secret-host");
       d.close();
     }
-    const raw = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "x@example.com", password }),
-    });
-    const body = await raw.text();
+    const raw = await rawRpc(h.url, "AuthService/Login", JSON.stringify({ email: "x@example.com", password }), { "content-type": "application/json" });
+    const body = raw.text;
     expect(raw.status).toBe(503);
     expect(body).not.toContain("secret-host");
     expect(body).not.toMatch(/\bat .+:\d+:\d+/); // no stack frames
@@ -239,12 +235,12 @@ describe("passwords", () => {
     const shared: Store = { ...store, kind: store.kind, close: async () => undefined };
     const email = "upgrade@example.com";
 
-    const first = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, shared);
+    const first = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, shared, { realHasher: true });
     await fetchDriver(first.url, "first").call("AuthService/Register", { email, password });
     expect((await store.users.findByEmail(email))!.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
     await first.close();
 
-    const second = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", ARGON2_TIME_COST: "3" }, shared);
+    const second = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", ARGON2_TIME_COST: "3" }, shared, { realHasher: true });
     const d = fetchDriver(second.url, "second");
     await d.call("AuthService/Login", { email, password });
     expect((await store.users.findByEmail(email))!.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=3\$/);
@@ -297,7 +293,7 @@ describe("graceful shutdown", () => {
       kind: inner.kind,
       users: { ...inner.users, insert: async (u) => (await gate.pass(), inner.users.insert(u)) },
     };
-    const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
+    const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", SHUTDOWN_GRACE_MS: "2000" }, store);
     const d = fetchDriver(h.url, "shutdown");
     const inFlight = d.call("AuthService/Register", { email: "late@example.com", password });
     await gate.reached;
@@ -323,12 +319,7 @@ describe("client address and session lifetime", () => {
         const d = fetchDriver(h.url, "xff");
         await d.call("AuthService/Register", { email: "xff@example.com", password });
         // The client forged the first entry; the one trusted proxy appended the address it saw.
-        const res = await fetch(`${h.url}/auth.v1.AuthService/Login`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-forwarded-for": "10.9.9.9, 203.0.113.9" },
-          body: JSON.stringify({ email: "xff@example.com", password }),
-        });
-        const login = (await res.json()) as Json;
+        const login = await d.call("AuthService/Login", { email: "xff@example.com", password }, undefined, { "x-forwarded-for": "10.9.9.9, 203.0.113.9" });
         const sessions = await d.call("SessionService/ListSessions", {}, login.tokens.accessToken);
         const session = sessions.sessions.find((s: Json) => s.id === login.tokens.sessionId);
         expect(session.ipAddress).toBe(expected);

@@ -1,13 +1,12 @@
-// Bad input on every REST route, generated from the route declarations so no route is missed:
+// Bad input on every REST route, generated from the documented routes (test/support/legacy-routes.ts,
+// written from docs/legacy-rest, not from the server's route table) so no route is missed:
 // no or bad credentials, malformed JSON, a JSON body that is not an object, a wrong content type,
 // a body over the limit, each declared field with the wrong JSON type, a repeated query field, an
 // unknown path under each mount and a wrong method. Each must get the right status, the owning
 // document's error shape with the reason as `code`, nothing internal, and no change in storage.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Route } from "../../src/rest/declaration.ts";
-import { routes } from "../../src/rest/routes/index.ts";
-import { reasonPhrases } from "../../src/rest/envelopes.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
+import { documentedRoutes as routes, httpReasonPhrases, type DocumentedRoute as Route } from "../support/legacy-routes.ts";
 import { rest, type Json, type RestResponse } from "../support/rest.ts";
 
 const password = "correct horse battery staple";
@@ -56,7 +55,7 @@ function expectErrorShape(route: Pick<Route, "docs">, res: RestResponse, status:
         break;
       case "root-auth-totp":
         expect(body.statusCode).toBe(status);
-        expect(body.error).toBe(reasonPhrases[status]);
+        expect(body.error).toBe(httpReasonPhrases[status]);
         if (status === 400) expect(body.message).toEqual([expect.any(String)]);
         else expect(typeof body.message).toBe("string");
         break;
@@ -68,7 +67,7 @@ function expectErrorShape(route: Pick<Route, "docs">, res: RestResponse, status:
   }
 }
 
-async function expectRefused(route: Route, send: () => Promise<RestResponse>, status: number, reason: string, field?: string) {
+async function expectRefused(route: Pick<Route, "docs">, send: () => Promise<RestResponse>, status: number, reason: string, field?: string) {
   const before = await snapshot();
   const res = await send();
   expectErrorShape(route, res, status, reason, field);
@@ -133,7 +132,7 @@ describe("paths and methods", () => {
     ["/totp/no-such-thing", ["root-auth-totp"]],
     ["/auth/no-such-thing", ["root-auth-totp", "auth-router"]],
   ] as const)("an unknown path %s → JSON 404 NOT_FOUND in that mount's shape", async (p, owners) => {
-    await expectRefused({ docs: [...owners] } as unknown as Route, () => rest(h, "GET", p), 404, "NOT_FOUND");
+    await expectRefused({ docs: [...owners] }, () => rest(h, "GET", p), 404, "NOT_FOUND");
   });
 
   const byPath = new Map<string, Route[]>();

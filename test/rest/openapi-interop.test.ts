@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { routes } from "../../src/rest/routes/index.ts";
 import { connectDriver, failure, grpcJsDriver, type Driver } from "../support/drivers.ts";
 import { grpcTransport, startHarness, type Harness } from "../support/harness.ts";
+import { documentedRoutes } from "../support/legacy-routes.ts";
 import { rest, sessionCookie, type Json } from "../support/rest.ts";
 import { totp } from "../support/totp.ts";
 
@@ -21,33 +22,13 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** Every endpoint of the legacy documents (docs/legacy-rest/), read off the pages by hand. */
-const documented: Array<[string, string, string]> = [
-  ...[
-    ["POST", "/auth/register"], ["POST", "/auth/login"], ["POST", "/auth/logout"], ["POST", "/auth/refresh"],
-    ["POST", "/auth/verify/email"], ["POST", "/auth/resend-verification"], ["POST", "/auth/forgot-password"],
-    ["POST", "/auth/reset-password"], ["GET", "/auth/me"], ["POST", "/auth/2fa/setup"], ["POST", "/auth/2fa/enable"],
-    ["POST", "/auth/2fa/verify"], ["POST", "/auth/2fa/disable"], ["GET", "/auth/2fa/status"], ["GET", "/accounts"],
-    ["DELETE", "/accounts/{id}"], ["GET", "/sessions"], ["DELETE", "/sessions/{id}"], ["DELETE", "/sessions"], ["GET", "/healthcheck"],
-  ].map(([m, p]) => ["api-v1.md", m as string, `/api/v1${p}`] as [string, string, string]),
-  ...[
-    ["POST", "/change-password"], ["PATCH", "/profile"], ["POST", "/2fa/setup"], ["POST", "/2fa/verify"], ["POST", "/2fa/disable"],
-    ["GET", "/sessions"], ["DELETE", "/sessions/{session_id}"], ["POST", "/sessions/revoke-all"],
-    ["POST", "/register"], ["POST", "/login"], ["POST", "/verify"], ["GET", "/profile"],
-  ].map(([m, p]) => ["api-auth-security.md", m as string, `/api/auth${p}`] as [string, string, string]),
-  ...[
-    ["POST", "/register"], ["POST", "/login"], ["POST", "/login/2fa"], ["POST", "/refresh"], ["POST", "/2fa/generate"],
-    ["POST", "/2fa/confirm"], ["POST", "/2fa/reset"], ["POST", "/2fa/disable"],
-  ].map(([m, p]) => ["api-auth-2fa.md", m as string, `/api/auth${p}`] as [string, string, string]),
-  ...[
-    ["POST", "/auth/register"], ["POST", "/auth/login"], ["POST", "/auth/verify-otp"], ["GET", "/totp/setup"], ["POST", "/totp/enable"],
-    ["POST", "/totp/disable"], ["GET", "/totp/devices"], ["POST", "/totp/devices"], ["DELETE", "/totp/devices/{id}"],
-  ].map(([m, p]) => ["root-auth-totp.md", m as string, p as string] as [string, string, string]),
-  ...[
-    ["POST", "/login"], ["POST", "/logout"], ["POST", "/register"], ["POST", "/refresh"], ["GET", "/me"], ["DELETE", "/me"],
-    ["POST", "/password"], ["GET", "/sessions"], ["DELETE", "/sessions/{id}"], ["DELETE", "/sessions/all"],
-  ].map(([m, p]) => ["auth-router.md", m as string, `/auth${p}`] as [string, string, string]),
-];
+/**
+ * Every endpoint of the legacy documents (docs/legacy-rest/), read off the pages by hand into
+ * test/support/legacy-routes.ts: [page, method, path], a shared path once for each of its pages.
+ */
+const documented: Array<[string, string, string]> = documentedRoutes.flatMap((r) =>
+  r.docs.map((doc) => [`${doc}.md`, r.method, r.path.replace(/:([A-Za-z_]+)/g, "{$1}")] as [string, string, string]),
+);
 
 describe("GET /openapi.json", () => {
   let doc: Json;
@@ -84,6 +65,20 @@ describe("GET /openapi.json", () => {
     );
     expect(doc.paths["/auth/sessions/{id}"].delete.parameters).toEqual([{ name: "id", in: "path", required: true, schema: { type: "string" } }]);
     expect(doc.paths["/auth/me"].get.security).toEqual([{ bearerAuth: [] }, { sessionCookie: [] }]);
+  });
+});
+
+describe("the route declarations", () => {
+  it("give each served route the documented pages, credentials, body fields and query fields", () => {
+    const shape = (r: { method: string; path: string; docs: readonly string[]; auth: string; body?: object; query?: object }) => ({
+      route: `${r.method} ${r.path}`,
+      docs: [...r.docs].sort(),
+      auth: r.auth,
+      body: r.body ?? {},
+      query: r.query ?? {},
+    });
+    const byRoute = (a: { route: string }, b: { route: string }) => a.route.localeCompare(b.route);
+    expect(routes.map(shape).sort(byRoute)).toEqual(documentedRoutes.map(shape).sort(byRoute));
   });
 });
 

@@ -1,26 +1,19 @@
 // The RPC adapter's wire rewriting, unit by unit: protocol-level errors Connect raises before our
 // code runs leave with a fixed message and a google.rpc.ErrorInfo reason, in each protocol's own
-// encoding; everything else passes untouched. Decoded with protobufjs, independently of the
-// server's generated code.
-import protobuf from "protobufjs";
+// encoding; everything else passes untouched. Decoded by the tests' one ErrorInfo decoder
+// (test/support/error-info.ts, protobufjs), independently of the server's generated code.
 import { describe, expect, it } from "vitest";
 import { LoginRequestSchema } from "../../gen/auth/v1/auth_service_pb.js";
 import { connectErrorBody, patchGrpcTrailer, rewriteGrpcWeb } from "../../src/rpc/adapter.ts";
+import { errorInfoFromDetails, statusFromBin, type ErrorInfo } from "../support/error-info.ts";
 
-const root = protobuf.parse(`
-syntax = "proto3";
-package google.rpc;
-message Any { string type_url = 1; bytes value = 2; }
-message Status { int32 code = 1; string message = 2; repeated Any details = 3; }
-message ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }
-`).root;
-const Status = root.lookupType("google.rpc.Status");
-const ErrorInfo = root.lookupType("google.rpc.ErrorInfo");
+/** An ErrorInfo's fields as written on the wire: empty ones (no metadata) left out. */
+const fields = (info: ErrorInfo | undefined) =>
+  info === undefined ? undefined : { reason: info.reason, domain: info.domain, ...(Object.keys(info.metadata).length > 0 ? { metadata: info.metadata } : {}) };
 
 function decodeStatus(base64: string) {
-  const status = Status.toObject(Status.decode(Buffer.from(base64, "base64"))) as { code: number; message: string; details: Array<{ typeUrl: string; value: Uint8Array }> };
-  const info = status.details.map((d) => ({ type: d.typeUrl, info: ErrorInfo.toObject(ErrorInfo.decode(d.value)) }));
-  return { code: status.code, message: status.message, details: info };
+  const status = statusFromBin(base64);
+  return { code: status.code, message: status.message, details: status.details.map((d) => ({ type: d.type, info: fields(d.errorInfo) })) };
 }
 
 const max = 65_536;
@@ -42,7 +35,7 @@ describe("gRPC trailers", () => {
   it("an oversized message (RESOURCE_EXHAUSTED) becomes PAYLOAD_TOO_LARGE naming the limit", () => {
     const trailer = new Headers({ "grpc-status": "8", "grpc-message": "message size 99999 is larger than configured readMaxBytes 65536" });
     expect(patchGrpcTrailer(trailer, LoginRequestSchema, max)).toBe(true);
-    expect(decodeStatus(trailer.get("grpc-status-details-bin") ?? "").details[0]?.info.reason).toBe("PAYLOAD_TOO_LARGE");
+    expect(decodeStatus(trailer.get("grpc-status-details-bin") ?? "").details[0]?.info?.reason).toBe("PAYLOAD_TOO_LARGE");
     expect(decodeURIComponent(trailer.get("grpc-message") ?? "")).toBe("the request is larger than 65536 bytes");
   });
 
@@ -50,7 +43,7 @@ describe("gRPC trailers", () => {
     const trailer = new Headers({ "grpc-status": "13", "grpc-message": "parse binary: premature EOF" });
     patchGrpcTrailer(trailer, LoginRequestSchema, max);
     expect(trailer.get("grpc-status")).toBe("3");
-    expect(decodeStatus(trailer.get("grpc-status-details-bin") ?? "").details[0]?.info.reason).toBe("MALFORMED_REQUEST");
+    expect(decodeStatus(trailer.get("grpc-status-details-bin") ?? "").details[0]?.info?.reason).toBe("MALFORMED_REQUEST");
   });
 
   it("leaves OK, our own errors (already carrying details) and other codes untouched", () => {
@@ -73,7 +66,7 @@ describe("Connect unary error bodies", () => {
     expect(out?.status).toBe(400);
     const body = JSON.parse(out?.body.toString() ?? "{}") as { code: string; message: string; details: Array<{ type: string; value: string }> };
     expect([body.code, body.message]).toEqual(["invalid_argument", "the request is not a valid auth.v1.LoginRequest"]);
-    expect(body.details.map((d) => [d.type, ErrorInfo.toObject(ErrorInfo.decode(Buffer.from(d.value, "base64")))])).toEqual([
+    expect(body.details.map((d) => [d.type, fields(errorInfoFromDetails([{ type: d.type, value: Buffer.from(d.value, "base64") }]))])).toEqual([
       ["google.rpc.ErrorInfo", { reason: "MALFORMED_REQUEST", domain: "auth.v1" }],
     ]);
     expect(out?.body.toString()).not.toContain("s3cret");
@@ -118,7 +111,7 @@ describe("gRPC-Web trailer frames", () => {
         .map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()]),
     );
     expect(lines["grpc-status"]).toBe("3");
-    expect(decodeStatus(lines["grpc-status-details-bin"] ?? "").details[0]?.info.reason).toBe("MALFORMED_REQUEST");
+    expect(decodeStatus(lines["grpc-status-details-bin"] ?? "").details[0]?.info?.reason).toBe("MALFORMED_REQUEST");
     expect(second?.toString("utf8")).not.toContain("hunter2");
   });
 

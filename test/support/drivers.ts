@@ -1,37 +1,57 @@
 // One flow, many clients: each driver calls an RPC the way one kind of client does and returns the
 // response as plain data (proto field names in camelCase) or throws a RpcFailure.
+//
+// Every driver takes the same optional request headers, and every failure is decoded by the one
+// ErrorInfo decoder in error-info.ts, whichever protocol carried it.
 import { ConnectError, type Transport } from "@connectrpc/connect";
 import { toJson, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import protobuf from "protobufjs";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { createClient } from "@connectrpc/connect";
-import { grpcJsCall, grpcJsClients, grpcJsReason, type GrpcJsClient } from "./harness.ts";
+import { errorInfoFromConnectError, errorInfoFromConnectJson, errorInfoFromStatusBin, type ErrorInfo } from "./error-info.ts";
+import { grpcJsCall, grpcJsClients, type GrpcJsClient } from "./harness.ts";
 
 // biome-ignore lint: test data is dynamic
 export type Json = any;
 
 export class RpcFailure extends Error {
+  /** The status code in snake case, as the Connect protocol spells it ("invalid_argument"). */
   readonly code: string;
+  /** ErrorInfo.reason, if the error carried an ErrorInfo. */
   readonly reason: string | undefined;
+  /** ErrorInfo.domain, if the error carried an ErrorInfo. */
+  readonly domain: string | undefined;
   readonly metadata: Record<string, string>;
-  constructor(code: string, reason: string | undefined, message: string, metadata: Record<string, string> = {}) {
-    super(`${code}/${reason ?? "-"}: ${message}`);
+  constructor(code: string, info: ErrorInfo | undefined, message: string) {
+    super(`${code}/${info?.reason ?? "-"}: ${message}`);
     this.code = code;
-    this.reason = reason;
-    this.metadata = metadata;
+    this.reason = info?.reason;
+    this.domain = info?.domain;
+    this.metadata = info?.metadata ?? {};
   }
 }
 
 export type Method = `${"AuthService" | "SessionService" | "TwoFactorService"}/${string}`;
 
+/** Request headers (gRPC metadata) by lower-case name. */
+export type Headers = Record<string, string>;
+
 export interface Driver {
   name: string;
-  call(method: Method, req: Json, token?: string): Promise<Json>;
+  /**
+   * Calls one RPC. A `token` is sent as `authorization: Bearer <token>`. `headers` are sent as
+   * given, after the client's own and the token's, so they can also replace them: a test sends an
+   * Authorization header of any other form as `call(method, req, undefined, { authorization })`.
+   */
+  call(method: Method, req: Json, token?: string, headers?: Headers): Promise<Json>;
   close(): void;
+}
+
+/** The headers of one call: the client's defaults, the bearer token, then the caller's own. */
+export function callHeaders(defaults: Headers, token: string | undefined, headers: Headers = {}): Headers {
+  return { ...defaults, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...headers };
 }
 
 const grpcCodeNames = [
@@ -39,6 +59,9 @@ const grpcCodeNames = [
   "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range",
   "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
 ];
+
+/** A numeric gRPC status code as the Connect protocol names it ("invalid_argument"). */
+export const grpcCodeName = (code: number): string => grpcCodeNames[code] ?? String(code);
 
 const services: Record<string, DescService> = { AuthService, SessionService, TwoFactorService };
 
@@ -61,27 +84,30 @@ export function connectDriver(name: string, transport: Transport, userAgent: str
   };
   return {
     name,
-    async call(method, req, token) {
+    async call(method, req, token, headers) {
       const m = describe(method);
       const [svc] = method.split("/") as [string];
-      const headers: Record<string, string> = { "user-agent": userAgent };
-      if (token !== undefined) headers.authorization = `Bearer ${token}`;
       const fn = clients[svc]?.[lowerFirst(m.name)];
       if (fn === undefined) throw new Error(`no client method for ${method}`);
       try {
-        const res = await fn(req, { headers });
+        const res = await fn(req, { headers: callHeaders({ "user-agent": userAgent }, token, headers) });
         return toJson(m.output as DescMessage, res);
       } catch (err) {
         const ce = ConnectError.from(err);
-        const info = ce.findDetails(ErrorInfoSchema)[0];
-        throw new RpcFailure(grpcCodeNames[ce.code] ?? String(ce.code), info?.reason, ce.rawMessage, info?.metadata);
+        throw new RpcFailure(grpcCodeName(ce.code), errorInfoFromConnectError(ce), ce.rawMessage);
       }
     },
     close() {},
   };
 }
 
-/** Plain @grpc/grpc-js, built from the .proto files; errors decoded with protobufjs. */
+/** The ErrorInfo of a @grpc/grpc-js error, from its grpc-status-details-bin trailer. */
+export function grpcJsErrorInfo(err: grpc.ServiceError): ErrorInfo | undefined {
+  const bin = err.metadata?.get("grpc-status-details-bin")[0];
+  return errorInfoFromStatusBin(bin === undefined ? undefined : typeof bin === "string" ? bin : new Uint8Array(bin));
+}
+
+/** Plain @grpc/grpc-js, built from the .proto files. */
 export function grpcJsDriver(url: string): Driver {
   const clients = grpcJsClients(url);
   const byService: Record<string, GrpcJsClient> = {
@@ -91,43 +117,51 @@ export function grpcJsDriver(url: string): Driver {
   };
   return {
     name: "grpc-js",
-    async call(method, req, token) {
+    async call(method, req, token, headers) {
       const [svc, name] = method.split("/") as [string, string];
       const client = byService[svc];
       if (client === undefined) throw new Error(`unknown service ${svc}`);
       try {
-        return await grpcJsCall(client, name, req, token);
+        return await grpcJsCall(client, name, req, callHeaders({}, token, headers));
       } catch (err) {
         const e = err as grpc.ServiceError;
-        const { reason, metadata } = grpcJsReason(e);
-        throw new RpcFailure(grpcCodeNames[e.code] ?? String(e.code), reason, e.details, metadata);
+        throw new RpcFailure(grpcCodeName(e.code), grpcJsErrorInfo(e), e.details);
       }
     },
     close: () => clients.close(),
   };
 }
 
-const errorInfoType = protobuf.parse(`
-syntax = "proto3";
-message ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }
-`).root.lookupType("ErrorInfo");
-
 /** JSON over HTTP/1.1 with fetch: the Connect protocol's POST /<service>/<method>. */
 export function fetchDriver(url: string, userAgent: string): Driver {
   return {
     name: "fetch-json",
-    async call(method, req, token) {
-      const headers: Record<string, string> = { "content-type": "application/json", "user-agent": userAgent };
-      if (token !== undefined) headers.authorization = `Bearer ${token}`;
-      const res = await fetch(`${url}/auth.v1.${method}`, { method: "POST", headers, body: JSON.stringify(req) });
+    async call(method, req, token, headers) {
+      const all = callHeaders({ "content-type": "application/json", "user-agent": userAgent }, token, headers);
+      const res = await fetch(`${url}/auth.v1.${method}`, { method: "POST", headers: all, body: JSON.stringify(req) });
       const body = (await res.json()) as Json;
       if (res.ok) return body;
-      const info = (body.details ?? []).find((d: Json) => d.type === "google.rpc.ErrorInfo");
-      const decoded = info === undefined ? undefined : (errorInfoType.toObject(errorInfoType.decode(Buffer.from(info.value, "base64"))) as Json);
-      throw new RpcFailure(body.code, decoded?.reason, body.message ?? "", decoded?.metadata ?? {});
+      throw new RpcFailure(body.code, errorInfoFromConnectJson(body), body.message ?? "");
     },
     close() {},
   };
+}
+
+export interface RawAnswer {
+  status: number;
+  headers: globalThis.Headers;
+  contentType: string | null;
+  text: string;
+}
+
+/**
+ * One POST to an RPC's path with exactly this body and these headers, answered as it came: for
+ * the tests about bytes on the wire (bodies the protocol layer must refuse, answers that must be
+ * byte-identical). Ordinary calls go through a driver.
+ */
+export async function rawRpc(url: string, method: Method, body: string | Uint8Array, headers: Headers): Promise<RawAnswer> {
+  const res = await fetch(`${url}/auth.v1.${method}`, { method: "POST", headers, body });
+  return { status: res.status, headers: res.headers, contentType: res.headers.get("content-type"), text: await res.text() };
 }
 
 /** Asserts that a call fails with exactly this code and reason; returns the failure. */

@@ -7,13 +7,13 @@ import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import protobuf from "protobufjs";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { createOutbox, type Mail, type MailKind, type Outbox } from "../../src/mail/mailer.ts";
 import { startServer, type RunningServer } from "../../src/server/app.ts";
+import { createCheapHasher } from "./cheap-hasher.ts";
 import { openTestStore } from "./stores.ts";
 import type { Store } from "../../src/store/port.ts";
 
@@ -46,9 +46,27 @@ export interface Harness {
   mail(to: string, kind: MailKind): Promise<Mail>;
 }
 
-export async function startHarness(env: Record<string, string> = {}, store?: Store): Promise<Harness> {
+export interface HarnessOptions {
+  /**
+   * Hash with the production hasher built from the ARGON2_* settings (19456 KiB, t=2, p=1 unless
+   * the env says otherwise), for the tests that check those parameters or the upgrade of hashes
+   * made with other ones. Default: the cheap one in cheap-hasher.ts (argon2id, m=256 KiB, t=1).
+   */
+  realHasher?: boolean;
+}
+
+export async function startHarness(env: Record<string, string> = {}, store?: Store, options: HarnessOptions = {}): Promise<Harness> {
+  const argon2Keys = Object.keys(env).filter((k) => k.startsWith("ARGON2_"));
+  if (argon2Keys.length > 0 && options.realHasher !== true) {
+    throw new Error(`${argon2Keys.join(", ")} given to a harness with the cheap hasher: pass { realHasher: true }`);
+  }
+  // A short shutdown grace: the server's close() waits out the whole grace whenever an HTTP/1.1
+  // keep-alive connection (fetch, Connect JSON) is still open, even idle (its HTTP/1.1 server is
+  // fed sockets by hand and never listens, so closeIdleConnections() does not see them), and every
+  // call a test makes has finished before it closes the harness. The graceful-shutdown test sets
+  // its own.
   const config: Config = loadConfig(
-    { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", SHUTDOWN_GRACE_MS: "2000", ...env },
+    { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", SHUTDOWN_GRACE_MS: "250", ...env },
     () => {
       throw new Error("no files in tests");
     },
@@ -65,7 +83,8 @@ export async function startHarness(env: Record<string, string> = {}, store?: Sto
   const outbox = createOutbox();
   const clock = new TestClock();
   const theStore = store ?? (await openTestStore("harness"));
-  const server = await startServer(config, { store: theStore, mailer: outbox, clock, log: createLogger("info", sink) });
+  const hasher = options.realHasher === true ? undefined : await createCheapHasher();
+  const server = await startServer(config, { store: theStore, hasher, mailer: outbox, clock, log: createLogger("info", sink) });
   return {
     server,
     store: theStore,
@@ -142,42 +161,20 @@ export function grpcJsClients(url: string): {
   return { auth, sessions, twoFactor, close: () => (auth.close(), sessions.close(), twoFactor.close()) };
 }
 
-/** Calls a grpc-js unary method as a promise. */
+/** Calls a grpc-js unary method as a promise, with these headers as request metadata. */
 export function grpcJsCall(
   client: GrpcJsClient,
   method: string,
   req: object,
-  token?: string,
+  headers: Record<string, string> = {},
 ): Promise<Record<string, unknown>> {
   const md = new grpc.Metadata();
-  if (token !== undefined) md.set("authorization", `Bearer ${token}`);
+  for (const [name, value] of Object.entries(headers)) md.set(name, value);
   return new Promise((resolve, reject) => {
     const fn = client[method];
     if (fn === undefined) throw new Error(`no method ${method}`);
     fn.call(client, req, md, (err, res) => (err !== null ? reject(err) : resolve(res)));
   });
-}
-
-// Decodes grpc-status-details-bin (google.rpc.Status with Any details) with protobufjs, an
-// implementation independent of the server's.
-export const statusRoot = protobuf.parse(`
-syntax = "proto3";
-package google.rpc;
-message Any { string type_url = 1; bytes value = 2; }
-message Status { int32 code = 1; string message = 2; repeated Any details = 3; }
-message ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }
-`, { keepCase: true }).root;
-
-export function grpcJsReason(err: grpc.ServiceError): { code: number; reason: string | undefined; metadata: Record<string, string> } {
-  const raw = err.metadata.get("grpc-status-details-bin")[0];
-  if (raw === undefined) return { code: err.code, reason: undefined, metadata: {} };
-  const Status = statusRoot.lookupType("google.rpc.Status");
-  const ErrorInfo = statusRoot.lookupType("google.rpc.ErrorInfo");
-  const status = Status.toObject(Status.decode(raw as Buffer)) as { details?: Array<{ type_url: string; value: Uint8Array }> };
-  const info = (status.details ?? []).find((d) => d.type_url === "type.googleapis.com/google.rpc.ErrorInfo");
-  if (info === undefined) return { code: err.code, reason: undefined, metadata: {} };
-  const decoded = ErrorInfo.toObject(ErrorInfo.decode(info.value)) as { reason: string; metadata?: Record<string, string> };
-  return { code: err.code, reason: decoded.reason, metadata: decoded.metadata ?? {} };
 }
 
 /**

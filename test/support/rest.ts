@@ -1,9 +1,11 @@
-// A plain fetch client for the legacy REST paths, as their old clients call them.
+// A plain fetch client for the legacy REST paths, as their old clients call them. Headers are
+// built the way the RPC drivers build theirs (callHeaders): the client's own, the bearer token,
+// then the caller's.
 import { expect } from "vitest";
+import { callHeaders, type Json } from "./drivers.ts";
 import type { Harness } from "./harness.ts";
 
-// biome-ignore lint: test data is dynamic
-export type Json = any;
+export type { Json };
 
 export interface RestResponse {
   status: number;
@@ -22,13 +24,13 @@ export interface RestOptions {
 }
 
 export async function rest(h: Harness, method: string, path: string, o: RestOptions = {}): Promise<RestResponse> {
-  const headers: Record<string, string> = { "user-agent": "legacy-client/1.0", ...o.headers };
   let body: string | Buffer | undefined;
   if (o.raw !== undefined) body = o.raw;
   else if (o.body !== undefined) body = JSON.stringify(o.body);
-  if (body !== undefined) headers["content-type"] = o.contentType ?? "application/json";
-  if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
-  if (o.cookie !== undefined) headers.cookie = o.cookie;
+  const own: Record<string, string> = { "user-agent": "legacy-client/1.0" };
+  if (body !== undefined) own["content-type"] = o.contentType ?? "application/json";
+  if (o.cookie !== undefined) own.cookie = o.cookie;
+  const headers = callHeaders(own, o.token, o.headers);
   const res = await fetch(`${h.url}${path}`, { method, headers, body });
   const text = await res.text();
   let parsed: Json = undefined;

@@ -6,11 +6,11 @@ import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { createOutbox, type Outbox } from "../../src/mail/mailer.ts";
 import type { Operations } from "../../src/operations.ts";
-import { createPasswordHasher } from "../../src/passwords/hasher.ts";
 import { composeService, type Service } from "../../src/server/compose.ts";
 import type { ClientInfo } from "../../src/sessions/caller.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
+import { createCheapHasher } from "./cheap-hasher.ts";
 
 /** A clock the test moves by hand. */
 export class ManualClock {
@@ -48,8 +48,8 @@ export async function startService(env: Record<string, string> = {}, store: Stor
     clock,
     mailer: outbox,
     log: createLogger("silent", silent),
-    // The smallest argon2id argon2 accepts: real hashing, a fraction of the production cost.
-    hasher: await createPasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }),
+    // Real argon2id hashing at a fraction of the production cost (the same hasher as the harness).
+    hasher: await createCheapHasher(),
   });
   return {
     ops: service.operations,
