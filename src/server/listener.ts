@@ -57,6 +57,9 @@ const idleTimeoutMs = 5 * 60_000;
 
 export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: Buffer }): Listener {
   const sockets = new Set<Duplex>();
+  /** HTTP/1.1 sockets and how many requests each has in flight (see the h1 'request' listener). */
+  const h1InFlight = new Map<net.Socket, number>();
+  let closing = false;
   const h2Sessions = new Set<http2.ServerHttp2Session>();
   const track = (session: http2.ServerHttp2Session) => {
     h2Sessions.add(session);
@@ -82,6 +85,19 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
     });
     h1 = http.createServer(handler);
     const h1Server = h1;
+    // The HTTP/1.1 server is handed its sockets and never listens itself, so Node does not track
+    // its connections and closeIdleConnections() finds none: requests in flight per socket are
+    // counted here instead, and close() ends each socket as soon as it has none.
+    h1Server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const socket = req.socket;
+      h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
+      if (closing) res.shouldKeepAlive = false;
+      res.once("close", () => {
+        const left = (h1InFlight.get(socket) ?? 1) - 1;
+        h1InFlight.set(socket, left);
+        if (closing && left === 0) socket.end();
+      });
+    });
     front = net.createServer((socket) => {
       // Until a server takes the socket over, nothing else listens for its errors: a reset here
       // must not become an unhandled 'error' event that ends the process.
@@ -104,6 +120,8 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
           pendingRemoteAddress = undefined;
         } else {
           socket.unshift(buffered);
+          h1InFlight.set(socket, 0);
+          socket.once("close", () => h1InFlight.delete(socket));
           h1Server.emit("connection", socket);
           socket.resume();
         }
@@ -113,6 +131,9 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
     });
   }
   front.on("connection", (socket: net.Socket) => {
+    // Small RPC frames go out at once: with Nagle's algorithm each cleartext gRPC call waited
+    // ~40 ms for a delayed ACK.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
@@ -138,21 +159,20 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
     },
 
     async close(graceMs) {
+      closing = true;
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       for (const session of h2Sessions) session.close();
-      h1?.closeIdleConnections();
+      // Idle keep-alive connections end now; busy ones when their last response is done.
+      for (const [socket, inFlight] of h1InFlight) if (inFlight === 0) socket.end();
       const timer = setTimeout(() => {
         for (const session of h2Sessions) session.destroy();
         h1?.closeAllConnections();
         for (const socket of sockets) socket.destroy();
       }, graceMs);
-      // Keep-alive HTTP/1.1 connections that finish their request are closed as they go idle.
-      const idleSweep = setInterval(() => h1?.closeIdleConnections(), 100);
       try {
         await closed;
       } finally {
         clearTimeout(timer);
-        clearInterval(idleSweep);
       }
     },
   };

@@ -305,6 +305,17 @@ describe("graceful shutdown", () => {
     await closed;
     await expect(fetch(`${h.url}/healthz`)).rejects.toThrow();
   });
+
+  it("does not wait out the grace period for idle keep-alive HTTP/1.1 clients", async () => {
+    const h = await startHarness({ SHUTDOWN_GRACE_MS: "10000" });
+    // fetch keeps its HTTP/1.1 connection open after the response.
+    expect((await fetch(`${h.url}/livez`)).status).toBe(200);
+    expect((await fetch(`${h.url}/healthz`)).status).toBe(200);
+    const started = Date.now();
+    await h.close();
+    // Well under the 10 s grace: idle connections are ended at once, not cut at the deadline.
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
 });
 
 describe("client address and session lifetime", () => {
