@@ -13,8 +13,8 @@ import {
 } from "mongodb";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { StorageFailureError, StorageUnavailableError } from "../../src/store/errors.ts";
-import { StorageDeadlineError, classifyMongoError, isPermanentStartError } from "../../src/store/mongo/errors.ts";
+import { StorageFailureError, StorageUnavailableError } from "../../../src/store/errors.ts";
+import { StorageDeadlineError, classifyMongoError, isPermanentStartError } from "../../../src/store/mongo/errors.ts";
 
 // The driver's own internals, as a second opinion: its retryable-read rule and its pool errors.
 const require = createRequire(import.meta.url);

@@ -2,8 +2,8 @@
 // guarantees are pinned whatever the URI says, and what was overridden is reported.
 import { MongoClient } from "mongodb";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config.ts";
-import { planMongoConnection } from "../../src/store/mongo/connection-plan.ts";
+import { ConfigError, loadConfig } from "../../../src/config.ts";
+import { planMongoConnection } from "../../../src/store/mongo/connection-plan.ts";
 
 const settings = { serverSelectionTimeoutMS: 5_000, operationTimeoutMS: 10_000 };
 const key = { TOTP_ENCRYPTION_KEY: "ab".repeat(32) };

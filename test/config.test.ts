@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config.ts";
+import { ConfigError, loadConfig } from "../src/config.ts";
 
 const noFiles = (p: string): string => {
   throw new Error(`no such file ${p}`);

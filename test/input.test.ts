@@ -1,9 +1,9 @@
 // Every input check refuses text with a lone surrogate, naming the field.
 import { describe, expect, it } from "vitest";
-import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../../src/input.ts";
-import { AuthError } from "../../src/errors.ts";
-import { wellFormed } from "../../src/input.ts";
-import { checkNewPassword, checkPresentedPassword } from "../../src/passwords/policy.ts";
+import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../src/input.ts";
+import { AuthError } from "../src/errors.ts";
+import { wellFormed } from "../src/input.ts";
+import { checkNewPassword, checkPresentedPassword } from "../src/passwords/policy.ts";
 
 function refusal(run: () => unknown): [string, string | undefined] {
   try {

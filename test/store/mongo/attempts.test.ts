@@ -5,10 +5,10 @@ import { Aggregator } from "mingo";
 import { MongoServerError } from "mongodb";
 import type { Collection, Document } from "mongodb";
 import { describe, expect, it } from "vitest";
-import { nextAttemptRecord } from "../../src/store/attempts.ts";
-import { failAttempt, failUpdatePipeline } from "../../src/store/mongo/attempts.ts";
-import type { AttemptDoc } from "../../src/store/mongo/attempts.ts";
-import type { AttemptPolicy, AttemptRecord } from "../../src/store/port.ts";
+import { nextAttemptRecord } from "../../../src/store/attempts.ts";
+import { failAttempt, failUpdatePipeline } from "../../../src/store/mongo/attempts.ts";
+import type { AttemptDoc } from "../../../src/store/mongo/attempts.ts";
+import type { AttemptPolicy, AttemptRecord } from "../../../src/store/port.ts";
 
 const KEY = "login:alice@example.com";
 const T0 = Date.parse("2025-03-01T12:00:00.000Z");

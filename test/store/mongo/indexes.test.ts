@@ -1,10 +1,10 @@
 import { MongoNetworkError, MongoServerError } from "mongodb";
 import type { Db } from "mongodb";
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { indexPlan } from "../../src/store/mongo/index-plan.ts";
-import type { ExistingIndex, PlannedIndex } from "../../src/store/mongo/index-plan.ts";
-import { IndexConflictError, ensureIndexes } from "../../src/store/mongo/indexes.ts";
-import type { IndexCollection, IndexDb, IndexLog } from "../../src/store/mongo/indexes.ts";
+import { indexPlan } from "../../../src/store/mongo/index-plan.ts";
+import type { ExistingIndex, PlannedIndex } from "../../../src/store/mongo/index-plan.ts";
+import { IndexConflictError, ensureIndexes } from "../../../src/store/mongo/indexes.ts";
+import type { IndexCollection, IndexDb, IndexLog } from "../../../src/store/mongo/indexes.ts";
 
 type Call =
   | { op: "createIndexes"; collection: string; specs: PlannedIndex[] }

@@ -3,8 +3,8 @@
 // here from proto/auth/v1/common.proto (each value's comment names its status) and the README's
 // "Errors" section, not taken from either implementation table.
 import { describe, expect, it } from "vitest";
-import { ErrorReason } from "../../gen/auth/v1/common_pb.js";
-import { reasonStatus } from "../../src/errors.ts";
+import { ErrorReason } from "../gen/auth/v1/common_pb.js";
+import { reasonStatus } from "../src/errors.ts";
 
 /** Every reason with the status its comment in common.proto gives it. */
 const documentedStatus: Record<string, string> = {
