@@ -57,9 +57,13 @@ describe("configuration", () => {
     const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
     expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex") }, noFiles).serverSecret).toEqual(key);
     expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("base64") }, noFiles).serverSecret).toEqual(key);
-    const fromFile = loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/run/secrets/totp" }, (p) => (p === "/run/secrets/totp" ? `${key.toString("base64")}\n` : noFiles(p)));
+    const fromFile = loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/run/secrets/totp" }, (p) =>
+      p === "/run/secrets/totp" ? `${key.toString("base64")}\n` : noFiles(p),
+    );
     expect(fromFile.serverSecret).toEqual(key);
-    expect(() => loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex"), TOTP_ENCRYPTION_KEY_FILE: "/x" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
+    expect(() => loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex"), TOTP_ENCRYPTION_KEY_FILE: "/x" }, noFiles)).toThrow(
+      /TOTP_ENCRYPTION_KEY_FILE/,
+    );
     expect(() => loadConfig({ TOTP_ENCRYPTION_KEY_FILE: "/nope" }, noFiles)).toThrow(/TOTP_ENCRYPTION_KEY_FILE/);
     // Durable storage with a throw-away key would lock every 2FA user out at the next restart.
     expect(() => loadConfig({ MONGODB_URI: "mongodb://db/auth" }, noFiles)).toThrow(/SERVER_SECRET/);

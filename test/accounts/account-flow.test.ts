@@ -2,13 +2,7 @@
 // Connect's client over gRPC, plain @grpc/grpc-js, Connect JSON with fetch, and Connect-Web's
 // protocols (Connect JSON and gRPC-Web) from Node.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  connectJsonTransport,
-  grpcTransport,
-  grpcWebTransport,
-  startHarness,
-  type Harness,
-} from "../support/harness.ts";
+import { connectJsonTransport, grpcTransport, grpcWebTransport, startHarness, type Harness } from "../support/harness.ts";
 import { connectDriver, failure, fetchDriver, grpcJsDriver, type Driver, type Json } from "../support/drivers.ts";
 
 let h: Harness;
@@ -133,7 +127,11 @@ describe.each(drivers)("account and session life cycle over %s", (name, make) =>
   it("changes the password: checks the current one and revokes the other sessions", async () => {
     const other = (await d.call("AuthService/Login", { email: normalized, password })).tokens;
     const wrong = await failure(
-      d.call("AuthService/ChangePassword", { currentPassword: "not my password", newPassword: "a brand new passphrase" }, sessionA.accessToken),
+      d.call(
+        "AuthService/ChangePassword",
+        { currentPassword: "not my password", newPassword: "a brand new passphrase" },
+        sessionA.accessToken,
+      ),
     );
     expect([wrong.code, wrong.reason]).toEqual(["unauthenticated", "INVALID_CREDENTIALS"]);
 

@@ -161,7 +161,8 @@ describe("second-factor guessing limits", () => {
     expect(await h.store.attempts.get(`2fa:${userId}`, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
     h.clock.advance(15 * 60_000);
     const token = await challengeFor(email);
-    for (let i = 0; i < 4; i++) await failure(d.call("AuthService/CompleteLogin", { challengeToken: token, code: wrongCode(secret, h.clock.now()) }));
+    for (let i = 0; i < 4; i++)
+      await failure(d.call("AuthService/CompleteLogin", { challengeToken: token, code: wrongCode(secret, h.clock.now()) }));
     expect(await h.store.attempts.get(`password:${email}`, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
     const ok = await d.call("AuthService/CompleteLogin", { challengeToken: token, code: totp(secret, h.clock.now()) });
     expect(ok.tokens.accessToken).toBeTruthy();

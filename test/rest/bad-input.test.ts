@@ -32,7 +32,8 @@ async function snapshot() {
     twoFactor: await h.store.twoFactor.get(userId),
     password: await h.store.attempts.get(`password:${email}`, now),
     mails: h.outbox.mails.length,
-    users: (await Promise.all(["a@example.com", "nobody@example.com"].map((e) => h.store.users.findByEmail(e)))).filter((u) => u !== null).length,
+    users: (await Promise.all(["a@example.com", "nobody@example.com"].map((e) => h.store.users.findByEmail(e)))).filter((u) => u !== null)
+      .length,
   };
 }
 
@@ -67,7 +68,13 @@ function expectErrorShape(route: Pick<Route, "docs">, res: RestResponse, status:
   }
 }
 
-async function expectRefused(route: Pick<Route, "docs">, send: () => Promise<RestResponse>, status: number, reason: string, field?: string) {
+async function expectRefused(
+  route: Pick<Route, "docs">,
+  send: () => Promise<RestResponse>,
+  status: number,
+  reason: string,
+  field?: string,
+) {
   const before = await snapshot();
   const res = await send();
   expectErrorShape(route, res, status, reason, field);
@@ -84,30 +91,57 @@ describe("credentials", () => {
     await expectRefused(r, () => rest(h, r.method, path(r), r.method === "GET" ? {} : { body: {} }), 401, "UNAUTHENTICATED");
   });
   it.each(authenticated.map((r) => [title(r, "with a token that is not a JWT → 401 INVALID_TOKEN"), r] as const))("%s", async (_t, r) => {
-    await expectRefused(r, () => rest(h, r.method, path(r), { token: "not-a-jwt", ...(r.method === "GET" ? {} : { body: {} }) }), 401, "INVALID_TOKEN");
+    await expectRefused(
+      r,
+      () => rest(h, r.method, path(r), { token: "not-a-jwt", ...(r.method === "GET" ? {} : { body: {} }) }),
+      401,
+      "INVALID_TOKEN",
+    );
   });
   it.each(authenticated.map((r) => [title(r, "with a forged session cookie → 401 INVALID_TOKEN"), r] as const))("%s", async (_t, r) => {
     const sameSite = { "sec-fetch-site": "same-origin" }; // past the CSRF check: the cookie itself is what fails
-    await expectRefused(r, () => rest(h, r.method, path(r), { cookie: "session=abc.def", headers: sameSite, ...(r.method === "GET" ? {} : { body: {} }) }), 401, "INVALID_TOKEN");
+    await expectRefused(
+      r,
+      () => rest(h, r.method, path(r), { cookie: "session=abc.def", headers: sameSite, ...(r.method === "GET" ? {} : { body: {} }) }),
+      401,
+      "INVALID_TOKEN",
+    );
   });
 });
 
 describe("bodies", () => {
   it.each(withBody.map((r) => [title(r, "with malformed JSON → 400 MALFORMED_REQUEST"), r] as const))("%s", async (_t, r) => {
-    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: `{"email": "${email}", "password": ` }), 400, "MALFORMED_REQUEST");
+    await expectRefused(
+      r,
+      () => rest(h, r.method, path(r), { token, raw: `{"email": "${email}", "password": ` }),
+      400,
+      "MALFORMED_REQUEST",
+    );
   });
   it.each(withBody.map((r) => [title(r, "with a JSON array body → 400 MALFORMED_REQUEST"), r] as const))("%s", async (_t, r) => {
     await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: "[1,2]" }), 400, "MALFORMED_REQUEST");
   });
   it.each(withBody.map((r) => [title(r, "with a form-encoded body → 415 UNSUPPORTED_MEDIA_TYPE"), r] as const))("%s", async (_t, r) => {
-    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: `email=${email}&password=x`, contentType: "application/x-www-form-urlencoded" }), 415, "UNSUPPORTED_MEDIA_TYPE");
+    await expectRefused(
+      r,
+      () => rest(h, r.method, path(r), { token, raw: `email=${email}&password=x`, contentType: "application/x-www-form-urlencoded" }),
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+    );
   });
   it.each(withBody.map((r) => [title(r, "with a body over MAX_BODY_BYTES → 413 PAYLOAD_TOO_LARGE"), r] as const))("%s", async (_t, r) => {
-    await expectRefused(r, () => rest(h, r.method, path(r), { token, body: { email, password: "x".repeat(3000) } }), 413, "PAYLOAD_TOO_LARGE");
+    await expectRefused(
+      r,
+      () => rest(h, r.method, path(r), { token, body: { email, password: "x".repeat(3000) } }),
+      413,
+      "PAYLOAD_TOO_LARGE",
+    );
   });
 
   const fieldCases = routes.flatMap((r) =>
-    Object.entries(r.body ?? {}).map(([field, type]) => [title(r, `with ${field} of the wrong JSON type → 400 INVALID_ARGUMENT`), r, field, type] as const),
+    Object.entries(r.body ?? {}).map(
+      ([field, type]) => [title(r, `with ${field} of the wrong JSON type → 400 INVALID_ARGUMENT`), r, field, type] as const,
+    ),
   );
   it.each(fieldCases)("%s", async (_t, r, field, type) => {
     const wrong = type === "string" ? 12345 : "maybe";
@@ -166,7 +200,12 @@ describe("requests the client abandons", () => {
     await new Promise<void>((resolve) => {
       const payload = body(target);
       const s = client.request(
-        { ":method": "POST", ":path": "/auth/register", "content-type": "application/json", "content-length": String(payload.length + 100) },
+        {
+          ":method": "POST",
+          ":path": "/auth/register",
+          "content-type": "application/json",
+          "content-length": String(payload.length + 100),
+        },
         { endStream: false },
       );
       s.on("error", () => {});
@@ -186,7 +225,9 @@ describe("requests the client abandons", () => {
     const { port } = new URL(h.url);
     await new Promise<void>((resolve) => {
       const socket = net.connect(Number(port), "127.0.0.1", () => {
-        socket.write(`POST /auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${payload.length + 50}\r\n\r\n${payload}`);
+        socket.write(
+          `POST /auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${payload.length + 50}\r\n\r\n${payload}`,
+        );
         setTimeout(() => socket.destroy(), 150);
       });
       socket.on("close", () => resolve());
@@ -220,7 +261,12 @@ describe("smaller edges", () => {
     const cookie = /(session=[^;]*)/.exec(login.headers.get("set-cookie") ?? "")?.[1] ?? "";
     const route = routes.find((r) => r.path === "/api/auth/sessions/revoke-all") as Route;
     // An empty form post: what a cross-site HTML form sends from an old browser.
-    await expectRefused(route, () => rest(h, "POST", "/api/auth/sessions/revoke-all", { cookie, raw: "", contentType: "application/x-www-form-urlencoded" }), 403, "CSRF_REJECTED");
+    await expectRefused(
+      route,
+      () => rest(h, "POST", "/api/auth/sessions/revoke-all", { cookie, raw: "", contentType: "application/x-www-form-urlencoded" }),
+      403,
+      "CSRF_REJECTED",
+    );
     const json = await rest(h, "POST", "/api/auth/sessions/revoke-all", { cookie, body: {} });
     expect(json.status).toBe(200);
     const header = await rest(h, "POST", "/api/auth/sessions/revoke-all", { cookie, headers: { "x-requested-with": "XMLHttpRequest" } });

@@ -35,7 +35,10 @@ describe("api-v1.md at /api/v1: { data, message }", () => {
   it("POST /auth/register → 201 { data: { user: { id, email } }, message }", async () => {
     const res = await rest(h, "POST", "/api/v1/auth/register", { body: { name: "John Doe", email, password } });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ data: { user: expect.objectContaining({ id: expect.any(String), email, name: "John Doe" }) }, message: "Verify your email." });
+    expect(res.body).toEqual({
+      data: { user: expect.objectContaining({ id: expect.any(String), email, name: "John Doe" }) },
+      message: "Verify your email.",
+    });
   });
 
   it("login before verification is refused in the document's error shape", async () => {
@@ -67,7 +70,14 @@ describe("api-v1.md at /api/v1: { data, message }", () => {
   it("GET /auth/me → the user profile; POST /auth/refresh → { data: { accessToken, refreshToken } }", async () => {
     const me = await rest(h, "GET", "/api/v1/auth/me", { token: access });
     expect(me.status).toBe(200);
-    expect(me.body.data).toMatchObject({ id: expect.any(String), email, name: "John Doe", emailVerified: true, twoFactorEnabled: false, createdAt: isoDate });
+    expect(me.body.data).toMatchObject({
+      id: expect.any(String),
+      email,
+      name: "John Doe",
+      emailVerified: true,
+      twoFactorEnabled: false,
+      createdAt: isoDate,
+    });
     const r = await rest(h, "POST", "/api/v1/auth/refresh", { body: { refreshToken: refresh } });
     expect(r.status).toBe(200);
     expect(r.body.data).toMatchObject({ accessToken: jwt, refreshToken: opaque });
@@ -77,7 +87,10 @@ describe("api-v1.md at /api/v1: { data, message }", () => {
   it("2FA: setup → { data: { otpAuthUrl, qrCode } }, enable → { data: { recoveryCodes } }, verify, status", async () => {
     const setup = await rest(h, "POST", "/api/v1/auth/2fa/setup", { token: access });
     expect(setup.status).toBe(200);
-    expect(setup.body).toMatchObject({ data: { otpAuthUrl: expect.stringMatching(/^otpauth:\/\/totp\//), qrCode: expect.stringMatching(/^data:image\/png;base64,/) }, message: "Scan QR and verify OTP" });
+    expect(setup.body).toMatchObject({
+      data: { otpAuthUrl: expect.stringMatching(/^otpauth:\/\/totp\//), qrCode: expect.stringMatching(/^data:image\/png;base64,/) },
+      message: "Scan QR and verify OTP",
+    });
     expect(decodeQrDataUrl(setup.body.data.qrCode)).toBe(setup.body.data.otpAuthUrl);
     secret = new URL(setup.body.data.otpAuthUrl).searchParams.get("secret") ?? "";
     const enable = await rest(h, "POST", "/api/v1/auth/2fa/enable", { token: access, body: { otp: totp(secret, h.clock.now()) } });
@@ -118,7 +131,8 @@ describe("api-v1.md at /api/v1: { data, message }", () => {
     expect(locked.body).toEqual({ message: expect.stringContaining("locked"), code: "TWO_FACTOR_LOCKED" });
     expect(locked.headers.get("retry-after")).toBe("900");
     h.clock.advance(15 * 60_000);
-    access = (await rest(h, "POST", "/api/v1/auth/login", { body: { email, password, loginCode: totp(secret, h.clock.now()) } })).body.data.accessToken;
+    access = (await rest(h, "POST", "/api/v1/auth/login", { body: { email, password, loginCode: totp(secret, h.clock.now()) } })).body.data
+      .accessToken;
   });
 
   it("sessions: GET /sessions, DELETE /sessions/:id, DELETE /sessions (all others)", async () => {
@@ -126,8 +140,13 @@ describe("api-v1.md at /api/v1: { data, message }", () => {
     expect(list.status).toBe(200);
     expect(list.body.data.length).toBeGreaterThanOrEqual(3);
     expect(list.body.data[0]).toEqual({
-      id: expect.any(String), ipAddress: expect.any(String), userAgent: "legacy-client/1.0",
-      createdAt: isoDate, lastActiveAt: isoDate, expiresAt: isoDate, current: expect.any(Boolean),
+      id: expect.any(String),
+      ipAddress: expect.any(String),
+      userAgent: "legacy-client/1.0",
+      createdAt: isoDate,
+      lastActiveAt: isoDate,
+      expiresAt: isoDate,
+      current: expect.any(Boolean),
     });
     const other = list.body.data.find((s: Json) => !s.current);
     const del = await rest(h, "DELETE", `/api/v1/sessions/${other.id}`, { token: access });
@@ -159,7 +178,9 @@ describe("api-v1.md at /api/v1: { data, message }", () => {
     expect(forgot.status).toBe(200);
     await h.server.deps.background.drain();
     const code = (await h.mail(email, "password_reset")).code;
-    const reset = await rest(h, "POST", `/api/v1/auth/reset-password?code=${encodeURIComponent(code)}`, { body: { password: newPassword } });
+    const reset = await rest(h, "POST", `/api/v1/auth/reset-password?code=${encodeURIComponent(code)}`, {
+      body: { password: newPassword },
+    });
     expect(reset.status).toBe(200);
     expect((await rest(h, "GET", "/api/v1/auth/me", { token: access })).status).toBe(401); // a reset ends every session
     const login = await rest(h, "POST", "/api/v1/auth/login", { body: { email, password: newPassword } });
@@ -186,29 +207,55 @@ describe("api-auth-security.md and api-auth-2fa.md at /api/auth", () => {
     expect(reg.body).toMatchObject({ success: true, data: { user: { id: expect.any(String), email } }, message: expect.any(String) });
     const login = await rest(open, "POST", "/api/auth/login", { body: { email, password } });
     expect(login.status).toBe(200);
-    expect(login.body).toMatchObject({ success: true, accessToken: jwt, refreshToken: opaque, data: { accessToken: jwt, refreshToken: opaque }, message: "Login successful" });
+    expect(login.body).toMatchObject({
+      success: true,
+      accessToken: jwt,
+      refreshToken: opaque,
+      data: { accessToken: jwt, refreshToken: opaque },
+      message: "Login successful",
+    });
     access = login.body.accessToken;
     const verify = await rest(open, "POST", "/api/auth/verify", { token: access });
     expect(verify.body).toMatchObject({ success: true, data: { id: expect.any(String), email } });
     const profile = await rest(open, "GET", "/api/auth/profile", { token: access });
-    expect(profile.body).toEqual({ success: true, data: { id: expect.any(String), email, display_name: "", email_verified: false, two_factor_enabled: false, created_at: isoDate, updated_at: isoDate } });
+    expect(profile.body).toEqual({
+      success: true,
+      data: {
+        id: expect.any(String),
+        email,
+        display_name: "",
+        email_verified: false,
+        two_factor_enabled: false,
+        created_at: isoDate,
+        updated_at: isoDate,
+      },
+    });
   });
 
   it("PATCH /profile { display_name } → { success, data: UserProfile }; POST /change-password → { success: true }", async () => {
     const patch = await rest(open, "PATCH", "/api/auth/profile", { token: access, body: { display_name: "Sec Ure" } });
     expect(patch.status).toBe(200);
     expect(patch.body).toMatchObject({ success: true, data: { display_name: "Sec Ure", email } });
-    const change = await rest(open, "POST", "/api/auth/change-password", { token: access, body: { current_password: password, new_password: newPassword } });
+    const change = await rest(open, "POST", "/api/auth/change-password", {
+      token: access,
+      body: { current_password: password, new_password: newPassword },
+    });
     expect(change.status).toBe(200);
     expect(change.body.success).toBe(true);
-    const wrong = await rest(open, "POST", "/api/auth/change-password", { token: access, body: { current_password: "not it at all", new_password: password } });
+    const wrong = await rest(open, "POST", "/api/auth/change-password", {
+      token: access,
+      body: { current_password: "not it at all", new_password: password },
+    });
     expect(wrong.status).toBe(401);
     expect(wrong.body).toEqual({ success: false, message: expect.any(String), code: "INVALID_CREDENTIALS" });
   });
 
   it("POST /2fa/setup → { success, data: { secret, qr_code } }; POST /2fa/verify { code } enables it", async () => {
     const setup = await rest(open, "POST", "/api/auth/2fa/setup", { token: access });
-    expect(setup.body).toMatchObject({ success: true, data: { secret: expect.stringMatching(/^[A-Z2-7]{32}$/), qr_code: expect.stringMatching(/^data:image\/png;base64,/) } });
+    expect(setup.body).toMatchObject({
+      success: true,
+      data: { secret: expect.stringMatching(/^[A-Z2-7]{32}$/), qr_code: expect.stringMatching(/^data:image\/png;base64,/) },
+    });
     secret = setup.body.data.secret;
     expect(decodeQrDataUrl(setup.body.data.qr_code)).toContain(`secret=${secret}`);
     const verify = await rest(open, "POST", "/api/auth/2fa/verify", { token: access, body: { code: totp(secret, open.clock.now()) } });
@@ -221,7 +268,9 @@ describe("api-auth-security.md and api-auth-2fa.md at /api/auth", () => {
     expect(login.body).toMatchObject({ success: true, twoFactorRequired: true, tempToken: opaque });
     expect(login.body.accessToken).toBeUndefined();
     step(open);
-    const second = await rest(open, "POST", "/api/auth/login/2fa", { body: { otp: totp(secret, open.clock.now()), tempToken: login.body.tempToken } });
+    const second = await rest(open, "POST", "/api/auth/login/2fa", {
+      body: { otp: totp(secret, open.clock.now()), tempToken: login.body.tempToken },
+    });
     expect(second.status).toBe(200);
     expect(second.body).toMatchObject({ accessToken: jwt, refreshToken: opaque, message: expect.any(String) });
     access = second.body.accessToken;
@@ -234,9 +283,17 @@ describe("api-auth-security.md and api-auth-2fa.md at /api/auth", () => {
     expect(none.status).toBe(400);
     expect(none.body).toMatchObject({ success: false, code: "INVALID_ARGUMENT" });
     const gen = await rest(open, "POST", "/api/auth/2fa/generate", { token: access, body: { password: newPassword } });
-    expect(gen.body).toMatchObject({ otpauthUrl: expect.stringContaining(secret), qrCodeDataURL: expect.stringMatching(/^data:image\/png/), message: expect.any(String) });
+    expect(gen.body).toMatchObject({
+      otpauthUrl: expect.stringContaining(secret),
+      qrCodeDataURL: expect.stringMatching(/^data:image\/png/),
+      message: expect.any(String),
+    });
     const reset = await rest(open, "POST", "/api/auth/2fa/reset", { token: access, body: { password: newPassword } });
-    expect(reset.body).toMatchObject({ message: "2FA reset successfully", otpauthUrl: expect.stringMatching(/^otpauth:/), qrCodeDataURL: expect.stringMatching(/^data:image\/png/) });
+    expect(reset.body).toMatchObject({
+      message: "2FA reset successfully",
+      otpauthUrl: expect.stringMatching(/^otpauth:/),
+      qrCodeDataURL: expect.stringMatching(/^data:image\/png/),
+    });
     const next = new URL(reset.body.otpauthUrl).searchParams.get("secret") ?? "";
     step(open);
     const confirm = await rest(open, "POST", "/api/auth/2fa/confirm", { token: access, body: { otp: totp(next, open.clock.now()) } });
@@ -248,7 +305,13 @@ describe("api-auth-security.md and api-auth-2fa.md at /api/auth", () => {
     await rest(open, "POST", "/api/auth/login", { body: { email, password: newPassword, loginCode: totp(secret, open.clock.now(), 1) } });
     const list = await rest(open, "GET", "/api/auth/sessions", { token: access });
     expect(list.body.success).toBe(true);
-    expect(list.body.data[0]).toMatchObject({ id: expect.any(String), ip_address: expect.any(String), user_agent: "legacy-client/1.0", created_at: isoDate, is_current: expect.any(Boolean) });
+    expect(list.body.data[0]).toMatchObject({
+      id: expect.any(String),
+      ip_address: expect.any(String),
+      user_agent: "legacy-client/1.0",
+      created_at: isoDate,
+      is_current: expect.any(Boolean),
+    });
     const other = list.body.data.find((s: Json) => !s.is_current);
     const del = await rest(open, "DELETE", `/api/auth/sessions/${other.id}`, { token: access });
     expect(del.body).toMatchObject({ success: true });
@@ -292,26 +355,48 @@ describe("root-auth-totp.md at /: top-level fields, { statusCode, message, error
     token = login.body.token;
     const wrong = await rest(open, "POST", "/auth/login", { body: { email, password: "not the password" } });
     expect(wrong.status).toBe(401);
-    expect(wrong.body).toMatchObject({ statusCode: 401, message: "invalid email or password", error: "Unauthorized", code: "INVALID_CREDENTIALS" });
+    expect(wrong.body).toMatchObject({
+      statusCode: 401,
+      message: "invalid email or password",
+      error: "Unauthorized",
+      code: "INVALID_CREDENTIALS",
+    });
   });
 
   it("GET /totp/setup → { secret, qrCodeUrl }; POST /totp/enable { secret, otp, deviceName } → 201 { message, device }", async () => {
     const setup = await rest(open, "GET", "/totp/setup", { token });
     expect(setup.status).toBe(200);
-    expect(setup.body).toMatchObject({ secret: expect.stringMatching(/^[A-Z2-7]{32}$/), qrCodeUrl: expect.stringMatching(/^otpauth:\/\/totp\//) });
+    expect(setup.body).toMatchObject({
+      secret: expect.stringMatching(/^[A-Z2-7]{32}$/),
+      qrCodeUrl: expect.stringMatching(/^otpauth:\/\/totp\//),
+    });
     secret = setup.body.secret;
-    const enable = await rest(open, "POST", "/totp/enable", { token, body: { secret, otp: totp(secret, open.clock.now()), deviceName: "iPhone 15" } });
+    const enable = await rest(open, "POST", "/totp/enable", {
+      token,
+      body: { secret, otp: totp(secret, open.clock.now()), deviceName: "iPhone 15" },
+    });
     expect(enable.status).toBe(201);
-    expect(enable.body).toMatchObject({ message: expect.any(String), device: { id: expect.any(String), name: "iPhone 15", createdAt: isoDate } });
+    expect(enable.body).toMatchObject({
+      message: expect.any(String),
+      device: { id: expect.any(String), name: "iPhone 15", createdAt: isoDate },
+    });
     deviceId = enable.body.device.id;
   });
 
   it("POST /auth/login → { token, requires2FA: true }; POST /auth/verify-otp (Bearer token) { otp } → { accessToken, user }", async () => {
     const login = await rest(open, "POST", "/auth/login", { body: { email, password, remember_me: true } });
     expect(login.body).toMatchObject({ token: opaque, requires2FA: true, user: { id: expect.any(String), email } });
-    const wrong = await rest(open, "POST", "/auth/verify-otp", { token: login.body.token, body: { otp: wrongCode(secret, open.clock.now()) } });
+    const wrong = await rest(open, "POST", "/auth/verify-otp", {
+      token: login.body.token,
+      body: { otp: wrongCode(secret, open.clock.now()) },
+    });
     expect(wrong.status).toBe(401);
-    expect(wrong.body).toMatchObject({ statusCode: 401, message: expect.any(String), error: "Unauthorized", code: "INVALID_TWO_FACTOR_CODE" });
+    expect(wrong.body).toMatchObject({
+      statusCode: 401,
+      message: expect.any(String),
+      error: "Unauthorized",
+      code: "INVALID_TWO_FACTOR_CODE",
+    });
     step(open);
     const ok = await rest(open, "POST", "/auth/verify-otp", { token: login.body.token, body: { otp: totp(secret, open.clock.now()) } });
     expect(ok.status).toBe(200);
@@ -332,7 +417,10 @@ describe("root-auth-totp.md at /: top-level fields, { statusCode, message, error
     const rpc = connectDriver("rpc", grpcTransport(open.url), "rpc");
     const pending = await rpc.call("TwoFactorService/Setup", { additionalDevice: true, password }, token);
     step(open);
-    const add = await rest(open, "POST", "/totp/devices", { token, body: { secret: pending.secret, otp: totp(pending.secret, open.clock.now()), deviceName: "iPad" } });
+    const add = await rest(open, "POST", "/totp/devices", {
+      token,
+      body: { secret: pending.secret, otp: totp(pending.secret, open.clock.now()), deviceName: "iPad" },
+    });
     expect(add.status).toBe(201);
     expect(add.body).toMatchObject({ message: expect.any(String), device: { id: expect.any(String), name: "iPad", createdAt: isoDate } });
     const del = await rest(open, "DELETE", `/totp/devices/${add.body.device.id}`, { token });
@@ -360,13 +448,23 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
   it("POST /auth/register → 201 { user, message, access_token }", async () => {
     const res = await rest(open, "POST", "/auth/register", { body: { email, password, name: "Ro Uter" } });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ user: { id: expect.any(String), email, name: "Ro Uter", role: "user", created_at: isoDate }, message: expect.any(String), access_token: jwt });
+    expect(res.body).toMatchObject({
+      user: { id: expect.any(String), email, name: "Ro Uter", role: "user", created_at: isoDate },
+      message: expect.any(String),
+      access_token: jwt,
+    });
   });
 
   it("POST /auth/login → { access_token, refresh_token, token_type, expires_in, user } and a 30-day HttpOnly SameSite=Lax Secure cookie with remember_me", async () => {
     const res = await rest(open, "POST", "/auth/login", { body: { email, password, remember_me: true } });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ access_token: jwt, refresh_token: opaque, token_type: "Bearer", expires_in: 900, user: { id: expect.any(String), email, role: "user", created_at: isoDate } });
+    expect(res.body).toMatchObject({
+      access_token: jwt,
+      refresh_token: opaque,
+      token_type: "Bearer",
+      expires_in: 900,
+      user: { id: expect.any(String), email, role: "user", created_at: isoDate },
+    });
     const setCookie = res.headers.get("set-cookie") ?? "";
     expect(setCookie).toMatch(/^session=[\w-]+\.[\w-]+;/);
     expect(setCookie).toMatch(/HttpOnly/i);
@@ -390,7 +488,11 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
   });
 
   it("cookie-authenticated writes from another site are refused (CSRF); same-site and Bearer calls work", async () => {
-    const cross = await rest(open, "POST", "/auth/password", { cookie, headers: { origin: "https://evil.example" }, body: { current_password: password, new_password: newPassword } });
+    const cross = await rest(open, "POST", "/auth/password", {
+      cookie,
+      headers: { origin: "https://evil.example" },
+      body: { current_password: password, new_password: newPassword },
+    });
     expect(cross.status).toBe(403);
     expect(cross.body).toMatchObject({ code: "CSRF_REJECTED" });
     const fetchSite = await rest(open, "DELETE", "/auth/sessions/all", { cookie, headers: { "sec-fetch-site": "cross-site" } });
@@ -402,10 +504,18 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
     expect(await open.store.twoFactor.get(JSON.parse(Buffer.from(access.split(".")[1] ?? "", "base64url").toString()).sub)).toBeNull();
     // Reads by cookie need no Origin.
     expect((await rest(open, "GET", "/auth/me", { cookie, headers: { origin: "https://evil.example" } })).status).toBe(200);
-    const same = await rest(open, "POST", "/auth/password", { cookie, headers: { origin: open.url }, body: { current_password: password, new_password: newPassword } });
+    const same = await rest(open, "POST", "/auth/password", {
+      cookie,
+      headers: { origin: open.url },
+      body: { current_password: password, new_password: newPassword },
+    });
     expect(same.status).toBe(204);
     expect(same.body).toBeUndefined();
-    const bearer = await rest(open, "POST", "/auth/password", { token: access, headers: { origin: "https://evil.example" }, body: { current_password: newPassword, new_password: password } });
+    const bearer = await rest(open, "POST", "/auth/password", {
+      token: access,
+      headers: { origin: "https://evil.example" },
+      body: { current_password: newPassword, new_password: password },
+    });
     expect(bearer.status).toBe(204);
   });
 
@@ -414,7 +524,14 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
     const list = await rest(open, "GET", "/auth/sessions", { token: access });
     expect(list.status).toBe(200);
     expect(Array.isArray(list.body)).toBe(true);
-    expect(list.body[0]).toEqual({ id: expect.any(String), device: "legacy-client/1.0", ip_address: expect.any(String), last_active: isoDate, created_at: isoDate, is_current: expect.any(Boolean) });
+    expect(list.body[0]).toEqual({
+      id: expect.any(String),
+      device: "legacy-client/1.0",
+      ip_address: expect.any(String),
+      last_active: isoDate,
+      created_at: isoDate,
+      is_current: expect.any(Boolean),
+    });
     const secondId = JSON.parse(Buffer.from(second.split(".")[1], "base64url").toString()).sid;
     const del = await rest(open, "DELETE", `/auth/sessions/${secondId}`, { token: access });
     expect(del.status).toBe(204);

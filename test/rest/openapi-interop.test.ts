@@ -63,7 +63,9 @@ describe("GET /openapi.json", () => {
     expect(Object.keys(login.requestBody.content["application/json"].schema.properties)).toEqual(
       expect.arrayContaining(["email", "password", "loginCode", "recoveryCode"]),
     );
-    expect(doc.paths["/auth/sessions/{id}"].delete.parameters).toEqual([{ name: "id", in: "path", required: true, schema: { type: "string" } }]);
+    expect(doc.paths["/auth/sessions/{id}"].delete.parameters).toEqual([
+      { name: "id", in: "path", required: true, schema: { type: "string" } },
+    ]);
     expect(doc.paths["/auth/me"].get.security).toEqual([{ bearerAuth: [] }, { sessionCookie: [] }]);
   });
 });
@@ -127,11 +129,17 @@ describe("one user, RPC and REST interchangeably", () => {
   it("2FA enrolled over REST governs RPC sign-in, and the reverse", async () => {
     const token = (await rest(h, "POST", "/auth/login", { body: { email, password } })).body.access_token;
     const setup = await rest(h, "GET", "/totp/setup", { token });
-    await rest(h, "POST", "/totp/enable", { token, body: { secret: setup.body.secret, otp: totp(setup.body.secret, h.clock.now()), deviceName: "Phone" } });
+    await rest(h, "POST", "/totp/enable", {
+      token,
+      body: { secret: setup.body.secret, otp: totp(setup.body.secret, h.clock.now()), deviceName: "Phone" },
+    });
     const rpcLogin = await rpc.call("AuthService/Login", { email, password });
     expect(rpcLogin.secondFactor.challengeToken).toBeTruthy();
     h.clock.advance(30_000);
-    const done = await rpc.call("AuthService/CompleteLogin", { challengeToken: rpcLogin.secondFactor.challengeToken, code: totp(setup.body.secret, h.clock.now()) });
+    const done = await rpc.call("AuthService/CompleteLogin", {
+      challengeToken: rpcLogin.secondFactor.challengeToken,
+      code: totp(setup.body.secret, h.clock.now()),
+    });
     const status = await rest(h, "GET", "/api/v1/auth/2fa/status", { token: done.tokens.accessToken });
     expect(status.body.data.enabled).toBe(true);
     // Disabled over gRPC: REST sign-in gives tokens straight away.

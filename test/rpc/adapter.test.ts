@@ -9,7 +9,9 @@ import { errorInfoFromDetails, statusFromBin, type ErrorInfo } from "../support/
 
 /** An ErrorInfo's fields as written on the wire: empty ones (no metadata) left out. */
 const fields = (info: ErrorInfo | undefined) =>
-  info === undefined ? undefined : { reason: info.reason, domain: info.domain, ...(Object.keys(info.metadata).length > 0 ? { metadata: info.metadata } : {}) };
+  info === undefined
+    ? undefined
+    : { reason: info.reason, domain: info.domain, ...(Object.keys(info.metadata).length > 0 ? { metadata: info.metadata } : {}) };
 
 function decodeStatus(base64: string) {
   const status = statusFromBin(base64);
@@ -20,7 +22,10 @@ const max = 65_536;
 
 describe("gRPC trailers", () => {
   it("a decode error (INVALID_ARGUMENT with Connect's message) becomes MALFORMED_REQUEST with a fixed message", () => {
-    const trailer = new Headers({ "grpc-status": "3", "grpc-message": encodeURIComponent('cannot decode field password: "hunter2" is not a string') });
+    const trailer = new Headers({
+      "grpc-status": "3",
+      "grpc-message": encodeURIComponent('cannot decode field password: "hunter2" is not a string'),
+    });
     expect(patchGrpcTrailer(trailer, LoginRequestSchema, max)).toBe(true);
     expect(trailer.get("grpc-status")).toBe("3");
     expect(decodeURIComponent(trailer.get("grpc-message") ?? "")).toBe("the request is not a valid auth.v1.LoginRequest");
@@ -62,20 +67,38 @@ describe("gRPC trailers", () => {
 
 describe("Connect unary error bodies", () => {
   it("rewrites Connect's invalid_argument into a fixed message with ErrorInfo, status 400", () => {
-    const out = connectErrorBody(Buffer.from(JSON.stringify({ code: "invalid_argument", message: "unexpected token in JSON: s3cret" })), LoginRequestSchema, max);
+    const out = connectErrorBody(
+      Buffer.from(JSON.stringify({ code: "invalid_argument", message: "unexpected token in JSON: s3cret" })),
+      LoginRequestSchema,
+      max,
+    );
     expect(out?.status).toBe(400);
-    const body = JSON.parse(out?.body.toString() ?? "{}") as { code: string; message: string; details: Array<{ type: string; value: string }> };
+    const body = JSON.parse(out?.body.toString() ?? "{}") as {
+      code: string;
+      message: string;
+      details: Array<{ type: string; value: string }>;
+    };
     expect([body.code, body.message]).toEqual(["invalid_argument", "the request is not a valid auth.v1.LoginRequest"]);
-    expect(body.details.map((d) => [d.type, fields(errorInfoFromDetails([{ type: d.type, value: Buffer.from(d.value, "base64") }]))])).toEqual([
-      ["google.rpc.ErrorInfo", { reason: "MALFORMED_REQUEST", domain: "auth.v1" }],
-    ]);
+    expect(
+      body.details.map((d) => [d.type, fields(errorInfoFromDetails([{ type: d.type, value: Buffer.from(d.value, "base64") }]))]),
+    ).toEqual([["google.rpc.ErrorInfo", { reason: "MALFORMED_REQUEST", domain: "auth.v1" }]]);
     expect(out?.body.toString()).not.toContain("s3cret");
   });
 
   it("resource_exhausted becomes 429 PAYLOAD_TOO_LARGE; bodies with our ErrorInfo, other codes and non-JSON pass", () => {
-    expect(connectErrorBody(Buffer.from(JSON.stringify({ code: "resource_exhausted", message: "too big" })), LoginRequestSchema, max)?.status).toBe(429);
-    expect(connectErrorBody(Buffer.from(JSON.stringify({ code: "invalid_argument", details: [{ type: "google.rpc.ErrorInfo", value: "" }] })), LoginRequestSchema, max)).toBeUndefined();
-    expect(connectErrorBody(Buffer.from(JSON.stringify({ code: "unauthenticated", message: "x" })), LoginRequestSchema, max)).toBeUndefined();
+    expect(
+      connectErrorBody(Buffer.from(JSON.stringify({ code: "resource_exhausted", message: "too big" })), LoginRequestSchema, max)?.status,
+    ).toBe(429);
+    expect(
+      connectErrorBody(
+        Buffer.from(JSON.stringify({ code: "invalid_argument", details: [{ type: "google.rpc.ErrorInfo", value: "" }] })),
+        LoginRequestSchema,
+        max,
+      ),
+    ).toBeUndefined();
+    expect(
+      connectErrorBody(Buffer.from(JSON.stringify({ code: "unauthenticated", message: "x" })), LoginRequestSchema, max),
+    ).toBeUndefined();
     expect(connectErrorBody(Buffer.from("not json"), LoginRequestSchema, max)).toBeUndefined();
   });
 });

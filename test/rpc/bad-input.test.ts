@@ -47,7 +47,8 @@ function protocol(driver: Driver): Protocol {
   return {
     name: driver.name,
     call: (method, req, token) => driver.call(method, req, token),
-    callAuth: (method, req, authorization) => driver.call(method, req, undefined, authorization === undefined ? undefined : { authorization }),
+    callAuth: (method, req, authorization) =>
+      driver.call(method, req, undefined, authorization === undefined ? undefined : { authorization }),
     close: () => driver.close(),
   };
 }
@@ -109,7 +110,8 @@ async function expectRejected(
   const after = await snapshot(h, all);
   // The only change a refused call may make: counting a wrong password (or forgiving a right one).
   const expected = structuredClone(before);
-  if (watch.guess !== undefined) expected.attempts[watch.guess] = { failures: before.attempts[watch.guess].failures + 1, lockedUntil: null };
+  if (watch.guess !== undefined)
+    expected.attempts[watch.guess] = { failures: before.attempts[watch.guess].failures + 1, lockedUntil: null };
   if (watch.forgive !== undefined) expected.attempts[watch.forgive] = { failures: 0, lockedUntil: null };
   expect(after).toEqual(expected);
   return f;
@@ -228,7 +230,11 @@ const codesWatched = (): Array<[string, CodePurpose]> => [
   [daveResetCode, "password_reset"],
   [h.outbox.latest(carol.email, "email_verification")?.code ?? "", "email_verification"],
 ];
-const watchWith = (...emails: string[]): Watch => ({ emails: [...watched(), ...emails.map(norm)], refresh: refreshWatched(), codes: codesWatched() });
+const watchWith = (...emails: string[]): Watch => ({
+  emails: [...watched(), ...emails.map(norm)],
+  refresh: refreshWatched(),
+  codes: codesWatched(),
+});
 
 beforeAll(async () => {
   const pem = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
@@ -260,7 +266,12 @@ beforeAll(async () => {
   const kidHeader = decodeProtectedHeader(a1.accessToken).kid;
   if (kidHeader === undefined) throw new Error("access tokens carry a kid");
   kid = kidHeader;
-  eve = (await fetchDriver(other.url, "bad-input/other").call("AuthService/Register", { email: "eve@example.com", password: "eve's long passphrase" })).tokens;
+  eve = (
+    await fetchDriver(other.url, "bad-input/other").call("AuthService/Register", {
+      email: "eve@example.com",
+      password: "eve's long passphrase",
+    })
+  ).tokens;
 });
 
 afterAll(async () => {
@@ -274,31 +285,159 @@ describe("AuthService/Register", () => {
   const cases: Array<{ name: string; req: Json } & Expected> = [
     { name: "missing email", req: { password: ok.password }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
     { name: "blank email", req: { ...ok, email: "   " }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email without @", req: { ...ok, email: "newcomer.example.com" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email with two @", req: { ...ok, email: "new@comer@example.com" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email without a dot in the domain", req: { ...ok, email: "newcomer@localhost" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email without local part", req: { ...ok, email: "@example.com" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email with an inner space", req: { ...ok, email: "new comer@example.com" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email with a NUL byte", req: { ...ok, email: "newcomer\u0000@example.com" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email of 255 characters", req: { ...ok, email: emailOfLength(255) }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email of 10,000 characters", req: { ...ok, email: emailOfLength(10_000) }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
+    {
+      name: "email without @",
+      req: { ...ok, email: "newcomer.example.com" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email with two @",
+      req: { ...ok, email: "new@comer@example.com" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email without a dot in the domain",
+      req: { ...ok, email: "newcomer@localhost" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email without local part",
+      req: { ...ok, email: "@example.com" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email with an inner space",
+      req: { ...ok, email: "new comer@example.com" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email with a NUL byte",
+      req: { ...ok, email: "newcomer\u0000@example.com" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email of 255 characters",
+      req: { ...ok, email: emailOfLength(255) },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email of 10,000 characters",
+      req: { ...ok, email: emailOfLength(10_000) },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
     { name: "missing password", req: { email: ok.email }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
-    { name: "too-short password (7)", req: { ...ok, password: "short1!" }, code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" },
-    { name: "common password", req: { ...ok, password: "password123" }, code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" },
-    { name: "common password in other case", req: { ...ok, password: "PassWord123" }, code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" },
-    { name: "password equal to the email", req: { ...ok, password: "NewComer@Example.com" }, code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" },
-    { name: "password equal to the email's local part", req: { ...ok, email: "long.local.part@example.com", password: "long.local.part" }, code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" },
-    { name: "password repeating one character", req: { ...ok, password: "zzzzzzzzzzzz" }, code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" },
-    { name: "password of 129 code points", req: { ...ok, password: password129 }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
-    { name: "password of 10,000 characters", req: { ...ok, password: "correct horse ".repeat(715).slice(0, 10_000) }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
-    { name: "display name of 101 characters", req: { ...ok, displayName: "n".repeat(101) }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name of 10,000 characters", req: { ...ok, displayName: "n".repeat(10_000) }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with a control character", req: { ...ok, displayName: "New\u0007comer" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with a NUL byte", req: { ...ok, displayName: "New\u0000comer" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with a right-to-left override", req: { ...ok, displayName: "\u202Eremocwen" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
+    {
+      name: "too-short password (7)",
+      req: { ...ok, password: "short1!" },
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "password",
+    },
+    {
+      name: "common password",
+      req: { ...ok, password: "password123" },
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "password",
+    },
+    {
+      name: "common password in other case",
+      req: { ...ok, password: "PassWord123" },
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "password",
+    },
+    {
+      name: "password equal to the email",
+      req: { ...ok, password: "NewComer@Example.com" },
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "password",
+    },
+    {
+      name: "password equal to the email's local part",
+      req: { ...ok, email: "long.local.part@example.com", password: "long.local.part" },
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "password",
+    },
+    {
+      name: "password repeating one character",
+      req: { ...ok, password: "zzzzzzzzzzzz" },
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "password",
+    },
+    {
+      name: "password of 129 code points",
+      req: { ...ok, password: password129 },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "password",
+    },
+    {
+      name: "password of 10,000 characters",
+      req: { ...ok, password: "correct horse ".repeat(715).slice(0, 10_000) },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "password",
+    },
+    {
+      name: "display name of 101 characters",
+      req: { ...ok, displayName: "n".repeat(101) },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name of 10,000 characters",
+      req: { ...ok, displayName: "n".repeat(10_000) },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with a control character",
+      req: { ...ok, displayName: "New\u0007comer" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with a NUL byte",
+      req: { ...ok, displayName: "New\u0000comer" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with a right-to-left override",
+      req: { ...ok, displayName: "\u202Eremocwen" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
   ];
   it.each(titled(cases))("%s", async (_title, { req, ...want }) => {
-    await expectRejected(h, watchWith(String(req.email ?? "")), () => d.call("AuthService/Register", req), want, [String(req.password ?? "")]);
+    await expectRejected(h, watchWith(String(req.email ?? "")), () => d.call("AuthService/Register", req), want, [
+      String(req.password ?? ""),
+    ]);
   });
 
   it.each([
@@ -307,11 +446,17 @@ describe("AuthService/Register", () => {
     ["the address with surrounding spaces", "  Alice@example.com\t"],
   ])("an existing email (%s) → already_exists / EMAIL_EXISTS, and the account keeps its password", async (_label, email) => {
     const password = "a different long passphrase";
-    await expectRejected(h, watchWith(), () => d.call("AuthService/Register", { email, password }), {
-      code: "already_exists",
-      reason: "EMAIL_EXISTS",
-      field: "email",
-    }, [password]);
+    await expectRejected(
+      h,
+      watchWith(),
+      () => d.call("AuthService/Register", { email, password }),
+      {
+        code: "already_exists",
+        reason: "EMAIL_EXISTS",
+        field: "email",
+      },
+      [password],
+    );
     // The original password still signs in; the new one does not.
     const f = await failure(d.call("AuthService/Login", { email: alice.email, password }));
     expect(f.reason).toBe("INVALID_CREDENTIALS");
@@ -323,20 +468,98 @@ describe("AuthService/Register", () => {
 describe("AuthService/Login", () => {
   // `counts`: the password was checked, so one failure is counted (guess) or the count forgiven.
   const cases: Array<{ name: string; req: () => Json; counts?: "guess" | "forgive" } & Expected> = [
-    { name: "missing email", req: () => ({ password: alice.password }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "missing password", req: () => ({ email: alice.email }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
-    { name: "malformed email", req: () => ({ email: "alice at example.com", password: alice.password }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email of 10,000 characters", req: () => ({ email: emailOfLength(10_000), password: alice.password }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "password of 129 code points", req: () => ({ email: alice.email, password: password129 }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
-    { name: "password of 10,000 characters", req: () => ({ email: alice.email, password: "x".repeat(10_000) }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
-    { name: "unknown email", counts: "guess", req: () => ({ email: "nobody@example.com", password: alice.password }), code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
-    { name: "wrong password", counts: "guess", req: () => ({ email: alice.email, password: "not alice's passphrase" }), code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
-    { name: "right password in the wrong case", counts: "guess", req: () => ({ email: alice.email, password: alice.password.toUpperCase() }), code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
+    {
+      name: "missing email",
+      req: () => ({ password: alice.password }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "missing password",
+      req: () => ({ email: alice.email }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "password",
+    },
+    {
+      name: "malformed email",
+      req: () => ({ email: "alice at example.com", password: alice.password }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email of 10,000 characters",
+      req: () => ({ email: emailOfLength(10_000), password: alice.password }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "password of 129 code points",
+      req: () => ({ email: alice.email, password: password129 }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "password",
+    },
+    {
+      name: "password of 10,000 characters",
+      req: () => ({ email: alice.email, password: "x".repeat(10_000) }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "password",
+    },
+    {
+      name: "unknown email",
+      counts: "guess",
+      req: () => ({ email: "nobody@example.com", password: alice.password }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+    },
+    {
+      name: "wrong password",
+      counts: "guess",
+      req: () => ({ email: alice.email, password: "not alice's passphrase" }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+    },
+    {
+      name: "right password in the wrong case",
+      counts: "guess",
+      req: () => ({ email: alice.email, password: alice.password.toUpperCase() }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+    },
     // 200 UTF-16 units but 100 code points: counted as code points, so checked, not refused as too long.
-    { name: "wrong password of 100 emoji", counts: "guess", req: () => ({ email: alice.email, password: password100Emoji }), code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
-    { name: "another account's password", counts: "guess", req: () => ({ email: alice.email, password: bob.password }), code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
-    { name: "wrong password for an unverified account (no hint that it exists)", counts: "guess", req: () => ({ email: carol.email, password: "not carol's passphrase" }), code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
-    { name: "right password for an unverified account", counts: "forgive", req: () => ({ email: carol.email, password: carol.password }), code: "failed_precondition", reason: "EMAIL_NOT_VERIFIED" },
+    {
+      name: "wrong password of 100 emoji",
+      counts: "guess",
+      req: () => ({ email: alice.email, password: password100Emoji }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+    },
+    {
+      name: "another account's password",
+      counts: "guess",
+      req: () => ({ email: alice.email, password: bob.password }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+    },
+    {
+      name: "wrong password for an unverified account (no hint that it exists)",
+      counts: "guess",
+      req: () => ({ email: carol.email, password: "not carol's passphrase" }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+    },
+    {
+      name: "right password for an unverified account",
+      counts: "forgive",
+      req: () => ({ email: carol.email, password: carol.password }),
+      code: "failed_precondition",
+      reason: "EMAIL_NOT_VERIFIED",
+    },
   ];
   it.each(titled(cases))("%s", async (_title, { req, counts, ...want }) => {
     const r = req();
@@ -388,11 +611,37 @@ describe("every authenticated RPC refuses bad credentials", () => {
   const credentials: Array<{ name: string; header: () => Promise<string | undefined> | string | undefined } & Expected> = [
     { name: "no Authorization header", header: () => undefined, code: "unauthenticated", reason: "UNAUTHENTICATED" },
     { name: "an empty Bearer header", header: () => "Bearer ", code: "unauthenticated", reason: "UNAUTHENTICATED" },
-    { name: "a Basic header with the right password", header: () => `Basic ${Buffer.from(`${alice.email}:${alice.password}`).toString("base64")}`, code: "unauthenticated", reason: "UNAUTHENTICATED" },
-    { name: "a valid token under a non-Bearer scheme", header: () => `Token ${a1.accessToken}`, code: "unauthenticated", reason: "UNAUTHENTICATED" },
+    {
+      name: "a Basic header with the right password",
+      header: () => `Basic ${Buffer.from(`${alice.email}:${alice.password}`).toString("base64")}`,
+      code: "unauthenticated",
+      reason: "UNAUTHENTICATED",
+    },
+    {
+      name: "a valid token under a non-Bearer scheme",
+      header: () => `Token ${a1.accessToken}`,
+      code: "unauthenticated",
+      reason: "UNAUTHENTICATED",
+    },
     { name: "a token that is not a JWT", header: () => "Bearer not-a-jwt", code: "unauthenticated", reason: "INVALID_TOKEN" },
-    { name: "a JWT with a flipped signature character", header: () => { const [hd, pl, sig] = a1.accessToken.split(".") as [string, string, string]; return `Bearer ${hd}.${pl}.${flip(sig, 10)}`; }, code: "unauthenticated", reason: "INVALID_TOKEN" },
-    { name: "a JWT with a flipped payload character", header: () => { const [hd, pl, sig] = a1.accessToken.split(".") as [string, string, string]; return `Bearer ${hd}.${flip(pl, 20)}.${sig}`; }, code: "unauthenticated", reason: "INVALID_TOKEN" },
+    {
+      name: "a JWT with a flipped signature character",
+      header: () => {
+        const [hd, pl, sig] = a1.accessToken.split(".") as [string, string, string];
+        return `Bearer ${hd}.${pl}.${flip(sig, 10)}`;
+      },
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
+    {
+      name: "a JWT with a flipped payload character",
+      header: () => {
+        const [hd, pl, sig] = a1.accessToken.split(".") as [string, string, string];
+        return `Bearer ${hd}.${flip(pl, 20)}.${sig}`;
+      },
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
     {
       name: "a JWT whose payload was rewritten to another user",
       header: () => {
@@ -403,33 +652,86 @@ describe("every authenticated RPC refuses bad credentials", () => {
       code: "unauthenticated",
       reason: "INVALID_TOKEN",
     },
-    { name: "a token issued by another server (another key)", header: () => `Bearer ${eve.accessToken}`, code: "unauthenticated", reason: "INVALID_TOKEN" },
+    {
+      name: "a token issued by another server (another key)",
+      header: () => `Bearer ${eve.accessToken}`,
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
     {
       name: "a token with this user's claims and this key's kid, signed by another key",
-      header: async () => `Bearer ${await signAccess(h.clock.now(), { key: generateKeyPairSync("ed25519").privateKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId })}`,
+      header: async () =>
+        `Bearer ${await signAccess(h.clock.now(), { key: generateKeyPairSync("ed25519").privateKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId })}`,
       code: "unauthenticated",
       reason: "INVALID_TOKEN",
     },
     {
       name: "an HS256 token (algorithm confusion)",
-      header: async () => `Bearer ${await signAccess(h.clock.now(), { key: new TextEncoder().encode("a shared secret of thirty-two bytes!"), alg: "HS256", kid, sub: alice.id, sid: a1.sessionId })}`,
+      header: async () =>
+        `Bearer ${await signAccess(h.clock.now(), { key: new TextEncoder().encode("a shared secret of thirty-two bytes!"), alg: "HS256", kid, sub: alice.id, sid: a1.sessionId })}`,
       code: "unauthenticated",
       reason: "INVALID_TOKEN",
     },
     {
       name: "an unsigned token (alg none)",
-      header: () => `Bearer ${new UnsecuredJWT({ sid: a1.sessionId }).setSubject(alice.id).setIssuer("authd").setAudience("authd").setIssuedAt().setExpirationTime("15m").encode()}`,
+      header: () =>
+        `Bearer ${new UnsecuredJWT({ sid: a1.sessionId }).setSubject(alice.id).setIssuer("authd").setAudience("authd").setIssuedAt().setExpirationTime("15m").encode()}`,
       code: "unauthenticated",
       reason: "INVALID_TOKEN",
     },
-    { name: "a token for another audience", header: async () => `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, aud: "another-service" })}`, code: "unauthenticated", reason: "INVALID_TOKEN" },
-    { name: "a token from another issuer", header: async () => `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, iss: "someone-else" })}`, code: "unauthenticated", reason: "INVALID_TOKEN" },
-    { name: "a token of another type (typ JWT, e.g. an ID token)", header: async () => `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, typ: "JWT" })}`, code: "unauthenticated", reason: "INVALID_TOKEN" },
-    { name: "a token without a session claim", header: async () => `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id })}`, code: "unauthenticated", reason: "INVALID_TOKEN" },
-    { name: "a token of 5,000 characters", header: () => `Bearer ${"a".repeat(2000)}.${"b".repeat(2000)}.${"c".repeat(998)}`, code: "unauthenticated", reason: "INVALID_TOKEN" },
-    { name: "a correctly signed token that expired a minute ago", header: async () => `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, expIn: -60 })}`, code: "unauthenticated", reason: "TOKEN_EXPIRED" },
-    { name: "the token of a logged-out session", header: () => `Bearer ${a3.accessToken}`, code: "unauthenticated", reason: "SESSION_REVOKED" },
-    { name: "a correctly signed token naming another user's session", header: async () => `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: b1.sessionId })}`, code: "unauthenticated", reason: "SESSION_REVOKED" },
+    {
+      name: "a token for another audience",
+      header: async () =>
+        `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, aud: "another-service" })}`,
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
+    {
+      name: "a token from another issuer",
+      header: async () =>
+        `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, iss: "someone-else" })}`,
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
+    {
+      name: "a token of another type (typ JWT, e.g. an ID token)",
+      header: async () =>
+        `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, typ: "JWT" })}`,
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
+    {
+      name: "a token without a session claim",
+      header: async () => `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id })}`,
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
+    {
+      name: "a token of 5,000 characters",
+      header: () => `Bearer ${"a".repeat(2000)}.${"b".repeat(2000)}.${"c".repeat(998)}`,
+      code: "unauthenticated",
+      reason: "INVALID_TOKEN",
+    },
+    {
+      name: "a correctly signed token that expired a minute ago",
+      header: async () =>
+        `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: a1.sessionId, expIn: -60 })}`,
+      code: "unauthenticated",
+      reason: "TOKEN_EXPIRED",
+    },
+    {
+      name: "the token of a logged-out session",
+      header: () => `Bearer ${a3.accessToken}`,
+      code: "unauthenticated",
+      reason: "SESSION_REVOKED",
+    },
+    {
+      name: "a correctly signed token naming another user's session",
+      header: async () =>
+        `Bearer ${await signAccess(h.clock.now(), { key: signingKey, alg: "EdDSA", kid, sub: alice.id, sid: b1.sessionId })}`,
+      code: "unauthenticated",
+      reason: "SESSION_REVOKED",
+    },
   ];
 
   it("control: a token built by this suite's signer with every claim right is accepted", async () => {
@@ -457,21 +759,75 @@ describe("AuthService/RefreshToken", () => {
   const cases: Array<{ name: string; token: () => string | undefined } & Expected> = [
     { name: "missing refresh token", token: () => undefined, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "refresh_token" },
     { name: "blank refresh token", token: () => "   ", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "refresh_token" },
-    { name: "non-base64url refresh token", token: () => "not a token!", code: "unauthenticated", reason: "INVALID_REFRESH", field: "refresh_token" },
+    {
+      name: "non-base64url refresh token",
+      token: () => "not a token!",
+      code: "unauthenticated",
+      reason: "INVALID_REFRESH",
+      field: "refresh_token",
+    },
     // An access token is over the 256-character limit for opaque values, so it is refused as over-long.
-    { name: "an access token presented as refresh token", token: () => a1.accessToken, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "refresh_token" },
-    { name: "a short JWT-shaped refresh token", token: () => "eyJh.eyJz.c2ln", code: "unauthenticated", reason: "INVALID_REFRESH", field: "refresh_token" },
-    { name: "refresh token of 300 characters", token: () => "A".repeat(300), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "refresh_token" },
-    { name: "refresh token of 10,000 characters", token: () => "A".repeat(10_000), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "refresh_token" },
-    { name: "unknown well-formed refresh token", token: () => randomOpaque(), code: "unauthenticated", reason: "INVALID_REFRESH", field: "refresh_token" },
-    { name: "a real refresh token with one character flipped", token: () => flip(a1.refreshToken, 5), code: "unauthenticated", reason: "INVALID_REFRESH", field: "refresh_token" },
+    {
+      name: "an access token presented as refresh token",
+      token: () => a1.accessToken,
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "refresh_token",
+    },
+    {
+      name: "a short JWT-shaped refresh token",
+      token: () => "eyJh.eyJz.c2ln",
+      code: "unauthenticated",
+      reason: "INVALID_REFRESH",
+      field: "refresh_token",
+    },
+    {
+      name: "refresh token of 300 characters",
+      token: () => "A".repeat(300),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "refresh_token",
+    },
+    {
+      name: "refresh token of 10,000 characters",
+      token: () => "A".repeat(10_000),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "refresh_token",
+    },
+    {
+      name: "unknown well-formed refresh token",
+      token: () => randomOpaque(),
+      code: "unauthenticated",
+      reason: "INVALID_REFRESH",
+      field: "refresh_token",
+    },
+    {
+      name: "a real refresh token with one character flipped",
+      token: () => flip(a1.refreshToken, 5),
+      code: "unauthenticated",
+      reason: "INVALID_REFRESH",
+      field: "refresh_token",
+    },
     { name: "the refresh token of a logged-out session", token: () => a3.refreshToken, code: "unauthenticated", reason: "REFRESH_REVOKED" },
-    { name: "a refresh token issued by another server", token: () => eve.refreshToken, code: "unauthenticated", reason: "INVALID_REFRESH", field: "refresh_token" },
+    {
+      name: "a refresh token issued by another server",
+      token: () => eve.refreshToken,
+      code: "unauthenticated",
+      reason: "INVALID_REFRESH",
+      field: "refresh_token",
+    },
   ];
   it.each(titled(cases))("%s", async (_title, { token, ...want }) => {
     const t = token();
     const req = t === undefined ? {} : { refreshToken: t };
-    await expectRejected(h, { emails: watched(), refresh: [...refreshWatched(), a3.refreshToken] }, () => d.call("AuthService/RefreshToken", req), want, [t ?? "", a1.refreshToken]);
+    await expectRejected(
+      h,
+      { emails: watched(), refresh: [...refreshWatched(), a3.refreshToken] },
+      () => d.call("AuthService/RefreshToken", req),
+      want,
+      [t ?? "", a1.refreshToken],
+    );
   });
 });
 
@@ -479,17 +835,67 @@ describe("AuthService/RefreshToken", () => {
 
 describe("AuthService/UpdateProfile", () => {
   const cases: Array<{ name: string; displayName: string } & Expected> = [
-    { name: "display name of 101 characters", displayName: "n".repeat(101), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name of 101 emoji", displayName: "🙂".repeat(101), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name of 10,000 characters", displayName: "n".repeat(10_000), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with a bell character", displayName: "Al\u0007ice", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with an inner newline", displayName: "Alice\nAdmin", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with a NUL byte", displayName: "Alice\u0000", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with a zero-width joiner", displayName: "Al\u200Dice", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
-    { name: "display name with a right-to-left override", displayName: "\u202Eecila", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
+    {
+      name: "display name of 101 characters",
+      displayName: "n".repeat(101),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name of 101 emoji",
+      displayName: "🙂".repeat(101),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name of 10,000 characters",
+      displayName: "n".repeat(10_000),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with a bell character",
+      displayName: "Al\u0007ice",
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with an inner newline",
+      displayName: "Alice\nAdmin",
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with a NUL byte",
+      displayName: "Alice\u0000",
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with a zero-width joiner",
+      displayName: "Al\u200Dice",
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
+    {
+      name: "display name with a right-to-left override",
+      displayName: "\u202Eecila",
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    },
   ];
   it.each(titled(cases))("%s", async (_title, { displayName, ...want }) => {
-    await expectRejected(h, watchWith(), () => d.call("AuthService/UpdateProfile", { displayName }, a1.accessToken), want, [a1.accessToken]);
+    await expectRejected(h, watchWith(), () => d.call("AuthService/UpdateProfile", { displayName }, a1.accessToken), want, [
+      a1.accessToken,
+    ]);
   });
 });
 
@@ -498,17 +904,91 @@ describe("AuthService/UpdateProfile", () => {
 describe("AuthService/ChangePassword", () => {
   // `counts`: the current password was checked: a wrong one counts a failure, a right one forgives.
   const cases: Array<{ name: string; req: () => Json; counts?: "guess" | "forgive" } & Expected> = [
-    { name: "missing current password", req: () => ({ newPassword }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "current_password" },
-    { name: "missing new password", req: () => ({ currentPassword: alice.password }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "new_password" },
-    { name: "wrong current password", counts: "guess", req: () => ({ currentPassword: "not alice's passphrase", newPassword }), code: "unauthenticated", reason: "INVALID_CREDENTIALS", field: "current_password" },
-    { name: "wrong current password with a weak new one", counts: "guess", req: () => ({ currentPassword: "not alice's passphrase", newPassword: "short" }), code: "unauthenticated", reason: "INVALID_CREDENTIALS", field: "current_password" },
-    { name: "current password of 129 code points", req: () => ({ currentPassword: password129, newPassword }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "current_password" },
-    { name: "too-short new password", counts: "forgive", req: () => ({ currentPassword: alice.password, newPassword: "short1!" }), code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
-    { name: "common new password", counts: "forgive", req: () => ({ currentPassword: alice.password, newPassword: "iloveyou1" }), code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
-    { name: "new password equal to the email", counts: "forgive", req: () => ({ currentPassword: alice.password, newPassword: "Alice@Example.com" }), code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
-    { name: "new password repeating one character", counts: "forgive", req: () => ({ currentPassword: alice.password, newPassword: "xxxxxxxxxxxx" }), code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
-    { name: "new password of 129 code points", counts: "forgive", req: () => ({ currentPassword: alice.password, newPassword: password129 }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "new_password" },
-    { name: "new password of 10,000 characters", counts: "forgive", req: () => ({ currentPassword: alice.password, newPassword: "correct horse ".repeat(715).slice(0, 10_000) }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "new_password" },
+    {
+      name: "missing current password",
+      req: () => ({ newPassword }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "current_password",
+    },
+    {
+      name: "missing new password",
+      req: () => ({ currentPassword: alice.password }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "new_password",
+    },
+    {
+      name: "wrong current password",
+      counts: "guess",
+      req: () => ({ currentPassword: "not alice's passphrase", newPassword }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+      field: "current_password",
+    },
+    {
+      name: "wrong current password with a weak new one",
+      counts: "guess",
+      req: () => ({ currentPassword: "not alice's passphrase", newPassword: "short" }),
+      code: "unauthenticated",
+      reason: "INVALID_CREDENTIALS",
+      field: "current_password",
+    },
+    {
+      name: "current password of 129 code points",
+      req: () => ({ currentPassword: password129, newPassword }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "current_password",
+    },
+    {
+      name: "too-short new password",
+      counts: "forgive",
+      req: () => ({ currentPassword: alice.password, newPassword: "short1!" }),
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "new_password",
+    },
+    {
+      name: "common new password",
+      counts: "forgive",
+      req: () => ({ currentPassword: alice.password, newPassword: "iloveyou1" }),
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "new_password",
+    },
+    {
+      name: "new password equal to the email",
+      counts: "forgive",
+      req: () => ({ currentPassword: alice.password, newPassword: "Alice@Example.com" }),
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "new_password",
+    },
+    {
+      name: "new password repeating one character",
+      counts: "forgive",
+      req: () => ({ currentPassword: alice.password, newPassword: "xxxxxxxxxxxx" }),
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "new_password",
+    },
+    {
+      name: "new password of 129 code points",
+      counts: "forgive",
+      req: () => ({ currentPassword: alice.password, newPassword: password129 }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "new_password",
+    },
+    {
+      name: "new password of 10,000 characters",
+      counts: "forgive",
+      req: () => ({ currentPassword: alice.password, newPassword: "correct horse ".repeat(715).slice(0, 10_000) }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "new_password",
+    },
   ];
   it.each(titled(cases))("%s", async (_title, { req, counts, ...want }) => {
     const r = req();
@@ -531,10 +1011,28 @@ describe("AuthService/VerifyEmail", () => {
     { name: "non-base64url code", value: () => "abc$%^&*()", code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
     { name: "code with an inner space", value: () => "abc def", code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
     { name: "code of 300 characters", value: () => "A".repeat(300), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "code" },
-    { name: "code of 10,000 characters", value: () => "A".repeat(10_000), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "code" },
+    {
+      name: "code of 10,000 characters",
+      value: () => "A".repeat(10_000),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "code",
+    },
     { name: "unknown well-formed code", value: () => randomOpaque(20), code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
-    { name: "the real code with one character flipped", value: () => flip(h.outbox.latest(carol.email, "email_verification")?.code ?? "", 3), code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
-    { name: "a password-reset code used as verification code", value: () => daveResetCode, code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
+    {
+      name: "the real code with one character flipped",
+      value: () => flip(h.outbox.latest(carol.email, "email_verification")?.code ?? "", 3),
+      code: "invalid_argument",
+      reason: "INVALID_CODE",
+      field: "code",
+    },
+    {
+      name: "a password-reset code used as verification code",
+      value: () => daveResetCode,
+      code: "invalid_argument",
+      reason: "INVALID_CODE",
+      field: "code",
+    },
   ];
   it.each(titled(cases))("%s", async (_title, { value, ...want }) => {
     const v = value();
@@ -552,9 +1050,27 @@ describe.each([
   const cases: Array<{ name: string; req: Json } & Expected> = [
     { name: "missing email", req: {}, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
     { name: "blank email", req: { email: " \t " }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "malformed email", req: { email: "carol(at)example.com" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email with a control character", req: { email: "carol\u0007@example.com" }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
-    { name: "email of 10,000 characters", req: { email: emailOfLength(10_000) }, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
+    {
+      name: "malformed email",
+      req: { email: "carol(at)example.com" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email with a control character",
+      req: { email: "carol\u0007@example.com" },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
+    {
+      name: "email of 10,000 characters",
+      req: { email: emailOfLength(10_000) },
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    },
   ];
   it.each(titled(cases, ", and no mail"))("%s", async (_title, { req, ...want }) => {
     await expectRejected(h, watchWith(), () => d.call(method, req), want);
@@ -593,16 +1109,76 @@ describe("AuthService/ResetPassword", () => {
   const cases: Array<{ name: string; req: () => Json } & Expected> = [
     { name: "missing code", req: () => ({ newPassword }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "code" },
     { name: "blank code", req: () => ({ code: "  ", newPassword }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "code" },
-    { name: "non-base64url code", req: () => ({ code: "<script>", newPassword }), code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
-    { name: "code of 300 characters", req: () => ({ code: "A".repeat(300), newPassword }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "code" },
-    { name: "unknown well-formed code", req: () => ({ code: randomOpaque(20), newPassword }), code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
-    { name: "the real code with one character flipped", req: () => ({ code: flip(daveResetCode, 3), newPassword }), code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
-    { name: "a verification code used as reset code", req: () => ({ code: h.outbox.latest(carol.email, "email_verification")?.code ?? "", newPassword }), code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
-    { name: "valid code, missing new password", req: () => ({ code: daveResetCode }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "new_password" },
-    { name: "valid code, too-short new password", req: () => ({ code: daveResetCode, newPassword: "short1!" }), code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
-    { name: "valid code, common new password", req: () => ({ code: daveResetCode, newPassword: "letmein123" }), code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
-    { name: "valid code, new password repeating one character", req: () => ({ code: daveResetCode, newPassword: "qqqqqqqqqq" }), code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
-    { name: "valid code, new password of 129 code points", req: () => ({ code: daveResetCode, newPassword: password129 }), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "new_password" },
+    {
+      name: "non-base64url code",
+      req: () => ({ code: "<script>", newPassword }),
+      code: "invalid_argument",
+      reason: "INVALID_CODE",
+      field: "code",
+    },
+    {
+      name: "code of 300 characters",
+      req: () => ({ code: "A".repeat(300), newPassword }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "code",
+    },
+    {
+      name: "unknown well-formed code",
+      req: () => ({ code: randomOpaque(20), newPassword }),
+      code: "invalid_argument",
+      reason: "INVALID_CODE",
+      field: "code",
+    },
+    {
+      name: "the real code with one character flipped",
+      req: () => ({ code: flip(daveResetCode, 3), newPassword }),
+      code: "invalid_argument",
+      reason: "INVALID_CODE",
+      field: "code",
+    },
+    {
+      name: "a verification code used as reset code",
+      req: () => ({ code: h.outbox.latest(carol.email, "email_verification")?.code ?? "", newPassword }),
+      code: "invalid_argument",
+      reason: "INVALID_CODE",
+      field: "code",
+    },
+    {
+      name: "valid code, missing new password",
+      req: () => ({ code: daveResetCode }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "new_password",
+    },
+    {
+      name: "valid code, too-short new password",
+      req: () => ({ code: daveResetCode, newPassword: "short1!" }),
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "new_password",
+    },
+    {
+      name: "valid code, common new password",
+      req: () => ({ code: daveResetCode, newPassword: "letmein123" }),
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "new_password",
+    },
+    {
+      name: "valid code, new password repeating one character",
+      req: () => ({ code: daveResetCode, newPassword: "qqqqqqqqqq" }),
+      code: "invalid_argument",
+      reason: "WEAK_PASSWORD",
+      field: "new_password",
+    },
+    {
+      name: "valid code, new password of 129 code points",
+      req: () => ({ code: daveResetCode, newPassword: password129 }),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "new_password",
+    },
   ];
   it.each(titled(cases, " (and the valid code is not burnt)"))("%s", async (_title, { req, ...want }) => {
     const r = req();
@@ -624,11 +1200,17 @@ describe("AuthService/ResetPassword applies the whole policy, including the acco
     await d.call("AuthService/RequestPasswordReset", { email: erin.email });
     await h.server.deps.background.drain();
     const code = (await h.mail(erin.email, "password_reset")).code;
-    await expectRejected(h, { emails: [erin.email], refresh: [e1.refreshToken] }, () => d.call("AuthService/ResetPassword", { code, newPassword: password }), {
-      code: "invalid_argument",
-      reason: "WEAK_PASSWORD",
-      field: "new_password",
-    }, [password, code]);
+    await expectRejected(
+      h,
+      { emails: [erin.email], refresh: [e1.refreshToken] },
+      () => d.call("AuthService/ResetPassword", { code, newPassword: password }),
+      {
+        code: "invalid_argument",
+        reason: "WEAK_PASSWORD",
+        field: "new_password",
+      },
+      [password, code],
+    );
   });
 });
 
@@ -653,10 +1235,34 @@ describe("SessionService/RevokeSession", () => {
   const cases: Array<{ name: string; id: () => string | undefined } & Expected> = [
     { name: "missing session id", id: () => undefined, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "session_id" },
     { name: "blank session id", id: () => "  ", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "session_id" },
-    { name: "malformed session id", id: () => "../../etc/passwd", code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "session_id" },
-    { name: "session id with a NUL byte", id: () => `${a2.sessionId}\u0000`, code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "session_id" },
-    { name: "session id of 129 characters", id: () => "a".repeat(129), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "session_id" },
-    { name: "session id of 10,000 characters", id: () => "a".repeat(10_000), code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "session_id" },
+    {
+      name: "malformed session id",
+      id: () => "../../etc/passwd",
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "session_id",
+    },
+    {
+      name: "session id with a NUL byte",
+      id: () => `${a2.sessionId}\u0000`,
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "session_id",
+    },
+    {
+      name: "session id of 129 characters",
+      id: () => "a".repeat(129),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "session_id",
+    },
+    {
+      name: "session id of 10,000 characters",
+      id: () => "a".repeat(10_000),
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "session_id",
+    },
     { name: "unknown session id", id: () => crypto.randomUUID(), code: "not_found", reason: "NOT_FOUND", field: "session_id" },
     { name: "the caller's own logged-out session", id: () => a3.sessionId, code: "not_found", reason: "NOT_FOUND", field: "session_id" },
     { name: "another user's session", id: () => b1.sessionId, code: "not_found", reason: "NOT_FOUND", field: "session_id" },
@@ -668,8 +1274,18 @@ describe("SessionService/RevokeSession", () => {
   });
 
   it("another user's session id is answered exactly like an unknown one, and that session keeps working", async () => {
-    const unknown = await expectRejected(h, watchWith(), () => d.call("SessionService/RevokeSession", { sessionId: crypto.randomUUID() }, a1.accessToken), { code: "not_found", reason: "NOT_FOUND" });
-    const foreign = await expectRejected(h, watchWith(), () => d.call("SessionService/RevokeSession", { sessionId: b1.sessionId }, a1.accessToken), { code: "not_found", reason: "NOT_FOUND" });
+    const unknown = await expectRejected(
+      h,
+      watchWith(),
+      () => d.call("SessionService/RevokeSession", { sessionId: crypto.randomUUID() }, a1.accessToken),
+      { code: "not_found", reason: "NOT_FOUND" },
+    );
+    const foreign = await expectRejected(
+      h,
+      watchWith(),
+      () => d.call("SessionService/RevokeSession", { sessionId: b1.sessionId }, a1.accessToken),
+      { code: "not_found", reason: "NOT_FOUND" },
+    );
     expect({ message: foreign.message, metadata: foreign.metadata }).toEqual({ message: unknown.message, metadata: unknown.metadata });
     expect((await d.call("AuthService/GetCurrentUser", {}, b1.accessToken)).user.email).toBe(bob.email);
     const bobs = await h.store.sessions.listLive(bob.id, h.clock.now());
@@ -688,8 +1304,16 @@ interface DecodedInfo {
 const decoded = (info: ErrorInfo | undefined): DecodedInfo => ({ reason: info?.reason, domain: info?.domain });
 
 /** A gRPC-Web answer's status, from its trailer frame (or headers, for a trailers-only answer). */
-async function grpcWebPost(url: string, method: Method, frameBody: Uint8Array): Promise<{ status: number; grpcStatus: string | undefined; message: string; info: DecodedInfo }> {
-  const res = await fetch(`${url}/auth.v1.${method}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: frameBody });
+async function grpcWebPost(
+  url: string,
+  method: Method,
+  frameBody: Uint8Array,
+): Promise<{ status: number; grpcStatus: string | undefined; message: string; info: DecodedInfo }> {
+  const res = await fetch(`${url}/auth.v1.${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/grpc-web+proto" },
+    body: frameBody,
+  });
   const body = new Uint8Array(await res.arrayBuffer());
   const trailers: Record<string, string> = {};
   for (const [k, v] of res.headers) if (k.startsWith("grpc-")) trailers[k] = v;
@@ -698,7 +1322,9 @@ async function grpcWebPost(url: string, method: Method, frameBody: Uint8Array): 
     const flags = body[i] ?? 0;
     const len = new DataView(body.buffer, body.byteOffset + i + 1, 4).getUint32(0);
     if ((flags & 0x80) !== 0) {
-      for (const line of Buffer.from(body.subarray(i + 5, i + 5 + len)).toString("utf8").split("\r\n")) {
+      for (const line of Buffer.from(body.subarray(i + 5, i + 5 + len))
+        .toString("utf8")
+        .split("\r\n")) {
         const colon = line.indexOf(":");
         if (colon > 0) trailers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
       }
@@ -724,18 +1350,31 @@ function envelope(payload: Uint8Array): Uint8Array {
 function grpcJsRawBytes(url: string, method: Method, payload: Buffer): Promise<{ code: string; message: string; info: DecodedInfo }> {
   const client = new grpc.Client(new URL(url).host, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(`/auth.v1.${method}`, (b: Buffer) => b, (b: Buffer) => b, payload, new grpc.Metadata(), (err) => {
-      client.close();
-      if (err === null) return reject(new Error("expected the call to fail, but it succeeded"));
-      const bin = err.metadata.get("grpc-status-details-bin")[0];
-      const info = decoded(errorInfoFromStatusBin(bin === undefined ? undefined : Buffer.from(bin)));
-      resolve({ code: grpcCodeName(err.code), message: err.details, info });
-    });
+    client.makeUnaryRequest(
+      `/auth.v1.${method}`,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      payload,
+      new grpc.Metadata(),
+      (err) => {
+        client.close();
+        if (err === null) return reject(new Error("expected the call to fail, but it succeeded"));
+        const bin = err.metadata.get("grpc-status-details-bin")[0];
+        const info = decoded(errorInfoFromStatusBin(bin === undefined ? undefined : Buffer.from(bin)));
+        resolve({ code: grpcCodeName(err.code), message: err.details, info });
+      },
+    );
   });
 }
 
 /** Field 2 (password) of LoginRequest as a 70,000-byte string: a well-formed but oversized message. */
-const oversizedLoginProto = () => Buffer.concat([Buffer.from([0x0a, 0x11]), Buffer.from("alice@example.com"), Buffer.from([0x12, 0xf0, 0xa2, 0x04]), Buffer.alloc(70_000, 0x61)]);
+const oversizedLoginProto = () =>
+  Buffer.concat([
+    Buffer.from([0x0a, 0x11]),
+    Buffer.from("alice@example.com"),
+    Buffer.from([0x12, 0xf0, 0xa2, 0x04]),
+    Buffer.alloc(70_000, 0x61),
+  ]);
 const garbageProto = () => Buffer.from([0xff, 0xff, 0xff, 0x01, 0x02]);
 
 // Connect rejects these before any handler or interceptor runs. The contract still applies: every
@@ -749,12 +1388,23 @@ describe("decode errors raised by the protocol layer", () => {
   const json = { "content-type": "application/json" };
   const watch = () => watchWith("decoded@example.com");
 
-  async function expectDecodeError(method: Method, body: string | Uint8Array, headers: Record<string, string>, httpStatus: number, want: Expected, secrets: string[] = []) {
+  async function expectDecodeError(
+    method: Method,
+    body: string | Uint8Array,
+    headers: Record<string, string>,
+    httpStatus: number,
+    want: Expected,
+    secrets: string[] = [],
+  ) {
     const before = await snapshot(h, watch());
     const res = await rawRpc(h.url, method, body, headers);
     const parsed = JSON.parse(res.text) as Json;
     const info = decoded(errorInfoFromConnectJson(parsed));
-    expect({ status: res.status, code: parsed.code, reason: info.reason }).toEqual({ status: httpStatus, code: want.code, reason: want.reason });
+    expect({ status: res.status, code: parsed.code, reason: info.reason }).toEqual({
+      status: httpStatus,
+      code: want.code,
+      reason: want.reason,
+    });
     expect(info.domain).toBe("auth.v1");
     expectSafeMessage(String(parsed.message), secrets);
     expect(await snapshot(h, watch())).toEqual(before);
@@ -764,10 +1414,18 @@ describe("decode errors raised by the protocol layer", () => {
   describe("Connect protocol, JSON (fetch)", () => {
     it.each([
       ["a number for the email", "AuthService/Login", '{"email": 123, "password": "a long passphrase"}'],
-      ["a string for rememberMe", "AuthService/Login", '{"email": "alice@example.com", "password": "a long passphrase", "rememberMe": "yes"}'],
+      [
+        "a string for rememberMe",
+        "AuthService/Login",
+        '{"email": "alice@example.com", "password": "a long passphrase", "rememberMe": "yes"}',
+      ],
       ["an array for the email", "AuthService/Login", '{"email": ["alice@example.com"], "password": "a long passphrase"}'],
       ["an object for the email", "AuthService/Login", '{"email": {"address": "alice@example.com"}, "password": "a long passphrase"}'],
-      ["a number for the display name (Register)", "AuthService/Register", '{"email": "decoded@example.com", "password": "a long passphrase", "displayName": 5}'],
+      [
+        "a number for the display name (Register)",
+        "AuthService/Register",
+        '{"email": "decoded@example.com", "password": "a long passphrase", "displayName": 5}',
+      ],
       ["a boolean for the refresh token", "AuthService/RefreshToken", '{"refreshToken": true}'],
       ["a JSON array as the body", "AuthService/Login", "[]"],
       ["a JSON string as the body", "AuthService/Login", '"alice@example.com"'],
@@ -782,10 +1440,20 @@ describe("decode errors raised by the protocol layer", () => {
     it.each([
       ["UpdateProfile with a number for the display name", "AuthService/UpdateProfile", '{"displayName": 7}'],
       ["RevokeSession with a number for the session id", "SessionService/RevokeSession", '{"sessionId": 42}'],
-      ["ChangePassword with a number for the new password", "AuthService/ChangePassword", '{"currentPassword": "alice\'s long passphrase", "newPassword": 7}'],
-    ] as Array<[string, Method, string]>)("authenticated: %s → HTTP 400, invalid_argument / MALFORMED_REQUEST", async (_label, method, body) => {
-      await expectDecodeError(method, body, { ...json, authorization: `Bearer ${a1.accessToken}` }, 400, malformed, [alice.password, a1.accessToken]);
-    });
+      [
+        "ChangePassword with a number for the new password",
+        "AuthService/ChangePassword",
+        '{"currentPassword": "alice\'s long passphrase", "newPassword": 7}',
+      ],
+    ] as Array<[string, Method, string]>)(
+      "authenticated: %s → HTTP 400, invalid_argument / MALFORMED_REQUEST",
+      async (_label, method, body) => {
+        await expectDecodeError(method, body, { ...json, authorization: `Bearer ${a1.accessToken}` }, 400, malformed, [
+          alice.password,
+          a1.accessToken,
+        ]);
+      },
+    );
 
     it("a body above the 64 KiB limit → HTTP 429, resource_exhausted / PAYLOAD_TOO_LARGE", async () => {
       const body = JSON.stringify({ email: "decoded@example.com", password: "p".repeat(70_000) });
@@ -793,17 +1461,28 @@ describe("decode errors raised by the protocol layer", () => {
     });
 
     it("an unsupported content type → HTTP 415", async () => {
-      const res = await rawRpc(h.url, "AuthService/Login", JSON.stringify({ email: alice.email, password: alice.password }), { "content-type": "text/plain" });
+      const res = await rawRpc(h.url, "AuthService/Login", JSON.stringify({ email: alice.email, password: alice.password }), {
+        "content-type": "text/plain",
+      });
       expect(res.status).toBe(415);
       expect(res.text).not.toContain(alice.password);
     });
 
     it("does not echo a password sent with the wrong JSON type", async () => {
-      await expectDecodeError("AuthService/Login", '{"email": "alice@example.com", "password": 918273645}', json, 400, malformed, ["918273645"]);
+      await expectDecodeError("AuthService/Login", '{"email": "alice@example.com", "password": 918273645}', json, 400, malformed, [
+        "918273645",
+      ]);
     });
 
     it("does not echo a password from a malformed JSON body", async () => {
-      const parsed = await expectDecodeError("AuthService/Login", '{"email": "alice@example.com", "password": hunter2-secret-value}', json, 400, malformed, ["hunter2-secret-value"]);
+      const parsed = await expectDecodeError(
+        "AuthService/Login",
+        '{"email": "alice@example.com", "password": hunter2-secret-value}',
+        json,
+        400,
+        malformed,
+        ["hunter2-secret-value"],
+      );
       expect(String(parsed.message)).not.toMatch(/hunter2/);
     });
   });
@@ -843,7 +1522,9 @@ describe("decode errors raised by the protocol layer", () => {
       const driver = make(h.url);
       try {
         const password = `${"long passphrase ".repeat(4375)}`;
-        await expectRejected(h, watch(), () => driver.call("AuthService/Register", { email: "decoded@example.com", password }), tooLarge, [password]);
+        await expectRejected(h, watch(), () => driver.call("AuthService/Register", { email: "decoded@example.com", password }), tooLarge, [
+          password,
+        ]);
       } finally {
         driver.close();
       }
@@ -853,17 +1534,32 @@ describe("decode errors raised by the protocol layer", () => {
   describe("gRPC-Web (fetch)", () => {
     it("bytes that are not a protobuf message → grpc-status 3, MALFORMED_REQUEST", async () => {
       const r = await grpcWebPost(h.url, "AuthService/Login", envelope(garbageProto()));
-      expect({ status: r.status, grpcStatus: r.grpcStatus, ...r.info }).toEqual({ status: 200, grpcStatus: "3", reason: "MALFORMED_REQUEST", domain: "auth.v1" });
+      expect({ status: r.status, grpcStatus: r.grpcStatus, ...r.info }).toEqual({
+        status: 200,
+        grpcStatus: "3",
+        reason: "MALFORMED_REQUEST",
+        domain: "auth.v1",
+      });
       expectSafeMessage(r.message, []);
     });
     it("an incomplete envelope → grpc-status 3, MALFORMED_REQUEST", async () => {
       const r = await grpcWebPost(h.url, "AuthService/Login", new Uint8Array([0, 0, 0]));
-      expect({ status: r.status, grpcStatus: r.grpcStatus, ...r.info }).toEqual({ status: 200, grpcStatus: "3", reason: "MALFORMED_REQUEST", domain: "auth.v1" });
+      expect({ status: r.status, grpcStatus: r.grpcStatus, ...r.info }).toEqual({
+        status: 200,
+        grpcStatus: "3",
+        reason: "MALFORMED_REQUEST",
+        domain: "auth.v1",
+      });
       expectSafeMessage(r.message, []);
     });
     it("a message above the 64 KiB limit → grpc-status 8, PAYLOAD_TOO_LARGE", async () => {
       const r = await grpcWebPost(h.url, "AuthService/Login", envelope(oversizedLoginProto()));
-      expect({ status: r.status, grpcStatus: r.grpcStatus, ...r.info }).toEqual({ status: 200, grpcStatus: "8", reason: "PAYLOAD_TOO_LARGE", domain: "auth.v1" });
+      expect({ status: r.status, grpcStatus: r.grpcStatus, ...r.info }).toEqual({
+        status: 200,
+        grpcStatus: "8",
+        reason: "PAYLOAD_TOO_LARGE",
+        domain: "auth.v1",
+      });
       expectSafeMessage(r.message, []);
     });
   });
@@ -888,40 +1584,101 @@ describe.each(protocolFactories)("the same bad input over %s", (_name, make) => 
   const reject = (run: () => Promise<unknown>, want: Expected, secrets: string[] = [], ...emails: string[]) =>
     expectRejected(h, watchWith(...emails), run, want, secrets);
   /** A refused call whose password check counts one failure (guess) or forgives them (forgive). */
-  const rejectCounting = (counts: { guess: string } | { forgive: string }, run: () => Promise<unknown>, want: Expected, secrets: string[] = []) =>
-    expectRejected(h, { ...watchWith(), ...counts }, run, want, secrets);
+  const rejectCounting = (
+    counts: { guess: string } | { forgive: string },
+    run: () => Promise<unknown>,
+    want: Expected,
+    secrets: string[] = [],
+  ) => expectRejected(h, { ...watchWith(), ...counts }, run, want, secrets);
 
   it("Register: malformed email, common password, too-long display name", async () => {
     const password = "a fine long passphrase";
-    await reject(() => p.call("AuthService/Register", { email: "not-an-email", password }), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" }, [password], "not-an-email");
-    await reject(() => p.call("AuthService/Register", { email: "proto@example.com", password: "Password123" }), { code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" }, ["Password123"], "proto@example.com");
-    await reject(() => p.call("AuthService/Register", { email: "proto@example.com", password, displayName: "n".repeat(101) }), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" }, [password], "proto@example.com");
+    await reject(
+      () => p.call("AuthService/Register", { email: "not-an-email", password }),
+      { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" },
+      [password],
+      "not-an-email",
+    );
+    await reject(
+      () => p.call("AuthService/Register", { email: "proto@example.com", password: "Password123" }),
+      { code: "invalid_argument", reason: "WEAK_PASSWORD", field: "password" },
+      ["Password123"],
+      "proto@example.com",
+    );
+    await reject(
+      () => p.call("AuthService/Register", { email: "proto@example.com", password, displayName: "n".repeat(101) }),
+      { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" },
+      [password],
+      "proto@example.com",
+    );
   });
 
   it("Register: an existing email in another case → already_exists / EMAIL_EXISTS", async () => {
     const password = "another long passphrase";
-    await reject(() => p.call("AuthService/Register", { email: " BOB@example.COM", password }), { code: "already_exists", reason: "EMAIL_EXISTS", field: "email" }, [password]);
+    await reject(
+      () => p.call("AuthService/Register", { email: " BOB@example.COM", password }),
+      { code: "already_exists", reason: "EMAIL_EXISTS", field: "email" },
+      [password],
+    );
   });
 
   it("Login: unknown email and wrong password fail identically; an over-long password is refused", async () => {
     const password = "some long passphrase";
-    const unknown = await rejectCounting({ guess: "nobody@example.com" }, () => p.call("AuthService/Login", { email: "nobody@example.com", password }), { code: "unauthenticated", reason: "INVALID_CREDENTIALS" }, [password]);
-    const wrong = await rejectCounting({ guess: alice.email }, () => p.call("AuthService/Login", { email: alice.email, password }), { code: "unauthenticated", reason: "INVALID_CREDENTIALS" }, [password, alice.password]);
+    const unknown = await rejectCounting(
+      { guess: "nobody@example.com" },
+      () => p.call("AuthService/Login", { email: "nobody@example.com", password }),
+      { code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
+      [password],
+    );
+    const wrong = await rejectCounting(
+      { guess: alice.email },
+      () => p.call("AuthService/Login", { email: alice.email, password }),
+      { code: "unauthenticated", reason: "INVALID_CREDENTIALS" },
+      [password, alice.password],
+    );
     expect({ message: wrong.message, metadata: wrong.metadata }).toEqual({ message: unknown.message, metadata: unknown.metadata });
-    await reject(() => p.call("AuthService/Login", { email: alice.email, password: password129 }), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" }, [password129]);
+    await reject(
+      () => p.call("AuthService/Login", { email: alice.email, password: password129 }),
+      { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "password" },
+      [password129],
+    );
   });
 
   it("RefreshToken: unknown, non-base64url and over-long tokens", async () => {
-    await reject(() => p.call("AuthService/RefreshToken", { refreshToken: randomOpaque() }), { code: "unauthenticated", reason: "INVALID_REFRESH", field: "refresh_token" });
-    await reject(() => p.call("AuthService/RefreshToken", { refreshToken: "not a token!" }), { code: "unauthenticated", reason: "INVALID_REFRESH", field: "refresh_token" });
-    await reject(() => p.call("AuthService/RefreshToken", { refreshToken: "A".repeat(300) }), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "refresh_token" });
+    await reject(() => p.call("AuthService/RefreshToken", { refreshToken: randomOpaque() }), {
+      code: "unauthenticated",
+      reason: "INVALID_REFRESH",
+      field: "refresh_token",
+    });
+    await reject(() => p.call("AuthService/RefreshToken", { refreshToken: "not a token!" }), {
+      code: "unauthenticated",
+      reason: "INVALID_REFRESH",
+      field: "refresh_token",
+    });
+    await reject(() => p.call("AuthService/RefreshToken", { refreshToken: "A".repeat(300) }), {
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "refresh_token",
+    });
   });
 
   it("VerifyEmail and ResetPassword: malformed and unknown codes", async () => {
-    await reject(() => p.call("AuthService/VerifyEmail", { code: "abc$%^" }), { code: "invalid_argument", reason: "INVALID_CODE", field: "code" });
+    await reject(() => p.call("AuthService/VerifyEmail", { code: "abc$%^" }), {
+      code: "invalid_argument",
+      reason: "INVALID_CODE",
+      field: "code",
+    });
     await reject(() => p.call("AuthService/VerifyEmail", {}), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "code" });
-    await reject(() => p.call("AuthService/ResetPassword", { code: randomOpaque(20), newPassword }), { code: "invalid_argument", reason: "INVALID_CODE", field: "code" }, [newPassword]);
-    await reject(() => p.call("AuthService/ResetPassword", { code: daveResetCode, newPassword: "short" }), { code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" }, [daveResetCode]);
+    await reject(
+      () => p.call("AuthService/ResetPassword", { code: randomOpaque(20), newPassword }),
+      { code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
+      [newPassword],
+    );
+    await reject(
+      () => p.call("AuthService/ResetPassword", { code: daveResetCode, newPassword: "short" }),
+      { code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
+      [daveResetCode],
+    );
   });
 
   it("GetCurrentUser: no token, a Basic header, a tampered token, a foreign token, an expired token, a revoked session", async () => {
@@ -930,7 +1687,10 @@ describe.each(protocolFactories)("the same bad input over %s", (_name, make) => 
     const secrets = [a1.accessToken, alice.password, sig];
     const cases: Array<[string | undefined, Expected]> = [
       [undefined, { code: "unauthenticated", reason: "UNAUTHENTICATED" }],
-      [`Basic ${Buffer.from(`${alice.email}:${alice.password}`).toString("base64")}`, { code: "unauthenticated", reason: "UNAUTHENTICATED" }],
+      [
+        `Basic ${Buffer.from(`${alice.email}:${alice.password}`).toString("base64")}`,
+        { code: "unauthenticated", reason: "UNAUTHENTICATED" },
+      ],
       [`Bearer ${hd}.${pl}.${flip(sig, 10)}`, { code: "unauthenticated", reason: "INVALID_TOKEN" }],
       [`Bearer ${eve.accessToken}`, { code: "unauthenticated", reason: "INVALID_TOKEN" }],
       [`Bearer ${expired}`, { code: "unauthenticated", reason: "TOKEN_EXPIRED" }],
@@ -942,23 +1702,60 @@ describe.each(protocolFactories)("the same bad input over %s", (_name, make) => 
   });
 
   it("UpdateProfile, ChangePassword, UnlinkAccount: invalid field values", async () => {
-    await reject(() => p.call("AuthService/UpdateProfile", { displayName: "Al\u0007ice" }, a1.accessToken), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "display_name" });
-    await rejectCounting({ guess: alice.email }, () => p.call("AuthService/ChangePassword", { currentPassword: "not alice's passphrase", newPassword }, a1.accessToken), { code: "unauthenticated", reason: "INVALID_CREDENTIALS", field: "current_password" }, [newPassword, "not alice's passphrase"]);
-    await rejectCounting({ forgive: alice.email }, () => p.call("AuthService/ChangePassword", { currentPassword: alice.password, newPassword: "password1" }, a1.accessToken), { code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" }, [alice.password]);
-    await reject(() => p.call("AuthService/UnlinkAccount", { id: "password" }, a1.accessToken), { code: "failed_precondition", reason: "LAST_SIGN_IN_METHOD" });
+    await reject(() => p.call("AuthService/UpdateProfile", { displayName: "Al\u0007ice" }, a1.accessToken), {
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "display_name",
+    });
+    await rejectCounting(
+      { guess: alice.email },
+      () => p.call("AuthService/ChangePassword", { currentPassword: "not alice's passphrase", newPassword }, a1.accessToken),
+      { code: "unauthenticated", reason: "INVALID_CREDENTIALS", field: "current_password" },
+      [newPassword, "not alice's passphrase"],
+    );
+    await rejectCounting(
+      { forgive: alice.email },
+      () => p.call("AuthService/ChangePassword", { currentPassword: alice.password, newPassword: "password1" }, a1.accessToken),
+      { code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
+      [alice.password],
+    );
+    await reject(() => p.call("AuthService/UnlinkAccount", { id: "password" }, a1.accessToken), {
+      code: "failed_precondition",
+      reason: "LAST_SIGN_IN_METHOD",
+    });
   });
 
   it("RevokeSession: another user's session is NOT_FOUND exactly like an unknown one, and keeps working", async () => {
-    const unknown = await reject(() => p.call("SessionService/RevokeSession", { sessionId: crypto.randomUUID() }, a1.accessToken), { code: "not_found", reason: "NOT_FOUND", field: "session_id" });
-    const foreign = await reject(() => p.call("SessionService/RevokeSession", { sessionId: b1.sessionId }, a1.accessToken), { code: "not_found", reason: "NOT_FOUND", field: "session_id" });
+    const unknown = await reject(() => p.call("SessionService/RevokeSession", { sessionId: crypto.randomUUID() }, a1.accessToken), {
+      code: "not_found",
+      reason: "NOT_FOUND",
+      field: "session_id",
+    });
+    const foreign = await reject(() => p.call("SessionService/RevokeSession", { sessionId: b1.sessionId }, a1.accessToken), {
+      code: "not_found",
+      reason: "NOT_FOUND",
+      field: "session_id",
+    });
     expect({ message: foreign.message, metadata: foreign.metadata }).toEqual({ message: unknown.message, metadata: unknown.metadata });
     expect((await p.call("AuthService/GetCurrentUser", {}, b1.accessToken)).user.email).toBe(bob.email);
-    await reject(() => p.call("SessionService/RevokeSession", { sessionId: "../x" }, a1.accessToken), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "session_id" });
+    await reject(() => p.call("SessionService/RevokeSession", { sessionId: "../x" }, a1.accessToken), {
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "session_id",
+    });
   });
 
   it("ResendVerificationEmail and RequestPasswordReset: malformed email refused; unknown email answered like a known one", async () => {
-    await reject(() => p.call("AuthService/ResendVerificationEmail", { email: "carol" }), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" });
-    await reject(() => p.call("AuthService/RequestPasswordReset", { email: emailOfLength(10_000) }), { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "email" });
+    await reject(() => p.call("AuthService/ResendVerificationEmail", { email: "carol" }), {
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    });
+    await reject(() => p.call("AuthService/RequestPasswordReset", { email: emailOfLength(10_000) }), {
+      code: "invalid_argument",
+      reason: "INVALID_ARGUMENT",
+      field: "email",
+    });
     const before = await snapshot(h, { emails: watched() });
     const unknown = await p.call("AuthService/RequestPasswordReset", { email: "nobody@example.com" });
     const known = await p.call("AuthService/RequestPasswordReset", { email: bob.email });
@@ -1008,17 +1805,26 @@ describe("registration disabled", () => {
     await hd?.close();
   });
 
-  it.each(protocolFactories.map(([name], i) => [name, i] as const))("Register over %s → permission_denied / REGISTRATION_DISABLED, no account, no mail", async (_name, i) => {
-    const p = ps[i];
-    if (p === undefined) throw new Error("protocol missing");
-    const email = `closed.${i}@example.com`;
-    const password = "a fine long passphrase";
-    await expectRejected(hd, { emails: [email] }, () => p.call("AuthService/Register", { email, password, displayName: "Closed" }), {
-      code: "permission_denied",
-      reason: "REGISTRATION_DISABLED",
-    }, [password]);
-    expect(hd.outbox.mails).toHaveLength(0);
-  });
+  it.each(protocolFactories.map(([name], i) => [name, i] as const))(
+    "Register over %s → permission_denied / REGISTRATION_DISABLED, no account, no mail",
+    async (_name, i) => {
+      const p = ps[i];
+      if (p === undefined) throw new Error("protocol missing");
+      const email = `closed.${i}@example.com`;
+      const password = "a fine long passphrase";
+      await expectRejected(
+        hd,
+        { emails: [email] },
+        () => p.call("AuthService/Register", { email, password, displayName: "Closed" }),
+        {
+          code: "permission_denied",
+          reason: "REGISTRATION_DISABLED",
+        },
+        [password],
+      );
+      expect(hd.outbox.mails).toHaveLength(0);
+    },
+  );
 });
 
 // ---- expiry: one harness whose clock moves ------------------------------------------------------
@@ -1066,24 +1872,48 @@ describe("expired tokens and codes (own harness, moving clock)", () => {
       "SessionService/RevokeSession": { sessionId: r1.sessionId },
     };
     for (const method of authenticatedRpcs) {
-      await expectRejected(hc, watchC(), () => dc.call(method, bodies[method] ?? {}, r1.accessToken), { code: "unauthenticated", reason: "TOKEN_EXPIRED" }, [r1.accessToken, rita.password]);
+      await expectRejected(
+        hc,
+        watchC(),
+        () => dc.call(method, bodies[method] ?? {}, r1.accessToken),
+        { code: "unauthenticated", reason: "TOKEN_EXPIRED" },
+        [r1.accessToken, rita.password],
+      );
     }
     for (const p of ps) {
-      await expectRejected(hc, watchC(), () => p.call("AuthService/GetCurrentUser", {}, r1.accessToken), { code: "unauthenticated", reason: "TOKEN_EXPIRED" }, [r1.accessToken]);
+      await expectRejected(
+        hc,
+        watchC(),
+        () => p.call("AuthService/GetCurrentUser", {}, r1.accessToken),
+        { code: "unauthenticated", reason: "TOKEN_EXPIRED" },
+        [r1.accessToken],
+      );
     }
   });
 
   it("after 1 hour the password-reset code is refused → invalid_argument / INVALID_CODE, password and sessions unchanged", async () => {
     advanceTo(60 * minute + 1000);
     for (const p of ps) {
-      await expectRejected(hc, watchC(), () => p.call("AuthService/ResetPassword", { code: ritaCode, newPassword }), { code: "invalid_argument", reason: "INVALID_CODE", field: "code" }, [ritaCode, newPassword]);
+      await expectRejected(
+        hc,
+        watchC(),
+        () => p.call("AuthService/ResetPassword", { code: ritaCode, newPassword }),
+        { code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
+        [ritaCode, newPassword],
+      );
     }
   });
 
   it("after 24 hours the verification code is refused → invalid_argument / INVALID_CODE, the address stays unverified", async () => {
     advanceTo(24 * 60 * minute + 1000);
     for (const p of ps) {
-      await expectRejected(hc, watchC(), () => p.call("AuthService/VerifyEmail", { code: veraCode }), { code: "invalid_argument", reason: "INVALID_CODE", field: "code" }, [veraCode]);
+      await expectRejected(
+        hc,
+        watchC(),
+        () => p.call("AuthService/VerifyEmail", { code: veraCode }),
+        { code: "invalid_argument", reason: "INVALID_CODE", field: "code" },
+        [veraCode],
+      );
     }
     expect((await hc.store.users.findByEmail(vera.email))?.emailVerified).toBe(false);
   });
@@ -1091,7 +1921,13 @@ describe("expired tokens and codes (own harness, moving clock)", () => {
   it("after 7 days the refresh token is refused → unauthenticated / REFRESH_EXPIRED, and is not spent", async () => {
     advanceTo(7 * 24 * 60 * minute + 1000);
     for (const p of ps) {
-      await expectRejected(hc, watchC(), () => p.call("AuthService/RefreshToken", { refreshToken: r1.refreshToken }), { code: "unauthenticated", reason: "REFRESH_EXPIRED" }, [r1.refreshToken]);
+      await expectRejected(
+        hc,
+        watchC(),
+        () => p.call("AuthService/RefreshToken", { refreshToken: r1.refreshToken }),
+        { code: "unauthenticated", reason: "REFRESH_EXPIRED" },
+        [r1.refreshToken],
+      );
     }
     expect((await hc.store.refreshTokens.find(tokenHash(r1.refreshToken)))?.consumedAt).toBeNull();
   });

@@ -127,11 +127,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promi
 type ReflStream = grpc.ClientDuplexStream<ReflReq, ReflRes>;
 
 function openReflection(): ReflStream {
-  const stream = reflectionClient.makeBidiStreamRequest(
-    reflectionInfo.path,
-    reflectionInfo.serialize,
-    reflectionInfo.deserialize,
-  );
+  const stream = reflectionClient.makeBidiStreamRequest(reflectionInfo.path, reflectionInfo.serialize, reflectionInfo.deserialize);
   // ask() listens for errors while a request is pending; this one keeps a late error (e.g. the
   // connection closing in afterAll after a failed assertion) from becoming an uncaught exception.
   stream.on("error", () => {});
@@ -259,12 +255,7 @@ describe("grpc.health.v1.Health via @grpc/grpc-js", () => {
 
   it("Watch sends the current status, then each change, and stops polling once cancelled", async () => {
     const seen: string[] = [];
-    const call = healthClient.makeServerStreamRequest(
-      healthWatch.path,
-      healthWatch.serialize,
-      healthWatch.deserialize,
-      { service: "" },
-    );
+    const call = healthClient.makeServerStreamRequest(healthWatch.path, healthWatch.serialize, healthWatch.deserialize, { service: "" });
     let endError: unknown;
     const ended = new Promise<void>((resolve) => {
       call.on("error", (err: unknown) => {
@@ -305,12 +296,9 @@ describe("grpc.health.v1.Health via @grpc/grpc-js", () => {
 
   it("Watch of an unknown service sends SERVICE_UNKNOWN and stays open", async () => {
     const seen: string[] = [];
-    const call = healthClient.makeServerStreamRequest(
-      healthWatch.path,
-      healthWatch.serialize,
-      healthWatch.deserialize,
-      { service: "no.such.Service" },
-    );
+    const call = healthClient.makeServerStreamRequest(healthWatch.path, healthWatch.serialize, healthWatch.deserialize, {
+      service: "no.such.Service",
+    });
     let endError: unknown;
     let ended = false;
     const endedP = new Promise<void>((resolve) => {
@@ -438,9 +426,7 @@ describe("server reflection via @grpc/grpc-js (grpc.reflection.v1)", () => {
 
       const byName = await ask(stream, { file_by_filename: "grpc/health/v1/health.proto" });
       const healthFiles = byName.file_descriptor_response?.file_descriptor_proto ?? [];
-      expect(healthFiles.map((b) => fromBinary(FileDescriptorProtoSchema, b).name)).toEqual([
-        "grpc/health/v1/health.proto",
-      ]);
+      expect(healthFiles.map((b) => fromBinary(FileDescriptorProtoSchema, b).name)).toEqual(["grpc/health/v1/health.proto"]);
 
       const missingFile = await ask(stream, { file_by_filename: "nope.proto" });
       expect(missingFile.error_response?.error_code).toBe(5);

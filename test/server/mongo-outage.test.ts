@@ -189,7 +189,12 @@ describe("indexes at start-up", () => {
     fake.respond("createIndexes", (body) => {
       if (body["createIndexes"] === "sessions" && ttlConflict) {
         ttlConflict = false;
-        return { ok: 0, code: 85, codeName: "IndexOptionsConflict", errmsg: "An equivalent index already exists with a different name and options" };
+        return {
+          ok: 0,
+          code: 85,
+          codeName: "IndexOptionsConflict",
+          errmsg: "An equivalent index already exists with a different name and options",
+        };
       }
       return undefined;
     });
@@ -220,7 +225,14 @@ describe("indexes at start-up", () => {
         : undefined,
     );
     fake.respond("listIndexes", () => ({
-      cursor: { id: 0n, ns: "authd_outage.users", firstBatch: [{ v: 2, key: { _id: 1 }, name: "_id_" }, { v: 2, key: { email: 1 }, name: "email_unique" }] },
+      cursor: {
+        id: 0n,
+        ns: "authd_outage.users",
+        firstBatch: [
+          { v: 2, key: { _id: 1 }, name: "_id_" },
+          { v: 2, key: { email: 1 }, name: "email_unique" },
+        ],
+      },
       ok: 1,
     }));
     const error = await start(fake.port).then(
@@ -241,7 +253,12 @@ describe("indexes at start-up", () => {
 
   it("credentials MongoDB refuses stop the start with a clear error instead of retrying as if it were down", async () => {
     fake = await startFakeMongod();
-    fake.respond("createIndexes", () => ({ ok: 0, code: 13, codeName: "Unauthorized", errmsg: "not authorized on authd_outage to execute command" }));
+    fake.respond("createIndexes", () => ({
+      ok: 0,
+      code: 13,
+      codeName: "Unauthorized",
+      errmsg: "not authorized on authd_outage to execute command",
+    }));
     const error = await start(fake.port).then(
       (s) => {
         server = s;

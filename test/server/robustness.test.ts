@@ -155,7 +155,11 @@ describe("signing in while the account's credentials change", () => {
       const attacker = d.call("AuthService/Login", { email, password });
       await g.reached;
       // ...when the owner changes the password, revoking every other session that exists.
-      await d.call("AuthService/ChangePassword", { currentPassword: password, newPassword: "the owner's new passphrase" }, owner.accessToken);
+      await d.call(
+        "AuthService/ChangePassword",
+        { currentPassword: password, newPassword: "the owner's new passphrase" },
+        owner.accessToken,
+      );
       g.release();
 
       const f = await failure(attacker);

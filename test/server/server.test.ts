@@ -62,7 +62,12 @@ describe("operations endpoints", () => {
     }
     // And buf curl can call an RPC using only the schema it learned by reflection.
     const call = await execFileAsync(bin, [
-      "curl", "--http2-prior-knowledge", "--protocol", "grpc", "--data", "{}",
+      "curl",
+      "--http2-prior-knowledge",
+      "--protocol",
+      "grpc",
+      "--data",
+      "{}",
       `${h.url}/auth.v1.SessionService/ListSessions`,
     ]).catch((e: { stdout: string; stderr: string }) => e);
     expect(call.stderr).toContain("unauthenticated");
@@ -145,7 +150,9 @@ describe("operations endpoints", () => {
     }
     expect(h.logs.some((l) => l.rpc === "auth.v1.AuthService/Login" && l.status === "ok" && typeof l.requestId === "string")).toBe(true);
     await failure(fetchDriver(h.url, "logs").call("AuthService/Login", { email, password: "wrong password" }));
-    expect(h.logs.some((l) => l.rpc === "auth.v1.AuthService/Login" && l.status === "Unauthenticated" && l.reason === "INVALID_CREDENTIALS")).toBe(true);
+    expect(
+      h.logs.some((l) => l.rpc === "auth.v1.AuthService/Login" && l.status === "Unauthenticated" && l.reason === "INVALID_CREDENTIALS"),
+    ).toBe(true);
   });
 });
 
@@ -160,8 +167,17 @@ describe("storage outages", () => {
     const store: Store = {
       ...inner,
       kind: inner.kind,
-      users: { ...inner.users, findByEmail: async (e) => (outage(), inner.users.findByEmail(e)) },
-      ping: async () => (outage(), inner.ping()),
+      users: {
+        ...inner.users,
+        findByEmail: async (e) => {
+          outage();
+          return inner.users.findByEmail(e);
+        },
+      },
+      ping: async () => {
+        outage();
+        return inner.ping();
+      },
       close: () => inner.close(),
     };
     h = await startHarness({}, store);
@@ -183,7 +199,9 @@ describe("storage outages", () => {
       expect(f.message).not.toContain("secret-host");
       d.close();
     }
-    const raw = await rawRpc(h.url, "AuthService/Login", JSON.stringify({ email: "x@example.com", password }), { "content-type": "application/json" });
+    const raw = await rawRpc(h.url, "AuthService/Login", JSON.stringify({ email: "x@example.com", password }), {
+      "content-type": "application/json",
+    });
     const body = raw.text;
     expect(raw.status).toBe(503);
     expect(body).not.toContain("secret-host");
@@ -291,7 +309,13 @@ describe("graceful shutdown", () => {
     const store: Store = {
       ...inner,
       kind: inner.kind,
-      users: { ...inner.users, insert: async (u) => (await gate.pass(), inner.users.insert(u)) },
+      users: {
+        ...inner.users,
+        insert: async (u) => {
+          await gate.pass();
+          return inner.users.insert(u);
+        },
+      },
     };
     const h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", SHUTDOWN_GRACE_MS: "2000" }, store);
     const d = fetchDriver(h.url, "shutdown");
@@ -330,7 +354,9 @@ describe("client address and session lifetime", () => {
         const d = fetchDriver(h.url, "xff");
         await d.call("AuthService/Register", { email: "xff@example.com", password });
         // The client forged the first entry; the one trusted proxy appended the address it saw.
-        const login = await d.call("AuthService/Login", { email: "xff@example.com", password }, undefined, { "x-forwarded-for": "10.9.9.9, 203.0.113.9" });
+        const login = await d.call("AuthService/Login", { email: "xff@example.com", password }, undefined, {
+          "x-forwarded-for": "10.9.9.9, 203.0.113.9",
+        });
         const sessions = await d.call("SessionService/ListSessions", {}, login.tokens.accessToken);
         const session = sessions.sessions.find((s: Json) => s.id === login.tokens.sessionId);
         expect(session.ipAddress).toBe(expected);

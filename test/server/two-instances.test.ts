@@ -65,7 +65,9 @@ describe(`two instances on one ${storageUnderTest} store`, () => {
     await onA.call("AuthService/Register", { email, password });
     const tokens = (await onB.call("AuthService/Login", { email, password })).tokens;
     const results = await Promise.allSettled(
-      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? onA : onB).call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken })),
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 === 0 ? onA : onB).call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken }),
+      ),
     );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     for (const r of results) {

@@ -80,8 +80,18 @@ describe("strings that are not well-formed UTF-16 are INVALID_ARGUMENT", () => {
   // the field, and nothing is stored.
   it.each([
     ["/api/v1/auth/register", { name: "Ada", email: `legacy${lone}@example.com`, password }, "email", "legacy\ufffd@example.com"],
-    ["/api/v1/auth/register", { name: `Ada ${lone}`, email: "legacy-name@example.com", password }, "display_name", "legacy-name@example.com"],
-    ["/api/v1/auth/register", { name: "Ada", email: "legacy-pw@example.com", password: `${password}${lone}` }, "password", "legacy-pw@example.com"],
+    [
+      "/api/v1/auth/register",
+      { name: `Ada ${lone}`, email: "legacy-name@example.com", password },
+      "display_name",
+      "legacy-name@example.com",
+    ],
+    [
+      "/api/v1/auth/register",
+      { name: "Ada", email: "legacy-pw@example.com", password: `${password}${lone}` },
+      "password",
+      "legacy-pw@example.com",
+    ],
     ["/api/v1/auth/login", { email: `legacy${lone}@example.com`, password }, "email", "legacy\ufffd@example.com"],
     ["/api/v1/auth/login", { email: "legacy-login@example.com", password: `${lone}${password}` }, "password", "legacy-login@example.com"],
   ] as const)("REST %s with a lone surrogate in %j: INVALID_ARGUMENT naming the field", async (path, body, field, account) => {

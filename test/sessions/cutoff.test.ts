@@ -101,7 +101,11 @@ describe("the other sessions end even when the cleanup after a security change f
     await d.call("AuthService/Register", { email, password });
     const { mine, other, browser } = await threeSessions(email);
     const before = cleanupCalls;
-    const res = await d.call("AuthService/ChangePassword", { currentPassword: password, newPassword: "a brand new passphrase" }, mine.accessToken);
+    const res = await d.call(
+      "AuthService/ChangePassword",
+      { currentPassword: password, newPassword: "a brand new passphrase" },
+      mine.accessToken,
+    );
     expect(cleanupCalls).toBe(before + 1); // the cleanup was attempted, and failed
     expect(res.revokedSessionCount ?? 0).toBe(0); // it could not mark them; the cutoff ended them
     await expectEnded(other, browser);
@@ -167,7 +171,11 @@ describe("the other sessions end even when the cleanup after a security change f
       const { code } = await enrolled(email);
       const { mine, other, browser } = await threeSessions(email, password, code);
       const extra = await d.call("TwoFactorService/Setup", { password, additionalDevice: true }, mine.accessToken);
-      const added = await d.call("TwoFactorService/AddDevice", { secret: extra.secret, code: totp(extra.secret, h.clock.now()) }, mine.accessToken);
+      const added = await d.call(
+        "TwoFactorService/AddDevice",
+        { secret: extra.secret, code: totp(extra.secret, h.clock.now()) },
+        mine.accessToken,
+      );
       // Removing the added device is a security change: whoever held it loses their sessions.
       await d.call("TwoFactorService/RemoveDevice", { deviceId: added.device.id }, mine.accessToken);
       await expectEnded(other, browser);
@@ -188,7 +196,10 @@ describe("security changes racing each other", () => {
     const challenge = (await d.call("AuthService/Login", { email, password })).secondFactor.challengeToken;
     // ...the owner resets the password (in the same second: no timestamp can tell them apart)...
     await d.call("AuthService/RequestPasswordReset", { email });
-    await d.call("AuthService/ResetPassword", { code: (await h.mail(email, "password_reset")).code, newPassword: "the owner's reset passphrase" });
+    await d.call("AuthService/ResetPassword", {
+      code: (await h.mail(email, "password_reset")).code,
+      newPassword: "the owner's reset passphrase",
+    });
     // ...and the challenge is void.
     const f = await failure(d.call("AuthService/CompleteLogin", { challengeToken: challenge, code: totp(setup.secret, h.clock.now()) }));
     expect([f.code, f.reason]).toEqual(["unauthenticated", "INVALID_CHALLENGE"]);
@@ -200,7 +211,11 @@ describe("security changes racing each other", () => {
     const attacker = (await d.call("AuthService/Login", { email, password })).tokens;
     passwordWriteGate = createGate();
     const held = passwordWriteGate;
-    const attack = d.call("AuthService/ChangePassword", { currentPassword: password, newPassword: "the attacker's passphrase" }, attacker.accessToken);
+    const attack = d.call(
+      "AuthService/ChangePassword",
+      { currentPassword: password, newPassword: "the attacker's passphrase" },
+      attacker.accessToken,
+    );
     await held.reached;
     // The owner's reset lands while the attacker's write waits.
     await d.call("AuthService/RequestPasswordReset", { email });
@@ -224,7 +239,10 @@ describe("security changes racing each other", () => {
     for (let i = 0; i < 2; i++) {
       h.clock.advance(30_000);
       const extra = await d.call("TwoFactorService/Setup", { password, additionalDevice: true }, owner.accessToken);
-      devices.push((await d.call("TwoFactorService/AddDevice", { secret: extra.secret, code: totp(extra.secret, h.clock.now()) }, owner.accessToken)).device.id);
+      devices.push(
+        (await d.call("TwoFactorService/AddDevice", { secret: extra.secret, code: totp(extra.secret, h.clock.now()) }, owner.accessToken))
+          .device.id,
+      );
     }
     h.clock.advance(30_000);
     const attacker = (await d.call("AuthService/Login", { email, password, loginCode: totp(setup.secret, h.clock.now()) })).tokens;
@@ -239,7 +257,9 @@ describe("security changes racing each other", () => {
     const f = await failure(attack);
     expect([f.code, f.reason]).toEqual(["unauthenticated", "SESSION_REVOKED"]);
     await expectAlive(owner);
-    expect((await d.call("TwoFactorService/ListDevices", {}, owner.accessToken)).devices.map((x: { id: string }) => x.id)).toContain(devices[0]);
+    expect((await d.call("TwoFactorService/ListDevices", {}, owner.accessToken)).devices.map((x: { id: string }) => x.id)).toContain(
+      devices[0],
+    );
   });
 });
 

@@ -39,14 +39,26 @@ describe("first factor checked, no second factor: signed in", () => {
     const result = await s.ops.signIn.login({ email: "plain@example.com", password, rememberMe: true }, s.client);
     expect(result.state).toBe("signed_in");
     if (result.state !== "signed_in") return;
-    expect(Object.keys(result.account).sort()).toEqual(["createdAt", "displayName", "email", "emailVerified", "id", "twoFactorEnabled", "updatedAt"]);
+    expect(Object.keys(result.account).sort()).toEqual([
+      "createdAt",
+      "displayName",
+      "email",
+      "emailVerified",
+      "id",
+      "twoFactorEnabled",
+      "updatedAt",
+    ]);
     expect(result.rememberMe).toBe(true);
     expect((await s.ops.sessions.authenticate({ bearer: result.tokens.accessToken })).userId).toBe(result.account.id);
   });
 
   it("a wrong password and an unknown address are one answer", async () => {
-    expect(await reason(s.ops.signIn.login({ email: "plain@example.com", password: "wrong password", rememberMe: false }, s.client))).toBe("INVALID_CREDENTIALS");
-    expect(await reason(s.ops.signIn.login({ email: "nobody@example.com", password, rememberMe: false }, s.client))).toBe("INVALID_CREDENTIALS");
+    expect(await reason(s.ops.signIn.login({ email: "plain@example.com", password: "wrong password", rememberMe: false }, s.client))).toBe(
+      "INVALID_CREDENTIALS",
+    );
+    expect(await reason(s.ops.signIn.login({ email: "nobody@example.com", password, rememberMe: false }, s.client))).toBe(
+      "INVALID_CREDENTIALS",
+    );
   });
 });
 
@@ -62,16 +74,24 @@ describe("second factor required", () => {
     expect([done.state, done.rememberMe, done.account.twoFactorEnabled]).toEqual(["signed_in", true, true]);
     // The challenge is single-use.
     s.clock.advance(30_000);
-    expect(await reason(s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client))).toBe("INVALID_CHALLENGE");
+    expect(await reason(s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client))).toBe(
+      "INVALID_CHALLENGE",
+    );
   });
 
   it("with the code in the same call: signed in directly; a wrong code is refused and counted", async () => {
     const { secret } = await enrolled("one-call@example.com");
-    const wrong = s.ops.signIn.login({ email: "one-call@example.com", password, rememberMe: false, loginCode: wrongCode(secret, s.clock.now()) }, s.client);
+    const wrong = s.ops.signIn.login(
+      { email: "one-call@example.com", password, rememberMe: false, loginCode: wrongCode(secret, s.clock.now()) },
+      s.client,
+    );
     expect(await reason(wrong)).toBe("INVALID_TWO_FACTOR_CODE");
     const user = (await s.store.users.findByEmail("one-call@example.com"))!;
     expect((await s.store.attempts.get(`2fa:${user.id}`, s.clock.now())).failures).toBe(1);
-    const ok = await s.ops.signIn.login({ email: "one-call@example.com", password, rememberMe: false, loginCode: totp(secret, s.clock.now()) }, s.client);
+    const ok = await s.ops.signIn.login(
+      { email: "one-call@example.com", password, rememberMe: false, loginCode: totp(secret, s.clock.now()) },
+      s.client,
+    );
     expect(ok.state).toBe("signed_in");
   });
 
@@ -80,7 +100,9 @@ describe("second factor required", () => {
     const first = await s.ops.signIn.login({ email: "expiring@example.com", password, rememberMe: false }, s.client);
     if (first.state !== "second_factor_pending") throw new Error("expected a challenge");
     s.clock.advance(121_000);
-    expect(await reason(s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client))).toBe("INVALID_CHALLENGE");
+    expect(await reason(s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client))).toBe(
+      "INVALID_CHALLENGE",
+    );
   });
 
   it("a password change after the first step voids its challenge", async () => {
@@ -88,7 +110,9 @@ describe("second factor required", () => {
     const first = await s.ops.signIn.login({ email: "changed@example.com", password, rememberMe: false }, s.client);
     if (first.state !== "second_factor_pending") throw new Error("expected a challenge");
     await s.ops.accounts.changePassword(caller, password, "another passphrase entirely");
-    expect(await reason(s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client))).toBe("INVALID_CHALLENGE");
+    expect(await reason(s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client))).toBe(
+      "INVALID_CHALLENGE",
+    );
   });
 });
 
@@ -97,7 +121,9 @@ describe("email verification", () => {
     const strict = await startService({ EMAIL_VERIFICATION_REQUIRED: "true" });
     try {
       await strict.ops.accounts.register({ email: "unverified@example.com", password, displayName: "" }, strict.client);
-      expect(await reason(strict.ops.signIn.login({ email: "unverified@example.com", password, rememberMe: false }, strict.client))).toBe("EMAIL_NOT_VERIFIED");
+      expect(await reason(strict.ops.signIn.login({ email: "unverified@example.com", password, rememberMe: false }, strict.client))).toBe(
+        "EMAIL_NOT_VERIFIED",
+      );
       const user = (await strict.store.users.findByEmail("unverified@example.com"))!;
       expect(await strict.store.sessions.listLive(user.id, strict.clock.now())).toEqual([]);
     } finally {

@@ -93,11 +93,7 @@ function makeCode(userId: string, purpose: CodePurpose, now: Date, overrides: Pa
   };
 }
 
-export function storageContract(
-  name: string,
-  makeStore: () => Promise<Store>,
-  cleanup?: () => Promise<void>,
-): void {
+export function storageContract(name: string, makeStore: () => Promise<Store>, cleanup?: () => Promise<void>): void {
   describe(`storage contract: ${name}`, () => {
     let store: Store;
     /** The test's reference instant. Records are placed relative to it; reads pass explicit `now`s. */
@@ -250,12 +246,25 @@ export function storageContract(
         await store.users.insert(user);
         const later = at(now, MINUTE);
         const kept = uid("ses");
-        const changed = await store.users.update(user.id, { passwordHash: "$argon2id$changed", updatedAt: later }, { endSessions: { keep: kept } });
-        expect(changed).toEqual({ ...user, passwordHash: "$argon2id$changed", updatedAt: later, sessionCutoff: { generation: 1, keptSessionId: kept } });
+        const changed = await store.users.update(
+          user.id,
+          { passwordHash: "$argon2id$changed", updatedAt: later },
+          { endSessions: { keep: kept } },
+        );
+        expect(changed).toEqual({
+          ...user,
+          passwordHash: "$argon2id$changed",
+          updatedAt: later,
+          sessionCutoff: { generation: 1, keptSessionId: kept },
+        });
         expect(await store.users.findById(user.id)).toEqual(changed);
         // A second change, keeping no one; combined with ifPasswordHash, a stale writer changes nothing.
         expect(await store.users.update(user.id, {}, { ifPasswordHash: "$argon2id$stale", endSessions: { keep: null } })).toBeNull();
-        const reset = await store.users.update(user.id, { passwordHash: "$argon2id$reset" }, { ifPasswordHash: "$argon2id$changed", endSessions: { keep: null } });
+        const reset = await store.users.update(
+          user.id,
+          { passwordHash: "$argon2id$reset" },
+          { ifPasswordHash: "$argon2id$changed", endSessions: { keep: null } },
+        );
         expect(reset!.sessionCutoff).toEqual({ generation: 2, keptSessionId: null });
         // A cutoff alone (an empty patch) is still a write.
         const alone = await store.users.update(user.id, {}, { endSessions: { keep: kept } });
@@ -274,9 +283,15 @@ export function storageContract(
         const user = makeUser(now);
         await store.users.insert(user);
         const later = at(now, MINUTE);
-        expect(await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, { ifPasswordHash: "$argon2id$other" })).toBeNull();
+        expect(
+          await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, { ifPasswordHash: "$argon2id$other" }),
+        ).toBeNull();
         expect(await store.users.findById(user.id)).toEqual(user);
-        const updated = await store.users.update(user.id, { passwordHash: "$argon2id$new", updatedAt: later }, { ifPasswordHash: user.passwordHash });
+        const updated = await store.users.update(
+          user.id,
+          { passwordHash: "$argon2id$new", updatedAt: later },
+          { ifPasswordHash: user.passwordHash },
+        );
         expect(updated).toEqual({ ...user, passwordHash: "$argon2id$new", updatedAt: later });
         // The old hash no longer matches, so a stale writer is refused.
         expect(await store.users.update(user.id, { passwordHash: "$argon2id$stale" }, { ifPasswordHash: user.passwordHash })).toBeNull();
@@ -500,9 +515,7 @@ export function storageContract(
       it("of 10 concurrent consumes exactly one gets consumed, the rest reused", async () => {
         const token = makeRefresh(uid("usr"), uid("ses"), now);
         await store.refreshTokens.insert(token);
-        const results = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => spend(store, token.tokenHash, at(now, i))),
-        );
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => spend(store, token.tokenHash, at(now, i))));
         const consumed = results.filter((r) => r.outcome === "consumed");
         const reused = results.filter((r) => r.outcome === "reused");
         expect(consumed).toHaveLength(1);
@@ -622,9 +635,7 @@ export function storageContract(
       it("of 10 concurrent consumes exactly one gets the code", async () => {
         const code = makeCode(uid("usr"), "password_reset", now);
         await store.codes.replace(code);
-        const results = await Promise.all(
-          Array.from({ length: 10 }, () => store.codes.consume(code.codeHash, "password_reset", now)),
-        );
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.codes.consume(code.codeHash, "password_reset", now)));
         const winners = results.filter((r) => r !== null);
         expect(winners).toEqual([code]);
       });

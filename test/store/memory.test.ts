@@ -82,9 +82,7 @@ describe("memory store: expiry sweep", () => {
     expect(await store.sessions.findLive(expiredSession.id, beforeExpiry)).toEqual(expiredSession);
     expect(await store.sessions.findLive(expiredSession.id, realNow)).toBeNull();
     expect((await store.refreshTokens.consume(expiredTokenBefore.tokenHash, beforeExpiry, farFuture)).outcome).toBe("consumed");
-    expect(await store.codes.consume(expiredCodeBefore.codeHash, "password_reset", beforeExpiry)).toEqual(
-      expiredCodeBefore,
-    );
+    expect(await store.codes.consume(expiredCodeBefore.codeHash, "password_reset", beforeExpiry)).toEqual(expiredCodeBefore);
 
     vi.advanceTimersByTime(SWEEP_MS);
 
@@ -124,9 +122,12 @@ describe("memory store: expiry sweep", () => {
     const earlier = new Date(expiredAt.getTime() - HOUR);
     await store.sessions.insert(s);
     expect(await store.sessions.findLive(s.id, earlier)).toEqual(s);
-    await vi.waitFor(async () => {
-      expect(await store.sessions.findLive(s.id, earlier)).toBeNull();
-    }, { timeout: 2000, interval: 10 });
+    await vi.waitFor(
+      async () => {
+        expect(await store.sessions.findLive(s.id, earlier)).toBeNull();
+      },
+      { timeout: 2000, interval: 10 },
+    );
     await store.close();
   });
 

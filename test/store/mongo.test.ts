@@ -14,7 +14,11 @@ import { storageContract } from "./contract.ts";
 if (mongoUri !== undefined) {
   const dbName = testDatabaseName("contract");
   console.log(`[mongo.test] running the storage contract on MONGODB_URI, database ${dbName}`);
-  storageContract("mongodb", () => openMongoStore(dbName), () => dropDatabase(dbName));
+  storageContract(
+    "mongodb",
+    () => openMongoStore(dbName),
+    () => dropDatabase(dbName),
+  );
 } else if (mongoRequired) {
   describe("storage contract: mongodb", () => {
     it("runs, because MONGODB_REQUIRED=1", () => {
@@ -36,7 +40,15 @@ describe("mongodb adapter without a server", () => {
 
   it("starts without MongoDB: the first attempt settles, every call fails at once with StorageUnavailableError", async () => {
     const warnings: string[] = [];
-    const log = createLogger("warn", new Writable({ write(chunk: Buffer, _e, done) { warnings.push(chunk.toString()); done(); } }));
+    const log = createLogger(
+      "warn",
+      new Writable({
+        write(chunk: Buffer, _e, done) {
+          warnings.push(chunk.toString());
+          done();
+        },
+      }),
+    );
     const store = createMongoStore(unreachable, { log, retry: { initialMs: 50, maxMs: 100 } });
     try {
       await store.started; // resolves: an outage is not a reason not to start
@@ -74,8 +86,15 @@ describe("duplicate keys in users are attributed even when the server omits keyP
   });
 
   it("from the index named in the message", async () => {
-    expect(await duplicateUserField(dup("E11000 duplicate key error collection: authd.users index: email_unique dup key: { email: \"x\" }"), never)).toBe("email");
-    expect(await duplicateUserField(dup("E11000 duplicate key error collection: authd.users index: _id_ dup key: { _id: \"x\" }"), never)).toBe("_id");
+    expect(
+      await duplicateUserField(
+        dup('E11000 duplicate key error collection: authd.users index: email_unique dup key: { email: "x" }'),
+        never,
+      ),
+    ).toBe("email");
+    expect(
+      await duplicateUserField(dup('E11000 duplicate key error collection: authd.users index: _id_ dup key: { _id: "x" }'), never),
+    ).toBe("_id");
   });
 
   it("from the database when the error names nothing", async () => {

@@ -25,4 +25,3 @@ export interface Expected {
 export function titled<T extends { name: string } & Expected>(rows: T[], suffix = ""): Array<[string, T]> {
   return rows.map((r) => [`${r.name} → ${r.code} / ${r.reason ?? "no reason"}${suffix}`, r]);
 }
-

@@ -55,9 +55,23 @@ export function callHeaders(defaults: Headers, token: string | undefined, header
 }
 
 const grpcCodeNames = [
-  "ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists",
-  "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range",
-  "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
 ];
 
 /** A numeric gRPC status code as the Connect protocol names it ("invalid_argument"). */

@@ -48,15 +48,23 @@ describe("fake-mongod with the real driver", () => {
 
     await expect(c.db("x").command({ ping: 1 })).resolves.toEqual({ ok: 1 });
     await expect(c.db("x").collection("c").findOne({})).resolves.toBeNull();
-    await expect(c.db("x").collection("c").createIndexes([{ key: { a: 1 }, unique: true }])).resolves.toEqual(["a_1"]);
-    await expect(c.db("x").collection("c").insertMany([{ a: 1 }, { a: 2 }])).resolves.toMatchObject({ acknowledged: true });
+    await expect(
+      c
+        .db("x")
+        .collection("c")
+        .createIndexes([{ key: { a: 1 }, unique: true }]),
+    ).resolves.toEqual(["a_1"]);
+    await expect(
+      c
+        .db("x")
+        .collection("c")
+        .insertMany([{ a: 1 }, { a: 2 }]),
+    ).resolves.toMatchObject({ acknowledged: true });
 
     const ping = fake.commands.find((cmd) => cmd.name === "ping");
     expect(ping).toMatchObject({ db: "x", body: { ping: 1, $db: "x" } });
     expect(fake.commands.find((cmd) => cmd.name === "find")).toMatchObject({ db: "x", body: { find: "c", filter: {}, limit: 1 } });
-    expect(fake.commands.find((cmd) => cmd.name === "createIndexes")?.body.indexes).toEqual([
-      { key: { a: 1 }, unique: true, name: "a_1" },
-    ]);
+    expect(fake.commands.find((cmd) => cmd.name === "createIndexes")?.body.indexes).toEqual([{ key: { a: 1 }, unique: true, name: "a_1" }]);
     const insert = fake.commands.find((cmd) => cmd.name === "insert");
     expect(insert?.body.documents).toMatchObject([{ a: 1 }, { a: 2 }]);
   });
@@ -67,7 +75,11 @@ describe("fake-mongod with the real driver", () => {
     await c.connect();
     fake.respond("find", () => ({ ok: 0, errmsg: "not primary", code: 10107, codeName: "NotWritablePrimary" }));
 
-    const err: unknown = await c.db("x").collection("c").findOne({}).catch((e: unknown) => e);
+    const err: unknown = await c
+      .db("x")
+      .collection("c")
+      .findOne({})
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MongoServerError);
     expect(err).toMatchObject({ code: 10107, codeName: "NotWritablePrimary" });
     // Retryable reads: the first 10107 marks the server Unknown, the monitor re-checks it (a `hello`),
@@ -101,7 +113,11 @@ describe("fake-mongod with the real driver", () => {
 
     await first.close();
     const downStart = performance.now();
-    const err: unknown = await c.db("x").collection("c").findOne({}).catch((e: unknown) => e);
+    const err: unknown = await c
+      .db("x")
+      .collection("c")
+      .findOne({})
+      .catch((e: unknown) => e);
     const downMs = performance.now() - downStart;
     expect(err).toBeInstanceOf(MongoServerSelectionError);
     expect(String(err)).toMatch(/ECONNREFUSED/);

@@ -35,10 +35,7 @@ export interface FakeMongod {
    * `hello` / `isMaster` / `ismaster` also answers the other two spellings, unless
    * that exact spelling has its own handler.
    */
-  respond(
-    name: string,
-    handler: ((body: Record<string, unknown>) => Record<string, unknown> | undefined) | undefined,
-  ): void;
+  respond(name: string, handler: ((body: Record<string, unknown>) => Record<string, unknown> | undefined) | undefined): void;
   /** Closes the listener and destroys every open socket. */
   close(): Promise<void>;
 }

@@ -65,12 +65,9 @@ export async function startHarness(env: Record<string, string> = {}, store?: Sto
   // fed sockets by hand and never listens, so closeIdleConnections() does not see them), and every
   // call a test makes has finished before it closes the harness. The graceful-shutdown test sets
   // its own.
-  const config: Config = loadConfig(
-    { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", SHUTDOWN_GRACE_MS: "250", ...env },
-    () => {
-      throw new Error("no files in tests");
-    },
-  );
+  const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", SHUTDOWN_GRACE_MS: "250", ...env }, () => {
+    throw new Error("no files in tests");
+  });
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -116,11 +113,9 @@ export function connectClients(transport: Transport): ConnectClients {
 /** Connect's Node client over the gRPC protocol (HTTP/2, prior knowledge). */
 export const grpcTransport = (url: string) => createGrpcTransport({ baseUrl: url });
 /** Connect protocol with JSON over HTTP/1.1, as a browser using Connect-Web would. */
-export const connectJsonTransport = (url: string) =>
-  createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: false });
+export const connectJsonTransport = (url: string) => createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: false });
 /** gRPC-Web over HTTP/1.1. */
-export const grpcWebTransport = (url: string) =>
-  createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true });
+export const grpcWebTransport = (url: string) => createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true });
 
 export function bearer(accessToken: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${accessToken}` } };
@@ -147,7 +142,8 @@ export function grpcJsClients(url: string): {
     oneofs: true,
   });
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    auth: { v1: Record<string, new (addr: string, creds: grpc.ChannelCredentials) => GrpcJsClient> } };
+    auth: { v1: Record<string, new (addr: string, creds: grpc.ChannelCredentials) => GrpcJsClient> };
+  };
   const target = new URL(url).host;
   const AuthCtor = pkg.auth.v1.AuthService;
   const SessionCtor = pkg.auth.v1.SessionService;
@@ -158,7 +154,10 @@ export function grpcJsClients(url: string): {
   const auth = new AuthCtor(target, grpc.credentials.createInsecure());
   const sessions = new SessionCtor(target, grpc.credentials.createInsecure());
   const twoFactor = new TwoFactorCtor(target, grpc.credentials.createInsecure());
-  return { auth, sessions, twoFactor, close: () => (auth.close(), sessions.close(), twoFactor.close()) };
+  const close = () => {
+    for (const client of [auth, sessions, twoFactor]) client.close();
+  };
+  return { auth, sessions, twoFactor, close };
 }
 
 /** Calls a grpc-js unary method as a promise, with these headers as request metadata. */

@@ -33,7 +33,7 @@ export async function rest(h: Harness, method: string, path: string, o: RestOpti
   const headers = callHeaders(own, o.token, o.headers);
   const res = await fetch(`${h.url}${path}`, { method, headers, body });
   const text = await res.text();
-  let parsed: Json = undefined;
+  let parsed: Json;
   if (text !== "") {
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     parsed = JSON.parse(text);

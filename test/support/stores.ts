@@ -18,7 +18,8 @@ export const mongoRequired = ["1", "true", "yes"].includes((process.env["MONGODB
 export const storageUnderTest: "memory" | "mongodb" = mongoUri === undefined ? "memory" : "mongodb";
 
 /** Why the MongoDB legs do not run here, in one line for the test report. */
-export const noMongoReason = "no MONGODB_URI: set MONGODB_URI=mongodb://host:port/?replicaSet=... to run it (MONGODB_REQUIRED=1 makes this a failure)";
+export const noMongoReason =
+  "no MONGODB_URI: set MONGODB_URI=mongodb://host:port/?replicaSet=... to run it (MONGODB_REQUIRED=1 makes this a failure)";
 
 export function mongoPlan(): MongoConnectionPlan {
   if (mongoUri === undefined) throw new Error("MONGODB_URI is not set");

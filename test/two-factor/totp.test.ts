@@ -15,12 +15,24 @@ const seeds = {
 } as const;
 
 const vectors: Array<[number, keyof typeof seeds, string]> = [
-  [59, "SHA1", "94287082"], [59, "SHA256", "46119246"], [59, "SHA512", "90693936"],
-  [1111111109, "SHA1", "07081804"], [1111111109, "SHA256", "68084774"], [1111111109, "SHA512", "25091201"],
-  [1111111111, "SHA1", "14050471"], [1111111111, "SHA256", "67062674"], [1111111111, "SHA512", "99943326"],
-  [1234567890, "SHA1", "89005924"], [1234567890, "SHA256", "91819424"], [1234567890, "SHA512", "93441116"],
-  [2000000000, "SHA1", "69279037"], [2000000000, "SHA256", "90698825"], [2000000000, "SHA512", "38618901"],
-  [20000000000, "SHA1", "65353130"], [20000000000, "SHA256", "77737706"], [20000000000, "SHA512", "47863826"],
+  [59, "SHA1", "94287082"],
+  [59, "SHA256", "46119246"],
+  [59, "SHA512", "90693936"],
+  [1111111109, "SHA1", "07081804"],
+  [1111111109, "SHA256", "68084774"],
+  [1111111109, "SHA512", "25091201"],
+  [1111111111, "SHA1", "14050471"],
+  [1111111111, "SHA256", "67062674"],
+  [1111111111, "SHA512", "99943326"],
+  [1234567890, "SHA1", "89005924"],
+  [1234567890, "SHA256", "91819424"],
+  [1234567890, "SHA512", "93441116"],
+  [2000000000, "SHA1", "69279037"],
+  [2000000000, "SHA256", "90698825"],
+  [2000000000, "SHA512", "38618901"],
+  [20000000000, "SHA1", "65353130"],
+  [20000000000, "SHA256", "77737706"],
+  [20000000000, "SHA512", "47863826"],
 ];
 
 describe("RFC 6238 Appendix B", () => {
@@ -110,8 +122,12 @@ describe("server secrets: one key per use, derived with fixed labels", () => {
     const master = Buffer.alloc(32, 7);
     const secrets = deriveServerSecrets(master);
     const key = (label: string) => Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), label, 32));
-    expect(secrets.recoveryCodes.keyedHash("abc")).toBe(createHmac("sha256", key("authd recovery code hashing")).update("abc").digest("hex"));
-    expect(secrets.sessionCookie.sign("session:x")).toBe(createHmac("sha256", key("authd session cookie")).update("session:x").digest("base64url"));
+    expect(secrets.recoveryCodes.keyedHash("abc")).toBe(
+      createHmac("sha256", key("authd recovery code hashing")).update("abc").digest("hex"),
+    );
+    expect(secrets.sessionCookie.sign("session:x")).toBe(
+      createHmac("sha256", key("authd session cookie")).update("session:x").digest("base64url"),
+    );
     const sealed = secrets.totpSecrets.seal(new Uint8Array([1, 2, 3]), "u");
     const [, iv, tag, body] = sealed.split(".");
     const decipher = createDecipheriv("aes-256-gcm", key("authd totp secret encryption"), Buffer.from(iv ?? "", "base64url"));
@@ -150,7 +166,19 @@ describe("secret box (AES-256-GCM)", () => {
     expect(() => createSecretBox(randomBytes(32)).open(sealed, "user-1")).toThrow();
     expect(() => box.open("garbage", "user-1")).toThrow();
     // A tag cut to 4 bytes is refused outright (GCM would otherwise check only those 4 bytes).
-    expect(() => box.open([parts[0], parts[1], Buffer.from(parts[2] ?? "", "base64url").subarray(0, 4).toString("base64url"), parts[3]].join("."), "user-1")).toThrow();
+    expect(() =>
+      box.open(
+        [
+          parts[0],
+          parts[1],
+          Buffer.from(parts[2] ?? "", "base64url")
+            .subarray(0, 4)
+            .toString("base64url"),
+          parts[3],
+        ].join("."),
+        "user-1",
+      ),
+    ).toThrow();
   });
 
   it("keyed hashes depend on the key", () => {

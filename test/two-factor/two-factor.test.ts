@@ -168,7 +168,9 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     expect(replay2.reason).toBe("INVALID_TWO_FACTOR_CODE");
     // A wrong password with a right code is still a wrong password.
     nextStep();
-    const badPassword = await failure(d.call("AuthService/Login", { email, password: "not the password", loginCode: totp(secret, h.clock.now()) }));
+    const badPassword = await failure(
+      d.call("AuthService/Login", { email, password: "not the password", loginCode: totp(secret, h.clock.now()) }),
+    );
     expect(badPassword.reason).toBe("INVALID_CREDENTIALS");
   });
 
@@ -240,7 +242,11 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     const early = await failure(login({ loginCode: totp(secret2, h.clock.now()) }));
     expect(early.reason).toBe("INVALID_TWO_FACTOR_CODE");
 
-    const added = await d.call("TwoFactorService/AddDevice", { secret: secret2, code: totp(secret2, h.clock.now()), deviceName: "Tablet" }, main.accessToken);
+    const added = await d.call(
+      "TwoFactorService/AddDevice",
+      { secret: secret2, code: totp(secret2, h.clock.now()), deviceName: "Tablet" },
+      main.accessToken,
+    );
     expect(added.device.name).toBe("Tablet");
     const list = await d.call("TwoFactorService/ListDevices", {}, main.accessToken);
     expect(list.devices.map((x: Json) => x.name)).toEqual(["Phone", "Tablet"]);
@@ -288,7 +294,11 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     signedIn(await login({ loginCode: totp(secret, h.clock.now()) })); // still the old one
 
     const other = signedIn(await login({ recoveryCode: recoveryCodes[3] }));
-    const confirmed = await d.call("TwoFactorService/Enable", { code: totp(secret3, h.clock.now()), deviceName: "New phone" }, main.accessToken);
+    const confirmed = await d.call(
+      "TwoFactorService/Enable",
+      { code: totp(secret3, h.clock.now()), deviceName: "New phone" },
+      main.accessToken,
+    );
     expect(confirmed.recoveryCodes).toHaveLength(10);
     expect((await failure(stillWorks(other))).reason).toBe("SESSION_REVOKED");
     const devices = await d.call("TwoFactorService/ListDevices", {}, main.accessToken);
@@ -307,7 +317,9 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
   });
 
   it("RegenerateRecoveryCodes needs a current code; the old set stops working at once", async () => {
-    const notARecoveryCode = await failure(d.call("TwoFactorService/RegenerateRecoveryCodes", { code: recoveryCodes[0] }, main.accessToken));
+    const notARecoveryCode = await failure(
+      d.call("TwoFactorService/RegenerateRecoveryCodes", { code: recoveryCodes[0] }, main.accessToken),
+    );
     expect(notARecoveryCode.reason).toBe("INVALID_ARGUMENT");
     nextStep();
     const res = await d.call("TwoFactorService/RegenerateRecoveryCodes", { code: totp(secret, h.clock.now()) }, main.accessToken);
@@ -325,10 +337,18 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     const setup = await d.call("TwoFactorService/Setup", {}, main.accessToken);
     nextStep();
     const notIssued = await failure(
-      d.call("TwoFactorService/Enable", { secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", code: totp("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.now()) }, main.accessToken),
+      d.call(
+        "TwoFactorService/Enable",
+        { secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", code: totp("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.now()) },
+        main.accessToken,
+      ),
     );
     expect([notIssued.code, notIssued.reason, notIssued.metadata.field]).toEqual(["invalid_argument", "INVALID_ARGUMENT", "secret"]);
-    const res = await d.call("TwoFactorService/Enable", { secret: setup.secret, code: totp(setup.secret, h.clock.now()), deviceName: "iPhone 15" }, main.accessToken);
+    const res = await d.call(
+      "TwoFactorService/Enable",
+      { secret: setup.secret, code: totp(setup.secret, h.clock.now()), deviceName: "iPhone 15" },
+      main.accessToken,
+    );
     secret = setup.secret;
     recoveryCodes = res.recoveryCodes;
     expect(await status()).toMatchObject({ enabled: true, devices: 1, codes: 10 });
@@ -385,7 +405,10 @@ describe("what two-factor authentication leaves in the log", () => {
     const code = totp(setup.secret, h.clock.now());
     const enabled = await d.call("TwoFactorService/Enable", { code }, reg.tokens.accessToken);
     const login = await d.call("AuthService/Login", { email, password });
-    await d.call("AuthService/CompleteLogin", { challengeToken: login.secondFactor.challengeToken, recoveryCode: enabled.recoveryCodes[0] });
+    await d.call("AuthService/CompleteLogin", {
+      challengeToken: login.secondFactor.challengeToken,
+      recoveryCode: enabled.recoveryCodes[0],
+    });
     const log = JSON.stringify(h.logs);
     expect(log).toContain("two-factor authentication enabled"); // the events are logged...
     for (const secret of [setup.secret, login.secondFactor.challengeToken, ...enabled.recoveryCodes]) {

@@ -162,9 +162,7 @@ describe("failUpdatePipeline", () => {
         const lockedUntil = rand() < 0.5 ? null : at(int(-sec(4000), sec(4000)));
         const windowEnds = windowStartedAt.getTime() + sec(policy.windowSeconds);
         const expiresAt =
-          rand() < 0.8
-            ? new Date(Math.max(lockedUntil?.getTime() ?? -Infinity, windowEnds))
-            : at(int(-sec(4000), sec(4000)));
+          rand() < 0.8 ? new Date(Math.max(lockedUntil?.getTime() ?? -Infinity, windowEnds)) : at(int(-sec(4000), sec(4000)));
         stored = { _id: KEY, failures: int(0, 6), windowStartedAt, lockedUntil, expiresAt };
         if (rand() < 0.3) stored.counted = rand() < 0.5;
       }

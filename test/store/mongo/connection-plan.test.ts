@@ -58,7 +58,9 @@ describe("MONGODB_URI forms", () => {
   });
 
   it("takes the database from the URI path, else MONGODB_DATABASE, else authd", () => {
-    expect(loadConfig({ MONGODB_URI: "mongodb://h/fromuri", MONGODB_DATABASE: "fromenv", ...key }, noFiles).mongodb?.dbName).toBe("fromuri");
+    expect(loadConfig({ MONGODB_URI: "mongodb://h/fromuri", MONGODB_DATABASE: "fromenv", ...key }, noFiles).mongodb?.dbName).toBe(
+      "fromuri",
+    );
     expect(loadConfig({ MONGODB_URI: "mongodb://h/", MONGODB_DATABASE: "fromenv", ...key }, noFiles).mongodb?.dbName).toBe("fromenv");
     expect(loadConfig({ MONGODB_URI: "mongodb://h:27017/?replicaSet=rs0", ...key }, noFiles).mongodb?.dbName).toBe("authd");
     expect(loadConfig({ MONGODB_URI: "mongodb://h/my%2Ddb", ...key }, noFiles).mongodb?.dbName).toBe("my-db");

@@ -45,7 +45,10 @@ describe("MongoDB errors mapped by cause", () => {
     ["a retryable-write label on an otherwise unknown code", server(999_999, "Whatever", { errorLabels: ["RetryableWriteError"] })],
     [
       "a majority write concern that timed out",
-      new MongoWriteConcernError({ ok: 1, writeConcernError: { code: 64, codeName: "WriteConcernTimeout", errmsg: "waiting for replication timed out" } }),
+      new MongoWriteConcernError({
+        ok: 1,
+        writeConcernError: { code: 64, codeName: "WriteConcernTimeout", errmsg: "waiting for replication timed out" },
+      }),
     ],
     ["our own deadline", new StorageDeadlineError(10_000)],
     ["TemporarilyUnavailable", server(365, "TemporarilyUnavailable")],
@@ -70,7 +73,10 @@ describe("MongoDB errors mapped by cause", () => {
     ["a plain bug", new TypeError("cannot read properties of undefined")],
     [
       "a write concern the deployment can never satisfy",
-      new MongoWriteConcernError({ ok: 1, writeConcernError: { code: 100, codeName: "UnsatisfiableWriteConcern", errmsg: "Not enough data-bearing nodes" } }),
+      new MongoWriteConcernError({
+        ok: 1,
+        writeConcernError: { code: 100, codeName: "UnsatisfiableWriteConcern", errmsg: "Not enough data-bearing nodes" },
+      }),
     ],
   ])("%s is a storage failure (INTERNAL), not an outage", (_name, err) => {
     const mapped = classifyMongoError(err);
@@ -96,7 +102,10 @@ describe("agrees with the driver's own rules", () => {
     for (const name of names) {
       const Ctor = poolErrors[name];
       if (Ctor === undefined) throw new Error(`driver no longer has ${name}`);
-      const err = Reflect.construct(Ctor, name === "WaitQueueTimeoutError" ? ["timed out", "127.0.0.1:27017"] : [{ address: "127.0.0.1:27017" }]);
+      const err = Reflect.construct(
+        Ctor,
+        name === "WaitQueueTimeoutError" ? ["timed out", "127.0.0.1:27017"] : [{ address: "127.0.0.1:27017" }],
+      );
       expect(classifyMongoError(err)).toBeInstanceOf(StorageUnavailableError);
     }
   });

@@ -170,11 +170,7 @@ describe("mongo indexes", () => {
         'Drop index email_unique on collection users (db.getCollection("users").dropIndex("email_unique")) ' +
         "so authd can recreate it on its next start.",
     });
-    expect(db.calls).toEqual([
-      create("attempts", ATTEMPTS),
-      create("users", USERS),
-      { op: "listIndexes", collection: "users" },
-    ]);
+    expect(db.calls).toEqual([create("attempts", ATTEMPTS), create("users", USERS), { op: "listIndexes", collection: "users" }]);
     expect(log.entries).toEqual([]);
   });
 
@@ -203,7 +199,11 @@ describe("mongo indexes", () => {
   it("reports a name that another key has taken (IndexKeySpecsConflict)", async () => {
     const db = new FakeDb();
     db.createErrors.set("refresh_tokens", [
-      new MongoServerError({ message: "An existing index has the same name as the requested index but different key spec", code: 86, codeName: "IndexKeySpecsConflict" }),
+      new MongoServerError({
+        message: "An existing index has the same name as the requested index but different key spec",
+        code: 86,
+        codeName: "IndexKeySpecsConflict",
+      }),
     ]);
     db.indexes.set("refresh_tokens", [
       { v: 2, key: { userId: 1, createdAt: 1 }, name: "userId" },
