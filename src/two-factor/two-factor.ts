@@ -19,8 +19,9 @@ import { passesCutoff, type Sessions } from "../sessions/sessions.ts";
 import type { AttemptPolicy, PendingSecretRecord, Store, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
 import { emptyRecord, twoFactorRecords } from "./record.ts";
 import { findHash, newRecoveryCodes, normalizeRecoveryCode } from "./recovery-codes.ts";
+import { checkCode, checkDeviceName, checkSecret } from "./inputs.ts";
 import { enrolmentState, livePending } from "./states.ts";
-import { base32, fromBase32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl, standardTotp } from "./totp.ts";
+import { base32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl } from "./totp.ts";
 
 export interface Enrolment {
   secret: string;
@@ -68,10 +69,7 @@ export interface TwoFactorDeps {
   policy: TwoFactorPolicy;
 }
 
-const defaultDeviceName = "Authenticator";
 const maxDevices = 10;
-const maxDeviceNameLength = 64;
-const maxSecretLength = 128;
 
 /** The guessing-limit key of an account's second factor, apart from its password's. */
 export const twoFactorAttemptKey = (userId: string): string => `2fa:${userId}`;
@@ -91,33 +89,6 @@ function cutOffOtherSessions(record: TwoFactorRecord, caller: Caller): void {
 
 function deviceView(d: TotpDeviceRecord): Device {
   return { id: d.id, name: d.name, createdAt: d.createdAt, lastUsedAt: d.lastUsedAt };
-}
-
-/** A 6-digit code, spaces forgiven (apps display "123 456"). */
-function checkCode(field: string, raw: string): string {
-  const code = wellFormed(field, raw).replace(/\s/g, "");
-  if (code.length === 0) throw invalidArgument(field, `${field} is required`);
-  if (!/^\d+$/.test(code) || code.length !== standardTotp.digits) {
-    throw invalidArgument(field, `${field} must be a ${standardTotp.digits}-digit code`);
-  }
-  return code;
-}
-
-function checkDeviceName(field: string, raw: string): string {
-  const name = wellFormed(field, raw).normalize("NFC").trim();
-  if (name.length === 0) return defaultDeviceName;
-  if ([...name].length > maxDeviceNameLength) {
-    throw invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
-  }
-  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
-  return name;
-}
-
-function checkSecret(field: string, raw: string): Uint8Array {
-  if (wellFormed(field, raw).length === 0) throw invalidArgument(field, `${field} is required`);
-  const secret = raw.length > maxSecretLength ? null : fromBase32(raw);
-  if (secret === null) throw invalidArgument(field, `${field} must be the base32 secret returned by Setup`);
-  return secret;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,0 +1,36 @@
+// The shapes of what a client sends to the two-factor operations, checked before anything is
+// looked up.
+import { invalidArgument } from "../errors.ts";
+import { wellFormed } from "../input.ts";
+import { fromBase32, standardTotp } from "./totp.ts";
+
+const defaultDeviceName = "Authenticator";
+const maxDeviceNameLength = 64;
+const maxSecretLength = 128;
+
+/** A 6-digit code, spaces forgiven (apps display "123 456"). */
+export function checkCode(field: string, raw: string): string {
+  const code = wellFormed(field, raw).replace(/\s/g, "");
+  if (code.length === 0) throw invalidArgument(field, `${field} is required`);
+  if (!/^\d+$/.test(code) || code.length !== standardTotp.digits) {
+    throw invalidArgument(field, `${field} must be a ${standardTotp.digits}-digit code`);
+  }
+  return code;
+}
+
+export function checkDeviceName(field: string, raw: string): string {
+  const name = wellFormed(field, raw).normalize("NFC").trim();
+  if (name.length === 0) return defaultDeviceName;
+  if ([...name].length > maxDeviceNameLength) {
+    throw invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
+  }
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
+  return name;
+}
+
+export function checkSecret(field: string, raw: string): Uint8Array {
+  if (wellFormed(field, raw).length === 0) throw invalidArgument(field, `${field} is required`);
+  const secret = raw.length > maxSecretLength ? null : fromBase32(raw);
+  if (secret === null) throw invalidArgument(field, `${field} must be the base32 secret returned by Setup`);
+  return secret;
+}
