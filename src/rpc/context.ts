@@ -2,7 +2,7 @@ import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { ClientInfo } from "../sessions/caller.ts";
 import { bearerFrom, userAgentFrom } from "../transport/credentials.ts";
 
-/** Set per request by the HTTP layer (see server/http.ts) and read by the RPC handlers. */
+/** Set per request by the HTTP layer (see server/app.ts) and read by the RPC handlers. */
 export const clientIpKey = createContextKey<string>("", { description: "client IP address" });
 export const requestIdKey = createContextKey<string>("", { description: "request id" });
 

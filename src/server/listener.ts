@@ -88,12 +88,17 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
     // The HTTP/1.1 server is handed its sockets and never listens itself, so Node does not track
     // its connections and closeIdleConnections() finds none: requests in flight per socket are
     // counted here instead, and close() ends each socket as soon as it has none.
-    h1Server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // Registered ahead of the handler, so a request that arrives while closing answers
+    // `Connection: close` even when the handler responds synchronously.
+    h1Server.prependListener("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       const socket = req.socket;
       h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
       if (closing) res.shouldKeepAlive = false;
       res.once("close", () => {
-        const left = (h1InFlight.get(socket) ?? 1) - 1;
+        const count = h1InFlight.get(socket);
+        // A socket that closed mid-request is already forgotten: never put it back.
+        if (count === undefined) return;
+        const left = count - 1;
         h1InFlight.set(socket, left);
         if (closing && left === 0) socket.end();
       });
@@ -166,7 +171,6 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
       for (const [socket, inFlight] of h1InFlight) if (inFlight === 0) socket.end();
       const timer = setTimeout(() => {
         for (const session of h2Sessions) session.destroy();
-        h1?.closeAllConnections();
         for (const socket of sockets) socket.destroy();
       }, graceMs);
       try {
