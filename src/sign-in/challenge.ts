@@ -20,7 +20,8 @@ export interface ChallengeDeps {
   ttlSeconds: number;
 }
 
-const invalid = () => new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
+/** The one answer for a challenge that is unknown, expired, spent or void. */
+export const invalidChallenge = () => new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
 
 export function createChallenges(deps: ChallengeDeps) {
   const { codes, clock } = deps;
@@ -46,13 +47,13 @@ export function createChallenges(deps: ChallengeDeps) {
     async find(raw: string): Promise<CodeRecord & { token: string }> {
       const token = checkOpaque("challenge_token", raw, "INVALID_CHALLENGE");
       const record = await codes.find(tokenHash(token), "login_challenge", clock.now());
-      if (record === null) throw invalid();
+      if (record === null) throw invalidChallenge();
       return { ...record, token };
     },
 
     /** Spends the challenge; exactly one of any number of concurrent completions gets it. */
     async consume(token: string): Promise<void> {
-      if ((await codes.consume(tokenHash(token), "login_challenge", clock.now())) === null) throw invalid();
+      if ((await codes.consume(tokenHash(token), "login_challenge", clock.now())) === null) throw invalidChallenge();
     },
   };
 }

@@ -21,7 +21,7 @@ import { accountView, type AccountView } from "../accounts/account.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import type { Store, UserRecord } from "../store/port.ts";
 import type { FactorProof, TwoFactor } from "../two-factor/two-factor.ts";
-import type { Challenge, Challenges } from "./challenge.ts";
+import { invalidChallenge, type Challenge, type Challenges } from "./challenge.ts";
 
 /** Who is signing in, and nothing more: the profile waits for the second factor. */
 export interface SignInIdentity {
@@ -109,7 +109,7 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       // A password change or reset since the password was checked voids the challenge: it raised
       // the generation. (A timestamp cannot tell: the change's time is taken before its hash.)
       if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
-        throw new AuthError("INVALID_CHALLENGE", "the sign-in challenge is invalid or has expired; sign in again");
+        throw invalidChallenge();
       }
       const { generation } = await twoFactor.stateOf(user.id);
       await twoFactor.prove(user.id, proof);

@@ -20,21 +20,12 @@ import type {
   Store,
   TwoFactorRecord,
   TwoFactorStore,
-  UserPatch,
   UserRecord,
   UserStore,
 } from "./port.ts";
+import { PATCHABLE_USER_FIELDS } from "./port.ts";
 
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
-
-/** The keys of UserPatch, listed so that nothing else (id, email, createdAt) can be patched. */
-const PATCHABLE_USER_FIELDS = [
-  "emailVerified",
-  "displayName",
-  "passwordHash",
-  "passwordUpdatedAt",
-  "updatedAt",
-] as const satisfies readonly (keyof UserPatch)[];
 
 /** A record is live at `now` only when it expires strictly after `now`. */
 function isLive(expiresAt: Date, now: Date): boolean {

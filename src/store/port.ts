@@ -47,6 +47,15 @@ export interface UserRecord {
 /** The fields of a user that may change after creation. */
 export type UserPatch = Partial<Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt">>;
 
+/** The keys of UserPatch, listed for adapters so that nothing else (id, email, createdAt) can be patched. */
+export const PATCHABLE_USER_FIELDS = [
+  "emailVerified",
+  "displayName",
+  "passwordHash",
+  "passwordUpdatedAt",
+  "updatedAt",
+] as const satisfies readonly (keyof UserPatch)[];
+
 export interface SessionRecord {
   id: string;
   userId: string;

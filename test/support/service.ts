@@ -10,27 +10,14 @@ import { composeService, type Service } from "../../src/server/compose.ts";
 import type { ClientInfo } from "../../src/sessions/caller.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
+import { TestClock } from "./harness.ts";
 import { createCheapHasher } from "./cheap-hasher.ts";
-
-/** A clock the test moves by hand. */
-export class ManualClock {
-  private t: number;
-  constructor(start = Date.now()) {
-    this.t = start;
-  }
-  now(): Date {
-    return new Date(this.t);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 export interface InProcess {
   ops: Operations;
   service: Service;
   store: Store;
-  clock: ManualClock;
+  clock: TestClock;
   outbox: Outbox;
   client: ClientInfo;
   close(): Promise<void>;
@@ -40,7 +27,7 @@ export async function startService(env: Record<string, string> = {}, store: Stor
   const config = loadConfig({ LOG_LEVEL: "silent", ...env }, () => {
     throw new Error("no files in tests");
   });
-  const clock = new ManualClock();
+  const clock = new TestClock();
   const outbox = createOutbox();
   const silent = new Writable({ write: (_c, _e, done) => done() });
   const service = await composeService(config, {

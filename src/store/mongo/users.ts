@@ -2,8 +2,8 @@
 
 import type { Collection, MongoServerError } from "mongodb";
 import { DuplicateEmailError } from "../errors.ts";
-import { noCutoff } from "../port.ts";
-import type { SessionCutoff, UserPatch, UserRecord, UserStore } from "../port.ts";
+import { noCutoff, PATCHABLE_USER_FIELDS } from "../port.ts";
+import type { SessionCutoff, UserRecord, UserStore } from "../port.ts";
 import type { Limit, Run } from "./connection.ts";
 import { LogicError, isDuplicateKey } from "./errors.ts";
 
@@ -12,15 +12,6 @@ export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff"> & {
   /** Absent in documents written before session cutoffs existed: generation 0. */
   sessionCutoff?: SessionCutoff;
 };
-
-/** The keys of UserPatch, listed so that nothing else (_id, email, createdAt) can be patched. */
-const PATCHABLE_USER_FIELDS = [
-  "emailVerified",
-  "displayName",
-  "passwordHash",
-  "passwordUpdatedAt",
-  "updatedAt",
-] as const satisfies readonly (keyof UserPatch)[];
 
 // ---- mapping (explicit field lists: no `_id`, no stray fields in either direction) ----
 
