@@ -50,6 +50,11 @@ export interface Config {
   serverSecret: Buffer | undefined;
   /** How long a login challenge (password right, second factor pending) lives. */
   loginChallengeTtlSeconds: number;
+  /**
+   * How long after signing in a session may make high-value changes (delete the account, remove a
+   * sign-in method or an authenticator) without proving the password and second factor again.
+   */
+  reauthMaxAgeSeconds: number;
   twoFactor: {
     /** Shown by authenticator apps next to the account (the otpauth issuer). */
     issuer: string;
@@ -244,6 +249,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     sessionCookieSecure: bool(env, "SESSION_COOKIE_SECURE", true),
     serverSecret: serverSecret(env, readFile),
     loginChallengeTtlSeconds: int(env, "LOGIN_CHALLENGE_TTL_SECONDS", 300, 30, 3_600),
+    reauthMaxAgeSeconds: int(env, "REAUTH_MAX_AGE_SECONDS", 600, 0, day),
     twoFactor: {
       issuer: str(env, "TOTP_ISSUER") ?? "authd",
       maxFailures: int(env, "TWO_FACTOR_MAX_FAILURES", 5, 1, 100),

@@ -47,6 +47,7 @@ export const reasonStatus = {
   UNSUPPORTED_MEDIA_TYPE: "invalid_argument",
   METHOD_NOT_ALLOWED: "invalid_argument",
   CSRF_REJECTED: "permission_denied",
+  REAUTHENTICATION_REQUIRED: "unauthenticated",
 } as const satisfies Record<string, Status>;
 
 export type Reason = keyof typeof reasonStatus;

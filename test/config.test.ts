@@ -54,6 +54,9 @@ describe("configuration", () => {
     expect(defaults).toEqual({ issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });
     expect(loadConfig({}, noFiles).serverSecret).toBeUndefined();
     expect(loadConfig({}, noFiles).loginChallengeTtlSeconds).toBe(300);
+    expect(loadConfig({}, noFiles).reauthMaxAgeSeconds).toBe(600);
+    expect(loadConfig({ REAUTH_MAX_AGE_SECONDS: "0" }, noFiles).reauthMaxAgeSeconds).toBe(0);
+    expect(() => loadConfig({ REAUTH_MAX_AGE_SECONDS: "86401" }, noFiles)).toThrow(/REAUTH_MAX_AGE_SECONDS/);
     const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
     expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("hex") }, noFiles).serverSecret).toEqual(key);
     expect(loadConfig({ TOTP_ENCRYPTION_KEY: key.toString("base64") }, noFiles).serverSecret).toEqual(key);

@@ -15,6 +15,7 @@ import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { noCutoff, type Store, type UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountView, type AccountView } from "./account.ts";
 
@@ -183,8 +184,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       return sessions.revokeAllOf(user.id, caller.sessionId);
     },
 
-    async deleteAccount(caller: Caller): Promise<void> {
+    async deleteAccount(caller: Caller, proof: Reauthentication): Promise<void> {
       const user = await requireUser(caller);
+      await twoFactor.confirmIdentity(caller, user, proof);
       await sessions.forget(user.id);
       await store.codes.deleteAllForUser(user.id);
       await store.twoFactor.delete(user.id);
@@ -251,7 +253,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       return accounts;
     },
 
-    async unlinkAccount(caller: Caller, rawId: string): Promise<void> {
+    async unlinkAccount(caller: Caller, rawId: string, proof: Reauthentication): Promise<void> {
       const id = checkId("id", rawId);
       const accounts = await this.listLinkedAccounts(caller);
       const target = accounts.find((a) => a.id === id);
@@ -259,6 +261,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (accounts.length <= 1) {
         throw new AuthError("LAST_SIGN_IN_METHOD", "this is the only way to sign in to the account; add another first");
       }
+      await twoFactor.confirmIdentity(caller, await requireUser(caller), proof);
       // Only the password credential exists until external providers are added; it is removed by
       // clearing the hash.
       await store.users.update(caller.userId, { passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() });

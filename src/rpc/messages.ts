@@ -1,10 +1,17 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { TokenPairSchema, UserSchema, type TokenPair as TokenPairMessage, type User } from "../../gen/auth/v1/common_pb.js";
+import {
+  TokenPairSchema,
+  UserSchema,
+  type Reauthentication as ReauthenticationMessage,
+  type TokenPair as TokenPairMessage,
+  type User,
+} from "../../gen/auth/v1/common_pb.js";
 import { SessionSchema, type Session } from "../../gen/auth/v1/session_service_pb.js";
 import { LinkedAccountSchema, type LinkedAccount as LinkedAccountMessage } from "../../gen/auth/v1/auth_service_pb.js";
 import type { AccountView, LinkedAccount } from "../accounts/accounts.ts";
 import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/two_factor_service_pb.js";
+import { noReauthentication, type Reauthentication } from "../two-factor/reauthentication.ts";
 import type { Device } from "../two-factor/two-factor.ts";
 import type { SessionView, TokenPair } from "../sessions/sessions.ts";
 
@@ -60,4 +67,10 @@ export function deviceMessage(device: Device): DeviceMessage {
     createTime: timestampFromDate(device.createdAt),
     lastUseTime: device.lastUsedAt === null ? undefined : timestampFromDate(device.lastUsedAt),
   });
+}
+
+/** A request's optional step-up proof (an absent message is an absent proof). */
+export function reauthenticationOf(message: ReauthenticationMessage | undefined): Reauthentication {
+  if (message === undefined) return noReauthentication;
+  return { password: message.password, code: message.code, recoveryCode: message.recoveryCode };
 }

@@ -11,7 +11,7 @@ import type { Enrolment } from "../two-factor/two-factor.ts";
 import { bearerToken, clientInfo, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { toConnectError } from "./errors.ts";
-import { deviceMessage, linkedAccountMessage, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
+import { deviceMessage, linkedAccountMessage, reauthenticationOf, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
 
 function enrolmentMessage(e: Enrolment) {
   return {
@@ -107,8 +107,8 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       const revoked = await accounts.changePassword(await caller(ctx), req.currentPassword, req.newPassword);
       return { revokedSessionCount: revoked };
     },
-    async deleteAccount(_req, ctx) {
-      await accounts.deleteAccount(await caller(ctx));
+    async deleteAccount(req, ctx) {
+      await accounts.deleteAccount(await caller(ctx), reauthenticationOf(req.reauthentication));
       return {};
     },
     async verifyEmail(req) {
@@ -131,7 +131,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { accounts: list.map(linkedAccountMessage) };
     },
     async unlinkAccount(req, ctx) {
-      await accounts.unlinkAccount(await caller(ctx), req.id);
+      await accounts.unlinkAccount(await caller(ctx), req.id, reauthenticationOf(req.reauthentication));
       return {};
     },
   });
@@ -185,7 +185,8 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { device: deviceMessage(device) };
     },
     async removeDevice(req, ctx) {
-      return { revokedSessionCount: await twoFactor.removeDevice(await caller(ctx), req.deviceId) };
+      const proof = reauthenticationOf(req.reauthentication);
+      return { revokedSessionCount: await twoFactor.removeDevice(await caller(ctx), req.deviceId, proof) };
     },
     async regenerateRecoveryCodes(req, ctx) {
       return { recoveryCodes: await twoFactor.regenerateRecoveryCodes(await caller(ctx), req.code) };

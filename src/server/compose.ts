@@ -151,6 +151,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
         },
         totpIssuer: config.twoFactor.issuer,
         setupTtlSeconds: config.twoFactor.setupTtlSeconds,
+        reauthMaxAgeSeconds: config.reauthMaxAgeSeconds,
       },
     },
     checkPassword,

@@ -11,6 +11,8 @@ export interface ClientInfo {
 export interface Caller {
   userId: string;
   sessionId: string;
+  /** When the session was opened by a sign-in (refreshes keep it): how fresh its proof of identity is. */
+  signedInAt: Date;
   /** The cutoff generations the session was opened under (see SessionCutoff in store/port.ts). */
   generations: { user: number; twoFactor: number };
 }

@@ -74,7 +74,7 @@ function passesBoth(session: SessionRecord, user: UserRecord, twoFactor: TwoFact
 }
 
 function callerOf(session: SessionRecord): Caller {
-  return { userId: session.userId, sessionId: session.id, generations: { ...session.generations } };
+  return { userId: session.userId, sessionId: session.id, signedInAt: session.createdAt, generations: { ...session.generations } };
 }
 
 export function createSessions(deps: SessionsDeps) {

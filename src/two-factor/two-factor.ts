@@ -18,6 +18,7 @@ import { requireUser as requireUserOf, type Caller } from "../sessions/caller.ts
 import { passesCutoff, type Sessions } from "../sessions/sessions.ts";
 import type { AttemptPolicy, PendingSecretRecord, Store, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
 import { emptyRecord, twoFactorRecords } from "./record.ts";
+import { isGiven, signedInRecently, type Reauthentication } from "./reauthentication.ts";
 import { findHash, newRecoveryCodes, normalizeRecoveryCode } from "./recovery-codes.ts";
 import { checkCode, checkDeviceName, checkSecret } from "./inputs.ts";
 import { enrolmentState, livePending } from "./states.ts";
@@ -59,6 +60,8 @@ export interface TwoFactorPolicy {
   totpIssuer: string;
   /** How long a secret from Setup or Reset stays confirmable. */
   setupTtlSeconds: number;
+  /** How long after signing in high-value changes need no fresh proof (see reauthentication.ts). */
+  reauthMaxAgeSeconds: number;
 }
 
 export interface TwoFactorDeps {
@@ -257,11 +260,42 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     return sessions.revokeAllOf(caller.userId, caller.sessionId);
   }
 
-  async function passwordProof(user: UserRecord, raw: string): Promise<void> {
-    const password = checkPresentedPassword("password", raw);
+  async function passwordProof(user: UserRecord, raw: string, field = "password"): Promise<void> {
+    const password = checkPresentedPassword(field, raw);
     if (!(await checkPassword(user.email, user, password))) {
-      throw new AuthError("INVALID_CREDENTIALS", "the password is wrong", { field: "password" });
+      throw new AuthError("INVALID_CREDENTIALS", "the password is wrong", { field });
     }
+  }
+
+  /**
+   * Lets a high-value change through when the session signed in recently, or when the request
+   * proves the password (if the account has one) and, with 2FA on, a second factor. Every part is
+   * checked for shape before any is checked for truth, and the password before the second factor,
+   * so a wrong password never spends a code. Both run under their usual guessing limits.
+   */
+  async function confirmIdentity(caller: Caller, user: UserRecord, proof: Reauthentication): Promise<void> {
+    if (!isGiven(proof)) {
+      if (signedInRecently(caller.signedInAt, clock.now(), policy.reauthMaxAgeSeconds)) return;
+      throw new AuthError(
+        "REAUTHENTICATION_REQUIRED",
+        "this change needs a recent sign-in: sign in again, or send the password (and a second-factor code) with it",
+      );
+    }
+    const hasPassword = user.passwordHash !== null;
+    if (hasPassword && proof.password.length === 0) {
+      throw invalidArgument("reauthentication.password", "reauthentication.password is required");
+    }
+    const record = await load(user.id);
+    const factor =
+      record.enabledAt === null
+        ? undefined
+        : checkProof({ code: proof.code, recoveryCode: proof.recoveryCode }, "reauthentication.code", "reauthentication.recovery_code");
+    if (!hasPassword && factor === undefined) {
+      // Nothing this account can prove here (no password, no second factor): only a new sign-in.
+      throw new AuthError("REAUTHENTICATION_REQUIRED", "this change needs a recent sign-in: sign in again");
+    }
+    if (hasPassword) await passwordProof(user, proof.password, "reauthentication.password");
+    if (factor !== undefined) await prove(user.id, factor);
   }
 
   return {
@@ -406,16 +440,22 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return device;
     },
 
-    async removeDevice(caller: Caller, rawId: string): Promise<number> {
+    async removeDevice(caller: Caller, rawId: string, proof: Reauthentication): Promise<number> {
       const id = checkId("device_id", rawId);
-      await requireEnabled(caller.userId);
-      await mutate(caller.userId, (record) => {
+      const user = await requireUser(caller);
+      const removable = (record: TwoFactorRecord): number => {
         const index = record.devices.findIndex((d) => d.id === id);
         if (index === -1) throw new AuthError("NOT_FOUND", "no such device", { field: "device_id" });
         if (record.devices.length === 1) {
           throw new AuthError("LAST_DEVICE", "the last device cannot be removed; disable two-factor authentication instead");
         }
-        record.devices.splice(index, 1);
+        return index;
+      };
+      // Refusals that need no proof come first, so a proof is never spent on a removal that fails.
+      removable(await requireEnabled(caller.userId));
+      await confirmIdentity(caller, user, proof);
+      await mutate(caller.userId, (record) => {
+        record.devices.splice(removable(record), 1);
         cutOffOtherSessions(record, caller);
         return { next: record, result: undefined };
       });
@@ -449,6 +489,9 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
 
     /** Spends the proof for the user, under the second-factor lock. */
     prove,
+
+    /** The step-up check of high-value changes (see confirmIdentity). */
+    confirmIdentity,
   };
 }
 

@@ -257,7 +257,12 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     const viaSecond = signedIn(await login({ loginCode: totp(secret2, h.clock.now()) }));
     signedIn(await login({ loginCode: totp(secret, h.clock.now()) }));
 
-    const removed = await d.call("TwoFactorService/RemoveDevice", { deviceId: added.device.id }, main.accessToken);
+    // The main session signed in long ago (by the test clock): removing a device needs a fresh proof.
+    const stale = await failure(d.call("TwoFactorService/RemoveDevice", { deviceId: added.device.id }, main.accessToken));
+    expect([stale.code, stale.reason]).toEqual(["unauthenticated", "REAUTHENTICATION_REQUIRED"]);
+    nextStep();
+    const reauthentication = { password, code: totp(secret, h.clock.now()) };
+    const removed = await d.call("TwoFactorService/RemoveDevice", { deviceId: added.device.id, reauthentication }, main.accessToken);
     expect(num(removed.revokedSessionCount)).toBeGreaterThanOrEqual(2);
     expect((await failure(stillWorks(viaSecond))).reason).toBe("SESSION_REVOKED");
     nextStep();

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { TokenPair, User } from "./common_pb.js";
+import type { Reauthentication, TokenPair, User } from "./common_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
@@ -455,6 +455,13 @@ export declare const ChangePasswordResponseSchema: GenMessage<ChangePasswordResp
  * @generated from message auth.v1.DeleteAccountRequest
  */
 export declare type DeleteAccountRequest = Message<"auth.v1.DeleteAccountRequest"> & {
+  /**
+   * Needed when the session's sign-in is older than the re-authentication window; see
+   * Reauthentication.
+   *
+   * @generated from field: auth.v1.Reauthentication reauthentication = 1;
+   */
+  reauthentication?: Reauthentication | undefined;
 };
 
 /**
@@ -715,6 +722,14 @@ export declare type UnlinkAccountRequest = Message<"auth.v1.UnlinkAccountRequest
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Needed when the session's sign-in is older than the re-authentication window; see
+   * Reauthentication.
+   *
+   * @generated from field: auth.v1.Reauthentication reauthentication = 2;
+   */
+  reauthentication?: Reauthentication | undefined;
 };
 
 /**
@@ -845,7 +860,8 @@ export declare const AuthService: GenService<{
     output: typeof ChangePasswordResponseSchema;
   },
   /**
-   * Authenticated. Deletes the caller's account and everything that belongs to it.
+   * Authenticated. Deletes the caller's account and everything that belongs to it. Needs a recent
+   * sign-in or a `reauthentication` proof, else UNAUTHENTICATED / REAUTHENTICATION_REQUIRED.
    *
    * @generated from rpc auth.v1.AuthService.DeleteAccount
    */
@@ -908,7 +924,8 @@ export declare const AuthService: GenService<{
   },
   /**
    * Authenticated. Removes one way of signing in; refuses with FAILED_PRECONDITION /
-   * LAST_SIGN_IN_METHOD when it is the last one.
+   * LAST_SIGN_IN_METHOD when it is the last one. Needs a recent sign-in or a `reauthentication`
+   * proof, else UNAUTHENTICATED / REAUTHENTICATION_REQUIRED.
    *
    * @generated from rpc auth.v1.AuthService.UnlinkAccount
    */

@@ -138,6 +138,44 @@ export declare type TokenPair = Message<"auth.v1.TokenPair"> & {
 export declare const TokenPairSchema: GenMessage<TokenPair>;
 
 /**
+ * A fresh proof of identity for a high-value change, needed when the session's sign-in is older
+ * than the server's re-authentication window (REAUTH_MAX_AGE_SECONDS). When any field is given,
+ * the proof must be complete: the password (for an account that has one) and, when two-factor
+ * authentication is enabled, exactly one of `code` and `recovery_code`. Each is checked under the
+ * same guessing limits as at sign-in.
+ *
+ * @generated from message auth.v1.Reauthentication
+ */
+export declare type Reauthentication = Message<"auth.v1.Reauthentication"> & {
+  /**
+   * The account's current password.
+   *
+   * @generated from field: string password = 1;
+   */
+  password: string;
+
+  /**
+   * A current TOTP code from one of the user's authenticator devices.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * One of the user's unused recovery codes (spent by this use).
+   *
+   * @generated from field: string recovery_code = 3;
+   */
+  recoveryCode: string;
+};
+
+/**
+ * Describes the message auth.v1.Reauthentication.
+ * Use `create(ReauthenticationSchema)` to create a new message.
+ */
+export declare const ReauthenticationSchema: GenMessage<Reauthentication>;
+
+/**
  * The machine-readable reasons this service attaches to its errors. Every error carries a
  * `google.rpc.ErrorInfo` detail whose `reason` is the name of one of these values without the
  * `ERROR_REASON_` prefix (e.g. "INVALID_CREDENTIALS") and whose `domain` is "auth.v1". The same
@@ -390,6 +428,16 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_CSRF_REJECTED = 33;
    */
   CSRF_REJECTED = 33,
+
+  /**
+   * UNAUTHENTICATED: a high-value change (deleting the account, removing a sign-in method or an
+   * authenticator device) needs a recent sign-in or a fresh proof of identity: sign in again, or
+   * send the password (and the second factor when it is enabled) in the request's
+   * `reauthentication` (RFC 9470's insufficient_user_authentication).
+   *
+   * @generated from enum value: ERROR_REASON_REAUTHENTICATION_REQUIRED = 34;
+   */
+  REAUTHENTICATION_REQUIRED = 34,
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Reauthentication } from "./common_pb.js";
 
 /**
  * Describes the file auth/v1/two_factor_service.proto.
@@ -515,6 +516,14 @@ export declare type RemoveDeviceRequest = Message<"auth.v1.RemoveDeviceRequest">
    * @generated from field: string device_id = 1;
    */
   deviceId: string;
+
+  /**
+   * Needed when the session's sign-in is older than the re-authentication window; see
+   * Reauthentication.
+   *
+   * @generated from field: auth.v1.Reauthentication reauthentication = 2;
+   */
+  reauthentication?: Reauthentication | undefined;
 };
 
 /**
@@ -695,7 +704,8 @@ export declare const TwoFactorService: GenService<{
   },
   /**
    * Removes a device. The last device cannot be removed (FAILED_PRECONDITION / LAST_DEVICE); use
-   * Disable. An id that is not one of the caller's devices gives NOT_FOUND.
+   * Disable. An id that is not one of the caller's devices gives NOT_FOUND. Needs a recent sign-in
+   * or a `reauthentication` proof, else UNAUTHENTICATED / REAUTHENTICATION_REQUIRED.
    *
    * @generated from rpc auth.v1.TwoFactorService.RemoveDevice
    */

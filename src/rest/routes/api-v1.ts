@@ -213,10 +213,13 @@ export const apiV1Routes: Route[] = [
     path: "/api/v1/accounts/:id",
     docs: ["api-v1"],
     auth: "user",
-    summary: "Disconnect a linked account",
+    summary:
+      "Disconnect a linked account (a session older than REAUTH_MAX_AGE_SECONDS sends password, and code or recoveryCode with 2FA on)",
+    body: { password: "string", code: "string", recoveryCode: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.accounts.unlinkAccount(await input.caller(), input.params.id ?? "");
+      const proof = { password: input.body.str("password"), code: input.body.str("code"), recoveryCode: input.body.str("recoveryCode") };
+      await ops.accounts.unlinkAccount(await input.caller(), input.params.id ?? "", proof);
       return { message: "Account disconnected" };
     },
   },

@@ -48,10 +48,12 @@ export const authRouterRoutes: Route[] = [
     docs: ["auth-router"],
     auth: "user",
     status: 204,
-    summary: "Delete the account",
+    summary: "Delete the account (a session older than REAUTH_MAX_AGE_SECONDS sends the password, and code or recovery_code with 2FA on)",
+    body: { password: "string", code: "string", recovery_code: "string" },
     returns: [],
     async run(input, ops) {
-      await ops.accounts.deleteAccount(await input.caller());
+      const proof = { password: input.body.str("password"), code: input.body.str("code"), recoveryCode: input.body.str("recovery_code") };
+      await ops.accounts.deleteAccount(await input.caller(), proof);
       return { cookie: "clear" };
     },
   },

@@ -151,10 +151,12 @@ export const rootAuthTotpRoutes: Route[] = [
     path: "/totp/devices/:id",
     docs: ["root-auth-totp"],
     auth: "user",
-    summary: "Remove an authenticator device",
+    summary: "Remove an authenticator device (a session older than REAUTH_MAX_AGE_SECONDS sends password, and otp or recoveryCode)",
+    body: { password: "string", otp: "string", recoveryCode: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.twoFactor.removeDevice(await input.caller(), input.params.id ?? "");
+      const proof = { password: input.body.str("password"), code: input.body.str("otp"), recoveryCode: input.body.str("recoveryCode") };
+      await ops.twoFactor.removeDevice(await input.caller(), input.params.id ?? "", proof);
       return { message: "Device removed successfully" };
     },
   },
