@@ -38,6 +38,7 @@ const documentedStatus: Record<string, string> = {
   LAST_DEVICE: "failed_precondition",
   INVALID_CHALLENGE: "unauthenticated",
   DEVICE_LIMIT_REACHED: "failed_precondition",
+  REAUTHENTICATION_REQUIRED: "unauthenticated",
 };
 /** REST only: common.proto gives them an HTTP status (415, 405, 403) and no gRPC one. */
 const restOnly = ["UNSUPPORTED_MEDIA_TYPE", "METHOD_NOT_ALLOWED", "CSRF_REJECTED"];
