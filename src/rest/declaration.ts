@@ -56,7 +56,10 @@ export interface Route {
   status?: number;
   /** A GET that changes state (a documented GET that issues a secret): CSRF-checked like a write. */
   getWrites?: boolean;
-  /** Clear the session cookie whatever the outcome (logout). */
+  /**
+   * Logout: the route's success clears the session cookie, and so does a refusal because the
+   * cookie itself names no live session. Any other refusal leaves the cookie as it was.
+   */
   clearsCookie?: boolean;
   /** The documented response fields, for the OpenAPI document. */
   returns: string[];

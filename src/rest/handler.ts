@@ -166,6 +166,8 @@ export function createRestHandler(options: RestOptions) {
     const { found, allowed } = match(method, path);
     const owners = found?.route.docs ?? docsForPath(path);
     let logged: { route: string; reason?: string } = { route: found?.route.path ?? path };
+    /** The request's own session cookie was presented (same-site) and names no live session. */
+    let deadCookie = false;
     try {
       if (found === undefined) {
         // Drain whatever was sent, so the connection stays usable.
@@ -177,16 +179,27 @@ export function createRestHandler(options: RestOptions) {
         throw new AuthError("NOT_FOUND", "no such route");
       }
       const { route, params } = found;
+      const bearer = bearerFrom(req.headers.authorization);
+      const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
+      const byCookie = req.headers.authorization === undefined && cookie !== undefined;
+      const csrfGuarded = byCookie && (method !== "GET" || route.getWrites === true);
+      // Forgery is decided before the body is read or its type judged: a forged text/plain form
+      // post is CSRF_REJECTED (the README's promise), not 415, and no refusal of it says anything
+      // about the body.
+      if (csrfGuarded && route.auth === "user") checkCsrf(req);
       const query = fieldsOf(queryOf(search));
       // A GET's body is drained unread, so the connection stays usable.
       if (method === "GET") req.resume();
       const body = fieldsOf(method === "GET" ? {} : await readBody(req, options.maxBodyBytes));
-      const bearer = bearerFrom(req.headers.authorization);
-      const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
       const caller = async (): Promise<Caller> => {
-        if (req.headers.authorization !== undefined || cookie === undefined) return ops.sessions.authenticate({ bearer });
-        if (method !== "GET" || route.getWrites === true) checkCsrf(req);
-        return ops.sessions.authenticate({ cookie });
+        if (!byCookie) return ops.sessions.authenticate({ bearer });
+        if (csrfGuarded) checkCsrf(req);
+        try {
+          return await ops.sessions.authenticate({ cookie });
+        } catch (err) {
+          if (err instanceof AuthError && err.status === "unauthenticated") deadCookie = true;
+          throw err;
+        }
       };
       const userAgent = userAgentFrom(req.headers["user-agent"]);
       const result = await route.run({ body, query, params, caller, bearer, client: { ipAddress: options.clientIp(req), userAgent } }, ops);
@@ -200,14 +213,18 @@ export function createRestHandler(options: RestOptions) {
         if (!res.destroyed) res.destroy();
         return;
       }
+      // A body refused before it was read (a forged request) is drained, so the connection stays usable.
+      req.resume();
       const authError = toSafeError(err, log.child({ rest: `${method} ${logged.route}` }));
       const status = httpStatus(authError);
       const headers: Record<string, string> = {};
       if (authError.retryAfterSeconds !== undefined) headers["retry-after"] = String(authError.retryAfterSeconds);
       // An oversized upload is not read to its end: over HTTP/1.1 the connection is not reused.
       if (authError.reason === "PAYLOAD_TOO_LARGE" && req.httpVersionMajor === 1) headers.connection = "close";
-      // Logout forgets the cookie even when its session is already gone.
-      if (found?.route.clearsCookie === true) Object.assign(headers, cookieHeader({ cookie: "clear" }));
+      // A refused logout leaves the cookie alone, or any page could log the browser out with a
+      // forged request while the session lives on. The one exception: the cookie itself named no
+      // live session (it passed the forgery check first), so forgetting it loses nothing.
+      if (found?.route.clearsCookie === true && deadCookie) Object.assign(headers, cookieHeader({ cookie: "clear" }));
       send(res, status, errorBody(owners, status, authError), headers);
       log.info(
         { rest: `${method} ${logged.route}`, status, reason: authError.reason, ms: Math.round(performance.now() - started) },

@@ -1,0 +1,127 @@
+// Cookie-authenticated requests: forgery is decided before anything about the body (issue 10,
+// item 13), and logout clears the session cookie only when the logout was accepted, or when the
+// cookie it was sent with is already dead (item 12). Every refusal leaves the session alive.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { documentedRoutes } from "../support/legacy-routes.ts";
+import { rest, sessionCookie } from "../support/rest.ts";
+
+const password = "correct horse battery staple";
+const email = "csrf-cookie@example.com";
+const evil = { origin: "https://evil.example" };
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", MAX_BODY_BYTES: "2048", LOGIN_MAX_FAILURES: "1000" });
+  await rest(h, "POST", "/auth/register", { body: { email, password } });
+});
+afterAll(() => h?.close());
+
+async function signIn(): Promise<string> {
+  return sessionCookie(await rest(h, "POST", "/auth/login", { body: { email, password } }));
+}
+
+/** The cookie still names a live session. */
+async function alive(cookie: string): Promise<boolean> {
+  return (await rest(h, "GET", "/auth/me", { cookie })).status === 200;
+}
+
+describe("CSRF is decided before the body's content type", () => {
+  const writes = documentedRoutes.filter((r) => r.auth === "user" && r.method !== "GET");
+
+  it.each(writes.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    "%s: a forged text/plain cookie request → 403 CSRF_REJECTED",
+    async (_t, route) => {
+      const cookie = await signIn();
+      const path = route.path.replace(/:\w+/g, "some-id");
+      // What a cross-site HTML form or fetch in no-cors mode can send without a preflight.
+      const forged = { cookie, raw: "email=evil@example.com&password=x", contentType: "text/plain" };
+      const withOrigin = await rest(h, route.method, path, { ...forged, headers: evil });
+      expect(withOrigin.status).toBe(403);
+      expect(withOrigin.body.code).toBe("CSRF_REJECTED");
+      expect(withOrigin.headers.get("set-cookie")).toBeNull();
+      // An old browser that sends neither Origin nor Sec-Fetch-Site.
+      const bare = await rest(h, route.method, path, forged);
+      expect(bare.status).toBe(403);
+      expect(bare.body.code).toBe("CSRF_REJECTED");
+      const fetchSite = await rest(h, route.method, path, { ...forged, headers: { "sec-fetch-site": "cross-site" } });
+      expect(fetchSite.status).toBe(403);
+      expect(fetchSite.body.code).toBe("CSRF_REJECTED");
+      expect(await alive(cookie)).toBe(true);
+    },
+  );
+
+  it("a same-site cookie request with a text/plain body still gets 415", async () => {
+    const cookie = await signIn();
+    const res = await rest(h, "POST", "/auth/password", { cookie, raw: "x", contentType: "text/plain", headers: { origin: h.url } });
+    expect(res.status).toBe(415);
+    expect(res.body.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+  });
+
+  it("a forged request's body is drained: the same connection answers the next request", async () => {
+    const cookie = await signIn();
+    const big = "x".repeat(1500);
+    for (let i = 0; i < 3; i++) {
+      const res = await rest(h, "POST", "/auth/password", { cookie, raw: big, contentType: "text/plain", headers: evil });
+      expect(res.status).toBe(403);
+    }
+    expect(await alive(cookie)).toBe(true);
+  });
+});
+
+describe.each(["/auth/logout", "/api/v1/auth/logout"])("POST %s clears the cookie only when the logout is accepted", (path) => {
+  it("refused as cross-site (Origin, Sec-Fetch-Site, or neither with a form body): 403, no Set-Cookie, the session lives", async () => {
+    const cookie = await signIn();
+    const refusals: Array<Record<string, string>> = [evil, { "sec-fetch-site": "cross-site" }, {}];
+    for (const headers of refusals) {
+      const res = await rest(h, "POST", path, { cookie, raw: "", contentType: "application/x-www-form-urlencoded", headers });
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe("CSRF_REJECTED");
+      expect(res.headers.get("set-cookie")).toBeNull();
+    }
+    const plain = await rest(h, "POST", path, { cookie, raw: "bye", contentType: "text/plain", headers: evil });
+    expect(plain.status).toBe(403);
+    expect(plain.headers.get("set-cookie")).toBeNull();
+    expect(await alive(cookie)).toBe(true);
+  });
+
+  it("refused for its body (415, 413, malformed JSON) from the same site: no Set-Cookie, the session lives", async () => {
+    const cookie = await signIn();
+    const sameSite = { origin: h.url };
+    const cases = [
+      { raw: "bye", contentType: "text/plain", status: 415 },
+      { raw: "{", contentType: "application/json", status: 400 },
+      { raw: JSON.stringify({ pad: "x".repeat(4096) }), contentType: "application/json", status: 413 },
+    ];
+    for (const c of cases) {
+      const res = await rest(h, "POST", path, { cookie, raw: c.raw, contentType: c.contentType, headers: sameSite });
+      expect(res.status).toBe(c.status);
+      expect(res.headers.get("set-cookie")).toBeNull();
+    }
+    expect(await alive(cookie)).toBe(true);
+  });
+
+  it("refused for a bad Authorization header while the cookie lives: 401, no Set-Cookie", async () => {
+    const cookie = await signIn();
+    const res = await rest(h, "POST", path, { cookie, headers: { origin: h.url, authorization: "Bearer not-a-token" } });
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe("INVALID_TOKEN");
+    expect(res.headers.get("set-cookie")).toBeNull();
+    expect(await alive(cookie)).toBe(true);
+  });
+
+  it("accepted: the session ends and the cookie is cleared; a same-site retry with the dead cookie clears it again", async () => {
+    const cookie = await signIn();
+    const out = await rest(h, "POST", path, { cookie, headers: { origin: h.url } });
+    expect(out.status).toBeLessThan(300);
+    expect(out.headers.get("set-cookie")).toMatch(/^session=;.*Max-Age=0/);
+    expect(await alive(cookie)).toBe(false);
+    const again = await rest(h, "POST", path, { cookie, headers: { origin: h.url } });
+    expect(again.status).toBe(401);
+    expect(again.headers.get("set-cookie")).toMatch(/^session=;.*Max-Age=0/);
+    // A dead cookie from another site is still refused as forged first, and keeps its cookie.
+    const cross = await rest(h, "POST", path, { cookie, headers: evil });
+    expect(cross.status).toBe(403);
+    expect(cross.headers.get("set-cookie")).toBeNull();
+  });
+});
