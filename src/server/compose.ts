@@ -47,10 +47,10 @@ export interface Service {
   background: Background;
 }
 
-async function openStore(config: Config, log: Logger): Promise<Store> {
+async function openStore(config: Config, log: Logger, clock: Clock): Promise<Store> {
   if (config.mongodb === undefined) {
     log.warn("storage: embedded in-process store (no MONGODB_URI): all data is lost when the process exits");
-    return createMemoryStore();
+    return createMemoryStore({ clock });
   }
   const plan = config.mongodb;
   if (plan.overridden.length > 0) {
@@ -79,7 +79,7 @@ async function openStore(config: Config, log: Logger): Promise<Store> {
 export async function composeService(config: Config, overrides: Overrides = {}): Promise<Service> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const store = overrides.store ?? (await openStore(config, log));
+  const store = overrides.store ?? (await openStore(config, log, clock));
 
   const { key, generated } = await loadSigningKey(config.jwt.privateKeyPem);
   if (generated) {

@@ -4,6 +4,7 @@
 // synchronously inside the async method, before any `await`. Two concurrent callers can therefore
 // never both observe the "before" state.
 
+import { systemClock, type Clock } from "../clock.ts";
 import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
 import { attemptStateAt, nextAttemptRecord } from "./attempts.ts";
 import type {
@@ -91,8 +92,36 @@ class UserIndexedTable<T extends { userId: string }> {
   }
 }
 
-export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
+export interface MemoryStoreOptions {
+  /** How often expired records are removed (default a minute). */
+  sweepIntervalMs?: number;
+  /**
+   * The clock expiry is judged by when sweeping: the service's own, so that records leave exactly
+   * when the reads that take `now` stop seeing them (and a test clock can prove that they do).
+   */
+  clock?: Clock;
+}
+
+/** How many records of each kind are held: what the sweep is meant to keep bounded. */
+export interface MemoryRecordCounts {
+  users: number;
+  sessions: number;
+  refreshTokens: number;
+  codes: number;
+  attempts: number;
+  twoFactor: number;
+}
+
+export interface MemoryStore extends Store {
+  readonly kind: "memory";
+  /** Removes every record expired by the clock now (the periodic sweep calls it). */
+  sweep(): void;
+  recordCounts(): MemoryRecordCounts;
+}
+
+export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
   const sweepIntervalMs = opts?.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+  const clock = opts?.clock ?? systemClock;
   if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs <= 0) {
     throw new RangeError(`sweepIntervalMs must be a positive number, got ${sweepIntervalMs}`);
   }
@@ -114,7 +143,8 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
   }
 
   function sweep(): void {
-    const now = new Date();
+    if (closed) return;
+    const now = clock.now();
     sessions.purgeExpired(now, (s) => s.expiresAt);
     refreshTokens.purgeExpired(now, (t) => t.expiresAt);
     codes.purgeExpired(now, (c) => c.expiresAt);
@@ -347,6 +377,15 @@ export function createMemoryStore(opts?: { sweepIntervalMs?: number }): Store {
     codes: codeStore,
     attempts: attemptStore,
     twoFactor: twoFactorStore,
+    sweep,
+    recordCounts: () => ({
+      users: usersById.size,
+      sessions: sessions.rows.size,
+      refreshTokens: refreshTokens.rows.size,
+      codes: codes.rows.size,
+      attempts: attempts.size,
+      twoFactor: twoFactorByUser.size,
+    }),
     async ping() {
       assertOpen();
     },

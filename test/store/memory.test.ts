@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { StorageUnavailableError } from "../../src/store/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { CodeRecord, RefreshTokenRecord, SessionRecord } from "../../src/store/port.ts";
+import { TestClock } from "../support/harness.ts";
 import { storageContract } from "./contract.ts";
 
 storageContract("memory", async () => createMemoryStore());
@@ -101,6 +102,27 @@ describe("memory store: expiry sweep", () => {
     });
     expect(await store.codes.consume(liveCode.codeHash, "password_reset", realNow)).toEqual(liveCode);
 
+    await store.close();
+  });
+
+  it("judges expiry by the store's clock: the periodic sweep removes what that clock has expired", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const clock = new TestClock();
+    const store = createMemoryStore({ sweepIntervalMs: SWEEP_MS, clock });
+    const userId = `usr_${randomUUID()}`;
+    await store.refreshTokens.insert({
+      tokenHash: hash(),
+      sessionId: "ses_x",
+      userId,
+      createdAt: clock.now(),
+      expiresAt: new Date(clock.now().getTime() + HOUR),
+      consumedAt: null,
+    });
+    vi.advanceTimersByTime(SWEEP_MS);
+    expect(store.recordCounts().refreshTokens).toBe(1);
+    clock.advance(HOUR); // by the real clock nothing has expired; by the store's, the token has
+    vi.advanceTimersByTime(SWEEP_MS);
+    expect(store.recordCounts().refreshTokens).toBe(0);
     await store.close();
   });
 

@@ -23,11 +23,19 @@ export interface InProcess {
   close(): Promise<void>;
 }
 
-export async function startService(env: Record<string, string> = {}, store: Store = createMemoryStore()): Promise<InProcess> {
+/**
+ * The default store is the memory store on the test's clock, so its sweep removes what that clock
+ * has expired; a test that passes its own store passes the clock that store runs on.
+ */
+export async function startService(
+  env: Record<string, string> = {},
+  givenStore?: Store,
+  clock: TestClock = new TestClock(),
+): Promise<InProcess> {
   const config = loadConfig({ LOG_LEVEL: "silent", ...env }, () => {
     throw new Error("no files in tests");
   });
-  const clock = new TestClock();
+  const store = givenStore ?? createMemoryStore({ clock });
   const outbox = createOutbox();
   const silent = new Writable({ write: (_c, _e, done) => done() });
   const service = await composeService(config, {
