@@ -2,6 +2,34 @@ import type { Clock } from "./clock.ts";
 import type { AuthError } from "./errors.ts";
 import type { AttemptPolicy, AttemptStore } from "./store/port.ts";
 
+type LockedError = (retryAfterSeconds: number) => AuthError;
+
+function secondsUntil(until: Date | null, now: Date): number {
+  return Math.max(1, Math.ceil(((until ?? now).getTime() - now.getTime()) / 1000));
+}
+
+/**
+ * Counts one guess against a key atomically, or throws `locked` when the key is locked. Whatever
+ * number of guesses race, at most `maxFailures` of them get through before the lock.
+ */
+export async function countGuess(
+  deps: { attempts: AttemptStore; clock: Clock },
+  key: string,
+  policy: AttemptPolicy,
+  locked: LockedError,
+): Promise<void> {
+  const now = deps.clock.now();
+  const { counted, state } = await deps.attempts.fail(key, now, policy);
+  if (!counted) throw locked(secondsUntil(state.lockedUntil, now));
+}
+
+/** Throws `locked` while the key is locked, without counting anything. */
+export async function refuseIfLocked(deps: { attempts: AttemptStore; clock: Clock }, key: string, locked: LockedError): Promise<void> {
+  const now = deps.clock.now();
+  const { lockedUntil } = await deps.attempts.get(key, now);
+  if (lockedUntil !== null) throw locked(secondsUntil(lockedUntil, now));
+}
+
 /**
  * Runs one guess (a password, a second-factor code) under a guessing limit. The attempt is counted
  * in storage before the check and forgiven after a success, so any number of parallel guesses
@@ -12,17 +40,10 @@ export async function limitedAttempt<T>(
   deps: { attempts: AttemptStore; clock: Clock },
   key: string,
   policy: AttemptPolicy | undefined,
-  locked: (retryAfterSeconds: number) => AuthError,
+  locked: LockedError,
   check: () => Promise<T | null>,
 ): Promise<T | null> {
-  if (policy !== undefined) {
-    const now = deps.clock.now();
-    const { counted, state } = await deps.attempts.fail(key, now, policy);
-    if (!counted) {
-      const until = state.lockedUntil?.getTime() ?? now.getTime();
-      throw locked(Math.max(1, Math.ceil((until - now.getTime()) / 1000)));
-    }
-  }
+  if (policy !== undefined) await countGuess(deps, key, policy, locked);
   const result = await check();
   if (result !== null && policy !== undefined) await deps.attempts.clear(key);
   return result;

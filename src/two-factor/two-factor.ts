@@ -6,7 +6,7 @@
 // attempt store under its own key, separate from the password limit.
 
 import { randomUUID, timingSafeEqual } from "node:crypto";
-import { limitedAttempt } from "../attempt-limit.ts";
+import { countGuess, limitedAttempt, refuseIfLocked } from "../attempt-limit.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId, wellFormed } from "../input.ts";
@@ -113,37 +113,53 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     return record;
   }
 
+  const limits = { attempts: store.attempts, clock };
+  const lockedError = (retryAfterSeconds: number) =>
+    new AuthError("TWO_FACTOR_LOCKED", `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`, {
+      retryAfterSeconds,
+    });
+  const wrongCode = () => new AuthError("INVALID_TWO_FACTOR_CODE", "the code is wrong or was already used");
+
   /** One second-factor guess under the account's lock; a null outcome is a wrong code. */
   async function attempt<T>(userId: string, check: () => Promise<T | null>): Promise<T> {
-    const result = await limitedAttempt(
-      { attempts: store.attempts, clock },
-      twoFactorAttemptKey(userId),
-      policy.attempts,
-      (retryAfterSeconds) =>
-        new AuthError("TWO_FACTOR_LOCKED", `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`, {
-          retryAfterSeconds,
-        }),
-      check,
-    );
-    if (result === null) throw new AuthError("INVALID_TWO_FACTOR_CODE", "the code is wrong or was already used");
+    const result = await limitedAttempt(limits, twoFactorAttemptKey(userId), policy.attempts, lockedError, check);
+    if (result === null) throw wrongCode();
     return result;
   }
 
-  /** Spends a TOTP code of any of the user's devices; returns the device's id. */
-  function spendCode(userId: string, code: string): Promise<string> {
-    return attempt(userId, () =>
-      mutate(userId, (record, now) => {
-        let matched: { device: TotpDeviceRecord; step: number } | null = null;
-        for (const device of record.devices) {
-          const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, device.lastUsedStep);
-          if (step !== null && matched === null) matched = { device, step };
-        }
-        if (matched === null) return { next: null, result: null };
-        matched.device.lastUsedStep = matched.step;
-        matched.device.lastUsedAt = now;
-        return { next: record, result: matched.device.id };
-      }),
-    );
+  /**
+   * Spends a TOTP code of any of the user's devices; returns the device's id.
+   *
+   * Unlike other guesses, a code is looked at before it is counted, because a code some device
+   * already spent (a double-submitted form, a retried request, the losers of a race on one valid
+   * code) is no guess at all: it is refused without counting, so it can never lock the owner out.
+   * A fresh right code first claims its step (exactly one of any number of racing copies does),
+   * then takes its slot under the limit like a wrong one: every answer other than "locked" still
+   * costs one counted slot, so parallel guessing stays capped at the limit. A right code refused
+   * because the limit filled meanwhile stays spent; the lock refuses everything anyway.
+   */
+  async function spendCode(userId: string, code: string): Promise<string> {
+    const key = twoFactorAttemptKey(userId);
+    await refuseIfLocked(limits, key, lockedError);
+    const outcome = await mutate<"spent" | "wrong" | { deviceId: string }>(userId, (record, now) => {
+      let claimed: { device: TotpDeviceRecord; step: number } | null = null;
+      let spent = false;
+      for (const device of record.devices) {
+        const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, null);
+        if (step === null) continue;
+        if (device.lastUsedStep !== null && step <= device.lastUsedStep) spent = true;
+        else if (claimed === null) claimed = { device, step };
+      }
+      if (claimed === null) return { next: null, result: spent ? ("spent" as const) : ("wrong" as const) };
+      claimed.device.lastUsedStep = claimed.step;
+      claimed.device.lastUsedAt = now;
+      return { next: record, result: { deviceId: claimed.device.id } };
+    });
+    if (outcome === "spent") throw wrongCode();
+    await countGuess(limits, key, policy.attempts, lockedError);
+    if (outcome === "wrong") throw wrongCode();
+    await store.attempts.clear(key);
+    return outcome.deviceId;
   }
 
   /** What is stored of recovery codes: keyed hashes of their canonical form. */
