@@ -219,6 +219,8 @@ export function createRestHandler(options: RestOptions) {
       const status = httpStatus(authError);
       const headers: Record<string, string> = {};
       if (authError.retryAfterSeconds !== undefined) headers["retry-after"] = String(authError.retryAfterSeconds);
+      // RFC 9110 12.5.3: a 415 says which content codings would have been taken.
+      if (authError.reason === "UNSUPPORTED_MEDIA_TYPE") headers["accept-encoding"] = "identity";
       // An oversized upload is not read to its end: over HTTP/1.1 the connection is not reused.
       if (authError.reason === "PAYLOAD_TOO_LARGE" && req.httpVersionMajor === 1) headers.connection = "close";
       // A refused logout leaves the cookie alone, or any page could log the browser out with a

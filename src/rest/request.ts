@@ -1,5 +1,5 @@
-// Reading a REST request: its JSON body (415, 413, malformed JSON, a body the client never
-// finished), its query string, and its fields under the document's name or the other case
+// Reading a REST request: its JSON body (415 for another type or a compressed body, 413, malformed
+// JSON, a body the client never finished), its query string, and its fields under the document's name or the other case
 // convention.
 
 import type http from "node:http";
@@ -99,6 +99,14 @@ function readRaw(req: Request, limit: number): Promise<Buffer> {
 }
 
 export async function readBody(req: Request, limit: number): Promise<Record<string, unknown>> {
+  // The legacy clients never compress, so no coding is taken on (RFC 9110 8.4.1 allows 415; the
+  // handler names `identity` in Accept-Encoding). The body is then drained unread.
+  const coding = String(req.headers["content-encoding"] ?? "identity")
+    .trim()
+    .toLowerCase();
+  if (coding !== "identity" && coding !== "") {
+    throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must not be compressed (content-encoding: identity)");
+  }
   const raw = await readRaw(req, limit);
   if (raw.length === 0) return {};
   const type = String(req.headers["content-type"] ?? "")

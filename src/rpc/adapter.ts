@@ -8,18 +8,14 @@
 import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import {
-  compressionBrotli,
-  compressionGzip,
-  universalRequestFromNodeRequest,
-  universalResponseToNodeResponse,
-} from "@connectrpc/connect-node";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { ContextValues } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import type { Reason } from "../errors.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
+import { acceptCompression, clampDeadline, isUndeclaredCompression } from "./compression.ts";
 import { errorDomain } from "./errors.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
@@ -59,8 +55,10 @@ function replacement(
     case Code.ResourceExhausted:
       return { code, reason: "PAYLOAD_TOO_LARGE", message: `the request is larger than ${readMaxBytes} bytes` };
     case Code.Internal:
-      // Connect reports undecodable binary Protobuf as internal; it is the client's fault.
+      // Connect reports undecodable binary Protobuf, and a compressed frame sent without a
+      // declared encoding, as internal; both are the client's fault.
       if (message.startsWith("parse binary")) return malformed;
+      if (isUndeclaredCompression(message)) return { ...malformed, message: "a compressed message arrived without grpc-encoding" };
       return { code, reason: "INTERNAL", message: "internal error" };
     default:
       return undefined;
@@ -165,7 +163,7 @@ export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: De
 }
 
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  const router = createConnectRouter({ acceptCompression, ...options });
   options.routes(router);
   const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
@@ -186,6 +184,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       options.badRequest(req, res);
       return;
     }
+    clampDeadline(uReq.header);
     handler(uReq)
       .then(async (uRes) => {
         if (uRes.body !== undefined) {
