@@ -14,6 +14,8 @@ export interface Config {
   trustProxyHops: number;
   maxBodyBytes: number;
   shutdownGraceMs: number;
+  /** Connection and protocol limits against slow or abusive clients; 0 turns a limit off. */
+  limits: ConnectionLimits;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   jwt: {
     /** PKCS#8 PEM of an Ed25519 or P-256 private key; undefined means generate one (development). */
@@ -65,6 +67,46 @@ export interface Config {
     /** How long a secret from Setup or Reset stays confirmable. */
     setupTtlSeconds: number;
   };
+}
+
+export interface ConnectionLimits {
+  /** Open connections in all; one more is closed at once. */
+  maxConnections: number;
+  /** Open connections from one client address (the socket's, so a proxy's when behind one). */
+  maxConnectionsPerAddress: number;
+  /** Time from the first byte of an HTTP/1.1 request to the end of its headers. */
+  headersTimeoutMs: number;
+  /** Time from the first byte of an HTTP/1.1 request to the end of its body. */
+  requestTimeoutMs: number;
+  /** Slowest HTTP/1.1 request body accepted, measured over each `bodyRateWindowMs`. */
+  minBodyBytesPerSecond: number;
+  bodyRateWindowMs: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS announced to HTTP/2 clients. */
+  http2MaxConcurrentStreams: number;
+  /** Streams an HTTP/2 client may cancel (RST_STREAM) per window, on one connection and from one address. */
+  http2MaxResetsPerConnection: number;
+  http2MaxResetsPerAddress: number;
+  http2ResetWindowMs: number;
+}
+
+function connectionLimits(env: Env): ConnectionLimits {
+  const limits: ConnectionLimits = {
+    maxConnections: int(env, "MAX_CONNECTIONS", 800, 0, 1_000_000),
+    maxConnectionsPerAddress: int(env, "MAX_CONNECTIONS_PER_ADDRESS", 100, 0, 1_000_000),
+    headersTimeoutMs: int(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 0, 600_000),
+    requestTimeoutMs: int(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 0, 3_600_000),
+    minBodyBytesPerSecond: int(env, "HTTP_MIN_BODY_BYTES_PER_SECOND", 1024, 0, 100_000_000),
+    bodyRateWindowMs: int(env, "HTTP_BODY_RATE_WINDOW_MS", 5_000, 10, 600_000),
+    http2MaxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 128, 1, 10_000),
+    http2MaxResetsPerConnection: int(env, "HTTP2_MAX_RESETS_PER_CONNECTION", 200, 0, 1_000_000),
+    http2MaxResetsPerAddress: int(env, "HTTP2_MAX_RESETS_PER_ADDRESS", 1000, 0, 10_000_000),
+    http2ResetWindowMs: int(env, "HTTP2_RESET_WINDOW_MS", 10_000, 100, 3_600_000),
+  };
+  // Node refuses a header timeout longer than the whole-request timeout.
+  if (limits.requestTimeoutMs > 0 && limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError("HTTP_HEADERS_TIMEOUT_MS", "must not be longer than HTTP_REQUEST_TIMEOUT_MS");
+  }
+  return limits;
 }
 
 export class ConfigError extends Error {
@@ -219,6 +261,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     trustProxyHops: int(env, "TRUST_PROXY_HOPS", 0, 0, 10),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    limits: connectionLimits(env),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     jwt: {
       privateKeyPem,

@@ -88,3 +88,36 @@ describe("configuration", () => {
     expect(c.mongodb?.dbName).toBe("auth");
   });
 });
+
+describe("connection limits", () => {
+  it("default to bounded values, and 0 turns a limit off", () => {
+    expect(loadConfig({}, noFiles).limits).toEqual({
+      maxConnections: 800,
+      maxConnectionsPerAddress: 100,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      minBodyBytesPerSecond: 1024,
+      bodyRateWindowMs: 5_000,
+      http2MaxConcurrentStreams: 128,
+      http2MaxResetsPerConnection: 200,
+      http2MaxResetsPerAddress: 1000,
+      http2ResetWindowMs: 10_000,
+    });
+    const off = loadConfig({ MAX_CONNECTIONS: "0", HTTP_REQUEST_TIMEOUT_MS: "0", HTTP2_MAX_RESETS_PER_ADDRESS: "0" }, noFiles).limits;
+    expect([off.maxConnections, off.requestTimeoutMs, off.http2MaxResetsPerAddress]).toEqual([0, 0, 0]);
+  });
+
+  it.each([
+    ["MAX_CONNECTIONS", "-1"],
+    ["HTTP2_MAX_CONCURRENT_STREAMS", "0"],
+    ["HTTP_BODY_RATE_WINDOW_MS", "5"],
+    ["HTTP2_RESET_WINDOW_MS", "many"],
+  ])("refuses %s=%s", (name, value) => {
+    expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(ConfigError);
+  });
+
+  it("refuses a header timeout longer than the request timeout", () => {
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: "40000" }, noFiles)).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
+    expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: "40000", HTTP_REQUEST_TIMEOUT_MS: "0" }, noFiles).limits.headersTimeoutMs).toBe(40_000);
+  });
+});

@@ -11,6 +11,7 @@ import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.j
 import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
 import { createRestHandler, isRestPath } from "../rest/handler.ts";
 import { routes as restRoutes } from "../rest/routes/index.ts";
 import { clientIpKey, requestIdKey } from "../rpc/context.ts";
@@ -18,7 +19,7 @@ import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import type { Store } from "../store/port.ts";
 import { composeService, type Overrides, type Service } from "./compose.ts";
 import { registerHealth } from "./health.ts";
-import { createListener, type NodeHandler } from "./listener.ts";
+import { createListener, type LimitEvent, type ListenerStats, type NodeHandler } from "./listener.ts";
 import { createRpcHandler } from "../rpc/adapter.ts";
 import { registerReflection } from "./reflection.ts";
 
@@ -31,6 +32,8 @@ export interface RunningServer {
   deps: Service;
   /** Graceful stop: no new connections, in-flight calls finish, background work drains, storage closes. */
   close(): Promise<void>;
+  /** Connections accepted, refused and shed since start, and open now. */
+  connectionStats(): ListenerStats;
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -64,6 +67,37 @@ function sendJson(res: JsonSink, status: number, body: unknown, headers: Record<
     res.setHeader(name, value);
   }
   res.end(JSON.stringify(body));
+}
+
+// Under attack a limit may be enforced thousands of times a second: one summary line per kind
+// and this interval, not one line each.
+const limitLogIntervalMs = 10_000;
+
+/** Logs enforced connection limits as periodic summaries: counts by kind and reason, a few addresses. */
+function limitLog(log: Logger): (event: LimitEvent) => void {
+  let pending: Map<string, { count: number; addresses: Set<string> }> | undefined;
+  return (event) => {
+    if (pending === undefined) {
+      const batch = new Map<string, { count: number; addresses: Set<string> }>();
+      pending = batch;
+      setTimeout(() => {
+        pending = undefined;
+        for (const [limit, { count, addresses }] of batch) {
+          log.warn({ limit, count, addresses: [...addresses] }, "connection limit enforced");
+        }
+      }, limitLogIntervalMs).unref();
+    }
+    const key =
+      event.kind === "connection_refused"
+        ? `${event.kind}:${event.why}`
+        : event.kind === "http2_resets"
+          ? `${event.kind}:${event.scope}`
+          : event.kind;
+    const entry = pending.get(key) ?? { count: 0, addresses: new Set<string>() };
+    entry.count++;
+    if (entry.addresses.size < 10) entry.addresses.add(event.address);
+    pending.set(key, entry);
+  };
 }
 
 /** Caches a probe's answer briefly, so frequent health checks do not each hit the database. */
@@ -174,7 +208,12 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   };
 
   const tls = config.tls === undefined ? undefined : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
-  const listener = createListener(handler, tls);
+  const listener = createListener(handler, {
+    tls,
+    limits: config.limits,
+    maxBodyBytes: config.maxBodyBytes,
+    onLimit: limitLog(log),
+  });
   const port = await listener.listen(config.port, config.host);
   const scheme = tls === undefined ? "http" : "https";
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
@@ -185,6 +224,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     port,
     url: `${scheme}://${host}:${port}`,
     deps: service,
+    connectionStats: () => listener.stats(),
     close() {
       closing ??= (async () => {
         shutdown.abort();

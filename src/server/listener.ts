@@ -1,25 +1,55 @@
 // One port for every protocol. Cleartext: each new connection is sniffed for the HTTP/2 client
 // preface (gRPC from internal services uses HTTP/2 with prior knowledge) and handed to the HTTP/2
 // or the HTTP/1.1 server. TLS: ALPN negotiates h2 or http/1.1 on one secure server.
+//
+// Every connection first passes one front server, which is where the limits against slow and
+// abusive clients live (see ConnectionLimits in config.ts): connection caps, HTTP/1.1 header,
+// request and body-rate timeouts, HTTP/2 stream and reset budgets, and the graceful close.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { Duplex } from "node:stream";
 
+import type { ConnectionLimits } from "../config.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
 
 export type { NodeHandler } from "../transport/node-http.ts";
+
+export interface ListenerOptions {
+  limits: ConnectionLimits;
+  /** The largest request body any route reads: a larger declared one is answered, then the connection closed. */
+  maxBodyBytes: number;
+  tls?: { cert: Buffer; key: Buffer };
+  /** Hears about limits being enforced (connections refused, slow bodies, abusive HTTP/2 sessions). */
+  onLimit?(event: LimitEvent): void;
+}
+
+export type LimitEvent =
+  | { kind: "connection_refused"; address: string; why: "total" | "per_address" | "shed_address" }
+  | { kind: "slow_body"; address: string }
+  | { kind: "http2_resets"; address: string; scope: "connection" | "address" };
+
+/** Counters since start, for logs and the abuse benchmarks. */
+export interface ListenerStats {
+  accepted: number;
+  refused: number;
+  open: number;
+  slowBodies: number;
+  shedSessions: number;
+}
 
 export interface Listener {
   /** Resolves with the bound port. */
   listen(port: number, host: string): Promise<number>;
   /**
-   * Stops accepting connections, lets in-flight requests finish for up to `graceMs`, then
-   * destroys what is left.
+   * Stops accepting connections, answers what was already received (HTTP/1.1 connections close
+   * after their current response, HTTP/2 sessions get GOAWAY), lets in-flight requests finish for
+   * up to `graceMs`, then destroys what is left.
    */
   close(graceMs: number): Promise<void>;
   /** The peer address of the connection a request came on. */
   remoteAddress(req: http.IncomingMessage | http2.Http2ServerRequest): string;
+  stats(): ListenerStats;
 }
 
 /** A duplex over `socket` that first yields `head` (bytes already read from it). */
@@ -49,98 +79,283 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
   return duplex;
 }
 
+/** Events within the last `windowMs`. */
+class SlidingWindow {
+  private times: number[] = [];
+  add(now: number, windowMs: number): number {
+    this.times.push(now);
+    return this.count(now, windowMs);
+  }
+  count(now: number, windowMs: number): number {
+    let drop = 0;
+    while (drop < this.times.length && (this.times[drop] ?? 0) <= now - windowMs) drop++;
+    if (drop > 0) this.times.splice(0, drop);
+    return this.times.length;
+  }
+}
+
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const sniffTimeoutMs = 10_000;
 // Connections with no traffic at all for this long are closed (gRPC clients keep long calls
 // alive with HTTP/2 pings, which count as traffic).
 const idleTimeoutMs = 5 * 60_000;
+// After answering a request whose body was not read to its end, the connection is closed; the
+// rest of the body is read and dropped this long first, so that closing with unread bytes (a TCP
+// reset) does not destroy the answer before the client has read it.
+const lingerMs = 2_000;
+// Node's HTTP/2 default (10 MB) counts what honest concurrent uploads have in flight, and over it
+// refuses every new stream of the session with ENHANCE_YOUR_CALM. Streams are bounded by the
+// concurrent-stream and flow-control limits instead, so the budget covers them all.
+const minSessionMemoryMb = 64;
+const h2StreamWindowBytes = 65_535;
 
-export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: Buffer }): Listener {
-  const sockets = new Set<Duplex>();
+function declaredLength(req: http.IncomingMessage | http2.Http2ServerRequest): number | undefined {
+  const header = req.headers["content-length"];
+  if (header === undefined || !/^\d+$/.test(header)) return undefined;
+  return Number(header);
+}
+
+export function createListener(handler: NodeHandler, options: ListenerOptions): Listener {
+  const { limits, tls } = options;
+  const stats: ListenerStats = { accepted: 0, refused: 0, open: 0, slowBodies: 0, shedSessions: 0 };
+  const sockets = new Set<net.Socket>();
+  const perAddress = new Map<string, number>();
+  /** Addresses whose HTTP/2 sessions overspent their reset budget, refused until this time. */
+  const shedUntil = new Map<string, number>();
+  const addressResets = new Map<string, SlidingWindow>();
   /** HTTP/1.1 sockets and how many requests each has in flight (see the h1 'request' listener). */
   const h1InFlight = new Map<net.Socket, number>();
+  /** Bytes read from each HTTP/1.1 socket when it last had no request in flight. */
+  const h1IdleAt = new WeakMap<net.Socket, number>();
   let closing = false;
   const h2Sessions = new Set<http2.ServerHttp2Session>();
-  const track = (session: http2.ServerHttp2Session) => {
-    h2Sessions.add(session);
-    session.once("close", () => h2Sessions.delete(session));
-  };
+  const onLimit = options.onLimit ?? (() => undefined);
 
   // Cleartext HTTP/2 sessions run over a replaying stream that has no address of its own.
   const remoteAddresses = new WeakMap<http2.ServerHttp2Session, string>();
   let pendingRemoteAddress: string | undefined;
-  let front: net.Server;
+
+  const h2Options: http2.ServerOptions = {
+    settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams },
+    maxSessionMemory: Math.max(minSessionMemoryMb, Math.ceil((limits.http2MaxConcurrentStreams * 2 * h2StreamWindowBytes) / 1e6)),
+  };
+
+  const sessionAddress = (session: http2.ServerHttp2Session): string => remoteAddresses.get(session) ?? session.socket?.remoteAddress ?? "";
+
+  const watchSession = (session: http2.ServerHttp2Session) => {
+    h2Sessions.add(session);
+    session.once("close", () => h2Sessions.delete(session));
+    // A session opened while closing still gets the streams it sent with its preface answered.
+    if (closing) setImmediate(() => session.close());
+    const resets = new SlidingWindow();
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      // 'aborted': the client cancelled the stream (RST_STREAM) before it was answered. Cancelling
+      // costs the client nothing and the server a handler run: rapid reset (CVE-2023-44487).
+      stream.once("aborted", () => {
+        if (limits.http2MaxResetsPerConnection === 0 && limits.http2MaxResetsPerAddress === 0) return;
+        const now = Date.now();
+        const address = sessionAddress(session);
+        const window = limits.http2ResetWindowMs;
+        let scope: "connection" | "address" | undefined;
+        if (limits.http2MaxResetsPerConnection > 0 && resets.add(now, window) > limits.http2MaxResetsPerConnection) scope = "connection";
+        if (limits.http2MaxResetsPerAddress > 0) {
+          let counter = addressResets.get(address);
+          if (counter === undefined) {
+            counter = new SlidingWindow();
+            addressResets.set(address, counter);
+          }
+          if (counter.add(now, window) > limits.http2MaxResetsPerAddress) scope ??= "address";
+        }
+        if (scope === undefined || session.destroyed) return;
+        stats.shedSessions++;
+        // The abuser reconnects at once: its address waits out the window.
+        shedUntil.set(address, now + window);
+        onLimit({ kind: "http2_resets", address, scope });
+        session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      });
+    });
+  };
+
+  /** Hooks run ahead of the handler for every request, on every server. */
+  const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    const declared = declaredLength(req);
+    const oversize = declared !== undefined && declared > options.maxBodyBytes;
+    if (req instanceof http2.Http2ServerRequest) {
+      // The answer is complete but the client is still sending: RST_STREAM(NO_ERROR) tells it to
+      // stop (RFC 9113 §8.1) and frees what the session holds for the stream.
+      res.once("finish", () => {
+        if (!req.complete && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+      return;
+    }
+    const h1Res = res as http.ServerResponse;
+    const socket = req.socket;
+    // Cleartext sockets are registered at hand-over; TLS ones at their first request.
+    if (!h1InFlight.has(socket)) socket.once("close", () => h1InFlight.delete(socket));
+    h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
+    // Registered ahead of the handler, so a request that arrives while closing answers
+    // `Connection: close` even when the handler responds synchronously. An oversize body is
+    // answered (413 or RESOURCE_EXHAUSTED) and not read on.
+    if (closing || oversize) h1Res.shouldKeepAlive = false;
+    h1Res.once("finish", () => {
+      if (req.complete || socket.destroyed) return;
+      socket.end();
+      setTimeout(() => socket.destroy(), lingerMs).unref();
+    });
+    h1Res.once("close", () => {
+      const count = h1InFlight.get(socket);
+      // A socket that closed mid-request is already forgotten: never put it back.
+      if (count === undefined) return;
+      const left = count - 1;
+      h1InFlight.set(socket, left);
+      if (left === 0) h1IdleAt.set(socket, socket.bytesRead);
+      if (closing && left === 0) socket.end();
+    });
+    const hasBody = (declared ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+    if (limits.minBodyBytesPerSecond > 0 && hasBody && !req.complete) watchBodyRate(req, h1Res);
+  };
+
+  /**
+   * A body must bring at least the minimum rate's worth of bytes in each window (the first one is
+   * its grace); one that dribbles is answered 408 and its connection closed. The socket's byte
+   * count is read rather than the body's 'data' events, which would put the body in flowing mode.
+   */
+  const watchBodyRate = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    const window = limits.bodyRateWindowMs;
+    const minBytes = Math.ceil((limits.minBodyBytesPerSecond * window) / 1000);
+    let last = socket.bytesRead;
+    const timer = setInterval(() => {
+      if (req.complete || socket.destroyed) {
+        clearInterval(timer);
+        return;
+      }
+      const read = socket.bytesRead;
+      if (read - last >= minBytes) {
+        last = read;
+        return;
+      }
+      clearInterval(timer);
+      stats.slowBodies++;
+      onLimit({ kind: "slow_body", address: socket.remoteAddress ?? "" });
+      if (!res.headersSent) socket.write("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      socket.destroy();
+    }, window);
+    timer.unref();
+    res.once("close", () => clearInterval(timer));
+  };
+
+  const h1Options: http.ServerOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // How often Node checks both timeouts: often enough that they hold to within a quarter.
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor((limits.headersTimeoutMs || limits.requestTimeoutMs || 4000) / 4))),
+  };
+
+  let inner: net.Server;
+  let h2: http2.Http2Server | undefined;
   let h1: http.Server | undefined;
   if (tls !== undefined) {
-    const secure = http2.createSecureServer({ ...tls, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] }, handler);
+    const secure = http2.createSecureServer({ ...tls, ...h2Options, ...h1Options, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] });
     secure.setTimeout(idleTimeoutMs);
-    secure.on("session", track);
-    front = secure;
+    secure.on("session", watchSession);
+    secure.on("request", onRequest);
+    secure.on("request", handler);
+    inner = secure;
   } else {
-    const h2 = http2.createServer({}, handler);
+    h2 = http2.createServer(h2Options);
     h2.setTimeout(idleTimeoutMs);
     h2.on("session", (session) => {
       if (pendingRemoteAddress !== undefined) remoteAddresses.set(session, pendingRemoteAddress);
-      track(session);
+      watchSession(session);
     });
-    h1 = http.createServer(handler);
-    const h1Server = h1;
-    // The HTTP/1.1 server is handed its sockets and never listens itself, so Node does not track
-    // its connections and closeIdleConnections() finds none: requests in flight per socket are
-    // counted here instead, and close() ends each socket as soon as it has none.
-    // Registered ahead of the handler, so a request that arrives while closing answers
-    // `Connection: close` even when the handler responds synchronously.
-    h1Server.prependListener("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const socket = req.socket;
-      h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
-      if (closing) res.shouldKeepAlive = false;
-      res.once("close", () => {
-        const count = h1InFlight.get(socket);
-        // A socket that closed mid-request is already forgotten: never put it back.
-        if (count === undefined) return;
-        const left = count - 1;
-        h1InFlight.set(socket, left);
-        if (closing && left === 0) socket.end();
-      });
-    });
-    front = net.createServer((socket) => {
-      // Until a server takes the socket over, nothing else listens for its errors: a reset here
-      // must not become an unhandled 'error' event that ends the process.
-      socket.on("error", () => socket.destroy());
-      let buffered = Buffer.alloc(0);
-      const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
-      const onData = (chunk: Buffer) => {
-        buffered = Buffer.concat([buffered, chunk]);
-        const n = Math.min(buffered.length, h2Preface.length);
-        const looksH2 = buffered.subarray(0, n).equals(h2Preface.subarray(0, n));
-        if (looksH2 && buffered.length < h2Preface.length) return;
-        clearTimeout(timer);
-        socket.removeListener("data", onData);
-        socket.pause();
-        if (looksH2) {
-          // nghttp2 reads a net.Socket's native handle directly, so bytes already read in
-          // JavaScript cannot be put back; it is given a stream that replays them first.
-          pendingRemoteAddress = socket.remoteAddress;
-          h2.emit("connection", replaying(socket, buffered));
-          pendingRemoteAddress = undefined;
-        } else {
-          socket.unshift(buffered);
-          h1InFlight.set(socket, 0);
-          socket.once("close", () => h1InFlight.delete(socket));
-          h1Server.emit("connection", socket);
-          socket.resume();
-        }
-      };
-      socket.on("data", onData);
-      socket.once("close", () => clearTimeout(timer));
-    });
+    h2.on("request", onRequest);
+    h2.on("request", handler);
+    h1 = http.createServer(h1Options);
+    h1.on("request", onRequest);
+    h1.on("request", handler);
+    inner = h1;
   }
-  front.on("connection", (socket: net.Socket) => {
+  // The inner servers never listen: the front server hands them their sockets. Node starts the
+  // HTTP/1.1 header and request timeouts (its connection tracking and the interval that checks
+  // them) only when a server emits 'listening', so without this they would never apply, and a
+  // client dribbling its headers would hold its connection forever.
+  inner.emit("listening");
+
+  const handOver = (socket: net.Socket) => {
+    if (tls !== undefined || h2 === undefined || h1 === undefined) {
+      inner.emit("connection", socket);
+      return;
+    }
+    const h2Server = h2;
+    const h1Server = h1;
+    let buffered = Buffer.alloc(0);
+    // A connection that sends nothing is held no longer than a request's headers may take.
+    const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs || idleTimeoutMs);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const n = Math.min(buffered.length, h2Preface.length);
+      const looksH2 = buffered.subarray(0, n).equals(h2Preface.subarray(0, n));
+      if (looksH2 && buffered.length < h2Preface.length) return;
+      clearTimeout(timer);
+      socket.removeListener("data", onData);
+      socket.pause();
+      if (looksH2) {
+        // nghttp2 reads a net.Socket's native handle directly, so bytes already read in
+        // JavaScript cannot be put back; it is given a stream that replays them first.
+        pendingRemoteAddress = socket.remoteAddress;
+        h2Server.emit("connection", replaying(socket, buffered));
+        pendingRemoteAddress = undefined;
+      } else {
+        socket.unshift(buffered);
+        h1InFlight.set(socket, 0);
+        h1IdleAt.set(socket, socket.bytesRead);
+        socket.once("close", () => h1InFlight.delete(socket));
+        h1Server.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+    socket.once("close", () => clearTimeout(timer));
+  };
+
+  const refuse = (socket: net.Socket, address: string, why: "total" | "per_address" | "shed_address") => {
+    stats.refused++;
+    onLimit({ kind: "connection_refused", address, why });
+    socket.destroy();
+  };
+
+  const front = net.createServer((socket) => {
+    // Until a server takes the socket over, nothing else listens for its errors: a reset here
+    // must not become an unhandled 'error' event that ends the process.
+    socket.on("error", () => socket.destroy());
+    const address = socket.remoteAddress ?? "";
+    const shed = shedUntil.get(address);
+    if (shed !== undefined) {
+      if (shed > Date.now()) return refuse(socket, address, "shed_address");
+      shedUntil.delete(address);
+    }
+    if (limits.maxConnections > 0 && sockets.size >= limits.maxConnections) return refuse(socket, address, "total");
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (limits.maxConnectionsPerAddress > 0 && fromAddress >= limits.maxConnectionsPerAddress) {
+      return refuse(socket, address, "per_address");
+    }
+    stats.accepted++;
+    perAddress.set(address, fromAddress + 1);
+    sockets.add(socket);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else {
+        perAddress.delete(address);
+        // Reset history of an address is kept only while it has connections or a live window.
+        if ((addressResets.get(address)?.count(Date.now(), limits.http2ResetWindowMs) ?? 0) === 0) addressResets.delete(address);
+      }
+    });
     // Small RPC frames go out at once: with Nagle's algorithm each cleartext gRPC call waited
     // ~40 ms for a delayed ACK.
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    handOver(socket);
   });
 
   return {
@@ -163,12 +378,22 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
       return req.socket?.remoteAddress ?? "";
     },
 
+    stats: () => ({ ...stats, open: sockets.size }),
+
     async close(graceMs) {
       closing = true;
+      // Connections the kernel completed but Node has not accepted yet would be reset by closing
+      // the listening socket: give the event loop one turn to take them in first.
+      await new Promise((resolve) => setImmediate(resolve));
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      // GOAWAY: streams already received are answered, later ones refused (REFUSED_STREAM) for
+      // the client to retry elsewhere.
       for (const session of h2Sessions) session.close();
-      // Idle keep-alive connections end now; busy ones when their last response is done.
-      for (const [socket, inFlight] of h1InFlight) if (inFlight === 0) socket.end();
+      // Idle keep-alive connections end now; busy ones when their last response is done. A
+      // connection that has read part of a request is busy: that request is answered first.
+      for (const [socket, inFlight] of h1InFlight) {
+        if (inFlight === 0 && socket.bytesRead === h1IdleAt.get(socket)) socket.end();
+      }
       const timer = setTimeout(() => {
         for (const session of h2Sessions) session.destroy();
         for (const socket of sockets) socket.destroy();
@@ -177,6 +402,7 @@ export function createListener(handler: NodeHandler, tls?: { cert: Buffer; key: 
         await closed;
       } finally {
         clearTimeout(timer);
+        inner.close();
       }
     },
   };

@@ -1,0 +1,162 @@
+// Slow and greedy HTTP/1.1 clients (issue 10, item 1): dribbled headers and bodies are cut off,
+// connections are capped in all and per client address, and an oversize body is answered and its
+// connection closed instead of read on. Timeouts are configured small so that the tests are quick;
+// no assertion depends on how long anything took.
+import net from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startHarness, type Harness } from "../support/harness.ts";
+
+interface Raw {
+  socket: net.Socket;
+  /** Everything the server sent so far. */
+  answer(): string;
+  /** Resolves with everything the server sent once the connection is closed. */
+  closed: Promise<string>;
+}
+
+function raw(port: number, localAddress = "127.0.0.1"): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    let answer = "";
+    let done!: (s: string) => void;
+    const closed = new Promise<string>((r) => (done = r));
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve({ socket, answer: () => answer, closed }));
+    socket.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+    socket.on("close", () => done(answer));
+    socket.on("error", (err) => {
+      if (!socket.connecting) return; // a reset after connecting shows as 'close'
+      reject(err);
+    });
+  });
+}
+
+/** Sends `head`, then `text` one byte at a time until the server closes; resolves with its answer. */
+function dribble(r: Raw, head: string, text: string): Promise<string> {
+  r.socket.write(head);
+  let i = 0;
+  const timer = setInterval(() => {
+    if (r.socket.destroyed || r.socket.writableEnded) return clearInterval(timer);
+    r.socket.write(text[i % text.length] ?? "x");
+    i++;
+  }, 20);
+  r.socket.once("close", () => clearInterval(timer));
+  return r.closed;
+}
+
+/** A plain request on an open connection; resolves with the status line's code. */
+function livez(r: Raw): Promise<number> {
+  const before = r.answer().length;
+  r.socket.write("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n");
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const text = r.answer().slice(before);
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (m !== null && text.includes('"alive"')) {
+        r.socket.off("data", check);
+        resolve(Number(m[1]));
+      }
+    };
+    r.socket.on("data", check);
+    r.closed.then(() => reject(new Error("connection closed")));
+  });
+}
+
+const open: Raw[] = [];
+afterEach(() => {
+  for (const r of open.splice(0)) r.socket.destroy();
+});
+async function connect(port: number, localAddress?: string): Promise<Raw> {
+  const r = await raw(port, localAddress);
+  open.push(r);
+  return r;
+}
+
+describe("slow clients", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({
+      HTTP_HEADERS_TIMEOUT_MS: "300",
+      HTTP_REQUEST_TIMEOUT_MS: "60000",
+      HTTP_MIN_BODY_BYTES_PER_SECOND: "1024",
+      HTTP_BODY_RATE_WINDOW_MS: "200",
+      MAX_BODY_BYTES: "1024",
+    });
+  });
+  afterAll(() => h.close());
+
+  it("closes a connection that dribbles its headers, with 408", async () => {
+    const head = "POST /auth.v1.AuthService/Login HTTP/1.1\r\nHost: t\r\n";
+    const answer = await dribble(await connect(h.server.port), head, "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it("closes a connection that sends nothing at all", async () => {
+    const r = await connect(h.server.port);
+    expect(await r.closed).toBe("");
+  });
+
+  it("closes a connection whose body comes slower than the minimum rate, with 408", async () => {
+    const head = "POST /auth.v1.AuthService/Login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n{";
+    expect(await dribble(await connect(h.server.port), head, " ")).toMatch(/^HTTP\/1\.1 408/);
+    expect(h.server.connectionStats().slowBodies).toBeGreaterThan(0);
+  });
+
+  it("serves a keep-alive connection that is idle between requests", async () => {
+    const r = await connect(h.server.port);
+    expect(await livez(r)).toBe(200);
+    expect(await livez(r)).toBe(200);
+  });
+
+  for (const [name, path, type, status] of [
+    ["Connect", "/auth.v1.AuthService/Login", "application/json", 429],
+    ["REST", "/auth/login", "application/json", 413],
+  ] as const) {
+    it(`answers a ${name} body declared oversize and closes the connection without reading it`, async () => {
+      const r = await connect(h.server.port);
+      // Declared far over MAX_BODY_BYTES; only a few bytes are ever sent.
+      r.socket.write(`POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Type: ${type}\r\nContent-Length: 100000000\r\n\r\n{"email":`);
+      const answer = await r.closed;
+      expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status}`));
+      expect(answer.toLowerCase()).toContain("connection: close");
+    });
+  }
+});
+
+describe("connection caps", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ MAX_CONNECTIONS: "5", MAX_CONNECTIONS_PER_ADDRESS: "3" });
+  });
+  afterAll(() => h.close());
+
+  it("refuses connections over the per-address and the total cap, and serves again once some close", async () => {
+    const port = h.server.port;
+    const first = [await connect(port), await connect(port), await connect(port)];
+    for (const r of first) expect(await livez(r)).toBe(200);
+    // A fourth from the same address is closed at once, unanswered.
+    const fourth = await connect(port);
+    fourth.socket.write("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect(await fourth.closed).toBe("");
+    // Another address still gets in, up to the total of five.
+    const other = [await connect(port, "127.0.0.2"), await connect(port, "127.0.0.2")];
+    for (const r of other) expect(await livez(r)).toBe(200);
+    const sixth = await connect(port, "127.0.0.3");
+    sixth.socket.write("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect(await sixth.closed).toBe("");
+    expect(h.server.connectionStats().refused).toBe(2);
+
+    first[0]?.socket.destroy();
+    await first[0]?.closed;
+    // The server sees the close a moment after the client: retry until a slot is free.
+    let again: Raw | undefined;
+    for (let i = 0; i < 50 && again === undefined; i++) {
+      const r = await connect(port);
+      r.socket.write("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n");
+      const answered = await Promise.race([
+        r.closed.then(() => false),
+        new Promise<boolean>((res) => r.socket.once("data", () => res(true))),
+      ]);
+      if (answered) again = r;
+    }
+    expect(again?.answer()).toMatch(/^HTTP\/1\.1 200/);
+  });
+});
