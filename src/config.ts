@@ -57,6 +57,11 @@ export interface Config {
    * sign-in method or an authenticator) without proving the password and second factor again.
    */
   reauthMaxAgeSeconds: number;
+  /**
+   * The Have I Been Pwned range (k-anonymity) check of new passwords; undefined when off (the
+   * default). It fails open: when the API cannot answer, the local rules alone decide.
+   */
+  pwnedPasswords: { url: string; timeoutMs: number; minCount: number } | undefined;
   twoFactor: {
     /** Shown by authenticator apps next to the account (the otpauth issuer). */
     issuer: string;
@@ -228,6 +233,16 @@ function mongodb(env: Env): MongoConnectionPlan | undefined {
   }
 }
 
+/** PWNED_PASSWORDS_*: every setting is checked even while the check is off, so turning it on cannot fail. */
+function pwnedPasswords(env: Env): Config["pwnedPasswords"] {
+  const settings = {
+    url: url(env, "PWNED_PASSWORDS_URL", ["https:", "http:"]) ?? "https://api.pwnedpasswords.com/range/",
+    timeoutMs: int(env, "PWNED_PASSWORDS_TIMEOUT_MS", 2_000, 100, 60_000),
+    minCount: int(env, "PWNED_PASSWORDS_MIN_COUNT", 1, 1, 1_000_000),
+  };
+  return bool(env, "PWNED_PASSWORDS_ENABLED", false) ? settings : undefined;
+}
+
 /**
  * SERVER_SECRET (or SERVER_SECRET_FILE), or its older name TOTP_ENCRYPTION_KEY (or _FILE), which
  * keeps working: it was always this one secret. Both set to different values is an error.
@@ -293,6 +308,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     serverSecret: serverSecret(env, readFile),
     loginChallengeTtlSeconds: int(env, "LOGIN_CHALLENGE_TTL_SECONDS", 300, 30, 3_600),
     reauthMaxAgeSeconds: int(env, "REAUTH_MAX_AGE_SECONDS", 600, 0, day),
+    pwnedPasswords: pwnedPasswords(env),
     twoFactor: {
       issuer: str(env, "TOTP_ISSUER") ?? "authd",
       maxFailures: int(env, "TWO_FACTOR_MAX_FAILURES", 5, 1, 100),

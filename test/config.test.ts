@@ -49,6 +49,36 @@ describe("configuration", () => {
     expect(() => loadConfig({ JWT_PRIVATE_KEY_FILE: "/nope.pem" }, noFiles)).toThrow(/JWT_PRIVATE_KEY_FILE/);
   });
 
+  it("reads the Have I Been Pwned settings: off by default, each one checked even while off", () => {
+    expect(loadConfig({}, noFiles).pwnedPasswords).toBeUndefined();
+    expect(loadConfig({ PWNED_PASSWORDS_ENABLED: "true" }, noFiles).pwnedPasswords).toEqual({
+      url: "https://api.pwnedpasswords.com/range/",
+      timeoutMs: 2_000,
+      minCount: 1,
+    });
+    const custom = {
+      PWNED_PASSWORDS_ENABLED: "yes",
+      PWNED_PASSWORDS_URL: "http://hibp-mirror.internal:8080/range/",
+      PWNED_PASSWORDS_TIMEOUT_MS: "500",
+      PWNED_PASSWORDS_MIN_COUNT: "10",
+    };
+    expect(loadConfig(custom, noFiles).pwnedPasswords).toEqual({
+      url: "http://hibp-mirror.internal:8080/range/",
+      timeoutMs: 500,
+      minCount: 10,
+    });
+    for (const [name, value] of [
+      ["PWNED_PASSWORDS_ENABLED", "perhaps"],
+      ["PWNED_PASSWORDS_URL", "ftp://example.com/range/"],
+      ["PWNED_PASSWORDS_URL", "not a url"],
+      ["PWNED_PASSWORDS_TIMEOUT_MS", "99"],
+      ["PWNED_PASSWORDS_TIMEOUT_MS", "60001"],
+      ["PWNED_PASSWORDS_MIN_COUNT", "0"],
+    ]) {
+      expect(() => loadConfig({ [name as string]: value }, noFiles)).toThrow(name);
+    }
+  });
+
   it("reads the two-factor settings, with 5 failures and a 15-minute lock by default", () => {
     const defaults = loadConfig({}, noFiles).twoFactor;
     expect(defaults).toEqual({ issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });

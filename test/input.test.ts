@@ -22,7 +22,10 @@ describe("lone surrogates", () => {
     expect(refusal(() => checkDisplayName("display_name", bad))).toEqual(["INVALID_ARGUMENT", "display_name"]);
     expect(refusal(() => checkOpaque("code", `abc${bad}`, "INVALID_CODE"))).toEqual(["INVALID_ARGUMENT", "code"]);
     expect(refusal(() => checkId("session_id", bad))).toEqual(["INVALID_ARGUMENT", "session_id"]);
-    expect(refusal(() => checkNewPassword("password", `long enough ${bad}`, "a@b.c"))).toEqual(["INVALID_ARGUMENT", "password"]);
+    expect(refusal(() => checkNewPassword("password", `long enough ${bad}`, { email: "a@b.c", displayName: "" }))).toEqual([
+      "INVALID_ARGUMENT",
+      "password",
+    ]);
     expect(refusal(() => checkPresentedPassword("password", bad))).toEqual(["INVALID_ARGUMENT", "password"]);
   });
 

@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { MailKind, Mailer } from "../mail/mailer.ts";
 import { passwordAttemptKey, type PasswordCheck } from "../passwords/check.ts";
 import type { PasswordHasher } from "../passwords/hasher.ts";
-import { checkNewPassword, checkPresentedPassword } from "../passwords/policy.ts";
+import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
@@ -36,6 +36,8 @@ export interface AccountsDeps {
   log: Pick<Logger, "info">;
   /** Mail goes out after the response (see Background). */
   background: Background;
+  /** Judges new passwords (common, context words, breached). */
+  passwordPolicy: NewPasswordPolicy;
   policy: AccountPolicy;
 }
 
@@ -126,7 +128,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       }
       const email = normalizeEmail("email", input.email);
       const displayName = checkDisplayName("display_name", input.displayName);
-      const password = checkNewPassword("password", input.password, email);
+      const password = await deps.passwordPolicy("password", input.password, { email, displayName });
       const now = clock.now();
       const user: UserRecord = {
         id: randomUUID(),
@@ -176,7 +178,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (!(await checkPassword(user.email, user, current))) {
         throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       }
-      const next = checkNewPassword("new_password", nextRaw, user.email);
+      const next = await deps.passwordPolicy("new_password", nextRaw, user);
       // Only over the password just checked: a change or reset that landed meanwhile (and ended
       // this session) is neither overwritten nor undone.
       const changed = await setPassword(user, next, caller.sessionId, {}, user.passwordHash);
@@ -232,7 +234,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const pending = await store.codes.find(hash, "password_reset", clock.now());
       const owner = pending === null ? null : await store.users.findById(pending.userId);
       if (owner === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
-      const next = checkNewPassword("new_password", nextRaw, owner.email);
+      const next = await deps.passwordPolicy("new_password", nextRaw, owner);
       const user = await consumeCode(code, "password_reset");
       // Receiving the code proves control of the address.
       await setPassword(user, next, null, { emailVerified: true });

@@ -10,6 +10,8 @@ import type { Operations } from "../operations.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
 import { createPasswordCheck } from "../passwords/check.ts";
 import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
+import { createNewPasswordPolicy } from "../passwords/policy.ts";
+import { createPwnedPasswords } from "../passwords/pwned-passwords.ts";
 import { deriveServerSecrets } from "../secrets/server-secrets.ts";
 import { createSessions } from "../sessions/sessions.ts";
 import { createChallenges } from "../sign-in/challenge.ts";
@@ -157,6 +159,10 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     checkPassword,
     sessions,
   );
+  const passwordPolicy = createNewPasswordPolicy({
+    serviceName: config.twoFactor.issuer,
+    breached: config.pwnedPasswords === undefined ? undefined : createPwnedPasswords({ ...config.pwnedPasswords, log }),
+  });
   const accounts = createAccounts(
     {
       store,
@@ -165,6 +171,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       mailer,
       log,
       background,
+      passwordPolicy,
       policy: {
         registrationEnabled: config.registrationEnabled,
         emailVerificationRequired: config.emailVerificationRequired,
