@@ -11,6 +11,7 @@ import type { Caller } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { bearerFrom, userAgentFrom } from "../transport/credentials.ts";
+import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { openApiDocument } from "./openapi.ts";
 import type { Method, Operations, Route, RouteResult } from "./declaration.ts";
@@ -148,10 +149,11 @@ export function createRestHandler(options: RestOptions) {
   }
 
   return async function handle(req: Request, res: Response): Promise<void> {
-    const started = performance.now();
     const method = req.method ?? "GET";
     const [rawPath = "/", search = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
     const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, "") : rawPath;
+    const outcome = outcomeOf(req);
+    outcome.protocol = "rest";
     if (path === "/openapi.json") {
       if (method === "GET") {
         res.statusCode = 200;
@@ -159,13 +161,14 @@ export function createRestHandler(options: RestOptions) {
         res.end(openApi);
       } else {
         req.resume();
+        outcome.reason = "METHOD_NOT_ALLOWED";
         send(res, 405, { code: "METHOD_NOT_ALLOWED", message: `${method} is not allowed here; allowed: GET` }, { allow: "GET" });
       }
       return;
     }
     const { found, allowed } = match(method, path);
     const owners = found?.route.docs ?? docsForPath(path);
-    let logged: { route: string; reason?: string } = { route: found?.route.path ?? path };
+    if (found !== undefined) outcome.route = found.route.path;
     /** The request's own session cookie was presented (same-site) and names no live session. */
     let deadCookie = false;
     try {
@@ -205,17 +208,15 @@ export function createRestHandler(options: RestOptions) {
       const result = await route.run({ body, query, params, caller, bearer, client: { ipAddress: options.clientIp(req), userAgent } }, ops);
       const status = result.status ?? route.status ?? 200;
       send(res, status, status === 204 ? undefined : successBody(route.docs, result), cookieHeader(result));
-      logged = { route: route.path };
-      log.info({ rest: `${method} ${route.path}`, status, ms: Math.round(performance.now() - started) }, "rest");
     } catch (err) {
       if (err instanceof ClientClosed || res.destroyed) {
-        log.info({ rest: `${method} ${logged.route}`, outcome: "client closed the request" }, "rest");
         if (!res.destroyed) res.destroy();
         return;
       }
       // A body refused before it was read (a forged request) is drained, so the connection stays usable.
       req.resume();
-      const authError = toSafeError(err, log.child({ rest: `${method} ${logged.route}` }));
+      const authError = toSafeError(err, log.child({ rest: `${method} ${outcome.route ?? path}` }));
+      outcome.reason = authError.reason;
       const status = httpStatus(authError);
       const headers: Record<string, string> = {};
       if (authError.retryAfterSeconds !== undefined) headers["retry-after"] = String(authError.retryAfterSeconds);
@@ -228,10 +229,6 @@ export function createRestHandler(options: RestOptions) {
       // live session (it passed the forgery check first), so forgetting it loses nothing.
       if (found?.route.clearsCookie === true && deadCookie) Object.assign(headers, cookieHeader({ cookie: "clear" }));
       send(res, status, errorBody(owners, status, authError), headers);
-      log.info(
-        { rest: `${method} ${logged.route}`, status, reason: authError.reason, ms: Math.round(performance.now() - started) },
-        "rest",
-      );
     }
   };
 }

@@ -5,17 +5,20 @@
 // echo the client's input (a password sent as a number, say). This adapter is connect-node's
 // connectNodeAdapter plus one step: such error responses get a fixed message and a
 // google.rpc.ErrorInfo reason, in each protocol's own encoding, like every other error.
-import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
-import { anyPack } from "@bufbuild/protobuf/wkt";
+import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import type { Reason } from "../errors.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
+import { outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline, isUndeclaredCompression } from "./compression.ts";
+import { outcomeKey } from "./context.ts";
 import { errorDomain } from "./errors.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
@@ -37,13 +40,18 @@ const connectWire: Array<{ code: Code; name: string; http: number }> = [
   { code: Code.Internal, name: "internal", http: 500 },
 ];
 
+interface Replacement {
+  code: Code;
+  reason: Reason;
+  message: string;
+}
+
+/** Tells the access log the status the client was sent (0 for OK), and the reason when known. */
+type NoteStatus = (code: number, reason?: string) => void;
+const noNote: NoteStatus = () => undefined;
+
 /** What replaces a protocol-level error, or undefined to leave it as Connect wrote it. */
-function replacement(
-  code: Code,
-  message: string,
-  input: DescMessage,
-  readMaxBytes: number,
-): { code: Code; reason: Reason; message: string } | undefined {
+function replacement(code: Code, message: string, input: DescMessage, readMaxBytes: number): Replacement | undefined {
   const malformed = {
     code: Code.InvalidArgument,
     reason: "MALFORMED_REQUEST" as const,
@@ -74,8 +82,13 @@ function statusDetailsBin(code: Code, message: string, reason: Reason): string {
 
 /** Patches gRPC / gRPC-Web trailers (as Headers) in place; returns whether it changed them. */
 export function patchGrpcTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number): boolean {
+  return patchTrailer(trailer, input, readMaxBytes) !== undefined;
+}
+
+/** Patches the trailers in place; returns the replacement, or undefined when none was needed. */
+function patchTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number): Replacement | undefined {
   const status = Number(trailer.get("grpc-status") ?? "0");
-  if (status === 0 || trailer.has("grpc-status-details-bin")) return false;
+  if (status === 0 || trailer.has("grpc-status-details-bin")) return undefined;
   let message = trailer.get("grpc-message") ?? "";
   try {
     message = decodeURIComponent(message);
@@ -83,22 +96,67 @@ export function patchGrpcTrailer(trailer: Headers, input: DescMessage, readMaxBy
     // keep it as sent
   }
   const r = replacement(status as Code, message, input, readMaxBytes);
-  if (r === undefined) return false;
+  if (r === undefined) return undefined;
   trailer.set("grpc-status", String(r.code));
   trailer.set("grpc-message", encodeURIComponent(r.message));
   trailer.set("grpc-status-details-bin", statusDetailsBin(r.code, r.message, r.reason));
-  return true;
+  return r;
+}
+
+/** Patches the trailers and notes the status they carry. */
+function finishTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number, note: NoteStatus): boolean {
+  const r = patchTrailer(trailer, input, readMaxBytes);
+  note(Number(trailer.get("grpc-status") ?? "0"), r?.reason ?? reasonInStatusBin(trailer.get("grpc-status-details-bin")));
+  return r !== undefined;
+}
+
+/** The ErrorInfo reason in a grpc-status-details-bin value, for the access log. */
+function reasonInStatusBin(bin: string | null): string | undefined {
+  if (bin === null) return undefined;
+  try {
+    const status = fromBinary(StatusSchema, Buffer.from(bin, "base64"));
+    for (const detail of status.details) {
+      const info = anyUnpack(detail, ErrorInfoSchema);
+      if (info !== undefined) return info.reason;
+    }
+  } catch {
+    // not a Status: no reason to tell
+  }
+  return undefined;
 }
 
 /** Connect unary errors are one small JSON body; it is read whole and rewritten if needed. */
-async function rewriteConnectUnary(res: UniversalServerResponse, input: DescMessage, max: number): Promise<UniversalServerResponse> {
+async function rewriteConnectUnary(
+  res: UniversalServerResponse,
+  input: DescMessage,
+  max: number,
+  note: NoteStatus,
+): Promise<UniversalServerResponse> {
   const chunks: Uint8Array[] = [];
   for await (const c of res.body ?? []) chunks.push(c);
   const bytes = Buffer.concat(chunks);
   const rewritten = connectErrorBody(bytes, input, max);
-  if (rewritten === undefined) return { ...res, body: oneChunk(bytes) };
+  if (rewritten === undefined) {
+    const sent = connectErrorOf(bytes);
+    note(sent.code, sent.reason);
+    return { ...res, body: oneChunk(bytes) };
+  }
+  note(rewritten.code, rewritten.reason);
   res.header?.set("content-length", String(rewritten.body.byteLength));
   return { ...res, status: rewritten.status, body: oneChunk(rewritten.body) };
+}
+
+/** The code and ErrorInfo reason of a Connect JSON error body, for the access log. */
+function connectErrorOf(bytes: Buffer): { code: Code; reason?: string } {
+  try {
+    const body = JSON.parse(bytes.toString("utf8")) as { code?: unknown; details?: Array<{ type?: unknown; value?: unknown }> };
+    const code = Object.values(Code).find((c) => typeof c === "number" && codeToString(c) === body.code);
+    const info = body.details?.find((d) => d.type === "google.rpc.ErrorInfo");
+    const reason = typeof info?.value === "string" ? fromBinary(ErrorInfoSchema, Buffer.from(info.value, "base64")).reason : undefined;
+    return { code: typeof code === "number" ? code : Code.Unknown, reason };
+  } catch {
+    return { code: Code.Unknown };
+  }
 }
 
 async function* oneChunk(bytes: Uint8Array) {
@@ -106,7 +164,11 @@ async function* oneChunk(bytes: Uint8Array) {
 }
 
 /** The Connect error body that replaces a protocol-level one, or undefined to keep it. */
-export function connectErrorBody(bytes: Buffer, input: DescMessage, max: number): { status: number; body: Buffer } | undefined {
+export function connectErrorBody(
+  bytes: Buffer,
+  input: DescMessage,
+  max: number,
+): { status: number; body: Buffer; code: Code; reason: Reason } | undefined {
   let parsed: { code?: string; message?: string; details?: Array<{ type?: string }> } | undefined;
   try {
     parsed = JSON.parse(bytes.toString("utf8")) as typeof parsed;
@@ -123,17 +185,23 @@ export function connectErrorBody(bytes: Buffer, input: DescMessage, max: number)
     .replace(/=+$/, "");
   const wire = connectWire.find((w) => w.code === r.code);
   const body = Buffer.from(JSON.stringify({ code: wire?.name, message: r.message, details: [{ type: "google.rpc.ErrorInfo", value }] }));
-  return { status: wire?.http ?? 500, body };
+  return { status: wire?.http ?? 500, body, code: r.code, reason: r.reason };
 }
 
-async function* rewriteGrpc(body: AsyncIterable<Uint8Array>, res: UniversalServerResponse, input: DescMessage, max: number) {
+async function* rewriteGrpc(
+  body: AsyncIterable<Uint8Array>,
+  res: UniversalServerResponse,
+  input: DescMessage,
+  max: number,
+  note: NoteStatus,
+) {
   yield* body;
   // Connect fills the trailers while the body is drained; they are sent after this returns.
-  if (res.trailer !== undefined) patchGrpcTrailer(res.trailer, input, max);
+  if (res.trailer !== undefined) finishTrailer(res.trailer, input, max, note);
 }
 
 /** Passes a gRPC-Web body through, rewriting its trailer frame when it carries a protocol error. */
-export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number) {
+export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number, note: NoteStatus = noNote) {
   for await (const chunk of body) {
     // A trailer frame: flag 0x80, 4-byte length, then HTTP/1-style header lines.
     const flag = chunk[0] ?? 0;
@@ -145,7 +213,7 @@ export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: De
           const i = line.indexOf(":");
           if (i > 0) trailer.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
         }
-        if (patchGrpcTrailer(trailer, input, max)) {
+        if (finishTrailer(trailer, input, max, note)) {
           let text = "";
           for (const [key, value] of trailer) text += `${key}: ${value}\r\n`;
           const payload = Buffer.from(text, "utf8");
@@ -176,9 +244,17 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     }
     const contentType = String(req.headers["content-type"] ?? "").toLowerCase();
     const input = handler.method.input;
+    const outcome = outcomeOf(req);
+    outcome.protocol = protocolOf(contentType);
+    outcome.route = `${handler.service.typeName}/${handler.method.name}`;
+    // The status on the wire is the one the client saw: it replaces what the interceptor noted.
+    const note: NoteStatus = (code, reason) => {
+      outcome.rpcCode = code === 0 ? "ok" : codeToString(code as Code);
+      if (reason !== undefined) outcome.reason = reason;
+    };
     let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
     try {
-      uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
+      uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req).set(outcomeKey, outcome));
     } catch {
       // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
       options.badRequest(req, res);
@@ -188,12 +264,14 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     handler(uReq)
       .then(async (uRes) => {
         if (uRes.body !== undefined) {
-          if (contentType.startsWith("application/grpc-web")) {
-            uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes) };
-          } else if (contentType.startsWith("application/grpc")) {
-            uRes = { ...uRes, body: rewriteGrpc(uRes.body, uRes, input, readMaxBytes) };
+          if (outcome.protocol === "grpc-web") {
+            uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes, note) };
+          } else if (outcome.protocol === "grpc") {
+            uRes = { ...uRes, body: rewriteGrpc(uRes.body, uRes, input, readMaxBytes, note) };
           } else if (uRes.status >= 400 && (uRes.header?.get("content-type") ?? "").startsWith("application/json")) {
-            uRes = await rewriteConnectUnary(uRes, input, readMaxBytes);
+            uRes = await rewriteConnectUnary(uRes, input, readMaxBytes, note);
+          } else if (uRes.status === 200 && !contentType.startsWith("application/connect+")) {
+            note(0); // a Connect unary success; a stream's end is the interceptor's to tell
           }
         }
         return universalResponseToNodeResponse(uRes, res);
@@ -203,4 +281,10 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         options.log(reason, `${handler.service.typeName}/${handler.method.name}`);
       });
   };
+}
+
+function protocolOf(contentType: string): Protocol {
+  if (contentType.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType.startsWith("application/grpc")) return "grpc";
+  return "connect";
 }

@@ -1,5 +1,6 @@
 import type { ConnectRouter, HandlerContext, Interceptor } from "@connectrpc/connect";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
@@ -8,7 +9,7 @@ import type { Operations } from "../operations.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Enrolment } from "../two-factor/two-factor.ts";
-import { bearerToken, clientInfo, requestIdKey } from "./context.ts";
+import { bearerToken, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { toConnectError } from "./errors.ts";
 import { deviceMessage, linkedAccountMessage, reauthenticationOf, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
@@ -24,26 +25,26 @@ function enrolmentMessage(e: Enrolment) {
 
 /**
  * Every RPC passes through here: errors become safe ConnectErrors with their reason attached, and
- * each call is logged once with its outcome (never its payload).
+ * the reason goes to the request's access-log line (never the payload). The status the client
+ * saw is noted by the adapter from the wire; the one noted here stands for streams.
  */
 export function rpcInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
-    const started = performance.now();
-    const requestId = req.contextValues.get(requestIdKey);
-    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const outcome = req.contextValues.get(outcomeKey);
     try {
       const res = await next(req);
-      log.info({ requestId, rpc, status: "ok", ms: Math.round(performance.now() - started) }, "rpc");
+      if (outcome !== undefined) outcome.rpcCode = "ok";
       return res;
     } catch (err) {
       // Connect's own protocol errors (deadline, cancellation) pass as they are.
-      const safe = err instanceof ConnectError ? err : toSafeError(err, log.child({ requestId, rpc }));
+      const requestId = req.contextValues.get(requestIdKey);
+      const safe =
+        err instanceof ConnectError ? err : toSafeError(err, log.child({ requestId, rpc: `${req.service.typeName}/${req.method.name}` }));
       const outgoing = safe instanceof AuthError ? toConnectError(safe) : safe;
-      const reason = safe instanceof AuthError ? safe.reason : undefined;
-      log.info(
-        { requestId, rpc, status: Code[ConnectError.from(outgoing).code], reason, ms: Math.round(performance.now() - started) },
-        "rpc",
-      );
+      if (outcome !== undefined) {
+        outcome.rpcCode = codeToString(ConnectError.from(outgoing).code);
+        if (safe instanceof AuthError) outcome.reason = safe.reason;
+      }
       throw outgoing;
     }
   };

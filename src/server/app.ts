@@ -18,6 +18,7 @@ import { clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import type { Store } from "../store/port.ts";
 import { composeService, type Overrides, type Service } from "./compose.ts";
+import { logAccess } from "./access-log.ts";
 import { registerHealth } from "./health.ts";
 import { createListener, type LimitEvent, type ListenerStats, type NodeHandler } from "./listener.ts";
 import { createRpcHandler } from "../rpc/adapter.ts";
@@ -178,6 +179,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     const requestId = typeof incoming === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
     requestIds.set(req, requestId);
     res.setHeader("x-request-id", requestId);
+    logAccess(log, req, res, { requestId, clientIp: clientIp(req, listener.remoteAddress(req), config.trustProxyHops) });
     cors(req as http.IncomingMessage, res as http.ServerResponse, () => {
       const path = (req.url ?? "/").split("?")[0];
       // Liveness: the process answers. Never tied to storage, so an orchestrator does not restart

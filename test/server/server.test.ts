@@ -148,11 +148,12 @@ describe("operations endpoints", () => {
     for (const secret of [password, login.tokens.accessToken, login.tokens.refreshToken, code]) {
       expect(text).not.toContain(secret);
     }
-    expect(h.logs.some((l) => l.rpc === "auth.v1.AuthService/Login" && l.status === "ok" && typeof l.requestId === "string")).toBe(true);
+    const login_ = (l: Record<string, unknown>) => l.msg === "request" && l.route === "auth.v1.AuthService/Login";
+    expect(h.logs.some((l) => login_(l) && l.rpcCode === "ok" && l.status === 200 && typeof l.requestId === "string")).toBe(true);
     await failure(fetchDriver(h.url, "logs").call("AuthService/Login", { email, password: "wrong password" }));
-    expect(
-      h.logs.some((l) => l.rpc === "auth.v1.AuthService/Login" && l.status === "Unauthenticated" && l.reason === "INVALID_CREDENTIALS"),
-    ).toBe(true);
+    expect(h.logs.some((l) => login_(l) && l.rpcCode === "unauthenticated" && l.status === 401 && l.reason === "INVALID_CREDENTIALS")).toBe(
+      true,
+    );
   });
 });
 

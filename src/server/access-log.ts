@@ -1,0 +1,46 @@
+// One access-log line per request, whatever became of it: served, refused by a protocol layer
+// (bad content type, malformed or undecompressable body, wrong method, oversize, forgery, unknown
+// path) or abandoned by the client. Written when the response closes, which Node signals exactly
+// once per request on HTTP/1.1 and HTTP/2 alike. Never a body, a header value or a query string:
+// those can carry secrets. Requests the listener refuses before HTTP parsing (a malformed request
+// line, a connection over a cap) never become requests and are not logged here.
+import type { Logger } from "../log.ts";
+import type { NodeHandler } from "../transport/node-http.ts";
+import { outcomeOf } from "../transport/outcome.ts";
+
+type NodeRequest = Parameters<NodeHandler>[0];
+type NodeResponse = Parameters<NodeHandler>[1];
+
+/** Paths are logged up to this many characters: an unmatched path is whatever the client sent. */
+const maxPathLength = 200;
+
+export interface AccessContext {
+  requestId: string;
+  clientIp: string;
+}
+
+export function logAccess(log: Logger, req: NodeRequest, res: NodeResponse, context: AccessContext): void {
+  const started = performance.now();
+  const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+  res.once("close", () => {
+    const outcome = outcomeOf(req);
+    // An answer that never fully left (the client went away, the stream was reset) says so.
+    const completed = res.writableFinished;
+    log.info(
+      {
+        requestId: context.requestId,
+        clientIp: context.clientIp,
+        method: req.method,
+        path: path.length > maxPathLength ? `${path.slice(0, maxPathLength)}…` : path,
+        protocol: outcome.protocol,
+        route: outcome.route,
+        status: res.headersSent ? res.statusCode : undefined,
+        rpcCode: outcome.rpcCode,
+        reason: outcome.reason,
+        ...(completed ? {} : { aborted: true }),
+        ms: Math.round(performance.now() - started),
+      },
+      "request",
+    );
+  });
+}
