@@ -1,6 +1,6 @@
 import { AuthError } from "../errors.ts";
 import { wellFormed } from "../input.ts";
-import { isCommonPassword } from "./common-passwords.ts";
+import { commonPasswordList, isCommonPassword } from "./common-passwords.ts";
 import type { BreachedPasswordCheck } from "./pwned-passwords.ts";
 
 export const minPasswordLength = 8;
@@ -102,6 +102,8 @@ export interface NewPasswordPolicyDeps {
  * process, not even as a hash prefix), then the breach corpus when configured.
  */
 export function createNewPasswordPolicy(deps: NewPasswordPolicyDeps): NewPasswordPolicy {
+  // Read the list now: a missing or damaged file stops the start, not a registration later.
+  commonPasswordList();
   return async (field, password, context) => {
     const normalized = checkNewPassword(field, password, context, deps.serviceName);
     if (deps.breached !== undefined && (await deps.breached(normalized))) {
