@@ -32,6 +32,11 @@ export interface Config {
   maxSessionsPerUser: number;
   /** How long a spent refresh token is remembered, so that presenting it again revokes its session. */
   refreshReuseDetectionSeconds: number;
+  /**
+   * How long after a refresh the token it spent may be presented again and get the same new pair
+   * (two tabs, a retry) instead of revoking the session; 0 disables.
+   */
+  refreshReuseGraceSeconds: number;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number };
   /** Failed password guesses per account before it is locked; 0 disables the limit. */
   loginMaxFailures: number;
@@ -290,6 +295,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     sessionMaxLifetimeSeconds: int(env, "SESSION_MAX_LIFETIME_SECONDS", 30 * day, 60, 365 * day),
     maxSessionsPerUser: int(env, "MAX_SESSIONS_PER_USER", 100, 1, 10_000),
     refreshReuseDetectionSeconds: int(env, "REFRESH_REUSE_DETECTION_SECONDS", day, 60, 365 * day),
+    // Long enough for a retry or a second tab, short enough that a stolen spent token is of little use.
+    refreshReuseGraceSeconds: int(env, "REFRESH_REUSE_GRACE_SECONDS", 30, 0, 300),
     argon2: {
       // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
       memoryKiB: int(env, "ARGON2_MEMORY_KIB", 19_456, 19_456, 4_194_304),
@@ -321,6 +328,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   }
   if (config.sessionMaxLifetimeSeconds < config.refreshTokenTtlRememberMeSeconds) {
     throw new ConfigError("SESSION_MAX_LIFETIME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS");
+  }
+  if (config.refreshReuseGraceSeconds >= config.refreshReuseDetectionSeconds) {
+    throw new ConfigError("REFRESH_REUSE_GRACE_SECONDS", "must be shorter than REFRESH_REUSE_DETECTION_SECONDS");
   }
   if (config.mongodb !== undefined && config.serverSecret === undefined) {
     // A generated key would make every stored TOTP secret and recovery code unusable after a

@@ -79,6 +79,20 @@ describe("configuration", () => {
     }
   });
 
+  it("reads the refresh grace window: 30 s by default, 0 disables, at most 300 s, shorter than reuse detection", () => {
+    expect(loadConfig({}, noFiles).refreshReuseGraceSeconds).toBe(30);
+    expect(loadConfig({ REFRESH_REUSE_GRACE_SECONDS: "0" }, noFiles).refreshReuseGraceSeconds).toBe(0);
+    expect(loadConfig({ REFRESH_REUSE_GRACE_SECONDS: "300" }, noFiles).refreshReuseGraceSeconds).toBe(300);
+    expect(() => loadConfig({ REFRESH_REUSE_GRACE_SECONDS: "301" }, noFiles)).toThrow(/REFRESH_REUSE_GRACE_SECONDS/);
+    expect(() => loadConfig({ REFRESH_REUSE_GRACE_SECONDS: "-1" }, noFiles)).toThrow(/REFRESH_REUSE_GRACE_SECONDS/);
+    expect(() => loadConfig({ REFRESH_REUSE_GRACE_SECONDS: "60", REFRESH_REUSE_DETECTION_SECONDS: "60" }, noFiles)).toThrow(
+      /REFRESH_REUSE_GRACE_SECONDS must be shorter than REFRESH_REUSE_DETECTION_SECONDS/,
+    );
+    expect(loadConfig({ REFRESH_REUSE_GRACE_SECONDS: "59", REFRESH_REUSE_DETECTION_SECONDS: "60" }, noFiles).refreshReuseGraceSeconds).toBe(
+      59,
+    );
+  });
+
   it("reads the two-factor settings, with 5 failures and a 15-minute lock by default", () => {
     const defaults = loadConfig({}, noFiles).twoFactor;
     expect(defaults).toEqual({ issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });

@@ -3,7 +3,9 @@
 // - TOTP secrets at rest: AES-256-GCM, the user id as associated data (a ciphertext copied onto
 //   another user's record does not decrypt), a version prefix so the format or key can rotate;
 // - recovery codes: stored as HMAC-SHA-256 keyed hashes;
-// - the REST session cookie: an HMAC over the session id.
+// - the REST session cookie: an HMAC over the session id;
+// - the token pair a refresh handed out, kept with the spent refresh token for the grace window:
+//   AES-256-GCM like TOTP secrets, bound to the spent token's hash.
 // The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
 // recovery codes or cookies unusable.
 
@@ -11,11 +13,14 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } f
 
 const version = "v1";
 
-/** Encrypts and decrypts secrets bound to a user. */
+/**
+ * Encrypts and decrypts secrets bound to what they belong to (a user id, a token hash): the
+ * binding is authenticated, so a ciphertext copied onto another record does not open.
+ */
 export interface SecretSealer {
-  seal(plaintext: Uint8Array, userId: string): string;
-  /** Throws if the ciphertext was altered, belongs to another user or another key. */
-  open(sealed: string, userId: string): Uint8Array;
+  seal(plaintext: Uint8Array, boundTo: string): string;
+  /** Throws if the ciphertext was altered, is bound to something else or sealed under another key. */
+  open(sealed: string, boundTo: string): Uint8Array;
 }
 
 /** A keyed hash (HMAC-SHA-256), hex: for values stored only to be recognised again. */
@@ -32,40 +37,45 @@ export interface ServerSecrets {
   totpSecrets: SecretSealer;
   recoveryCodes: KeyedHasher;
   sessionCookie: Signer;
+  refreshSuccessors: SecretSealer;
 }
 
 function derive(master: Buffer, label: string): Buffer {
   return Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), label, 32));
 }
 
+/** AES-256-GCM with a fresh 96-bit IV per seal, the binding as associated data, a version prefix. */
+function aesGcmSealer(key: Buffer): SecretSealer {
+  return {
+    seal(plaintext, boundTo) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv("aes-256-gcm", key, iv);
+      cipher.setAAD(Buffer.from(boundTo, "utf8"));
+      const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+      return [version, iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), body.toString("base64url")].join(".");
+    },
+    open(sealed, boundTo) {
+      const [v, iv, tag, body] = sealed.split(".");
+      if (v !== version || iv === undefined || tag === undefined || body === undefined) {
+        throw new Error("unrecognised sealed secret");
+      }
+      const authTag = Buffer.from(tag, "base64url");
+      // Only full 16-byte tags: GCM would otherwise accept a truncated (weaker) one.
+      if (authTag.length !== 16) throw new Error("unrecognised sealed secret");
+      const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"), { authTagLength: 16 });
+      decipher.setAAD(Buffer.from(boundTo, "utf8"));
+      decipher.setAuthTag(authTag);
+      return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]));
+    },
+  };
+}
+
 export function deriveServerSecrets(master: Buffer): ServerSecrets {
   if (master.length !== 32) throw new RangeError("the server secret must be 32 bytes");
-  const encryptionKey = derive(master, "authd totp secret encryption");
   const hashKey = derive(master, "authd recovery code hashing");
   const signingKey = derive(master, "authd session cookie");
   return {
-    totpSecrets: {
-      seal(plaintext, userId) {
-        const iv = randomBytes(12);
-        const cipher = createCipheriv("aes-256-gcm", encryptionKey, iv);
-        cipher.setAAD(Buffer.from(userId, "utf8"));
-        const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-        return [version, iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), body.toString("base64url")].join(".");
-      },
-      open(sealed, userId) {
-        const [v, iv, tag, body] = sealed.split(".");
-        if (v !== version || iv === undefined || tag === undefined || body === undefined) {
-          throw new Error("unrecognised sealed secret");
-        }
-        const authTag = Buffer.from(tag, "base64url");
-        // Only full 16-byte tags: GCM would otherwise accept a truncated (weaker) one.
-        if (authTag.length !== 16) throw new Error("unrecognised sealed secret");
-        const decipher = createDecipheriv("aes-256-gcm", encryptionKey, Buffer.from(iv, "base64url"), { authTagLength: 16 });
-        decipher.setAAD(Buffer.from(userId, "utf8"));
-        decipher.setAuthTag(authTag);
-        return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]));
-      },
-    },
+    totpSecrets: aesGcmSealer(derive(master, "authd totp secret encryption")),
     recoveryCodes: {
       keyedHash(value) {
         return createHmac("sha256", hashKey).update(value, "utf8").digest("hex");
@@ -76,5 +86,6 @@ export function deriveServerSecrets(master: Buffer): ServerSecrets {
         return createHmac("sha256", signingKey).update(value, "utf8").digest("base64url");
       },
     },
+    refreshSuccessors: aesGcmSealer(derive(master, "authd refresh successor encryption")),
   };
 }

@@ -121,6 +121,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     clock,
     accessTokens,
     cookieSigner: secrets.sessionCookie,
+    successorSealer: secrets.refreshSuccessors,
     log,
     policy: {
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
@@ -128,6 +129,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
       maxSessionsPerUser: config.maxSessionsPerUser,
       refreshReuseDetectionSeconds: config.refreshReuseDetectionSeconds,
+      refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
     },
   });
   const checkPassword = createPasswordCheck({

@@ -3,8 +3,16 @@ import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { checkId, checkOpaque } from "../input.ts";
 import type { Logger } from "../log.ts";
-import type { Signer } from "../secrets/server-secrets.ts";
-import type { SessionCutoff, SessionRecord, Store, TwoFactorRecord, UserRecord } from "../store/port.ts";
+import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
+import type {
+  RefreshSuccessor,
+  RefreshTokenRecord,
+  SessionCutoff,
+  SessionRecord,
+  Store,
+  TwoFactorRecord,
+  UserRecord,
+} from "../store/port.ts";
 import type { AccessTokens } from "../tokens/access.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Caller, ClientInfo } from "./caller.ts";
@@ -17,6 +25,11 @@ export interface SessionPolicy {
   maxSessionsPerUser: number;
   /** How long a spent refresh token is remembered for reuse detection. */
   refreshReuseDetectionSeconds: number;
+  /**
+   * How long after a refresh its spent token may be presented again and get the same new pair
+   * back instead of revoking the session (0: never). Shorter than the reuse-detection window.
+   */
+  refreshReuseGraceSeconds: number;
 }
 
 export interface SessionsDeps {
@@ -25,6 +38,8 @@ export interface SessionsDeps {
   clock: Clock;
   accessTokens: AccessTokens;
   cookieSigner: Signer;
+  /** Seals the pair a refresh handed out, kept with the spent token for the grace window. */
+  successorSealer: SecretSealer;
   log: Pick<Logger, "info" | "warn">;
   policy: SessionPolicy;
 }
@@ -73,6 +88,14 @@ function passesBoth(session: SessionRecord, user: UserRecord, twoFactor: TwoFact
   );
 }
 
+/** What is sealed of a pair for the grace window: the two tokens and their expiries. */
+interface SealedPair {
+  accessToken: string;
+  refreshToken: string;
+  accessTokenExpiresAt: number;
+  refreshTokenExpiresAt: number;
+}
+
 function callerOf(session: SessionRecord): Caller {
   return { userId: session.userId, sessionId: session.id, signedInAt: session.createdAt, generations: { ...session.generations } };
 }
@@ -91,6 +114,7 @@ export function createSessions(deps: SessionsDeps) {
       createdAt: clock.now(),
       expiresAt,
       consumedAt: null,
+      successor: null,
     });
     const access = await accessTokens.issue({ userId: session.userId, sessionId: session.id });
     return {
@@ -158,6 +182,64 @@ export function createSessions(deps: SessionsDeps) {
     throw new AuthError("REFRESH_REVOKED", "the refresh token was already used; the session has been revoked");
   }
 
+  /** The successor record of a spend: the pair sealed to the spent token's hash, for the grace window. */
+  function successorOf(spentHash: string, pair: TokenPair, now: Date): RefreshSuccessor | null {
+    if (policy.refreshReuseGraceSeconds === 0) return null;
+    const sealed: SealedPair = {
+      accessToken: pair.accessToken,
+      refreshToken: pair.refreshToken,
+      accessTokenExpiresAt: pair.accessTokenExpiresAt.getTime(),
+      refreshTokenExpiresAt: pair.refreshTokenExpiresAt.getTime(),
+    };
+    return {
+      tokenHash: tokenHash(pair.refreshToken),
+      sealedPair: deps.successorSealer.seal(Buffer.from(JSON.stringify(sealed), "utf8"), spentHash),
+      graceUntil: addSeconds(now, policy.refreshReuseGraceSeconds),
+    };
+  }
+
+  /**
+   * A spent token presented again. Within the grace window, and only while the pair it was
+   * rotated into is still the live one (its refresh token unspent), it is the same client racing
+   * itself (two tabs, a retry after a lost answer): it gets that same pair, and nothing is
+   * revoked. Anything else (after the window, an older token, a successor already rotated) is
+   * reuse, and the whole session is revoked.
+   */
+  async function replayed(spent: RefreshTokenRecord, now: Date): Promise<TokenPair> {
+    const successor = spent.successor;
+    if (successor === null || successor.graceUntil.getTime() <= now.getTime()) {
+      return reuseDetected(spent.sessionId, spent.userId, now);
+    }
+    const [next, session] = await Promise.all([
+      store.refreshTokens.find(successor.tokenHash),
+      liveSession(spent.sessionId, spent.userId, now),
+    ]);
+    if (next === null || next.consumedAt !== null) return reuseDetected(spent.sessionId, spent.userId, now);
+    if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
+    let pair: SealedPair;
+    try {
+      pair = JSON.parse(Buffer.from(deps.successorSealer.open(successor.sealedPair, spent.tokenHash)).toString("utf8")) as SealedPair;
+    } catch (err) {
+      // Sealed under another SERVER_SECRET (rotated since): the pair cannot be given again, but the
+      // client holding it did nothing wrong, so nothing is revoked.
+      deps.log.warn({ err, sessionId: spent.sessionId }, "refresh grace: the stored pair does not open");
+      throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
+    }
+    deps.log.info(
+      { sessionId: spent.sessionId, userId: spent.userId },
+      "refresh token replayed within the grace window: same pair returned",
+    );
+    return {
+      accessToken: pair.accessToken,
+      refreshToken: pair.refreshToken,
+      tokenType: "Bearer",
+      expiresIn: Math.max(0, Math.floor((pair.accessTokenExpiresAt - now.getTime()) / 1000)),
+      accessTokenExpiresAt: new Date(pair.accessTokenExpiresAt),
+      refreshTokenExpiresAt: new Date(pair.refreshTokenExpiresAt),
+      sessionId: spent.sessionId,
+    };
+  }
+
   return {
     /**
      * Opens a session for a user who has just proven who they are. `user` and
@@ -221,7 +303,10 @@ export function createSessions(deps: SessionsDeps) {
       return `${sessionId}.${cookieMac(sessionId)}`;
     },
 
-    /** Spends a refresh token for a new pair. */
+    /**
+     * Spends a refresh token for a new pair; a spent one presented again is a replay within the
+     * grace window or reuse (see replayed).
+     */
     async refresh(rawToken: string): Promise<TokenPair> {
       const token = checkOpaque("refresh_token", rawToken, "INVALID_REFRESH");
       const hash = tokenHash(token);
@@ -230,7 +315,7 @@ export function createSessions(deps: SessionsDeps) {
       if (found === null) {
         throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
       }
-      if (found.consumedAt !== null) return reuseDetected(found.sessionId, found.userId, now);
+      if (found.consumedAt !== null) return replayed(found, now);
       if (found.expiresAt.getTime() <= now.getTime()) {
         throw new AuthError("REFRESH_EXPIRED", "the refresh token has expired; sign in again");
       }
@@ -239,16 +324,23 @@ export function createSessions(deps: SessionsDeps) {
       // new pair then dies with the session, because every call checks that the session is live.
       const session = await liveSession(found.sessionId, found.userId, now);
       if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
-      const spent = await store.refreshTokens.consume(hash, now, addSeconds(now, policy.refreshReuseDetectionSeconds));
-      if (spent.outcome === "reused") return reuseDetected(found.sessionId, found.userId, now);
-      if (spent.outcome === "unknown") {
-        throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
-      }
       const sliding = addSeconds(now, ttlFor(session.rememberMe));
       const absolute = addSeconds(session.createdAt, policy.sessionMaxLifetimeSeconds);
       const expiresAt = new Date(Math.min(sliding.getTime(), absolute.getTime()));
+      // The new pair is made and its refresh token stored before the spend, so that the spend
+      // records it in the same atomic step: a racing caller that loses the spend then finds the
+      // pair, and the token in it already works.
+      const pair = await issuePair(session, expiresAt);
+      const keepSpentUntil = addSeconds(now, policy.refreshReuseDetectionSeconds);
+      const spent = await store.refreshTokens.consume(hash, now, keepSpentUntil, successorOf(hash, pair, now));
+      if (spent.outcome !== "consumed") {
+        // Lost the race: this pair was never handed out.
+        await store.refreshTokens.delete(tokenHash(pair.refreshToken));
+        if (spent.outcome === "reused") return replayed(spent.record, now);
+        throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
+      }
       await store.sessions.touch(session.id, now, expiresAt);
-      return issuePair(session, expiresAt);
+      return pair;
     },
 
     async list(caller: Caller): Promise<SessionView[]> {

@@ -147,6 +147,10 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     const now = clock.now();
     sessions.purgeExpired(now, (s) => s.expiresAt);
     refreshTokens.purgeExpired(now, (t) => t.expiresAt);
+    // A successor pair past its grace window can never be handed out again: free it at once.
+    for (const [hash, token] of refreshTokens.rows) {
+      if (token.successor !== null && !isLive(token.successor.graceUntil, now)) refreshTokens.set(hash, { ...token, successor: null });
+    }
     codes.purgeExpired(now, (c) => c.expiresAt);
     for (const [key, record] of attempts) if (!isLive(record.expiresAt, now)) attempts.delete(key);
   }
@@ -284,15 +288,20 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       return token === undefined ? null : structuredClone(token);
     },
 
-    async consume(tokenHash, now, keepSpentUntil): Promise<ConsumeRefreshResult> {
+    async consume(tokenHash, now, keepSpentUntil, successor = null): Promise<ConsumeRefreshResult> {
       assertOpen();
       const token = refreshTokens.rows.get(tokenHash);
       if (token === undefined) return { outcome: "unknown" };
       if (token.consumedAt !== null) return { outcome: "reused", record: structuredClone(token) };
       const expiresAt = new Date(Math.min(token.expiresAt.getTime(), keepSpentUntil.getTime()));
-      refreshTokens.set(tokenHash, { ...token, consumedAt: new Date(now.getTime()), expiresAt });
+      refreshTokens.set(tokenHash, { ...token, consumedAt: new Date(now.getTime()), expiresAt, successor: structuredClone(successor) });
       // The record as it was before spending.
       return { outcome: "consumed", record: structuredClone(token) };
+    },
+
+    async delete(tokenHash) {
+      assertOpen();
+      refreshTokens.delete(tokenHash);
     },
 
     async deleteAllForUser(userId) {

@@ -71,6 +71,11 @@ describe.each(drivers)("account and session life cycle over %s", (name, make) =>
     expect(t2.sessionId).toBe(t1.sessionId);
     expect((await d.call("AuthService/GetCurrentUser", {}, t2.accessToken)).user.email).toBe(normalized);
 
+    // Within the grace window the same client racing itself gets the same pair back...
+    const raced = await d.call("AuthService/RefreshToken", { refreshToken: t1.refreshToken });
+    expect([raced.tokens.accessToken, raced.tokens.refreshToken]).toEqual([t2.accessToken, t2.refreshToken]);
+    // ...after it, the spent token is reuse.
+    h.clock.advance(30_000);
     const replay = await failure(d.call("AuthService/RefreshToken", { refreshToken: t1.refreshToken }));
     expect([replay.code, replay.reason]).toEqual(["unauthenticated", "REFRESH_REVOKED"]);
     // The whole family is gone: the pair issued by the legitimate refresh dies too.

@@ -60,18 +60,17 @@ describe(`two instances on one ${storageUnderTest} store`, () => {
     for (const d of [onA, onB]) expect((await failure(d.call("AuthService/Login", { email, password }))).reason).toBe("RATE_LIMITED");
   });
 
-  it("one refresh token raced on both instances has exactly one winner", async () => {
+  it("one refresh token raced on both instances has exactly one winner, whose pair every racer gets", async () => {
     const email = "two-refresh@example.com";
     await onA.call("AuthService/Register", { email, password });
     const tokens = (await onB.call("AuthService/Login", { email, password })).tokens;
-    const results = await Promise.allSettled(
+    const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         (i % 2 === 0 ? onA : onB).call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken }),
       ),
     );
-    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    for (const r of results) {
-      if (r.status === "rejected") expect((r.reason as { reason: string }).reason).toBe("REFRESH_REVOKED");
-    }
+    // The pair is sealed under the shared SERVER_SECRET, so either instance can give it again.
+    expect(new Set(results.map((r) => r.tokens.refreshToken)).size).toBe(1);
+    expect((await onA.call("AuthService/GetCurrentUser", {}, results[0].tokens.accessToken)).user.email).toBe(email);
   });
 });

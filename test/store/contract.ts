@@ -78,6 +78,7 @@ function makeRefresh(userId: string, sessionId: string, now: Date, overrides: Pa
     createdAt: at(now, -MINUTE),
     expiresAt: at(now, HOUR),
     consumedAt: null,
+    successor: null,
     ...overrides,
   };
 }
@@ -525,6 +526,39 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         const consumedAts = new Set(reused.map((r) => (r.outcome === "reused" ? r.record.consumedAt?.getTime() : undefined)));
         expect(consumedAts.size).toBe(1);
         expect(consumedAts.has(undefined)).toBe(false);
+      });
+
+      it("the spend records the successor in the same step: every reuse, concurrent or later, sees the winner's", async () => {
+        const token = makeRefresh(uid("usr"), uid("ses"), now);
+        await store.refreshTokens.insert(token);
+        const successors = Array.from({ length: 10 }, (_, i) => ({
+          tokenHash: hash(),
+          sealedPair: `v1.sealed-${i}`,
+          graceUntil: at(now, 30 * SECOND),
+        }));
+        const results = await Promise.all(successors.map((s) => store.refreshTokens.consume(token.tokenHash, now, at(now, DAY), s)));
+        const winner = results.findIndex((r) => r.outcome === "consumed");
+        expect(winner).toBeGreaterThanOrEqual(0);
+        expect(results.filter((r) => r.outcome === "consumed")).toHaveLength(1);
+        for (const r of results) {
+          if (r.outcome === "reused") expect(r.record.successor).toEqual(successors[winner]);
+        }
+        expect((await store.refreshTokens.find(token.tokenHash))!.successor).toEqual(successors[winner]);
+        // A spend without one keeps none.
+        const plain = makeRefresh(uid("usr"), uid("ses"), now);
+        await store.refreshTokens.insert(plain);
+        await spend(store, plain.tokenHash, now);
+        expect((await store.refreshTokens.find(plain.tokenHash))!.successor).toBeNull();
+      });
+
+      it("delete removes that one token and nothing else", async () => {
+        const userId = uid("usr");
+        const [gone, kept] = [makeRefresh(userId, uid("ses"), now), makeRefresh(userId, uid("ses"), now)];
+        for (const t of [gone, kept]) await store.refreshTokens.insert(t);
+        await store.refreshTokens.delete(gone.tokenHash);
+        expect(await store.refreshTokens.find(gone.tokenHash)).toBeNull();
+        expect(await store.refreshTokens.find(kept.tokenHash)).toEqual(kept);
+        await expect(store.refreshTokens.delete(hash())).resolves.toBeUndefined();
       });
 
       it("deleteAllForUser removes the user's tokens and only theirs", async () => {

@@ -51,6 +51,7 @@ describe("memory store: expiry sweep", () => {
       createdAt: new Date(beforeExpiry.getTime() - HOUR),
       expiresAt,
       consumedAt: null,
+      successor: null,
     });
     const code = (u: string, expiresAt: Date): CodeRecord => ({
       codeHash: hash(),
@@ -117,6 +118,7 @@ describe("memory store: expiry sweep", () => {
       createdAt: clock.now(),
       expiresAt: new Date(clock.now().getTime() + HOUR),
       consumedAt: null,
+      successor: null,
     });
     vi.advanceTimersByTime(SWEEP_MS);
     expect(store.recordCounts().refreshTokens).toBe(1);

@@ -140,6 +140,21 @@ describe("server secrets: one key per use, derived with fixed labels", () => {
     const secrets = deriveServerSecrets(randomBytes(32));
     const asHex = Buffer.from(secrets.sessionCookie.sign("v"), "base64url").toString("hex");
     expect(asHex).not.toBe(secrets.recoveryCodes.keyedHash("v"));
+    // TOTP secrets and the refresh successor pairs are both AES-256-GCM, under keys of their own.
+    const sealed = secrets.refreshSuccessors.seal(new Uint8Array([1, 2, 3]), "h");
+    expect(() => secrets.totpSecrets.open(sealed, "h")).toThrow();
+    expect([...secrets.refreshSuccessors.open(sealed, "h")]).toEqual([1, 2, 3]);
+  });
+
+  it("the refresh successor key is pinned to its label", () => {
+    const master = Buffer.alloc(32, 9);
+    const sealed = deriveServerSecrets(master).refreshSuccessors.seal(new Uint8Array([4, 5]), "hash");
+    const [, iv, tag, body] = sealed.split(".");
+    const key = Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), "authd refresh successor encryption", 32));
+    const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv ?? "", "base64url"));
+    decipher.setAAD(Buffer.from("hash"));
+    decipher.setAuthTag(Buffer.from(tag ?? "", "base64url"));
+    expect([...Buffer.concat([decipher.update(Buffer.from(body ?? "", "base64url")), decipher.final()])]).toEqual([4, 5]);
   });
 });
 

@@ -1,11 +1,15 @@
 // The `refresh_tokens` collection: _id = token hash.
 
 import type { Collection } from "mongodb";
-import type { ConsumeRefreshResult, RefreshTokenRecord, RefreshTokenStore } from "../port.ts";
+import type { ConsumeRefreshResult, RefreshSuccessor, RefreshTokenRecord, RefreshTokenStore } from "../port.ts";
 import type { Limit, Run } from "./connection.ts";
 import { LogicError, isDuplicateKey } from "./errors.ts";
 
-export type RefreshTokenDoc = Omit<RefreshTokenRecord, "tokenHash"> & { _id: string };
+export type RefreshTokenDoc = Omit<RefreshTokenRecord, "tokenHash" | "successor"> & {
+  _id: string;
+  /** Absent in documents written before the grace window existed: none. */
+  successor?: RefreshSuccessor | null;
+};
 
 // ---- mapping (explicit field lists: no `_id`, no stray fields in either direction) ----
 
@@ -17,7 +21,12 @@ function refreshToDoc(t: RefreshTokenRecord): RefreshTokenDoc {
     createdAt: t.createdAt,
     expiresAt: t.expiresAt,
     consumedAt: t.consumedAt,
+    successor: successorCopy(t.successor),
   };
+}
+
+function successorCopy(s: RefreshSuccessor | null | undefined): RefreshSuccessor | null {
+  return s === null || s === undefined ? null : { tokenHash: s.tokenHash, sealedPair: s.sealedPair, graceUntil: s.graceUntil };
 }
 
 function refreshFromDoc(d: RefreshTokenDoc): RefreshTokenRecord {
@@ -28,6 +37,7 @@ function refreshFromDoc(d: RefreshTokenDoc): RefreshTokenRecord {
     createdAt: d.createdAt,
     expiresAt: d.expiresAt,
     consumedAt: d.consumedAt ?? null,
+    successor: successorCopy(d.successor),
   };
 }
 
@@ -49,18 +59,24 @@ export function mongoRefreshTokens(run: Run<{ refresh: Collection<RefreshTokenDo
         return doc === null ? null : refreshFromDoc(doc);
       }),
 
-    consume: (tokenHash, now, keepSpentUntil) =>
+    consume: (tokenHash, now, keepSpentUntil, successor = null) =>
       run(async (c): Promise<ConsumeRefreshResult> => {
-        // One atomic operation decides the winner; it gets the record as it was before. $min
-        // shortens the spent record's life to what reuse detection needs.
+        // One atomic operation decides the winner; it gets the record as it was before. The
+        // successor is written in the same update, so a loser that reads the spent record sees
+        // it. $min shortens the spent record's life to what reuse detection needs.
         const before = await c.refresh.findOneAndUpdate(
           { _id: tokenHash, consumedAt: null },
-          { $set: { consumedAt: now }, $min: { expiresAt: keepSpentUntil } },
+          { $set: { consumedAt: now, successor: successorCopy(successor) }, $min: { expiresAt: keepSpentUntil } },
           { returnDocument: "before", ...limit },
         );
         if (before !== null) return { outcome: "consumed", record: refreshFromDoc(before) };
         const existing = await c.refresh.findOne({ _id: tokenHash }, limit);
         return existing === null ? { outcome: "unknown" } : { outcome: "reused", record: refreshFromDoc(existing) };
+      }),
+
+    delete: (tokenHash) =>
+      run(async (c) => {
+        await c.refresh.deleteOne({ _id: tokenHash }, limit);
       }),
 
     deleteAllForUser: (userId) =>
