@@ -5,7 +5,9 @@
 // - recovery codes: stored as HMAC-SHA-256 keyed hashes;
 // - the REST session cookie: an HMAC over the session id;
 // - the token pair a refresh handed out, kept with the spent refresh token for the grace window:
-//   AES-256-GCM like TOTP secrets, bound to the spent token's hash.
+//   AES-256-GCM under a key that is derived from this one AND the spent token itself, which is
+//   never stored; so only someone presenting that token can open the pair (a copy of the database
+//   and of the server secret together still cannot).
 // The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
 // recovery codes or cookies unusable.
 
@@ -37,6 +39,7 @@ export interface ServerSecrets {
   totpSecrets: SecretSealer;
   recoveryCodes: KeyedHasher;
   sessionCookie: Signer;
+  /** Bound to a raw refresh token, which goes into the key: see the header. */
   refreshSuccessors: SecretSealer;
 }
 
@@ -44,12 +47,15 @@ function derive(master: Buffer, label: string): Buffer {
   return Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), label, 32));
 }
 
-/** AES-256-GCM with a fresh 96-bit IV per seal, the binding as associated data, a version prefix. */
-function aesGcmSealer(key: Buffer): SecretSealer {
+/**
+ * AES-256-GCM with a fresh 96-bit IV per seal, the binding as associated data, a version prefix;
+ * the key may depend on the binding.
+ */
+function aesGcmSealer(keyFor: (boundTo: string) => Buffer): SecretSealer {
   return {
     seal(plaintext, boundTo) {
       const iv = randomBytes(12);
-      const cipher = createCipheriv("aes-256-gcm", key, iv);
+      const cipher = createCipheriv("aes-256-gcm", keyFor(boundTo), iv);
       cipher.setAAD(Buffer.from(boundTo, "utf8"));
       const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
       return [version, iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), body.toString("base64url")].join(".");
@@ -62,7 +68,7 @@ function aesGcmSealer(key: Buffer): SecretSealer {
       const authTag = Buffer.from(tag, "base64url");
       // Only full 16-byte tags: GCM would otherwise accept a truncated (weaker) one.
       if (authTag.length !== 16) throw new Error("unrecognised sealed secret");
-      const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"), { authTagLength: 16 });
+      const decipher = createDecipheriv("aes-256-gcm", keyFor(boundTo), Buffer.from(iv, "base64url"), { authTagLength: 16 });
       decipher.setAAD(Buffer.from(boundTo, "utf8"));
       decipher.setAuthTag(authTag);
       return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]));
@@ -70,12 +76,22 @@ function aesGcmSealer(key: Buffer): SecretSealer {
   };
 }
 
+const constant = (key: Buffer) => () => key;
+
+/**
+ * A key per token: HKDF with the token as salt, so the extraction is an HMAC keyed by the token,
+ * unpredictable without it even to someone who holds `key`.
+ */
+function tokenBound(key: Buffer): (token: string) => Buffer {
+  return (token) => Buffer.from(hkdfSync("sha256", key, Buffer.from(token, "utf8"), "authd refresh successor", 32));
+}
+
 export function deriveServerSecrets(master: Buffer): ServerSecrets {
   if (master.length !== 32) throw new RangeError("the server secret must be 32 bytes");
   const hashKey = derive(master, "authd recovery code hashing");
   const signingKey = derive(master, "authd session cookie");
   return {
-    totpSecrets: aesGcmSealer(derive(master, "authd totp secret encryption")),
+    totpSecrets: aesGcmSealer(constant(derive(master, "authd totp secret encryption"))),
     recoveryCodes: {
       keyedHash(value) {
         return createHmac("sha256", hashKey).update(value, "utf8").digest("hex");
@@ -86,6 +102,6 @@ export function deriveServerSecrets(master: Buffer): ServerSecrets {
         return createHmac("sha256", signingKey).update(value, "utf8").digest("base64url");
       },
     },
-    refreshSuccessors: aesGcmSealer(derive(master, "authd refresh successor encryption")),
+    refreshSuccessors: aesGcmSealer(tokenBound(derive(master, "authd refresh successor encryption"))),
   };
 }

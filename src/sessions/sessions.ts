@@ -182,8 +182,11 @@ export function createSessions(deps: SessionsDeps) {
     throw new AuthError("REFRESH_REVOKED", "the refresh token was already used; the session has been revoked");
   }
 
-  /** The successor record of a spend: the pair sealed to the spent token's hash, for the grace window. */
-  function successorOf(spentHash: string, pair: TokenPair, now: Date): RefreshSuccessor | null {
+  /**
+   * The successor record of a spend: the pair sealed to the spent token itself (not its hash, so
+   * nothing stored opens it), for the grace window.
+   */
+  function successorOf(spentToken: string, pair: TokenPair, now: Date): RefreshSuccessor | null {
     if (policy.refreshReuseGraceSeconds === 0) return null;
     const sealed: SealedPair = {
       accessToken: pair.accessToken,
@@ -193,7 +196,7 @@ export function createSessions(deps: SessionsDeps) {
     };
     return {
       tokenHash: tokenHash(pair.refreshToken),
-      sealedPair: deps.successorSealer.seal(Buffer.from(JSON.stringify(sealed), "utf8"), spentHash),
+      sealedPair: deps.successorSealer.seal(Buffer.from(JSON.stringify(sealed), "utf8"), spentToken),
       graceUntil: addSeconds(now, policy.refreshReuseGraceSeconds),
     };
   }
@@ -205,7 +208,7 @@ export function createSessions(deps: SessionsDeps) {
    * revoked. Anything else (after the window, an older token, a successor already rotated) is
    * reuse, and the whole session is revoked.
    */
-  async function replayed(spent: RefreshTokenRecord, now: Date): Promise<TokenPair> {
+  async function replayed(spent: RefreshTokenRecord, presented: string, now: Date): Promise<TokenPair> {
     const successor = spent.successor;
     if (successor === null || successor.graceUntil.getTime() <= now.getTime()) {
       return reuseDetected(spent.sessionId, spent.userId, now);
@@ -218,7 +221,7 @@ export function createSessions(deps: SessionsDeps) {
     if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
     let pair: SealedPair;
     try {
-      pair = JSON.parse(Buffer.from(deps.successorSealer.open(successor.sealedPair, spent.tokenHash)).toString("utf8")) as SealedPair;
+      pair = JSON.parse(Buffer.from(deps.successorSealer.open(successor.sealedPair, presented)).toString("utf8")) as SealedPair;
     } catch (err) {
       // Sealed under another SERVER_SECRET (rotated since): the pair cannot be given again, but the
       // client holding it did nothing wrong, so nothing is revoked.
@@ -315,7 +318,7 @@ export function createSessions(deps: SessionsDeps) {
       if (found === null) {
         throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
       }
-      if (found.consumedAt !== null) return replayed(found, now);
+      if (found.consumedAt !== null) return replayed(found, token, now);
       if (found.expiresAt.getTime() <= now.getTime()) {
         throw new AuthError("REFRESH_EXPIRED", "the refresh token has expired; sign in again");
       }
@@ -332,11 +335,11 @@ export function createSessions(deps: SessionsDeps) {
       // pair, and the token in it already works.
       const pair = await issuePair(session, expiresAt);
       const keepSpentUntil = addSeconds(now, policy.refreshReuseDetectionSeconds);
-      const spent = await store.refreshTokens.consume(hash, now, keepSpentUntil, successorOf(hash, pair, now));
+      const spent = await store.refreshTokens.consume(hash, now, keepSpentUntil, successorOf(token, pair, now));
       if (spent.outcome !== "consumed") {
         // Lost the race: this pair was never handed out.
         await store.refreshTokens.delete(tokenHash(pair.refreshToken));
-        if (spent.outcome === "reused") return replayed(spent.record, now);
+        if (spent.outcome === "reused") return replayed(spent.record, token, now);
         throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
       }
       await store.sessions.touch(session.id, now, expiresAt);

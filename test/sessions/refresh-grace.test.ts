@@ -2,7 +2,9 @@
 // immediate predecessor of the live refresh token gets the same pair back, under any concurrency;
 // after the window, an older token, or a predecessor whose successor was already rotated still
 // revoke the whole session. The pair kept for the window is stored sealed, never in plain text.
+import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import { deriveServerSecrets } from "../../src/secrets/server-secrets.ts";
 import type { TokenPair } from "../../src/sessions/sessions.ts";
 import { createMemoryStore, type MemoryStore } from "../../src/store/memory.ts";
 import { tokenHash } from "../../src/tokens/opaque.ts";
@@ -35,8 +37,8 @@ function settle(p: Promise<TokenPair>): Promise<TokenPair | string> {
 }
 
 /** A fresh service and account whose first token has been refreshed once. */
-async function rotatedOnce(email: string): Promise<{ first: TokenPair; pair: TokenPair }> {
-  await start();
+async function rotatedOnce(email: string, env: Record<string, string> = {}): Promise<{ first: TokenPair; pair: TokenPair }> {
+  await start(env);
   const first = await signedIn(email);
   return { first, pair: await s.ops.sessions.refresh(first.refreshToken) };
 }
@@ -118,12 +120,19 @@ describe("refresh grace window (default 30 s)", () => {
     expect(await settle(s.ops.sessions.refresh(first.refreshToken))).toBe("REFRESH_REVOKED");
   });
 
-  it("stores the pair sealed, bound to the spent token, and forgets it after the window", async () => {
-    const { first, pair } = await rotatedOnce("sealed@example.com");
+  it("stores the pair sealed under the spent token itself, which is not stored, and forgets it after the window", async () => {
+    const master = randomBytes(32);
+    const { first, pair } = await rotatedOnce("sealed@example.com", { SERVER_SECRET: master.toString("hex") });
     const spent = await store.refreshTokens.find(tokenHash(first.refreshToken));
     const sealed = spent!.successor!.sealedPair;
     expect(spent!.successor!.tokenHash).toBe(tokenHash(pair.refreshToken));
     for (const plain of [pair.accessToken, pair.refreshToken, ...pair.accessToken.split(".")]) expect(sealed).not.toContain(plain);
+    // With the server secret and everything stored, it still does not open: it takes the token.
+    const { refreshSuccessors } = deriveServerSecrets(master);
+    for (const stored of [spent!.tokenHash, spent!.sessionId, spent!.userId])
+      expect(() => refreshSuccessors.open(sealed, stored)).toThrow();
+    const opened = JSON.parse(Buffer.from(refreshSuccessors.open(sealed, first.refreshToken)).toString("utf8"));
+    expect([opened.accessToken, opened.refreshToken]).toEqual([pair.accessToken, pair.refreshToken]);
     clock.advance(30_000);
     store.sweep();
     expect((await store.refreshTokens.find(tokenHash(first.refreshToken)))!.successor).toBeNull();

@@ -146,13 +146,17 @@ describe("server secrets: one key per use, derived with fixed labels", () => {
     expect([...secrets.refreshSuccessors.open(sealed, "h")]).toEqual([1, 2, 3]);
   });
 
-  it("the refresh successor key is pinned to its label", () => {
+  it("the refresh successor key is pinned to its label, and derived from the token it is bound to", () => {
     const master = Buffer.alloc(32, 9);
-    const sealed = deriveServerSecrets(master).refreshSuccessors.seal(new Uint8Array([4, 5]), "hash");
+    const secrets = deriveServerSecrets(master);
+    const sealed = secrets.refreshSuccessors.seal(new Uint8Array([4, 5]), "raw-token");
+    // Another binding is another key: without the token itself, nothing opens it.
+    expect(() => secrets.refreshSuccessors.open(sealed, "raw-tokem")).toThrow();
     const [, iv, tag, body] = sealed.split(".");
-    const key = Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), "authd refresh successor encryption", 32));
+    const label = Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), "authd refresh successor encryption", 32));
+    const key = Buffer.from(hkdfSync("sha256", label, Buffer.from("raw-token"), "authd refresh successor", 32));
     const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv ?? "", "base64url"));
-    decipher.setAAD(Buffer.from("hash"));
+    decipher.setAAD(Buffer.from("raw-token"));
     decipher.setAuthTag(Buffer.from(tag ?? "", "base64url"));
     expect([...Buffer.concat([decipher.update(Buffer.from(body ?? "", "base64url")), decipher.final()])]).toEqual([4, 5]);
   });
