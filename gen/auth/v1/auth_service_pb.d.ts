@@ -819,7 +819,9 @@ export declare const AuthService: GenService<{
   },
   /**
    * Exchanges a refresh token for a new token pair. The presented token is spent; presenting a
-   * spent token revokes its whole session (REFRESH_REVOKED).
+   * spent token revokes its whole session (REFRESH_REVOKED), except that within
+   * REFRESH_REUSE_GRACE_SECONDS of its refresh the token just spent gets the same pair again
+   * (clients racing themselves), as long as that pair's refresh token is unspent.
    *
    * @generated from rpc auth.v1.AuthService.RefreshToken
    */
