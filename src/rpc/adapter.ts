@@ -4,7 +4,8 @@
 // over the size limit), carry the status code but none of our reasons, and their messages can
 // echo the client's input (a password sent as a number, say). This adapter is connect-node's
 // connectNodeAdapter plus one step: such error responses get a fixed message and a
-// google.rpc.ErrorInfo reason, in each protocol's own encoding, like every other error.
+// google.rpc.ErrorInfo reason, in each protocol's own encoding, like every other error. On the way
+// out it notes the status and reason each client was actually sent, for the access log.
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";

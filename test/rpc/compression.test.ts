@@ -183,8 +183,8 @@ describe("deadlines", () => {
       child.kill("SIGTERM");
       await exited;
     }
+    // (Not "stderr is empty": an older supported Node may note that type stripping is experimental.)
     expect(stderr).not.toContain("TimeoutOverflowWarning");
-    expect(stderr).toBe("");
     const lines = stdout.split("\n").filter((l) => l.trim() !== "");
     expect(lines.length).toBeGreaterThan(3);
     for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
