@@ -48,6 +48,12 @@ export interface Config {
   passwordResetTtlSeconds: number;
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** Hourly mail budgets (0: no limit); see src/mail/limits.ts. */
+  mailLimits: {
+    perAddressPerHour: number;
+    perClientPerHour: number;
+    notificationsPerAddressPerHour: number;
+  };
   /** Whether the REST session cookie is marked Secure (HTTPS only). */
   sessionCookieSecure: boolean;
   /**
@@ -311,6 +317,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     passwordResetTtlSeconds: int(env, "PASSWORD_RESET_TTL_SECONDS", 3_600, 60, day),
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     mailFrom: str(env, "MAIL_FROM") ?? "authd <no-reply@localhost>",
+    mailLimits: {
+      perAddressPerHour: int(env, "MAIL_MAX_PER_ADDRESS_PER_HOUR", 5, 0, 1_000),
+      perClientPerHour: int(env, "MAIL_MAX_PER_CLIENT_PER_HOUR", 20, 0, 100_000),
+      notificationsPerAddressPerHour: int(env, "MAIL_MAX_NOTIFICATIONS_PER_ADDRESS_PER_HOUR", 10, 0, 1_000),
+    },
     sessionCookieSecure: bool(env, "SESSION_COOKIE_SECURE", true),
     serverSecret: serverSecret(env, readFile),
     loginChallengeTtlSeconds: int(env, "LOGIN_CHALLENGE_TTL_SECONDS", 300, 30, 3_600),

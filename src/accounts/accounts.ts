@@ -6,7 +6,9 @@ import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../input.ts";
 import type { Logger } from "../log.ts";
-import type { MailKind, Mailer } from "../mail/mailer.ts";
+import type { MailLimits } from "../mail/limits.ts";
+import type { CodeMailKind, Mailer } from "../mail/mailer.ts";
+import type { Notifier } from "../mail/notifications.ts";
 import { passwordAttemptKey, type PasswordCheck } from "../passwords/check.ts";
 import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
@@ -33,6 +35,10 @@ export interface AccountsDeps {
   clock: Clock;
   hasher: PasswordHasher;
   mailer: Mailer;
+  /** Every code mail is admitted here first (hourly limits per address and per client). */
+  mailLimits: MailLimits;
+  /** Security notifications to the account's owner. */
+  notifier: Notifier;
   log: Pick<Logger, "info">;
   /** Mail goes out after the response (see Background). */
   background: Background;
@@ -54,7 +60,7 @@ export interface RegisterInput {
   displayName: string;
 }
 
-type MailedCodePurpose = "email_verification" | "password_reset";
+type MailedCodePurpose = CodeMailKind;
 
 const passwordAccountId = "password";
 
@@ -67,8 +73,12 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
 
   const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
 
-  /** Creates a one-time code, keeps only its hash, and mails the code. */
-  async function sendCode(user: UserRecord, purpose: MailedCodePurpose): Promise<void> {
+  /**
+   * Creates a one-time code, keeps only its hash, and mails the code; nothing at all over a mail
+   * limit, so the code already mailed stays the valid one.
+   */
+  async function sendCode(user: UserRecord, purpose: MailedCodePurpose, client: ClientInfo): Promise<void> {
+    if (!(await deps.mailLimits.admit(purpose, user.email, client))) return;
     const code = randomToken(20);
     const now = clock.now();
     const ttl = purpose === "email_verification" ? policy.emailVerificationTtlSeconds : policy.passwordResetTtlSeconds;
@@ -79,7 +89,6 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       createdAt: now,
       expiresAt: addSeconds(now, ttl),
     });
-    const kind: MailKind = purpose;
     const hours = Math.round(ttl / 360) / 10;
     const [subject, text] =
       purpose === "email_verification"
@@ -88,7 +97,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
             "Reset your password",
             `Your password reset code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not ask for it, ignore this mail.`,
           ];
-    await deps.mailer.send({ kind, to: user.email, subject, text, code });
+    await deps.mailer.send({ kind: purpose, to: user.email, subject, text, code });
   }
 
   async function consumeCode(rawCode: string, purpose: MailedCodePurpose): Promise<UserRecord> {
@@ -152,7 +161,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (policy.emailVerificationRequired) {
         // Delivered after the response: a slow or failing mail server neither delays nor fails a
         // registration that has already happened (ResendVerificationEmail recovers a lost mail).
-        deps.background.run("verification-mail", () => sendCode(user, "email_verification"));
+        deps.background.run("verification-mail", () => sendCode(user, "email_verification", client));
         return { user: accountView(user, false) };
       }
       return { user: accountView(user, false), tokens: await sessions.open(user, client, false, 0) };
@@ -171,7 +180,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       return view(updated);
     },
 
-    async changePassword(caller: Caller, currentRaw: string, nextRaw: string): Promise<number> {
+    async changePassword(caller: Caller, currentRaw: string, nextRaw: string, client: ClientInfo): Promise<number> {
       const current = checkPresentedPassword("current_password", currentRaw);
       if (nextRaw.length === 0) throw new AuthError("INVALID_ARGUMENT", "new_password is required", { field: "new_password" });
       const user = await requireUser(caller);
@@ -183,10 +192,11 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // this session) is neither overwritten nor undone.
       const changed = await setPassword(user, next, caller.sessionId, {}, user.passwordHash);
       if (changed === null) throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
+      deps.notifier.notify(user, "password_changed", client);
       return sessions.revokeAllOf(user.id, caller.sessionId);
     },
 
-    async deleteAccount(caller: Caller, proof: Reauthentication): Promise<void> {
+    async deleteAccount(caller: Caller, proof: Reauthentication, client: ClientInfo): Promise<void> {
       const user = await requireUser(caller);
       await twoFactor.confirmIdentity(caller, user, proof);
       await sessions.forget(user.id);
@@ -196,6 +206,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await store.attempts.clear(twoFactorAttemptKey(user.id));
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
+      deps.notifier.notify(user, "account_deleted", client);
     },
 
     async verifyEmail(rawCode: string): Promise<AccountView> {
@@ -209,25 +220,25 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
      * Answers the same, in the same time, whether or not the address has an unverified account:
      * the lookup and delivery happen after the response.
      */
-    async resendVerification(rawEmail: string): Promise<void> {
+    async resendVerification(rawEmail: string, client: ClientInfo): Promise<void> {
       const email = normalizeEmail("email", rawEmail);
       deps.background.run("resend-verification", async () => {
         const user = await store.users.findByEmail(email);
-        if (user !== null && !user.emailVerified) await sendCode(user, "email_verification");
+        if (user !== null && !user.emailVerified) await sendCode(user, "email_verification", client);
       });
     },
 
     /** Like resendVerification: the same answer whether or not the address is registered. */
-    async requestPasswordReset(rawEmail: string): Promise<void> {
+    async requestPasswordReset(rawEmail: string, client: ClientInfo): Promise<void> {
       const email = normalizeEmail("email", rawEmail);
       deps.background.run("password-reset", async () => {
         const user = await store.users.findByEmail(email);
-        if (user !== null) await sendCode(user, "password_reset");
+        if (user !== null) await sendCode(user, "password_reset", client);
       });
     },
 
     /** Sets a new password from a reset code and ends every session of the user. */
-    async resetPassword(rawCode: string, nextRaw: string): Promise<void> {
+    async resetPassword(rawCode: string, nextRaw: string, client: ClientInfo): Promise<void> {
       const code = checkOpaque("code", rawCode, "INVALID_CODE");
       const hash = tokenHash(code);
       // The policy is checked before the code is used, so a refused password does not burn it.
@@ -238,6 +249,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const user = await consumeCode(code, "password_reset");
       // Receiving the code proves control of the address.
       await setPassword(user, next, null, { emailVerified: true });
+      deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
     },
 

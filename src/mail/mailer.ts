@@ -1,10 +1,25 @@
 import nodemailer from "nodemailer";
 import type { Logger } from "../log.ts";
 
-export type MailKind = "email_verification" | "password_reset";
+/** Mails that carry a one-time code the user types back. */
+export type CodeMailKind = "email_verification" | "password_reset";
 
-export interface Mail {
-  kind: MailKind;
+/** Security notifications (ASVS 6.3.6): what just happened to the account. */
+export type NotificationKind =
+  | "password_changed"
+  | "password_reset_completed"
+  | "two_factor_enabled"
+  | "two_factor_disabled"
+  | "two_factor_reset"
+  | "authenticator_added"
+  | "authenticator_removed"
+  | "recovery_codes_regenerated"
+  | "account_deleted"
+  | "email_changed"
+  | "new_device_sign_in";
+
+export interface CodeMail {
+  kind: CodeMailKind;
   to: string;
   subject: string;
   text: string;
@@ -12,7 +27,21 @@ export interface Mail {
   code: string;
 }
 
-/** The mail port: how the domain sends its one-time codes. */
+/** Tells the owner of an account about a change; carries no secret and no code. */
+export interface NotificationMail {
+  kind: "security_notification";
+  notification: NotificationKind;
+  to: string;
+  subject: string;
+  text: string;
+}
+
+export type Mail = CodeMail | NotificationMail;
+export type MailKind = Mail["kind"];
+/** The mails of one kind. */
+export type MailOf<K extends MailKind> = K extends "security_notification" ? NotificationMail : CodeMail & { kind: K };
+
+/** The mail port: how the domain sends its one-time codes and notifications. */
 export interface Mailer {
   send(mail: Mail): Promise<void>;
   close?(): void;
@@ -37,7 +66,14 @@ export function createLogMailer(log: Logger): Mailer {
   return {
     async send(mail) {
       log.warn(
-        { mail: { kind: mail.kind, to: mail.to, subject: mail.subject, devCode: mail.code } },
+        {
+          mail: {
+            kind: mail.kind,
+            to: mail.to,
+            subject: mail.subject,
+            ...(mail.kind === "security_notification" ? { notification: mail.notification } : { devCode: mail.code }),
+          },
+        },
         "development mailer: no SMTP_URL configured, mail written to the log instead of sent",
       );
     },
@@ -47,22 +83,20 @@ export function createLogMailer(log: Logger): Mailer {
 /** Keeps mails in memory, for tests and embedding; `latest` finds the newest mail to an address. */
 export interface Outbox extends Mailer {
   readonly mails: Mail[];
-  latest(to: string, kind?: MailKind): Mail | undefined;
+  latest<K extends MailKind>(to: string, kind: K): MailOf<K> | undefined;
+  /** Every mail of a kind to an address, oldest first. */
+  all<K extends MailKind>(to: string, kind: K): MailOf<K>[];
 }
 
 export function createOutbox(): Outbox {
   const mails: Mail[] = [];
+  const all = <K extends MailKind>(to: string, kind: K): MailOf<K>[] => mails.filter((m): m is MailOf<K> => m.to === to && m.kind === kind);
   return {
     mails,
     async send(mail) {
       mails.push(mail);
     },
-    latest(to, kind) {
-      for (let i = mails.length - 1; i >= 0; i--) {
-        const m = mails[i];
-        if (m !== undefined && m.to === to && (kind === undefined || m.kind === kind)) return m;
-      }
-      return undefined;
-    },
+    latest: (to, kind) => all(to, kind).at(-1),
+    all,
   };
 }

@@ -105,26 +105,26 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { user: userMessage(user) };
     },
     async changePassword(req, ctx) {
-      const revoked = await accounts.changePassword(await caller(ctx), req.currentPassword, req.newPassword);
+      const revoked = await accounts.changePassword(await caller(ctx), req.currentPassword, req.newPassword, clientInfo(ctx));
       return { revokedSessionCount: revoked };
     },
     async deleteAccount(req, ctx) {
-      await accounts.deleteAccount(await caller(ctx), reauthenticationOf(req.reauthentication));
+      await accounts.deleteAccount(await caller(ctx), reauthenticationOf(req.reauthentication), clientInfo(ctx));
       return {};
     },
     async verifyEmail(req) {
       return { user: userMessage(await accounts.verifyEmail(req.code)) };
     },
-    async resendVerificationEmail(req) {
-      await accounts.resendVerification(req.email);
+    async resendVerificationEmail(req, ctx) {
+      await accounts.resendVerification(req.email, clientInfo(ctx));
       return {};
     },
-    async requestPasswordReset(req) {
-      await accounts.requestPasswordReset(req.email);
+    async requestPasswordReset(req, ctx) {
+      await accounts.requestPasswordReset(req.email, clientInfo(ctx));
       return {};
     },
-    async resetPassword(req) {
-      await accounts.resetPassword(req.code, req.newPassword);
+    async resetPassword(req, ctx) {
+      await accounts.resetPassword(req.code, req.newPassword, clientInfo(ctx));
       return {};
     },
     async listLinkedAccounts(_req, ctx) {
@@ -143,7 +143,11 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { ...enrolmentMessage(e), existing: e.existing };
     },
     async enable(req, ctx) {
-      const r = await twoFactor.enable(await caller(ctx), { code: req.code, deviceName: req.deviceName, secret: req.secret });
+      const r = await twoFactor.enable(
+        await caller(ctx),
+        { code: req.code, deviceName: req.deviceName, secret: req.secret },
+        clientInfo(ctx),
+      );
       return {
         recoveryCodes: r.recoveryCodes,
         device: deviceMessage(r.device),
@@ -155,11 +159,11 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { deviceId: await twoFactor.verify(await caller(ctx), req.code) };
     },
     async disable(req, ctx) {
-      const revoked = await twoFactor.disable(await caller(ctx), {
-        code: req.code,
-        recoveryCode: req.recoveryCode,
-        password: req.password,
-      });
+      const revoked = await twoFactor.disable(
+        await caller(ctx),
+        { code: req.code, recoveryCode: req.recoveryCode, password: req.password },
+        clientInfo(ctx),
+      );
       return { revokedSessionCount: revoked };
     },
     async getStatus(_req, ctx) {
@@ -178,19 +182,19 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { devices: (await twoFactor.listDevices(await caller(ctx))).map(deviceMessage) };
     },
     async addDevice(req, ctx) {
-      const device = await twoFactor.addDevice(await caller(ctx), {
-        secret: req.secret,
-        code: req.code,
-        deviceName: req.deviceName,
-      });
+      const device = await twoFactor.addDevice(
+        await caller(ctx),
+        { secret: req.secret, code: req.code, deviceName: req.deviceName },
+        clientInfo(ctx),
+      );
       return { device: deviceMessage(device) };
     },
     async removeDevice(req, ctx) {
       const proof = reauthenticationOf(req.reauthentication);
-      return { revokedSessionCount: await twoFactor.removeDevice(await caller(ctx), req.deviceId, proof) };
+      return { revokedSessionCount: await twoFactor.removeDevice(await caller(ctx), req.deviceId, proof, clientInfo(ctx)) };
     },
     async regenerateRecoveryCodes(req, ctx) {
-      return { recoveryCodes: await twoFactor.regenerateRecoveryCodes(await caller(ctx), req.code) };
+      return { recoveryCodes: await twoFactor.regenerateRecoveryCodes(await caller(ctx), req.code, clientInfo(ctx)) };
     },
   });
 

@@ -7,7 +7,9 @@
 // - the token pair a refresh handed out, kept with the spent refresh token for the grace window:
 //   AES-256-GCM under a key that is derived from this one AND the spent token itself, which is
 //   never stored; so only someone presenting that token can open the pair (a copy of the database
-//   and of the server secret together still cannot).
+//   and of the server secret together still cannot);
+// - the keys of the hourly mail counters: HMACs of addresses and client IPs, so the counters name
+//   neither in plain text.
 // The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
 // recovery codes or cookies unusable.
 
@@ -41,6 +43,7 @@ export interface ServerSecrets {
   sessionCookie: Signer;
   /** Bound to a raw refresh token, which goes into the key: see the header. */
   refreshSuccessors: SecretSealer;
+  mailLimitKeys: KeyedHasher;
 }
 
 function derive(master: Buffer, label: string): Buffer {
@@ -86,6 +89,10 @@ function tokenBound(key: Buffer): (token: string) => Buffer {
   return (token) => Buffer.from(hkdfSync("sha256", key, Buffer.from(token, "utf8"), "authd refresh successor", 32));
 }
 
+function keyedHasher(key: Buffer): KeyedHasher {
+  return { keyedHash: (value) => createHmac("sha256", key).update(value, "utf8").digest("hex") };
+}
+
 export function deriveServerSecrets(master: Buffer): ServerSecrets {
   if (master.length !== 32) throw new RangeError("the server secret must be 32 bytes");
   const hashKey = derive(master, "authd recovery code hashing");
@@ -103,5 +110,6 @@ export function deriveServerSecrets(master: Buffer): ServerSecrets {
       },
     },
     refreshSuccessors: aesGcmSealer(tokenBound(derive(master, "authd refresh successor encryption"))),
+    mailLimitKeys: keyedHasher(derive(master, "authd mail limit keys")),
   };
 }

@@ -7,7 +7,9 @@ import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Operations } from "../operations.ts";
+import { createMailLimits } from "../mail/limits.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
+import { createNotifier } from "../mail/notifications.ts";
 import { createPasswordCheck } from "../passwords/check.ts";
 import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
 import { createNewPasswordPolicy } from "../passwords/policy.ts";
@@ -115,6 +117,8 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     clock,
   );
   const background = createBackground(log);
+  const mailLimits = createMailLimits({ attempts: store.attempts, clock, keys: secrets.mailLimitKeys, log, policy: config.mailLimits });
+  const notifier = createNotifier({ mailer, limits: mailLimits, background, clock });
 
   const sessions = createSessions({
     store,
@@ -147,6 +151,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       clock,
       secrets,
       log,
+      notifier,
       policy: {
         attempts: {
           maxFailures: config.twoFactor.maxFailures,
@@ -171,6 +176,8 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       clock,
       hasher,
       mailer,
+      mailLimits,
+      notifier,
       log,
       background,
       passwordPolicy,

@@ -11,10 +11,11 @@ import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId, wellFormed } from "../input.ts";
 import type { Logger } from "../log.ts";
+import type { Notifier } from "../mail/notifications.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
 import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
-import { requireUser as requireUserOf, type Caller } from "../sessions/caller.ts";
+import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
 import { passesCutoff, type Sessions } from "../sessions/sessions.ts";
 import type { AttemptPolicy, PendingSecretRecord, Store, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
 import { emptyRecord, twoFactorRecords } from "./record.ts";
@@ -69,6 +70,8 @@ export interface TwoFactorDeps {
   clock: Clock;
   secrets: { totpSecrets: SecretSealer; recoveryCodes: KeyedHasher };
   log: Pick<Logger, "info">;
+  /** Security notifications: every change of the second factor is mailed to the owner. */
+  notifier: Notifier;
   policy: TwoFactorPolicy;
 }
 
@@ -347,7 +350,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return enrolment(user, totpSecrets.open(primary.secretCiphertext, user.id), undefined);
     },
 
-    async enable(caller: Caller, input: { code: string; deviceName: string; secret: string }) {
+    async enable(caller: Caller, input: { code: string; deviceName: string; secret: string }, client: ClientInfo) {
       const code = checkCode("code", input.code);
       const name = checkDeviceName("device_name", input.deviceName);
       const given = input.secret.length > 0 ? checkSecret("secret", input.secret) : undefined;
@@ -378,6 +381,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       );
       const revokedSessionCount = await revokeOthers(caller);
       deps.log.info({ userId: user.id, reset: enabled }, "two-factor authentication enabled");
+      deps.notifier.notify(user, enabled ? "two_factor_reset" : "two_factor_enabled", client);
       return { ...result, recoveryCodes, revokedSessionCount };
     },
 
@@ -387,7 +391,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return spendCode(caller.userId, code);
     },
 
-    async disable(caller: Caller, input: { code: string; recoveryCode: string; password: string }): Promise<number> {
+    async disable(caller: Caller, input: { code: string; recoveryCode: string; password: string }, client: ClientInfo): Promise<number> {
       const given = [input.code, input.recoveryCode, input.password].filter((v) => v.length > 0).length;
       if (given !== 1) {
         throw invalidArgument("code", "give exactly one of code, recovery_code or password");
@@ -402,6 +406,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         return { next, result: undefined };
       });
       deps.log.info({ userId: user.id }, "two-factor authentication disabled");
+      deps.notifier.notify(user, "two_factor_disabled", client);
       return revokeOthers(caller);
     },
 
@@ -426,7 +431,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return (await load(caller.userId)).devices.map(deviceView);
     },
 
-    async addDevice(caller: Caller, input: { secret: string; code: string; deviceName: string }): Promise<Device> {
+    async addDevice(caller: Caller, input: { secret: string; code: string; deviceName: string }, client: ClientInfo): Promise<Device> {
       const secret = checkSecret("secret", input.secret);
       const code = checkCode("code", input.code);
       const name = checkDeviceName("device_name", input.deviceName);
@@ -453,10 +458,11 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         name,
       );
       deps.log.info({ userId: user.id, deviceId: device.id }, "authenticator device added");
+      deps.notifier.notify(user, "authenticator_added", client);
       return device;
     },
 
-    async removeDevice(caller: Caller, rawId: string, proof: Reauthentication): Promise<number> {
+    async removeDevice(caller: Caller, rawId: string, proof: Reauthentication, client: ClientInfo): Promise<number> {
       const id = checkId("device_id", rawId);
       const user = await requireUser(caller);
       const removable = (record: TwoFactorRecord): number => {
@@ -476,11 +482,13 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         return { next: record, result: undefined };
       });
       deps.log.info({ userId: caller.userId, deviceId: id }, "authenticator device removed");
+      deps.notifier.notify(user, "authenticator_removed", client);
       return revokeOthers(caller);
     },
 
-    async regenerateRecoveryCodes(caller: Caller, rawCode: string): Promise<string[]> {
+    async regenerateRecoveryCodes(caller: Caller, rawCode: string, client: ClientInfo): Promise<string[]> {
       const code = checkCode("code", rawCode);
+      const user = await requireUser(caller);
       await requireEnabled(caller.userId);
       await spendCode(caller.userId, code);
       const codes = newRecoveryCodes();
@@ -492,6 +500,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         record.recoveryCodeHashes = hashes;
         return { next: record, result: undefined };
       });
+      deps.notifier.notify(user, "recovery_codes_regenerated", client);
       return codes;
     },
 

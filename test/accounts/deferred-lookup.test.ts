@@ -34,7 +34,7 @@ describe.each([
   ["resendVerification", "email_verification"],
 ] as const)("%s", (operation, kind) => {
   it.each(["ada@example.com", "nobody@example.com"])("answers %s before any lookup or mail", async (email) => {
-    await s.ops.accounts[operation](email);
+    await s.ops.accounts[operation](email, s.client);
     // What a transport does next (encode, write, flush) runs in this chain of promises.
     await settleMicrotasks();
     expect(lookups).toEqual([]);

@@ -40,7 +40,7 @@ describe("re-authentication at the operations' level", () => {
     let secret = "";
     if (twoFactor) {
       secret = (await s.ops.twoFactor.setup(caller, { password: "", additionalDevice: false })).secret;
-      await s.ops.twoFactor.enable(caller, { code: totp(secret, s.clock.now()), deviceName: "", secret: "" });
+      await s.ops.twoFactor.enable(caller, { code: totp(secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
       s.clock.advance(30_000); // the next code is a new TOTP step
     }
     return { caller, refresh: tokens.refreshToken, secret };
@@ -57,10 +57,10 @@ describe("re-authentication at the operations' level", () => {
 
   it("a session that signed in within the window deletes the account with no proof, 2FA on or not", async () => {
     const plain = await account("fresh-plain@example.com");
-    expect(await outcome(s.ops.accounts.deleteAccount(plain.caller, noReauthentication))).toBe("OK");
+    expect(await outcome(s.ops.accounts.deleteAccount(plain.caller, noReauthentication, s.client))).toBe("OK");
     expect(await exists(plain.caller.userId)).toBe(false);
     const guarded = await account("fresh-2fa@example.com", true);
-    expect(await outcome(s.ops.accounts.deleteAccount(guarded.caller, noReauthentication))).toBe("OK");
+    expect(await outcome(s.ops.accounts.deleteAccount(guarded.caller, noReauthentication, s.client))).toBe("OK");
     expect(await exists(guarded.caller.userId)).toBe(false);
   });
 
@@ -68,34 +68,34 @@ describe("re-authentication at the operations' level", () => {
     const { caller, refresh } = await account("aged-plain@example.com");
     const later = await aged(refresh);
     expect(later.signedInAt).toEqual(caller.signedInAt);
-    expect(await outcome(s.ops.accounts.deleteAccount(later, noReauthentication))).toBe("REAUTHENTICATION_REQUIRED");
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, password: "not the password" }))).toBe(
+    expect(await outcome(s.ops.accounts.deleteAccount(later, noReauthentication, s.client))).toBe("REAUTHENTICATION_REQUIRED");
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, password: "not the password" }, s.client))).toBe(
       "INVALID_CREDENTIALS reauthentication.password",
     );
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, code: "123456" }))).toBe(
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, code: "123456" }, s.client))).toBe(
       "INVALID_ARGUMENT reauthentication.password",
     );
     expect(await exists(caller.userId)).toBe(true);
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, password }))).toBe("OK");
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, password }, s.client))).toBe("OK");
     expect(await exists(caller.userId)).toBe(false);
   });
 
   it("with 2FA on, an older session needs the password and exactly one second factor; a wrong password spends no code", async () => {
     const { caller, refresh, secret } = await account("aged-2fa@example.com", true);
     const later = await aged(refresh);
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, password }))).toBe(
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { ...noReauthentication, password }, s.client))).toBe(
       "INVALID_ARGUMENT reauthentication.code",
     );
     const code = totp(secret, s.clock.now());
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { password: "not the password", code, recoveryCode: "" }))).toBe(
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { password: "not the password", code, recoveryCode: "" }, s.client))).toBe(
       "INVALID_CREDENTIALS reauthentication.password",
     );
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { password, code: wrongCode(secret, s.clock.now()), recoveryCode: "" }))).toBe(
-      "INVALID_TWO_FACTOR_CODE",
-    );
+    expect(
+      await outcome(s.ops.accounts.deleteAccount(later, { password, code: wrongCode(secret, s.clock.now()), recoveryCode: "" }, s.client)),
+    ).toBe("INVALID_TWO_FACTOR_CODE");
     expect(await exists(caller.userId)).toBe(true);
     // The code the wrong password came with was not spent: it still proves the second factor.
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { password, code, recoveryCode: "" }))).toBe("OK");
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { password, code, recoveryCode: "" }, s.client))).toBe("OK");
     expect(await exists(caller.userId)).toBe(false);
   });
 
@@ -104,29 +104,33 @@ describe("re-authentication at the operations' level", () => {
     if (tokens === undefined) throw new Error("registration did not sign in");
     const caller = await s.ops.sessions.authenticate({ bearer: tokens.accessToken });
     const setup = await s.ops.twoFactor.setup(caller, { password: "", additionalDevice: false });
-    const enabled = await s.ops.twoFactor.enable(caller, { code: totp(setup.secret, s.clock.now()), deviceName: "", secret: "" });
+    const enabled = await s.ops.twoFactor.enable(caller, { code: totp(setup.secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
     const recoveryCode = enabled.recoveryCodes[0] ?? "";
     const later = await aged(tokens.refreshToken);
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { password, code: "", recoveryCode: "not-a-recovery-code" }))).toBe(
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { password, code: "", recoveryCode: "not-a-recovery-code" }, s.client))).toBe(
       "INVALID_TWO_FACTOR_CODE",
     );
-    expect(await outcome(s.ops.accounts.deleteAccount(later, { password, code: "", recoveryCode }))).toBe("OK");
+    expect(await outcome(s.ops.accounts.deleteAccount(later, { password, code: "", recoveryCode }, s.client))).toBe("OK");
   });
 
   it("RemoveDevice follows the same rule: an older session without proof removes nothing", async () => {
     const { caller, refresh, secret } = await account("devices@example.com", true);
     const extra = await s.ops.twoFactor.setup(caller, { password, additionalDevice: true });
-    const added = await s.ops.twoFactor.addDevice(caller, {
-      secret: extra.secret,
-      code: totp(extra.secret, s.clock.now()),
-      deviceName: "spare",
-    });
+    const added = await s.ops.twoFactor.addDevice(
+      caller,
+      {
+        secret: extra.secret,
+        code: totp(extra.secret, s.clock.now()),
+        deviceName: "spare",
+      },
+      s.client,
+    );
     s.clock.advance(30_000);
     const later = await aged(refresh);
-    expect(await outcome(s.ops.twoFactor.removeDevice(later, added.id, noReauthentication))).toBe("REAUTHENTICATION_REQUIRED");
+    expect(await outcome(s.ops.twoFactor.removeDevice(later, added.id, noReauthentication, s.client))).toBe("REAUTHENTICATION_REQUIRED");
     expect((await s.ops.twoFactor.listDevices(later)).map((d) => d.id)).toContain(added.id);
     const code = totp(secret, s.clock.now());
-    expect(await outcome(s.ops.twoFactor.removeDevice(later, added.id, { password, code, recoveryCode: "" }))).toBe("OK");
+    expect(await outcome(s.ops.twoFactor.removeDevice(later, added.id, { password, code, recoveryCode: "" }, s.client))).toBe("OK");
     expect((await s.ops.twoFactor.listDevices(later)).map((d) => d.id)).not.toContain(added.id);
   });
 });
@@ -141,8 +145,8 @@ describe("REAUTH_MAX_AGE_SECONDS=0: every high-value change needs the proof", ()
   it("even a session opened this instant", async () => {
     const { tokens } = await s.ops.accounts.register({ email: "always@example.com", password, displayName: "" }, s.client);
     const caller = await s.ops.sessions.authenticate({ bearer: tokens?.accessToken });
-    expect(await outcome(s.ops.accounts.deleteAccount(caller, noReauthentication))).toBe("REAUTHENTICATION_REQUIRED");
-    expect(await outcome(s.ops.accounts.deleteAccount(caller, { ...noReauthentication, password }))).toBe("OK");
+    expect(await outcome(s.ops.accounts.deleteAccount(caller, noReauthentication, s.client))).toBe("REAUTHENTICATION_REQUIRED");
+    expect(await outcome(s.ops.accounts.deleteAccount(caller, { ...noReauthentication, password }, s.client))).toBe("OK");
   });
 });
 

@@ -28,7 +28,7 @@ async function enrolled(email: string): Promise<{ secret: string; caller: Caller
   const { tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
   const caller = await s.ops.sessions.authenticate({ bearer: tokens?.accessToken });
   const setup = await s.ops.twoFactor.setup(caller, { password: "", additionalDevice: false });
-  await s.ops.twoFactor.enable(caller, { code: totp(setup.secret, s.clock.now()), deviceName: "", secret: "" });
+  await s.ops.twoFactor.enable(caller, { code: totp(setup.secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
   s.clock.advance(30_000);
   return { secret: setup.secret, caller };
 }
@@ -109,7 +109,7 @@ describe("second factor required", () => {
     const { secret, caller } = await enrolled("changed@example.com");
     const first = await s.ops.signIn.login({ email: "changed@example.com", password, rememberMe: false }, s.client);
     if (first.state !== "second_factor_pending") throw new Error("expected a challenge");
-    await s.ops.accounts.changePassword(caller, password, "another passphrase entirely");
+    await s.ops.accounts.changePassword(caller, password, "another passphrase entirely", s.client);
     expect(await reason(s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client))).toBe(
       "INVALID_CHALLENGE",
     );

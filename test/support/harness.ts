@@ -11,7 +11,7 @@ import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
-import { createOutbox, type Mail, type MailKind, type Outbox } from "../../src/mail/mailer.ts";
+import { createOutbox, type MailKind, type MailOf, type Outbox } from "../../src/mail/mailer.ts";
 import { startServer, type RunningServer } from "../../src/server/app.ts";
 import { createCheapHasher } from "./cheap-hasher.ts";
 import { openTestStore } from "./stores.ts";
@@ -43,7 +43,7 @@ export interface Harness {
   url: string;
   close(): Promise<void>;
   /** Waits for the latest mail of a kind to an address (delivery may finish after the response). */
-  mail(to: string, kind: MailKind): Promise<Mail>;
+  mail<K extends MailKind>(to: string, kind: K): Promise<MailOf<K>>;
 }
 
 export interface HarnessOptions {
@@ -65,7 +65,10 @@ export async function startHarness(env: Record<string, string> = {}, store?: Sto
   // fed sockets by hand and never listens, so closeIdleConnections() does not see them), and every
   // call a test makes has finished before it closes the harness. The graceful-shutdown test sets
   // its own.
-  const config: Config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", SHUTDOWN_GRACE_MS: "250", ...env }, () => {
+  // Every test's requests come from 127.0.0.1: the per-client mail limit is off unless a test
+  // turns it on.
+  const defaults = { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", SHUTDOWN_GRACE_MS: "250", MAIL_MAX_PER_CLIENT_PER_HOUR: "0" };
+  const config: Config = loadConfig({ ...defaults, ...env }, () => {
     throw new Error("no files in tests");
   });
   const logs: Array<Record<string, unknown>> = [];

@@ -113,6 +113,7 @@ export const apiAuthRoutes: Route[] = [
         await input.caller(),
         input.body.str("current_password"),
         input.body.str("new_password"),
+        input.client,
       );
       return { data: { revoked_session_count: revoked } };
     },
@@ -139,7 +140,11 @@ export const apiAuthRoutes: Route[] = [
     body: { code: "string" },
     returns: ["success", "data.recovery_codes"],
     async run(input, ops) {
-      const r = await ops.twoFactor.enable(await input.caller(), { code: input.body.str("code"), deviceName: "", secret: "" });
+      const r = await ops.twoFactor.enable(
+        await input.caller(),
+        { code: input.body.str("code"), deviceName: "", secret: "" },
+        input.client,
+      );
       return { data: { recovery_codes: r.recoveryCodes } };
     },
   },
@@ -152,7 +157,7 @@ export const apiAuthRoutes: Route[] = [
     body: { code: "string", password: "string", otp: "string", recoveryCode: "string" },
     returns: ["success", "message", "twoFactorEnabled"],
     async run(input, ops) {
-      await ops.twoFactor.disable(await input.caller(), disableProof(input));
+      await ops.twoFactor.disable(await input.caller(), disableProof(input), input.client);
       return { fields: { twoFactorEnabled: false }, message: "2FA disabled successfully" };
     },
   },
@@ -185,7 +190,7 @@ export const apiAuthRoutes: Route[] = [
     body: { otp: "string" },
     returns: ["message", "twoFactorEnabled"],
     async run(input, ops) {
-      const r = await ops.twoFactor.enable(await input.caller(), { code: input.body.str("otp"), deviceName: "", secret: "" });
+      const r = await ops.twoFactor.enable(await input.caller(), { code: input.body.str("otp"), deviceName: "", secret: "" }, input.client);
       return { fields: { twoFactorEnabled: true, recoveryCodes: r.recoveryCodes }, message: "2FA enabled successfully" };
     },
   },

@@ -83,7 +83,7 @@ export const apiV1Routes: Route[] = [
     body: { email: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.accounts.resendVerification(input.body.str("email"));
+      await ops.accounts.resendVerification(input.body.str("email"), input.client);
       return { message: "If the address has an unverified account, a new code is on its way." };
     },
   },
@@ -96,7 +96,7 @@ export const apiV1Routes: Route[] = [
     body: { email: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.accounts.requestPasswordReset(input.body.str("email"));
+      await ops.accounts.requestPasswordReset(input.body.str("email"), input.client);
       return { message: "If the address has an account, a reset code is on its way." };
     },
   },
@@ -110,7 +110,7 @@ export const apiV1Routes: Route[] = [
     body: { password: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.accounts.resetPassword(input.query.str("code"), input.body.str("password"));
+      await ops.accounts.resetPassword(input.query.str("code"), input.body.str("password"), input.client);
       return { message: "Password reset; sign in with the new password." };
     },
   },
@@ -147,7 +147,7 @@ export const apiV1Routes: Route[] = [
     body: { otp: "string" },
     returns: ["data.recoveryCodes", "message"],
     async run(input, ops) {
-      const r = await ops.twoFactor.enable(await input.caller(), { code: input.body.str("otp"), deviceName: "", secret: "" });
+      const r = await ops.twoFactor.enable(await input.caller(), { code: input.body.str("otp"), deviceName: "", secret: "" }, input.client);
       return { data: { recoveryCodes: r.recoveryCodes }, message: "2FA enabled — save recovery codes" };
     },
   },
@@ -173,7 +173,7 @@ export const apiV1Routes: Route[] = [
     body: { password: "string", otp: "string", code: "string", recoveryCode: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.twoFactor.disable(await input.caller(), disableProof(input));
+      await ops.twoFactor.disable(await input.caller(), disableProof(input), input.client);
       return { message: "2FA disabled" };
     },
   },

@@ -53,7 +53,7 @@ export const authRouterRoutes: Route[] = [
     returns: [],
     async run(input, ops) {
       const proof = { password: input.body.str("password"), code: input.body.str("code"), recoveryCode: input.body.str("recovery_code") };
-      await ops.accounts.deleteAccount(await input.caller(), proof);
+      await ops.accounts.deleteAccount(await input.caller(), proof, input.client);
       return { cookie: "clear" };
     },
   },
@@ -67,7 +67,8 @@ export const authRouterRoutes: Route[] = [
     body: { current_password: "string", new_password: "string" },
     returns: [],
     async run(input, ops) {
-      await ops.accounts.changePassword(await input.caller(), input.body.str("current_password"), input.body.str("new_password"));
+      const [current, next] = [input.body.str("current_password"), input.body.str("new_password")];
+      await ops.accounts.changePassword(await input.caller(), current, next, input.client);
       return {};
     },
   },

@@ -2,9 +2,16 @@
 // paths are auth-router's too (docs/legacy-rest/auth-router.md): one route answers both documents.
 
 import { AuthError } from "../../errors.ts";
-import type { Route } from "../declaration.ts";
+import type { Route, RouteInput } from "../declaration.ts";
 import { userRouter, tokensSnake, deviceCamel } from "../presenters.ts";
 import { login, complete, cookieOf, register } from "../steps.ts";
+
+/** The device a request confirms: the secret from /totp/setup, a code from it, and a name. */
+const newDevice = (input: RouteInput) => ({
+  secret: input.body.str("secret"),
+  code: input.body.str("otp"),
+  deviceName: input.body.str("deviceName"),
+});
 
 export const rootAuthTotpRoutes: Route[] = [
   {
@@ -96,11 +103,7 @@ export const rootAuthTotpRoutes: Route[] = [
     body: { secret: "string", otp: "string", deviceName: "string" },
     returns: ["message", "device.id", "device.name", "device.createdAt"],
     async run(input, ops) {
-      const r = await ops.twoFactor.enable(await input.caller(), {
-        secret: input.body.str("secret"),
-        code: input.body.str("otp"),
-        deviceName: input.body.str("deviceName"),
-      });
+      const r = await ops.twoFactor.enable(await input.caller(), newDevice(input), input.client);
       return { fields: { device: deviceCamel(r.device), recoveryCodes: r.recoveryCodes }, message: "2FA enabled successfully" };
     },
   },
@@ -113,7 +116,7 @@ export const rootAuthTotpRoutes: Route[] = [
     body: { otp: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.twoFactor.disable(await input.caller(), { code: input.body.str("otp"), recoveryCode: "", password: "" });
+      await ops.twoFactor.disable(await input.caller(), { code: input.body.str("otp"), recoveryCode: "", password: "" }, input.client);
       return { message: "2FA disabled successfully" };
     },
   },
@@ -138,11 +141,7 @@ export const rootAuthTotpRoutes: Route[] = [
     body: { secret: "string", otp: "string", deviceName: "string" },
     returns: ["message", "device.id", "device.name", "device.createdAt"],
     async run(input, ops) {
-      const device = await ops.twoFactor.addDevice(await input.caller(), {
-        secret: input.body.str("secret"),
-        code: input.body.str("otp"),
-        deviceName: input.body.str("deviceName"),
-      });
+      const device = await ops.twoFactor.addDevice(await input.caller(), newDevice(input), input.client);
       return { fields: { device: deviceCamel(device) }, message: "Device added successfully" };
     },
   },
@@ -156,7 +155,7 @@ export const rootAuthTotpRoutes: Route[] = [
     returns: ["message"],
     async run(input, ops) {
       const proof = { password: input.body.str("password"), code: input.body.str("otp"), recoveryCode: input.body.str("recoveryCode") };
-      await ops.twoFactor.removeDevice(await input.caller(), input.params.id ?? "", proof);
+      await ops.twoFactor.removeDevice(await input.caller(), input.params.id ?? "", proof, input.client);
       return { message: "Device removed successfully" };
     },
   },

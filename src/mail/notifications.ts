@@ -1,0 +1,82 @@
+// Security notifications (ASVS 6.3.6): after a change to how an account is protected, its owner
+// gets a mail saying what changed, when, and from which client, so a change they did not make
+// does not go unnoticed. The mail carries no secret, code or link that acts on the account; it is
+// sent after the response (a slow mail server delays nobody) and under the address's
+// notification budget (limits.ts).
+import type { Background } from "../background.ts";
+import type { Clock } from "../clock.ts";
+import type { MailClient, MailLimits } from "./limits.ts";
+import type { Mailer, NotificationKind, NotificationMail } from "./mailer.ts";
+
+export type { NotificationKind } from "./mailer.ts";
+
+export interface NotifierDeps {
+  mailer: Mailer;
+  limits: MailLimits;
+  background: Background;
+  clock: Clock;
+}
+
+/** The account a notification is about: where it goes. */
+export interface NotifiedAccount {
+  email: string;
+}
+
+export interface Notifier {
+  /** Schedules the notification; returns at once (delivery happens after the response). */
+  notify(account: NotifiedAccount, kind: NotificationKind, client: MailClient): void;
+}
+
+const what: Record<NotificationKind, [subject: string, sentence: string]> = {
+  password_changed: ["Your password was changed", "The password of your account was changed."],
+  password_reset_completed: ["Your password was reset", "The password of your account was reset with a code sent to this address."],
+  two_factor_enabled: ["Two-factor authentication is on", "Two-factor authentication was turned on for your account."],
+  two_factor_disabled: ["Two-factor authentication is off", "Two-factor authentication was turned off for your account."],
+  two_factor_reset: [
+    "Your two-factor authentication was reset",
+    "The authenticators and recovery codes of your account were replaced by a new enrolment.",
+  ],
+  authenticator_added: ["An authenticator was added", "An authenticator device was added to your account."],
+  authenticator_removed: ["An authenticator was removed", "An authenticator device was removed from your account."],
+  recovery_codes_regenerated: [
+    "New recovery codes were generated",
+    "New recovery codes were generated for your account; the previous ones no longer work.",
+  ],
+  account_deleted: ["Your account was deleted", "Your account and everything stored with it were deleted."],
+  email_changed: ["Your email address was changed", "The email address of your account was changed away from this address."],
+  new_device_sign_in: ["New sign-in to your account", "Your account was signed in to from a device it had not been used from before."],
+};
+
+/** Keeps a header the client wrote from shaping the mail: one line, printable, bounded. */
+function oneLine(value: string, max: number): string {
+  const line = value.replace(/[\p{Cc}\p{Cf}\u2028\u2029]+/gu, " ").trim();
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+export function notificationMail(to: string, kind: NotificationKind, client: MailClient, at: Date): NotificationMail {
+  const [subject, sentence] = what[kind];
+  const text = [
+    sentence,
+    "",
+    `When: ${at.toISOString()}`,
+    `From IP address: ${oneLine(client.ipAddress, 64) || "unknown"}`,
+    `Browser or app: ${oneLine(client.userAgent, 200) || "unknown"}`,
+    "",
+    kind === "account_deleted"
+      ? "If you did not do this, contact support."
+      : "If this was you, there is nothing to do. If it was not, reset your password now and review your sessions and authenticators.",
+  ].join("\n");
+  return { kind: "security_notification", notification: kind, to, subject, text };
+}
+
+export function createNotifier(deps: NotifierDeps): Notifier {
+  return {
+    notify(account, kind, client) {
+      const at = deps.clock.now();
+      deps.background.run(`notification:${kind}`, async () => {
+        if (!(await deps.limits.admit("security_notification", account.email, client))) return;
+        await deps.mailer.send(notificationMail(account.email, kind, client, at));
+      });
+    },
+  };
+}

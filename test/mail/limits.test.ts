@@ -1,0 +1,131 @@
+// Mail flooding (issue 10, item 4): 30 reset requests in a second used to send 30 mails to one
+// address. Every mail now passes hourly limits per address and per client, and a request over a
+// limit is answered exactly as one under it.
+import { randomBytes } from "node:crypto";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { deriveServerSecrets } from "../../src/secrets/server-secrets.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { startService, type InProcess } from "../support/service.ts";
+
+const password = "correct horse battery staple";
+const hour = 3_600_000;
+
+describe("over the real server", () => {
+  const secret = randomBytes(32);
+  let h: Harness;
+  const email = "flooded@example.com";
+
+  beforeAll(async () => {
+    h = await startHarness({ SERVER_SECRET: secret.toString("hex"), EMAIL_VERIFICATION_REQUIRED: "false" });
+    const res = await post("/auth.v1.AuthService/Register", { email, password });
+    expect(res.status).toBe(200);
+  });
+  afterAll(() => h.close());
+
+  async function post(path: string, body: object): Promise<{ status: number; body: string }> {
+    const res = await fetch(`${h.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.text() };
+  }
+
+  it("30 reset requests in a second send 5 mails, and all 30 answers are the same as for an unknown address", async () => {
+    const answers = await Promise.all(Array.from({ length: 30 }, () => post("/auth.v1.AuthService/RequestPasswordReset", { email })));
+    const unknown = await post("/auth.v1.AuthService/RequestPasswordReset", { email: "nobody@example.com" });
+    const legacy = await Promise.all([
+      post("/api/v1/auth/forgot-password", { email }),
+      post("/api/v1/auth/forgot-password", { email: "nobody@example.com" }),
+    ]);
+    await h.server.deps.background.drain();
+
+    expect(new Set(answers.map((a) => JSON.stringify(a)))).toEqual(new Set([JSON.stringify(unknown)]));
+    expect(unknown.status).toBe(200);
+    expect(legacy[0]).toEqual(legacy[1]);
+    expect(h.outbox.all(email, "password_reset")).toHaveLength(5);
+    // Each refused mail left a line, naming the limit but not the address.
+    const refused = h.logs.filter((l) => l.msg === "mail not sent: its hourly limit is reached");
+    expect(refused).toHaveLength(26);
+    expect(JSON.stringify(refused)).not.toContain(email);
+  });
+
+  it("the counters are kept under keyed hashes, not under the address", async () => {
+    const keys = deriveServerSecrets(secret).mailLimitKeys;
+    const now = h.clock.now();
+    expect((await h.store.attempts.get(`mail:address:${keys.keyedHash(email)}`, now)).failures).toBe(5);
+    for (const plain of [email, `mail:address:${email}`, `mail:${email}`]) {
+      expect((await h.store.attempts.get(plain, now)).failures).toBe(0);
+    }
+  });
+
+  it("the code mailed last stays valid: a refused request does not replace it", async () => {
+    const code = h.outbox.latest(email, "password_reset")?.code ?? "";
+    await post("/auth.v1.AuthService/RequestPasswordReset", { email });
+    await h.server.deps.background.drain();
+    const reset = await post("/auth.v1.AuthService/ResetPassword", { code, newPassword: "a brand new passphrase" });
+    expect(reset.status).toBe(200);
+  });
+
+  it("an hour later the address gets mail again", async () => {
+    h.clock.advance(hour + 1000);
+    await post("/auth.v1.AuthService/RequestPasswordReset", { email });
+    await h.server.deps.background.drain();
+    expect(h.outbox.all(email, "password_reset")).toHaveLength(6);
+  });
+});
+
+describe("in-process", () => {
+  let s: InProcess;
+  const other = { ipAddress: "198.51.100.7", userAgent: "another client" };
+
+  beforeEach(async () => {
+    s = await startService({ MAIL_MAX_PER_CLIENT_PER_HOUR: "20", EMAIL_VERIFICATION_REQUIRED: "false" });
+  });
+  afterEach(() => s.close());
+
+  it("one client gets at most MAIL_MAX_PER_CLIENT_PER_HOUR mails sent, across addresses", async () => {
+    const emails = Array.from({ length: 30 }, (_, i) => `user${i}@example.com`);
+    for (const email of emails) await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+    for (const email of emails) await s.ops.accounts.requestPasswordReset(email, s.client);
+    await s.service.background.drain();
+    expect(s.outbox.mails).toHaveLength(20);
+    // Another client is not held back by the first one's budget.
+    await s.ops.accounts.requestPasswordReset("user29@example.com", other);
+    await s.service.background.drain();
+    expect(s.outbox.mails).toHaveLength(21);
+  });
+
+  /** Sends `requests` mails of one kind to a fresh account of a service with `env`; the count that went out. */
+  async function mailsSent(env: Record<string, string>, requests: number, kind: "password_reset" | "email_verification") {
+    const v = await startService(env);
+    try {
+      const email = "many@example.com";
+      await v.ops.accounts.register({ email, password, displayName: "" }, v.client);
+      const request = kind === "password_reset" ? v.ops.accounts.requestPasswordReset : v.ops.accounts.resendVerification;
+      for (let i = 0; i < requests; i++) await request(email, v.client);
+      await v.service.background.drain();
+      return v.outbox.all(email, kind).length;
+    } finally {
+      await v.close();
+    }
+  }
+
+  it("verification mails count too: registration and resends share the address's budget", async () => {
+    expect(await mailsSent({ MAIL_MAX_PER_ADDRESS_PER_HOUR: "3" }, 5, "email_verification")).toBe(3);
+  });
+
+  it("security notifications have a budget of their own, which code requests cannot spend", async () => {
+    const { tokens } = await s.ops.accounts.register({ email: "owner@example.com", password, displayName: "" }, s.client);
+    for (let i = 0; i < 10; i++) await s.ops.accounts.requestPasswordReset("owner@example.com", s.client);
+    const caller = await s.ops.sessions.authenticate({ bearer: tokens?.accessToken });
+    await s.ops.accounts.changePassword(caller, password, "another long passphrase", s.client);
+    await s.service.background.drain();
+    expect(s.outbox.all("owner@example.com", "password_reset")).toHaveLength(5);
+    expect(s.outbox.all("owner@example.com", "security_notification").map((m) => m.notification)).toEqual(["password_changed"]);
+  });
+
+  it("0 turns a limit off", async () => {
+    expect(await mailsSent({ MAIL_MAX_PER_ADDRESS_PER_HOUR: "0", EMAIL_VERIFICATION_REQUIRED: "false" }, 12, "password_reset")).toBe(12);
+  });
+});
