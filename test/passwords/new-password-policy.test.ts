@@ -82,17 +82,17 @@ describe("ChangePassword and ResetPassword", () => {
     });
     const caller = await s.ops.sessions.authenticate({ bearer: tokens.accessToken });
     const before = await s.store.users.findByEmail(email);
-    expect(await refusal(s.ops.accounts.changePassword(caller, password, next))).toBe(`WEAK_PASSWORD new_password: ${message}`);
+    expect(await refusal(s.ops.accounts.changePassword(caller, password, next, s.client))).toBe(`WEAK_PASSWORD new_password: ${message}`);
     expect((await s.store.users.findByEmail(email))?.passwordHash).toBe(before?.passwordHash);
   });
 
   it("ResetPassword to a common password is refused and keeps the code usable", async () => {
-    await s.ops.accounts.requestPasswordReset(email);
+    await s.ops.accounts.requestPasswordReset(email, s.client);
     await s.service.background.drain();
     const code = s.outbox.latest(email, "password_reset")?.code ?? "";
     const before = await s.store.users.findByEmail(email);
-    expect(await refusal(s.ops.accounts.resetPassword(code, "zaq12wsx"))).toBe(`WEAK_PASSWORD new_password: ${tooCommon}`);
+    expect(await refusal(s.ops.accounts.resetPassword(code, "zaq12wsx", s.client))).toBe(`WEAK_PASSWORD new_password: ${tooCommon}`);
     expect((await s.store.users.findByEmail(email))?.passwordHash).toBe(before?.passwordHash);
-    expect(await refusal(s.ops.accounts.resetPassword(code, "a compiler for every ship"))).toBe("accepted");
+    expect(await refusal(s.ops.accounts.resetPassword(code, "a compiler for every ship", s.client))).toBe("accepted");
   });
 });

@@ -51,7 +51,7 @@ describe("refresh churn leaves nothing behind", () => {
     await expect(
       s.ops.signIn.login({ email: "leaves@example.com", password: "a wrong password", rememberMe: false }, s.client),
     ).rejects.toMatchObject({ reason: "INVALID_CREDENTIALS" });
-    await s.ops.accounts.requestPasswordReset("leaves@example.com");
+    await s.ops.accounts.requestPasswordReset("leaves@example.com", s.client);
     await s.service.background.drain();
     const before = store.recordCounts();
     expect(before.sessions).toBe(2);
