@@ -93,6 +93,24 @@ describe("configuration", () => {
     );
   });
 
+  it("reads the mail limits: 5 per address, 20 per client, 10 notifications per address an hour; 0 turns one off", () => {
+    expect(loadConfig({}, noFiles).mailLimits).toEqual({ perAddressPerHour: 5, perClientPerHour: 20, notificationsPerAddressPerHour: 10 });
+    const off = loadConfig(
+      { MAIL_MAX_PER_ADDRESS_PER_HOUR: "0", MAIL_MAX_PER_CLIENT_PER_HOUR: "0", MAIL_MAX_NOTIFICATIONS_PER_ADDRESS_PER_HOUR: "0" },
+      noFiles,
+    );
+    expect(off.mailLimits).toEqual({ perAddressPerHour: 0, perClientPerHour: 0, notificationsPerAddressPerHour: 0 });
+    for (const [name, max] of [
+      ["MAIL_MAX_PER_ADDRESS_PER_HOUR", 1_000],
+      ["MAIL_MAX_PER_CLIENT_PER_HOUR", 100_000],
+      ["MAIL_MAX_NOTIFICATIONS_PER_ADDRESS_PER_HOUR", 1_000],
+    ] as const) {
+      expect(() => loadConfig({ [name]: String(max + 1) }, noFiles)).toThrow(new RegExp(name));
+      expect(() => loadConfig({ [name]: "-1" }, noFiles)).toThrow(new RegExp(name));
+      expect(() => loadConfig({ [name]: "five" }, noFiles)).toThrow(new RegExp(name));
+    }
+  });
+
   it("reads the two-factor settings, with 5 failures and a 15-minute lock by default", () => {
     const defaults = loadConfig({}, noFiles).twoFactor;
     expect(defaults).toEqual({ issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });
