@@ -38,10 +38,21 @@ export interface Config {
    */
   refreshReuseGraceSeconds: number;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number };
-  /** Failed password guesses per account before it is locked; 0 disables the limit. */
+  /**
+   * Failed password guesses per account from clients without a known-device token before those
+   * clients are refused; 0 disables the limit.
+   */
   loginMaxFailures: number;
   /** How long failures are remembered, and how long a reached limit locks. */
   loginLockSeconds: number;
+  /** Failed password guesses per client address, across accounts; 0 disables the limit. */
+  loginAddressMaxFailures: number;
+  /** Failed password guesses per known device; 0 disables the limit. */
+  loginDeviceMaxFailures: number;
+  /** The account's bound per hour, half for strangers and half for known devices; 0 disables it. */
+  loginAccountMaxFailuresPerHour: number;
+  /** How long a known-device token stays valid (each sign-in renews it). */
+  deviceTokenTtlSeconds: number;
   registrationEnabled: boolean;
   emailVerificationRequired: boolean;
   emailVerificationTtlSeconds: number;
@@ -137,6 +148,13 @@ type Env = Record<string, string | undefined>;
 function str(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+/** LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: 0 (off) or 2 to 100, split in two halves. */
+function accountHourlyBound(env: Env): number {
+  const value = int(env, "LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", 100, 0, 100);
+  if (value === 1) throw new ConfigError("LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", "must be 0 (off) or at least 2");
+  return value;
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -311,6 +329,12 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     },
     loginMaxFailures: int(env, "LOGIN_MAX_FAILURES", 10, 0, 1000),
     loginLockSeconds: int(env, "LOGIN_LOCK_SECONDS", 900, 1, 86_400),
+    loginAddressMaxFailures: int(env, "LOGIN_ADDRESS_MAX_FAILURES", 100, 0, 1_000_000),
+    loginDeviceMaxFailures: int(env, "LOGIN_DEVICE_MAX_FAILURES", 10, 0, 1000),
+    // NIST SP 800-63B 5.2.2: no more than 100 failed attempts on one account. At least 2, so
+    // that each half (strangers, known devices) is at least 1.
+    loginAccountMaxFailuresPerHour: accountHourlyBound(env),
+    deviceTokenTtlSeconds: int(env, "DEVICE_TOKEN_TTL_SECONDS", 90 * day, 3_600, 400 * day),
     registrationEnabled: bool(env, "REGISTRATION_ENABLED", true),
     emailVerificationRequired: bool(env, "EMAIL_VERIFICATION_REQUIRED", true),
     emailVerificationTtlSeconds: int(env, "EMAIL_VERIFICATION_TTL_SECONDS", day, 60, 30 * day),

@@ -40,9 +40,24 @@ describe("configuration", () => {
     ["TWO_FACTOR_MAX_FAILURES", "0"],
     ["TWO_FACTOR_LOCK_SECONDS", "0"],
     ["TOTP_SETUP_TTL_SECONDS", "5"],
+    ["LOGIN_ADDRESS_MAX_FAILURES", "-1"],
+    ["LOGIN_DEVICE_MAX_FAILURES", "1001"],
+    ["LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", "101"], // above NIST SP 800-63B's bound
+    ["LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", "1"], // cannot be split in two
+    ["DEVICE_TOKEN_TTL_SECONDS", "60"],
   ])("refuses %s=%s with a message naming the variable", (name, value) => {
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(name);
+  });
+
+  it("reads the guessing limits: per account, address and known device, and the hourly bound", () => {
+    const c = loadConfig({}, noFiles);
+    expect([c.loginMaxFailures, c.loginAddressMaxFailures, c.loginDeviceMaxFailures]).toEqual([10, 100, 10]);
+    expect([c.loginAccountMaxFailuresPerHour, c.deviceTokenTtlSeconds]).toEqual([100, 90 * 86_400]);
+    expect(loadConfig({ LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: "0", LOGIN_ADDRESS_MAX_FAILURES: "0" }, noFiles)).toMatchObject({
+      loginAccountMaxFailuresPerHour: 0,
+      loginAddressMaxFailures: 0,
+    });
   });
 
   it("names JWT_PRIVATE_KEY_FILE when the key file cannot be read", () => {

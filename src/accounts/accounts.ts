@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { MailLimits } from "../mail/limits.ts";
 import type { CodeMailKind, Mailer } from "../mail/mailer.ts";
 import type { Notifier } from "../mail/notifications.ts";
-import { passwordAttemptKey, type PasswordCheck } from "../passwords/check.ts";
+import { accountPasswordAttemptKeys, type PasswordCheck } from "../passwords/check.ts";
 import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
@@ -202,8 +202,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await sessions.forget(user.id);
       await store.codes.deleteAllForUser(user.id);
       await store.twoFactor.delete(user.id);
-      await store.attempts.clear(passwordAttemptKey(user.email));
-      await store.attempts.clear(twoFactorAttemptKey(user.id));
+      for (const key of [...accountPasswordAttemptKeys(user.email), twoFactorAttemptKey(user.id)]) await store.attempts.clear(key);
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
       deps.notifier.notify(user, "account_deleted", client);
@@ -251,6 +250,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await setPassword(user, next, null, { emailVerified: true });
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
+      // Whoever guessed at the old password loses their hold: the owner who proved the mailbox
+      // signs in at once (the second factor's lock stays; the mailbox does not prove it).
+      for (const key of accountPasswordAttemptKeys(user.email)) await store.attempts.clear(key);
     },
 
     async listLinkedAccounts(caller: Caller): Promise<LinkedAccount[]> {

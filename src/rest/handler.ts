@@ -21,6 +21,8 @@ import { ClientClosed, fieldsOf, queryOf, readBody, type Request } from "./reque
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
 export const sessionCookieName = "session";
+/** The known-device token (sign-in/devices.ts): set by the sign-in routes, read by them. */
+export const deviceCookieName = "device";
 
 export interface RestOptions {
   routes: Route[];
@@ -148,6 +150,23 @@ export function createRestHandler(options: RestOptions) {
     return { "set-cookie": stringifySetCookie({ ...base, value, ...(result.cookie.rememberMe ? { maxAge } : {}) }) };
   }
 
+  /** Adds the known-device cookie after the session cookie; it lives as long as its token. */
+  function withDeviceCookie(headers: Record<string, string>, device: RouteResult["device"]): Record<string, string | string[]> {
+    if (device === undefined) return headers;
+    const maxAge = Math.max(0, Math.floor((device.expiresAt.getTime() - options.now().getTime()) / 1000));
+    const value = stringifySetCookie({
+      name: deviceCookieName,
+      value: device.token,
+      path: "/",
+      httpOnly: true,
+      sameSite: "lax",
+      secure: options.cookieSecure,
+      maxAge,
+    });
+    const session = headers["set-cookie"];
+    return { ...headers, "set-cookie": session === undefined ? [value] : [session, value] };
+  }
+
   return async function handle(req: Request, res: Response): Promise<void> {
     const method = req.method ?? "GET";
     const [rawPath = "/", search = ""] = (req.url ?? "/").split(/\?(.*)/s, 2);
@@ -205,9 +224,12 @@ export function createRestHandler(options: RestOptions) {
         }
       };
       const userAgent = userAgentFrom(req.headers["user-agent"]);
-      const result = await route.run({ body, query, params, caller, bearer, client: { ipAddress: options.clientIp(req), userAgent } }, ops);
+      const client = { ipAddress: options.clientIp(req), userAgent };
+      const deviceToken = parseCookie(String(req.headers.cookie ?? ""))[deviceCookieName];
+      const result = await route.run({ body, query, params, caller, bearer, client, deviceToken }, ops);
       const status = result.status ?? route.status ?? 200;
-      send(res, status, status === 204 ? undefined : successBody(route.docs, result), cookieHeader(result));
+      const headers = withDeviceCookie(cookieHeader(result), result.device);
+      send(res, status, status === 204 ? undefined : successBody(route.docs, result), headers);
     } catch (err) {
       if (err instanceof ClientClosed || res.destroyed) {
         if (!res.destroyed) res.destroy();

@@ -1,12 +1,11 @@
 // Steps several documents' routes take the same way: reading a login or a registration from the
 // body, the second login step, the session cookie, and the proof that disables 2FA.
 
-import type { ClientInfo } from "../sessions/caller.ts";
 import type { TokenPair } from "../sessions/sessions.ts";
-import type { SignedIn, SignInResult } from "../sign-in/flow.ts";
+import type { LoginResult, SignedInOnDevice } from "../sign-in/sign-in.ts";
 import type { Operations, RouteInput } from "./declaration.ts";
 
-export function login(input: RouteInput, ops: Operations, codeField: string, rememberField = "rememberMe"): Promise<SignInResult> {
+export function login(input: RouteInput, ops: Operations, codeField: string, rememberField = "rememberMe"): Promise<LoginResult> {
   return ops.signIn.login(
     {
       email: input.body.str("email"),
@@ -14,13 +13,19 @@ export function login(input: RouteInput, ops: Operations, codeField: string, rem
       rememberMe: input.body.bool(rememberField),
       loginCode: input.body.str(codeField),
       recoveryCode: input.body.str("recoveryCode"),
+      deviceToken: input.deviceToken,
     },
     input.client,
   );
 }
 
-export function complete(ops: Operations, challenge: string, code: string, client: ClientInfo): Promise<SignedIn> {
-  return ops.signIn.completeLogin(challenge, { code }, client);
+export function complete(
+  ops: Operations,
+  challenge: string,
+  code: string,
+  input: Pick<RouteInput, "client" | "deviceToken">,
+): Promise<SignedInOnDevice> {
+  return ops.signIn.completeLogin(challenge, { code }, input.client, input.deviceToken);
 }
 
 /** The cookie follows the session: as long as it can live with remember_me, for the browser session otherwise. */

@@ -8,7 +8,13 @@ import {
   type User,
 } from "../../gen/auth/v1/common_pb.js";
 import { SessionSchema, type Session } from "../../gen/auth/v1/session_service_pb.js";
-import { LinkedAccountSchema, type LinkedAccount as LinkedAccountMessage } from "../../gen/auth/v1/auth_service_pb.js";
+import {
+  DeviceTokenSchema,
+  LinkedAccountSchema,
+  type DeviceToken,
+  type LinkedAccount as LinkedAccountMessage,
+} from "../../gen/auth/v1/auth_service_pb.js";
+import type { DeviceGrant } from "../sign-in/devices.ts";
 import type { AccountView, LinkedAccount } from "../accounts/accounts.ts";
 import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { noReauthentication, type Reauthentication } from "../two-factor/reauthentication.ts";
@@ -48,6 +54,15 @@ export function sessionMessage(session: SessionView): Session {
     lastActiveTime: timestampFromDate(session.lastActiveAt),
     expireTime: timestampFromDate(session.expiresAt),
     current: session.current,
+  });
+}
+
+export function deviceTokenMessage(grant: DeviceGrant): DeviceToken {
+  return create(DeviceTokenSchema, {
+    token: grant.token,
+    expireTime: timestampFromDate(grant.expiresAt),
+    deviceId: grant.deviceId,
+    known: grant.known,
   });
 }
 

@@ -12,7 +12,15 @@ import type { Enrolment } from "../two-factor/two-factor.ts";
 import { bearerToken, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { toConnectError } from "./errors.ts";
-import { deviceMessage, linkedAccountMessage, reauthenticationOf, sessionMessage, tokenPairMessage, userMessage } from "./messages.ts";
+import {
+  deviceMessage,
+  deviceTokenMessage,
+  linkedAccountMessage,
+  reauthenticationOf,
+  sessionMessage,
+  tokenPairMessage,
+  userMessage,
+} from "./messages.ts";
 
 function enrolmentMessage(e: Enrolment) {
   return {
@@ -74,6 +82,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
           rememberMe: req.rememberMe,
           loginCode: req.loginCode,
           recoveryCode: req.recoveryCode,
+          deviceToken: req.deviceToken,
         },
         clientInfo(ctx),
       );
@@ -84,11 +93,16 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
           result: { case: "secondFactor", value: { challengeToken: token, expireTime: timestampFromDate(expiresAt) } },
         };
       }
-      return { user: userMessage(result.account), result: { case: "tokens", value: tokenPairMessage(result.tokens) } };
+      return {
+        user: userMessage(result.account),
+        result: { case: "tokens", value: tokenPairMessage(result.tokens) },
+        deviceToken: deviceTokenMessage(result.device),
+      };
     },
     async completeLogin(req, ctx) {
-      const result = await signIn.completeLogin(req.challengeToken, { code: req.code, recoveryCode: req.recoveryCode }, clientInfo(ctx));
-      return { user: userMessage(result.account), tokens: tokenPairMessage(result.tokens) };
+      const proof = { code: req.code, recoveryCode: req.recoveryCode };
+      const result = await signIn.completeLogin(req.challengeToken, proof, clientInfo(ctx), req.deviceToken);
+      return { user: userMessage(result.account), tokens: tokenPairMessage(result.tokens), deviceToken: deviceTokenMessage(result.device) };
     },
     async logout(_req, ctx) {
       await sessions.logout(await caller(ctx));

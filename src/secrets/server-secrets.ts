@@ -9,7 +9,8 @@
 //   never stored; so only someone presenting that token can open the pair (a copy of the database
 //   and of the server secret together still cannot);
 // - the keys of the hourly mail counters: HMACs of addresses and client IPs, so the counters name
-//   neither in plain text.
+//   neither in plain text;
+// - known-device tokens: an HMAC over the device id, the user id and the expiry.
 // The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
 // recovery codes or cookies unusable.
 
@@ -44,6 +45,7 @@ export interface ServerSecrets {
   /** Bound to a raw refresh token, which goes into the key: see the header. */
   refreshSuccessors: SecretSealer;
   mailLimitKeys: KeyedHasher;
+  deviceTokens: Signer;
 }
 
 function derive(master: Buffer, label: string): Buffer {
@@ -93,6 +95,10 @@ function keyedHasher(key: Buffer): KeyedHasher {
   return { keyedHash: (value) => createHmac("sha256", key).update(value, "utf8").digest("hex") };
 }
 
+function hmacSigner(key: Buffer): Signer {
+  return { sign: (value) => createHmac("sha256", key).update(value, "utf8").digest("base64url") };
+}
+
 export function deriveServerSecrets(master: Buffer): ServerSecrets {
   if (master.length !== 32) throw new RangeError("the server secret must be 32 bytes");
   const hashKey = derive(master, "authd recovery code hashing");
@@ -111,5 +117,6 @@ export function deriveServerSecrets(master: Buffer): ServerSecrets {
     },
     refreshSuccessors: aesGcmSealer(tokenBound(derive(master, "authd refresh successor encryption"))),
     mailLimitKeys: keyedHasher(derive(master, "authd mail limit keys")),
+    deviceTokens: hmacSigner(derive(master, "authd device token")),
   };
 }

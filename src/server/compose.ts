@@ -10,13 +10,14 @@ import type { Operations } from "../operations.ts";
 import { createMailLimits } from "../mail/limits.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
 import { createNotifier } from "../mail/notifications.ts";
-import { createPasswordCheck } from "../passwords/check.ts";
+import { createPasswordCheck, type PasswordLimits } from "../passwords/check.ts";
 import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
 import { createNewPasswordPolicy } from "../passwords/policy.ts";
 import { createPwnedPasswords } from "../passwords/pwned-passwords.ts";
 import { deriveServerSecrets } from "../secrets/server-secrets.ts";
 import { createSessions } from "../sessions/sessions.ts";
 import { createChallenges } from "../sign-in/challenge.ts";
+import { createDeviceTokens } from "../sign-in/devices.ts";
 import { createSignInFlow } from "../sign-in/flow.ts";
 import { passwordFactor } from "../sign-in/password.ts";
 import { createSignIn } from "../sign-in/sign-in.ts";
@@ -49,6 +50,21 @@ export interface Service {
   accessTokens: AccessTokens;
   /** Work started by a request but finished after its response (mail delivery). */
   background: Background;
+}
+
+/** The password guessing limits from the LOGIN_* settings (see passwords/check.ts); 0 turns one off. */
+function passwordLimits(config: Config): PasswordLimits {
+  const window = config.loginLockSeconds;
+  const per = (maxFailures: number) => (maxFailures === 0 ? undefined : { maxFailures, windowSeconds: window, lockSeconds: window });
+  const hourly = (maxFailures: number) => ({ maxFailures, windowSeconds: 3_600, lockSeconds: 3_600 });
+  const bound = config.loginAccountMaxFailuresPerHour;
+  return {
+    account: per(config.loginMaxFailures),
+    address: per(config.loginAddressMaxFailures),
+    device: per(config.loginDeviceMaxFailures),
+    // Strangers get the smaller half: of 100, 50 for them and 50 for the owner's known devices.
+    hourly: bound === 0 ? undefined : { strangers: hourly(Math.floor(bound / 2)), knownDevices: hourly(Math.ceil(bound / 2)) },
+  };
 }
 
 async function openStore(config: Config, log: Logger, clock: Clock): Promise<Store> {
@@ -136,15 +152,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
     },
   });
-  const checkPassword = createPasswordCheck({
-    attempts: store.attempts,
-    clock,
-    hasher,
-    limit:
-      config.loginMaxFailures === 0
-        ? undefined
-        : { maxFailures: config.loginMaxFailures, windowSeconds: config.loginLockSeconds, lockSeconds: config.loginLockSeconds },
-  });
+  const checkPassword = createPasswordCheck({ attempts: store.attempts, clock, hasher, limits: passwordLimits(config) });
   const twoFactor = createTwoFactor(
     {
       store,
@@ -196,7 +204,8 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     { store, policy: { emailVerificationRequired: config.emailVerificationRequired } },
     { sessions, twoFactor, challenges: createChallenges({ codes: store.codes, clock, ttlSeconds: config.loginChallengeTtlSeconds }) },
   );
-  const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword));
+  const devices = createDeviceTokens({ signer: secrets.deviceTokens, clock, ttlSeconds: config.deviceTokenTtlSeconds });
+  const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices);
 
   return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background };
 }

@@ -1,7 +1,10 @@
 // The sign-in operations the transports call: Login (password, optionally with its second factor
-// in the same call) and CompleteLogin (the second step). See flow.ts for the states.
+// in the same call) and CompleteLogin (the second step). See flow.ts for the states. Both take the
+// client's known-device token, if it has one (devices.ts), and a completed sign-in hands out a
+// renewed or new one.
 import type { ClientInfo } from "../sessions/caller.ts";
-import type { SignedIn, SignInFlow, SignInResult } from "./flow.ts";
+import type { DeviceGrant, DeviceTokens } from "./devices.ts";
+import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
 import type { passwordFactor } from "./password.ts";
 
 export interface LoginInput {
@@ -11,19 +14,34 @@ export interface LoginInput {
   /** For accounts with 2FA: a TOTP code or a recovery code, to sign in in one call. */
   loginCode?: string;
   recoveryCode?: string;
+  /** The known-device token from an earlier sign-in, if the client kept one. */
+  deviceToken?: string | undefined;
 }
 
-export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>) {
+/** Signed in, with the client's known-device token (`device.known` false: a device new to the account). */
+export type SignedInOnDevice = SignedIn & { device: DeviceGrant };
+export type LoginResult = SignedInOnDevice | SecondFactorPending;
+
+export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens) {
   return {
-    async login(input: LoginInput, client: ClientInfo): Promise<SignInResult> {
+    async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {
       const credentials = password.parse(input);
       const proof = flow.checkProof({ code: input.loginCode, recoveryCode: input.recoveryCode }, "login_code", "recovery_code");
-      const checked = await password.verify(credentials);
-      return flow.afterFirstFactor(checked, { rememberMe: input.rememberMe, proof }, client);
+      const device = devices.read(input.deviceToken);
+      const checked = await password.verify(credentials, { address: client.ipAddress, device });
+      const result = await flow.afterFirstFactor(checked, { rememberMe: input.rememberMe, proof }, client);
+      if (result.state !== "signed_in") return result;
+      return { ...result, device: devices.grant(result.account.id, device) };
     },
 
-    completeLogin(challengeToken: string, proof: { code?: string; recoveryCode?: string }, client: ClientInfo): Promise<SignedIn> {
-      return flow.completeSecondFactor(challengeToken, proof, client);
+    async completeLogin(
+      challengeToken: string,
+      proof: { code?: string; recoveryCode?: string },
+      client: ClientInfo,
+      deviceToken?: string,
+    ): Promise<SignedInOnDevice> {
+      const result = await flow.completeSecondFactor(challengeToken, proof, client);
+      return { ...result, device: devices.grant(result.account.id, devices.read(deviceToken)) };
     },
   };
 }

@@ -17,6 +17,18 @@ export function attemptStateAt(record: AttemptRecord | null, now: Date): Attempt
 }
 
 /**
+ * What taking back one failure does to a key (AttemptStore.forgive): null when there is no live
+ * count to take from (missing, expired, or a lock that has passed).
+ */
+export function forgivenAttemptRecord(record: AttemptRecord | null, now: Date, policy: AttemptPolicy): AttemptRecord | null {
+  if (record === null || attemptStateAt(record, now).failures === 0) return null;
+  const failures = record.failures - 1;
+  if (failures >= policy.maxFailures) return { ...record, failures };
+  const expiresAt = new Date(record.windowStartedAt.getTime() + Math.trunc(policy.windowSeconds * 1000));
+  return { ...record, failures, lockedUntil: null, expiresAt };
+}
+
+/**
  * What one more failure does to a key: nothing while it is locked (counted: false), otherwise it
  * is counted, and the failure that reaches `maxFailures` locks the key for `lockSeconds`.
  */

@@ -6,7 +6,7 @@
 
 import { systemClock, type Clock } from "../clock.ts";
 import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
-import { attemptStateAt, nextAttemptRecord } from "./attempts.ts";
+import { attemptStateAt, forgivenAttemptRecord, nextAttemptRecord } from "./attempts.ts";
 import type {
   AttemptRecord,
   AttemptStore,
@@ -351,6 +351,11 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       const next = nextAttemptRecord(key, attempts.get(key) ?? null, now, policy);
       if (next.counted) attempts.set(key, next.record);
       return { counted: next.counted, state: attemptStateAt(next.record, now) };
+    },
+    async forgive(key, now, policy) {
+      assertOpen();
+      const next = forgivenAttemptRecord(attempts.get(key) ?? null, now, policy);
+      if (next !== null) attempts.set(key, next);
     },
     async clear(key) {
       assertOpen();

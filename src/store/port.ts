@@ -267,6 +267,12 @@ export interface AttemptStore {
    * of concurrent calls count at most maxFailures failures before the lock.
    */
   fail(key: string, now: Date, policy: AttemptPolicy): Promise<{ counted: boolean; state: AttemptState }>;
+  /**
+   * Takes back one failure counted at or before `now` (a guess that turned out right, on a count
+   * a success does not clear), atomically: one fewer failure, and a lock that the failure set is
+   * lifted. Nothing happens to a key with no live count.
+   */
+  forgive(key: string, now: Date, policy: AttemptPolicy): Promise<void>;
   /** Forgets the key (after a success). */
   clear(key: string): Promise<void>;
 }

@@ -465,7 +465,7 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
       expires_in: 900,
       user: { id: expect.any(String), email, role: "user", created_at: isoDate },
     });
-    const setCookie = res.headers.get("set-cookie") ?? "";
+    const setCookie = res.headers.getSetCookie().find((c) => c.startsWith("session=")) ?? "";
     expect(setCookie).toMatch(/^session=[\w-]+\.[\w-]+;/);
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Lax/i);
@@ -474,7 +474,8 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
     cookie = sessionCookie(res);
     ({ access_token: access, refresh_token: refresh } = res.body);
     const plain = await rest(open, "POST", "/auth/login", { body: { email, password } });
-    expect(plain.headers.get("set-cookie")).not.toMatch(/Max-Age/); // a browser-session cookie
+    // A browser-session cookie (the known-device cookie beside it keeps its own lifetime).
+    expect(plain.headers.getSetCookie().find((c) => c.startsWith("session="))).not.toMatch(/Max-Age/);
   });
 
   it("GET /auth/me works with the cookie alone, and with the Bearer token", async () => {

@@ -782,6 +782,29 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.attempts.get(key, now)).toEqual({ failures: 5, lockedUntil: at(now, 15 * MINUTE) });
       });
 
+      it("forgive takes back one failure, lifts the lock that failure set, and leaves a missing key missing", async () => {
+        const key = uid("login");
+        await store.attempts.forgive(key, now, policy);
+        expect(await store.attempts.get(key, now)).toEqual({ failures: 0, lockedUntil: null });
+        for (let i = 0; i < 5; i++) await store.attempts.fail(key, now, policy);
+        expect((await store.attempts.get(key, now)).lockedUntil).toEqual(at(now, 15 * MINUTE));
+        await store.attempts.forgive(key, at(now, SECOND), policy);
+        expect(await store.attempts.get(key, at(now, SECOND))).toEqual({ failures: 4, lockedUntil: null });
+        // The count still ends with its window, counted from its first failure.
+        expect(await store.attempts.get(key, at(now, 15 * MINUTE))).toEqual({ failures: 0, lockedUntil: null });
+        expect((await store.attempts.fail(key, at(now, 2 * SECOND), policy)).state.failures).toBe(5);
+      });
+
+      it("20 concurrent failures each followed by a forgive leave nothing counted", async () => {
+        const key = uid("login");
+        await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            if ((await store.attempts.fail(key, now, policy)).counted) await store.attempts.forgive(key, now, policy);
+          }),
+        );
+        expect((await store.attempts.get(key, now)).failures).toBe(0);
+      });
+
       it("clear forgets the key and leaves other keys alone", async () => {
         const key = uid("login");
         const other = uid("login");

@@ -121,6 +121,16 @@ export declare type LoginRequest = Message<"auth.v1.LoginRequest"> & {
    * @generated from field: string recovery_code = 5;
    */
   recoveryCode: string;
+
+  /**
+   * The device_token.token a previous sign-in to this account returned, if the client kept it.
+   * A valid one marks the client as a known device: its wrong passwords are counted apart from
+   * other clients', so guessing by others cannot lock it out. Invalid, expired or another
+   * account's tokens are simply ignored.
+   *
+   * @generated from field: string device_token = 6;
+   */
+  deviceToken: string;
 };
 
 /**
@@ -164,6 +174,14 @@ export declare type LoginResponse = Message<"auth.v1.LoginResponse"> & {
    * @generated from field: auth.v1.User user = 3;
    */
   user?: User | undefined;
+
+  /**
+   * Set when the sign-in is complete (result is tokens): the known-device token to keep and send
+   * with the next Login or CompleteLogin.
+   *
+   * @generated from field: auth.v1.DeviceToken device_token = 4;
+   */
+  deviceToken?: DeviceToken | undefined;
 };
 
 /**
@@ -171,6 +189,48 @@ export declare type LoginResponse = Message<"auth.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export declare const LoginResponseSchema: GenMessage<LoginResponse>;
+
+/**
+ * A known-device token: proof that this client signed in to this account before. It opens no
+ * session; it only lets the client's wrong passwords be counted apart from strangers'.
+ *
+ * @generated from message auth.v1.DeviceToken
+ */
+export declare type DeviceToken = Message<"auth.v1.DeviceToken"> & {
+  /**
+   * Opaque; send it back as LoginRequest.device_token or CompleteLoginRequest.device_token.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * When it stops being valid (each sign-in renews it, 90 days by default).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * The device's id, the same for every renewal of its token.
+   *
+   * @generated from field: string device_id = 3;
+   */
+  deviceId: string;
+
+  /**
+   * True when the request carried a valid token for this account; false for a device new to it.
+   *
+   * @generated from field: bool known = 4;
+   */
+  known: boolean;
+};
+
+/**
+ * Describes the message auth.v1.DeviceToken.
+ * Use `create(DeviceTokenSchema)` to create a new message.
+ */
+export declare const DeviceTokenSchema: GenMessage<DeviceToken>;
 
 /**
  * What is left to do after a correct password on an account with two-factor authentication.
@@ -225,6 +285,13 @@ export declare type CompleteLoginRequest = Message<"auth.v1.CompleteLoginRequest
    * @generated from field: string recovery_code = 3;
    */
   recoveryCode: string;
+
+  /**
+   * The known-device token from an earlier sign-in, if the client kept it (see LoginRequest).
+   *
+   * @generated from field: string device_token = 4;
+   */
+  deviceToken: string;
 };
 
 /**
@@ -252,6 +319,13 @@ export declare type CompleteLoginResponse = Message<"auth.v1.CompleteLoginRespon
    * @generated from field: auth.v1.User user = 2;
    */
   user?: User | undefined;
+
+  /**
+   * The known-device token to keep and send with the next sign-in.
+   *
+   * @generated from field: auth.v1.DeviceToken device_token = 3;
+   */
+  deviceToken?: DeviceToken | undefined;
 };
 
 /**

@@ -37,7 +37,7 @@ export const apiAuthRoutes: Route[] = [
         return { data: fields, fields, message: "2FA code required" };
       }
       const fields = { ...tokensCamel(result.tokens), user: userCamel(result.account) };
-      return { data: fields, fields, message: "Login successful" };
+      return { data: fields, fields, message: "Login successful", device: result.device };
     },
   },
   {
@@ -49,8 +49,12 @@ export const apiAuthRoutes: Route[] = [
     body: { otp: "string", tempToken: "string" },
     returns: ["accessToken", "refreshToken", "message"],
     async run(input, ops) {
-      const result = await complete(ops, input.body.str("tempToken"), input.body.str("otp"), input.client);
-      return { fields: { ...tokensCamel(result.tokens), user: userCamel(result.account) }, message: "Login successful" };
+      const result = await complete(ops, input.body.str("tempToken"), input.body.str("otp"), input);
+      return {
+        fields: { ...tokensCamel(result.tokens), user: userCamel(result.account) },
+        message: "Login successful",
+        device: result.device,
+      };
     },
   },
   {

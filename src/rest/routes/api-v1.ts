@@ -34,7 +34,11 @@ export const apiV1Routes: Route[] = [
     async run(input, ops) {
       const result = await login(input, ops, "loginCode");
       if (result.state === "second_factor_pending") return { data: { mfaRequired: true }, message: "2FA code required" };
-      return { data: { ...tokensCamel(result.tokens), user: userCamel(result.account) }, message: "Login successful" };
+      return {
+        data: { ...tokensCamel(result.tokens), user: userCamel(result.account) },
+        message: "Login successful",
+        device: result.device,
+      };
     },
   },
   {

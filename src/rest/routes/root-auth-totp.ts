@@ -53,6 +53,7 @@ export const rootAuthTotpRoutes: Route[] = [
       return {
         fields: { token: result.tokens.accessToken, requires2FA: false, ...tokensSnake(result.tokens), user: userRouter(result.account) },
         cookie: cookieOf(result.tokens, rememberMe),
+        device: result.device,
       };
     },
   },
@@ -68,7 +69,7 @@ export const rootAuthTotpRoutes: Route[] = [
       if (input.bearer === undefined) {
         throw new AuthError("UNAUTHENTICATED", "the token from /auth/login is required as an Authorization Bearer header");
       }
-      const result = await complete(ops, input.bearer, input.body.str("otp"), input.client);
+      const result = await complete(ops, input.bearer, input.body.str("otp"), input);
       return {
         fields: {
           accessToken: result.tokens.accessToken,
@@ -76,6 +77,7 @@ export const rootAuthTotpRoutes: Route[] = [
           user: { id: result.account.id, email: result.account.email },
         },
         cookie: cookieOf(result.tokens, result.rememberMe),
+        device: result.device,
       };
     },
   },

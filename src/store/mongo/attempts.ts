@@ -26,6 +26,7 @@ function attemptFromDoc(d: AttemptDoc): AttemptRecord {
 const PRIOR = "_prior";
 const FAILURES = "_failures";
 const WINDOW = "_windowStartedAt";
+const LIFT = "_lift";
 
 /**
  * `$ifNull: [x, null]` folds "missing" into null. Comparisons below only ever test a field for
@@ -87,6 +88,36 @@ export function failUpdatePipeline(now: Date, policy: AttemptPolicy): Document[]
   ];
 }
 
+/**
+ * The update pipeline that takes back one failure at `now`: a transcription of
+ * `forgivenAttemptRecord`, applied without upsert (a missing key has nothing to forgive).
+ */
+export function forgiveUpdatePipeline(now: Date, policy: AttemptPolicy): Document[] {
+  const nowLit = new Date(now.getTime());
+  const windowMs = Math.trunc(policy.windowSeconds * 1000);
+  // attemptStateAt's "a live count": unexpired, and not a lock that has passed.
+  const lockPassed = { $and: [{ $not: [isNull("$lockedUntil")] }, { $lte: ["$lockedUntil", nowLit] }] };
+  const live = { $and: [{ $gt: ["$expiresAt", nowLit] }, { $not: [lockPassed] }, { $gt: ["$failures", 0] }] };
+  return [
+    { $set: { [PRIOR]: { $cond: [live, "$failures", null] } } },
+    { $set: { [FAILURES]: { $cond: [isNull(`$${PRIOR}`), "$failures", { $subtract: [`$${PRIOR}`, 1] }] } } },
+    {
+      // Below the limit again: the lock this failure set is lifted, and the count lasts its window.
+      $set: {
+        [LIFT]: { $and: [{ $not: [isNull(`$${PRIOR}`)] }, { $lt: [`$${FAILURES}`, policy.maxFailures] }] },
+      },
+    },
+    {
+      $set: {
+        failures: `$${FAILURES}`,
+        lockedUntil: { $cond: [`$${LIFT}`, null, "$lockedUntil"] },
+        expiresAt: { $cond: [`$${LIFT}`, { $add: ["$windowStartedAt", windowMs] }, "$expiresAt"] },
+      },
+    },
+    { $unset: [PRIOR, FAILURES, LIFT] },
+  ];
+}
+
 /** Counts one failure for `key` atomically; see AttemptStore.fail. */
 export async function failAttempt(
   col: Collection<AttemptDoc>,
@@ -125,6 +156,10 @@ export function mongoAttempts(run: Run<{ attempts: Collection<AttemptDoc> }>, li
       }),
     // One atomic update pipeline per failure (failAttempt): no read-then-write to lose.
     fail: (key, now, policy) => run((c) => failAttempt(c.attempts, key, now, policy, limit)),
+    forgive: (key, now, policy) =>
+      run(async (c) => {
+        await c.attempts.updateOne({ _id: key }, forgiveUpdatePipeline(now, policy), limit);
+      }),
     clear: (key) =>
       run(async (c) => {
         await c.attempts.deleteOne({ _id: key }, limit);

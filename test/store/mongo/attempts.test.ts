@@ -5,8 +5,8 @@ import { Aggregator } from "mingo";
 import { MongoServerError } from "mongodb";
 import type { Collection, Document } from "mongodb";
 import { describe, expect, it } from "vitest";
-import { nextAttemptRecord } from "../../../src/store/attempts.ts";
-import { failAttempt, failUpdatePipeline } from "../../../src/store/mongo/attempts.ts";
+import { forgivenAttemptRecord, nextAttemptRecord } from "../../../src/store/attempts.ts";
+import { failAttempt, failUpdatePipeline, forgiveUpdatePipeline } from "../../../src/store/mongo/attempts.ts";
 import type { AttemptDoc } from "../../../src/store/mongo/attempts.ts";
 import type { AttemptPolicy, AttemptRecord } from "../../../src/store/port.ts";
 
@@ -181,6 +181,32 @@ describe("failUpdatePipeline", () => {
     expect(counted).toBeGreaterThan(1000);
     expect(4000 - counted).toBeGreaterThan(200);
     expect(boundaries).toBeGreaterThan(300);
+  });
+});
+
+describe("forgiveUpdatePipeline", () => {
+  it("matches forgivenAttemptRecord on every kind of stored record, boundary instants included", () => {
+    let checked = 0;
+    let changed = 0;
+    for (const policy of [POLICY, { maxFailures: 1, windowSeconds: 60, lockSeconds: 3600 }]) {
+      for (const failures of [0, 1, 2, 3, 4]) {
+        for (const lockedUntil of [null, at(sec(100)), at(sec(2000))]) {
+          const windowStartedAt = at(0);
+          const windowEnds = sec(policy.windowSeconds);
+          const expiresAt = new Date(Math.max(lockedUntil?.getTime() ?? -Infinity, windowEnds));
+          const stored: AttemptDoc = { _id: KEY, failures, windowStartedAt, lockedUntil, expiresAt };
+          for (const now of [at(sec(10)), at(sec(100) - 1), at(sec(100)), new Date(expiresAt.getTime() - 1), expiresAt]) {
+            const out = new Aggregator(forgiveUpdatePipeline(now, policy)).run([structuredClone(stored)]);
+            const want = forgivenAttemptRecord(toRecord(stored), now, policy);
+            expect(out).toStrictEqual([toDoc(want ?? toRecord(stored))]);
+            checked++;
+            if (want !== null) changed++;
+          }
+        }
+      }
+    }
+    expect(checked).toBe(150);
+    expect(changed).toBeGreaterThan(30);
   });
 });
 

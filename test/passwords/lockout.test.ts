@@ -1,0 +1,159 @@
+// Issue 10, item 5: malicious lockout. Anyone who knew an address could keep its owner out for
+// good (10 wrong passwords, repeat). Failures are now counted per client (address, known device)
+// and per account, with the account's hourly bound split between strangers and known devices
+// (passwords/check.ts), so the owner on a known device, or after a password reset, still gets in,
+// while guessing stays capped, exactly, under concurrency.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { failure, fetchDriver, type Driver, type Json } from "../support/drivers.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+
+const password = "correct horse battery staple";
+
+/** A client address, as the one trusted proxy reports it. */
+const from = (address: string) => ({ "x-forwarded-for": address });
+const attacker = (i: number) => from(`198.51.${100 + Math.floor(i / 250)}.${i % 250}`);
+const reasonsOf = (results: PromiseSettledResult<unknown>[]) =>
+  results.map((r) => (r.status === "rejected" ? (r.reason as { reason: string }).reason : "ok"));
+const count = (reasons: string[], reason: string) => reasons.filter((r) => r === reason).length;
+
+/** Runs `n` calls, `width` at a time (all at once when width >= n). */
+async function run(n: number, width: number, call: (i: number) => Promise<Json>): Promise<string[]> {
+  const reasons: string[] = [];
+  for (let start = 0; start < n; start += width) {
+    const batch = Array.from({ length: Math.min(width, n - start) }, (_, k) => call(start + k));
+    reasons.push(...reasonsOf(await Promise.allSettled(batch)));
+  }
+  return reasons;
+}
+
+describe("with the default limits", () => {
+  let h: Harness;
+  let d: Driver;
+  beforeAll(async () => {
+    h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", TRUST_PROXY_HOPS: "1" });
+    d = fetchDriver(h.url, "lockout");
+  });
+  afterAll(() => h.close());
+
+  /** Registers, and signs in once from the owner's own device: returns its known-device token. */
+  async function owner(email: string): Promise<string> {
+    await d.call("AuthService/Register", { email, password }, undefined, from("203.0.113.7"));
+    const first = await d.call("AuthService/Login", { email, password }, undefined, from("203.0.113.7"));
+    expect(first.deviceToken.known ?? false).toBe(false); // proto3 JSON omits a false
+    return first.deviceToken.token;
+  }
+
+  it("1,000 wrong passwords from 1,000 addresses: 10 are checked, and the owner's known device still signs in", async () => {
+    const email = "besieged@example.com";
+    const device = await owner(email);
+    const attack = await run(1000, 25, (i) => d.call("AuthService/Login", { email, password: `guess ${i}` }, undefined, attacker(i)));
+    expect(count(attack, "INVALID_CREDENTIALS")).toBe(10);
+    expect(count(attack, "RATE_LIMITED")).toBe(990);
+
+    // A stranger, the owner on a new device included, is refused even with the right password ...
+    const stranger = await failure(d.call("AuthService/Login", { email, password }, undefined, from("203.0.113.8")));
+    expect([stranger.code, stranger.reason]).toEqual(["resource_exhausted", "RATE_LIMITED"]);
+    // ... but the owner's known device is not, from any address, and its token is renewed.
+    const signedIn = await d.call("AuthService/Login", { email, password, deviceToken: device }, undefined, from("203.0.113.9"));
+    expect(signedIn.tokens.accessToken).toBeTruthy();
+    expect(signedIn.deviceToken.known).toBe(true);
+    // Only the 10 checked guesses reached the account's hourly count of strangers.
+    expect((await h.store.attempts.get(`password-hour:${email}`, h.clock.now())).failures).toBe(10);
+  });
+
+  it("after a completed password reset the owner signs in from anywhere, though the attacker had locked the account", async () => {
+    const email = "reset-out@example.com";
+    await d.call("AuthService/Register", { email, password });
+    await run(20, 20, (i) => d.call("AuthService/Login", { email, password: `guess ${i}` }, undefined, attacker(i)));
+    expect((await failure(d.call("AuthService/Login", { email, password }, undefined, from("203.0.113.20")))).reason).toBe("RATE_LIMITED");
+
+    await d.call("AuthService/RequestPasswordReset", { email });
+    const next = "a brand new passphrase";
+    await d.call("AuthService/ResetPassword", { code: (await h.mail(email, "password_reset")).code, newPassword: next });
+    const signedIn = await d.call("AuthService/Login", { email, password: next }, undefined, from("203.0.113.20"));
+    expect(signedIn.tokens.accessToken).toBeTruthy();
+    for (const key of [`password:${email}`, `password-hour:${email}`, `password-hour-known:${email}`]) {
+      expect(await h.store.attempts.get(key, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
+    }
+  });
+
+  it("an unknown address is limited identically: same answers, same RATE_LIMITED, same retry time", async () => {
+    const known = "exists@example.com";
+    const unknown = "does-not-exist@example.com";
+    await d.call("AuthService/Register", { email: known, password });
+    const answers = async (email: string) => {
+      const reasons = await run(12, 1, (i) => d.call("AuthService/Login", { email, password: `guess ${i}` }, undefined, attacker(500 + i)));
+      const last = await failure(d.call("AuthService/Login", { email, password }, undefined, attacker(600)));
+      return { reasons, last: [last.code, last.reason, last.message, last.metadata.retry_after_seconds] };
+    };
+    expect(await answers(unknown)).toEqual(await answers(known));
+  });
+
+  it("one address is capped across accounts (LOGIN_ADDRESS_MAX_FAILURES, 100): a sprayer stops, other addresses do not", async () => {
+    const spray = await run(110, 10, (i) =>
+      d.call("AuthService/Login", { email: `sprayed-${i}@example.com`, password: "Winter2026!" }, undefined, from("192.0.2.66")),
+    );
+    expect(count(spray, "INVALID_CREDENTIALS")).toBe(100);
+    expect(count(spray, "RATE_LIMITED")).toBe(10);
+    const other = await failure(
+      d.call("AuthService/Login", { email: "sprayed-0@example.com", password: "x-wrong-x" }, undefined, from("192.0.2.67")),
+    );
+    expect(other.reason).toBe("INVALID_CREDENTIALS");
+  });
+
+  it("a known device has its own limit (LOGIN_DEVICE_MAX_FAILURES, 10): it locks itself, not the owner's other devices", async () => {
+    const email = "two-devices@example.com";
+    const laptop = await owner(email);
+    const phone = (await d.call("AuthService/Login", { email, password })).deviceToken.token;
+    const wrong = await run(12, 12, (i) => d.call("AuthService/Login", { email, password: `typo ${i}`, deviceToken: laptop }));
+    expect(count(wrong, "INVALID_CREDENTIALS")).toBe(10);
+    expect(count(wrong, "RATE_LIMITED")).toBe(2);
+    expect((await failure(d.call("AuthService/Login", { email, password, deviceToken: laptop }))).reason).toBe("RATE_LIMITED");
+    expect((await d.call("AuthService/Login", { email, password, deviceToken: phone })).tokens.accessToken).toBeTruthy();
+    // Strangers' count of the account was never touched.
+    expect((await h.store.attempts.get(`password:${email}`, h.clock.now())).failures).toBe(0);
+  });
+});
+
+describe("the account's hourly bound (LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, 100)", () => {
+  let h: Harness;
+  let d: Driver;
+  beforeAll(async () => {
+    // Every other counter out of the way, so only the hourly bound decides.
+    h = await startHarness({
+      EMAIL_VERIFICATION_REQUIRED: "false",
+      TRUST_PROXY_HOPS: "1",
+      LOGIN_MAX_FAILURES: "1000",
+      LOGIN_ADDRESS_MAX_FAILURES: "0",
+      LOGIN_DEVICE_MAX_FAILURES: "0",
+    });
+    d = fetchDriver(h.url, "hourly");
+  });
+  afterAll(() => h.close());
+
+  it("holds exactly under concurrency: 50 checks for strangers, 50 for known devices, then nothing for an hour", async () => {
+    const email = "hourly@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const devices: string[] = [];
+    for (let i = 0; i < 4; i++)
+      devices.push((await d.call("AuthService/Login", { email, password }, undefined, from(`203.0.113.${i}`))).deviceToken.token);
+
+    const strangers = await run(300, 300, (i) => d.call("AuthService/Login", { email, password: `guess ${i}` }, undefined, attacker(i)));
+    expect(count(strangers, "INVALID_CREDENTIALS")).toBe(50);
+    expect(count(strangers, "RATE_LIMITED")).toBe(250);
+    // The strangers' half is spent; the owner's devices still get in.
+    expect((await d.call("AuthService/Login", { email, password, deviceToken: devices[0] })).tokens.accessToken).toBeTruthy();
+
+    const fromDevices = await run(200, 200, (i) =>
+      d.call("AuthService/Login", { email, password: `typo ${i}`, deviceToken: devices[i % devices.length] }),
+    );
+    expect(count(fromDevices, "INVALID_CREDENTIALS")).toBe(50);
+    expect(count(fromDevices, "RATE_LIMITED")).toBe(150);
+    // 100 checked wrong passwords in the hour: the bound is reached, for everyone.
+    expect((await failure(d.call("AuthService/Login", { email, password, deviceToken: devices[1] }))).reason).toBe("RATE_LIMITED");
+    expect((await failure(d.call("AuthService/Login", { email, password }, undefined, from("203.0.113.99")))).reason).toBe("RATE_LIMITED");
+
+    h.clock.advance(3_600_000);
+    expect((await d.call("AuthService/Login", { email, password, deviceToken: devices[1] })).tokens.accessToken).toBeTruthy();
+  });
+});

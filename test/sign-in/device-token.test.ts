@@ -1,0 +1,150 @@
+// Known-device tokens (src/sign-in/devices.ts): handed out by every completed sign-in, over RPC
+// as `device_token` and over REST as the `device` cookie, and honoured only when they are genuine,
+// unexpired and this very account's. Anything else is an unknown device, never an error.
+import { createHmac, hkdfSync } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthError } from "../../src/errors.ts";
+import { failure, fetchDriver, grpcJsDriver, type Driver } from "../support/drivers.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { rest } from "../support/rest.ts";
+import { startService, type InProcess } from "../support/service.ts";
+import { totp } from "../support/totp.ts";
+
+const password = "correct horse battery staple";
+const secret = Buffer.alloc(32, 7);
+const day = 86_400_000;
+
+describe("device tokens at the operation", () => {
+  let s: InProcess;
+  beforeAll(async () => {
+    s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", SERVER_SECRET: secret.toString("base64") });
+  });
+  afterAll(() => s.close());
+
+  async function signIn(email: string, deviceToken?: string) {
+    const result = await s.ops.signIn.login({ email, password, rememberMe: false, deviceToken }, s.client);
+    if (result.state !== "signed_in") throw new Error("expected a completed sign-in");
+    return result.device;
+  }
+
+  /** Locks the account for strangers: LOGIN_MAX_FAILURES wrong passwords. */
+  async function lockForStrangers(email: string) {
+    for (let i = 0; i < 10; i++) {
+      await expect(
+        s.ops.signIn.login({ email, password: `wrong ${i}`, rememberMe: false }, { ...s.client, ipAddress: `198.51.100.${i}` }),
+      ).rejects.toThrow(AuthError);
+    }
+  }
+
+  it("a first sign-in gets a new device (known: false); the token it got makes the next one known, same device, renewed", async () => {
+    await s.ops.accounts.register({ email: "dev@example.com", password, displayName: "" }, s.client);
+    const first = await signIn("dev@example.com");
+    expect(first.known).toBe(false);
+    expect(first.expiresAt.getTime() - s.clock.now().getTime()).toBeGreaterThan(90 * day - 1000);
+    s.clock.advance(day);
+    const second = await signIn("dev@example.com", first.token);
+    expect(second).toMatchObject({ known: true, deviceId: first.deviceId });
+    expect(second.expiresAt.getTime()).toBeGreaterThan(first.expiresAt.getTime());
+    // No token, or a garbage one: a device new to the account, with a new id.
+    for (const token of [undefined, "", "garbage", "d1.a.b.c.d", "x".repeat(5000), "\ud800"]) {
+      const grant = await signIn("dev@example.com", token);
+      expect(grant.known).toBe(false);
+      expect(grant.deviceId).not.toBe(first.deviceId);
+    }
+  });
+
+  it("forged, expired and other accounts' tokens are unknown, and do not get past a lock on strangers", async () => {
+    await s.ops.accounts.register({ email: "victim@example.com", password, displayName: "" }, s.client);
+    await s.ops.accounts.register({ email: "mallory@example.com", password, displayName: "" }, s.client);
+    const own = await signIn("victim@example.com");
+    const mallorys = await signIn("mallory@example.com");
+    const [p, deviceId, userId, exp, mac] = own.token.split(".") as [string, string, string, string, string];
+    // Forged: the victim's fields with a MAC under another key, or a later expiry under the old MAC.
+    const otherKey = Buffer.from(hkdfSync("sha256", Buffer.alloc(32, 8), Buffer.alloc(0), "authd device token", 32));
+    const foreignMac = createHmac("sha256", otherKey).update(`device:${deviceId}:${userId}:${exp}`).digest("base64url");
+    // Signed with the server's own derived key, but for another label (the session cookie's): not a device token.
+    const sessionKey = Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), "authd session cookie", 32));
+    const crossUse = createHmac("sha256", sessionKey).update(`device:${deviceId}:${userId}:${exp}`).digest("base64url");
+    const forged = [
+      [p, deviceId, userId, exp, foreignMac].join("."),
+      [p, deviceId, userId, exp, crossUse].join("."),
+      [p, deviceId, userId, String(Number(exp) + 1), mac].join("."),
+      [p, "another-device", userId, exp, mac].join("."),
+      `${own.token}.extra`,
+    ];
+    await lockForStrangers("victim@example.com");
+    for (const token of [...forged, mallorys.token]) {
+      const refused = await s.ops.signIn
+        .login({ email: "victim@example.com", password, rememberMe: false, deviceToken: token }, s.client)
+        .catch((e: AuthError) => e.reason);
+      expect(refused).toBe("RATE_LIMITED");
+    }
+    // The genuine one gets in.
+    expect((await signIn("victim@example.com", own.token)).known).toBe(true);
+    // Expired: 90 days later it is a stranger's again (the strangers' lock is long gone by then).
+    s.clock.advance(90 * day);
+    const late = await signIn("victim@example.com", own.token);
+    expect(late.known).toBe(false);
+    expect(late.deviceId).not.toBe(own.deviceId);
+  });
+});
+
+describe("device tokens over the wire", () => {
+  let h: Harness;
+  let d: Driver;
+  beforeAll(async () => {
+    h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    d = fetchDriver(h.url, "device-token");
+  });
+  afterAll(() => h.close());
+
+  it("RPC: Login and CompleteLogin take device_token and answer with the renewed one", async () => {
+    const email = "rpc-device@example.com";
+    const reg = await d.call("AuthService/Register", { email, password });
+    const first = await d.call("AuthService/Login", { email, password });
+    expect(first.deviceToken).toMatchObject({
+      token: expect.stringMatching(/^d1\./),
+      expireTime: expect.any(String),
+      deviceId: expect.any(String),
+    });
+    expect(first.deviceToken.known).toBeUndefined(); // false, omitted by proto3 JSON
+
+    const setup = await d.call("TwoFactorService/Setup", {}, reg.tokens.accessToken);
+    await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, reg.tokens.accessToken);
+    h.clock.advance(30_000);
+    const g = grpcJsDriver(h.url);
+    const pending = await g.call("AuthService/Login", { email, password, deviceToken: first.deviceToken.token });
+    expect(pending.deviceToken).toBeNull(); // no token before the sign-in is complete
+    const done = await g.call("AuthService/CompleteLogin", {
+      challengeToken: pending.secondFactor.challengeToken,
+      code: totp(setup.secret, h.clock.now()),
+      deviceToken: first.deviceToken.token,
+    });
+    g.close();
+    expect(done.deviceToken).toMatchObject({ known: true, deviceId: first.deviceToken.deviceId });
+  });
+
+  it("REST: the sign-in routes set an HttpOnly, Secure, SameSite=Lax `device` cookie and honour it when locked out", async () => {
+    const email = "rest-device@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const res = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    expect(res.status).toBe(200);
+    const device = res.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "";
+    expect(device).toMatch(/^device=d1\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const cookie = device.split(";")[0] as string;
+
+    for (let i = 0; i < 10; i++) await failure(d.call("AuthService/Login", { email, password: `wrong ${i}` }));
+    // Every document's login path: refused to a stranger, open to the known device.
+    for (const path of ["/auth/login", "/api/auth/login", "/api/v1/auth/login"]) {
+      expect((await rest(h, "POST", path, { body: { email, password } })).status).toBe(429);
+      const known = await rest(h, "POST", path, { body: { email, password }, cookie });
+      expect(known.status).toBe(200);
+      expect(
+        known.headers
+          .getSetCookie()
+          .find((c) => c.startsWith("device="))
+          ?.split(".")[1],
+      ).toBe(cookie.split(".")[1]);
+    }
+  });
+});
