@@ -102,6 +102,8 @@ const idleTimeoutMs = 5 * 60_000;
 // rest of the body is read and dropped this long first, so that closing with unread bytes (a TCP
 // reset) does not destroy the answer before the client has read it.
 const lingerMs = 2_000;
+// A shed HTTP/2 session is closed gracefully, then destroyed if its streams take longer than this.
+const shedCloseMs = 1_000;
 // Node's HTTP/2 default (10 MB) counts what honest concurrent uploads have in flight, and over it
 // refuses every new stream of the session with ENHANCE_YOUR_CALM. Streams are bounded by the
 // concurrent-stream and flow-control limits instead, so the budget covers them all.
@@ -147,10 +149,13 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     // A session opened while closing still gets the streams it sent with its preface answered.
     if (closing) setImmediate(() => session.close());
     const resets = new SlidingWindow();
+    let shed = false;
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      // 'aborted': the client cancelled the stream (RST_STREAM) before it was answered. Cancelling
-      // costs the client nothing and the server a handler run: rapid reset (CVE-2023-44487).
-      stream.once("aborted", () => {
+      // Aborted: the stream was reset before it was answered (the 'aborted' event is not emitted
+      // on server streams, the flag is set). Cancelling costs the client nothing and the server a
+      // handler run: rapid reset (CVE-2023-44487).
+      stream.once("close", () => {
+        if (!stream.aborted || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) return;
         if (limits.http2MaxResetsPerConnection === 0 && limits.http2MaxResetsPerAddress === 0) return;
         const now = Date.now();
         const address = sessionAddress(session);
@@ -165,12 +170,17 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
           }
           if (counter.add(now, window) > limits.http2MaxResetsPerAddress) scope ??= "address";
         }
-        if (scope === undefined || session.destroyed) return;
+        if (scope === undefined || shed) return;
+        shed = true;
         stats.shedSessions++;
         // The abuser reconnects at once: its address waits out the window.
         shedUntil.set(address, now + window);
         onLimit({ kind: "http2_resets", address, scope });
-        session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        // GOAWAY, so the client learns why (destroying the session at once would drop the frame);
+        // nghttp2 refuses the streams it opens after it, and the connection ends with its last stream.
+        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        session.close();
+        setTimeout(() => session.destroy(), shedCloseMs).unref();
       });
     });
   };
@@ -180,10 +190,16 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     const declared = declaredLength(req);
     const oversize = declared !== undefined && declared > options.maxBodyBytes;
     if (req instanceof http2.Http2ServerRequest) {
-      // The answer is complete but the client is still sending: RST_STREAM(NO_ERROR) tells it to
-      // stop (RFC 9113 §8.1) and frees what the session holds for the stream.
-      res.once("finish", () => {
-        if (!req.complete && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      // The answer is complete but the client is still sending (a message over the size limit is
+      // refused after its first bytes). Its unread bytes would hold the connection's flow-control
+      // window, so that no other stream could send a byte and every later call hung (or, without a
+      // stream cap, piled up until Node refused every new stream with ENHANCE_YOUR_CALM). Once the
+      // trailers are queued (this listener runs after the one of Node's compatibility layer that
+      // sends them), RST_STREAM(NO_ERROR) tells the client to stop (RFC 9113 §8.1) and drops what
+      // it still sends, freeing the window.
+      const stream = req.stream;
+      stream.once("wantTrailers", () => {
+        if (!stream.readableEnded && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
       });
       return;
     }
