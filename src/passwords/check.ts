@@ -4,6 +4,7 @@
 //
 //   a stranger (no known-device token for this account):
 //     its address      LOGIN_ADDRESS_MAX_FAILURES per LOGIN_LOCK_SECONDS, across every account
+//                      (an IPv6 address counts as its /64: client-network.ts)
 //     the account      LOGIN_MAX_FAILURES per LOGIN_LOCK_SECONDS, shared by every stranger
 //     the account      half of LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, shared by every stranger
 //   a known device (it holds a token from an earlier sign-in to this account; sign-in/devices.ts):
@@ -16,6 +17,7 @@
 // counters (accounts.ts). Every counter is one atomic write taken before the check; a guess is
 // checked only if all of its counters admitted it, so racing guesses cannot exceed any of them.
 import { countGuess } from "../attempt-limit.ts";
+import { clientNetwork } from "../client-network.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { AttemptPolicy, AttemptStore, UserRecord } from "../store/port.ts";
@@ -73,7 +75,9 @@ function countersFor(limits: PasswordLimits, email: string, from: GuessSource | 
   }
   const [strangers, hour] = accountPasswordAttemptKeys(email);
   return [
-    ...(from === undefined ? [] : [{ key: `password-address:${from.address}`, policy: limits.address, clearedBySuccess: false }]),
+    ...(from === undefined
+      ? []
+      : [{ key: `password-address:${clientNetwork(from.address)}`, policy: limits.address, clearedBySuccess: false }]),
     { key: strangers as string, policy: limits.account, clearedBySuccess: true },
     { key: hour as string, policy: limits.hourly?.strangers, clearedBySuccess: false },
   ];

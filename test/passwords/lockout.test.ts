@@ -102,6 +102,24 @@ describe("with the default limits", () => {
     expect(other.reason).toBe("INVALID_CREDENTIALS");
   });
 
+  it("an IPv6 client is one client across its /64: rotating the low bits buys no fresh budget", async () => {
+    // Every call from another address of the same /64.
+    const spray = await run(105, 15, (i) =>
+      d.call(
+        "AuthService/Login",
+        { email: `v6-${i}@example.com`, password: "Winter2026!" },
+        undefined,
+        from(`2001:db8:66:1:${i.toString(16)}::1`),
+      ),
+    );
+    expect(count(spray, "INVALID_CREDENTIALS")).toBe(100);
+    expect(count(spray, "RATE_LIMITED")).toBe(5);
+    const other = await failure(
+      d.call("AuthService/Login", { email: "v6-0@example.com", password: "x-wrong-x" }, undefined, from("2001:db8:66:2::1")),
+    );
+    expect(other.reason).toBe("INVALID_CREDENTIALS");
+  });
+
   it("a known device has its own limit (LOGIN_DEVICE_MAX_FAILURES, 10): it locks itself, not the owner's other devices", async () => {
     const email = "two-devices@example.com";
     const laptop = await owner(email);

@@ -860,6 +860,12 @@ export declare const AuthService: GenService<{
    * CompleteLogin, or call Login again with the password plus login_code or recovery_code.
    * A wrong code gives UNAUTHENTICATED / INVALID_TWO_FACTOR_CODE; after 5 wrong codes the
    * account's second factor is locked for 15 minutes (RESOURCE_EXHAUSTED / TWO_FACTOR_LOCKED).
+   * A code already accepted, sent again, is refused the same way but counts toward no lock.
+   *
+   * Wrong passwords are limited per client and per account (RESOURCE_EXHAUSTED / RATE_LIMITED,
+   * the same for registered and unknown addresses). A completed sign-in returns a device_token;
+   * sending it with the next sign-in to the account marks the client as a known device, whose
+   * wrong passwords are counted apart from strangers', so others' guessing cannot lock it out.
    *
    * @generated from rpc auth.v1.AuthService.Login
    */
