@@ -104,6 +104,9 @@ const idleTimeoutMs = 5 * 60_000;
 const lingerMs = 2_000;
 // A shed HTTP/2 session is closed gracefully, then destroyed if its streams take longer than this.
 const shedCloseMs = 1_000;
+// Closing: accepting goes on until a pause this long brings no connection, for at most the max.
+const acceptDrainPauseMs = 20;
+const maxAcceptDrainMs = 1_000;
 // Node's HTTP/2 default (10 MB) counts what honest concurrent uploads have in flight, and over it
 // refuses every new stream of the session with ENHANCE_YOUR_CALM. Streams are bounded by the
 // concurrent-stream and flow-control limits instead, so the budget covers them all.
@@ -398,9 +401,14 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
 
     async close(graceMs) {
       closing = true;
-      // Connections the kernel completed but Node has not accepted yet would be reset by closing
-      // the listening socket: give the event loop one turn to take them in first.
-      await new Promise((resolve) => setImmediate(resolve));
+      // Connections the kernel has completed but Node has not accepted yet (their requests may
+      // be sent already) would be reset by closing the listening socket: keep accepting until a
+      // pause brings none, within the grace. They are served as closing (Connection: close, GOAWAY).
+      const drainUntil = Date.now() + Math.min(graceMs, maxAcceptDrainMs);
+      for (let seen = -1; seen !== stats.accepted + stats.refused && Date.now() < drainUntil; ) {
+        seen = stats.accepted + stats.refused;
+        await new Promise((resolve) => setTimeout(resolve, acceptDrainPauseMs));
+      }
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       // GOAWAY: streams already received are answered, later ones refused (REFUSED_STREAM) for
       // the client to retry elsewhere.
