@@ -35,7 +35,7 @@ export interface AccountsDeps {
   clock: Clock;
   hasher: PasswordHasher;
   mailer: Mailer;
-  /** Every code mail is admitted here first (hourly limits per address and per client). */
+  /** Every code mail is admitted here first (hourly budgets per client and per address). */
   mailLimits: MailLimits;
   /** Security notifications to the account's owner. */
   notifier: Notifier;
@@ -74,11 +74,12 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
   const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
 
   /**
-   * Creates a one-time code, keeps only its hash, and mails the code; nothing at all over a mail
-   * limit, so the code already mailed stays the valid one.
+   * Creates a one-time code, keeps only its hash, and mails the code; nothing at all over the
+   * address's mail budget, so the code already mailed stays the valid one. The client's budget is
+   * the caller's to count, before it looks the address up.
    */
-  async function sendCode(user: UserRecord, purpose: MailedCodePurpose, client: ClientInfo): Promise<void> {
-    if (!(await deps.mailLimits.admit(purpose, user.email, client))) return;
+  async function sendCode(user: UserRecord, purpose: MailedCodePurpose): Promise<void> {
+    if (!(await deps.mailLimits.admitAddress(purpose, user.email))) return;
     const code = randomToken(20);
     const now = clock.now();
     const ttl = purpose === "email_verification" ? policy.emailVerificationTtlSeconds : policy.passwordResetTtlSeconds;
@@ -98,6 +99,16 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
             `Your password reset code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not ask for it, ignore this mail.`,
           ];
     await deps.mailer.send({ kind: purpose, to: user.email, subject, text, code });
+  }
+
+  /**
+   * A request for a code mail: counted on the client's budget first, whatever the address turns
+   * out to be, then the mail to the account `find` gives, if any.
+   */
+  async function mailCodeAfter(client: ClientInfo, find: () => Promise<UserRecord | null>, purpose: MailedCodePurpose): Promise<void> {
+    if (!(await deps.mailLimits.admitClient(client))) return;
+    const user = await find();
+    if (user !== null) await sendCode(user, purpose);
   }
 
   async function consumeCode(rawCode: string, purpose: MailedCodePurpose): Promise<UserRecord> {
@@ -161,7 +172,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (policy.emailVerificationRequired) {
         // Delivered after the response: a slow or failing mail server neither delays nor fails a
         // registration that has already happened (ResendVerificationEmail recovers a lost mail).
-        deps.background.run("verification-mail", () => sendCode(user, "email_verification", client));
+        deps.background.run("verification-mail", () => mailCodeAfter(client, () => Promise.resolve(user), "email_verification"));
         return { user: accountView(user, false) };
       }
       return { user: accountView(user, false), tokens: await sessions.open(user, client, false, 0) };
@@ -221,19 +232,22 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
      */
     async resendVerification(rawEmail: string, client: ClientInfo): Promise<void> {
       const email = normalizeEmail("email", rawEmail);
-      deps.background.run("resend-verification", async () => {
-        const user = await store.users.findByEmail(email);
-        if (user !== null && !user.emailVerified) await sendCode(user, "email_verification", client);
-      });
+      deps.background.run("resend-verification", () =>
+        mailCodeAfter(
+          client,
+          async () => {
+            const user = await store.users.findByEmail(email);
+            return user?.emailVerified === false ? user : null;
+          },
+          "email_verification",
+        ),
+      );
     },
 
     /** Like resendVerification: the same answer whether or not the address is registered. */
     async requestPasswordReset(rawEmail: string, client: ClientInfo): Promise<void> {
       const email = normalizeEmail("email", rawEmail);
-      deps.background.run("password-reset", async () => {
-        const user = await store.users.findByEmail(email);
-        if (user !== null) await sendCode(user, "password_reset", client);
-      });
+      deps.background.run("password-reset", () => mailCodeAfter(client, () => store.users.findByEmail(email), "password_reset"));
     },
 
     /** Sets a new password from a reset code and ends every session of the user. */

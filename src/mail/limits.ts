@@ -8,10 +8,13 @@
 // each, exact across replicas), under keys that are keyed hashes (HMAC) of the address or client
 // IP, so storage holds no address or IP in plain text for them.
 //
-// Codes (verification, reset) count per client and per address; notifications count on an
-// address budget of their own and not per client: an attacker who used up their client's budget,
-// or the address's code budget, with requests of their own must not thereby silence the notice of
-// what they do next.
+// Two budgets hold code mails (verification, reset): the client's counts every request that may
+// cause one, before the address is even looked up, so it is spent the same whether or not the
+// address has an account (counting only the mails sent would let a client learn that from its own
+// budget); the address's counts the mails it is sent. Notifications count on an address budget of
+// their own and not per client: an attacker who used up their client's budget, or the address's
+// code budget, must not thereby silence the notice of what they do next.
+import { isIPv6 } from "node:net";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { KeyedHasher } from "../secrets/server-secrets.ts";
@@ -28,7 +31,7 @@ export interface MailClient {
 export interface MailLimitPolicy {
   /** Code mails (verification, reset) to one address. */
   perAddressPerHour: number;
-  /** Code mails caused by one client IP address. */
+  /** Requests for code mails from one client IP address (one IPv6 /64). */
   perClientPerHour: number;
   /** Security notifications to one address. */
   notificationsPerAddressPerHour: number;
@@ -45,44 +48,56 @@ export interface MailLimitsDeps {
 
 export interface MailLimits {
   /**
-   * Counts one mail of `kind` to `to`, caused by `client`, against the limits. False: a limit is
-   * reached and the mail must not be sent (already logged).
+   * Counts one request that may cause a code mail against the client's budget, before anything
+   * about the address is known. False: the budget is spent; send nothing (already logged).
    */
-  admit(kind: MailKind, to: string, client: MailClient | undefined): Promise<boolean>;
+  admitClient(client: MailClient): Promise<boolean>;
+  /** Counts one mail of `kind` to `to` against the address's budget for that kind of mail. */
+  admitAddress(kind: MailKind, to: string): Promise<boolean>;
 }
 
 const hour = 3_600;
 
+/**
+ * The part of an IP address one client controls: an IPv6 host usually holds a whole /64, so the
+ * budget is per /64 (an IPv4-mapped IPv6 address counts as its IPv4 address).
+ */
+export function clientNetwork(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped?.[1] !== undefined) return mapped[1];
+  if (!isIPv6(ip)) return ip;
+  const [head = "", tail = ""] = ip.toLowerCase().split("::", 2);
+  const left = head === "" ? [] : head.split(":");
+  const right = ip.includes("::") ? (tail === "" ? [] : tail.split(":")) : [];
+  const groups = ip.includes("::") ? [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(":")}::/64`;
+}
+
 export function createMailLimits(deps: MailLimitsDeps): MailLimits {
   const { attempts, clock, keys, log, policy } = deps;
 
-  /** One more mail on a counter; false when its budget for the hour is spent. */
-  async function count(key: string, max: number): Promise<boolean> {
+  /** One more on a counter; false (and a log line) when its budget for the hour is spent. */
+  async function count(limit: string, key: string, max: number, kind: string): Promise<boolean> {
     if (max === 0) return true;
     // The attempt store's lock is the budget: the max-th mail locks the key for the rest of the
     // hour-long window, and a locked key counts nothing more.
     const budget: AttemptPolicy = { maxFailures: max, windowSeconds: hour, lockSeconds: hour };
-    return (await attempts.fail(key, clock.now(), budget)).counted;
+    if ((await attempts.fail(key, clock.now(), budget)).counted) return true;
+    log.warn({ mail: kind, limit }, "mail not sent: its hourly limit is reached");
+    return false;
   }
 
   return {
-    async admit(kind, to, client) {
-      const notification = kind === "security_notification";
-      // The client first: a flood from one client stops there, without spending the budgets of
-      // the addresses it targets.
-      const checks: Array<[string, string, number]> = notification
-        ? [["address", `mail:notice:${keys.keyedHash(to)}`, policy.notificationsPerAddressPerHour]]
-        : [
-            ["client", `mail:client:${keys.keyedHash(client?.ipAddress ?? "")}`, client === undefined ? 0 : policy.perClientPerHour],
-            ["address", `mail:address:${keys.keyedHash(to)}`, policy.perAddressPerHour],
-          ];
-      for (const [limit, key, max] of checks) {
-        if (!(await count(key, max))) {
-          log.warn({ mail: kind, limit }, "mail not sent: its hourly limit is reached");
-          return false;
-        }
-      }
-      return true;
+    admitClient(client) {
+      return count("client", `mail:client:${keys.keyedHash(clientNetwork(client.ipAddress))}`, policy.perClientPerHour, "code");
+    },
+    admitAddress(kind, to) {
+      return kind === "security_notification"
+        ? count("address", `mail:notice:${keys.keyedHash(to)}`, policy.notificationsPerAddressPerHour, kind)
+        : count("address", `mail:address:${keys.keyedHash(to)}`, policy.perAddressPerHour, kind);
     },
   };
 }

@@ -74,7 +74,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     notify(account, kind, client) {
       const at = deps.clock.now();
       deps.background.run(`notification:${kind}`, async () => {
-        if (!(await deps.limits.admit("security_notification", account.email, client))) return;
+        if (!(await deps.limits.admitAddress("security_notification", account.email))) return;
         await deps.mailer.send(notificationMail(account.email, kind, client, at));
       });
     },

@@ -3,6 +3,7 @@
 // limit is answered exactly as one under it.
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { clientNetwork } from "../../src/mail/limits.ts";
 import { deriveServerSecrets } from "../../src/secrets/server-secrets.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { startService, type InProcess } from "../support/service.ts";
@@ -94,6 +95,48 @@ describe("in-process", () => {
     await s.ops.accounts.requestPasswordReset("user29@example.com", other);
     await s.service.background.drain();
     expect(s.outbox.mails).toHaveLength(21);
+  });
+
+  it("the client's budget is spent the same by requests for unknown addresses: it is no oracle", async () => {
+    // An attacker spends their client's budget on one address, then asks for a mail to their own
+    // account: whether that mail arrives must not depend on whether the first address exists.
+    await s.ops.accounts.register({ email: "target@example.com", password, displayName: "" }, other);
+    await s.ops.accounts.register({ email: "attacker-1@example.com", password, displayName: "" }, other);
+    await s.ops.accounts.register({ email: "attacker-2@example.com", password, displayName: "" }, other);
+    const clients = [
+      { ipAddress: "203.0.113.1", userAgent: "probe" },
+      { ipAddress: "203.0.113.2", userAgent: "probe" },
+    ];
+    for (const [i, probed] of ["target@example.com", "unknown@example.com"].entries()) {
+      const client = clients[i] ?? s.client;
+      for (let n = 0; n < 20; n++) await s.ops.accounts.requestPasswordReset(probed, client);
+      await s.ops.accounts.requestPasswordReset(`attacker-${i + 1}@example.com`, client);
+    }
+    await s.service.background.drain();
+    expect(s.outbox.all("attacker-1@example.com", "password_reset")).toHaveLength(0);
+    expect(s.outbox.all("attacker-2@example.com", "password_reset")).toHaveLength(0);
+  });
+
+  it("an IPv6 client's budget covers its /64", async () => {
+    const emails = Array.from({ length: 21 }, (_, i) => `v6-${i}@example.com`);
+    for (const email of emails) await s.ops.accounts.register({ email, password, displayName: "" }, other);
+    for (const [i, email] of emails.entries()) {
+      await s.ops.accounts.requestPasswordReset(email, { ipAddress: `2001:db8:1:2::${(i + 1).toString(16)}`, userAgent: "rotating" });
+    }
+    await s.service.background.drain();
+    expect(s.outbox.mails.filter((m) => m.kind === "password_reset")).toHaveLength(20);
+  });
+
+  it.each([
+    ["192.0.2.1", "192.0.2.1"],
+    ["::ffff:192.0.2.1", "192.0.2.1"],
+    ["2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"],
+    ["2001:0DB8:0001:0002::9", "2001:db8:1:2::/64"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["::1", "0:0:0:0::/64"],
+    ["fe80::", "fe80:0:0:0::/64"],
+  ])("the client network of %s is %s", (ip, network) => {
+    expect(clientNetwork(ip)).toBe(network);
   });
 
   /** Sends `requests` mails of one kind to a fresh account of a service with `env`; the count that went out. */

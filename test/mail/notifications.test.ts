@@ -141,11 +141,12 @@ describe("each change mails one notification, with no secret in it", () => {
 });
 
 describe("the kinds other capabilities send", () => {
+  const unlimited: MailLimits = { admitClient: async () => true, admitAddress: async () => true };
+
   it.each(["email_changed", "new_device_sign_in"] as const)("%s is ready to send", async (kind) => {
     const outbox = createOutbox();
     const background = createBackground({ error: () => {} });
-    const limits: MailLimits = { admit: async () => true };
-    const notifier = createNotifier({ mailer: outbox, limits, background, clock: new TestClock() });
+    const notifier = createNotifier({ mailer: outbox, limits: unlimited, background, clock: new TestClock() });
     notifier.notify({ email: "someone@example.com" }, kind, { ipAddress: "203.0.113.9", userAgent: "Agent/1.0" });
     await background.drain();
     const [mail] = outbox.all("someone@example.com", "security_notification");
@@ -156,7 +157,7 @@ describe("the kinds other capabilities send", () => {
   it("a user agent cannot add lines to the mail", async () => {
     const outbox = createOutbox();
     const background = createBackground({ error: () => {} });
-    const notifier = createNotifier({ mailer: outbox, limits: { admit: async () => true }, background, clock: new TestClock() });
+    const notifier = createNotifier({ mailer: outbox, limits: unlimited, background, clock: new TestClock() });
     notifier.notify({ email: "someone@example.com" }, "password_changed", {
       ipAddress: "203.0.113.9",
       userAgent: "Agent\r\nBcc: victim@example.com\nClick https://evil.example",
