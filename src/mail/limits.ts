@@ -14,7 +14,7 @@
 // budget); the address's counts the mails it is sent. Notifications count on an address budget of
 // their own and not per client: an attacker who used up their client's budget, or the address's
 // code budget, must not thereby silence the notice of what they do next.
-import { isIPv6 } from "node:net";
+import { clientNetwork } from "../client-network.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { KeyedHasher } from "../secrets/server-secrets.ts";
@@ -57,24 +57,6 @@ export interface MailLimits {
 }
 
 const hour = 3_600;
-
-/**
- * The part of an IP address one client controls: an IPv6 host usually holds a whole /64, so the
- * budget is per /64 (an IPv4-mapped IPv6 address counts as its IPv4 address).
- */
-export function clientNetwork(ip: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  if (mapped?.[1] !== undefined) return mapped[1];
-  if (!isIPv6(ip)) return ip;
-  const [head = "", tail = ""] = ip.toLowerCase().split("::", 2);
-  const left = head === "" ? [] : head.split(":");
-  const right = ip.includes("::") ? (tail === "" ? [] : tail.split(":")) : [];
-  const groups = ip.includes("::") ? [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right] : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
-    .join(":")}::/64`;
-}
 
 export function createMailLimits(deps: MailLimitsDeps): MailLimits {
   const { attempts, clock, keys, log, policy } = deps;
