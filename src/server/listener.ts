@@ -10,6 +10,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { Duplex } from "node:stream";
 
+import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
 
@@ -159,9 +160,12 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       // handler run: rapid reset (CVE-2023-44487).
       stream.once("close", () => {
         if (!stream.aborted || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) return;
+        // Streams cut because their connection ended (a client that lost its network, say) close
+        // after the session is destroyed: they are no resets, and GOAWAY would throw there.
+        if (session.destroyed) return;
         if (limits.http2MaxResetsPerConnection === 0 && limits.http2MaxResetsPerAddress === 0) return;
         const now = Date.now();
-        const address = sessionAddress(session);
+        const address = clientNetwork(sessionAddress(session));
         const window = limits.http2ResetWindowMs;
         let scope: "connection" | "address" | undefined;
         if (limits.http2MaxResetsPerConnection > 0 && resets.add(now, window) > limits.http2MaxResetsPerConnection) scope = "connection";
@@ -347,7 +351,8 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     // Until a server takes the socket over, nothing else listens for its errors: a reset here
     // must not become an unhandled 'error' event that ends the process.
     socket.on("error", () => socket.destroy());
-    const address = socket.remoteAddress ?? "";
+    // Counted per client network: an IPv6 client holds a whole /64.
+    const address = clientNetwork(socket.remoteAddress ?? "");
     const shed = shedUntil.get(address);
     if (shed !== undefined) {
       if (shed > Date.now()) return refuse(socket, address, "shed_address");

@@ -109,6 +109,29 @@ describe("rapid reset", () => {
   });
 });
 
+describe("a dropped connection", () => {
+  it("is no reset: a client that loses its connection with many calls open keeps its address", async () => {
+    const h = await startHarness({ HTTP2_MAX_RESETS_PER_CONNECTION: "5", HTTP2_MAX_RESETS_PER_ADDRESS: "5" });
+    try {
+      const session = connectFrom(h.server.port, "127.0.0.6");
+      await new Promise((r) => session.once("connect", r));
+      // Twenty calls whose bodies never come: each waits in its handler.
+      for (let i = 0; i < 20; i++) {
+        const req = session.request({ ":method": "POST", ":path": healthCheck, "content-type": "application/grpc", te: "trailers" });
+        req.on("error", () => undefined);
+      }
+      // The ping is answered after the server has processed every frame sent before it.
+      await new Promise((r) => session.ping(r));
+      session.socket.resetAndDestroy();
+      await new Promise((r) => session.once("close", r));
+      expect(await refused(h.server.port, "127.0.0.6")).toBe(false);
+      expect(h.server.connectionStats().shedSessions).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("oversize gRPC uploads", () => {
   let h: Harness;
   let clients: ReturnType<typeof grpcJsClients>;
