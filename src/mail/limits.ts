@@ -12,14 +12,16 @@
 // cause one, before the address is even looked up, so it is spent the same whether or not the
 // address has an account (counting only the mails sent would let a client learn that from its own
 // budget); the address's counts the mails it is sent. Notifications count on an address budget of
-// their own and not per client: an attacker who used up their client's budget, or the address's
-// code budget, must not thereby silence the notice of what they do next.
+// their own, one per kind of notification, and not per client: an attacker who used up their
+// client's budget, the address's code budget, or the budget of one kind of notice (ten cheap
+// recovery-code regenerations, say) must not thereby silence the notice of what they do next
+// (the password change that follows).
 import { clientNetwork } from "../client-network.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { KeyedHasher } from "../secrets/server-secrets.ts";
 import type { AttemptPolicy, AttemptStore } from "../store/port.ts";
-import type { MailKind } from "./mailer.ts";
+import type { MailKind, NotificationKind } from "./mailer.ts";
 
 /** Who asked for the mail, as far as the transport can tell (ClientInfo fits). */
 export interface MailClient {
@@ -33,7 +35,7 @@ export interface MailLimitPolicy {
   perAddressPerHour: number;
   /** Requests for code mails from one client IP address (one IPv6 /64). */
   perClientPerHour: number;
-  /** Security notifications to one address. */
+  /** Security notifications of one kind to one address. */
   notificationsPerAddressPerHour: number;
 }
 
@@ -52,8 +54,10 @@ export interface MailLimits {
    * about the address is known. False: the budget is spent; send nothing (already logged).
    */
   admitClient(client: MailClient): Promise<boolean>;
-  /** Counts one mail of `kind` to `to` against the address's budget for that kind of mail. */
-  admitAddress(kind: MailKind, to: string): Promise<boolean>;
+  /** Counts one code mail of `kind` to `to` against the address's budget for code mails. */
+  admitAddress(kind: Exclude<MailKind, "security_notification">, to: string): Promise<boolean>;
+  /** Counts one notification of `kind` to `to` against the address's budget for that kind. */
+  admitNotification(kind: NotificationKind, to: string): Promise<boolean>;
 }
 
 const hour = 3_600;
@@ -77,9 +81,10 @@ export function createMailLimits(deps: MailLimitsDeps): MailLimits {
       return count("client", `mail:client:${keys.keyedHash(clientNetwork(client.ipAddress))}`, policy.perClientPerHour, "code");
     },
     admitAddress(kind, to) {
-      return kind === "security_notification"
-        ? count("address", `mail:notice:${keys.keyedHash(to)}`, policy.notificationsPerAddressPerHour, kind)
-        : count("address", `mail:address:${keys.keyedHash(to)}`, policy.perAddressPerHour, kind);
+      return count("address", `mail:address:${keys.keyedHash(to)}`, policy.perAddressPerHour, kind);
+    },
+    admitNotification(kind, to) {
+      return count("notification", `mail:notice:${kind}:${keys.keyedHash(to)}`, policy.notificationsPerAddressPerHour, kind);
     },
   };
 }

@@ -2,7 +2,7 @@
 // gets a mail saying what changed, when, and from which client, so a change they did not make
 // does not go unnoticed. The mail carries no secret, code or link that acts on the account; it is
 // sent after the response (a slow mail server delays nobody) and under the address's
-// notification budget (limits.ts).
+// notification budget for that kind (limits.ts).
 import type { Background } from "../background.ts";
 import type { Clock } from "../clock.ts";
 import type { MailClient, MailLimits } from "./limits.ts";
@@ -74,7 +74,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     notify(account, kind, client) {
       const at = deps.clock.now();
       deps.background.run(`notification:${kind}`, async () => {
-        if (!(await deps.limits.admitAddress("security_notification", account.email))) return;
+        if (!(await deps.limits.admitNotification(kind, account.email))) return;
         await deps.mailer.send(notificationMail(account.email, kind, client, at));
       });
     },

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { deriveServerSecrets } from "../../src/secrets/server-secrets.ts";
+import { noReauthentication } from "../../src/two-factor/reauthentication.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { startService, type InProcess } from "../support/service.ts";
 
@@ -153,6 +154,24 @@ describe("in-process", () => {
     await s.service.background.drain();
     expect(s.outbox.all("owner@example.com", "password_reset")).toHaveLength(5);
     expect(s.outbox.all("owner@example.com", "security_notification").map((m) => m.notification)).toEqual(["password_changed"]);
+  });
+
+  it("each kind of notification has its own budget: flooding one kind cannot silence the next", async () => {
+    const v = await startService({ MAIL_MAX_NOTIFICATIONS_PER_ADDRESS_PER_HOUR: "2", EMAIL_VERIFICATION_REQUIRED: "false" });
+    try {
+      const { tokens } = await v.ops.accounts.register({ email: "kinds@example.com", password, displayName: "" }, v.client);
+      const caller = await v.ops.sessions.authenticate({ bearer: tokens?.accessToken });
+      const passwords = [password, "another long passphrase", "a third long passphrase", "a fourth long passphrase"];
+      for (let i = 1; i < passwords.length; i++) {
+        await v.ops.accounts.changePassword(caller, passwords[i - 1] ?? "", passwords[i] ?? "", v.client);
+      }
+      await v.ops.accounts.deleteAccount(caller, noReauthentication, v.client);
+      await v.service.background.drain();
+      const sent = v.outbox.all("kinds@example.com", "security_notification").map((m) => m.notification);
+      expect(sent).toEqual(["password_changed", "password_changed", "account_deleted"]);
+    } finally {
+      await v.close();
+    }
   });
 
   it("0 turns a limit off", async () => {

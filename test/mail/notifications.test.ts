@@ -141,7 +141,7 @@ describe("each change mails one notification, with no secret in it", () => {
 });
 
 describe("the kinds other capabilities send", () => {
-  const unlimited: MailLimits = { admitClient: async () => true, admitAddress: async () => true };
+  const unlimited: MailLimits = { admitClient: async () => true, admitAddress: async () => true, admitNotification: async () => true };
 
   it.each(["email_changed", "new_device_sign_in"] as const)("%s is ready to send", async (kind) => {
     const outbox = createOutbox();
