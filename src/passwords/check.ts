@@ -60,8 +60,17 @@ export const accountPasswordAttemptKeys = (email: string): string[] => [
   `password-hour-known:${email}`,
 ];
 
-/** Checks a presented password for the account with that (normalized) email. */
-export type PasswordCheck = (email: string, user: UserRecord | null, password: string, from?: GuessSource) => Promise<boolean>;
+/**
+ * Checks a presented password for the account with that (normalized) email. `user` may be given
+ * as a lookup, run only once every counter has admitted the guess: then a refusal happens before
+ * anything about the account is read, so it takes the same time whether or not it exists.
+ */
+export type PasswordCheck = (
+  email: string,
+  user: UserRecord | null | (() => Promise<UserRecord | null>),
+  password: string,
+  from?: GuessSource,
+) => Promise<boolean>;
 
 type Counter = { key: string; policy: AttemptPolicy | undefined; clearedBySuccess: boolean };
 
@@ -93,9 +102,10 @@ const rateLimited = (retryAfterSeconds: number) =>
  */
 export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
   const { hasher } = deps;
-  return async (email, user, password, from) => {
+  return async (email, given, password, from) => {
     const counters = countersFor(deps.limits, email, from);
     for (const { key, policy } of counters) if (policy !== undefined) await countGuess(deps, key, policy, rateLimited);
+    const user = typeof given === "function" ? await given() : given;
     let ok = false;
     if (user === null || user.passwordHash === null) await hasher.burn(password);
     else ok = await hasher.verify(user.passwordHash, password);

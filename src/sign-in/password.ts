@@ -29,10 +29,25 @@ export function passwordFactor(deps: PasswordFactorDeps, checkPassword: Password
     },
 
     async verify(input: { email: string; password: string }, from: { address: string; device: DeviceClaim | null }): Promise<UserRecord> {
-      const user = await users.findByEmail(input.email);
-      const knownDeviceId = from.device !== null && user !== null && from.device.userId === user.id ? from.device.deviceId : null;
-      const source = { address: from.address, knownDeviceId };
-      if (!(await checkPassword(input.email, user, input.password, source)) || user === null || user.passwordHash === null) {
+      const read: { user: UserRecord | null } = { user: null };
+      const lookup = async () => {
+        read.user = await users.findByEmail(input.email);
+        return read.user;
+      };
+      let ok: boolean;
+      if (from.device === null) {
+        // A stranger: the guessing limits come first and the account is read only once they admit
+        // the guess, so a refusal says nothing, not even by its timing, about the account.
+        ok = await checkPassword(input.email, lookup, input.password, { address: from.address, knownDeviceId: null });
+      } else {
+        // A valid known-device token: only someone who signed in to an account holds one, so
+        // reading the account first (to see whether the token is its own) reveals nothing new.
+        const found = await lookup();
+        const knownDeviceId = found !== null && from.device.userId === found.id ? from.device.deviceId : null;
+        ok = await checkPassword(input.email, found, input.password, { address: from.address, knownDeviceId });
+      }
+      const user = read.user;
+      if (!ok || user === null || user.passwordHash === null) {
         throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
       }
       if (!hasher.needsRehash(user.passwordHash)) return user;

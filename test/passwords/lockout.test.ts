@@ -6,6 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure, fetchDriver, type Driver, type Json } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
+import { startService } from "../support/service.ts";
+import type { AuthError } from "../../src/errors.ts";
+import { createMemoryStore } from "../../src/store/memory.ts";
 
 const password = "correct horse battery staple";
 
@@ -175,5 +178,28 @@ describe("the account's hourly bound (LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, 100)"
 
     h.clock.advance(3_600_000);
     expect((await d.call("AuthService/Login", { email, password, deviceToken: devices[1] })).tokens.accessToken).toBeTruthy();
+  });
+});
+
+describe("a refusal reads nothing about the account", () => {
+  it("a stranger refused by the limits never looks the address up, so RATE_LIMITED takes the same path for every address", async () => {
+    const store = createMemoryStore();
+    const lookups: string[] = [];
+    const findByEmail = store.users.findByEmail.bind(store.users);
+    store.users.findByEmail = (email) => {
+      lookups.push(email);
+      return findByEmail(email);
+    };
+    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
+    await s.ops.accounts.register({ email: "looked-up@example.com", password, displayName: "" }, s.client);
+    const reason = (email: string) =>
+      s.ops.signIn.login({ email, password: "not it at all", rememberMe: false }, s.client).catch((e: AuthError) => e.reason);
+    for (const email of ["looked-up@example.com", "never-was@example.com"]) {
+      for (let i = 0; i < 10; i++) expect(await reason(email)).toBe("INVALID_CREDENTIALS");
+      lookups.length = 0;
+      expect(await reason(email)).toBe("RATE_LIMITED");
+      expect(lookups).toEqual([]);
+    }
+    await s.close();
   });
 });
