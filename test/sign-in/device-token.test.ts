@@ -12,6 +12,12 @@ import { totp } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
 const secret = Buffer.alloc(32, 7);
+/** The device id in a response's `device` cookie. */
+const deviceOf = (r: { headers: Headers }) =>
+  r.headers
+    .getSetCookie()
+    .find((c) => c.startsWith("device="))
+    ?.split(".")[1];
 const day = 86_400_000;
 
 describe("device tokens at the operation", () => {
@@ -139,12 +145,37 @@ describe("device tokens over the wire", () => {
       expect((await rest(h, "POST", path, { body: { email, password } })).status).toBe(429);
       const known = await rest(h, "POST", path, { body: { email, password }, cookie });
       expect(known.status).toBe(200);
-      expect(
-        known.headers
-          .getSetCookie()
-          .find((c) => c.startsWith("device="))
-          ?.split(".")[1],
-      ).toBe(cookie.split(".")[1]);
+      expect(deviceOf(known)).toBe(cookie.split(".")[1]);
     }
+  });
+
+  it("REST: both second login steps read the cookie and renew it", async () => {
+    const email = "rest-2fa-device@example.com";
+    const reg = await d.call("AuthService/Register", { email, password });
+    const setup = await d.call("TwoFactorService/Setup", {}, reg.tokens.accessToken);
+    await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, reg.tokens.accessToken);
+    const first = await d.call("AuthService/Login", { email, password, loginCode: totp(setup.secret, h.clock.now(), 1) });
+    const cookie = `device=${first.deviceToken.token as string}`;
+
+    h.clock.advance(60_000);
+    const step1 = await rest(h, "POST", "/auth/login", { body: { email, password }, cookie });
+    expect(step1.body.requires2FA).toBe(true);
+    expect(deviceOf(step1)).toBeUndefined(); // nothing before the sign-in is complete
+    const step2 = await rest(h, "POST", "/auth/verify-otp", {
+      body: { otp: totp(setup.secret, h.clock.now()) },
+      token: step1.body.token,
+      cookie,
+    });
+    expect(step2.status).toBe(200);
+    expect(deviceOf(step2)).toBe(first.deviceToken.deviceId);
+
+    h.clock.advance(30_000);
+    const temp = await rest(h, "POST", "/api/auth/login", { body: { email, password }, cookie });
+    const done = await rest(h, "POST", "/api/auth/login/2fa", {
+      body: { tempToken: temp.body.tempToken, otp: totp(setup.secret, h.clock.now()) },
+      cookie,
+    });
+    expect(done.status).toBe(200);
+    expect(deviceOf(done)).toBe(first.deviceToken.deviceId);
   });
 });
