@@ -205,7 +205,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     { sessions, twoFactor, challenges: createChallenges({ codes: store.codes, clock, ttlSeconds: config.loginChallengeTtlSeconds }) },
   );
   const devices = createDeviceTokens({ signer: secrets.deviceTokens, clock, ttlSeconds: config.deviceTokenTtlSeconds });
-  const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices);
+  const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
 
   return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background };
 }

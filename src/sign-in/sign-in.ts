@@ -1,9 +1,11 @@
 // The sign-in operations the transports call: Login (password, optionally with its second factor
 // in the same call) and CompleteLogin (the second step). See flow.ts for the states. Both take the
 // client's known-device token, if it has one (devices.ts), and a completed sign-in hands out a
-// renewed or new one.
+// renewed or new one. A sign-in from a device new to the account notifies its owner (ASVS 6.3.6):
+// a thief with the password signs in without the owner's token, so the owner hears of it.
+import type { Notifier } from "../mail/notifications.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
-import type { DeviceGrant, DeviceTokens } from "./devices.ts";
+import type { DeviceClaim, DeviceGrant, DeviceTokens } from "./devices.ts";
 import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
 import type { passwordFactor } from "./password.ts";
 
@@ -22,7 +24,14 @@ export interface LoginInput {
 export type SignedInOnDevice = SignedIn & { device: DeviceGrant };
 export type LoginResult = SignedInOnDevice | SecondFactorPending;
 
-export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens) {
+export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens, notifier: Notifier) {
+  /** The device's token for this sign-in; the owner is told when the device is new to the account. */
+  function onDevice(result: SignedIn, presented: DeviceClaim | null, client: ClientInfo): SignedInOnDevice {
+    const device = devices.grant(result.account.id, presented);
+    if (!device.known) notifier.notify(result.account, "new_device_sign_in", client);
+    return { ...result, device };
+  }
+
   return {
     async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {
       const credentials = password.parse(input);
@@ -31,7 +40,7 @@ export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passw
       const checked = await password.verify(credentials, { address: client.ipAddress, device });
       const result = await flow.afterFirstFactor(checked, { rememberMe: input.rememberMe, proof }, client);
       if (result.state !== "signed_in") return result;
-      return { ...result, device: devices.grant(result.account.id, device) };
+      return onDevice(result, device, client);
     },
 
     async completeLogin(
@@ -40,8 +49,7 @@ export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passw
       client: ClientInfo,
       deviceToken?: string,
     ): Promise<SignedInOnDevice> {
-      const result = await flow.completeSecondFactor(challengeToken, proof, client);
-      return { ...result, device: devices.grant(result.account.id, devices.read(deviceToken)) };
+      return onDevice(await flow.completeSecondFactor(challengeToken, proof, client), devices.read(deviceToken), client);
     },
   };
 }

@@ -118,8 +118,11 @@ describe("each change mails one notification, with no secret in it", () => {
   });
 
   it("account_deleted", async () => {
-    const signedIn = await s.ops.signIn.login({ email, password: afterReset, rememberMe: false }, s.client);
+    const signedIn = await expectNotified("new_device_sign_in", () =>
+      s.ops.signIn.login({ email, password: afterReset, rememberMe: false }, s.client),
+    );
     if (signedIn.state === "second_factor_pending") throw new Error("2FA is off");
+    secrets.push(signedIn.device.token);
     secrets.push(signedIn.tokens.accessToken, signedIn.tokens.refreshToken);
     const fresh = await s.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken });
     await expectNotified("account_deleted", () => s.ops.accounts.deleteAccount(fresh, noReauthentication, s.client));
@@ -128,7 +131,7 @@ describe("each change mails one notification, with no secret in it", () => {
   it("every notification says when and from which client, and carries no secret", () => {
     const all = notifications();
     expect(all.map((m) => m.notification)).toEqual(sent);
-    expect(new Set(sent).size).toBe(9);
+    expect(new Set(sent).size).toBe(10);
     for (const mail of all) {
       const whole = `${mail.subject}\n${mail.text}`;
       expect(mail.text).toContain(s.client.ipAddress);
@@ -204,5 +207,60 @@ describe("over the transports, the client is the caller's", () => {
       expect(m.text).toContain("From IP address: 127.0.0.1");
       expect(m.text).toContain("Browser or app: NotifiedAgent/2.0");
     }
+  });
+});
+
+describe("a sign-in from a device new to the account notifies its owner", () => {
+  let s: InProcess;
+  const email = "traveller@example.com";
+  const newDeviceNotices = () => s.outbox.all(email, "security_notification").filter((m) => m.notification === "new_device_sign_in");
+
+  beforeAll(async () => {
+    s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+  });
+  afterAll(() => s.close());
+
+  async function login(deviceToken?: string) {
+    const result = await s.ops.signIn.login({ email, password, rememberMe: false, deviceToken }, s.client);
+    await s.service.background.drain();
+    return result;
+  }
+
+  it("without the account's device token: notified; with it: not; with another account's: notified", async () => {
+    const first = await login();
+    if (first.state !== "signed_in") throw new Error("2FA is off");
+    expect(first.device.known).toBe(false);
+    expect(newDeviceNotices()).toHaveLength(1);
+    expect(newDeviceNotices()[0]?.text).not.toContain(first.device.token);
+
+    const again = await login(first.device.token);
+    expect(again.state === "signed_in" && again.device.known).toBe(true);
+    expect(newDeviceNotices()).toHaveLength(1);
+
+    const { tokens } = await s.ops.accounts.register({ email: "other@example.com", password, displayName: "" }, s.client);
+    expect(tokens).toBeDefined();
+    const others = await s.ops.signIn.login({ email: "other@example.com", password, rememberMe: false }, s.client);
+    if (others.state !== "signed_in") throw new Error("2FA is off");
+    await login(others.device.token);
+    expect(newDeviceNotices()).toHaveLength(2);
+  });
+
+  it("a second step completed on a new device notifies too; a pending one does not", async () => {
+    const signedIn = await login();
+    if (signedIn.state !== "signed_in") throw new Error("2FA is off");
+    const caller = await s.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken });
+    const { secret } = await s.ops.twoFactor.setup(caller, { password: "", additionalDevice: false });
+    await s.ops.twoFactor.enable(caller, { code: totp(secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
+    s.clock.advance(30_000);
+    const before = newDeviceNotices().length;
+    const pending = await login();
+    expect(pending.state).toBe("second_factor_pending");
+    expect(newDeviceNotices()).toHaveLength(before);
+    if (pending.state !== "second_factor_pending") return;
+    const done = await s.ops.signIn.completeLogin(pending.challenge.token, { code: totp(secret, s.clock.now()) }, s.client);
+    await s.service.background.drain();
+    expect(done.device.known).toBe(false);
+    expect(newDeviceNotices()).toHaveLength(before + 1);
   });
 });
