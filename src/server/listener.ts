@@ -28,7 +28,7 @@ export interface ListenerOptions {
 export type LimitEvent =
   | { kind: "connection_refused"; address: string; why: "total" | "per_address" | "shed_address" }
   | { kind: "slow_body"; address: string }
-  | { kind: "http2_resets"; address: string; scope: "connection" | "address" };
+  | { kind: "http2_resets"; address: string; scope: "connection" | "address" | "flood" };
 
 /** Counters since start, for logs and the abuse benchmarks. */
 export interface ListenerStats {
@@ -37,6 +37,8 @@ export interface ListenerStats {
   open: number;
   slowBodies: number;
   shedSessions: number;
+  /** HTTP/2 streams the clients reset before they were answered. */
+  http2Resets: number;
 }
 
 export interface Listener {
@@ -122,7 +124,7 @@ function declaredLength(req: http.IncomingMessage | http2.Http2ServerRequest): n
 
 export function createListener(handler: NodeHandler, options: ListenerOptions): Listener {
   const { limits, tls } = options;
-  const stats: ListenerStats = { accepted: 0, refused: 0, open: 0, slowBodies: 0, shedSessions: 0 };
+  const stats: ListenerStats = { accepted: 0, refused: 0, open: 0, slowBodies: 0, shedSessions: 0, http2Resets: 0 };
   const sockets = new Set<net.Socket>();
   const perAddress = new Map<string, number>();
   /** Addresses whose HTTP/2 sessions overspent their reset budget, refused until this time. */
@@ -154,6 +156,30 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     if (closing) setImmediate(() => session.close());
     const resets = new SlidingWindow();
     let shed = false;
+    /** Ends an abusive session, and refuses its address for the rest of the window. */
+    const shedSession = (scope: "connection" | "address" | "flood") => {
+      if (shed) return;
+      shed = true;
+      stats.shedSessions++;
+      const address = clientNetwork(sessionAddress(session));
+      // The abuser reconnects at once: its address waits out the window.
+      shedUntil.set(address, Date.now() + limits.http2ResetWindowMs);
+      onLimit({ kind: "http2_resets", address, scope });
+      // Streams cut because their session ended close after it is destroyed, and GOAWAY throws there.
+      if (session.destroyed) return;
+      // GOAWAY, so the client learns why (destroying the session at once would drop the frame);
+      // nghttp2 refuses the streams it opens after it, and the connection ends with its last stream.
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.close();
+      setTimeout(() => session.destroy(), shedCloseMs).unref();
+    };
+    // Node ends a session itself, with this error, when its client floods it: streams opened
+    // past the advertised concurrency limit a hundred times, or resets faster than nghttp2's own
+    // rate limit. Most of a rapid reset's streams die there, unseen by the stream counts below, and
+    // the client simply reconnects: its address is shed as if over budget.
+    session.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "ERR_HTTP2_ERROR" && limits.http2MaxResetsPerAddress > 0) shedSession("flood");
+    });
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
       // Aborted: the stream was reset before it was answered (the 'aborted' event is not emitted
       // on server streams, the flag is set). Cancelling costs the client nothing and the server a
@@ -161,33 +187,23 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       stream.once("close", () => {
         if (!stream.aborted || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) return;
         // Streams cut because their connection ended (a client that lost its network, say) close
-        // after the session is destroyed: they are no resets, and GOAWAY would throw there.
+        // after the session is destroyed: they are no resets.
         if (session.destroyed) return;
-        if (limits.http2MaxResetsPerConnection === 0 && limits.http2MaxResetsPerAddress === 0) return;
+        stats.http2Resets++;
         const now = Date.now();
-        const address = clientNetwork(sessionAddress(session));
         const window = limits.http2ResetWindowMs;
-        let scope: "connection" | "address" | undefined;
-        if (limits.http2MaxResetsPerConnection > 0 && resets.add(now, window) > limits.http2MaxResetsPerConnection) scope = "connection";
+        if (limits.http2MaxResetsPerConnection > 0 && resets.add(now, window) > limits.http2MaxResetsPerConnection) {
+          shedSession("connection");
+        }
         if (limits.http2MaxResetsPerAddress > 0) {
+          const address = clientNetwork(sessionAddress(session));
           let counter = addressResets.get(address);
           if (counter === undefined) {
             counter = new SlidingWindow();
             addressResets.set(address, counter);
           }
-          if (counter.add(now, window) > limits.http2MaxResetsPerAddress) scope ??= "address";
+          if (counter.add(now, window) > limits.http2MaxResetsPerAddress) shedSession("address");
         }
-        if (scope === undefined || shed) return;
-        shed = true;
-        stats.shedSessions++;
-        // The abuser reconnects at once: its address waits out the window.
-        shedUntil.set(address, now + window);
-        onLimit({ kind: "http2_resets", address, scope });
-        // GOAWAY, so the client learns why (destroying the session at once would drop the frame);
-        // nghttp2 refuses the streams it opens after it, and the connection ends with its last stream.
-        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        session.close();
-        setTimeout(() => session.destroy(), shedCloseMs).unref();
       });
     });
   };

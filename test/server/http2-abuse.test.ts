@@ -109,6 +109,27 @@ describe("rapid reset", () => {
   });
 });
 
+describe("a flood Node ends itself", () => {
+  it("sheds the address too, so that reconnecting does not renew the attack", async () => {
+    // No reset budget of ours could trigger: only Node's own flood protection ends the session.
+    const h = await startHarness({
+      HTTP2_MAX_CONCURRENT_STREAMS: "10",
+      HTTP2_MAX_RESETS_PER_CONNECTION: "0",
+      HTTP2_MAX_RESETS_PER_ADDRESS: "1000000",
+    });
+    try {
+      const code = await rapidReset(connectFrom(h.server.port, "127.0.0.7"), 100_000);
+      expect(code).toBeDefined();
+      // Node reports the session's error a moment after the client has seen it close.
+      while (h.server.connectionStats().shedSessions === 0) await new Promise((r) => setTimeout(r, 10));
+      expect(await refused(h.server.port, "127.0.0.7")).toBe(true);
+      expect(await refused(h.server.port, "127.0.0.8")).toBe(false);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("a dropped connection", () => {
   it("is no reset: a client that loses its connection with many calls open keeps its address", async () => {
     const h = await startHarness({ HTTP2_MAX_RESETS_PER_CONNECTION: "5", HTTP2_MAX_RESETS_PER_ADDRESS: "5" });
