@@ -74,7 +74,7 @@ async function run(label: string, env: Record<string, string>): Promise<void> {
   const attempts = results.reduce((n, r) => n + r.connections, 0);
   const honestConnections = during.ok + during.failed;
   console.log(
-    `${label}: ${((resets * 1000) / durationMs).toFixed(0)} resets/s sent over ${attempts} attacker connections ` +
+    `${label}: ${((resets * 1000) / durationMs).toFixed(0)} streams opened and cancelled per second by the attackers (client side), over ${attempts} connections ` +
       `(${stats.accepted - before.accepted - honestConnections} admitted, ${stats.refused - before.refused} refused, ${stats.shedSessions} shed; ${stats.http2Resets} resets seen by the server); ` +
       `server event loop blocked up to ${stats.loopDelayMaxMs.toFixed(0)} ms (p99 ${stats.loopDelayP99Ms.toFixed(0)} ms, quiet: ${before.loopDelayMaxMs.toFixed(0)} ms); ` +
       `honest client quiet: ${latency(baseline)}; during the attack: ${latency(during)}`,
