@@ -2,9 +2,12 @@
 // connections are capped in all and per client address, and an oversize body is answered and its
 // connection closed instead of read on. Timeouts are configured small so that the tests are quick;
 // no assertion depends on how long anything took.
+import { readFileSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
+import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../support/harness.ts";
+import { repoRoot, startHarness, type Harness } from "../support/harness.ts";
 
 interface Raw {
   socket: net.Socket;
@@ -158,5 +161,45 @@ describe("connection caps", () => {
       if (answered) again = r;
     }
     expect(again?.answer()).toMatch(/^HTTP\/1\.1 200/);
+  });
+});
+
+describe("over TLS", () => {
+  const fixtures = path.join(repoRoot, "test/fixtures");
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({
+      TLS_CERT_FILE: path.join(fixtures, "tls-cert.pem"),
+      TLS_KEY_FILE: path.join(fixtures, "tls-key.pem"),
+      HTTP_HEADERS_TIMEOUT_MS: "300",
+      MAX_CONNECTIONS_PER_ADDRESS: "2",
+    });
+  });
+  afterAll(() => h.close());
+
+  const secure = () =>
+    new Promise<tls.TLSSocket>((resolve, reject) => {
+      const socket = tls.connect(
+        { port: h.server.port, host: "127.0.0.1", ca: readFileSync(path.join(fixtures, "tls-cert.pem")), ALPNProtocols: ["http/1.1"] },
+        () => resolve(socket),
+      );
+      socket.on("error", reject);
+    });
+
+  it("times out dribbled headers and caps connections per address, as in cleartext", async () => {
+    const first = await secure();
+    let answer = "";
+    first.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+    const closed = new Promise((r) => first.once("close", r));
+    first.write("POST /auth.v1.AuthService/Login HTTP/1.1\r\nHost: t\r\n");
+    const timer = setInterval(() => first.write("X"), 20);
+    await closed;
+    clearInterval(timer);
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+
+    const kept = [await secure(), await secure()];
+    // A third from the same address is closed before its handshake completes.
+    await expect(secure()).rejects.toThrow();
+    for (const s of kept) s.destroy();
   });
 });
