@@ -17,9 +17,15 @@ export function wellFormed(field: string, value: string): string {
 }
 
 const maxEmailLength = 254;
-// Deliberately simple: one @, no spaces or control characters, a dot in the domain. Deliverability
-// is proven by the verification mail, not by a regular expression.
-const emailShape = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
+// A plain address (an RFC 5322 dot-atom, then a host name; letters of any script, as SMTPUTF8 allows),
+// and nothing a mail library would read as more than one address: no display name, group, comment,
+// list separator, quoted local part or address literal. `x<victim@example.com>`,
+// `a,victim@example.com` and `victim@example.com;x` would each be a separate account, with a
+// separate mail budget, while the mail goes to the victim's one inbox. Deliverability is proven by
+// the verification mail, not by a regular expression.
+const atom = "[\\p{L}\\p{M}\\p{N}!#$%&'*+/=?^_`{|}~-]+";
+const label = "[\\p{L}\\p{M}\\p{N}](?:[\\p{L}\\p{M}\\p{N}-]*[\\p{L}\\p{M}\\p{N}])?";
+const emailShape = new RegExp(`^${atom}(?:\\.${atom})*@${label}(?:\\.${label})+$`, "u");
 
 /** Trims and lower-cases an email address and checks its shape. */
 export function normalizeEmail(field: string, raw: string): string {

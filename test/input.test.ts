@@ -1,4 +1,5 @@
 // Every input check refuses text with a lone surrogate, naming the field.
+import addressparser from "nodemailer/lib/addressparser";
 import { describe, expect, it } from "vitest";
 import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../src/input.ts";
 import { AuthError } from "../src/errors.ts";
@@ -32,5 +33,47 @@ describe("lone surrogates", () => {
   it("well-formed text passes, astral characters (surrogate pairs) included", () => {
     expect(wellFormed("f", "Ada 🔐 Lovelace")).toBe("Ada 🔐 Lovelace");
     expect(checkDisplayName("display_name", "Ada 🔐")).toBe("Ada 🔐");
+  });
+});
+
+// The oracle is the mail library itself: every address accepted must be, to nodemailer's own
+// parser, exactly one address and that one; every variant that it would deliver to someone else's
+// inbox (a display name, a list, a group, a comment) must be refused, so nobody can open many
+// accounts (many mail budgets) that all mail one victim.
+describe("email addresses", () => {
+  const accepted = [
+    "ada@example.com",
+    "o'brien+tag@example.co.uk",
+    "first.last@sub.example-domain.org",
+    "x@y.zz",
+    "ü@bücher.de",
+    "a!#$%&*/=?^_`{|}~-b@example.com",
+  ];
+  it.each(accepted)("%s is accepted, and the mail library reads it as that one address", (email) => {
+    expect(normalizeEmail("email", email)).toBe(email.toLowerCase());
+    expect(addressparser(email)).toEqual([{ address: email, name: "" }]);
+  });
+
+  const refused = [
+    "x1<victim@example.com>",
+    "a,victim@example.com",
+    "victim@example.com;x.y",
+    "a(b)c@example.com",
+    "a:b@example.com",
+    '"a b"@example.com',
+    "a@[1.2.3.4]",
+    "victim@example.com,other@example.com",
+    "a..b@example.com",
+    ".a@example.com",
+    "a.@example.com",
+    "a@-example.com",
+    "a@example-.com",
+    "a@example..com",
+    "a@example",
+    "a@@example.com",
+    "a\\b@example.com",
+  ];
+  it.each(refused)("%s is refused", (email) => {
+    expect(refusal(() => normalizeEmail("email", email))).toEqual(["INVALID_ARGUMENT", "email"]);
   });
 });

@@ -52,7 +52,8 @@ export function createSmtpMailer(smtpUrl: string, from: string): Mailer {
   const transport = nodemailer.createTransport(smtpUrl);
   return {
     async send(mail) {
-      await transport.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text });
+      // The address as an object: nodemailer never parses it, so it is the one address it was checked as.
+      await transport.sendMail({ from, to: { name: "", address: mail.to }, subject: mail.subject, text: mail.text });
     },
     close: () => transport.close(),
   };
