@@ -201,6 +201,9 @@ export function createSessions(deps: SessionsDeps) {
     };
   }
 
+  const isUnspent = (token: RefreshTokenRecord | null): boolean => token !== null && token.consumedAt === null;
+  const unspent = async (hash: string): Promise<boolean> => isUnspent(await store.refreshTokens.find(hash));
+
   /**
    * A spent token presented again. Within the grace window, and only while the pair it was
    * rotated into is still the live one (its refresh token unspent), it is the same client racing
@@ -217,7 +220,7 @@ export function createSessions(deps: SessionsDeps) {
       store.refreshTokens.find(successor.tokenHash),
       liveSession(spent.sessionId, spent.userId, now),
     ]);
-    if (next === null || next.consumedAt !== null) return reuseDetected(spent.sessionId, spent.userId, now);
+    if (!isUnspent(next)) return reuseDetected(spent.sessionId, spent.userId, now);
     if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
     let pair: SealedPair;
     try {
@@ -228,6 +231,11 @@ export function createSessions(deps: SessionsDeps) {
       deps.log.warn({ err, sessionId: spent.sessionId }, "refresh grace: the stored pair does not open");
       throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
     }
+    // The read above may be stale by now: the owner may have rotated the successor while it was
+    // in flight. A pair handed out after that would let its holder replay it within its own grace
+    // for the live pair, so the predecessor of a rotated successor would never revoke. Checked
+    // again as the last step before the pair goes out (nothing is awaited after it).
+    if (!(await unspent(successor.tokenHash))) return reuseDetected(spent.sessionId, spent.userId, now);
     deps.log.info(
       { sessionId: spent.sessionId, userId: spent.userId },
       "refresh token replayed within the grace window: same pair returned",

@@ -114,6 +114,45 @@ describe("refresh grace window (default 30 s)", () => {
     await expect(alive(second)).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
   });
 
+  it("a predecessor replay that read its successor live, while the successor was rotated, revokes", async () => {
+    // The replay's read of the successor is held after it read "unspent" (a slow store), and the
+    // owner rotates the successor meanwhile: the read is stale by the time the pair would go out.
+    clock = new TestClock();
+    store = createMemoryStore({ clock });
+    let hold: { hash: string; reached: () => void; release: Promise<void> } | undefined;
+    const slow: MemoryStore = {
+      ...store,
+      refreshTokens: {
+        ...store.refreshTokens,
+        async find(hash) {
+          const found = await store.refreshTokens.find(hash);
+          const held = hold;
+          if (held?.hash === hash) {
+            hold = undefined;
+            held.reached();
+            await held.release;
+          }
+          return found;
+        },
+      },
+    };
+    s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, slow, clock);
+    const first = await signedIn("stale@example.com");
+    const second = await s.ops.sessions.refresh(first.refreshToken);
+    let release: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => {
+      const released = new Promise<void>((r) => (release = r));
+      hold = { hash: tokenHash(second.refreshToken), reached: resolve, release: released };
+    });
+    const replay = settle(s.ops.sessions.refresh(first.refreshToken));
+    await reached;
+    const third = await s.ops.sessions.refresh(second.refreshToken);
+    release();
+    // Handing out `second` now would let its holder replay it within its own grace for `third`.
+    expect(await replay).toBe("REFRESH_REVOKED");
+    await expect(alive(third)).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
+  });
+
   it("a replay within the window does not revive an ended session", async () => {
     const { first, pair } = await rotatedOnce("ended@example.com");
     await s.ops.sessions.logout(await alive(pair));
