@@ -114,20 +114,30 @@ export interface ConnectionLimits {
   http2MaxResetsPerConnection: number;
   http2MaxResetsPerAddress: number;
   http2ResetWindowMs: number;
+  /**
+   * Whether the address of a connection shed for HTTP/2 abuse is refused for the rest of the
+   * window. Not behind a proxy, where every client shares the proxy's address.
+   */
+  shedAddresses: boolean;
 }
 
-function connectionLimits(env: Env): ConnectionLimits {
+function connectionLimits(env: Env, trustProxyHops: number): ConnectionLimits {
+  // Behind a reverse proxy every client arrives from the proxy's address, over HTTP/2 often on
+  // one connection it shares among them all: a cap or a ban per address would fall on everyone
+  // at once. There the per-address limits are off unless set explicitly, and no address is shed.
+  const direct = trustProxyHops === 0;
   const limits: ConnectionLimits = {
     maxConnections: int(env, "MAX_CONNECTIONS", 800, 0, 1_000_000),
-    maxConnectionsPerAddress: int(env, "MAX_CONNECTIONS_PER_ADDRESS", 100, 0, 1_000_000),
+    maxConnectionsPerAddress: int(env, "MAX_CONNECTIONS_PER_ADDRESS", direct ? 100 : 0, 0, 1_000_000),
     headersTimeoutMs: int(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 0, 600_000),
     requestTimeoutMs: int(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 0, 3_600_000),
     minBodyBytesPerSecond: int(env, "HTTP_MIN_BODY_BYTES_PER_SECOND", 1024, 0, 100_000_000),
     bodyRateWindowMs: int(env, "HTTP_BODY_RATE_WINDOW_MS", 5_000, 10, 600_000),
     http2MaxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 128, 1, 10_000),
     http2MaxResetsPerConnection: int(env, "HTTP2_MAX_RESETS_PER_CONNECTION", 200, 0, 1_000_000),
-    http2MaxResetsPerAddress: int(env, "HTTP2_MAX_RESETS_PER_ADDRESS", 1000, 0, 10_000_000),
+    http2MaxResetsPerAddress: int(env, "HTTP2_MAX_RESETS_PER_ADDRESS", direct ? 1000 : 0, 0, 10_000_000),
     http2ResetWindowMs: int(env, "HTTP2_RESET_WINDOW_MS", 10_000, 100, 3_600_000),
+    shedAddresses: direct,
   };
   // Node refuses a header timeout longer than the whole-request timeout.
   if (limits.requestTimeoutMs > 0 && limits.headersTimeoutMs > limits.requestTimeoutMs) {
@@ -296,16 +306,17 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
   const privateKeyPem = secret(env, "JWT_PRIVATE_KEY", readFile)?.replace(/\\n/g, "\n");
 
   const day = 86_400;
+  const trustProxyHops = int(env, "TRUST_PROXY_HOPS", 0, 0, 10);
   const config: Config = {
     port: int(env, "PORT", 8080, 0, 65_535),
     host: str(env, "HOST") ?? "0.0.0.0",
     mongodb: mongodb(env),
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     corsAllowedOrigins: origins(env, "CORS_ALLOWED_ORIGINS"),
-    trustProxyHops: int(env, "TRUST_PROXY_HOPS", 0, 0, 10),
+    trustProxyHops,
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
-    limits: connectionLimits(env),
+    limits: connectionLimits(env, trustProxyHops),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     jwt: {
       privateKeyPem,

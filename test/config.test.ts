@@ -179,9 +179,22 @@ describe("connection limits", () => {
       http2MaxResetsPerConnection: 200,
       http2MaxResetsPerAddress: 1000,
       http2ResetWindowMs: 10_000,
+      shedAddresses: true,
     });
     const off = loadConfig({ MAX_CONNECTIONS: "0", HTTP_REQUEST_TIMEOUT_MS: "0", HTTP2_MAX_RESETS_PER_ADDRESS: "0" }, noFiles).limits;
     expect([off.maxConnections, off.requestTimeoutMs, off.http2MaxResetsPerAddress]).toEqual([0, 0, 0]);
+  });
+
+  it("behind a proxy (TRUST_PROXY_HOPS > 0) turns the per-address caps off unless set, and never refuses an address", () => {
+    const direct = loadConfig({}, noFiles).limits;
+    expect([direct.maxConnectionsPerAddress, direct.http2MaxResetsPerAddress, direct.shedAddresses]).toEqual([100, 1000, true]);
+    const proxied = loadConfig({ TRUST_PROXY_HOPS: "1" }, noFiles).limits;
+    expect([proxied.maxConnectionsPerAddress, proxied.http2MaxResetsPerAddress, proxied.shedAddresses]).toEqual([0, 0, false]);
+    const set = loadConfig(
+      { TRUST_PROXY_HOPS: "2", MAX_CONNECTIONS_PER_ADDRESS: "500", HTTP2_MAX_RESETS_PER_ADDRESS: "5000" },
+      noFiles,
+    ).limits;
+    expect([set.maxConnectionsPerAddress, set.http2MaxResetsPerAddress, set.shedAddresses]).toEqual([500, 5000, false]);
   });
 
   it.each([

@@ -156,14 +156,18 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     if (closing) setImmediate(() => session.close());
     const resets = new SlidingWindow();
     let shed = false;
-    /** Ends an abusive session, and refuses its address for the rest of the window. */
+    /** Ends an abusive session, and refuses its address for the rest of the window (see shedAddresses). */
     const shedSession = (scope: "connection" | "address" | "flood") => {
       if (shed) return;
       shed = true;
       stats.shedSessions++;
       const address = clientNetwork(sessionAddress(session));
-      // The abuser reconnects at once: its address waits out the window.
-      shedUntil.set(address, Date.now() + limits.http2ResetWindowMs);
+      // The abuser reconnects at once: its address waits out the window. Not a proxy's, which all
+      // its clients share (one of them, or the proxy's own cancellations, would shut out all), nor
+      // after a flood while the address budget is off.
+      if (limits.shedAddresses && (scope !== "flood" || limits.http2MaxResetsPerAddress > 0)) {
+        shedUntil.set(address, Date.now() + limits.http2ResetWindowMs);
+      }
       onLimit({ kind: "http2_resets", address, scope });
       // Streams cut because their session ended close after it is destroyed, and GOAWAY throws there.
       if (session.destroyed) return;
@@ -178,7 +182,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     // rate limit. Most of a rapid reset's streams die there, unseen by the stream counts below, and
     // the client simply reconnects: its address is shed as if over budget.
     session.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "ERR_HTTP2_ERROR" && limits.http2MaxResetsPerAddress > 0) shedSession("flood");
+      if (err.code === "ERR_HTTP2_ERROR") shedSession("flood");
     });
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
       // Aborted: the stream was reset before it was answered (the 'aborted' event is not emitted

@@ -1,7 +1,7 @@
 // HTTP/2 abuse (issue 10, item 2): a client that cancels streams as fast as it opens them (rapid
-// reset) loses its connection and, for a while, its address, while other clients are served; and
-// honest clients that upload oversize messages get RESOURCE_EXHAUSTED as a gRPC status and keep a
-// working connection.
+// reset) loses its connection and, for a while, its address (behind a proxy, only its connection),
+// while other clients are served; and honest clients that upload oversize messages get
+// RESOURCE_EXHAUSTED as a gRPC status and keep a working connection.
 import http2 from "node:http2";
 import net from "node:net";
 import type * as grpc from "@grpc/grpc-js";
@@ -110,21 +110,46 @@ describe("rapid reset", () => {
 });
 
 describe("a flood Node ends itself", () => {
-  it("sheds the address too, so that reconnecting does not renew the attack", async () => {
+  it.each([
+    ["sheds the address too, so that reconnecting does not renew the attack", {}, true],
+    // Even with the address budget set explicitly: the proxy's address is everyone's.
+    ["behind a proxy (TRUST_PROXY_HOPS > 0), ends only that connection, never the address", { TRUST_PROXY_HOPS: "1" }, false],
+  ])("%s", async (_name, env: Record<string, string>, addressRefused) => {
     // No reset budget of ours could trigger: only Node's own flood protection ends the session.
     const h = await startHarness({
       HTTP2_MAX_CONCURRENT_STREAMS: "10",
       HTTP2_MAX_RESETS_PER_CONNECTION: "0",
       HTTP2_MAX_RESETS_PER_ADDRESS: "1000000",
+      ...env,
     });
     try {
       const code = await rapidReset(connectFrom(h.server.port, "127.0.0.7"), 100_000);
       expect(code).toBeDefined();
       // Node reports the session's error a moment after the client has seen it close.
       while (h.server.connectionStats().shedSessions === 0) await new Promise((r) => setTimeout(r, 10));
-      expect(await refused(h.server.port, "127.0.0.7")).toBe(true);
+      expect(await refused(h.server.port, "127.0.0.7")).toBe(addressRefused);
       expect(await refused(h.server.port, "127.0.0.8")).toBe(false);
     } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("behind a reverse proxy (TRUST_PROXY_HOPS > 0)", () => {
+  // Every client comes from the proxy's address, over HTTP/2 often on one shared connection (an
+  // envoy in front of gRPC; its deadline cancellations are RST_STREAM CANCEL): refusing the
+  // address would refuse everyone. Only the offending connection is shed.
+  it("sheds a connection over its reset budget but never refuses its address", async () => {
+    const h = await startHarness({ TRUST_PROXY_HOPS: "1", HTTP2_MAX_RESETS_PER_CONNECTION: "20", HTTP2_RESET_WINDOW_MS: "60000" });
+    const neighbour = connectFrom(h.server.port, "127.0.0.9");
+    try {
+      expect(await check(neighbour)).toBe("0");
+      expect(await rapidReset(connectFrom(h.server.port, "127.0.0.9"), 10_000)).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      expect(h.server.connectionStats().shedSessions).toBe(1);
+      expect(await refused(h.server.port, "127.0.0.9")).toBe(false);
+      expect(await check(neighbour)).toBe("0");
+    } finally {
+      neighbour.close();
       await h.close();
     }
   });
