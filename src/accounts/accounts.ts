@@ -195,7 +195,8 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const current = checkPresentedPassword("current_password", currentRaw);
       if (nextRaw.length === 0) throw new AuthError("INVALID_ARGUMENT", "new_password is required", { field: "new_password" });
       const user = await requireUser(caller);
-      if (!(await checkPassword(user.email, user, current))) {
+      // Counted under the caller's session: strangers guessing at the address cannot refuse it.
+      if (!(await checkPassword(user.email, user, current, { kind: "session", sessionId: caller.sessionId }))) {
         throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       }
       const next = await deps.passwordPolicy("new_password", nextRaw, user);

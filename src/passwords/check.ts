@@ -7,15 +7,20 @@
 //                      (an IPv6 address counts as its /64: client-network.ts)
 //     the account      LOGIN_MAX_FAILURES per LOGIN_LOCK_SECONDS, shared by every stranger
 //     the account      half of LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, shared by every stranger
-//   a known device (it holds a token from an earlier sign-in to this account; sign-in/devices.ts):
+//   a known device (it holds a current token from an earlier sign-in to this account; sign-in/devices.ts):
 //     the device       LOGIN_DEVICE_MAX_FAILURES per LOGIN_LOCK_SECONDS
 //     the account      the other half of LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, shared by known devices
+//   a signed-in caller re-entering the password (ChangePassword, step-up proofs):
+//     the session      LOGIN_DEVICE_MAX_FAILURES per LOGIN_LOCK_SECONDS
+//     the account      the known devices' half of LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR
 //
 // So the account as a whole never gets more than LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR checks in an
 // hour, and strangers, however many addresses they use, can exhaust only their own share: the
-// owner's known devices still get in, and a completed password reset clears the account's
-// counters (accounts.ts). Every counter is one atomic write taken before the check; a guess is
-// checked only if all of its counters admitted it, so racing guesses cannot exceed any of them.
+// owner's known devices and sessions still get in, and a completed password reset clears the
+// account's counters (accounts.ts). Every counter is one atomic write taken before the check; a
+// guess is checked only if all of its counters admitted it, so racing guesses cannot exceed any.
+// The counters whose keys need no account (the client's, and a stranger's per-account ones, keyed
+// by the email) come before the account is read, so such a refusal reads nothing about it.
 import { countGuess } from "../attempt-limit.ts";
 import { clientNetwork } from "../client-network.ts";
 import type { Clock } from "../clock.ts";
@@ -42,13 +47,18 @@ export interface PasswordCheckDeps {
   limits: PasswordLimits;
 }
 
-/** Where a guess comes from. Absent: an authenticated caller re-entering the password. */
-export interface GuessSource {
-  /** The client's address, as the transport saw it. */
-  address: string;
-  /** The device id of a valid known-device token for this very account, else null. */
-  knownDeviceId: string | null;
-}
+/**
+ * Where a guess comes from, which decides the counters it takes:
+ * - a stranger: a client with no current known-device token for this account;
+ * - a device: a client whose token is genuine for this email (sign-in/devices.ts). Whether it is
+ *   still current (not voided by a reset or a sign-out everywhere) needs the account, so
+ *   `isCurrentFor` is asked after the lookup; a voided token's holder is then a stranger too;
+ * - a session: a signed-in caller re-entering the password (ChangePassword, step-up proofs).
+ */
+export type GuessSource =
+  | { kind: "stranger"; address: string }
+  | { kind: "device"; address: string; deviceId: string; isCurrentFor: (user: UserRecord | null) => boolean }
+  | { kind: "session"; sessionId: string };
 
 /** The guessing-limit key of an address's password from strangers (an account's, or a would-be account's). */
 export const passwordAttemptKey = (email: string): string => `password:${email}`;
@@ -62,34 +72,55 @@ export const accountPasswordAttemptKeys = (email: string): string[] => [
 
 /**
  * Checks a presented password for the account with that (normalized) email. `user` may be given
- * as a lookup, run only once every counter has admitted the guess: then a refusal happens before
- * anything about the account is read, so it takes the same time whether or not it exists.
+ * as a lookup, run only once the counters that need no account have admitted the guess: then a
+ * refusal happens before anything about the account is read, so it takes the same time whether or
+ * not it exists.
  */
 export type PasswordCheck = (
   email: string,
   user: UserRecord | null | (() => Promise<UserRecord | null>),
   password: string,
-  from?: GuessSource,
+  from: GuessSource,
 ) => Promise<boolean>;
 
 type Counter = { key: string; policy: AttemptPolicy | undefined; clearedBySuccess: boolean };
 
-/** The counters a guess takes, client's first: a refused client never touches the account's. */
-function countersFor(limits: PasswordLimits, email: string, from: GuessSource | undefined): Counter[] {
-  if (from?.knownDeviceId != null) {
-    return [
-      { key: `password-device:${from.knownDeviceId}`, policy: limits.device, clearedBySuccess: true },
-      { key: `password-hour-known:${email}`, policy: limits.hourly?.knownDevices, clearedBySuccess: false },
-    ];
-  }
+/** A stranger's counters, the client's first: a refused client never touches the account's. */
+function strangerCounters(limits: PasswordLimits, email: string, address: string): Counter[] {
   const [strangers, hour] = accountPasswordAttemptKeys(email);
   return [
-    ...(from === undefined
-      ? []
-      : [{ key: `password-address:${clientNetwork(from.address)}`, policy: limits.address, clearedBySuccess: false }]),
+    { key: `password-address:${clientNetwork(address)}`, policy: limits.address, clearedBySuccess: false },
     { key: strangers as string, policy: limits.account, clearedBySuccess: true },
     { key: hour as string, policy: limits.hourly?.strangers, clearedBySuccess: false },
   ];
+}
+
+const knownShare = (limits: PasswordLimits, email: string): Counter => ({
+  key: `password-hour-known:${email}`,
+  policy: limits.hourly?.knownDevices,
+  clearedBySuccess: false,
+});
+
+/** The counters a guess takes before the account is read (all of them but a device's account share). */
+function countersBeforeLookup(limits: PasswordLimits, email: string, from: GuessSource): Counter[] {
+  switch (from.kind) {
+    case "stranger":
+      return strangerCounters(limits, email, from.address);
+    case "device":
+      // The device's own count needs no account; the account's shares wait for the token's check.
+      return [{ key: `password-device:${from.deviceId}`, policy: limits.device, clearedBySuccess: true }];
+    case "session":
+      // The owner's own session: its wrong passwords are its own (strangers' guessing cannot make
+      // ChangePassword or a step-up refuse the owner) and spend the known devices' share of the
+      // hour, so the account's hourly bound still holds.
+      return [{ key: `password-session:${from.sessionId}`, policy: limits.device, clearedBySuccess: true }, knownShare(limits, email)];
+  }
+}
+
+/** A device's account shares, once the account is read: a token the account no longer honours is a stranger's. */
+function countersAfterLookup(limits: PasswordLimits, email: string, from: GuessSource, user: UserRecord | null): Counter[] {
+  if (from.kind !== "device") return [];
+  return from.isCurrentFor(user) ? [knownShare(limits, email)] : strangerCounters(limits, email, from.address);
 }
 
 const rateLimited = (retryAfterSeconds: number) =>
@@ -103,9 +134,16 @@ const rateLimited = (retryAfterSeconds: number) =>
 export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
   const { hasher } = deps;
   return async (email, given, password, from) => {
-    const counters = countersFor(deps.limits, email, from);
-    for (const { key, policy } of counters) if (policy !== undefined) await countGuess(deps, key, policy, rateLimited);
+    const taken: Counter[] = [];
+    const take = async (counters: Counter[]) => {
+      for (const counter of counters) {
+        if (counter.policy !== undefined) await countGuess(deps, counter.key, counter.policy, rateLimited);
+        taken.push(counter);
+      }
+    };
+    await take(countersBeforeLookup(deps.limits, email, from));
     const user = typeof given === "function" ? await given() : given;
+    await take(countersAfterLookup(deps.limits, email, from, user));
     let ok = false;
     if (user === null || user.passwordHash === null) await hasher.burn(password);
     else ok = await hasher.verify(user.passwordHash, password);
@@ -114,7 +152,7 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
     // address's count across accounts and the hourly bound only take back this guess's own count:
     // a right password is no failure, but it does not wipe the others' (only a reset does).
     const now = deps.clock.now();
-    for (const { key, policy, clearedBySuccess } of counters) {
+    for (const { key, policy, clearedBySuccess } of taken) {
       if (policy === undefined) continue;
       if (clearedBySuccess) await deps.attempts.clear(key);
       else await deps.attempts.forgive(key, now, policy);

@@ -1,13 +1,17 @@
 // Known-device tokens (OWASP's "device cookie", NIST SP 800-63B 5.2.2): after a successful
-// sign-in the client gets a token naming a device id, the account and an expiry, signed with a
-// key derived from the server secret. Presenting it at the next sign-in to that account marks the
+// sign-in (or a completed password reset) the client gets a token naming a device id, the account
+// (its id and email), the account's session-cutoff generation and an expiry, signed with a key
+// derived from the server secret. Presenting it at the next sign-in to that account marks the
 // client as a known device, whose wrong passwords are counted apart from strangers' (see
 // passwords/check.ts): someone who only knows the address cannot lock the owner's devices out.
 //
 // The token is a credential for the guessing limit only, never for the account: it opens no
 // session and proves nothing but "this client signed in to this account before". Nothing is
-// stored; a token is valid until it expires (a stolen one gives a thief the known-device budget,
-// which the account's hourly bound still caps).
+// stored. Binding the email lets a sign-in tell, before reading the account, whether a token is
+// genuine for the address it names (so a refused guess reads nothing: sign-in/password.ts).
+// Binding the generation makes the tokens revocable: a password change or reset and "sign out
+// everywhere" raise it (store/port.ts SessionCutoff), which voids every token issued before; a
+// voided or expired token's holder is a stranger again.
 
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { addSeconds, type Clock } from "../clock.ts";
@@ -18,14 +22,23 @@ export interface DeviceGrant {
   token: string;
   deviceId: string;
   expiresAt: Date;
-  /** The token presented with the sign-in was valid for this account (false: a new device). */
+  /** The token presented was a current one of this account (false: a device new to it). */
   known: boolean;
 }
 
-/** What a presented token claims, once its signature and expiry are checked. */
+/** What a presented token claims, once its signature (for the email given) and expiry are checked. */
 export interface DeviceClaim {
   deviceId: string;
   userId: string;
+  /** The account's session-cutoff generation when the token was issued. */
+  generation: number;
+}
+
+/** The account a token is issued to, as of the sign-in (or reset) that issues it. */
+export interface DeviceOwner {
+  id: string;
+  email: string;
+  generation: number;
 }
 
 export interface DeviceTokenDeps {
@@ -35,41 +48,70 @@ export interface DeviceTokenDeps {
   ttlSeconds: number;
 }
 
-const prefix = "d1";
+const prefix = "d2";
 /** Far above any token this server issues: longer input is not even split. */
 const maxLength = 256;
 const idPattern = /^[A-Za-z0-9-]{1,64}$/;
+const numberPattern = /^\d{1,12}$/;
+
+/** The owner a user record stands for now. */
+export const deviceOwner = (user: { id: string; email: string; sessionCutoff: { generation: number } }): DeviceOwner => ({
+  id: user.id,
+  email: user.email,
+  generation: user.sessionCutoff.generation,
+});
+
+/** Whether a claim is still honoured by the account: its own, and issued under its current generation. */
+export function isCurrentFor(claim: DeviceClaim, owner: Pick<DeviceOwner, "id" | "generation"> | null): boolean {
+  return owner !== null && claim.userId === owner.id && claim.generation === owner.generation;
+}
 
 export function createDeviceTokens(deps: DeviceTokenDeps) {
   const { signer, clock } = deps;
-  const mac = (deviceId: string, userId: string, exp: string) => signer.sign(`device:${deviceId}:${userId}:${exp}`);
-
-  /** The claim of a token with a good signature that has not expired; null for anything else. */
-  function read(raw: string | undefined): DeviceClaim | null {
-    if (raw === undefined || raw.length === 0 || raw.length > maxLength) return null;
-    const [p, deviceId, userId, exp, given, extra] = raw.split(".");
-    if (p !== prefix || deviceId === undefined || userId === undefined || exp === undefined || given === undefined || extra !== undefined) {
-      return null;
-    }
-    if (!idPattern.test(deviceId) || !idPattern.test(userId) || !/^\d{1,12}$/.test(exp)) return null;
-    const expected = Buffer.from(mac(deviceId, userId, exp));
-    const presented = Buffer.from(given);
-    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return null;
-    if (Number(exp) * 1000 <= clock.now().getTime()) return null;
-    return { deviceId, userId };
-  }
+  // The email goes last: every other field is colon-free, so the signed text is unambiguous.
+  const mac = (deviceId: string, userId: string, generation: string, exp: string, email: string) =>
+    signer.sign(`device:${deviceId}:${userId}:${generation}:${exp}:${email}`);
 
   return {
-    read,
+    /**
+     * The claim of a token with a good signature for this (normalized) email that has not expired;
+     * null for anything else, another account's genuine token included. Reads no storage.
+     */
+    read(raw: string | undefined, email: string): DeviceClaim | null {
+      if (raw === undefined || raw.length === 0 || raw.length > maxLength) return null;
+      const [p, deviceId, userId, generation, exp, given, extra] = raw.split(".");
+      if (
+        p !== prefix ||
+        deviceId === undefined ||
+        userId === undefined ||
+        generation === undefined ||
+        exp === undefined ||
+        given === undefined ||
+        extra !== undefined
+      ) {
+        return null;
+      }
+      if (!idPattern.test(deviceId) || !idPattern.test(userId) || !numberPattern.test(generation) || !numberPattern.test(exp)) return null;
+      const expected = Buffer.from(mac(deviceId, userId, generation, exp, email));
+      const presented = Buffer.from(given);
+      if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return null;
+      if (Number(exp) * 1000 <= clock.now().getTime()) return null;
+      return { deviceId, userId, generation: Number(generation) };
+    },
 
-    /** A fresh token for a signed-in user: the same device id when the presented one was theirs. */
-    grant(userId: string, claim: DeviceClaim | null): DeviceGrant {
-      const known = claim !== null && claim.userId === userId;
-      const deviceId = known ? claim.deviceId : randomUUID();
+    /**
+     * A fresh token for the owner: the same device id when `presented` is a current token of
+     * theirs (`currentFor`, by default the owner as signed in; a reset passes the account as it
+     * was before the reset raised the generation).
+     */
+    grant(owner: DeviceOwner, presented: DeviceClaim | null, currentFor: DeviceOwner = owner): DeviceGrant {
+      const known = presented !== null && isCurrentFor(presented, currentFor);
+      const deviceId = known ? presented.deviceId : randomUUID();
       const expSeconds = Math.floor(addSeconds(clock.now(), deps.ttlSeconds).getTime() / 1000);
       const exp = String(expSeconds);
-      const expiresAt = new Date(expSeconds * 1000);
-      return { token: [prefix, deviceId, userId, exp, mac(deviceId, userId, exp)].join("."), deviceId, expiresAt, known };
+      const generation = String(owner.generation);
+      const token = [prefix, deviceId, owner.id, generation, exp, mac(deviceId, owner.id, generation, exp, owner.email)].join(".");
+      return { token, deviceId, expiresAt: new Date(expSeconds * 1000), known };
     },
   };
 }

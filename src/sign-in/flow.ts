@@ -29,7 +29,8 @@ export interface SignInIdentity {
   email: string;
 }
 
-export type SignedIn = { state: "signed_in"; account: AccountView; tokens: TokenPair; rememberMe: boolean };
+/** `userGeneration`: the account's session-cutoff generation the session opened under. */
+export type SignedIn = { state: "signed_in"; account: AccountView; tokens: TokenPair; rememberMe: boolean; userGeneration: number };
 export type SecondFactorPending = { state: "second_factor_pending"; identity: SignInIdentity; challenge: Challenge };
 export type SignInResult = SignedIn | SecondFactorPending;
 
@@ -76,7 +77,13 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       await sessions.end(tokens.sessionId, after.id);
       return pending(checked, await challenges.issue(checked, rememberMe));
     }
-    return { state: "signed_in", account: accountView(after, twoFactorEnabled), tokens, rememberMe };
+    return {
+      state: "signed_in",
+      account: accountView(after, twoFactorEnabled),
+      tokens,
+      rememberMe,
+      userGeneration: checked.sessionCutoff.generation,
+    };
   }
 
   return {

@@ -2,16 +2,16 @@
 // verified out (with its hash upgraded to the current argon2 parameters when it was weaker).
 // Unknown email and wrong password are one answer, after the same work (passwords/check.ts).
 // Which guessing limits apply depends on the client: a known device of this very account (its
-// token's account is the one the email names) is counted apart from strangers.
+// token is genuine for the email and still current for the account) is counted apart from strangers.
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { normalizeEmail } from "../input.ts";
 import type { Logger } from "../log.ts";
-import type { PasswordCheck } from "../passwords/check.ts";
+import type { GuessSource, PasswordCheck } from "../passwords/check.ts";
 import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
 import type { UserRecord, UserStore } from "../store/port.ts";
-import type { DeviceClaim } from "./devices.ts";
+import { type DeviceClaim, deviceOwner, isCurrentFor } from "./devices.ts";
 
 export interface PasswordFactorDeps {
   users: UserStore;
@@ -34,18 +34,22 @@ export function passwordFactor(deps: PasswordFactorDeps, checkPassword: Password
         read.user = await users.findByEmail(input.email);
         return read.user;
       };
-      let ok: boolean;
-      if (from.device === null) {
-        // A stranger: the guessing limits come first and the account is read only once they admit
-        // the guess, so a refusal says nothing, not even by its timing, about the account.
-        ok = await checkPassword(input.email, lookup, input.password, { address: from.address, knownDeviceId: null });
-      } else {
-        // A valid known-device token: only someone who signed in to an account holds one, so
-        // reading the account first (to see whether the token is its own) reveals nothing new.
-        const found = await lookup();
-        const knownDeviceId = found !== null && from.device.userId === found.id ? from.device.deviceId : null;
-        ok = await checkPassword(input.email, found, input.password, { address: from.address, knownDeviceId });
-      }
+      // A token genuine for this email (devices.ts checks that without reading the account) is
+      // counted on its device before the lookup; whether the account still honours it is known
+      // only after, and a voided one is counted as a stranger's. Any other client is a stranger,
+      // whose limits all come before the lookup. Either way a refusal by the limits that need no
+      // account reads nothing about it, so it takes the same time whether or not it exists.
+      const { address, device } = from;
+      const source: GuessSource =
+        device === null
+          ? { kind: "stranger", address }
+          : {
+              kind: "device",
+              address,
+              deviceId: device.deviceId,
+              isCurrentFor: (user) => isCurrentFor(device, user === null ? null : deviceOwner(user)),
+            };
+      const ok = await checkPassword(input.email, lookup, input.password, source);
       const user = read.user;
       if (!ok || user === null || user.passwordHash === null) {
         throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");

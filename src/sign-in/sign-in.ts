@@ -5,7 +5,7 @@
 // a thief with the password signs in without the owner's token, so the owner hears of it.
 import type { Notifier } from "../mail/notifications.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
-import type { DeviceClaim, DeviceGrant, DeviceTokens } from "./devices.ts";
+import type { DeviceGrant, DeviceTokens } from "./devices.ts";
 import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
 import type { passwordFactor } from "./password.ts";
 
@@ -26,8 +26,9 @@ export type LoginResult = SignedInOnDevice | SecondFactorPending;
 
 export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens, notifier: Notifier) {
   /** The device's token for this sign-in; the owner is told when the device is new to the account. */
-  function onDevice(result: SignedIn, presented: DeviceClaim | null, client: ClientInfo): SignedInOnDevice {
-    const device = devices.grant(result.account.id, presented);
+  function onDevice(result: SignedIn, presented: string | undefined, client: ClientInfo): SignedInOnDevice {
+    const { id, email } = result.account;
+    const device = devices.grant({ id, email, generation: result.userGeneration }, devices.read(presented, email));
     if (!device.known) notifier.notify(result.account, "new_device_sign_in", client);
     return { ...result, device };
   }
@@ -36,11 +37,11 @@ export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passw
     async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {
       const credentials = password.parse(input);
       const proof = flow.checkProof({ code: input.loginCode, recoveryCode: input.recoveryCode }, "login_code", "recovery_code");
-      const device = devices.read(input.deviceToken);
+      const device = devices.read(input.deviceToken, credentials.email);
       const checked = await password.verify(credentials, { address: client.ipAddress, device });
       const result = await flow.afterFirstFactor(checked, { rememberMe: input.rememberMe, proof }, client);
       if (result.state !== "signed_in") return result;
-      return onDevice(result, device, client);
+      return onDevice(result, input.deviceToken, client);
     },
 
     async completeLogin(
@@ -49,7 +50,7 @@ export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passw
       client: ClientInfo,
       deviceToken?: string,
     ): Promise<SignedInOnDevice> {
-      return onDevice(await flow.completeSecondFactor(challengeToken, proof, client), devices.read(deviceToken), client);
+      return onDevice(await flow.completeSecondFactor(challengeToken, proof, client), deviceToken, client);
     },
   };
 }

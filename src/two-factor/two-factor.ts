@@ -279,9 +279,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     return sessions.revokeAllOf(caller.userId, caller.sessionId);
   }
 
-  async function passwordProof(user: UserRecord, raw: string, field = "password"): Promise<void> {
+  /** The signed-in caller's password, counted under their session (passwords/check.ts), not strangers' limits. */
+  async function passwordProof(caller: Caller, user: UserRecord, raw: string, field = "password"): Promise<void> {
     const password = checkPresentedPassword(field, raw);
-    if (!(await checkPassword(user.email, user, password))) {
+    if (!(await checkPassword(user.email, user, password, { kind: "session", sessionId: caller.sessionId }))) {
       throw new AuthError("INVALID_CREDENTIALS", "the password is wrong", { field });
     }
   }
@@ -313,7 +314,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       // Nothing this account can prove here (no password, no second factor): only a new sign-in.
       throw new AuthError("REAUTHENTICATION_REQUIRED", "this change needs a recent sign-in: sign in again");
     }
-    if (hasPassword) await passwordProof(user, proof.password, "reauthentication.password");
+    if (hasPassword) await passwordProof(caller, user, proof.password, "reauthentication.password");
     if (factor !== undefined) await prove(user.id, factor);
   }
 
@@ -342,7 +343,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
           enabled ? "password is required while two-factor authentication is enabled" : "password is required",
         );
       }
-      if (input.password.length > 0) await passwordProof(user, input.password);
+      if (input.password.length > 0) await passwordProof(caller, user, input.password);
       if (!enabled) return newPending(user, "enrol");
       if (input.additionalDevice) return newPending(user, "device");
       const primary = record.devices[0];
@@ -398,7 +399,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       }
       const user = await requireUser(caller);
       await requireEnabled(user.id);
-      if (input.password.length > 0) await passwordProof(user, input.password);
+      if (input.password.length > 0) await passwordProof(caller, user, input.password);
       else await prove(user.id, checkProof({ code: input.code, recoveryCode: input.recoveryCode }, "code", "recovery_code"));
       await mutate(user.id, (record) => {
         const next = { ...emptyRecord(user.id), version: record.version, sessionCutoff: record.sessionCutoff };
@@ -423,7 +424,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     async reset(caller: Caller, rawPassword: string): Promise<Enrolment> {
       const user = await requireUser(caller);
       await requireEnabled(user.id);
-      await passwordProof(user, rawPassword);
+      await passwordProof(caller, user, rawPassword);
       return newPending(user, "replace");
     },
 

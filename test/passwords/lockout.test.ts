@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure, fetchDriver, type Driver, type Json } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
-import { startService } from "../support/service.ts";
+import { startService, type InProcess } from "../support/service.ts";
+import type { Caller } from "../../src/sessions/caller.ts";
 import type { AuthError } from "../../src/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 
@@ -181,16 +182,21 @@ describe("the account's hourly bound (LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, 100)"
   });
 });
 
+/** An in-process service whose store records every lookup of an account by email. */
+async function serviceCountingLookups(): Promise<{ s: InProcess; lookups: string[] }> {
+  const store = createMemoryStore();
+  const lookups: string[] = [];
+  const findByEmail = store.users.findByEmail.bind(store.users);
+  store.users.findByEmail = (email) => {
+    lookups.push(email);
+    return findByEmail(email);
+  };
+  return { s: await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, store), lookups };
+}
+
 describe("a refusal reads nothing about the account", () => {
   it("a stranger refused by the limits never looks the address up, so RATE_LIMITED takes the same path for every address", async () => {
-    const store = createMemoryStore();
-    const lookups: string[] = [];
-    const findByEmail = store.users.findByEmail.bind(store.users);
-    store.users.findByEmail = (email) => {
-      lookups.push(email);
-      return findByEmail(email);
-    };
-    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
+    const { s, lookups } = await serviceCountingLookups();
     await s.ops.accounts.register({ email: "looked-up@example.com", password, displayName: "" }, s.client);
     const reason = (email: string) =>
       s.ops.signIn.login({ email, password: "not it at all", rememberMe: false }, s.client).catch((e: AuthError) => e.reason);
@@ -201,5 +207,90 @@ describe("a refusal reads nothing about the account", () => {
       expect(lookups).toEqual([]);
     }
     await s.close();
+  });
+
+  it("nor does a known device's: locked by its own count, or holding another account's token, it is refused unread", async () => {
+    const { s, lookups } = await serviceCountingLookups();
+    const tokenOf = async (email: string) => {
+      await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+      const signedIn = await s.ops.signIn.login({ email, password, rememberMe: false }, s.client);
+      if (signedIn.state !== "signed_in") throw new Error("expected a completed sign-in");
+      return signedIn.device.token;
+    };
+    const own = await tokenOf("device-owner@example.com");
+    const other = await tokenOf("someone-else@example.com");
+    const reason = (email: string, deviceToken: string) =>
+      s.ops.signIn.login({ email, password: "not it at all", rememberMe: false, deviceToken }, s.client).catch((e: AuthError) => e.reason);
+    // The account's own device, locked by its own wrong passwords (LOGIN_DEVICE_MAX_FAILURES).
+    for (let i = 0; i < 10; i++) expect(await reason("device-owner@example.com", own)).toBe("INVALID_CREDENTIALS");
+    lookups.length = 0;
+    expect(await reason("device-owner@example.com", own)).toBe("RATE_LIMITED");
+    expect(lookups).toEqual([]);
+    // Another account's genuine token is a stranger's: refused by the strangers' limits, unread.
+    for (const email of ["someone-else-target@example.com", "device-owner@example.com"]) {
+      for (let i = 0; i < 10; i++) expect(await reason(email, other)).toBe("INVALID_CREDENTIALS");
+      lookups.length = 0;
+      expect(await reason(email, other)).toBe("RATE_LIMITED");
+      expect(lookups).toEqual([]);
+    }
+    await s.close();
+  });
+});
+
+describe("a signed-in caller's password proofs are counted under the session, not the strangers' limits", () => {
+  let s: InProcess;
+  beforeAll(async () => {
+    s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+  });
+  afterAll(() => s.close());
+
+  async function session(email: string): Promise<Caller> {
+    const signedIn = await s.ops.signIn.login({ email, password, rememberMe: false }, s.client);
+    if (signedIn.state !== "signed_in") throw new Error("expected a completed sign-in");
+    return s.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken });
+  }
+  const strangersLock = async (email: string) => {
+    for (let i = 0; i < 11; i++) {
+      await s.ops.signIn
+        .login({ email, password: `guess ${i}`, rememberMe: false }, { ...s.client, ipAddress: `198.51.100.${i}` })
+        .catch(() => undefined);
+    }
+    const refused = await s.ops.signIn.login({ email, password, rememberMe: false }, s.client).catch((e: AuthError) => e.reason);
+    expect(refused).toBe("RATE_LIMITED");
+  };
+
+  it("strangers who locked the account do not stop its signed-in owner proving the password", async () => {
+    const email = "signed-in-owner@example.com";
+    await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+    const caller = await session(email);
+    await strangersLock(email);
+    // A proof of two-factor.ts (setup with the password), ChangePassword, and a re-authenticated
+    // DeleteAccount (confirmIdentity): each checks the right password, locked strangers or not.
+    expect((await s.ops.twoFactor.setup(caller, { password, additionalDevice: false, passwordRequired: true })).secret).toBeTruthy();
+    const next = "an entirely new passphrase";
+    await s.ops.accounts.changePassword(caller, password, next, s.client);
+    await s.ops.accounts.deleteAccount(caller, { password: next, code: "", recoveryCode: "" }, s.client);
+    expect(await s.store.users.findByEmail(email)).toBeNull();
+  });
+
+  it("each session has its own limit (LOGIN_DEVICE_MAX_FAILURES) and the known devices' hourly share; strangers' counts stay untouched", async () => {
+    const email = "fumbling-owner@example.com";
+    await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+    const [tab, phone] = [await session(email), await session(email)];
+    const change = (caller: Caller, current: string) =>
+      s.ops.accounts.changePassword(caller, current, "an entirely new passphrase", s.client).then(
+        () => "ok",
+        (e: AuthError) => e.reason,
+      );
+    for (let i = 0; i < 10; i++) expect(await change(tab, `typo ${i}`)).toBe("INVALID_CREDENTIALS");
+    expect(await change(tab, password)).toBe("RATE_LIMITED");
+    expect((await s.store.attempts.get(`password:${email}`, s.clock.now())).failures).toBe(0);
+    expect((await s.store.attempts.get(`password-hour:${email}`, s.clock.now())).failures).toBe(0);
+    expect((await s.store.attempts.get(`password-hour-known:${email}`, s.clock.now())).failures).toBe(10);
+    // The other session, and a sign-in from anywhere, are not held by the first session's typos.
+    expect((await s.ops.twoFactor.setup(phone, { password, additionalDevice: false, passwordRequired: true })).secret).toBeTruthy();
+    expect((await s.ops.signIn.login({ email, password, rememberMe: false }, { ...s.client, ipAddress: "203.0.113.50" })).state).toBe(
+      "signed_in",
+    );
   });
 });

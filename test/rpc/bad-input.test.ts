@@ -67,6 +67,10 @@ interface Watch {
   guess?: string;
   /** A right password for this address: its failure count is forgiven (cleared). */
   forgive?: string;
+  /** A signed-in caller's wrong password: one more failure on their session's own counter. */
+  sessionGuess?: string;
+  /** A signed-in caller's right password: their session's counter is cleared. */
+  sessionForgive?: string;
 }
 
 /** What a failed call must not have changed: users, sessions, refresh tokens, codes, guesses, mail. */
@@ -82,6 +86,9 @@ async function snapshot(h: Harness, watch: Watch) {
     const twoFactor = user === null ? null : await h.store.twoFactor.get(user.id);
     users.push({ email, user, sessions, twoFactor });
     attempts[email] = await h.store.attempts.get(`password:${email}`, now);
+  }
+  for (const id of [watch.sessionGuess, watch.sessionForgive]) {
+    if (id !== undefined) attempts[`session ${id}`] = await h.store.attempts.get(`password-session:${id}`, now);
   }
   const refresh: Json[] = [];
   for (const t of watch.refresh ?? []) refresh.push(await h.store.refreshTokens.find(tokenHash(t)));
@@ -119,6 +126,9 @@ async function expectRejected(
   if (watch.guess !== undefined)
     expected.attempts[watch.guess] = { failures: before.attempts[watch.guess].failures + 1, lockedUntil: null };
   if (watch.forgive !== undefined) expected.attempts[watch.forgive] = { failures: 0, lockedUntil: null };
+  const session = `session ${watch.sessionGuess}`;
+  if (watch.sessionGuess !== undefined) expected.attempts[session] = { failures: before.attempts[session].failures + 1, lockedUntil: null };
+  if (watch.sessionForgive !== undefined) expected.attempts[`session ${watch.sessionForgive}`] = { failures: 0, lockedUntil: null };
   expect(after).toEqual(expected);
   return f;
 }
@@ -910,8 +920,9 @@ describe("AuthService/UpdateProfile", () => {
 // ---- AuthService/ChangePassword ---------------------------------------------------------------
 
 describe("AuthService/ChangePassword", () => {
-  // `counts`: the current password was checked: a wrong one counts a failure, a right one forgives.
-  const cases: Array<{ name: string; req: () => Json; counts?: "guess" | "forgive" } & Expected> = [
+  // `counts`: the current password was checked, under the caller's session (never strangers'
+  // counters): a wrong one counts a failure, a right one forgives.
+  const cases: Array<{ name: string; req: () => Json; counts?: "sessionGuess" | "sessionForgive" } & Expected> = [
     {
       name: "missing current password",
       req: () => ({ newPassword }),
@@ -928,7 +939,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "wrong current password",
-      counts: "guess",
+      counts: "sessionGuess",
       req: () => ({ currentPassword: "not alice's passphrase", newPassword }),
       code: "unauthenticated",
       reason: "INVALID_CREDENTIALS",
@@ -936,7 +947,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "wrong current password with a weak new one",
-      counts: "guess",
+      counts: "sessionGuess",
       req: () => ({ currentPassword: "not alice's passphrase", newPassword: "short" }),
       code: "unauthenticated",
       reason: "INVALID_CREDENTIALS",
@@ -951,7 +962,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "too-short new password",
-      counts: "forgive",
+      counts: "sessionForgive",
       req: () => ({ currentPassword: alice.password, newPassword: "short1!" }),
       code: "invalid_argument",
       reason: "WEAK_PASSWORD",
@@ -959,7 +970,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "common new password",
-      counts: "forgive",
+      counts: "sessionForgive",
       req: () => ({ currentPassword: alice.password, newPassword: "iloveyou1" }),
       code: "invalid_argument",
       reason: "WEAK_PASSWORD",
@@ -967,7 +978,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "new password equal to the email",
-      counts: "forgive",
+      counts: "sessionForgive",
       req: () => ({ currentPassword: alice.password, newPassword: "Alice@Example.com" }),
       code: "invalid_argument",
       reason: "WEAK_PASSWORD",
@@ -975,7 +986,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "new password repeating one character",
-      counts: "forgive",
+      counts: "sessionForgive",
       req: () => ({ currentPassword: alice.password, newPassword: "xxxxxxxxxxxx" }),
       code: "invalid_argument",
       reason: "WEAK_PASSWORD",
@@ -983,7 +994,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "new password of 129 code points",
-      counts: "forgive",
+      counts: "sessionForgive",
       req: () => ({ currentPassword: alice.password, newPassword: password129 }),
       code: "invalid_argument",
       reason: "INVALID_ARGUMENT",
@@ -991,7 +1002,7 @@ describe("AuthService/ChangePassword", () => {
     },
     {
       name: "new password of 10,000 characters",
-      counts: "forgive",
+      counts: "sessionForgive",
       req: () => ({ currentPassword: alice.password, newPassword: "correct horse ".repeat(715).slice(0, 10_000) }),
       code: "invalid_argument",
       reason: "INVALID_ARGUMENT",
@@ -1000,7 +1011,7 @@ describe("AuthService/ChangePassword", () => {
   ];
   it.each(titled(cases))("%s", async (_title, { req, counts, ...want }) => {
     const r = req();
-    const watch = { ...watchWith(), ...(counts === undefined ? {} : { [counts]: alice.email }) };
+    const watch = { ...watchWith(), ...(counts === undefined ? {} : { [counts]: a1.sessionId }) };
     await expectRejected(h, watch, () => d.call("AuthService/ChangePassword", r, a1.accessToken), want, [
       alice.password,
       String(r.currentPassword ?? ""),
@@ -1593,7 +1604,7 @@ describe.each(protocolFactories)("the same bad input over %s", (_name, make) => 
     expectRejected(h, watchWith(...emails), run, want, secrets);
   /** A refused call whose password check counts one failure (guess) or forgives them (forgive). */
   const rejectCounting = (
-    counts: { guess: string } | { forgive: string },
+    counts: { guess: string } | { forgive: string } | { sessionGuess: string } | { sessionForgive: string },
     run: () => Promise<unknown>,
     want: Expected,
     secrets: string[] = [],
@@ -1715,14 +1726,15 @@ describe.each(protocolFactories)("the same bad input over %s", (_name, make) => 
       reason: "INVALID_ARGUMENT",
       field: "display_name",
     });
+    // A signed-in caller's password counts under their session, never on strangers' counters.
     await rejectCounting(
-      { guess: alice.email },
+      { sessionGuess: a1.sessionId },
       () => p.call("AuthService/ChangePassword", { currentPassword: "not alice's passphrase", newPassword }, a1.accessToken),
       { code: "unauthenticated", reason: "INVALID_CREDENTIALS", field: "current_password" },
       [newPassword, "not alice's passphrase"],
     );
     await rejectCounting(
-      { forgive: alice.email },
+      { sessionForgive: a1.sessionId },
       () => p.call("AuthService/ChangePassword", { currentPassword: alice.password, newPassword: "password1" }, a1.accessToken),
       { code: "invalid_argument", reason: "WEAK_PASSWORD", field: "new_password" },
       [alice.password],

@@ -52,7 +52,7 @@ describe("device tokens at the operation", () => {
     expect(second).toMatchObject({ known: true, deviceId: first.deviceId });
     expect(second.expiresAt.getTime()).toBeGreaterThan(first.expiresAt.getTime());
     // No token, or a garbage one: a device new to the account, with a new id.
-    for (const token of [undefined, "", "garbage", "d1.a.b.c.d", "x".repeat(5000), "\ud800"]) {
+    for (const token of [undefined, "", "garbage", "d2.a.b.0.1.d", "x".repeat(5000), "\ud800"]) {
       const grant = await signIn("dev@example.com", token);
       expect(grant.known).toBe(false);
       expect(grant.deviceId).not.toBe(first.deviceId);
@@ -64,18 +64,20 @@ describe("device tokens at the operation", () => {
     await s.ops.accounts.register({ email: "mallory@example.com", password, displayName: "" }, s.client);
     const own = await signIn("victim@example.com");
     const mallorys = await signIn("mallory@example.com");
-    const [p, deviceId, userId, exp, mac] = own.token.split(".") as [string, string, string, string, string];
+    const [p, deviceId, userId, generation, exp, mac] = own.token.split(".") as [string, string, string, string, string, string];
+    const signed = `device:${deviceId}:${userId}:${generation}:${exp}:victim@example.com`;
     // Forged: the victim's fields with a MAC under another key, or a later expiry under the old MAC.
     const otherKey = Buffer.from(hkdfSync("sha256", Buffer.alloc(32, 8), Buffer.alloc(0), "authd device token", 32));
-    const foreignMac = createHmac("sha256", otherKey).update(`device:${deviceId}:${userId}:${exp}`).digest("base64url");
+    const foreignMac = createHmac("sha256", otherKey).update(signed).digest("base64url");
     // Signed with the server's own derived key, but for another label (the session cookie's): not a device token.
     const sessionKey = Buffer.from(hkdfSync("sha256", secret, Buffer.alloc(0), "authd session cookie", 32));
-    const crossUse = createHmac("sha256", sessionKey).update(`device:${deviceId}:${userId}:${exp}`).digest("base64url");
+    const crossUse = createHmac("sha256", sessionKey).update(signed).digest("base64url");
     const forged = [
-      [p, deviceId, userId, exp, foreignMac].join("."),
-      [p, deviceId, userId, exp, crossUse].join("."),
-      [p, deviceId, userId, String(Number(exp) + 1), mac].join("."),
-      [p, "another-device", userId, exp, mac].join("."),
+      [p, deviceId, userId, generation, exp, foreignMac].join("."),
+      [p, deviceId, userId, generation, exp, crossUse].join("."),
+      [p, deviceId, userId, generation, String(Number(exp) + 1), mac].join("."),
+      [p, deviceId, userId, String(Number(generation) + 1), exp, mac].join("."),
+      [p, "another-device", userId, generation, exp, mac].join("."),
       `${own.token}.extra`,
     ];
     await lockForStrangers("victim@example.com");
@@ -109,7 +111,7 @@ describe("device tokens over the wire", () => {
     const reg = await d.call("AuthService/Register", { email, password });
     const first = await d.call("AuthService/Login", { email, password });
     expect(first.deviceToken).toMatchObject({
-      token: expect.stringMatching(/^d1\./),
+      token: expect.stringMatching(/^d2\./),
       expireTime: expect.any(String),
       deviceId: expect.any(String),
     });
@@ -136,7 +138,7 @@ describe("device tokens over the wire", () => {
     const res = await rest(h, "POST", "/auth/login", { body: { email, password } });
     expect(res.status).toBe(200);
     const device = res.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "";
-    expect(device).toMatch(/^device=d1\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    expect(device).toMatch(/^device=d2\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
     const cookie = device.split(";")[0] as string;
 
     for (let i = 0; i < 10; i++) await failure(d.call("AuthService/Login", { email, password: `wrong ${i}` }));

@@ -56,6 +56,8 @@ async function snapshot() {
       twoFactor: await h.store.twoFactor.get(u.id),
       sessions: await h.store.sessions.listLive(u.id, now),
       password: await h.store.attempts.get(`password:${u.email}`, now),
+      // A signed-in caller's wrong password: the known devices' share of the hour (passwords/check.ts).
+      ownPassword: await h.store.attempts.get(`password-hour-known:${u.email}`, now),
       secondFactor: await h.store.attempts.get(`2fa:${u.id}`, now),
     };
   }
@@ -71,8 +73,11 @@ interface Case extends Expected {
   /** Whose access token the call carries (none for Login and CompleteLogin). */
   as?: () => User;
   req: () => Json;
-  /** A wrong guess counts one failure on this user's counter (and a right password clears it). */
-  counts?: { user: () => User; counter: "password" | "secondFactor"; clearsPassword?: boolean };
+  /**
+   * A wrong guess counts one failure on this user's counter (and a right password clears it):
+   * strangers' per-account count at Login, the known devices' hourly share for a signed-in proof.
+   */
+  counts?: { user: () => User; counter: "password" | "ownPassword" | "secondFactor"; clearsPassword?: boolean };
 }
 
 async function expectRefused(d: Driver, c: Case): Promise<void> {
@@ -103,7 +108,12 @@ async function expectRefused(d: Driver, c: Case): Promise<void> {
 beforeAll(async () => {
   // Wrong guesses are made on purpose, many times, on a clock that does not move: the limits are
   // raised so that none of them locks (the locks are tested in guessing-limits.test.ts).
-  h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", LOGIN_MAX_FAILURES: "1000", TWO_FACTOR_MAX_FAILURES: "100" });
+  h = await startHarness({
+    EMAIL_VERIFICATION_REQUIRED: "false",
+    LOGIN_MAX_FAILURES: "1000",
+    LOGIN_DEVICE_MAX_FAILURES: "1000",
+    TWO_FACTOR_MAX_FAILURES: "100",
+  });
   setupDriver = fetchDriver(h.url, "2fa-bad-input/setup");
   drivers.push(fetchDriver(h.url, "2fa-bad-input"), grpcJsDriver(h.url));
   const d = setupDriver;
@@ -206,7 +216,7 @@ const cases: Case[] = [
     code: "unauthenticated",
     reason: "INVALID_CREDENTIALS",
     field: "password",
-    counts: { user: () => tina, counter: "password" },
+    counts: { user: () => tina, counter: "ownPassword" },
   },
   {
     name: "Setup while enabled with a wrong password",
@@ -216,7 +226,7 @@ const cases: Case[] = [
     code: "unauthenticated",
     reason: "INVALID_CREDENTIALS",
     field: "password",
-    counts: { user: () => tina, counter: "password" },
+    counts: { user: () => tina, counter: "ownPassword" },
   },
   {
     name: "Setup (not enabled) with a wrong password creates no pending secret",
@@ -225,7 +235,7 @@ const cases: Case[] = [
     req: () => ({ password: "not the password" }),
     code: "unauthenticated",
     reason: "INVALID_CREDENTIALS",
-    counts: { user: () => uma, counter: "password" },
+    counts: { user: () => uma, counter: "ownPassword" },
   },
   {
     name: "Setup with a 129-code-point password",
@@ -421,7 +431,7 @@ const cases: Case[] = [
     req: () => ({ password: "not the password" }),
     code: "unauthenticated",
     reason: "INVALID_CREDENTIALS",
-    counts: { user: () => tina, counter: "password" },
+    counts: { user: () => tina, counter: "ownPassword" },
   },
   ...malformedCodes.slice(1, 4).map(
     (m): Case => ({
@@ -486,7 +496,7 @@ const cases: Case[] = [
     req: () => ({ password: "not the password" }),
     code: "unauthenticated",
     reason: "INVALID_CREDENTIALS",
-    counts: { user: () => tina, counter: "password" },
+    counts: { user: () => tina, counter: "ownPassword" },
   },
   // ---- AddDevice ----
   {
