@@ -16,6 +16,7 @@ import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../s
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { noCutoff, type Store, type UserRecord } from "../store/port.ts";
+import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
@@ -44,6 +45,8 @@ export interface AccountsDeps {
   background: Background;
   /** Judges new passwords (common, context words, breached). */
   passwordPolicy: NewPasswordPolicy;
+  /** Known-device tokens: a completed reset hands one out. */
+  devices: DeviceTokens;
   policy: AccountPolicy;
 }
 
@@ -251,8 +254,14 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       deps.background.run("password-reset", () => mailCodeAfter(client, () => store.users.findByEmail(email), "password_reset"));
     },
 
-    /** Sets a new password from a reset code and ends every session of the user. */
-    async resetPassword(rawCode: string, nextRaw: string, client: ClientInfo): Promise<void> {
+    /**
+     * Sets a new password from a reset code, ends every session of the user and voids every
+     * known-device token (the new generation), and makes this client a known device: proving the
+     * mailbox is as good as a sign-in for the guessing limits, so an attacker who keeps guessing
+     * after the reset cannot lock the owner out again. `deviceToken`, the client's current token
+     * if it has one, is renewed (same device id).
+     */
+    async resetPassword(rawCode: string, nextRaw: string, client: ClientInfo, deviceToken?: string): Promise<DeviceGrant> {
       const code = checkOpaque("code", rawCode, "INVALID_CODE");
       const hash = tokenHash(code);
       // The policy is checked before the code is used, so a refused password does not burn it.
@@ -262,12 +271,15 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const next = await deps.passwordPolicy("new_password", nextRaw, owner);
       const user = await consumeCode(code, "password_reset");
       // Receiving the code proves control of the address.
-      await setPassword(user, next, null, { emailVerified: true });
+      const updated = await setPassword(user, next, null, { emailVerified: true });
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
       // Whoever guessed at the old password loses their hold: the owner who proved the mailbox
       // signs in at once (the second factor's lock stays; the mailbox does not prove it).
       for (const key of accountPasswordAttemptKeys(user.email)) await store.attempts.clear(key);
+      // Issued under the generation the reset raised, so it outlives the reset that voids the rest.
+      const presented = deps.devices.read(deviceToken, user.email);
+      return deps.devices.grant(deviceOwner(updated ?? user), presented, deviceOwner(user));
     },
 
     async listLinkedAccounts(caller: Caller): Promise<LinkedAccount[]> {

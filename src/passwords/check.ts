@@ -7,7 +7,7 @@
 //                      (an IPv6 address counts as its /64: client-network.ts)
 //     the account      LOGIN_MAX_FAILURES per LOGIN_LOCK_SECONDS, shared by every stranger
 //     the account      half of LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, shared by every stranger
-//   a known device (it holds a current token from an earlier sign-in to this account; sign-in/devices.ts):
+//   a known device (it holds a current token from an earlier sign-in to this account; tokens/devices.ts):
 //     the device       LOGIN_DEVICE_MAX_FAILURES per LOGIN_LOCK_SECONDS
 //     the account      the other half of LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, shared by known devices
 //   a signed-in caller re-entering the password (ChangePassword, step-up proofs):
@@ -50,7 +50,7 @@ export interface PasswordCheckDeps {
 /**
  * Where a guess comes from, which decides the counters it takes:
  * - a stranger: a client with no current known-device token for this account;
- * - a device: a client whose token is genuine for this email (sign-in/devices.ts). Whether it is
+ * - a device: a client whose token is genuine for this email (tokens/devices.ts). Whether it is
  *   still current (not voided by a reset or a sign-out everywhere) needs the account, so
  *   `isCurrentFor` is asked after the lookup; a voided token's holder is then a stranger too;
  * - a session: a signed-in caller re-entering the password (ChangePassword, step-up proofs).

@@ -27,14 +27,14 @@ export interface RouteInput {
   /** The raw bearer token (root-auth-totp's second login step sends its challenge this way). */
   bearer: string | undefined;
   client: ClientInfo;
-  /** The known-device token from the `device` cookie (sign-in routes send it to the operation). */
+  /** The known-device token from the `device` cookie (the sign-in and reset routes send it to the operation). */
   deviceToken: string | undefined;
 }
 
 export interface RouteResult extends Payload {
   /** Set the session cookie for this session (until it expires when remembered), or clear it. */
   cookie?: { sessionId: string; rememberMe: boolean; expiresAt: Date } | "clear";
-  /** Set the known-device cookie (after a completed sign-in). */
+  /** Set the known-device cookie (after a completed sign-in or password reset). */
   device?: { token: string; expiresAt: Date };
   /** Overrides the route's success status (e.g. 204 when there is nothing to say). */
   status?: number;

@@ -21,7 +21,7 @@ import { ClientClosed, fieldsOf, queryOf, readBody, type Request } from "./reque
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
 export const sessionCookieName = "session";
-/** The known-device token (sign-in/devices.ts): set by the sign-in routes, read by them. */
+/** The known-device token (tokens/devices.ts): set by the sign-in and reset routes, read by them. */
 export const deviceCookieName = "device";
 
 export interface RestOptions {

@@ -14,7 +14,7 @@ import {
   type DeviceToken,
   type LinkedAccount as LinkedAccountMessage,
 } from "../../gen/auth/v1/auth_service_pb.js";
-import type { DeviceGrant } from "../sign-in/devices.ts";
+import type { DeviceGrant } from "../tokens/devices.ts";
 import type { AccountView, LinkedAccount } from "../accounts/accounts.ts";
 import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { noReauthentication, type Reauthentication } from "../two-factor/reauthentication.ts";

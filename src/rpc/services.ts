@@ -138,8 +138,8 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return {};
     },
     async resetPassword(req, ctx) {
-      await accounts.resetPassword(req.code, req.newPassword, clientInfo(ctx));
-      return {};
+      const device = await accounts.resetPassword(req.code, req.newPassword, clientInfo(ctx), req.deviceToken);
+      return { deviceToken: deviceTokenMessage(device) };
     },
     async listLinkedAccounts(_req, ctx) {
       const list = await accounts.listLinkedAccounts(await caller(ctx));

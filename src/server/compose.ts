@@ -17,7 +17,7 @@ import { createPwnedPasswords } from "../passwords/pwned-passwords.ts";
 import { deriveServerSecrets } from "../secrets/server-secrets.ts";
 import { createSessions } from "../sessions/sessions.ts";
 import { createChallenges } from "../sign-in/challenge.ts";
-import { createDeviceTokens } from "../sign-in/devices.ts";
+import { createDeviceTokens } from "../tokens/devices.ts";
 import { createSignInFlow } from "../sign-in/flow.ts";
 import { passwordFactor } from "../sign-in/password.ts";
 import { createSignIn } from "../sign-in/sign-in.ts";
@@ -178,6 +178,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     serviceName: config.twoFactor.issuer,
     breached: config.pwnedPasswords === undefined ? undefined : createPwnedPasswords({ ...config.pwnedPasswords, log }),
   });
+  const devices = createDeviceTokens({ signer: secrets.deviceTokens, clock, ttlSeconds: config.deviceTokenTtlSeconds });
   const accounts = createAccounts(
     {
       store,
@@ -189,6 +190,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       log,
       background,
       passwordPolicy,
+      devices,
       policy: {
         registrationEnabled: config.registrationEnabled,
         emailVerificationRequired: config.emailVerificationRequired,
@@ -204,7 +206,6 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     { store, policy: { emailVerificationRequired: config.emailVerificationRequired } },
     { sessions, twoFactor, challenges: createChallenges({ codes: store.codes, clock, ttlSeconds: config.loginChallengeTtlSeconds }) },
   );
-  const devices = createDeviceTokens({ signer: secrets.deviceTokens, clock, ttlSeconds: config.deviceTokenTtlSeconds });
   const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
 
   return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background };

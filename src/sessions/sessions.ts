@@ -374,8 +374,17 @@ export function createSessions(deps: SessionsDeps) {
       if (!revoked) throw new AuthError("NOT_FOUND", "no such session", { field: "session_id" });
     },
 
+    /**
+     * "Sign out everywhere else": raises the user's cutoff keeping only the caller's session, so
+     * the others end at once (as after a password change), and every known-device token issued
+     * before is void (tokens/devices.ts signs the generation): a lost device stops counting as
+     * the owner's. Then marks their records revoked and counts them.
+     */
     async revokeOthers(caller: Caller): Promise<number> {
-      return store.sessions.revokeAllForUser(caller.userId, clock.now(), caller.sessionId);
+      const now = clock.now();
+      const raised = await store.users.update(caller.userId, { updatedAt: now }, { endSessions: { keep: caller.sessionId } });
+      if (raised === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      return store.sessions.revokeAllForUser(caller.userId, now, caller.sessionId);
     },
 
     async logout(caller: Caller): Promise<void> {

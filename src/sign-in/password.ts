@@ -11,7 +11,7 @@ import type { GuessSource, PasswordCheck } from "../passwords/check.ts";
 import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
 import type { UserRecord, UserStore } from "../store/port.ts";
-import { type DeviceClaim, deviceOwner, isCurrentFor } from "./devices.ts";
+import { type DeviceClaim, deviceOwner, isCurrentFor } from "../tokens/devices.ts";
 
 export interface PasswordFactorDeps {
   users: UserStore;
@@ -34,7 +34,7 @@ export function passwordFactor(deps: PasswordFactorDeps, checkPassword: Password
         read.user = await users.findByEmail(input.email);
         return read.user;
       };
-      // A token genuine for this email (devices.ts checks that without reading the account) is
+      // A token genuine for this email (tokens/devices.ts checks that without reading the account) is
       // counted on its device before the lookup; whether the account still honours it is known
       // only after, and a voided one is counted as a stranger's. Any other client is a stranger,
       // whose limits all come before the lookup. Either way a refusal by the limits that need no

@@ -1,11 +1,11 @@
 // The sign-in operations the transports call: Login (password, optionally with its second factor
 // in the same call) and CompleteLogin (the second step). See flow.ts for the states. Both take the
-// client's known-device token, if it has one (devices.ts), and a completed sign-in hands out a
+// client's known-device token, if it has one (tokens/devices.ts), and a completed sign-in hands out a
 // renewed or new one. A sign-in from a device new to the account notifies its owner (ASVS 6.3.6):
 // a thief with the password signs in without the owner's token, so the owner hears of it.
 import type { Notifier } from "../mail/notifications.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
-import type { DeviceGrant, DeviceTokens } from "./devices.ts";
+import type { DeviceGrant, DeviceTokens } from "../tokens/devices.ts";
 import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
 import type { passwordFactor } from "./password.ts";
 

@@ -82,6 +82,31 @@ describe("with the default limits", () => {
     }
   });
 
+  it("the reset hands out a known-device token: an attacker who keeps guessing after it cannot keep the owner out", async () => {
+    const email = "still-besieged@example.com";
+    await d.call("AuthService/Register", { email, password });
+    await run(20, 20, (i) => d.call("AuthService/Login", { email, password: `guess ${i}` }, undefined, attacker(i)));
+    await d.call("AuthService/RequestPasswordReset", { email });
+    const next = "a brand new passphrase";
+    const reset = await d.call("AuthService/ResetPassword", { code: (await h.mail(email, "password_reset")).code, newPassword: next });
+    expect(reset.deviceToken.token).toBeTruthy();
+    // The attacker carries on: the strangers' count locks again within seconds ...
+    const again = await run(30, 30, (i) => d.call("AuthService/Login", { email, password: `guess ${i}` }, undefined, attacker(100 + i)));
+    expect(count(again, "INVALID_CREDENTIALS")).toBe(10);
+    expect((await failure(d.call("AuthService/Login", { email, password: next }, undefined, from("203.0.113.21")))).reason).toBe(
+      "RATE_LIMITED",
+    );
+    // ... but the owner, with the token the reset gave, is a known device and signs in.
+    const signedIn = await d.call(
+      "AuthService/Login",
+      { email, password: next, deviceToken: reset.deviceToken.token },
+      undefined,
+      from("203.0.113.21"),
+    );
+    expect(signedIn.tokens.accessToken).toBeTruthy();
+    expect(signedIn.deviceToken).toMatchObject({ known: true, deviceId: reset.deviceToken.deviceId });
+  });
+
   it("an unknown address is limited identically: same answers, same RATE_LIMITED, same retry time", async () => {
     const known = "exists@example.com";
     const unknown = "does-not-exist@example.com";

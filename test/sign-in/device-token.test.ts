@@ -1,4 +1,4 @@
-// Known-device tokens (src/sign-in/devices.ts): handed out by every completed sign-in, over RPC
+// Known-device tokens (src/tokens/devices.ts): handed out by every completed sign-in, over RPC
 // as `device_token` and over REST as the `device` cookie, and honoured only when they are genuine,
 // unexpired and this very account's. Anything else is an unknown device, never an error.
 import { createHmac, hkdfSync } from "node:crypto";
@@ -97,6 +97,71 @@ describe("device tokens at the operation", () => {
   });
 });
 
+describe("device tokens are revocable (bound to the account's session-cutoff generation)", () => {
+  let s: InProcess;
+  beforeAll(async () => {
+    s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+  });
+  afterAll(() => s.close());
+
+  const email = "revoking@example.com";
+  async function signIn(pw: string, deviceToken?: string) {
+    const result = await s.ops.signIn.login({ email, password: pw, rememberMe: false, deviceToken }, s.client);
+    if (result.state !== "signed_in") throw new Error("expected a completed sign-in");
+    const bearer = result.tokens.accessToken;
+    return { device: result.device, bearer, caller: await s.ops.sessions.authenticate({ bearer }) };
+  }
+  async function resetTo(pw: string, deviceToken?: string) {
+    await s.ops.accounts.requestPasswordReset(email, s.client);
+    await s.service.background.drain();
+    return s.ops.accounts.resetPassword(s.outbox.latest(email, "password_reset")?.code ?? "", pw, s.client, deviceToken);
+  }
+
+  it("a reset voids every token issued before it, and hands this client a current one (its own renewed)", async () => {
+    await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+    const laptop = (await signIn(password)).device;
+    const lost = (await signIn(password)).device;
+    const afterReset = "the owner's reset passphrase";
+    const renewed = await resetTo(afterReset, laptop.token);
+    expect(renewed).toMatchObject({ known: true, deviceId: laptop.deviceId });
+    // Strangers lock the account again at once; the reset's token still signs in, the old ones are strangers'.
+    for (let i = 0; i < 10; i++) {
+      await s.ops.signIn
+        .login({ email, password: `guess ${i}`, rememberMe: false }, { ...s.client, ipAddress: `198.51.100.${i}` })
+        .catch(() => undefined);
+    }
+    for (const old of [lost.token, laptop.token]) {
+      const refused = await s.ops.signIn
+        .login({ email, password: afterReset, rememberMe: false, deviceToken: old }, s.client)
+        .catch((e: AuthError) => e.reason);
+      expect(refused).toBe("RATE_LIMITED");
+    }
+    expect((await signIn(afterReset, renewed.token)).device).toMatchObject({ known: true, deviceId: laptop.deviceId });
+    // A reset from a client without a token (or with a voided one) makes it a new known device.
+    const fresh = await resetTo("yet another reset passphrase", lost.token);
+    expect(fresh.known).toBe(false);
+    expect(fresh.deviceId).not.toBe(lost.deviceId);
+    expect((await signIn("yet another reset passphrase", fresh.token)).device.known).toBe(true);
+  });
+
+  it("a password change and signing out everywhere void the tokens issued before them", async () => {
+    const pw = "yet another reset passphrase";
+    const first = await signIn(pw);
+    const changed = "a changed passphrase";
+    await s.ops.accounts.changePassword(first.caller, pw, changed, s.client);
+    expect((await signIn(changed, first.device.token)).device.known).toBe(false);
+
+    const phone = await signIn(changed);
+    const laptop = await signIn(changed, phone.device.token);
+    expect(laptop.device.known).toBe(true);
+    await s.ops.sessions.revokeOthers(laptop.caller);
+    expect((await signIn(changed, phone.device.token)).device.known).toBe(false);
+    // The caller's own session lives on; the others ended with the cutoff.
+    expect((await s.ops.sessions.authenticate({ bearer: laptop.bearer })).sessionId).toBe(laptop.caller.sessionId);
+    expect(await s.ops.sessions.authenticate({ bearer: phone.bearer }).catch((e: AuthError) => e.reason)).toBe("SESSION_REVOKED");
+  });
+});
+
 describe("device tokens over the wire", () => {
   let h: Harness;
   let d: Driver;
@@ -149,6 +214,30 @@ describe("device tokens over the wire", () => {
       expect(known.status).toBe(200);
       expect(deviceOf(known)).toBe(cookie.split(".")[1]);
     }
+  });
+
+  it("REST: the reset route sets the `device` cookie like the sign-in routes, renews a current one, and it gets past a lock", async () => {
+    const email = "rest-reset-device@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const signedIn = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    const before = (signedIn.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "").split(";")[0] as string;
+    await d.call("AuthService/RequestPasswordReset", { email });
+    const next = "the owner's reset passphrase";
+    const reset = await rest(h, "POST", `/api/v1/auth/reset-password?code=${(await h.mail(email, "password_reset")).code}`, {
+      body: { password: next },
+      cookie: before,
+    });
+    expect(reset.status).toBe(200);
+    const device = reset.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "";
+    expect(device).toMatch(/^device=d2\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    expect(deviceOf(reset)).toBe(before.split(".")[1]);
+    const cookie = device.split(";")[0] as string;
+
+    for (let i = 0; i < 10; i++) await failure(d.call("AuthService/Login", { email, password: `wrong ${i}` }));
+    expect((await rest(h, "POST", "/api/v1/auth/login", { body: { email, password: next } })).status).toBe(429);
+    // The cookie from before the reset is void; the reset's own gets in.
+    expect((await rest(h, "POST", "/api/v1/auth/login", { body: { email, password: next }, cookie: before })).status).toBe(429);
+    expect((await rest(h, "POST", "/api/v1/auth/login", { body: { email, password: next }, cookie })).status).toBe(200);
   });
 
   it("REST: both second login steps read the cookie and renew it", async () => {

@@ -198,14 +198,16 @@ export declare const LoginResponseSchema: GenMessage<LoginResponse>;
  */
 export declare type DeviceToken = Message<"auth.v1.DeviceToken"> & {
   /**
-   * Opaque; send it back as LoginRequest.device_token or CompleteLoginRequest.device_token.
+   * Opaque; send it back as LoginRequest.device_token, CompleteLoginRequest.device_token or
+   * ResetPasswordRequest.device_token.
    *
    * @generated from field: string token = 1;
    */
   token: string;
 
   /**
-   * When it stops being valid (each sign-in renews it, 90 days by default).
+   * When it stops being valid (each sign-in or reset renews it, 90 days by default). A password
+   * change or reset, or SessionService.RevokeOtherSessions, voids it sooner.
    *
    * @generated from field: google.protobuf.Timestamp expire_time = 2;
    */
@@ -219,7 +221,7 @@ export declare type DeviceToken = Message<"auth.v1.DeviceToken"> & {
   deviceId: string;
 
   /**
-   * True when the request carried a valid token for this account; false for a device new to it.
+   * True when the request carried a current token for this account; false for a device new to it.
    *
    * @generated from field: bool known = 4;
    */
@@ -687,6 +689,14 @@ export declare type ResetPasswordRequest = Message<"auth.v1.ResetPasswordRequest
    * @generated from field: string new_password = 2;
    */
   newPassword: string;
+
+  /**
+   * The client's known-device token for this account, if it kept one: the token returned is its
+   * renewal (same device_id). Invalid, expired or another account's tokens are simply ignored.
+   *
+   * @generated from field: string device_token = 3;
+   */
+  deviceToken: string;
 };
 
 /**
@@ -701,6 +711,13 @@ export declare const ResetPasswordRequestSchema: GenMessage<ResetPasswordRequest
  * @generated from message auth.v1.ResetPasswordResponse
  */
 export declare type ResetPasswordResponse = Message<"auth.v1.ResetPasswordResponse"> & {
+  /**
+   * The known-device token to keep and send with the next Login or CompleteLogin (every token
+   * issued before the reset is void).
+   *
+   * @generated from field: auth.v1.DeviceToken device_token = 1;
+   */
+  deviceToken?: DeviceToken | undefined;
 };
 
 /**
@@ -984,7 +1001,9 @@ export declare const AuthService: GenService<{
     output: typeof RequestPasswordResetResponseSchema;
   },
   /**
-   * Sets a new password using a reset code, and revokes every session of the user.
+   * Sets a new password using a reset code, and revokes every session of the user and every
+   * known-device token issued before. Returns a known-device token for this client: proving the
+   * mailbox makes it a known device, so strangers' guessing cannot keep the owner out.
    *
    * @generated from rpc auth.v1.AuthService.ResetPassword
    */

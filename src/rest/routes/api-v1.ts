@@ -114,8 +114,10 @@ export const apiV1Routes: Route[] = [
     body: { password: "string" },
     returns: ["message"],
     async run(input, ops) {
-      await ops.accounts.resetPassword(input.query.str("code"), input.body.str("password"), input.client);
-      return { message: "Password reset; sign in with the new password." };
+      const device = await ops.accounts.resetPassword(input.query.str("code"), input.body.str("password"), input.client, input.deviceToken);
+      // The known-device cookie, as the sign-in routes set it: the owner who proved the mailbox
+      // signs in as a known device, whatever strangers keep guessing.
+      return { message: "Password reset; sign in with the new password.", device };
     },
   },
   {
