@@ -45,7 +45,7 @@ export interface AccountsDeps {
   background: Background;
   /** Judges new passwords (common, context words, breached). */
   passwordPolicy: NewPasswordPolicy;
-  /** Known-device tokens: a completed reset hands one out. */
+  /** Known-device tokens: a completed reset or password change hands one out. */
   devices: DeviceTokens;
   policy: AccountPolicy;
 }
@@ -194,7 +194,18 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       return view(updated);
     },
 
-    async changePassword(caller: Caller, currentRaw: string, nextRaw: string, client: ClientInfo): Promise<number> {
+    /**
+     * Changes the password and ends the caller's other sessions; the change voids every
+     * known-device token issued before (it raises the generation), so the caller, who just proved
+     * the password, gets a current one: its own renewed when `deviceToken` was current, else new.
+     */
+    async changePassword(
+      caller: Caller,
+      currentRaw: string,
+      nextRaw: string,
+      client: ClientInfo,
+      deviceToken?: string,
+    ): Promise<{ revokedSessionCount: number; device: DeviceGrant }> {
       const current = checkPresentedPassword("current_password", currentRaw);
       if (nextRaw.length === 0) throw new AuthError("INVALID_ARGUMENT", "new_password is required", { field: "new_password" });
       const user = await requireUser(caller);
@@ -208,7 +219,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const changed = await setPassword(user, next, caller.sessionId, {}, user.passwordHash);
       if (changed === null) throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       deps.notifier.notify(user, "password_changed", client);
-      return sessions.revokeAllOf(user.id, caller.sessionId);
+      const after = deviceOwner(changed);
+      const device = deps.devices.renew(deviceToken, deviceOwner(user), after) ?? deps.devices.grant(after, null);
+      return { revokedSessionCount: await sessions.revokeAllOf(user.id, caller.sessionId), device };
     },
 
     async deleteAccount(caller: Caller, proof: Reauthentication, client: ClientInfo): Promise<void> {
@@ -278,8 +291,8 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // signs in at once (the second factor's lock stays; the mailbox does not prove it).
       for (const key of accountPasswordAttemptKeys(user.email)) await store.attempts.clear(key);
       // Issued under the generation the reset raised, so it outlives the reset that voids the rest.
-      const presented = deps.devices.read(deviceToken, user.email);
-      return deps.devices.grant(deviceOwner(updated ?? user), presented, deviceOwner(user));
+      const after = deviceOwner(updated ?? user);
+      return deps.devices.renew(deviceToken, deviceOwner(user), after) ?? deps.devices.grant(after, null);
     },
 
     async listLinkedAccounts(caller: Caller): Promise<LinkedAccount[]> {

@@ -1,19 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  DeviceTokenSchema,
   TokenPairSchema,
   UserSchema,
+  type DeviceToken,
   type Reauthentication as ReauthenticationMessage,
   type TokenPair as TokenPairMessage,
   type User,
 } from "../../gen/auth/v1/common_pb.js";
 import { SessionSchema, type Session } from "../../gen/auth/v1/session_service_pb.js";
-import {
-  DeviceTokenSchema,
-  LinkedAccountSchema,
-  type DeviceToken,
-  type LinkedAccount as LinkedAccountMessage,
-} from "../../gen/auth/v1/auth_service_pb.js";
+import { LinkedAccountSchema, type LinkedAccount as LinkedAccountMessage } from "../../gen/auth/v1/auth_service_pb.js";
 import type { DeviceGrant } from "../tokens/devices.ts";
 import type { AccountView, LinkedAccount } from "../accounts/accounts.ts";
 import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/two_factor_service_pb.js";

@@ -119,8 +119,14 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { user: userMessage(user) };
     },
     async changePassword(req, ctx) {
-      const revoked = await accounts.changePassword(await caller(ctx), req.currentPassword, req.newPassword, clientInfo(ctx));
-      return { revokedSessionCount: revoked };
+      const changed = await accounts.changePassword(
+        await caller(ctx),
+        req.currentPassword,
+        req.newPassword,
+        clientInfo(ctx),
+        req.deviceToken,
+      );
+      return { revokedSessionCount: changed.revokedSessionCount, deviceToken: deviceTokenMessage(changed.device) };
     },
     async deleteAccount(req, ctx) {
       await accounts.deleteAccount(await caller(ctx), reauthenticationOf(req.reauthentication), clientInfo(ctx));
@@ -221,8 +227,9 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       await sessions.revoke(await caller(ctx), req.sessionId);
       return {};
     },
-    async revokeOtherSessions(_req, ctx) {
-      return { revokedCount: await sessions.revokeOthers(await caller(ctx)) };
+    async revokeOtherSessions(req, ctx) {
+      const { revokedCount, device } = await sessions.revokeOthers(await caller(ctx), req.deviceToken);
+      return device === null ? { revokedCount } : { revokedCount, deviceToken: deviceTokenMessage(device) };
     },
   });
 }

@@ -136,12 +136,14 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const mailLimits = createMailLimits({ attempts: store.attempts, clock, keys: secrets.mailLimitKeys, log, policy: config.mailLimits });
   const notifier = createNotifier({ mailer, limits: mailLimits, background, clock });
 
+  const devices = createDeviceTokens({ signer: secrets.deviceTokens, clock, ttlSeconds: config.deviceTokenTtlSeconds });
   const sessions = createSessions({
     store,
     clock,
     accessTokens,
     cookieSigner: secrets.sessionCookie,
     successorSealer: secrets.refreshSuccessors,
+    devices,
     log,
     policy: {
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
@@ -178,7 +180,6 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     serviceName: config.twoFactor.issuer,
     breached: config.pwnedPasswords === undefined ? undefined : createPwnedPasswords({ ...config.pwnedPasswords, log }),
   });
-  const devices = createDeviceTokens({ signer: secrets.deviceTokens, clock, ttlSeconds: config.deviceTokenTtlSeconds });
   const accounts = createAccounts(
     {
       store,

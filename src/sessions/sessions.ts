@@ -14,6 +14,7 @@ import type {
   UserRecord,
 } from "../store/port.ts";
 import type { AccessTokens } from "../tokens/access.ts";
+import { type DeviceGrant, type DeviceTokens, deviceOwner } from "../tokens/devices.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Caller, ClientInfo } from "./caller.ts";
 
@@ -42,6 +43,8 @@ export interface SessionsDeps {
   successorSealer: SecretSealer;
   log: Pick<Logger, "info" | "warn">;
   policy: SessionPolicy;
+  /** Known-device tokens: RevokeOtherSessions renews the caller's. */
+  devices: DeviceTokens;
 }
 
 /** What a caller presents: a bearer access token, or the REST session cookie. */
@@ -378,13 +381,17 @@ export function createSessions(deps: SessionsDeps) {
      * "Sign out everywhere else": raises the user's cutoff keeping only the caller's session, so
      * the others end at once (as after a password change), and every known-device token issued
      * before is void (tokens/devices.ts signs the generation): a lost device stops counting as
-     * the owner's. Then marks their records revoked and counts them.
+     * the owner's. The caller's own token (`deviceToken`), if it was current, is renewed; none is
+     * minted, since a session alone (perhaps a stolen access token) proves no password.
      */
-    async revokeOthers(caller: Caller): Promise<number> {
+    async revokeOthers(caller: Caller, deviceToken?: string): Promise<{ revokedCount: number; device: DeviceGrant | null }> {
       const now = clock.now();
       const raised = await store.users.update(caller.userId, { updatedAt: now }, { endSessions: { keep: caller.sessionId } });
       if (raised === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
-      return store.sessions.revokeAllForUser(caller.userId, now, caller.sessionId);
+      const after = deviceOwner(raised);
+      // The update raised the generation by exactly one, atomically: the one before is this.
+      const device = deps.devices.renew(deviceToken, { ...after, generation: after.generation - 1 }, after);
+      return { revokedCount: await store.sessions.revokeAllForUser(caller.userId, now, caller.sessionId), device };
     },
 
     async logout(caller: Caller): Promise<void> {

@@ -72,46 +72,59 @@ export function createDeviceTokens(deps: DeviceTokenDeps) {
   const mac = (deviceId: string, userId: string, generation: string, exp: string, email: string) =>
     signer.sign(`device:${deviceId}:${userId}:${generation}:${exp}:${email}`);
 
+  /**
+   * The claim of a token with a good signature for this (normalized) email that has not expired;
+   * null for anything else, another account's genuine token included. Reads no storage.
+   */
+  function read(raw: string | undefined, email: string): DeviceClaim | null {
+    if (raw === undefined || raw.length === 0 || raw.length > maxLength) return null;
+    const [p, deviceId, userId, generation, exp, given, extra] = raw.split(".");
+    if (
+      p !== prefix ||
+      deviceId === undefined ||
+      userId === undefined ||
+      generation === undefined ||
+      exp === undefined ||
+      given === undefined ||
+      extra !== undefined
+    ) {
+      return null;
+    }
+    if (!idPattern.test(deviceId) || !idPattern.test(userId) || !numberPattern.test(generation) || !numberPattern.test(exp)) return null;
+    const expected = Buffer.from(mac(deviceId, userId, generation, exp, email));
+    const presented = Buffer.from(given);
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return null;
+    if (Number(exp) * 1000 <= clock.now().getTime()) return null;
+    return { deviceId, userId, generation: Number(generation) };
+  }
+
+  /**
+   * A fresh token for the owner: the same device id when `presented` is a current token of
+   * theirs (`currentFor`, by default the owner as signed in; a change that raised the generation
+   * passes the account as it was before).
+   */
+  function grant(owner: DeviceOwner, presented: DeviceClaim | null, currentFor: DeviceOwner = owner): DeviceGrant {
+    const known = presented !== null && isCurrentFor(presented, currentFor);
+    const deviceId = known ? presented.deviceId : randomUUID();
+    const expSeconds = Math.floor(addSeconds(clock.now(), deps.ttlSeconds).getTime() / 1000);
+    const exp = String(expSeconds);
+    const generation = String(owner.generation);
+    const token = [prefix, deviceId, owner.id, generation, exp, mac(deviceId, owner.id, generation, exp, owner.email)].join(".");
+    return { token, deviceId, expiresAt: new Date(expSeconds * 1000), known };
+  }
+
   return {
-    /**
-     * The claim of a token with a good signature for this (normalized) email that has not expired;
-     * null for anything else, another account's genuine token included. Reads no storage.
-     */
-    read(raw: string | undefined, email: string): DeviceClaim | null {
-      if (raw === undefined || raw.length === 0 || raw.length > maxLength) return null;
-      const [p, deviceId, userId, generation, exp, given, extra] = raw.split(".");
-      if (
-        p !== prefix ||
-        deviceId === undefined ||
-        userId === undefined ||
-        generation === undefined ||
-        exp === undefined ||
-        given === undefined ||
-        extra !== undefined
-      ) {
-        return null;
-      }
-      if (!idPattern.test(deviceId) || !idPattern.test(userId) || !numberPattern.test(generation) || !numberPattern.test(exp)) return null;
-      const expected = Buffer.from(mac(deviceId, userId, generation, exp, email));
-      const presented = Buffer.from(given);
-      if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return null;
-      if (Number(exp) * 1000 <= clock.now().getTime()) return null;
-      return { deviceId, userId, generation: Number(generation) };
-    },
+    read,
+    grant,
 
     /**
-     * A fresh token for the owner: the same device id when `presented` is a current token of
-     * theirs (`currentFor`, by default the owner as signed in; a reset passes the account as it
-     * was before the reset raised the generation).
+     * After a change that raised the owner's generation (voiding every token issued before): the
+     * client's own token, if it was current just before, renewed under the new generation (same
+     * device id), so the change does not void the device that made it; else null.
      */
-    grant(owner: DeviceOwner, presented: DeviceClaim | null, currentFor: DeviceOwner = owner): DeviceGrant {
-      const known = presented !== null && isCurrentFor(presented, currentFor);
-      const deviceId = known ? presented.deviceId : randomUUID();
-      const expSeconds = Math.floor(addSeconds(clock.now(), deps.ttlSeconds).getTime() / 1000);
-      const exp = String(expSeconds);
-      const generation = String(owner.generation);
-      const token = [prefix, deviceId, owner.id, generation, exp, mac(deviceId, owner.id, generation, exp, owner.email)].join(".");
-      return { token, deviceId, expiresAt: new Date(expSeconds * 1000), known };
+    renew(raw: string | undefined, before: DeviceOwner, after: DeviceOwner): DeviceGrant | null {
+      const presented = read(raw, before.email);
+      return presented !== null && isCurrentFor(presented, before) ? grant(after, presented, before) : null;
     },
   };
 }

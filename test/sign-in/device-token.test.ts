@@ -144,21 +144,33 @@ describe("device tokens are revocable (bound to the account's session-cutoff gen
     expect((await signIn("yet another reset passphrase", fresh.token)).device.known).toBe(true);
   });
 
-  it("a password change and signing out everywhere void the tokens issued before them", async () => {
+  it("a password change and signing out everywhere void the tokens issued before them, but renew the caller's own", async () => {
     const pw = "yet another reset passphrase";
-    const first = await signIn(pw);
+    const lost = await signIn(pw);
+    const own = await signIn(pw);
     const changed = "a changed passphrase";
-    await s.ops.accounts.changePassword(first.caller, pw, changed, s.client);
-    expect((await signIn(changed, first.device.token)).device.known).toBe(false);
+    const change = await s.ops.accounts.changePassword(own.caller, pw, changed, s.client, own.device.token);
+    expect(change.device).toMatchObject({ known: true, deviceId: own.device.deviceId });
+    expect((await signIn(changed, lost.device.token)).device.known).toBe(false);
+    expect((await signIn(changed, own.device.token)).device.known).toBe(false); // its pre-change token too
+    expect((await signIn(changed, change.device.token)).device).toMatchObject({ known: true, deviceId: own.device.deviceId });
+    // Without a current token the change (which proved the password) makes the caller a new known device.
+    const bare = await signIn(changed);
+    const fresh = await s.ops.accounts.changePassword(bare.caller, changed, pw, s.client);
+    expect(fresh.device.known).toBe(false);
+    expect((await signIn(pw, fresh.device.token)).device.known).toBe(true);
 
-    const phone = await signIn(changed);
-    const laptop = await signIn(changed, phone.device.token);
-    expect(laptop.device.known).toBe(true);
-    await s.ops.sessions.revokeOthers(laptop.caller);
-    expect((await signIn(changed, phone.device.token)).device.known).toBe(false);
+    const phone = await signIn(pw);
+    const laptop = await signIn(pw);
+    const revoked = await s.ops.sessions.revokeOthers(laptop.caller, laptop.device.token);
+    expect(revoked.device).toMatchObject({ known: true, deviceId: laptop.device.deviceId });
+    expect((await signIn(pw, phone.device.token)).device.known).toBe(false);
+    expect((await signIn(pw, revoked.device?.token)).device).toMatchObject({ known: true, deviceId: laptop.device.deviceId });
     // The caller's own session lives on; the others ended with the cutoff.
     expect((await s.ops.sessions.authenticate({ bearer: laptop.bearer })).sessionId).toBe(laptop.caller.sessionId);
     expect(await s.ops.sessions.authenticate({ bearer: phone.bearer }).catch((e: AuthError) => e.reason)).toBe("SESSION_REVOKED");
+    // A session alone proves no password: without a current token, none is minted.
+    expect((await s.ops.sessions.revokeOthers((await signIn(pw)).caller)).device).toBeNull();
   });
 });
 
@@ -238,6 +250,48 @@ describe("device tokens over the wire", () => {
     // The cookie from before the reset is void; the reset's own gets in.
     expect((await rest(h, "POST", "/api/v1/auth/login", { body: { email, password: next }, cookie: before })).status).toBe(429);
     expect((await rest(h, "POST", "/api/v1/auth/login", { body: { email, password: next }, cookie })).status).toBe(200);
+  });
+
+  it("RPC and REST: ChangePassword and revoking the other sessions renew the caller's device token", async () => {
+    const email = "renewed-by-changes@example.com";
+    const reg = await d.call("AuthService/Register", { email, password });
+    const first = await d.call("AuthService/Login", { email, password });
+    const next = "a changed long passphrase";
+    const changed = await d.call(
+      "AuthService/ChangePassword",
+      { currentPassword: password, newPassword: next, deviceToken: first.deviceToken.token },
+      first.tokens.accessToken,
+    );
+    expect(changed.deviceToken).toMatchObject({ known: true, deviceId: first.deviceToken.deviceId });
+    const revoked = await d.call(
+      "SessionService/RevokeOtherSessions",
+      { deviceToken: changed.deviceToken.token },
+      first.tokens.accessToken,
+    );
+    expect(revoked.deviceToken).toMatchObject({ known: true, deviceId: first.deviceToken.deviceId });
+    expect(reg.tokens.accessToken).toBeTruthy();
+
+    // REST: each change-password and revoke-others route renews the `device` cookie it is sent.
+    let cookie = `device=${revoked.deviceToken.token as string}`;
+    let pw = next;
+    for (const [method, path, body] of [
+      ["POST", "/api/auth/change-password", (to: string) => ({ current_password: pw, new_password: to })],
+      ["POST", "/auth/password", (to: string) => ({ current_password: pw, new_password: to })],
+      ["POST", "/api/auth/sessions/revoke-all", () => ({})],
+      ["DELETE", "/auth/sessions/all", () => ({})],
+      ["DELETE", "/api/v1/sessions", () => ({})],
+    ] as const) {
+      const token = (await d.call("AuthService/Login", { email, password: pw })).tokens.accessToken;
+      const to = `${pw} again`;
+      const res = await rest(h, method, path, { token, body: body(to), cookie });
+      expect(res.status).toBeLessThan(300);
+      expect(deviceOf(res)).toBe(first.deviceToken.deviceId);
+      if (path.includes("password")) pw = to;
+      cookie = (res.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "").split(";")[0] as string;
+    }
+    expect(
+      (await d.call("AuthService/Login", { email, password: pw, deviceToken: cookie.slice("device=".length) })).deviceToken.known,
+    ).toBe(true);
   });
 
   it("REST: both second login steps read the cookie and renew it", async () => {

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { Reauthentication, TokenPair, User } from "./common_pb.js";
+import type { DeviceToken, Reauthentication, TokenPair, User } from "./common_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
@@ -189,50 +189,6 @@ export declare type LoginResponse = Message<"auth.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export declare const LoginResponseSchema: GenMessage<LoginResponse>;
-
-/**
- * A known-device token: proof that this client signed in to this account before. It opens no
- * session; it only lets the client's wrong passwords be counted apart from strangers'.
- *
- * @generated from message auth.v1.DeviceToken
- */
-export declare type DeviceToken = Message<"auth.v1.DeviceToken"> & {
-  /**
-   * Opaque; send it back as LoginRequest.device_token, CompleteLoginRequest.device_token or
-   * ResetPasswordRequest.device_token.
-   *
-   * @generated from field: string token = 1;
-   */
-  token: string;
-
-  /**
-   * When it stops being valid (each sign-in or reset renews it, 90 days by default). A password
-   * change or reset, or SessionService.RevokeOtherSessions, voids it sooner.
-   *
-   * @generated from field: google.protobuf.Timestamp expire_time = 2;
-   */
-  expireTime?: Timestamp | undefined;
-
-  /**
-   * The device's id, the same for every renewal of its token.
-   *
-   * @generated from field: string device_id = 3;
-   */
-  deviceId: string;
-
-  /**
-   * True when the request carried a current token for this account; false for a device new to it.
-   *
-   * @generated from field: bool known = 4;
-   */
-  known: boolean;
-};
-
-/**
- * Describes the message auth.v1.DeviceToken.
- * Use `create(DeviceTokenSchema)` to create a new message.
- */
-export declare const DeviceTokenSchema: GenMessage<DeviceToken>;
 
 /**
  * What is left to do after a correct password on an account with two-factor authentication.
@@ -497,6 +453,14 @@ export declare type ChangePasswordRequest = Message<"auth.v1.ChangePasswordReque
    * @generated from field: string new_password = 2;
    */
   newPassword: string;
+
+  /**
+   * The client's known-device token for this account, if it kept one: the token returned is its
+   * renewal (same device_id). Invalid, expired or another account's tokens are simply ignored.
+   *
+   * @generated from field: string device_token = 3;
+   */
+  deviceToken: string;
 };
 
 /**
@@ -517,6 +481,13 @@ export declare type ChangePasswordResponse = Message<"auth.v1.ChangePasswordResp
    * @generated from field: int32 revoked_session_count = 1;
    */
   revokedSessionCount: number;
+
+  /**
+   * The change voids every known-device token issued before it: the one to keep from now on.
+   *
+   * @generated from field: auth.v1.DeviceToken device_token = 2;
+   */
+  deviceToken?: DeviceToken | undefined;
 };
 
 /**
@@ -948,8 +919,9 @@ export declare const AuthService: GenService<{
     output: typeof UpdateProfileResponseSchema;
   },
   /**
-   * Authenticated. Changes the password after checking the current one, and revokes every other
-   * session of the user.
+   * Authenticated. Changes the password after checking the current one (wrong ones are counted
+   * under the caller's session, not strangers' limits), revokes every other session of the user
+   * and voids every known-device token issued before; returns a current one for this client.
    *
    * @generated from rpc auth.v1.AuthService.ChangePassword
    */

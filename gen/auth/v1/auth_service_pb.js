@@ -11,7 +11,7 @@ import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
  * Describes the file auth/v1/auth_service.proto.
  */
 export const file_auth_v1_auth_service = /*@__PURE__*/
-  fileDesc("ChphdXRoL3YxL2F1dGhfc2VydmljZS5wcm90bxIHYXV0aC52MSJSCg9SZWdpc3RlclJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAhIVCghwYXNzd29yZBgCIAEoCUID4EECEhQKDGRpc3BsYXlfbmFtZRgDIAEoCSJyChBSZWdpc3RlclJlc3BvbnNlEhsKBHVzZXIYASABKAsyDS5hdXRoLnYxLlVzZXISHQoVdmVyaWZpY2F0aW9uX3JlcXVpcmVkGAIgASgIEiIKBnRva2VucxgDIAEoCzISLmF1dGgudjEuVG9rZW5QYWlyIo8BCgxMb2dpblJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAhIVCghwYXNzd29yZBgCIAEoCUID4EECEhMKC3JlbWVtYmVyX21lGAMgASgIEhIKCmxvZ2luX2NvZGUYBCABKAkSFQoNcmVjb3ZlcnlfY29kZRgFIAEoCRIUCgxkZXZpY2VfdG9rZW4YBiABKAkiwQEKDUxvZ2luUmVzcG9uc2USJAoGdG9rZW5zGAEgASgLMhIuYXV0aC52MS5Ub2tlblBhaXJIABI3Cg1zZWNvbmRfZmFjdG9yGAIgASgLMh4uYXV0aC52MS5TZWNvbmRGYWN0b3JDaGFsbGVuZ2VIABIbCgR1c2VyGAMgASgLMg0uYXV0aC52MS5Vc2VyEioKDGRldmljZV90b2tlbhgEIAEoCzIULmF1dGgudjEuRGV2aWNlVG9rZW5CCAoGcmVzdWx0Im8KC0RldmljZVRva2VuEg0KBXRva2VuGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglkZXZpY2VfaWQYAyABKAkSDQoFa25vd24YBCABKAgiYQoVU2Vjb25kRmFjdG9yQ2hhbGxlbmdlEhcKD2NoYWxsZW5nZV90b2tlbhgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibwoUQ29tcGxldGVMb2dpblJlcXVlc3QSHAoPY2hhbGxlbmdlX3Rva2VuGAEgASgJQgPgQQISDAoEY29kZRgCIAEoCRIVCg1yZWNvdmVyeV9jb2RlGAMgASgJEhQKDGRldmljZV90b2tlbhgEIAEoCSKEAQoVQ29tcGxldGVMb2dpblJlc3BvbnNlEiIKBnRva2VucxgBIAEoCzISLmF1dGgudjEuVG9rZW5QYWlyEhsKBHVzZXIYAiABKAsyDS5hdXRoLnYxLlVzZXISKgoMZGV2aWNlX3Rva2VuGAMgASgLMhQuYXV0aC52MS5EZXZpY2VUb2tlbiIPCg1Mb2dvdXRSZXF1ZXN0IhAKDkxvZ291dFJlc3BvbnNlIjEKE1JlZnJlc2hUb2tlblJlcXVlc3QSGgoNcmVmcmVzaF90b2tlbhgBIAEoCUID4EECIjoKFFJlZnJlc2hUb2tlblJlc3BvbnNlEiIKBnRva2VucxgBIAEoCzISLmF1dGgudjEuVG9rZW5QYWlyIhcKFUdldEN1cnJlbnRVc2VyUmVxdWVzdCI1ChZHZXRDdXJyZW50VXNlclJlc3BvbnNlEhsKBHVzZXIYASABKAsyDS5hdXRoLnYxLlVzZXIiQgoUVXBkYXRlUHJvZmlsZVJlcXVlc3QSGQoMZGlzcGxheV9uYW1lGAEgASgJSACIAQFCDwoNX2Rpc3BsYXlfbmFtZSI0ChVVcGRhdGVQcm9maWxlUmVzcG9uc2USGwoEdXNlchgBIAEoCzINLmF1dGgudjEuVXNlciJRChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSHQoQY3VycmVudF9wYXNzd29yZBgBIAEoCUID4EECEhkKDG5ld19wYXNzd29yZBgCIAEoCUID4EECIjcKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USHQoVcmV2b2tlZF9zZXNzaW9uX2NvdW50GAEgASgFIksKFERlbGV0ZUFjY291bnRSZXF1ZXN0EjMKEHJlYXV0aGVudGljYXRpb24YASABKAsyGS5hdXRoLnYxLlJlYXV0aGVudGljYXRpb24iFwoVRGVsZXRlQWNjb3VudFJlc3BvbnNlIicKElZlcmlmeUVtYWlsUmVxdWVzdBIRCgRjb2RlGAEgASgJQgPgQQIiMgoTVmVyaWZ5RW1haWxSZXNwb25zZRIbCgR1c2VyGAEgASgLMg0uYXV0aC52MS5Vc2VyIjQKHlJlc2VuZFZlcmlmaWNhdGlvbkVtYWlsUmVxdWVzdBISCgVlbWFpbBgBIAEoCUID4EECIiEKH1Jlc2VuZFZlcmlmaWNhdGlvbkVtYWlsUmVzcG9uc2UiMQobUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXF1ZXN0EhIKBWVtYWlsGAEgASgJQgPgQQIiHgocUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXNwb25zZSJaChRSZXNldFBhc3N3b3JkUmVxdWVzdBIRCgRjb2RlGAEgASgJQgPgQQISGQoMbmV3X3Bhc3N3b3JkGAIgASgJQgPgQQISFAoMZGV2aWNlX3Rva2VuGAMgASgJIkMKFVJlc2V0UGFzc3dvcmRSZXNwb25zZRIqCgxkZXZpY2VfdG9rZW4YASABKAsyFC5hdXRoLnYxLkRldmljZVRva2VuInsKDUxpbmtlZEFjY291bnQSCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSGwoTcHJvdmlkZXJfYWNjb3VudF9pZBgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGwoZTGlzdExpbmtlZEFjY291bnRzUmVxdWVzdCJGChpMaXN0TGlua2VkQWNjb3VudHNSZXNwb25zZRIoCghhY2NvdW50cxgBIAMoCzIWLmF1dGgudjEuTGlua2VkQWNjb3VudCJcChRVbmxpbmtBY2NvdW50UmVxdWVzdBIPCgJpZBgBIAEoCUID4EECEjMKEHJlYXV0aGVudGljYXRpb24YAiABKAsyGS5hdXRoLnYxLlJlYXV0aGVudGljYXRpb24iFwoVVW5saW5rQWNjb3VudFJlc3BvbnNlMsAJCgtBdXRoU2VydmljZRI/CghSZWdpc3RlchIYLmF1dGgudjEuUmVnaXN0ZXJSZXF1ZXN0GhkuYXV0aC52MS5SZWdpc3RlclJlc3BvbnNlEjYKBUxvZ2luEhUuYXV0aC52MS5Mb2dpblJlcXVlc3QaFi5hdXRoLnYxLkxvZ2luUmVzcG9uc2USTgoNQ29tcGxldGVMb2dpbhIdLmF1dGgudjEuQ29tcGxldGVMb2dpblJlcXVlc3QaHi5hdXRoLnYxLkNvbXBsZXRlTG9naW5SZXNwb25zZRI5CgZMb2dvdXQSFi5hdXRoLnYxLkxvZ291dFJlcXVlc3QaFy5hdXRoLnYxLkxvZ291dFJlc3BvbnNlEksKDFJlZnJlc2hUb2tlbhIcLmF1dGgudjEuUmVmcmVzaFRva2VuUmVxdWVzdBodLmF1dGgudjEuUmVmcmVzaFRva2VuUmVzcG9uc2USUQoOR2V0Q3VycmVudFVzZXISHi5hdXRoLnYxLkdldEN1cnJlbnRVc2VyUmVxdWVzdBofLmF1dGgudjEuR2V0Q3VycmVudFVzZXJSZXNwb25zZRJOCg1VcGRhdGVQcm9maWxlEh0uYXV0aC52MS5VcGRhdGVQcm9maWxlUmVxdWVzdBoeLmF1dGgudjEuVXBkYXRlUHJvZmlsZVJlc3BvbnNlElEKDkNoYW5nZVBhc3N3b3JkEh4uYXV0aC52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaHy5hdXRoLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USTgoNRGVsZXRlQWNjb3VudBIdLmF1dGgudjEuRGVsZXRlQWNjb3VudFJlcXVlc3QaHi5hdXRoLnYxLkRlbGV0ZUFjY291bnRSZXNwb25zZRJICgtWZXJpZnlFbWFpbBIbLmF1dGgudjEuVmVyaWZ5RW1haWxSZXF1ZXN0GhwuYXV0aC52MS5WZXJpZnlFbWFpbFJlc3BvbnNlEmwKF1Jlc2VuZFZlcmlmaWNhdGlvbkVtYWlsEicuYXV0aC52MS5SZXNlbmRWZXJpZmljYXRpb25FbWFpbFJlcXVlc3QaKC5hdXRoLnYxLlJlc2VuZFZlcmlmaWNhdGlvbkVtYWlsUmVzcG9uc2USYwoUUmVxdWVzdFBhc3N3b3JkUmVzZXQSJC5hdXRoLnYxLlJlcXVlc3RQYXNzd29yZFJlc2V0UmVxdWVzdBolLmF1dGgudjEuUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXNwb25zZRJOCg1SZXNldFBhc3N3b3JkEh0uYXV0aC52MS5SZXNldFBhc3N3b3JkUmVxdWVzdBoeLmF1dGgudjEuUmVzZXRQYXNzd29yZFJlc3BvbnNlEl0KEkxpc3RMaW5rZWRBY2NvdW50cxIiLmF1dGgudjEuTGlzdExpbmtlZEFjY291bnRzUmVxdWVzdBojLmF1dGgudjEuTGlzdExpbmtlZEFjY291bnRzUmVzcG9uc2USTgoNVW5saW5rQWNjb3VudBIdLmF1dGgudjEuVW5saW5rQWNjb3VudFJlcXVlc3QaHi5hdXRoLnYxLlVubGlua0FjY291bnRSZXNwb25zZWIGcHJvdG8z", [file_auth_v1_common, file_google_api_field_behavior, file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRoL3YxL2F1dGhfc2VydmljZS5wcm90bxIHYXV0aC52MSJSCg9SZWdpc3RlclJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAhIVCghwYXNzd29yZBgCIAEoCUID4EECEhQKDGRpc3BsYXlfbmFtZRgDIAEoCSJyChBSZWdpc3RlclJlc3BvbnNlEhsKBHVzZXIYASABKAsyDS5hdXRoLnYxLlVzZXISHQoVdmVyaWZpY2F0aW9uX3JlcXVpcmVkGAIgASgIEiIKBnRva2VucxgDIAEoCzISLmF1dGgudjEuVG9rZW5QYWlyIo8BCgxMb2dpblJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAhIVCghwYXNzd29yZBgCIAEoCUID4EECEhMKC3JlbWVtYmVyX21lGAMgASgIEhIKCmxvZ2luX2NvZGUYBCABKAkSFQoNcmVjb3ZlcnlfY29kZRgFIAEoCRIUCgxkZXZpY2VfdG9rZW4YBiABKAkiwQEKDUxvZ2luUmVzcG9uc2USJAoGdG9rZW5zGAEgASgLMhIuYXV0aC52MS5Ub2tlblBhaXJIABI3Cg1zZWNvbmRfZmFjdG9yGAIgASgLMh4uYXV0aC52MS5TZWNvbmRGYWN0b3JDaGFsbGVuZ2VIABIbCgR1c2VyGAMgASgLMg0uYXV0aC52MS5Vc2VyEioKDGRldmljZV90b2tlbhgEIAEoCzIULmF1dGgudjEuRGV2aWNlVG9rZW5CCAoGcmVzdWx0ImEKFVNlY29uZEZhY3RvckNoYWxsZW5nZRIXCg9jaGFsbGVuZ2VfdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm8KFENvbXBsZXRlTG9naW5SZXF1ZXN0EhwKD2NoYWxsZW5nZV90b2tlbhgBIAEoCUID4EECEgwKBGNvZGUYAiABKAkSFQoNcmVjb3ZlcnlfY29kZRgDIAEoCRIUCgxkZXZpY2VfdG9rZW4YBCABKAkihAEKFUNvbXBsZXRlTG9naW5SZXNwb25zZRIiCgZ0b2tlbnMYASABKAsyEi5hdXRoLnYxLlRva2VuUGFpchIbCgR1c2VyGAIgASgLMg0uYXV0aC52MS5Vc2VyEioKDGRldmljZV90b2tlbhgDIAEoCzIULmF1dGgudjEuRGV2aWNlVG9rZW4iDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIxChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhoKDXJlZnJlc2hfdG9rZW4YASABKAlCA+BBAiI6ChRSZWZyZXNoVG9rZW5SZXNwb25zZRIiCgZ0b2tlbnMYASABKAsyEi5hdXRoLnYxLlRva2VuUGFpciIXChVHZXRDdXJyZW50VXNlclJlcXVlc3QiNQoWR2V0Q3VycmVudFVzZXJSZXNwb25zZRIbCgR1c2VyGAEgASgLMg0uYXV0aC52MS5Vc2VyIkIKFFVwZGF0ZVByb2ZpbGVSZXF1ZXN0EhkKDGRpc3BsYXlfbmFtZRgBIAEoCUgAiAEBQg8KDV9kaXNwbGF5X25hbWUiNAoVVXBkYXRlUHJvZmlsZVJlc3BvbnNlEhsKBHVzZXIYASABKAsyDS5hdXRoLnYxLlVzZXIiZwoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0Eh0KEGN1cnJlbnRfcGFzc3dvcmQYASABKAlCA+BBAhIZCgxuZXdfcGFzc3dvcmQYAiABKAlCA+BBAhIUCgxkZXZpY2VfdG9rZW4YAyABKAkiYwoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRIdChVyZXZva2VkX3Nlc3Npb25fY291bnQYASABKAUSKgoMZGV2aWNlX3Rva2VuGAIgASgLMhQuYXV0aC52MS5EZXZpY2VUb2tlbiJLChREZWxldGVBY2NvdW50UmVxdWVzdBIzChByZWF1dGhlbnRpY2F0aW9uGAEgASgLMhkuYXV0aC52MS5SZWF1dGhlbnRpY2F0aW9uIhcKFURlbGV0ZUFjY291bnRSZXNwb25zZSInChJWZXJpZnlFbWFpbFJlcXVlc3QSEQoEY29kZRgBIAEoCUID4EECIjIKE1ZlcmlmeUVtYWlsUmVzcG9uc2USGwoEdXNlchgBIAEoCzINLmF1dGgudjEuVXNlciI0Ch5SZXNlbmRWZXJpZmljYXRpb25FbWFpbFJlcXVlc3QSEgoFZW1haWwYASABKAlCA+BBAiIhCh9SZXNlbmRWZXJpZmljYXRpb25FbWFpbFJlc3BvbnNlIjEKG1JlcXVlc3RQYXNzd29yZFJlc2V0UmVxdWVzdBISCgVlbWFpbBgBIAEoCUID4EECIh4KHFJlcXVlc3RQYXNzd29yZFJlc2V0UmVzcG9uc2UiWgoUUmVzZXRQYXNzd29yZFJlcXVlc3QSEQoEY29kZRgBIAEoCUID4EECEhkKDG5ld19wYXNzd29yZBgCIAEoCUID4EECEhQKDGRldmljZV90b2tlbhgDIAEoCSJDChVSZXNldFBhc3N3b3JkUmVzcG9uc2USKgoMZGV2aWNlX3Rva2VuGAEgASgLMhQuYXV0aC52MS5EZXZpY2VUb2tlbiJ7Cg1MaW5rZWRBY2NvdW50EgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEhsKE3Byb3ZpZGVyX2FjY291bnRfaWQYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhsKGUxpc3RMaW5rZWRBY2NvdW50c1JlcXVlc3QiRgoaTGlzdExpbmtlZEFjY291bnRzUmVzcG9uc2USKAoIYWNjb3VudHMYASADKAsyFi5hdXRoLnYxLkxpbmtlZEFjY291bnQiXAoUVW5saW5rQWNjb3VudFJlcXVlc3QSDwoCaWQYASABKAlCA+BBAhIzChByZWF1dGhlbnRpY2F0aW9uGAIgASgLMhkuYXV0aC52MS5SZWF1dGhlbnRpY2F0aW9uIhcKFVVubGlua0FjY291bnRSZXNwb25zZTLACQoLQXV0aFNlcnZpY2USPwoIUmVnaXN0ZXISGC5hdXRoLnYxLlJlZ2lzdGVyUmVxdWVzdBoZLmF1dGgudjEuUmVnaXN0ZXJSZXNwb25zZRI2CgVMb2dpbhIVLmF1dGgudjEuTG9naW5SZXF1ZXN0GhYuYXV0aC52MS5Mb2dpblJlc3BvbnNlEk4KDUNvbXBsZXRlTG9naW4SHS5hdXRoLnYxLkNvbXBsZXRlTG9naW5SZXF1ZXN0Gh4uYXV0aC52MS5Db21wbGV0ZUxvZ2luUmVzcG9uc2USOQoGTG9nb3V0EhYuYXV0aC52MS5Mb2dvdXRSZXF1ZXN0GhcuYXV0aC52MS5Mb2dvdXRSZXNwb25zZRJLCgxSZWZyZXNoVG9rZW4SHC5hdXRoLnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaHS5hdXRoLnYxLlJlZnJlc2hUb2tlblJlc3BvbnNlElEKDkdldEN1cnJlbnRVc2VyEh4uYXV0aC52MS5HZXRDdXJyZW50VXNlclJlcXVlc3QaHy5hdXRoLnYxLkdldEN1cnJlbnRVc2VyUmVzcG9uc2USTgoNVXBkYXRlUHJvZmlsZRIdLmF1dGgudjEuVXBkYXRlUHJvZmlsZVJlcXVlc3QaHi5hdXRoLnYxLlVwZGF0ZVByb2ZpbGVSZXNwb25zZRJRCg5DaGFuZ2VQYXNzd29yZBIeLmF1dGgudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0Gh8uYXV0aC52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlEk4KDURlbGV0ZUFjY291bnQSHS5hdXRoLnYxLkRlbGV0ZUFjY291bnRSZXF1ZXN0Gh4uYXV0aC52MS5EZWxldGVBY2NvdW50UmVzcG9uc2USSAoLVmVyaWZ5RW1haWwSGy5hdXRoLnYxLlZlcmlmeUVtYWlsUmVxdWVzdBocLmF1dGgudjEuVmVyaWZ5RW1haWxSZXNwb25zZRJsChdSZXNlbmRWZXJpZmljYXRpb25FbWFpbBInLmF1dGgudjEuUmVzZW5kVmVyaWZpY2F0aW9uRW1haWxSZXF1ZXN0GiguYXV0aC52MS5SZXNlbmRWZXJpZmljYXRpb25FbWFpbFJlc3BvbnNlEmMKFFJlcXVlc3RQYXNzd29yZFJlc2V0EiQuYXV0aC52MS5SZXF1ZXN0UGFzc3dvcmRSZXNldFJlcXVlc3QaJS5hdXRoLnYxLlJlcXVlc3RQYXNzd29yZFJlc2V0UmVzcG9uc2USTgoNUmVzZXRQYXNzd29yZBIdLmF1dGgudjEuUmVzZXRQYXNzd29yZFJlcXVlc3QaHi5hdXRoLnYxLlJlc2V0UGFzc3dvcmRSZXNwb25zZRJdChJMaXN0TGlua2VkQWNjb3VudHMSIi5hdXRoLnYxLkxpc3RMaW5rZWRBY2NvdW50c1JlcXVlc3QaIy5hdXRoLnYxLkxpc3RMaW5rZWRBY2NvdW50c1Jlc3BvbnNlEk4KDVVubGlua0FjY291bnQSHS5hdXRoLnYxLlVubGlua0FjY291bnRSZXF1ZXN0Gh4uYXV0aC52MS5VbmxpbmtBY2NvdW50UmVzcG9uc2ViBnByb3RvMw", [file_auth_v1_common, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * Describes the message auth.v1.RegisterRequest.
@@ -42,207 +42,200 @@ export const LoginResponseSchema = /*@__PURE__*/
   messageDesc(file_auth_v1_auth_service, 3);
 
 /**
- * Describes the message auth.v1.DeviceToken.
- * Use `create(DeviceTokenSchema)` to create a new message.
- */
-export const DeviceTokenSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 4);
-
-/**
  * Describes the message auth.v1.SecondFactorChallenge.
  * Use `create(SecondFactorChallengeSchema)` to create a new message.
  */
 export const SecondFactorChallengeSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 5);
+  messageDesc(file_auth_v1_auth_service, 4);
 
 /**
  * Describes the message auth.v1.CompleteLoginRequest.
  * Use `create(CompleteLoginRequestSchema)` to create a new message.
  */
 export const CompleteLoginRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 6);
+  messageDesc(file_auth_v1_auth_service, 5);
 
 /**
  * Describes the message auth.v1.CompleteLoginResponse.
  * Use `create(CompleteLoginResponseSchema)` to create a new message.
  */
 export const CompleteLoginResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 7);
+  messageDesc(file_auth_v1_auth_service, 6);
 
 /**
  * Describes the message auth.v1.LogoutRequest.
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 8);
+  messageDesc(file_auth_v1_auth_service, 7);
 
 /**
  * Describes the message auth.v1.LogoutResponse.
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 9);
+  messageDesc(file_auth_v1_auth_service, 8);
 
 /**
  * Describes the message auth.v1.RefreshTokenRequest.
  * Use `create(RefreshTokenRequestSchema)` to create a new message.
  */
 export const RefreshTokenRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 10);
+  messageDesc(file_auth_v1_auth_service, 9);
 
 /**
  * Describes the message auth.v1.RefreshTokenResponse.
  * Use `create(RefreshTokenResponseSchema)` to create a new message.
  */
 export const RefreshTokenResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 11);
+  messageDesc(file_auth_v1_auth_service, 10);
 
 /**
  * Describes the message auth.v1.GetCurrentUserRequest.
  * Use `create(GetCurrentUserRequestSchema)` to create a new message.
  */
 export const GetCurrentUserRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 12);
+  messageDesc(file_auth_v1_auth_service, 11);
 
 /**
  * Describes the message auth.v1.GetCurrentUserResponse.
  * Use `create(GetCurrentUserResponseSchema)` to create a new message.
  */
 export const GetCurrentUserResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 13);
+  messageDesc(file_auth_v1_auth_service, 12);
 
 /**
  * Describes the message auth.v1.UpdateProfileRequest.
  * Use `create(UpdateProfileRequestSchema)` to create a new message.
  */
 export const UpdateProfileRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 14);
+  messageDesc(file_auth_v1_auth_service, 13);
 
 /**
  * Describes the message auth.v1.UpdateProfileResponse.
  * Use `create(UpdateProfileResponseSchema)` to create a new message.
  */
 export const UpdateProfileResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 15);
+  messageDesc(file_auth_v1_auth_service, 14);
 
 /**
  * Describes the message auth.v1.ChangePasswordRequest.
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 16);
+  messageDesc(file_auth_v1_auth_service, 15);
 
 /**
  * Describes the message auth.v1.ChangePasswordResponse.
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 17);
+  messageDesc(file_auth_v1_auth_service, 16);
 
 /**
  * Describes the message auth.v1.DeleteAccountRequest.
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 18);
+  messageDesc(file_auth_v1_auth_service, 17);
 
 /**
  * Describes the message auth.v1.DeleteAccountResponse.
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 19);
+  messageDesc(file_auth_v1_auth_service, 18);
 
 /**
  * Describes the message auth.v1.VerifyEmailRequest.
  * Use `create(VerifyEmailRequestSchema)` to create a new message.
  */
 export const VerifyEmailRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 20);
+  messageDesc(file_auth_v1_auth_service, 19);
 
 /**
  * Describes the message auth.v1.VerifyEmailResponse.
  * Use `create(VerifyEmailResponseSchema)` to create a new message.
  */
 export const VerifyEmailResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 21);
+  messageDesc(file_auth_v1_auth_service, 20);
 
 /**
  * Describes the message auth.v1.ResendVerificationEmailRequest.
  * Use `create(ResendVerificationEmailRequestSchema)` to create a new message.
  */
 export const ResendVerificationEmailRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 22);
+  messageDesc(file_auth_v1_auth_service, 21);
 
 /**
  * Describes the message auth.v1.ResendVerificationEmailResponse.
  * Use `create(ResendVerificationEmailResponseSchema)` to create a new message.
  */
 export const ResendVerificationEmailResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 23);
+  messageDesc(file_auth_v1_auth_service, 22);
 
 /**
  * Describes the message auth.v1.RequestPasswordResetRequest.
  * Use `create(RequestPasswordResetRequestSchema)` to create a new message.
  */
 export const RequestPasswordResetRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 24);
+  messageDesc(file_auth_v1_auth_service, 23);
 
 /**
  * Describes the message auth.v1.RequestPasswordResetResponse.
  * Use `create(RequestPasswordResetResponseSchema)` to create a new message.
  */
 export const RequestPasswordResetResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 25);
+  messageDesc(file_auth_v1_auth_service, 24);
 
 /**
  * Describes the message auth.v1.ResetPasswordRequest.
  * Use `create(ResetPasswordRequestSchema)` to create a new message.
  */
 export const ResetPasswordRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 26);
+  messageDesc(file_auth_v1_auth_service, 25);
 
 /**
  * Describes the message auth.v1.ResetPasswordResponse.
  * Use `create(ResetPasswordResponseSchema)` to create a new message.
  */
 export const ResetPasswordResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 27);
+  messageDesc(file_auth_v1_auth_service, 26);
 
 /**
  * Describes the message auth.v1.LinkedAccount.
  * Use `create(LinkedAccountSchema)` to create a new message.
  */
 export const LinkedAccountSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 28);
+  messageDesc(file_auth_v1_auth_service, 27);
 
 /**
  * Describes the message auth.v1.ListLinkedAccountsRequest.
  * Use `create(ListLinkedAccountsRequestSchema)` to create a new message.
  */
 export const ListLinkedAccountsRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 29);
+  messageDesc(file_auth_v1_auth_service, 28);
 
 /**
  * Describes the message auth.v1.ListLinkedAccountsResponse.
  * Use `create(ListLinkedAccountsResponseSchema)` to create a new message.
  */
 export const ListLinkedAccountsResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 30);
+  messageDesc(file_auth_v1_auth_service, 29);
 
 /**
  * Describes the message auth.v1.UnlinkAccountRequest.
  * Use `create(UnlinkAccountRequestSchema)` to create a new message.
  */
 export const UnlinkAccountRequestSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 31);
+  messageDesc(file_auth_v1_auth_service, 30);
 
 /**
  * Describes the message auth.v1.UnlinkAccountResponse.
  * Use `create(UnlinkAccountResponseSchema)` to create a new message.
  */
 export const UnlinkAccountResponseSchema = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth_service, 32);
+  messageDesc(file_auth_v1_auth_service, 31);
 
 /**
  * Accounts: registration, sign-in, tokens, profile, password and email lifecycle.

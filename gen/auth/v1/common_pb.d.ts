@@ -138,6 +138,50 @@ export declare type TokenPair = Message<"auth.v1.TokenPair"> & {
 export declare const TokenPairSchema: GenMessage<TokenPair>;
 
 /**
+ * A known-device token: proof that this client signed in to this account before. It opens no
+ * session; it only lets the client's wrong passwords be counted apart from strangers'.
+ *
+ * @generated from message auth.v1.DeviceToken
+ */
+export declare type DeviceToken = Message<"auth.v1.DeviceToken"> & {
+  /**
+   * Opaque; send it back as the device_token of Login, CompleteLogin, ResetPassword,
+   * ChangePassword and SessionService.RevokeOtherSessions requests.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * When it stops being valid (each sign-in or reset renews it, 90 days by default). A password
+   * change or reset, or SessionService.RevokeOtherSessions, voids it sooner.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * The device's id, the same for every renewal of its token.
+   *
+   * @generated from field: string device_id = 3;
+   */
+  deviceId: string;
+
+  /**
+   * True when the request carried a current token for this account; false for a device new to it.
+   *
+   * @generated from field: bool known = 4;
+   */
+  known: boolean;
+};
+
+/**
+ * Describes the message auth.v1.DeviceToken.
+ * Use `create(DeviceTokenSchema)` to create a new message.
+ */
+export declare const DeviceTokenSchema: GenMessage<DeviceToken>;
+
+/**
  * A fresh proof of identity for a high-value change, needed when the session's sign-in is older
  * than the server's re-authentication window (REAUTH_MAX_AGE_SECONDS). When any field is given,
  * the proof must be complete: the password (for an account that has one) and, when two-factor

@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { DeviceToken } from "./common_pb.js";
 
 /**
  * Describes the file auth/v1/session_service.proto.
@@ -147,6 +148,14 @@ export declare const RevokeSessionResponseSchema: GenMessage<RevokeSessionRespon
  * @generated from message auth.v1.RevokeOtherSessionsRequest
  */
 export declare type RevokeOtherSessionsRequest = Message<"auth.v1.RevokeOtherSessionsRequest"> & {
+  /**
+   * The client's known-device token (DeviceToken.token), if it kept one. Revoking
+   * the other sessions voids every known-device token issued before; a current one sent here is
+   * renewed, so this device stays known.
+   *
+   * @generated from field: string device_token = 1;
+   */
+  deviceToken: string;
 };
 
 /**
@@ -167,6 +176,13 @@ export declare type RevokeOtherSessionsResponse = Message<"auth.v1.RevokeOtherSe
    * @generated from field: int32 revoked_count = 1;
    */
   revokedCount: number;
+
+  /**
+   * The renewal of the request's device_token; unset when it carried no current token.
+   *
+   * @generated from field: auth.v1.DeviceToken device_token = 2;
+   */
+  deviceToken?: DeviceToken | undefined;
 };
 
 /**
@@ -205,7 +221,8 @@ export declare const SessionService: GenService<{
     output: typeof RevokeSessionResponseSchema;
   },
   /**
-   * Revokes every session of the caller except the current one.
+   * Revokes every session of the caller except the current one, and voids every known-device
+   * token issued before (the one sent in the request is renewed).
    *
    * @generated from rpc auth.v1.SessionService.RevokeOtherSessions
    */

@@ -113,13 +113,14 @@ export const apiAuthRoutes: Route[] = [
     body: { current_password: "string", new_password: "string" },
     returns: ["success"],
     async run(input, ops) {
-      const revoked = await ops.accounts.changePassword(
+      const changed = await ops.accounts.changePassword(
         await input.caller(),
         input.body.str("current_password"),
         input.body.str("new_password"),
         input.client,
+        input.deviceToken,
       );
-      return { data: { revoked_session_count: revoked } };
+      return { data: { revoked_session_count: changed.revokedSessionCount }, device: changed.device };
     },
   },
   {
@@ -242,7 +243,8 @@ export const apiAuthRoutes: Route[] = [
     summary: "Revoke all other sessions",
     returns: ["success"],
     async run(input, ops) {
-      return { data: { revoked_count: await ops.sessions.revokeOthers(await input.caller()) } };
+      const { revokedCount, device } = await ops.sessions.revokeOthers(await input.caller(), input.deviceToken);
+      return { data: { revoked_count: revokedCount }, ...(device === null ? {} : { device }) };
     },
   },
 ];

@@ -260,7 +260,8 @@ export const apiV1Routes: Route[] = [
     summary: "Revoke all other sessions",
     returns: ["data.revokedCount", "message"],
     async run(input, ops) {
-      return { data: { revokedCount: await ops.sessions.revokeOthers(await input.caller()) }, message: "Other sessions revoked" };
+      const { revokedCount, device } = await ops.sessions.revokeOthers(await input.caller(), input.deviceToken);
+      return { data: { revokedCount }, message: "Other sessions revoked", ...(device === null ? {} : { device }) };
     },
   },
   {

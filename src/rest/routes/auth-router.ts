@@ -68,8 +68,8 @@ export const authRouterRoutes: Route[] = [
     returns: [],
     async run(input, ops) {
       const [current, next] = [input.body.str("current_password"), input.body.str("new_password")];
-      await ops.accounts.changePassword(await input.caller(), current, next, input.client);
-      return {};
+      const { device } = await ops.accounts.changePassword(await input.caller(), current, next, input.client, input.deviceToken);
+      return { device };
     },
   },
   {
@@ -91,7 +91,8 @@ export const authRouterRoutes: Route[] = [
     summary: "Revoke all other sessions",
     returns: ["revoked"],
     async run(input, ops) {
-      return { fields: { revoked: await ops.sessions.revokeOthers(await input.caller()) } };
+      const { revokedCount, device } = await ops.sessions.revokeOthers(await input.caller(), input.deviceToken);
+      return { fields: { revoked: revokedCount }, ...(device === null ? {} : { device }) };
     },
   },
   {
