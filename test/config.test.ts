@@ -14,6 +14,7 @@ describe("configuration", () => {
     expect(c.refreshReuseDetectionSeconds).toBe(86_400);
     expect(c.argon2).toEqual({ memoryKiB: 19456, timeCost: 2, parallelism: 1 });
     expect(c.jwt.accessTokenTtlSeconds).toBe(900);
+    expect(c.jwt.accessTokenCacheSize).toBe(10_000);
     expect(c.registrationEnabled).toBe(true);
     expect(c.emailVerificationRequired).toBe(true);
     expect(c.emailVerificationTtlSeconds).toBe(86_400);
@@ -38,6 +39,8 @@ describe("configuration", () => {
     ["TOTP_ENCRYPTION_KEY", "00".repeat(31)], // 31 bytes of hex
     ["TOTP_ENCRYPTION_KEY", Buffer.alloc(16).toString("base64")], // 16 bytes of base64
     ["TWO_FACTOR_MAX_FAILURES", "0"],
+    ["ACCESS_TOKEN_CACHE_SIZE", "-1"],
+    ["ACCESS_TOKEN_CACHE_SIZE", "10000001"],
     ["TWO_FACTOR_LOCK_SECONDS", "0"],
     ["TOTP_SETUP_TTL_SECONDS", "5"],
     ["LOGIN_ADDRESS_MAX_FAILURES", "-1"],

@@ -129,7 +129,12 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const hasher = overrides.hasher ?? (await createPasswordHasher(config.argon2));
   const accessTokens = createAccessTokens(
     key,
-    { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: config.jwt.accessTokenTtlSeconds },
+    {
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+      ttlSeconds: config.jwt.accessTokenTtlSeconds,
+      cacheSize: config.jwt.accessTokenCacheSize,
+    },
     clock,
   );
   const background = createBackground(log);

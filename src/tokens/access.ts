@@ -3,6 +3,7 @@ import { errors, jwtVerify, SignJWT } from "jose";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { SigningKey } from "./keys.ts";
+import { VerifiedTokenCache } from "./verified-cache.ts";
 
 export interface AccessClaims {
   userId: string;
@@ -17,9 +18,14 @@ export interface IssuedAccessToken {
 
 export interface AccessTokens {
   issue(claims: AccessClaims): Promise<IssuedAccessToken>;
-  /** Verifies signature, algorithm, issuer, audience and expiry; throws AuthError otherwise. */
-  verify(token: string): Promise<AccessClaims>;
+  /**
+   * Verifies signature, algorithm, issuer, audience and expiry; throws AuthError otherwise. A token
+   * verified before is answered from the cache (see verified-cache.ts) until it expires.
+   */
+  verify(token: string): Promise<Readonly<AccessClaims>>;
   jwks(): { keys: object[] };
+  /** The verified-token cache's counts (entries, hits, misses), for metrics and tests. */
+  cacheStats(): { entries: number; hits: number; misses: number };
 }
 
 // A JWT is three base64url parts; anything else is refused before any parsing.
@@ -28,9 +34,10 @@ const maxTokenLength = 4096;
 
 export function createAccessTokens(
   key: SigningKey,
-  opts: { issuer: string; audience: string; ttlSeconds: number },
+  opts: { issuer: string; audience: string; ttlSeconds: number; cacheSize: number },
   clock: Clock,
 ): AccessTokens {
+  const verified = new VerifiedTokenCache<AccessClaims>(opts.cacheSize);
   return {
     async issue({ userId, sessionId }) {
       const now = clock.now();
@@ -49,23 +56,29 @@ export function createAccessTokens(
     },
 
     async verify(token) {
-      if (token.length > maxTokenLength || !jwtShape.test(token)) {
-        throw new AuthError("INVALID_TOKEN", "the access token is malformed");
-      }
+      if (token.length > maxTokenLength) throw new AuthError("INVALID_TOKEN", "the access token is malformed");
+      const now = clock.now();
+      const cacheKey = VerifiedTokenCache.keyOf(token);
+      const cached = verified.get(cacheKey, now.getTime());
+      if (cached !== undefined) return cached;
+      if (!jwtShape.test(token)) throw new AuthError("INVALID_TOKEN", "the access token is malformed");
       try {
         const { payload } = await jwtVerify(token, key.publicKey, {
           algorithms: [key.alg],
           issuer: opts.issuer,
           audience: opts.audience,
           typ: "at+jwt",
-          currentDate: clock.now(),
+          currentDate: now,
           requiredClaims: ["sub", "sid", "exp", "iat", "jti"],
         });
-        const sid = payload.sid;
-        if (typeof payload.sub !== "string" || typeof sid !== "string") {
+        const { sub, sid, exp } = payload;
+        if (typeof sub !== "string" || typeof sid !== "string" || exp === undefined) {
           throw new AuthError("INVALID_TOKEN", "the access token is malformed");
         }
-        return { userId: payload.sub, sessionId: sid };
+        // Frozen: the same object answers every later call with this token.
+        const claims: AccessClaims = Object.freeze({ userId: sub, sessionId: sid });
+        verified.set(cacheKey, claims, exp * 1000, now.getTime());
+        return claims;
       } catch (err) {
         if (err instanceof AuthError) throw err;
         if (err instanceof errors.JWTExpired) {
@@ -78,5 +91,7 @@ export function createAccessTokens(
     jwks() {
       return { keys: [key.publicJwk] };
     },
+
+    cacheStats: () => verified.stats(),
   };
 }

@@ -1,0 +1,71 @@
+import { hash } from "node:crypto";
+
+/**
+ * Access tokens whose signature and claims have been checked, so that the same token presented
+ * again is not checked again: the Ed25519 check is most of what an authenticated call costs. It
+ * holds only what a verification proved once and for good (the token was signed by our key for
+ * this user and session); what can change (the session revoked, a cutoff raised, the user gone) is
+ * never cached and is read on every call by sessions.authenticate.
+ *
+ * - Keyed by the SHA-256 of the whole token: a token that differs anywhere (another signature,
+ *   another payload, a prefix) has another key, and the heap holds 43 characters per entry
+ *   instead of the token (nor any bearer token that a heap dump could give away).
+ * - An entry lasts until the token's expiry and not one millisecond longer: at `exp` the token is
+ *   refused exactly as jose would refuse it, since a lookup at or after it misses and the caller
+ *   verifies again.
+ * - At most `maxEntries`, least recently used dropped first (expired ones before them as met);
+ *   0 turns the cache off.
+ * - Failed verifications are never cached: a forged token costs a full check every time.
+ */
+export class VerifiedTokenCache<T> {
+  readonly #maxEntries: number;
+  // A Map iterates in insertion order; a hit re-inserts its entry, so the first is the least
+  // recently used.
+  readonly #entries = new Map<string, { value: T; expiresAtMs: number }>();
+  #hits = 0;
+  #misses = 0;
+
+  constructor(maxEntries: number) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 0) throw new RangeError(`maxEntries must be a whole number, got ${maxEntries}`);
+    this.#maxEntries = maxEntries;
+  }
+
+  /** The key of a token: its SHA-256, base64url. */
+  static keyOf(token: string): string {
+    return hash("sha256", token, "base64url");
+  }
+
+  /** What the token verified to, if it did and has not expired at `nowMs`. */
+  get(key: string, nowMs: number): T | undefined {
+    if (this.#maxEntries === 0) return undefined;
+    const entry = this.#entries.get(key);
+    if (entry === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#entries.delete(key);
+    if (entry.expiresAtMs <= nowMs) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#entries.set(key, entry);
+    this.#hits++;
+    return entry.value;
+  }
+
+  /** Remembers a verified token until `expiresAtMs`. */
+  set(key: string, value: T, expiresAtMs: number, nowMs: number): void {
+    if (this.#maxEntries === 0 || expiresAtMs <= nowMs) return;
+    this.#entries.delete(key);
+    for (const [oldest, entry] of this.#entries) {
+      if (this.#entries.size < this.#maxEntries && entry.expiresAtMs > nowMs) break;
+      this.#entries.delete(oldest);
+    }
+    this.#entries.set(key, { value, expiresAtMs });
+  }
+
+  /** Counts for metrics and tests: entries held, lookups answered and not. */
+  stats(): { entries: number; hits: number; misses: number } {
+    return { entries: this.#entries.size, hits: this.#hits, misses: this.#misses };
+  }
+}

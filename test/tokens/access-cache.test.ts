@@ -1,0 +1,125 @@
+// The verified-token cache (src/tokens/verified-cache.ts) behind accessTokens.verify: a token
+// verified once is not verified again, but the cache never answers for a token it has not
+// verified itself (any other signature, payload or prefix), nor after the token's expiry.
+import { beforeEach, describe, expect, it } from "vitest";
+import { AuthError } from "../../src/errors.ts";
+import { createAccessTokens, type AccessTokens } from "../../src/tokens/access.ts";
+import { loadSigningKey, type SigningKey } from "../../src/tokens/keys.ts";
+import { VerifiedTokenCache } from "../../src/tokens/verified-cache.ts";
+import { TestClock } from "../support/harness.ts";
+
+const ttlSeconds = 900;
+let key: SigningKey;
+let clock: TestClock;
+
+const tokensWith = (cacheSize: number, signingKey = key): AccessTokens =>
+  createAccessTokens(signingKey, { issuer: "authd", audience: "authd", ttlSeconds, cacheSize }, clock);
+
+const reasonOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "accepted",
+    (e: unknown) => (e instanceof AuthError ? e.reason : String(e)),
+  );
+
+beforeEach(async () => {
+  key ??= (await loadSigningKey(undefined)).key;
+  // On a whole second, so that `exp` (seconds) falls exactly ttlSeconds after it.
+  clock = new TestClock(Math.floor(Date.now() / 1000) * 1000);
+});
+
+describe("access tokens: the verified-token cache", () => {
+  it("a token verified once is answered from the cache after that, with the same claims", async () => {
+    const tokens = tokensWith(100);
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 0, misses: 1 });
+    for (let i = 0; i < 3; i++) expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 3, misses: 1 });
+  });
+
+  it("the cached claims cannot be changed by a caller", async () => {
+    const tokens = tokensWith(100);
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const first = await tokens.verify(token);
+    expect(() => Object.assign(first, { userId: "usr_2" })).toThrow(TypeError);
+    expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+  });
+
+  it("an expired token is refused from a warm cache, to the millisecond, and its entry is dropped", async () => {
+    const tokens = tokensWith(100);
+    const { token, expiresAt } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    await tokens.verify(token);
+    clock.advance(ttlSeconds * 1000 - 1);
+    expect(await reasonOf(tokens.verify(token))).toBe("accepted");
+    expect(tokens.cacheStats().hits).toBe(1);
+    clock.advance(1);
+    expect(clock.now().getTime()).toBe(expiresAt.getTime());
+    expect(await reasonOf(tokens.verify(token))).toBe("TOKEN_EXPIRED");
+    expect(tokens.cacheStats()).toEqual({ entries: 0, hits: 1, misses: 2 });
+    clock.advance(3_600_000);
+    expect(await reasonOf(tokens.verify(token))).toBe("TOKEN_EXPIRED");
+  });
+
+  it("forged tokens are never served from the cache: another signature, another payload, a prefix, a suffix", async () => {
+    const tokens = tokensWith(100);
+    const genuine = (await tokens.issue({ userId: "usr_1", sessionId: "ses_1" })).token;
+    const other = (await tokens.issue({ userId: "usr_2", sessionId: "ses_2" })).token;
+    // A token signed with a key that is not ours, for the very same claims.
+    const foreignKey = (await loadSigningKey(undefined)).key;
+    const foreign = (await tokensWith(0, foreignKey).issue({ userId: "usr_1", sessionId: "ses_1" })).token;
+    await tokens.verify(genuine);
+    await tokens.verify(other);
+    const [header, payload, signature] = genuine.split(".") as [string, string, string];
+    const [, otherPayload, otherSignature] = other.split(".") as [string, string, string];
+    // A character in the middle of the signature (the last one may only carry padding bits).
+    const flipped = signature.slice(0, 20) + (signature[20] === "A" ? "B" : "A") + signature.slice(21);
+    const forgeries = {
+      "same payload, another token's signature": `${header}.${payload}.${otherSignature}`,
+      "same payload, a signature changed in one character": `${header}.${payload}.${flipped}`,
+      "another payload, the genuine signature": `${header}.${otherPayload}.${signature}`,
+      "the same claims signed by another key": foreign,
+      "the genuine token cut short": genuine.slice(0, -10),
+      "the genuine token with more after it": `${genuine}AAAA`,
+    };
+    for (const [what, forged] of Object.entries(forgeries)) {
+      expect([what, await reasonOf(tokens.verify(forged))]).toEqual([what, "INVALID_TOKEN"]);
+    }
+    // None of them was answered from the cache, and none was remembered.
+    expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 0, misses: 2 + Object.keys(forgeries).length });
+    expect(await tokens.verify(genuine)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+  });
+
+  it("is bounded: the least recently used token is dropped first, and is verified again when it comes back", async () => {
+    const tokens = tokensWith(2);
+    const [a, b, c] = await Promise.all(["1", "2", "3"].map((n) => tokens.issue({ userId: `usr_${n}`, sessionId: `ses_${n}` })));
+    if (a === undefined || b === undefined || c === undefined) throw new Error("unreachable");
+    await tokens.verify(a.token);
+    await tokens.verify(b.token);
+    await tokens.verify(a.token); // a is now the most recently used
+    await tokens.verify(c.token); // b goes
+    expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 1, misses: 3 });
+    await tokens.verify(a.token);
+    await tokens.verify(c.token);
+    expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 3, misses: 3 });
+    expect(await tokens.verify(b.token)).toEqual({ userId: "usr_2", sessionId: "ses_2" });
+    expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 3, misses: 4 });
+  });
+
+  it("expired entries at the least recently used end are dropped as new ones come in, even with room to spare", async () => {
+    const cache = new VerifiedTokenCache<string>(10);
+    cache.set("old1", "old1", 1_000, 0);
+    cache.set("old2", "old2", 1_500, 0);
+    cache.set("live", "live", 10_000, 0);
+    expect(cache.stats().entries).toBe(3);
+    cache.set("new", "new", 10_000, 2_000);
+    expect(cache.stats().entries).toBe(2);
+    expect(["old1", "old2", "live", "new"].map((k) => cache.get(k, 2_000))).toEqual([undefined, undefined, "live", "new"]);
+  });
+
+  it("size 0 turns it off: every call verifies the signature", async () => {
+    const tokens = tokensWith(0);
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    for (let i = 0; i < 3; i++) await tokens.verify(token);
+    expect(tokens.cacheStats()).toEqual({ entries: 0, hits: 0, misses: 0 });
+  });
+});
