@@ -1,0 +1,31 @@
+// The Login bound of the benchmark: argon2id verifications per second of one hash with the
+// server's parameters (ARGON2_* as config reads them), as many in parallel as libuv's thread pool
+// runs (UV_THREADPOOL_SIZE, default 4), on the CPUs this process is pinned to. Started by
+// bench/run.ts under `taskset -c 0`, the server's core; prints one JSON line.
+import argon2 from "argon2";
+import { loadConfig } from "../src/config.ts";
+
+const seconds = Number(process.argv[2] ?? 4);
+const { argon2: params } = loadConfig({ ...process.env, LOG_LEVEL: "silent" }, () => "");
+const parallel = Number(process.env["UV_THREADPOOL_SIZE"] ?? 4);
+const password = "correct horse battery staple";
+const hash = await argon2.hash(password, {
+  type: argon2.argon2id,
+  memoryCost: params.memoryKiB,
+  timeCost: params.timeCost,
+  parallelism: params.parallelism,
+});
+// One warm-up round, then count verifications finished within the window.
+await Promise.all(Array.from({ length: parallel }, () => argon2.verify(hash, password)));
+const start = performance.now();
+const end = start + seconds * 1000;
+let done = 0;
+await Promise.all(
+  Array.from({ length: parallel }, async () => {
+    while (performance.now() < end) {
+      if (!(await argon2.verify(hash, password))) throw new Error("argon2 verify failed");
+      if (performance.now() <= end) done++;
+    }
+  }),
+);
+console.log(JSON.stringify({ perSecond: done / seconds, parallel, params }));

@@ -1,0 +1,99 @@
+// Pure helpers of the benchmark (npm run bench): reading h2load's summary and per-request log,
+// percentiles and medians. No I/O here, so test/bench/figures.test.ts can check them cheaply.
+
+/** What h2load's summary says about one run. */
+export interface H2loadSummary {
+  /** Requests completed per second over the measured period (after any warm-up). */
+  reqPerSec: number;
+  done: number;
+  succeeded: number;
+  failed: number;
+  errored: number;
+  timeout: number;
+  /** Responses by status class: 2xx, 3xx, 4xx, 5xx. */
+  status: { "2xx": number; "3xx": number; "4xx": number; "5xx": number };
+}
+
+function field(text: string, pattern: RegExp, what: string): number {
+  const found = pattern.exec(text);
+  if (found?.[1] === undefined) throw new Error(`h2load output has no ${what}:\n${text}`);
+  return Number(found[1]);
+}
+
+/** Parses the summary h2load prints on stdout (nghttp2 1.4x-1.6x formats). */
+export function parseH2load(stdout: string): H2loadSummary {
+  return {
+    reqPerSec: field(stdout, /finished in [\d.]+m?s, ([\d.]+) req\/s/, "request rate"),
+    done: field(stdout, /requests: .*?(\d+) done/, "done count"),
+    succeeded: field(stdout, /requests: .*?(\d+) succeeded/, "succeeded count"),
+    failed: field(stdout, /requests: .*?(\d+) failed/, "failed count"),
+    errored: field(stdout, /requests: .*?(\d+) errored/, "errored count"),
+    timeout: field(stdout, /requests: .*?(\d+) timeout/, "timeout count"),
+    status: {
+      "2xx": field(stdout, /status codes: (\d+) 2xx/, "2xx count"),
+      "3xx": field(stdout, /status codes: .*?(\d+) 3xx/, "3xx count"),
+      "4xx": field(stdout, /status codes: .*?(\d+) 4xx/, "4xx count"),
+      "5xx": field(stdout, /status codes: .*?(\d+) 5xx/, "5xx count"),
+    },
+  };
+}
+
+/**
+ * Latencies in milliseconds from h2load's --log-file (tab-separated: start time in µs since the
+ * epoch, HTTP status, µs until the end of the response), of the requests answered 2xx.
+ */
+export function parseLatencyLog(text: string): number[] {
+  const out: number[] = [];
+  for (const line of text.split("\n")) {
+    const [start, status, micros] = line.split("\t");
+    if (start === undefined || status === undefined || micros === undefined) continue;
+    if (!/^2\d\d$/.test(status)) continue;
+    out.push(Number(micros) / 1000);
+  }
+  return out;
+}
+
+/** The q-quantile (0..1) by the nearest-rank method; NaN for no samples. */
+export function percentile(samples: ArrayLike<number>, q: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(samples).sort();
+  const rank = Math.ceil(q * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] ?? Number.NaN;
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 0.5);
+}
+
+/** Reads VmRSS and VmHWM (peak resident set) in bytes from the text of /proc/<pid>/status. */
+export function parseProcStatus(text: string): { rss: number; hwm: number } {
+  const kib = (name: string) => {
+    const found = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text);
+    if (found?.[1] === undefined) throw new Error(`no ${name} in /proc status`);
+    return Number(found[1]) * 1024;
+  };
+  return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
+}
+
+/** A 5-byte gRPC length prefix (uncompressed) followed by the message. */
+export function grpcFrame(message: Uint8Array): Buffer {
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
+/** Least-squares slope of y over x (e.g. MB over minutes); NaN with fewer than two points. */
+export function slope(points: { x: number; y: number }[]): number {
+  const n = points.length;
+  if (n < 2) return Number.NaN;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.x - mx) * (p.y - my);
+    den += (p.x - mx) ** 2;
+  }
+  return den === 0 ? Number.NaN : num / den;
+}

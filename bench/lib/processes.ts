@@ -1,0 +1,126 @@
+// Process plumbing of the benchmark: servers pinned to a core, their memory read from /proc, and
+// h2load runs. Linux only (taskset, /proc).
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { parseProcStatus } from "./figures.ts";
+
+/** Stops with a message naming the Debian package when a tool the benchmark drives is missing. */
+export function requireTool(name: string, debianPackage: string): void {
+  const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
+  if (found.status !== 0) {
+    console.error(`${name} is not installed: apt-get install ${debianPackage}`);
+    process.exit(1);
+  }
+}
+
+/** Pins this process (every thread of it) to `cpus`, e.g. "1". */
+export function pinSelf(cpus: string): void {
+  spawnSync("taskset", ["-a", "-pc", cpus, String(process.pid)], { stdio: "ignore" });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Pinned {
+  pid: number;
+  port: number;
+  /** What the process wrote on stderr and stdout so far (for a failure message). */
+  output(): string;
+  memory(): { rss: number; hwm: number };
+  stop(): Promise<void>;
+}
+
+/** Starts `node args...` pinned to `cpus` with `env`, and waits until `port` accepts connections. */
+export async function startPinned(cpus: string, args: string[], env: Record<string, string>, port: number): Promise<Pinned> {
+  // taskset execs node, so the child's pid is node's own (what /proc/<pid>/status must read).
+  const child: ChildProcess = spawn("taskset", ["-c", cpus, process.execPath, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${args.join(" ")} exited at start:\n${output}`);
+    if (await accepts(port)) break;
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${args.join(" ")} did not listen on ${port} within 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pid = child.pid as number;
+  return {
+    pid,
+    port,
+    output: () => output,
+    memory: () => parseProcStatus(readFileSync(`/proc/${pid}/status`, "utf8")),
+    stop: () => {
+      child.kill("SIGTERM");
+      const force = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      return exited.then(() => clearTimeout(force));
+    },
+  };
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Samples the resident set of `target` every 100 ms until stopped; returns the largest seen. */
+export function sampleRss(target: Pinned): { stop(): number } {
+  let peak = target.memory().rss;
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, target.memory().rss);
+    } catch {
+      // the process is gone: keep what was seen
+    }
+  }, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+/** Runs a command to its end; resolves with its stdout, rejects with its stderr on failure. */
+export function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    child.once("exit", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(" ")} failed (${code}):\n${err}${out}`)),
+    );
+  });
+}

@@ -1,0 +1,521 @@
+// The service's own benchmark (issue 11): the server (src/main.ts, embedded store) and a bare
+// node:http2 / node:http reference, each pinned in turn to CPU 0, driven from CPU 1 by h2load
+// (Debian's nghttp2-client) or, for RefreshToken, by our generator (bench/lib/load.ts). Medians of
+// BENCH_RUNS short runs; one table of figures with the ratio of each to its reference, latency,
+// and the servers' resident memory. Results also go to bench/results/latest.json (BENCH_OUT) for
+// before/after comparisons (BENCH_COMPARE=path of an earlier file adds a column).
+// Run: npm run bench     (knobs: see README "Benchmark")
+// A benchmark, not a test: it asserts nothing about speed.
+import { spawnSync } from "node:child_process";
+import { createHash, createPrivateKey } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { grpcFrame, median, parseH2load, parseLatencyLog, percentile } from "./lib/figures.ts";
+import { runLoad, type VirtualUser } from "./lib/load.ts";
+import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned } from "./lib/processes.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const num = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+};
+const knobs = {
+  seconds: num("BENCH_SECONDS", 4),
+  runs: num("BENCH_RUNS", 3),
+  warmUpSeconds: num("BENCH_WARMUP_SECONDS", 1),
+  h2Clients: num("BENCH_H2_CLIENTS", 8),
+  h2Streams: num("BENCH_H2_STREAMS", 16),
+  h1Clients: num("BENCH_H1_CLIENTS", 32),
+  loginConcurrency: num("BENCH_LOGIN_CONCURRENCY", 8),
+  users: num("BENCH_USERS", 32),
+};
+const only = process.env["BENCH_ONLY"] ? new RegExp(process.env["BENCH_ONLY"]) : undefined;
+const outFile = process.env["BENCH_OUT"] ?? path.join(root, "bench", "results", "latest.json");
+const compareFile = process.env["BENCH_COMPARE"];
+const SERVER_CPU = "0";
+const DRIVER_CPU = "1";
+
+requireTool("h2load", "nghttp2-client");
+requireTool("taskset", "util-linux");
+if (os.availableParallelism() < 2) console.warn("warning: fewer than 2 CPUs: server and load share a core, figures mean little");
+pinSelf(DRIVER_CPU);
+
+type Protocol = "h2c" | "h1" | "grpc";
+interface Request {
+  protocol: Protocol;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+interface Figure {
+  id: string;
+  label: string;
+  reqPerSec: number;
+  runs: number[];
+  reference?: string;
+  ratio?: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Largest resident set of the process under test seen while this figure ran (MiB). */
+  peakRssMiB: number;
+  errors: number;
+  note?: string;
+}
+
+const figures: Figure[] = [];
+const tmp = mkdtempSync(path.join(os.tmpdir(), "authd-bench-"));
+const running = new Set<Pinned>();
+const mib = (bytes: number) => bytes / 1048576;
+const wanted = (id: string) => only === undefined || only.test(id);
+
+// --- requests ---------------------------------------------------------------------------------
+
+const connectJson = (protocol: "h2c" | "h1", route: string, body: object, headers: Record<string, string> = {}): Request => ({
+  protocol,
+  path: route,
+  headers: { "content-type": "application/json", "connect-protocol-version": "1", ...headers },
+  body: Buffer.from(JSON.stringify(body)),
+});
+// Both empty messages encode to zero bytes: the gRPC body is the 5-byte prefix alone.
+const grpc = (route: string, headers: Record<string, string> = {}): Request => ({
+  protocol: "grpc",
+  path: route,
+  headers: { "content-type": "application/grpc", te: "trailers", ...headers },
+  body: grpcFrame(new Uint8Array()),
+});
+const HEALTH = "/grpc.health.v1.Health/Check";
+const GET_USER = "/auth.v1.AuthService/GetCurrentUser";
+
+/** Sends `request` once and returns status, grpc-status and body: to check a figure measures success. */
+function probe(port: number, request: Request): Promise<{ status: number; grpcStatus?: string; body: string }> {
+  if (request.protocol === "h1") {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, method: "POST", path: request.path, headers: request.headers }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.end(request.body);
+    });
+  }
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", reject);
+    const req = session.request({ ":method": "POST", ":path": request.path, ...request.headers });
+    let status = 0;
+    let grpcStatus: string | undefined;
+    let body = "";
+    req.on("response", (h) => {
+      status = Number(h[":status"]);
+      grpcStatus = h["grpc-status"] as string | undefined;
+    });
+    req.on("trailers", (t) => {
+      grpcStatus = (t["grpc-status"] as string | undefined) ?? grpcStatus;
+    });
+    req.on("data", (c: Buffer) => {
+      body += c.toString("latin1");
+    });
+    req.on("end", () => {
+      session.close();
+      resolve({ status, ...(grpcStatus === undefined ? {} : { grpcStatus }), body });
+    });
+    req.on("error", reject);
+    req.end(request.body);
+  });
+}
+
+async function expectOk(port: number, request: Request, what: string): Promise<void> {
+  const answer = await probe(port, request);
+  const ok = answer.status === 200 && (request.protocol !== "grpc" || answer.grpcStatus === "0");
+  if (!ok)
+    throw new Error(
+      `${what}: the probe call failed (HTTP ${answer.status}, grpc-status ${answer.grpcStatus}): ${answer.body.slice(0, 300)}`,
+    );
+}
+
+// --- h2load -----------------------------------------------------------------------------------
+
+let fileCount = 0;
+async function h2load(port: number, request: Request, seconds: number, opts: { rps?: number } = {}): Promise<Run> {
+  const bodyFile = path.join(tmp, `body-${fileCount}`);
+  const logFile = path.join(tmp, `log-${fileCount++}`);
+  writeFileSync(bodyFile, request.body);
+  const h1 = request.protocol === "h1";
+  const args = [
+    ...["-c", String(h1 ? knobs.h1Clients : knobs.h2Clients), "-m", String(h1 ? 1 : knobs.h2Streams)],
+    ...["-D", String(seconds), "-d", bodyFile, "--log-file", logFile],
+    ...Object.entries(request.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
+    ...(h1 ? ["--h1"] : []),
+    ...(opts.rps === undefined ? [] : ["--rps", String(opts.rps)]),
+    `http://127.0.0.1:${port}${request.path}`,
+  ];
+  const summary = parseH2load(await run("taskset", ["-c", DRIVER_CPU, "h2load", ...args]));
+  const latencies = parseLatencyLog(readFileSync(logFile, "utf8"));
+  rmSync(logFile);
+  rmSync(bodyFile);
+  return { reqPerSec: summary.reqPerSec, latencies, errors: summary.failed + summary.errored + summary.timeout };
+}
+
+interface Run {
+  reqPerSec: number;
+  /** Latency of each successful call, ms. */
+  latencies: number[];
+  errors: number;
+}
+
+/** One figure: a warm-up run, then BENCH_RUNS runs of `once`; medians, and the peak RSS meanwhile. */
+async function measure(id: string, label: string, target: Pinned, once: (seconds: number) => Promise<Run>): Promise<Figure> {
+  const rss = sampleRss(target);
+  await once(knobs.warmUpSeconds);
+  const runs: Run[] = [];
+  for (let i = 0; i < knobs.runs; i++) runs.push(await once(knobs.seconds));
+  const figure: Figure = {
+    id,
+    label,
+    reqPerSec: median(runs.map((r) => r.reqPerSec)),
+    runs: runs.map((r) => r.reqPerSec),
+    p50Ms: median(runs.map((r) => percentile(r.latencies, 0.5))),
+    p99Ms: median(runs.map((r) => percentile(r.latencies, 0.99))),
+    peakRssMiB: mib(rss.stop()),
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+  };
+  figures.push(figure);
+  progress(figure);
+  return figure;
+}
+
+/** A figure measured with h2load, after checking that one such call succeeds. */
+async function h2loadFigure(id: string, label: string, target: Pinned, request: Request, rps?: number): Promise<Figure | undefined> {
+  if (!wanted(id)) return undefined;
+  await expectOk(target.port, request, label);
+  return measure(id, label, target, (seconds) => h2load(target.port, request, seconds, rps === undefined ? {} : { rps }));
+}
+
+/** A figure measured with our generator (closed loop, or at `rate` calls per second). */
+async function generatorFigure(
+  id: string,
+  label: string,
+  target: Pinned,
+  users: VirtualUser[],
+  rate?: number,
+): Promise<Figure | undefined> {
+  if (!wanted(id)) return undefined;
+  const base = { url: `http://127.0.0.1:${target.port}`, users, connections: Math.min(4, users.length), warmUpMs: 0 };
+  return measure(id, label, target, (seconds) => runLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) }));
+}
+
+function progress(f: Figure): void {
+  const runs = f.runs.map((r) => r.toFixed(0)).join(", ");
+  console.error(
+    `  ${f.label}: ${f.reqPerSec.toFixed(0)} req/s (runs ${runs}), p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms${f.errors ? `, ${f.errors} ERRORS` : ""}`,
+  );
+}
+
+function relate(id: string, referenceId: string): void {
+  const f = figures.find((x) => x.id === id);
+  const ref = figures.find((x) => x.id === referenceId);
+  if (f === undefined || ref === undefined) return;
+  f.reference = ref.label;
+  f.ratio = f.reqPerSec / ref.reqPerSec;
+}
+
+// --- the targets ------------------------------------------------------------------------------
+
+async function pinned(args: string[], env: Record<string, string>): Promise<Pinned> {
+  const port = await freePort();
+  const target = await startPinned(SERVER_CPU, args, { ...env, PORT: String(port) }, port);
+  running.add(target);
+  return target;
+}
+
+async function stop(target: Pinned): Promise<number> {
+  const { hwm } = target.memory();
+  await target.stop();
+  running.delete(target);
+  return hwm;
+}
+
+/** The server's fixed secrets: the same key and secret every run (derived from constants). */
+function serverEnv(): Record<string, string> {
+  const seed = createHash("sha256").update("authd benchmark signing key").digest();
+  const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
+  const pem = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" }).export({ format: "pem", type: "pkcs8" }).toString();
+  return {
+    HOST: "127.0.0.1",
+    LOG_LEVEL: process.env["BENCH_LOG_LEVEL"] ?? "warn",
+    JWT_PRIVATE_KEY: pem,
+    SERVER_SECRET: createHash("sha256").update("authd benchmark server secret").digest("hex"),
+    EMAIL_VERIFICATION_REQUIRED: "false",
+    MAX_SESSIONS_PER_USER: "10000",
+  };
+}
+
+interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+}
+
+async function call<T>(port: number, method: string, body: object): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${port}/auth.v1.AuthService/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method}: HTTP ${res.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+const PASSWORD = "benchmark password 7c1e, long enough";
+const register = (port: number, email: string) =>
+  call<{ tokens: Tokens }>(port, "Register", { email, password: PASSWORD }).then((r) => r.tokens);
+
+/** A virtual user that spends its refresh token and keeps the one the answer returns. */
+function refresher(tokens: Tokens): VirtualUser {
+  let token = tokens.refreshToken;
+  return {
+    next: () => ({
+      path: "/auth.v1.AuthService/RefreshToken",
+      headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+      body: JSON.stringify({ refreshToken: token }),
+    }),
+    answered(status, body) {
+      if (status !== 200) return false;
+      const next = (JSON.parse(body.toString()) as { tokens?: Tokens }).tokens?.refreshToken;
+      if (next === undefined) return false;
+      token = next;
+      return true;
+    },
+  };
+}
+
+/** A virtual user signing in to its own account, again and again. */
+function signer(email: string): VirtualUser {
+  const body = JSON.stringify({ email, password: PASSWORD });
+  return {
+    next: () => ({
+      path: "/auth.v1.AuthService/Login",
+      headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+      body,
+    }),
+    answered: (status, answer) => status === 200 && answer.includes("accessToken"),
+  };
+}
+
+/** A virtual user calling the empty RPC: the generator's reference. */
+const healthUser: VirtualUser = {
+  next: () => ({ path: HEALTH, headers: { "content-type": "application/json", "connect-protocol-version": "1" }, body: "{}" }),
+  answered: (status) => status === 200,
+};
+
+// --- the run ----------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const loadBefore = os.loadavg();
+  console.error(
+    `bench: ${knobs.runs} runs of ${knobs.seconds} s per figure (+${knobs.warmUpSeconds} s warm-up); server on CPU ${SERVER_CPU}, load on CPU ${DRIVER_CPU}; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`,
+  );
+  const references: Record<string, number> = {};
+
+  // 1. The bare references, alone on the server's core.
+  const emptyJson = (protocol: "h2c" | "h1") => connectJson(protocol, HEALTH, {});
+  for (const mode of ["h2c", "h1"] as const) {
+    const id = `bare.${mode}`;
+    if (!wanted(id)) continue;
+    const target = await pinned([path.join(root, "bench", "bare.ts"), mode], {});
+    await h2loadFigure(
+      id,
+      mode === "h2c" ? "bare node:http2, fixed JSON, h2c" : "bare node:http, fixed JSON, HTTP/1.1",
+      target,
+      emptyJson(mode),
+    );
+    references[`${id}.hwm`] = await stop(target);
+  }
+
+  // 2. The argon2id bound: verifications per second on the server's core.
+  if (wanted("argon2.bound")) {
+    const runs: number[] = [];
+    let parallel = 0;
+    for (let i = 0; i < knobs.runs; i++) {
+      const out = await run("taskset", [
+        "-c",
+        SERVER_CPU,
+        process.execPath,
+        path.join(root, "bench", "argon2-bound.ts"),
+        String(knobs.seconds),
+      ]);
+      const parsed = JSON.parse(out.trim().split("\n").pop() ?? "{}") as { perSecond: number; parallel: number };
+      runs.push(parsed.perSecond);
+      parallel = parsed.parallel;
+    }
+    const figure: Figure = {
+      id: "argon2.bound",
+      label: `argon2id verify alone, ${parallel} in parallel`,
+      reqPerSec: median(runs),
+      runs,
+      p50Ms: Number.NaN,
+      p99Ms: Number.NaN,
+      peakRssMiB: Number.NaN,
+      errors: 0,
+    };
+    figures.push(figure);
+    progress(figure);
+  }
+
+  // 3. The server.
+  const server = await pinned([path.join(root, "src", "main.ts")], serverEnv());
+  const port = server.port;
+  const userTokens = await register(port, "reader@bench.example");
+  const bearer = { authorization: `Bearer ${userTokens.accessToken}` };
+
+  await h2loadFigure("empty.h2c", "empty RPC (Health/Check), Connect JSON h2c", server, emptyJson("h2c"));
+  await h2loadFigure("empty.h1", "empty RPC (Health/Check), Connect JSON HTTP/1.1", server, emptyJson("h1"));
+  await h2loadFigure("empty.grpc", "empty RPC (Health/Check), gRPC", server, grpc(HEALTH));
+  const gcuH2c = await h2loadFigure("user.h2c", "GetCurrentUser, Connect JSON h2c", server, connectJson("h2c", GET_USER, {}, bearer));
+  const gcuH1 = await h2loadFigure("user.h1", "GetCurrentUser, Connect JSON HTTP/1.1", server, connectJson("h1", GET_USER, {}, bearer));
+  await h2loadFigure("user.grpc", "GetCurrentUser, gRPC", server, grpc(GET_USER, bearer));
+
+  let refresh: Figure | undefined;
+  if (wanted("refresh") || wanted("empty.generator")) {
+    // One session per virtual user, each spending and renewing its own refresh token.
+    const sessions = await Promise.all(Array.from({ length: knobs.users }, (_, i) => register(port, `refresh${i}@bench.example`)));
+    const users = sessions.map(refresher);
+    await generatorFigure(
+      "empty.generator",
+      "empty RPC, Connect JSON h2c, our generator",
+      server,
+      Array.from({ length: knobs.users }, () => healthUser),
+    );
+    refresh = await generatorFigure("refresh", "RefreshToken, Connect JSON h2c, our generator", server, users);
+    if (refresh !== undefined && wanted("refresh.half")) {
+      await generatorFigure("refresh.half", "RefreshToken at half its peak rate", server, users, refresh.reqPerSec / 2);
+    }
+  }
+  if (gcuH1 !== undefined && wanted("user.h1.half")) {
+    const rps = Math.max(1, Math.round(gcuH1.reqPerSec / 2 / knobs.h1Clients));
+    await h2loadFigure(
+      "user.h1.half",
+      "GetCurrentUser HTTP/1.1 at half its peak rate",
+      server,
+      connectJson("h1", GET_USER, {}, bearer),
+      rps,
+    );
+  }
+  if (gcuH2c !== undefined && wanted("user.h2c.half")) {
+    const rps = Math.max(1, Math.round(gcuH2c.reqPerSec / 2 / knobs.h2Clients));
+    await h2loadFigure("user.h2c.half", "GetCurrentUser h2c at half its peak rate", server, connectJson("h2c", GET_USER, {}, bearer), rps);
+  }
+  if (wanted("login")) {
+    // One account per virtual user: concurrent sign-ins to one account count against its failure
+    // limit while they are checked (LOGIN_MAX_FAILURES), which is the point of that limit.
+    const emails = Array.from({ length: knobs.loginConcurrency }, (_, i) => `login${i}@bench.example`);
+    await Promise.all(emails.map((email) => register(port, email)));
+    await generatorFigure("login", "Login, Connect JSON h2c, our generator", server, emails.map(signer));
+  }
+  const serverHwm = await stop(server);
+
+  for (const [id, ref] of [
+    ["bare.h1", "bare.h2c"],
+    ["empty.h2c", "bare.h2c"],
+    ["empty.h1", "bare.h1"],
+    ["empty.grpc", "bare.h2c"],
+    ["user.h2c", "empty.h2c"],
+    ["user.h1", "empty.h1"],
+    ["user.grpc", "empty.grpc"],
+    ["empty.generator", "bare.h2c"],
+    ["refresh", "empty.generator"],
+    ["refresh.half", "refresh"],
+    ["user.h1.half", "user.h1"],
+    ["user.h2c.half", "user.h2c"],
+    ["login", "argon2.bound"],
+  ] as const) {
+    relate(id, ref);
+  }
+
+  const memory = {
+    serverPeakRssMiB: mib(serverHwm),
+    bareH2PeakRssMiB: references["bare.h2c.hwm"] === undefined ? Number.NaN : mib(references["bare.h2c.hwm"]),
+    bareH1PeakRssMiB: references["bare.h1.hwm"] === undefined ? Number.NaN : mib(references["bare.h1.hwm"]),
+  };
+  printTable(memory);
+  const result = {
+    date: new Date(started).toISOString(),
+    commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim(),
+    node: process.version,
+    knobs,
+    loadAverageBefore: loadBefore,
+    loadAverageAfter: os.loadavg(),
+    durationSeconds: (Date.now() - started) / 1000,
+    figures,
+    memory,
+  };
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\n${figures.length} figures in ${result.durationSeconds.toFixed(0)} s; written to ${path.relative(process.cwd(), outFile)}`);
+}
+
+function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number; bareH1PeakRssMiB: number }): void {
+  const before = compareFile
+    ? new Map((JSON.parse(readFileSync(compareFile, "utf8")) as { figures: Figure[] }).figures.map((f) => [f.id, f]))
+    : undefined;
+  const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits));
+  const header = [
+    "figure",
+    "req/s",
+    "ratio",
+    "reference",
+    "p50 ms",
+    "p99 ms",
+    "p99/p50",
+    "peak RSS MiB",
+    ...(before ? ["before req/s", "before ratio"] : []),
+  ];
+  const rows = figures.map((f) => {
+    const was = before?.get(f.id);
+    return [
+      f.label + (f.errors ? ` (${f.errors} errors!)` : ""),
+      fmt(f.reqPerSec),
+      fmt(f.ratio, 2),
+      f.reference ?? "",
+      fmt(f.p50Ms, 2),
+      fmt(f.p99Ms, 2),
+      fmt(f.p99Ms / f.p50Ms, 1),
+      fmt(f.peakRssMiB),
+      ...(before ? [fmt(was?.reqPerSec), fmt(was?.ratio, 2)] : []),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w, i) => (i === 0 || i === 3 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
+  for (const row of rows) console.log(line(row));
+  const ratio = memory.serverPeakRssMiB / memory.bareH2PeakRssMiB;
+  console.log(
+    `\npeak RSS (VmHWM) over the whole run: server ${fmt(memory.serverPeakRssMiB)} MiB, bare node:http2 ${fmt(memory.bareH2PeakRssMiB)} MiB (${fmt(ratio, 2)}×), bare node:http ${fmt(memory.bareH1PeakRssMiB)} MiB`,
+  );
+}
+
+const cleanup = () => {
+  for (const target of running) void target.stop();
+  rmSync(tmp, { recursive: true, force: true });
+};
+process.on("SIGINT", () => {
+  cleanup();
+  process.exit(130);
+});
+try {
+  await main();
+} finally {
+  cleanup();
+}

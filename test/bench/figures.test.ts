@@ -1,0 +1,91 @@
+// The benchmark's pure helpers (bench/lib/figures.ts): what it reads from h2load and /proc, and
+// the statistics it prints. No timing here: the benchmark itself asserts nothing about speed.
+import { describe, expect, it } from "vitest";
+import { grpcFrame, median, parseH2load, parseLatencyLog, parseProcStatus, percentile, slope } from "../../bench/lib/figures.ts";
+
+// Captured from h2load 1.52 (Debian bookworm) with -D: the status codes include the answers that
+// arrived after the measured period, so they exceed "done".
+const h2loadOutput = `starting benchmark...
+spawning thread #0: 8 total client(s). Timing-based test with 0s of warm-up time and 2s of main duration for measurements.
+Warm-up phase is over for thread #0.
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 2.00s, 30592.00 req/s, 927.50KB/s
+requests: 61184 total, 61312 started, 61184 done, 61180 succeeded, 4 failed, 1 errored, 2 timeout
+status codes: 61280 2xx, 0 3xx, 4 4xx, 0 5xx
+traffic: 1.81MB (1900268) total, 182.02KB (186388) headers (space savings 94.33%), 0B (0) data
+                     min         max         mean         sd        +/- sd
+time for request:      310us     40.99ms      4.06ms      2.09ms    82.39%
+`;
+
+describe("parseH2load", () => {
+  it("reads the rate, the counts and the status classes", () => {
+    expect(parseH2load(h2loadOutput)).toEqual({
+      reqPerSec: 30592,
+      done: 61184,
+      succeeded: 61180,
+      failed: 4,
+      errored: 1,
+      timeout: 2,
+      status: { "2xx": 61280, "3xx": 0, "4xx": 4, "5xx": 0 },
+    });
+  });
+
+  it("reads a run shorter than a second (h2load then prints milliseconds)", () => {
+    const short = h2loadOutput.replace("finished in 2.00s, 30592.00 req/s", "finished in 950.12ms, 1052.50 req/s");
+    expect(parseH2load(short).reqPerSec).toBe(1052.5);
+  });
+
+  it("says what is missing rather than returning NaN", () => {
+    expect(() => parseH2load("connect: Connection refused\n")).toThrow(/no request rate/);
+  });
+});
+
+describe("parseLatencyLog", () => {
+  const log = ["1000000\t200\t1500", "1000100\t200\t2500", "1000200\t429\t300", "2000000\t200\t4000", ""].join("\n");
+
+  it("gives the latencies of 2xx answers in milliseconds", () => {
+    expect(parseLatencyLog(log)).toEqual([1.5, 2.5, 4]);
+  });
+});
+
+describe("statistics", () => {
+  it("percentile is nearest-rank over the sorted samples", () => {
+    const samples = Array.from({ length: 100 }, (_, i) => 100 - i); // 100 .. 1, unsorted
+    expect(percentile(samples, 0.5)).toBe(50);
+    expect(percentile(samples, 0.99)).toBe(99);
+    expect(percentile(samples, 1)).toBe(100);
+    expect(percentile(samples, 0)).toBe(1);
+    expect(percentile([], 0.5)).toBeNaN();
+  });
+
+  it("median of three runs is the middle one", () => {
+    expect(median([3400, 1200, 5000])).toBe(3400);
+  });
+
+  it("slope is the least-squares rise per unit of x", () => {
+    expect(
+      slope([
+        { x: 0, y: 100 },
+        { x: 1, y: 102 },
+        { x: 2, y: 104 },
+      ]),
+    ).toBeCloseTo(2);
+    expect(slope([{ x: 0, y: 1 }])).toBeNaN();
+  });
+});
+
+describe("parseProcStatus", () => {
+  it("reads the resident set and its peak in bytes", () => {
+    const status = "Name:\tnode\nVmPeak:\t 1000000 kB\nVmHWM:\t  240000 kB\nVmRSS:\t  200000 kB\nThreads:\t11\n";
+    expect(parseProcStatus(status)).toEqual({ rss: 200000 * 1024, hwm: 240000 * 1024 });
+  });
+});
+
+describe("grpcFrame", () => {
+  it("prefixes the message with a zero flag byte and its big-endian length", () => {
+    expect([...grpcFrame(new Uint8Array())]).toEqual([0, 0, 0, 0, 0]);
+    expect([...grpcFrame(new Uint8Array([0x0a, 0x01, 0x78]))]).toEqual([0, 0, 0, 0, 3, 0x0a, 0x01, 0x78]);
+  });
+});
