@@ -214,3 +214,69 @@ describe("connection limits", () => {
     expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: "40000", HTTP_REQUEST_TIMEOUT_MS: "0" }, noFiles).limits.headersTimeoutMs).toBe(40_000);
   });
 });
+
+describe("tracing (OTEL_*)", () => {
+  it("is off by default, and when every exporter is none or the SDK is disabled", () => {
+    expect(loadConfig({}, noFiles).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_TRACES_EXPORTER: "none" }, noFiles).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_TRACES_EXPORTER: "otlp", OTEL_SDK_DISABLED: "true" }, noFiles).tracing).toBeUndefined();
+  });
+
+  it("is on with an exporter named, or with an OTLP endpoint alone", () => {
+    const named = loadConfig({ OTEL_TRACES_EXPORTER: "console,otlp" }, noFiles).tracing;
+    expect(named).toMatchObject({
+      exporters: ["console", "otlp"],
+      otlpUrl: "http://localhost:4318/v1/traces",
+      serviceName: "authd",
+      sampler: "parentbased_always_on",
+      propagate: true,
+      batch: { scheduledDelayMillis: 5000, exportTimeoutMillis: 30000, maxQueueSize: 2048, maxExportBatchSize: 512 },
+    });
+    const byEndpoint = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }, noFiles).tracing;
+    expect(byEndpoint?.exporters).toEqual(["otlp"]);
+    expect(byEndpoint?.otlpUrl).toBe("http://collector:4318/v1/traces");
+    const signal = loadConfig(
+      { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://c.example/custom", OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:4318" },
+      noFiles,
+    );
+    expect(signal.tracing?.otlpUrl).toBe("https://c.example/custom");
+  });
+
+  it("reads the service name, resource attributes, sampler and propagators", () => {
+    const t = loadConfig(
+      {
+        OTEL_TRACES_EXPORTER: "console",
+        OTEL_SERVICE_NAME: "auth-eu",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=prod,team=id%20platform",
+        OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG: "0.25",
+        OTEL_PROPAGATORS: "none",
+      },
+      noFiles,
+    ).tracing;
+    expect(t).toMatchObject({
+      serviceName: "auth-eu",
+      resourceAttributes: { "deployment.environment.name": "prod", team: "id platform" },
+      sampler: "parentbased_traceidratio",
+      samplerRatio: 0.25,
+      propagate: false,
+    });
+  });
+
+  it.each([
+    ["OTEL_TRACES_EXPORTER", "zipkin"],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"],
+    ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"],
+    ["OTEL_TRACES_SAMPLER", "jaeger_remote"],
+    ["OTEL_TRACES_SAMPLER_ARG", "1.5"],
+    ["OTEL_TRACES_SAMPLER_ARG", "half"],
+    ["OTEL_PROPAGATORS", "b3"],
+    ["OTEL_RESOURCE_ATTRIBUTES", "novalue"],
+    ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"], // more than the queue holds
+    ["OTEL_SDK_DISABLED", "maybe"],
+  ])("refuses %s=%s, naming it, even while tracing is off", (name, value) => {
+    expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(name);
+  });
+});

@@ -39,6 +39,8 @@ export function logAccess(log: Logger, req: NodeRequest, res: NodeResponse, cont
         reason: outcome.reason,
         ...(completed ? {} : { aborted: true }),
         ms: Math.round(performance.now() - started),
+        trace_id: outcome.trace?.traceId,
+        span_id: outcome.trace?.spanId,
       },
       "request",
     );

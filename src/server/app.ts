@@ -119,7 +119,7 @@ function cachedProbe(store: Store, ttlMs: number): () => Promise<boolean> {
 
 export async function startServer(config: Config, overrides: Overrides = {}): Promise<RunningServer> {
   const service = await composeService(config, overrides);
-  const { store, log, clock, operations } = service;
+  const { store, log, clock, operations, tracing } = service;
   const probe = cachedProbe(store, 1000);
   const shutdown = new AbortController();
   const requestIds = new WeakMap<NodeRequest, string>();
@@ -201,11 +201,10 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
         return;
       }
-      if (isRestPath(path ?? "/")) {
-        void rest(req, res);
-        return;
-      }
-      rpc(req, res);
+      // The calls (not the probes and JWKS above) get a span when tracing is on.
+      const call = isRestPath(path ?? "/") ? () => void rest(req, res) : () => rpc(req, res);
+      if (tracing === undefined) call();
+      else tracing.call(req, res, call);
     });
   };
 
@@ -234,6 +233,8 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         await service.background.drain();
         await store.close();
         service.mailer.close?.();
+        // Last, so that the spans of the calls that finished during the grace period are sent.
+        await tracing?.shutdown();
         log.info("stopped");
       })();
       return closing;

@@ -27,6 +27,8 @@ import type { Store } from "../store/port.ts";
 import { createAccessTokens, type AccessTokens } from "../tokens/access.ts";
 import { loadSigningKey } from "../tokens/keys.ts";
 import { createTwoFactor } from "../two-factor/two-factor.ts";
+import type { SpanExporter } from "@opentelemetry/sdk-trace";
+import type { Tracing } from "./tracing.ts";
 
 /** Replaceable parts, for tests and for embedding the service in another process. */
 export interface Overrides {
@@ -36,6 +38,8 @@ export interface Overrides {
   clock?: Clock;
   mailer?: Mailer;
   log?: Logger;
+  /** Where spans go when the OTEL_* settings turn tracing on (tests: an in-memory exporter). */
+  spanExporter?: SpanExporter;
 }
 
 export type { Operations } from "../operations.ts";
@@ -50,6 +54,8 @@ export interface Service {
   accessTokens: AccessTokens;
   /** Work started by a request but finished after its response (mail delivery). */
   background: Background;
+  /** The call spans, when the OTEL_* settings turn tracing on. */
+  tracing: Tracing | undefined;
 }
 
 /** The password guessing limits from the LOGIN_* settings (see passwords/check.ts); 0 turns one off. */
@@ -96,10 +102,22 @@ async function openStore(config: Config, log: Logger, clock: Clock): Promise<Sto
   return mongo;
 }
 
+/** Tracing from the OTEL_* settings; the SDK is loaded only when they turn it on. */
+async function startTracing(config: Config, log: Logger, exporter: SpanExporter | undefined): Promise<Tracing | undefined> {
+  if (config.tracing === undefined) return undefined;
+  const { startTracing } = await import("./tracing.ts");
+  const tracing = await startTracing(config.tracing, { log, exporter, scheme: config.tls === undefined ? "http" : "https" });
+  log.info({ exporters: config.tracing.exporters, sampler: config.tracing.sampler }, "tracing: on");
+  return tracing;
+}
+
 export async function composeService(config: Config, overrides: Overrides = {}): Promise<Service> {
-  const log = overrides.log ?? createLogger(config.logLevel);
+  const baseLog = overrides.log ?? createLogger(config.logLevel);
+  const tracing = await startTracing(config, baseLog, overrides.spanExporter);
+  const log = tracing?.logger(baseLog) ?? baseLog;
   const clock = overrides.clock ?? systemClock;
-  const store = overrides.store ?? (await openStore(config, log, clock));
+  const openedStore = overrides.store ?? (await openStore(config, log, clock));
+  const store = tracing?.store(openedStore) ?? openedStore;
 
   const { key, generated } = await loadSigningKey(config.jwt.privateKeyPem);
   if (generated) {
@@ -126,7 +144,8 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     }
   }
 
-  const hasher = overrides.hasher ?? (await createPasswordHasher(config.argon2));
+  const plainHasher = overrides.hasher ?? (await createPasswordHasher(config.argon2));
+  const hasher = tracing?.hasher(plainHasher) ?? plainHasher;
   const accessTokens = createAccessTokens(
     key,
     {
@@ -214,5 +233,5 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   );
   const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
 
-  return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background };
+  return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background, tracing };
 }

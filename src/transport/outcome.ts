@@ -14,6 +14,8 @@ export interface Outcome {
   rpcCode?: string;
   /** The ErrorInfo reason of a refusal. */
   reason?: string;
+  /** The call's trace and span, when tracing is on (server/tracing.ts). */
+  trace?: { traceId: string; spanId: string };
 }
 
 const outcomes = new WeakMap<object, Outcome>();

@@ -16,6 +16,7 @@ import { startServer, type RunningServer } from "../../src/server/app.ts";
 import { createCheapHasher } from "./cheap-hasher.ts";
 import { openTestStore } from "./stores.ts";
 import type { Store } from "../../src/store/port.ts";
+import type { SpanExporter } from "@opentelemetry/sdk-trace";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const protoRoot = path.join(repoRoot, "proto");
@@ -53,6 +54,8 @@ export interface HarnessOptions {
    * made with other ones. Default: the cheap one in cheap-hasher.ts (argon2id, m=256 KiB, t=1).
    */
   realHasher?: boolean;
+  /** Where spans go when the env turns tracing on (OTEL_TRACES_EXPORTER). */
+  spanExporter?: SpanExporter;
 }
 
 export async function startHarness(env: Record<string, string> = {}, store?: Store, options: HarnessOptions = {}): Promise<Harness> {
@@ -84,7 +87,14 @@ export async function startHarness(env: Record<string, string> = {}, store?: Sto
   const clock = new TestClock();
   const theStore = store ?? (await openTestStore("harness"));
   const hasher = options.realHasher === true ? undefined : await createCheapHasher();
-  const server = await startServer(config, { store: theStore, hasher, mailer: outbox, clock, log: createLogger("info", sink) });
+  const server = await startServer(config, {
+    store: theStore,
+    hasher,
+    mailer: outbox,
+    clock,
+    log: createLogger("info", sink),
+    spanExporter: options.spanExporter,
+  });
   return {
     server,
     store: theStore,
