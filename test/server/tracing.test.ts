@@ -2,17 +2,27 @@
 // over any protocol is one SERVER span named after the RPC or the REST route template, with its
 // storage and password-hashing calls as child spans of the same trace; an incoming traceparent is
 // continued; the call's log lines carry its trace id; and no span carries a secret.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectClients, connectJsonTransport, grpcJsCall, grpcJsClients, startHarness, type Harness } from "../support/harness.ts";
+import {
+  connectClients,
+  connectJsonTransport,
+  grpcJsCall,
+  grpcJsClients,
+  repoRoot,
+  startHarness,
+  type Harness,
+} from "../support/harness.ts";
 import { rest } from "../support/rest.ts";
 
 const password = "correct horse battery staple";
 const email = "traced@example.com";
 const exporter = new InMemorySpanExporter();
 /** Every secret and personal value a test sent or received: none may appear in any span. */
-const secrets = new Set<string>([email, password]);
+const secrets = new Set<string>([email, password, "127.0.0.1", "legacy-client"]);
 const claimed = new Set<string>();
 
 let h: Harness;
@@ -246,4 +256,39 @@ describe("tracing off (the default)", () => {
       await off.close();
     }
   });
+});
+
+/**
+ * Starts and stops the real server in a fresh Node process with these settings, and returns the
+ * OpenTelemetry modules it loaded (a module hook sees every import, static or dynamic).
+ */
+async function otelModulesLoaded(env: Record<string, string>): Promise<string[]> {
+  const script = `
+    import { registerHooks } from "node:module";
+    const loaded = [];
+    registerHooks({ resolve(specifier, context, next) {
+      const found = next(specifier, context);
+      if (found.url.includes("/@opentelemetry/")) loaded.push(found.url);
+      return found;
+    } });
+    const root = ${JSON.stringify(repoRoot)};
+    const { loadConfig } = await import(root + "/src/config.ts");
+    const { createLogger } = await import(root + "/src/log.ts");
+    const { startServer } = await import(root + "/src/server/app.ts");
+    const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", ...${JSON.stringify(env)} }, () => "");
+    const server = await startServer(config, { log: createLogger("silent") });
+    await server.close();
+    console.log(JSON.stringify(loaded));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { cwd: repoRoot });
+  return JSON.parse(stdout.trim().split("\n").at(-1) ?? "[]") as string[];
+}
+
+describe("start-up cost", () => {
+  it("loads none of OpenTelemetry while tracing is off, and the SDK once it is on", async () => {
+    expect(await otelModulesLoaded({})).toEqual([]);
+    const on = await otelModulesLoaded({ OTEL_TRACES_EXPORTER: "none,console" });
+    expect(on.some((url) => url.includes("/@opentelemetry/sdk-trace/"))).toBe(true);
+    // The OTLP exporter (and its encoders) only for OTLP.
+    expect(on.some((url) => url.includes("/@opentelemetry/exporter-trace-otlp-proto/"))).toBe(false);
+  }, 60_000);
 });
