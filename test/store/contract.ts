@@ -228,6 +228,7 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         found.displayName = "mutated result";
         found.updatedAt.setTime(0);
         found.emailVerified = true;
+        found.sessionCutoff.generation = 99;
 
         const byEmail = await store.users.findByEmail(original.email);
         expect(byEmail).toEqual(original);
@@ -237,6 +238,8 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         const updated = await store.users.update(original.id, { displayName: "patched" });
         if (updated === null) throw new Error("unreachable");
         updated.displayName = "mutated update result";
+        updated.sessionCutoff.keptSessionId = "mutated";
+        updated.passwordUpdatedAt?.setTime(0);
 
         expect(await store.users.findById(original.id)).toEqual({ ...original, displayName: "patched" });
         expect(await store.users.findByEmail(original.email)).toEqual({ ...original, displayName: "patched" });
@@ -451,12 +454,14 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         if (found === null) throw new Error("unreachable");
         found.revokedAt = now;
         found.expiresAt.setTime(0);
+        found.generations.user = 99;
 
         const [listed] = await store.sessions.listLive(original.userId, now);
         expect(listed).toEqual(original);
         if (listed === undefined) throw new Error("unreachable");
         listed.userId = "someone-else";
         listed.createdAt.setTime(0);
+        listed.generations.twoFactor = 99;
 
         expect(await store.sessions.findLive(original.id, now)).toEqual(original);
         expect(await store.sessions.listLive(original.userId, now)).toEqual([original]);
@@ -875,6 +880,27 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         const results = await Promise.all(Array.from({ length: 20 }, () => store.twoFactor.save(makeTwoFactor(userId, 2), 1)));
         expect(results.filter(Boolean)).toHaveLength(1);
         expect((await store.twoFactor.get(userId))?.version).toBe(2);
+      });
+
+      it("returns copies, deep ones: mutating inputs or results never changes what is stored", async () => {
+        const userId = uid("usr");
+        const input = makeTwoFactor(userId, 1);
+        const original = structuredClone(input);
+        await store.twoFactor.save(input, 0);
+        const mutate = (r: TwoFactorRecord) => {
+          (r.devices[0] as TwoFactorRecord["devices"][number]).createdAt.setTime(0);
+          (r.devices[1] as TwoFactorRecord["devices"][number]).lastUsedStep = 1;
+          (r.pending[0] as TwoFactorRecord["pending"][number]).expiresAt.setTime(0);
+          r.enabledAt?.setTime(0);
+          r.sessionCutoff.generation = 99;
+          r.recoveryCodeHashes.push(hash());
+        };
+        mutate(input);
+        const found = await store.twoFactor.get(userId);
+        expect(found).toEqual(original);
+        if (found === null) throw new Error("unreachable");
+        mutate(found);
+        expect(await store.twoFactor.get(userId)).toEqual(original);
       });
 
       it("returns copies, and delete removes only that user's record", async () => {
