@@ -1,7 +1,20 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, loadConfig } from "./config.ts";
-import { startServer, type RunningServer } from "./server/app.ts";
+import { availableParallelism } from "node:os";
 import type { Config } from "./config.ts";
+import type { RunningServer } from "./server/app.ts";
+import { threadPoolSize } from "./thread-pool.ts";
+
+// First, before any module that could queue work to libuv's thread pool is loaded: its size is
+// read once, when it starts (thread-pool.ts).
+try {
+  const size = threadPoolSize(process.env, availableParallelism());
+  if (size !== undefined) process.env.UV_THREADPOOL_SIZE = String(size);
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(78); // EX_CONFIG
+}
+const { ConfigError, loadConfig } = await import("./config.ts");
+const { startServer } = await import("./server/app.ts");
 
 let config: Config;
 try {

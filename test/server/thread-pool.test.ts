@@ -1,0 +1,79 @@
+// libuv's thread pool is sized to the machine at process start (src/thread-pool.ts, called first by
+// src/main.ts): argon2id runs there, and the default of 4 threads leaves larger machines' other
+// cores idle while sign-ins queue. The operator's UV_THREADPOOL_SIZE is kept.
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { describe, expect, it } from "vitest";
+import { threadPoolSize } from "../../src/thread-pool.ts";
+import { repoRoot } from "../support/harness.ts";
+
+describe("the thread pool's size", () => {
+  it("is max(4, the CPUs available) when UV_THREADPOOL_SIZE is unset or empty", () => {
+    expect(threadPoolSize({}, 1)).toBe(4);
+    expect(threadPoolSize({}, 2)).toBe(4);
+    expect(threadPoolSize({}, 16)).toBe(16);
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "" }, 8)).toBe(8);
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "  " }, 8)).toBe(8);
+    expect(threadPoolSize({}, 4096)).toBe(1024); // libuv's maximum
+  });
+
+  it("keeps the operator's UV_THREADPOOL_SIZE, and refuses one libuv would misread", () => {
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "2" }, 16)).toBeUndefined();
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "64" }, 2)).toBeUndefined();
+    for (const bad of ["0", "-1", "1025", "four", "4.5", "0x10"]) {
+      expect(() => threadPoolSize({ UV_THREADPOOL_SIZE: bad }, 2)).toThrow(/UV_THREADPOOL_SIZE/);
+    }
+  });
+
+  /** The real server's libuv worker threads once a Login has queued argon2 work (Linux: /proc). */
+  async function workerThreads(extraEnv: Record<string, string | undefined>): Promise<{ threads: number; exitCode: number | null }> {
+    const env: Record<string, string | undefined> = { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info" };
+    delete env.UV_THREADPOOL_SIZE;
+    const child = spawn(process.execPath, ["src/main.ts"], {
+      cwd: repoRoot,
+      env: { ...env, ...extraEnv },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const port = await Promise.race([
+      new Promise<number>((resolve) => {
+        child.stdout.on("data", (c: Buffer) => {
+          stdout += c.toString();
+          const m = /"port":(\d+)/.exec(stdout);
+          if (m !== null) resolve(Number(m[1]));
+        });
+      }),
+      exited.then(() => undefined),
+    ]);
+    if (port === undefined) return { threads: 0, exitCode: await exited };
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/auth.v1.AuthService/Login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "nobody@example.com", password: "not the password" }),
+      });
+      expect(res.status).toBe(401); // an argon2id verify ran (the decoy): the pool has started
+      const tasks = readdirSync(`/proc/${child.pid}/task`);
+      const names = tasks.map((t) => readFileSync(`/proc/${child.pid}/task/${t}/comm`, "utf8").trim());
+      return { threads: names.filter((n) => n === "libuv-worker").length, exitCode: null };
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
+  }
+
+  it.skipIf(!existsSync("/proc/self/task"))(
+    "the real server starts its pool at that size, before anything queues work to it, and keeps the operator's",
+    async () => {
+      const expected = Math.max(4, availableParallelism());
+      // Empty: libuv alone would read it as 1 thread.
+      expect((await workerThreads({ UV_THREADPOOL_SIZE: "" })).threads).toBe(expected);
+      expect((await workerThreads({})).threads).toBe(expected);
+      expect((await workerThreads({ UV_THREADPOOL_SIZE: "3" })).threads).toBe(3);
+      expect(await workerThreads({ UV_THREADPOOL_SIZE: "lots" })).toEqual({ threads: 0, exitCode: 78 });
+    },
+    30_000,
+  );
+});
