@@ -37,6 +37,8 @@ const knobs = {
 const only = process.env["BENCH_ONLY"] ? new RegExp(process.env["BENCH_ONLY"]) : undefined;
 const outFile = process.env["BENCH_OUT"] ?? path.join(root, "bench", "results", "latest.json");
 const compareFile = process.env["BENCH_COMPARE"];
+// Another checkout's entry point (e.g. an older commit unpacked elsewhere) to measure it instead.
+const serverEntry = path.resolve(process.env["BENCH_SERVER_ENTRY"] ?? path.join(root, "src", "main.ts"));
 const SERVER_CPU = "0";
 const DRIVER_CPU = "1";
 
@@ -62,6 +64,10 @@ interface Figure {
   ratio?: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time of the process under test per call answered, µs: what noise from other processes barely moves. */
+  cpuUsPerCall: number;
+  /** The reference's CPU per call over this figure's: the ratio on a core of its own. */
+  cpuRatio?: number;
   /** Largest resident set of the process under test seen while this figure ran (MiB). */
   peakRssMiB: number;
   errors: number;
@@ -162,11 +168,14 @@ async function h2load(port: number, request: Request, seconds: number, opts: { r
   const latencies = parseLatencyLog(readFileSync(logFile, "utf8"));
   rmSync(logFile);
   rmSync(bodyFile);
-  return { reqPerSec: summary.reqPerSec, latencies, errors: summary.failed + summary.errored + summary.timeout };
+  const answered = Object.values(summary.status).reduce((a, b) => a + b, 0);
+  return { reqPerSec: summary.reqPerSec, answered, latencies, errors: summary.failed + summary.errored + summary.timeout };
 }
 
 interface Run {
   reqPerSec: number;
+  /** Every call the process under test answered during the run (the measured period or not). */
+  answered: number;
   /** Latency of each successful call, ms. */
   latencies: number[];
   errors: number;
@@ -176,8 +185,12 @@ interface Run {
 async function measure(id: string, label: string, target: Pinned, once: (seconds: number) => Promise<Run>): Promise<Figure> {
   const rss = sampleRss(target);
   await once(knobs.warmUpSeconds);
-  const runs: Run[] = [];
-  for (let i = 0; i < knobs.runs; i++) runs.push(await once(knobs.seconds));
+  const runs: (Run & { cpuUsPerCall: number })[] = [];
+  for (let i = 0; i < knobs.runs; i++) {
+    const cpuBefore = target.cpuSeconds();
+    const result = await once(knobs.seconds);
+    runs.push({ ...result, cpuUsPerCall: ((target.cpuSeconds() - cpuBefore) * 1e6) / result.answered });
+  }
   const figure: Figure = {
     id,
     label,
@@ -185,6 +198,7 @@ async function measure(id: string, label: string, target: Pinned, once: (seconds
     runs: runs.map((r) => r.reqPerSec),
     p50Ms: median(runs.map((r) => percentile(r.latencies, 0.5))),
     p99Ms: median(runs.map((r) => percentile(r.latencies, 0.99))),
+    cpuUsPerCall: median(runs.map((r) => r.cpuUsPerCall)),
     peakRssMiB: mib(rss.stop()),
     errors: runs.reduce((s, r) => s + r.errors, 0),
   };
@@ -216,7 +230,7 @@ async function generatorFigure(
 function progress(f: Figure): void {
   const runs = f.runs.map((r) => r.toFixed(0)).join(", ");
   console.error(
-    `  ${f.label}: ${f.reqPerSec.toFixed(0)} req/s (runs ${runs}), p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms${f.errors ? `, ${f.errors} ERRORS` : ""}`,
+    `  ${f.label}: ${f.reqPerSec.toFixed(0)} req/s (runs ${runs}), ${f.cpuUsPerCall.toFixed(0)} µs CPU/call, p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms${f.errors ? `, ${f.errors} ERRORS` : ""}`,
   );
 }
 
@@ -226,6 +240,7 @@ function relate(id: string, referenceId: string): void {
   if (f === undefined || ref === undefined) return;
   f.reference = ref.label;
   f.ratio = f.reqPerSec / ref.reqPerSec;
+  f.cpuRatio = ref.cpuUsPerCall / f.cpuUsPerCall;
 }
 
 // --- the targets ------------------------------------------------------------------------------
@@ -345,6 +360,7 @@ async function main(): Promise<void> {
   // 2. The argon2id bound: verifications per second on the server's core.
   if (wanted("argon2.bound")) {
     const runs: number[] = [];
+    const cpu: number[] = [];
     let parallel = 0;
     for (let i = 0; i < knobs.runs; i++) {
       const out = await run("taskset", [
@@ -354,8 +370,9 @@ async function main(): Promise<void> {
         path.join(root, "bench", "argon2-bound.ts"),
         String(knobs.seconds),
       ]);
-      const parsed = JSON.parse(out.trim().split("\n").pop() ?? "{}") as { perSecond: number; parallel: number };
+      const parsed = JSON.parse(out.trim().split("\n").pop() ?? "{}") as { perSecond: number; cpuUsPerCall: number; parallel: number };
       runs.push(parsed.perSecond);
+      cpu.push(parsed.cpuUsPerCall);
       parallel = parsed.parallel;
     }
     const figure: Figure = {
@@ -365,6 +382,7 @@ async function main(): Promise<void> {
       runs,
       p50Ms: Number.NaN,
       p99Ms: Number.NaN,
+      cpuUsPerCall: median(cpu),
       peakRssMiB: Number.NaN,
       errors: 0,
     };
@@ -373,7 +391,7 @@ async function main(): Promise<void> {
   }
 
   // 3. The server.
-  const server = await pinned([path.join(root, "src", "main.ts")], serverEnv());
+  const server = await pinned([serverEntry], serverEnv());
   const port = server.port;
   const userTokens = await register(port, "reader@bench.example");
   const bearer = { authorization: `Bearer ${userTokens.accessToken}` };
@@ -450,7 +468,8 @@ async function main(): Promise<void> {
   printTable(memory);
   const result = {
     date: new Date(started).toISOString(),
-    commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim(),
+    commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: path.dirname(serverEntry), encoding: "utf8" }).stdout.trim(),
+    server: serverEntry,
     node: process.version,
     knobs,
     loadAverageBefore: loadBefore,
@@ -473,12 +492,14 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
     "figure",
     "req/s",
     "ratio",
-    "reference",
+    "CPU µs/call",
+    "ratio by CPU",
     "p50 ms",
     "p99 ms",
     "p99/p50",
     "peak RSS MiB",
-    ...(before ? ["before req/s", "before ratio"] : []),
+    ...(before ? ["before req/s", "before ratio", "before by CPU"] : []),
+    "reference",
   ];
   const rows = figures.map((f) => {
     const was = before?.get(f.id);
@@ -486,19 +507,22 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
       f.label + (f.errors ? ` (${f.errors} errors!)` : ""),
       fmt(f.reqPerSec),
       fmt(f.ratio, 2),
-      f.reference ?? "",
+      fmt(f.cpuUsPerCall),
+      fmt(f.cpuRatio, 2),
       fmt(f.p50Ms, 2),
       fmt(f.p99Ms, 2),
       fmt(f.p99Ms / f.p50Ms, 1),
       fmt(f.peakRssMiB),
-      ...(before ? [fmt(was?.reqPerSec), fmt(was?.ratio, 2)] : []),
+      ...(before ? [fmt(was?.reqPerSec), fmt(was?.ratio, 2), fmt(was?.cpuRatio, 2)] : []),
+      f.reference ?? "",
     ];
   });
+  const text = (i: number) => i === 0 || i === header.length - 1;
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
+    `| ${cells.map((c, i) => (text(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
   console.log(line(header));
-  console.log(`|${widths.map((w, i) => (i === 0 || i === 3 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
+  console.log(`|${widths.map((w, i) => (text(i) ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
   for (const row of rows) console.log(line(row));
   const ratio = memory.serverPeakRssMiB / memory.bareH2PeakRssMiB;
   console.log(

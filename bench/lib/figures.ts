@@ -75,6 +75,18 @@ export function parseProcStatus(text: string): { rss: number; hwm: number } {
   return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
 }
 
+/**
+ * CPU time (user + system, every thread) in clock ticks from the text of /proc/<pid>/stat: fields
+ * 14 and 15, counted after the command name, which is in parentheses and may hold spaces.
+ */
+export function parseProcStatTicks(text: string): number {
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error("unreadable /proc stat");
+  return utime + stime;
+}
+
 /** A 5-byte gRPC length prefix (uncompressed) followed by the message. */
 export function grpcFrame(message: Uint8Array): Buffer {
   const frame = Buffer.alloc(5 + message.length);

@@ -25,6 +25,8 @@ export interface LoadResult {
   reqPerSec: number;
   ok: number;
   errors: number;
+  /** Every call answered, in the measured period or not (what the server did the work for). */
+  answered: number;
   /** Latency of each ok call in the measured period, in ms. */
   latencies: number[];
 }
@@ -70,6 +72,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const end = measureFrom + opts.measureMs;
   let ok = 0;
   let errors = 0;
+  let answered = 0;
   const latencies: number[] = [];
 
   // One call by user i, timed from `due` (when it should have started).
@@ -83,6 +86,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     } catch {
       good = false;
     }
+    answered++;
     const now = performance.now();
     if (due >= measureFrom && now <= end) {
       if (good) {
@@ -133,5 +137,5 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     while (inFlight.size > 0) await Promise.all([...inFlight]);
   }
   for (const session of sessions) session.close();
-  return { reqPerSec: ok / (opts.measureMs / 1000), ok, errors, latencies };
+  return { reqPerSec: ok / (opts.measureMs / 1000), ok, errors, answered, latencies };
 }

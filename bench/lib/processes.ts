@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import { parseProcStatus } from "./figures.ts";
+import { parseProcStatTicks, parseProcStatus } from "./figures.ts";
 
 /** Stops with a message naming the Debian package when a tool the benchmark drives is missing. */
 export function requireTool(name: string, debianPackage: string): void {
@@ -36,8 +36,12 @@ export interface Pinned {
   /** What the process wrote on stderr and stdout so far (for a failure message). */
   output(): string;
   memory(): { rss: number; hwm: number };
+  /** CPU time the process has used so far, every thread, in seconds. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
+
+const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 /** Starts `node args...` pinned to `cpus` with `env`, and waits until `port` accepts connections. */
 export async function startPinned(cpus: string, args: string[], env: Record<string, string>, port: number): Promise<Pinned> {
@@ -70,6 +74,7 @@ export async function startPinned(cpus: string, args: string[], env: Record<stri
     port,
     output: () => output,
     memory: () => parseProcStatus(readFileSync(`/proc/${pid}/status`, "utf8")),
+    cpuSeconds: () => parseProcStatTicks(readFileSync(`/proc/${pid}/stat`, "utf8")) / ticksPerSecond,
     stop: () => {
       child.kill("SIGTERM");
       const force = setTimeout(() => child.kill("SIGKILL"), 15_000);

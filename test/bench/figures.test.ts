@@ -1,7 +1,16 @@
 // The benchmark's pure helpers (bench/lib/figures.ts): what it reads from h2load and /proc, and
 // the statistics it prints. No timing here: the benchmark itself asserts nothing about speed.
 import { describe, expect, it } from "vitest";
-import { grpcFrame, median, parseH2load, parseLatencyLog, parseProcStatus, percentile, slope } from "../../bench/lib/figures.ts";
+import {
+  grpcFrame,
+  median,
+  parseH2load,
+  parseLatencyLog,
+  parseProcStatTicks,
+  parseProcStatus,
+  percentile,
+  slope,
+} from "../../bench/lib/figures.ts";
 
 // Captured from h2load 1.52 (Debian bookworm) with -D: the status codes include the answers that
 // arrived after the measured period, so they exceed "done".
@@ -80,6 +89,13 @@ describe("parseProcStatus", () => {
   it("reads the resident set and its peak in bytes", () => {
     const status = "Name:\tnode\nVmPeak:\t 1000000 kB\nVmHWM:\t  240000 kB\nVmRSS:\t  200000 kB\nThreads:\t11\n";
     expect(parseProcStatus(status)).toEqual({ rss: 200000 * 1024, hwm: 240000 * 1024 });
+  });
+});
+
+describe("parseProcStatTicks", () => {
+  it("adds user and system time, whatever the command name holds", () => {
+    const stat = "4242 (Main Thread) (x) S 1 4242 1 0 -1 4194304 126 0 0 0 350 25 7 9 20 0 11 0 369944 3133440 379";
+    expect(parseProcStatTicks(stat)).toBe(375);
   });
 });
 
