@@ -10,17 +10,19 @@ function secondsUntil(until: Date | null, now: Date): number {
 
 /**
  * Counts one guess against a key atomically, or throws `locked` when the key is locked. Whatever
- * number of guesses race, at most `maxFailures` of them get through before the lock.
+ * number of guesses race, at most `maxFailures` of them get through before the lock. Returns
+ * whether this guess's count set the lock (it stands unless the guess turns out right).
  */
 export async function countGuess(
   deps: { attempts: AttemptStore; clock: Clock },
   key: string,
   policy: AttemptPolicy,
   locked: LockedError,
-): Promise<void> {
+): Promise<boolean> {
   const now = deps.clock.now();
   const { counted, state } = await deps.attempts.fail(key, now, policy);
   if (!counted) throw locked(secondsUntil(state.lockedUntil, now));
+  return state.lockedUntil !== null;
 }
 
 /** Throws `locked` while the key is locked, without counting anything. */
@@ -34,17 +36,23 @@ export async function refuseIfLocked(deps: { attempts: AttemptStore; clock: Cloc
  * Runs one guess (a password, a second-factor code) under a guessing limit. The attempt is counted
  * in storage before the check and forgiven after a success, so any number of parallel guesses
  * cannot get more than `maxFailures` checks before the key locks; a locked key fails at once with
- * the error `locked` builds from the seconds left.
+ * the error `locked` builds from the seconds left. `onLocked` hears of a lock this guess set and
+ * left standing (it was wrong, or its check failed).
  */
 export async function limitedAttempt<T>(
-  deps: { attempts: AttemptStore; clock: Clock },
+  deps: { attempts: AttemptStore; clock: Clock; onLocked?: () => void },
   key: string,
   policy: AttemptPolicy | undefined,
   locked: LockedError,
   check: () => Promise<T | null>,
 ): Promise<T | null> {
-  if (policy !== undefined) await countGuess(deps, key, policy, locked);
-  const result = await check();
+  const lockedNow = policy !== undefined && (await countGuess(deps, key, policy, locked));
+  let result: T | null = null;
+  try {
+    result = await check();
+  } finally {
+    if (lockedNow && result === null) deps.onLocked?.();
+  }
   if (result !== null && policy !== undefined) await deps.attempts.clear(key);
   return result;
 }

@@ -16,6 +16,12 @@ export interface Config {
   shutdownGraceMs: number;
   /** Connection and protocol limits against slow or abusive clients; 0 turns a limit off. */
   limits: ConnectionLimits;
+  /**
+   * Where the Prometheus metrics are served: on their own plain-HTTP port (`port`, on `host`), or
+   * without one on the main port, where the bearer `token` is then required. Undefined: metrics
+   * are off (neither METRICS_PORT nor METRICS_TOKEN is set).
+   */
+  metrics: { port: number | undefined; host: string; token: string | undefined } | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   jwt: {
     /** PKCS#8 PEM of an Ed25519 or P-256 private key; undefined means generate one (development). */
@@ -399,6 +405,25 @@ function tracing(env: Env): TracingSettings | undefined {
   return bool(env, "OTEL_SDK_DISABLED", false) || settings.exporters.length === 0 ? undefined : settings;
 }
 
+/**
+ * METRICS_PORT, METRICS_HOST, METRICS_TOKEN (or _FILE). The main port serves /metrics only behind
+ * the token: with neither a port of their own nor a token, metrics are off.
+ */
+function metrics(env: Env, port: number, host: string, readFile: (path: string) => string): Config["metrics"] {
+  const ownPort = str(env, "METRICS_PORT") === undefined ? undefined : int(env, "METRICS_PORT", 0, 0, 65_535);
+  const ownHost = str(env, "METRICS_HOST");
+  const token = secret(env, "METRICS_TOKEN", readFile)?.trim();
+  if (token !== undefined && !/^[\x21-\x7e]{16,512}$/.test(token)) {
+    throw new ConfigError("METRICS_TOKEN", "must be 16 to 512 visible ASCII characters, no spaces (openssl rand -hex 32)");
+  }
+  if (ownPort !== undefined && ownPort !== 0 && ownPort === port) {
+    throw new ConfigError("METRICS_PORT", "must differ from PORT (unset it to serve /metrics on the main port, behind METRICS_TOKEN)");
+  }
+  if (ownHost !== undefined && ownPort === undefined) throw new ConfigError("METRICS_HOST", "needs METRICS_PORT");
+  if (ownPort === undefined && token === undefined) return undefined;
+  return { port: ownPort, host: ownHost ?? host, token };
+}
+
 /** PWNED_PASSWORDS_*: every setting is checked even while the check is off, so turning it on cannot fail. */
 function pwnedPasswords(env: Env): Config["pwnedPasswords"] {
   const settings = {
@@ -434,9 +459,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
 
   const day = 86_400;
   const trustProxyHops = int(env, "TRUST_PROXY_HOPS", 0, 0, 10);
+  const port = int(env, "PORT", 8080, 0, 65_535);
+  const host = str(env, "HOST") ?? "0.0.0.0";
   const config: Config = {
-    port: int(env, "PORT", 8080, 0, 65_535),
-    host: str(env, "HOST") ?? "0.0.0.0",
+    port,
+    host,
     mongodb: mongodb(env),
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     corsAllowedOrigins: origins(env, "CORS_ALLOWED_ORIGINS"),
@@ -444,6 +471,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     limits: connectionLimits(env, trustProxyHops),
+    metrics: metrics(env, port, host, readFile),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     jwt: {
       privateKeyPem,

@@ -111,6 +111,22 @@ describe("configuration", () => {
     );
   });
 
+  it("reads the metrics settings: off unless METRICS_PORT or METRICS_TOKEN says where they go", () => {
+    const token = "0123456789abcdef0123";
+    expect(loadConfig({}, noFiles).metrics).toBeUndefined();
+    expect(loadConfig({ METRICS_TOKEN: token }, noFiles).metrics).toEqual({ port: undefined, host: "0.0.0.0", token });
+    expect(loadConfig({ METRICS_PORT: "9464" }, noFiles).metrics).toEqual({ port: 9464, host: "0.0.0.0", token: undefined });
+    expect(loadConfig({ METRICS_PORT: "9464", METRICS_HOST: "10.0.0.5", HOST: "::" }, noFiles).metrics?.host).toBe("10.0.0.5");
+    expect(loadConfig({ METRICS_PORT: "9464", HOST: "127.0.0.1" }, noFiles).metrics?.host).toBe("127.0.0.1");
+    expect(loadConfig({ METRICS_TOKEN_FILE: "/run/secrets/metrics" }, () => `${token}\n`).metrics?.token).toBe(token);
+    expect(() => loadConfig({ METRICS_PORT: "8080" }, noFiles)).toThrow(/METRICS_PORT must differ from PORT/);
+    expect(() => loadConfig({ METRICS_PORT: "65536" }, noFiles)).toThrow(/METRICS_PORT/);
+    expect(() => loadConfig({ METRICS_HOST: "127.0.0.1" }, noFiles)).toThrow(/METRICS_HOST needs METRICS_PORT/);
+    expect(() => loadConfig({ METRICS_TOKEN: "short" }, noFiles)).toThrow(/METRICS_TOKEN must be 16 to 512/);
+    expect(() => loadConfig({ METRICS_TOKEN: "has a space in it, long enough" }, noFiles)).toThrow(/METRICS_TOKEN/);
+    expect(() => loadConfig({ METRICS_TOKEN: token, METRICS_TOKEN_FILE: "/x" }, noFiles)).toThrow(/METRICS_TOKEN_FILE cannot be combined/);
+  });
+
   it("reads the mail limits: 5 per address, 20 per client, 10 notifications per address an hour; 0 turns one off", () => {
     expect(loadConfig({}, noFiles).mailLimits).toEqual({ perAddressPerHour: 5, perClientPerHour: 20, notificationsPerAddressPerHour: 10 });
     const off = loadConfig(

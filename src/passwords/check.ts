@@ -25,6 +25,7 @@ import { countGuess } from "../attempt-limit.ts";
 import { clientNetwork } from "../client-network.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
+import type { PasswordLockScope, SecurityEvents } from "../events.ts";
 import type { AttemptPolicy, AttemptStore, UserRecord } from "../store/port.ts";
 import type { PasswordHasher } from "./hasher.ts";
 
@@ -45,6 +46,8 @@ export interface PasswordCheckDeps {
   clock: Clock;
   hasher: PasswordHasher;
   limits: PasswordLimits;
+  /** Hears of the locks a wrong guess sets. */
+  events: Pick<SecurityEvents, "locked">;
 }
 
 /**
@@ -83,20 +86,21 @@ export type PasswordCheck = (
   from: GuessSource,
 ) => Promise<boolean>;
 
-type Counter = { key: string; policy: AttemptPolicy | undefined; clearedBySuccess: boolean };
+type Counter = { key: string; scope: PasswordLockScope; policy: AttemptPolicy | undefined; clearedBySuccess: boolean };
 
 /** A stranger's counters, the client's first: a refused client never touches the account's. */
 function strangerCounters(limits: PasswordLimits, email: string, address: string): Counter[] {
   const [strangers, hour] = accountPasswordAttemptKeys(email);
   return [
-    { key: `password-address:${clientNetwork(address)}`, policy: limits.address, clearedBySuccess: false },
-    { key: strangers as string, policy: limits.account, clearedBySuccess: true },
-    { key: hour as string, policy: limits.hourly?.strangers, clearedBySuccess: false },
+    { key: `password-address:${clientNetwork(address)}`, scope: "address", policy: limits.address, clearedBySuccess: false },
+    { key: strangers as string, scope: "account", policy: limits.account, clearedBySuccess: true },
+    { key: hour as string, scope: "account_hour", policy: limits.hourly?.strangers, clearedBySuccess: false },
   ];
 }
 
 const knownShare = (limits: PasswordLimits, email: string): Counter => ({
   key: `password-hour-known:${email}`,
+  scope: "account_hour_known",
   policy: limits.hourly?.knownDevices,
   clearedBySuccess: false,
 });
@@ -108,12 +112,15 @@ function countersBeforeLookup(limits: PasswordLimits, email: string, from: Guess
       return strangerCounters(limits, email, from.address);
     case "device":
       // The device's own count needs no account; the account's shares wait for the token's check.
-      return [{ key: `password-device:${from.deviceId}`, policy: limits.device, clearedBySuccess: true }];
+      return [{ key: `password-device:${from.deviceId}`, scope: "device", policy: limits.device, clearedBySuccess: true }];
     case "session":
       // The owner's own session: its wrong passwords are its own (strangers' guessing cannot make
       // ChangePassword or a step-up refuse the owner) and spend the known devices' share of the
       // hour, so the account's hourly bound still holds.
-      return [{ key: `password-session:${from.sessionId}`, policy: limits.device, clearedBySuccess: true }, knownShare(limits, email)];
+      return [
+        { key: `password-session:${from.sessionId}`, scope: "session", policy: limits.device, clearedBySuccess: true },
+        knownShare(limits, email),
+      ];
   }
 }
 
@@ -135,28 +142,36 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
   const { hasher } = deps;
   return async (email, given, password, from) => {
     const taken: Counter[] = [];
+    /** The counters this guess locked: the locks stand unless the guess is forgiven below. */
+    const locked: PasswordLockScope[] = [];
     const take = async (counters: Counter[]) => {
       for (const counter of counters) {
-        if (counter.policy !== undefined) await countGuess(deps, counter.key, counter.policy, rateLimited);
+        if (counter.policy !== undefined && (await countGuess(deps, counter.key, counter.policy, rateLimited))) locked.push(counter.scope);
         taken.push(counter);
       }
     };
-    await take(countersBeforeLookup(deps.limits, email, from));
-    const user = typeof given === "function" ? await given() : given;
-    await take(countersAfterLookup(deps.limits, email, from, user));
-    let ok = false;
-    if (user === null || user.passwordHash === null) await hasher.burn(password);
-    else ok = await hasher.verify(user.passwordHash, password);
-    if (!ok) return false;
-    // A success forgives this client's failures (and strangers' per-account count, as before). The
-    // address's count across accounts and the hourly bound only take back this guess's own count:
-    // a right password is no failure, but it does not wipe the others' (only a reset does).
-    const now = deps.clock.now();
-    for (const { key, policy, clearedBySuccess } of taken) {
-      if (policy === undefined) continue;
-      if (clearedBySuccess) await deps.attempts.clear(key);
-      else await deps.attempts.forgive(key, now, policy);
+    let forgiven = false;
+    try {
+      await take(countersBeforeLookup(deps.limits, email, from));
+      const user = typeof given === "function" ? await given() : given;
+      await take(countersAfterLookup(deps.limits, email, from, user));
+      let ok = false;
+      if (user === null || user.passwordHash === null) await hasher.burn(password);
+      else ok = await hasher.verify(user.passwordHash, password);
+      if (!ok) return false;
+      // A success forgives this client's failures (and strangers' per-account count, as before). The
+      // address's count across accounts and the hourly bound only take back this guess's own count:
+      // a right password is no failure, but it does not wipe the others' (only a reset does).
+      const now = deps.clock.now();
+      for (const { key, policy, clearedBySuccess } of taken) {
+        if (policy === undefined) continue;
+        if (clearedBySuccess) await deps.attempts.clear(key);
+        else await deps.attempts.forgive(key, now, policy);
+      }
+      forgiven = true;
+      return true;
+    } finally {
+      if (!forgiven) for (const scope of locked) deps.events.locked("password", scope);
     }
-    return true;
   };
 }

@@ -5,6 +5,7 @@
 // those can carry secrets. Requests the listener refuses before HTTP parsing (a malformed request
 // line, a connection over a cap) never become requests and are not logged here.
 import type { Logger } from "../log.ts";
+import type { CallMetrics } from "../metrics/calls.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 
@@ -19,13 +20,17 @@ export interface AccessContext {
   clientIp: string;
 }
 
-export function logAccess(log: Logger, req: NodeRequest, res: NodeResponse, context: AccessContext): void {
+/** Logs the request when its response closes, and counts it in the call metrics when they are on. */
+export function logAccess(log: Logger, req: NodeRequest, res: NodeResponse, context: AccessContext, calls?: CallMetrics): void {
   const started = performance.now();
   const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
   res.once("close", () => {
     const outcome = outcomeOf(req);
     // An answer that never fully left (the client went away, the stream was reset) says so.
     const completed = res.writableFinished;
+    const elapsed = performance.now() - started;
+    const status = res.headersSent ? res.statusCode : undefined;
+    calls?.record({ outcome, method: req.method, path, status, completed, seconds: elapsed / 1000 });
     log.info(
       {
         requestId: context.requestId,
@@ -34,11 +39,11 @@ export function logAccess(log: Logger, req: NodeRequest, res: NodeResponse, cont
         path: path.length > maxPathLength ? `${path.slice(0, maxPathLength)}…` : path,
         protocol: outcome.protocol,
         route: outcome.route,
-        status: res.headersSent ? res.statusCode : undefined,
+        status,
         rpcCode: outcome.rpcCode,
         reason: outcome.reason,
         ...(completed ? {} : { aborted: true }),
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(elapsed),
         trace_id: outcome.trace?.traceId,
         span_id: outcome.trace?.spanId,
       },

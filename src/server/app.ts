@@ -12,6 +12,7 @@ import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1
 import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { metricsPath, scrapeHandler, startMetricsServer, type MetricsServer } from "../metrics/endpoint.ts";
 import { createRestHandler, isRestPath } from "../rest/handler.ts";
 import { routes as restRoutes } from "../rest/routes/index.ts";
 import { clientIpKey, requestIdKey } from "../rpc/context.ts";
@@ -31,6 +32,8 @@ export interface RunningServer {
   url: string;
   /** The composed service (operations, store, log, background work). */
   deps: Service;
+  /** Where Prometheus scrapes the metrics; undefined when they are off. */
+  metricsUrl: string | undefined;
   /** Graceful stop: no new connections, in-flight calls finish, background work drains, storage closes. */
   close(): Promise<void>;
   /** Connections accepted, refused and shed since start, and open now. */
@@ -119,7 +122,7 @@ function cachedProbe(store: Store, ttlMs: number): () => Promise<boolean> {
 
 export async function startServer(config: Config, overrides: Overrides = {}): Promise<RunningServer> {
   const service = await composeService(config, overrides);
-  const { store, log, clock, operations, tracing } = service;
+  const { store, log, clock, operations, tracing, metrics } = service;
   const probe = cachedProbe(store, 1000);
   const shutdown = new AbortController();
   const requestIds = new WeakMap<NodeRequest, string>();
@@ -174,14 +177,22 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     now: () => clock.now(),
   });
 
+  const scrape = metrics === undefined ? undefined : scrapeHandler(metrics, config.metrics?.token, log);
+  // Without a port of their own, the metrics are on the main port, behind their token (config.ts).
+  const scrapeHere = config.metrics?.port === undefined ? scrape : undefined;
+
   const handler: NodeHandler = (req, res) => {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
     requestIds.set(req, requestId);
     res.setHeader("x-request-id", requestId);
-    logAccess(log, req, res, { requestId, clientIp: clientIp(req, listener.remoteAddress(req), config.trustProxyHops) });
+    logAccess(log, req, res, { requestId, clientIp: clientIp(req, listener.remoteAddress(req), config.trustProxyHops) }, metrics?.calls);
     cors(req as http.IncomingMessage, res as http.ServerResponse, () => {
       const path = (req.url ?? "/").split("?")[0];
+      if (scrapeHere !== undefined && path === metricsPath) {
+        scrapeHere(req, res);
+        return;
+      }
       // Liveness: the process answers. Never tied to storage, so an orchestrator does not restart
       // every replica while MongoDB elects a primary.
       if (req.method === "GET" && path === "/livez") {
@@ -209,27 +220,53 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   };
 
   const tls = config.tls === undefined ? undefined : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const logLimit = limitLog(log);
   const listener = createListener(handler, {
     tls,
     limits: config.limits,
     maxBodyBytes: config.maxBodyBytes,
-    onLimit: limitLog(log),
+    onLimit:
+      metrics === undefined
+        ? logLimit
+        : (event) => {
+            logLimit(event);
+            metrics.limitEnforced(event);
+          },
   });
+  metrics?.watchConnections(() => listener.stats());
   const port = await listener.listen(config.port, config.host);
   const scheme = tls === undefined ? "http" : "https";
-  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  const local = (bound: string) => (bound === "0.0.0.0" || bound === "::" ? "127.0.0.1" : bound);
+  const host = local(config.host);
   log.info({ port, tls: tls !== undefined, storage: store.kind }, "listening: gRPC, gRPC-Web, Connect and JSON on one port");
+  let metricsServer: MetricsServer | undefined;
+  let metricsUrl: string | undefined;
+  if (scrape !== undefined && config.metrics?.port !== undefined) {
+    try {
+      metricsServer = await startMetricsServer(scrape, config.metrics.port, config.metrics.host);
+    } catch (err) {
+      await listener.close(0);
+      await store.close();
+      throw err;
+    }
+    metricsUrl = `http://${local(config.metrics.host)}:${metricsServer.port}${metricsPath}`;
+    log.info({ port: metricsServer.port, token: config.metrics.token !== undefined }, "metrics: served on their own port at /metrics");
+  } else if (scrape !== undefined) {
+    metricsUrl = `${scheme}://${host}:${port}${metricsPath}`;
+    log.info("metrics: served on the main port at /metrics, to callers with METRICS_TOKEN");
+  }
 
   let closing: Promise<void> | undefined;
   return {
     port,
     url: `${scheme}://${host}:${port}`,
     deps: service,
+    metricsUrl,
     connectionStats: () => listener.stats(),
     close() {
       closing ??= (async () => {
         shutdown.abort();
-        await listener.close(config.shutdownGraceMs);
+        await Promise.all([listener.close(config.shutdownGraceMs), metricsServer?.close()]);
         await service.background.drain();
         await store.close();
         service.mailer.close?.();

@@ -5,11 +5,13 @@ import { createAccounts } from "../accounts/accounts.ts";
 import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
+import { noEvents } from "../events.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Operations } from "../operations.ts";
 import { createMailLimits } from "../mail/limits.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
 import { createNotifier } from "../mail/notifications.ts";
+import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { createPasswordCheck, type PasswordLimits } from "../passwords/check.ts";
 import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
 import { createNewPasswordPolicy } from "../passwords/policy.ts";
@@ -56,6 +58,8 @@ export interface Service {
   background: Background;
   /** The call spans, when the OTEL_* settings turn tracing on. */
   tracing: Tracing | undefined;
+  /** The Prometheus metrics; undefined when off (Config.metrics). */
+  metrics: Metrics | undefined;
 }
 
 /** The password guessing limits from the LOGIN_* settings (see passwords/check.ts); 0 turns one off. */
@@ -116,8 +120,12 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const tracing = await startTracing(config, baseLog, overrides.spanExporter);
   const log = tracing?.logger(baseLog) ?? baseLog;
   const clock = overrides.clock ?? systemClock;
+  const metrics = config.metrics === undefined ? undefined : createMetrics();
   const openedStore = overrides.store ?? (await openStore(config, log, clock));
-  const store = tracing?.store(openedStore) ?? openedStore;
+  // With metrics on, every storage call is timed at the port; the adapters know nothing of it.
+  const observed = metrics?.observeStore(openedStore) ?? openedStore;
+  const store = tracing?.store(observed) ?? observed;
+  const events = metrics?.events ?? noEvents;
 
   const { key, generated } = await loadSigningKey(config.jwt.privateKeyPem);
   if (generated) {
@@ -157,8 +165,10 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     clock,
   );
   const background = createBackground(log);
-  const mailLimits = createMailLimits({ attempts: store.attempts, clock, keys: secrets.mailLimitKeys, log, policy: config.mailLimits });
-  const notifier = createNotifier({ mailer, limits: mailLimits, background, clock });
+  const limits = createMailLimits({ attempts: store.attempts, clock, keys: secrets.mailLimitKeys, log, policy: config.mailLimits });
+  const mailLimits = metrics?.observeMailLimits(limits) ?? limits;
+  const sender = metrics?.observeMailer(mailer) ?? mailer;
+  const notifier = createNotifier({ mailer: sender, limits: mailLimits, background, clock });
 
   const devices = createDeviceTokens({ signer: secrets.deviceTokens, clock, ttlSeconds: config.deviceTokenTtlSeconds });
   const sessions = createSessions({
@@ -169,6 +179,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     successorSealer: secrets.refreshSuccessors,
     devices,
     log,
+    events,
     policy: {
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
       refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,
@@ -178,7 +189,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
     },
   });
-  const checkPassword = createPasswordCheck({ attempts: store.attempts, clock, hasher, limits: passwordLimits(config) });
+  const checkPassword = createPasswordCheck({ attempts: store.attempts, clock, hasher, limits: passwordLimits(config), events });
   const twoFactor = createTwoFactor(
     {
       store,
@@ -186,6 +197,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       secrets,
       log,
       notifier,
+      events,
       policy: {
         attempts: {
           maxFailures: config.twoFactor.maxFailures,
@@ -209,7 +221,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       store,
       clock,
       hasher,
-      mailer,
+      mailer: sender,
       mailLimits,
       notifier,
       log,
@@ -231,7 +243,8 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     { store, policy: { emailVerificationRequired: config.emailVerificationRequired } },
     { sessions, twoFactor, challenges: createChallenges({ codes: store.codes, clock, ttlSeconds: config.loginChallengeTtlSeconds }) },
   );
-  const signIn = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
+  const signInOperations = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
+  const signIn = metrics?.observeSignIn(signInOperations) ?? signInOperations;
 
-  return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background, tracing };
+  return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background, tracing, metrics };
 }

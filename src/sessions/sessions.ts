@@ -1,6 +1,7 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
+import type { SecurityEvents } from "../events.ts";
 import { checkId, checkOpaque } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
@@ -45,6 +46,8 @@ export interface SessionsDeps {
   policy: SessionPolicy;
   /** Known-device tokens: RevokeOtherSessions renews the caller's. */
   devices: DeviceTokens;
+  /** Hears of refresh-token reuse and of replays within the grace window. */
+  events: Pick<SecurityEvents, "refreshReuse" | "refreshGraceReplay">;
 }
 
 /** What a caller presents: a bearer access token, or the REST session cookie. */
@@ -182,6 +185,7 @@ export function createSessions(deps: SessionsDeps) {
   async function reuseDetected(sessionId: string, userId: string, now: Date): Promise<never> {
     await store.sessions.revoke(sessionId, userId, now);
     deps.log.warn({ sessionId, userId }, "refresh token reuse: session revoked");
+    deps.events.refreshReuse();
     throw new AuthError("REFRESH_REVOKED", "the refresh token was already used; the session has been revoked");
   }
 
@@ -243,6 +247,7 @@ export function createSessions(deps: SessionsDeps) {
       { sessionId: spent.sessionId, userId: spent.userId },
       "refresh token replayed within the grace window: same pair returned",
     );
+    deps.events.refreshGraceReplay();
     return {
       accessToken: pair.accessToken,
       refreshToken: pair.refreshToken,

@@ -9,6 +9,7 @@ import { randomUUID, timingSafeEqual } from "node:crypto";
 import { countGuess, limitedAttempt, refuseIfLocked } from "../attempt-limit.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
+import type { SecurityEvents } from "../events.ts";
 import { checkId, wellFormed } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
@@ -73,6 +74,8 @@ export interface TwoFactorDeps {
   /** Security notifications: every change of the second factor is mailed to the owner. */
   notifier: Notifier;
   policy: TwoFactorPolicy;
+  /** Hears of the locks a wrong code sets. */
+  events: Pick<SecurityEvents, "locked">;
 }
 
 const maxDevices = 10;
@@ -116,7 +119,8 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     return record;
   }
 
-  const limits = { attempts: store.attempts, clock };
+  const onLocked = () => deps.events.locked("second_factor", "account");
+  const limits = { attempts: store.attempts, clock, onLocked };
   const lockedError = (retryAfterSeconds: number) =>
     new AuthError("TWO_FACTOR_LOCKED", `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`, {
       retryAfterSeconds,
@@ -159,8 +163,11 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return { next: record, result: { deviceId: claimed.device.id } };
     });
     if (outcome === "spent") throw wrongCode();
-    await countGuess(limits, key, policy.attempts, lockedError);
-    if (outcome === "wrong") throw wrongCode();
+    const lockedNow = await countGuess(limits, key, policy.attempts, lockedError);
+    if (outcome === "wrong") {
+      if (lockedNow) onLocked();
+      throw wrongCode();
+    }
     await store.attempts.clear(key);
     return outcome.deviceId;
   }
