@@ -11,7 +11,7 @@ import type { Operations } from "../operations.ts";
 import { createMailLimits } from "../mail/limits.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
 import { createNotifier } from "../mail/notifications.ts";
-import { createMetrics, type Metrics } from "../metrics/metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { createPasswordCheck, type PasswordLimits } from "../passwords/check.ts";
 import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
 import { createNewPasswordPolicy } from "../passwords/policy.ts";
@@ -120,7 +120,8 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const tracing = await startTracing(config, baseLog, overrides.spanExporter);
   const log = tracing?.logger(baseLog) ?? baseLog;
   const clock = overrides.clock ?? systemClock;
-  const metrics = config.metrics === undefined ? undefined : createMetrics();
+  // Loaded only when on: prom-client (and the OpenTelemetry API it loads) costs nothing when off.
+  const metrics = config.metrics === undefined ? undefined : (await import("../metrics/metrics.ts")).createMetrics();
   const openedStore = overrides.store ?? (await openStore(config, log, clock));
   // With metrics on, every storage call is timed at the port; the adapters know nothing of it.
   const observed = metrics?.observeStore(openedStore) ?? openedStore;
