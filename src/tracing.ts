@@ -28,11 +28,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 /**
  * Runs `run` in a child span of the active one. Outside a call (start-up, background sweeps) there
- * is no parent and no span: a storage call on its own is not worth a trace of its own.
+ * is no parent and no span: a storage call on its own is not worth a trace of its own. Under a call
+ * the sampler left out, neither: every sampler offered (config.ts) would leave its children out too.
  */
 export function inChildSpan<T>(tracer: Tracer, shape: SpanShape, run: () => T): T {
   const parent = context.active();
-  if (trace.getSpan(parent) === undefined) return run();
+  if (trace.getSpan(parent)?.isRecording() !== true) return run();
   const span = tracer.startSpan(shape.name, { kind: shape.kind, attributes: shape.attributes }, parent);
   let result: T;
   try {

@@ -212,9 +212,10 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
         return;
       }
-      // The calls (not the probes and JWKS above) get a span when tracing is on.
       const call = isRestPath(path ?? "/") ? () => void rest(req, res) : () => rpc(req, res);
-      if (tracing === undefined) call();
+      // The service's calls get a span when tracing is on; not the probes and JWKS above, nor the
+      // gRPC health checks and reflection (grpc.health.v1, grpc.reflection.*): no one's call.
+      if (tracing === undefined || path?.startsWith("/grpc.") === true) call();
       else tracing.call(req, res, call);
     });
   };

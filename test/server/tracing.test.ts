@@ -173,6 +173,20 @@ describe("tracing on", () => {
     for (const child of beneath) expect(traceOf(child)).toBe(traceId);
   });
 
+  it("follows the caller's sampling decision, and still names the trace in the access log", async () => {
+    const traceId = "0af7651916cd43dd8448eb211c80319c";
+    const before = exporter.getFinishedSpans().length;
+    await grpcJsCall(
+      grpc.auth,
+      "getCurrentUser",
+      {},
+      { authorization: `Bearer ${accessToken}`, traceparent: `00-${traceId}-b7ad6b7169203331-00`, "x-request-id": "traced-unsampled" },
+    );
+    const line = await waitForRequestLine("traced-unsampled");
+    expect(line.trace_id).toBe(traceId);
+    expect(exporter.getFinishedSpans().length).toBe(before);
+  });
+
   it("names a REST call after its route template, never the raw path", async () => {
     const other = await rest(h, "POST", "/api/v1/auth/login", { body: { email, password } });
     expect(other.status).toBe(200);
@@ -228,10 +242,15 @@ describe("tracing on", () => {
     }
   });
 
-  it("makes no span for the probes", async () => {
+  it("makes no span for the probes, the gRPC health check or the JWKS", async () => {
     const before = exporter.getFinishedSpans().length;
     await fetch(`${h.url}/livez`).then((r) => r.arrayBuffer());
     await fetch(`${h.url}/.well-known/jwks.json`).then((r) => r.arrayBuffer());
+    await fetch(`${h.url}/grpc.health.v1.Health/Check`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    }).then((r) => r.arrayBuffer());
     await fetch(`${h.url}/livez`, { headers: { "x-request-id": "traced-probe" } }).then((r) => r.arrayBuffer());
     expect((await waitForRequestLine("traced-probe")).trace_id).toBeUndefined();
     expect(exporter.getFinishedSpans().length).toBe(before);
