@@ -3,6 +3,8 @@
 // storage and password-hashing calls as child spans of the same trace; an incoming traceparent is
 // continued; the call's log lines carry its trace id; and no span carries a secret.
 import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace";
@@ -310,4 +312,44 @@ describe("start-up cost", () => {
     // The OTLP exporter (and its encoders) only for OTLP.
     expect(on.some((url) => url.includes("/@opentelemetry/exporter-trace-otlp-proto/"))).toBe(false);
   }, 60_000);
+});
+
+describe("OTLP export", () => {
+  it("sends the spans as OTLP/HTTP protobuf to the configured collector, the last ones at shutdown", async () => {
+    const received: Array<{ path: string; type: string; body: Buffer }> = [];
+    const collector = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        received.push({ path: req.url ?? "", type: req.headers["content-type"] ?? "", body: Buffer.concat(chunks) });
+        res.writeHead(200, { "content-type": "application/x-protobuf" }).end();
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+    const { port } = collector.address() as AddressInfo;
+    try {
+      // A long batch delay: only the shutdown can have sent them.
+      const otlp = await startHarness({
+        EMAIL_VERIFICATION_REQUIRED: "false",
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_SERVICE_NAME: "authd-under-test",
+        OTEL_BSP_SCHEDULE_DELAY: "600000",
+      });
+      const { auth } = connectClients(connectJsonTransport(otlp.url));
+      await auth.register({ email: "otlp@example.com", password });
+      expect(received).toEqual([]);
+      await otlp.close();
+      expect(received.length).toBeGreaterThan(0);
+      expect(received[0]?.path).toBe("/v1/traces");
+      expect(received[0]?.type).toBe("application/x-protobuf");
+      // Protobuf carries strings as UTF-8 bytes: the names are there, the email is not.
+      const body = Buffer.concat(received.map((r) => r.body));
+      expect(body.includes("auth.v1.AuthService/Register")).toBe(true);
+      expect(body.includes("insert users")).toBe(true);
+      expect(body.includes("authd-under-test")).toBe(true);
+      expect(body.includes("otlp@example.com")).toBe(false);
+    } finally {
+      collector.close();
+    }
+  });
 });
