@@ -254,6 +254,27 @@ describe("metrics on their own port with a token", () => {
   });
 });
 
+describe("metrics of the REST routes", () => {
+  it("count a REST sign-in once, as the RPC's would be, under its route pattern", async () => {
+    const h = await startHarness({ METRICS_PORT: "0", EMAIL_VERIFICATION_REQUIRED: "false" });
+    try {
+      await rest(h, "POST", "/auth/register", { body: { email: alice, password } });
+      expect((await rest(h, "POST", "/auth/login", { body: { email: alice, password: wrong } })).status).toBe(401);
+      expect((await rest(h, "POST", "/auth/login", { body: { email: alice, password } })).status).toBe(200);
+      const m = await scrape(h.server.metricsUrl as string);
+      const login = { service: "rest", method: "POST /auth/login", protocol: "rest" };
+      expect(m.value("authd_requests_total", { ...login, status: "401", reason: "INVALID_CREDENTIALS" })).toBe(1);
+      expect(m.value("authd_requests_total", { ...login, status: "200" })).toBe(1);
+      expect(m.count("authd_request_duration_seconds", login)).toBe(2);
+      expect(m.value("authd_sign_ins_total", { step: "password", outcome: "invalid_credentials" })).toBe(1);
+      expect(m.value("authd_sign_ins_total", { step: "password", outcome: "signed_in" })).toBe(1);
+      expect(m.value("authd_sign_ins_total")).toBe(2);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("metrics off", () => {
   it("without METRICS_PORT or METRICS_TOKEN: nothing collected, /metrics is an unknown path", async () => {
     const h = await startHarness();
