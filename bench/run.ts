@@ -7,7 +7,6 @@
 // Run: npm run bench     (knobs: see README "Benchmark")
 // A benchmark, not a test: it asserts nothing about speed.
 import { spawnSync } from "node:child_process";
-import { createHash, createPrivateKey } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
@@ -16,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { grpcFrame, median, parseH2load, parseLatencyLog, percentile } from "./lib/figures.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
+import { JSON_HEADERS, healthUser, refresher, register, serverEnv, signer } from "./lib/service.ts";
 import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned } from "./lib/processes.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -85,7 +85,7 @@ const wanted = (id: string) => only === undefined || only.test(id);
 const connectJson = (protocol: "h2c" | "h1", route: string, body: object, headers: Record<string, string> = {}): Request => ({
   protocol,
   path: route,
-  headers: { "content-type": "application/json", "connect-protocol-version": "1", ...headers },
+  headers: { ...JSON_HEADERS, ...headers },
   body: Buffer.from(JSON.stringify(body)),
 });
 // Both empty messages encode to zero bytes: the gRPC body is the 5-byte prefix alone.
@@ -258,79 +258,6 @@ async function stop(target: Pinned): Promise<number> {
   running.delete(target);
   return hwm;
 }
-
-/** The server's fixed secrets: the same key and secret every run (derived from constants). */
-function serverEnv(): Record<string, string> {
-  const seed = createHash("sha256").update("authd benchmark signing key").digest();
-  const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
-  const pem = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" }).export({ format: "pem", type: "pkcs8" }).toString();
-  return {
-    HOST: "127.0.0.1",
-    LOG_LEVEL: process.env["BENCH_LOG_LEVEL"] ?? "warn",
-    JWT_PRIVATE_KEY: pem,
-    SERVER_SECRET: createHash("sha256").update("authd benchmark server secret").digest("hex"),
-    EMAIL_VERIFICATION_REQUIRED: "false",
-    MAX_SESSIONS_PER_USER: "10000",
-  };
-}
-
-interface Tokens {
-  accessToken: string;
-  refreshToken: string;
-}
-
-async function call<T>(port: number, method: string, body: object): Promise<T> {
-  const res = await fetch(`http://127.0.0.1:${port}/auth.v1.AuthService/${method}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method}: HTTP ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
-
-const PASSWORD = "benchmark password 7c1e, long enough";
-const register = (port: number, email: string) =>
-  call<{ tokens: Tokens }>(port, "Register", { email, password: PASSWORD }).then((r) => r.tokens);
-
-/** A virtual user that spends its refresh token and keeps the one the answer returns. */
-function refresher(tokens: Tokens): VirtualUser {
-  let token = tokens.refreshToken;
-  return {
-    next: () => ({
-      path: "/auth.v1.AuthService/RefreshToken",
-      headers: { "content-type": "application/json", "connect-protocol-version": "1" },
-      body: JSON.stringify({ refreshToken: token }),
-    }),
-    answered(status, body) {
-      if (status !== 200) return false;
-      const next = (JSON.parse(body.toString()) as { tokens?: Tokens }).tokens?.refreshToken;
-      if (next === undefined) return false;
-      token = next;
-      return true;
-    },
-  };
-}
-
-/** A virtual user signing in to its own account, again and again. */
-function signer(email: string): VirtualUser {
-  const body = JSON.stringify({ email, password: PASSWORD });
-  return {
-    next: () => ({
-      path: "/auth.v1.AuthService/Login",
-      headers: { "content-type": "application/json", "connect-protocol-version": "1" },
-      body,
-    }),
-    answered: (status, answer) => status === 200 && answer.includes("accessToken"),
-  };
-}
-
-/** A virtual user calling the empty RPC: the generator's reference. */
-const healthUser: VirtualUser = {
-  next: () => ({ path: HEALTH, headers: { "content-type": "application/json", "connect-protocol-version": "1" }, body: "{}" }),
-  answered: (status) => status === 200,
-};
 
 // --- the run ----------------------------------------------------------------------------------
 

@@ -38,25 +38,30 @@ export interface Pinned {
   memory(): { rss: number; hwm: number };
   /** CPU time the process has used so far, every thread, in seconds. */
   cpuSeconds(): number;
+  /** Sends `message` over IPC (started with `ipc`) and resolves with the next message back. */
+  ask(message: string): Promise<unknown>;
   stop(): Promise<void>;
 }
 
 const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-/** Starts `node args...` pinned to `cpus` with `env`, and waits until `port` accepts connections. */
-export async function startPinned(cpus: string, args: string[], env: Record<string, string>, port: number): Promise<Pinned> {
+/**
+ * Starts `node args...` pinned to `cpus` with `env`, and waits until `port` accepts connections.
+ * With `ipc`, the child gets Node's IPC channel (it survives taskset's exec, being an inherited fd).
+ */
+export async function startPinned(cpus: string, args: string[], env: Record<string, string>, port: number, ipc = false): Promise<Pinned> {
   // taskset execs node, so the child's pid is node's own (what /proc/<pid>/status must read).
   const child: ChildProcess = spawn("taskset", ["-c", cpus, process.execPath, ...args], {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", ...(ipc ? (["ipc"] as const) : [])],
   });
+  // The last 64 KiB only: an hour of warnings must not grow this process.
   let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-65_536);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -75,6 +80,11 @@ export async function startPinned(cpus: string, args: string[], env: Record<stri
     output: () => output,
     memory: () => parseProcStatus(readFileSync(`/proc/${pid}/status`, "utf8")),
     cpuSeconds: () => parseProcStatTicks(readFileSync(`/proc/${pid}/stat`, "utf8")) / ticksPerSecond,
+    ask: (message) =>
+      new Promise((resolve) => {
+        child.once("message", resolve);
+        child.send(message);
+      }),
     stop: () => {
       child.kill("SIGTERM");
       const force = setTimeout(() => child.kill("SIGKILL"), 15_000);
