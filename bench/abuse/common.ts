@@ -1,5 +1,5 @@
 // Shared by the abuse scripts: the attacked server in a child process, and figures.
-import { fork } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,21 +26,33 @@ export interface BenchServer {
 /** Starts bench/abuse/server.ts with these settings (the defaults for everything else). */
 export function startBenchServer(env: Record<string, string>): Promise<BenchServer> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "server.ts");
-  const child = fork(script, [], { env: { ...process.env, ...env }, execArgv: process.execArgv });
+  return controlServer(fork(script, [], { env: { ...process.env, ...env }, execArgv: process.execArgv }));
+}
+
+/**
+ * Drives a bench server in a child process over IPC: it sends `{ port }` once listening, answers
+ * "stats" with `{ stats }`, and exits on "stop" (killed if it takes over 5 s).
+ */
+export function controlServer<Stats = ListenerStats & { loopDelayP99Ms: number; loopDelayMaxMs: number }>(
+  child: ChildProcess,
+): Promise<{ port: number; stats(): Promise<Stats>; stop(): Promise<void> }> {
   const next = <T>(key: string) =>
-    new Promise<T>((resolve) => {
+    new Promise<T>((resolve, reject) => {
       const on = (m: Record<string, T>) => {
         if (key in m) {
           child.off("message", on);
+          child.off("exit", onExit);
           resolve(m[key] as T);
         }
       };
+      const onExit = (code: number | null) => reject(new Error(`the bench server exited (${code})`));
       child.on("message", on);
+      child.once("exit", onExit);
     });
   return next<number>("port").then((port) => ({
     port,
     stats() {
-      const answer = next<ListenerStats & { loopDelayP99Ms: number; loopDelayMaxMs: number }>("stats");
+      const answer = next<Stats>("stats");
       child.send("stats");
       return answer;
     },

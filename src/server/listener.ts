@@ -8,7 +8,6 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { Duplex } from "node:stream";
 
 import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
@@ -53,33 +52,6 @@ export interface Listener {
   /** The peer address of the connection a request came on. */
   remoteAddress(req: http.IncomingMessage | http2.Http2ServerRequest): string;
   stats(): ListenerStats;
-}
-
-/** A duplex over `socket` that first yields `head` (bytes already read from it). */
-function replaying(socket: net.Socket, head: Buffer): Duplex {
-  const duplex = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _encoding, callback) {
-      socket.write(chunk, callback);
-    },
-    final(callback) {
-      socket.end(callback);
-    },
-    destroy(err, callback) {
-      socket.destroy(err ?? undefined);
-      callback(err);
-    },
-  });
-  duplex.push(head);
-  socket.on("data", (chunk: Buffer) => {
-    if (!duplex.push(chunk)) socket.pause();
-  });
-  socket.on("end", () => duplex.push(null));
-  socket.on("close", () => duplex.destroy());
-  socket.on("error", (err) => duplex.destroy(err));
-  return duplex;
 }
 
 /** Events within the last `windowMs`. */
@@ -138,22 +110,18 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   const h2Sessions = new Set<http2.ServerHttp2Session>();
   const onLimit = options.onLimit ?? (() => undefined);
 
-  // Cleartext HTTP/2 sessions run over a replaying stream that has no address of its own.
-  const remoteAddresses = new WeakMap<http2.ServerHttp2Session, string>();
-  let pendingRemoteAddress: string | undefined;
-
   const h2Options: http2.ServerOptions = {
     settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams },
     maxSessionMemory: Math.max(minSessionMemoryMb, Math.ceil((limits.http2MaxConcurrentStreams * 2 * h2StreamWindowBytes) / 1e6)),
   };
-
-  const sessionAddress = (session: http2.ServerHttp2Session): string => remoteAddresses.get(session) ?? session.socket?.remoteAddress ?? "";
 
   const watchSession = (session: http2.ServerHttp2Session) => {
     h2Sessions.add(session);
     session.once("close", () => h2Sessions.delete(session));
     // A session opened while closing still gets the streams it sent with its preface answered.
     if (closing) setImmediate(() => session.close());
+    // Read now: once the session is destroyed (where Node's flood protection leaves it) its socket is gone.
+    const address = clientNetwork(session.socket?.remoteAddress ?? "");
     const resets = new SlidingWindow();
     let shed = false;
     /** Ends an abusive session, and refuses its address for the rest of the window (see shedAddresses). */
@@ -161,7 +129,6 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       if (shed) return;
       shed = true;
       stats.shedSessions++;
-      const address = clientNetwork(sessionAddress(session));
       // The abuser reconnects at once: its address waits out the window. Not a proxy's, which all
       // its clients share (one of them, or the proxy's own cancellations, would shut out all), nor
       // after a flood while the address budget is off.
@@ -185,11 +152,16 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       if (err.code === "ERR_HTTP2_ERROR") shedSession("flood");
     });
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      // Aborted: the stream was reset before it was answered (the 'aborted' event is not emitted
-      // on server streams, the flag is set). Cancelling costs the client nothing and the server a
-      // handler run: rapid reset (CVE-2023-44487).
+      // A stream the client reset (RST_STREAM with an error code) before it completed: while
+      // its answer was unfinished (aborted; the 'aborted' event is not emitted on server streams,
+      // the flag is set), or after its request had been read in full. Cancelling costs the client
+      // nothing and the server a handler run: rapid reset (CVE-2023-44487). The second case
+      // matters because nghttp2 reads the socket natively: a handler that answers within the
+      // microtasks run between two frames of one read has ended its answer before it sees the
+      // reset sent right behind the request. A client that stops an upload the server already
+      // refused (its request unread, its answer ended) is not counted.
       stream.once("close", () => {
-        if (!stream.aborted || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) return;
+        if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || !(stream.aborted || stream.readableEnded)) return;
         // Streams cut because their connection ended (a client that lost its network, say) close
         // after the session is destroyed: they are no resets.
         if (session.destroyed) return;
@@ -200,7 +172,6 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
           shedSession("connection");
         }
         if (limits.http2MaxResetsPerAddress > 0) {
-          const address = clientNetwork(sessionAddress(session));
           let counter = addressResets.get(address);
           if (counter === undefined) {
             counter = new SlidingWindow();
@@ -221,12 +192,21 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       // refused after its first bytes). Its unread bytes would hold the connection's flow-control
       // window, so that no other stream could send a byte and every later call hung (or, without a
       // stream cap, piled up until Node refused every new stream with ENHANCE_YOUR_CALM). Once the
-      // trailers are queued (this listener runs after the one of Node's compatibility layer that
-      // sends them), RST_STREAM(NO_ERROR) tells the client to stop (RFC 9113 §8.1) and drops what
-      // it still sends, freeing the window.
+      // trailers are queued, RST_STREAM(NO_ERROR) tells the client to stop (RFC 9113 §8.1) and
+      // drops what it still sends, freeing the window. Node's compatibility layer hands the
+      // trailers to nghttp2 in a setImmediate of its 'wantTrailers' listener, which runs before
+      // this one: the reset waits for an immediate queued after it, or nghttp2 would send the
+      // reset first and drop the trailers (and with them the call's status).
       const stream = req.stream;
       stream.once("wantTrailers", () => {
-        if (!stream.readableEnded && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        setImmediate(() => {
+          if (stream.readableEnded || stream.destroyed || stream.closed) return;
+          // Destroyed, not closed: Node ends a stream closed with NO_ERROR only once its request
+          // side has been read to the end, and the handler stopped reading, so it would live on
+          // and count against the session's concurrent streams. Destroying without an error
+          // sends the same RST_STREAM(NO_ERROR) at once and drops what is buffered.
+          stream.destroy();
+        });
       });
       return;
     }
@@ -307,10 +287,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   } else {
     h2 = http2.createServer(h2Options);
     h2.setTimeout(idleTimeoutMs);
-    h2.on("session", (session) => {
-      if (pendingRemoteAddress !== undefined) remoteAddresses.set(session, pendingRemoteAddress);
-      watchSession(session);
-    });
+    h2.on("session", watchSession);
     h2.on("request", onRequest);
     h2.on("request", handler);
     h1 = http.createServer(h1Options);
@@ -331,33 +308,36 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     }
     const h2Server = h2;
     const h1Server = h1;
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     // A connection that sends nothing is held no longer than a request's headers may take.
     const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs || idleTimeoutMs);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
+    // The first bytes are read in paused mode and put back with unshift, so that either server
+    // gets the socket itself: nghttp2 then reads its native handle directly (Node feeds it the
+    // bytes already in the socket's buffer first), and the HTTP/1.1 parser attaches to it as to
+    // any connection. No JavaScript stream in the middle, which cost every HTTP/2 read and write
+    // a trip through JavaScript and halved what a connection could carry.
+    const onReadable = () => {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      }
       const n = Math.min(buffered.length, h2Preface.length);
       const looksH2 = buffered.subarray(0, n).equals(h2Preface.subarray(0, n));
       if (looksH2 && buffered.length < h2Preface.length) return;
       clearTimeout(timer);
-      socket.removeListener("data", onData);
-      socket.pause();
+      socket.removeListener("readable", onReadable);
+      socket.unshift(buffered);
       if (looksH2) {
-        // nghttp2 reads a net.Socket's native handle directly, so bytes already read in
-        // JavaScript cannot be put back; it is given a stream that replays them first.
-        pendingRemoteAddress = socket.remoteAddress;
-        h2Server.emit("connection", replaying(socket, buffered));
-        pendingRemoteAddress = undefined;
+        h2Server.emit("connection", socket);
       } else {
-        socket.unshift(buffered);
         h1InFlight.set(socket, 0);
         h1IdleAt.set(socket, socket.bytesRead);
         socket.once("close", () => h1InFlight.delete(socket));
         h1Server.emit("connection", socket);
+        // Taken out of paused mode: the parser listens for 'data'.
         socket.resume();
       }
     };
-    socket.on("data", onData);
+    socket.on("readable", onReadable);
     socket.once("close", () => clearTimeout(timer));
   };
 
@@ -415,10 +395,6 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     },
 
     remoteAddress(req) {
-      if ("stream" in req) {
-        const known = remoteAddresses.get(req.stream.session as http2.ServerHttp2Session);
-        if (known !== undefined) return known;
-      }
       return req.socket?.remoteAddress ?? "";
     },
 
