@@ -1,9 +1,15 @@
 // The Login bound of the benchmark: argon2id verifications per second of one hash with the
 // server's parameters (ARGON2_* as config reads them), as many in parallel as libuv's thread pool
-// runs (UV_THREADPOOL_SIZE, default 4), on the CPUs this process is pinned to. Started by
-// bench/run.ts under `taskset -c 0`, the server's core; prints one JSON line.
+// runs, sized by the server's own rule (src/thread-pool.ts), on the CPUs this process is pinned
+// to. Started by bench/run.ts under `taskset -c 0`, the server's core; prints one JSON line.
+import { availableParallelism } from "node:os";
 import argon2 from "argon2";
 import { loadConfig } from "../src/config.ts";
+import { threadPoolSize } from "../src/thread-pool.ts";
+
+// Before the first piece of work reaches the pool, which reads its size once, then.
+const size = threadPoolSize(process.env, availableParallelism());
+if (size !== undefined) process.env["UV_THREADPOOL_SIZE"] = String(size);
 
 const seconds = Number(process.argv[2] ?? 4);
 const { argon2: params } = loadConfig({ ...process.env, LOG_LEVEL: "silent" }, () => "");

@@ -68,6 +68,10 @@ interface Figure {
   cpuUsPerCall: number;
   /** The reference's CPU per call over this figure's: the ratio on a core of its own. */
   cpuRatio?: number;
+  /** Share of the measured time the server spent collecting garbage (median of the runs). */
+  gcShare?: number;
+  /** Longest garbage-collection pause of the server in any run, ms: what a p99 can owe to GC. */
+  gcMaxPauseMs?: number;
   /** Largest resident set of the process under test seen while this figure ran (MiB). */
   peakRssMiB: number;
   errors: number;
@@ -172,6 +176,12 @@ async function h2load(port: number, request: Request, seconds: number, opts: { r
   return { reqPerSec: summary.reqPerSec, answered, latencies, errors: summary.failed + summary.errored + summary.timeout };
 }
 
+interface Collections {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
 interface Run {
   reqPerSec: number;
   /** Every call the process under test answered during the run (the measured period or not). */
@@ -185,12 +195,20 @@ interface Run {
 async function measure(id: string, label: string, target: Pinned, once: (seconds: number) => Promise<Run>): Promise<Figure> {
   const rss = sampleRss(target);
   await once(knobs.warmUpSeconds);
-  const runs: (Run & { cpuUsPerCall: number })[] = [];
+  const runs: (Run & { cpuUsPerCall: number; gc: Collections })[] = [];
+  const collections = async () => (target.ipc ? ((await target.ask("gc")) as { gc: Collections }).gc : { count: 0, totalMs: 0, maxMs: 0 });
   for (let i = 0; i < knobs.runs; i++) {
+    await collections(); // from here
     const cpuBefore = target.cpuSeconds();
     const result = await once(knobs.seconds);
-    runs.push({ ...result, cpuUsPerCall: ((target.cpuSeconds() - cpuBefore) * 1e6) / result.answered });
+    runs.push({ ...result, cpuUsPerCall: ((target.cpuSeconds() - cpuBefore) * 1e6) / result.answered, gc: await collections() });
   }
+  const gc = target.ipc
+    ? {
+        gcShare: median(runs.map((r) => r.gc.totalMs / (knobs.seconds * 1000))),
+        gcMaxPauseMs: Math.max(...runs.map((r) => r.gc.maxMs)),
+      }
+    : {};
   const figure: Figure = {
     id,
     label,
@@ -201,6 +219,7 @@ async function measure(id: string, label: string, target: Pinned, once: (seconds
     cpuUsPerCall: median(runs.map((r) => r.cpuUsPerCall)),
     peakRssMiB: mib(rss.stop()),
     errors: runs.reduce((s, r) => s + r.errors, 0),
+    ...gc,
   };
   figures.push(figure);
   progress(figure);
@@ -245,9 +264,9 @@ function relate(id: string, referenceId: string): void {
 
 // --- the targets ------------------------------------------------------------------------------
 
-async function pinned(args: string[], env: Record<string, string>): Promise<Pinned> {
+async function pinned(args: string[], env: Record<string, string>, ipc = false): Promise<Pinned> {
   const port = await freePort();
-  const target = await startPinned(SERVER_CPU, args, { ...env, PORT: String(port) }, port);
+  const target = await startPinned(SERVER_CPU, args, { ...env, PORT: String(port) }, port, ipc);
   running.add(target);
   return target;
 }
@@ -318,7 +337,8 @@ async function main(): Promise<void> {
   }
 
   // 3. The server.
-  const server = await pinned([serverEntry], serverEnv());
+  // Through bench/probed-server.ts, which reports the server's garbage collections.
+  const server = await pinned([path.join(root, "bench", "probed-server.ts")], { ...serverEnv(), PROBED_SERVER_ENTRY: serverEntry }, true);
   const port = server.port;
   const userTokens = await register(port, "reader@bench.example");
   const bearer = { authorization: `Bearer ${userTokens.accessToken}` };
@@ -424,6 +444,8 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
     "p50 ms",
     "p99 ms",
     "p99/p50",
+    "GC %",
+    "GC max ms",
     "peak RSS MiB",
     ...(before ? ["before req/s", "before ratio", "before by CPU"] : []),
     "reference",
@@ -439,6 +461,8 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
       fmt(f.p50Ms, 2),
       fmt(f.p99Ms, 2),
       fmt(f.p99Ms / f.p50Ms, 1),
+      fmt(f.gcShare === undefined ? undefined : f.gcShare * 100, 1),
+      fmt(f.gcMaxPauseMs, 1),
       fmt(f.peakRssMiB),
       ...(before ? [fmt(was?.reqPerSec), fmt(was?.ratio, 2), fmt(was?.cpuRatio, 2)] : []),
       f.reference ?? "",

@@ -36,7 +36,7 @@ pinSelf("1");
 const port = await freePort();
 const server = await startPinned(
   "0",
-  ["--expose-gc", path.join(root, "bench", "soak-server.ts")],
+  ["--expose-gc", path.join(root, "bench", "probed-server.ts")],
   { ...serverEnv(), PORT: String(port) },
   port,
   true,

@@ -38,6 +38,8 @@ export interface Pinned {
   memory(): { rss: number; hwm: number };
   /** CPU time the process has used so far, every thread, in seconds. */
   cpuSeconds(): number;
+  /** Whether it was started with an IPC channel (then `ask` works). */
+  ipc: boolean;
   /** Sends `message` over IPC (started with `ipc`) and resolves with the next message back. */
   ask(message: string): Promise<unknown>;
   stop(): Promise<void>;
@@ -80,6 +82,7 @@ export async function startPinned(cpus: string, args: string[], env: Record<stri
     output: () => output,
     memory: () => parseProcStatus(readFileSync(`/proc/${pid}/status`, "utf8")),
     cpuSeconds: () => parseProcStatTicks(readFileSync(`/proc/${pid}/stat`, "utf8")) / ticksPerSecond,
+    ipc,
     ask: (message) =>
       new Promise((resolve) => {
         child.once("message", resolve);
