@@ -1,0 +1,64 @@
+// Access tokens as issued (src/tokens/access.ts signs them with node:crypto): checked by jose
+// against the published key set, for both key types the service accepts, and signed without
+// waiting for libuv's thread pool, where argon2id keeps every thread busy under sign-in load.
+import { generateKeyPairSync, pbkdf2 } from "node:crypto";
+import { createLocalJWKSet, jwtVerify } from "jose";
+import { describe, expect, it } from "vitest";
+import { createAccessTokens } from "../../src/tokens/access.ts";
+import { loadSigningKey } from "../../src/tokens/keys.ts";
+import { TestClock } from "../support/harness.ts";
+
+const pemOf = (type: "ed25519" | "p256") =>
+  (type === "ed25519" ? generateKeyPairSync("ed25519") : generateKeyPairSync("ec", { namedCurve: "prime256v1" })).privateKey
+    .export({ format: "pem", type: "pkcs8" })
+    .toString();
+
+describe.each([
+  ["ed25519", "EdDSA"],
+  ["p256", "ES256"],
+] as const)("access tokens signed with %s", (type, alg) => {
+  it("verify with jose against the published key set, with the documented header and claims, and with verify()", async () => {
+    const { key } = await loadSigningKey(pemOf(type));
+    const clock = new TestClock();
+    const tokens = createAccessTokens(key, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 0 }, clock);
+    const issued = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const { payload, protectedHeader } = await jwtVerify(issued.token, createLocalJWKSet(tokens.jwks() as never), {
+      issuer: "https://auth.example",
+      audience: "api",
+      typ: "at+jwt",
+      algorithms: [alg],
+      currentDate: clock.now(),
+    });
+    expect(protectedHeader).toEqual({ alg, kid: key.kid, typ: "at+jwt" });
+    const iat = Math.floor(clock.now().getTime() / 1000);
+    expect(payload).toEqual({
+      sid: "ses_1",
+      iss: "https://auth.example",
+      aud: "api",
+      sub: "usr_1",
+      iat,
+      exp: iat + 900,
+      jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    expect(issued.expiresAt.getTime()).toBe((iat + 900) * 1000);
+    expect(await tokens.verify(issued.token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    const second = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    expect(second.token).not.toBe(issued.token); // a fresh jti each time
+  });
+});
+
+it("signing does not wait for libuv's thread pool, however busy argon2id keeps it", async () => {
+  const { key } = await loadSigningKey(undefined);
+  const tokens = createAccessTokens(key, { issuer: "authd", audience: "authd", ttlSeconds: 900, cacheSize: 0 }, new TestClock());
+  // Twice as many slow jobs as the pool has threads: anything queued to the pool now waits.
+  const poolSize = Number(process.env.UV_THREADPOOL_SIZE || 4);
+  let finished = 0;
+  const busy = Array.from(
+    { length: 2 * poolSize },
+    () => new Promise<void>((resolve) => pbkdf2("password", "salt", 200_000, 32, "sha256", () => resolve(void finished++))),
+  );
+  await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+  const finishedBeforeTheToken = finished;
+  await Promise.all(busy);
+  expect(finishedBeforeTheToken).toBe(0);
+}, 30_000);
