@@ -39,4 +39,6 @@ await Promise.all(
 );
 // Process CPU time counts the thread pool's threads too: where argon2 runs.
 const cpu = process.cpuUsage(cpuBefore);
-console.log(JSON.stringify({ perSecond: done / seconds, cpuUsPerCall: (cpu.user + cpu.system) / all, parallel, params }));
+const cpuUs = cpu.user + cpu.system;
+const coreShare = cpuUs / 1000 / (performance.now() - start);
+console.log(JSON.stringify({ perSecond: done / seconds, cpuUsPerCall: cpuUs / all, coreShare, parallel, params }));

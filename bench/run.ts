@@ -66,6 +66,11 @@ interface Figure {
   p99Ms: number;
   /** CPU time of the process under test per call answered, µs: what noise from other processes barely moves. */
   cpuUsPerCall: number;
+  /**
+   * CPU time of the process under test over wall time while driven: near 1 when it had its core to
+   * itself and was the bottleneck; well below at peak load, another process took part of the core.
+   */
+  coreShare: number;
   /** The reference's CPU per call over this figure's: the ratio on a core of its own. */
   cpuRatio?: number;
   /** Share of the measured time the server spent collecting garbage (median of the runs). */
@@ -195,13 +200,16 @@ interface Run {
 async function measure(id: string, label: string, target: Pinned, once: (seconds: number) => Promise<Run>): Promise<Figure> {
   const rss = sampleRss(target);
   await once(knobs.warmUpSeconds);
-  const runs: (Run & { cpuUsPerCall: number; gc: Collections })[] = [];
+  const runs: (Run & { cpuUsPerCall: number; coreShare: number; gc: Collections })[] = [];
   const collections = async () => (target.ipc ? ((await target.ask("gc")) as { gc: Collections }).gc : { count: 0, totalMs: 0, maxMs: 0 });
   for (let i = 0; i < knobs.runs; i++) {
     await collections(); // from here
     const cpuBefore = target.cpuSeconds();
+    const wallBefore = performance.now();
     const result = await once(knobs.seconds);
-    runs.push({ ...result, cpuUsPerCall: ((target.cpuSeconds() - cpuBefore) * 1e6) / result.answered, gc: await collections() });
+    const cpu = target.cpuSeconds() - cpuBefore;
+    const wall = (performance.now() - wallBefore) / 1000;
+    runs.push({ ...result, cpuUsPerCall: (cpu * 1e6) / result.answered, coreShare: cpu / wall, gc: await collections() });
   }
   const gc = target.ipc
     ? {
@@ -217,6 +225,7 @@ async function measure(id: string, label: string, target: Pinned, once: (seconds
     p50Ms: median(runs.map((r) => percentile(r.latencies, 0.5))),
     p99Ms: median(runs.map((r) => percentile(r.latencies, 0.99))),
     cpuUsPerCall: median(runs.map((r) => r.cpuUsPerCall)),
+    coreShare: median(runs.map((r) => r.coreShare)),
     peakRssMiB: mib(rss.stop()),
     errors: runs.reduce((s, r) => s + r.errors, 0),
     ...gc,
@@ -307,6 +316,7 @@ async function main(): Promise<void> {
   if (wanted("argon2.bound")) {
     const runs: number[] = [];
     const cpu: number[] = [];
+    const share: number[] = [];
     let parallel = 0;
     for (let i = 0; i < knobs.runs; i++) {
       const out = await run("taskset", [
@@ -316,9 +326,15 @@ async function main(): Promise<void> {
         path.join(root, "bench", "argon2-bound.ts"),
         String(knobs.seconds),
       ]);
-      const parsed = JSON.parse(out.trim().split("\n").pop() ?? "{}") as { perSecond: number; cpuUsPerCall: number; parallel: number };
+      const parsed = JSON.parse(out.trim().split("\n").pop() ?? "{}") as {
+        perSecond: number;
+        cpuUsPerCall: number;
+        coreShare: number;
+        parallel: number;
+      };
       runs.push(parsed.perSecond);
       cpu.push(parsed.cpuUsPerCall);
+      share.push(parsed.coreShare);
       parallel = parsed.parallel;
     }
     const figure: Figure = {
@@ -329,6 +345,7 @@ async function main(): Promise<void> {
       p50Ms: Number.NaN,
       p99Ms: Number.NaN,
       cpuUsPerCall: median(cpu),
+      coreShare: median(share),
       peakRssMiB: Number.NaN,
       errors: 0,
     };
@@ -441,6 +458,7 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
     "ratio",
     "CPU µs/call",
     "ratio by CPU",
+    "core %",
     "p50 ms",
     "p99 ms",
     "p99/p50",
@@ -458,6 +476,7 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
       fmt(f.ratio, 2),
       fmt(f.cpuUsPerCall),
       fmt(f.cpuRatio, 2),
+      fmt(f.coreShare * 100),
       fmt(f.p50Ms, 2),
       fmt(f.p99Ms, 2),
       fmt(f.p99Ms / f.p50Ms, 1),
