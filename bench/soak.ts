@@ -56,9 +56,15 @@ try {
   const take = () => {
     sampling = sampling.then(async () => {
       const heapMiB = mib(await heapAfterGc());
-      samples.push({ minutes: (performance.now() - started) / 60_000, rssMiB: mib(server.memory().rss), heapMiB });
+      const sample = { minutes: (performance.now() - started) / 60_000, rssMiB: mib(server.memory().rss), heapMiB };
+      samples.push(sample);
+      // As they come: an hour's run shows its course while it runs.
+      console.log(
+        `  ${sample.minutes.toFixed(2).padStart(6)}   ${sample.rssMiB.toFixed(1).padStart(7)}   ${heapMiB.toFixed(1).padStart(17)}`,
+      );
     });
   };
+  console.log("  minute   RSS MiB   heap after GC MiB");
   take();
   const timer = setInterval(take, sampleEvery * 1000);
   const load = await runLoad({
@@ -73,13 +79,6 @@ try {
   take();
   await sampling;
 
-  const step = Math.max(1, Math.ceil(samples.length / 24));
-  console.log("  minute   RSS MiB   heap after GC MiB");
-  for (const [i, s] of samples.entries()) {
-    if (i % step === 0 || i === samples.length - 1) {
-      console.log(`  ${s.minutes.toFixed(2).padStart(6)}   ${s.rssMiB.toFixed(1).padStart(7)}   ${s.heapMiB.toFixed(1).padStart(17)}`);
-    }
-  }
   const settled = samples.filter((s) => s.minutes >= samples.at(-1)!.minutes / 4);
   const first = samples[0]!;
   const last = samples.at(-1)!;
@@ -103,5 +102,5 @@ console.log(
   `embedded store, ${memory.users} users × ${memory.sessionsPerUser} sessions: ${memory.bytesPerUser.toFixed(0)} bytes per user, ` +
     `${memory.bytesPerSession.toFixed(0)} per session (Login: session and refresh token), ${memory.bytesPerRefresh.toFixed(0)} per refresh ` +
     `just made, ${memory.bytesPerRefreshAfterGrace.toFixed(0)} once its reuse grace has passed (the spent token, remembered for ` +
-    `REFRESH_REUSE_DETECTION_SECONDS); a registration ${memory.bytesPerRegistration.toFixed(0)}`,
+    `REFRESH_REUSE_DETECTION_SECONDS)`,
 );

@@ -1,25 +1,25 @@
 // What the embedded store holds per user, per session and per refresh: the heap after a full
-// collection with N of each, against before them. In-process, through the service's operations
-// (so the records are the ones the service writes), with the real argon2id parameters' hash
-// string stored but not recomputed: hashing N passwords would cost minutes and change nothing
-// held. Needs --expose-gc. Used by bench/soak.ts.
+// collection with N of each, against before them. In-process: users inserted as the service
+// writes them (with a hash of the production argon2id parameters, computed once: hashing N
+// passwords would cost minutes and change nothing held), sessions and refreshes through the
+// service's own operations. Needs --expose-gc. Used by bench/soak.ts.
+import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { createPasswordHasher, type PasswordHasher } from "../../src/passwords/hasher.ts";
 import { composeService } from "../../src/server/compose.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
+import { noCutoff } from "../../src/store/port.ts";
 import { PASSWORD } from "./service.ts";
 
 export interface StoreMemory {
   users: number;
   sessionsPerUser: number;
-  /** A registered account: the user record and the session registration opens. */
-  bytesPerRegistration: number;
-  /** One more session (a Login): the session and its refresh token. */
-  bytesPerSession: number;
-  /** The user record alone: a registration less its session. */
+  /** A user record (with a production argon2id hash) and the store's indexes of it. */
   bytesPerUser: number;
+  /** A session opened by Login: the session, its refresh token and what signing in records. */
+  bytesPerSession: number;
   /** One refresh just made: the spent token, its successor, and the pair kept for the reuse grace. */
   bytesPerRefresh: number;
   /** One refresh once REFRESH_REUSE_GRACE_SECONDS have passed: the spent token, remembered for reuse detection. */
@@ -54,12 +54,25 @@ export async function measureStoreMemory(users: number, sessionsPerUser: number)
     mailer: { send: async () => undefined },
     log: createLogger("silent", new Writable({ write: (_c, _e, done) => done() })),
   });
-  const { accounts, signIn, sessions } = service.operations;
+  const { signIn, sessions } = service.operations;
   const client = { ipAddress: "192.0.2.1", userAgent: "store-memory" };
   const email = (i: number) => `user${i}@store-memory.example`;
 
   const empty = heapAfterGc();
-  for (let i = 0; i < users; i++) await accounts.register({ email: email(i), password: PASSWORD, displayName: "" }, client);
+  const now = new Date(clock.t);
+  for (let i = 0; i < users; i++) {
+    await store.users.insert({
+      id: randomUUID(),
+      email: email(i),
+      emailVerified: true,
+      displayName: "",
+      passwordHash: stored,
+      passwordUpdatedAt: now,
+      createdAt: now,
+      updatedAt: now,
+      sessionCutoff: noCutoff,
+    });
+  }
   const registered = heapAfterGc();
 
   const refreshTokens: string[] = [];
@@ -88,14 +101,11 @@ export async function measureStoreMemory(users: number, sessionsPerUser: number)
   const afterGrace = heapAfterGc();
 
   const sessionCount = users * sessionsPerUser;
-  const bytesPerRegistration = (registered - empty) / users;
-  const bytesPerSession = (storeAfterSignIn - registered) / sessionCount;
   const result: StoreMemory = {
     users,
     sessionsPerUser,
-    bytesPerRegistration,
-    bytesPerSession,
-    bytesPerUser: bytesPerRegistration - bytesPerSession,
+    bytesPerUser: (registered - empty) / users,
+    bytesPerSession: (storeAfterSignIn - registered) / sessionCount,
     bytesPerRefresh: (storeAfterRefresh - storeAfterSignIn) / sessionCount,
     bytesPerRefreshAfterGrace: (afterGrace - storeAfterSignIn) / sessionCount,
   };
