@@ -1,23 +1,35 @@
-// The benchmark's reference: a bare node:http2 (h2c) or node:http (HTTP/1.1) server answering
-// every request with the same small JSON, after reading the request body (the benchmark sends it
-// the same POST as the empty RPC). What Node itself costs per request on this machine: the
-// ceiling any server written on it can reach. Started by bench/run.ts: `PORT=n bare.ts h2c|h1`.
+// The benchmark's references: a server answering every request with the same small JSON, after
+// reading the request body (the benchmark sends it the same POST as the empty RPC). `h2c`: bare
+// node:http2; `h1`: bare node:http; what Node itself costs per request on this machine, the
+// ceiling any server written on it can reach. `listener`: that same handler behind the service's
+// own listener (src/server/listener.ts: protocol sniffing and connection limits, at their
+// defaults), HTTP/1.1 and h2c on one port; what the listener adds to Node.
+// Started by bench/run.ts: `PORT=n bare.ts h2c|h1|listener`.
 import http from "node:http";
 import http2 from "node:http2";
+import { loadConfig } from "../src/config.ts";
+import { createListener, type NodeHandler } from "../src/server/listener.ts";
 
 const mode = process.argv[2];
+const port = Number(process.env["PORT"]);
 const body = Buffer.from(JSON.stringify({ status: "SERVING" }));
 const headers = { "content-type": "application/json", "content-length": String(body.length) };
 
-// The same steps for both servers: drain the body, then answer.
-function answer(req: http.IncomingMessage | http2.Http2ServerRequest, respond: () => void) {
+// The same steps for every server: drain the body, then answer.
+const handler: NodeHandler = (req, res) => {
   req.resume();
-  req.on("end", respond);
-}
+  req.on("end", () => {
+    res.statusCode = 200;
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    res.end(body);
+  });
+};
 
-const server =
-  mode === "h1"
-    ? http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => answer(req, () => res.writeHead(200, headers).end(body)))
-    : http2.createServer((req, res) => answer(req, () => res.writeHead(200, headers).end(body)));
-server.listen(Number(process.env["PORT"]), "127.0.0.1");
+if (mode === "listener") {
+  const { limits, maxBodyBytes } = loadConfig({ LOG_LEVEL: "silent" }, () => "");
+  await createListener(handler, { limits, maxBodyBytes }).listen(port, "127.0.0.1");
+} else {
+  const server = mode === "h1" ? http.createServer({ keepAliveTimeout: 60_000 }, handler) : http2.createServer(handler);
+  server.listen(port, "127.0.0.1");
+}
 process.on("SIGTERM", () => process.exit(0));

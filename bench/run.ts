@@ -303,13 +303,16 @@ async function main(): Promise<void> {
     const id = `bare.${mode}`;
     if (!wanted(id)) continue;
     const target = await pinned([path.join(root, "bench", "bare.ts"), mode], {});
-    await h2loadFigure(
-      id,
-      mode === "h2c" ? "bare node:http2, fixed JSON, h2c" : "bare node:http, fixed JSON, HTTP/1.1",
-      target,
-      emptyJson(mode),
-    );
+    const label = mode === "h2c" ? "bare node:http2, fixed JSON, h2c" : "bare node:http, fixed JSON, HTTP/1.1";
+    await h2loadFigure(id, label, target, emptyJson(mode));
     references[`${id}.hwm`] = await stop(target);
+  }
+  // The same handler behind the service's listener: what sniffing and connection limits cost.
+  if (wanted("listener")) {
+    const target = await pinned([path.join(root, "bench", "bare.ts"), "listener"], {});
+    await h2loadFigure("listener.h2c", "fixed JSON behind our listener, h2c", target, emptyJson("h2c"));
+    await h2loadFigure("listener.h1", "fixed JSON behind our listener, HTTP/1.1", target, emptyJson("h1"));
+    await stop(target);
   }
 
   // 2. The argon2id bound: verifications per second on the server's core.
@@ -408,6 +411,8 @@ async function main(): Promise<void> {
 
   for (const [id, ref] of [
     ["bare.h1", "bare.h2c"],
+    ["listener.h2c", "bare.h2c"],
+    ["listener.h1", "bare.h1"],
     ["empty.h2c", "bare.h2c"],
     ["empty.h1", "bare.h1"],
     ["empty.grpc", "bare.h2c"],
