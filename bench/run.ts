@@ -13,7 +13,7 @@ import http2 from "node:http2";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { grpcFrame, median, parseH2load, parseLatencyLog, percentile } from "./lib/figures.ts";
+import { grpcFrame, median, parseH2load, parseRequestLog, percentile, slowCallsInGc } from "./lib/figures.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
 import { JSON_HEADERS, healthUser, refresher, register, serverEnv, signer } from "./lib/service.ts";
 import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned } from "./lib/processes.ts";
@@ -77,6 +77,9 @@ interface Figure {
   gcShare?: number;
   /** Longest garbage-collection pause of the server in any run, ms: what a p99 can owe to GC. */
   gcMaxPauseMs?: number;
+  /** Calls slower than 10× the median (all runs), and how many of them a GC pause of the server overlapped. */
+  slowCalls?: number;
+  slowCallsInGc?: number;
   /** Largest resident set of the process under test seen while this figure ran (MiB). */
   peakRssMiB: number;
   errors: number;
@@ -174,17 +177,19 @@ async function h2load(port: number, request: Request, seconds: number, opts: { r
     `http://127.0.0.1:${port}${request.path}`,
   ];
   const summary = parseH2load(await run("taskset", ["-c", DRIVER_CPU, "h2load", ...args]));
-  const latencies = parseLatencyLog(readFileSync(logFile, "utf8"));
+  const calls = parseRequestLog(readFileSync(logFile, "utf8"));
   rmSync(logFile);
   rmSync(bodyFile);
   const answered = Object.values(summary.status).reduce((a, b) => a + b, 0);
-  return { reqPerSec: summary.reqPerSec, answered, latencies, errors: summary.failed + summary.errored + summary.timeout };
+  return { reqPerSec: summary.reqPerSec, answered, ...calls, errors: summary.failed + summary.errored + summary.timeout };
 }
 
 interface Collections {
   count: number;
   totalMs: number;
   maxMs: number;
+  /** [start, ms since the epoch; duration, ms] of each pause of 1 ms or more. */
+  pauses: [number, number][];
 }
 
 interface Run {
@@ -193,6 +198,8 @@ interface Run {
   answered: number;
   /** Latency of each successful call, ms. */
   latencies: number[];
+  /** When each started, ms since the epoch. */
+  starts: number[];
   errors: number;
 }
 
@@ -201,7 +208,8 @@ async function measure(id: string, label: string, target: Pinned, once: (seconds
   const rss = sampleRss(target);
   await once(knobs.warmUpSeconds);
   const runs: (Run & { cpuUsPerCall: number; coreShare: number; gc: Collections })[] = [];
-  const collections = async () => (target.ipc ? ((await target.ask("gc")) as { gc: Collections }).gc : { count: 0, totalMs: 0, maxMs: 0 });
+  const collections = async () =>
+    target.ipc ? ((await target.ask("gc")) as { gc: Collections }).gc : { count: 0, totalMs: 0, maxMs: 0, pauses: [] };
   for (let i = 0; i < knobs.runs; i++) {
     await collections(); // from here
     const cpuBefore = target.cpuSeconds();
@@ -215,6 +223,7 @@ async function measure(id: string, label: string, target: Pinned, once: (seconds
     ? {
         gcShare: median(runs.map((r) => r.gc.totalMs / (knobs.seconds * 1000))),
         gcMaxPauseMs: Math.max(...runs.map((r) => r.gc.maxMs)),
+        ...slowInGc(runs),
       }
     : {};
   const figure: Figure = {
@@ -233,6 +242,12 @@ async function measure(id: string, label: string, target: Pinned, once: (seconds
   figures.push(figure);
   progress(figure);
   return figure;
+}
+
+/** Over all runs: the calls slower than 10× their run's median, and those in flight during a GC pause. */
+function slowInGc(runs: (Run & { gc: Collections })[]): { slowCalls: number; slowCallsInGc: number } {
+  const counts = runs.map((r) => slowCallsInGc(r, r.gc.pauses));
+  return { slowCalls: counts.reduce((s, c) => s + c.slow, 0), slowCallsInGc: counts.reduce((s, c) => s + c.inGc, 0) };
 }
 
 /** A figure measured with h2load, after checking that one such call succeeds. */
@@ -469,6 +484,7 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
     "p99/p50",
     "GC %",
     "GC max ms",
+    "slow in GC",
     "peak RSS MiB",
     ...(before ? ["before req/s", "before ratio", "before by CPU"] : []),
     "reference",
@@ -487,6 +503,7 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
       fmt(f.p99Ms / f.p50Ms, 1),
       fmt(f.gcShare === undefined ? undefined : f.gcShare * 100, 1),
       fmt(f.gcMaxPauseMs, 1),
+      f.slowCalls === undefined ? "-" : `${f.slowCallsInGc}/${f.slowCalls}`,
       fmt(f.peakRssMiB),
       ...(before ? [fmt(was?.reqPerSec), fmt(was?.ratio, 2), fmt(was?.cpuRatio, 2)] : []),
       f.reference ?? "",

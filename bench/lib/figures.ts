@@ -38,19 +38,63 @@ export function parseH2load(stdout: string): H2loadSummary {
   };
 }
 
+/** Calls as two parallel lists: when each started (ms since the epoch) and how long it took (ms). */
+export interface CallTimes {
+  starts: number[];
+  latencies: number[];
+}
+
 /**
- * Latencies in milliseconds from h2load's --log-file (tab-separated: start time in µs since the
- * epoch, HTTP status, µs until the end of the response), of the requests answered 2xx.
+ * The calls answered 2xx in h2load's --log-file (tab-separated: start time in µs since the epoch,
+ * HTTP status, µs until the end of the response).
  */
-export function parseLatencyLog(text: string): number[] {
-  const out: number[] = [];
+export function parseRequestLog(text: string): CallTimes {
+  const out: CallTimes = { starts: [], latencies: [] };
   for (const line of text.split("\n")) {
     const [start, status, micros] = line.split("\t");
     if (start === undefined || status === undefined || micros === undefined) continue;
     if (!/^2\d\d$/.test(status)) continue;
-    out.push(Number(micros) / 1000);
+    out.starts.push(Number(start) / 1000);
+    out.latencies.push(Number(micros) / 1000);
   }
   return out;
+}
+
+/**
+ * Whether garbage collection explains the tail: of the calls slower than `factor` × the median,
+ * how many were in flight during one of the server's GC pauses (`pauses`: [start ms since the
+ * epoch, duration ms]). Both clocks are the machine's wall clock.
+ */
+export function slowCallsInGc(calls: CallTimes, pauses: [number, number][], factor = 10): { slow: number; inGc: number } {
+  const threshold = factor * percentile(calls.latencies, 0.5);
+  const sorted = [...pauses].sort((x, y) => x[0] - y[0]);
+  const longest = sorted.reduce((m, p) => Math.max(m, p[1]), 0);
+  let slow = 0;
+  let inGc = 0;
+  for (let i = 0; i < calls.latencies.length; i++) {
+    const ms = calls.latencies[i] as number;
+    if (!(ms > threshold)) continue;
+    slow++;
+    const start = calls.starts[i] as number;
+    const end = start + ms;
+    // The first pause that could end after the call started (none is longer than `longest`).
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((sorted[mid] as [number, number])[0] < start - longest) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let j = lo; j < sorted.length; j++) {
+      const [pauseStart, duration] = sorted[j] as [number, number];
+      if (pauseStart > end) break;
+      if (pauseStart + duration >= start) {
+        inGc++;
+        break;
+      }
+    }
+  }
+  return { slow, inGc };
 }
 
 /** The q-quantile (0..1) by the nearest-rank method; NaN for no samples. */

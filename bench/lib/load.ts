@@ -29,6 +29,8 @@ export interface LoadResult {
   answered: number;
   /** Latency of each ok call in the measured period, in ms. */
   latencies: number[];
+  /** When each of those calls was due, ms since the epoch (for lining up with the server's GC). */
+  starts: number[];
 }
 
 export interface LoadOptions {
@@ -74,6 +76,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   let errors = 0;
   let answered = 0;
   const latencies: number[] = [];
+  const starts: number[] = [];
 
   // One call by user i, timed from `due` (when it should have started).
   const one = async (i: number, due: number) => {
@@ -92,6 +95,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       if (good) {
         ok++;
         latencies.push(now - due);
+        starts.push(performance.timeOrigin + due);
       } else errors++;
     }
   };
@@ -137,5 +141,5 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     while (inFlight.size > 0) await Promise.all([...inFlight]);
   }
   for (const session of sessions) session.close();
-  return { reqPerSec: ok / (opts.measureMs / 1000), ok, errors, answered, latencies };
+  return { reqPerSec: ok / (opts.measureMs / 1000), ok, errors, answered, latencies, starts };
 }

@@ -5,11 +5,12 @@ import {
   grpcFrame,
   median,
   parseH2load,
-  parseLatencyLog,
+  parseRequestLog,
   parseProcStatTicks,
   parseProcStatus,
   percentile,
   slope,
+  slowCallsInGc,
 } from "../../bench/lib/figures.ts";
 
 // Captured from h2load 1.52 (Debian bookworm) with -D: the status codes include the answers that
@@ -51,11 +52,35 @@ describe("parseH2load", () => {
   });
 });
 
-describe("parseLatencyLog", () => {
+describe("parseRequestLog", () => {
   const log = ["1000000\t200\t1500", "1000100\t200\t2500", "1000200\t429\t300", "2000000\t200\t4000", ""].join("\n");
 
-  it("gives the latencies of 2xx answers in milliseconds", () => {
-    expect(parseLatencyLog(log)).toEqual([1.5, 2.5, 4]);
+  it("gives start (ms since the epoch) and latency (ms) of the 2xx answers", () => {
+    expect(parseRequestLog(log)).toEqual({ starts: [1000, 1000.1, 2000], latencies: [1.5, 2.5, 4] });
+  });
+});
+
+describe("slowCallsInGc", () => {
+  // Nine calls of 1 ms (the median), three slow ones of 50 ms at 100, 300 and 500.
+  const calls = {
+    starts: [0, 10, 20, 30, 40, 50, 60, 70, 80, 100, 300, 500],
+    latencies: [1, 1, 1, 1, 1, 1, 1, 1, 1, 50, 50, 50],
+  };
+
+  it("counts the calls slower than ten medians and those a GC pause overlapped", () => {
+    // A pause inside the first slow call, one that began before the second and ends in it, none near the third.
+    expect(
+      slowCallsInGc(calls, [
+        [320, 5],
+        [120, 10],
+        [250, 60],
+        [700, 30],
+      ]),
+    ).toEqual({ slow: 3, inGc: 2 });
+  });
+
+  it("finds none in GC without pauses", () => {
+    expect(slowCallsInGc(calls, [])).toEqual({ slow: 3, inGc: 0 });
   });
 });
 
