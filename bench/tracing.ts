@@ -1,7 +1,9 @@
 // What tracing costs a call: GetCurrentUser (Connect JSON over h2c) with tracing off, on with every
 // call sampled and sent by OTLP/HTTP to a collector stand-in, and on with 10 % of root calls
 // sampled. The server (src/main.ts) is pinned to CPU 0, h2load and the stand-in to CPU 1; the
-// modes alternate within each round, and each figure is the median of BENCH_RUNS rounds.
+// modes alternate within each round, and each figure is the median of BENCH_RUNS rounds. Beside
+// req/s, the server's CPU time per call (user + system, every thread, so the background export
+// too), which other load on the machine disturbs far less than the rate.
 // Run: npm run bench:tracing     A benchmark, not a test: it asserts nothing about speed.
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -48,7 +50,7 @@ const bodyFile = path.join(tmp, "body");
 writeFileSync(bodyFile, "{}");
 
 /** One round of one mode: a fresh server, a user, a 1 s warm-up, then the measured run. */
-async function once(env: Record<string, string>): Promise<number> {
+async function once(env: Record<string, string>): Promise<{ rate: number; cpuMicros: number }> {
   const port = await freePort();
   const base = { HOST: "127.0.0.1", LOG_LEVEL: "warn", EMAIL_VERIFICATION_REQUIRED: "false" };
   const server = await startPinned("0", [path.join(root, "src/main.ts")], { ...base, ...env, PORT: String(port) }, port);
@@ -67,10 +69,12 @@ async function once(env: Record<string, string>): Promise<number> {
         `http://127.0.0.1:${port}/auth.v1.AuthService/GetCurrentUser`,
       ]).then(parseH2load);
     await load(1);
+    const cpuBefore = server.cpuSeconds();
     const summary = await load(seconds);
+    const cpuMicros = ((server.cpuSeconds() - cpuBefore) / summary.done) * 1e6;
     const refused = summary.status["4xx"] + summary.status["5xx"] + summary.errored;
     if (refused > 0) throw new Error(`${refused} of ${summary.done} calls failed`);
-    return summary.reqPerSec;
+    return { rate: summary.reqPerSec, cpuMicros };
   } finally {
     await server.stop();
   }
@@ -82,24 +86,29 @@ console.error(
     .map((l) => l.toFixed(2))
     .join(" ")}`,
 );
-const results = modes.map(() => [] as number[]);
+const results = modes.map(() => [] as Array<{ rate: number; cpuMicros: number }>);
 for (let round = 0; round < rounds; round++) {
   for (const [i, mode] of modes.entries()) {
-    const rate = await once(mode.env);
-    results[i]?.push(rate);
-    console.error(`  round ${round + 1}, ${mode.label}: ${rate.toFixed(0)} req/s`);
+    const figure = await once(mode.env);
+    results[i]?.push(figure);
+    console.error(`  round ${round + 1}, ${mode.label}: ${figure.rate.toFixed(0)} req/s, ${figure.cpuMicros.toFixed(0)} µs CPU per call`);
   }
 }
 collector.close();
 rmSync(tmp, { recursive: true });
 
-const reference = median(results[0] ?? []);
+const rates = (i: number) => (results[i] ?? []).map((r) => r.rate);
+const cpu = (i: number) => median((results[i] ?? []).map((r) => r.cpuMicros));
 console.log("\nGetCurrentUser, Connect JSON over h2c (server on CPU 0, h2load on CPU 1)\n");
-console.log("| mode | req/s (median) | runs | ratio to off |\n| --- | --- | --- | --- |");
+console.log("| mode | req/s (median) | runs | ratio to off | CPU µs per call (median) | ratio to off |");
+console.log("| --- | --- | --- | --- | --- | --- |");
 for (const [i, mode] of modes.entries()) {
-  const runs = results[i] ?? [];
+  const ratio = (median(rates(i)) / median(rates(0))).toFixed(2);
+  const runs = rates(i)
+    .map((r) => r.toFixed(0))
+    .join(", ");
   console.log(
-    `| ${mode.label} | ${median(runs).toFixed(0)} | ${runs.map((r) => r.toFixed(0)).join(", ")} | ${(median(runs) / reference).toFixed(2)} |`,
+    `| ${mode.label} | ${median(rates(i)).toFixed(0)} | ${runs} | ${ratio} | ${cpu(i).toFixed(0)} | ${(cpu(i) / cpu(0)).toFixed(2)} |`,
   );
 }
 console.log(`\nOTLP exports received by the stand-in: ${exports} requests, ${(exportedBytes / 1048576).toFixed(1)} MiB`);
