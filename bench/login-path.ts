@@ -67,6 +67,30 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 row("argon2id verify alone (median)", median(verifyAlone));
 row("Login, whole operation (median)", median(wholeLogin));
 
+// The same under load: as many at once as the thread pool runs, CPU time of every thread of the
+// process per operation (what a saturated core divides its time by), rounds interleaved.
+const parallel = Number(process.env.UV_THREADPOOL_SIZE || 4);
+async function cpuMsPerOp(n: number, fn: () => Promise<unknown>): Promise<number> {
+  const before = process.cpuUsage();
+  let left = n;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (left-- > 0) await fn();
+    }),
+  );
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000 / n;
+}
+const verifyCpu: number[] = [];
+const loginCpu: number[] = [];
+for (let r = 0; r < 5; r++) {
+  verifyCpu.push(await cpuMsPerOp(rounds, () => real.verify(stored, password)));
+  loginCpu.push(await cpuMsPerOp(rounds, login(withArgon2, "real@bench.example")));
+}
+row(`argon2id verify alone, ${parallel} at once: CPU per operation (median)`, median(verifyCpu));
+row(`Login, ${parallel} at once: CPU per operation (median)`, median(loginCpu));
+console.log(`  Login / argon2 bound by CPU: ${(median(verifyCpu) / median(loginCpu)).toFixed(3)}`);
+
 const noArgon2 = await serviceWith(instant);
 await noArgon2.operations.accounts.register({ email: "fast@bench.example", password, displayName: "" }, client);
 // Sessions beyond MAX_SESSIONS_PER_USER are revoked at each sign-in: the steady state has the cap.

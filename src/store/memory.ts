@@ -271,7 +271,10 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       assertOpen();
       const session = liveSession(id, now);
       if (session === undefined || session.userId !== userId) return false;
-      sessions.set(id, { ...session, revokedAt: new Date(now.getTime()) });
+      // Forgotten rather than marked: no read or write of the port ever takes a revoked session,
+      // and kept until its expiry (a week) every revoked session of a user who signs in often
+      // would be walked by each sign-in's session cap (listLive), and held in memory.
+      sessions.delete(id);
       return true;
     },
 
@@ -280,7 +283,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       let count = 0;
       for (const [id, session] of sessions.forUser(userId)) {
         if (id === exceptId || session.revokedAt !== null || !isLive(session.expiresAt, now)) continue;
-        sessions.set(id, { ...session, revokedAt: new Date(now.getTime()) });
+        sessions.delete(id); // forgotten, as by revoke
         count++;
       }
       return count;

@@ -188,3 +188,35 @@ describe("memory store: expiry sweep", () => {
     await expect(store.users.findById("usr_x")).rejects.toBeInstanceOf(StorageUnavailableError);
   });
 });
+
+describe("memory store: revoked sessions", () => {
+  it("are forgotten at once, not held until their expiry: a user who signs in often leaves only live sessions", async () => {
+    const store = createMemoryStore();
+    const now = new Date();
+    const userId = `usr_${randomUUID()}`;
+    const session = (): SessionRecord => ({
+      id: `ses_${randomUUID()}`,
+      userId,
+      userAgent: "revoke-test",
+      ipAddress: "192.0.2.1",
+      rememberMe: false,
+      createdAt: now,
+      lastActiveAt: now,
+      expiresAt: new Date(now.getTime() + 7 * 24 * HOUR),
+      revokedAt: null,
+      generations: { user: 0, twoFactor: 0 },
+    });
+    const [a, b, c, d] = [session(), session(), session(), session()];
+    for (const s of [a, b, c, d]) await store.sessions.insert(s);
+    expect(await store.sessions.revoke(a.id, userId, now)).toBe(true);
+    expect(store.recordCounts().sessions).toBe(3);
+    expect(await store.sessions.revokeAllForUser(userId, now, d.id)).toBe(2);
+    expect(store.recordCounts().sessions).toBe(1);
+    // Through the port a forgotten session is exactly a revoked one.
+    expect(await store.sessions.findLive(a.id, now)).toBeNull();
+    expect(await store.sessions.revoke(b.id, userId, now)).toBe(false);
+    expect(await store.sessions.touch(c.id, now)).toBe(false);
+    expect(await store.sessions.listLive(userId, now)).toEqual([d]);
+    await store.close();
+  });
+});
