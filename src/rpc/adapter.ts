@@ -9,7 +9,7 @@
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
@@ -21,6 +21,7 @@ import { outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline, isUndeclaredCompression } from "./compression.ts";
 import { outcomeKey } from "./context.ts";
 import { errorDomain } from "./errors.ts";
+import { universalRequest } from "./node-request.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
@@ -235,27 +236,28 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const router = createConnectRouter({ acceptCompression, ...options });
   options.routes(router);
   const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
-  const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  const paths = new Map(router.handlers.map((h) => [h.requestPath, { handler: h, route: `${h.service.typeName}/${h.method.name}` }]));
 
   return (req, res) => {
-    const handler = paths.get((req.url ?? "").split("?", 2)[0] ?? "");
-    if (handler === undefined) {
+    const found = paths.get((req.url ?? "").split("?", 2)[0] ?? "");
+    if (found === undefined) {
       options.fallback(req, res);
       return;
     }
+    const { handler, route } = found;
     const contentType = String(req.headers["content-type"] ?? "").toLowerCase();
     const input = handler.method.input;
     const outcome = outcomeOf(req);
     outcome.protocol = protocolOf(contentType);
-    outcome.route = `${handler.service.typeName}/${handler.method.name}`;
+    outcome.route = route;
     // The status on the wire is the one the client saw: it replaces what the interceptor noted.
     const note: NoteStatus = (code, reason) => {
       outcome.rpcCode = code === 0 ? "ok" : codeToString(code as Code);
       if (reason !== undefined) outcome.reason = reason;
     };
-    let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
+    let uReq: ReturnType<typeof universalRequest>;
     try {
-      uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req).set(outcomeKey, outcome));
+      uReq = universalRequest(req, res, options.contextValues(req).set(outcomeKey, outcome));
     } catch {
       // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
       options.badRequest(req, res);
@@ -279,7 +281,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       })
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;
-        options.log(reason, `${handler.service.typeName}/${handler.method.name}`);
+        options.log(reason, route);
       });
   };
 }

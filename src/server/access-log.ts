@@ -20,34 +20,48 @@ export interface AccessContext {
   clientIp: string;
 }
 
-/** Logs the request when its response closes, and counts it in the call metrics when they are on. */
-export function logAccess(log: Logger, req: NodeRequest, res: NodeResponse, context: AccessContext, calls?: CallMetrics): void {
-  const started = performance.now();
-  const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
-  res.once("close", () => {
-    const outcome = outcomeOf(req);
-    // An answer that never fully left (the client went away, the stream was reset) says so.
-    const completed = res.writableFinished;
-    const elapsed = performance.now() - started;
-    const status = res.headersSent ? res.statusCode : undefined;
-    calls?.record({ outcome, method: req.method, path, status, completed, seconds: elapsed / 1000 });
-    log.info(
-      {
-        requestId: context.requestId,
-        clientIp: context.clientIp,
-        method: req.method,
-        path: path.length > maxPathLength ? `${path.slice(0, maxPathLength)}…` : path,
-        protocol: outcome.protocol,
-        route: outcome.route,
-        status,
-        rpcCode: outcome.rpcCode,
-        reason: outcome.reason,
-        ...(completed ? {} : { aborted: true }),
-        ms: Math.round(elapsed),
-        trace_id: outcome.trace?.traceId,
-        span_id: outcome.trace?.spanId,
-      },
-      "request",
-    );
-  });
+/** Logs one request when its response closes, and counts it in the call metrics when they are on. */
+export type AccessLog = (req: NodeRequest, res: NodeResponse, context: AccessContext) => void;
+
+/**
+ * The access log of a server. Its lines hold only the fields below, none a secret (the request id
+ * is checked against a pattern, the path is cut before its query), so they skip the logger's
+ * redaction, which with its wildcard paths cost more than the rest of the line (about 20 µs
+ * against 4, bench/empty-rpc). At a disabled level nothing of the line is built.
+ */
+export function createAccessLog(log: Logger, calls?: CallMetrics): AccessLog {
+  const lines = log.child({}, { redact: [] });
+  return (req, res, context) => {
+    const logging = lines.isLevelEnabled("info");
+    if (!logging && calls === undefined) return;
+    const started = performance.now();
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    res.once("close", () => {
+      const outcome = outcomeOf(req);
+      // An answer that never fully left (the client went away, the stream was reset) says so.
+      const completed = res.writableFinished;
+      const elapsed = performance.now() - started;
+      const status = res.headersSent ? res.statusCode : undefined;
+      calls?.record({ outcome, method: req.method, path, status, completed, seconds: elapsed / 1000 });
+      if (!logging) return;
+      lines.info(
+        {
+          requestId: context.requestId,
+          clientIp: context.clientIp,
+          method: req.method,
+          path: path.length > maxPathLength ? `${path.slice(0, maxPathLength)}…` : path,
+          protocol: outcome.protocol,
+          route: outcome.route,
+          status,
+          rpcCode: outcome.rpcCode,
+          reason: outcome.reason,
+          ...(completed ? {} : { aborted: true }),
+          ms: Math.round(elapsed),
+          trace_id: outcome.trace?.traceId,
+          span_id: outcome.trace?.spanId,
+        },
+        "request",
+      );
+    });
+  };
 }

@@ -19,7 +19,7 @@ import { clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import type { Store } from "../store/port.ts";
 import { composeService, type Overrides, type Service } from "./compose.ts";
-import { logAccess } from "./access-log.ts";
+import { createAccessLog } from "./access-log.ts";
 import { registerHealth } from "./health.ts";
 import { createListener, type LimitEvent, type ListenerStats, type NodeHandler } from "./listener.ts";
 import { createRpcHandler } from "../rpc/adapter.ts";
@@ -41,6 +41,9 @@ export interface RunningServer {
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+/** An X-Request-Id the client sent is kept when it looks like one; otherwise a fresh one is made. */
+const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 const servedServices = ["auth.v1.AuthService", "auth.v1.TwoFactorService", "auth.v1.SessionService"];
 
@@ -181,43 +184,56 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   // Without a port of their own, the metrics are on the main port, behind their token (config.ts).
   const scrapeHere = config.metrics?.port === undefined ? scrape : undefined;
 
+  const logAccess = createAccessLog(log, metrics?.calls);
+
+  /** Everything past the request id, the access log and CORS. */
+  const route: NodeHandler = (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (scrapeHere !== undefined && path === metricsPath) {
+      scrapeHere(req, res);
+      return;
+    }
+    // Liveness: the process answers. Never tied to storage, so an orchestrator does not restart
+    // every replica while MongoDB elects a primary.
+    if (req.method === "GET" && path === "/livez") {
+      sendJson(res, 200, { status: "alive" });
+      return;
+    }
+    // Readiness: storage answers, so this replica can take traffic.
+    if (req.method === "GET" && path === "/readyz") {
+      void probe().then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not_ready", storage: store.kind }));
+      return;
+    }
+    if (req.method === "GET" && (path === "/healthz" || path === "/health")) {
+      void probe().then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING", storage: store.kind }));
+      return;
+    }
+    if (req.method === "GET" && path === "/.well-known/jwks.json") {
+      sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
+      return;
+    }
+    const call = isRestPath(path ?? "/") ? () => void rest(req, res) : () => rpc(req, res);
+    // The service's calls get a span when tracing is on; not the probes and JWKS above, nor the
+    // gRPC health checks and reflection (grpc.health.v1, grpc.reflection.*): no one's call.
+    if (tracing === undefined || path?.startsWith("/grpc.") === true) call();
+    else tracing.call(req, res, call);
+  };
+
   const handler: NodeHandler = (req, res) => {
     const incoming = req.headers["x-request-id"];
-    const requestId = typeof incoming === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    const requestId = typeof incoming === "string" && requestIdPattern.test(incoming) ? incoming : randomUUID();
     requestIds.set(req, requestId);
     res.setHeader("x-request-id", requestId);
-    logAccess(log, req, res, { requestId, clientIp: clientIp(req, listener.remoteAddress(req), config.trustProxyHops) }, metrics?.calls);
-    cors(req as http.IncomingMessage, res as http.ServerResponse, () => {
-      const path = (req.url ?? "/").split("?")[0];
-      if (scrapeHere !== undefined && path === metricsPath) {
-        scrapeHere(req, res);
-        return;
-      }
-      // Liveness: the process answers. Never tied to storage, so an orchestrator does not restart
-      // every replica while MongoDB elects a primary.
-      if (req.method === "GET" && path === "/livez") {
-        sendJson(res, 200, { status: "alive" });
-        return;
-      }
-      // Readiness: storage answers, so this replica can take traffic.
-      if (req.method === "GET" && path === "/readyz") {
-        void probe().then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not_ready", storage: store.kind }));
-        return;
-      }
-      if (req.method === "GET" && (path === "/healthz" || path === "/health")) {
-        void probe().then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING", storage: store.kind }));
-        return;
-      }
-      if (req.method === "GET" && path === "/.well-known/jwks.json") {
-        sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
-        return;
-      }
-      const call = isRestPath(path ?? "/") ? () => void rest(req, res) : () => rpc(req, res);
-      // The service's calls get a span when tracing is on; not the probes and JWKS above, nor the
-      // gRPC health checks and reflection (grpc.health.v1, grpc.reflection.*): no one's call.
-      if (tracing === undefined || path?.startsWith("/grpc.") === true) call();
-      else tracing.call(req, res, call);
-    });
+    logAccess(req, res, { requestId, clientIp: clientIp(req, listener.remoteAddress(req), config.trustProxyHops) });
+    // CORS is for browsers, which send Origin with every cross-origin request and preflight: the
+    // gRPC and server-to-server calls without it skip the middleware and its headers. The answer
+    // still varies with Origin, so that a cache never hands one made for no Origin to a browser.
+    if (req.headers.origin === undefined) {
+      res.setHeader("vary", "Origin");
+      route(req, res);
+      return;
+    }
+    cors(req as http.IncomingMessage, res as http.ServerResponse, () => route(req, res));
   };
 
   const tls = config.tls === undefined ? undefined : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };

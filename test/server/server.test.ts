@@ -123,6 +123,23 @@ describe("operations endpoints", () => {
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  it("leaves CORS to browser calls: one without Origin gets no CORS headers, only Vary: Origin", async () => {
+    const call = (headers: Record<string, string>) =>
+      fetch(`${h.url}/grpc.health.v1.Health/Check`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: "{}",
+      });
+    const server = await call({});
+    expect(server.status).toBe(200);
+    expect([...server.headers.keys()].filter((k) => k.startsWith("access-control-"))).toEqual([]);
+    // A cache must not hand this answer to a browser, whose request carries an Origin.
+    expect(server.headers.get("vary")?.toLowerCase()).toContain("origin");
+    const browser = await call({ origin: "https://app.example.com" });
+    expect(browser.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(browser.headers.get("vary")?.toLowerCase()).toContain("origin");
+  });
+
   it("tags every response with a request id, keeping a well-formed one the client sent", async () => {
     const mine = await fetch(`${h.url}/healthz`, { headers: { "x-request-id": "trace-123" } });
     expect(mine.headers.get("x-request-id")).toBe("trace-123");
