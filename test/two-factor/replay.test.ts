@@ -49,7 +49,11 @@ describe("a replayed TOTP code", () => {
     g.close();
     const got = reasons(results);
     expect(got.filter((r) => r === "ok")).toHaveLength(1);
-    expect(got.filter((r) => r !== "ok")).toEqual(Array(9).fill("INVALID_TWO_FACTOR_CODE"));
+    // A loser that raced the winner on the code is refused as a spent code; one that arrives after
+    // the winner has used up the challenge finds no challenge. Which of the two each gets depends
+    // on how the server interleaves the calls; either way none counts.
+    for (const r of got.filter((r) => r !== "ok")) expect(["INVALID_TWO_FACTOR_CODE", "INVALID_CHALLENGE"]).toContain(r);
+    expect(got.filter((r) => r !== "ok")).toHaveLength(9);
     // The success forgave the three wrong codes; the nine replays added nothing and locked nothing.
     expect(await h.store.attempts.get(key, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
   });
