@@ -9,7 +9,6 @@
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import { universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
@@ -22,6 +21,7 @@ import { acceptCompression, clampDeadline, isUndeclaredCompression } from "./com
 import { outcomeKey } from "./context.ts";
 import { errorDomain } from "./errors.ts";
 import { universalRequest } from "./node-request.ts";
+import { sendResponse } from "./node-response.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
@@ -277,7 +277,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
             note(0); // a Connect unary success; a stream's end is the interceptor's to tell
           }
         }
-        return universalResponseToNodeResponse(uRes, res);
+        return sendResponse(uRes, res);
       })
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;

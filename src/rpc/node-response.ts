@@ -1,0 +1,72 @@
+// Connect's universal server response, sent on a Node response: what connect-node's
+// universalResponseToNodeResponse does, without the promise and the pair of 'error' / 'drain'
+// listeners it puts on every chunk, nor the one it waits on after end(). A chunk waits only when
+// Node asks it to (write() returned false). A client that has gone (the response closed) ends the
+// sending quietly, and the body's iterator is returned, so a streaming handler stops.
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+
+type NodeHeaders = Record<string, string | string[]>;
+
+/** What is used of Node's HTTP/1.1 and HTTP/2 (compatibility) responses alike. */
+interface NodeResponse {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers: NodeHeaders): unknown;
+  write(chunk: Uint8Array): boolean;
+  addTrailers(headers: NodeHeaders): void;
+  end(): unknown;
+  once(event: "close" | "drain", listener: () => void): unknown;
+  off(event: "close" | "drain", listener: () => void): unknown;
+}
+
+export async function sendResponse(uRes: UniversalServerResponse, res: NodeResponse): Promise<void> {
+  const it = uRes.body?.[Symbol.asyncIterator]();
+  let closed = false;
+  const onClose = () => {
+    closed = true;
+  };
+  res.once("close", onClose);
+  try {
+    if (it !== undefined) {
+      // The headers go with the first chunk, not before: the implementation may still set some.
+      let chunk = await it.next();
+      if (closed) return;
+      res.writeHead(uRes.status, nodeHeaders(uRes.header));
+      for (; chunk.done !== true; chunk = await it.next()) {
+        if (closed) return;
+        if (!res.write(chunk.value)) await drained(res);
+      }
+    }
+    if (closed) return;
+    if (!res.headersSent) res.writeHead(uRes.status, nodeHeaders(uRes.header));
+    if (uRes.trailer !== undefined) res.addTrailers(nodeHeaders(uRes.trailer));
+    res.end();
+  } finally {
+    res.off("close", onClose);
+    void it?.return?.()?.catch(() => undefined);
+  }
+}
+
+/** Resolves when Node wants more (drain), or when there is no one left to write to (close). */
+function drained(res: NodeResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}
+
+/** Fetch headers as Node's: lower-case names, repeated ones (Set-Cookie) as arrays. */
+function nodeHeaders(headers: Headers | undefined): NodeHeaders {
+  const o: NodeHeaders = Object.create(null) as NodeHeaders;
+  headers?.forEach((value, key) => {
+    const existing = o[key];
+    if (existing === undefined) o[key] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else o[key] = [existing, value];
+  });
+  return o;
+}
