@@ -57,8 +57,11 @@ export function createAccessTokens(
       const exp = iat + opts.ttlSeconds;
       const claims = { sid: sessionId, iss: opts.issuer, aud: opts.audience, sub: userId, iat, exp, jti: randomUUID() };
       const input = `${header}.${base64url(JSON.stringify(claims))}`;
-      const signature = sign(signing.digest, Buffer.from(input), signing.key).toString("base64url");
-      return { token: `${input}.${signature}`, expiresAt: new Date(exp * 1000), expiresIn: opts.ttlSeconds };
+      const token = `${input}.${sign(signing.digest, Buffer.from(input), signing.key).toString("base64url")}`;
+      // What verify would prove of it is known here: its first use (the call right after a Login or
+      // a refresh) is a cache hit instead of a signature check. Other instances check it once.
+      verified.set(VerifiedTokenCache.keyOf(token), Object.freeze({ userId, sessionId }), exp * 1000, now.getTime());
+      return { token, expiresAt: new Date(exp * 1000), expiresIn: opts.ttlSeconds };
     },
 
     async verify(token) {

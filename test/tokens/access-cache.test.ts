@@ -15,6 +15,9 @@ let clock: TestClock;
 const tokensWith = (cacheSize: number, signingKey = key): AccessTokens =>
   createAccessTokens(signingKey, { issuer: "authd", audience: "authd", ttlSeconds, cacheSize }, clock);
 
+/** Another instance with the same key (another replica): its tokens are new to the instance under test. */
+const replica = () => tokensWith(0);
+
 const reasonOf = (p: Promise<unknown>) =>
   p.then(
     () => "accepted",
@@ -30,11 +33,22 @@ beforeEach(async () => {
 describe("access tokens: the verified-token cache", () => {
   it("a token verified once is answered from the cache after that, with the same claims", async () => {
     const tokens = tokensWith(100);
-    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const { token } = await replica().issue({ userId: "usr_1", sessionId: "ses_1" });
     expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
     expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 0, misses: 1 });
     for (let i = 0; i < 3; i++) expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
     expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 3, misses: 1 });
+  });
+
+  it("a token this instance issued is in the cache from the start: its first use checks no signature", async () => {
+    const tokens = tokensWith(100);
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 0, misses: 0 });
+    expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 1, misses: 0 });
+    // And it leaves at its expiry like any other.
+    clock.advance(ttlSeconds * 1000);
+    expect(await reasonOf(tokens.verify(token))).toBe("TOKEN_EXPIRED");
   });
 
   it("the cached claims cannot be changed by a caller", async () => {
@@ -47,7 +61,7 @@ describe("access tokens: the verified-token cache", () => {
 
   it("an expired token is refused from a warm cache, to the millisecond, and its entry is dropped", async () => {
     const tokens = tokensWith(100);
-    const { token, expiresAt } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const { token, expiresAt } = await replica().issue({ userId: "usr_1", sessionId: "ses_1" });
     await tokens.verify(token);
     clock.advance(ttlSeconds * 1000 - 1);
     expect(await reasonOf(tokens.verify(token))).toBe("accepted");
@@ -62,8 +76,8 @@ describe("access tokens: the verified-token cache", () => {
 
   it("forged tokens are never served from the cache: another signature, another payload, a prefix, a suffix", async () => {
     const tokens = tokensWith(100);
-    const genuine = (await tokens.issue({ userId: "usr_1", sessionId: "ses_1" })).token;
-    const other = (await tokens.issue({ userId: "usr_2", sessionId: "ses_2" })).token;
+    const genuine = (await replica().issue({ userId: "usr_1", sessionId: "ses_1" })).token;
+    const other = (await replica().issue({ userId: "usr_2", sessionId: "ses_2" })).token;
     // A token signed with a key that is not ours, for the very same claims.
     const foreignKey = (await loadSigningKey(undefined)).key;
     const foreign = (await tokensWith(0, foreignKey).issue({ userId: "usr_1", sessionId: "ses_1" })).token;
@@ -91,7 +105,8 @@ describe("access tokens: the verified-token cache", () => {
 
   it("is bounded: the least recently used token is dropped first, and is verified again when it comes back", async () => {
     const tokens = tokensWith(2);
-    const [a, b, c] = await Promise.all(["1", "2", "3"].map((n) => tokens.issue({ userId: `usr_${n}`, sessionId: `ses_${n}` })));
+    const issuer = replica();
+    const [a, b, c] = await Promise.all(["1", "2", "3"].map((n) => issuer.issue({ userId: `usr_${n}`, sessionId: `ses_${n}` })));
     if (a === undefined || b === undefined || c === undefined) throw new Error("unreachable");
     await tokens.verify(a.token);
     await tokens.verify(b.token);
