@@ -190,18 +190,6 @@ export function connectErrorBody(
   return { status: wire?.http ?? 500, body, code: r.code, reason: r.reason };
 }
 
-async function* rewriteGrpc(
-  body: AsyncIterable<Uint8Array>,
-  res: UniversalServerResponse,
-  input: DescMessage,
-  max: number,
-  note: NoteStatus,
-) {
-  yield* body;
-  // Connect fills the trailers while the body is drained; they are sent after this returns.
-  if (res.trailer !== undefined) finishTrailer(res.trailer, input, max, note);
-}
-
 /** Passes a gRPC-Web body through, rewriting its trailer frame when it carries a protocol error. */
 export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number, note: NoteStatus = noNote) {
   for await (const chunk of body) {
@@ -270,7 +258,9 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
           if (outcome.protocol === "grpc-web") {
             uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes, note) };
           } else if (outcome.protocol === "grpc") {
-            uRes = { ...uRes, body: rewriteGrpc(uRes.body, uRes, input, readMaxBytes, note) };
+            // Connect fills the trailers while the body is drained: they are patched just before
+            // they are sent.
+            return sendResponse(uRes, res, (trailer) => finishTrailer(trailer, input, readMaxBytes, note));
           } else if (uRes.status >= 400 && (uRes.header?.get("content-type") ?? "").startsWith("application/json")) {
             uRes = await rewriteConnectUnary(uRes, input, readMaxBytes, note);
           } else if (uRes.status === 200 && !contentType.startsWith("application/connect+")) {

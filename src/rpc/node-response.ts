@@ -18,7 +18,12 @@ interface NodeResponse {
   off(event: "close" | "drain", listener: () => void): unknown;
 }
 
-export async function sendResponse(uRes: UniversalServerResponse, res: NodeResponse): Promise<void> {
+/** `beforeTrailers` sees the trailers (filled by Connect while the body was drained) before they are sent. */
+export async function sendResponse(
+  uRes: UniversalServerResponse,
+  res: NodeResponse,
+  beforeTrailers?: (trailer: Headers) => void,
+): Promise<void> {
   const it = uRes.body?.[Symbol.asyncIterator]();
   let closed = false;
   const onClose = () => {
@@ -38,7 +43,10 @@ export async function sendResponse(uRes: UniversalServerResponse, res: NodeRespo
     }
     if (closed) return;
     if (!res.headersSent) res.writeHead(uRes.status, nodeHeaders(uRes.header));
-    if (uRes.trailer !== undefined) res.addTrailers(nodeHeaders(uRes.trailer));
+    if (uRes.trailer !== undefined) {
+      beforeTrailers?.(uRes.trailer);
+      res.addTrailers(nodeHeaders(uRes.trailer));
+    }
     res.end();
   } finally {
     res.off("close", onClose);
