@@ -408,7 +408,10 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       const drainUntil = Date.now() + Math.min(graceMs, maxAcceptDrainMs);
       for (let seen = -1; seen !== stats.accepted + stats.refused && Date.now() < drainUntil; ) {
         seen = stats.accepted + stats.refused;
-        await new Promise((resolve) => setTimeout(resolve, acceptDrainPauseMs));
+        // The check waits for setImmediate after the timer: the event loop's poll phase (where
+        // libuv accepts every queued connection) runs between the two, so a loaded process that
+        // wakes late for the timer still accepts what queued meanwhile before it decides.
+        await new Promise((resolve) => setTimeout(() => setImmediate(resolve), acceptDrainPauseMs));
       }
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       // GOAWAY: streams already received are answered, later ones refused (REFUSED_STREAM) for
