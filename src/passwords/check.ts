@@ -130,8 +130,11 @@ function countersAfterLookup(limits: PasswordLimits, email: string, from: GuessS
   return from.isCurrentFor(user) ? [knownShare(limits, email)] : strangerCounters(limits, email, from.address);
 }
 
+// Not "failed": a guess takes its place in every counter before its password is checked (so
+// parallel guesses cannot overrun a limit), and a right one gives the place back only after, so
+// many right sign-ins to one account at the same moment can be refused too.
 const rateLimited = (retryAfterSeconds: number) =>
-  new AuthError("RATE_LIMITED", "too many failed attempts; try again later", { retryAfterSeconds });
+  new AuthError("RATE_LIMITED", "too many password attempts; try again later", { retryAfterSeconds });
 
 /**
  * Password checks under the guessing limits. The keys are the email, whether or not an account
