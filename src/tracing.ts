@@ -26,6 +26,20 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
+/** A child span of the active one, started; none outside a recorded call (see inChildSpan). */
+export function startChildSpan(tracer: Tracer, shape: SpanShape): Span | undefined {
+  const parent = context.active();
+  if (trace.getSpan(parent)?.isRecording() !== true) return undefined;
+  return tracer.startSpan(shape.name, { kind: shape.kind, attributes: shape.attributes }, parent);
+}
+
+/** Ends a span from startChildSpan, marked failed when the work threw `error`. */
+export function endChildSpan(span: Span | undefined, error: unknown): void {
+  if (span === undefined) return;
+  if (error !== undefined) failSpan(span, error);
+  span.end();
+}
+
 /**
  * Runs `run` in a child span of the active one. Outside a call (start-up, background sweeps) there
  * is no parent and no span: a storage call on its own is not worth a trace of its own. Under a call
@@ -33,28 +47,26 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  */
 export function inChildSpan<T>(tracer: Tracer, shape: SpanShape, run: () => T): T {
   const parent = context.active();
-  if (trace.getSpan(parent)?.isRecording() !== true) return run();
-  const span = tracer.startSpan(shape.name, { kind: shape.kind, attributes: shape.attributes }, parent);
+  const span = startChildSpan(tracer, shape);
+  if (span === undefined) return run();
   let result: T;
   try {
     result = context.with(trace.setSpan(parent, span), run);
   } catch (err) {
-    failSpan(span, err);
-    span.end();
+    endChildSpan(span, err);
     throw err;
   }
   if (!isThenable(result)) {
-    span.end();
+    endChildSpan(span, undefined);
     return result;
   }
   return result.then(
     (value) => {
-      span.end();
+      endChildSpan(span, undefined);
       return value;
     },
     (err: unknown) => {
-      failSpan(span, err);
-      span.end();
+      endChildSpan(span, err);
       throw err;
     },
   ) as T;
