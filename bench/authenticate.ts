@@ -31,6 +31,7 @@ async function signedIn(cacheSize: string) {
     createdAt: now,
     updatedAt: now,
     sessionCutoff: { generation: 0, keptSessionId: null },
+    roles: ["user"],
   };
   await store.users.insert(user);
   const pair = await service.operations.sessions.open(user, { ipAddress: "127.0.0.1", userAgent: "bench" }, false, 0);
@@ -101,7 +102,12 @@ if (gc === undefined) {
   const before = heap();
   for (let i = 0; i < entries; i++) {
     const { sub, sid } = JSON.parse(JSON.stringify({ sub: `usr_${randomUUID()}`, sid: randomUUID() })) as { sub: string; sid: string };
-    cache.set(VerifiedTokenCache.keyOf(`token ${i} ${sid}`), Object.freeze({ userId: sub, sessionId: sid }), expiresAt, 0);
+    cache.set(
+      VerifiedTokenCache.keyOf(`token ${i} ${sid}`),
+      Object.freeze({ userId: sub, sessionId: sid, roles: ["user"], permissions: [] }),
+      expiresAt,
+      0,
+    );
   }
   const after = heap();
   console.log(`verified-token cache: ${cache.stats().entries} entries, ${((after - before) / entries).toFixed(0)} bytes of heap each`);

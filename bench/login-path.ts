@@ -111,7 +111,9 @@ const account = await noArgon2.store.users.findByEmail("fast@bench.example");
 if (account === null) throw new Error("no account");
 row(
   "  accessTokens.issue (EdDSA sign)",
-  await meanMs(fast, () => noArgon2.accessTokens.issue({ userId: account.id, sessionId: randomUUID() })),
+  await meanMs(fast, () =>
+    noArgon2.accessTokens.issue({ userId: account.id, sessionId: randomUUID(), roles: account.roles, permissions: [] }),
+  ),
 );
 row("  sessions.open (session, cap, refresh token, access token)", await meanMs(fast, () => sessions.open(account, client, false, 0)));
 row("  users.findByEmail", await meanMs(fast, () => noArgon2.store.users.findByEmail("fast@bench.example")));

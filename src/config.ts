@@ -1,6 +1,7 @@
 // Configuration is read from the environment once, at start-up, into a typed object. A bad value
 // stops the server with a message naming the variable.
 
+import { defaultRoleMap, parseRoleMap, type RoleMap } from "./permissions/permissions.ts";
 import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo/connection-plan.ts";
 
 export interface Config {
@@ -107,6 +108,8 @@ export interface Config {
   };
   /** OpenTelemetry tracing from the standard OTEL_* variables; undefined when off (the default). */
   tracing: TracingSettings | undefined;
+  /** What each role may do (ROLES or ROLES_FILE); src/permissions/ has the default map. */
+  roles: RoleMap;
 }
 
 export type TracesExporter = "otlp" | "console";
@@ -447,6 +450,17 @@ function serverSecret(env: Env, readFile: (path: string) => string): Buffer | un
   return current ?? older;
 }
 
+/** ROLES (inline JSON) or ROLES_FILE (a path to it), never both; the built-in map otherwise. */
+function roles(env: Env, readFile: (path: string) => string): RoleMap {
+  const text = secret(env, "ROLES", readFile);
+  if (text === undefined) return defaultRoleMap;
+  try {
+    return parseRoleMap(text);
+  } catch (err) {
+    throw new ConfigError(str(env, "ROLES_FILE") === undefined ? "ROLES" : "ROLES_FILE", (err as Error).message);
+  }
+}
+
 export function loadConfig(env: Env, readFile: (path: string) => string): Config {
   const certFile = str(env, "TLS_CERT_FILE");
   const keyFile = str(env, "TLS_KEY_FILE");
@@ -526,6 +540,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
       setupTtlSeconds: int(env, "TOTP_SETUP_TTL_SECONDS", 600, 60, day),
     },
     tracing: tracing(env),
+    roles: roles(env, readFile),
   };
   if (config.refreshTokenTtlRememberMeSeconds < config.refreshTokenTtlSeconds) {
     throw new ConfigError("REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_SECONDS");

@@ -48,6 +48,8 @@ export const reasonStatus = {
   METHOD_NOT_ALLOWED: "invalid_argument",
   CSRF_REJECTED: "permission_denied",
   REAUTHENTICATION_REQUIRED: "unauthenticated",
+  PERMISSION_DENIED: "permission_denied",
+  ACCOUNT_DISABLED: "permission_denied",
 } as const satisfies Record<string, Status>;
 
 export type Reason = keyof typeof reasonStatus;

@@ -39,6 +39,8 @@ const documentedStatus: Record<string, string> = {
   INVALID_CHALLENGE: "unauthenticated",
   DEVICE_LIMIT_REACHED: "failed_precondition",
   REAUTHENTICATION_REQUIRED: "unauthenticated",
+  PERMISSION_DENIED: "permission_denied",
+  ACCOUNT_DISABLED: "permission_denied",
 };
 /** REST only: common.proto gives them an HTTP status (415, 405, 403) and no gRPC one. */
 const restOnly = ["UNSUPPORTED_MEDIA_TYPE", "METHOD_NOT_ALLOWED", "CSRF_REJECTED"];

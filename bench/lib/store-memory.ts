@@ -71,6 +71,7 @@ export async function measureStoreMemory(users: number, sessionsPerUser: number)
       createdAt: now,
       updatedAt: now,
       sessionCutoff: noCutoff,
+      roles: ["user"],
     });
   }
   const registered = heapAfterGc();

@@ -13,6 +13,8 @@ export interface AccountView {
   updatedAt: Date;
   /** Whether sign-in needs a second factor. */
   twoFactorEnabled: boolean;
+  /** The user's roles (src/permissions/). */
+  roles: readonly string[];
 }
 
 export function accountView(user: UserRecord, twoFactorEnabled: boolean): AccountView {
@@ -24,5 +26,6 @@ export function accountView(user: UserRecord, twoFactorEnabled: boolean): Accoun
     createdAt: user.createdAt,
     updatedAt: user.updatedAt,
     twoFactorEnabled,
+    roles: [...user.roles],
   };
 }

@@ -15,7 +15,7 @@ import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/pol
 import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
-import { noCutoff, type Store, type UserRecord } from "../store/port.ts";
+import { defaultRole, noCutoff, type Store, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
@@ -163,6 +163,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
         createdAt: now,
         updatedAt: now,
         sessionCutoff: { ...noCutoff },
+        roles: [defaultRole],
       };
       try {
         await store.users.insert(user);

@@ -3,6 +3,7 @@
 
 import type { AccountView } from "../accounts/account.ts";
 import type { LinkedAccount } from "../accounts/accounts.ts";
+import { legacyRole } from "../permissions/permissions.ts";
 import type { SessionView, TokenPair } from "../sessions/sessions.ts";
 import type { Device, Enrolment } from "../two-factor/two-factor.ts";
 
@@ -30,12 +31,12 @@ export const userSnake = (u: AccountView) => ({
   updated_at: iso(u.updatedAt),
 });
 
-/** auth-router's UserResponse. Every account has the role "user". */
+/** auth-router's UserResponse: one role (legacyRole: the first other than "user", else "user"). */
 export const userRouter = (u: AccountView) => ({
   id: u.id,
   email: u.email,
   ...(u.displayName === "" ? {} : { name: u.displayName }),
-  role: "user",
+  role: legacyRole(u.roles),
   created_at: iso(u.createdAt),
 });
 

@@ -27,6 +27,7 @@ export function userMessage(user: AccountView): User {
     twoFactorEnabled: user.twoFactorEnabled,
     createTime: timestampFromDate(user.createdAt),
     updateTime: timestampFromDate(user.updatedAt),
+    roles: [...user.roles],
   });
 }
 

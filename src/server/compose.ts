@@ -181,6 +181,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     devices,
     log,
     events,
+    roles: config.roles,
     policy: {
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
       refreshTokenTtlRememberMeSeconds: config.refreshTokenTtlRememberMeSeconds,

@@ -15,6 +15,12 @@ export interface Caller {
   signedInAt: Date;
   /** The cutoff generations the session was opened under (see SessionCutoff in store/port.ts). */
   generations: { user: number; twoFactor: number };
+  /**
+   * The user's roles and the permissions they grant, read from the user record by the same live
+   * check that proves the session (not from the token): a change of roles counts on the next call.
+   */
+  roles: readonly string[];
+  permissions: readonly string[];
 }
 
 /** The caller's user. A live session outlives its user only if deletion raced the call. */

@@ -4,6 +4,7 @@ import { AuthError } from "../errors.ts";
 import type { SecurityEvents } from "../events.ts";
 import { checkId, checkOpaque } from "../input.ts";
 import type { Logger } from "../log.ts";
+import { permissionsOf, type RoleMap } from "../permissions/permissions.ts";
 import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
 import type {
   RefreshSuccessor,
@@ -48,6 +49,8 @@ export interface SessionsDeps {
   devices: DeviceTokens;
   /** Hears of refresh-token reuse and of replays within the grace window. */
   events: Pick<SecurityEvents, "refreshReuse" | "refreshGraceReplay">;
+  /** What each role may do (ROLES): the permissions in tokens and in every caller. */
+  roles: RoleMap;
 }
 
 /** What a caller presents: a bearer access token, or the REST session cookie. */
@@ -102,8 +105,10 @@ interface SealedPair {
   refreshTokenExpiresAt: number;
 }
 
-function callerOf(session: SessionRecord): Caller {
-  return { userId: session.userId, sessionId: session.id, signedInAt: session.createdAt, generations: { ...session.generations } };
+/** A live session and its user as read by the same check. */
+interface Live {
+  session: SessionRecord;
+  user: UserRecord;
 }
 
 export function createSessions(deps: SessionsDeps) {
@@ -111,7 +116,17 @@ export function createSessions(deps: SessionsDeps) {
   const cookieMac = (sessionId: string) => deps.cookieSigner.sign(`session:${sessionId}`);
   const ttlFor = (rememberMe: boolean) => (rememberMe ? policy.refreshTokenTtlRememberMeSeconds : policy.refreshTokenTtlSeconds);
 
-  async function issuePair(session: SessionRecord, expiresAt: Date): Promise<TokenPair> {
+  const callerOf = ({ session, user }: Live): Caller => ({
+    userId: session.userId,
+    sessionId: session.id,
+    signedInAt: session.createdAt,
+    generations: { ...session.generations },
+    roles: user.roles,
+    permissions: permissionsOf(user.roles, deps.roles),
+  });
+
+  /** The roles as the user record holds them now: a refresh carries a change into the next token. */
+  async function issuePair(session: SessionRecord, user: UserRecord, expiresAt: Date): Promise<TokenPair> {
     const refreshToken = randomToken(32);
     await store.refreshTokens.insert({
       tokenHash: tokenHash(refreshToken),
@@ -122,7 +137,12 @@ export function createSessions(deps: SessionsDeps) {
       consumedAt: null,
       successor: null,
     });
-    const access = await accessTokens.issue({ userId: session.userId, sessionId: session.id });
+    const access = await accessTokens.issue({
+      userId: session.userId,
+      sessionId: session.id,
+      roles: user.roles,
+      permissions: permissionsOf(user.roles, deps.roles),
+    });
     return {
       accessToken: access.token,
       refreshToken,
@@ -139,7 +159,7 @@ export function createSessions(deps: SessionsDeps) {
    * change (password, second factor) has cut it off since it was opened. The cutoffs are read on
    * every call, so a change ends other sessions at once even if their records were never updated.
    */
-  async function liveSession(sessionId: string, userId: string | undefined, now: Date): Promise<SessionRecord | null> {
+  async function liveSession(sessionId: string, userId: string | undefined, now: Date): Promise<Live | null> {
     // With the user known (bearer token, refresh record) all three reads go out at once.
     const [session, user, twoFactor] =
       userId === undefined
@@ -152,7 +172,7 @@ export function createSessions(deps: SessionsDeps) {
             )
         : await Promise.all([store.sessions.findLive(sessionId, now), store.users.findById(userId), store.twoFactor.get(userId)]);
     if (session === null || user === null || session.userId !== user.id) return null;
-    return passesBoth(session, user, twoFactor) ? session : null;
+    return passesBoth(session, user, twoFactor) ? { session, user } : null;
   }
 
   /**
@@ -223,12 +243,12 @@ export function createSessions(deps: SessionsDeps) {
     if (successor === null || successor.graceUntil.getTime() <= now.getTime()) {
       return reuseDetected(spent.sessionId, spent.userId, now);
     }
-    const [next, session] = await Promise.all([
+    const [next, live] = await Promise.all([
       store.refreshTokens.find(successor.tokenHash),
       liveSession(spent.sessionId, spent.userId, now),
     ]);
     if (!isUnspent(next)) return reuseDetected(spent.sessionId, spent.userId, now);
-    if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
+    if (live === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
     let pair: SealedPair;
     try {
       pair = JSON.parse(Buffer.from(deps.successorSealer.open(successor.sealedPair, presented)).toString("utf8")) as SealedPair;
@@ -281,7 +301,7 @@ export function createSessions(deps: SessionsDeps) {
       };
       await store.sessions.insert(session);
       await enforceSessionCap(user.id, now);
-      return issuePair(session, session.expiresAt);
+      return issuePair(session, user, session.expiresAt);
     },
 
     /**
@@ -292,10 +312,10 @@ export function createSessions(deps: SessionsDeps) {
      */
     async authenticate(credential: Credential): Promise<Caller> {
       const now = clock.now();
-      let session: SessionRecord | null;
+      let live: Live | null;
       if (credential.bearer !== undefined && credential.bearer.length > 0) {
         const claims = await accessTokens.verify(credential.bearer);
-        session = await liveSession(claims.sessionId, claims.userId, now);
+        live = await liveSession(claims.sessionId, claims.userId, now);
       } else if (credential.cookie !== undefined) {
         const [sessionId, mac, extra] = credential.cookie.split(".");
         const expected = sessionId === undefined ? "" : cookieMac(sessionId);
@@ -308,13 +328,14 @@ export function createSessions(deps: SessionsDeps) {
         ) {
           throw new AuthError("INVALID_TOKEN", "the session cookie is invalid");
         }
-        session = await liveSession(sessionId, undefined, now);
+        live = await liveSession(sessionId, undefined, now);
       } else {
         throw new AuthError("UNAUTHENTICATED", "an access token is required as an Authorization Bearer header");
       }
-      if (session === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      if (live === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      const { session } = live;
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) await store.sessions.touch(session.id, now);
-      return callerOf(session);
+      return callerOf(live);
     },
 
     /** The browser session cookie's value for a session (see authenticate). */
@@ -341,15 +362,16 @@ export function createSessions(deps: SessionsDeps) {
       // Liveness is checked before the spend: concurrent callers that lose the spend revoke the
       // session only after it, so they cannot turn the single winner into a failure. The winner's
       // new pair then dies with the session, because every call checks that the session is live.
-      const session = await liveSession(found.sessionId, found.userId, now);
-      if (session === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
+      const live = await liveSession(found.sessionId, found.userId, now);
+      if (live === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
+      const { session } = live;
       const sliding = addSeconds(now, ttlFor(session.rememberMe));
       const absolute = addSeconds(session.createdAt, policy.sessionMaxLifetimeSeconds);
       const expiresAt = new Date(Math.min(sliding.getTime(), absolute.getTime()));
       // The new pair is made and its refresh token stored before the spend, so that the spend
       // records it in the same atomic step: a racing caller that loses the spend then finds the
       // pair, and the token in it already works.
-      const pair = await issuePair(session, expiresAt);
+      const pair = await issuePair(session, live.user, expiresAt);
       const keepSpentUntil = addSeconds(now, policy.refreshReuseDetectionSeconds);
       const spent = await store.refreshTokens.consume(hash, now, keepSpentUntil, successorOf(token, pair, now));
       if (spent.outcome !== "consumed") {

@@ -29,6 +29,9 @@ export interface SessionCutoff {
 
 export const noCutoff: SessionCutoff = { generation: 0, keptSessionId: null };
 
+/** The role every account has unless an administrator changes it (see src/permissions/). */
+export const defaultRole = "user";
+
 export interface UserRecord {
   id: string;
   /** Normalized: trimmed and lower-cased. Unique. */
@@ -42,10 +45,17 @@ export interface UserRecord {
   updatedAt: Date;
   /** Raised by password changes and resets and by unlinking a credential. */
   sessionCutoff: SessionCutoff;
+  /**
+   * The user's roles (src/permissions/), each once, sorted; ["user"] for a new account. Records
+   * written before roles existed read as ["user"].
+   */
+  roles: string[];
 }
 
 /** The fields of a user that may change after creation. */
-export type UserPatch = Partial<Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt">>;
+export type UserPatch = Partial<
+  Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt" | "roles">
+>;
 
 /** The keys of UserPatch, listed for adapters so that nothing else (id, email, createdAt) can be patched. */
 export const PATCHABLE_USER_FIELDS = [
@@ -54,6 +64,7 @@ export const PATCHABLE_USER_FIELDS = [
   "passwordHash",
   "passwordUpdatedAt",
   "updatedAt",
+  "roles",
 ] as const satisfies readonly (keyof UserPatch)[];
 
 export interface SessionRecord {

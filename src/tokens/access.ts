@@ -8,6 +8,13 @@ import { VerifiedTokenCache } from "./verified-cache.ts";
 export interface AccessClaims {
   userId: string;
   sessionId: string;
+  /**
+   * The user's roles and the permissions they grant, as when the token was issued (the `roles`
+   * and `permissions` claims). For services that trust the token alone; a change of roles reaches
+   * them at the next refresh. This service itself reads them from the user on every call.
+   */
+  roles: readonly string[];
+  permissions: readonly string[];
 }
 
 export interface IssuedAccessToken {
@@ -34,6 +41,17 @@ const base64url = (json: string) => Buffer.from(json, "utf8").toString("base64ur
 const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const maxTokenLength = 4096;
 
+/**
+ * A roles or permissions claim: a list of strings. Absent (a token issued before the claims
+ * existed, alive for at most one access-token lifetime after an upgrade) reads as empty; anything
+ * else is malformed (null).
+ */
+function stringList(value: unknown): readonly string[] | null {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) return null;
+  return Object.freeze([...value]);
+}
+
 export function createAccessTokens(
   key: SigningKey,
   opts: { issuer: string; audience: string; ttlSeconds: number; cacheSize: number },
@@ -51,16 +69,21 @@ export function createAccessTokens(
       ? { digest: null, key: key.privateKey }
       : { digest: "sha256", key: { key: key.privateKey, dsaEncoding: "ieee-p1363" as const } };
   return {
-    async issue({ userId, sessionId }) {
+    async issue({ userId, sessionId, roles, permissions }) {
       const now = clock.now();
       const iat = Math.floor(now.getTime() / 1000);
       const exp = iat + opts.ttlSeconds;
-      const claims = { sid: sessionId, iss: opts.issuer, aud: opts.audience, sub: userId, iat, exp, jti: randomUUID() };
+      const claims = { sid: sessionId, iss: opts.issuer, aud: opts.audience, sub: userId, iat, exp, jti: randomUUID(), roles, permissions };
       const input = `${header}.${base64url(JSON.stringify(claims))}`;
       const token = `${input}.${sign(signing.digest, Buffer.from(input), signing.key).toString("base64url")}`;
       // What verify would prove of it is known here: its first use (the call right after a Login or
       // a refresh) is a cache hit instead of a signature check. Other instances check it once.
-      verified.set(VerifiedTokenCache.keyOf(token), Object.freeze({ userId, sessionId }), exp * 1000, now.getTime());
+      verified.set(
+        VerifiedTokenCache.keyOf(token),
+        Object.freeze({ userId, sessionId, roles: Object.freeze([...roles]), permissions: Object.freeze([...permissions]) }),
+        exp * 1000,
+        now.getTime(),
+      );
       return { token, expiresAt: new Date(exp * 1000), expiresIn: opts.ttlSeconds };
     },
 
@@ -81,11 +104,13 @@ export function createAccessTokens(
           requiredClaims: ["sub", "sid", "exp", "iat", "jti"],
         });
         const { sub, sid, exp } = payload;
-        if (typeof sub !== "string" || typeof sid !== "string" || exp === undefined) {
+        const roles = stringList(payload["roles"]);
+        const permissions = stringList(payload["permissions"]);
+        if (typeof sub !== "string" || typeof sid !== "string" || exp === undefined || roles === null || permissions === null) {
           throw new AuthError("INVALID_TOKEN", "the access token is malformed");
         }
         // Frozen: the same object answers every later call with this token.
-        const claims: AccessClaims = Object.freeze({ userId: sub, sessionId: sid });
+        const claims: AccessClaims = Object.freeze({ userId: sub, sessionId: sid, roles, permissions });
         verified.set(cacheKey, claims, exp * 1000, now.getTime());
         return claims;
       } catch (err) {

@@ -488,6 +488,19 @@ describe("auth-router.md at /auth: snake_case fields, { error, code, details } e
     expect(forged.body).toMatchObject({ error: expect.any(String), code: "INVALID_TOKEN" });
   });
 
+  it("role is the user's role (not always user), at once; GetCurrentUser lists every role", async () => {
+    const user = await open.store.users.findByEmail(email);
+    await open.store.users.update(user!.id, { roles: ["admin", "user"] });
+    try {
+      expect((await rest(open, "GET", "/auth/me", { cookie })).body.role).toBe("admin");
+      const me = await connectDriver("connect-grpc", grpcTransport(open.url), "roles").call("AuthService/GetCurrentUser", {}, access);
+      expect(me.user.roles).toEqual(["admin", "user"]);
+    } finally {
+      await open.store.users.update(user!.id, { roles: ["user"] });
+    }
+    expect((await rest(open, "GET", "/auth/me", { cookie })).body.role).toBe("user");
+  });
+
   it("cookie-authenticated writes from another site are refused (CSRF); same-site and Bearer calls work", async () => {
     const cross = await rest(open, "POST", "/auth/password", {
       cookie,

@@ -313,6 +313,7 @@ describe("the instruments", () => {
       createdAt: now,
       updatedAt: now,
       sessionCutoff: { generation: 0, keptSessionId: null },
+      roles: ["user"],
     };
     await store.users.insert(user);
     await expect(store.users.insert({ ...user, id: "u2" })).rejects.toThrow();

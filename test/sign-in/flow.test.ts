@@ -45,6 +45,7 @@ describe("first factor checked, no second factor: signed in", () => {
       "email",
       "emailVerified",
       "id",
+      "roles",
       "twoFactorEnabled",
       "updatedAt",
     ]);

@@ -50,6 +50,7 @@ function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
     createdAt: at(now, -HOUR),
     updatedAt: at(now, -HOUR),
     sessionCutoff: { generation: 0, keptSessionId: null },
+    roles: ["user"],
     ...overrides,
   };
 }
@@ -133,6 +134,16 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         const user = makeUser(now, { passwordHash: null, passwordUpdatedAt: null });
         await store.users.insert(user);
         expect(await store.users.findById(user.id)).toEqual(user);
+      });
+
+      it("stores roles and patches them like any other field; a copy is returned", async () => {
+        const user = makeUser(now, { roles: ["admin", "user"] });
+        await store.users.insert(user);
+        expect((await store.users.findById(user.id))!.roles).toEqual(["admin", "user"]);
+        const updated = await store.users.update(user.id, { roles: ["support"], updatedAt: at(now, MINUTE) });
+        expect(updated).toEqual({ ...user, roles: ["support"], updatedAt: at(now, MINUTE) });
+        updated!.roles.push("mutated");
+        expect(await store.users.findByEmail(user.email)).toEqual({ ...user, roles: ["support"], updatedAt: at(now, MINUTE) });
       });
 
       it("returns null for an unknown id or email", async () => {

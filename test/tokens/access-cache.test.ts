@@ -33,18 +33,18 @@ beforeEach(async () => {
 describe("access tokens: the verified-token cache", () => {
   it("a token verified once is answered from the cache after that, with the same claims", async () => {
     const tokens = tokensWith(100);
-    const { token } = await replica().issue({ userId: "usr_1", sessionId: "ses_1" });
-    expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    const { token } = await replica().issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
+    expect(await tokens.verify(token)).toMatchObject({ userId: "usr_1", sessionId: "ses_1" });
     expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 0, misses: 1 });
-    for (let i = 0; i < 3; i++) expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    for (let i = 0; i < 3; i++) expect(await tokens.verify(token)).toMatchObject({ userId: "usr_1", sessionId: "ses_1" });
     expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 3, misses: 1 });
   });
 
   it("a token this instance issued is in the cache from the start: its first use checks no signature", async () => {
     const tokens = tokensWith(100);
-    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
     expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 0, misses: 0 });
-    expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    expect(await tokens.verify(token)).toMatchObject({ userId: "usr_1", sessionId: "ses_1" });
     expect(tokens.cacheStats()).toEqual({ entries: 1, hits: 1, misses: 0 });
     // And it leaves at its expiry like any other.
     clock.advance(ttlSeconds * 1000);
@@ -53,15 +53,15 @@ describe("access tokens: the verified-token cache", () => {
 
   it("the cached claims cannot be changed by a caller", async () => {
     const tokens = tokensWith(100);
-    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
     const first = await tokens.verify(token);
     expect(() => Object.assign(first, { userId: "usr_2" })).toThrow(TypeError);
-    expect(await tokens.verify(token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    expect(await tokens.verify(token)).toMatchObject({ userId: "usr_1", sessionId: "ses_1" });
   });
 
   it("an expired token is refused from a warm cache, to the millisecond, and its entry is dropped", async () => {
     const tokens = tokensWith(100);
-    const { token, expiresAt } = await replica().issue({ userId: "usr_1", sessionId: "ses_1" });
+    const { token, expiresAt } = await replica().issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
     await tokens.verify(token);
     clock.advance(ttlSeconds * 1000 - 1);
     expect(await reasonOf(tokens.verify(token))).toBe("accepted");
@@ -76,11 +76,12 @@ describe("access tokens: the verified-token cache", () => {
 
   it("forged tokens are never served from the cache: another signature, another payload, a prefix, a suffix", async () => {
     const tokens = tokensWith(100);
-    const genuine = (await replica().issue({ userId: "usr_1", sessionId: "ses_1" })).token;
-    const other = (await replica().issue({ userId: "usr_2", sessionId: "ses_2" })).token;
+    const genuine = (await replica().issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] })).token;
+    const other = (await replica().issue({ userId: "usr_2", sessionId: "ses_2", roles: ["user"], permissions: [] })).token;
     // A token signed with a key that is not ours, for the very same claims.
     const foreignKey = (await loadSigningKey(undefined)).key;
-    const foreign = (await tokensWith(0, foreignKey).issue({ userId: "usr_1", sessionId: "ses_1" })).token;
+    const foreign = (await tokensWith(0, foreignKey).issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] }))
+      .token;
     await tokens.verify(genuine);
     await tokens.verify(other);
     const [header, payload, signature] = genuine.split(".") as [string, string, string];
@@ -100,13 +101,15 @@ describe("access tokens: the verified-token cache", () => {
     }
     // None of them was answered from the cache, and none was remembered.
     expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 0, misses: 2 + Object.keys(forgeries).length });
-    expect(await tokens.verify(genuine)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
+    expect(await tokens.verify(genuine)).toMatchObject({ userId: "usr_1", sessionId: "ses_1" });
   });
 
   it("is bounded: the least recently used token is dropped first, and is verified again when it comes back", async () => {
     const tokens = tokensWith(2);
     const issuer = replica();
-    const [a, b, c] = await Promise.all(["1", "2", "3"].map((n) => issuer.issue({ userId: `usr_${n}`, sessionId: `ses_${n}` })));
+    const [a, b, c] = await Promise.all(
+      ["1", "2", "3"].map((n) => issuer.issue({ userId: `usr_${n}`, sessionId: `ses_${n}`, roles: ["user"], permissions: [] })),
+    );
     if (a === undefined || b === undefined || c === undefined) throw new Error("unreachable");
     await tokens.verify(a.token);
     await tokens.verify(b.token);
@@ -116,7 +119,7 @@ describe("access tokens: the verified-token cache", () => {
     await tokens.verify(a.token);
     await tokens.verify(c.token);
     expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 3, misses: 3 });
-    expect(await tokens.verify(b.token)).toEqual({ userId: "usr_2", sessionId: "ses_2" });
+    expect(await tokens.verify(b.token)).toMatchObject({ userId: "usr_2", sessionId: "ses_2" });
     expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 3, misses: 4 });
   });
 
@@ -133,7 +136,7 @@ describe("access tokens: the verified-token cache", () => {
 
   it("size 0 turns it off: every call verifies the signature", async () => {
     const tokens = tokensWith(0);
-    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
     for (let i = 0; i < 3; i++) await tokens.verify(token);
     expect(tokens.cacheStats()).toEqual({ entries: 0, hits: 0, misses: 0 });
   });

@@ -21,7 +21,7 @@ describe.each([
     const { key } = await loadSigningKey(pemOf(type));
     const clock = new TestClock();
     const tokens = createAccessTokens(key, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 0 }, clock);
-    const issued = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const issued = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["admin", "user"], permissions: ["users.read"] });
     const { payload, protectedHeader } = await jwtVerify(issued.token, createLocalJWKSet(tokens.jwks() as never), {
       issuer: "https://auth.example",
       audience: "api",
@@ -39,10 +39,16 @@ describe.each([
       iat,
       exp: iat + 900,
       jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      roles: ["admin", "user"],
+      permissions: ["users.read"],
     });
     expect(issued.expiresAt.getTime()).toBe((iat + 900) * 1000);
-    expect(await tokens.verify(issued.token)).toEqual({ userId: "usr_1", sessionId: "ses_1" });
-    const second = await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+    const claims = { userId: "usr_1", sessionId: "ses_1", roles: ["admin", "user"], permissions: ["users.read"] };
+    expect(await tokens.verify(issued.token)).toEqual(claims);
+    // Verified afresh (another instance, no cache): the claims come back from the signed payload.
+    const replica = createAccessTokens(key, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 0 }, clock);
+    expect(await replica.verify(issued.token)).toEqual(claims);
+    const second = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
     expect(second.token).not.toBe(issued.token); // a fresh jti each time
   });
 });
@@ -57,7 +63,7 @@ it("signing does not wait for libuv's thread pool, however busy argon2id keeps i
     { length: 2 * poolSize },
     () => new Promise<void>((resolve) => pbkdf2("password", "salt", 200_000, 32, "sha256", () => resolve(void finished++))),
   );
-  await tokens.issue({ userId: "usr_1", sessionId: "ses_1" });
+  await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
   const finishedBeforeTheToken = finished;
   await Promise.all(busy);
   expect(finishedBeforeTheToken).toBe(0);

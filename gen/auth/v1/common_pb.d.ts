@@ -65,6 +65,15 @@ export declare type User = Message<"auth.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 7;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * The user's roles (every account has `user` unless an administrator changed it). What each
+   * role may do is the server's configuration (ROLES); the access token carries the resulting
+   * `permissions` claim.
+   *
+   * @generated from field: repeated string roles = 8;
+   */
+  roles: string[];
 };
 
 /**
@@ -482,6 +491,22 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_REAUTHENTICATION_REQUIRED = 34;
    */
   REAUTHENTICATION_REQUIRED = 34,
+
+  /**
+   * PERMISSION_DENIED: the caller is signed in but none of their roles grants the permission the
+   * call needs (e.g. `users.read` for AdminService); the message names the permission.
+   *
+   * @generated from enum value: ERROR_REASON_PERMISSION_DENIED = 35;
+   */
+  PERMISSION_DENIED = 35,
+
+  /**
+   * PERMISSION_DENIED: an administrator disabled the account. Sent only to someone who proved
+   * the password (or holds a session), so it never tells a stranger that an address is registered.
+   *
+   * @generated from enum value: ERROR_REASON_ACCOUNT_DISABLED = 36;
+   */
+  ACCOUNT_DISABLED = 36,
 }
 
 /**

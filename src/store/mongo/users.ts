@@ -2,15 +2,17 @@
 
 import type { Collection, MongoServerError } from "mongodb";
 import { DuplicateEmailError } from "../errors.ts";
-import { noCutoff, PATCHABLE_USER_FIELDS } from "../port.ts";
+import { defaultRole, noCutoff, PATCHABLE_USER_FIELDS } from "../port.ts";
 import type { SessionCutoff, UserRecord, UserStore } from "../port.ts";
 import type { Limit, Run } from "./connection.ts";
 import { LogicError, isDuplicateKey } from "./errors.ts";
 
-export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff"> & {
+export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff" | "roles"> & {
   _id: string;
   /** Absent in documents written before session cutoffs existed: generation 0. */
   sessionCutoff?: SessionCutoff;
+  /** Absent in documents written before roles existed: the default role alone. */
+  roles?: string[];
 };
 
 // ---- mapping (explicit field lists: no `_id`, no stray fields in either direction) ----
@@ -26,6 +28,7 @@ function userToDoc(u: UserRecord): UserDoc {
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
     sessionCutoff: { ...u.sessionCutoff },
+    roles: [...u.roles],
   };
 }
 
@@ -40,6 +43,7 @@ function userFromDoc(d: UserDoc): UserRecord {
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
     sessionCutoff: cutoffFromDoc(d.sessionCutoff),
+    roles: d.roles === undefined ? [defaultRole] : [...d.roles],
   };
 }
 

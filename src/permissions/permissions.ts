@@ -1,0 +1,107 @@
+// Roles and the permissions they grant. A user holds roles (stored on the user record); what a
+// role may do is configuration (ROLES or ROLES_FILE), parsed once at start-up into a RoleMap, so
+// changing what "admin" means needs a restart but no database change. Operations ask for a
+// permission, never for a role: a deployment may grant `users.read` to a "support" role without
+// any code knowing that role.
+import { AuthError } from "../errors.ts";
+import { defaultRole } from "../store/port.ts";
+
+export { defaultRole };
+
+/** Role name → the permissions it grants. Every map has the default role, `user`. */
+export type RoleMap = ReadonlyMap<string, readonly string[]>;
+
+/** The role ADMIN_EMAILS grants. */
+export const adminRole = "admin";
+
+/** Permissions the service itself checks; a deployment may grant more for its own services. */
+export const permissions = {
+  usersRead: "users.read",
+  usersWrite: "users.write",
+  auditRead: "audit.read",
+  serviceAccountsManage: "service_accounts.manage",
+} as const;
+
+/** The map used when neither ROLES nor ROLES_FILE is set. */
+export const defaultRoleMap: RoleMap = new Map<string, readonly string[]>([
+  [defaultRole, []],
+  [adminRole, [permissions.usersRead, permissions.usersWrite, permissions.auditRead, permissions.serviceAccountsManage]],
+]);
+
+// Names travel in tokens and HTTP headers (forward auth): a conservative alphabet keeps them safe
+// there without escaping.
+const roleName = /^[a-z][a-z0-9_-]{0,63}$/;
+const permissionName = /^[a-z][a-z0-9_.:-]{0,127}$/;
+const maxRoles = 100;
+const maxPermissionsPerRole = 200;
+
+/** Whether a string can name a role (the alphabet of ROLES' keys). */
+export const isRoleName = (name: string): boolean => roleName.test(name);
+
+/**
+ * Parses the role map's JSON text: an object from role name to an array of permission names,
+ * which must include the default role. Throws an Error whose message says what is wrong.
+ */
+export function parseRoleMap(text: string): RoleMap {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error('is not valid JSON (expected e.g. {"user": [], "admin": ["users.read"]})');
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new Error('must be a JSON object from role name to a list of permissions, e.g. {"user": [], "admin": ["users.read"]}');
+  }
+  const entries = Object.entries(value);
+  if (entries.length > maxRoles) throw new Error(`must define at most ${maxRoles} roles`);
+  const map = new Map<string, readonly string[]>();
+  for (const [role, granted] of entries) {
+    if (!roleName.test(role)) throw new Error(`has an invalid role name "${role}" (lower-case letters, digits, _ and -, 64 at most)`);
+    if (!Array.isArray(granted) || granted.length > maxPermissionsPerRole) {
+      throw new Error(`role "${role}" must map to a list of at most ${maxPermissionsPerRole} permission names`);
+    }
+    for (const p of granted) {
+      if (typeof p !== "string" || !permissionName.test(p)) {
+        throw new Error(`role "${role}" has an invalid permission ${JSON.stringify(p)} (lower-case letters, digits, _ . : and -)`);
+      }
+    }
+    map.set(role, [...new Set(granted as string[])].sort());
+  }
+  if (!map.has(defaultRole)) throw new Error(`must define the role "${defaultRole}", which every new account has`);
+  return map;
+}
+
+/**
+ * The permissions the roles grant together, sorted, each once. A role the map no longer defines
+ * (removed from the configuration since it was given) grants nothing.
+ */
+export function permissionsOf(roles: readonly string[], map: RoleMap): string[] {
+  const granted = new Set<string>();
+  for (const role of roles) for (const p of map.get(role) ?? []) granted.add(p);
+  return [...granted].sort();
+}
+
+/** Roles as stored: each once, in a stable order (the default role never needs to be repeated). */
+export function normalizeRoles(roles: readonly string[]): string[] {
+  return [...new Set(roles)].sort();
+}
+
+/** Whoever is calling, as far as permissions go (a signed-in user, later a service account). */
+export interface Permitted {
+  readonly permissions: readonly string[];
+}
+
+/** Throws PERMISSION_DENIED unless the caller holds the permission. */
+export function requirePermission(caller: Permitted, permission: string): void {
+  if (!caller.permissions.includes(permission)) {
+    throw new AuthError("PERMISSION_DENIED", `this call needs the permission "${permission}"`);
+  }
+}
+
+/**
+ * The one role the legacy REST shapes show (auth-router's and root-auth-totp's `role`): the first
+ * role other than the default, else the default.
+ */
+export function legacyRole(roles: readonly string[]): string {
+  return roles.find((r) => r !== defaultRole) ?? defaultRole;
+}

@@ -1,0 +1,49 @@
+// The MongoDB users adapter without a MongoDB server: its filters and update documents run on
+// mingo (an independent implementation of MongoDB's query and update language) behind a
+// collection double, as in refresh-tokens.test.ts. The storage contract runs with this adapter for
+// users (the other record kinds are the memory store's), and a document written before a field
+// existed reads with that field's default.
+import { MongoServerError } from "mongodb";
+import { describe, expect, it } from "vitest";
+import { createMemoryStore } from "../../../src/store/memory.ts";
+import { mongoUsers, type UserDoc } from "../../../src/store/mongo/users.ts";
+import type { Store } from "../../../src/store/port.ts";
+import { fakeCollection } from "../../support/mingo-collection.ts";
+import { storageContract } from "../contract.ts";
+
+function duplicateKey(keyPattern: Record<string, 1>): MongoServerError {
+  return Object.assign(new MongoServerError({ message: "E11000 duplicate key error", code: 11000 }), { keyPattern });
+}
+
+/** The users collection, with its unique email index. */
+const fakeUsersCollection = (docs: UserDoc[] = []) =>
+  fakeCollection<UserDoc>(docs, {
+    duplicateOf: (doc, existing) => (existing.some((d) => d.email === doc.email) ? duplicateKey({ email: 1 }) : undefined),
+  });
+
+storageContract("mongodb users on mingo", async (): Promise<Store> => {
+  const memory = createMemoryStore();
+  const users = fakeUsersCollection();
+  return { ...memory, kind: "mongodb", users: mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 }) };
+});
+
+describe("mongodb users written by an older release", () => {
+  it("a document without roles reads as the default role, and keeps it through an update", async () => {
+    const created = new Date("2026-01-01T00:00:00Z");
+    const old = {
+      _id: "usr_old",
+      email: "old@example.test",
+      emailVerified: true,
+      displayName: "",
+      passwordHash: null,
+      passwordUpdatedAt: null,
+      createdAt: created,
+      updatedAt: created,
+    } as UserDoc;
+    const users = fakeUsersCollection([old]);
+    const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
+    expect((await store.findById("usr_old"))!.roles).toEqual(["user"]);
+    expect((await store.update("usr_old", { displayName: "Old" }))!.roles).toEqual(["user"]);
+    expect((await store.update("usr_old", { roles: ["admin", "user"] }))!.roles).toEqual(["admin", "user"]);
+  });
+});
