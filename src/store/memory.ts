@@ -16,6 +16,9 @@ import type {
   ConsumeRefreshResult,
   RefreshTokenRecord,
   RefreshTokenStore,
+  ServiceAccountCursor,
+  ServiceAccountRecord,
+  ServiceAccountStore,
   SessionRecord,
   SessionStore,
   Store,
@@ -127,6 +130,7 @@ export interface MemoryRecordCounts {
   codes: number;
   attempts: number;
   twoFactor: number;
+  serviceAccounts: number;
 }
 
 export interface MemoryStore extends Store {
@@ -151,6 +155,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
   const codes = new UserIndexedTable<CodeRecord>();
   const attempts = new Map<string, AttemptRecord>();
   const twoFactorByUser = new Map<string, TwoFactorRecord>();
+  const serviceAccountsById = new Map<string, ServiceAccountRecord>();
 
   let closed = false;
 
@@ -403,6 +408,53 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     },
   };
 
+  /** Newest first: createdAt, then id, descending (the order of ServiceAccountStore.list). */
+  const newestFirst = (a: ServiceAccountCursor, b: ServiceAccountCursor): number =>
+    b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+  const serviceAccountStore: ServiceAccountStore = {
+    async insert(account) {
+      assertOpen();
+      if (serviceAccountsById.has(account.id)) throw new Error(`service account id already exists: ${account.id}`);
+      serviceAccountsById.set(account.id, copyRecord(account));
+    },
+    async findById(id) {
+      assertOpen();
+      const account = serviceAccountsById.get(id);
+      return account === undefined ? null : copyRecord(account);
+    },
+    async list(limit, after) {
+      assertOpen();
+      return [...serviceAccountsById.values()]
+        .filter((a) => after === undefined || newestFirst(after, a) < 0)
+        .sort(newestFirst)
+        .slice(0, limit)
+        .map((a) => copyRecord(a));
+    },
+    async replaceKey(id, keyHash, now) {
+      assertOpen();
+      const current = serviceAccountsById.get(id);
+      if (current === undefined || current.revokedAt !== null) return null;
+      const next: ServiceAccountRecord = { ...current, keyHash, keyCreatedAt: new Date(now.getTime()) };
+      serviceAccountsById.set(id, next);
+      return copyRecord(next);
+    },
+    async revoke(id, now) {
+      assertOpen();
+      const current = serviceAccountsById.get(id);
+      if (current === undefined || current.revokedAt !== null) return null;
+      const next: ServiceAccountRecord = { ...current, revokedAt: new Date(now.getTime()) };
+      serviceAccountsById.set(id, next);
+      return copyRecord(next);
+    },
+    async touch(id, now) {
+      assertOpen();
+      const current = serviceAccountsById.get(id);
+      if (current === undefined || current.revokedAt !== null) return;
+      serviceAccountsById.set(id, { ...current, lastUsedAt: new Date(now.getTime()) });
+    },
+  };
+
   return {
     kind: "memory",
     users,
@@ -411,6 +463,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     codes: codeStore,
     attempts: attemptStore,
     twoFactor: twoFactorStore,
+    serviceAccounts: serviceAccountStore,
     sweep,
     recordCounts: () => ({
       users: usersById.size,
@@ -419,6 +472,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       codes: codes.rows.size,
       attempts: attempts.size,
       twoFactor: twoFactorByUser.size,
+      serviceAccounts: serviceAccountsById.size,
     }),
     async ping() {
       assertOpen();

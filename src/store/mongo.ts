@@ -1,7 +1,8 @@
 // The MongoDB storage adapter (official `mongodb` driver).
 //
 // Collections: users (_id = user id, unique email), sessions (_id = session id), refresh_tokens
-// (_id = token hash), codes (_id = code hash), attempts (_id = key), two_factor (_id = user id).
+// (_id = token hash), codes (_id = code hash), attempts (_id = key), two_factor (_id = user id),
+// service_accounts (_id = service account id).
 // TTL indexes on `expiresAt` purge expired records; every read taking `now` also filters on
 // `expiresAt > now`, because TTL deletion is lazy.
 //
@@ -23,6 +24,7 @@ import { mongoCodes, type CodeDoc } from "./mongo/codes.ts";
 import type { MongoConnectionPlan } from "./mongo/connection-plan.ts";
 import { connectMongo, type Limit, type MongoConnectionOptions } from "./mongo/connection.ts";
 import { mongoRefreshTokens, type RefreshTokenDoc } from "./mongo/refresh-tokens.ts";
+import { mongoServiceAccounts, type ServiceAccountDoc } from "./mongo/service-accounts.ts";
 import { mongoSessions, type SessionDoc } from "./mongo/sessions.ts";
 import { mongoTwoFactor, type TwoFactorDoc } from "./mongo/two-factor.ts";
 import { mongoUsers, type UserDoc } from "./mongo/users.ts";
@@ -35,6 +37,7 @@ interface Collections {
   codes: Collection<CodeDoc>;
   attempts: Collection<AttemptDoc>;
   twoFactor: Collection<TwoFactorDoc>;
+  serviceAccounts: Collection<ServiceAccountDoc>;
 }
 
 function collections(db: Db): Collections {
@@ -46,6 +49,7 @@ function collections(db: Db): Collections {
     codes: db.collection("codes"),
     attempts: db.collection("attempts"),
     twoFactor: db.collection("two_factor"),
+    serviceAccounts: db.collection("service_accounts"),
   };
 }
 
@@ -78,6 +82,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     codes: mongoCodes(run, limit),
     attempts: mongoAttempts(run, limit),
     twoFactor: mongoTwoFactor(run, limit),
+    serviceAccounts: mongoServiceAccounts(run, limit),
     ping: () =>
       run(async (c) => {
         await c.db.command({ ping: 1 });

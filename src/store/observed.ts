@@ -3,7 +3,7 @@
 import type { Store } from "./port.ts";
 
 /** The parts of the port that hold records; "store" stands for the port's own ping. */
-export type StoreCollection = "users" | "sessions" | "refreshTokens" | "codes" | "attempts" | "twoFactor" | "store";
+export type StoreCollection = "users" | "sessions" | "refreshTokens" | "codes" | "attempts" | "twoFactor" | "serviceAccounts" | "store";
 
 /**
  * Watches the calls of one operation: `begin` when a call starts, `end` with what `begin` gave
@@ -24,6 +24,7 @@ const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
   codes: { replace: true, find: true, consume: true, deleteAllForUser: true },
   attempts: { get: true, fail: true, forgive: true, clear: true },
   twoFactor: { get: true, save: true, delete: true },
+  serviceAccounts: { insert: true, findById: true, list: true, replaceKey: true, revoke: true, touch: true },
 };
 
 type AsyncCall = (...args: never[]) => Promise<unknown>;
@@ -64,6 +65,7 @@ export function observeStore<T>(store: Store, observerFor: (collection: StoreCol
     codes: part("codes"),
     attempts: part("attempts"),
     twoFactor: part("twoFactor"),
+    serviceAccounts: part("serviceAccounts"),
     ping: observed(() => store.ping(), observerFor("store", "ping")) as () => Promise<void>,
     close: () => store.close(),
   };

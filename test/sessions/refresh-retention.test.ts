@@ -62,6 +62,14 @@ describe("refresh churn leaves nothing behind", () => {
     // Past every expiry: sessions (7 days without remember-me), codes (an hour), attempts.
     clock.advance(8 * DAY);
     store.sweep();
-    expect(store.recordCounts()).toEqual({ users: 1, sessions: 0, refreshTokens: 0, codes: 0, attempts: 0, twoFactor: 0 });
+    expect(store.recordCounts()).toEqual({
+      users: 1,
+      sessions: 0,
+      refreshTokens: 0,
+      codes: 0,
+      attempts: 0,
+      twoFactor: 0,
+      serviceAccounts: 0,
+    });
   });
 });

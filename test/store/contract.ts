@@ -9,6 +9,7 @@ import type {
   CodePurpose,
   CodeRecord,
   RefreshTokenRecord,
+  ServiceAccountRecord,
   SessionRecord,
   Store,
   TwoFactorRecord,
@@ -95,6 +96,21 @@ function makeCode(userId: string, purpose: CodePurpose, now: Date, overrides: Pa
   };
 }
 
+function makeServiceAccount(now: Date, overrides: Partial<ServiceAccountRecord> = {}): ServiceAccountRecord {
+  return {
+    id: randomUUID().replaceAll("-", "").slice(0, 24),
+    name: "billing",
+    permissions: ["tokens.introspect", "users.read"],
+    keyHash: hash(),
+    keyCreatedAt: at(now, -MINUTE),
+    createdBy: "user:admin",
+    createdAt: at(now, -MINUTE),
+    lastUsedAt: null,
+    revokedAt: null,
+    ...overrides,
+  };
+}
+
 export function storageContract(name: string, makeStore: () => Promise<Store>, cleanup?: () => Promise<void>): void {
   describe(`storage contract: ${name}`, () => {
     let store: Store;
@@ -119,6 +135,78 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
 
       it("ping resolves", async () => {
         await expect(store.ping()).resolves.toBeUndefined();
+      });
+    });
+
+    describe("service accounts", () => {
+      it("inserts and finds one by id, every field kept; a second insert of the id fails", async () => {
+        const account = makeServiceAccount(now, { lastUsedAt: at(now, -SECOND) });
+        await store.serviceAccounts.insert(account);
+        expect(await store.serviceAccounts.findById(account.id)).toEqual(account);
+        expect(await store.serviceAccounts.findById("000000000000000000000000")).toBeNull();
+        await expect(store.serviceAccounts.insert({ ...account, name: "other" })).rejects.toThrow();
+        expect((await store.serviceAccounts.findById(account.id))?.name).toBe("billing");
+      });
+
+      it("returns copies", async () => {
+        const account = makeServiceAccount(now);
+        await store.serviceAccounts.insert(account);
+        const copy = await store.serviceAccounts.findById(account.id);
+        copy?.permissions.push("everything");
+        account.permissions.push("more");
+        expect((await store.serviceAccounts.findById(account.id))?.permissions).toEqual(["tokens.introspect", "users.read"]);
+      });
+
+      it("replaces the key of an active account atomically, and never of a revoked one", async () => {
+        const account = makeServiceAccount(now);
+        await store.serviceAccounts.insert(account);
+        const rotated = await store.serviceAccounts.replaceKey(account.id, "new-hash", now);
+        expect(rotated).toEqual({ ...account, keyHash: "new-hash", keyCreatedAt: now });
+        expect(await store.serviceAccounts.findById(account.id)).toEqual(rotated);
+        expect(await store.serviceAccounts.replaceKey("000000000000000000000000", "x", now)).toBeNull();
+
+        const revoked = await store.serviceAccounts.revoke(account.id, at(now, SECOND));
+        expect(revoked).toEqual({ ...rotated, revokedAt: at(now, SECOND) });
+        expect(await store.serviceAccounts.replaceKey(account.id, "after-revoke", at(now, 2 * SECOND))).toBeNull();
+        expect((await store.serviceAccounts.findById(account.id))?.keyHash).toBe("new-hash");
+      });
+
+      it("revokes once: of concurrent revocations exactly one gets the account", async () => {
+        const account = makeServiceAccount(now);
+        await store.serviceAccounts.insert(account);
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.serviceAccounts.revoke(account.id, now)));
+        expect(results.filter((r) => r !== null)).toEqual([{ ...account, revokedAt: now }]);
+        expect(await store.serviceAccounts.revoke("000000000000000000000000", now)).toBeNull();
+      });
+
+      it("touches lastUsedAt of an active account only", async () => {
+        const active = makeServiceAccount(now);
+        const revoked = makeServiceAccount(now, { revokedAt: at(now, -SECOND) });
+        await store.serviceAccounts.insert(active);
+        await store.serviceAccounts.insert(revoked);
+        await store.serviceAccounts.touch(active.id, now);
+        await store.serviceAccounts.touch(revoked.id, now);
+        await store.serviceAccounts.touch("000000000000000000000000", now);
+        expect((await store.serviceAccounts.findById(active.id))?.lastUsedAt).toEqual(now);
+        expect((await store.serviceAccounts.findById(revoked.id))?.lastUsedAt).toBeNull();
+      });
+
+      it("lists newest first, a page at a time, ties broken by id", async () => {
+        // A far-future base, so accounts other tests left in a shared database sort after these.
+        const base = at(now, 1000 * DAY);
+        const same = at(base, -HOUR);
+        const accounts = [
+          makeServiceAccount(now, { createdAt: base }),
+          makeServiceAccount(now, { id: "ffffffffffffffffffff0002", createdAt: same }),
+          makeServiceAccount(now, { id: "ffffffffffffffffffff0001", createdAt: same, revokedAt: now }),
+          makeServiceAccount(now, { createdAt: at(base, -2 * HOUR) }),
+        ];
+        for (const a of [accounts[2], accounts[0], accounts[3], accounts[1]]) await store.serviceAccounts.insert(a as ServiceAccountRecord);
+        const first = await store.serviceAccounts.list(2);
+        expect(first).toEqual(accounts.slice(0, 2));
+        const last = first[1] as ServiceAccountRecord;
+        const second = await store.serviceAccounts.list(2, { createdAt: last.createdAt, id: last.id });
+        expect(second).toEqual(accounts.slice(2, 4));
       });
     });
 

@@ -29,6 +29,8 @@ export const indexPlan = {
     { key: { userId: 1, purpose: 1 }, name: "userId_purpose" },
     { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
   ],
+  // ListServiceAccounts pages newest first.
+  service_accounts: [{ key: { createdAt: -1, _id: -1 }, name: "createdAt_id" }],
 } as const satisfies IndexPlan;
 
 /** An index as `listIndexes` describes it; only `name` and `key` are always present. */

@@ -65,6 +65,7 @@ const CODES = [
   { key: { userId: 1, purpose: 1 }, name: "userId_purpose" },
   { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
 ];
+const SERVICE_ACCOUNTS = [{ key: { createdAt: -1, _id: -1 }, name: "createdAt_id" }];
 
 const create = (collection: string, specs: object[]) => ({ op: "createIndexes", collection, specs });
 
@@ -93,6 +94,7 @@ describe("mongo indexes", () => {
       sessions: SESSIONS,
       refresh_tokens: REFRESH_TOKENS,
       codes: CODES,
+      service_accounts: SERVICE_ACCOUNTS,
     });
   });
 
@@ -106,14 +108,15 @@ describe("mongo indexes", () => {
       create("sessions", SESSIONS),
       create("refresh_tokens", REFRESH_TOKENS),
       create("codes", CODES),
+      create("service_accounts", SERVICE_ACCOUNTS),
     ]);
-    expect(log.entries).toEqual([{ level: "info", obj: { collections: 5, indexes: 8 }, msg: "mongo indexes ensured" }]);
+    expect(log.entries).toEqual([{ level: "info", obj: { collections: 6, indexes: 9 }, msg: "mongo indexes ensured" }]);
   });
 
   it("works without a logger", async () => {
     const db = new FakeDb();
     await expect(ensureIndexes(db)).resolves.toBeUndefined();
-    expect(db.calls).toHaveLength(5);
+    expect(db.calls).toHaveLength(6);
   });
 
   it("reconciles a changed TTL with collMod, warns, and creates the collection's indexes again", async () => {
@@ -139,6 +142,7 @@ describe("mongo indexes", () => {
       create("sessions", SESSIONS),
       create("refresh_tokens", REFRESH_TOKENS),
       create("codes", CODES),
+      create("service_accounts", SERVICE_ACCOUNTS),
     ]);
     expect(log.entries.filter((e) => e.level === "warn")).toEqual([
       {
