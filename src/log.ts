@@ -24,6 +24,10 @@ const secretPaths = [
   "*.code",
   "secret",
   "*.secret",
+  "apiKey",
+  "*.apiKey",
+  "api_key",
+  "*.api_key",
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

@@ -1,6 +1,9 @@
 // The operations every transport calls: one implementation per operation, built by
 // server/compose.ts. Transports import this type, never the composition.
 import type { Accounts } from "./accounts/accounts.ts";
+import type { TokenIntrospection } from "./introspection/introspection.ts";
+import type { Principals } from "./service-accounts/principal.ts";
+import type { ServiceAccounts } from "./service-accounts/service-accounts.ts";
 import type { Sessions } from "./sessions/sessions.ts";
 import type { SignIn } from "./sign-in/sign-in.ts";
 import type { TwoFactor } from "./two-factor/two-factor.ts";
@@ -10,4 +13,8 @@ export interface Operations {
   sessions: Sessions;
   twoFactor: TwoFactor;
   signIn: SignIn;
+  /** Who is calling, user or service, for the calls that accept both. */
+  principals: Principals;
+  serviceAccounts: ServiceAccounts;
+  introspection: TokenIntrospection;
 }

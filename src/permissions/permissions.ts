@@ -20,13 +20,26 @@ export const permissions = {
   usersWrite: "users.write",
   auditRead: "audit.read",
   serviceAccountsManage: "service_accounts.manage",
+  /** TokenService.IntrospectToken and POST /oauth2/introspect (src/introspection/). */
+  tokensIntrospect: "tokens.introspect",
 } as const;
 
 /** The map used when neither ROLES nor ROLES_FILE is set. */
 export const defaultRoleMap: RoleMap = new Map<string, readonly string[]>([
   [defaultRole, []],
-  [adminRole, [permissions.usersRead, permissions.usersWrite, permissions.auditRead, permissions.serviceAccountsManage]],
+  [
+    adminRole,
+    [permissions.usersRead, permissions.usersWrite, permissions.auditRead, permissions.serviceAccountsManage, permissions.tokensIntrospect],
+  ],
 ]);
+
+/**
+ * Every permission name the service knows: its own and every one the role map grants. What a
+ * service account may be given (src/service-accounts/), so that a typo is refused, not stored.
+ */
+export function permissionNames(map: RoleMap): ReadonlySet<string> {
+  return new Set([...Object.values(permissions), ...[...map.values()].flat()]);
+}
 
 // Names travel in tokens and HTTP headers (forward auth): a conservative alphabet keeps them safe
 // there without escaping.

@@ -17,6 +17,10 @@ import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/tw
 import { noReauthentication, type Reauthentication } from "../two-factor/reauthentication.ts";
 import type { Device } from "../two-factor/two-factor.ts";
 import type { SessionView, TokenPair } from "../sessions/sessions.ts";
+import { ServiceAccountSchema, type ServiceAccount as ServiceAccountMessage } from "../../gen/auth/v1/service_account_service_pb.js";
+import { IntrospectTokenResponseSchema, type IntrospectTokenResponse } from "../../gen/auth/v1/token_service_pb.js";
+import type { Introspection } from "../introspection/introspection.ts";
+import type { ServiceAccountView } from "../service-accounts/service-accounts.ts";
 
 export function userMessage(user: AccountView): User {
   return create(UserSchema, {
@@ -86,4 +90,35 @@ export function deviceMessage(device: Device): DeviceMessage {
 export function reauthenticationOf(message: ReauthenticationMessage | undefined): Reauthentication {
   if (message === undefined) return noReauthentication;
   return { password: message.password, code: message.code, recoveryCode: message.recoveryCode };
+}
+
+export function serviceAccountMessage(a: ServiceAccountView): ServiceAccountMessage {
+  return create(ServiceAccountSchema, {
+    id: a.id,
+    name: a.name,
+    permissions: a.permissions,
+    createdBy: a.createdBy,
+    createTime: timestampFromDate(a.createdAt),
+    lastUsedTime: a.lastUsedAt === null ? undefined : timestampFromDate(a.lastUsedAt),
+    revokeTime: a.revokedAt === null ? undefined : timestampFromDate(a.revokedAt),
+    keyCreateTime: timestampFromDate(a.keyCreatedAt),
+    keyPrefix: a.keyPrefix,
+  });
+}
+
+/** An introspection: `active` alone when the token is not active. */
+export function introspectionMessage(r: Introspection): IntrospectTokenResponse {
+  if (!r.active) return create(IntrospectTokenResponseSchema, { active: false });
+  return create(IntrospectTokenResponseSchema, {
+    active: true,
+    sub: r.sub,
+    sid: r.sid,
+    roles: [...r.roles],
+    permissions: [...r.permissions],
+    expireTime: r.expiresAt === null ? undefined : timestampFromDate(r.expiresAt),
+    issueTime: timestampFromDate(r.issuedAt),
+    clientId: r.clientId,
+    tokenType: r.tokenType,
+    iss: r.issuer,
+  });
 }

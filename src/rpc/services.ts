@@ -2,7 +2,9 @@ import type { ConnectRouter, HandlerContext, Interceptor } from "@connectrpc/con
 import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
+import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
+import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Operations } from "../operations.ts";
@@ -15,8 +17,10 @@ import { toConnectError } from "./errors.ts";
 import {
   deviceMessage,
   deviceTokenMessage,
+  introspectionMessage,
   linkedAccountMessage,
   reauthenticationOf,
+  serviceAccountMessage,
   sessionMessage,
   tokenPairMessage,
   userMessage,
@@ -230,6 +234,43 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
     async revokeOtherSessions(req, ctx) {
       const { revokedCount, device } = await sessions.revokeOthers(await caller(ctx), req.deviceToken);
       return device === null ? { revokedCount } : { revokedCount, deviceToken: deviceTokenMessage(device) };
+    },
+  });
+
+  registerServiceServices(router, ops);
+}
+
+/**
+ * The services whose callers may be services: a service account's API key or a user's access
+ * token, told apart by the key's prefix (service-accounts/principal.ts).
+ */
+function registerServiceServices(router: ConnectRouter, ops: Operations): void {
+  const { principals, serviceAccounts, introspection } = ops;
+  const principal = (ctx: HandlerContext) => principals.authenticate(bearerToken(ctx));
+
+  router.service(ServiceAccountService, {
+    async createServiceAccount(req, ctx) {
+      const issued = await serviceAccounts.create(await principal(ctx), { name: req.name, permissions: req.permissions });
+      return { serviceAccount: serviceAccountMessage(issued.account), apiKey: issued.apiKey };
+    },
+    async listServiceAccounts(req, ctx) {
+      const page = await serviceAccounts.list(await principal(ctx), { pageSize: req.pageSize, pageToken: req.pageToken });
+      return { serviceAccounts: page.accounts.map(serviceAccountMessage), nextPageToken: page.nextPageToken };
+    },
+    async revokeServiceAccount(req, ctx) {
+      return { serviceAccount: serviceAccountMessage(await serviceAccounts.revoke(await principal(ctx), req.serviceAccountId)) };
+    },
+    async rotateServiceAccountKey(req, ctx) {
+      const issued = await serviceAccounts.rotateKey(await principal(ctx), req.serviceAccountId);
+      return { serviceAccount: serviceAccountMessage(issued.account), apiKey: issued.apiKey };
+    },
+  });
+
+  router.service(TokenService, {
+    async introspectToken(req, ctx) {
+      return introspectionMessage(
+        await introspection.introspect(await principal(ctx), { token: req.token, tokenTypeHint: req.tokenTypeHint }),
+      );
     },
   });
 }

@@ -5,13 +5,16 @@ import type http2 from "node:http2";
 import { createContextValues, cors as connectCors } from "@connectrpc/connect";
 import corsMiddleware from "cors";
 import { file_auth_v1_auth_service } from "../../gen/auth/v1/auth_service_pb.js";
+import { file_auth_v1_service_account_service } from "../../gen/auth/v1/service_account_service_pb.js";
 import { file_auth_v1_session_service } from "../../gen/auth/v1/session_service_pb.js";
+import { file_auth_v1_token_service } from "../../gen/auth/v1/token_service_pb.js";
 import { file_auth_v1_two_factor_service } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { createIntrospectEndpoint, introspectPath } from "../oauth2/introspect.ts";
 import { metricsPath, scrapeHandler, startMetricsServer, type MetricsServer } from "../metrics/endpoint.ts";
 import { createRestHandler, isRestPath } from "../rest/handler.ts";
 import { routes as restRoutes } from "../rest/routes/index.ts";
@@ -45,7 +48,13 @@ type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 /** An X-Request-Id the client sent is kept when it looks like one; otherwise a fresh one is made. */
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
-const servedServices = ["auth.v1.AuthService", "auth.v1.TwoFactorService", "auth.v1.SessionService"];
+const servedServices = [
+  "auth.v1.AuthService",
+  "auth.v1.TwoFactorService",
+  "auth.v1.SessionService",
+  "auth.v1.ServiceAccountService",
+  "auth.v1.TokenService",
+];
 
 /** The client address: the socket's, or the one `hops` proxies back in X-Forwarded-For. */
 export function clientIp(req: NodeRequest, socketIp: string, trustProxyHops: number): string {
@@ -145,6 +154,8 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         file_auth_v1_auth_service,
         file_auth_v1_session_service,
         file_auth_v1_two_factor_service,
+        file_auth_v1_service_account_service,
+        file_auth_v1_token_service,
         file_grpc_health_v1_health,
         file_grpc_reflection_v1_reflection,
         file_grpc_reflection_v1alpha_reflection,
@@ -180,6 +191,13 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     now: () => clock.now(),
   });
 
+  const introspect = createIntrospectEndpoint({
+    principals: operations.principals,
+    introspection: operations.introspection,
+    maxBodyBytes: config.maxBodyBytes,
+    log,
+  });
+
   const scrape = metrics === undefined ? undefined : scrapeHandler(metrics, config.metrics?.token, log);
   // Without a port of their own, the metrics are on the main port, behind their token (config.ts).
   const scrapeHere = config.metrics?.port === undefined ? scrape : undefined;
@@ -212,7 +230,8 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
       return;
     }
-    const call = isRestPath(path ?? "/") ? () => void rest(req, res) : () => rpc(req, res);
+    const call =
+      path === introspectPath ? () => void introspect(req, res) : isRestPath(path ?? "/") ? () => void rest(req, res) : () => rpc(req, res);
     // The service's calls get a span when tracing is on; not the probes and JWKS above, nor the
     // gRPC health checks and reflection (grpc.health.v1, grpc.reflection.*): no one's call.
     if (tracing === undefined || path?.startsWith("/grpc.") === true) call();

@@ -6,7 +6,9 @@ import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { noEvents } from "../events.ts";
+import { createIntrospection } from "../introspection/introspection.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { permissionNames } from "../permissions/permissions.ts";
 import type { Operations } from "../operations.ts";
 import { createMailLimits } from "../mail/limits.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
@@ -17,6 +19,8 @@ import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.t
 import { createNewPasswordPolicy } from "../passwords/policy.ts";
 import { createPwnedPasswords } from "../passwords/pwned-passwords.ts";
 import { deriveServerSecrets } from "../secrets/server-secrets.ts";
+import { createPrincipals } from "../service-accounts/principal.ts";
+import { createServiceAccounts } from "../service-accounts/service-accounts.ts";
 import { createSessions } from "../sessions/sessions.ts";
 import { createChallenges } from "../sign-in/challenge.ts";
 import { createDeviceTokens } from "../tokens/devices.ts";
@@ -248,5 +252,19 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const signInOperations = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
   const signIn = metrics?.observeSignIn(signInOperations) ?? signInOperations;
 
-  return { operations: { accounts, sessions, twoFactor, signIn }, store, clock, log, mailer, accessTokens, background, tracing, metrics };
+  const serviceAccounts = createServiceAccounts({ store, clock, log, knownPermissions: permissionNames(config.roles) });
+  const principals = createPrincipals({ sessions, serviceAccounts });
+  const introspection = createIntrospection({ sessions, serviceAccounts });
+
+  return {
+    operations: { accounts, sessions, twoFactor, signIn, principals, serviceAccounts, introspection },
+    store,
+    clock,
+    log,
+    mailer,
+    accessTokens,
+    background,
+    tracing,
+    metrics,
+  };
 }

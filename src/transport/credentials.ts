@@ -12,3 +12,24 @@ export function bearerFrom(header: string | null | undefined): string | undefine
   if (header === null || header === undefined) return undefined;
   return /^Bearer[ ]+([^\s]+)\s*$/i.exec(header)?.[1];
 }
+
+/**
+ * The client id and secret of an `Authorization: Basic` header (RFC 7617), each form-urldecoded
+ * as OAuth 2.0 asks clients to encode them (RFC 6749 section 2.3.1); none for any other header.
+ */
+export function basicFrom(header: string | null | undefined): { id: string; secret: string } | undefined {
+  if (header === null || header === undefined) return undefined;
+  const encoded = /^Basic[ ]+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header)?.[1];
+  if (encoded === undefined) return undefined;
+  const decoded = Buffer.from(encoded, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return undefined;
+  const formDecode = (s: string) => {
+    try {
+      return decodeURIComponent(s.replaceAll("+", " "));
+    } catch {
+      return s;
+    }
+  };
+  return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+}

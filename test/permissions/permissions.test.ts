@@ -14,7 +14,7 @@ describe("the role map", () => {
     expect(roles).toBe(defaultRoleMap);
     expect(Object.fromEntries(roles)).toEqual({
       user: [],
-      admin: ["users.read", "users.write", "audit.read", "service_accounts.manage"],
+      admin: ["users.read", "users.write", "audit.read", "service_accounts.manage", "tokens.introspect"],
     });
   });
 

@@ -1,0 +1,173 @@
+// Service accounts at the level of their operations (no socket): who may manage them, what a key
+// looks like and what is kept of it, and that a key stops working the moment it is revoked or
+// rotated away.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthError } from "../../src/errors.ts";
+import { apiKeyHash } from "../../src/service-accounts/keys.ts";
+import type { Principal } from "../../src/service-accounts/principal.ts";
+import { startService, type InProcess } from "../support/service.ts";
+
+const password = "correct horse battery staple";
+let s: InProcess;
+let admin: Principal;
+let plainUser: Principal;
+
+async function reason(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AuthError) return err.reason;
+    throw err;
+  }
+  return "OK";
+}
+
+/** A signed-in user's principal, as the transports build it from the access token. */
+async function userPrincipal(email: string, roles?: string[]): Promise<Principal> {
+  const { user, tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+  if (roles !== undefined) await s.store.users.update(user.id, { roles });
+  return s.ops.principals.authenticate(tokens?.accessToken);
+}
+
+beforeAll(async () => {
+  s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+  admin = await userPrincipal("admin@example.com", ["admin"]);
+  plainUser = await userPrincipal("plain@example.com");
+});
+afterAll(() => s.close());
+
+describe("creating a service account", () => {
+  it("returns a key of the documented shape once, and stores only its hash", async () => {
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: " billing ", permissions: ["tokens.introspect"] });
+    expect(apiKey).toMatch(/^authd_sk_[0-9a-f]{24}_[A-Za-z0-9_-]{43}$/);
+    expect(apiKey.startsWith(account.keyPrefix)).toBe(true);
+    expect(account.keyPrefix).toBe(`authd_sk_${account.id}_`);
+    expect(account).toMatchObject({ name: "billing", permissions: ["tokens.introspect"], lastUsedAt: null, revokedAt: null });
+    expect(account.createdBy).toBe(`user:${admin.kind === "user" ? admin.userId : ""}`);
+    expect(Object.keys(account)).not.toContain("keyHash");
+    const stored = await s.store.serviceAccounts.findById(account.id);
+    expect(stored?.keyHash).toBe(apiKeyHash(apiKey));
+    expect(JSON.stringify(stored)).not.toContain(apiKey.slice(account.keyPrefix.length));
+  });
+
+  it("is refused without service_accounts.manage, and nothing is stored", async () => {
+    const before = (await s.store.serviceAccounts.list(1000)).length;
+    expect(await reason(s.ops.serviceAccounts.create(plainUser, { name: "x", permissions: [] }))).toBe("PERMISSION_DENIED");
+    expect(await reason(s.ops.serviceAccounts.list(plainUser, { pageSize: 0, pageToken: "" }))).toBe("PERMISSION_DENIED");
+    expect((await s.store.serviceAccounts.list(1000)).length).toBe(before);
+  });
+
+  it("grants only configured permissions, and only those the creator holds", async () => {
+    expect(await reason(s.ops.serviceAccounts.create(admin, { name: "x", permissions: ["no.such.permission"] }))).toBe("INVALID_ARGUMENT");
+    // A service account that may manage service accounts but holds nothing else cannot mint a
+    // more powerful one.
+    const manager = await s.ops.serviceAccounts.create(admin, { name: "manager", permissions: ["service_accounts.manage"] });
+    const asManager = await s.ops.principals.authenticate(manager.apiKey);
+    expect(asManager).toMatchObject({ kind: "service", accountId: manager.account.id });
+    expect(await reason(s.ops.serviceAccounts.create(asManager, { name: "x", permissions: ["users.write"] }))).toBe("PERMISSION_DENIED");
+    const made = await s.ops.serviceAccounts.create(asManager, { name: "child", permissions: ["service_accounts.manage"] });
+    expect(made.account.createdBy).toBe(`service:${manager.account.id}`);
+  });
+
+  it("refuses bad names", async () => {
+    for (const name of ["", "   ", "a".repeat(101), "tab\there"]) {
+      expect(await reason(s.ops.serviceAccounts.create(admin, { name, permissions: [] }))).toBe("INVALID_ARGUMENT");
+    }
+  });
+});
+
+describe("authenticating with a key", () => {
+  it("gives the account's permissions, and records its use about once a minute", async () => {
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: ["tokens.introspect"] });
+    const caller = await s.ops.serviceAccounts.authenticate(apiKey);
+    expect(caller).toEqual({ kind: "service", accountId: account.id, name: "svc", permissions: ["tokens.introspect"] });
+    const firstUse = (await s.store.serviceAccounts.findById(account.id))?.lastUsedAt;
+    expect(firstUse).toEqual(s.clock.now());
+    s.clock.advance(30_000);
+    await s.ops.serviceAccounts.authenticate(apiKey);
+    expect((await s.store.serviceAccounts.findById(account.id))?.lastUsedAt).toEqual(firstUse);
+    s.clock.advance(31_000);
+    await s.ops.serviceAccounts.authenticate(apiKey);
+    expect((await s.store.serviceAccounts.findById(account.id))?.lastUsedAt).toEqual(s.clock.now());
+  });
+
+  it("refuses every other key with the same INVALID_TOKEN", async () => {
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] });
+    const other = await s.ops.serviceAccounts.create(admin, { name: "other", permissions: [] });
+    const secret = apiKey.slice(account.keyPrefix.length);
+    const flipped = `${account.keyPrefix}${secret[0] === "A" ? "B" : "A"}${secret.slice(1)}`;
+    const bad = [
+      flipped,
+      `${other.account.keyPrefix}${secret}`, // a real secret under another account's id
+      `authd_sk_${"0".repeat(24)}_${secret}`, // an id no account has
+      `${apiKey}x`,
+      "authd_sk_",
+      "authd_sk_nothex",
+    ];
+    const messages = new Set<string>();
+    for (const key of bad) {
+      const err = await s.ops.serviceAccounts.authenticate(key).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      expect((err as AuthError).reason).toBe("INVALID_TOKEN");
+      messages.add((err as AuthError).message);
+    }
+    expect([...messages]).toHaveLength(1);
+  });
+
+  it("stops at once when the account is revoked, and revoking twice is NOT_FOUND", async () => {
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] });
+    await s.ops.serviceAccounts.authenticate(apiKey);
+    const revoked = await s.ops.serviceAccounts.revoke(admin, account.id);
+    expect(revoked.revokedAt).toEqual(s.clock.now());
+    expect(await reason(s.ops.serviceAccounts.authenticate(apiKey))).toBe("INVALID_TOKEN");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, account.id))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.rotateKey(admin, account.id))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, "0".repeat(24)))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, "not-one-of-ours"))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, ""))).toBe("INVALID_ARGUMENT");
+    expect(await reason(s.ops.serviceAccounts.revoke(plainUser, account.id))).toBe("PERMISSION_DENIED");
+  });
+
+  it("a rotated key replaces the old one at once", async () => {
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] });
+    s.clock.advance(1_000);
+    const rotated = await s.ops.serviceAccounts.rotateKey(admin, account.id);
+    expect(rotated.apiKey).not.toBe(apiKey);
+    expect(rotated.account.keyCreatedAt).toEqual(s.clock.now());
+    expect(await reason(s.ops.serviceAccounts.authenticate(apiKey))).toBe("INVALID_TOKEN");
+    expect((await s.ops.serviceAccounts.authenticate(rotated.apiKey)).accountId).toBe(account.id);
+  });
+});
+
+describe("listing", () => {
+  it("pages newest first with page tokens, revoked accounts included", async () => {
+    const fresh = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    try {
+      const { tokens, user } = await fresh.ops.accounts.register({ email: "a@example.com", password, displayName: "" }, fresh.client);
+      await fresh.store.users.update(user.id, { roles: ["admin"] });
+      const boss = await fresh.ops.principals.authenticate(tokens?.accessToken);
+      const made: string[] = [];
+      for (const name of ["one", "two", "three"]) {
+        made.unshift((await fresh.ops.serviceAccounts.create(boss, { name, permissions: [] })).account.id);
+        fresh.clock.advance(1_000);
+      }
+      await fresh.ops.serviceAccounts.revoke(boss, made[1] as string);
+      const first = await fresh.ops.serviceAccounts.list(boss, { pageSize: 2, pageToken: "" });
+      expect(first.accounts.map((a) => a.id)).toEqual(made.slice(0, 2));
+      expect(first.accounts[1]?.revokedAt).not.toBeNull();
+      const second = await fresh.ops.serviceAccounts.list(boss, { pageSize: 2, pageToken: first.nextPageToken });
+      expect(second.accounts.map((a) => a.id)).toEqual(made.slice(2));
+      expect(second.nextPageToken).toBe("");
+      expect((await fresh.ops.serviceAccounts.list(boss, { pageSize: 0, pageToken: "" })).accounts).toHaveLength(3);
+      for (const bad of [
+        { pageSize: -1, pageToken: "" },
+        { pageSize: 101, pageToken: "" },
+        { pageSize: 2, pageToken: "garbage!" },
+      ]) {
+        expect(await reason(fresh.ops.serviceAccounts.list(boss, bad))).toBe("INVALID_ARGUMENT");
+      }
+    } finally {
+      await fresh.close();
+    }
+  });
+});
