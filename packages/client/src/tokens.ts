@@ -1,0 +1,232 @@
+// The token manager of an app: holds the session's tokens, attaches the access token to calls,
+// refreshes it when it expires and signs out when the session cannot go on.
+//
+// authd's refresh tokens are single-use: presenting one twice revokes the whole session. So a
+// refresh is never started twice for one refresh token. All calls that meet an expired token share
+// the one refresh in flight, and a call whose token was already replaced by someone else's refresh
+// retries with the new token instead of refreshing again.
+import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { toAuthdError, unauthenticated } from "./errors.js";
+import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
+import type { TokenPair } from "./gen/auth/v1/common_pb.js";
+
+/** What a manager keeps of a session (what a TokenStorage stores). */
+export interface StoredTokens {
+  accessToken: string;
+  refreshToken: string;
+  /** When the access token expires, in milliseconds since the epoch (0 when unknown). */
+  accessTokenExpiresAt: number;
+  /** The session's id. */
+  sessionId: string;
+}
+
+/** Where the tokens live between page loads or restarts. May be synchronous or not. */
+export interface TokenStorage {
+  load(): StoredTokens | undefined | Promise<StoredTokens | undefined>;
+  save(tokens: StoredTokens): void | Promise<void>;
+  clear(): void | Promise<void>;
+}
+
+/** Keeps the tokens in memory only: gone with the process or page. */
+export function memoryTokenStorage(): TokenStorage {
+  let held: StoredTokens | undefined;
+  return {
+    load: () => held,
+    save: (t) => {
+      held = t;
+    },
+    clear: () => {
+      held = undefined;
+    },
+  };
+}
+
+/** The part of the Web Storage API (localStorage, sessionStorage) a manager uses. */
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/**
+ * Keeps the tokens as JSON under one key of a Web Storage (e.g. `localStorage`). Anything a script
+ * on the page can read, an injected script can read too: prefer sessionStorage or memory where
+ * cross-site scripting is a concern.
+ */
+export function webTokenStorage(storage: KeyValueStorage, key = "authd.tokens"): TokenStorage {
+  return {
+    load() {
+      const raw = storage.getItem(key);
+      if (raw === null) return undefined;
+      try {
+        const t = JSON.parse(raw) as Partial<StoredTokens>;
+        if (typeof t.accessToken !== "string" || typeof t.refreshToken !== "string") return undefined;
+        return {
+          accessToken: t.accessToken,
+          refreshToken: t.refreshToken,
+          accessTokenExpiresAt: t.accessTokenExpiresAt ?? 0,
+          sessionId: t.sessionId ?? "",
+        };
+      } catch {
+        return undefined;
+      }
+    },
+    save: (t) => storage.setItem(key, JSON.stringify(t)),
+    clear: () => storage.removeItem(key),
+  };
+}
+
+/** Reasons after which the session cannot go on: the manager signs out. */
+const sessionOverReasons = new Set(["REFRESH_REVOKED", "REFRESH_EXPIRED", "INVALID_REFRESH", "SESSION_REVOKED"]);
+
+export interface TokenManagerOptions {
+  /**
+   * A transport to authd for RefreshToken (and Logout): one WITHOUT this manager's interceptor.
+   */
+  transport: Transport;
+  /** Default: memory only. */
+  storage?: TokenStorage;
+  /** Told once each time the session ends: the reason (e.g. "REFRESH_REVOKED") or "SIGNED_OUT". */
+  onSignOut?: (reason: string) => void;
+  /** Refresh before a call when the access token expires within this many ms; default 5000. */
+  refreshMarginMs?: number;
+  /** The clock the stored expiry is judged by; default Date.now. */
+  now?: () => number;
+}
+
+export interface TokenManager {
+  /** A Connect client interceptor: add it to the transport of every client that needs a token. */
+  readonly interceptor: Interceptor;
+  /** Stores a new session's tokens (Login's, CompleteLogin's). */
+  setTokens(pair: TokenPair | StoredTokens): Promise<void>;
+  /** The current access token, refreshed first when it is (about to be) expired; undefined when signed out. */
+  getAccessToken(): Promise<string | undefined>;
+  /**
+   * Refreshes now, or joins the refresh already in flight. With `usedAccessToken`, does nothing when
+   * the tokens were already replaced since that token was handed out.
+   */
+  refresh(usedAccessToken?: string): Promise<StoredTokens>;
+  /** Forgets the tokens; with `revoke`, first ends the session at authd (Logout). */
+  signOut(options?: { revoke?: boolean }): Promise<void>;
+}
+
+function fromPair(pair: TokenPair | StoredTokens): StoredTokens {
+  if ("accessTokenExpiresAt" in pair) return { ...pair };
+  const expire = pair.accessTokenExpireTime;
+  return {
+    accessToken: pair.accessToken,
+    refreshToken: pair.refreshToken,
+    accessTokenExpiresAt: expire === undefined ? 0 : Number(expire.seconds) * 1000 + Math.floor(expire.nanos / 1e6),
+    sessionId: pair.sessionId,
+  };
+}
+
+export function createTokenManager(opts: TokenManagerOptions): TokenManager {
+  const auth = createClient(AuthService, opts.transport);
+  const storage = opts.storage ?? memoryTokenStorage();
+  const now = opts.now ?? Date.now;
+  const margin = opts.refreshMarginMs ?? 5000;
+  let current: StoredTokens | undefined;
+  let loading: Promise<void> | undefined;
+  let inflight: Promise<StoredTokens> | undefined;
+  // Bumped by every sign-in and sign-out: a refresh that finishes after one must not bring back
+  // the tokens it replaced.
+  let generation = 0;
+
+  const load = () => {
+    loading ??= Promise.resolve(storage.load()).then((t) => {
+      current ??= t;
+    });
+    return loading;
+  };
+
+  async function endSession(reason: string): Promise<void> {
+    const hadSession = current !== undefined;
+    generation++;
+    current = undefined;
+    inflight = undefined;
+    await storage.clear();
+    if (hadSession) opts.onSignOut?.(reason);
+  }
+
+  async function runRefresh(used: StoredTokens, gen: number): Promise<StoredTokens> {
+    try {
+      const res = await auth.refreshToken({ refreshToken: used.refreshToken });
+      if (res.tokens === undefined) throw unauthenticated("INVALID_REFRESH", "the refresh answered no tokens");
+      const next = fromPair(res.tokens);
+      if (gen !== generation) throw unauthenticated("UNAUTHENTICATED", "signed out during the refresh");
+      current = next;
+      await storage.save(next);
+      return next;
+    } catch (err) {
+      const e = toAuthdError(err);
+      if (e !== undefined && sessionOverReasons.has(e.reason) && gen === generation) await endSession(e.reason);
+      throw e ?? err;
+    }
+  }
+
+  async function refresh(usedAccessToken?: string): Promise<StoredTokens> {
+    await load();
+    if (inflight !== undefined) return inflight;
+    if (current === undefined) throw unauthenticated("UNAUTHENTICATED", "not signed in");
+    if (usedAccessToken !== undefined && current.accessToken !== usedAccessToken) return current;
+    const flight = runRefresh(current, generation).finally(() => {
+      if (inflight === flight) inflight = undefined;
+    });
+    inflight = flight;
+    return flight;
+  }
+
+  async function getAccessToken(): Promise<string | undefined> {
+    await load();
+    if (inflight !== undefined) return (await inflight).accessToken;
+    if (current === undefined) return undefined;
+    const expiresAt = current.accessTokenExpiresAt;
+    if (expiresAt !== 0 && now() >= expiresAt - margin) return (await refresh(current.accessToken)).accessToken;
+    return current.accessToken;
+  }
+
+  const interceptor: Interceptor = (next) => async (req) => {
+    if (req.header.has("authorization")) return next(req);
+    const token = await getAccessToken();
+    if (token === undefined) return next(req);
+    req.header.set("authorization", `Bearer ${token}`);
+    try {
+      return await next(req);
+    } catch (err) {
+      const e = toAuthdError(err);
+      if (e === undefined) throw err;
+      if (sessionOverReasons.has(e.reason)) await endSession(e.reason);
+      // A streaming request's messages may be consumed already: only unary calls are sent again.
+      if (e.reason !== "TOKEN_EXPIRED" || req.stream) throw e;
+      const fresh = await refresh(token);
+      req.header.set("authorization", `Bearer ${fresh.accessToken}`);
+      return await next(req);
+    }
+  };
+
+  return {
+    interceptor,
+    async setTokens(pair) {
+      await load();
+      generation++;
+      inflight = undefined;
+      current = fromPair(pair);
+      await storage.save(current);
+    },
+    getAccessToken,
+    refresh,
+    async signOut(options = {}) {
+      await load();
+      const held = current;
+      if (options.revoke === true && held !== undefined) {
+        try {
+          await auth.logout({}, { headers: { authorization: `Bearer ${held.accessToken}` } });
+        } catch {
+          // The session may be over already (expired token, revoked): forgetting it is what is left.
+        }
+      }
+      await endSession("SIGNED_OUT");
+    },
+  };
+}

@@ -1,0 +1,141 @@
+// Access-token verification for the services behind authd: the signature against authd's JSON Web
+// Key Set, then the algorithm, type, issuer, audience and expiry, with the caller read from the
+// claims. No call to authd per request: the key set is fetched once and cached (see keySets).
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  type RemoteJWKSetOptions,
+} from "jose";
+import { unauthenticated } from "./errors.js";
+
+/** Who called, as the access token says. */
+export interface VerifiedCaller {
+  /** The user id (the `sub` claim). */
+  userId: string;
+  /** The session id (the `sid` claim). */
+  sessionId: string;
+  /** The `roles` claim; empty when the token has none. */
+  roles: readonly string[];
+  /** The `permissions` claim, or the words of a `scope` claim; empty when the token has neither. */
+  permissions: readonly string[];
+  /** When the token stops being accepted (the `exp` claim). */
+  expiresAt: Date;
+  /** Every claim, for anything else a service needs. */
+  claims: Readonly<JWTPayload>;
+}
+
+export interface VerifyOptions {
+  /** authd's key set, e.g. `https://auth.example.com/.well-known/jwks.json`. */
+  jwksUrl?: string | URL;
+  /** Or the keys themselves (a JWKS document) or any jose key resolver. */
+  jwks?: JSONWebKeySet | JWTVerifyGetKey;
+  /** authd's JWT_ISSUER. */
+  issuer: string;
+  /** authd's JWT_AUDIENCE. */
+  audience: string;
+  /** Accepted signature algorithms; authd signs with EdDSA or ES256. */
+  algorithms?: string[];
+  /** Leeway for clock skew, in seconds; default 0. */
+  clockToleranceSeconds?: number;
+  /** The clock expiry is judged by; default the system clock. */
+  now?: () => Date;
+  /**
+   * How the remote key set is fetched and cached (jose's options): by default it is kept 10
+   * minutes, and a token with a `kid` not in the cached set fetches it again at most every 30 s.
+   */
+  remote?: RemoteJWKSetOptions;
+}
+
+/** Verifies one token; throws AuthdError (UNAUTHENTICATED) for a token that is not valid. */
+export type AccessTokenVerifier = (token: string) => Promise<VerifiedCaller>;
+
+const defaultAlgorithms = ["EdDSA", "ES256"];
+
+// One remote key set per URL and options, shared by every verifier of the process: jose's remote
+// set caches the keys and refetches when a token names a kid it lacks (a rotation), so sharing it
+// means one fetch for all of them.
+const keySets = new Map<string, JWTVerifyGetKey>();
+
+function keyResolver(opts: VerifyOptions): JWTVerifyGetKey {
+  if (opts.jwks !== undefined) {
+    return typeof opts.jwks === "function" ? opts.jwks : createLocalJWKSet(opts.jwks);
+  }
+  if (opts.jwksUrl === undefined) throw new TypeError("verifyAccessToken needs jwksUrl or jwks");
+  const url = new URL(opts.jwksUrl);
+  const cacheKey = `${url.href} ${JSON.stringify(opts.remote ?? {})}`;
+  let set = keySets.get(cacheKey);
+  if (set === undefined) {
+    set = createRemoteJWKSet(url, opts.remote);
+    keySets.set(cacheKey, set);
+  }
+  return set;
+}
+
+function stringList(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((v) => typeof v === "string") ? value : undefined;
+}
+
+function callerOf(payload: JWTPayload): VerifiedCaller {
+  const { sub, sid, exp } = payload;
+  if (typeof sub !== "string" || typeof sid !== "string" || typeof exp !== "number") {
+    throw unauthenticated("INVALID_TOKEN", "the access token lacks sub, sid or exp");
+  }
+  const scope = typeof payload.scope === "string" ? payload.scope.split(" ").filter((s) => s !== "") : undefined;
+  return {
+    userId: sub,
+    sessionId: sid,
+    roles: stringList(payload.roles) ?? [],
+    permissions: stringList(payload.permissions) ?? scope ?? [],
+    expiresAt: new Date(exp * 1000),
+    claims: payload,
+  };
+}
+
+function verificationError(err: unknown): ConnectError {
+  if (err instanceof errors.JWTExpired) return unauthenticated("TOKEN_EXPIRED", "the access token has expired", err);
+  // The key set could not be had: not the caller's fault, and retrying later may succeed.
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError)) {
+    return new ConnectError("the signing keys could not be fetched", Code.Unavailable, undefined, undefined, err);
+  }
+  return unauthenticated("INVALID_TOKEN", "the access token is not valid", err);
+}
+
+/** A verifier bound to one key set and one set of expectations (build it once per service). */
+export function createAccessTokenVerifier(opts: VerifyOptions): AccessTokenVerifier {
+  const keys = keyResolver(opts);
+  const algorithms = opts.algorithms ?? defaultAlgorithms;
+  return async (token) => {
+    if (token === "") throw unauthenticated("UNAUTHENTICATED", "no access token was presented");
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        algorithms,
+        issuer: opts.issuer,
+        audience: opts.audience,
+        typ: "at+jwt",
+        clockTolerance: opts.clockToleranceSeconds ?? 0,
+        currentDate: opts.now?.(),
+        requiredClaims: ["sub", "exp"],
+      }));
+    } catch (err) {
+      throw verificationError(err);
+    }
+    return callerOf(payload);
+  };
+}
+
+/**
+ * Verifies an access token issued by authd and returns its caller. With `jwksUrl`, the key set is
+ * fetched once per URL and process and cached (rotation-aware: a token signed with a key the cache
+ * lacks fetches the set again). Throws AuthdError: TOKEN_EXPIRED, INVALID_TOKEN or
+ * UNAUTHENTICATED (empty token); a ConnectError UNAVAILABLE when the keys cannot be fetched.
+ */
+export function verifyAccessToken(token: string, opts: VerifyOptions): Promise<VerifiedCaller> {
+  return createAccessTokenVerifier(opts)(token);
+}

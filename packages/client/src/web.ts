@@ -1,0 +1,21 @@
+// @authd/client/web: transports for browsers (Connect-Web and gRPC-Web over fetch), plus everything
+// the package root exports. authd must list the page's origin in CORS_ALLOWED_ORIGINS.
+import type { Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { type AuthdTransportOptions, transportInterceptors } from "./clients.js";
+
+export * from "./index.js";
+
+export interface WebTransportOptions extends AuthdTransportOptions {
+  /** Default "connect". */
+  protocol?: "connect" | "grpc-web";
+  /** For "connect" only: binary Protobuf instead of JSON. Default false (JSON). */
+  binary?: boolean;
+}
+
+/** A transport to authd from a browser. */
+export function createAuthdTransport(opts: WebTransportOptions): Transport {
+  const interceptors = transportInterceptors(opts);
+  if (opts.protocol === "grpc-web") return createGrpcWebTransport({ baseUrl: opts.baseUrl, interceptors });
+  return createConnectTransport({ baseUrl: opts.baseUrl, interceptors, useBinaryFormat: opts.binary === true });
+}

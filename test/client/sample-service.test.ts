@@ -1,0 +1,227 @@
+// @authd/client against a real authd: an app signs in through the package's Node transport, and its
+// token manager calls both authd and a sample microservice that verifies the tokens with the
+// package's interceptor. authd's clock and the sample's verifier share the test's clock, so moving
+// it expires the access token for both.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  AuthdError,
+  createAuthdClients,
+  createAuthdTransport,
+  createTokenManager,
+  isAuthdError,
+  memoryTokenStorage,
+  type StoredTokens,
+  type TokenManager,
+  type TokenPair,
+  toAuthdError,
+} from "../../packages/client/src/node.ts";
+import type { Store } from "../../src/store/port.ts";
+import { type Harness, startHarness } from "../support/harness.ts";
+import { openTestStore } from "../support/stores.ts";
+import { type SampleServer, sampleClient, startSampleServer } from "./sample-service.ts";
+
+const ttlSeconds = 60;
+const password = "correct horse battery staple";
+
+let h: Harness;
+let sample: SampleServer;
+/** RefreshToken calls that reached authd's store (each call looks its token up exactly once). */
+let refreshCalls = 0;
+
+/** The store with every refresh-token lookup counted: the server side of "one refresh". */
+function countingRefreshes(store: Store): Store {
+  const refreshTokens = new Proxy(store.refreshTokens, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== "find" || typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        refreshCalls++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return new Proxy(store, {
+    get: (target, prop, receiver) => (prop === "refreshTokens" ? refreshTokens : Reflect.get(target, prop, receiver)),
+  });
+}
+
+beforeAll(async () => {
+  // No grace for a replayed refresh token: a second refresh with one token revokes the session, so
+  // two calls racing one refresh would fail the test loudly, not only show in the count.
+  const env = { EMAIL_VERIFICATION_REQUIRED: "false", ACCESS_TOKEN_TTL_SECONDS: String(ttlSeconds), REFRESH_REUSE_GRACE_SECONDS: "0" };
+  h = await startHarness(env, countingRefreshes(await openTestStore("client_sample")));
+  sample = await startSampleServer({
+    jwksUrl: `${h.url}/.well-known/jwks.json`,
+    issuer: "authd",
+    audience: "authd",
+    now: () => h.clock.now(),
+  });
+});
+
+afterAll(async () => {
+  await sample?.close();
+  await h?.close();
+});
+
+let n = 0;
+/** Registers a new account and signs it in over gRPC; its tokens and user id. */
+async function signIn(): Promise<{ tokens: TokenPair; userId: string }> {
+  const { auth } = createAuthdClients(createAuthdTransport({ baseUrl: h.url }));
+  const email = `client-${++n}@example.com`;
+  await auth.register({ email, password });
+  const res = await auth.login({ email, password });
+  if (res.result.case !== "tokens" || res.user === undefined) throw new Error("no tokens");
+  return { tokens: res.result.value, userId: res.user.id };
+}
+
+interface App {
+  manager: TokenManager;
+  signOuts: string[];
+  stored(): StoredTokens | undefined;
+  sample: ReturnType<typeof sampleClient>;
+  authd: ReturnType<typeof createAuthdClients>;
+}
+
+/** An app as the README shows it: one manager, its interceptor on the transports to authd and to the sample. */
+async function app(tokens: TokenPair, now?: () => number): Promise<App> {
+  const storage = memoryTokenStorage();
+  const signOuts: string[] = [];
+  const manager = createTokenManager({
+    transport: createAuthdTransport({ baseUrl: h.url }),
+    storage,
+    onSignOut: (reason) => signOuts.push(reason),
+    now,
+  });
+  await manager.setTokens(tokens);
+  return {
+    manager,
+    signOuts,
+    stored: () => storage.load() as StoredTokens | undefined,
+    sample: sampleClient(createAuthdTransport({ baseUrl: sample.url, tokens: manager })),
+    authd: createAuthdClients(createAuthdTransport({ baseUrl: h.url, protocol: "connect", tokens: manager })),
+  };
+}
+
+describe("the sample microservice with the package's verifier", () => {
+  it("puts the caller the token names into the handler's context", async () => {
+    const { tokens, userId } = await signIn();
+    const a = await app(tokens);
+    await expect(a.sample.whoAmI()).resolves.toEqual({ userId, sessionId: tokens.sessionId });
+  });
+
+  it("refuses a call without a token, and a tampered token, with authd's reasons", async () => {
+    const { tokens } = await signIn();
+    const bare = sampleClient(createAuthdTransport({ baseUrl: sample.url }));
+    const missing = await bare.whoAmI().catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(AuthdError);
+    expect(missing).toMatchObject({ code: Code.Unauthenticated, reason: "UNAUTHENTICATED" });
+
+    const [head, body, sig] = tokens.accessToken.split(".");
+    const forged = `${head}.${body}.${sig?.startsWith("A") ? "B" : "A"}${sig?.slice(1)}`;
+    const tampered = sampleClient(createAuthdTransport({ baseUrl: sample.url, interceptors: [bearerOf(forged)] }));
+    await expect(tampered.whoAmI()).rejects.toMatchObject({ code: Code.Unauthenticated, reason: "INVALID_TOKEN" });
+  });
+});
+
+describe("the token manager", () => {
+  it("answers concurrent calls around an expiry with one refresh, shared by calls to authd and to the service", async () => {
+    const { tokens, userId } = await signIn();
+    const a = await app(tokens);
+    await a.sample.whoAmI();
+
+    h.clock.advance((ttlSeconds + 1) * 1000);
+    const before = refreshCalls;
+    const calls = [
+      ...Array.from({ length: 6 }, () => a.sample.whoAmI().then((r) => r.userId)),
+      ...Array.from({ length: 4 }, () => a.authd.auth.getCurrentUser({}).then((r) => r.user?.id)),
+    ];
+    const users = await Promise.all(calls);
+
+    expect(users).toEqual(Array(10).fill(userId));
+    expect(refreshCalls - before).toBe(1);
+    expect(a.stored()?.accessToken).not.toBe(tokens.accessToken);
+    expect(a.stored()?.refreshToken).not.toBe(tokens.refreshToken);
+    expect(a.signOuts).toEqual([]);
+
+    // And again on the new pair: the first refresh left nothing behind that a second could trip on.
+    h.clock.advance((ttlSeconds + 1) * 1000);
+    await Promise.all(Array.from({ length: 5 }, () => a.sample.whoAmI()));
+    expect(refreshCalls - before).toBe(2);
+  });
+
+  it("refreshes before the call when its own clock says the token has expired", async () => {
+    const { tokens } = await signIn();
+    // The app's clock is a second past the expiry the pair states; authd's has not moved.
+    const expiresAt = Number(tokens.accessTokenExpireTime?.seconds) * 1000;
+    const a = await app(tokens, () => expiresAt + 1000);
+    const before = refreshCalls;
+    await Promise.all([a.sample.whoAmI(), a.sample.whoAmI(), a.manager.getAccessToken()]);
+    expect(refreshCalls - before).toBe(1);
+  });
+
+  it("signs out once, cleanly, when the refresh token is revoked", async () => {
+    const { tokens } = await signIn();
+    const a = await app(tokens);
+    // The session ends elsewhere (another device signed it out); the app still holds its tokens.
+    await createAuthdClients(createAuthdTransport({ baseUrl: h.url, interceptors: [bearerOf(tokens.accessToken)] })).auth.logout({});
+
+    h.clock.advance((ttlSeconds + 1) * 1000);
+    const before = refreshCalls;
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => a.sample.whoAmI()));
+
+    for (const r of results) {
+      expect(r.status).toBe("rejected");
+      const err = (r as PromiseRejectedResult).reason as unknown;
+      expect(isAuthdError(err)).toBe(true);
+      expect(err).toMatchObject({ code: Code.Unauthenticated, reason: "REFRESH_REVOKED" });
+    }
+    expect(refreshCalls - before).toBe(1);
+    expect(a.signOuts).toEqual(["REFRESH_REVOKED"]);
+    expect(a.stored()).toBeUndefined();
+    await expect(a.manager.getAccessToken()).resolves.toBeUndefined();
+    // Signed out, calls go without a token.
+    await expect(a.sample.whoAmI()).rejects.toMatchObject({ reason: "UNAUTHENTICATED" });
+    expect(refreshCalls - before).toBe(1);
+  });
+
+  it("signOut({ revoke: true }) ends the session at authd too", async () => {
+    const { tokens } = await signIn();
+    const a = await app(tokens);
+    await a.manager.signOut({ revoke: true });
+    expect(a.signOuts).toEqual(["SIGNED_OUT"]);
+    const { auth } = createAuthdClients(createAuthdTransport({ baseUrl: h.url }));
+    await expect(auth.refreshToken({ refreshToken: tokens.refreshToken })).rejects.toMatchObject({ reason: "REFRESH_REVOKED" });
+  });
+});
+
+describe("typed errors", () => {
+  it.each(["grpc", "connect", "grpc-web"] as const)("carry authd's reason over %s", async (protocol) => {
+    const { auth } = createAuthdClients(createAuthdTransport({ baseUrl: h.url, protocol }));
+    const err = await auth.login({ email: "nobody@example.com", password: "wrong password!" }).catch((e: unknown) => e);
+    expect(isAuthdError(err)).toBe(true);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect(err).toMatchObject({ code: Code.Unauthenticated, reason: "INVALID_CREDENTIALS", rawMessage: expect.any(String) });
+  });
+
+  it("keep the other details and the field", async () => {
+    const { auth } = createAuthdClients(createAuthdTransport({ baseUrl: h.url, protocol: "connect", json: true }));
+    const err = await auth.register({ email: "not an email", password }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", errorMetadata: { field: "email" } });
+    expect((err as AuthdError).details.length).toBeGreaterThan(1);
+  });
+
+  it("are not made up for errors without authd's ErrorInfo", () => {
+    const plain = new ConnectError("no", Code.Unavailable);
+    expect(toAuthdError(plain)).toBeUndefined();
+    expect(plain instanceof AuthdError).toBe(false);
+    expect(isAuthdError(new Error("x"))).toBe(false);
+  });
+});
+
+function bearerOf(token: string) {
+  return (next: Parameters<import("@connectrpc/connect").Interceptor>[0]) => (req: Parameters<typeof next>[0]) => {
+    req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  };
+}

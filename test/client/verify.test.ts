@@ -1,0 +1,122 @@
+// verifyAccessToken against a key set served by the test: claims read, the key set cached, a token
+// signed with a key the cache lacks (a rotation) fetching it again, and each failure's reason.
+// Tokens are signed here with jose's SignJWT, independently of authd's signer.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Code } from "@connectrpc/connect";
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isAuthdError, verifyAccessToken, type VerifyOptions } from "../../packages/client/src/index.ts";
+
+type Key = Awaited<ReturnType<typeof generateKeyPair>>;
+
+let server: http.Server;
+let url: string;
+let fetches = 0;
+let published: JWK[] = [];
+const keys: Record<string, Key> = {};
+
+beforeAll(async () => {
+  for (const kid of ["a", "b", "c"]) keys[kid] = await generateKeyPair("EdDSA", { extractable: true });
+  published = [await publicJwk("a")];
+  server = http.createServer((_req, res) => {
+    fetches++;
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ keys: published }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
+});
+
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+async function publicJwk(kid: string): Promise<JWK> {
+  return { ...(await exportJWK(keys[kid]!.publicKey)), kid, alg: "EdDSA", use: "sig" };
+}
+
+async function token(kid: string, claims: Record<string, unknown> = {}, opts: { typ?: string; exp?: number; aud?: string } = {}) {
+  return new SignJWT({ sid: "session-1", ...claims })
+    .setProtectedHeader({ alg: "EdDSA", kid, typ: opts.typ ?? "at+jwt" })
+    .setSubject("user-1")
+    .setIssuer("authd")
+    .setAudience(opts.aud ?? "authd")
+    .setIssuedAt()
+    .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 60)
+    .sign(keys[kid]!.privateKey);
+}
+
+// No cooldown between fetches: the test decides when a refetch is due, not the wall clock.
+const options = (): VerifyOptions => ({ jwksUrl: url, issuer: "authd", audience: "authd", remote: { cooldownDuration: 0 } });
+
+describe("verifyAccessToken", () => {
+  it("reads the caller, its roles and permissions, fetching the key set once for many calls", async () => {
+    const before = fetches;
+    const t = await token("a", { roles: ["user", "admin"], permissions: ["orders.read"] });
+    for (let i = 0; i < 3; i++) {
+      const caller = await verifyAccessToken(t, options());
+      expect(caller).toMatchObject({ userId: "user-1", sessionId: "session-1", roles: ["user", "admin"], permissions: ["orders.read"] });
+    }
+    expect(fetches - before).toBeLessThanOrEqual(1);
+  });
+
+  it("reads permissions from a scope claim, and none when the token has neither", async () => {
+    await expect(verifyAccessToken(await token("a", { scope: "orders.read orders.write" }), options())).resolves.toMatchObject({
+      roles: [],
+      permissions: ["orders.read", "orders.write"],
+    });
+    await expect(verifyAccessToken(await token("a"), options())).resolves.toMatchObject({ roles: [], permissions: [] });
+  });
+
+  it("fetches the key set again for a token signed with a key it has not seen (rotation)", async () => {
+    await verifyAccessToken(await token("a"), options());
+    const before = fetches;
+    published = [await publicJwk("b"), await publicJwk("a")];
+    await expect(verifyAccessToken(await token("b"), options())).resolves.toMatchObject({ userId: "user-1" });
+    expect(fetches - before).toBe(1);
+    // Tokens of the previous key still verify, from the cache.
+    await expect(verifyAccessToken(await token("a"), options())).resolves.toMatchObject({ userId: "user-1" });
+    expect(fetches - before).toBe(1);
+  });
+
+  it.each([
+    ["an unknown key", () => token("c"), "INVALID_TOKEN"],
+    ["an expired token", () => token("a", {}, { exp: Math.floor(Date.now() / 1000) - 5 }), "TOKEN_EXPIRED"],
+    ["another audience", () => token("a", {}, { aud: "someone-else" }), "INVALID_TOKEN"],
+    ["another type (an ID token)", () => token("a", {}, { typ: "JWT" }), "INVALID_TOKEN"],
+    ["no sid", () => token("a", { sid: undefined }), "INVALID_TOKEN"],
+    ["garbage", async () => "not.a.jwt", "INVALID_TOKEN"],
+    ["nothing", async () => "", "UNAUTHENTICATED"],
+  ])("refuses %s with %s", async (_name, make, reason) => {
+    const err = await verifyAccessToken(await make(), options()).catch((e: unknown) => e);
+    expect(isAuthdError(err)).toBe(true);
+    expect(err).toMatchObject({ code: Code.Unauthenticated, reason });
+  });
+
+  it("judges expiry by the clock it is given", async () => {
+    const t = await token("a", {}, { exp: Math.floor(Date.now() / 1000) + 60 });
+    await expect(verifyAccessToken(t, { ...options(), now: () => new Date(Date.now() + 120_000) })).rejects.toMatchObject({
+      reason: "TOKEN_EXPIRED",
+    });
+  });
+
+  it("says UNAVAILABLE, not the caller's fault, when the key set cannot be fetched", async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const err = await verifyAccessToken(await token("a"), { ...options(), jwksUrl: `http://127.0.0.1:${port}/jwks` }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: Code.Unavailable });
+    expect(isAuthdError(err)).toBe(false);
+  });
+
+  it("verifies against keys given directly", async () => {
+    const caller = await verifyAccessToken(await token("c"), {
+      jwks: { keys: [await publicJwk("c")] },
+      issuer: "authd",
+      audience: "authd",
+    });
+    expect(caller.userId).toBe("user-1");
+  });
+});
