@@ -1,6 +1,7 @@
 // The operations every transport calls: one implementation per operation, built by
 // server/compose.ts. Transports import this type, never the composition.
 import type { Accounts } from "./accounts/accounts.ts";
+import type { ForwardAuth } from "./forward-auth/forward-auth.ts";
 import type { TokenIntrospection } from "./introspection/introspection.ts";
 import type { Principals } from "./service-accounts/principal.ts";
 import type { ServiceAccounts } from "./service-accounts/service-accounts.ts";
@@ -17,4 +18,5 @@ export interface Operations {
   principals: Principals;
   serviceAccounts: ServiceAccounts;
   introspection: TokenIntrospection;
+  forwardAuth: ForwardAuth;
 }

@@ -78,8 +78,9 @@ export function createCallMetrics(registry: Registry): CallMetrics {
     } else if (outcome.route === undefined) {
       service = outcome.protocol === "rest" ? "rest" : "http";
       method = route;
-    } else if (outcome.protocol === "rest") {
-      service = "rest";
+    } else if (outcome.protocol === "rest" || outcome.protocol === "http") {
+      // A REST route pattern, or a plain-HTTP endpoint's own path (forward auth): not an RPC name.
+      service = outcome.protocol;
       method = route;
     } else {
       const slash = route.lastIndexOf("/");

@@ -24,6 +24,7 @@ import type { Store } from "../store/port.ts";
 import { composeService, type Overrides, type Service } from "./compose.ts";
 import { createAccessLog } from "./access-log.ts";
 import { registerHealth } from "./health.ts";
+import { forwardAuthHandler, isForwardAuthPath } from "./forward-auth.ts";
 import { createListener, type LimitEvent, type ListenerStats, type NodeHandler } from "./listener.ts";
 import { createRpcHandler } from "../rpc/adapter.ts";
 import { registerReflection } from "./reflection.ts";
@@ -203,6 +204,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const scrapeHere = config.metrics?.port === undefined ? scrape : undefined;
 
   const logAccess = createAccessLog(log, metrics?.calls);
+  const forwardAuth = forwardAuthHandler(operations.forwardAuth, log);
 
   /** Everything past the request id, the access log and CORS. */
   const route: NodeHandler = (req, res) => {
@@ -231,7 +233,13 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       return;
     }
     const call =
-      path === introspectPath ? () => void introspect(req, res) : isRestPath(path ?? "/") ? () => void rest(req, res) : () => rpc(req, res);
+      path === introspectPath
+        ? () => void introspect(req, res)
+        : isForwardAuthPath(path ?? "/")
+          ? () => void forwardAuth(req, res)
+          : isRestPath(path ?? "/")
+            ? () => void rest(req, res)
+            : () => rpc(req, res);
     // The service's calls get a span when tracing is on; not the probes and JWKS above, nor the
     // gRPC health checks and reflection (grpc.health.v1, grpc.reflection.*): no one's call.
     if (tracing === undefined || path?.startsWith("/grpc.") === true) call();
@@ -247,7 +255,9 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     // CORS is for browsers, which send Origin with every cross-origin request and preflight: the
     // gRPC and server-to-server calls without it skip the middleware and its headers. The answer
     // still varies with Origin, so that a cache never hands one made for no Origin to a browser.
-    if (req.headers.origin === undefined) {
+    // Forward auth is asked by a proxy on behalf of the client, Origin and all: a preflight the
+    // proxy forwards gets the same check as any request, never the middleware's 204 (an allow).
+    if (req.headers.origin === undefined || isForwardAuthPath((req.url ?? "/").split("?", 1)[0] ?? "/")) {
       res.setHeader("vary", "Origin");
       route(req, res);
       return;

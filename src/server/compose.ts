@@ -6,6 +6,7 @@ import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { noEvents } from "../events.ts";
+import { createForwardAuth } from "../forward-auth/forward-auth.ts";
 import { createIntrospection } from "../introspection/introspection.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { permissionNames } from "../permissions/permissions.ts";
@@ -255,9 +256,10 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const serviceAccounts = createServiceAccounts({ store, clock, log, knownPermissions: permissionNames(config.roles) });
   const principals = createPrincipals({ sessions, serviceAccounts });
   const introspection = createIntrospection({ sessions, serviceAccounts });
+  const forwardAuth = createForwardAuth({ sessions });
 
   return {
-    operations: { accounts, sessions, twoFactor, signIn, principals, serviceAccounts, introspection },
+    operations: { accounts, sessions, twoFactor, signIn, principals, serviceAccounts, introspection, forwardAuth },
     store,
     clock,
     log,

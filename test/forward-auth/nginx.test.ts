@@ -1,0 +1,237 @@
+// Forward auth behind a real nginx (Debian's package, `auth_request` module): the test writes a
+// configuration in a temporary directory, starts nginx as its child on a free loopback port, and
+// proxies to a tiny upstream that echoes the headers it got. nginx is never installed here:
+// `.ci/run` installs it; where it cannot be found this suite is skipped and says so.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fetchDriver } from "../support/drivers.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { rest, sessionCookie } from "../support/rest.ts";
+
+const password = "correct horse battery staple";
+
+function findNginx(): string | undefined {
+  const dirs = ["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin", ...(process.env.PATH ?? "").split(path.delimiter)];
+  return dirs.map((d) => path.join(d, "nginx")).find((p) => p !== "nginx" && existsSync(p));
+}
+
+const nginxBin = findNginx();
+if (nginxBin === undefined) {
+  console.warn(
+    "forward-auth nginx end-to-end test SKIPPED: no nginx binary found (/usr/sbin/nginx or PATH). " +
+      "Install Debian's nginx package (`apt-get install -y --no-install-recommends nginx`; .ci/run does this) to run it.",
+  );
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The configuration under test: what docs/forward-auth.md tells operators to write. */
+function nginxConfig(dir: string, port: number, authd: string, upstream: number): string {
+  const auth = (name: string, query: string) => `
+    location = /${name} {
+      internal;
+      proxy_pass ${authd}/auth/forward${query};
+      proxy_http_version 1.1;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+      proxy_set_header X-Original-Method $request_method;
+    }`;
+  const protectedLocation = (prefix: string, name: string) => `
+    location ${prefix} {
+      auth_request /${name};
+      auth_request_set $auth_user_id $upstream_http_x_auth_user_id;
+      auth_request_set $auth_session_id $upstream_http_x_auth_session_id;
+      auth_request_set $auth_roles $upstream_http_x_auth_roles;
+      auth_request_set $auth_permissions $upstream_http_x_auth_permissions;
+      proxy_set_header X-Auth-User-Id $auth_user_id;
+      proxy_set_header X-Auth-Session-Id $auth_session_id;
+      proxy_set_header X-Auth-Roles $auth_roles;
+      proxy_set_header X-Auth-Permissions $auth_permissions;
+      proxy_http_version 1.1;
+      proxy_pass http://127.0.0.1:${upstream};
+    }`;
+  return `
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    ${protectedLocation("/", "authd")}
+    ${protectedLocation("/admin/", "authd-admin")}
+    ${auth("authd", "")}
+    ${auth("authd-admin", "?permission=users.write")}
+  }
+}
+`;
+}
+
+describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_request)", () => {
+  let h: Harness;
+  let dir: string;
+  let nginx: ChildProcess | undefined;
+  let upstream: http.Server;
+  let front: string;
+  const seen: Array<http.IncomingHttpHeaders & { url?: string }> = [];
+
+  beforeAll(async () => {
+    h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    upstream = http.createServer((req, res) => {
+      seen.push({ ...req.headers, url: req.url });
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ url: req.url, headers: req.headers }));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    const upstreamPort = (upstream.address() as net.AddressInfo).port;
+    dir = mkdtempSync(path.join(tmpdir(), "authd-nginx-"));
+    const port = await freePort();
+    writeFileSync(path.join(dir, "nginx.conf"), nginxConfig(dir, port, h.url, upstreamPort));
+    // -e: the error log of the start-up itself, before the configuration is read, also in the temp dir.
+    const child = spawn(nginxBin as string, ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    nginx = child;
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    front = `http://127.0.0.1:${port}`;
+    // Ready when it answers; a start-up failure (bad configuration, port taken) is reported with its log.
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr} ${readFileSync(path.join(dir, "error.log"), "utf8")}`);
+      const up = await fetch(`${front}/`).then(
+        () => true,
+        () => false,
+      );
+      if (up) break;
+      if (i > 200) throw new Error(`nginx did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  });
+
+  afterAll(async () => {
+    if (nginx !== undefined && nginx.exitCode === null) {
+      const exited = new Promise((resolve) => nginx?.once("exit", resolve));
+      nginx.kill("SIGTERM");
+      await exited;
+    }
+    await new Promise((resolve) => upstream?.close(resolve));
+    await h?.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function signIn(email: string) {
+    const d = fetchDriver(h.url, "nginx-test");
+    await d.call("AuthService/Register", { email, password });
+    const login = await d.call("AuthService/Login", { email, password });
+    const me = await d.call("AuthService/GetCurrentUser", {}, login.tokens.accessToken);
+    return {
+      accessToken: login.tokens.accessToken as string,
+      sessionId: login.tokens.sessionId as string,
+      userId: me.user.id as string,
+      d,
+    };
+  }
+
+  /** A request through nginx; what the upstream saw, when it was reached. */
+  async function through(pathname: string, headers: Record<string, string> = {}, method = "GET") {
+    const before = seen.length;
+    const res = await fetch(`${front}${pathname}`, { method, headers });
+    const body = await res.text();
+    return { res, body, upstream: seen.length > before ? seen[seen.length - 1] : undefined };
+  }
+
+  it("no token: 401 from nginx, with the Bearer challenge, and the upstream never reached", async () => {
+    const { res, upstream } = await through("/app/page");
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe("Bearer");
+    expect(upstream).toBeUndefined();
+  });
+
+  it("a valid token: 200, and the upstream sees the user id, roles and session id", async () => {
+    const alice = await signIn("nginx-alice@example.com");
+    const { res, upstream } = await through("/app/page?q=1", { authorization: `Bearer ${alice.accessToken}` }, "POST");
+    expect(res.status).toBe(200);
+    expect(upstream?.url).toBe("/app/page?q=1");
+    expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
+    expect(upstream?.["x-auth-session-id"]).toBe(alice.sessionId);
+    expect(upstream).toHaveProperty("x-auth-roles");
+  });
+
+  it("the REST session cookie works through nginx too", async () => {
+    const email = "nginx-cookie@example.com";
+    const alice = await signIn(email);
+    const cookie = sessionCookie(await rest(h, "POST", "/auth/login", { body: { email, password } }));
+    const { res, upstream } = await through("/app/cookie", { cookie });
+    expect(res.status).toBe(200);
+    expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
+  });
+
+  it("after Logout or RevokeSession: 401 at once", async () => {
+    const alice = await signIn("nginx-revoke@example.com");
+    const second = await alice.d.call("AuthService/Login", { email: "nginx-revoke@example.com", password });
+    const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+    expect((await through("/app/x", auth(alice.accessToken))).res.status).toBe(200);
+    expect((await through("/app/x", auth(second.tokens.accessToken))).res.status).toBe(200);
+
+    await alice.d.call("SessionService/RevokeSession", { sessionId: second.tokens.sessionId }, alice.accessToken);
+    const revoked = await through("/app/x", auth(second.tokens.accessToken));
+    expect(revoked.res.status).toBe(401);
+    expect(revoked.upstream).toBeUndefined();
+
+    await alice.d.call("AuthService/Logout", {}, alice.accessToken);
+    const loggedOut = await through("/app/x", auth(alice.accessToken));
+    expect(loggedOut.res.status).toBe(401);
+    expect(loggedOut.upstream).toBeUndefined();
+  });
+
+  it("a client-forged X-Auth-User-Id is never passed on as the identity", async () => {
+    const forged = {
+      "x-auth-user-id": "someone-else",
+      "x-auth-session-id": "forged",
+      "x-auth-roles": "admin",
+      "x-auth-permissions": "users.write",
+    };
+    const anonymous = await through("/app/forged", forged);
+    expect(anonymous.res.status).toBe(401);
+    expect(anonymous.upstream).toBeUndefined();
+
+    const alice = await signIn("nginx-forged@example.com");
+    const { res, upstream } = await through("/app/forged", { ...forged, authorization: `Bearer ${alice.accessToken}` });
+    expect(res.status).toBe(200);
+    expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
+    expect(upstream?.["x-auth-session-id"]).toBe(alice.sessionId);
+    expect(String(upstream?.["x-auth-roles"] ?? "")).not.toContain("admin");
+    expect(String(upstream?.["x-auth-permissions"] ?? "")).not.toContain("users.write");
+  });
+
+  it("a permission the location requires and the caller lacks: 403 from nginx", async () => {
+    const alice = await signIn("nginx-403@example.com");
+    const { res, upstream } = await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` });
+    expect(res.status).toBe(403);
+    expect(upstream).toBeUndefined();
+    // The same caller is let through where nothing is required.
+    expect((await through("/app/users", { authorization: `Bearer ${alice.accessToken}` })).res.status).toBe(200);
+  });
+});
