@@ -3,7 +3,8 @@
 // call (sessions.authenticate: a revoked session or a cut-off user fails at once), then the
 // permissions the proxy's configuration requires for the location. The HTTP side
 // (server/forward-auth.ts) only reads the request and writes the answer.
-import { AuthError, invalidArgument } from "../errors.ts";
+import { invalidArgument } from "../errors.ts";
+import { requirePermission } from "../permissions/permissions.ts";
 import type { Credential, Sessions } from "../sessions/sessions.ts";
 
 export interface ForwardAuthDeps {
@@ -48,18 +49,18 @@ export function createForwardAuth(deps: ForwardAuthDeps) {
     /**
      * The identity behind a live session that holds every required permission. No credential, a
      * bad one or an ended session: UNAUTHENTICATED, INVALID_TOKEN, TOKEN_EXPIRED or
-     * SESSION_REVOKED; a permission missing: PERMISSION_DENIED.
+     * SESSION_REVOKED (ACCOUNT_DISABLED or whatever else the live check refuses); a permission
+     * missing: PERMISSION_DENIED.
      */
     async check(request: ForwardAuthRequest): Promise<ForwardIdentity> {
       // The requirement is checked first: a proxy misconfigured with a malformed name fails
       // closed for everyone, not only for the callers who happen to be signed in.
       const required = checkRequiredPermissions(request.requiredPermissions);
       const caller = await deps.sessions.authenticate(request.credential);
-      const roles: string[] = [];
-      const permissions: string[] = [];
-      const missing = required.filter((p) => !permissions.includes(p));
-      if (missing.length > 0) throw new AuthError("PERMISSION_DENIED", "the caller lacks a permission this resource requires");
-      return { userId: caller.userId, sessionId: caller.sessionId, roles, permissions };
+      // The caller's roles and permissions were read from the user record by that same live
+      // check, so a change of roles counts on the next request, whatever the token says.
+      for (const permission of required) requirePermission(caller, permission);
+      return { userId: caller.userId, sessionId: caller.sessionId, roles: caller.roles, permissions: caller.permissions };
     },
   };
 }

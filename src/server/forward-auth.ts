@@ -46,7 +46,7 @@ function requiredPermissions(req: NodeRequest, search: string): string[] {
 // RFC 6750 section 3: a request without credentials gets the bare challenge; a bad or ended one
 // says invalid_token; a missing permission says insufficient_scope.
 function challenge(reason: string, status: number): string | undefined {
-  if (status === 403) return 'Bearer error="insufficient_scope"';
+  if (reason === "PERMISSION_DENIED") return 'Bearer error="insufficient_scope"';
   if (status !== 401) return undefined;
   return reason === "UNAUTHENTICATED" ? "Bearer" : 'Bearer error="invalid_token"';
 }

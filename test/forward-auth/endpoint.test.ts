@@ -10,6 +10,7 @@ import { rest, sessionCookie } from "../support/rest.ts";
 
 const password = "correct horse battery staple";
 const metricsToken = "forward-auth-test-token-0123456789";
+const roles = '{"user": ["profile.read"], "admin": ["users.read", "users.write"], "support": ["users.read"]}';
 
 let h: Harness;
 
@@ -25,7 +26,7 @@ const forward = (path: string, init: RequestInit = {}) => fetch(`${h.url}${path}
 const bearer = (token: string, more: Record<string, string> = {}) => ({ authorization: `Bearer ${token}`, ...more });
 
 beforeAll(async () => {
-  h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", METRICS_TOKEN: metricsToken });
+  h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", METRICS_TOKEN: metricsToken, ROLES: roles });
 });
 afterAll(() => h?.close());
 
@@ -44,8 +45,8 @@ describe("forward auth", () => {
       expect(res.status, `${method} ${path}`).toBe(200);
       expect(res.headers.get("x-auth-user-id")).toBe(alice.userId);
       expect(res.headers.get("x-auth-session-id")).toBe(alice.sessionId);
-      expect(res.headers.get("x-auth-roles")).not.toBeNull();
-      expect(res.headers.get("x-auth-permissions")).not.toBeNull();
+      expect(res.headers.get("x-auth-roles")).toBe("user");
+      expect(res.headers.get("x-auth-permissions")).toBe("profile.read");
       expect(res.headers.get("cache-control")).toBe("no-store");
       expect(await res.text()).toBe("");
     }
@@ -123,8 +124,8 @@ describe("forward auth", () => {
     expect(signedIn.status).toBe(200);
     expect(signedIn.headers.get("x-auth-user-id")).toBe(alice.userId);
     expect(signedIn.headers.get("x-auth-session-id")).toBe(alice.sessionId);
-    expect(signedIn.headers.get("x-auth-roles")).not.toContain("admin");
-    expect(signedIn.headers.get("x-auth-permissions")).not.toContain("users.write");
+    expect(signedIn.headers.get("x-auth-roles")).toBe("user");
+    expect(signedIn.headers.get("x-auth-permissions")).toBe("profile.read");
   });
 
   it("answers 403 for a permission the proxy requires and the caller lacks, by query or header", async () => {
@@ -147,6 +148,28 @@ describe("forward auth", () => {
     const bad = await forward("/auth/forward?permission=Users%20Write", { headers: bearer(alice.accessToken) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { code: string }).code).toBe("INVALID_ARGUMENT");
+  });
+
+  it("lets through a caller whose roles grant every required permission; a change of roles counts at once", async () => {
+    const alice = await signIn("forward-roles@example.com");
+    const check = (query: string, headers: Record<string, string> = {}) =>
+      forward(`/auth/forward${query}`, { headers: bearer(alice.accessToken, headers) });
+    expect((await check("?permission=profile.read")).status).toBe(200);
+    expect((await check("?permission=users.read")).status).toBe(403);
+
+    // Promoted: the same token, issued when the user had only "user", passes at once.
+    await h.store.users.update(alice.userId, { roles: ["support", "user"] });
+    const promoted = await check("?permission=users.read&permission=profile.read");
+    expect(promoted.status).toBe(200);
+    expect(promoted.headers.get("x-auth-roles")).toBe("support,user");
+    expect(promoted.headers.get("x-auth-permissions")).toBe("profile.read,users.read");
+    // Every requirement from every source must hold: query and header together.
+    expect((await check("?permission=users.read", { "x-auth-required-permission": "profile.read" })).status).toBe(200);
+    expect((await check("?permission=users.read", { "x-auth-required-permission": "profile.read, users.write" })).status).toBe(403);
+
+    // Demoted: refused at once.
+    await h.store.users.update(alice.userId, { roles: ["user"] });
+    expect((await check("?permission=users.read")).status).toBe(403);
   });
 
   it("answers a forwarded CORS preflight with the check, not with the CORS middleware's 204", async () => {

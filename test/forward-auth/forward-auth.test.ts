@@ -6,7 +6,14 @@ import { checkRequiredPermissions, createForwardAuth, maxRequiredPermissions } f
 import type { Caller } from "../../src/sessions/caller.ts";
 import type { Credential } from "../../src/sessions/sessions.ts";
 
-const caller: Caller = { userId: "u1", sessionId: "s1", signedInAt: new Date(0), generations: { user: 0, twoFactor: 0 } };
+const caller: Caller = {
+  userId: "u1",
+  sessionId: "s1",
+  signedInAt: new Date(0),
+  generations: { user: 0, twoFactor: 0 },
+  roles: ["support", "user"],
+  permissions: ["profile.read", "users.read"],
+};
 
 function sessionsSeeing(calls: Credential[], outcome: () => Caller = () => caller) {
   return {
@@ -32,7 +39,7 @@ describe("forward auth operation", () => {
     const calls: Credential[] = [];
     const forward = createForwardAuth({ sessions: sessionsSeeing(calls) });
     const identity = await forward.check({ credential: { bearer: "t" }, requiredPermissions: [] });
-    expect(identity).toMatchObject({ userId: "u1", sessionId: "s1" });
+    expect(identity).toEqual({ userId: "u1", sessionId: "s1", roles: ["support", "user"], permissions: ["profile.read", "users.read"] });
     expect(calls).toEqual([{ bearer: "t" }]);
   });
 
@@ -58,8 +65,12 @@ describe("forward auth operation", () => {
     expect(checkRequiredPermissions([" users.read", "", "users.read ", "audit.read"])).toEqual(["users.read", "audit.read"]);
   });
 
-  it("refuses with PERMISSION_DENIED when a required permission is not granted", async () => {
+  it("lets through a caller holding every required permission, and refuses one missing any", async () => {
     const forward = createForwardAuth({ sessions: sessionsSeeing([]) });
-    expect(await reasonOf(forward.check({ credential: { bearer: "t" }, requiredPermissions: ["users.write"] }))).toBe("PERMISSION_DENIED");
+    const check = (requiredPermissions: string[]) => forward.check({ credential: { bearer: "t" }, requiredPermissions });
+    expect((await check(["users.read"])).userId).toBe("u1");
+    expect((await check(["users.read", "profile.read"])).userId).toBe("u1");
+    expect(await reasonOf(check(["users.write"]))).toBe("PERMISSION_DENIED");
+    expect(await reasonOf(check(["users.read", "users.write"]))).toBe("PERMISSION_DENIED");
   });
 });

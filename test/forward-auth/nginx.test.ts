@@ -96,7 +96,10 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
   const seen: Array<http.IncomingHttpHeaders & { url?: string }> = [];
 
   beforeAll(async () => {
-    h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    h = await startHarness({
+      EMAIL_VERIFICATION_REQUIRED: "false",
+      ROLES: '{"user": ["profile.read"], "admin": ["users.read", "users.write"]}',
+    });
     upstream = http.createServer((req, res) => {
       seen.push({ ...req.headers, url: req.url });
       res.setHeader("content-type", "application/json");
@@ -176,7 +179,8 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
     expect(upstream?.url).toBe("/app/page?q=1");
     expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
     expect(upstream?.["x-auth-session-id"]).toBe(alice.sessionId);
-    expect(upstream).toHaveProperty("x-auth-roles");
+    expect(upstream?.["x-auth-roles"]).toBe("user");
+    expect(upstream?.["x-auth-permissions"]).toBe("profile.read");
   });
 
   it("the REST session cookie works through nginx too", async () => {
@@ -222,8 +226,8 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
     expect(res.status).toBe(200);
     expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
     expect(upstream?.["x-auth-session-id"]).toBe(alice.sessionId);
-    expect(String(upstream?.["x-auth-roles"] ?? "")).not.toContain("admin");
-    expect(String(upstream?.["x-auth-permissions"] ?? "")).not.toContain("users.write");
+    expect(upstream?.["x-auth-roles"]).toBe("user");
+    expect(upstream?.["x-auth-permissions"]).toBe("profile.read");
   });
 
   it("a permission the location requires and the caller lacks: 403 from nginx", async () => {
@@ -233,5 +237,12 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
     expect(upstream).toBeUndefined();
     // The same caller is let through where nothing is required.
     expect((await through("/app/users", { authorization: `Bearer ${alice.accessToken}` })).res.status).toBe(200);
+    // Made an admin: let through at once, with the same token; made a user again: refused at once.
+    await h.store.users.update(alice.userId, { roles: ["admin", "user"] });
+    const admitted = await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` });
+    expect(admitted.res.status).toBe(200);
+    expect(admitted.upstream?.["x-auth-roles"]).toBe("admin,user");
+    await h.store.users.update(alice.userId, { roles: ["user"] });
+    expect((await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` })).res.status).toBe(403);
   });
 });
