@@ -1,8 +1,10 @@
 // Configuration is read from the environment once, at start-up, into a typed object. A bad value
 // stops the server with a message naming the variable.
 
+import type { KeyObject } from "node:crypto";
 import { defaultRoleMap, parseRoleMap, type RoleMap } from "./permissions/permissions.ts";
 import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo/connection-plan.ts";
+import { parsePrivateKey, parsePublicKeys, samePublicKey } from "./tokens/keys.ts";
 
 export interface Config {
   port: number;
@@ -25,8 +27,13 @@ export interface Config {
   metrics: { port: number | undefined; host: string; token: string | undefined } | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   jwt: {
-    /** PKCS#8 PEM of an Ed25519 or P-256 private key; undefined means generate one (development). */
-    privateKeyPem: string | undefined;
+    /**
+     * The signing keys, Ed25519 or P-256: `current` signs (undefined: generate one, development),
+     * `next` is published ahead of signing, `previous` still verify; see "Rotating the signing key".
+     */
+    keys: { current: KeyObject | undefined; next: KeyObject | undefined; previous: KeyObject[] };
+    /** The JWKS's Cache-Control max-age: how long verifiers may go without seeing a newly published key. */
+    jwksMaxAgeSeconds: number;
     issuer: string;
     audience: string;
     accessTokenTtlSeconds: number;
@@ -450,15 +457,54 @@ function serverSecret(env: Env, readFile: (path: string) => string): Buffer | un
   return current ?? older;
 }
 
+/**
+ * A setting given inline as NAME or as a file in NAME_FILE (see secret), parsed by `parse`, whose
+ * error message is reported against the variable as given.
+ */
+function parsedSecret<T>(env: Env, name: string, readFile: (path: string) => string, parse: (text: string) => T): T | undefined {
+  const text = secret(env, name, readFile);
+  if (text === undefined) return undefined;
+  try {
+    return parse(text);
+  } catch (err) {
+    throw new ConfigError(str(env, `${name}_FILE`) === undefined ? name : `${name}_FILE`, (err as Error).message);
+  }
+}
+
 /** ROLES (inline JSON) or ROLES_FILE (a path to it), never both; the built-in map otherwise. */
 function roles(env: Env, readFile: (path: string) => string): RoleMap {
-  const text = secret(env, "ROLES", readFile);
-  if (text === undefined) return defaultRoleMap;
-  try {
-    return parseRoleMap(text);
-  } catch (err) {
-    throw new ConfigError(str(env, "ROLES_FILE") === undefined ? "ROLES" : "ROLES_FILE", (err as Error).message);
+  return parsedSecret(env, "ROLES", readFile, parseRoleMap) ?? defaultRoleMap;
+}
+
+/** A PEM given inline (with `\n` escapes allowed, for one-line variables) or as a file. */
+function pem<T>(env: Env, name: string, readFile: (path: string) => string, parse: (pem: string) => T): T | undefined {
+  return parsedSecret(env, name, readFile, (text) => parse(text.replace(/\\n/g, "\n")));
+}
+
+/**
+ * JWT_PRIVATE_KEY (current), JWT_NEXT_PRIVATE_KEY, JWT_PREVIOUS_PUBLIC_KEYS, each also as _FILE.
+ * A key listed twice is a mistake made while rotating (a promoted key left in its old place), so
+ * it stops the server instead of being quietly merged.
+ */
+function signingKeys(env: Env, readFile: (path: string) => string): Config["jwt"]["keys"] {
+  const current = pem(env, "JWT_PRIVATE_KEY", readFile, parsePrivateKey);
+  const next = pem(env, "JWT_NEXT_PRIVATE_KEY", readFile, parsePrivateKey);
+  const previous = pem(env, "JWT_PREVIOUS_PUBLIC_KEYS", readFile, parsePublicKeys) ?? [];
+  if (current === undefined && (next !== undefined || previous.length > 0)) {
+    const given = next !== undefined ? "JWT_NEXT_PRIVATE_KEY" : "JWT_PREVIOUS_PUBLIC_KEYS";
+    throw new ConfigError("JWT_PRIVATE_KEY", `must be set (or JWT_PRIVATE_KEY_FILE) when ${given} is`);
   }
+  if (current !== undefined && next !== undefined && samePublicKey(current, next)) {
+    throw new ConfigError("JWT_NEXT_PRIVATE_KEY", "is the same key as JWT_PRIVATE_KEY (remove it once it is promoted)");
+  }
+  const listed = [current, next].filter((k): k is KeyObject => k !== undefined);
+  for (const key of previous) {
+    if (listed.some((other) => samePublicKey(key, other))) {
+      throw new ConfigError("JWT_PREVIOUS_PUBLIC_KEYS", "lists a key that is also JWT_PRIVATE_KEY or JWT_NEXT_PRIVATE_KEY, or one twice");
+    }
+    listed.push(key);
+  }
+  return { current, next, previous };
 }
 
 export function loadConfig(env: Env, readFile: (path: string) => string): Config {
@@ -468,8 +514,6 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     const [missing, given] = certFile === undefined ? ["TLS_CERT_FILE", "TLS_KEY_FILE"] : ["TLS_KEY_FILE", "TLS_CERT_FILE"];
     throw new ConfigError(missing, `must be set when ${given} is`);
   }
-
-  const privateKeyPem = secret(env, "JWT_PRIVATE_KEY", readFile)?.replace(/\\n/g, "\n");
 
   const day = 86_400;
   const trustProxyHops = int(env, "TRUST_PROXY_HOPS", 0, 0, 10);
@@ -488,7 +532,10 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     metrics: metrics(env, port, host, readFile),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     jwt: {
-      privateKeyPem,
+      keys: signingKeys(env, readFile),
+      // Short enough that publishing a next key and promoting it can be minutes apart, long enough
+      // that verifiers do not fetch the key set on every token.
+      jwksMaxAgeSeconds: int(env, "JWKS_CACHE_MAX_AGE_SECONDS", 300, 0, 86_400),
       issuer: str(env, "JWT_ISSUER") ?? "authd",
       audience: str(env, "JWT_AUDIENCE") ?? "authd",
       accessTokenTtlSeconds: int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 30, day),

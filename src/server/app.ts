@@ -229,7 +229,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       return;
     }
     if (req.method === "GET" && path === "/.well-known/jwks.json") {
-      sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": "public, max-age=300" });
+      sendJson(res, 200, service.accessTokens.jwks(), { "cache-control": `public, max-age=${config.jwt.jwksMaxAgeSeconds}` });
       return;
     }
     const call =

@@ -32,7 +32,7 @@ import { createMemoryStore } from "../store/memory.ts";
 import { createMongoStore } from "../store/mongo.ts";
 import type { Store } from "../store/port.ts";
 import { createAccessTokens, type AccessTokens } from "../tokens/access.ts";
-import { loadSigningKey } from "../tokens/keys.ts";
+import { loadKeyRing } from "../tokens/keys.ts";
 import { createTwoFactor } from "../two-factor/two-factor.ts";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import type { Tracing } from "./tracing.ts";
@@ -133,7 +133,9 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const store = tracing?.store(observed) ?? observed;
   const events = metrics?.events ?? noEvents;
 
-  const { key, generated } = await loadSigningKey(config.jwt.privateKeyPem);
+  const { ring, generated } = await loadKeyRing(config.jwt.keys);
+  // The kids, so that each step of a rotation can be checked in the log of every instance.
+  log.info({ current: ring.current.kid, next: ring.next?.kid, previous: ring.previous.map((k) => k.kid) }, "signing keys");
   if (generated) {
     log.warn(
       "JWT_PRIVATE_KEY is not set: generated a temporary signing key; tokens will not survive a restart. Set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE in production",
@@ -161,7 +163,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const plainHasher = overrides.hasher ?? (await createPasswordHasher(config.argon2));
   const hasher = tracing?.hasher(plainHasher) ?? plainHasher;
   const accessTokens = createAccessTokens(
-    key,
+    ring,
     {
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,

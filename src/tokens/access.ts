@@ -2,7 +2,7 @@ import { randomUUID, sign } from "node:crypto";
 import { errors, jwtVerify } from "jose";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
-import type { SigningKey } from "./keys.ts";
+import type { KeyRing } from "./keys.ts";
 import { VerifiedTokenCache } from "./verified-cache.ts";
 
 export interface AccessClaims {
@@ -30,6 +30,7 @@ export interface AccessTokens {
    * verified before is answered from the cache (see verified-cache.ts) until it expires.
    */
   verify(token: string): Promise<Readonly<AccessClaims>>;
+  /** The public keys of the ring (current, next, previous), for /.well-known/jwks.json. */
   jwks(): { keys: object[] };
   /** The verified-token cache's counts (entries, hits, misses), for metrics and tests. */
   cacheStats(): { entries: number; hits: number; misses: number };
@@ -53,11 +54,20 @@ function stringList(value: unknown): readonly string[] | null {
 }
 
 export function createAccessTokens(
-  key: SigningKey,
+  ring: KeyRing,
   opts: { issuer: string; audience: string; ttlSeconds: number; cacheSize: number },
   clock: Clock,
 ): AccessTokens {
   const verified = new VerifiedTokenCache<AccessClaims>(opts.cacheSize);
+  const key = ring.current;
+  const algorithms = [...new Set([...ring.byKid.values()].map((k) => k.alg))];
+  // The key is the one the token's kid names, and only if its alg is that key's: an unknown kid
+  // (a removed key, a forgery) is refused outright, never tried against every key we hold.
+  const keyFor = (header: { kid?: string; alg?: string }) => {
+    const named = header.kid === undefined ? undefined : ring.byKid.get(header.kid);
+    if (named === undefined || named.alg !== header.alg) throw new AuthError("INVALID_TOKEN", "the access token is invalid");
+    return named.publicKey;
+  };
   // Signed with node:crypto's one-shot sign rather than jose's SignJWT: jose signs through
   // WebCrypto, whose jobs run on libuv's thread pool, where every sign-in's argon2id runs too, so
   // under sign-in load each token waited for a thread (and cost 2.4 times the CPU). A compact JWS
@@ -95,8 +105,8 @@ export function createAccessTokens(
       if (cached !== undefined) return cached;
       if (!jwtShape.test(token)) throw new AuthError("INVALID_TOKEN", "the access token is malformed");
       try {
-        const { payload } = await jwtVerify(token, key.publicKey, {
-          algorithms: [key.alg],
+        const { payload } = await jwtVerify(token, keyFor, {
+          algorithms,
           issuer: opts.issuer,
           audience: opts.audience,
           typ: "at+jwt",
@@ -123,7 +133,7 @@ export function createAccessTokens(
     },
 
     jwks() {
-      return { keys: [key.publicJwk] };
+      return { keys: [...ring.published] };
     },
 
     cacheStats: () => verified.stats(),

@@ -4,16 +4,16 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { AuthError } from "../../src/errors.ts";
 import { createAccessTokens, type AccessTokens } from "../../src/tokens/access.ts";
-import { loadSigningKey, type SigningKey } from "../../src/tokens/keys.ts";
+import { loadKeyRing, type KeyRing } from "../../src/tokens/keys.ts";
 import { VerifiedTokenCache } from "../../src/tokens/verified-cache.ts";
 import { TestClock } from "../support/harness.ts";
 
 const ttlSeconds = 900;
-let key: SigningKey;
+let ring: KeyRing;
 let clock: TestClock;
 
-const tokensWith = (cacheSize: number, signingKey = key): AccessTokens =>
-  createAccessTokens(signingKey, { issuer: "authd", audience: "authd", ttlSeconds, cacheSize }, clock);
+const tokensWith = (cacheSize: number, keys = ring): AccessTokens =>
+  createAccessTokens(keys, { issuer: "authd", audience: "authd", ttlSeconds, cacheSize }, clock);
 
 /** Another instance with the same key (another replica): its tokens are new to the instance under test. */
 const replica = () => tokensWith(0);
@@ -25,7 +25,7 @@ const reasonOf = (p: Promise<unknown>) =>
   );
 
 beforeEach(async () => {
-  key ??= (await loadSigningKey(undefined)).key;
+  ring ??= (await loadKeyRing({})).ring;
   // On a whole second, so that `exp` (seconds) falls exactly ttlSeconds after it.
   clock = new TestClock(Math.floor(Date.now() / 1000) * 1000);
 });
@@ -79,7 +79,7 @@ describe("access tokens: the verified-token cache", () => {
     const genuine = (await replica().issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] })).token;
     const other = (await replica().issue({ userId: "usr_2", sessionId: "ses_2", roles: ["user"], permissions: [] })).token;
     // A token signed with a key that is not ours, for the very same claims.
-    const foreignKey = (await loadSigningKey(undefined)).key;
+    const foreignKey = (await loadKeyRing({})).ring;
     const foreign = (await tokensWith(0, foreignKey).issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] }))
       .token;
     await tokens.verify(genuine);

@@ -5,7 +5,7 @@ import { generateKeyPairSync, pbkdf2 } from "node:crypto";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { createAccessTokens } from "../../src/tokens/access.ts";
-import { loadSigningKey } from "../../src/tokens/keys.ts";
+import { loadKeyRing, parsePrivateKey } from "../../src/tokens/keys.ts";
 import { TestClock } from "../support/harness.ts";
 
 const pemOf = (type: "ed25519" | "p256") =>
@@ -18,9 +18,10 @@ describe.each([
   ["p256", "ES256"],
 ] as const)("access tokens signed with %s", (type, alg) => {
   it("verify with jose against the published key set, with the documented header and claims, and with verify()", async () => {
-    const { key } = await loadSigningKey(pemOf(type));
+    const { ring } = await loadKeyRing({ current: parsePrivateKey(pemOf(type)) });
+    const key = ring.current;
     const clock = new TestClock();
-    const tokens = createAccessTokens(key, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 0 }, clock);
+    const tokens = createAccessTokens(ring, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 0 }, clock);
     const issued = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["admin", "user"], permissions: ["users.read"] });
     const { payload, protectedHeader } = await jwtVerify(issued.token, createLocalJWKSet(tokens.jwks() as never), {
       issuer: "https://auth.example",
@@ -54,8 +55,8 @@ describe.each([
 });
 
 it("signing does not wait for libuv's thread pool, however busy argon2id keeps it", async () => {
-  const { key } = await loadSigningKey(undefined);
-  const tokens = createAccessTokens(key, { issuer: "authd", audience: "authd", ttlSeconds: 900, cacheSize: 0 }, new TestClock());
+  const { ring } = await loadKeyRing({});
+  const tokens = createAccessTokens(ring, { issuer: "authd", audience: "authd", ttlSeconds: 900, cacheSize: 0 }, new TestClock());
   // Twice as many slow jobs as the pool has threads: anything queued to the pool now waits.
   const poolSize = Number(process.env.UV_THREADPOOL_SIZE || 4);
   let finished = 0;
