@@ -3,9 +3,11 @@ import { hash } from "node:crypto";
 /**
  * Access tokens whose signature and claims have been checked, so that the same token presented
  * again is not checked again: the Ed25519 check is most of what an authenticated call costs. It
- * holds only what a verification proved once and for good (the token was signed by our key for
- * this user and session); what can change (the session revoked, a cutoff raised, the user gone) is
- * never cached and is read on every call by sessions.authenticate.
+ * holds only what a verification proved once and for good (the token was signed by one of our keys
+ * for this user and session); what can change (the session revoked, a cutoff raised, the user gone)
+ * is never cached and is read on every call by sessions.authenticate. The keys a token may be signed
+ * by are fixed for the life of the process (src/tokens/keys.ts): removing one is a restart, which
+ * starts with an empty cache, so no entry outlives the key that signed its token.
  *
  * - Keyed by the SHA-256 of the whole token: a token that differs anywhere (another signature,
  *   another payload, a prefix) has another key, and the heap holds 43 characters per entry

@@ -47,7 +47,7 @@ describe.each([
     const claims = { userId: "usr_1", sessionId: "ses_1", roles: ["admin", "user"], permissions: ["users.read"] };
     expect(await tokens.verify(issued.token)).toEqual(claims);
     // Verified afresh (another instance, no cache): the claims come back from the signed payload.
-    const replica = createAccessTokens(key, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 0 }, clock);
+    const replica = createAccessTokens(ring, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 0 }, clock);
     expect(await replica.verify(issued.token)).toEqual(claims);
     const second = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
     expect(second.token).not.toBe(issued.token); // a fresh jti each time
