@@ -45,16 +45,24 @@ function algOf(key: KeyObject): VerificationKey["alg"] {
   throw new Error("must be an Ed25519 (EdDSA) or P-256 (ES256) key");
 }
 
-/** A PKCS#8 (or SEC1) PEM private key of a supported type; throws a message for the variable's name. */
-export function parsePrivateKey(pem: string): KeyObject {
+/** The key `read` makes, if it can and the type is supported; else `problem` (for the variable's name). */
+function supportedKey(read: () => KeyObject, problem: string): KeyObject {
   let key: KeyObject;
   try {
-    key = createPrivateKey({ key: pem, format: "pem" });
+    key = read();
   } catch {
-    throw new Error("is not a valid PEM private key (openssl genpkey -algorithm ed25519)");
+    throw new Error(problem);
   }
   algOf(key);
   return key;
+}
+
+/** A PKCS#8 (or SEC1) PEM private key of a supported type; throws a message for the variable's name. */
+export function parsePrivateKey(pem: string): KeyObject {
+  return supportedKey(
+    () => createPrivateKey({ key: pem, format: "pem" }),
+    "is not a valid PEM private key (openssl genpkey -algorithm ed25519)",
+  );
 }
 
 const pemBlock = /-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g;
@@ -71,14 +79,7 @@ export function parsePublicKeys(pems: string): KeyObject[] {
     if (label !== "PUBLIC KEY") {
       throw new Error(`must hold public keys only, found "${label}" (openssl pkey -in old.pem -pubout)`);
     }
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: block, format: "pem" });
-    } catch {
-      throw new Error("holds a PEM block that is not a valid public key");
-    }
-    algOf(key);
-    return key;
+    return supportedKey(() => createPublicKey({ key: block, format: "pem" }), "holds a PEM block that is not a valid public key");
   });
 }
 
