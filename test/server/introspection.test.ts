@@ -4,22 +4,20 @@
 // and at POST /oauth2/introspect in RFC 7662's form encoding as an API gateway would. Revoking a
 // session, or the service's key, counts on the very next call.
 import { createClient, type Client } from "@connectrpc/connect";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { fetchDriver, grpcCodeName, grpcJsErrorInfo, type Json } from "../support/drivers.ts";
+import { type Driver, failure, fetchDriver, grpcJsDriver, type Json } from "../support/drivers.ts";
 import { errorInfoFromConnectError } from "../support/error-info.ts";
-import { connectJsonTransport, grpcTransport, protoRoot, startHarness, type Harness } from "../support/harness.ts";
+import { connectJsonTransport, grpcTransport, startHarness, type Harness } from "../support/harness.ts";
 
 const password = "correct horse battery staple";
 let h: Harness;
 let admin: { userId: string; accessToken: string };
 let adminClient: Client<typeof ServiceAccountService>;
 let service: { id: string; apiKey: string };
-let grpcTokens: grpc.Client & Record<string, grpc.requestCallback<unknown> & ((...args: unknown[]) => unknown)>;
+let grpcJs: Driver;
 
 async function signedIn(email: string): Promise<{ userId: string; accessToken: string; sessionId: string }> {
   const d = fetchDriver(h.url, "introspection-test");
@@ -30,28 +28,11 @@ async function signedIn(email: string): Promise<{ userId: string; accessToken: s
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 /** IntrospectToken over plain @grpc/grpc-js, with the API key as the Bearer credential. */
-function grpcIntrospect(token: string, key: string): Promise<Json> {
-  const md = new grpc.Metadata();
-  md.set("authorization", `Bearer ${key}`);
-  return new Promise((resolve, reject) => {
-    (
-      grpcTokens.IntrospectToken as unknown as (
-        req: object,
-        md: grpc.Metadata,
-        cb: (err: grpc.ServiceError | null, res: Json) => void,
-      ) => void
-    ).call(grpcTokens, { token }, md, (err, res) => (err === null ? resolve(res) : reject(err)));
-  });
-}
+const grpcIntrospect = (token: string, key: string): Promise<Json> => grpcJs.call("TokenService/IntrospectToken", { token }, key);
 
 async function grpcFailure(p: Promise<unknown>): Promise<{ code: string; reason: string | undefined }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as grpc.ServiceError;
-    return { code: grpcCodeName(e.code), reason: grpcJsErrorInfo(e)?.reason };
-  }
-  throw new Error("expected a failure");
+  const f = await failure(p);
+  return { code: f.code, reason: f.reason };
 }
 
 /** POST /oauth2/introspect as an API gateway sends it. */
@@ -76,16 +57,10 @@ beforeAll(async () => {
   const created = await adminClient.createServiceAccount({ name: "api-gateway", permissions: ["tokens.introspect"] }, auth(a.accessToken));
   service = { id: created.serviceAccount?.id ?? "", apiKey: created.apiKey };
 
-  const def = protoLoader.loadSync(["auth/v1/token_service.proto"], { includeDirs: [protoRoot], keepCase: false, defaults: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    auth: { v1: Record<string, new (a: string, c: grpc.ChannelCredentials) => typeof grpcTokens> };
-  };
-  const TokenCtor = pkg.auth.v1.TokenService;
-  if (TokenCtor === undefined) throw new Error("TokenService missing from the proto");
-  grpcTokens = new TokenCtor(new URL(h.url).host, grpc.credentials.createInsecure());
+  grpcJs = grpcJsDriver(h.url);
 });
 afterAll(async () => {
-  grpcTokens?.close();
+  grpcJs?.close();
   await h?.close();
 });
 
@@ -170,16 +145,10 @@ describe("TokenService.IntrospectToken", () => {
   });
 
   it("without a credential: UNAUTHENTICATED", async () => {
-    const md = new grpc.Metadata();
-    const err = await new Promise<grpc.ServiceError>((resolve) =>
-      (grpcTokens.IntrospectToken as unknown as (r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError) => void) => void).call(
-        grpcTokens,
-        { token: "x" },
-        md,
-        resolve,
-      ),
-    );
-    expect(grpcCodeName(err.code)).toBe("unauthenticated");
+    expect(await grpcFailure(grpcJs.call("TokenService/IntrospectToken", { token: "x" }))).toEqual({
+      code: "unauthenticated",
+      reason: "UNAUTHENTICATED",
+    });
   });
 });
 

@@ -7,7 +7,9 @@ import { ConnectError, type Transport } from "@connectrpc/connect";
 import { toJson, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
+import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
+import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { createClient } from "@connectrpc/connect";
 import { errorInfoFromConnectError, errorInfoFromConnectJson, errorInfoFromStatusBin, type ErrorInfo } from "./error-info.ts";
@@ -33,7 +35,7 @@ export class RpcFailure extends Error {
   }
 }
 
-export type Method = `${"AuthService" | "SessionService" | "TwoFactorService"}/${string}`;
+export type Method = `${"AuthService" | "SessionService" | "TwoFactorService" | "ServiceAccountService" | "TokenService"}/${string}`;
 
 /** Request headers (gRPC metadata) by lower-case name. */
 export type Headers = Record<string, string>;
@@ -77,7 +79,7 @@ const grpcCodeNames = [
 /** A numeric gRPC status code as the Connect protocol names it ("invalid_argument"). */
 export const grpcCodeName = (code: number): string => grpcCodeNames[code] ?? String(code);
 
-const services: Record<string, DescService> = { AuthService, SessionService, TwoFactorService };
+const services: Record<string, DescService> = { AuthService, SessionService, TwoFactorService, ServiceAccountService, TokenService };
 
 function describe(method: Method): DescMethod {
   const [svc, name] = method.split("/") as [string, string];
@@ -95,6 +97,8 @@ export function connectDriver(name: string, transport: Transport, userAgent: str
     AuthService: createClient(AuthService, transport) as never,
     SessionService: createClient(SessionService, transport) as never,
     TwoFactorService: createClient(TwoFactorService, transport) as never,
+    ServiceAccountService: createClient(ServiceAccountService, transport) as never,
+    TokenService: createClient(TokenService, transport) as never,
   };
   return {
     name,
@@ -128,6 +132,8 @@ export function grpcJsDriver(url: string): Driver {
     AuthService: clients.auth,
     SessionService: clients.sessions,
     TwoFactorService: clients.twoFactor,
+    ServiceAccountService: clients.serviceAccounts,
+    TokenService: clients.tokens,
   };
   return {
     name: "grpc-js",

@@ -144,33 +144,49 @@ export function grpcJsClients(url: string): {
   auth: GrpcJsClient;
   sessions: GrpcJsClient;
   twoFactor: GrpcJsClient;
+  serviceAccounts: GrpcJsClient;
+  tokens: GrpcJsClient;
   close(): void;
 } {
-  const def = protoLoader.loadSync(["auth/v1/auth_service.proto", "auth/v1/session_service.proto", "auth/v1/two_factor_service.proto"], {
-    includeDirs: [protoRoot],
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
+  const def = protoLoader.loadSync(
+    [
+      "auth/v1/auth_service.proto",
+      "auth/v1/session_service.proto",
+      "auth/v1/two_factor_service.proto",
+      "auth/v1/service_account_service.proto",
+      "auth/v1/token_service.proto",
+    ],
+    {
+      includeDirs: [protoRoot],
+      keepCase: false,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    },
+  );
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     auth: { v1: Record<string, new (addr: string, creds: grpc.ChannelCredentials) => GrpcJsClient> };
   };
   const target = new URL(url).host;
-  const AuthCtor = pkg.auth.v1.AuthService;
-  const SessionCtor = pkg.auth.v1.SessionService;
-  const TwoFactorCtor = pkg.auth.v1.TwoFactorService;
-  if (AuthCtor === undefined || SessionCtor === undefined || TwoFactorCtor === undefined) {
-    throw new Error("services missing from proto");
-  }
-  const auth = new AuthCtor(target, grpc.credentials.createInsecure());
-  const sessions = new SessionCtor(target, grpc.credentials.createInsecure());
-  const twoFactor = new TwoFactorCtor(target, grpc.credentials.createInsecure());
-  const close = () => {
-    for (const client of [auth, sessions, twoFactor]) client.close();
+  const make = (name: string): GrpcJsClient => {
+    const Ctor = pkg.auth.v1[name];
+    if (Ctor === undefined) throw new Error(`${name} missing from proto`);
+    return new Ctor(target, grpc.credentials.createInsecure());
   };
-  return { auth, sessions, twoFactor, close };
+  const clients = {
+    auth: make("AuthService"),
+    sessions: make("SessionService"),
+    twoFactor: make("TwoFactorService"),
+    serviceAccounts: make("ServiceAccountService"),
+    tokens: make("TokenService"),
+  };
+  return {
+    ...clients,
+    close: () => {
+      for (const client of Object.values(clients)) client.close();
+    },
+  };
 }
 
 /** Calls a grpc-js unary method as a promise, with these headers as request metadata. */
