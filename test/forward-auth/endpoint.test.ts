@@ -10,7 +10,7 @@ import { rest, sessionCookie } from "../support/rest.ts";
 
 const password = "correct horse battery staple";
 const metricsToken = "forward-auth-test-token-0123456789";
-const roles = '{"user": ["profile.read"], "admin": ["users.read", "users.write"], "support": ["users.read"]}';
+const roles = '{"user": ["profile.read"], "admin": ["users.read", "users.write"], "support": ["users.read"], "guest": []}';
 
 let h: Harness;
 
@@ -170,6 +170,13 @@ describe("forward auth", () => {
     // Demoted: refused at once.
     await h.store.users.update(alice.userId, { roles: ["user"] });
     expect((await check("?permission=users.read")).status).toBe(403);
+
+    // No permissions at all: the header is still sent, empty, so a proxy that copies it replaces
+    // a forged one (Traefik's authResponseHeaders, Envoy's allowed_upstream_headers).
+    await h.store.users.update(alice.userId, { roles: ["guest"] });
+    const guest = await check("", { "x-auth-permissions": "users.write" });
+    expect(guest.status).toBe(200);
+    expect(guest.headers.get("x-auth-permissions")).toBe("");
   });
 
   it("answers a forwarded CORS preflight with the check, not with the CORS middleware's 204", async () => {

@@ -98,7 +98,7 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
   beforeAll(async () => {
     h = await startHarness({
       EMAIL_VERIFICATION_REQUIRED: "false",
-      ROLES: '{"user": ["profile.read"], "admin": ["users.read", "users.write"]}',
+      ROLES: '{"user": ["profile.read"], "admin": ["users.read", "users.write"], "guest": []}',
     });
     upstream = http.createServer((req, res) => {
       seen.push({ ...req.headers, url: req.url });
@@ -228,6 +228,15 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
     expect(upstream?.["x-auth-session-id"]).toBe(alice.sessionId);
     expect(upstream?.["x-auth-roles"]).toBe("user");
     expect(upstream?.["x-auth-permissions"]).toBe("profile.read");
+
+    // No permissions at all: authd's header is empty, nginx sends none, and the client's forged
+    // one does not slip through in its place.
+    await h.store.users.update(alice.userId, { roles: ["guest"] });
+    const guest = await through("/app/forged", { ...forged, authorization: `Bearer ${alice.accessToken}` });
+    expect(guest.res.status).toBe(200);
+    expect(guest.upstream?.["x-auth-user-id"]).toBe(alice.userId);
+    expect(guest.upstream?.["x-auth-roles"]).toBe("guest");
+    expect(guest.upstream).not.toHaveProperty("x-auth-permissions");
   });
 
   it("a permission the location requires and the caller lacks: 403 from nginx", async () => {
