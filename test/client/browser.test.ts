@@ -1,0 +1,135 @@
+// @authd/client's web entry point in a real browser: Debian's Chromium, driven by playwright-core,
+// loads a page (served here, from another origin than authd's) whose script is the package's web
+// client bundled by esbuild, and signs in and reads the user over Connect-Web and gRPC-Web,
+// through authd's CORS (CORS_ALLOWED_ORIGINS names the page's origin).
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAuthdClients, createAuthdTransport } from "../../packages/client/src/node.ts";
+import { type Harness, startHarness } from "../support/harness.ts";
+
+const chromiumPath = "/usr/bin/chromium";
+const hasChromium = existsSync(chromiumPath);
+if (!hasChromium) {
+  console.warn(`browser test SKIPPED: no Chromium at ${chromiumPath} (apt-get install -y chromium; .ci/run installs it)`);
+}
+
+const ttlSeconds = 60;
+const password = "correct horse battery staple";
+
+let h: Harness;
+let pageServer: http.Server;
+let pageUrl: string;
+let context: BrowserContext;
+let userDataDir: string;
+
+/** The page and its script: the package's web client, bundled for the browser. */
+async function servePage(): Promise<void> {
+  const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), "browser/app.ts");
+  const bundle = await build({ entryPoints: [entry], bundle: true, format: "esm", platform: "browser", target: "es2022", write: false });
+  const script = bundle.outputFiles[0]?.text ?? "";
+  const html =
+    '<!doctype html><html><head><meta charset="utf-8"><title>authd client</title></head><body><script type="module" src="/app.js"></script></body></html>';
+  pageServer = http.createServer((req, res) => {
+    if (req.url === "/app.js") {
+      res.writeHead(200, { "content-type": "text/javascript" }).end(script);
+    } else if (req.url === "/") {
+      res.writeHead(200, { "content-type": "text/html" }).end(html);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
+  pageUrl = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  if (!hasChromium) return;
+  await servePage();
+  h = await startHarness({
+    EMAIL_VERIFICATION_REQUIRED: "false",
+    ACCESS_TOKEN_TTL_SECONDS: String(ttlSeconds),
+    CORS_ALLOWED_ORIGINS: pageUrl,
+  });
+  userDataDir = mkdtempSync(path.join(tmpdir(), "authd-chromium-"));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  if (userDataDir !== undefined) rmSync(userDataDir, { recursive: true, force: true });
+  await new Promise<void>((resolve) => (pageServer === undefined ? resolve() : pageServer.close(() => resolve())));
+  await h?.close();
+});
+
+interface PageApi {
+  setup(baseUrl: string, protocol: string): void;
+  login(email: string, password: string): Promise<string>;
+  me(): Promise<{ id: string; email: string }>;
+  failedLogin(email: string, password: string): Promise<{ reason: string | undefined; code: number; name: string }>;
+  stored(): { accessToken?: string } | null;
+  signOuts(): string[];
+}
+
+/** Runs one of window.authd's functions in the page. */
+function inPage<K extends keyof PageApi>(page: Page, name: K, ...args: Parameters<PageApi[K]>): Promise<Awaited<ReturnType<PageApi[K]>>> {
+  return page.evaluate(
+    ([n, a]) => {
+      const api = (globalThis as unknown as { authd: Record<string, (...x: unknown[]) => unknown> }).authd;
+      return api[n]?.(...a);
+    },
+    [name, args] as [string, unknown[]],
+  ) as Promise<Awaited<ReturnType<PageApi[K]>>>;
+}
+
+describe.skipIf(!hasChromium)("the web client in Chromium", () => {
+  it.each(["connect", "grpc-web"] as const)("signs in and reads the user over %s, refreshing once the token expires", async (protocol) => {
+    const email = `browser-${protocol}@example.com`;
+    await createAuthdClients(createAuthdTransport({ baseUrl: h.url })).auth.register({ email, password });
+
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(`${pageUrl}/`);
+    await page.waitForFunction(() => "authd" in globalThis);
+    await inPage(page, "setup", h.url, protocol);
+
+    const userId = await inPage(page, "login", email, password);
+    expect(await inPage(page, "me")).toEqual({ id: userId, email });
+    const first = (await inPage(page, "stored"))?.accessToken;
+    expect(first).toEqual(expect.any(String));
+
+    // authd's clock passes the access token's expiry: the next call refreshes, in the browser.
+    h.clock.advance((ttlSeconds + 1) * 1000);
+    expect(await inPage(page, "me")).toEqual({ id: userId, email });
+    expect((await inPage(page, "stored"))?.accessToken).not.toBe(first);
+
+    expect(await inPage(page, "failedLogin", email, "not the password!")).toEqual({
+      reason: "INVALID_CREDENTIALS",
+      code: 16,
+      name: "ConnectError",
+    });
+    expect(await inPage(page, "signOuts")).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});
