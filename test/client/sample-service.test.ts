@@ -15,6 +15,7 @@ import {
   type TokenManager,
   type TokenPair,
   toAuthdError,
+  type VerifyOptions,
 } from "../../packages/client/src/node.ts";
 import type { Store } from "../../src/store/port.ts";
 import { type Harness, startHarness } from "../support/harness.ts";
@@ -51,13 +52,13 @@ beforeAll(async () => {
   // two calls racing one refresh would fail the test loudly, not only show in the count.
   const env = { EMAIL_VERIFICATION_REQUIRED: "false", ACCESS_TOKEN_TTL_SECONDS: String(ttlSeconds), REFRESH_REUSE_GRACE_SECONDS: "0" };
   h = await startHarness(env, countingRefreshes(await openTestStore("client_sample")));
-  sample = await startSampleServer({
-    jwksUrl: `${h.url}/.well-known/jwks.json`,
-    issuer: "authd",
-    audience: "authd",
-    now: () => h.clock.now(),
-  });
+  sample = await startSampleServer(verifying());
 });
+
+/** How the sample services verify authd's tokens: its key set, its issuer and audience, the test's clock. */
+function verifying(): VerifyOptions {
+  return { jwksUrl: `${h.url}/.well-known/jwks.json`, issuer: "authd", audience: "authd", now: () => h.clock.now() };
+}
 
 afterAll(async () => {
   await sample?.close();
@@ -65,14 +66,14 @@ afterAll(async () => {
 });
 
 let n = 0;
-/** Registers a new account and signs it in over gRPC; its tokens and user id. */
-async function signIn(): Promise<{ tokens: TokenPair; userId: string }> {
+/** Registers a new account (or, given its email, not) and signs it in over gRPC; its tokens and user id. */
+async function signIn(existing?: string): Promise<{ tokens: TokenPair; userId: string; email: string }> {
   const { auth } = createAuthdClients(createAuthdTransport({ baseUrl: h.url }));
-  const email = `client-${++n}@example.com`;
-  await auth.register({ email, password });
+  const email = existing ?? `client-${++n}@example.com`;
+  if (existing === undefined) await auth.register({ email, password });
   const res = await auth.login({ email, password });
   if (res.result.case !== "tokens" || res.user === undefined) throw new Error("no tokens");
-  return { tokens: res.result.value, userId: res.user.id };
+  return { tokens: res.result.value, userId: res.user.id, email };
 }
 
 interface App {
@@ -84,7 +85,7 @@ interface App {
 }
 
 /** An app as the README shows it: one manager, its interceptor on the transports to authd and to the sample. */
-async function app(tokens: TokenPair, now?: () => number): Promise<App> {
+async function app(tokens: TokenPair, now?: () => number, service: SampleServer = sample): Promise<App> {
   const storage = memoryTokenStorage();
   const signOuts: string[] = [];
   const manager = createTokenManager({
@@ -98,7 +99,7 @@ async function app(tokens: TokenPair, now?: () => number): Promise<App> {
     manager,
     signOuts,
     stored: () => storage.load() as StoredTokens | undefined,
-    sample: sampleClient(createAuthdTransport({ baseUrl: sample.url, tokens: manager })),
+    sample: sampleClient(createAuthdTransport({ baseUrl: service.url, tokens: manager })),
     authd: createAuthdClients(createAuthdTransport({ baseUrl: h.url, protocol: "connect", tokens: manager })),
   };
 }
@@ -107,7 +108,7 @@ describe("the sample microservice with the package's verifier", () => {
   it("puts the caller the token names into the handler's context", async () => {
     const { tokens, userId } = await signIn();
     const a = await app(tokens);
-    await expect(a.sample.whoAmI()).resolves.toEqual({ userId, sessionId: tokens.sessionId });
+    await expect(a.sample.whoAmI()).resolves.toEqual({ userId, sessionId: tokens.sessionId, permissions: [], checkedLive: false });
   });
 
   it("refuses a call without a token, and a tampered token, with authd's reasons", async () => {
@@ -192,6 +193,62 @@ describe("the token manager", () => {
     expect(a.signOuts).toEqual(["SIGNED_OUT"]);
     const { auth } = createAuthdClients(createAuthdTransport({ baseUrl: h.url }));
     await expect(auth.refreshToken({ refreshToken: tokens.refreshToken })).rejects.toMatchObject({ reason: "REFRESH_REVOKED" });
+  });
+});
+
+describe("the live check through IntrospectToken", () => {
+  let live: SampleServer;
+  let keyRefused: SampleServer;
+
+  beforeAll(async () => {
+    // An admin makes the sample service its account, whose key may introspect tokens.
+    const admin = await signIn();
+    await h.store.users.update(admin.userId, { roles: ["admin"] });
+    const { tokens } = await signIn(admin.email);
+    const { serviceAccounts } = createAuthdClients(createAuthdTransport({ baseUrl: h.url, interceptors: [bearerOf(tokens.accessToken)] }));
+    const { apiKey } = await serviceAccounts.createServiceAccount({ name: "orders", permissions: ["tokens.introspect"] });
+    const transport = createAuthdTransport({ baseUrl: h.url });
+    live = await startSampleServer({ ...verifying(), live: { transport, apiKey } });
+    keyRefused = await startSampleServer({ ...verifying(), live: { transport, apiKey: `${apiKey.slice(0, -4)}AAAA` } });
+  });
+
+  afterAll(async () => {
+    await live?.close();
+    await keyRefused?.close();
+  });
+
+  it("accepts a live session, with the permissions the user's roles give now", async () => {
+    const { tokens, userId } = await signIn();
+    const a = await app(tokens, undefined, live);
+    await expect(a.sample.whoAmI()).resolves.toEqual({ userId, sessionId: tokens.sessionId, permissions: [], checkedLive: true });
+    // A role given after the token was issued counts on the next call, with the same token.
+    await h.store.users.update(userId, { roles: ["admin"] });
+    expect((await a.sample.whoAmI()).permissions).toContain("tokens.introspect");
+    expect(a.stored()?.accessToken).toBe(tokens.accessToken);
+  });
+
+  it("refuses a token whose session has ended at once, where the signature alone still passes, and the app signs out", async () => {
+    const { tokens } = await signIn();
+    const a = await app(tokens, undefined, live);
+    await a.sample.whoAmI();
+    await createAuthdClients(createAuthdTransport({ baseUrl: h.url, interceptors: [bearerOf(tokens.accessToken)] })).auth.logout({});
+
+    const offline = sampleClient(createAuthdTransport({ baseUrl: sample.url, interceptors: [bearerOf(tokens.accessToken)] }));
+    await expect(offline.whoAmI()).resolves.toMatchObject({ checkedLive: false });
+    const err = await a.sample.whoAmI().catch((e: unknown) => e);
+    expect(isAuthdError(err)).toBe(true);
+    expect(err).toMatchObject({ code: Code.Unauthenticated, reason: "SESSION_REVOKED" });
+    expect(a.signOuts).toEqual(["SESSION_REVOKED"]);
+    expect(a.stored()).toBeUndefined();
+  });
+
+  it("answers UNAVAILABLE, not the caller's fault, when authd refuses the service's own key", async () => {
+    const { tokens } = await signIn();
+    const a = await app(tokens, undefined, keyRefused);
+    const err = await a.sample.whoAmI().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: Code.Unavailable });
+    expect(isAuthdError(err)).toBe(false);
+    expect(a.signOuts).toEqual([]);
   });
 });
 

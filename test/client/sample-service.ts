@@ -9,11 +9,11 @@ import { createClient, type HandlerContext, type Interceptor, type ServiceImpl, 
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type AuthInterceptorOptions, createAuthInterceptor, requireCaller } from "../../packages/client/src/node.ts";
 
-const string = (name: string, number: number) => ({
+const field = (name: string, number: number, type: FieldDescriptorProto_Type, label = FieldDescriptorProto_Label.OPTIONAL) => ({
   name,
   number,
-  type: FieldDescriptorProto_Type.STRING,
-  label: FieldDescriptorProto_Label.OPTIONAL,
+  type,
+  label,
   jsonName: name.replace(/_(.)/g, (_, c: string) => c.toUpperCase()),
 });
 
@@ -21,18 +21,31 @@ const file = create(FileDescriptorProtoSchema, {
   name: "sample/v1/orders.proto",
   package: "sample.v1",
   syntax: "proto3",
-  messageType: [{ name: "WhoAmIRequest" }, { name: "WhoAmIResponse", field: [string("user_id", 1), string("session_id", 2)] }],
+  messageType: [
+    { name: "WhoAmIRequest" },
+    {
+      name: "WhoAmIResponse",
+      field: [
+        field("user_id", 1, FieldDescriptorProto_Type.STRING),
+        field("session_id", 2, FieldDescriptorProto_Type.STRING),
+        field("permissions", 3, FieldDescriptorProto_Type.STRING, FieldDescriptorProto_Label.REPEATED),
+        field("checked_live", 4, FieldDescriptorProto_Type.BOOL),
+      ],
+    },
+  ],
   service: [
     { name: "OrderService", method: [{ name: "WhoAmI", inputType: ".sample.v1.WhoAmIRequest", outputType: ".sample.v1.WhoAmIResponse" }] },
   ],
 });
 
-/** sample.v1.OrderService: WhoAmI answers the verified caller's user and session ids. */
+/** sample.v1.OrderService: WhoAmI answers the verified caller as the handler's context has it. */
 export const OrderService: DescService = createFileRegistry(file, () => undefined).getService("sample.v1.OrderService") as DescService;
 
 export interface WhoAmI {
   userId: string;
   sessionId: string;
+  permissions: string[];
+  checkedLive: boolean;
 }
 
 /** A client of the sample service: whoAmI() with the caller as plain data. */
@@ -42,7 +55,7 @@ export function sampleClient(transport: Transport): { whoAmI(): Promise<WhoAmI> 
   return {
     whoAmI: async () => {
       const res = await client.whoAmI({});
-      return { userId: res.userId, sessionId: res.sessionId };
+      return { userId: res.userId, sessionId: res.sessionId, permissions: [...res.permissions], checkedLive: res.checkedLive };
     },
   };
 }
@@ -63,7 +76,7 @@ export async function startSampleServer(auth: AuthInterceptorOptions, more: Inte
       const whoAmI = (_req: unknown, ctx: HandlerContext) => {
         const caller = requireCaller(ctx);
         served++;
-        return { userId: caller.userId, sessionId: caller.sessionId };
+        return { userId: caller.userId, sessionId: caller.sessionId, permissions: caller.permissions, checkedLive: caller.checkedLive };
       };
       router.service(OrderService, { whoAmI } as unknown as ServiceImpl<DescService>);
     },

@@ -3,13 +3,17 @@
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { toAuthdError } from "./errors.js";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
+import { ServiceAccountService } from "./gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "./gen/auth/v1/session_service_pb.js";
+import { TokenService } from "./gen/auth/v1/token_service_pb.js";
 import { TwoFactorService } from "./gen/auth/v1/two_factor_service_pb.js";
 import type { TokenManager } from "./tokens.js";
 
 export * from "./gen/auth/v1/auth_service_pb.js";
 export * from "./gen/auth/v1/common_pb.js";
+export * from "./gen/auth/v1/service_account_service_pb.js";
 export * from "./gen/auth/v1/session_service_pb.js";
+export * from "./gen/auth/v1/token_service_pb.js";
 export * from "./gen/auth/v1/two_factor_service_pb.js";
 
 /** Rethrows every error that carries one of authd's reasons as an AuthdError. */
@@ -40,6 +44,8 @@ export interface AuthdClients {
   auth: Client<typeof AuthService>;
   sessions: Client<typeof SessionService>;
   twoFactor: Client<typeof TwoFactorService>;
+  tokens: Client<typeof TokenService>;
+  serviceAccounts: Client<typeof ServiceAccountService>;
 }
 
 /** A client of each of authd's services on one transport. */
@@ -48,5 +54,7 @@ export function createAuthdClients(transport: Transport): AuthdClients {
     auth: createClient(AuthService, transport),
     sessions: createClient(SessionService, transport),
     twoFactor: createClient(TwoFactorService, transport),
+    tokens: createClient(TokenService, transport),
+    serviceAccounts: createClient(ServiceAccountService, transport),
   };
 }

@@ -1,7 +1,7 @@
 // Access-token verification for the services behind authd: the signature against authd's JSON Web
 // Key Set, then the algorithm, type, issuer, audience and expiry, with the caller read from the
 // claims. No call to authd per request: the key set is fetched once and cached (see keySets).
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -13,6 +13,7 @@ import {
   type RemoteJWKSetOptions,
 } from "jose";
 import { unauthenticated } from "./errors.js";
+import { TokenService } from "./gen/auth/v1/token_service_pb.js";
 
 /** Who called, as the access token says. */
 export interface VerifiedCaller {
@@ -28,6 +29,16 @@ export interface VerifiedCaller {
   expiresAt: Date;
   /** Every claim, for anything else a service needs. */
   claims: Readonly<JWTPayload>;
+  /** Whether authd confirmed the session live for this call (the `live` option); roles and permissions are then authd's now. */
+  checkedLive: boolean;
+}
+
+/** authd's IntrospectToken, asked on every verification: revocation counts at once. */
+export interface LiveCheckOptions {
+  /** A transport to authd (e.g. this package's createAuthdTransport), any protocol. */
+  transport: Transport;
+  /** A service account's API key holding `tokens.introspect`. */
+  apiKey: string;
 }
 
 export interface VerifyOptions {
@@ -50,6 +61,12 @@ export interface VerifyOptions {
    * minutes, and a token with a `kid` not in the cached set fetches it again at most every 30 s.
    */
   remote?: RemoteJWKSetOptions;
+  /**
+   * Also ask authd, after the signature and claims check, whether the session is still live
+   * (TokenService.IntrospectToken): one call to authd per verification, for services where a
+   * sign-out, a revoked session or a disabled user must count before the token expires.
+   */
+  live?: LiveCheckOptions;
 }
 
 /** Verifies one token; throws AuthdError (UNAUTHENTICATED) for a token that is not valid. */
@@ -94,6 +111,7 @@ function callerOf(payload: JWTPayload): VerifiedCaller {
     permissions: stringList(payload.permissions) ?? scope ?? [],
     expiresAt: new Date(exp * 1000),
     claims: payload,
+    checkedLive: false,
   };
 }
 
@@ -106,10 +124,29 @@ function verificationError(err: unknown): ConnectError {
   return unauthenticated("INVALID_TOKEN", "the access token is not valid", err);
 }
 
+function liveCheck(opts: LiveCheckOptions): (token: string, caller: VerifiedCaller) => Promise<VerifiedCaller> {
+  const tokens = createClient(TokenService, opts.transport);
+  const headers = { authorization: `Bearer ${opts.apiKey}` };
+  return async (token, caller) => {
+    let answer: Awaited<ReturnType<typeof tokens.introspectToken>>;
+    try {
+      answer = await tokens.introspectToken({ token, tokenTypeHint: "access_token" }, { headers });
+    } catch (err) {
+      // authd unreachable, or this service's key refused: neither is the caller's fault.
+      throw new ConnectError("the session could not be checked", Code.Unavailable, undefined, undefined, err);
+    }
+    if (!answer.active || answer.sid !== caller.sessionId || answer.sub !== caller.userId) {
+      throw unauthenticated("SESSION_REVOKED", "the session behind the access token has ended");
+    }
+    return { ...caller, roles: answer.roles, permissions: answer.permissions, checkedLive: true };
+  };
+}
+
 /** A verifier bound to one key set and one set of expectations (build it once per service). */
 export function createAccessTokenVerifier(opts: VerifyOptions): AccessTokenVerifier {
   const keys = keyResolver(opts);
   const algorithms = opts.algorithms ?? defaultAlgorithms;
+  const live = opts.live === undefined ? undefined : liveCheck(opts.live);
   return async (token) => {
     if (token === "") throw unauthenticated("UNAUTHENTICATED", "no access token was presented");
     let payload: JWTPayload;
@@ -126,7 +163,8 @@ export function createAccessTokenVerifier(opts: VerifyOptions): AccessTokenVerif
     } catch (err) {
       throw verificationError(err);
     }
-    return callerOf(payload);
+    const caller = callerOf(payload);
+    return live === undefined ? caller : live(token, caller);
   };
 }
 
@@ -134,7 +172,8 @@ export function createAccessTokenVerifier(opts: VerifyOptions): AccessTokenVerif
  * Verifies an access token issued by authd and returns its caller. With `jwksUrl`, the key set is
  * fetched once per URL and process and cached (rotation-aware: a token signed with a key the cache
  * lacks fetches the set again). Throws AuthdError: TOKEN_EXPIRED, INVALID_TOKEN or
- * UNAUTHENTICATED (empty token); a ConnectError UNAVAILABLE when the keys cannot be fetched.
+ * UNAUTHENTICATED (empty token), and with `live` SESSION_REVOKED for a session that has ended; a
+ * ConnectError UNAVAILABLE when the keys cannot be fetched or authd cannot be asked.
  */
 export function verifyAccessToken(token: string, opts: VerifyOptions): Promise<VerifiedCaller> {
   return createAccessTokenVerifier(opts)(token);
