@@ -12,8 +12,8 @@ import type { AddressInfo } from "node:net";
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../src/store/port.ts";
-import { failure, fetchDriver, type Json } from "../support/drivers.ts";
-import { createGate, startHarness, type Gate, type Harness } from "../support/harness.ts";
+import { connectDriver, failure, fetchDriver, type Driver, type Json, type Method } from "../support/drivers.ts";
+import { createGate, grpcTransport, startHarness, type Gate, type Harness } from "../support/harness.ts";
 import { openTestStore, storageUnderTest } from "../support/stores.ts";
 
 const password = "correct horse battery staple";
@@ -48,6 +48,8 @@ let turn = 0;
 let balancer: Server;
 let balancerUrl: string;
 let jwksFetches = 0;
+/** Calls held in the store of an instance while it began to close, and answered. */
+let inFlightAnswered = 0;
 
 /** A view of the shared store that a harness may close, and that can hold one call in flight. */
 function storeView(): Store {
@@ -70,8 +72,16 @@ const next = (): Harness => {
   if (h === undefined) throw new Error("no instance in the pool");
   return h;
 };
-const call = (method: Parameters<ReturnType<typeof fetchDriver>["call"]>[0], req: Json, token?: string) =>
-  fetchDriver(next().url, "rotation-test").call(method, req, token);
+const call = (method: Method, req: Json, token?: string) => fetchDriver(next().url, "rotation-test").call(method, req, token);
+
+/** One gRPC (HTTP/2) client per instance, its connection kept open across calls as real clients do. */
+const grpcDrivers = new Map<string, Driver>();
+const grpcCall = (method: Method, req: Json, token?: string) => {
+  const { url } = next();
+  const driver = grpcDrivers.get(url) ?? connectDriver("grpc", grpcTransport(url), "rotation-test");
+  grpcDrivers.set(url, driver);
+  return driver.call(method, req, token);
+};
 
 async function start(step: keyof typeof steps): Promise<Harness> {
   return startHarness({ ...common, ...steps[step] }, storeView());
@@ -101,12 +111,13 @@ async function restart(i: number, step: keyof typeof steps, probe: { token: stri
   pool.push(fresh);
   inFlightAnswered++;
 }
-let inFlightAnswered = 0;
 
 // ---- clients that keep calling through every step ----
 
 interface Worker {
   email: string;
+  /** Half the clients call over gRPC (HTTP/2, one long-lived connection per instance), half JSON over HTTP/1.1. */
+  call: typeof call;
   access: string;
   refresh: string;
   calls: number;
@@ -122,11 +133,11 @@ async function work(w: Worker): Promise<void> {
   while (running) {
     try {
       if (w.calls % 4 === 3) {
-        const { tokens } = await call("AuthService/RefreshToken", { refreshToken: w.refresh });
+        const { tokens } = await w.call("AuthService/RefreshToken", { refreshToken: w.refresh });
         w.access = tokens.accessToken;
         w.refresh = tokens.refreshToken;
       } else {
-        const { user } = await call("AuthService/GetCurrentUser", {}, w.access);
+        const { user } = await w.call("AuthService/GetCurrentUser", {}, w.access);
         if (user.email !== w.email) failures.push(`${w.email}: answered for ${user.email}`);
         w.kids.add(decodeProtectedHeader(w.access).kid ?? "none");
       }
@@ -191,7 +202,14 @@ beforeAll(async () => {
     const workerEmail = `rotation-${i}@example.com`;
     await call("AuthService/Register", { email: workerEmail, password });
     const { tokens } = await call("AuthService/Login", { email: workerEmail, password });
-    workers.push({ email: workerEmail, access: tokens.accessToken, refresh: tokens.refreshToken, calls: 0, kids: new Set() });
+    workers.push({
+      email: workerEmail,
+      call: i % 2 === 0 ? call : grpcCall,
+      access: tokens.accessToken,
+      refresh: tokens.refreshToken,
+      calls: 0,
+      kids: new Set(),
+    });
   }
   loops = workers.map(work);
 });
@@ -303,8 +321,8 @@ describe(`rotating the signing key on two instances over one ${storageUnderTest}
     await Promise.all(loops);
     expect(failures).toEqual([]);
     expect(totalCalls()).toBeGreaterThan(0);
-    const used = new Set(workers.flatMap((w) => [...w.kids]));
-    expect(used).toEqual(new Set([kidA, kidB]));
+    // Every client, over either protocol, used tokens of both keys.
+    for (const w of workers) expect([w.email, w.kids]).toEqual([w.email, new Set([kidA, kidB])]);
     expect(inFlightAnswered).toBeGreaterThanOrEqual(4);
   });
 });
