@@ -12,6 +12,7 @@ import { createMemoryStore } from "../src/store/memory.ts";
 import type { UserRecord } from "../src/store/port.ts";
 import type { AccessClaims } from "../src/tokens/access.ts";
 import { VerifiedTokenCache } from "../src/tokens/verified-cache.ts";
+import { callRate } from "./lib/call-rate.ts";
 
 const rounds = Number(process.env.ROUNDS ?? 3);
 const msPerCase = Number(process.env.MS ?? 1000);
@@ -38,19 +39,6 @@ async function signedIn(cacheSize: string) {
   return { service, credential: { bearer: pair.accessToken } };
 }
 
-/** Calls per second of `fn`, called back to back for about `msPerCase`. */
-async function rate(fn: () => Promise<unknown>): Promise<number> {
-  let calls = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  while (elapsed < msPerCase) {
-    for (let i = 0; i < 100; i++) await fn();
-    calls += 100;
-    elapsed = performance.now() - start;
-  }
-  return (calls / elapsed) * 1000;
-}
-
 const cold = await signedIn("0");
 const warm = await signedIn("10000");
 const empty = async () => 0;
@@ -71,7 +59,7 @@ const cases: Record<string, () => Promise<unknown>> = {
 for (const fn of Object.values(cases)) for (let i = 0; i < 2000; i++) await fn();
 const samples = new Map<string, number[]>(Object.keys(cases).map((k) => [k, []]));
 for (let r = 0; r < rounds; r++) {
-  for (const [name, fn] of Object.entries(cases)) samples.get(name)?.push(await rate(fn));
+  for (const [name, fn] of Object.entries(cases)) samples.get(name)?.push(await callRate(fn, msPerCase));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const emptyRate = median(samples.get("empty async call (reference)") ?? []);

@@ -7,6 +7,8 @@
 import { generateKeyPairSync } from "node:crypto";
 import { createAccessTokens, type AccessTokens } from "../src/tokens/access.ts";
 import { loadKeyRing, type ConfiguredKeys } from "../src/tokens/keys.ts";
+import { callRate } from "./lib/call-rate.ts";
+import { median } from "./lib/figures.ts";
 
 const rounds = Number(process.env.ROUNDS ?? 5);
 const msPerCase = Number(process.env.MS ?? 1000);
@@ -27,19 +29,6 @@ const ofCurrent = (await one.issue(claims)).token;
 const ofPrevious = (await (await tokensOf({ current: previous?.privateKey })).issue(claims)).token;
 const ofStranger = (await (await tokensOf({ current: stranger?.privateKey })).issue(claims)).token;
 
-/** Calls per second of `fn`, called back to back for about `msPerCase`. */
-async function rate(fn: () => Promise<unknown>): Promise<number> {
-  let calls = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  while (elapsed < msPerCase) {
-    for (let i = 0; i < 100; i++) await fn();
-    calls += 100;
-    elapsed = performance.now() - start;
-  }
-  return (calls / elapsed) * 1000;
-}
-
 const reference = "1 key, current key's token (reference)";
 const cases: Record<string, () => Promise<unknown>> = {
   [reference]: () => one.verify(ofCurrent),
@@ -51,9 +40,8 @@ const cases: Record<string, () => Promise<unknown>> = {
 for (const fn of Object.values(cases)) for (let i = 0; i < 2000; i++) await fn();
 const samples = new Map<string, number[]>(Object.keys(cases).map((k) => [k, []]));
 for (let r = 0; r < rounds; r++) {
-  for (const [name, fn] of Object.entries(cases)) samples.get(name)?.push(await rate(fn));
+  for (const [name, fn] of Object.entries(cases)) samples.get(name)?.push(await callRate(fn, msPerCase));
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const referenceRate = median(samples.get(reference) ?? []);
 console.log(`accessTokens.verify, cache off, median of ${rounds} rounds of ${msPerCase} ms each (Node ${process.version})`);
 console.log(`${"case".padEnd(40)} ${"calls/s".padStart(10)} ${"µs/call".padStart(9)} ${"time vs reference".padStart(18)}`);
