@@ -155,6 +155,12 @@ async function progress(n = 8): Promise<void> {
   while (workers.some((w, i) => w.calls < (targets[i] ?? 0))) await new Promise((r) => setTimeout(r, 5));
 }
 
+const signingKeysLine = (h: Harness) => {
+  const line = h.logs.find((l) => l.msg === "signing keys");
+  return line === undefined
+    ? undefined
+    : { current: line.current, ...(line.next === undefined ? {} : { next: line.next }), previous: line.previous };
+};
 const kidOf = (token: string) => decodeProtectedHeader(token).kid;
 const jwksOf = async (h: Harness) => {
   const res = await fetch(`${h.url}/.well-known/jwks.json`);
@@ -240,6 +246,8 @@ describe(`rotating the signing key on two instances over one ${storageUnderTest}
     expect(published.kids[0]).toBe(kidA);
     kidB = published.kids[1];
     expect(await jwksOf(instances[1] as Harness)).toEqual(published);
+    // What an operator checks in each instance's log at each step.
+    for (const h of instances) expect(signingKeysLine(h)).toEqual({ current: kidA, next: kidB, previous: [] });
     const login = await call("AuthService/Login", { email: "rotation-first@example.com", password });
     expect(kidOf(login.tokens.accessToken)).toBe(kidA);
     // After the wait: a verifier that fetches the key set now holds B before B signs anything.
@@ -268,7 +276,10 @@ describe(`rotating the signing key on two instances over one ${storageUnderTest}
     await progress();
     await restart(1, "promote", first);
     await progress();
-    for (const h of instances) expect((await jwksOf(h)).kids).toEqual([kidB, kidA]);
+    for (const h of instances) {
+      expect((await jwksOf(h)).kids).toEqual([kidB, kidA]);
+      expect(signingKeysLine(h)).toEqual({ current: kidB, previous: [kidA] });
+    }
   });
 
   it("after promotion: A's token, B's tokens, A's refresh token and the session all still work, and both verifiers' answers", async () => {
