@@ -1,7 +1,7 @@
 // Configuration is read from the environment once, at start-up, into a typed object. A bad value
 // stops the server with a message naming the variable.
 
-import type { KeyObject } from "node:crypto";
+import { type KeyObject, X509Certificate } from "node:crypto";
 import { defaultRoleMap, parseRoleMap, type RoleMap } from "./permissions/permissions.ts";
 import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo/connection-plan.ts";
 import { parsePrivateKey, parsePublicKeys, samePublicKey } from "./tokens/keys.ts";
@@ -11,7 +11,11 @@ export interface Config {
   host: string;
   /** How to reach MongoDB (the URI as the driver parsed it, pinned options); undefined: embedded store. */
   mongodb: MongoConnectionPlan | undefined;
-  tls: { certFile: string; keyFile: string } | undefined;
+  /**
+   * TLS on the port; with `clientCaPem` (TLS_CLIENT_CA_FILE), client certificates that CA signed
+   * authenticate service accounts (mTLS, src/service-accounts/principal.ts).
+   */
+  tls: { certFile: string; keyFile: string; clientCaPem: string | undefined } | undefined;
   corsAllowedOrigins: string[];
   /** How many reverse proxies in front of us append to X-Forwarded-For (0: ignore the header). */
   trustProxyHops: number;
@@ -207,6 +211,25 @@ type Env = Record<string, string | undefined>;
 function str(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+/** TLS_CLIENT_CA_FILE: a PEM CA certificate (or several), read and checked at start-up; TLS only. */
+function clientCa(env: Env, readFile: (path: string) => string, tls: boolean): string | undefined {
+  const file = str(env, "TLS_CLIENT_CA_FILE");
+  if (file === undefined) return undefined;
+  if (!tls) throw new ConfigError("TLS_CLIENT_CA_FILE", "needs TLS_CERT_FILE and TLS_KEY_FILE: client certificates exist only on TLS");
+  let pem: string;
+  try {
+    pem = readFile(file);
+  } catch {
+    throw new ConfigError("TLS_CLIENT_CA_FILE", `cannot be read (${file})`);
+  }
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new ConfigError("TLS_CLIENT_CA_FILE", "is not a PEM certificate");
+  }
+  return pem;
 }
 
 /** LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: 0 (off) or 2 to 100, split in two halves. */
@@ -515,6 +538,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     throw new ConfigError(missing, `must be set when ${given} is`);
   }
 
+  const clientCaPem = clientCa(env, readFile, certFile !== undefined && keyFile !== undefined);
+
   const day = 86_400;
   const trustProxyHops = int(env, "TRUST_PROXY_HOPS", 0, 0, 10);
   const port = int(env, "PORT", 8080, 0, 65_535);
@@ -523,7 +548,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     port,
     host,
     mongodb: mongodb(env),
-    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile, clientCaPem } : undefined,
     corsAllowedOrigins: origins(env, "CORS_ALLOWED_ORIGINS"),
     trustProxyHops,
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),

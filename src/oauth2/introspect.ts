@@ -5,7 +5,8 @@
 //
 // The caller authenticates as gateways do: `Authorization: Basic` with client_id = the service
 // account id and client_secret = its API key, or `Authorization: Bearer <API key>` (an admin
-// user's access token also works; the operation asks for `tokens.introspect` either way).
+// user's access token also works), or a TLS client certificate where TLS_CLIENT_CA_FILE is set;
+// the operation asks for `tokens.introspect` either way.
 import type http from "node:http";
 import type http2 from "node:http2";
 import type { AuthError } from "../errors.ts";
@@ -14,7 +15,7 @@ import type { Logger } from "../log.ts";
 import { accountIdOf } from "../service-accounts/keys.ts";
 import type { Principals } from "../service-accounts/principal.ts";
 import { ClientClosed, readRaw } from "../transport/body.ts";
-import { basicFrom, bearerFrom } from "../transport/credentials.ts";
+import { basicFrom, bearerFrom, verifiedClientName } from "../transport/credentials.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 
@@ -26,6 +27,8 @@ type Response = http.ServerResponse | http2.Http2ServerResponse;
 export interface IntrospectEndpointDeps {
   principals: Pick<Principals, "authenticate">;
   introspection: Pick<TokenIntrospection, "introspect">;
+  /** Whether a verified TLS client certificate authenticates a service account (TLS_CLIENT_CA_FILE). */
+  clientCertificates: boolean;
   maxBodyBytes: number;
   log: Pick<Logger, "child" | "error">;
 }
@@ -74,8 +77,14 @@ export function introspectionJson(result: Introspection): Record<string, unknown
   return out;
 }
 
-/** The caller's credential: an API key (or access token) from Bearer, or from Basic with its id. */
-function callerCredential(req: Request): { bearer: string; scheme: "Basic" | "Bearer" } {
+/**
+ * The caller's credential: an API key (or access token) from Bearer, or from Basic with its id;
+ * without either, the service account a verified client certificate names (when those count).
+ */
+function callerCredential(
+  req: Request,
+  certificates: boolean,
+): { bearer: string | undefined; certified?: string; scheme: "Basic" | "Bearer" } {
   const header = req.headers.authorization;
   const basic = basicFrom(header);
   if (basic !== undefined) {
@@ -88,6 +97,8 @@ function callerCredential(req: Request): { bearer: string; scheme: "Basic" | "Be
   }
   const bearer = bearerFrom(header);
   if (bearer !== undefined) return { bearer, scheme: "Bearer" };
+  const certified = certificates ? verifiedClientName(req) : undefined;
+  if (certified !== undefined) return { bearer: undefined, certified, scheme: "Bearer" };
   throw new Refusal(401, "invalid_client", "client authentication is required (HTTP Basic or Bearer with an API key)", {
     "www-authenticate": `Basic ${realm}, Bearer ${realm}`,
   });
@@ -144,10 +155,10 @@ export function createIntrospectEndpoint(deps: IntrospectEndpointDeps): (req: Re
     let scheme: "Basic" | "Bearer" = "Bearer";
     try {
       if (req.method !== "POST") throw new Refusal(405, "invalid_request", "use POST", { allow: "POST" });
-      const credential = callerCredential(req);
+      const credential = callerCredential(req, deps.clientCertificates);
       scheme = credential.scheme;
       // The caller first: a stranger learns nothing, not even whether its form was well made.
-      const asker = await deps.principals.authenticate(credential.bearer);
+      const asker = await deps.principals.authenticate(credential.bearer, credential.certified);
       const coding = String(req.headers["content-encoding"] ?? "identity")
         .trim()
         .toLowerCase();

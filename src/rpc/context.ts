@@ -6,6 +6,8 @@ import type { Outcome } from "../transport/outcome.ts";
 /** Set per request by the HTTP layer (see server/app.ts) and read by the RPC handlers. */
 export const clientIpKey = createContextKey<string>("", { description: "client IP address" });
 export const requestIdKey = createContextKey<string>("", { description: "request id" });
+/** The subject CN of a client certificate the TLS client CA verified (transport/credentials.ts). */
+export const clientCertificateKey = createContextKey<string | undefined>(undefined, { description: "verified client certificate name" });
 /** The request's access-log record (see transport/outcome.ts); set by the RPC adapter. */
 export const outcomeKey = createContextKey<Outcome | undefined>(undefined, { description: "request outcome" });
 

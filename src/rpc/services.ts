@@ -11,7 +11,7 @@ import type { Operations } from "../operations.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Enrolment } from "../two-factor/two-factor.ts";
-import { bearerToken, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
+import { bearerToken, clientCertificateKey, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { toConnectError } from "./errors.ts";
 import {
@@ -242,11 +242,12 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
 
 /**
  * The services whose callers may be services: a service account's API key or a user's access
- * token, told apart by the key's prefix (service-accounts/principal.ts).
+ * token, told apart by the key's prefix, or a verified TLS client certificate
+ * (service-accounts/principal.ts).
  */
 function registerServiceServices(router: ConnectRouter, ops: Operations): void {
   const { principals, serviceAccounts, introspection } = ops;
-  const principal = (ctx: HandlerContext) => principals.authenticate(bearerToken(ctx));
+  const principal = (ctx: HandlerContext) => principals.authenticate(bearerToken(ctx), ctx.values.get(clientCertificateKey));
 
   router.service(ServiceAccountService, {
     async createServiceAccount(req, ctx) {

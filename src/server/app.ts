@@ -18,7 +18,8 @@ import { createIntrospectEndpoint, introspectPath } from "../oauth2/introspect.t
 import { metricsPath, scrapeHandler, startMetricsServer, type MetricsServer } from "../metrics/endpoint.ts";
 import { createRestHandler, isRestPath } from "../rest/handler.ts";
 import { routes as restRoutes } from "../rest/routes/index.ts";
-import { clientIpKey, requestIdKey } from "../rpc/context.ts";
+import { clientCertificateKey, clientIpKey, requestIdKey } from "../rpc/context.ts";
+import { verifiedClientName } from "../transport/credentials.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import type { Store } from "../store/port.ts";
 import { composeService, type Overrides, type Service } from "./compose.ts";
@@ -140,6 +141,8 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const shutdown = new AbortController();
   const requestIds = new WeakMap<NodeRequest, string>();
 
+  // Client certificates count only where a client CA is configured (mTLS for service accounts).
+  const clientCertificates = config.tls?.clientCaPem !== undefined;
   const rpc = createRpcHandler({
     readMaxBytes: config.maxBodyBytes,
     shutdownSignal: shutdown.signal,
@@ -147,7 +150,8 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     contextValues: (req) =>
       createContextValues()
         .set(requestIdKey, requestIds.get(req) ?? "")
-        .set(clientIpKey, clientIp(req, listener.remoteAddress(req), config.trustProxyHops)),
+        .set(clientIpKey, clientIp(req, listener.remoteAddress(req), config.trustProxyHops))
+        .set(clientCertificateKey, clientCertificates ? verifiedClientName(req) : undefined),
     routes(router) {
       registerAuthServices(router, operations);
       registerHealth(router, { probe, services: servedServices });
@@ -195,6 +199,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const introspect = createIntrospectEndpoint({
     principals: operations.principals,
     introspection: operations.introspection,
+    clientCertificates,
     maxBodyBytes: config.maxBodyBytes,
     log,
   });
@@ -265,7 +270,10 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     cors(req as http.IncomingMessage, res as http.ServerResponse, () => route(req, res));
   };
 
-  const tls = config.tls === undefined ? undefined : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const tls =
+    config.tls === undefined
+      ? undefined
+      : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), ca: config.tls.clientCaPem };
   const logLimit = limitLog(log);
   const listener = createListener(handler, {
     tls,

@@ -19,7 +19,12 @@ export interface ListenerOptions {
   limits: ConnectionLimits;
   /** The largest request body any route reads: a larger declared one is answered, then the connection closed. */
   maxBodyBytes: number;
-  tls?: { cert: Buffer; key: Buffer };
+  /**
+   * TLS; with `ca`, clients are asked for a certificate, and one that CA signed marks its
+   * connection authorized (a client without one, or with another, still connects: what a verified
+   * certificate is worth is for the routes to decide).
+   */
+  tls?: { cert: Buffer; key: Buffer; ca?: string };
   /** Hears about limits being enforced (connections refused, slow bodies, abusive HTTP/2 sessions). */
   onLimit?(event: LimitEvent): void;
 }
@@ -278,7 +283,15 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   let h2: http2.Http2Server | undefined;
   let h1: http.Server | undefined;
   if (tls !== undefined) {
-    const secure = http2.createSecureServer({ ...tls, ...h2Options, ...h1Options, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] });
+    const clientCerts = tls.ca === undefined ? {} : { requestCert: true, rejectUnauthorized: false };
+    const secure = http2.createSecureServer({
+      ...tls,
+      ...clientCerts,
+      ...h2Options,
+      ...h1Options,
+      allowHTTP1: true,
+      ALPNProtocols: ["h2", "http/1.1"],
+    });
     secure.setTimeout(idleTimeoutMs);
     secure.on("session", watchSession);
     secure.on("request", onRequest);

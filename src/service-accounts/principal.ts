@@ -1,6 +1,8 @@
 // Who is calling an operation that needs a permission: a signed-in user (a live session, with the
-// permissions of the user's roles now) or a service with its API key. One credential header serves
-// both; the key's prefix tells them apart before anything is verified.
+// permissions of the user's roles now) or a service with its API key or, where TLS_CLIENT_CA_FILE
+// is set, its TLS client certificate. One credential header serves users and keys; the key's
+// prefix tells them apart before anything is verified. A credential header always wins over a
+// certificate, so a service holding a certificate can still call on behalf of a user's token.
 import type { Sessions } from "../sessions/sessions.ts";
 import type { Caller } from "../sessions/caller.ts";
 import { looksLikeApiKey } from "./keys.ts";
@@ -22,14 +24,21 @@ export function principalName(p: Principal): string {
 
 export interface PrincipalsDeps {
   sessions: Pick<Sessions, "authenticate">;
-  serviceAccounts: { authenticate(key: string): Promise<ServiceCaller> };
+  serviceAccounts: {
+    authenticate(key: string): Promise<ServiceCaller>;
+    authenticateCertificate(certifiedId: string): Promise<ServiceCaller>;
+  };
 }
 
 export function createPrincipals(deps: PrincipalsDeps) {
   return {
-    /** The principal a bearer credential proves: an API key by its prefix, else an access token. */
-    async authenticate(bearer: string | undefined): Promise<Principal> {
+    /**
+     * The principal a bearer credential proves (an API key by its prefix, else an access token),
+     * or without one the service account a verified client certificate names.
+     */
+    async authenticate(bearer: string | undefined, certifiedName?: string): Promise<Principal> {
       if (bearer !== undefined && looksLikeApiKey(bearer)) return deps.serviceAccounts.authenticate(bearer);
+      if (bearer === undefined && certifiedName !== undefined) return deps.serviceAccounts.authenticateCertificate(certifiedName);
       return { kind: "user", ...(await deps.sessions.authenticate({ bearer })) };
     },
   };

@@ -133,6 +133,16 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
     return account !== null && matches && account.revokedAt === null ? viewOf(account) : null;
   }
 
+  /** The caller an active account is (its use recorded about once a minute); INVALID_TOKEN for none. */
+  async function callerOf(account: ServiceAccountView | null): Promise<ServiceCaller> {
+    if (account === null) throw new AuthError("INVALID_TOKEN", "the service credential is invalid or revoked");
+    const now = clock.now();
+    if (account.lastUsedAt === null || now.getTime() - account.lastUsedAt.getTime() > touchIntervalMs) {
+      await store.serviceAccounts.touch(account.id, now);
+    }
+    return { kind: "service", accountId: account.id, name: account.name, permissions: account.permissions };
+  }
+
   return {
     async create(actor: Principal, input: { name: string; permissions: readonly string[] }): Promise<IssuedKey> {
       manage(actor);
@@ -200,13 +210,17 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
      * is not an active account's current one, without saying which it was.
      */
     async authenticate(key: string): Promise<ServiceCaller> {
-      const account = await inspect(key);
-      if (account === null) throw new AuthError("INVALID_TOKEN", "the API key is invalid or revoked");
-      const now = clock.now();
-      if (account.lastUsedAt === null || now.getTime() - account.lastUsedAt.getTime() > touchIntervalMs) {
-        await store.serviceAccounts.touch(account.id, now);
-      }
-      return { kind: "service", accountId: account.id, name: account.name, permissions: account.permissions };
+      return callerOf(await inspect(key));
+    },
+
+    /**
+     * A service calling with a TLS client certificate that the configured client CA verified,
+     * naming the account by its id (the certificate's subject CN): the CA vouches for the name, and
+     * the account must be active now. Any other name gets the same INVALID_TOKEN as a bad key.
+     */
+    async authenticateCertificate(certifiedId: string): Promise<ServiceCaller> {
+      const account = isAccountId(certifiedId) ? await store.serviceAccounts.findById(certifiedId) : null;
+      return callerOf(account === null || account.revokedAt !== null ? null : viewOf(account));
     },
   };
 }

@@ -1,4 +1,7 @@
 // What a request says about who sends it, read the same way by the RPC and the REST transports.
+import type http from "node:http";
+import type http2 from "node:http2";
+import { TLSSocket } from "node:tls";
 
 const maxUserAgentLength = 512;
 
@@ -32,4 +35,17 @@ export function basicFrom(header: string | null | undefined): { id: string; secr
     }
   };
   return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+}
+
+/**
+ * The subject common name of the client certificate on the request's TLS connection, if the
+ * server's client CA (TLS_CLIENT_CA_FILE) verified it; none otherwise (no TLS, no certificate, or
+ * one the CA did not sign).
+ */
+export function verifiedClientName(req: http.IncomingMessage | http2.Http2ServerRequest): string | undefined {
+  // HTTP/2 requests share their session's socket; HTTP/1.1 requests have their own.
+  const socket = "stream" in req ? req.stream.session?.socket : req.socket;
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === "string" && cn.length > 0 ? cn : undefined;
 }
