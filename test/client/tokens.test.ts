@@ -1,0 +1,140 @@
+// The token manager's own rules, against an in-memory AuthService whose RefreshToken the test
+// answers by hand: what happens to a refresh overtaken by a sign-out or a new sign-in, a refresh
+// that fails for a passing reason, and the storages. The end-to-end behaviour against a real
+// authd is in sample-service.test.ts.
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import {
+  AuthdError,
+  AuthService,
+  createTokenManager,
+  type KeyValueStorage,
+  memoryTokenStorage,
+  type StoredTokens,
+  webTokenStorage,
+} from "../../packages/client/src/index.ts";
+
+const pair = (n: number): StoredTokens => ({
+  accessToken: `access-${n}`,
+  refreshToken: `refresh-${n}`,
+  accessTokenExpiresAt: 0,
+  sessionId: "s",
+});
+
+/** An AuthService whose refreshes wait until the test settles them, in order. */
+function fakeAuthd() {
+  const pending: Array<{ token: string; settle: (outcome: StoredTokens | Error) => void }> = [];
+  const transport = createRouterTransport(({ service }) => {
+    service(AuthService, {
+      refreshToken: (req) =>
+        new Promise((resolve, reject) => {
+          pending.push({
+            token: req.refreshToken,
+            settle: (outcome) => (outcome instanceof Error ? reject(outcome) : resolve({ tokens: { ...outcome, tokenType: "Bearer" } })),
+          });
+        }),
+    });
+  });
+  const next = async () => {
+    for (let i = 0; i < 100 && pending.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    const p = pending.shift();
+    if (p === undefined) throw new Error("no refresh arrived");
+    return p;
+  };
+  return { transport, next, pending };
+}
+
+describe("createTokenManager", () => {
+  it("does not bring back tokens a sign-out replaced while their refresh was in flight", async () => {
+    const authd = fakeAuthd();
+    const signOuts: string[] = [];
+    const storage = memoryTokenStorage();
+    const m = createTokenManager({ transport: authd.transport, storage, onSignOut: (r) => signOuts.push(r) });
+    await m.setTokens(pair(1));
+    const refreshing = m.refresh().catch((e: unknown) => e);
+    const call = await authd.next();
+    await m.signOut();
+    call.settle(pair(2));
+    expect(await refreshing).toBeInstanceOf(AuthdError);
+    expect(storage.load()).toBeUndefined();
+    await expect(m.getAccessToken()).resolves.toBeUndefined();
+    expect(signOuts).toEqual(["SIGNED_OUT"]);
+  });
+
+  it("keeps a new sign-in's tokens when an older refresh finishes after it", async () => {
+    const authd = fakeAuthd();
+    const m = createTokenManager({ transport: authd.transport });
+    await m.setTokens(pair(1));
+    const refreshing = m.refresh().catch((e: unknown) => e);
+    const call = await authd.next();
+    await m.setTokens(pair(3));
+    call.settle(pair(2));
+    await refreshing;
+    await expect(m.getAccessToken()).resolves.toBe("access-3");
+  });
+
+  it("keeps the session when a refresh fails for a passing reason, and refreshes again later", async () => {
+    const authd = fakeAuthd();
+    const signOuts: string[] = [];
+    const m = createTokenManager({ transport: authd.transport, onSignOut: (r) => signOuts.push(r) });
+    await m.setTokens(pair(1));
+    const failing = m.refresh().catch((e: unknown) => e);
+    (await authd.next()).settle(new ConnectError("storage down", Code.Unavailable));
+    expect(await failing).toMatchObject({ code: Code.Unavailable });
+    expect(signOuts).toEqual([]);
+    const again = m.refresh();
+    const call = await authd.next();
+    expect(call.token).toBe("refresh-1");
+    call.settle(pair(2));
+    await expect(again).resolves.toMatchObject({ accessToken: "access-2" });
+  });
+
+  it("shares one refresh among many callers, and skips it for a caller whose token was already replaced", async () => {
+    const authd = fakeAuthd();
+    const m = createTokenManager({ transport: authd.transport });
+    await m.setTokens(pair(1));
+    const all = Promise.all([m.refresh("access-1"), m.refresh("access-1"), m.refresh()]);
+    (await authd.next()).settle(pair(2));
+    expect((await all).map((t) => t.accessToken)).toEqual(["access-2", "access-2", "access-2"]);
+    await expect(m.refresh("access-1")).resolves.toMatchObject({ accessToken: "access-2" });
+    expect(authd.pending).toEqual([]);
+  });
+
+  it("loads the stored session on first use", async () => {
+    const authd = fakeAuthd();
+    const storage = memoryTokenStorage();
+    storage.save(pair(7));
+    const m = createTokenManager({ transport: authd.transport, storage });
+    await expect(m.getAccessToken()).resolves.toBe("access-7");
+  });
+});
+
+describe("webTokenStorage", () => {
+  function fakeWebStorage(): KeyValueStorage & { items: Map<string, string> } {
+    const items = new Map<string, string>();
+    return {
+      items,
+      getItem: (k) => items.get(k) ?? null,
+      setItem: (k, v) => void items.set(k, v),
+      removeItem: (k) => void items.delete(k),
+    };
+  }
+
+  it("stores the tokens as JSON under one key, and forgets them", () => {
+    const web = fakeWebStorage();
+    const storage = webTokenStorage(web);
+    storage.save(pair(1));
+    expect(JSON.parse(web.items.get("authd.tokens") ?? "")).toEqual(pair(1));
+    expect(storage.load()).toEqual(pair(1));
+    storage.clear();
+    expect(storage.load()).toBeUndefined();
+  });
+
+  it("reads what is not its JSON as no session", () => {
+    const web = fakeWebStorage();
+    for (const junk of ["{", "null", '{"accessToken":1}', "[]"]) {
+      web.items.set("authd.tokens", junk);
+      expect(webTokenStorage(web).load()).toBeUndefined();
+    }
+  });
+});
