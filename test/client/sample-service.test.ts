@@ -108,7 +108,25 @@ describe("the sample microservice with the package's verifier", () => {
   it("puts the caller the token names into the handler's context", async () => {
     const { tokens, userId } = await signIn();
     const a = await app(tokens);
-    await expect(a.sample.whoAmI()).resolves.toEqual({ userId, sessionId: tokens.sessionId, permissions: [], checkedLive: false });
+    await expect(a.sample.whoAmI()).resolves.toEqual({
+      userId,
+      sessionId: tokens.sessionId,
+      roles: ["user"],
+      permissions: [],
+      checkedLive: false,
+    });
+  });
+
+  it("reads roles and permissions from the token's claims: a role change shows after the next refresh", async () => {
+    const { tokens, userId } = await signIn();
+    const a = await app(tokens);
+    await h.store.users.update(userId, { roles: ["admin"] });
+    // The token still says what it said when it was issued.
+    await expect(a.sample.whoAmI()).resolves.toMatchObject({ roles: ["user"], permissions: [] });
+    h.clock.advance((ttlSeconds + 1) * 1000);
+    const after = await a.sample.whoAmI();
+    expect(after.roles).toEqual(["admin"]);
+    expect(after.permissions).toContain("tokens.introspect");
   });
 
   it("refuses a call without a token, and a tampered token, with authd's reasons", async () => {
@@ -220,7 +238,13 @@ describe("the live check through IntrospectToken", () => {
   it("accepts a live session, with the permissions the user's roles give now", async () => {
     const { tokens, userId } = await signIn();
     const a = await app(tokens, undefined, live);
-    await expect(a.sample.whoAmI()).resolves.toEqual({ userId, sessionId: tokens.sessionId, permissions: [], checkedLive: true });
+    await expect(a.sample.whoAmI()).resolves.toEqual({
+      userId,
+      sessionId: tokens.sessionId,
+      roles: ["user"],
+      permissions: [],
+      checkedLive: true,
+    });
     // A role given after the token was issued counts on the next call, with the same token.
     await h.store.users.update(userId, { roles: ["admin"] });
     expect((await a.sample.whoAmI()).permissions).toContain("tokens.introspect");

@@ -30,6 +30,7 @@ const file = create(FileDescriptorProtoSchema, {
         field("session_id", 2, FieldDescriptorProto_Type.STRING),
         field("permissions", 3, FieldDescriptorProto_Type.STRING, FieldDescriptorProto_Label.REPEATED),
         field("checked_live", 4, FieldDescriptorProto_Type.BOOL),
+        field("roles", 5, FieldDescriptorProto_Type.STRING, FieldDescriptorProto_Label.REPEATED),
       ],
     },
   ],
@@ -44,6 +45,7 @@ export const OrderService: DescService = createFileRegistry(file, () => undefine
 export interface WhoAmI {
   userId: string;
   sessionId: string;
+  roles: string[];
   permissions: string[];
   checkedLive: boolean;
 }
@@ -55,7 +57,8 @@ export function sampleClient(transport: Transport): { whoAmI(): Promise<WhoAmI> 
   return {
     whoAmI: async () => {
       const res = await client.whoAmI({});
-      return { userId: res.userId, sessionId: res.sessionId, permissions: [...res.permissions], checkedLive: res.checkedLive };
+      const { userId, sessionId, roles, permissions, checkedLive } = res;
+      return { userId, sessionId, roles: [...roles], permissions: [...permissions], checkedLive };
     },
   };
 }
@@ -76,7 +79,8 @@ export async function startSampleServer(auth: AuthInterceptorOptions, more: Inte
       const whoAmI = (_req: unknown, ctx: HandlerContext) => {
         const caller = requireCaller(ctx);
         served++;
-        return { userId: caller.userId, sessionId: caller.sessionId, permissions: caller.permissions, checkedLive: caller.checkedLive };
+        const { userId, sessionId, roles, permissions, checkedLive } = caller;
+        return { userId, sessionId, roles, permissions, checkedLive };
       };
       router.service(OrderService, { whoAmI } as unknown as ServiceImpl<DescService>);
     },
