@@ -33,6 +33,7 @@ async function signedIn(cacheSize: string) {
     updatedAt: now,
     sessionCutoff: { generation: 0, keptSessionId: null },
     roles: ["user"],
+    disabledAt: null,
   };
   await store.users.insert(user);
   const pair = await service.operations.sessions.open(user, { ipAddress: "127.0.0.1", userAgent: "bench" }, false, 0);

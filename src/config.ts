@@ -2,7 +2,9 @@
 // stops the server with a message naming the variable.
 
 import { type KeyObject, X509Certificate } from "node:crypto";
-import { defaultRoleMap, parseRoleMap, type RoleMap } from "./permissions/permissions.ts";
+import { AuthError } from "./errors.ts";
+import { normalizeEmail } from "./input.ts";
+import { adminRole, defaultRoleMap, parseRoleMap, type RoleMap } from "./permissions/permissions.ts";
 import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo/connection-plan.ts";
 import { parsePrivateKey, parsePublicKeys, samePublicKey } from "./tokens/keys.ts";
 
@@ -121,6 +123,13 @@ export interface Config {
   tracing: TracingSettings | undefined;
   /** What each role may do (ROLES or ROLES_FILE); src/permissions/ has the default map. */
   roles: RoleMap;
+  /**
+   * Normalized emails whose accounts get the admin role once the address is verified, at start-up
+   * and when it is verified (ADMIN_EMAILS): the first administrator without editing the database.
+   */
+  adminEmails: string[];
+  /** How long audit events are kept (each carries its own expiry, set when recorded). */
+  auditRetentionDays: number;
 }
 
 export type TracesExporter = "otlp" | "console";
@@ -530,6 +539,18 @@ function signingKeys(env: Env, readFile: (path: string) => string): Config["jwt"
   return { current, next, previous };
 }
 
+/** ADMIN_EMAILS: comma-separated addresses, normalized as sign-in normalizes them. */
+function adminEmails(env: Env): string[] {
+  return (list(env, "ADMIN_EMAILS") ?? []).map((raw) => {
+    try {
+      return normalizeEmail("ADMIN_EMAILS", raw);
+    } catch (err) {
+      if (err instanceof AuthError) throw new ConfigError("ADMIN_EMAILS", `contains an invalid email address "${raw}"`);
+      throw err;
+    }
+  });
+}
+
 export function loadConfig(env: Env, readFile: (path: string) => string): Config {
   const certFile = str(env, "TLS_CERT_FILE");
   const keyFile = str(env, "TLS_KEY_FILE");
@@ -613,6 +634,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     },
     tracing: tracing(env),
     roles: roles(env, readFile),
+    adminEmails: adminEmails(env),
+    auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 365, 1, 3650),
   };
   if (config.refreshTokenTtlRememberMeSeconds < config.refreshTokenTtlSeconds) {
     throw new ConfigError("REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_SECONDS");
@@ -627,6 +650,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     // A generated key would make every stored TOTP secret and recovery code unusable after a
     // restart, locking every 2FA user out: with durable storage the key must be durable too.
     throw new ConfigError("SERVER_SECRET", "must be set (or SERVER_SECRET_FILE, or the older TOTP_ENCRYPTION_KEY) when MONGODB_URI is");
+  }
+  if (config.adminEmails.length > 0 && !config.roles.has(adminRole)) {
+    throw new ConfigError("ADMIN_EMAILS", `grants the role "${adminRole}", which ROLES does not define`);
   }
   if (config.corsAllowedOrigins.includes("*") && config.corsAllowedOrigins.length > 1) {
     throw new ConfigError("CORS_ALLOWED_ORIGINS", "cannot mix * with explicit origins");

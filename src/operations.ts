@@ -1,6 +1,7 @@
 // The operations every transport calls: one implementation per operation, built by
 // server/compose.ts. Transports import this type, never the composition.
 import type { Accounts } from "./accounts/accounts.ts";
+import type { Admin } from "./admin/admin.ts";
 import type { ForwardAuth } from "./forward-auth/forward-auth.ts";
 import type { TokenIntrospection } from "./introspection/introspection.ts";
 import type { Principals } from "./service-accounts/principal.ts";
@@ -19,4 +20,5 @@ export interface Operations {
   serviceAccounts: ServiceAccounts;
   introspection: TokenIntrospection;
   forwardAuth: ForwardAuth;
+  admin: Admin;
 }

@@ -72,6 +72,7 @@ export async function measureStoreMemory(users: number, sessionsPerUser: number)
       updatedAt: now,
       sessionCutoff: noCutoff,
       roles: ["user"],
+      disabledAt: null,
     });
   }
   const registered = heapAfterGc();

@@ -1,4 +1,11 @@
+import { AuthError } from "../errors.ts";
 import type { UserRecord } from "../store/port.ts";
+
+/**
+ * A disabled account's refusal. Told only to whoever proved the password or holds a code mailed
+ * to the address, so it reveals nothing to a stranger probing addresses.
+ */
+export const accountDisabled = (): AuthError => new AuthError("ACCOUNT_DISABLED", "this account has been disabled by an administrator");
 
 /**
  * A user as transports may show it: never the password hash, the session cutoff or anything

@@ -12,6 +12,7 @@ import type { Notifier } from "../mail/notifications.ts";
 import { accountPasswordAttemptKeys, type PasswordCheck } from "../passwords/check.ts";
 import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
+import { promotedRoles } from "../permissions/permissions.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
@@ -20,7 +21,7 @@ import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devi
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
-import { accountView, type AccountView } from "./account.ts";
+import { accountDisabled, accountView, type AccountView } from "./account.ts";
 
 export type { AccountView } from "./account.ts";
 
@@ -48,6 +49,8 @@ export interface AccountsDeps {
   /** Known-device tokens: a completed reset or password change hands one out. */
   devices: DeviceTokens;
   policy: AccountPolicy;
+  /** ADMIN_EMAILS: these accounts get the admin role when their address is verified. */
+  adminEmails: readonly string[];
 }
 
 export interface LinkedAccount {
@@ -130,7 +133,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     user: UserRecord,
     normalizedPassword: string,
     keep: string | null,
-    extra: { emailVerified?: boolean } = {},
+    extra: { emailVerified?: boolean; roles?: string[] } = {},
     ifPasswordHash?: string | null,
   ): Promise<UserRecord | null> {
     const now = clock.now();
@@ -164,6 +167,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
         updatedAt: now,
         sessionCutoff: { ...noCutoff },
         roles: [defaultRole],
+        disabledAt: null,
       };
       try {
         await store.users.insert(user);
@@ -228,6 +232,14 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     async deleteAccount(caller: Caller, proof: Reauthentication, client: ClientInfo): Promise<void> {
       const user = await requireUser(caller);
       await twoFactor.confirmIdentity(caller, user, proof);
+      await this.erase(user, client);
+    },
+
+    /**
+     * Removes the account and everything stored for it, and tells its owner. The caller has
+     * decided it may (the owner's fresh proof, or AdminService's permission).
+     */
+    async erase(user: UserRecord, client: ClientInfo): Promise<void> {
       await sessions.forget(user.id);
       await store.codes.deleteAllForUser(user.id);
       await store.twoFactor.delete(user.id);
@@ -239,7 +251,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
 
     async verifyEmail(rawCode: string): Promise<AccountView> {
       const user = await consumeCode(rawCode, "email_verification");
-      const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now() });
+      const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
+      const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now(), ...(roles && { roles }) });
+      if (roles !== undefined) log.info({ userId: user.id, roles }, "ADMIN_EMAILS: admin role granted at verification");
       if (updated === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
       return view(updated);
     },
@@ -262,10 +276,22 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       );
     },
 
-    /** Like resendVerification: the same answer whether or not the address is registered. */
+    /**
+     * Like resendVerification: the same answer whether or not the address is registered, and
+     * whether or not its account is disabled (which gets no mail: it could not use the code).
+     */
     async requestPasswordReset(rawEmail: string, client: ClientInfo): Promise<void> {
       const email = normalizeEmail("email", rawEmail);
-      deps.background.run("password-reset", () => mailCodeAfter(client, () => store.users.findByEmail(email), "password_reset"));
+      deps.background.run("password-reset", () =>
+        mailCodeAfter(
+          client,
+          async () => {
+            const user = await store.users.findByEmail(email);
+            return user?.disabledAt === null ? user : null;
+          },
+          "password_reset",
+        ),
+      );
     },
 
     /**
@@ -282,10 +308,14 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const pending = await store.codes.find(hash, "password_reset", clock.now());
       const owner = pending === null ? null : await store.users.findById(pending.userId);
       if (owner === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
+      // Only the holder of a code mailed to the address gets this far: no stranger learns of it.
+      if (owner.disabledAt !== null) throw accountDisabled();
       const next = await deps.passwordPolicy("new_password", nextRaw, owner);
       const user = await consumeCode(code, "password_reset");
+      if (user.disabledAt !== null) throw accountDisabled();
       // Receiving the code proves control of the address.
-      const updated = await setPassword(user, next, null, { emailVerified: true });
+      const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
+      const updated = await setPassword(user, next, null, { emailVerified: true, ...(roles && { roles }) });
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
       // Whoever guessed at the old password loses their hold: the owner who proved the mailbox

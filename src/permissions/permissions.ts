@@ -99,6 +99,19 @@ export function normalizeRoles(roles: readonly string[]): string[] {
   return [...new Set(roles)].sort();
 }
 
+/**
+ * The roles a user should have once ADMIN_EMAILS is applied, or null when nothing changes. Only
+ * a verified address is promoted: anyone may register any address, and with verification off an
+ * unverified account proves nothing about who holds the mailbox.
+ */
+export function promotedRoles(
+  user: { email: string; emailVerified: boolean; roles: readonly string[] },
+  adminEmails: readonly string[],
+): string[] | null {
+  if (!user.emailVerified || !adminEmails.includes(user.email) || user.roles.includes(adminRole)) return null;
+  return normalizeRoles([...user.roles, adminRole]);
+}
+
 /** Whoever is calling, as far as permissions go (a signed-in user, later a service account). */
 export interface Permitted {
   readonly permissions: readonly string[];

@@ -13,6 +13,7 @@ import type { Logger } from "../log.ts";
 import type { Enrolment } from "../two-factor/two-factor.ts";
 import { bearerToken, clientCertificateKey, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
+import { registerAdminService } from "./admin-service.ts";
 import { toConnectError } from "./errors.ts";
 import {
   deviceMessage,
@@ -237,6 +238,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
     },
   });
 
+  registerAdminService(router, ops);
   registerServiceServices(router, ops);
 }
 

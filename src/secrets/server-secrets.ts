@@ -10,7 +10,8 @@
 //   and of the server secret together still cannot);
 // - the keys of the hourly mail counters: HMACs of addresses and client IPs, so the counters name
 //   neither in plain text;
-// - known-device tokens: an HMAC over the device id, the user id and the expiry.
+// - known-device tokens: an HMAC over the device id, the user id and the expiry;
+// - AdminService page tokens: an HMAC over the cursor and the filter it belongs to.
 // The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
 // recovery codes or cookies unusable.
 
@@ -46,6 +47,7 @@ export interface ServerSecrets {
   refreshSuccessors: SecretSealer;
   mailLimitKeys: KeyedHasher;
   deviceTokens: Signer;
+  pageTokens: Signer;
 }
 
 function derive(master: Buffer, label: string): Buffer {
@@ -118,5 +120,6 @@ export function deriveServerSecrets(master: Buffer): ServerSecrets {
     refreshSuccessors: aesGcmSealer(tokenBound(derive(master, "authd refresh successor encryption"))),
     mailLimitKeys: keyedHasher(derive(master, "authd mail limit keys")),
     deviceTokens: hmacSigner(derive(master, "authd device token")),
+    pageTokens: hmacSigner(derive(master, "authd page token")),
   };
 }

@@ -4,6 +4,7 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import { createContextValues, cors as connectCors } from "@connectrpc/connect";
 import corsMiddleware from "cors";
+import { file_auth_v1_admin_service } from "../../gen/auth/v1/admin_service_pb.js";
 import { file_auth_v1_auth_service } from "../../gen/auth/v1/auth_service_pb.js";
 import { file_auth_v1_service_account_service } from "../../gen/auth/v1/service_account_service_pb.js";
 import { file_auth_v1_session_service } from "../../gen/auth/v1/session_service_pb.js";
@@ -56,6 +57,7 @@ const servedServices = [
   "auth.v1.SessionService",
   "auth.v1.ServiceAccountService",
   "auth.v1.TokenService",
+  "auth.v1.AdminService",
 ];
 
 /** The client address: the socket's, or the one `hops` proxies back in X-Forwarded-For. */
@@ -156,6 +158,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       registerAuthServices(router, operations);
       registerHealth(router, { probe, services: servedServices });
       registerReflection(router, [
+        file_auth_v1_admin_service,
         file_auth_v1_auth_service,
         file_auth_v1_session_service,
         file_auth_v1_two_factor_service,

@@ -2,6 +2,10 @@
 // capability gets only the few dependencies it declares; nothing here speaks HTTP.
 import { randomBytes } from "node:crypto";
 import { createAccounts } from "../accounts/accounts.ts";
+import { createAdmin } from "../admin/admin.ts";
+import { promoteAdminEmails } from "../admin/bootstrap.ts";
+import { createPageTokens } from "../admin/page-tokens.ts";
+import { createAuditLog } from "../audit/audit.ts";
 import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -237,6 +241,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       background,
       passwordPolicy,
       devices,
+      adminEmails: config.adminEmails,
       policy: {
         registrationEnabled: config.registrationEnabled,
         emailVerificationRequired: config.emailVerificationRequired,
@@ -259,9 +264,15 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const principals = createPrincipals({ sessions, serviceAccounts });
   const introspection = createIntrospection({ sessions, serviceAccounts });
   const forwardAuth = createForwardAuth({ sessions });
+  const audit = createAuditLog({ store, clock, log, retentionDays: config.auditRetentionDays });
+  const admin = createAdmin(
+    { store, clock, roles: config.roles, pageTokens: createPageTokens(secrets.pageTokens), audit },
+    { sessions, twoFactor, accounts },
+  );
+  if (config.adminEmails.length > 0) await promoteAdminEmails({ users: store.users, clock, log, audit }, config.adminEmails);
 
   return {
-    operations: { accounts, sessions, twoFactor, signIn, principals, serviceAccounts, introspection, forwardAuth },
+    operations: { accounts, sessions, twoFactor, signIn, principals, serviceAccounts, introspection, forwardAuth, admin },
     store,
     clock,
     log,

@@ -7,6 +7,7 @@ import type { Logger } from "../log.ts";
 import { permissionsOf, type RoleMap } from "../permissions/permissions.ts";
 import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
 import type {
+  UserPatch,
   RefreshSuccessor,
   RefreshTokenRecord,
   SessionCutoff,
@@ -171,7 +172,9 @@ export function createSessions(deps: SessionsDeps) {
                 : ([found, ...(await Promise.all([store.users.findById(found.userId), store.twoFactor.get(found.userId)]))] as const),
             )
         : await Promise.all([store.sessions.findLive(sessionId, now), store.users.findById(userId), store.twoFactor.get(userId)]);
-    if (session === null || user === null || session.userId !== user.id) return null;
+    // A disabled account's sessions were ended when it was disabled; refusing here as well keeps a
+    // session opened in a race with the disable (or restored from a backup) from living on.
+    if (session === null || user === null || session.userId !== user.id || user.disabledAt !== null) return null;
     return passesBoth(session, user, twoFactor) ? { session, user } : null;
   }
 
@@ -187,6 +190,19 @@ export function createSessions(deps: SessionsDeps) {
     ]);
     if (user === null) return [];
     return sessions.filter((s) => passesBoth(s, user, twoFactor));
+  }
+
+  async function viewsOf(userId: string, currentId: string | null): Promise<SessionView[]> {
+    const sessions = await liveSessionsOf(userId, clock.now());
+    return sessions.map((s) => ({
+      id: s.id,
+      userAgent: s.userAgent,
+      ipAddress: s.ipAddress,
+      createdAt: s.createdAt,
+      lastActiveAt: s.lastActiveAt,
+      expiresAt: s.expiresAt,
+      current: s.id === currentId,
+    }));
   }
 
   /** Keeps at most `maxSessionsPerUser` live sessions: the oldest beyond it are revoked. */
@@ -385,16 +401,23 @@ export function createSessions(deps: SessionsDeps) {
     },
 
     async list(caller: Caller): Promise<SessionView[]> {
-      const sessions = await liveSessionsOf(caller.userId, clock.now());
-      return sessions.map((s) => ({
-        id: s.id,
-        userAgent: s.userAgent,
-        ipAddress: s.ipAddress,
-        createdAt: s.createdAt,
-        lastActiveAt: s.lastActiveAt,
-        expiresAt: s.expiresAt,
-        current: s.id === caller.sessionId,
-      }));
+      return viewsOf(caller.userId, caller.sessionId);
+    },
+
+    /** A user's live sessions as an administrator sees them (none is the caller's). */
+    async listOf(userId: string): Promise<SessionView[]> {
+      return viewsOf(userId, null);
+    },
+
+    /**
+     * Ends every session of the user at once: the cutoff is raised (keeping none) in the same
+     * single-document write as `patch` (e.g. disabling the account), then the records are cleaned
+     * up. Null when there is no such user.
+     */
+    async endAllOf(userId: string, patch: UserPatch): Promise<{ user: UserRecord; revokedCount: number } | null> {
+      const user = await store.users.update(userId, patch, { endSessions: { keep: null } });
+      if (user === null) return null;
+      return { user, revokedCount: await this.revokeAllOf(userId) };
     },
 
     /** Revokes one of the caller's sessions; someone else's id is reported exactly like an unknown one. */

@@ -17,7 +17,7 @@
 
 import type { ClientInfo } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
-import { accountView, type AccountView } from "../accounts/account.ts";
+import { accountDisabled, accountView, type AccountView } from "../accounts/account.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import type { Store, UserRecord } from "../store/port.ts";
 import type { FactorProof, TwoFactor } from "../two-factor/two-factor.ts";
@@ -66,11 +66,17 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
     if (policy.emailVerificationRequired && !checked.emailVerified) {
       throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
     }
+    if (checked.disabledAt !== null) throw accountDisabled();
     const tokens = await sessions.open(checked, client, rememberMe, twoFactorGeneration);
     const after = await store.users.findById(checked.id);
     if (after === null || after.passwordHash !== checked.passwordHash) {
       await sessions.end(tokens.sessionId, checked.id);
       throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
+    }
+    // Disabled while the session was being opened: the disable's cutoff may have come first.
+    if (after.disabledAt !== null) {
+      await sessions.end(tokens.sessionId, checked.id);
+      throw accountDisabled();
     }
     const twoFactorEnabled = await twoFactor.isEnabled(after.id);
     if (twoFactorEnabled && !secondFactorChecked) {
@@ -99,6 +105,8 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       if (policy.emailVerificationRequired && !checked.emailVerified) {
         throw new AuthError("EMAIL_NOT_VERIFIED", "verify your email address before signing in");
       }
+      // Before any challenge is issued or code spent: a disabled account gets no second step.
+      if (checked.disabledAt !== null) throw accountDisabled();
       const { enabled: needsSecondFactor, generation } = await twoFactor.stateOf(checked.id);
       if (needsSecondFactor) {
         if (options.proof === undefined) return pending(checked, await challenges.issue(checked, options.rememberMe));
@@ -115,6 +123,8 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       const user = await store.users.findById(challenge.userId);
       // A password change or reset since the password was checked voids the challenge: it raised
       // the generation. (A timestamp cannot tell: the change's time is taken before its hash.)
+      // The challenge's holder proved the password: told why, before the disable's cutoff voids it.
+      if (user !== null && user.disabledAt !== null) throw accountDisabled();
       if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
         throw invalidChallenge();
       }

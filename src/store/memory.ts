@@ -8,6 +8,8 @@ import { systemClock, type Clock } from "../clock.ts";
 import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
 import { attemptStateAt, forgivenAttemptRecord, nextAttemptRecord } from "./attempts.ts";
 import type {
+  AuditEventRecord,
+  AuditStore,
   AttemptRecord,
   AttemptStore,
   CodePurpose,
@@ -131,6 +133,7 @@ export interface MemoryRecordCounts {
   attempts: number;
   twoFactor: number;
   serviceAccounts: number;
+  audit: number;
 }
 
 export interface MemoryStore extends Store {
@@ -156,6 +159,8 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
   const attempts = new Map<string, AttemptRecord>();
   const twoFactorByUser = new Map<string, TwoFactorRecord>();
   const serviceAccountsById = new Map<string, ServiceAccountRecord>();
+  /** Audit events, oldest first (appended in time order, sorted on the rare out-of-order one). */
+  let auditEvents: AuditEventRecord[] = [];
 
   let closed = false;
 
@@ -175,6 +180,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     }
     codes.purgeExpired(now, (c) => c.expiresAt);
     for (const [key, record] of attempts) if (!isLive(record.expiresAt, now)) attempts.delete(key);
+    auditEvents = auditEvents.filter((e) => isLive(e.expiresAt, now));
   }
 
   let timer: NodeJS.Timeout | undefined = setInterval(sweep, sweepIntervalMs);
@@ -226,6 +232,16 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       usersById.delete(id);
       if (userIdByEmail.get(user.email) === id) userIdByEmail.delete(user.email);
       return true;
+    },
+
+    async list({ emailPrefix, afterEmail, limit }) {
+      assertOpen();
+      // A scan: the embedded store is for development and tests, where users are few.
+      const emails = [...userIdByEmail.keys()]
+        .filter((email) => email.startsWith(emailPrefix) && (afterEmail === null || email > afterEmail))
+        .sort()
+        .slice(0, limit);
+      return emails.map((email) => copyRecord(usersById.get(userIdByEmail.get(email) ?? "") as UserRecord));
     },
   };
 
@@ -455,6 +471,27 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     },
   };
 
+  /** Newest first: `at` descending, then `id` descending. */
+  const newestEventFirst = (a: AuditEventRecord, b: AuditEventRecord) =>
+    b.at.getTime() - a.at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+  const auditStore: AuditStore = {
+    async insert(event) {
+      assertOpen();
+      auditEvents.push(copyRecord(event));
+    },
+    async list({ targetUserId, before, limit, now }) {
+      assertOpen();
+      const older = (e: AuditEventRecord) =>
+        before === null || e.at.getTime() < before.at.getTime() || (e.at.getTime() === before.at.getTime() && e.id < before.id);
+      return auditEvents
+        .filter((e) => isLive(e.expiresAt, now) && (targetUserId === null || e.targetUserId === targetUserId) && older(e))
+        .sort(newestEventFirst)
+        .slice(0, limit)
+        .map((e) => copyRecord(e));
+    },
+  };
+
   return {
     kind: "memory",
     users,
@@ -464,6 +501,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     attempts: attemptStore,
     twoFactor: twoFactorStore,
     serviceAccounts: serviceAccountStore,
+    audit: auditStore,
     sweep,
     recordCounts: () => ({
       users: usersById.size,
@@ -473,6 +511,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       attempts: attempts.size,
       twoFactor: twoFactorByUser.size,
       serviceAccounts: serviceAccountsById.size,
+      audit: auditEvents.length,
     }),
     async ping() {
       assertOpen();

@@ -2,7 +2,7 @@
 //
 // Collections: users (_id = user id, unique email), sessions (_id = session id), refresh_tokens
 // (_id = token hash), codes (_id = code hash), attempts (_id = key), two_factor (_id = user id),
-// service_accounts (_id = service account id).
+// service_accounts (_id = service account id), audit_events (_id = event id).
 // TTL indexes on `expiresAt` purge expired records; every read taking `now` also filters on
 // `expiresAt > now`, because TTL deletion is lazy.
 //
@@ -20,6 +20,7 @@
 import type { Collection, Db } from "mongodb";
 import type { Store } from "./port.ts";
 import { mongoAttempts, type AttemptDoc } from "./mongo/attempts.ts";
+import { mongoAudit, type AuditEventDoc } from "./mongo/audit.ts";
 import { mongoCodes, type CodeDoc } from "./mongo/codes.ts";
 import type { MongoConnectionPlan } from "./mongo/connection-plan.ts";
 import { connectMongo, type Limit, type MongoConnectionOptions } from "./mongo/connection.ts";
@@ -38,6 +39,7 @@ interface Collections {
   attempts: Collection<AttemptDoc>;
   twoFactor: Collection<TwoFactorDoc>;
   serviceAccounts: Collection<ServiceAccountDoc>;
+  audit: Collection<AuditEventDoc>;
 }
 
 function collections(db: Db): Collections {
@@ -50,6 +52,7 @@ function collections(db: Db): Collections {
     attempts: db.collection("attempts"),
     twoFactor: db.collection("two_factor"),
     serviceAccounts: db.collection("service_accounts"),
+    audit: db.collection("audit_events"),
   };
 }
 
@@ -83,6 +86,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     attempts: mongoAttempts(run, limit),
     twoFactor: mongoTwoFactor(run, limit),
     serviceAccounts: mongoServiceAccounts(run, limit),
+    audit: mongoAudit(run, limit),
     ping: () =>
       run(async (c) => {
         await c.db.command({ ping: 1 });

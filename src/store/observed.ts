@@ -3,7 +3,16 @@
 import type { Store } from "./port.ts";
 
 /** The parts of the port that hold records; "store" stands for the port's own ping. */
-export type StoreCollection = "users" | "sessions" | "refreshTokens" | "codes" | "attempts" | "twoFactor" | "serviceAccounts" | "store";
+export type StoreCollection =
+  | "users"
+  | "sessions"
+  | "refreshTokens"
+  | "codes"
+  | "attempts"
+  | "twoFactor"
+  | "serviceAccounts"
+  | "audit"
+  | "store";
 
 /**
  * Watches the calls of one operation: `begin` when a call starts, `end` with what `begin` gave
@@ -18,13 +27,14 @@ type Collection = Exclude<StoreCollection, "store">;
 
 /** Every operation of every collection, so a method added to the port is a compile error here until listed. */
 const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
-  users: { insert: true, findById: true, findByEmail: true, update: true, delete: true },
+  users: { insert: true, findById: true, findByEmail: true, update: true, delete: true, list: true },
   sessions: { insert: true, findLive: true, listLive: true, touch: true, revoke: true, revokeAllForUser: true, deleteAllForUser: true },
   refreshTokens: { insert: true, find: true, consume: true, delete: true, deleteAllForUser: true },
   codes: { replace: true, find: true, consume: true, deleteAllForUser: true },
   attempts: { get: true, fail: true, forgive: true, clear: true },
   twoFactor: { get: true, save: true, delete: true },
   serviceAccounts: { insert: true, findById: true, list: true, replaceKey: true, revoke: true, touch: true },
+  audit: { insert: true, list: true },
 };
 
 type AsyncCall = (...args: never[]) => Promise<unknown>;
@@ -66,6 +76,7 @@ export function observeStore<T>(store: Store, observerFor: (collection: StoreCol
     attempts: part("attempts"),
     twoFactor: part("twoFactor"),
     serviceAccounts: part("serviceAccounts"),
+    audit: part("audit"),
     ping: observed(() => store.ping(), observerFor("store", "ping")) as () => Promise<void>,
     close: () => store.close(),
   };

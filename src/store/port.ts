@@ -50,11 +50,13 @@ export interface UserRecord {
    * written before roles existed read as ["user"].
    */
   roles: string[];
+  /** When an administrator disabled the account; null while enabled (and in older records). */
+  disabledAt: Date | null;
 }
 
 /** The fields of a user that may change after creation. */
 export type UserPatch = Partial<
-  Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt" | "roles">
+  Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt" | "roles" | "disabledAt">
 >;
 
 /** The keys of UserPatch, listed for adapters so that nothing else (id, email, createdAt) can be patched. */
@@ -65,6 +67,7 @@ export const PATCHABLE_USER_FIELDS = [
   "passwordUpdatedAt",
   "updatedAt",
   "roles",
+  "disabledAt",
 ] as const satisfies readonly (keyof UserPatch)[];
 
 export interface SessionRecord {
@@ -223,6 +226,50 @@ export interface UserUpdateOptions {
   endSessions?: { keep: string | null };
 }
 
+/** A page of users in email order (see UserStore.list). */
+export interface UserListQuery {
+  /** Only users whose email starts with this (already normalized) prefix; "" for all. */
+  emailPrefix: string;
+  /** Only users whose email sorts after this one (the last of the previous page); null from the start. */
+  afterEmail: string | null;
+  limit: number;
+}
+
+/** One administrative call, as the audit log keeps it. */
+export interface AuditEventRecord {
+  id: string;
+  at: Date;
+  /** A user through AdminService, or the server itself (ADMIN_EMAILS at start-up: id and sessionId ""). */
+  actor: { kind: "user" | "system"; id: string; sessionId: string };
+  /** What was done, e.g. "admin.users.disable". */
+  action: string;
+  /** Whom it was done to; null for calls on no one user. */
+  targetUserId: string | null;
+  client: { ipAddress: string; userAgent: string };
+  /** "OK", or the reason the call failed. */
+  outcome: string;
+  /** What the call changed, where the action does not say (e.g. "roles=admin,user"); "" for nothing. */
+  detail: string;
+  /** The end of its retention (AUDIT_RETENTION_DAYS after `at`); purged after. */
+  expiresAt: Date;
+}
+
+/** A page of audit events, newest first (see AuditStore.list). */
+export interface AuditListQuery {
+  /** Only events about this user; null for all. */
+  targetUserId: string | null;
+  /** Only events older than this one (the last of the previous page, by `at` then `id`); null from the newest. */
+  before: { at: Date; id: string } | null;
+  limit: number;
+  now: Date;
+}
+
+export interface AuditStore {
+  insert(event: AuditEventRecord): Promise<void>;
+  /** Live (unexpired at `now`) events, newest first: by `at` descending, then `id` descending. */
+  list(query: AuditListQuery): Promise<AuditEventRecord[]>;
+}
+
 export interface UserStore {
   /** Throws DuplicateEmailError when the email is taken. */
   insert(user: UserRecord): Promise<void>;
@@ -238,6 +285,8 @@ export interface UserStore {
   update(id: string, patch: UserPatch, options?: UserUpdateOptions): Promise<UserRecord | null>;
   /** Returns whether a user was deleted. */
   delete(id: string): Promise<boolean>;
+  /** Up to `limit` users in ascending email order (emails are unique, so the order is total). */
+  list(query: UserListQuery): Promise<UserRecord[]>;
 }
 
 export interface SessionStore {
@@ -354,6 +403,7 @@ export interface Store {
   readonly attempts: AttemptStore;
   readonly twoFactor: TwoFactorStore;
   readonly serviceAccounts: ServiceAccountStore;
+  readonly audit: AuditStore;
   /** Resolves when storage answers; rejects with StorageUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -419,13 +419,38 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     },
 
     async status(caller: Caller): Promise<TwoFactorStatus> {
-      const record = await load(caller.userId);
+      return this.statusOf(caller.userId);
+    },
+
+    /** Any user's second-factor state (AdminService.GetUser; the caller's permission is checked there). */
+    async statusOf(userId: string): Promise<TwoFactorStatus> {
+      const record = await load(userId);
       return {
         enabled: record.enabledAt !== null,
         enabledAt: record.enabledAt,
         deviceCount: record.devices.length,
         recoveryCodesRemaining: record.recoveryCodeHashes.length,
       };
+    },
+
+    /**
+     * An administrator's reset (AdminService.ResetSecondFactor; the permission is checked there):
+     * the second factor off, devices, recovery codes and pending secrets gone, its lock lifted, and
+     * every session ended in the same write (a lost authenticator may mean a stolen one). Returns
+     * whether there was anything to reset.
+     */
+    async resetBy(user: UserRecord, client: ClientInfo): Promise<boolean> {
+      const changed = await mutate(user.id, (record) => {
+        if (record.enabledAt === null && record.pending.length === 0) return { next: null, result: false };
+        const sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: null };
+        return { next: { ...emptyRecord(user.id), version: record.version, sessionCutoff }, result: true };
+      });
+      if (!changed) return false;
+      await store.attempts.clear(twoFactorAttemptKey(user.id));
+      await sessions.revokeAllOf(user.id);
+      deps.log.info({ userId: user.id }, "two-factor authentication reset by an administrator");
+      deps.notifier.notify(user, "two_factor_disabled", client);
+      return true;
     },
 
     async reset(caller: Caller, rawPassword: string): Promise<Enrolment> {

@@ -3,27 +3,16 @@
 // is on. Proved at the operations' level with the test clock; then once over RPC and once over
 // the legacy REST path, whose fresh-session use keeps working as documented.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthError } from "../../src/errors.ts";
 import type { Caller } from "../../src/sessions/caller.ts";
 import { noReauthentication } from "../../src/two-factor/reauthentication.ts";
 import { failure, fetchDriver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { rest } from "../support/rest.ts";
-import { startService, type InProcess } from "../support/service.ts";
+import { outcome, startService, type InProcess } from "../support/service.ts";
 import { totp, wrongCode } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
 const windowSeconds = 600;
-
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err.field === undefined ? err.reason : `${err.reason} ${err.field}`;
-    throw err;
-  }
-  return "OK";
-}
 
 describe("re-authentication at the operations' level", () => {
   let s: InProcess;

@@ -314,6 +314,7 @@ describe("the instruments", () => {
       updatedAt: now,
       sessionCutoff: { generation: 0, keptSessionId: null },
       roles: ["user"],
+      disabledAt: null,
     };
     await store.users.insert(user);
     await expect(store.users.insert({ ...user, id: "u2" })).rejects.toThrow();

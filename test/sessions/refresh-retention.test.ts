@@ -70,6 +70,7 @@ describe("refresh churn leaves nothing behind", () => {
       attempts: 0,
       twoFactor: 0,
       serviceAccounts: 0,
+      audit: 0,
     });
   });
 });

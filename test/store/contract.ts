@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DuplicateEmailError } from "../../src/store/errors.ts";
 import type {
+  AuditEventRecord,
   CodePurpose,
   CodeRecord,
   RefreshTokenRecord,
@@ -52,6 +53,7 @@ function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
     updatedAt: at(now, -HOUR),
     sessionCutoff: { generation: 0, keptSessionId: null },
     roles: ["user"],
+    disabledAt: null,
     ...overrides,
   };
 }
@@ -399,6 +401,103 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         // The old hash no longer matches, so a stale writer is refused.
         expect(await store.users.update(user.id, { passwordHash: "$argon2id$stale" }, { ifPasswordHash: user.passwordHash })).toBeNull();
         expect((await store.users.findById(user.id))!.passwordHash).toBe("$argon2id$new");
+      });
+    });
+
+    describe("users: list", () => {
+      /** Users under a fresh domain, so that stores shared with other tests list only these. */
+      async function seed(emails: string[]): Promise<string> {
+        const domain = `${randomUUID()}.test`;
+        for (const local of emails) await store.users.insert(makeUser(now, { email: `${local}@${domain}` }));
+        return domain;
+      }
+      const emailsOf = (users: UserRecord[]) => users.map((u) => u.email.split("@")[0]);
+
+      it("pages through users in email order after a cursor, within a prefix", async () => {
+        const domain = await seed(["carol", "alice", "bob", "dave", "al"]);
+        // The prefix "al" on lower-case emails; every test user of other tests sorts elsewhere.
+        const all = await store.users.list({ emailPrefix: "", afterEmail: null, limit: 10_000 });
+        expect(all.map((u) => u.email)).toEqual([...all.map((u) => u.email)].sort());
+        const mine = all.filter((u) => u.email.endsWith(`@${domain}`));
+        expect(emailsOf(mine)).toEqual(["al", "alice", "bob", "carol", "dave"]);
+        expect(mine[0]).toEqual(await store.users.findByEmail(`al@${domain}`));
+        const first = await store.users.list({ emailPrefix: `b`, afterEmail: null, limit: 10_000 });
+        expect(first.every((u) => u.email.startsWith("b"))).toBe(true);
+        expect(emailsOf(first.filter((u) => u.email.endsWith(domain)))).toEqual(["bob"]);
+        expect(await store.users.list({ emailPrefix: `al@${domain}`, afterEmail: null, limit: 5 })).toEqual([
+          await store.users.findByEmail(`al@${domain}`),
+        ]);
+        // Two at a time, each page after the last email of the one before.
+        const prefix = "";
+        const page1 = (await store.users.list({ emailPrefix: prefix, afterEmail: `al@${domain}`, limit: 2 })).map((u) => u.email);
+        expect(page1.length).toBe(2);
+        expect(page1.every((e) => e > `al@${domain}`)).toBe(true);
+        expect(await store.users.list({ emailPrefix: "zzzz-nobody", afterEmail: null, limit: 5 })).toEqual([]);
+      });
+
+      it("treats the prefix literally (no pattern characters), and returns copies", async () => {
+        const domain = await seed(["a.b", "axb"]);
+        const dotted = await store.users.list({ emailPrefix: `a.b@${domain}`, afterEmail: null, limit: 10 });
+        expect(dotted.map((u) => u.email)).toEqual([`a.b@${domain}`]);
+        expect(await store.users.list({ emailPrefix: "a.*", afterEmail: null, limit: 10 })).toEqual([]);
+        dotted[0]!.roles.push("mutated");
+        expect((await store.users.findByEmail(`a.b@${domain}`))!.roles).toEqual(["user"]);
+      });
+
+      it("stores disabledAt and patches it back to null", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        expect((await store.users.update(user.id, { disabledAt: now }))!.disabledAt).toEqual(now);
+        expect((await store.users.findById(user.id))!.disabledAt).toEqual(now);
+        expect((await store.users.update(user.id, { disabledAt: null }))!.disabledAt).toBeNull();
+        expect(await store.users.findById(user.id)).toEqual(user);
+      });
+    });
+
+    describe("audit events", () => {
+      function makeEvent(overrides: Partial<AuditEventRecord> = {}): AuditEventRecord {
+        return {
+          id: uid("aud"),
+          at: now,
+          actor: { kind: "user", id: uid("usr"), sessionId: uid("ses") },
+          action: "admin.users.disable",
+          targetUserId: uid("usr"),
+          client: { ipAddress: "192.0.2.7", userAgent: "contract-test/1.0" },
+          outcome: "OK",
+          detail: "",
+          expiresAt: at(now, DAY),
+          ...overrides,
+        };
+      }
+
+      it("lists a target's events newest first, paging by (at, id), without the expired ones", async () => {
+        const target = uid("usr");
+        const events = [
+          makeEvent({ targetUserId: target, at: at(now, -3 * MINUTE), id: "aud_a" }),
+          makeEvent({ targetUserId: target, at: at(now, -MINUTE), id: "aud_b", detail: "roles=admin,user" }),
+          makeEvent({ targetUserId: target, at: at(now, -MINUTE), id: "aud_c", outcome: "PERMISSION_DENIED" }),
+          makeEvent({ targetUserId: target, at: at(now, -2 * MINUTE), id: "aud_d", expiresAt: at(now, -SECOND) }),
+          makeEvent({ targetUserId: uid("usr"), at: at(now, -MINUTE), id: "aud_e" }),
+        ];
+        for (const e of events) await store.audit.insert(e);
+        const query = { targetUserId: target, before: null, limit: 10, now };
+        expect(await store.audit.list(query)).toEqual([events[2], events[1], events[0]]);
+        const first = await store.audit.list({ ...query, limit: 2 });
+        expect(first.map((e) => e.id)).toEqual(["aud_c", "aud_b"]);
+        const last = first[first.length - 1]!;
+        expect(await store.audit.list({ ...query, before: { at: last.at, id: last.id } })).toEqual([events[0]]);
+        const everyone = await store.audit.list({ targetUserId: null, before: null, limit: 10_000, now });
+        expect(everyone.map((e) => e.id)).toEqual(expect.arrayContaining(["aud_a", "aud_b", "aud_c", "aud_e"]));
+        expect(everyone.map((e) => e.id)).not.toContain("aud_d");
+      });
+
+      it("keeps an event without a target, and returns copies", async () => {
+        const event = makeEvent({ targetUserId: null, action: "admin.users.list", id: uid("aud"), at: at(now, DAY) });
+        await store.audit.insert(event);
+        const [found] = await store.audit.list({ targetUserId: null, before: null, limit: 1, now });
+        expect(found).toEqual(event);
+        found!.client.ipAddress = "mutated";
+        expect((await store.audit.list({ targetUserId: null, before: null, limit: 1, now }))[0]).toEqual(event);
       });
     });
 

@@ -6,6 +6,7 @@
 import { ConnectError, type Transport } from "@connectrpc/connect";
 import { toJson, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
+import { AdminService } from "../../gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
@@ -35,7 +36,8 @@ export class RpcFailure extends Error {
   }
 }
 
-export type Method = `${"AuthService" | "SessionService" | "TwoFactorService" | "ServiceAccountService" | "TokenService"}/${string}`;
+export type Method =
+  `${"AuthService" | "SessionService" | "TwoFactorService" | "ServiceAccountService" | "TokenService" | "AdminService"}/${string}`;
 
 /** Request headers (gRPC metadata) by lower-case name. */
 export type Headers = Record<string, string>;
@@ -79,7 +81,14 @@ const grpcCodeNames = [
 /** A numeric gRPC status code as the Connect protocol names it ("invalid_argument"). */
 export const grpcCodeName = (code: number): string => grpcCodeNames[code] ?? String(code);
 
-const services: Record<string, DescService> = { AuthService, SessionService, TwoFactorService, ServiceAccountService, TokenService };
+const services: Record<string, DescService> = {
+  AuthService,
+  SessionService,
+  TwoFactorService,
+  ServiceAccountService,
+  TokenService,
+  AdminService,
+};
 
 function describe(method: Method): DescMethod {
   const [svc, name] = method.split("/") as [string, string];
@@ -99,6 +108,7 @@ export function connectDriver(name: string, transport: Transport, userAgent: str
     TwoFactorService: createClient(TwoFactorService, transport) as never,
     ServiceAccountService: createClient(ServiceAccountService, transport) as never,
     TokenService: createClient(TokenService, transport) as never,
+    AdminService: createClient(AdminService, transport) as never,
   };
   return {
     name,
@@ -134,6 +144,7 @@ export function grpcJsDriver(url: string): Driver {
     TwoFactorService: clients.twoFactor,
     ServiceAccountService: clients.serviceAccounts,
     TokenService: clients.tokens,
+    AdminService: clients.admin,
   };
   return {
     name: "grpc-js",

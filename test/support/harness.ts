@@ -150,6 +150,7 @@ export function grpcJsClients(url: string): {
   twoFactor: GrpcJsClient;
   serviceAccounts: GrpcJsClient;
   tokens: GrpcJsClient;
+  admin: GrpcJsClient;
   close(): void;
 } {
   const def = protoLoader.loadSync(
@@ -159,6 +160,7 @@ export function grpcJsClients(url: string): {
       "auth/v1/two_factor_service.proto",
       "auth/v1/service_account_service.proto",
       "auth/v1/token_service.proto",
+      "auth/v1/admin_service.proto",
     ],
     {
       includeDirs: [protoRoot],
@@ -184,6 +186,7 @@ export function grpcJsClients(url: string): {
     twoFactor: make("TwoFactorService"),
     serviceAccounts: make("ServiceAccountService"),
     tokens: make("TokenService"),
+    admin: make("AdminService"),
   };
   return {
     ...clients,

@@ -27,6 +27,25 @@ export function fakeCollection<T extends Document & { _id: string }>(
       docs.push(structuredClone(doc));
       return { acknowledged: true, insertedId: doc._id };
     },
+    find(filter: Filter) {
+      let order: Record<string, 1 | -1> = {};
+      let count = Number.POSITIVE_INFINITY;
+      const cursor = {
+        sort(by: Record<string, 1 | -1>) {
+          order = by;
+          return cursor;
+        },
+        limit(n: number) {
+          count = n;
+          return cursor;
+        },
+        async toArray() {
+          const found = new Query(filter).find(docs).sort(order).all() as T[];
+          return found.slice(0, count).map((d) => structuredClone(d));
+        },
+      };
+      return cursor;
+    },
     async countDocuments(filter: Filter) {
       return matching(filter).length;
     },

@@ -3,6 +3,7 @@
 // transport to prove; each transport keeps its own end-to-end tests.
 import { Writable } from "node:stream";
 import { loadConfig } from "../../src/config.ts";
+import { AuthError } from "../../src/errors.ts";
 import { createLogger } from "../../src/log.ts";
 import { createOutbox, type Outbox } from "../../src/mail/mailer.ts";
 import type { Operations } from "../../src/operations.ts";
@@ -59,4 +60,15 @@ export async function startService(
       await store.close();
     },
   };
+}
+
+/** "OK", or the reason an operation failed with (and the field at fault, when it names one). */
+export async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AuthError) return err.field === undefined ? err.reason : `${err.reason} ${err.field}`;
+    throw err;
+  }
+  return "OK";
 }

@@ -31,6 +31,11 @@ export const indexPlan = {
   ],
   // ListServiceAccounts pages newest first.
   service_accounts: [{ key: { createdAt: -1, _id: -1 }, name: "createdAt_id" }],
+  audit_events: [
+    { key: { at: -1, _id: -1 }, name: "at_id" },
+    { key: { targetUserId: 1, at: -1, _id: -1 }, name: "targetUserId_at_id" },
+    { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
+  ],
 } as const satisfies IndexPlan;
 
 /** An index as `listIndexes` describes it; only `name` and `key` are always present. */

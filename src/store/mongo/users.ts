@@ -7,12 +7,14 @@ import type { SessionCutoff, UserRecord, UserStore } from "../port.ts";
 import type { Limit, Run } from "./connection.ts";
 import { LogicError, isDuplicateKey } from "./errors.ts";
 
-export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff" | "roles"> & {
+export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff" | "roles" | "disabledAt"> & {
   _id: string;
   /** Absent in documents written before session cutoffs existed: generation 0. */
   sessionCutoff?: SessionCutoff;
   /** Absent in documents written before roles existed: the default role alone. */
   roles?: string[];
+  /** Absent in documents written before accounts could be disabled: enabled. */
+  disabledAt?: Date | null;
 };
 
 // ---- mapping (explicit field lists: no `_id`, no stray fields in either direction) ----
@@ -29,6 +31,7 @@ function userToDoc(u: UserRecord): UserDoc {
     updatedAt: u.updatedAt,
     sessionCutoff: { ...u.sessionCutoff },
     roles: [...u.roles],
+    disabledAt: u.disabledAt,
   };
 }
 
@@ -44,6 +47,7 @@ function userFromDoc(d: UserDoc): UserRecord {
     updatedAt: d.updatedAt,
     sessionCutoff: cutoffFromDoc(d.sessionCutoff),
     roles: d.roles === undefined ? [defaultRole] : [...d.roles],
+    disabledAt: d.disabledAt ?? null,
   };
 }
 
@@ -127,6 +131,17 @@ export function mongoUsers(run: Run<{ users: Collection<UserDoc> }>, limit: Limi
       run(async (c) => {
         const res = await c.users.deleteOne({ _id: id }, limit);
         return res.deletedCount === 1;
+      }),
+
+    list: ({ emailPrefix, afterEmail, limit: count }) =>
+      run(async (c) => {
+        // An anchored prefix expression: MongoDB serves it from the unique email index as a range.
+        const match: Record<string, unknown> = {};
+        if (emailPrefix !== "") match["$regex"] = `^${emailPrefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`;
+        if (afterEmail !== null) match["$gt"] = afterEmail;
+        const filter = Object.keys(match).length === 0 ? {} : { email: match };
+        const docs = await c.users.find(filter, limit).sort({ email: 1 }).limit(count).toArray();
+        return docs.map(userFromDoc);
       }),
   };
 }

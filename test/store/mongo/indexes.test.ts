@@ -67,6 +67,12 @@ const CODES = [
 ];
 const SERVICE_ACCOUNTS = [{ key: { createdAt: -1, _id: -1 }, name: "createdAt_id" }];
 
+const AUDIT_EVENTS = [
+  { key: { at: -1, _id: -1 }, name: "at_id" },
+  { key: { targetUserId: 1, at: -1, _id: -1 }, name: "targetUserId_at_id" },
+  { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
+];
+
 const create = (collection: string, specs: object[]) => ({ op: "createIndexes", collection, specs });
 
 function optionsConflict(message: string): MongoServerError {
@@ -95,6 +101,7 @@ describe("mongo indexes", () => {
       refresh_tokens: REFRESH_TOKENS,
       codes: CODES,
       service_accounts: SERVICE_ACCOUNTS,
+      audit_events: AUDIT_EVENTS,
     });
   });
 
@@ -109,14 +116,15 @@ describe("mongo indexes", () => {
       create("refresh_tokens", REFRESH_TOKENS),
       create("codes", CODES),
       create("service_accounts", SERVICE_ACCOUNTS),
+      create("audit_events", AUDIT_EVENTS),
     ]);
-    expect(log.entries).toEqual([{ level: "info", obj: { collections: 6, indexes: 9 }, msg: "mongo indexes ensured" }]);
+    expect(log.entries).toEqual([{ level: "info", obj: { collections: 7, indexes: 12 }, msg: "mongo indexes ensured" }]);
   });
 
   it("works without a logger", async () => {
     const db = new FakeDb();
     await expect(ensureIndexes(db)).resolves.toBeUndefined();
-    expect(db.calls).toHaveLength(6);
+    expect(db.calls).toHaveLength(7);
   });
 
   it("reconciles a changed TTL with collMod, warns, and creates the collection's indexes again", async () => {
@@ -143,6 +151,7 @@ describe("mongo indexes", () => {
       create("refresh_tokens", REFRESH_TOKENS),
       create("codes", CODES),
       create("service_accounts", SERVICE_ACCOUNTS),
+      create("audit_events", AUDIT_EVENTS),
     ]);
     expect(log.entries.filter((e) => e.level === "warn")).toEqual([
       {

@@ -6,6 +6,7 @@
 import { MongoServerError } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../../src/store/memory.ts";
+import { mongoAudit, type AuditEventDoc } from "../../../src/store/mongo/audit.ts";
 import { mongoUsers, type UserDoc } from "../../../src/store/mongo/users.ts";
 import type { Store } from "../../../src/store/port.ts";
 import { fakeCollection } from "../../support/mingo-collection.ts";
@@ -28,7 +29,7 @@ storageContract("mongodb users on mingo", async (): Promise<Store> => {
 });
 
 describe("mongodb users written by an older release", () => {
-  it("a document without roles reads as the default role, and keeps it through an update", async () => {
+  it("a document without roles or disabledAt reads as the default role, enabled, and keeps it through an update", async () => {
     const created = new Date("2026-01-01T00:00:00Z");
     const old = {
       _id: "usr_old",
@@ -43,7 +44,14 @@ describe("mongodb users written by an older release", () => {
     const users = fakeUsersCollection([old]);
     const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
     expect((await store.findById("usr_old"))!.roles).toEqual(["user"]);
+    expect((await store.findById("usr_old"))!.disabledAt).toBeNull();
     expect((await store.update("usr_old", { displayName: "Old" }))!.roles).toEqual(["user"]);
     expect((await store.update("usr_old", { roles: ["admin", "user"] }))!.roles).toEqual(["admin", "user"]);
   });
+});
+
+storageContract("mongodb audit events on mingo", async (): Promise<Store> => {
+  const memory = createMemoryStore();
+  const audit = fakeCollection<AuditEventDoc>();
+  return { ...memory, kind: "mongodb", audit: mongoAudit((op) => op({ audit }), { maxTimeMS: 1_000 }) };
 });

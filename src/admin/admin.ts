@@ -1,0 +1,269 @@
+// AdminService's operations: finding users, disabling and enabling them, setting their roles,
+// signing them out everywhere, resetting their second factor, deleting them, and reading the
+// audit log. Each checks the caller's permission first (PERMISSION_DENIED otherwise), and each
+// call, allowed or not, succeeded or not, becomes one audit event (src/audit/).
+import type { Accounts } from "../accounts/accounts.ts";
+import type { AuditLog } from "../audit/audit.ts";
+import type { Clock } from "../clock.ts";
+import { AuthError, invalidArgument } from "../errors.ts";
+import { checkId, wellFormed } from "../input.ts";
+import { isRoleName, normalizeRoles, permissions, requirePermission, type RoleMap } from "../permissions/permissions.ts";
+import type { Caller, ClientInfo } from "../sessions/caller.ts";
+import type { Sessions, SessionView } from "../sessions/sessions.ts";
+import type { AuditEventRecord, Store, UserRecord } from "../store/port.ts";
+import type { TwoFactor, TwoFactorStatus } from "../two-factor/two-factor.ts";
+import type { PageTokens } from "./page-tokens.ts";
+
+export interface AdminDeps {
+  store: Pick<Store, "users">;
+  clock: Clock;
+  /** The configured roles: SetRoles accepts only these. */
+  roles: RoleMap;
+  pageTokens: PageTokens;
+  audit: AuditLog;
+}
+
+/** A user as an administrator sees it: never the password hash or the session cutoff. */
+export interface AdminUserView {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  displayName: string;
+  roles: string[];
+  hasPassword: boolean;
+  disabledAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** "" on the last page. */
+  nextPageToken: string;
+}
+
+export interface PageRequest {
+  pageSize: number;
+  pageToken: string;
+}
+
+export function adminUserView(u: UserRecord): AdminUserView {
+  return {
+    id: u.id,
+    email: u.email,
+    emailVerified: u.emailVerified,
+    displayName: u.displayName,
+    roles: [...u.roles],
+    hasPassword: u.passwordHash !== null,
+    disabledAt: u.disabledAt,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+  };
+}
+
+const defaultPageSize = 50;
+const maxPageSize = 100;
+const maxEmailPrefixLength = 254;
+
+/** AIP-158: 0 means the default, more than the maximum means the maximum, below 0 is an error. */
+function pageSizeOf(raw: number): number {
+  if (!Number.isInteger(raw) || raw < 0) throw invalidArgument("page_size", "page_size must not be negative");
+  return raw === 0 ? defaultPageSize : Math.min(raw, maxPageSize);
+}
+
+/** Notifications about an administrator's change name no administrator's address or browser. */
+const byAnAdministrator: ClientInfo = { ipAddress: "", userAgent: "an administrator" };
+
+export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFactor: TwoFactor; accounts: Accounts }) {
+  const { store, clock, audit } = deps;
+  const { sessions, twoFactor, accounts } = parts;
+
+  /**
+   * Runs one admin call: the permission check, then `run`, and an audit event whatever happens.
+   * `target` is the user id as given, recorded once it is well-formed (a malformed one is not
+   * worth keeping, and could be anything).
+   */
+  async function audited<T>(
+    call: { caller: Caller; client: ClientInfo; action: string; permission: string; target?: string },
+    run: (targetId: string) => Promise<{ result: T; detail?: string }>,
+  ): Promise<T> {
+    let targetUserId: string | null = null;
+    let outcome = "OK";
+    let detail = "";
+    try {
+      // Whom a refused call was aimed at matters to whoever reads the log: kept when well-formed.
+      if (call.target !== undefined) targetUserId = wellFormedId(call.target);
+      requirePermission(call.caller, call.permission);
+      if (call.target !== undefined) targetUserId = checkId("user_id", call.target);
+      const done = await run(targetUserId ?? "");
+      detail = done.detail ?? "";
+      return done.result;
+    } catch (err) {
+      outcome = err instanceof AuthError ? err.reason : "INTERNAL";
+      throw err;
+    } finally {
+      await audit.record({
+        actor: { kind: "user", id: call.caller.userId, sessionId: call.caller.sessionId },
+        action: call.action,
+        targetUserId,
+        client: { ipAddress: call.client.ipAddress, userAgent: call.client.userAgent },
+        outcome,
+        detail,
+      });
+    }
+  }
+
+  async function requireTarget(id: string): Promise<UserRecord> {
+    const user = await store.users.findById(id);
+    if (user === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+    return user;
+  }
+
+  /** An administrator does not lock themselves out by their own hand: another one must do it. */
+  function notSelf(caller: Caller, id: string, what: string): void {
+    if (caller.userId === id) throw invalidArgument("user_id", `you cannot ${what} your own account; ask another administrator`);
+  }
+
+  const write = permissions.usersWrite;
+  const read = permissions.usersRead;
+
+  return {
+    /** Users in email order, a page at a time; `emailPrefix` is normalized (trimmed, lower-cased) as emails are. */
+    async listUsers(caller: Caller, input: PageRequest & { emailPrefix: string }, client: ClientInfo): Promise<Page<AdminUserView>> {
+      return audited({ caller, client, action: "admin.users.list", permission: read }, async () => {
+        const limit = pageSizeOf(input.pageSize);
+        const emailPrefix = wellFormed("email_prefix", input.emailPrefix).trim().toLowerCase();
+        if (emailPrefix.length > maxEmailPrefixLength) {
+          throw invalidArgument("email_prefix", `email_prefix must be at most ${maxEmailPrefixLength} characters`);
+        }
+        const cursor = deps.pageTokens.open("users", emailPrefix, input.pageToken);
+        if (cursor !== null && typeof cursor !== "string") throw invalidArgument("page_token", "page_token is malformed");
+        // One more than the page, to know whether another page follows without a second query.
+        const found = await store.users.list({ emailPrefix, afterEmail: cursor, limit: limit + 1 });
+        const items = found.slice(0, limit);
+        const last = items[items.length - 1];
+        const nextPageToken = found.length > limit && last !== undefined ? deps.pageTokens.issue("users", emailPrefix, last.email) : "";
+        return {
+          result: { items: items.map(adminUserView), nextPageToken },
+          detail: emailPrefix === "" ? "" : `email_prefix=${emailPrefix}`,
+        };
+      });
+    },
+
+    async getUser(
+      caller: Caller,
+      userId: string,
+      client: ClientInfo,
+    ): Promise<{ user: AdminUserView; sessions: SessionView[]; secondFactor: TwoFactorStatus }> {
+      return audited({ caller, client, action: "admin.users.get", permission: read, target: userId }, async (id) => {
+        const user = await requireTarget(id);
+        const [list, secondFactor] = await Promise.all([sessions.listOf(id), twoFactor.statusOf(id)]);
+        return { result: { user: adminUserView(user), sessions: list, secondFactor } };
+      });
+    },
+
+    /** Disables the account and ends every session of it in the same write. */
+    async disableUser(caller: Caller, userId: string, client: ClientInfo): Promise<AdminUserView> {
+      return audited({ caller, client, action: "admin.users.disable", permission: write, target: userId }, async (id) => {
+        notSelf(caller, id, "disable");
+        const now = clock.now();
+        const current = await requireTarget(id);
+        // Disabled once: disabling again keeps the first time, and still ends any session.
+        const ended = await sessions.endAllOf(id, { disabledAt: current.disabledAt ?? now, updatedAt: now });
+        if (ended === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+        return { result: adminUserView(ended.user), detail: `revoked_sessions=${ended.revokedCount}` };
+      });
+    },
+
+    async enableUser(caller: Caller, userId: string, client: ClientInfo): Promise<AdminUserView> {
+      return audited({ caller, client, action: "admin.users.enable", permission: write, target: userId }, async (id) => {
+        const updated = await store.users.update(id, { disabledAt: null, updatedAt: clock.now() });
+        if (updated === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+        return { result: adminUserView(updated) };
+      });
+    },
+
+    /** Replaces the roles; every one must be configured. */
+    async setRoles(caller: Caller, userId: string, rawRoles: readonly string[], client: ClientInfo): Promise<AdminUserView> {
+      return audited({ caller, client, action: "admin.users.set_roles", permission: write, target: userId }, async (id) => {
+        notSelf(caller, id, "change the roles of");
+        if (rawRoles.length === 0) throw invalidArgument("roles", "roles must name at least one role");
+        for (const role of rawRoles) {
+          if (!isRoleName(role) || !deps.roles.has(role)) {
+            throw invalidArgument(
+              "roles",
+              `"${role.slice(0, 64)}" is not a role this server defines (${[...deps.roles.keys()].join(", ")})`,
+            );
+          }
+        }
+        const roles = normalizeRoles(rawRoles);
+        const updated = await store.users.update(id, { roles, updatedAt: clock.now() });
+        if (updated === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+        return { result: adminUserView(updated), detail: `roles=${roles.join(",")}` };
+      });
+    },
+
+    async signOutEverywhere(caller: Caller, userId: string, client: ClientInfo): Promise<number> {
+      return audited({ caller, client, action: "admin.users.sign_out_everywhere", permission: write, target: userId }, async (id) => {
+        const ended = await sessions.endAllOf(id, { updatedAt: clock.now() });
+        if (ended === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+        return { result: ended.revokedCount, detail: `revoked_sessions=${ended.revokedCount}` };
+      });
+    },
+
+    /** Whether there was a second factor (or an enrolment) to reset. */
+    async resetSecondFactor(caller: Caller, userId: string, client: ClientInfo): Promise<boolean> {
+      return audited({ caller, client, action: "admin.users.reset_second_factor", permission: write, target: userId }, async (id) => {
+        const wasEnabled = await twoFactor.resetBy(await requireTarget(id), byAnAdministrator);
+        return { result: wasEnabled, detail: wasEnabled ? "" : "nothing to reset" };
+      });
+    },
+
+    async deleteUser(caller: Caller, userId: string, client: ClientInfo): Promise<void> {
+      return audited({ caller, client, action: "admin.users.delete", permission: write, target: userId }, async (id) => {
+        notSelf(caller, id, "delete");
+        await accounts.erase(await requireTarget(id), byAnAdministrator);
+        return { result: undefined };
+      });
+    },
+
+    /** The audit log, newest first; `targetUserId` "" for every event. */
+    async listAuditEvents(
+      caller: Caller,
+      input: PageRequest & { targetUserId: string },
+      client: ClientInfo,
+    ): Promise<Page<AuditEventRecord>> {
+      return audited({ caller, client, action: "admin.audit.list", permission: permissions.auditRead }, async () => {
+        const limit = pageSizeOf(input.pageSize);
+        const target = input.targetUserId === "" ? null : checkId("target_user_id", input.targetUserId);
+        const cursor = deps.pageTokens.open("audit", target ?? "", input.pageToken);
+        const before = cursor === null ? null : auditCursor(cursor);
+        const found = await audit.list({ targetUserId: target, before, limit: limit + 1 });
+        const items = found.slice(0, limit);
+        const last = items[items.length - 1];
+        const nextPageToken =
+          found.length > limit && last !== undefined ? deps.pageTokens.issue("audit", target ?? "", [last.at.getTime(), last.id]) : "";
+        return { result: { items, nextPageToken }, detail: target === null ? "" : `target_user_id=${target}` };
+      });
+    },
+  };
+}
+
+/** The id if checkId would take it, else null, without throwing. */
+function wellFormedId(raw: string): string | null {
+  try {
+    return checkId("user_id", raw);
+  } catch {
+    return null;
+  }
+}
+
+/** The (time, id) an audit page token carries: signed by us, but checked as any input is. */
+function auditCursor(value: unknown): { at: Date; id: string } {
+  if (!Array.isArray(value) || typeof value[0] !== "number" || typeof value[1] !== "string") {
+    throw invalidArgument("page_token", "page_token is malformed");
+  }
+  return { at: new Date(value[0]), id: value[1] };
+}
+
+export type Admin = ReturnType<typeof createAdmin>;

@@ -1,0 +1,347 @@
+// AdminService's rules at the operations' level, over the memory store with a test clock: who may
+// call what, paging and its tokens, what disabling a user closes (every path in), roles, signing
+// out everywhere, second-factor reset, deletion, and the audit event every call leaves.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Caller, ClientInfo } from "../../src/sessions/caller.ts";
+import type { TokenPair } from "../../src/sessions/sessions.ts";
+import { outcome, startService, type InProcess } from "../support/service.ts";
+import { totp } from "../support/totp.ts";
+
+const password = "correct horse battery staple";
+const roles = '{"user": [], "admin": ["users.read", "users.write", "audit.read"], "support": ["users.read"], "auditor": ["audit.read"]}';
+
+let s: InProcess;
+const adminClient: ClientInfo = { ipAddress: "198.51.100.7", userAgent: "admin-console/2.0" };
+
+/** A new account, signed in, with these roles (set in storage: the first admin's way in is tested apart). */
+async function account(email: string, withRoles: string[] = ["user"]): Promise<{ id: string; tokens: TokenPair; caller: Caller }> {
+  const { user, tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+  if (tokens === undefined) throw new Error("registration did not sign in");
+  await s.store.users.update(user.id, { roles: withRoles });
+  return { id: user.id, tokens, caller: await s.ops.sessions.authenticate({ bearer: tokens.accessToken }) };
+}
+
+beforeAll(async () => {
+  s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", ROLES: roles });
+});
+afterAll(() => s.close());
+
+describe("permissions", () => {
+  it("a plain user is refused every call with PERMISSION_DENIED, changes nothing, and each refusal is audited", async () => {
+    const plain = await account("plain@example.com");
+    const target = await account("target-of-plain@example.com");
+    const a = s.ops.admin;
+    const c = plain.caller;
+    const calls = {
+      list: a.listUsers(c, { pageSize: 0, pageToken: "", emailPrefix: "" }, adminClient),
+      get: a.getUser(c, target.id, adminClient),
+      disable: a.disableUser(c, target.id, adminClient),
+      enable: a.enableUser(c, target.id, adminClient),
+      roles: a.setRoles(c, target.id, ["admin"], adminClient),
+      signOut: a.signOutEverywhere(c, target.id, adminClient),
+      reset: a.resetSecondFactor(c, target.id, adminClient),
+      delete: a.deleteUser(c, target.id, adminClient),
+      audit: a.listAuditEvents(c, { pageSize: 0, pageToken: "", targetUserId: "" }, adminClient),
+    };
+    for (const [name, call] of Object.entries(calls)) expect([name, await outcome(call)]).toEqual([name, "PERMISSION_DENIED"]);
+    const stored = await s.store.users.findById(target.id);
+    expect([stored?.roles, stored?.disabledAt]).toEqual([["user"], null]);
+    expect((await s.ops.sessions.authenticate({ bearer: target.tokens.accessToken })).userId).toBe(target.id);
+    const events = await s.store.audit.list({ targetUserId: target.id, before: null, limit: 100, now: s.clock.now() });
+    expect(events).toHaveLength(7);
+    expect(events.every((e) => e.outcome === "PERMISSION_DENIED" && e.actor.id === plain.id)).toBe(true);
+  });
+
+  it("users.read lists and reads but does not write; audit.read alone reads only the audit log", async () => {
+    const support = await account("support@example.com", ["support"]);
+    const auditor = await account("auditor@example.com", ["auditor"]);
+    const target = await account("target-of-support@example.com");
+    expect(await outcome(s.ops.admin.getUser(support.caller, target.id, adminClient))).toBe("OK");
+    expect(await outcome(s.ops.admin.disableUser(support.caller, target.id, adminClient))).toBe("PERMISSION_DENIED");
+    expect(await outcome(s.ops.admin.listAuditEvents(support.caller, { pageSize: 1, pageToken: "", targetUserId: "" }, adminClient))).toBe(
+      "PERMISSION_DENIED",
+    );
+    expect(await outcome(s.ops.admin.listAuditEvents(auditor.caller, { pageSize: 1, pageToken: "", targetUserId: "" }, adminClient))).toBe(
+      "OK",
+    );
+    expect(await outcome(s.ops.admin.getUser(auditor.caller, target.id, adminClient))).toBe("PERMISSION_DENIED");
+  });
+
+  it("a permission taken away counts on the admin's very next call, through the same session", async () => {
+    const admin = await account("demoted-admin@example.com", ["admin"]);
+    const target = await account("target-of-demoted@example.com");
+    expect(await outcome(s.ops.admin.getUser(admin.caller, target.id, adminClient))).toBe("OK");
+    await s.store.users.update(admin.id, { roles: ["user"] });
+    const again = await s.ops.sessions.authenticate({ bearer: admin.tokens.accessToken });
+    expect(await outcome(s.ops.admin.getUser(again, target.id, adminClient))).toBe("PERMISSION_DENIED");
+  });
+});
+
+describe("ListUsers", () => {
+  let admin: Caller;
+  beforeAll(async () => {
+    admin = (await account("lister@example.com", ["admin"])).caller;
+    for (const name of ["paula", "pam", "peter", "piet", "pia"]) await account(`list-${name}@list.example`);
+  });
+  const list = (pageSize: number, pageToken = "", emailPrefix = "list-p") =>
+    s.ops.admin.listUsers(admin, { pageSize, pageToken, emailPrefix }, adminClient);
+
+  it("pages by email within a prefix, with an opaque token, and an empty token on the last page", async () => {
+    const first = await list(2);
+    expect(first.items.map((u) => u.email)).toEqual(["list-pam@list.example", "list-paula@list.example"]);
+    const second = await list(2, first.nextPageToken);
+    expect(second.items.map((u) => u.email)).toEqual(["list-peter@list.example", "list-pia@list.example"]);
+    const third = await list(2, second.nextPageToken);
+    expect(third.items.map((u) => u.email)).toEqual(["list-piet@list.example"]);
+    expect(third.nextPageToken).toBe("");
+    // The prefix is normalized as emails are; a whole address finds that user.
+    expect((await list(10, "", "  LIST-PIA@List.Example ")).items.map((u) => u.email)).toEqual(["list-pia@list.example"]);
+    // What an administrator sees: no hash, no cutoff.
+    expect(Object.keys(first.items[0]!).sort()).toEqual([
+      "createdAt",
+      "disabledAt",
+      "displayName",
+      "email",
+      "emailVerified",
+      "hasPassword",
+      "id",
+      "roles",
+      "updatedAt",
+    ]);
+  });
+
+  it("refuses a tampered token, a token of another filter or list, and a negative page size", async () => {
+    const { nextPageToken } = await list(1);
+    const [body, mac] = nextPageToken.split(".") as [string, string];
+    const forgedBody = Buffer.from(JSON.stringify("list-zzz@list.example")).toString("base64url");
+    for (const bad of [`${forgedBody}.${mac}`, `${body}.${mac.slice(0, -2)}AA`, `${body}`, "garbage", `${body}.${mac}.x`]) {
+      expect(await outcome(list(1, bad))).toBe("INVALID_ARGUMENT page_token");
+    }
+    expect(await outcome(list(1, nextPageToken, "list-pa"))).toBe("INVALID_ARGUMENT page_token");
+    expect(
+      await outcome(s.ops.admin.listAuditEvents(admin, { pageSize: 1, pageToken: nextPageToken, targetUserId: "" }, adminClient)),
+    ).toBe("INVALID_ARGUMENT page_token");
+    expect(await outcome(list(-1))).toBe("INVALID_ARGUMENT page_size");
+    // Above the maximum is the maximum (AIP-158), not an error.
+    expect((await list(100_000)).items.length).toBe(5);
+  });
+});
+
+describe("disabling a user closes every way in", () => {
+  let admin: Caller;
+  beforeAll(async () => {
+    admin = (await account("disabler@example.com", ["admin"])).caller;
+  });
+
+  it("existing tokens and refresh tokens stop at once, sign-in says ACCOUNT_DISABLED only to the password's holder, and enabling restores sign-in", async () => {
+    const target = await account("disabled@example.com");
+    const second = await s.ops.signIn.login({ email: "disabled@example.com", password, rememberMe: false }, s.client);
+    if (second.state !== "signed_in") throw new Error("not signed in");
+    const view = await s.ops.admin.disableUser(admin, target.id, adminClient);
+    expect(view.disabledAt).toEqual(s.clock.now());
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: second.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    expect(await outcome(s.ops.sessions.refresh(target.tokens.refreshToken))).toBe("REFRESH_REVOKED");
+    expect(await outcome(s.ops.signIn.login({ email: "disabled@example.com", password, rememberMe: false }, s.client))).toBe(
+      "ACCOUNT_DISABLED",
+    );
+    // A wrong password is answered as for any account, or none.
+    const wrong = await outcome(
+      s.ops.signIn.login({ email: "disabled@example.com", password: "not the password", rememberMe: false }, s.client),
+    );
+    const nobody = await outcome(
+      s.ops.signIn.login({ email: "nobody@example.com", password: "not the password", rememberMe: false }, s.client),
+    );
+    expect([wrong, nobody]).toEqual(["INVALID_CREDENTIALS", "INVALID_CREDENTIALS"]);
+    expect((await s.store.sessions.listLive(target.id, s.clock.now())).length).toBe(0);
+
+    await s.ops.admin.enableUser(admin, target.id, adminClient);
+    const back = await s.ops.signIn.login({ email: "disabled@example.com", password, rememberMe: false }, s.client);
+    expect(back.state).toBe("signed_in");
+    // Sessions ended by the disable stay ended.
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+  });
+
+  it("the live check refuses a disabled account's session even where no cutoff ended it (a disable racing a sign-in)", async () => {
+    const target = await account("raced@example.com");
+    await s.store.users.update(target.id, { disabledAt: s.clock.now() });
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    expect(await outcome(s.ops.sessions.refresh(target.tokens.refreshToken))).toBe("REFRESH_REVOKED");
+  });
+
+  it("a second step begun before the disable cannot be completed", async () => {
+    const target = await account("disabled-2fa@example.com");
+    const { secret } = await s.ops.twoFactor.setup(target.caller, { password: "", additionalDevice: false });
+    await s.ops.twoFactor.enable(target.caller, { code: totp(secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
+    s.clock.advance(30_000);
+    const first = await s.ops.signIn.login({ email: "disabled-2fa@example.com", password, rememberMe: false }, s.client);
+    if (first.state !== "second_factor_pending") throw new Error("no second step");
+    await s.ops.admin.disableUser(admin, target.id, adminClient);
+    const completed = s.ops.signIn.completeLogin(first.challenge.token, { code: totp(secret, s.clock.now()) }, s.client);
+    expect(await outcome(completed)).toBe("ACCOUNT_DISABLED");
+    // Nor with the code in the same call as the password.
+    const inOne = s.ops.signIn.login(
+      { email: "disabled-2fa@example.com", password, rememberMe: false, loginCode: totp(secret, s.clock.now()) },
+      s.client,
+    );
+    expect(await outcome(inOne)).toBe("ACCOUNT_DISABLED");
+  });
+
+  it("a password reset is answered as for anyone but mails nothing, and a code mailed before the disable is refused", async () => {
+    const target = await account("disabled-reset@example.com");
+    await s.ops.accounts.requestPasswordReset("disabled-reset@example.com", s.client);
+    await s.service.background.drain();
+    const before = s.outbox.all("disabled-reset@example.com", "password_reset");
+    expect(before).toHaveLength(1);
+    await s.ops.admin.disableUser(admin, target.id, adminClient);
+    expect(await outcome(s.ops.accounts.requestPasswordReset("disabled-reset@example.com", s.client))).toBe("OK");
+    await s.service.background.drain();
+    expect(s.outbox.all("disabled-reset@example.com", "password_reset")).toHaveLength(1);
+    const hashBefore = (await s.store.users.findById(target.id))?.passwordHash;
+    expect(await outcome(s.ops.accounts.resetPassword(before[0]!.code, "an entirely new passphrase", s.client))).toBe("ACCOUNT_DISABLED");
+    expect((await s.store.users.findById(target.id))?.passwordHash).toBe(hashBefore);
+  });
+
+  it("an administrator cannot disable, delete or change the roles of their own account", async () => {
+    expect(await outcome(s.ops.admin.disableUser(admin, admin.userId, adminClient))).toBe("INVALID_ARGUMENT user_id");
+    expect(await outcome(s.ops.admin.deleteUser(admin, admin.userId, adminClient))).toBe("INVALID_ARGUMENT user_id");
+    expect(await outcome(s.ops.admin.setRoles(admin, admin.userId, ["user"], adminClient))).toBe("INVALID_ARGUMENT user_id");
+    expect((await s.store.users.findById(admin.userId))?.disabledAt).toBeNull();
+  });
+});
+
+describe("the other changes", () => {
+  let admin: Caller;
+  beforeAll(async () => {
+    admin = (await account("changer@example.com", ["admin"])).caller;
+  });
+
+  it("SetRoles takes only configured roles, and counts at once for the live check", async () => {
+    const target = await account("roles@example.com");
+    expect(await outcome(s.ops.admin.setRoles(admin, target.id, ["superuser"], adminClient))).toBe("INVALID_ARGUMENT roles");
+    expect(await outcome(s.ops.admin.setRoles(admin, target.id, [], adminClient))).toBe("INVALID_ARGUMENT roles");
+    expect(await outcome(s.ops.admin.setRoles(admin, "no-such-user", ["user"], adminClient))).toBe("NOT_FOUND user_id");
+    expect(await outcome(s.ops.admin.setRoles(admin, "../bad id", ["user"], adminClient))).toBe("INVALID_ARGUMENT user_id");
+    const updated = await s.ops.admin.setRoles(admin, target.id, ["support", "user", "support"], adminClient);
+    expect(updated.roles).toEqual(["support", "user"]);
+    expect((await s.ops.sessions.authenticate({ bearer: target.tokens.accessToken })).permissions).toEqual(["users.read"]);
+  });
+
+  it("GetUser shows the sessions and the second factor; SignOutEverywhere ends every session", async () => {
+    const target = await account("everywhere@example.com");
+    await s.ops.signIn.login({ email: "everywhere@example.com", password, rememberMe: false }, s.client);
+    const got = await s.ops.admin.getUser(admin, target.id, adminClient);
+    expect(got.sessions.map((x) => x.current)).toEqual([false, false]);
+    expect(got.secondFactor).toEqual({ enabled: false, enabledAt: null, deviceCount: 0, recoveryCodesRemaining: 0 });
+    expect(await s.ops.admin.signOutEverywhere(admin, target.id, adminClient)).toBe(2);
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    expect((await s.ops.admin.getUser(admin, target.id, adminClient)).sessions).toEqual([]);
+    expect(await outcome(s.ops.admin.getUser(admin, "no-such-user", adminClient))).toBe("NOT_FOUND user_id");
+  });
+
+  it("ResetSecondFactor turns 2FA off, ends the sessions, and password alone signs in after", async () => {
+    const target = await account("lost-phone@example.com");
+    const { secret } = await s.ops.twoFactor.setup(target.caller, { password: "", additionalDevice: false });
+    await s.ops.twoFactor.enable(target.caller, { code: totp(secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
+    expect((await s.ops.admin.getUser(admin, target.id, adminClient)).secondFactor).toMatchObject({ enabled: true, deviceCount: 1 });
+    expect(await s.ops.admin.resetSecondFactor(admin, target.id, adminClient)).toBe(true);
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    expect((await s.ops.signIn.login({ email: "lost-phone@example.com", password, rememberMe: false }, s.client)).state).toBe("signed_in");
+    expect(await s.ops.admin.resetSecondFactor(admin, target.id, adminClient)).toBe(false);
+  });
+
+  it("DeleteUser removes the account and its sessions; a second delete is NOT_FOUND", async () => {
+    const target = await account("deleted@example.com");
+    await s.ops.admin.deleteUser(admin, target.id, adminClient);
+    expect(await s.store.users.findById(target.id)).toBeNull();
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    expect(await outcome(s.ops.admin.deleteUser(admin, target.id, adminClient))).toBe("NOT_FOUND user_id");
+  });
+});
+
+describe("the audit log", () => {
+  it("records who, what, whom, when, from where and the outcome of every call, and pages newest first", async () => {
+    const admin = await account("auditing-admin@example.com", ["admin"]);
+    const target = await account("audited@example.com");
+    s.clock.advance(1_000);
+    await s.ops.admin.setRoles(admin.caller, target.id, ["support", "user"], adminClient);
+    s.clock.advance(1_000);
+    await s.ops.admin.disableUser(admin.caller, target.id, adminClient);
+    s.clock.advance(1_000);
+    await outcome(s.ops.admin.setRoles(admin.caller, target.id, ["nope"], adminClient));
+    const at = s.clock.now();
+    s.clock.advance(1_000);
+    const page = await s.ops.admin.listAuditEvents(admin.caller, { pageSize: 2, pageToken: "", targetUserId: target.id }, adminClient);
+    expect(page.items.map((e) => [e.action, e.outcome, e.detail])).toEqual([
+      ["admin.users.set_roles", "INVALID_ARGUMENT", ""],
+      ["admin.users.disable", "OK", "revoked_sessions=1"],
+    ]);
+    expect(page.items[0]).toMatchObject({
+      at,
+      actor: { kind: "user", id: admin.id, sessionId: admin.caller.sessionId },
+      targetUserId: target.id,
+      client: adminClient,
+    });
+    const rest = await s.ops.admin.listAuditEvents(
+      admin.caller,
+      { pageSize: 2, pageToken: page.nextPageToken, targetUserId: target.id },
+      adminClient,
+    );
+    expect(rest.items.map((e) => [e.action, e.detail])).toEqual([["admin.users.set_roles", "roles=support,user"]]);
+    expect(rest.nextPageToken).toBe("");
+    // Reading the log is itself recorded.
+    const latest = await s.store.audit.list({ targetUserId: null, before: null, limit: 1, now: s.clock.now() });
+    expect(latest[0]?.action).toBe("admin.audit.list");
+  });
+
+  it("events expire after AUDIT_RETENTION_DAYS", async () => {
+    const short = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", AUDIT_RETENTION_DAYS: "1" });
+    try {
+      const { user, tokens } = await short.ops.accounts.register({ email: "a@example.com", password, displayName: "" }, short.client);
+      await short.store.users.update(user.id, { roles: ["admin"] });
+      const caller = await short.ops.sessions.authenticate({ bearer: tokens!.accessToken });
+      await short.ops.admin.getUser(caller, user.id, adminClient);
+      const [event] = await short.store.audit.list({ targetUserId: user.id, before: null, limit: 5, now: short.clock.now() });
+      expect(event?.expiresAt.getTime()).toBe(event!.at.getTime() + 86_400_000);
+      short.clock.advance(86_400_000);
+      expect(await short.store.audit.list({ targetUserId: user.id, before: null, limit: 5, now: short.clock.now() })).toEqual([]);
+    } finally {
+      await short.close();
+    }
+  });
+});
+
+describe("ADMIN_EMAILS", () => {
+  it("promotes the named account once its address is verified, at verification and at start-up, never before", async () => {
+    const a = await startService({ ADMIN_EMAILS: "Boss@Example.com, other@example.com" });
+    try {
+      const { user } = await a.ops.accounts.register({ email: "boss@example.com", password, displayName: "" }, a.client);
+      expect(user.roles).toEqual(["user"]);
+      await a.service.background.drain();
+      const code = a.outbox.latest("boss@example.com", "email_verification")?.code;
+      const verified = await a.ops.accounts.verifyEmail(code!);
+      expect(verified.roles).toEqual(["admin", "user"]);
+      // Someone else's address, registered but never verified, stays a user across a restart.
+      await a.ops.accounts.register({ email: "other@example.com", password, displayName: "" }, a.client);
+      const restarted = await startService({ ADMIN_EMAILS: "other@example.com" }, a.store, a.clock);
+      expect((await a.store.users.findByEmail("other@example.com"))?.roles).toEqual(["user"]);
+      // Verified meanwhile by other means (here, storage): the next start promotes it, and says so in the audit log.
+      const other = await a.store.users.findByEmail("other@example.com");
+      await a.store.users.update(other!.id, { emailVerified: true });
+      await startService({ ADMIN_EMAILS: "other@example.com" }, a.store, a.clock);
+      expect((await a.store.users.findByEmail("other@example.com"))?.roles).toEqual(["admin", "user"]);
+      const [event] = await a.store.audit.list({ targetUserId: other!.id, before: null, limit: 1, now: a.clock.now() });
+      expect(event).toMatchObject({ action: "bootstrap.grant_admin", actor: { kind: "system" }, outcome: "OK" });
+      void restarted;
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("is validated at start-up", async () => {
+    await expect(startService({ ADMIN_EMAILS: "not an email" })).rejects.toThrow(/ADMIN_EMAILS contains an invalid email address/);
+    await expect(startService({ ADMIN_EMAILS: "a@example.com", ROLES: '{"user": []}' })).rejects.toThrow(
+      /ADMIN_EMAILS grants the role "admin", which ROLES does not define/,
+    );
+  });
+});
