@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDriver, failure, grpcJsDriver, type Driver } from "../support/drivers.ts";
 import { grpcTransport, startHarness, type Harness } from "../support/harness.ts";
+import { rest } from "../support/rest.ts";
 
 const password = "correct horse battery staple";
 let h: Harness;
@@ -83,5 +84,22 @@ describe("AdminService over gRPC (Connect client and grpc-js)", () => {
     expect(mine).toMatchObject({ actorKind: "user", ipAddress: expect.any(String), targetUserId: expect.any(String) });
     const times = events.map((e: { time: string }) => Date.parse(e.time));
     expect(times).toEqual([...times].sort((a, b) => b - a));
+  });
+
+  it("the legacy REST paths refuse a disabled account the same way: 403 ACCOUNT_DISABLED at login, and the same answer to a reset request", async () => {
+    const d = drivers[0]!;
+    const target = await signedIn(d, "legacy-disabled@example.com");
+    const before = await rest(h, "POST", "/api/v1/auth/forgot-password", { body: { email: "legacy-disabled@example.com" } });
+    await d.call("AdminService/DisableUser", { userId: target.id }, root.access);
+    const me = await rest(h, "GET", "/auth/me", { token: target.access });
+    expect([me.status, me.body.code]).toEqual([401, "SESSION_REVOKED"]);
+    for (const path of ["/api/v1/auth/login", "/auth/login"]) {
+      const res = await rest(h, "POST", path, { body: { email: "legacy-disabled@example.com", password } });
+      expect([path, res.status, res.body.code]).toEqual([path, 403, "ACCOUNT_DISABLED"]);
+    }
+    const after = await rest(h, "POST", "/api/v1/auth/forgot-password", { body: { email: "legacy-disabled@example.com" } });
+    const unknown = await rest(h, "POST", "/api/v1/auth/forgot-password", { body: { email: "nobody-at-all@example.com" } });
+    expect([after.status, after.body]).toEqual([before.status, before.body]);
+    expect([unknown.status, unknown.body]).toEqual([before.status, before.body]);
   });
 });
