@@ -276,6 +276,19 @@ describe("the live check through IntrospectToken", () => {
   });
 });
 
+describe("the admin client", () => {
+  it("lists users for an admin, and refuses others with PERMISSION_DENIED", async () => {
+    const admin = await signIn();
+    await h.store.users.update(admin.userId, { roles: ["admin"] });
+    const asAdmin = await app((await signIn(admin.email)).tokens);
+    const { users } = await asAdmin.authd.admin.listUsers({ emailPrefix: admin.email });
+    expect(users.map((u) => u.id)).toEqual([admin.userId]);
+
+    const someone = await app((await signIn()).tokens);
+    await expect(someone.authd.admin.listUsers({})).rejects.toMatchObject({ code: Code.PermissionDenied, reason: "PERMISSION_DENIED" });
+  });
+});
+
 describe("typed errors", () => {
   it.each(["grpc", "connect", "grpc-web"] as const)("carry authd's reason over %s", async (protocol) => {
     const { auth } = createAuthdClients(createAuthdTransport({ baseUrl: h.url, protocol }));

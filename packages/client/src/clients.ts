@@ -2,6 +2,7 @@
 // AuthdError on any transport.
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { toAuthdError } from "./errors.js";
+import { AdminService } from "./gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
 import { ServiceAccountService } from "./gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "./gen/auth/v1/session_service_pb.js";
@@ -9,6 +10,7 @@ import { TokenService } from "./gen/auth/v1/token_service_pb.js";
 import { TwoFactorService } from "./gen/auth/v1/two_factor_service_pb.js";
 import type { TokenManager } from "./tokens.js";
 
+export * from "./gen/auth/v1/admin_service_pb.js";
 export * from "./gen/auth/v1/auth_service_pb.js";
 export * from "./gen/auth/v1/common_pb.js";
 export * from "./gen/auth/v1/service_account_service_pb.js";
@@ -46,6 +48,7 @@ export interface AuthdClients {
   twoFactor: Client<typeof TwoFactorService>;
   tokens: Client<typeof TokenService>;
   serviceAccounts: Client<typeof ServiceAccountService>;
+  admin: Client<typeof AdminService>;
 }
 
 /** A client of each of authd's services on one transport. */
@@ -56,5 +59,6 @@ export function createAuthdClients(transport: Transport): AuthdClients {
     twoFactor: createClient(TwoFactorService, transport),
     tokens: createClient(TokenService, transport),
     serviceAccounts: createClient(ServiceAccountService, transport),
+    admin: createClient(AdminService, transport),
   };
 }
