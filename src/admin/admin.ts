@@ -8,7 +8,8 @@ import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId, wellFormed } from "../input.ts";
 import { isRoleName, normalizeRoles, permissions, requirePermission, type RoleMap } from "../permissions/permissions.ts";
-import type { Caller, ClientInfo } from "../sessions/caller.ts";
+import type { Principal } from "../service-accounts/principal.ts";
+import type { ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, SessionView } from "../sessions/sessions.ts";
 import type { AuditEventRecord, Store, UserRecord } from "../store/port.ts";
 import type { TwoFactor, TwoFactorStatus } from "../two-factor/two-factor.ts";
@@ -84,7 +85,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
    * worth keeping, and could be anything).
    */
   async function audited<T>(
-    call: { caller: Caller; client: ClientInfo; action: string; permission: string; target?: string },
+    call: { caller: Principal; client: ClientInfo; action: string; permission: string; target?: string },
     run: (targetId: string) => Promise<{ result: T; detail?: string }>,
   ): Promise<T> {
     let targetUserId: string | null = null;
@@ -103,7 +104,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       throw err;
     } finally {
       await audit.record({
-        actor: { kind: "user", id: call.caller.userId, sessionId: call.caller.sessionId },
+        actor: actorOf(call.caller),
         action: call.action,
         targetUserId,
         client: { ipAddress: call.client.ipAddress, userAgent: call.client.userAgent },
@@ -120,8 +121,9 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
   }
 
   /** An administrator does not lock themselves out by their own hand: another one must do it. */
-  function notSelf(caller: Caller, id: string, what: string): void {
-    if (caller.userId === id) throw invalidArgument("user_id", `you cannot ${what} your own account; ask another administrator`);
+  function notSelf(caller: Principal, id: string, what: string): void {
+    if (caller.kind === "user" && caller.userId === id)
+      throw invalidArgument("user_id", `you cannot ${what} your own account; ask another administrator`);
   }
 
   const write = permissions.usersWrite;
@@ -129,7 +131,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
 
   return {
     /** Users in email order, a page at a time; `emailPrefix` is normalized (trimmed, lower-cased) as emails are. */
-    async listUsers(caller: Caller, input: PageRequest & { emailPrefix: string }, client: ClientInfo): Promise<Page<AdminUserView>> {
+    async listUsers(caller: Principal, input: PageRequest & { emailPrefix: string }, client: ClientInfo): Promise<Page<AdminUserView>> {
       return audited({ caller, client, action: "admin.users.list", permission: read }, async () => {
         const limit = pageSizeOf(input.pageSize);
         const emailPrefix = wellFormed("email_prefix", input.emailPrefix).trim().toLowerCase();
@@ -151,7 +153,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
     },
 
     async getUser(
-      caller: Caller,
+      caller: Principal,
       userId: string,
       client: ClientInfo,
     ): Promise<{ user: AdminUserView; sessions: SessionView[]; secondFactor: TwoFactorStatus }> {
@@ -163,7 +165,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
     },
 
     /** Disables the account and ends every session of it in the same write. */
-    async disableUser(caller: Caller, userId: string, client: ClientInfo): Promise<AdminUserView> {
+    async disableUser(caller: Principal, userId: string, client: ClientInfo): Promise<AdminUserView> {
       return audited({ caller, client, action: "admin.users.disable", permission: write, target: userId }, async (id) => {
         notSelf(caller, id, "disable");
         const now = clock.now();
@@ -175,7 +177,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       });
     },
 
-    async enableUser(caller: Caller, userId: string, client: ClientInfo): Promise<AdminUserView> {
+    async enableUser(caller: Principal, userId: string, client: ClientInfo): Promise<AdminUserView> {
       return audited({ caller, client, action: "admin.users.enable", permission: write, target: userId }, async (id) => {
         const updated = await store.users.update(id, { disabledAt: null, updatedAt: clock.now() });
         if (updated === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
@@ -184,7 +186,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
     },
 
     /** Replaces the roles; every one must be configured. */
-    async setRoles(caller: Caller, userId: string, rawRoles: readonly string[], client: ClientInfo): Promise<AdminUserView> {
+    async setRoles(caller: Principal, userId: string, rawRoles: readonly string[], client: ClientInfo): Promise<AdminUserView> {
       return audited({ caller, client, action: "admin.users.set_roles", permission: write, target: userId }, async (id) => {
         notSelf(caller, id, "change the roles of");
         if (rawRoles.length === 0) throw invalidArgument("roles", "roles must name at least one role");
@@ -203,7 +205,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       });
     },
 
-    async signOutEverywhere(caller: Caller, userId: string, client: ClientInfo): Promise<number> {
+    async signOutEverywhere(caller: Principal, userId: string, client: ClientInfo): Promise<number> {
       return audited({ caller, client, action: "admin.users.sign_out_everywhere", permission: write, target: userId }, async (id) => {
         const ended = await sessions.endAllOf(id, { updatedAt: clock.now() });
         if (ended === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
@@ -212,14 +214,14 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
     },
 
     /** Whether there was a second factor (or an enrolment) to reset. */
-    async resetSecondFactor(caller: Caller, userId: string, client: ClientInfo): Promise<boolean> {
+    async resetSecondFactor(caller: Principal, userId: string, client: ClientInfo): Promise<boolean> {
       return audited({ caller, client, action: "admin.users.reset_second_factor", permission: write, target: userId }, async (id) => {
         const wasEnabled = await twoFactor.resetBy(await requireTarget(id), byAnAdministrator);
         return { result: wasEnabled, detail: wasEnabled ? "" : "nothing to reset" };
       });
     },
 
-    async deleteUser(caller: Caller, userId: string, client: ClientInfo): Promise<void> {
+    async deleteUser(caller: Principal, userId: string, client: ClientInfo): Promise<void> {
       return audited({ caller, client, action: "admin.users.delete", permission: write, target: userId }, async (id) => {
         notSelf(caller, id, "delete");
         await accounts.erase(await requireTarget(id), byAnAdministrator);
@@ -229,7 +231,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
 
     /** The audit log, newest first; `targetUserId` "" for every event. */
     async listAuditEvents(
-      caller: Caller,
+      caller: Principal,
       input: PageRequest & { targetUserId: string },
       client: ClientInfo,
     ): Promise<Page<AuditEventRecord>> {
@@ -247,6 +249,11 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       });
     },
   };
+}
+
+/** Who the audit log names: a user and the session the call came from, or a service account. */
+function actorOf(p: Principal): AuditEventRecord["actor"] {
+  return p.kind === "user" ? { kind: "user", id: p.userId, sessionId: p.sessionId } : { kind: "service", id: p.accountId, sessionId: "" };
 }
 
 /** The id if checkId would take it, else null, without throwing. */

@@ -239,8 +239,11 @@ export interface UserListQuery {
 export interface AuditEventRecord {
   id: string;
   at: Date;
-  /** A user through AdminService, or the server itself (ADMIN_EMAILS at start-up: id and sessionId ""). */
-  actor: { kind: "user" | "system"; id: string; sessionId: string };
+  /**
+   * A user (id, session) or a service account (id; sessionId "") through AdminService, or the
+   * server itself (ADMIN_EMAILS at start-up: id and sessionId "").
+   */
+  actor: { kind: "user" | "service" | "system"; id: string; sessionId: string };
   /** What was done, e.g. "admin.users.disable". */
   action: string;
   /** Whom it was done to; null for calls on no one user. */

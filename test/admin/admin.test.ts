@@ -2,15 +2,20 @@
 // call what, paging and its tokens, what disabling a user closes (every path in), roles, signing
 // out everywhere, second-factor reset, deletion, and the audit event every call leaves.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Caller, ClientInfo } from "../../src/sessions/caller.ts";
+import type { Principal } from "../../src/service-accounts/principal.ts";
+import type { ClientInfo } from "../../src/sessions/caller.ts";
 import type { TokenPair } from "../../src/sessions/sessions.ts";
 import { outcome, startService, type InProcess } from "../support/service.ts";
 import { totp } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
-const roles = '{"user": [], "admin": ["users.read", "users.write", "audit.read"], "support": ["users.read"], "auditor": ["audit.read"]}';
+const roles =
+  '{"user": [], "admin": ["users.read", "users.write", "audit.read", "service_accounts.manage"], "support": ["users.read"], "auditor": ["audit.read"]}';
 
 let s: InProcess;
+type Caller = Extract<Principal, { kind: "user" }>;
+/** The principal an access token proves, as the RPC layer builds it. */
+const asUser = async (bearer: string): Promise<Caller> => ({ kind: "user", ...(await s.ops.sessions.authenticate({ bearer })) });
 const adminClient: ClientInfo = { ipAddress: "198.51.100.7", userAgent: "admin-console/2.0" };
 
 /** A new account, signed in, with these roles (set in storage: the first admin's way in is tested apart). */
@@ -18,7 +23,7 @@ async function account(email: string, withRoles: string[] = ["user"]): Promise<{
   const { user, tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
   if (tokens === undefined) throw new Error("registration did not sign in");
   await s.store.users.update(user.id, { roles: withRoles });
-  return { id: user.id, tokens, caller: await s.ops.sessions.authenticate({ bearer: tokens.accessToken }) };
+  return { id: user.id, tokens, caller: await asUser(tokens.accessToken) };
 }
 
 beforeAll(async () => {
@@ -67,12 +72,28 @@ describe("permissions", () => {
     expect(await outcome(s.ops.admin.getUser(auditor.caller, target.id, adminClient))).toBe("PERMISSION_DENIED");
   });
 
+  it("a service account granted users.read lists users but cannot write, and the log names it as a service", async () => {
+    const admin = await account("sa-creator@example.com", ["admin"]);
+    const target = await account("target-of-service@example.com");
+    const { apiKey, account: created } = await s.ops.serviceAccounts.create(admin.caller, {
+      name: "support-bot",
+      permissions: ["users.read"],
+    });
+    const service = await s.ops.principals.authenticate(apiKey);
+    expect(await outcome(s.ops.admin.getUser(service, target.id, adminClient))).toBe("OK");
+    s.clock.advance(1_000);
+    expect(await outcome(s.ops.admin.disableUser(service, target.id, adminClient))).toBe("PERMISSION_DENIED");
+    const [denied, read] = await s.store.audit.list({ targetUserId: target.id, before: null, limit: 2, now: s.clock.now() });
+    expect([denied?.outcome, read?.outcome]).toEqual(["PERMISSION_DENIED", "OK"]);
+    expect(read?.actor).toEqual({ kind: "service", id: created.id, sessionId: "" });
+  });
+
   it("a permission taken away counts on the admin's very next call, through the same session", async () => {
     const admin = await account("demoted-admin@example.com", ["admin"]);
     const target = await account("target-of-demoted@example.com");
     expect(await outcome(s.ops.admin.getUser(admin.caller, target.id, adminClient))).toBe("OK");
     await s.store.users.update(admin.id, { roles: ["user"] });
-    const again = await s.ops.sessions.authenticate({ bearer: admin.tokens.accessToken });
+    const again = await asUser(admin.tokens.accessToken);
     expect(await outcome(s.ops.admin.getUser(again, target.id, adminClient))).toBe("PERMISSION_DENIED");
   });
 });
@@ -299,7 +320,7 @@ describe("the audit log", () => {
     try {
       const { user, tokens } = await short.ops.accounts.register({ email: "a@example.com", password, displayName: "" }, short.client);
       await short.store.users.update(user.id, { roles: ["admin"] });
-      const caller = await short.ops.sessions.authenticate({ bearer: tokens!.accessToken });
+      const caller: Caller = { kind: "user", ...(await short.ops.sessions.authenticate({ bearer: tokens!.accessToken })) };
       await short.ops.admin.getUser(caller, user.id, adminClient);
       const [event] = await short.store.audit.list({ targetUserId: user.id, before: null, limit: 5, now: short.clock.now() });
       expect(event?.expiresAt.getTime()).toBe(event!.at.getTime() + 86_400_000);

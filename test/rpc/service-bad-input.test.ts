@@ -6,8 +6,8 @@
 // encoding is proven for these services too.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceAccountRecord } from "../../src/store/port.ts";
-import { expectSafeMessage, titled, type Expected } from "../support/assertions.ts";
-import { connectDriver, type Driver, failure, fetchDriver, grpcJsDriver, type Json, type Method, rawRpc } from "../support/drivers.ts";
+import { expectRefused as refused, titled, type Expected } from "../support/assertions.ts";
+import { connectDriver, type Driver, fetchDriver, grpcJsDriver, type Json, type Method, rawRpc } from "../support/drivers.ts";
 import { grpcTransport, startHarness, type Harness } from "../support/harness.ts";
 
 const password = "correct horse battery staple";
@@ -58,14 +58,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function expectRefused(d: Driver, method: Method, req: Json, credential: string | undefined, expected: Expected): Promise<void> {
-  const before = await snapshot();
-  const f = await failure(d.call(method, req, credential));
-  expect({ code: f.code, reason: f.reason }).toEqual({ code: expected.code, reason: expected.reason });
-  if (expected.field !== undefined) expect(f.metadata.field).toBe(expected.field);
-  expectSafeMessage(f.message, [credential ?? "", target.apiKey, managerKey, JSON.stringify(req)]);
-  expect(await snapshot()).toEqual(before);
-}
+const expectRefused = (d: Driver, method: Method, req: Json, credential: string | undefined, expected: Expected): Promise<void> =>
+  refused(() => d.call(method, req, credential), expected, [credential ?? "", target.apiKey, managerKey, JSON.stringify(req)], snapshot);
 
 const rpcs: Array<[Method, Json]> = [
   ["ServiceAccountService/CreateServiceAccount", { name: "x", permissions: [] }],

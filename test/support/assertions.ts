@@ -1,5 +1,6 @@
 // Assertions shared by the bad-input suites.
 import { expect } from "vitest";
+import { failure } from "./drivers.ts";
 
 /** No stack frames, no class names, no file paths, none of the secrets the call carried. */
 export function expectSafeMessage(message: string, secrets: readonly string[]): void {
@@ -24,4 +25,22 @@ export interface Expected {
 /** Test titles spelled out in full (vitest truncates long `$name` interpolations). */
 export function titled<T extends { name: string } & Expected>(rows: T[], suffix = ""): Array<[string, T]> {
   return rows.map((r) => [`${r.name} → ${r.code} / ${r.reason ?? "no reason"}${suffix}`, r]);
+}
+
+/**
+ * The call fails with exactly the expected status, reason (and field), its message leaks none of
+ * `secrets`, and what `snapshot` reads of storage is the same after it as before.
+ */
+export async function expectRefused<S>(
+  call: () => Promise<unknown>,
+  expected: Expected,
+  secrets: readonly string[],
+  snapshot: () => Promise<S>,
+): Promise<void> {
+  const before = await snapshot();
+  const f = await failure(call());
+  expect({ code: f.code, reason: f.reason }).toEqual({ code: expected.code, reason: expected.reason });
+  if (expected.field !== undefined) expect(f.metadata["field"]).toBe(expected.field);
+  expectSafeMessage(f.message, secrets);
+  expect(await snapshot()).toEqual(before);
 }

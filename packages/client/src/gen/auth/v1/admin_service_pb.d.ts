@@ -508,21 +508,22 @@ export declare type AuditEvent = Message<"auth.v1.AuditEvent"> & {
   time?: Timestamp | undefined;
 
   /**
-   * Who made it: the kind of actor ("user") and its id.
+   * Who made it: "user", "service" (a service account) or "system" (the server itself, e.g.
+   * ADMIN_EMAILS applied at start-up).
    *
    * @generated from field: string actor_kind = 3;
    */
   actorKind: string;
 
   /**
-   * The actor's id (a user id for kind "user").
+   * The actor's id: a user id, or a service account id; empty for "system".
    *
    * @generated from field: string actor_id = 4;
    */
   actorId: string;
 
   /**
-   * The session the call came from.
+   * The session the call came from (users only).
    *
    * @generated from field: string actor_session_id = 5;
    */
@@ -641,9 +642,10 @@ export declare const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsRe
 
 /**
  * Administration of user accounts, for operators. Every method is authenticated with
- * `Authorization: Bearer <access_token>` (UNAUTHENTICATED without a valid one) and needs a
- * permission of the caller's roles (PERMISSION_DENIED / PERMISSION_DENIED otherwise; see the
- * README's "Roles and permissions"): `users.read` to read, `users.write` to change, `audit.read`
+ * `Authorization: Bearer <access_token>`, or a service account's API key (or, with
+ * TLS_CLIENT_CA_FILE, its client certificate); UNAUTHENTICATED without a valid one. Each needs a
+ * permission of the caller's roles, or one granted to the service account
+ * (PERMISSION_DENIED / PERMISSION_DENIED otherwise; see the README's "Roles and permissions"): `users.read` to read, `users.write` to change, `audit.read`
  * for the audit log. Every call, allowed or not, is recorded as an audit event (who, what, whom,
  * when, from where, outcome) in the server log and in the audit log ListAuditEvents reads.
  *
