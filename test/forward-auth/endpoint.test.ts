@@ -108,6 +108,17 @@ describe("forward auth", () => {
     expect((await forward("/auth/forward", { headers: bearer(alice.accessToken) })).status).toBe(401);
   });
 
+  it("refuses a disabled account at once, with the token it already holds", async () => {
+    const alice = await signIn("forward-disabled@example.com");
+    expect((await forward("/auth/forward", { headers: bearer(alice.accessToken) })).status).toBe(200);
+    // Written straight to the record: the live check itself refuses it, not only the session revocation
+    // that AdminService.DisableUser also does.
+    await h.store.users.update(alice.userId, { disabledAt: h.clock.now() });
+    const refused = await forward("/auth/forward", { headers: bearer(alice.accessToken) });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("x-auth-user-id")).toBeNull();
+  });
+
   it("never answers with an identity the client sent", async () => {
     const alice = await signIn("forward-forged@example.com");
     const forged = {
