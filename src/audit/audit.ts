@@ -4,6 +4,7 @@
 // AdminService.ListAuditEvents), where it lives AUDIT_RETENTION_DAYS.
 import { randomUUID } from "node:crypto";
 import { addSeconds, type Clock } from "../clock.ts";
+import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { AuditEventRecord, AuditListQuery, Store } from "../store/port.ts";
 
@@ -52,3 +53,19 @@ export function createAuditLog(deps: AuditDeps) {
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;
+
+/**
+ * Runs a call and then `record`s its audit event whatever happens, with the outcome: "OK", the
+ * reason it was refused, or INTERNAL. The call's own error is rethrown after the event is written.
+ */
+export async function withAuditOutcome<T>(run: () => Promise<T>, record: (outcome: string) => Promise<unknown>): Promise<T> {
+  let outcome = "OK";
+  try {
+    return await run();
+  } catch (err) {
+    outcome = err instanceof AuthError ? err.reason : "INTERNAL";
+    throw err;
+  } finally {
+    await record(outcome);
+  }
+}

@@ -253,18 +253,20 @@ function registerServiceServices(router: ConnectRouter, ops: Operations): void {
 
   router.service(ServiceAccountService, {
     async createServiceAccount(req, ctx) {
-      const issued = await serviceAccounts.create(await principal(ctx), { name: req.name, permissions: req.permissions });
+      const issued = await serviceAccounts.create(await principal(ctx), { name: req.name, permissions: req.permissions }, clientInfo(ctx));
       return { serviceAccount: serviceAccountMessage(issued.account), apiKey: issued.apiKey };
     },
     async listServiceAccounts(req, ctx) {
-      const page = await serviceAccounts.list(await principal(ctx), { pageSize: req.pageSize, pageToken: req.pageToken });
+      const page = await serviceAccounts.list(await principal(ctx), { pageSize: req.pageSize, pageToken: req.pageToken }, clientInfo(ctx));
       return { serviceAccounts: page.accounts.map(serviceAccountMessage), nextPageToken: page.nextPageToken };
     },
     async revokeServiceAccount(req, ctx) {
-      return { serviceAccount: serviceAccountMessage(await serviceAccounts.revoke(await principal(ctx), req.serviceAccountId)) };
+      return {
+        serviceAccount: serviceAccountMessage(await serviceAccounts.revoke(await principal(ctx), req.serviceAccountId, clientInfo(ctx))),
+      };
     },
     async rotateServiceAccountKey(req, ctx) {
-      const issued = await serviceAccounts.rotateKey(await principal(ctx), req.serviceAccountId);
+      const issued = await serviceAccounts.rotateKey(await principal(ctx), req.serviceAccountId, clientInfo(ctx));
       return { serviceAccount: serviceAccountMessage(issued.account), apiKey: issued.apiKey };
     },
   });

@@ -260,15 +260,13 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const signInOperations = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
   const signIn = metrics?.observeSignIn(signInOperations) ?? signInOperations;
 
-  const serviceAccounts = createServiceAccounts({ store, clock, log, knownPermissions: permissionNames(config.roles) });
+  const audit = createAuditLog({ store, clock, log, retentionDays: config.auditRetentionDays });
+  const pageTokens = createPageTokens(secrets.pageTokens);
+  const serviceAccounts = createServiceAccounts({ store, clock, audit, pageTokens, knownPermissions: permissionNames(config.roles) });
   const principals = createPrincipals({ sessions, serviceAccounts });
   const introspection = createIntrospection({ sessions, serviceAccounts });
   const forwardAuth = createForwardAuth({ sessions });
-  const audit = createAuditLog({ store, clock, log, retentionDays: config.auditRetentionDays });
-  const admin = createAdmin(
-    { store, clock, roles: config.roles, pageTokens: createPageTokens(secrets.pageTokens), audit },
-    { sessions, twoFactor, accounts },
-  );
+  const admin = createAdmin({ store, clock, roles: config.roles, pageTokens, audit }, { sessions, twoFactor, accounts });
   if (config.adminEmails.length > 0) await promoteAdminEmails({ users: store.users, clock, log, audit }, config.adminEmails);
 
   return {

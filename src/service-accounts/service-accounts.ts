@@ -1,12 +1,16 @@
 // Service accounts: credentials for the services behind authd (see keys.ts for the key format).
 // Managing them needs the `service_accounts.manage` permission, held by an admin user or by
 // another service account; a caller may grant only permissions it holds itself, so the
-// permission to manage service accounts is never a way to more rights than one has.
+// permission to manage service accounts is never a way to more rights than one has. Every
+// management call, allowed or not, becomes one audit event (src/audit/), which never holds a key.
+import type { PageTokens } from "../admin/page-tokens.ts";
+import type { AuditEventRecord } from "../store/port.ts";
+import { type AuditLog, withAuditOutcome } from "../audit/audit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkDisplayName, checkId } from "../input.ts";
-import type { Logger } from "../log.ts";
 import { permissions, requirePermission } from "../permissions/permissions.ts";
+import type { ClientInfo } from "../sessions/caller.ts";
 import type { ServiceAccountCursor, ServiceAccountRecord, Store } from "../store/port.ts";
 import { accountIdOf, apiKeyHash, isAccountId, keyPrefixOf, matchesHash, newAccountId, newApiKey } from "./keys.ts";
 import { type Principal, principalName, type ServiceCaller } from "./principal.ts";
@@ -14,7 +18,9 @@ import { type Principal, principalName, type ServiceCaller } from "./principal.t
 export interface ServiceAccountsDeps {
   store: Pick<Store, "serviceAccounts">;
   clock: Clock;
-  log: Pick<Logger, "info">;
+  audit: Pick<AuditLog, "record">;
+  /** Signs ListServiceAccounts' page tokens (AIP-158: opaque and tamper-proof). */
+  pageTokens: PageTokens;
   /** Every permission name the configuration knows: what a service account may be given. */
   knownPermissions: ReadonlySet<string>;
 }
@@ -68,29 +74,27 @@ function viewOf(a: ServiceAccountRecord): ServiceAccountView {
   };
 }
 
-function pageTokenOf(last: ServiceAccountRecord): string {
-  return Buffer.from(JSON.stringify({ t: last.createdAt.getTime(), id: last.id }), "utf8").toString("base64url");
-}
+const pageKind = "service_accounts";
 
-function cursorOf(pageToken: string): ServiceAccountCursor | undefined {
-  if (pageToken === "") return undefined;
-  const bad = () => invalidArgument("page_token", "page_token is not one this service gave");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(pageToken, "base64url").toString("utf8"));
-  } catch {
-    throw bad();
+function cursorOf(pageTokens: PageTokens, pageToken: string): ServiceAccountCursor | undefined {
+  const opened = pageTokens.open(pageKind, "", pageToken);
+  if (opened === null) return undefined;
+  const { t, id } = opened as { t?: unknown; id?: unknown };
+  if (typeof t !== "number" || !Number.isSafeInteger(t) || typeof id !== "string" || !isAccountId(id)) {
+    throw invalidArgument("page_token", "page_token is malformed");
   }
-  const { t, id } = (parsed ?? {}) as { t?: unknown; id?: unknown };
-  if (typeof t !== "number" || !Number.isSafeInteger(t) || typeof id !== "string" || !isAccountId(id)) throw bad();
   return { createdAt: new Date(t), id };
 }
 
+/** AIP-158: 0 means the default, more than the maximum means the maximum, below 0 is an error. */
 function pageSizeOf(raw: number): number {
-  if (!Number.isInteger(raw) || raw < 0 || raw > maxPageSize) {
-    throw invalidArgument("page_size", `page_size must be between 0 and ${maxPageSize}`);
-  }
-  return raw === 0 ? defaultPageSize : raw;
+  if (!Number.isInteger(raw) || raw < 0) throw invalidArgument("page_size", "page_size must not be negative");
+  return raw === 0 ? defaultPageSize : Math.min(raw, maxPageSize);
+}
+
+/** Who did it, as the audit log records actors. */
+function auditActor(p: Principal): AuditEventRecord["actor"] {
+  return p.kind === "user" ? { kind: "user", id: p.userId, sessionId: p.sessionId } : { kind: "service", id: p.accountId, sessionId: "" };
 }
 
 /** The account id of a request: one this service could have made, else NOT_FOUND without a read. */
@@ -101,8 +105,40 @@ function accountIdFrom(raw: string): string {
 }
 
 export function createServiceAccounts(deps: ServiceAccountsDeps) {
-  const { store, clock, log } = deps;
-  const manage = (actor: Principal) => requirePermission(actor, permissions.serviceAccountsManage);
+  const { store, clock } = deps;
+
+  /**
+   * Runs one management call: the permission check, then `run`, and an audit event whatever
+   * happens (the account it was about, when known, and what changed in `detail`).
+   */
+  async function audited<T>(
+    call: { actor: Principal; client: ClientInfo; action: string; accountId?: string },
+    run: () => Promise<{ result: T; accountId?: string; detail?: string }>,
+  ): Promise<T> {
+    let account = call.accountId;
+    let detail = "";
+    return withAuditOutcome(
+      async () => {
+        requirePermission(call.actor, permissions.serviceAccountsManage);
+        const done = await run();
+        account = done.accountId ?? account;
+        detail = done.detail ?? "";
+        return done.result;
+      },
+      (outcome) => {
+        // An id a client sent is recorded only when it could be one of ours.
+        const about = account !== undefined && isAccountId(account) ? `service_account=${account}` : "";
+        return deps.audit.record({
+          actor: auditActor(call.actor),
+          action: call.action,
+          targetUserId: null,
+          client: { ipAddress: call.client.ipAddress, userAgent: call.client.userAgent },
+          outcome,
+          detail: [about, detail].filter((d) => d !== "").join(" "),
+        });
+      },
+    );
+  }
 
   /** The requested permissions, each known and held by the actor; sorted, each once. */
   function grantable(actor: Principal, requested: readonly string[]): string[] {
@@ -144,62 +180,64 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
   }
 
   return {
-    async create(actor: Principal, input: { name: string; permissions: readonly string[] }): Promise<IssuedKey> {
-      manage(actor);
-      const name = checkDisplayName("name", input.name);
-      if (name.length === 0) throw invalidArgument("name", "name is required");
-      if ([...name].length > maxNameLength) throw invalidArgument("name", `name must be at most ${maxNameLength} characters`);
-      const granted = grantable(actor, input.permissions);
-      const now = clock.now();
-      const id = newAccountId();
-      const apiKey = newApiKey(id);
-      const record: ServiceAccountRecord = {
-        id,
-        name,
-        permissions: granted,
-        keyHash: apiKeyHash(apiKey),
-        keyCreatedAt: now,
-        createdBy: principalName(actor),
-        createdAt: now,
-        lastUsedAt: null,
-        revokedAt: null,
-      };
-      await store.serviceAccounts.insert(record);
-      log.info(
-        { event: "service_account.created", serviceAccountId: id, name, permissions: granted, by: record.createdBy },
-        "service account created",
-      );
-      return { account: viewOf(record), apiKey };
+    async create(actor: Principal, input: { name: string; permissions: readonly string[] }, client: ClientInfo): Promise<IssuedKey> {
+      return audited({ actor, client, action: "service_accounts.create" }, async () => {
+        const name = checkDisplayName("name", input.name);
+        if (name.length === 0) throw invalidArgument("name", "name is required");
+        if ([...name].length > maxNameLength) throw invalidArgument("name", `name must be at most ${maxNameLength} characters`);
+        const granted = grantable(actor, input.permissions);
+        const now = clock.now();
+        const id = newAccountId();
+        const apiKey = newApiKey(id);
+        const record: ServiceAccountRecord = {
+          id,
+          name,
+          permissions: granted,
+          keyHash: apiKeyHash(apiKey),
+          keyCreatedAt: now,
+          createdBy: principalName(actor),
+          createdAt: now,
+          lastUsedAt: null,
+          revokedAt: null,
+        };
+        await store.serviceAccounts.insert(record);
+        return { result: { account: viewOf(record), apiKey }, accountId: id, detail: `permissions=${granted.join(",")}` };
+      });
     },
 
-    async list(actor: Principal, input: { pageSize: number; pageToken: string }): Promise<ServiceAccountPage> {
-      manage(actor);
-      const size = pageSizeOf(input.pageSize);
-      const after = cursorOf(input.pageToken);
-      // One more than asked: whether it comes back says whether there is a next page.
-      const found = await store.serviceAccounts.list(size + 1, after);
-      const page = found.slice(0, size);
-      const last = page[page.length - 1];
-      return { accounts: page.map(viewOf), nextPageToken: found.length > size && last !== undefined ? pageTokenOf(last) : "" };
+    async list(actor: Principal, input: { pageSize: number; pageToken: string }, client: ClientInfo): Promise<ServiceAccountPage> {
+      return audited({ actor, client, action: "service_accounts.list" }, async () => {
+        const size = pageSizeOf(input.pageSize);
+        const after = cursorOf(deps.pageTokens, input.pageToken);
+        // One more than asked: whether it comes back says whether there is a next page.
+        const found = await store.serviceAccounts.list(size + 1, after);
+        const page = found.slice(0, size);
+        const last = page[page.length - 1];
+        const nextPageToken =
+          found.length > size && last !== undefined
+            ? deps.pageTokens.issue(pageKind, "", { t: last.createdAt.getTime(), id: last.id })
+            : "";
+        return { result: { accounts: page.map(viewOf), nextPageToken } };
+      });
     },
 
-    async revoke(actor: Principal, rawId: string): Promise<ServiceAccountView> {
-      manage(actor);
-      const id = accountIdFrom(rawId);
-      const revoked = await store.serviceAccounts.revoke(id, clock.now());
-      if (revoked === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
-      log.info({ event: "service_account.revoked", serviceAccountId: id, by: principalName(actor) }, "service account revoked");
-      return viewOf(revoked);
+    async revoke(actor: Principal, rawId: string, client: ClientInfo): Promise<ServiceAccountView> {
+      return audited({ actor, client, action: "service_accounts.revoke", accountId: rawId }, async () => {
+        const id = accountIdFrom(rawId);
+        const revoked = await store.serviceAccounts.revoke(id, clock.now());
+        if (revoked === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
+        return { result: viewOf(revoked) };
+      });
     },
 
-    async rotateKey(actor: Principal, rawId: string): Promise<IssuedKey> {
-      manage(actor);
-      const id = accountIdFrom(rawId);
-      const apiKey = newApiKey(id);
-      const rotated = await store.serviceAccounts.replaceKey(id, apiKeyHash(apiKey), clock.now());
-      if (rotated === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
-      log.info({ event: "service_account.key_rotated", serviceAccountId: id, by: principalName(actor) }, "service account key rotated");
-      return { account: viewOf(rotated), apiKey };
+    async rotateKey(actor: Principal, rawId: string, client: ClientInfo): Promise<IssuedKey> {
+      return audited({ actor, client, action: "service_accounts.rotate_key", accountId: rawId }, async () => {
+        const id = accountIdFrom(rawId);
+        const apiKey = newApiKey(id);
+        const rotated = await store.serviceAccounts.replaceKey(id, apiKeyHash(apiKey), clock.now());
+        if (rotated === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
+        return { result: { account: viewOf(rotated), apiKey } };
+      });
     },
 
     inspect,

@@ -240,8 +240,8 @@ export interface AuditEventRecord {
   id: string;
   at: Date;
   /**
-   * A user (id, session) or a service account (id; sessionId "") through AdminService, or the
-   * server itself (ADMIN_EMAILS at start-up: id and sessionId "").
+   * A user (id, session) or a service account (id; sessionId "") through AdminService or
+   * ServiceAccountService, or the server itself (ADMIN_EMAILS at start-up: id and sessionId "").
    */
   actor: { kind: "user" | "service" | "system"; id: string; sessionId: string };
   /** What was done, e.g. "admin.users.disable". */

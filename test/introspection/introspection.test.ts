@@ -35,7 +35,7 @@ beforeAll(async () => {
   const a = await signedIn("admin@example.com");
   await s.store.users.update(a.userId, { roles: ["admin"] });
   admin = await s.ops.principals.authenticate(a.accessToken);
-  const created = await s.ops.serviceAccounts.create(admin, { name: "gateway", permissions: ["tokens.introspect"] });
+  const created = await s.ops.serviceAccounts.create(admin, { name: "gateway", permissions: ["tokens.introspect"] }, s.client);
   askerKey = created.apiKey;
   asker = await s.ops.principals.authenticate(askerKey);
 });
@@ -70,7 +70,7 @@ describe("a live access token", () => {
     expect((await introspect(u.accessToken, admin)).active).toBe(true);
     const plain = await s.ops.principals.authenticate(u.accessToken);
     expect(await reason(introspect(u.accessToken, plain))).toBe("PERMISSION_DENIED");
-    const noPermission = await s.ops.serviceAccounts.create(admin, { name: "nothing", permissions: [] });
+    const noPermission = await s.ops.serviceAccounts.create(admin, { name: "nothing", permissions: [] }, s.client);
     const service = await s.ops.principals.authenticate(noPermission.apiKey);
     expect(await reason(introspect(u.accessToken, service))).toBe("PERMISSION_DENIED");
   });
@@ -137,6 +137,21 @@ describe("inactive, at once, and without saying why", () => {
     expect(await introspect(u.accessToken)).toEqual({ active: false });
   });
 
+  it("a user an administrator disabled, and one marked disabled without any session cleanup", async () => {
+    if (admin.kind !== "user") throw new Error("the admin is a user");
+    const u = await signedIn("disabled@example.com");
+    expect((await introspect(u.accessToken)).active).toBe(true);
+    await s.ops.admin.disableUser(admin, u.userId, s.client);
+    expect(await introspect(u.accessToken)).toEqual({ active: false });
+
+    // The flag alone (a disable racing a sign-in, a record restored from a backup) is enough.
+    const v = await signedIn("flagged@example.com");
+    await s.store.users.update(v.userId, { disabledAt: s.clock.now() });
+    expect(await introspect(v.accessToken)).toEqual({ active: false });
+    await s.store.users.update(v.userId, { disabledAt: null });
+    expect((await introspect(v.accessToken)).active).toBe(true);
+  });
+
   it("a user deleted since the token was issued", async () => {
     const u = await signedIn("deleted@example.com");
     await s.store.users.delete(u.userId);
@@ -146,7 +161,7 @@ describe("inactive, at once, and without saying why", () => {
 
 describe("API keys", () => {
   it("an active key is active with its account's permissions, a revoked one is not", async () => {
-    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "probe", permissions: ["users.read"] });
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "probe", permissions: ["users.read"] }, s.client);
     expect(await introspect(apiKey)).toEqual({
       active: true,
       sub: account.id,
@@ -161,7 +176,7 @@ describe("API keys", () => {
     });
     // Being looked at is not being used.
     expect((await s.store.serviceAccounts.findById(account.id))?.lastUsedAt).toBeNull();
-    await s.ops.serviceAccounts.revoke(admin, account.id);
+    await s.ops.serviceAccounts.revoke(admin, account.id, s.client);
     expect(await introspect(apiKey)).toEqual({ active: false });
   });
 });

@@ -155,12 +155,6 @@ describe("fields", () => {
       ...invalid("page_size"),
     },
     {
-      name: "List with a page size over 100",
-      method: "ServiceAccountService/ListServiceAccounts",
-      req: () => ({ pageSize: 101 }),
-      ...invalid("page_size"),
-    },
-    {
       name: "List with a forged page token",
       method: "ServiceAccountService/ListServiceAccounts",
       req: () => ({ pageToken: "eyJ0IjoiYSJ9" }),

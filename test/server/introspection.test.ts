@@ -5,6 +5,7 @@
 // session, or the service's key, counts on the very next call.
 import { createClient, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AdminService } from "../../gen/auth/v1/admin_service_pb.js";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
@@ -45,6 +46,12 @@ async function gateway(body: string, headers: Record<string, string>): Promise<{
   return { status: res.status, headers: res.headers, json: await res.json() };
 }
 
+/** Whether a log line is the audit event of this action on this service account. */
+const audited = (line: Record<string, unknown>, action: string, id: string): boolean => {
+  const event = line.audit as { action?: string; detail?: string } | undefined;
+  return event?.action === action && event.detail?.includes(`service_account=${id}`) === true;
+};
+
 const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}` });
 
 beforeAll(async () => {
@@ -73,7 +80,7 @@ describe("ServiceAccountService", () => {
     expect(JSON.stringify(listed, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain(service.apiKey);
     const logs = JSON.stringify(h.logs);
     expect(logs).not.toContain(service.apiKey.slice(-43));
-    expect(h.logs.some((l) => l.event === "service_account.created" && l.serviceAccountId === service.id)).toBe(true);
+    expect(h.logs.some((l) => audited(l, "service_accounts.create", service.id))).toBe(true);
   });
 
   it("refuses a caller without service_accounts.manage, on every protocol", async () => {
@@ -114,6 +121,13 @@ describe("TokenService.IntrospectToken", () => {
     expect((await connect.introspectToken({ token: u.accessToken }, auth(service.apiKey))).active).toBe(false);
   });
 
+  it("a user disabled through AdminService is inactive at once", async () => {
+    const u = await signedIn("disabled@example.com");
+    expect((await grpcIntrospect(u.accessToken, service.apiKey)).active).toBe(true);
+    await createClient(AdminService, grpcTransport(h.url)).disableUser({ userId: u.userId }, auth(admin.accessToken));
+    expect((await grpcIntrospect(u.accessToken, service.apiKey)).active).toBe(false);
+  });
+
   it("a forged or garbage token is inactive, never an error", async () => {
     const u = await signedIn("forged@example.com");
     const [hd, pl] = u.accessToken.split(".");
@@ -141,7 +155,7 @@ describe("TokenService.IntrospectToken", () => {
     expect(await grpcFailure(grpcIntrospect(u.accessToken, rotated.apiKey))).toEqual({ code: "unauthenticated", reason: "INVALID_TOKEN" });
     const rest = await gateway(`token=${u.accessToken}`, { authorization: `Bearer ${rotated.apiKey}` });
     expect(rest.status).toBe(401);
-    expect(h.logs.some((l) => l.event === "service_account.revoked" && l.serviceAccountId === id)).toBe(true);
+    expect(h.logs.some((l) => audited(l, "service_accounts.revoke", id))).toBe(true);
   });
 
   it("without a credential: UNAUTHENTICATED", async () => {

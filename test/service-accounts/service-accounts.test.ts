@@ -38,7 +38,11 @@ afterAll(() => s.close());
 
 describe("creating a service account", () => {
   it("returns a key of the documented shape once, and stores only its hash", async () => {
-    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: " billing ", permissions: ["tokens.introspect"] });
+    const { account, apiKey } = await s.ops.serviceAccounts.create(
+      admin,
+      { name: " billing ", permissions: ["tokens.introspect"] },
+      s.client,
+    );
     expect(apiKey).toMatch(/^authd_sk_[0-9a-f]{24}_[A-Za-z0-9_-]{43}$/);
     expect(apiKey.startsWith(account.keyPrefix)).toBe(true);
     expect(account.keyPrefix).toBe(`authd_sk_${account.id}_`);
@@ -52,33 +56,78 @@ describe("creating a service account", () => {
 
   it("is refused without service_accounts.manage, and nothing is stored", async () => {
     const before = (await s.store.serviceAccounts.list(1000)).length;
-    expect(await reason(s.ops.serviceAccounts.create(plainUser, { name: "x", permissions: [] }))).toBe("PERMISSION_DENIED");
-    expect(await reason(s.ops.serviceAccounts.list(plainUser, { pageSize: 0, pageToken: "" }))).toBe("PERMISSION_DENIED");
+    expect(await reason(s.ops.serviceAccounts.create(plainUser, { name: "x", permissions: [] }, s.client))).toBe("PERMISSION_DENIED");
+    expect(await reason(s.ops.serviceAccounts.list(plainUser, { pageSize: 0, pageToken: "" }, s.client))).toBe("PERMISSION_DENIED");
     expect((await s.store.serviceAccounts.list(1000)).length).toBe(before);
   });
 
   it("grants only configured permissions, and only those the creator holds", async () => {
-    expect(await reason(s.ops.serviceAccounts.create(admin, { name: "x", permissions: ["no.such.permission"] }))).toBe("INVALID_ARGUMENT");
+    expect(await reason(s.ops.serviceAccounts.create(admin, { name: "x", permissions: ["no.such.permission"] }, s.client))).toBe(
+      "INVALID_ARGUMENT",
+    );
     // A service account that may manage service accounts but holds nothing else cannot mint a
     // more powerful one.
-    const manager = await s.ops.serviceAccounts.create(admin, { name: "manager", permissions: ["service_accounts.manage"] });
+    const manager = await s.ops.serviceAccounts.create(admin, { name: "manager", permissions: ["service_accounts.manage"] }, s.client);
     const asManager = await s.ops.principals.authenticate(manager.apiKey);
     expect(asManager).toMatchObject({ kind: "service", accountId: manager.account.id });
-    expect(await reason(s.ops.serviceAccounts.create(asManager, { name: "x", permissions: ["users.write"] }))).toBe("PERMISSION_DENIED");
-    const made = await s.ops.serviceAccounts.create(asManager, { name: "child", permissions: ["service_accounts.manage"] });
+    expect(await reason(s.ops.serviceAccounts.create(asManager, { name: "x", permissions: ["users.write"] }, s.client))).toBe(
+      "PERMISSION_DENIED",
+    );
+    const made = await s.ops.serviceAccounts.create(asManager, { name: "child", permissions: ["service_accounts.manage"] }, s.client);
     expect(made.account.createdBy).toBe(`service:${manager.account.id}`);
   });
 
   it("refuses bad names", async () => {
     for (const name of ["", "   ", "a".repeat(101), "tab\there"]) {
-      expect(await reason(s.ops.serviceAccounts.create(admin, { name, permissions: [] }))).toBe("INVALID_ARGUMENT");
+      expect(await reason(s.ops.serviceAccounts.create(admin, { name, permissions: [] }, s.client))).toBe("INVALID_ARGUMENT");
     }
+  });
+});
+
+describe("the audit log", () => {
+  it("records every management call, refused ones included, and never a key", async () => {
+    const input = { name: "audited", permissions: ["tokens.introspect"] };
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, input, s.client);
+    // The log orders events by time: each call a millisecond after the last.
+    s.clock.advance(1);
+    await reason(s.ops.serviceAccounts.revoke(plainUser, account.id, s.client));
+    s.clock.advance(1);
+    await s.ops.serviceAccounts.rotateKey(admin, account.id, s.client);
+    s.clock.advance(1);
+    await s.ops.serviceAccounts.revoke(admin, account.id, s.client);
+    const events = (await s.store.audit.list({ targetUserId: null, before: null, limit: 100, now: s.clock.now() })).filter((e) =>
+      e.detail.includes(`service_account=${account.id}`),
+    );
+    const adminId = admin.kind === "user" ? admin.userId : "";
+    const plainId = plainUser.kind === "user" ? plainUser.userId : "";
+    expect(events.map((e) => [e.action, e.outcome, e.actor.id]).reverse()).toEqual([
+      ["service_accounts.create", "OK", adminId],
+      ["service_accounts.revoke", "PERMISSION_DENIED", plainId],
+      ["service_accounts.rotate_key", "OK", adminId],
+      ["service_accounts.revoke", "OK", adminId],
+    ]);
+    expect(events.at(-1)?.detail).toBe(`service_account=${account.id} permissions=tokens.introspect`);
+    expect(events[0]?.client).toEqual(s.client);
+    expect(JSON.stringify(events)).not.toContain(apiKey.slice(account.keyPrefix.length));
+  });
+
+  it("names a service account that acts as the actor", async () => {
+    const manager = await s.ops.serviceAccounts.create(admin, { name: "robot", permissions: ["service_accounts.manage"] }, s.client);
+    const robot = await s.ops.principals.authenticate(manager.apiKey);
+    s.clock.advance(1);
+    await s.ops.serviceAccounts.list(robot, { pageSize: 1, pageToken: "" }, s.client);
+    const [latest] = await s.store.audit.list({ targetUserId: null, before: null, limit: 1, now: s.clock.now() });
+    expect(latest).toMatchObject({
+      action: "service_accounts.list",
+      outcome: "OK",
+      actor: { kind: "service", id: manager.account.id, sessionId: "" },
+    });
   });
 });
 
 describe("authenticating with a key", () => {
   it("gives the account's permissions, and records its use about once a minute", async () => {
-    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: ["tokens.introspect"] });
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: ["tokens.introspect"] }, s.client);
     const caller = await s.ops.serviceAccounts.authenticate(apiKey);
     expect(caller).toEqual({ kind: "service", accountId: account.id, name: "svc", permissions: ["tokens.introspect"] });
     const firstUse = (await s.store.serviceAccounts.findById(account.id))?.lastUsedAt;
@@ -92,8 +141,8 @@ describe("authenticating with a key", () => {
   });
 
   it("refuses every other key with the same INVALID_TOKEN", async () => {
-    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] });
-    const other = await s.ops.serviceAccounts.create(admin, { name: "other", permissions: [] });
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] }, s.client);
+    const other = await s.ops.serviceAccounts.create(admin, { name: "other", permissions: [] }, s.client);
     const secret = apiKey.slice(account.keyPrefix.length);
     const flipped = `${account.keyPrefix}${secret[0] === "A" ? "B" : "A"}${secret.slice(1)}`;
     const bad = [
@@ -115,23 +164,23 @@ describe("authenticating with a key", () => {
   });
 
   it("stops at once when the account is revoked, and revoking twice is NOT_FOUND", async () => {
-    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] });
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] }, s.client);
     await s.ops.serviceAccounts.authenticate(apiKey);
-    const revoked = await s.ops.serviceAccounts.revoke(admin, account.id);
+    const revoked = await s.ops.serviceAccounts.revoke(admin, account.id, s.client);
     expect(revoked.revokedAt).toEqual(s.clock.now());
     expect(await reason(s.ops.serviceAccounts.authenticate(apiKey))).toBe("INVALID_TOKEN");
-    expect(await reason(s.ops.serviceAccounts.revoke(admin, account.id))).toBe("NOT_FOUND");
-    expect(await reason(s.ops.serviceAccounts.rotateKey(admin, account.id))).toBe("NOT_FOUND");
-    expect(await reason(s.ops.serviceAccounts.revoke(admin, "0".repeat(24)))).toBe("NOT_FOUND");
-    expect(await reason(s.ops.serviceAccounts.revoke(admin, "not-one-of-ours"))).toBe("NOT_FOUND");
-    expect(await reason(s.ops.serviceAccounts.revoke(admin, ""))).toBe("INVALID_ARGUMENT");
-    expect(await reason(s.ops.serviceAccounts.revoke(plainUser, account.id))).toBe("PERMISSION_DENIED");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, account.id, s.client))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.rotateKey(admin, account.id, s.client))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, "0".repeat(24), s.client))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, "not-one-of-ours", s.client))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.revoke(admin, "", s.client))).toBe("INVALID_ARGUMENT");
+    expect(await reason(s.ops.serviceAccounts.revoke(plainUser, account.id, s.client))).toBe("PERMISSION_DENIED");
   });
 
   it("a rotated key replaces the old one at once", async () => {
-    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] });
+    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] }, s.client);
     s.clock.advance(1_000);
-    const rotated = await s.ops.serviceAccounts.rotateKey(admin, account.id);
+    const rotated = await s.ops.serviceAccounts.rotateKey(admin, account.id, s.client);
     expect(rotated.apiKey).not.toBe(apiKey);
     expect(rotated.account.keyCreatedAt).toEqual(s.clock.now());
     expect(await reason(s.ops.serviceAccounts.authenticate(apiKey))).toBe("INVALID_TOKEN");
@@ -148,23 +197,29 @@ describe("listing", () => {
       const boss = await fresh.ops.principals.authenticate(tokens?.accessToken);
       const made: string[] = [];
       for (const name of ["one", "two", "three"]) {
-        made.unshift((await fresh.ops.serviceAccounts.create(boss, { name, permissions: [] })).account.id);
+        made.unshift((await fresh.ops.serviceAccounts.create(boss, { name, permissions: [] }, fresh.client)).account.id);
         fresh.clock.advance(1_000);
       }
-      await fresh.ops.serviceAccounts.revoke(boss, made[1] as string);
-      const first = await fresh.ops.serviceAccounts.list(boss, { pageSize: 2, pageToken: "" });
+      await fresh.ops.serviceAccounts.revoke(boss, made[1] as string, fresh.client);
+      const first = await fresh.ops.serviceAccounts.list(boss, { pageSize: 2, pageToken: "" }, fresh.client);
       expect(first.accounts.map((a) => a.id)).toEqual(made.slice(0, 2));
       expect(first.accounts[1]?.revokedAt).not.toBeNull();
-      const second = await fresh.ops.serviceAccounts.list(boss, { pageSize: 2, pageToken: first.nextPageToken });
+      const second = await fresh.ops.serviceAccounts.list(boss, { pageSize: 2, pageToken: first.nextPageToken }, fresh.client);
       expect(second.accounts.map((a) => a.id)).toEqual(made.slice(2));
       expect(second.nextPageToken).toBe("");
-      expect((await fresh.ops.serviceAccounts.list(boss, { pageSize: 0, pageToken: "" })).accounts).toHaveLength(3);
+      expect((await fresh.ops.serviceAccounts.list(boss, { pageSize: 0, pageToken: "" }, fresh.client)).accounts).toHaveLength(3);
+      // AIP-158: more than the maximum is the maximum.
+      expect((await fresh.ops.serviceAccounts.list(boss, { pageSize: 1000, pageToken: "" }, fresh.client)).accounts).toHaveLength(3);
+      // A page token is signed for this list: altered, or one of AdminService.ListUsers', it is refused.
+      const [body, mac] = first.nextPageToken.split(".") as [string, string];
+      const users = await fresh.ops.admin.listUsers(boss as never, { pageSize: 1, pageToken: "", emailPrefix: "" }, fresh.client);
       for (const bad of [
         { pageSize: -1, pageToken: "" },
-        { pageSize: 101, pageToken: "" },
         { pageSize: 2, pageToken: "garbage!" },
+        { pageSize: 2, pageToken: `${body}x.${mac}` },
+        { pageSize: 2, pageToken: users.nextPageToken || "x.y" },
       ]) {
-        expect(await reason(fresh.ops.serviceAccounts.list(boss, bad))).toBe("INVALID_ARGUMENT");
+        expect(await reason(fresh.ops.serviceAccounts.list(boss, bad, fresh.client))).toBe("INVALID_ARGUMENT");
       }
     } finally {
       await fresh.close();
