@@ -3,7 +3,6 @@
 // another service account; a caller may grant only permissions it holds itself, so the
 // permission to manage service accounts is never a way to more rights than one has. Every
 // management call, allowed or not, becomes one audit event (src/audit/), which never holds a key.
-import type { PageTokens } from "../admin/page-tokens.ts";
 import type { AuditEventRecord } from "../store/port.ts";
 import { type AuditLog, withAuditOutcome } from "../audit/audit.ts";
 import type { Clock } from "../clock.ts";
@@ -19,10 +18,17 @@ export interface ServiceAccountsDeps {
   store: Pick<Store, "serviceAccounts">;
   clock: Clock;
   audit: Pick<AuditLog, "record">;
-  /** Signs ListServiceAccounts' page tokens (AIP-158: opaque and tamper-proof). */
+  /** Signs ListServiceAccounts' page tokens (AIP-158: opaque and tamper-proof): AdminService's. */
   pageTokens: PageTokens;
   /** Every permission name the configuration knows: what a service account may be given. */
   knownPermissions: ReadonlySet<string>;
+}
+
+/** What signs and opens page tokens (admin/page-tokens.ts, passed in by the composition). */
+export interface PageTokens {
+  issue(kind: string, filter: string, cursor: unknown): string;
+  /** The cursor of a token issued for this list and filter; null for ""; INVALID_ARGUMENT otherwise. */
+  open(kind: string, filter: string, token: string): unknown;
 }
 
 /** A service account as a transport may show it: never its key or the key's hash. */

@@ -75,10 +75,11 @@ describe("permissions", () => {
   it("a service account granted users.read lists users but cannot write, and the log names it as a service", async () => {
     const admin = await account("sa-creator@example.com", ["admin"]);
     const target = await account("target-of-service@example.com");
-    const { apiKey, account: created } = await s.ops.serviceAccounts.create(admin.caller, {
-      name: "support-bot",
-      permissions: ["users.read"],
-    });
+    const { apiKey, account: created } = await s.ops.serviceAccounts.create(
+      admin.caller,
+      { name: "support-bot", permissions: ["users.read"] },
+      adminClient,
+    );
     const service = await s.ops.principals.authenticate(apiKey);
     expect(await outcome(s.ops.admin.getUser(service, target.id, adminClient))).toBe("OK");
     s.clock.advance(1_000);
