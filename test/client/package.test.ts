@@ -1,7 +1,7 @@
 // @authd/client as it would be published: built into a scratch folder, packed (dry run), and its
 // built modules loaded by a separate Node process that sees only the package and the dependencies
 // its package.json declares. So the package needs nothing else of this repository at run time.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -27,6 +27,16 @@ beforeAll(() => {
 }, 120_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Links the package's declared dependencies (and these extra ones) into the scratch node_modules. */
+function linkDependencies(...extra: string[]): void {
+  for (const dep of [...Object.keys(manifest.dependencies), ...extra]) {
+    const link = path.join(scratch, "node_modules", dep);
+    if (existsSync(link)) continue;
+    mkdirSync(path.dirname(link), { recursive: true });
+    symlinkSync(path.join(repoRoot, "node_modules", dep), link, "dir");
+  }
+}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f));
@@ -64,11 +74,7 @@ describe("the published package", () => {
   });
 
   it("loads every entry point in a Node that sees nothing but it and its dependencies", () => {
-    for (const dep of Object.keys(manifest.dependencies)) {
-      const link = path.join(scratch, "node_modules", dep);
-      mkdirSync(path.dirname(link), { recursive: true });
-      symlinkSync(path.join(repoRoot, "node_modules", dep), link, "dir");
-    }
+    linkDependencies();
     const probe = path.join(scratch, "probe.mjs");
     writeFileSync(
       probe,
@@ -90,4 +96,40 @@ console.log(JSON.stringify(out));`,
       gen: "object",
     });
   });
+
+  it("type-checks a consumer of its declarations, the package's own declarations included (no skipLibCheck)", () => {
+    linkDependencies("@types/node");
+    writeFileSync(
+      path.join(scratch, "consumer.ts"),
+      `import { createAuthdClients, createAuthdTransport, createTokenManager, isAuthdError, type VerifiedCaller } from "${manifest.name}/node";
+import { createAuthdTransport as webTransport } from "${manifest.name}/web";
+import { createAuthInterceptor, requireCaller, type AuthdReason } from "${manifest.name}";
+const tokens = createTokenManager({ transport: createAuthdTransport({ baseUrl: "http://localhost:8080" }) });
+const authd = createAuthdClients(createAuthdTransport({ baseUrl: "http://localhost:8080", tokens }));
+export async function run(): Promise<string | undefined> {
+  try {
+    return (await authd.auth.getCurrentUser({})).user?.email;
+  } catch (err) {
+    const reason: AuthdReason | string | undefined = isAuthdError(err) ? err.reason : undefined;
+    return reason;
+  }
+}
+export const interceptor = createAuthInterceptor({ jwksUrl: "http://localhost:8080/.well-known/jwks.json", issuer: "authd", audience: "authd" });
+export const web = webTransport({ baseUrl: "https://auth.example.com", protocol: "grpc-web" });
+export const who = (ctx: Parameters<typeof requireCaller>[0]): VerifiedCaller => requireCaller(ctx);
+`,
+    );
+    const tsc = path.join(repoRoot, "node_modules/typescript/bin/tsc");
+    const args = ["--noEmit", "--strict", "--skipLibCheck", "false", "--module", "nodenext", "--moduleResolution", "nodenext"];
+    const result = spawnSync(
+      process.execPath,
+      [tsc, ...args, "--target", "es2022", "--lib", "es2023,dom", "--types", "node", "consumer.ts"],
+      {
+        cwd: scratch,
+        encoding: "utf8",
+      },
+    );
+    expect(result.stdout + result.stderr).toBe("");
+    expect(result.status).toBe(0);
+  }, 60_000);
 });

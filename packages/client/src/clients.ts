@@ -1,14 +1,14 @@
 // The generated services and messages, and the interceptor that turns authd's errors into
 // AuthdError on any transport.
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { toAuthdError } from "./errors.js";
+import { toAuthdError } from "./errors.ts";
 import { AdminService } from "./gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
 import { ServiceAccountService } from "./gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "./gen/auth/v1/session_service_pb.js";
 import { TokenService } from "./gen/auth/v1/token_service_pb.js";
 import { TwoFactorService } from "./gen/auth/v1/two_factor_service_pb.js";
-import type { TokenManager } from "./tokens.js";
+import type { TokenManager } from "./tokens.ts";
 
 export * from "./gen/auth/v1/admin_service_pb.js";
 export * from "./gen/auth/v1/auth_service_pb.js";

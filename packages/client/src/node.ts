@@ -2,9 +2,9 @@
 // package root exports.
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { type AuthdTransportOptions, transportInterceptors } from "./clients.js";
+import { type AuthdTransportOptions, transportInterceptors } from "./clients.ts";
 
-export * from "./index.js";
+export * from "./index.ts";
 
 export interface NodeTransportOptions extends AuthdTransportOptions {
   /** Default "grpc" (HTTP/2; prior knowledge on http://, ALPN on https://). */

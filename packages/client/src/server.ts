@@ -2,8 +2,8 @@
 // puts the caller into the handler's context, so handlers read who called instead of parsing
 // headers themselves.
 import { createContextKey, type ContextValues, type Interceptor } from "@connectrpc/connect";
-import { unauthenticated } from "./errors.js";
-import { createAccessTokenVerifier, type AccessTokenVerifier, type VerifiedCaller, type VerifyOptions } from "./verify.js";
+import { unauthenticated } from "./errors.ts";
+import { createAccessTokenVerifier, type AccessTokenVerifier, type VerifiedCaller, type VerifyOptions } from "./verify.ts";
 
 /** Where the interceptor leaves the verified caller: `ctx.values.get(callerKey)`. */
 export const callerKey = createContextKey<VerifiedCaller | undefined>(undefined, { description: "the caller authd's token names" });

@@ -6,7 +6,7 @@
 // the one refresh in flight, and a call whose token was already replaced by someone else's refresh
 // retries with the new token instead of refreshing again.
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { toAuthdError, unauthenticated } from "./errors.js";
+import { toAuthdError, unauthenticated } from "./errors.ts";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
 import type { TokenPair } from "./gen/auth/v1/common_pb.js";
 

@@ -12,7 +12,7 @@ import {
   jwtVerify,
   type RemoteJWKSetOptions,
 } from "jose";
-import { unauthenticated } from "./errors.js";
+import { unauthenticated } from "./errors.ts";
 import { TokenService } from "./gen/auth/v1/token_service_pb.js";
 
 /** Who called, as the access token says. */

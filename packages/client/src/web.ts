@@ -2,9 +2,9 @@
 // the package root exports. authd must list the page's origin in CORS_ALLOWED_ORIGINS.
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { type AuthdTransportOptions, transportInterceptors } from "./clients.js";
+import { type AuthdTransportOptions, transportInterceptors } from "./clients.ts";
 
-export * from "./index.js";
+export * from "./index.ts";
 
 export interface WebTransportOptions extends AuthdTransportOptions {
   /** Default "connect". */
