@@ -82,6 +82,8 @@ export interface Config {
   emailVerificationRequired: boolean;
   emailVerificationTtlSeconds: number;
   passwordResetTtlSeconds: number;
+  /** Passwordless sign-in by email (EMAIL_SIGN_IN); undefined: off (the default). See src/sign-in/email.ts. */
+  emailSignIn: EmailSignInSettings | undefined;
   smtpUrl: string | undefined;
   mailFrom: string;
   /** Hourly mail budgets (0: no limit); see src/mail/limits.ts. */
@@ -242,6 +244,45 @@ function clientCa(env: Env, readFile: (path: string) => string, tls: boolean): s
 }
 
 /** LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: 0 (off) or 2 to 100, split in two halves. */
+export interface EmailSignInSettings {
+  /** Mailed codes are on. */
+  code: boolean;
+  /** The page magic links open (EMAIL_SIGN_IN_LINK_URL); undefined: no links. */
+  linkUrl: string | undefined;
+  codeTtlSeconds: number;
+  codeDigits: number;
+  codeMaxFailures: number;
+}
+
+const emailSignInModes = ["code", "link"] as const;
+
+function emailSignIn(env: Env): EmailSignInSettings | undefined {
+  const raw = str(env, "EMAIL_SIGN_IN");
+  const linkUrl = url(env, "EMAIL_SIGN_IN_LINK_URL", ["https:", "http:"]);
+  if (raw === undefined || raw === "off") {
+    if (linkUrl !== undefined) throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", 'is set but EMAIL_SIGN_IN does not include "link"');
+    return undefined;
+  }
+  const modes = raw.split(",").map((m) => m.trim());
+  for (const mode of modes) {
+    if (!emailSignInModes.some((m) => m === mode)) {
+      throw new ConfigError("EMAIL_SIGN_IN", `must be off, code, link or code,link, got "${raw}"`);
+    }
+  }
+  const link = modes.includes("link");
+  if (link && linkUrl === undefined) throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", "is required when EMAIL_SIGN_IN includes link");
+  if (!link && linkUrl !== undefined) throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", 'is set but EMAIL_SIGN_IN does not include "link"');
+  // The token goes in the fragment, which the page reads and no server ever receives.
+  if (linkUrl !== undefined && new URL(linkUrl).hash !== "") throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", "must not have a #fragment");
+  return {
+    code: modes.includes("code"),
+    linkUrl,
+    codeTtlSeconds: int(env, "EMAIL_SIGN_IN_CODE_TTL_SECONDS", 600, 60, 3_600),
+    codeDigits: int(env, "EMAIL_SIGN_IN_CODE_DIGITS", 6, 6, 8),
+    codeMaxFailures: int(env, "EMAIL_SIGN_IN_CODE_MAX_FAILURES", 5, 1, 10),
+  };
+}
+
 function accountHourlyBound(env: Env): number {
   const value = int(env, "LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", 100, 0, 100);
   if (value === 1) throw new ConfigError("LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", "must be 0 (off) or at least 2");
@@ -614,6 +655,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     emailVerificationRequired: bool(env, "EMAIL_VERIFICATION_REQUIRED", true),
     emailVerificationTtlSeconds: int(env, "EMAIL_VERIFICATION_TTL_SECONDS", day, 60, 30 * day),
     passwordResetTtlSeconds: int(env, "PASSWORD_RESET_TTL_SECONDS", 3_600, 60, day),
+    emailSignIn: emailSignIn(env),
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     mailFrom: str(env, "MAIL_FROM") ?? "authd <no-reply@localhost>",
     mailLimits: {

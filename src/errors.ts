@@ -50,6 +50,7 @@ export const reasonStatus = {
   REAUTHENTICATION_REQUIRED: "unauthenticated",
   PERMISSION_DENIED: "permission_denied",
   ACCOUNT_DISABLED: "permission_denied",
+  SIGN_IN_METHOD_DISABLED: "failed_precondition",
 } as const satisfies Record<string, Status>;
 
 export type Reason = keyof typeof reasonStatus;

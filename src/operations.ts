@@ -7,6 +7,7 @@ import type { TokenIntrospection } from "./introspection/introspection.ts";
 import type { Principals } from "./service-accounts/principal.ts";
 import type { ServiceAccounts } from "./service-accounts/service-accounts.ts";
 import type { Sessions } from "./sessions/sessions.ts";
+import type { EmailSignIn } from "./sign-in/email.ts";
 import type { SignIn } from "./sign-in/sign-in.ts";
 import type { TwoFactor } from "./two-factor/two-factor.ts";
 
@@ -15,6 +16,8 @@ export interface Operations {
   sessions: Sessions;
   twoFactor: TwoFactor;
   signIn: SignIn;
+  /** Passwordless sign-in by a mailed code or link (off unless EMAIL_SIGN_IN). */
+  emailSignIn: EmailSignIn;
   /** Who is calling, user or service, for the calls that accept both. */
   principals: Principals;
   serviceAccounts: ServiceAccounts;

@@ -66,7 +66,7 @@ export interface RegisterInput {
   displayName: string;
 }
 
-type MailedCodePurpose = CodeMailKind;
+type MailedCodePurpose = Exclude<CodeMailKind, "email_sign_in">;
 
 const passwordAccountId = "password";
 

@@ -2,7 +2,7 @@ import nodemailer from "nodemailer";
 import type { Logger } from "../log.ts";
 
 /** Mails that carry a one-time code the user types back. */
-export type CodeMailKind = "email_verification" | "password_reset";
+export type CodeMailKind = "email_verification" | "password_reset" | "email_sign_in";
 
 /** Security notifications (ASVS 6.3.6): what just happened to the account. */
 export type NotificationKind =
@@ -25,6 +25,8 @@ export interface CodeMail {
   text: string;
   /** The one-time code the mail carries (kept separate so tests and dev logs can pick it up). */
   code: string;
+  /** email_sign_in with links on: the magic link (as `code`, for tests and the dev log). */
+  link?: string;
 }
 
 /** Tells the owner of an account about a change; carries no secret and no code. */
@@ -72,7 +74,9 @@ export function createLogMailer(log: Logger): Mailer {
             kind: mail.kind,
             to: mail.to,
             subject: mail.subject,
-            ...(mail.kind === "security_notification" ? { notification: mail.notification } : { devCode: mail.code }),
+            ...(mail.kind === "security_notification"
+              ? { notification: mail.notification }
+              : { devCode: mail.code, ...(mail.link === undefined ? {} : { devLink: mail.link }) }),
           },
         },
         "development mailer: no SMTP_URL configured, mail written to the log instead of sent",

@@ -2,6 +2,7 @@ import type { ConnectRouter, HandlerContext, Interceptor } from "@connectrpc/con
 import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
+import { EmailSignInService } from "../../gen/auth/v1/email_sign_in_service_pb.js";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
@@ -11,6 +12,7 @@ import type { Operations } from "../operations.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Enrolment } from "../two-factor/two-factor.ts";
+import type { LoginResult } from "../sign-in/sign-in.ts";
 import { bearerToken, clientCertificateKey, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { registerAdminService } from "./admin-service.ts";
@@ -33,6 +35,22 @@ function enrolmentMessage(e: Enrolment) {
     otpauthUrl: e.otpauthUrl,
     qrCodeDataUrl: e.qrCodeDataUrl,
     expireTime: e.expiresAt === undefined ? undefined : timestampFromDate(e.expiresAt),
+  };
+}
+
+/** Login's answer, shared by every first factor: tokens, or the second factor's challenge. */
+function signInResultMessage(result: LoginResult) {
+  if (result.state === "second_factor_pending") {
+    const { token, expiresAt } = result.challenge;
+    return {
+      user: { id: result.identity.id, email: result.identity.email, twoFactorEnabled: true },
+      result: { case: "secondFactor" as const, value: { challengeToken: token, expireTime: timestampFromDate(expiresAt) } },
+    };
+  }
+  return {
+    user: userMessage(result.account),
+    result: { case: "tokens" as const, value: tokenPairMessage(result.tokens) },
+    deviceToken: deviceTokenMessage(result.device),
   };
 }
 
@@ -91,18 +109,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
         },
         clientInfo(ctx),
       );
-      if (result.state === "second_factor_pending") {
-        const { token, expiresAt } = result.challenge;
-        return {
-          user: { id: result.identity.id, email: result.identity.email, twoFactorEnabled: true },
-          result: { case: "secondFactor", value: { challengeToken: token, expireTime: timestampFromDate(expiresAt) } },
-        };
-      }
-      return {
-        user: userMessage(result.account),
-        result: { case: "tokens", value: tokenPairMessage(result.tokens) },
-        deviceToken: deviceTokenMessage(result.device),
-      };
+      return signInResultMessage(result);
     },
     async completeLogin(req, ctx) {
       const proof = { code: req.code, recoveryCode: req.recoveryCode };
@@ -159,6 +166,23 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
     async unlinkAccount(req, ctx) {
       await accounts.unlinkAccount(await caller(ctx), req.id, reauthenticationOf(req.reauthentication));
       return {};
+    },
+  });
+
+  router.service(EmailSignInService, {
+    async requestEmailSignIn(req, ctx) {
+      await ops.emailSignIn.request(req.email, clientInfo(ctx));
+      return {};
+    },
+    async completeEmailSignIn(req, ctx) {
+      const input = {
+        email: req.email,
+        code: req.code,
+        linkToken: req.linkToken,
+        rememberMe: req.rememberMe,
+        deviceToken: req.deviceToken,
+      };
+      return signInResultMessage(await ops.emailSignIn.complete(input, clientInfo(ctx)));
     },
   });
 

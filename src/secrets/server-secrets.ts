@@ -11,7 +11,9 @@
 // - the keys of the hourly mail counters: HMACs of addresses and client IPs, so the counters name
 //   neither in plain text;
 // - known-device tokens: an HMAC over the device id, the user id and the expiry;
-// - AdminService page tokens: an HMAC over the cursor and the filter it belongs to.
+// - AdminService page tokens: an HMAC over the cursor and the filter it belongs to;
+// - email sign-in codes: stored as HMACs over the user id and the short code, so that a copy of
+//   the database cannot be searched for them without this secret.
 // The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
 // recovery codes or cookies unusable.
 
@@ -48,6 +50,8 @@ export interface ServerSecrets {
   mailLimitKeys: KeyedHasher;
   deviceTokens: Signer;
   pageTokens: Signer;
+  /** Email sign-in codes: HMACs over the user id and the code (src/sign-in/email.ts). */
+  emailSignInCodes: KeyedHasher;
 }
 
 function derive(master: Buffer, label: string): Buffer {
@@ -121,5 +125,6 @@ export function deriveServerSecrets(master: Buffer): ServerSecrets {
     mailLimitKeys: keyedHasher(derive(master, "authd mail limit keys")),
     deviceTokens: hmacSigner(derive(master, "authd device token")),
     pageTokens: hmacSigner(derive(master, "authd page token")),
+    emailSignInCodes: keyedHasher(derive(master, "authd email sign-in codes")),
   };
 }

@@ -58,6 +58,7 @@ const servedServices = [
   "auth.v1.ServiceAccountService",
   "auth.v1.TokenService",
   "auth.v1.AdminService",
+  "auth.v1.EmailSignInService",
 ];
 
 /** The client address: the socket's, or the one `hops` proxies back in X-Forwarded-For. */

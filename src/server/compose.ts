@@ -31,7 +31,8 @@ import { createChallenges } from "../sign-in/challenge.ts";
 import { createDeviceTokens } from "../tokens/devices.ts";
 import { createSignInFlow } from "../sign-in/flow.ts";
 import { passwordFactor } from "../sign-in/password.ts";
-import { createSignIn } from "../sign-in/sign-in.ts";
+import { createEmailSignIn } from "../sign-in/email.ts";
+import { createSignIn, onDeviceStep } from "../sign-in/sign-in.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createMongoStore } from "../store/mongo.ts";
 import type { Store } from "../store/port.ts";
@@ -259,6 +260,29 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   );
   const signInOperations = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
   const signIn = metrics?.observeSignIn(signInOperations) ?? signInOperations;
+  const emailSignIn = createEmailSignIn(
+    {
+      store,
+      clock,
+      mailer: sender,
+      mailLimits,
+      background,
+      codeHasher: secrets.emailSignInCodes,
+      policy:
+        config.emailSignIn === undefined
+          ? undefined
+          : {
+              code: config.emailSignIn.code,
+              linkUrl: config.emailSignIn.linkUrl,
+              ttlSeconds: config.emailSignIn.codeTtlSeconds,
+              digits: config.emailSignIn.codeDigits,
+              maxFailures: config.emailSignIn.codeMaxFailures,
+              clientLimit: passwordLimits(config).address,
+            },
+    },
+    flow,
+    onDeviceStep(devices, notifier),
+  );
 
   const audit = createAuditLog({ store, clock, log, retentionDays: config.auditRetentionDays });
   const pageTokens = createPageTokens(secrets.pageTokens);
@@ -270,7 +294,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   if (config.adminEmails.length > 0) await promoteAdminEmails({ users: store.users, clock, log, audit }, config.adminEmails);
 
   return {
-    operations: { accounts, sessions, twoFactor, signIn, principals, serviceAccounts, introspection, forwardAuth, admin },
+    operations: { accounts, sessions, twoFactor, signIn, emailSignIn, principals, serviceAccounts, introspection, forwardAuth, admin },
     store,
     clock,
     log,

@@ -24,14 +24,21 @@ export interface LoginInput {
 export type SignedInOnDevice = SignedIn & { device: DeviceGrant };
 export type LoginResult = SignedInOnDevice | SecondFactorPending;
 
-export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens, notifier: Notifier) {
-  /** The device's token for this sign-in; the owner is told when the device is new to the account. */
-  function onDevice(result: SignedIn, presented: string | undefined, client: ClientInfo): SignedInOnDevice {
+/**
+ * The last step of every completed sign-in, whatever its first factor: the device's token for it,
+ * and a notice to the owner when the device is new to the account.
+ */
+export function onDeviceStep(devices: DeviceTokens, notifier: Notifier) {
+  return (result: SignedIn, presented: string | undefined, client: ClientInfo): SignedInOnDevice => {
     const { id, email } = result.account;
     const device = devices.grant({ id, email, generation: result.userGeneration }, devices.read(presented, email));
     if (!device.known) notifier.notify(result.account, "new_device_sign_in", client);
     return { ...result, device };
-  }
+  };
+}
+
+export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens, notifier: Notifier) {
+  const onDevice = onDeviceStep(devices, notifier);
 
   return {
     async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {

@@ -112,7 +112,8 @@ export interface RefreshSuccessor {
   graceUntil: Date;
 }
 
-export type CodePurpose = "email_verification" | "password_reset" | "login_challenge";
+/** email_sign_in_*: the code and the magic link of an email sign-in (src/sign-in/email.ts). */
+export type CodePurpose = "email_verification" | "password_reset" | "login_challenge" | "email_sign_in_code" | "email_sign_in_link";
 
 export interface CodeRecord {
   /** SHA-256 of the code, hex. The code itself is never stored. */

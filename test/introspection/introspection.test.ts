@@ -2,9 +2,9 @@
 // token that is not live for any reason is `{ active: false }` and nothing more.
 import { createPrivateKey, generateKeyPairSync, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthError } from "../../src/errors.ts";
 import type { Principal } from "../../src/service-accounts/principal.ts";
 import { startService, type InProcess } from "../support/service.ts";
+import { outcomeOf } from "../support/assertions.ts";
 
 const password = "correct horse battery staple";
 let s: InProcess;
@@ -12,15 +12,7 @@ let admin: Principal;
 let asker: Principal;
 let askerKey: string;
 
-async function reason(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err.reason;
-    throw err;
-  }
-  return "OK";
-}
+const reason = outcomeOf;
 
 async function signedIn(email: string): Promise<{ userId: string; accessToken: string; sessionId: string }> {
   const { user, tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);

@@ -6,21 +6,14 @@ import { AuthError } from "../../src/errors.ts";
 import { apiKeyHash } from "../../src/service-accounts/keys.ts";
 import type { Principal } from "../../src/service-accounts/principal.ts";
 import { startService, type InProcess } from "../support/service.ts";
+import { outcomeOf } from "../support/assertions.ts";
 
 const password = "correct horse battery staple";
 let s: InProcess;
 let admin: Principal;
 let plainUser: Principal;
 
-async function reason(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err.reason;
-    throw err;
-  }
-  return "OK";
-}
+const reason = outcomeOf;
 
 /** A signed-in user's principal, as the transports build it from the access token. */
 async function userPrincipal(email: string, roles?: string[]): Promise<Principal> {

@@ -1,10 +1,10 @@
 // The sign-in state machine at the level of its operations (no socket): every arrow of flow.ts's
 // diagram, and what each state may show.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthError } from "../../src/errors.ts";
 import type { Caller } from "../../src/sessions/caller.ts";
 import { startService, type InProcess } from "../support/service.ts";
 import { totp, wrongCode } from "../support/totp.ts";
+import { outcomeOf } from "../support/assertions.ts";
 
 const password = "correct horse battery staple";
 let s: InProcess;
@@ -13,15 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => s.close());
 
-async function reason(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AuthError) return err.reason;
-    throw err;
-  }
-  return "OK";
-}
+const reason = outcomeOf;
 
 /** An account with 2FA on; returns its TOTP secret and a caller for its first session. */
 async function enrolled(email: string): Promise<{ secret: string; caller: Caller }> {

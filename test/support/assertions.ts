@@ -1,6 +1,7 @@
 // Assertions shared by the bad-input suites.
 import { expect } from "vitest";
 import { failure } from "./drivers.ts";
+import { AuthError } from "../../src/errors.ts";
 
 /** No stack frames, no class names, no file paths, none of the secrets the call carried. */
 export function expectSafeMessage(message: string, secrets: readonly string[]): void {
@@ -43,4 +44,15 @@ export async function expectRefused<S>(
   if (expected.field !== undefined) expect(f.metadata["field"]).toBe(expected.field);
   expectSafeMessage(f.message, secrets);
   expect(await snapshot()).toEqual(before);
+}
+
+/** What an operation's promise ends in: "OK", or the reason of the AuthError it throws. */
+export async function outcomeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AuthError) return err.reason;
+    throw err;
+  }
+  return "OK";
 }

@@ -8,6 +8,7 @@ import { toJson, type DescMessage, type DescMethod, type DescService } from "@bu
 import type * as grpc from "@grpc/grpc-js";
 import { AdminService } from "../../gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
+import { EmailSignInService } from "../../gen/auth/v1/email_sign_in_service_pb.js";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
@@ -37,7 +38,7 @@ export class RpcFailure extends Error {
 }
 
 export type Method =
-  `${"AuthService" | "SessionService" | "TwoFactorService" | "ServiceAccountService" | "TokenService" | "AdminService"}/${string}`;
+  `${"AuthService" | "SessionService" | "TwoFactorService" | "ServiceAccountService" | "TokenService" | "AdminService" | "EmailSignInService"}/${string}`;
 
 /** Request headers (gRPC metadata) by lower-case name. */
 export type Headers = Record<string, string>;
@@ -88,6 +89,7 @@ const services: Record<string, DescService> = {
   ServiceAccountService,
   TokenService,
   AdminService,
+  EmailSignInService,
 };
 
 function describe(method: Method): DescMethod {
@@ -109,6 +111,7 @@ export function connectDriver(name: string, transport: Transport, userAgent: str
     ServiceAccountService: createClient(ServiceAccountService, transport) as never,
     TokenService: createClient(TokenService, transport) as never,
     AdminService: createClient(AdminService, transport) as never,
+    EmailSignInService: createClient(EmailSignInService, transport) as never,
   };
   return {
     name,
@@ -145,6 +148,7 @@ export function grpcJsDriver(url: string): Driver {
     ServiceAccountService: clients.serviceAccounts,
     TokenService: clients.tokens,
     AdminService: clients.admin,
+    EmailSignInService: clients.emailSignIn,
   };
   return {
     name: "grpc-js",

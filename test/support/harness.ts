@@ -151,6 +151,7 @@ export function grpcJsClients(url: string): {
   serviceAccounts: GrpcJsClient;
   tokens: GrpcJsClient;
   admin: GrpcJsClient;
+  emailSignIn: GrpcJsClient;
   close(): void;
 } {
   const def = protoLoader.loadSync(
@@ -161,6 +162,7 @@ export function grpcJsClients(url: string): {
       "auth/v1/service_account_service.proto",
       "auth/v1/token_service.proto",
       "auth/v1/admin_service.proto",
+      "auth/v1/email_sign_in_service.proto",
     ],
     {
       includeDirs: [protoRoot],
@@ -187,6 +189,7 @@ export function grpcJsClients(url: string): {
     serviceAccounts: make("ServiceAccountService"),
     tokens: make("TokenService"),
     admin: make("AdminService"),
+    emailSignIn: make("EmailSignInService"),
   };
   return {
     ...clients,

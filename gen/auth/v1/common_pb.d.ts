@@ -507,6 +507,14 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_ACCOUNT_DISABLED = 36;
    */
   ACCOUNT_DISABLED = 36,
+
+  /**
+   * FAILED_PRECONDITION: this way of signing in is not turned on on this server (for example
+   * email sign-in without EMAIL_SIGN_IN, or magic links without EMAIL_SIGN_IN_LINK_URL).
+   *
+   * @generated from enum value: ERROR_REASON_SIGN_IN_METHOD_DISABLED = 37;
+   */
+  SIGN_IN_METHOD_DISABLED = 37,
 }
 
 /**

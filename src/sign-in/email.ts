@@ -1,0 +1,234 @@
+// Email as a first factor (EMAIL_SIGN_IN): a one-time code mailed to the address and typed back,
+// and, where the server has a web page for it (EMAIL_SIGN_IN_LINK_URL), a magic link in the same
+// mail whose token that page sends back. Either ends in flow.afterFirstFactor, so the second
+// factor, the session, the device token and the new-device notice are exactly Login's.
+//
+// Request: answered before anything is looked up; the lookup and the mail run in the background
+// (background.ts) under the hourly mail limits (mail/limits.ts), as for password resets, so neither
+// the answer nor its time tells whether the address has an account.
+//
+// The code: `digits` decimal digits from the CSPRNG, stored only as an HMAC under a key derived for
+// this use (secrets/) over the user id and the code, so equal codes of two users never meet and a
+// copy of the database cannot be searched offline without the server secret. Completing spends it
+// with one atomic consume (exactly one of any number of racing completions wins). A new request
+// replaces the code and link mailed before (CodeStore.replace).
+//
+// Wrong codes are counted before the lookup, per address (the email, whether or not it has an
+// account) and per client network, like passwords: the address's count allows `maxFailures` guesses
+// per code, and the guess that spends the budget voids the code; a new code (which the owner can
+// ask for at once, within the mail budget) starts a fresh count. So a stranger gets at most
+// maxFailures guesses per mailed code and MAIL_MAX_PER_ADDRESS_PER_HOUR codes an hour, and can keep
+// the owner from signing in by email no longer than that hour (the password is not affected).
+//
+// The link: a 256-bit token in the URL fragment (`#token=`), which browsers never send to a server
+// and mail scanners that fetch the page cannot spend: only the page's own script calls
+// CompleteEmailSignIn with it. Stored as a SHA-256 hash (its entropy needs no key).
+//
+// Completing either voids the other and proves the mailbox: the address becomes verified. An
+// account that was NOT verified until then may have been registered by someone else with this
+// address and a password of theirs (account pre-hijacking): so that password is removed and every
+// other session ended, in the same write. The owner sets a password with a reset if they want one.
+import { randomInt } from "node:crypto";
+import { clientNetwork } from "../client-network.ts";
+import { addSeconds, type Clock } from "../clock.ts";
+import { countGuess } from "../attempt-limit.ts";
+import type { Background } from "../background.ts";
+import { AuthError } from "../errors.ts";
+import { checkOpaque, normalizeEmail } from "../input.ts";
+import type { MailLimits } from "../mail/limits.ts";
+import type { Mailer } from "../mail/mailer.ts";
+import type { KeyedHasher } from "../secrets/server-secrets.ts";
+import type { ClientInfo } from "../sessions/caller.ts";
+import type { AttemptPolicy, CodePurpose, Store, UserRecord } from "../store/port.ts";
+import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
+import type { LoginResult, SignedInOnDevice } from "./sign-in.ts";
+
+export interface EmailSignInPolicy {
+  /** Codes are mailed and accepted (EMAIL_SIGN_IN includes "code"). */
+  code: boolean;
+  /** The page links point to (EMAIL_SIGN_IN_LINK_URL); undefined: no links. */
+  linkUrl: string | undefined;
+  /** How long a code and a link live (EMAIL_SIGN_IN_CODE_TTL_SECONDS). */
+  ttlSeconds: number;
+  /** Digits of a code (EMAIL_SIGN_IN_CODE_DIGITS). */
+  digits: number;
+  /** Wrong codes per mailed code (EMAIL_SIGN_IN_CODE_MAX_FAILURES). */
+  maxFailures: number;
+  /** Wrong codes per client network, across addresses (the password's LOGIN_ADDRESS_MAX_FAILURES); undefined: off. */
+  clientLimit: AttemptPolicy | undefined;
+}
+
+export interface EmailSignInDeps {
+  store: Pick<Store, "users" | "codes" | "attempts">;
+  clock: Clock;
+  mailer: Mailer;
+  mailLimits: MailLimits;
+  background: Background;
+  /** The keyed hash of codes (ServerSecrets.emailSignInCodes). */
+  codeHasher: KeyedHasher;
+  /** undefined: email sign-in is off (the default). */
+  policy: EmailSignInPolicy | undefined;
+}
+
+export interface EmailSignInInput {
+  email?: string;
+  code?: string;
+  linkToken?: string;
+  rememberMe: boolean;
+  deviceToken?: string | undefined;
+}
+
+const codePurpose: CodePurpose = "email_sign_in_code";
+const linkPurpose: CodePurpose = "email_sign_in_link";
+
+/** The guessing-limit key of an address's mailed code (the address, whether or not it has an account). */
+export const emailCodeAttemptKey = (email: string): string => `email-code:${email}`;
+
+const invalidCode = () => new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
+const rateLimited = (retryAfterSeconds: number) =>
+  new AuthError("RATE_LIMITED", "too many wrong codes; request a new one", { retryAfterSeconds });
+
+function disabled(what: string): AuthError {
+  return new AuthError("SIGN_IN_METHOD_DISABLED", `${what} is not turned on on this server`);
+}
+
+/** The digits of a typed code: spaces and dashes (as people copy them) dropped. */
+function parseCode(raw: string, digits: number): string {
+  const code = raw.replace(/[\s-]/g, "");
+  if (code.length === 0) throw new AuthError("INVALID_ARGUMENT", "code is required", { field: "code" });
+  if (code.length !== digits || !/^\d+$/.test(code)) throw invalidCode();
+  return code;
+}
+
+/** `finish`: the signed-in step Login ends with (device token, new-device notice). */
+export function createEmailSignIn(
+  deps: EmailSignInDeps,
+  flow: SignInFlow,
+  finish: (result: SignedIn, presentedDeviceToken: string | undefined, client: ClientInfo) => SignedInOnDevice,
+) {
+  const { store, clock } = deps;
+
+  const enabled = (): EmailSignInPolicy => {
+    if (deps.policy === undefined) throw disabled("email sign-in");
+    return deps.policy;
+  };
+
+  const codeHash = (userId: string, code: string) => deps.codeHasher.keyedHash(`${userId}:${code}`);
+
+  /** Voids the user's live code or link of `purpose`: an expired stand-in replaces it. */
+  const voidPending = (userId: string, purpose: CodePurpose) =>
+    store.codes.replace({ codeHash: tokenHash(randomToken(32)), purpose, userId, createdAt: clock.now(), expiresAt: clock.now() });
+
+  /** The mail, with a fresh code and link, to an account's address (admitted by its mail budget). */
+  async function mailTo(user: UserRecord, policy: EmailSignInPolicy): Promise<void> {
+    if (!(await deps.mailLimits.admitAddress("email_sign_in", user.email))) return;
+    const now = clock.now();
+    const expiresAt = addSeconds(now, policy.ttlSeconds);
+    const minutes = Math.round(policy.ttlSeconds / 60);
+    const lines: string[] = [];
+    let code = "";
+    if (policy.code) {
+      code = String(randomInt(0, 10 ** policy.digits)).padStart(policy.digits, "0");
+      await store.codes.replace({ codeHash: codeHash(user.id, code), purpose: codePurpose, userId: user.id, createdAt: now, expiresAt });
+      // A new code gets the whole budget; the stranger's hourly share is the mail limit.
+      await store.attempts.clear(emailCodeAttemptKey(user.email));
+      lines.push(`Your sign-in code is:\n\n${code}\n`);
+    }
+    let link: string | undefined;
+    if (policy.linkUrl !== undefined) {
+      const token = randomToken(32);
+      await store.codes.replace({ codeHash: tokenHash(token), purpose: linkPurpose, userId: user.id, createdAt: now, expiresAt });
+      link = `${policy.linkUrl}#token=${token}`;
+      lines.push(`${policy.code ? "Or open this link" : "Open this link"} to sign in:\n\n${link}\n`);
+    }
+    lines.push(`It expires in ${minutes} minutes and works once. If you did not ask to sign in, ignore this mail.`);
+    await deps.mailer.send({
+      kind: "email_sign_in",
+      to: user.email,
+      subject: "Your sign-in code",
+      text: lines.join("\n"),
+      code: code || (link ?? ""),
+      ...(link === undefined ? {} : { link }),
+    });
+  }
+
+  /**
+   * The mailbox is proven: the address becomes verified; an unverified account also loses the
+   * password set before (pre-hijacking, see the header) and its other sessions.
+   */
+  async function proven(user: UserRecord): Promise<UserRecord> {
+    if (user.emailVerified) return user;
+    const patch = { emailVerified: true, passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() };
+    return (await store.users.update(user.id, patch, { endSessions: { keep: null } })) ?? user;
+  }
+
+  /** The user the code proves, under the guessing limits; throws for a wrong or spent one. */
+  async function byCode(policy: EmailSignInPolicy, rawEmail: string, rawCode: string, client: ClientInfo): Promise<UserRecord> {
+    if (!policy.code) throw disabled("sign-in with an emailed code");
+    const email = normalizeEmail("email", rawEmail);
+    const code = parseCode(rawCode, policy.digits);
+    const perCode = { maxFailures: policy.maxFailures, windowSeconds: policy.ttlSeconds, lockSeconds: policy.ttlSeconds };
+    const clientKey = `email-code-client:${clientNetwork(client.ipAddress)}`;
+    // Both before the lookup: a refusal reads nothing about the account.
+    if (policy.clientLimit !== undefined) await countGuess({ ...store, clock }, clientKey, policy.clientLimit, rateLimited);
+    const spent = await countGuess({ ...store, clock }, emailCodeAttemptKey(email), perCode, rateLimited);
+    const user = await store.users.findByEmail(email);
+    // An unknown address spends the same consume, on a hash that names nobody.
+    const record = await store.codes.consume(codeHash(user?.id ?? "-", code), codePurpose, clock.now());
+    if (user === null || record === null || record.userId !== user.id) {
+      if (spent && user !== null) await voidPending(user.id, codePurpose);
+      throw invalidCode();
+    }
+    await store.attempts.clear(emailCodeAttemptKey(email));
+    if (policy.clientLimit !== undefined) await store.attempts.forgive(clientKey, clock.now(), policy.clientLimit);
+    await voidPending(user.id, linkPurpose);
+    return user;
+  }
+
+  async function byLink(policy: EmailSignInPolicy, rawToken: string): Promise<UserRecord> {
+    if (policy.linkUrl === undefined) throw disabled("sign-in with an emailed link");
+    const token = checkOpaque("link_token", rawToken, "INVALID_CODE");
+    const record = await store.codes.consume(tokenHash(token), linkPurpose, clock.now());
+    const user = record === null ? null : await store.users.findById(record.userId);
+    if (user === null)
+      throw new AuthError("INVALID_CODE", "the link is invalid or has expired; request a new one", { field: "link_token" });
+    await voidPending(user.id, codePurpose);
+    return user;
+  }
+
+  return {
+    /** Returns at once, the same for every address; the mail (if any) follows in the background. */
+    async request(rawEmail: string, client: ClientInfo): Promise<void> {
+      const policy = enabled();
+      const email = normalizeEmail("email", rawEmail);
+      deps.background.run("email-sign-in", async () => {
+        if (!(await deps.mailLimits.admitClient(client))) return;
+        const user = await store.users.findByEmail(email);
+        if (user !== null) await mailTo(user, policy);
+      });
+    },
+
+    /** Email and code, or the link's token: signed in, or the second factor pending, as Login. */
+    async complete(input: EmailSignInInput, client: ClientInfo): Promise<LoginResult> {
+      const policy = enabled();
+      const hasLink = (input.linkToken ?? "") !== "";
+      if (hasLink && ((input.code ?? "") !== "" || (input.email ?? "") !== "")) {
+        throw new AuthError("INVALID_ARGUMENT", "send either email and code, or link_token", { field: "link_token" });
+      }
+      const found = hasLink
+        ? await byLink(policy, input.linkToken ?? "")
+        : await byCode(policy, input.email ?? "", input.code ?? "", client);
+      const user = await proven(found);
+      const result: SignedIn | SecondFactorPending = await flow.afterFirstFactor(
+        user,
+        { rememberMe: input.rememberMe, proof: undefined },
+        client,
+      );
+      if (result.state !== "signed_in") return result;
+      return finish(result, input.deviceToken, client);
+    },
+  };
+}
+
+export type EmailSignIn = ReturnType<typeof createEmailSignIn>;

@@ -1,0 +1,55 @@
+// EMAIL_SIGN_IN and its settings: off by default, links only with the page they point to.
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.ts";
+
+const noFiles = (): string => {
+  throw new Error("no files");
+};
+const load = (env: Record<string, string>) => loadConfig(env, noFiles).emailSignIn;
+
+describe("EMAIL_SIGN_IN", () => {
+  it("is off by default and with off", () => {
+    expect(load({})).toBeUndefined();
+    expect(load({ EMAIL_SIGN_IN: "off" })).toBeUndefined();
+  });
+
+  it("code: 6 digits, 10 minutes, 5 wrong codes, no links", () => {
+    expect(load({ EMAIL_SIGN_IN: "code" })).toEqual({
+      code: true,
+      linkUrl: undefined,
+      codeTtlSeconds: 600,
+      codeDigits: 6,
+      codeMaxFailures: 5,
+    });
+  });
+
+  it("code,link needs EMAIL_SIGN_IN_LINK_URL, an http(s) page without a fragment", () => {
+    const url = "https://app.example.com/sign-in/email";
+    expect(load({ EMAIL_SIGN_IN: "code,link", EMAIL_SIGN_IN_LINK_URL: url })).toMatchObject({ code: true, linkUrl: url });
+    expect(load({ EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: url })).toMatchObject({ code: false, linkUrl: url });
+    for (const env of [
+      { EMAIL_SIGN_IN: "code,link" },
+      { EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: "ftp://app.example.com/" },
+      { EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: `${url}#x` },
+      { EMAIL_SIGN_IN: "code", EMAIL_SIGN_IN_LINK_URL: url },
+      { EMAIL_SIGN_IN_LINK_URL: url },
+    ]) {
+      expect(() => loadConfig(env, noFiles)).toThrow(/EMAIL_SIGN_IN_LINK_URL/);
+    }
+  });
+
+  it.each([
+    ["EMAIL_SIGN_IN", "sms"],
+    ["EMAIL_SIGN_IN", "code,"],
+    ["EMAIL_SIGN_IN_CODE_TTL_SECONDS", "59"],
+    ["EMAIL_SIGN_IN_CODE_TTL_SECONDS", "3601"],
+    ["EMAIL_SIGN_IN_CODE_DIGITS", "5"],
+    ["EMAIL_SIGN_IN_CODE_DIGITS", "9"],
+    ["EMAIL_SIGN_IN_CODE_MAX_FAILURES", "0"],
+    ["EMAIL_SIGN_IN_CODE_MAX_FAILURES", "11"],
+  ])("%s=%s stops the start, naming the variable", (name, value) => {
+    const env = { EMAIL_SIGN_IN: "code", [name]: value };
+    expect(() => loadConfig(env, noFiles)).toThrow(ConfigError);
+    expect(() => loadConfig(env, noFiles)).toThrow(name);
+  });
+});

@@ -1,0 +1,334 @@
+// Email sign-in (src/sign-in/email.ts) at the level of its operations: the code and the link are
+// single use, short-lived, limited like passwords, and the request answers the same for every
+// address; completion ends in the same flow as Login (second factor, device token, notice).
+import { afterEach, describe, expect, it } from "vitest";
+import type { CodeMail } from "../../src/mail/mailer.ts";
+import { createMemoryStore } from "../../src/store/memory.ts";
+import type { LoginResult } from "../../src/sign-in/sign-in.ts";
+import { outcomeOf } from "../support/assertions.ts";
+import { startService, type InProcess } from "../support/service.ts";
+import { totp } from "../support/totp.ts";
+
+const password = "correct horse battery staple";
+const linkUrl = "https://app.example.com/sign-in/email";
+const on = { EMAIL_SIGN_IN: "code,link", EMAIL_SIGN_IN_LINK_URL: linkUrl, EMAIL_SIGN_IN_CODE_TTL_SECONDS: "300" };
+
+let s: InProcess;
+afterEach(() => s.close());
+
+async function start(env: Record<string, string> = {}): Promise<InProcess> {
+  s = await startService({ ...on, ...env });
+  return s;
+}
+
+const reason = outcomeOf;
+
+/** A verified account (signed up, then its verification code used). */
+async function account(email: string): Promise<void> {
+  await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+  await s.service.background.drain();
+  const mail = s.outbox.latest(email, "email_verification");
+  if (mail === undefined) throw new Error("no verification mail");
+  await s.ops.accounts.verifyEmail(mail.code);
+}
+
+/** Requests a sign-in mail and returns it (after the background work). */
+async function requestMail(email: string): Promise<CodeMail | undefined> {
+  await s.ops.emailSignIn.request(email, s.client);
+  await s.service.background.drain();
+  return s.outbox.latest(email, "email_sign_in");
+}
+
+async function mailFor(email: string): Promise<CodeMail & { token: string }> {
+  const mail = await requestMail(email);
+  if (mail === undefined) throw new Error("no sign-in mail");
+  const token = new URL(mail.link ?? "").hash.replace(/^#token=/, "");
+  return { ...mail, token };
+}
+
+const byCode = (email: string, code: string, extra: { deviceToken?: string } = {}) =>
+  s.ops.emailSignIn.complete({ email, code, rememberMe: false, ...extra }, s.client);
+
+const signedIn = (r: LoginResult) => {
+  if (r.state !== "signed_in") throw new Error(`expected signed_in, got ${r.state}`);
+  return r;
+};
+
+describe("off by default", () => {
+  it("refuses both calls with SIGN_IN_METHOD_DISABLED and mails nothing", async () => {
+    s = await startService();
+    await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
+    expect(await reason(s.ops.emailSignIn.request("ada@example.com", s.client))).toBe("SIGN_IN_METHOD_DISABLED");
+    expect(await reason(byCode("ada@example.com", "123456"))).toBe("SIGN_IN_METHOD_DISABLED");
+    await s.service.background.drain();
+    expect(s.outbox.all("ada@example.com", "email_sign_in")).toEqual([]);
+  });
+
+  it("code only: a link token is refused, and the mail carries no link", async () => {
+    await start({ EMAIL_SIGN_IN: "code", EMAIL_SIGN_IN_LINK_URL: "" });
+    await account("ada@example.com");
+    const mail = await requestMail("ada@example.com");
+    expect(mail?.code).toMatch(/^\d{6}$/);
+    expect(mail?.link).toBeUndefined();
+    expect(mail?.text).not.toContain("http");
+    expect(await reason(s.ops.emailSignIn.complete({ linkToken: "x".repeat(43), rememberMe: false }, s.client))).toBe(
+      "SIGN_IN_METHOD_DISABLED",
+    );
+  });
+});
+
+describe("the code", () => {
+  it("signs in once, with a device token and the new-device notice, and is stored only as a keyed hash", async () => {
+    await start();
+    await account("ada@example.com");
+    const mail = await mailFor("ada@example.com");
+    expect(mail.code).toMatch(/^\d{6}$/);
+    expect(mail.text).toContain(mail.code);
+    expect(mail.text).toContain(`${linkUrl}#token=`);
+    // Nothing stored contains the code or the link token in clear, nor their plain SHA-256.
+    const user = await s.store.users.findByEmail("ada@example.com");
+    const { createHash } = await import("node:crypto");
+    for (const secret of [mail.code, mail.token, `${user?.id}:${mail.code}`]) {
+      const plain = createHash("sha256").update(secret).digest("hex");
+      expect(await s.store.codes.find(plain, "email_sign_in_code", s.clock.now())).toBeNull();
+    }
+
+    const result = signedIn(await byCode(" ADA@example.com ", `${mail.code.slice(0, 3)} ${mail.code.slice(3)}`));
+    expect(result.account.email).toBe("ada@example.com");
+    expect(result.device.known).toBe(false);
+    expect((await s.ops.sessions.authenticate({ bearer: result.tokens.accessToken })).userId).toBe(result.account.id);
+    await s.service.background.drain();
+    expect(s.outbox.latest("ada@example.com", "security_notification")?.notification).toBe("new_device_sign_in");
+
+    expect(await reason(byCode("ada@example.com", mail.code))).toBe("INVALID_CODE");
+    // ... and the link of the same mail died with it.
+    expect(await reason(s.ops.emailSignIn.complete({ linkToken: mail.token, rememberMe: false }, s.client))).toBe("INVALID_CODE");
+  });
+
+  it("exactly one of many concurrent completions with the same code signs in", async () => {
+    await start();
+    await account("ada@example.com");
+    const { code } = await mailFor("ada@example.com");
+    // As many as the code's guessing budget (5): each takes its place in the count before its check.
+    const results = await Promise.all(Array.from({ length: 5 }, () => reason(byCode("ada@example.com", code))));
+    expect(results.filter((r) => r === "OK")).toHaveLength(1);
+    expect(results.filter((r) => r === "INVALID_CODE")).toHaveLength(4);
+    expect(await s.store.sessions.listLive((await s.store.users.findByEmail("ada@example.com"))?.id ?? "", s.clock.now())).toHaveLength(1);
+  });
+
+  it("expires after EMAIL_SIGN_IN_CODE_TTL_SECONDS (the test clock)", async () => {
+    await start();
+    await account("ada@example.com");
+    const { code } = await mailFor("ada@example.com");
+    s.clock.advance(300_000);
+    expect(await reason(byCode("ada@example.com", code))).toBe("INVALID_CODE");
+  });
+
+  it("a new request voids the code (and link) mailed before", async () => {
+    await start({ MAIL_MAX_PER_ADDRESS_PER_HOUR: "0" });
+    await account("ada@example.com");
+    const first = await mailFor("ada@example.com");
+    const second = await mailFor("ada@example.com");
+    if (first.code === second.code) return; // one chance in a million: nothing to tell apart
+    expect(await reason(byCode("ada@example.com", first.code))).toBe("INVALID_CODE");
+    expect(await reason(s.ops.emailSignIn.complete({ linkToken: first.token, rememberMe: false }, s.client))).toBe("INVALID_CODE");
+    expect(await reason(byCode("ada@example.com", second.code))).toBe("OK");
+  });
+
+  it("is bound to its account: another address's code does not open this one", async () => {
+    await start();
+    await account("ada@example.com");
+    await account("bob@example.com");
+    const { code } = await mailFor("bob@example.com");
+    expect(await reason(byCode("ada@example.com", code))).toBe("INVALID_CODE");
+    expect(await reason(byCode("bob@example.com", code))).toBe("OK");
+  });
+
+  it("EMAIL_SIGN_IN_CODE_MAX_FAILURES wrong codes void it; a new code gets a fresh budget", async () => {
+    await start({ EMAIL_SIGN_IN_CODE_MAX_FAILURES: "3", MAIL_MAX_PER_ADDRESS_PER_HOUR: "0" });
+    await account("ada@example.com");
+    const { code } = await mailFor("ada@example.com");
+    const wrong = code === "000000" ? "111111" : "000000";
+    expect(await reason(byCode("ada@example.com", wrong))).toBe("INVALID_CODE");
+    expect(await reason(byCode("ada@example.com", wrong))).toBe("INVALID_CODE");
+    expect(await reason(byCode("ada@example.com", wrong))).toBe("INVALID_CODE"); // the third: the code is void
+    expect(await reason(byCode("ada@example.com", code))).toBe("RATE_LIMITED");
+    const fresh = await mailFor("ada@example.com");
+    expect(await reason(byCode("ada@example.com", fresh.code))).toBe("OK");
+    // The voided code stays void whatever the counter says.
+    if (fresh.code !== code) expect(await reason(byCode("ada@example.com", code))).toBe("INVALID_CODE");
+  });
+
+  it("racing wrong guesses cannot get more than the budget checked", async () => {
+    await start({ EMAIL_SIGN_IN_CODE_MAX_FAILURES: "3" });
+    await account("ada@example.com");
+    const { code } = await mailFor("ada@example.com");
+    const guesses = Array.from({ length: 20 }, (_, i) => String(i).padStart(6, "9")).filter((g) => g !== code);
+    const answers = await Promise.all(guesses.map((g) => reason(byCode("ada@example.com", g))));
+    expect(answers.filter((a) => a === "INVALID_CODE")).toHaveLength(3);
+    expect(answers.filter((a) => a === "RATE_LIMITED")).toHaveLength(answers.length - 3);
+    expect(await reason(byCode("ada@example.com", code))).toBe("RATE_LIMITED");
+  });
+
+  it("an unknown address and a wrong code are one answer, and its budget runs the same", async () => {
+    await start({ EMAIL_SIGN_IN_CODE_MAX_FAILURES: "2" });
+    await account("ada@example.com");
+    await mailFor("ada@example.com");
+    const run = async (email: string) => [
+      await reason(byCode(email, "000001")),
+      await reason(byCode(email, "000002")),
+      await reason(byCode(email, "000003")),
+    ];
+    expect(await run("nobody@example.com")).toEqual(await run("ada@example.com"));
+    expect(await run("nobody2@example.com")).toEqual(["INVALID_CODE", "INVALID_CODE", "RATE_LIMITED"]);
+  });
+
+  it("malformed input costs no guess", async () => {
+    await start({ EMAIL_SIGN_IN_CODE_MAX_FAILURES: "1" });
+    await account("ada@example.com");
+    const { code } = await mailFor("ada@example.com");
+    expect(await reason(byCode("ada@example.com", ""))).toBe("INVALID_ARGUMENT");
+    expect(await reason(byCode("ada@example.com", "12345"))).toBe("INVALID_CODE");
+    expect(await reason(byCode("ada@example.com", "abcdef"))).toBe("INVALID_CODE");
+    expect(await reason(byCode("not an address", code))).toBe("INVALID_ARGUMENT");
+    expect(
+      await reason(s.ops.emailSignIn.complete({ email: "ada@example.com", code, linkToken: "abc", rememberMe: false }, s.client)),
+    ).toBe("INVALID_ARGUMENT");
+    expect(await reason(byCode("ada@example.com", code))).toBe("OK");
+  });
+
+  it("EMAIL_SIGN_IN_CODE_DIGITS sets the length", async () => {
+    await start({ EMAIL_SIGN_IN_CODE_DIGITS: "8" });
+    await account("ada@example.com");
+    const { code } = await mailFor("ada@example.com");
+    expect(code).toMatch(/^\d{8}$/);
+    expect(await reason(byCode("ada@example.com", code))).toBe("OK");
+  });
+});
+
+describe("the request", () => {
+  it("answers before any lookup or mail, for known and unknown addresses alike", async () => {
+    const store = createMemoryStore();
+    const lookups: string[] = [];
+    const findByEmail = store.users.findByEmail.bind(store.users);
+    store.users.findByEmail = (email: string) => {
+      lookups.push(email);
+      return findByEmail(email);
+    };
+    s = await startService(on, store);
+    await account("ada@example.com");
+    lookups.length = 0;
+    for (const email of ["ada@example.com", "nobody@example.com"]) {
+      const answer = await s.ops.emailSignIn.request(email, s.client);
+      expect(answer).toBeUndefined();
+      for (let i = 0; i < 50; i++) await Promise.resolve();
+      expect(lookups).toEqual([]);
+      await s.service.background.drain();
+      expect(lookups).toEqual([email]);
+      lookups.length = 0;
+    }
+    expect(s.outbox.mails.filter((m) => m.kind === "email_sign_in").map((m) => m.to)).toEqual(["ada@example.com"]);
+  });
+
+  it("mails within the hourly address and client budgets only, and a refused mail leaves the previous code valid", async () => {
+    // The address's budget counts its verification mail too: 1 + 2 sign-in mails.
+    await start({ MAIL_MAX_PER_ADDRESS_PER_HOUR: "3", MAIL_MAX_PER_CLIENT_PER_HOUR: "6" });
+    await account("ada@example.com");
+    await mailFor("ada@example.com");
+    const second = await mailFor("ada@example.com");
+    await requestMail("ada@example.com"); // over the address's budget: no mail
+    expect(s.outbox.all("ada@example.com", "email_sign_in")).toHaveLength(2);
+    // Unknown addresses spend the client's budget as known ones do.
+    await requestMail("nobody@example.com");
+    await account("bob@example.com");
+    expect(await requestMail("bob@example.com")).toBeUndefined();
+    expect(await reason(byCode("ada@example.com", second.code))).toBe("OK");
+    s.clock.advance(3_600_000);
+    expect(await requestMail("bob@example.com")).toBeDefined();
+  });
+});
+
+describe("the link", () => {
+  it("signs in once with the token from its fragment, and voids the code", async () => {
+    await start();
+    await account("ada@example.com");
+    const mail = await mailFor("ada@example.com");
+    expect(new URL(mail.link ?? "").origin + new URL(mail.link ?? "").pathname).toBe(linkUrl);
+    expect(mail.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const result = signedIn(await s.ops.emailSignIn.complete({ linkToken: mail.token, rememberMe: true }, s.client));
+    expect([result.account.email, result.rememberMe]).toEqual(["ada@example.com", true]);
+    expect(await reason(s.ops.emailSignIn.complete({ linkToken: mail.token, rememberMe: false }, s.client))).toBe("INVALID_CODE");
+    expect(await reason(byCode("ada@example.com", mail.code))).toBe("INVALID_CODE");
+  });
+
+  it("expires with the code, and concurrent uses sign in once", async () => {
+    await start({ MAIL_MAX_PER_ADDRESS_PER_HOUR: "0" });
+    await account("ada@example.com");
+    const old = await mailFor("ada@example.com");
+    s.clock.advance(300_000);
+    expect(await reason(s.ops.emailSignIn.complete({ linkToken: old.token, rememberMe: false }, s.client))).toBe("INVALID_CODE");
+    const { token } = await mailFor("ada@example.com");
+    const all = await Promise.all(
+      Array.from({ length: 6 }, () => reason(s.ops.emailSignIn.complete({ linkToken: token, rememberMe: false }, s.client))),
+    );
+    expect(all.filter((r) => r === "OK")).toHaveLength(1);
+  });
+});
+
+describe("with a second factor", () => {
+  it("returns Login's challenge, and CompleteLogin finishes the sign-in", async () => {
+    await start({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    const { tokens } = await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
+    const caller = await s.ops.sessions.authenticate({ bearer: tokens?.accessToken });
+    const setup = await s.ops.twoFactor.setup(caller, { password: "", additionalDevice: false });
+    await s.ops.twoFactor.enable(caller, { code: totp(setup.secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
+    // Verified by the link (see below); so that its password survives, verify it first.
+    await s.store.users.update(caller.userId, { emailVerified: true });
+    s.clock.advance(30_000);
+    const { code } = await mailFor("ada@example.com");
+    const first = await byCode("ada@example.com", code);
+    expect(first.state).toBe("second_factor_pending");
+    if (first.state !== "second_factor_pending") return;
+    expect(Object.keys(first.identity).sort()).toEqual(["email", "id"]);
+    const done = await s.ops.signIn.completeLogin(first.challenge.token, { code: totp(setup.secret, s.clock.now()) }, s.client);
+    expect(done.state).toBe("signed_in");
+    expect(done.account.twoFactorEnabled).toBe(true);
+  });
+});
+
+describe("an unverified account", () => {
+  it("is verified by the code; the password set before the proof is removed and its sessions ended", async () => {
+    await start({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    // Someone registers the address with a password of theirs and stays signed in.
+    const { tokens } = await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
+    const squatter = tokens?.accessToken;
+    expect((await s.store.users.findByEmail("ada@example.com"))?.emailVerified).toBe(false);
+    const { code } = await mailFor("ada@example.com");
+    const result = signedIn(await byCode("ada@example.com", code));
+    expect(result.account.emailVerified).toBe(true);
+    const user = await s.store.users.findByEmail("ada@example.com");
+    expect([user?.emailVerified, user?.passwordHash]).toEqual([true, null]);
+    expect(await reason(s.ops.sessions.authenticate({ bearer: squatter }))).toBe("SESSION_REVOKED");
+    expect(await reason(s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client))).toBe(
+      "INVALID_CREDENTIALS",
+    );
+    expect((await s.ops.sessions.authenticate({ bearer: result.tokens.accessToken })).userId).toBe(result.account.id);
+  });
+
+  it("with EMAIL_VERIFICATION_REQUIRED, signs in by code where Login would refuse", async () => {
+    await start();
+    await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
+    const { token } = await mailFor("ada@example.com");
+    expect(signedIn(await s.ops.emailSignIn.complete({ linkToken: token, rememberMe: false }, s.client)).account.emailVerified).toBe(true);
+  });
+
+  it("a verified account keeps its password and sessions", async () => {
+    await start();
+    await account("ada@example.com");
+    const before = signedIn(await s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client));
+    const { code } = await mailFor("ada@example.com");
+    signedIn(await byCode("ada@example.com", code, { deviceToken: before.device.token }));
+    expect((await s.ops.sessions.authenticate({ bearer: before.tokens.accessToken })).userId).toBe(before.account.id);
+    expect(await reason(s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client))).toBe("OK");
+  });
+});
