@@ -29,6 +29,7 @@
 // address and a password of theirs (account pre-hijacking): so that password is removed and every
 // other session ended, in the same write. The owner sets a password with a reset if they want one.
 import { randomInt } from "node:crypto";
+import { accountDisabled } from "../accounts/account.ts";
 import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { countGuess } from "../attempt-limit.ts";
@@ -158,6 +159,8 @@ export function createEmailSignIn(
    * password set before (pre-hijacking, see the header) and its other sessions.
    */
   async function proven(user: UserRecord): Promise<UserRecord> {
+    // A disabled account is left as it is (the flow would refuse it anyway, after the change).
+    if (user.disabledAt !== null) throw accountDisabled();
     if (user.emailVerified) return user;
     const patch = { emailVerified: true, passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() };
     return (await store.users.update(user.id, patch, { endSessions: { keep: null } })) ?? user;
@@ -205,7 +208,8 @@ export function createEmailSignIn(
       deps.background.run("email-sign-in", async () => {
         if (!(await deps.mailLimits.admitClient(client))) return;
         const user = await store.users.findByEmail(email);
-        if (user !== null) await mailTo(user, policy);
+        // A disabled account gets no mail: it could not use the code.
+        if (user !== null && user.disabledAt === null) await mailTo(user, policy);
       });
     },
 

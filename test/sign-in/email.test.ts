@@ -332,3 +332,18 @@ describe("an unverified account", () => {
     expect(await reason(s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client))).toBe("OK");
   });
 });
+
+describe("a disabled account", () => {
+  it("gets no mail; a code mailed before is refused with ACCOUNT_DISABLED and changes nothing", async () => {
+    await start({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
+    const { code } = await mailFor("ada@example.com");
+    const before = await s.store.users.findByEmail("ada@example.com");
+    await s.store.users.update(before?.id ?? "", { disabledAt: s.clock.now() });
+    expect(await requestMail("ada@example.com")).toMatchObject({ code }); // still the earlier mail: none sent
+    expect(s.outbox.all("ada@example.com", "email_sign_in")).toHaveLength(1);
+    expect(await reason(byCode("ada@example.com", code))).toBe("ACCOUNT_DISABLED");
+    const after = await s.store.users.findByEmail("ada@example.com");
+    expect([after?.emailVerified, after?.passwordHash]).toEqual([false, before?.passwordHash]);
+  });
+});
