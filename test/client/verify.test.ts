@@ -3,10 +3,18 @@
 // Tokens are signed here with jose's SignJWT, independently of authd's signer.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { Code } from "@connectrpc/connect";
+import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isAuthdError, verifyAccessToken, type VerifyOptions } from "../../packages/client/src/index.ts";
+import {
+  AuthService,
+  authdErrors,
+  callerKey,
+  createAuthInterceptor,
+  isAuthdError,
+  verifyAccessToken,
+  type VerifyOptions,
+} from "../../packages/client/src/index.ts";
 
 type Key = Awaited<ReturnType<typeof generateKeyPair>>;
 
@@ -118,5 +126,43 @@ describe("verifyAccessToken", () => {
       audience: "authd",
     });
     expect(caller.userId).toBe("user-1");
+  });
+});
+
+describe("createAuthInterceptor", () => {
+  // A service behind the interceptor whose GetCurrentUser answers who the context says called
+  // ("anonymous" for nobody), and whose Login is public.
+  const service = (headers: Record<string, string> = {}) => {
+    const transport = createRouterTransport(
+      (router) =>
+        router.service(AuthService, {
+          getCurrentUser: (_req, ctx) => ({ user: { id: ctx.values.get(callerKey)?.userId ?? "anonymous" } }),
+          login: (_req, ctx) => ({ user: { id: ctx.values.get(callerKey)?.userId ?? "anonymous" } }),
+        }),
+      {
+        router: { interceptors: [createAuthInterceptor({ ...options(), isPublic: (p) => p === "/auth.v1.AuthService/Login" })] },
+        transport: { interceptors: [authdErrors] },
+      },
+    );
+    const client = createClient(AuthService, transport);
+    return {
+      me: () => client.getCurrentUser({}, { headers }).then((r) => r.user?.id),
+      login: () => client.login({}, { headers }).then((r) => r.user?.id),
+    };
+  };
+
+  it("puts the verified caller in the context", async () => {
+    await expect(service({ authorization: `Bearer ${await token("a")}` }).me()).resolves.toBe("user-1");
+  });
+
+  it("refuses a call without a token, or with another scheme, with authd's reasons", async () => {
+    await expect(service().me()).rejects.toMatchObject({ code: Code.Unauthenticated, reason: "UNAUTHENTICATED" });
+    await expect(service({ authorization: "Basic dXNlcjpwYXNz" }).me()).rejects.toMatchObject({ reason: "INVALID_TOKEN" });
+  });
+
+  it("lets a public procedure through without a token, but still verifies a token sent to it", async () => {
+    await expect(service().login()).resolves.toBe("anonymous");
+    await expect(service({ authorization: `Bearer ${await token("a")}` }).login()).resolves.toBe("user-1");
+    await expect(service({ authorization: "Bearer not.a.jwt" }).login()).rejects.toMatchObject({ reason: "INVALID_TOKEN" });
   });
 });
