@@ -1,6 +1,7 @@
 // The account's own life: registration, profile, email verification, password change and reset,
 // linked sign-in methods, deletion. Signing in is its own capability (src/sign-in).
 import { randomUUID } from "node:crypto";
+import type { AuditLog } from "../audit/audit.ts";
 import type { Background } from "../background.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
@@ -51,6 +52,8 @@ export interface AccountsDeps {
   policy: AccountPolicy;
   /** ADMIN_EMAILS: these accounts get the admin role when their address is verified. */
   adminEmails: readonly string[];
+  /** Where such a promotion is recorded, as AdminService's calls are. */
+  audit: Pick<AuditLog, "recordSystem">;
 }
 
 export interface LinkedAccount {
@@ -78,6 +81,12 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
   }
 
   const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
+
+  /** ADMIN_EMAILS made this account an admin as its address was proven: logged and audited. */
+  async function promoted(user: UserRecord): Promise<void> {
+    log.info({ userId: user.id, roles: user.roles }, "ADMIN_EMAILS: admin role granted as the address was verified");
+    await deps.audit.recordSystem("bootstrap.grant_admin", user.id, "ADMIN_EMAILS", `roles=${user.roles.join(",")}`);
+  }
 
   /**
    * Creates a one-time code, keeps only its hash, and mails the code; nothing at all over the
@@ -253,7 +262,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const user = await consumeCode(rawCode, "email_verification");
       const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
       const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now(), ...(roles && { roles }) });
-      if (roles !== undefined) log.info({ userId: user.id, roles }, "ADMIN_EMAILS: admin role granted at verification");
+      if (roles !== undefined && updated !== null) await promoted(updated);
       if (updated === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
       return view(updated);
     },
@@ -316,6 +325,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // Receiving the code proves control of the address.
       const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
       const updated = await setPassword(user, next, null, { emailVerified: true, ...(roles && { roles }) });
+      if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
       // Whoever guessed at the old password loses their hold: the owner who proved the mailbox

@@ -46,6 +46,18 @@ export function createAuditLog(deps: AuditDeps) {
       return event;
     },
 
+    /** What the server did by itself (no caller, no client), e.g. ADMIN_EMAILS applied; `source` names the trigger. */
+    recordSystem(action: string, targetUserId: string, source: string, detail: string): Promise<AuditEventRecord> {
+      return this.record({
+        actor: { kind: "system", id: "", sessionId: "" },
+        action,
+        targetUserId,
+        client: { ipAddress: "", userAgent: source },
+        outcome: "OK",
+        detail,
+      });
+    },
+
     list(query: Omit<AuditListQuery, "now">): Promise<AuditEventRecord[]> {
       return store.audit.list({ ...query, now: clock.now() });
     },

@@ -5,7 +5,7 @@ import { createAccounts } from "../accounts/accounts.ts";
 import { createAdmin } from "../admin/admin.ts";
 import { promoteAdminEmails } from "../admin/bootstrap.ts";
 import { createPageTokens } from "../admin/page-tokens.ts";
-import { createAuditLog } from "../audit/audit.ts";
+import { createAuditLog, type AuditLog } from "../audit/audit.ts";
 import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -66,6 +66,8 @@ export interface Service {
   accessTokens: AccessTokens;
   /** Work started by a request but finished after its response (mail delivery). */
   background: Background;
+  /** The audit log (AdminService's calls, ADMIN_EMAILS); for tools beside the server (scripts/admin.ts). */
+  audit: AuditLog;
   /** The call spans, when the OTEL_* settings turn tracing on. */
   tracing: Tracing | undefined;
   /** The Prometheus metrics; undefined when off (Config.metrics). */
@@ -230,6 +232,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     serviceName: config.twoFactor.issuer,
     breached: config.pwnedPasswords === undefined ? undefined : createPwnedPasswords({ ...config.pwnedPasswords, log }),
   });
+  const audit = createAuditLog({ store, clock, log, retentionDays: config.auditRetentionDays });
   const accounts = createAccounts(
     {
       store,
@@ -243,6 +246,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       passwordPolicy,
       devices,
       adminEmails: config.adminEmails,
+      audit,
       policy: {
         registrationEnabled: config.registrationEnabled,
         emailVerificationRequired: config.emailVerificationRequired,
@@ -284,7 +288,6 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     onDeviceStep(devices, notifier),
   );
 
-  const audit = createAuditLog({ store, clock, log, retentionDays: config.auditRetentionDays });
   const pageTokens = createPageTokens(secrets.pageTokens);
   const serviceAccounts = createServiceAccounts({ store, clock, audit, pageTokens, knownPermissions: permissionNames(config.roles) });
   const principals = createPrincipals({ sessions, serviceAccounts });
@@ -301,6 +304,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     mailer,
     accessTokens,
     background,
+    audit,
     tracing,
     metrics,
   };

@@ -343,6 +343,8 @@ describe("ADMIN_EMAILS", () => {
       const code = a.outbox.latest("boss@example.com", "email_verification")?.code;
       const verified = await a.ops.accounts.verifyEmail(code!);
       expect(verified.roles).toEqual(["admin", "user"]);
+      const [atVerification] = await a.store.audit.list({ targetUserId: user.id, before: null, limit: 1, now: a.clock.now() });
+      expect(atVerification).toMatchObject({ action: "bootstrap.grant_admin", actor: { kind: "system" }, detail: "roles=admin,user" });
       // Someone else's address, registered but never verified, stays a user across a restart.
       await a.ops.accounts.register({ email: "other@example.com", password, displayName: "" }, a.client);
       const restarted = await startService({ ADMIN_EMAILS: "other@example.com" }, a.store, a.clock);
