@@ -6,11 +6,6 @@
 // recorded in the audit log (action cli.grant_admin). The embedded store lives inside the server
 // process, so this needs MONGODB_URI.
 import { readFileSync } from "node:fs";
-import { grantAdmin } from "../src/admin/bootstrap.ts";
-import { ConfigError, loadConfig } from "../src/config.ts";
-import { createLogger } from "../src/log.ts";
-import { adminRole } from "../src/permissions/permissions.ts";
-import { composeService } from "../src/server/compose.ts";
 
 const usage = "usage: npm run admin -- grant <email> [--unverified]";
 
@@ -24,7 +19,11 @@ const allowUnverified = args.includes("--unverified");
 const [command, email, ...rest] = args.filter((a) => a !== "--unverified");
 if (command !== "grant" || email === undefined || rest.length > 0) fail(usage, 64); // EX_USAGE
 
-let config: ReturnType<typeof loadConfig>;
+// Loaded once the arguments are right: a usage error answers at once.
+const { ConfigError, loadConfig } = await import("../src/config.ts");
+const { adminRole } = await import("../src/permissions/permissions.ts");
+
+let config: import("../src/config.ts").Config;
 try {
   config = loadConfig(process.env, (path) => readFileSync(path, "utf8"));
 } catch (err) {
@@ -36,6 +35,9 @@ if (config.mongodb === undefined) {
 }
 if (!config.roles.has(adminRole)) fail(`ROLES does not define the role "${adminRole}"`, 78);
 
+const { grantAdmin } = await import("../src/admin/bootstrap.ts");
+const { createLogger } = await import("../src/log.ts");
+const { composeService } = await import("../src/server/compose.ts");
 // Warnings only: the service's start-up chatter is not this command's output.
 const service = await composeService(config, { log: createLogger("warn") });
 try {
