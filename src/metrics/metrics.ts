@@ -10,6 +10,7 @@ import { AuthError } from "../errors.ts";
 import type { PasswordLockScope, SecurityEvents } from "../events.ts";
 import type { MailLimits } from "../mail/limits.ts";
 import type { Mailer } from "../mail/mailer.ts";
+import type { EmailSignIn } from "../sign-in/email.ts";
 import type { SignIn } from "../sign-in/sign-in.ts";
 import { DuplicateEmailError, StorageFailureError, StorageUnavailableError } from "../store/errors.ts";
 import { observeStore as observeStoreCalls } from "../store/observed.ts";
@@ -36,6 +37,8 @@ export interface Metrics {
   observeMailer(mailer: Mailer): Mailer;
   observeMailLimits(limits: MailLimits): MailLimits;
   observeSignIn(signIn: SignIn): SignIn;
+  /** CompleteEmailSignIn counted as the sign-in step "email". */
+  observeEmailSignIn(emailSignIn: EmailSignIn): EmailSignIn;
   limitEnforced(limit: EnforcedLimit): void;
   /** Where the connection counts come from, once the listener exists. */
   watchConnections(counts: () => ConnectionCounts): void;
@@ -66,7 +69,7 @@ export function createMetrics(): Metrics {
 
   const signIns = counter(
     "authd_sign_ins_total",
-    "Sign-in attempts by step (password: Login; second_factor: CompleteLogin) and outcome: signed_in, second_factor_pending, or the ErrorReason in lower case (invalid_credentials, rate_limited, ...); error for a failure with no reason.",
+    "Sign-in attempts by step (password: Login; second_factor: CompleteLogin; email: CompleteEmailSignIn) and outcome: signed_in, second_factor_pending, or the ErrorReason in lower case (invalid_credentials, rate_limited, ...); error for a failure with no reason.",
     ["step", "outcome"],
   );
   const lockouts = counter(
@@ -96,7 +99,7 @@ export function createMetrics(): Metrics {
   );
   const mails = counter(
     "authd_mails_total",
-    "Mails handed to the mail server, by kind (email_verification, password_reset, or the security notification's kind) and result (sent, failed).",
+    "Mails handed to the mail server, by kind (email_verification, password_reset, email_sign_in, or the security notification's kind) and result (sent, failed).",
     ["kind", "result"],
   );
   const mailsLimited = counter(
@@ -148,6 +151,17 @@ export function createMetrics(): Metrics {
   }
 
   const signInOutcome = (err: unknown) => (err instanceof AuthError ? err.reason.toLowerCase() : "error");
+  /** Counts a sign-in step's outcome: the state it reached, or the reason it was refused for. */
+  const counted = async <R extends { state: string }>(step: string, run: Promise<R>): Promise<R> => {
+    try {
+      const result = await run;
+      signIns.labels(step, result.state).inc();
+      return result;
+    } catch (err) {
+      signIns.labels(step, signInOutcome(err)).inc();
+      throw err;
+    }
+  };
 
   return {
     contentType: registry.contentType,
@@ -205,22 +219,15 @@ export function createMetrics(): Metrics {
     },
 
     observeSignIn(signIn) {
-      /** Counts the step's outcome: the state it reached, or the reason it was refused for. */
-      const counted = async <R extends { state: string }>(step: string, run: Promise<R>): Promise<R> => {
-        try {
-          const result = await run;
-          signIns.labels(step, result.state).inc();
-          return result;
-        } catch (err) {
-          signIns.labels(step, signInOutcome(err)).inc();
-          throw err;
-        }
-      };
       return {
         login: (input, client) => counted("password", signIn.login(input, client)),
         completeLogin: (challengeToken, proof, client, deviceToken) =>
           counted("second_factor", signIn.completeLogin(challengeToken, proof, client, deviceToken)),
       };
+    },
+
+    observeEmailSignIn(emailSignIn) {
+      return { request: emailSignIn.request, complete: (input, client) => counted("email", emailSignIn.complete(input, client)) };
     },
 
     limitEnforced(limit) {

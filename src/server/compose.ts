@@ -264,7 +264,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   );
   const signInOperations = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
   const signIn = metrics?.observeSignIn(signInOperations) ?? signInOperations;
-  const emailSignIn = createEmailSignIn(
+  const emailSignInOperations = createEmailSignIn(
     {
       store,
       clock,
@@ -287,6 +287,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     flow,
     onDeviceStep(devices, notifier),
   );
+  const emailSignIn = metrics?.observeEmailSignIn(emailSignInOperations) ?? emailSignInOperations;
 
   const pageTokens = createPageTokens(secrets.pageTokens);
   const serviceAccounts = createServiceAccounts({ store, clock, audit, pageTokens, knownPermissions: permissionNames(config.roles) });

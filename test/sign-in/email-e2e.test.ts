@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDriver, type Driver, failure, fetchDriver, grpcJsDriver, rawRpc } from "../support/drivers.ts";
 import { connectJsonTransport, grpcTransport, grpcWebTransport, startHarness, type Harness } from "../support/harness.ts";
+import { scrape } from "../support/prometheus.ts";
 import { totp } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
@@ -161,6 +162,31 @@ describe("switched off (the default)", () => {
     } finally {
       d.close();
       await off.close();
+    }
+  });
+});
+
+describe("metrics", () => {
+  it("count CompleteEmailSignIn as the sign-in step email, and its mails by kind", async () => {
+    const token = "m".repeat(32);
+    const on = await startHarness({ EMAIL_SIGN_IN: "code", METRICS_TOKEN: token, EMAIL_VERIFICATION_REQUIRED: "false" });
+    const d = fetchDriver(on.url, "metrics");
+    try {
+      await d.call("AuthService/Register", { email: "m@example.com", password });
+      await d.call("EmailSignInService/RequestEmailSignIn", { email: "m@example.com" });
+      const { code } = await on.mail("m@example.com", "email_sign_in");
+      await failure(
+        d.call("EmailSignInService/CompleteEmailSignIn", { email: "m@example.com", code: code === "000000" ? "111111" : "000000" }),
+      );
+      await d.call("EmailSignInService/CompleteEmailSignIn", { email: "m@example.com", code });
+      const m = await scrape(`${on.url}/metrics`, token);
+      expect(m.value("authd_sign_ins_total", { step: "email", outcome: "signed_in" })).toBe(1);
+      expect(m.value("authd_sign_ins_total", { step: "email", outcome: "invalid_code" })).toBe(1);
+      expect(m.value("authd_mails_total", { kind: "email_sign_in", result: "sent" })).toBe(1);
+      expect(m.text).not.toContain(code);
+    } finally {
+      d.close();
+      await on.close();
     }
   });
 });
