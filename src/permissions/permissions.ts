@@ -47,6 +47,8 @@ const roleName = /^[a-z][a-z0-9_-]{0,63}$/;
 const permissionName = /^[a-z][a-z0-9_.:-]{0,127}$/;
 const maxRoles = 100;
 const maxPermissionsPerRole = 200;
+/** Room in an access token for the roles and permissions claims (see parseRoleMap). */
+const maxClaimCharacters = 2048;
 
 /** Whether a string can name a role (the alphabet of ROLES' keys). */
 export const isRoleName = (name: string): boolean => roleName.test(name);
@@ -81,6 +83,14 @@ export function parseRoleMap(text: string): RoleMap {
     map.set(role, [...new Set(granted as string[])].sort());
   }
   if (!map.has(defaultRole)) throw new Error(`must define the role "${defaultRole}", which every new account has`);
+  // A user holding every role carries every name in each access token, whose verification refuses
+  // anything over 4096 characters (tokens/access.ts): the names must leave room for the rest.
+  const all = [...map.keys(), ...new Set([...map.values()].flat())];
+  if (JSON.stringify(all).length > maxClaimCharacters) {
+    throw new Error(
+      `names ${all.length} roles and permissions, ${JSON.stringify(all).length} characters of JSON; together they must fit in ${maxClaimCharacters} (they travel in every access token)`,
+    );
+  }
   return map;
 }
 

@@ -42,6 +42,28 @@ describe("the role map", () => {
     expect(() => loadConfig({ ROLES: text }, noFiles)).toThrow(message);
   });
 
+  it("refuses a map whose names could not all fit in an access token, which a user of every role must still be able to use", async () => {
+    const many = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [`role-${i}`, Array.from({ length: 10 }, (_, j) => `app.resource-${i}-${j}.read`)]),
+    );
+    expect(() => loadConfig({ ROLES: JSON.stringify({ user: [], ...many }) }, noFiles)).toThrow(/together they must fit in 2048/);
+    // The largest map that is accepted gives tokens that verify: every role at once.
+    const { createAccessTokens } = await import("../../src/tokens/access.ts");
+    const { loadKeyRing } = await import("../../src/tokens/keys.ts");
+    const fits = Object.fromEntries(
+      Array.from({ length: 7 }, (_, i) => [`role-${i}`, Array.from({ length: 10 }, (_, j) => `app.resource-${i}-${j}.read`)]),
+    );
+    const map = loadConfig({ ROLES: JSON.stringify({ user: [], ...fits }) }, noFiles).roles;
+    const roles = [...map.keys()];
+    const tokens = createAccessTokens(
+      (await loadKeyRing({})).ring,
+      { issuer: "authd", audience: "authd", ttlSeconds: 900, cacheSize: 0 },
+      { now: () => new Date() },
+    );
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles, permissions: permissionsOf(roles, map) });
+    expect((await tokens.verify(token)).permissions).toHaveLength(70);
+  });
+
   it("names ROLES_FILE when the file is bad or unreadable, and refuses both at once", () => {
     expect(() => loadConfig({ ROLES_FILE: "/r.json" }, () => "[]")).toThrow(/^invalid configuration: ROLES_FILE must be a JSON object/);
     expect(() => loadConfig({ ROLES_FILE: "/nope.json" }, noFiles)).toThrow(/ROLES_FILE cannot be read: \/nope.json/);

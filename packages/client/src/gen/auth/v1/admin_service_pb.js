@@ -164,10 +164,11 @@ export const ListAuditEventsResponseSchema = /*@__PURE__*/
  * Administration of user accounts, for operators. Every method is authenticated with
  * `Authorization: Bearer <access_token>`, or a service account's API key (or, with
  * TLS_CLIENT_CA_FILE, its client certificate); UNAUTHENTICATED without a valid one. Each needs a
- * permission of the caller's roles, or one granted to the service account
- * (PERMISSION_DENIED / PERMISSION_DENIED otherwise; see the README's "Roles and permissions"): `users.read` to read, `users.write` to change, `audit.read`
- * for the audit log. Every call, allowed or not, is recorded as an audit event (who, what, whom,
- * when, from where, outcome) in the server log and in the audit log ListAuditEvents reads.
+ * permission of the caller's roles, or one granted to the service account (PERMISSION_DENIED /
+ * PERMISSION_DENIED otherwise; see the README's "Roles and permissions"): `users.read` to read,
+ * `users.write` to change, `audit.read` for the audit log. Every call by an authenticated caller,
+ * allowed or not, is recorded as an audit event (who, what, whom, when, from where, outcome) in
+ * the server log and in the audit log ListAuditEvents reads.
  *
  * @generated from service auth.v1.AdminService
  */
