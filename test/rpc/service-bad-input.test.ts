@@ -2,13 +2,13 @@
 // malformed, oversized and wrongly typed fields and with absent, tampered, expired, foreign or
 // under-privileged credentials. Each call fails with exactly the documented status and reason,
 // leaks nothing it was sent, and changes nothing in storage. Every case runs over JSON (fetch);
-// the credential cases also over Connect gRPC and plain @grpc/grpc-js, so each protocol's error
-// encoding is proven for these services too.
+// the credential cases also over Connect gRPC, gRPC-Web and plain @grpc/grpc-js, so each
+// protocol's error encoding is proven for these services too.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceAccountRecord } from "../../src/store/port.ts";
 import { expectRefused as refused, titled, type Expected } from "../support/assertions.ts";
 import { connectDriver, type Driver, fetchDriver, grpcJsDriver, type Json, type Method, rawRpc } from "../support/drivers.ts";
-import { grpcTransport, startHarness, type Harness } from "../support/harness.ts";
+import { grpcTransport, grpcWebTransport, startHarness, type Harness } from "../support/harness.ts";
 
 const password = "correct horse battery staple";
 let h: Harness;
@@ -29,7 +29,12 @@ const snapshot = async (): Promise<Array<Omit<ServiceAccountRecord, "lastUsedAt"
 beforeAll(async () => {
   h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false" });
   json = fetchDriver(h.url, "bad-input");
-  drivers = [json, connectDriver("connect-grpc", grpcTransport(h.url), "bad-input"), grpcJsDriver(h.url)];
+  drivers = [
+    json,
+    connectDriver("connect-grpc", grpcTransport(h.url), "bad-input"),
+    connectDriver("grpc-web", grpcWebTransport(h.url), "bad-input"),
+    grpcJsDriver(h.url),
+  ];
   const register = async (email: string): Promise<Json> => json.call("AuthService/Register", { email, password });
   const admin = await register("admin@example.com");
   await h.store.users.update(admin.user.id, { roles: ["admin"] });

@@ -11,7 +11,7 @@ import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { type Driver, failure, fetchDriver, grpcJsDriver, type Json } from "../support/drivers.ts";
 import { errorInfoFromConnectError } from "../support/error-info.ts";
-import { connectJsonTransport, grpcTransport, startHarness, type Harness } from "../support/harness.ts";
+import { connectJsonTransport, grpcTransport, grpcWebTransport, startHarness, type Harness } from "../support/harness.ts";
 
 const password = "correct horse battery staple";
 let h: Harness;
@@ -105,7 +105,7 @@ describe("ServiceAccountService", () => {
 });
 
 describe("TokenService.IntrospectToken", () => {
-  it("answers from the live session over gRPC (grpc-js) and Connect JSON; a logout counts at once", async () => {
+  it("answers from the live session over gRPC (grpc-js), Connect JSON and gRPC-Web; a logout counts at once", async () => {
     const u = await signedIn("user@example.com");
     const live = await grpcIntrospect(u.accessToken, service.apiKey);
     expect(live).toMatchObject({ active: true, sub: u.userId, sid: u.sessionId, roles: ["user"], tokenType: "Bearer", clientId: "authd" });
@@ -114,6 +114,8 @@ describe("TokenService.IntrospectToken", () => {
     const connect = createClient(TokenService, connectJsonTransport(h.url));
     const overConnect = await connect.introspectToken({ token: u.accessToken }, auth(service.apiKey));
     expect(overConnect).toMatchObject({ active: true, sub: u.userId, sid: u.sessionId });
+    const grpcWeb = createClient(TokenService, grpcWebTransport(h.url));
+    expect(await grpcWeb.introspectToken({ token: u.accessToken }, auth(service.apiKey))).toMatchObject({ active: true, sub: u.userId });
 
     const sessions = fetchDriver(h.url, "introspection-test");
     await sessions.call("AuthService/Logout", {}, u.accessToken);
