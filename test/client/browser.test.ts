@@ -56,6 +56,8 @@ beforeAll(async () => {
     EMAIL_VERIFICATION_REQUIRED: "false",
     ACCESS_TOKEN_TTL_SECONDS: String(ttlSeconds),
     CORS_ALLOWED_ORIGINS: pageUrl,
+    EMAIL_SIGN_IN: "code,link",
+    EMAIL_SIGN_IN_LINK_URL: `${pageUrl}/`,
   });
   userDataDir = mkdtempSync(path.join(tmpdir(), "authd-chromium-"));
   context = await chromium.launchPersistentContext(userDataDir, {
@@ -84,6 +86,7 @@ afterAll(async () => {
 interface PageApi {
   setup(baseUrl: string, protocol: string): void;
   login(email: string, password: string): Promise<string>;
+  emailLink(): Promise<string>;
   me(): Promise<{ id: string; email: string }>;
   failedLogin(email: string, password: string): Promise<{ reason: string | undefined; code: number; name: string }>;
   stored(): { accessToken?: string } | null;
@@ -131,5 +134,40 @@ describe.skipIf(!hasChromium)("the web client in Chromium", () => {
     expect(await inPage(page, "signOuts")).toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
+  });
+});
+
+describe.skipIf(!hasChromium)("a magic link in Chromium", () => {
+  it("a GET of the link spends nothing; the page sends the fragment's token once, over Connect-Web", async () => {
+    const email = "browser-link@example.com";
+    const node = createAuthdClients(createAuthdTransport({ baseUrl: h.url }));
+    await node.auth.register({ email, password });
+    await node.emailSignIn.requestEmailSignIn({ email });
+    const link = (await h.mail(email, "email_sign_in")).link ?? "";
+    expect(link.startsWith(`${pageUrl}/#token=`)).toBe(true);
+
+    // A mail scanner or link preview fetches the URL: the fragment is never sent, and nothing is spent.
+    const scanned = await fetch(link);
+    expect([scanned.status, (await scanned.text()).includes("<script")]).toEqual([200, true]);
+
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(link);
+    await page.waitForFunction(() => "authd" in globalThis);
+    await inPage(page, "setup", h.url, "connect");
+    expect(await inPage(page, "emailLink")).toBe(email);
+    expect((await inPage(page, "me")).email).toBe(email);
+    expect(page.url()).toBe(`${pageUrl}/`); // the token left the address bar
+
+    // The same link a second time (another tab, a forwarded mail): spent.
+    const again = await context.newPage();
+    await again.goto(link);
+    await again.waitForFunction(() => "authd" in globalThis);
+    await inPage(again, "setup", h.url, "connect");
+    await expect(inPage(again, "emailLink")).rejects.toThrow(/INVALID_CODE|invalid or has expired/);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+    await again.close();
   });
 });

@@ -4,6 +4,7 @@ import { createClient, type Client, type Interceptor, type Transport } from "@co
 import { toAuthdError } from "./errors.ts";
 import { AdminService } from "./gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
+import { EmailSignInService } from "./gen/auth/v1/email_sign_in_service_pb.js";
 import { ServiceAccountService } from "./gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "./gen/auth/v1/session_service_pb.js";
 import { TokenService } from "./gen/auth/v1/token_service_pb.js";
@@ -13,6 +14,7 @@ import type { TokenManager } from "./tokens.ts";
 export * from "./gen/auth/v1/admin_service_pb.js";
 export * from "./gen/auth/v1/auth_service_pb.js";
 export * from "./gen/auth/v1/common_pb.js";
+export * from "./gen/auth/v1/email_sign_in_service_pb.js";
 export * from "./gen/auth/v1/service_account_service_pb.js";
 export * from "./gen/auth/v1/session_service_pb.js";
 export * from "./gen/auth/v1/token_service_pb.js";
@@ -49,6 +51,8 @@ export interface AuthdClients {
   tokens: Client<typeof TokenService>;
   serviceAccounts: Client<typeof ServiceAccountService>;
   admin: Client<typeof AdminService>;
+  /** Passwordless sign-in by a mailed code or magic link (when the server turns it on). */
+  emailSignIn: Client<typeof EmailSignInService>;
 }
 
 /** A client of each of authd's services on one transport. */
@@ -60,5 +64,6 @@ export function createAuthdClients(transport: Transport): AuthdClients {
     tokens: createClient(TokenService, transport),
     serviceAccounts: createClient(ServiceAccountService, transport),
     admin: createClient(AdminService, transport),
+    emailSignIn: createClient(EmailSignInService, transport),
   };
 }

@@ -10,6 +10,12 @@ import {
   webTokenStorage,
 } from "../../../packages/client/src/web.ts";
 
+/** The page's address (the test's type-check has no DOM library; the page runs in Chromium). */
+const page = globalThis as unknown as {
+  location: { hash: string; pathname: string };
+  history: { replaceState(data: null, unused: string, url: string): void };
+};
+
 let clients: AuthdClients | undefined;
 let manager: TokenManager | undefined;
 const signOuts: string[] = [];
@@ -35,6 +41,19 @@ const authd = {
     if (res.result.case !== "tokens") throw new Error(`no tokens: ${res.result.case}`);
     await manager.setTokens(res.result.value);
     return res.user?.id ?? "";
+  },
+  /**
+   * The magic link's page: the token from the fragment goes to CompleteEmailSignIn, and leaves the
+   * address bar and the history at once.
+   */
+  async emailLink(): Promise<string> {
+    const { clients, manager } = ready();
+    const token = new URLSearchParams(page.location.hash.slice(1)).get("token") ?? "";
+    page.history.replaceState(null, "", page.location.pathname);
+    const res = await clients.emailSignIn.completeEmailSignIn({ linkToken: token });
+    if (res.result.case !== "tokens") throw new Error(`no tokens: ${res.result.case}`);
+    await manager.setTokens(res.result.value);
+    return res.user?.email ?? "";
   },
   async me(): Promise<{ id: string; email: string }> {
     const res = await ready().clients.auth.getCurrentUser({});
