@@ -51,6 +51,7 @@ export const reasonStatus = {
   PERMISSION_DENIED: "permission_denied",
   ACCOUNT_DISABLED: "permission_denied",
   SIGN_IN_METHOD_DISABLED: "failed_precondition",
+  INVALID_PASSKEY: "unauthenticated",
 } as const satisfies Record<string, Status>;
 
 export type Reason = keyof typeof reasonStatus;

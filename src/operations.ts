@@ -6,8 +6,10 @@ import type { ForwardAuth } from "./forward-auth/forward-auth.ts";
 import type { TokenIntrospection } from "./introspection/introspection.ts";
 import type { Principals } from "./service-accounts/principal.ts";
 import type { ServiceAccounts } from "./service-accounts/service-accounts.ts";
+import type { Passkeys } from "./passkeys/passkeys.ts";
 import type { Sessions } from "./sessions/sessions.ts";
 import type { EmailSignIn } from "./sign-in/email.ts";
+import type { PasskeySignIn } from "./sign-in/passkey.ts";
 import type { SignIn } from "./sign-in/sign-in.ts";
 import type { TwoFactor } from "./two-factor/two-factor.ts";
 
@@ -18,6 +20,9 @@ export interface Operations {
   signIn: SignIn;
   /** Passwordless sign-in by a mailed code or link (off unless EMAIL_SIGN_IN). */
   emailSignIn: EmailSignIn;
+  /** Passkeys: a signed-in user's (register, list, rename, remove) and signing in with one. */
+  passkeys: Passkeys;
+  passkeySignIn: PasskeySignIn;
   /** Who is calling, user or service, for the calls that accept both. */
   principals: Principals;
   serviceAccounts: ServiceAccounts;

@@ -42,6 +42,7 @@ const documentedStatus: Record<string, string> = {
   PERMISSION_DENIED: "permission_denied",
   ACCOUNT_DISABLED: "permission_denied",
   SIGN_IN_METHOD_DISABLED: "failed_precondition",
+  INVALID_PASSKEY: "unauthenticated",
 };
 /** REST only: common.proto gives them an HTTP status (415, 405, 403) and no gRPC one. */
 const restOnly = ["UNSUPPORTED_MEDIA_TYPE", "METHOD_NOT_ALLOWED", "CSRF_REJECTED"];

@@ -23,6 +23,7 @@ import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView } from "./account.ts";
+import { countSignInMethods, lastSignInMethod } from "./sign-in-methods.ts";
 
 export type { AccountView } from "./account.ts";
 
@@ -34,7 +35,7 @@ export interface AccountPolicy {
 }
 
 export interface AccountsDeps {
-  store: Pick<Store, "users" | "codes" | "attempts" | "twoFactor">;
+  store: Pick<Store, "users" | "codes" | "attempts" | "twoFactor" | "passkeys">;
   clock: Clock;
   hasher: PasswordHasher;
   mailer: Mailer;
@@ -252,6 +253,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await sessions.forget(user.id);
       await store.codes.deleteAllForUser(user.id);
       await store.twoFactor.delete(user.id);
+      await store.passkeys.deleteAllForUser(user.id);
       for (const key of [...accountPasswordAttemptKeys(user.email), twoFactorAttemptKey(user.id)]) await store.attempts.clear(key);
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
@@ -355,10 +357,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const accounts = await this.listLinkedAccounts(caller);
       const target = accounts.find((a) => a.id === id);
       if (target === undefined) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
-      if (accounts.length <= 1) {
-        throw new AuthError("LAST_SIGN_IN_METHOD", "this is the only way to sign in to the account; add another first");
-      }
-      await twoFactor.confirmIdentity(caller, await requireUser(caller), proof);
+      const user = await requireUser(caller);
+      if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
+      await twoFactor.confirmIdentity(caller, user, proof);
       // Only the password credential exists until external providers are added; it is removed by
       // clearing the hash.
       await store.users.update(caller.userId, { passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() });

@@ -13,6 +13,8 @@ export type NotificationKind =
   | "two_factor_reset"
   | "authenticator_added"
   | "authenticator_removed"
+  | "passkey_added"
+  | "passkey_removed"
   | "recovery_codes_regenerated"
   | "account_deleted"
   | "email_changed"

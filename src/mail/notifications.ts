@@ -38,6 +38,8 @@ const what: Record<NotificationKind, [subject: string, sentence: string]> = {
   ],
   authenticator_added: ["An authenticator was added", "An authenticator device was added to your account."],
   authenticator_removed: ["An authenticator was removed", "An authenticator device was removed from your account."],
+  passkey_added: ["A passkey was added", "A passkey was added to your account: it can sign in without the password."],
+  passkey_removed: ["A passkey was removed", "A passkey was removed from your account."],
   recovery_codes_regenerated: [
     "New recovery codes were generated",
     "New recovery codes were generated for your account; the previous ones no longer work.",

@@ -16,6 +16,8 @@ import type { AccountView, LinkedAccount } from "../accounts/accounts.ts";
 import { DeviceSchema, type Device as DeviceMessage } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { noReauthentication, type Reauthentication } from "../two-factor/reauthentication.ts";
 import type { Device } from "../two-factor/two-factor.ts";
+import { PasskeySchema, type Passkey as PasskeyMessage } from "../../gen/auth/v1/passkey_service_pb.js";
+import type { PasskeyView } from "../passkeys/passkeys.ts";
 import type { SessionView, TokenPair } from "../sessions/sessions.ts";
 import { ServiceAccountSchema, type ServiceAccount as ServiceAccountMessage } from "../../gen/auth/v1/service_account_service_pb.js";
 import { IntrospectTokenResponseSchema, type IntrospectTokenResponse } from "../../gen/auth/v1/token_service_pb.js";
@@ -83,6 +85,19 @@ export function deviceMessage(device: Device): DeviceMessage {
     name: device.name,
     createTime: timestampFromDate(device.createdAt),
     lastUseTime: device.lastUsedAt === null ? undefined : timestampFromDate(device.lastUsedAt),
+  });
+}
+
+export function passkeyMessage(passkey: PasskeyView): PasskeyMessage {
+  return create(PasskeySchema, {
+    id: passkey.id,
+    name: passkey.name,
+    credentialId: passkey.credentialId,
+    transports: passkey.transports,
+    backupEligible: passkey.backupEligible,
+    backedUp: passkey.backedUp,
+    createTime: timestampFromDate(passkey.createdAt),
+    lastUseTime: passkey.lastUsedAt === null ? undefined : timestampFromDate(passkey.lastUsedAt),
   });
 }
 

@@ -3,6 +3,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { EmailSignInService } from "../../gen/auth/v1/email_sign_in_service_pb.js";
+import { PasskeyService } from "../../gen/auth/v1/passkey_service_pb.js";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
@@ -12,7 +13,8 @@ import type { Operations } from "../operations.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Enrolment } from "../two-factor/two-factor.ts";
-import type { LoginResult } from "../sign-in/sign-in.ts";
+import type { CeremonyOptions } from "../passkeys/relying-party.ts";
+import type { LoginResult, SignedInOnDevice } from "../sign-in/sign-in.ts";
 import { bearerToken, clientCertificateKey, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { registerAdminService } from "./admin-service.ts";
@@ -22,6 +24,7 @@ import {
   deviceTokenMessage,
   introspectionMessage,
   linkedAccountMessage,
+  passkeyMessage,
   reauthenticationOf,
   serviceAccountMessage,
   sessionMessage,
@@ -52,6 +55,15 @@ function signInResultMessage(result: LoginResult) {
     result: { case: "tokens" as const, value: tokenPairMessage(result.tokens) },
     deviceToken: deviceTokenMessage(result.device),
   };
+}
+
+function ceremonyMessage(o: CeremonyOptions) {
+  return { optionsJson: o.optionsJson, expireTime: timestampFromDate(o.expiresAt) };
+}
+
+/** A completed sign-in, as CompleteLogin and the passkey sign-ins answer it. */
+function signedInMessage(result: SignedInOnDevice) {
+  return { user: userMessage(result.account), tokens: tokenPairMessage(result.tokens), deviceToken: deviceTokenMessage(result.device) };
 }
 
 /**
@@ -113,8 +125,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
     },
     async completeLogin(req, ctx) {
       const proof = { code: req.code, recoveryCode: req.recoveryCode };
-      const result = await signIn.completeLogin(req.challengeToken, proof, clientInfo(ctx), req.deviceToken);
-      return { user: userMessage(result.account), tokens: tokenPairMessage(result.tokens), deviceToken: deviceTokenMessage(result.device) };
+      return signedInMessage(await signIn.completeLogin(req.challengeToken, proof, clientInfo(ctx), req.deviceToken));
     },
     async logout(_req, ctx) {
       await sessions.logout(await caller(ctx));
@@ -263,7 +274,51 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
   });
 
   registerAdminService(router, ops);
+  registerPasskeyService(router, ops);
   registerServiceServices(router, ops);
+}
+
+function registerPasskeyService(router: ConnectRouter, ops: Operations): void {
+  const { sessions, passkeys, passkeySignIn } = ops;
+  const caller = (ctx: HandlerContext) => sessions.authenticate({ bearer: bearerToken(ctx) });
+
+  router.service(PasskeyService, {
+    async startPasskeyRegistration(req, ctx) {
+      return ceremonyMessage(await passkeys.startRegistration(await caller(ctx), reauthenticationOf(req.reauthentication)));
+    },
+    async finishPasskeyRegistration(req, ctx) {
+      const passkey = await passkeys.finishRegistration(
+        await caller(ctx),
+        { credentialJson: req.credentialJson, name: req.name },
+        clientInfo(ctx),
+      );
+      return { passkey: passkeyMessage(passkey) };
+    },
+    async listPasskeys(_req, ctx) {
+      return { passkeys: (await passkeys.list(await caller(ctx))).map(passkeyMessage) };
+    },
+    async renamePasskey(req, ctx) {
+      return { passkey: passkeyMessage(await passkeys.rename(await caller(ctx), req.passkeyId, req.name)) };
+    },
+    async removePasskey(req, ctx) {
+      await passkeys.remove(await caller(ctx), req.passkeyId, reauthenticationOf(req.reauthentication), clientInfo(ctx));
+      return {};
+    },
+    async startPasskeySignIn() {
+      return ceremonyMessage(await passkeySignIn.startSignIn());
+    },
+    async finishPasskeySignIn(req, ctx) {
+      const input = { credentialJson: req.credentialJson, rememberMe: req.rememberMe, deviceToken: req.deviceToken };
+      return signedInMessage(await passkeySignIn.finishSignIn(input, clientInfo(ctx)));
+    },
+    async startPasskeySecondFactor(req) {
+      return ceremonyMessage(await passkeySignIn.startSecondFactor(req.challengeToken));
+    },
+    async finishPasskeySecondFactor(req, ctx) {
+      const input = { credentialJson: req.credentialJson, deviceToken: req.deviceToken };
+      return signedInMessage(await passkeySignIn.finishSecondFactor(req.challengeToken, input, clientInfo(ctx)));
+    },
+  });
 }
 
 /**

@@ -8,6 +8,7 @@ import { file_auth_v1_admin_service } from "../../gen/auth/v1/admin_service_pb.j
 import { file_auth_v1_auth_service } from "../../gen/auth/v1/auth_service_pb.js";
 import { file_auth_v1_service_account_service } from "../../gen/auth/v1/service_account_service_pb.js";
 import { file_auth_v1_session_service } from "../../gen/auth/v1/session_service_pb.js";
+import { file_auth_v1_passkey_service } from "../../gen/auth/v1/passkey_service_pb.js";
 import { file_auth_v1_token_service } from "../../gen/auth/v1/token_service_pb.js";
 import { file_auth_v1_two_factor_service } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
@@ -55,6 +56,7 @@ const servedServices = [
   "auth.v1.AuthService",
   "auth.v1.TwoFactorService",
   "auth.v1.SessionService",
+  "auth.v1.PasskeyService",
   "auth.v1.ServiceAccountService",
   "auth.v1.TokenService",
   "auth.v1.AdminService",
@@ -162,6 +164,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
         file_auth_v1_admin_service,
         file_auth_v1_auth_service,
         file_auth_v1_session_service,
+        file_auth_v1_passkey_service,
         file_auth_v1_two_factor_service,
         file_auth_v1_service_account_service,
         file_auth_v1_token_service,

@@ -19,6 +19,8 @@ import { createMailLimits } from "../mail/limits.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
 import { createNotifier } from "../mail/notifications.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { createPasskeys } from "../passkeys/passkeys.ts";
+import { createRelyingParty } from "../passkeys/relying-party.ts";
 import { createPasswordCheck, type PasswordLimits } from "../passwords/check.ts";
 import { createPasswordHasher, type PasswordHasher } from "../passwords/hasher.ts";
 import { createNewPasswordPolicy } from "../passwords/policy.ts";
@@ -32,6 +34,7 @@ import { createDeviceTokens } from "../tokens/devices.ts";
 import { createSignInFlow } from "../sign-in/flow.ts";
 import { passwordFactor } from "../sign-in/password.ts";
 import { createEmailSignIn } from "../sign-in/email.ts";
+import { createPasskeySignIn } from "../sign-in/passkey.ts";
 import { createSignIn, onDeviceStep } from "../sign-in/sign-in.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createMongoStore } from "../store/mongo.ts";
@@ -206,6 +209,12 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     },
   });
   const checkPassword = createPasswordCheck({ attempts: store.attempts, clock, hasher, limits: passwordLimits(config), events });
+  // Wrong second factors, TOTP codes and passkeys alike, count toward one lock per account.
+  const secondFactorAttempts = {
+    maxFailures: config.twoFactor.maxFailures,
+    windowSeconds: config.twoFactor.lockSeconds,
+    lockSeconds: config.twoFactor.lockSeconds,
+  };
   const twoFactor = createTwoFactor(
     {
       store,
@@ -215,11 +224,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       notifier,
       events,
       policy: {
-        attempts: {
-          maxFailures: config.twoFactor.maxFailures,
-          windowSeconds: config.twoFactor.lockSeconds,
-          lockSeconds: config.twoFactor.lockSeconds,
-        },
+        attempts: secondFactorAttempts,
         totpIssuer: config.twoFactor.issuer,
         setupTtlSeconds: config.twoFactor.setupTtlSeconds,
         reauthMaxAgeSeconds: config.reauthMaxAgeSeconds,
@@ -258,9 +263,10 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     checkPassword,
     twoFactor,
   );
+  const challenges = createChallenges({ codes: store.codes, clock, ttlSeconds: config.loginChallengeTtlSeconds });
   const flow = createSignInFlow(
     { store, policy: { emailVerificationRequired: config.emailVerificationRequired } },
-    { sessions, twoFactor, challenges: createChallenges({ codes: store.codes, clock, ttlSeconds: config.loginChallengeTtlSeconds }) },
+    { sessions, twoFactor, challenges },
   );
   const signInOperations = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
   const signIn = metrics?.observeSignIn(signInOperations) ?? signInOperations;
@@ -288,6 +294,19 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     onDeviceStep(devices, notifier),
   );
   const emailSignIn = metrics?.observeEmailSignIn(emailSignInOperations) ?? emailSignInOperations;
+  const rp = createRelyingParty({ codes: store.codes, passkeys: store.passkeys, clock, log, settings: config.webauthn });
+  const passkeys = createPasskeys({ store, clock, log, notifier }, rp, twoFactor);
+  const passkeySignIn = createPasskeySignIn(
+    {
+      store,
+      clock,
+      policy: {
+        address: passwordLimits(config).address,
+        secondFactor: secondFactorAttempts,
+      },
+    },
+    { flow, rp, challenges, twoFactor, onDevice: onDeviceStep(devices, notifier) },
+  );
 
   const pageTokens = createPageTokens(secrets.pageTokens);
   const serviceAccounts = createServiceAccounts({ store, clock, audit, pageTokens, knownPermissions: permissionNames(config.roles) });
@@ -298,7 +317,20 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   if (config.adminEmails.length > 0) await promoteAdminEmails({ users: store.users, clock, log, audit }, config.adminEmails);
 
   return {
-    operations: { accounts, sessions, twoFactor, signIn, emailSignIn, principals, serviceAccounts, introspection, forwardAuth, admin },
+    operations: {
+      accounts,
+      sessions,
+      twoFactor,
+      signIn,
+      emailSignIn,
+      passkeys,
+      passkeySignIn,
+      principals,
+      serviceAccounts,
+      introspection,
+      forwardAuth,
+      admin,
+    },
     store,
     clock,
     log,

@@ -13,7 +13,9 @@
 // session stamped with the cutoff generations read BEFORE the factors were checked (so a password
 // or two-factor change that lands meanwhile leaves it born ended), and a last look at the user
 // afterwards. A new way in (passkeys, social sign-in, email codes) is one more first-factor
-// module that ends in `afterFirstFactor`; this file does not change.
+// module that ends in `afterFirstFactor` (or, for one that proves both factors at once, as a
+// passkey with user verification does, `afterBothFactors`); a second factor other than a code
+// completes the pending step through `completeSecondFactorWith`.
 
 import type { ClientInfo } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
@@ -92,6 +94,37 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
     };
   }
 
+  /** With the second factor checked, openSession has no way back to pending. */
+  function signedIn(result: SignInResult): SignedIn {
+    if (result.state !== "signed_in") throw new Error("a completed second factor always signs in");
+    return result;
+  }
+
+  /**
+   * The second step: the challenge's user, the proof's shape (`parse`, which returns the check),
+   * then the check, then the challenge spent. A password change or reset since the password was
+   * checked voids the challenge: it raised the generation. (A timestamp cannot tell: the change's
+   * time is taken before its hash.)
+   */
+  async function completeWith(
+    rawChallenge: string,
+    client: ClientInfo,
+    parse: (userId: string) => Promise<() => Promise<unknown>>,
+  ): Promise<SignedIn> {
+    const challenge = await challenges.find(rawChallenge);
+    const prove = await parse(challenge.userId);
+    const user = await store.users.findById(challenge.userId);
+    // The challenge's holder proved the password: told why, before the disable's cutoff voids it.
+    if (user !== null && user.disabledAt !== null) throw accountDisabled();
+    if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
+      throw invalidChallenge();
+    }
+    const { generation } = await twoFactor.stateOf(user.id);
+    await prove();
+    await challenges.consume(challenge.token);
+    return signedIn(await openSession(user, client, challenge.rememberMe === true, true, generation));
+  }
+
   return {
     /** Validates the shape of a second factor sent along with the first, before anything is checked. */
     checkProof: (proof: FactorProof, codeField: string, recoveryField: string) =>
@@ -115,27 +148,31 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       return openSession(checked, client, options.rememberMe, needsSecondFactor, generation);
     },
 
-    /** second_factor_pending ──▶ signed_in, with the challenge from the first step. */
-    async completeSecondFactor(rawChallenge: string, rawProof: FactorProof, client: ClientInfo): Promise<SignedIn> {
-      const challenge = await challenges.find(rawChallenge);
-      const proof = twoFactor.checkLoginProof(rawProof, "code", "recovery_code");
-      if (proof === undefined) throw new AuthError("INVALID_ARGUMENT", "code or recovery_code is required", { field: "code" });
-      const user = await store.users.findById(challenge.userId);
-      // A password change or reset since the password was checked voids the challenge: it raised
-      // the generation. (A timestamp cannot tell: the change's time is taken before its hash.)
-      // The challenge's holder proved the password: told why, before the disable's cutoff voids it.
-      if (user !== null && user.disabledAt !== null) throw accountDisabled();
-      if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
-        throw invalidChallenge();
-      }
-      const { generation } = await twoFactor.stateOf(user.id);
-      await twoFactor.prove(user.id, proof);
-      await challenges.consume(challenge.token);
-      const result = await openSession(user, client, challenge.rememberMe === true, true, generation);
-      // With the second factor checked, openSession has no way back to pending.
-      if (result.state !== "signed_in") throw new Error("a completed second factor always signs in");
-      return result;
+    /**
+     * A first factor that proves both (a passkey with user verification) ──▶ signed_in. `checked`
+     * and `twoFactorGeneration` were read before the proof was checked.
+     */
+    async afterBothFactors(checked: UserRecord, rememberMe: boolean, client: ClientInfo, twoFactorGeneration: number): Promise<SignedIn> {
+      // The passkey proved who this is: told why.
+      if (checked.disabledAt !== null) throw accountDisabled();
+      return signedIn(await openSession(checked, client, rememberMe, true, twoFactorGeneration));
     },
+
+    /** second_factor_pending ──▶ signed_in, with the challenge from the first step and a code. */
+    async completeSecondFactor(rawChallenge: string, rawProof: FactorProof, client: ClientInfo): Promise<SignedIn> {
+      return completeWith(rawChallenge, client, async (userId) => {
+        const proof = twoFactor.checkLoginProof(rawProof, "code", "recovery_code");
+        if (proof === undefined) throw new AuthError("INVALID_ARGUMENT", "code or recovery_code is required", { field: "code" });
+        return () => twoFactor.prove(userId, proof);
+      });
+    },
+
+    /**
+     * second_factor_pending ──▶ signed_in with another second factor (a passkey): `prove` checks it
+     * for the challenge's user, or throws.
+     */
+    completeSecondFactorWith: (rawChallenge: string, prove: (userId: string) => Promise<void>, client: ClientInfo) =>
+      completeWith(rawChallenge, client, async (userId) => () => prove(userId)),
   };
 }
 

@@ -37,6 +37,8 @@ export function onDeviceStep(devices: DeviceTokens, notifier: Notifier) {
   };
 }
 
+export type DeviceStep = ReturnType<typeof onDeviceStep>;
+
 export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens, notifier: Notifier) {
   const onDevice = onDeviceStep(devices, notifier);
 

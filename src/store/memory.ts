@@ -15,6 +15,8 @@ import type {
   CodePurpose,
   CodeRecord,
   CodeStore,
+  PasskeyRecord,
+  PasskeyStore,
   ConsumeRefreshResult,
   RefreshTokenRecord,
   RefreshTokenStore,
@@ -161,6 +163,9 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
   const serviceAccountsById = new Map<string, ServiceAccountRecord>();
   /** Audit events, oldest first (appended in time order, sorted on the rare out-of-order one). */
   let auditEvents: AuditEventRecord[] = [];
+  const passkeys = new UserIndexedTable<PasskeyRecord>();
+  /** credential id -> passkey id: the credential id's uniqueness, checked and set in one turn. */
+  const passkeyIdByCredential = new Map<string, string>();
 
   let closed = false;
 
@@ -379,6 +384,63 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       assertOpen();
       codes.deleteAllForUser(userId);
     },
+
+    async add(code) {
+      assertOpen();
+      codes.set(code.codeHash, copyRecord(code));
+    },
+  };
+
+  const passkeyStore: PasskeyStore = {
+    async insert(passkey) {
+      assertOpen();
+      if (passkeyIdByCredential.has(passkey.credentialId)) return false;
+      if (passkeys.rows.has(passkey.id)) throw new Error(`passkey id already exists: ${passkey.id}`);
+      passkeys.set(passkey.id, copyRecord(passkey));
+      passkeyIdByCredential.set(passkey.credentialId, passkey.id);
+      return true;
+    },
+    async findByCredentialId(credentialId) {
+      assertOpen();
+      const id = passkeyIdByCredential.get(credentialId);
+      const passkey = id === undefined ? undefined : passkeys.rows.get(id);
+      return passkey === undefined ? null : copyRecord(passkey);
+    },
+    async listForUser(userId) {
+      assertOpen();
+      return passkeys
+        .forUser(userId)
+        .map(([, p]) => copyRecord(p))
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    },
+    async rename(userId, id, name) {
+      assertOpen();
+      const current = passkeys.rows.get(id);
+      if (current === undefined || current.userId !== userId) return null;
+      const next = { ...current, name };
+      passkeys.set(id, next);
+      return copyRecord(next);
+    },
+    async recordUse(id, ifCounter, use) {
+      assertOpen();
+      const current = passkeys.rows.get(id);
+      if (current === undefined || current.counter !== ifCounter) return false;
+      passkeys.set(id, { ...current, counter: use.counter, backedUp: use.backedUp, lastUsedAt: new Date(use.lastUsedAt.getTime()) });
+      return true;
+    },
+    async delete(userId, id) {
+      assertOpen();
+      const current = passkeys.rows.get(id);
+      if (current === undefined || current.userId !== userId) return false;
+      passkeys.delete(id);
+      passkeyIdByCredential.delete(current.credentialId);
+      return true;
+    },
+    async deleteAllForUser(userId) {
+      assertOpen();
+      for (const [, p] of passkeys.forUser(userId)) passkeyIdByCredential.delete(p.credentialId);
+      passkeys.deleteAllForUser(userId);
+    },
   };
 
   const attemptStore: AttemptStore = {
@@ -502,6 +564,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     twoFactor: twoFactorStore,
     serviceAccounts: serviceAccountStore,
     audit: auditStore,
+    passkeys: passkeyStore,
     sweep,
     recordCounts: () => ({
       users: usersById.size,

@@ -2,7 +2,8 @@
 //
 // Collections: users (_id = user id, unique email), sessions (_id = session id), refresh_tokens
 // (_id = token hash), codes (_id = code hash), attempts (_id = key), two_factor (_id = user id),
-// service_accounts (_id = service account id), audit_events (_id = event id).
+// service_accounts (_id = service account id), audit_events (_id = event id), passkeys (_id =
+// WebAuthn credential id).
 // TTL indexes on `expiresAt` purge expired records; every read taking `now` also filters on
 // `expiresAt > now`, because TTL deletion is lazy.
 //
@@ -24,6 +25,7 @@ import { mongoAudit, type AuditEventDoc } from "./mongo/audit.ts";
 import { mongoCodes, type CodeDoc } from "./mongo/codes.ts";
 import type { MongoConnectionPlan } from "./mongo/connection-plan.ts";
 import { connectMongo, type Limit, type MongoConnectionOptions } from "./mongo/connection.ts";
+import { mongoPasskeys, type PasskeyDoc } from "./mongo/passkeys.ts";
 import { mongoRefreshTokens, type RefreshTokenDoc } from "./mongo/refresh-tokens.ts";
 import { mongoServiceAccounts, type ServiceAccountDoc } from "./mongo/service-accounts.ts";
 import { mongoSessions, type SessionDoc } from "./mongo/sessions.ts";
@@ -40,6 +42,7 @@ interface Collections {
   twoFactor: Collection<TwoFactorDoc>;
   serviceAccounts: Collection<ServiceAccountDoc>;
   audit: Collection<AuditEventDoc>;
+  passkeys: Collection<PasskeyDoc>;
 }
 
 function collections(db: Db): Collections {
@@ -53,6 +56,7 @@ function collections(db: Db): Collections {
     twoFactor: db.collection("two_factor"),
     serviceAccounts: db.collection("service_accounts"),
     audit: db.collection("audit_events"),
+    passkeys: db.collection("passkeys"),
   };
 }
 
@@ -87,6 +91,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     twoFactor: mongoTwoFactor(run, limit),
     serviceAccounts: mongoServiceAccounts(run, limit),
     audit: mongoAudit(run, limit),
+    passkeys: mongoPasskeys(run, limit),
     ping: () =>
       run(async (c) => {
         await c.db.command({ ping: 1 });

@@ -12,6 +12,7 @@ export type StoreCollection =
   | "twoFactor"
   | "serviceAccounts"
   | "audit"
+  | "passkeys"
   | "store";
 
 /**
@@ -30,11 +31,20 @@ const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
   users: { insert: true, findById: true, findByEmail: true, update: true, delete: true, list: true },
   sessions: { insert: true, findLive: true, listLive: true, touch: true, revoke: true, revokeAllForUser: true, deleteAllForUser: true },
   refreshTokens: { insert: true, find: true, consume: true, delete: true, deleteAllForUser: true },
-  codes: { replace: true, find: true, consume: true, deleteAllForUser: true },
+  codes: { replace: true, find: true, consume: true, deleteAllForUser: true, add: true },
   attempts: { get: true, fail: true, forgive: true, clear: true },
   twoFactor: { get: true, save: true, delete: true },
   serviceAccounts: { insert: true, findById: true, list: true, replaceKey: true, revoke: true, touch: true },
   audit: { insert: true, list: true },
+  passkeys: {
+    insert: true,
+    findByCredentialId: true,
+    listForUser: true,
+    rename: true,
+    recordUse: true,
+    delete: true,
+    deleteAllForUser: true,
+  },
 };
 
 type AsyncCall = (...args: never[]) => Promise<unknown>;
@@ -77,6 +87,7 @@ export function observeStore<T>(store: Store, observerFor: (collection: StoreCol
     twoFactor: part("twoFactor"),
     serviceAccounts: part("serviceAccounts"),
     audit: part("audit"),
+    passkeys: part("passkeys"),
     ping: observed(() => store.ping(), observerFor("store", "ping")) as () => Promise<void>,
     close: () => store.close(),
   };

@@ -113,12 +113,22 @@ export interface RefreshSuccessor {
 }
 
 /** email_sign_in_*: the code and the magic link of an email sign-in (src/sign-in/email.ts). */
-export type CodePurpose = "email_verification" | "password_reset" | "login_challenge" | "email_sign_in_code" | "email_sign_in_link";
+export type CodePurpose =
+  | "email_verification"
+  | "password_reset"
+  | "login_challenge"
+  | "email_sign_in_code"
+  | "email_sign_in_link"
+  // WebAuthn challenges (src/passkeys/), one purpose per ceremony so none answers another's.
+  | "passkey_registration"
+  | "passkey_sign_in"
+  | "passkey_second_factor";
 
 export interface CodeRecord {
   /** SHA-256 of the code, hex. The code itself is never stored. */
   codeHash: string;
   purpose: CodePurpose;
+  /** The user it belongs to; "" for a passwordless sign-in's challenge, issued before anyone is known. */
   userId: string;
   createdAt: Date;
   expiresAt: Date;
@@ -170,6 +180,39 @@ export interface TwoFactorRecord {
   pending: PendingSecretRecord[];
   /** Raised by Enable, Disable, a confirmed Reset and device removal, in the same write. */
   sessionCutoff: SessionCutoff;
+}
+
+/**
+ * A passkey: one WebAuthn credential registered to a user (src/passkeys/). Only its public key is
+ * kept; the private key never leaves the authenticator.
+ */
+export interface PasskeyRecord {
+  /** Opaque id of our own (the API's passkey_id). */
+  id: string;
+  userId: string;
+  /** The WebAuthn credential id, base64url. Unique across all users. */
+  credentialId: string;
+  /** The COSE public key, base64url. */
+  publicKey: string;
+  /** The authenticator's signature counter as last seen; 0 for authenticators that keep none. */
+  counter: number;
+  transports: string[];
+  /** WebAuthn's BE flag at registration: the credential may be synced (a multi-device passkey). */
+  backupEligible: boolean;
+  /** WebAuthn's BS flag as last seen: it was backed up. */
+  backedUp: boolean;
+  /** The WebAuthn user handle the credential was created under, base64url. */
+  userHandle: string;
+  name: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+/** What a successful assertion changes on a passkey. */
+export interface PasskeyUse {
+  counter: number;
+  backedUp: boolean;
+  lastUsedAt: Date;
 }
 
 /**
@@ -347,6 +390,29 @@ export interface CodeStore {
    */
   consume(codeHash: string, purpose: CodePurpose, now: Date): Promise<CodeRecord | null>;
   deleteAllForUser(userId: string): Promise<void>;
+  /**
+   * Stores the code beside any others of its user and purpose (for challenges issued before a
+   * user is known, which must not void each other).
+   */
+  add(code: CodeRecord): Promise<void>;
+}
+
+export interface PasskeyStore {
+  /** Stores the passkey; false (nothing stored) when its credential id is already registered. */
+  insert(passkey: PasskeyRecord): Promise<boolean>;
+  findByCredentialId(credentialId: string): Promise<PasskeyRecord | null>;
+  /** The user's passkeys, oldest (createdAt) first. */
+  listForUser(userId: string): Promise<PasskeyRecord[]>;
+  /** Renames the user's passkey; the updated record, or null when the user has no such passkey. */
+  rename(userId: string, id: string, name: string): Promise<PasskeyRecord | null>;
+  /**
+   * Records a use, atomically, only while the stored counter is still `ifCounter`: of two uses
+   * that read the same counter, one wins. Returns whether it was written.
+   */
+  recordUse(id: string, ifCounter: number, use: PasskeyUse): Promise<boolean>;
+  /** Removes the user's passkey; whether one was removed. */
+  delete(userId: string, id: string): Promise<boolean>;
+  deleteAllForUser(userId: string): Promise<void>;
 }
 
 export interface AttemptStore {
@@ -408,6 +474,7 @@ export interface Store {
   readonly twoFactor: TwoFactorStore;
   readonly serviceAccounts: ServiceAccountStore;
   readonly audit: AuditStore;
+  readonly passkeys: PasskeyStore;
   /** Resolves when storage answers; rejects with StorageUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -18,9 +18,10 @@ export function checkCode(field: string, raw: string): string {
   return code;
 }
 
-export function checkDeviceName(field: string, raw: string): string {
+/** A name the user gives a device or a passkey; empty gives `fallback`. */
+export function checkDeviceName(field: string, raw: string, fallback = defaultDeviceName): string {
   const name = wellFormed(field, raw).normalize("NFC").trim();
-  if (name.length === 0) return defaultDeviceName;
+  if (name.length === 0) return fallback;
   if ([...name].length > maxDeviceNameLength) {
     throw invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
   }

@@ -9,6 +9,7 @@ import type {
   AuditEventRecord,
   CodePurpose,
   CodeRecord,
+  PasskeyRecord,
   RefreshTokenRecord,
   ServiceAccountRecord,
   SessionRecord,
@@ -904,6 +905,105 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.codes.consume(original.codeHash, "password_reset", now)).toBeNull();
         const consumed = await store.codes.consume(original.codeHash, "email_verification", now);
         expect(consumed).toEqual(original);
+      });
+    });
+
+    describe("codes added beside others", () => {
+      it("add keeps the other codes of the same user and purpose, and each is consumed once", async () => {
+        const first = makeCode("", "passkey_sign_in", now);
+        const second = makeCode("", "passkey_sign_in", now);
+        await store.codes.add(first);
+        await store.codes.add(second);
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.codes.consume(first.codeHash, "passkey_sign_in", now)));
+        expect(results.filter((r) => r !== null)).toEqual([first]);
+        expect(await store.codes.consume(second.codeHash, "passkey_registration", now)).toBeNull();
+        expect(await store.codes.consume(second.codeHash, "passkey_sign_in", at(now, HOUR))).toBeNull();
+        expect(await store.codes.consume(second.codeHash, "passkey_sign_in", now)).toEqual(second);
+      });
+    });
+
+    describe("passkeys", () => {
+      function makePasskey(userId: string, overrides: Partial<PasskeyRecord> = {}): PasskeyRecord {
+        return {
+          id: uid("pk"),
+          userId,
+          credentialId: hash(),
+          publicKey: "pQECAyYgASFYIA",
+          counter: 0,
+          transports: ["internal", "hybrid"],
+          backupEligible: true,
+          backedUp: false,
+          userHandle: "dXNlcg",
+          name: "Laptop",
+          createdAt: now,
+          lastUsedAt: null,
+          ...overrides,
+        };
+      }
+
+      it("stores a passkey, finds it by credential id and lists a user's oldest first", async () => {
+        const userId = uid("usr");
+        const later = makePasskey(userId, { createdAt: at(now, MINUTE), name: "Phone" });
+        const first = makePasskey(userId);
+        const foreign = makePasskey(uid("usr"));
+        for (const p of [later, first, foreign]) expect(await store.passkeys.insert(p)).toBe(true);
+        expect(await store.passkeys.findByCredentialId(first.credentialId)).toEqual(first);
+        expect(await store.passkeys.findByCredentialId(hash())).toBeNull();
+        expect(await store.passkeys.listForUser(userId)).toEqual([first, later]);
+        expect(await store.passkeys.listForUser(uid("usr"))).toEqual([]);
+      });
+
+      it("refuses a credential id registered already, to any user, and of concurrent inserts exactly one wins", async () => {
+        const taken = makePasskey(uid("usr"));
+        expect(await store.passkeys.insert(taken)).toBe(true);
+        expect(await store.passkeys.insert(makePasskey(uid("usr"), { credentialId: taken.credentialId }))).toBe(false);
+        const credentialId = hash();
+        const results = await Promise.all(
+          Array.from({ length: 5 }, () => store.passkeys.insert(makePasskey(uid("usr"), { credentialId }))),
+        );
+        expect(results.filter((r) => r)).toHaveLength(1);
+        expect(await store.passkeys.findByCredentialId(taken.credentialId)).toEqual(taken);
+      });
+
+      it("renames and deletes only the owner's passkey", async () => {
+        const userId = uid("usr");
+        const passkey = makePasskey(userId);
+        await store.passkeys.insert(passkey);
+        expect(await store.passkeys.rename(uid("usr"), passkey.id, "Stolen")).toBeNull();
+        expect(await store.passkeys.rename(userId, uid("pk"), "Nothing")).toBeNull();
+        expect(await store.passkeys.rename(userId, passkey.id, "Desk key")).toEqual({ ...passkey, name: "Desk key" });
+        expect(await store.passkeys.delete(uid("usr"), passkey.id)).toBe(false);
+        expect(await store.passkeys.delete(userId, passkey.id)).toBe(true);
+        expect(await store.passkeys.delete(userId, passkey.id)).toBe(false);
+        expect(await store.passkeys.findByCredentialId(passkey.credentialId)).toBeNull();
+        // Its credential id is free again.
+        expect(await store.passkeys.insert(makePasskey(userId, { credentialId: passkey.credentialId }))).toBe(true);
+      });
+
+      it("records a use only over the counter read, so of racing uses one is written", async () => {
+        const passkey = makePasskey(uid("usr"), { counter: 4 });
+        await store.passkeys.insert(passkey);
+        const use = { counter: 5, backedUp: true, lastUsedAt: at(now, MINUTE) };
+        const results = await Promise.all(Array.from({ length: 5 }, () => store.passkeys.recordUse(passkey.id, 4, use)));
+        expect(results.filter((r) => r)).toHaveLength(1);
+        expect(await store.passkeys.recordUse(passkey.id, 4, { ...use, counter: 6 })).toBe(false);
+        expect(await store.passkeys.recordUse(uid("pk"), 0, use)).toBe(false);
+        expect(await store.passkeys.findByCredentialId(passkey.credentialId)).toEqual({ ...passkey, ...use });
+      });
+
+      it("deleteAllForUser removes the user's passkeys and only theirs; results are copies", async () => {
+        const userId = uid("usr");
+        const mine = makePasskey(userId);
+        const foreign = makePasskey(uid("usr"));
+        await store.passkeys.insert(mine);
+        await store.passkeys.insert(foreign);
+        const read = await store.passkeys.findByCredentialId(foreign.credentialId);
+        read?.transports.push("usb");
+        mine.transports.push("usb");
+        await store.passkeys.deleteAllForUser(userId);
+        expect(await store.passkeys.findByCredentialId(mine.credentialId)).toBeNull();
+        expect(await store.passkeys.findByCredentialId(foreign.credentialId)).toEqual(foreign);
+        expect(await store.passkeys.listForUser(userId)).toEqual([]);
       });
     });
 

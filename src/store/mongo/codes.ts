@@ -48,5 +48,10 @@ export function mongoCodes(run: Run<{ codes: Collection<CodeDoc> }>, limit: Limi
       run(async (c) => {
         await c.codes.deleteMany({ userId }, limit);
       }),
+
+    add: (code) =>
+      run(async (c) => {
+        await c.codes.insertOne(codeToDoc(code), limit);
+      }),
   };
 }

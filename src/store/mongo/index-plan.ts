@@ -36,6 +36,11 @@ export const indexPlan = {
     { key: { targetUserId: 1, at: -1, _id: -1 }, name: "targetUserId_at_id" },
     { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
   ],
+  // _id is the credential id; `id` names a passkey in the API; a user's are listed oldest first.
+  passkeys: [
+    { key: { id: 1 }, name: "id_unique", unique: true },
+    { key: { userId: 1, createdAt: 1 }, name: "userId_createdAt" },
+  ],
 } as const satisfies IndexPlan;
 
 /** An index as `listIndexes` describes it; only `name` and `key` are always present. */

@@ -66,6 +66,10 @@ const CODES = [
   { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
 ];
 const SERVICE_ACCOUNTS = [{ key: { createdAt: -1, _id: -1 }, name: "createdAt_id" }];
+const PASSKEYS = [
+  { key: { id: 1 }, name: "id_unique", unique: true },
+  { key: { userId: 1, createdAt: 1 }, name: "userId_createdAt" },
+];
 
 const AUDIT_EVENTS = [
   { key: { at: -1, _id: -1 }, name: "at_id" },
@@ -102,6 +106,7 @@ describe("mongo indexes", () => {
       codes: CODES,
       service_accounts: SERVICE_ACCOUNTS,
       audit_events: AUDIT_EVENTS,
+      passkeys: PASSKEYS,
     });
   });
 
@@ -117,14 +122,15 @@ describe("mongo indexes", () => {
       create("codes", CODES),
       create("service_accounts", SERVICE_ACCOUNTS),
       create("audit_events", AUDIT_EVENTS),
+      create("passkeys", PASSKEYS),
     ]);
-    expect(log.entries).toEqual([{ level: "info", obj: { collections: 7, indexes: 12 }, msg: "mongo indexes ensured" }]);
+    expect(log.entries).toEqual([{ level: "info", obj: { collections: 8, indexes: 14 }, msg: "mongo indexes ensured" }]);
   });
 
   it("works without a logger", async () => {
     const db = new FakeDb();
     await expect(ensureIndexes(db)).resolves.toBeUndefined();
-    expect(db.calls).toHaveLength(7);
+    expect(db.calls).toHaveLength(8);
   });
 
   it("reconciles a changed TTL with collMod, warns, and creates the collection's indexes again", async () => {
@@ -152,6 +158,7 @@ describe("mongo indexes", () => {
       create("codes", CODES),
       create("service_accounts", SERVICE_ACCOUNTS),
       create("audit_events", AUDIT_EVENTS),
+      create("passkeys", PASSKEYS),
     ]);
     expect(log.entries.filter((e) => e.level === "warn")).toEqual([
       {

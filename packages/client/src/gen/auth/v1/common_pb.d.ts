@@ -515,6 +515,15 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_SIGN_IN_METHOD_DISABLED = 37;
    */
   SIGN_IN_METHOD_DISABLED = 37,
+
+  /**
+   * UNAUTHENTICATED: the passkey's answer was not accepted (unknown or removed credential, wrong
+   * origin or RP ID, bad signature, user not verified, a challenge unknown, spent or expired, or a
+   * sign counter that went backwards). One reason for all, so nothing tells an account apart.
+   *
+   * @generated from enum value: ERROR_REASON_INVALID_PASSKEY = 38;
+   */
+  INVALID_PASSKEY = 38,
 }
 
 /**
