@@ -28,6 +28,12 @@ export interface Behaviour {
 const b64url = (bytes: Uint8Array | string) => Buffer.from(bytes).toString("base64url");
 const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest();
 
+/** PublicKeyCredential.toJSON() of a platform authenticator's credential. */
+function credentialJson(credential: Credential, response: Record<string, unknown>): string {
+  const id = b64url(credential.id);
+  return JSON.stringify({ id, rawId: id, type: "public-key", clientExtensionResults: {}, authenticatorAttachment: "platform", response });
+}
+
 const FLAG_UP = 0x01;
 const FLAG_UV = 0x04;
 const FLAG_BE = 0x08;
@@ -37,11 +43,14 @@ const FLAG_AT = 0x40;
 export class SoftwareAuthenticator {
   readonly credentials: Credential[] = [];
 
-  constructor(
-    readonly origin: string,
-    /** Whether credentials are synced passkeys (BE and BS set), as a platform's often are. */
-    readonly synced = true,
-  ) {}
+  readonly origin: string;
+  /** Whether credentials are synced passkeys (BE and BS set), as a platform's often are. */
+  readonly synced: boolean;
+
+  constructor(origin: string, synced = true) {
+    this.origin = origin;
+    this.synced = synced;
+  }
 
   private flags(behaviour: Behaviour): number {
     return FLAG_UP | (behaviour.userVerified === false ? 0 : FLAG_UV) | (this.synced ? FLAG_BE | FLAG_BS : 0);
@@ -92,17 +101,10 @@ export class SoftwareAuthenticator {
         ["authData", new Uint8Array(authData)],
       ]) as never,
     );
-    return JSON.stringify({
-      id: b64url(credential.id),
-      rawId: b64url(credential.id),
-      type: "public-key",
-      clientExtensionResults: {},
-      authenticatorAttachment: "platform",
-      response: {
-        clientDataJSON: b64url(this.clientData("webauthn.create", options.challenge, behaviour)),
-        attestationObject: b64url(attestationObject),
-        transports: ["internal", "hybrid"],
-      },
+    return credentialJson(credential, {
+      clientDataJSON: b64url(this.clientData("webauthn.create", options.challenge, behaviour)),
+      attestationObject: b64url(attestationObject),
+      transports: ["internal", "hybrid"],
     });
   }
 
@@ -122,18 +124,11 @@ export class SoftwareAuthenticator {
     const authData = Buffer.concat([sha256(credential.rpId), Buffer.from([this.flags(behaviour)]), counter]);
     const clientData = this.clientData("webauthn.get", options.challenge, behaviour);
     const signature = sign("sha256", Buffer.concat([authData, sha256(clientData)]), credential.privateKey);
-    return JSON.stringify({
-      id: b64url(credential.id),
-      rawId: b64url(credential.id),
-      type: "public-key",
-      clientExtensionResults: {},
-      authenticatorAttachment: "platform",
-      response: {
-        clientDataJSON: b64url(clientData),
-        authenticatorData: b64url(authData),
-        signature: b64url(signature),
-        userHandle: credential.userHandle,
-      },
+    return credentialJson(credential, {
+      clientDataJSON: b64url(clientData),
+      authenticatorData: b64url(authData),
+      signature: b64url(signature),
+      userHandle: credential.userHandle,
     });
   }
 
