@@ -145,6 +145,36 @@ describe("configuration", () => {
     }
   });
 
+  it("reads the passkey settings: off unless the RP ID and the origins are both set, each checked", () => {
+    expect(loadConfig({}, noFiles).webauthn).toBeUndefined();
+    const on = { WEBAUTHN_RP_ID: "Example.com", WEBAUTHN_ORIGINS: "https://example.com,https://app.example.com" };
+    expect(loadConfig(on, noFiles).webauthn).toEqual({
+      rpId: "example.com",
+      rpName: "authd",
+      origins: ["https://example.com", "https://app.example.com"],
+      challengeTtlSeconds: 300,
+    });
+    expect(loadConfig({ ...on, WEBAUTHN_RP_NAME: "Example", TOTP_ISSUER: "Other" }, noFiles).webauthn?.rpName).toBe("Example");
+    expect(loadConfig({ ...on, TOTP_ISSUER: "Other" }, noFiles).webauthn?.rpName).toBe("Other");
+    const local = { WEBAUTHN_RP_ID: "localhost", WEBAUTHN_ORIGINS: "http://localhost:5173" };
+    expect(loadConfig(local, noFiles).webauthn?.origins).toEqual(["http://localhost:5173"]);
+    const refused: [Record<string, string>, RegExp][] = [
+      [{ WEBAUTHN_RP_ID: "example.com" }, /WEBAUTHN_ORIGINS must be set/],
+      [{ WEBAUTHN_ORIGINS: "https://example.com" }, /WEBAUTHN_RP_ID must be set/],
+      [{ ...on, WEBAUTHN_RP_ID: "https://example.com" }, /WEBAUTHN_RP_ID must be a host name/],
+      [{ ...on, WEBAUTHN_RP_ID: "192.0.2.1", WEBAUTHN_ORIGINS: "https://192.0.2.1" }, /WEBAUTHN_RP_ID must be a host name/],
+      [{ ...on, WEBAUTHN_ORIGINS: "https://example.net" }, /WEBAUTHN_ORIGINS "https:\/\/example.net" is not on WEBAUTHN_RP_ID/],
+      [{ ...on, WEBAUTHN_ORIGINS: "https://notexample.com" }, /is not on WEBAUTHN_RP_ID/],
+      [{ ...on, WEBAUTHN_ORIGINS: "http://example.com" }, /must use https/],
+      [{ ...on, WEBAUTHN_ORIGINS: "*" }, /not \*/],
+      [{ ...on, WEBAUTHN_ORIGINS: "https://example.com/login" }, /bare origins/],
+      [{ ...on, WEBAUTHN_RP_NAME: "x".repeat(65) }, /WEBAUTHN_RP_NAME/],
+      [{ ...on, WEBAUTHN_CHALLENGE_TTL_SECONDS: "601" }, /WEBAUTHN_CHALLENGE_TTL_SECONDS/],
+      [{ ...on, WEBAUTHN_CHALLENGE_TTL_SECONDS: "29" }, /WEBAUTHN_CHALLENGE_TTL_SECONDS/],
+    ];
+    for (const [env, message] of refused) expect(() => loadConfig(env, noFiles), JSON.stringify(env)).toThrow(message);
+  });
+
   it("reads the two-factor settings, with 5 failures and a 15-minute lock by default", () => {
     const defaults = loadConfig({}, noFiles).twoFactor;
     expect(defaults).toEqual({ issuer: "authd", maxFailures: 5, lockSeconds: 900, setupTtlSeconds: 600 });

@@ -52,13 +52,13 @@ beforeEach(async () => {
 afterEach(() => s.close());
 
 describe("passkeys off", () => {
-  it("every ceremony says PASSKEYS_UNAVAILABLE when WEBAUTHN_* is not set", async () => {
+  it("every ceremony says SIGN_IN_METHOD_DISABLED when WEBAUTHN_* is not set", async () => {
     await s.close();
     s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
     const { caller } = await signUp();
-    await expect(s.ops.passkeys.startRegistration(caller, noReauthentication)).rejects.toEqual(refused("PASSKEYS_UNAVAILABLE"));
-    await expect(s.ops.passkeySignIn.startSignIn()).rejects.toEqual(refused("PASSKEYS_UNAVAILABLE"));
-    await expect(finish("{}")).rejects.toEqual(refused("PASSKEYS_UNAVAILABLE"));
+    await expect(s.ops.passkeys.startRegistration(caller, noReauthentication)).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
+    await expect(s.ops.passkeySignIn.startSignIn()).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
+    await expect(finish("{}")).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
   });
 });
 
@@ -287,7 +287,7 @@ describe("a passkey as the second factor after a password", () => {
     await expect(s.ops.signIn.completeLogin(challenge, { code: "123456" }, s.client)).rejects.toEqual(refused("INVALID_CHALLENGE"));
   });
 
-  it("refuses another account's passkey and a passwordless challenge; says PASSKEYS_UNAVAILABLE for an account without passkeys", async () => {
+  it("refuses another account's passkey and a passwordless challenge; says SIGN_IN_METHOD_DISABLED for an account without passkeys", async () => {
     const { email, caller } = await withTwoFactor();
     const mine = new SoftwareAuthenticator(origin);
     await register(caller, mine);
@@ -307,7 +307,7 @@ describe("a passkey as the second factor after a password", () => {
     expect((await s.store.attempts.get(`2fa:${caller.userId}`, s.clock.now())).failures).toBe(2);
 
     const { email: plain } = await withTwoFactor();
-    await expect(s.ops.passkeySignIn.startSecondFactor(await pendingLogin(plain))).rejects.toEqual(refused("PASSKEYS_UNAVAILABLE"));
+    await expect(s.ops.passkeySignIn.startSecondFactor(await pendingLogin(plain))).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
     await expect(s.ops.passkeySignIn.startSecondFactor("not-a-challenge")).rejects.toEqual(refused("INVALID_CHALLENGE"));
   });
 });
