@@ -853,6 +853,19 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.codes.consume(otherUser.codeHash, "password_reset", now)).toEqual(otherUser);
       });
 
+      it("replace with a record already expired voids the live code of that user and purpose (sign-in/email.ts)", async () => {
+        const userId = uid("usr");
+        const code = makeCode(userId, "email_sign_in_code", now);
+        const link = makeCode(userId, "email_sign_in_link", now);
+        await store.codes.replace(code);
+        await store.codes.replace(link);
+        const standIn = makeCode(userId, "email_sign_in_code", now, { expiresAt: now });
+        await store.codes.replace(standIn);
+        expect(await store.codes.consume(code.codeHash, "email_sign_in_code", now)).toBeNull();
+        expect(await store.codes.consume(standIn.codeHash, "email_sign_in_code", now)).toBeNull();
+        expect(await store.codes.consume(link.codeHash, "email_sign_in_link", now)).toEqual(link);
+      });
+
       it("consume with the wrong purpose returns null and leaves the code in place", async () => {
         const code = makeCode(uid("usr"), "email_verification", now);
         await store.codes.replace(code);
