@@ -46,7 +46,8 @@ async function servePage(): Promise<void> {
     }
   });
   await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-  pageUrl = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+  // localhost, not 127.0.0.1: a WebAuthn RP ID is a host name, and http://localhost is a secure context.
+  pageUrl = `http://localhost:${(pageServer.address() as AddressInfo).port}`;
 }
 
 beforeAll(async () => {
@@ -56,6 +57,8 @@ beforeAll(async () => {
     EMAIL_VERIFICATION_REQUIRED: "false",
     ACCESS_TOKEN_TTL_SECONDS: String(ttlSeconds),
     CORS_ALLOWED_ORIGINS: pageUrl,
+    WEBAUTHN_RP_ID: "localhost",
+    WEBAUTHN_ORIGINS: pageUrl,
     EMAIL_SIGN_IN: "code,link",
     EMAIL_SIGN_IN_LINK_URL: `${pageUrl}/`,
   });
@@ -90,6 +93,10 @@ interface PageApi {
   me(): Promise<{ id: string; email: string }>;
   failedLogin(email: string, password: string): Promise<{ reason: string | undefined; code: number; name: string }>;
   stored(): { accessToken?: string } | null;
+  registerPasskey(name: string): Promise<{ id: string; credentialId: string; backupEligible: boolean; backedUp: boolean }>;
+  passkeySignIn(): Promise<{ userId: string; credentialJson: string }>;
+  failedPasskeySignIn(replayed?: string): Promise<{ reason: string | undefined; code: number }>;
+  passkeyNames(): Promise<string[]>;
   signOuts(): string[];
 }
 
@@ -169,5 +176,70 @@ describe.skipIf(!hasChromium)("a magic link in Chromium", () => {
     expect(pageErrors).toEqual([]);
     await page.close();
     await again.close();
+  });
+});
+
+describe.skipIf(!hasChromium)("passkeys in Chromium, with a virtual authenticator", () => {
+  it("registers a passkey and signs in with it alone over Connect-Web; a replayed or cloned assertion is refused", async () => {
+    const email = "browser-passkey@example.com";
+    await createAuthdClients(createAuthdTransport({ baseUrl: h.url })).auth.register({ email, password });
+
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    // A platform authenticator (ctap2, internal) that keeps discoverable credentials and verifies
+    // the user, answering without a prompt; its passkeys are synced (backup eligible and backed up).
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("WebAuthn.enable", { enableUI: false });
+    const authenticator = {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+      defaultBackupEligibility: true,
+      defaultBackupState: true,
+    } as const;
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", { options: authenticator });
+    await page.goto(`${pageUrl}/`);
+    await page.waitForFunction(() => "authd" in globalThis);
+    await inPage(page, "setup", h.url, "connect");
+
+    // 1. Signed in with the password (a recent sign-in), the page registers a passkey.
+    const userId = await inPage(page, "login", email, password);
+    const passkey = await inPage(page, "registerPasskey", "Chromium");
+    expect(passkey).toMatchObject({ backupEligible: true, backedUp: true });
+    expect(await inPage(page, "passkeyNames")).toEqual(["Chromium"]);
+    const [created] = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
+    expect(created).toMatchObject({ isResidentCredential: true, rpId: "localhost" });
+    expect(Buffer.from(created?.credentialId ?? "", "base64").toString("base64url")).toBe(passkey.credentialId);
+
+    // 2. Passwordless: no email typed, the discoverable credential names the user.
+    await page.evaluate(() => sessionStorage.clear());
+    const first = await inPage(page, "passkeySignIn");
+    expect(first.userId).toBe(userId);
+    expect(await inPage(page, "me")).toEqual({ id: userId, email });
+
+    // 3. The same assertion again (captured, replayed): its challenge is spent.
+    expect(await inPage(page, "failedPasskeySignIn", first.credentialJson)).toEqual({ reason: "INVALID_PASSKEY", code: 16 });
+
+    // 4. A clone: the credential copied out now, then used on a second authenticator after the
+    // original has signed in again, presents a counter that did not grow.
+    const snapshot = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials[0];
+    if (snapshot === undefined) throw new Error("no credential");
+    const second = await inPage(page, "passkeySignIn");
+    expect(second.userId).toBe(userId);
+    const counter = (await h.store.passkeys.findByCredentialId(passkey.credentialId))?.counter ?? 0;
+    expect(counter).toBeGreaterThan(snapshot.signCount);
+    await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId });
+    const clone = await cdp.send("WebAuthn.addVirtualAuthenticator", { options: authenticator });
+    await cdp.send("WebAuthn.addCredential", { authenticatorId: clone.authenticatorId, credential: snapshot });
+    expect(await inPage(page, "failedPasskeySignIn")).toEqual({ reason: "INVALID_PASSKEY", code: 16 });
+    expect(h.logs.some((l) => String(l["msg"]).includes("counter did not increase") && l["userId"] === userId)).toBe(true);
+    expect((await h.store.passkeys.findByCredentialId(passkey.credentialId))?.counter).toBe(counter);
+
+    expect(pageErrors).toEqual([]);
+    await page.close();
   });
 });

@@ -5,6 +5,7 @@ import { toAuthdError } from "./errors.ts";
 import { AdminService } from "./gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
 import { EmailSignInService } from "./gen/auth/v1/email_sign_in_service_pb.js";
+import { PasskeyService } from "./gen/auth/v1/passkey_service_pb.js";
 import { ServiceAccountService } from "./gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "./gen/auth/v1/session_service_pb.js";
 import { TokenService } from "./gen/auth/v1/token_service_pb.js";
@@ -15,6 +16,7 @@ export * from "./gen/auth/v1/admin_service_pb.js";
 export * from "./gen/auth/v1/auth_service_pb.js";
 export * from "./gen/auth/v1/common_pb.js";
 export * from "./gen/auth/v1/email_sign_in_service_pb.js";
+export * from "./gen/auth/v1/passkey_service_pb.js";
 export * from "./gen/auth/v1/service_account_service_pb.js";
 export * from "./gen/auth/v1/session_service_pb.js";
 export * from "./gen/auth/v1/token_service_pb.js";
@@ -53,6 +55,8 @@ export interface AuthdClients {
   admin: Client<typeof AdminService>;
   /** Passwordless sign-in by a mailed code or magic link (when the server turns it on). */
   emailSignIn: Client<typeof EmailSignInService>;
+  /** Passkeys: register, list, rename, remove, and sign in with one (when the server turns them on). */
+  passkeys: Client<typeof PasskeyService>;
 }
 
 /** A client of each of authd's services on one transport. */
@@ -65,5 +69,6 @@ export function createAuthdClients(transport: Transport): AuthdClients {
     serviceAccounts: createClient(ServiceAccountService, transport),
     admin: createClient(AdminService, transport),
     emailSignIn: createClient(EmailSignInService, transport),
+    passkeys: createClient(PasskeyService, transport),
   };
 }

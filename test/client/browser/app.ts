@@ -9,6 +9,7 @@ import {
   type TokenManager,
   webTokenStorage,
 } from "../../../packages/client/src/web.ts";
+import { startAuthentication, startRegistration } from "@simplewebauthn/browser";
 
 /** The page's address (the test's type-check has no DOM library; the page runs in Chromium). */
 const page = globalThis as unknown as {
@@ -58,6 +59,48 @@ const authd = {
   async me(): Promise<{ id: string; email: string }> {
     const res = await ready().clients.auth.getCurrentUser({});
     return { id: res.user?.id ?? "", email: res.user?.email ?? "" };
+  },
+  /** Registers a passkey for the signed-in user: the browser's authenticator makes it. */
+  async registerPasskey(name: string): Promise<{ id: string; credentialId: string; backupEligible: boolean; backedUp: boolean }> {
+    const { clients } = ready();
+    const start = await clients.passkeys.startPasskeyRegistration({});
+    const created = await startRegistration({ optionsJSON: JSON.parse(start.optionsJson) });
+    const { passkey } = await clients.passkeys.finishPasskeyRegistration({ credentialJson: JSON.stringify(created), name });
+    return {
+      id: passkey?.id ?? "",
+      credentialId: passkey?.credentialId ?? "",
+      backupEligible: passkey?.backupEligible ?? false,
+      backedUp: passkey?.backedUp ?? false,
+    };
+  },
+  /** Signs in with a passkey alone; returns the user and the assertion sent (for the replay test). */
+  async passkeySignIn(): Promise<{ userId: string; credentialJson: string }> {
+    const { clients, manager } = ready();
+    const start = await clients.passkeys.startPasskeySignIn({});
+    const asserted = await startAuthentication({ optionsJSON: JSON.parse(start.optionsJson) });
+    const credentialJson = JSON.stringify(asserted);
+    const res = await clients.passkeys.finishPasskeySignIn({ credentialJson });
+    if (res.tokens === undefined) throw new Error("no tokens");
+    await manager.setTokens(res.tokens);
+    return { userId: res.user?.id ?? "", credentialJson };
+  },
+  /** A passkey sign-in expected to fail: the given assertion sent again, or a fresh one. */
+  async failedPasskeySignIn(replayed?: string): Promise<{ reason: string | undefined; code: number }> {
+    const { clients } = ready();
+    try {
+      let credentialJson = replayed;
+      if (credentialJson === undefined) {
+        const start = await clients.passkeys.startPasskeySignIn({});
+        credentialJson = JSON.stringify(await startAuthentication({ optionsJSON: JSON.parse(start.optionsJson) }));
+      }
+      await clients.passkeys.finishPasskeySignIn({ credentialJson });
+      return { reason: "none", code: 0 };
+    } catch (err) {
+      return { reason: reasonOf(err), code: (err as { code: number }).code };
+    }
+  },
+  async passkeyNames(): Promise<string[]> {
+    return (await ready().clients.passkeys.listPasskeys({})).passkeys.map((p) => p.name);
   },
   /** The reason and status of a failed call, as the app sees them. */
   async failedLogin(email: string, password: string): Promise<{ reason: string | undefined; code: number; name: string }> {
