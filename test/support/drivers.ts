@@ -9,6 +9,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { AdminService } from "../../gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { EmailSignInService } from "../../gen/auth/v1/email_sign_in_service_pb.js";
+import { PasskeyService } from "../../gen/auth/v1/passkey_service_pb.js";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
@@ -38,7 +39,7 @@ export class RpcFailure extends Error {
 }
 
 export type Method =
-  `${"AuthService" | "SessionService" | "TwoFactorService" | "ServiceAccountService" | "TokenService" | "AdminService" | "EmailSignInService"}/${string}`;
+  `${"AuthService" | "SessionService" | "TwoFactorService" | "ServiceAccountService" | "TokenService" | "AdminService" | "EmailSignInService" | "PasskeyService"}/${string}`;
 
 /** Request headers (gRPC metadata) by lower-case name. */
 export type Headers = Record<string, string>;
@@ -90,6 +91,7 @@ const services: Record<string, DescService> = {
   TokenService,
   AdminService,
   EmailSignInService,
+  PasskeyService,
 };
 
 function describe(method: Method): DescMethod {
@@ -112,6 +114,7 @@ export function connectDriver(name: string, transport: Transport, userAgent: str
     TokenService: createClient(TokenService, transport) as never,
     AdminService: createClient(AdminService, transport) as never,
     EmailSignInService: createClient(EmailSignInService, transport) as never,
+    PasskeyService: createClient(PasskeyService, transport) as never,
   };
   return {
     name,
@@ -149,6 +152,7 @@ export function grpcJsDriver(url: string): Driver {
     TokenService: clients.tokens,
     AdminService: clients.admin,
     EmailSignInService: clients.emailSignIn,
+    PasskeyService: clients.passkeys,
   };
   return {
     name: "grpc-js",

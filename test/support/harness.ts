@@ -152,6 +152,7 @@ export function grpcJsClients(url: string): {
   tokens: GrpcJsClient;
   admin: GrpcJsClient;
   emailSignIn: GrpcJsClient;
+  passkeys: GrpcJsClient;
   close(): void;
 } {
   const def = protoLoader.loadSync(
@@ -163,6 +164,7 @@ export function grpcJsClients(url: string): {
       "auth/v1/token_service.proto",
       "auth/v1/admin_service.proto",
       "auth/v1/email_sign_in_service.proto",
+      "auth/v1/passkey_service.proto",
     ],
     {
       includeDirs: [protoRoot],
@@ -190,6 +192,7 @@ export function grpcJsClients(url: string): {
     tokens: make("TokenService"),
     admin: make("AdminService"),
     emailSignIn: make("EmailSignInService"),
+    passkeys: make("PasskeyService"),
   };
   return {
     ...clients,
