@@ -2,7 +2,8 @@
 // check plus the live-session check) with the verified-token cache off (every call checks the
 // Ed25519 signature) and warm (the same token again), the whole GetCurrentUser operation, and an
 // empty async call as the reference. A benchmark, not a test: it prints numbers for a person to
-// read. Run: npm run bench:authenticate   (ROUNDS=3 MS=1000 by default; medians of the rounds)
+// read. An admin's authenticate() beside a user's shows what working out the permissions of the
+// roles on every call costs. Run: npm run bench:authenticate   (ROUNDS=3 MS=1000 by default; medians of the rounds)
 import { randomUUID } from "node:crypto";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
@@ -17,7 +18,7 @@ import { callRate } from "./lib/call-rate.ts";
 const rounds = Number(process.env.ROUNDS ?? 3);
 const msPerCase = Number(process.env.MS ?? 1000);
 
-async function signedIn(cacheSize: string) {
+async function signedIn(cacheSize: string, roles = ["user"]) {
   const config = loadConfig({ LOG_LEVEL: "silent", ACCESS_TOKEN_CACHE_SIZE: cacheSize }, () => "");
   const store = createMemoryStore();
   const service = await composeService(config, { store, mailer: createOutbox(), log: createLogger("silent") });
@@ -32,7 +33,7 @@ async function signedIn(cacheSize: string) {
     createdAt: now,
     updatedAt: now,
     sessionCutoff: { generation: 0, keptSessionId: null },
-    roles: ["user"],
+    roles,
     disabledAt: null,
   };
   await store.users.insert(user);
@@ -42,6 +43,8 @@ async function signedIn(cacheSize: string) {
 
 const cold = await signedIn("0");
 const warm = await signedIn("10000");
+// The admin role grants five permissions, worked out from the role map on every call (the live check).
+const admin = await signedIn("10000", ["admin", "user"]);
 const empty = async () => 0;
 
 const cases: Record<string, () => Promise<unknown>> = {
@@ -50,6 +53,7 @@ const cases: Record<string, () => Promise<unknown>> = {
   "accessTokens.verify, cache warm": () => warm.service.accessTokens.verify(warm.credential.bearer),
   "authenticate(), cache off": () => cold.service.operations.sessions.authenticate(cold.credential),
   "authenticate(), cache warm": () => warm.service.operations.sessions.authenticate(warm.credential),
+  "authenticate(), cache warm, admin": () => admin.service.operations.sessions.authenticate(admin.credential),
   "GetCurrentUser operation, cache off": async () =>
     cold.service.operations.accounts.getUser(await cold.service.operations.sessions.authenticate(cold.credential)),
   "GetCurrentUser operation, cache warm": async () =>
@@ -103,3 +107,4 @@ if (gc === undefined) {
 }
 await cold.service.store.close();
 await warm.service.store.close();
+await admin.service.store.close();

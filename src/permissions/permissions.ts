@@ -104,6 +104,26 @@ export function permissionsOf(roles: readonly string[], map: RoleMap): string[] 
   return [...granted].sort();
 }
 
+/**
+ * permissionsOf, remembered per combination of roles (frozen, shared): the live check asks on
+ * every authenticated call, and accounts share a handful of combinations. Bounded: past
+ * `maxEntries` combinations it starts afresh.
+ */
+export function createPermissionLookup(map: RoleMap, maxEntries = 1024): (roles: readonly string[]) => readonly string[] {
+  const known = new Map<string, readonly string[]>();
+  return (roles) => {
+    // Role names never hold a line feed (isRoleName), so the joined names tell combinations apart.
+    const key = roles.join("\n");
+    let found = known.get(key);
+    if (found === undefined) {
+      found = Object.freeze(permissionsOf(roles, map));
+      if (known.size >= maxEntries) known.clear();
+      known.set(key, found);
+    }
+    return found;
+  };
+}
+
 /** Roles as stored: each once, in a stable order (the default role never needs to be repeated). */
 export function normalizeRoles(roles: readonly string[]): string[] {
   return [...new Set(roles)].sort();

@@ -4,7 +4,7 @@ import { AuthError } from "../errors.ts";
 import type { SecurityEvents } from "../events.ts";
 import { checkId, checkOpaque } from "../input.ts";
 import type { Logger } from "../log.ts";
-import { permissionsOf, type RoleMap } from "../permissions/permissions.ts";
+import { createPermissionLookup, type RoleMap } from "../permissions/permissions.ts";
 import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
 import type {
   UserPatch,
@@ -117,13 +117,15 @@ export function createSessions(deps: SessionsDeps) {
   const cookieMac = (sessionId: string) => deps.cookieSigner.sign(`session:${sessionId}`);
   const ttlFor = (rememberMe: boolean) => (rememberMe ? policy.refreshTokenTtlRememberMeSeconds : policy.refreshTokenTtlSeconds);
 
+  const permissionsFor = createPermissionLookup(deps.roles);
+
   const callerOf = ({ session, user }: Live): Caller => ({
     userId: session.userId,
     sessionId: session.id,
     signedInAt: session.createdAt,
     generations: { ...session.generations },
     roles: user.roles,
-    permissions: permissionsOf(user.roles, deps.roles),
+    permissions: permissionsFor(user.roles),
   });
 
   /** The roles as the user record holds them now: a refresh carries a change into the next token. */
@@ -142,7 +144,7 @@ export function createSessions(deps: SessionsDeps) {
       userId: session.userId,
       sessionId: session.id,
       roles: user.roles,
-      permissions: permissionsOf(user.roles, deps.roles),
+      permissions: permissionsFor(user.roles),
     });
     return {
       accessToken: access.token,

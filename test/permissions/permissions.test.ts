@@ -2,7 +2,14 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { AuthError } from "../../src/errors.ts";
-import { defaultRoleMap, legacyRole, parseRoleMap, permissionsOf, requirePermission } from "../../src/permissions/permissions.ts";
+import {
+  createPermissionLookup,
+  defaultRoleMap,
+  legacyRole,
+  parseRoleMap,
+  permissionsOf,
+  requirePermission,
+} from "../../src/permissions/permissions.ts";
 
 const noFiles = (p: string): string => {
   throw new Error(`no such file ${p}`);
@@ -79,6 +86,20 @@ describe("permissions", () => {
     expect(permissionsOf(["support", "admin", "user"], map)).toEqual(["profile.read", "users.read", "users.write"]);
     expect(permissionsOf(["removed-since"], map)).toEqual([]);
     expect(permissionsOf([], map)).toEqual([]);
+  });
+
+  it("the lookup the live check uses gives the same answers, remembered per combination and bounded", () => {
+    const lookup = createPermissionLookup(map, 2);
+    const first = lookup(["admin", "user"]);
+    expect(first).toEqual(permissionsOf(["admin", "user"], map));
+    expect(lookup(["admin", "user"])).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(lookup(["support"])).toEqual(["users.read"]);
+    // A third combination starts afresh: still right, a new array.
+    expect(lookup(["user"])).toEqual(["profile.read"]);
+    const again = lookup(["admin", "user"]);
+    expect(again).toEqual(first);
+    expect(again).not.toBe(first);
   });
 
   it("requirePermission passes a caller who holds it and refuses others with PERMISSION_DENIED", () => {
