@@ -26,8 +26,9 @@
 //
 // Completing either voids the other and proves the mailbox: the address becomes verified. An
 // account that was NOT verified until then may have been registered by someone else with this
-// address and a password of theirs (account pre-hijacking): so that password is removed and every
-// other session ended, in the same write. The owner sets a password with a reset if they want one.
+// address and credentials of theirs (account pre-hijacking): so its password is removed and every
+// other session ended, in the same write, and then its passkeys (every credential added before the
+// address was proven; providers linked later belong in proven() too). The owner adds new ones.
 import { randomInt } from "node:crypto";
 import { accountDisabled } from "../accounts/account.ts";
 import { clientNetwork } from "../client-network.ts";
@@ -61,7 +62,7 @@ export interface EmailSignInPolicy {
 }
 
 export interface EmailSignInDeps {
-  store: Pick<Store, "users" | "codes" | "attempts">;
+  store: Pick<Store, "users" | "codes" | "attempts" | "passkeys">;
   clock: Clock;
   mailer: Mailer;
   mailLimits: MailLimits;
@@ -156,14 +157,17 @@ export function createEmailSignIn(
 
   /**
    * The mailbox is proven: the address becomes verified; an unverified account also loses the
-   * password set before (pre-hijacking, see the header) and its other sessions.
+   * password and passkeys added before (pre-hijacking, see the header) and its other sessions.
    */
   async function proven(user: UserRecord): Promise<UserRecord> {
     // A disabled account is left as it is (the flow would refuse it anyway, after the change).
     if (user.disabledAt !== null) throw accountDisabled();
     if (user.emailVerified) return user;
     const patch = { emailVerified: true, passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() };
-    return (await store.users.update(user.id, patch, { endSessions: { keep: null } })) ?? user;
+    const updated = await store.users.update(user.id, patch, { endSessions: { keep: null } });
+    // After the write that ended the sessions: a passkey sign-in that raced it opened no live session.
+    await store.passkeys.deleteAllForUser(user.id);
+    return updated ?? user;
   }
 
   /** The user the code proves, under the guessing limits; throws for a wrong or spent one. */

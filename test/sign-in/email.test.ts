@@ -297,17 +297,21 @@ describe("with a second factor", () => {
 });
 
 describe("an unverified account", () => {
-  it("is verified by the code; the password set before the proof is removed and its sessions ended", async () => {
+  it("is verified by the code; the password and passkeys added before the proof are removed, its sessions ended", async () => {
     await start({ EMAIL_VERIFICATION_REQUIRED: "false" });
-    // Someone registers the address with a password of theirs and stays signed in.
-    const { tokens } = await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
+    // Someone registers the address with a password of theirs, adds a passkey and stays signed in.
+    const { tokens, user: squatted } = await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
     const squatter = tokens?.accessToken;
+    const passkey = { id: "pk1", userId: squatted.id, credentialId: "cred1", publicKey: "key", counter: 0, transports: [] };
+    const more = { backupEligible: false, backedUp: false, userHandle: "h", name: "theirs", createdAt: s.clock.now(), lastUsedAt: null };
+    expect(await s.store.passkeys.insert({ ...passkey, ...more })).toBe(true);
     expect((await s.store.users.findByEmail("ada@example.com"))?.emailVerified).toBe(false);
     const { code } = await mailFor("ada@example.com");
     const result = signedIn(await byCode("ada@example.com", code));
     expect(result.account.emailVerified).toBe(true);
     const user = await s.store.users.findByEmail("ada@example.com");
     expect([user?.emailVerified, user?.passwordHash]).toEqual([true, null]);
+    expect(await s.store.passkeys.listForUser(squatted.id)).toEqual([]);
     expect(await reason(s.ops.sessions.authenticate({ bearer: squatter }))).toBe("SESSION_REVOKED");
     expect(await reason(s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client))).toBe(
       "INVALID_CREDENTIALS",
@@ -322,14 +326,19 @@ describe("an unverified account", () => {
     expect(signedIn(await s.ops.emailSignIn.complete({ linkToken: token, rememberMe: false }, s.client)).account.emailVerified).toBe(true);
   });
 
-  it("a verified account keeps its password and sessions", async () => {
+  it("a verified account keeps its password, passkeys and sessions", async () => {
     await start();
     await account("ada@example.com");
+    const id = (await s.store.users.findByEmail("ada@example.com"))?.id ?? "";
+    const passkey = { id: "pk1", userId: id, credentialId: "cred1", publicKey: "key", counter: 0, transports: [] };
+    const more = { backupEligible: false, backedUp: false, userHandle: "h", name: "mine", createdAt: s.clock.now(), lastUsedAt: null };
+    await s.store.passkeys.insert({ ...passkey, ...more });
     const before = signedIn(await s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client));
     const { code } = await mailFor("ada@example.com");
     signedIn(await byCode("ada@example.com", code, { deviceToken: before.device.token }));
     expect((await s.ops.sessions.authenticate({ bearer: before.tokens.accessToken })).userId).toBe(before.account.id);
     expect(await reason(s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client))).toBe("OK");
+    expect(await s.store.passkeys.listForUser(id)).toHaveLength(1);
   });
 });
 
