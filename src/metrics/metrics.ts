@@ -11,6 +11,7 @@ import type { PasswordLockScope, SecurityEvents } from "../events.ts";
 import type { MailLimits } from "../mail/limits.ts";
 import type { Mailer } from "../mail/mailer.ts";
 import type { EmailSignIn } from "../sign-in/email.ts";
+import type { PasskeySignIn } from "../sign-in/passkey.ts";
 import type { SignIn } from "../sign-in/sign-in.ts";
 import { DuplicateEmailError, StorageFailureError, StorageUnavailableError } from "../store/errors.ts";
 import { observeStore as observeStoreCalls } from "../store/observed.ts";
@@ -39,6 +40,8 @@ export interface Metrics {
   observeSignIn(signIn: SignIn): SignIn;
   /** CompleteEmailSignIn counted as the sign-in step "email". */
   observeEmailSignIn(emailSignIn: EmailSignIn): EmailSignIn;
+  /** FinishPasskeySignIn counted as the step "passkey", FinishPasskeySecondFactor as "second_factor". */
+  observePasskeySignIn(passkeySignIn: PasskeySignIn): PasskeySignIn;
   limitEnforced(limit: EnforcedLimit): void;
   /** Where the connection counts come from, once the listener exists. */
   watchConnections(counts: () => ConnectionCounts): void;
@@ -228,6 +231,15 @@ export function createMetrics(): Metrics {
 
     observeEmailSignIn(emailSignIn) {
       return { request: emailSignIn.request, complete: (input, client) => counted("email", emailSignIn.complete(input, client)) };
+    },
+
+    observePasskeySignIn(passkeySignIn) {
+      return {
+        ...passkeySignIn,
+        finishSignIn: (input, client) => counted("passkey", passkeySignIn.finishSignIn(input, client)),
+        finishSecondFactor: (challenge, input, client) =>
+          counted("second_factor", passkeySignIn.finishSecondFactor(challenge, input, client)),
+      };
     },
 
     limitEnforced(limit) {

@@ -296,7 +296,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   const emailSignIn = metrics?.observeEmailSignIn(emailSignInOperations) ?? emailSignInOperations;
   const rp = createRelyingParty({ codes: store.codes, passkeys: store.passkeys, clock, log, settings: config.webauthn });
   const passkeys = createPasskeys({ store, clock, log, notifier }, rp, twoFactor);
-  const passkeySignIn = createPasskeySignIn(
+  const passkeySignInOperations = createPasskeySignIn(
     {
       store,
       clock,
@@ -307,6 +307,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     },
     { flow, rp, challenges, twoFactor, onDevice: onDeviceStep(devices, notifier) },
   );
+  const passkeySignIn = metrics?.observePasskeySignIn(passkeySignInOperations) ?? passkeySignInOperations;
 
   const pageTokens = createPageTokens(secrets.pageTokens);
   const serviceAccounts = createServiceAccounts({ store, clock, audit, pageTokens, knownPermissions: permissionNames(config.roles) });

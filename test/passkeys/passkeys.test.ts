@@ -312,6 +312,21 @@ describe("a passkey as the second factor after a password", () => {
   });
 });
 
+describe("metrics", () => {
+  it("counts passkey sign-ins in authd_sign_ins_total: step passkey, and second_factor", async () => {
+    await s.close();
+    s = await startService({ ...env, METRICS_TOKEN: "m".repeat(32) });
+    const { caller } = await signUp();
+    const authenticator = new SoftwareAuthenticator(origin);
+    await register(caller, authenticator);
+    await finish(await passwordless(authenticator));
+    await expect(finish(await passwordless(authenticator, { userVerified: false }))).rejects.toEqual(refused("INVALID_PASSKEY"));
+    const text = (await s.service.metrics?.scrape()) ?? "";
+    expect(text).toContain('authd_sign_ins_total{step="passkey",outcome="signed_in"} 1');
+    expect(text).toContain('authd_sign_ins_total{step="passkey",outcome="invalid_passkey"} 1');
+  });
+});
+
 describe("removing", () => {
   it("removes with a recent sign-in and mails the owner; never the last way in", async () => {
     const { email, caller } = await signUp();
