@@ -52,6 +52,9 @@ export const reasonStatus = {
   ACCOUNT_DISABLED: "permission_denied",
   SIGN_IN_METHOD_DISABLED: "failed_precondition",
   INVALID_PASSKEY: "unauthenticated",
+  PROVIDER_SIGN_IN_FAILED: "unauthenticated",
+  PROVIDER_ACCOUNT_LINKED: "already_exists",
+  PROVIDER_UNAVAILABLE: "unavailable",
 } as const satisfies Record<string, Status>;
 
 export type Reason = keyof typeof reasonStatus;

@@ -43,6 +43,9 @@ const documentedStatus: Record<string, string> = {
   ACCOUNT_DISABLED: "permission_denied",
   SIGN_IN_METHOD_DISABLED: "failed_precondition",
   INVALID_PASSKEY: "unauthenticated",
+  PROVIDER_SIGN_IN_FAILED: "unauthenticated",
+  PROVIDER_ACCOUNT_LINKED: "already_exists",
+  PROVIDER_UNAVAILABLE: "unavailable",
 };
 /** REST only: common.proto gives them an HTTP status (415, 405, 403) and no gRPC one. */
 const restOnly = ["UNSUPPORTED_MEDIA_TYPE", "METHOD_NOT_ALLOWED", "CSRF_REJECTED"];

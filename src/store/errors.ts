@@ -6,6 +6,14 @@ export class DuplicateEmailError extends Error {
   }
 }
 
+/** This provider account (provider, issuer, subject) is already linked to a user. */
+export class DuplicateProviderLinkError extends Error {
+  constructor() {
+    super("provider account already linked");
+    this.name = "DuplicateProviderLinkError";
+  }
+}
+
 /** The database could not be reached or did not answer in time. The cause stays server-side. */
 export class StorageUnavailableError extends Error {
   constructor(cause?: unknown) {

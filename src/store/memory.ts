@@ -5,7 +5,7 @@
 // never both observe the "before" state.
 
 import { systemClock, type Clock } from "../clock.ts";
-import { DuplicateEmailError, StorageUnavailableError } from "./errors.ts";
+import { DuplicateEmailError, DuplicateProviderLinkError, StorageUnavailableError } from "./errors.ts";
 import { attemptStateAt, forgivenAttemptRecord, nextAttemptRecord } from "./attempts.ts";
 import type {
   AuditEventRecord,
@@ -18,6 +18,8 @@ import type {
   PasskeyRecord,
   PasskeyStore,
   ConsumeRefreshResult,
+  ProviderLinkRecord,
+  ProviderLinkStore,
   RefreshTokenRecord,
   RefreshTokenStore,
   ServiceAccountCursor,
@@ -136,6 +138,7 @@ export interface MemoryRecordCounts {
   twoFactor: number;
   serviceAccounts: number;
   audit: number;
+  providerLinks: number;
 }
 
 export interface MemoryStore extends Store {
@@ -166,6 +169,10 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
   const passkeys = new UserIndexedTable<PasskeyRecord>();
   /** credential id -> passkey id: the credential id's uniqueness, checked and set in one turn. */
   const passkeyIdByCredential = new Map<string, string>();
+  const providerLinks = new UserIndexedTable<ProviderLinkRecord>();
+  /** JSON of [provider, issuer, subject] -> link id. Checked and set in the same turn as providerLinks. */
+  const providerLinkIdBySubject = new Map<string, string>();
+  const subjectKey = (l: Pick<ProviderLinkRecord, "provider" | "issuer" | "subject">) => JSON.stringify([l.provider, l.issuer, l.subject]);
 
   let closed = false;
 
@@ -554,6 +561,42 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     },
   };
 
+  const providerLinkStore: ProviderLinkStore = {
+    async insert(link) {
+      assertOpen();
+      if (providerLinkIdBySubject.has(subjectKey(link))) throw new DuplicateProviderLinkError();
+      if (providerLinks.rows.has(link.id)) throw new Error(`provider link id already exists: ${link.id}`);
+      providerLinks.set(link.id, copyRecord(link));
+      providerLinkIdBySubject.set(subjectKey(link), link.id);
+    },
+    async findBySubject(provider, issuer, subject) {
+      assertOpen();
+      const id = providerLinkIdBySubject.get(subjectKey({ provider, issuer, subject }));
+      const link = id === undefined ? undefined : providerLinks.rows.get(id);
+      return link === undefined ? null : copyRecord(link);
+    },
+    async listForUser(userId) {
+      assertOpen();
+      return providerLinks
+        .forUser(userId)
+        .map(([, link]) => copyRecord(link))
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+    async delete(id, userId) {
+      assertOpen();
+      const link = providerLinks.rows.get(id);
+      if (link === undefined || link.userId !== userId) return false;
+      providerLinks.delete(id);
+      providerLinkIdBySubject.delete(subjectKey(link));
+      return true;
+    },
+    async deleteAllForUser(userId) {
+      assertOpen();
+      for (const [, link] of providerLinks.forUser(userId)) providerLinkIdBySubject.delete(subjectKey(link));
+      providerLinks.deleteAllForUser(userId);
+    },
+  };
+
   return {
     kind: "memory",
     users,
@@ -565,6 +608,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
     serviceAccounts: serviceAccountStore,
     audit: auditStore,
     passkeys: passkeyStore,
+    providerLinks: providerLinkStore,
     sweep,
     recordCounts: () => ({
       users: usersById.size,
@@ -575,6 +619,7 @@ export function createMemoryStore(opts?: MemoryStoreOptions): MemoryStore {
       twoFactor: twoFactorByUser.size,
       serviceAccounts: serviceAccountsById.size,
       audit: auditEvents.length,
+      providerLinks: providerLinks.rows.size,
     }),
     async ping() {
       assertOpen();

@@ -3,7 +3,7 @@
 // Collections: users (_id = user id, unique email), sessions (_id = session id), refresh_tokens
 // (_id = token hash), codes (_id = code hash), attempts (_id = key), two_factor (_id = user id),
 // service_accounts (_id = service account id), audit_events (_id = event id), passkeys (_id =
-// WebAuthn credential id).
+// WebAuthn credential id), provider_links (_id = link id, unique provider account).
 // TTL indexes on `expiresAt` purge expired records; every read taking `now` also filters on
 // `expiresAt > now`, because TTL deletion is lazy.
 //
@@ -26,6 +26,7 @@ import { mongoCodes, type CodeDoc } from "./mongo/codes.ts";
 import type { MongoConnectionPlan } from "./mongo/connection-plan.ts";
 import { connectMongo, type Limit, type MongoConnectionOptions } from "./mongo/connection.ts";
 import { mongoPasskeys, type PasskeyDoc } from "./mongo/passkeys.ts";
+import { mongoProviderLinks, type ProviderLinkDoc } from "./mongo/provider-links.ts";
 import { mongoRefreshTokens, type RefreshTokenDoc } from "./mongo/refresh-tokens.ts";
 import { mongoServiceAccounts, type ServiceAccountDoc } from "./mongo/service-accounts.ts";
 import { mongoSessions, type SessionDoc } from "./mongo/sessions.ts";
@@ -43,6 +44,7 @@ interface Collections {
   serviceAccounts: Collection<ServiceAccountDoc>;
   audit: Collection<AuditEventDoc>;
   passkeys: Collection<PasskeyDoc>;
+  providerLinks: Collection<ProviderLinkDoc>;
 }
 
 function collections(db: Db): Collections {
@@ -57,6 +59,7 @@ function collections(db: Db): Collections {
     serviceAccounts: db.collection("service_accounts"),
     audit: db.collection("audit_events"),
     passkeys: db.collection("passkeys"),
+    providerLinks: db.collection("provider_links"),
   };
 }
 
@@ -92,6 +95,7 @@ export function createMongoStore(plan: MongoConnectionPlan, opts: MongoStoreOpti
     serviceAccounts: mongoServiceAccounts(run, limit),
     audit: mongoAudit(run, limit),
     passkeys: mongoPasskeys(run, limit),
+    providerLinks: mongoProviderLinks(run, limit),
     ping: () =>
       run(async (c) => {
         await c.db.command({ ping: 1 });

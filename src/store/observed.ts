@@ -13,6 +13,7 @@ export type StoreCollection =
   | "serviceAccounts"
   | "audit"
   | "passkeys"
+  | "providerLinks"
   | "store";
 
 /**
@@ -45,6 +46,7 @@ const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
     delete: true,
     deleteAllForUser: true,
   },
+  providerLinks: { insert: true, findBySubject: true, listForUser: true, delete: true, deleteAllForUser: true },
 };
 
 type AsyncCall = (...args: never[]) => Promise<unknown>;
@@ -88,6 +90,7 @@ export function observeStore<T>(store: Store, observerFor: (collection: StoreCol
     serviceAccounts: part("serviceAccounts"),
     audit: part("audit"),
     passkeys: part("passkeys"),
+    providerLinks: part("providerLinks"),
     ping: observed(() => store.ping(), observerFor("store", "ping")) as () => Promise<void>,
     close: () => store.close(),
   };

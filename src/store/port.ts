@@ -112,7 +112,10 @@ export interface RefreshSuccessor {
   graceUntil: Date;
 }
 
-/** email_sign_in_*: the code and the magic link of an email sign-in (src/sign-in/email.ts). */
+/**
+ * email_sign_in_*: the code and the magic link of an email sign-in (src/sign-in/email.ts);
+ * provider_*: a sign-in or link with an OpenID Connect provider (src/federation/).
+ */
 export type CodePurpose =
   | "email_verification"
   | "password_reset"
@@ -122,7 +125,9 @@ export type CodePurpose =
   // WebAuthn challenges (src/passkeys/), one purpose per ceremony so none answers another's.
   | "passkey_registration"
   | "passkey_sign_in"
-  | "passkey_second_factor";
+  | "passkey_second_factor"
+  | "provider_sign_in"
+  | "provider_link";
 
 export interface CodeRecord {
   /** SHA-256 of the code, hex. The code itself is never stored. */
@@ -139,6 +144,29 @@ export interface CodeRecord {
    * password change or reset since then raises it, and the challenge is void.
    */
   userGeneration?: number;
+  /** provider_sign_in and provider_link only: the configured provider id the flow runs with. */
+  provider?: string;
+  /** provider_link only: the session that started the link; only it may finish it. */
+  sessionId?: string;
+}
+
+/**
+ * An account at an OpenID Connect provider linked to a user: a way to sign in. The provider's
+ * (issuer, subject) pair names it (OpenID Connect Core 5.7: the only stable identifier; never the
+ * email). Unique on (provider, issuer, subject).
+ */
+export interface ProviderLinkRecord {
+  id: string;
+  userId: string;
+  /** The configured provider id (OIDC_PROVIDERS), e.g. "google". */
+  provider: string;
+  /** The ID token's `iss` (for a multi-tenant Microsoft provider, the user's tenant's issuer). */
+  issuer: string;
+  /** The ID token's `sub`. */
+  subject: string;
+  /** The provider's email address when linked, for people to recognise the link; never matched on. */
+  email: string;
+  createdAt: Date;
 }
 
 /** An authenticator device: one TOTP secret. */
@@ -415,6 +443,17 @@ export interface PasskeyStore {
   deleteAllForUser(userId: string): Promise<void>;
 }
 
+export interface ProviderLinkStore {
+  /** Throws DuplicateProviderLinkError when (provider, issuer, subject) is linked already, atomically. */
+  insert(link: ProviderLinkRecord): Promise<void>;
+  findBySubject(provider: string, issuer: string, subject: string): Promise<ProviderLinkRecord | null>;
+  /** The user's links, oldest (createdAt) first. */
+  listForUser(userId: string): Promise<ProviderLinkRecord[]>;
+  /** Removes one link, only if it belongs to `userId`. Returns whether one was removed. */
+  delete(id: string, userId: string): Promise<boolean>;
+  deleteAllForUser(userId: string): Promise<void>;
+}
+
 export interface AttemptStore {
   /** The count and lock of a key at `now` (zero and null when there is none). */
   get(key: string, now: Date): Promise<AttemptState>;
@@ -475,6 +514,7 @@ export interface Store {
   readonly serviceAccounts: ServiceAccountStore;
   readonly audit: AuditStore;
   readonly passkeys: PasskeyStore;
+  readonly providerLinks: ProviderLinkStore;
   /** Resolves when storage answers; rejects with StorageUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

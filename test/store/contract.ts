@@ -4,12 +4,13 @@
 
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DuplicateEmailError } from "../../src/store/errors.ts";
+import { DuplicateEmailError, DuplicateProviderLinkError } from "../../src/store/errors.ts";
 import type {
   AuditEventRecord,
   CodePurpose,
   CodeRecord,
   PasskeyRecord,
+  ProviderLinkRecord,
   RefreshTokenRecord,
   ServiceAccountRecord,
   SessionRecord,
@@ -1017,6 +1018,72 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.passkeys.findByCredentialId(mine.credentialId)).toBeNull();
         expect(await store.passkeys.findByCredentialId(foreign.credentialId)).toEqual(foreign);
         expect(await store.passkeys.listForUser(userId)).toEqual([]);
+      });
+    });
+
+    describe("provider links", () => {
+      const makeLink = (userId: string, overrides: Partial<ProviderLinkRecord> = {}): ProviderLinkRecord => ({
+        id: uid("lnk"),
+        userId,
+        provider: "google",
+        issuer: "https://accounts.google.com",
+        subject: uid("sub"),
+        email: `${randomUUID()}@example.test`,
+        createdAt: at(now, -MINUTE),
+        ...overrides,
+      });
+
+      it("finds a link by provider, issuer and subject only", async () => {
+        const link = makeLink(uid("usr"));
+        await store.providerLinks.insert(link);
+        expect(await store.providerLinks.findBySubject(link.provider, link.issuer, link.subject)).toEqual(link);
+        expect(await store.providerLinks.findBySubject("microsoft", link.issuer, link.subject)).toBeNull();
+        expect(await store.providerLinks.findBySubject(link.provider, "https://other.example", link.subject)).toBeNull();
+        expect(await store.providerLinks.findBySubject(link.provider, link.issuer, uid("sub"))).toBeNull();
+      });
+
+      it("refuses a second link of the same provider account, even to another user, atomically", async () => {
+        const first = makeLink(uid("usr"));
+        const racers = [makeLink(uid("usr"), { subject: first.subject }), makeLink(uid("usr"), { subject: first.subject })];
+        await store.providerLinks.insert(first);
+        for (const racer of racers) await expect(store.providerLinks.insert(racer)).rejects.toBeInstanceOf(DuplicateProviderLinkError);
+        const subject = uid("sub");
+        const concurrent = [makeLink(uid("usr"), { subject }), makeLink(uid("usr"), { subject })];
+        const settled = await Promise.allSettled(concurrent.map((l) => store.providerLinks.insert(l)));
+        expect(settled.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        // The same subject at another issuer is another account.
+        await store.providerLinks.insert(makeLink(uid("usr"), { subject: first.subject, issuer: "https://login.example/t2" }));
+      });
+
+      it("lists a user's links oldest first, and deletes only the owner's", async () => {
+        const userId = uid("usr");
+        const newer = makeLink(userId, { createdAt: at(now, -SECOND) });
+        const older = makeLink(userId, { provider: "microsoft", createdAt: at(now, -HOUR) });
+        const others = makeLink(uid("usr"));
+        for (const l of [newer, older, others]) await store.providerLinks.insert(l);
+        expect(await store.providerLinks.listForUser(userId)).toEqual([older, newer]);
+        expect(await store.providerLinks.delete(others.id, userId)).toBe(false);
+        expect(await store.providerLinks.delete(newer.id, userId)).toBe(true);
+        expect(await store.providerLinks.delete(newer.id, userId)).toBe(false);
+        expect(await store.providerLinks.findBySubject(newer.provider, newer.issuer, newer.subject)).toBeNull();
+        // The provider account is free again.
+        await store.providerLinks.insert(makeLink(uid("usr"), { subject: newer.subject }));
+        await store.providerLinks.deleteAllForUser(userId);
+        expect(await store.providerLinks.listForUser(userId)).toEqual([]);
+        expect(await store.providerLinks.findBySubject(older.provider, older.issuer, older.subject)).toBeNull();
+        expect(await store.providerLinks.listForUser(others.userId)).toEqual([others]);
+      });
+
+      it("a provider flow's code keeps its provider and session", async () => {
+        const code: CodeRecord = {
+          ...makeCode(uid("usr"), "provider_link", now),
+          provider: "google",
+          sessionId: uid("ses"),
+          rememberMe: true,
+        };
+        await store.codes.replace(code);
+        expect(await store.codes.consume(code.codeHash, "provider_sign_in", now)).toBeNull();
+        expect(await store.codes.consume(code.codeHash, "provider_link", now)).toEqual(code);
       });
     });
 

@@ -524,6 +524,30 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_INVALID_PASSKEY = 38;
    */
   INVALID_PASSKEY = 38,
+
+  /**
+   * UNAUTHENTICATED: a sign-in or link with an OpenID Connect provider failed: its state is
+   * unknown, spent or expired, the callback does not carry it, the provider refused the code, or
+   * the ID token failed a check (issuer, audience, nonce, expiry). Start the flow again.
+   *
+   * @generated from enum value: ERROR_REASON_PROVIDER_SIGN_IN_FAILED = 39;
+   */
+  PROVIDER_SIGN_IN_FAILED = 39,
+
+  /**
+   * ALREADY_EXISTS: the provider account is already linked to another account of this service.
+   *
+   * @generated from enum value: ERROR_REASON_PROVIDER_ACCOUNT_LINKED = 40;
+   */
+  PROVIDER_ACCOUNT_LINKED = 40,
+
+  /**
+   * UNAVAILABLE: the OpenID Connect provider could not be reached (discovery, keys or token
+   * endpoint); try again later.
+   *
+   * @generated from enum value: ERROR_REASON_PROVIDER_UNAVAILABLE = 41;
+   */
+  PROVIDER_UNAVAILABLE = 41,
 }
 
 /**

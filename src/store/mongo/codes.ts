@@ -12,6 +12,8 @@ function codeToDoc(c: CodeRecord): CodeDoc {
   const doc: CodeDoc = { _id: c.codeHash, purpose: c.purpose, userId: c.userId, createdAt: c.createdAt, expiresAt: c.expiresAt };
   if (c.rememberMe !== undefined) doc.rememberMe = c.rememberMe;
   if (c.userGeneration !== undefined) doc.userGeneration = c.userGeneration;
+  if (c.provider !== undefined) doc.provider = c.provider;
+  if (c.sessionId !== undefined) doc.sessionId = c.sessionId;
   return doc;
 }
 
@@ -19,6 +21,8 @@ function codeFromDoc(d: CodeDoc): CodeRecord {
   const code: CodeRecord = { codeHash: d._id, purpose: d.purpose, userId: d.userId, createdAt: d.createdAt, expiresAt: d.expiresAt };
   if (typeof d.rememberMe === "boolean") code.rememberMe = d.rememberMe;
   if (typeof d.userGeneration === "number") code.userGeneration = d.userGeneration;
+  if (typeof d.provider === "string") code.provider = d.provider;
+  if (typeof d.sessionId === "string") code.sessionId = d.sessionId;
   return code;
 }
 

@@ -41,6 +41,11 @@ export const indexPlan = {
     { key: { id: 1 }, name: "id_unique", unique: true },
     { key: { userId: 1, createdAt: 1 }, name: "userId_createdAt" },
   ],
+  // One user per provider account (OpenID Connect's issuer and subject); a user's links by user.
+  provider_links: [
+    { key: { provider: 1, issuer: 1, subject: 1 }, name: "provider_issuer_subject_unique", unique: true },
+    { key: { userId: 1, createdAt: 1 }, name: "userId_createdAt" },
+  ],
 } as const satisfies IndexPlan;
 
 /** An index as `listIndexes` describes it; only `name` and `key` are always present. */
