@@ -5,6 +5,7 @@ import { type KeyObject, X509Certificate } from "node:crypto";
 import { AuthError } from "./errors.ts";
 import { normalizeEmail } from "./input.ts";
 import { adminRole, defaultRoleMap, parseRoleMap, type RoleMap } from "./permissions/permissions.ts";
+import { checkSecureUrl, parseOidcProviders, type OidcSettings } from "./federation/settings.ts";
 import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo/connection-plan.ts";
 import { parsePrivateKey, parsePublicKeys, samePublicKey } from "./tokens/keys.ts";
 
@@ -137,6 +138,8 @@ export interface Config {
   adminEmails: string[];
   /** How long audit events are kept (each carries its own expiry, set when recorded). */
   auditRetentionDays: number;
+  /** Sign-in with OpenID Connect providers (OIDC_PROVIDERS); undefined when off (the default). */
+  oidc: OidcSettings | undefined;
 }
 
 export type TracesExporter = "otlp" | "console";
@@ -596,6 +599,26 @@ function roles(env: Env, readFile: (path: string) => string): RoleMap {
   return parsedSecret(env, "ROLES", readFile, parseRoleMap) ?? defaultRoleMap;
 }
 
+/**
+ * OIDC_PROVIDERS (or OIDC_PROVIDERS_FILE: it holds client secrets), OIDC_REDIRECT_URI (required
+ * with them) and OIDC_FLOW_TTL_SECONDS.
+ */
+function oidc(env: Env, readFile: (path: string) => string): OidcSettings | undefined {
+  const providers = parsedSecret(env, "OIDC_PROVIDERS", readFile, parseOidcProviders);
+  const redirect = str(env, "OIDC_REDIRECT_URI");
+  if (providers === undefined) {
+    if (redirect !== undefined) throw new ConfigError("OIDC_REDIRECT_URI", "is set but OIDC_PROVIDERS is not");
+    return undefined;
+  }
+  if (redirect === undefined) throw new ConfigError("OIDC_REDIRECT_URI", "must be set when OIDC_PROVIDERS is (the app's callback URL)");
+  try {
+    checkSecureUrl(redirect, "it");
+  } catch (err) {
+    throw new ConfigError("OIDC_REDIRECT_URI", (err as Error).message.replace(/^it /, ""));
+  }
+  return { providers, redirectUri: redirect, flowTtlSeconds: int(env, "OIDC_FLOW_TTL_SECONDS", 600, 60, 3_600) };
+}
+
 /** A PEM given inline (with `\n` escapes allowed, for one-line variables) or as a file. */
 function pem<T>(env: Env, name: string, readFile: (path: string) => string, parse: (pem: string) => T): T | undefined {
   return parsedSecret(env, name, readFile, (text) => parse(text.replace(/\\n/g, "\n")));
@@ -726,6 +749,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     roles: roles(env, readFile),
     adminEmails: adminEmails(env),
     auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 365, 1, 3650),
+    oidc: oidc(env, readFile),
   };
   if (config.refreshTokenTtlRememberMeSeconds < config.refreshTokenTtlSeconds) {
     throw new ConfigError("REFRESH_TOKEN_TTL_REMEMBER_ME_SECONDS", "must not be shorter than REFRESH_TOKEN_TTL_SECONDS");

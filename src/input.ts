@@ -54,6 +54,7 @@ const wrongOpaque = {
   INVALID_CODE: "the code is invalid or has expired",
   INVALID_REFRESH: "the refresh token is invalid",
   INVALID_CHALLENGE: "the sign-in challenge is invalid or has expired; sign in again",
+  PROVIDER_SIGN_IN_FAILED: "the sign-in with the provider failed or has expired; start again",
 } as const;
 
 /**

@@ -2,6 +2,7 @@
 // server/compose.ts. Transports import this type, never the composition.
 import type { Accounts } from "./accounts/accounts.ts";
 import type { Admin } from "./admin/admin.ts";
+import type { Federation } from "./federation/federation.ts";
 import type { ForwardAuth } from "./forward-auth/forward-auth.ts";
 import type { TokenIntrospection } from "./introspection/introspection.ts";
 import type { Principals } from "./service-accounts/principal.ts";
@@ -23,6 +24,8 @@ export interface Operations {
   /** Passkeys: a signed-in user's (register, list, rename, remove) and signing in with one. */
   passkeys: Passkeys;
   passkeySignIn: PasskeySignIn;
+  /** Sign-in with OpenID Connect providers, and linking them (no providers when off). */
+  federation: Federation;
   /** Who is calling, user or service, for the calls that accept both. */
   principals: Principals;
   serviceAccounts: ServiceAccounts;

@@ -23,7 +23,7 @@ import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView } from "./account.ts";
-import { countSignInMethods, lastSignInMethod } from "./sign-in-methods.ts";
+import { countSignInMethods, lastSignInMethod, listSignInMethods, passwordMethodId, type SignInMethod } from "./sign-in-methods.ts";
 
 export type { AccountView } from "./account.ts";
 
@@ -35,7 +35,7 @@ export interface AccountPolicy {
 }
 
 export interface AccountsDeps {
-  store: Pick<Store, "users" | "codes" | "attempts" | "twoFactor" | "passkeys">;
+  store: Pick<Store, "users" | "codes" | "attempts" | "twoFactor" | "passkeys" | "providerLinks">;
   clock: Clock;
   hasher: PasswordHasher;
   mailer: Mailer;
@@ -57,12 +57,8 @@ export interface AccountsDeps {
   audit: Pick<AuditLog, "recordSystem">;
 }
 
-export interface LinkedAccount {
-  id: string;
-  provider: string;
-  providerAccountId: string;
-  createdAt: Date;
-}
+/** A sign-in method as ListLinkedAccounts shows it (see sign-in-methods.ts). */
+export type LinkedAccount = SignInMethod;
 
 export interface RegisterInput {
   email: string;
@@ -72,7 +68,24 @@ export interface RegisterInput {
 
 type MailedCodePurpose = Exclude<CodeMailKind, "email_sign_in">;
 
-const passwordAccountId = "password";
+/** A new account's record; `passwordHash` null for one made by a provider sign-in. */
+function newUser(email: string, displayName: string, passwordHash: string | null, emailVerified: boolean, now: Date): UserRecord {
+  return {
+    id: randomUUID(),
+    email,
+    emailVerified,
+    displayName,
+    passwordHash,
+    passwordUpdatedAt: passwordHash === null ? null : now,
+    createdAt: now,
+    updatedAt: now,
+    sessionCutoff: { ...noCutoff },
+    roles: [defaultRole],
+    disabledAt: null,
+  };
+}
+
+const emailExists = (message: string) => new AuthError("EMAIL_EXISTS", message, { field: "email" });
 
 export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPassword: PasswordCheck, twoFactor: TwoFactor) {
   const { store, clock, hasher, policy, log } = deps;
@@ -165,26 +178,11 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const email = normalizeEmail("email", input.email);
       const displayName = checkDisplayName("display_name", input.displayName);
       const password = await deps.passwordPolicy("password", input.password, { email, displayName });
-      const now = clock.now();
-      const user: UserRecord = {
-        id: randomUUID(),
-        email,
-        emailVerified: false,
-        displayName,
-        passwordHash: await hasher.hash(password),
-        passwordUpdatedAt: now,
-        createdAt: now,
-        updatedAt: now,
-        sessionCutoff: { ...noCutoff },
-        roles: [defaultRole],
-        disabledAt: null,
-      };
+      const user = newUser(email, displayName, await hasher.hash(password), false, clock.now());
       try {
         await store.users.insert(user);
       } catch (err) {
-        if (err instanceof DuplicateEmailError) {
-          throw new AuthError("EMAIL_EXISTS", "an account with this email already exists", { field: "email" });
-        }
+        if (err instanceof DuplicateEmailError) throw emailExists("an account with this email already exists");
         throw err;
       }
       if (policy.emailVerificationRequired) {
@@ -194,6 +192,31 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
         return { user: accountView(user, false) };
       }
       return { user: accountView(user, false), tokens: await sessions.open(user, client, false, 0) };
+    },
+
+    /**
+     * A new account without a password, for a first sign-in with a provider (src/federation/). The
+     * provider's address is taken as verified only when the provider says so. An address that
+     * belongs to another account makes nothing: linking to an account happens only while signed in
+     * to it, never by matching email (the account takeover other services have suffered).
+     */
+    async registerFromProvider(input: { email: string; emailVerified: boolean; displayName: string }): Promise<UserRecord> {
+      if (!policy.registrationEnabled) {
+        throw new AuthError("REGISTRATION_DISABLED", "registration is disabled on this server");
+      }
+      const user = newUser(input.email, input.displayName, null, input.emailVerified, clock.now());
+      try {
+        await store.users.insert(user);
+      } catch (err) {
+        if (err instanceof DuplicateEmailError) {
+          throw emailExists(
+            "an account with this email address already exists: sign in to it and link the provider from the account's settings",
+          );
+        }
+        throw err;
+      }
+      log.info({ userId: user.id }, "account created by a provider sign-in");
+      return user;
     },
 
     async getUser(caller: Caller): Promise<AccountView> {
@@ -254,6 +277,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await store.codes.deleteAllForUser(user.id);
       await store.twoFactor.delete(user.id);
       await store.passkeys.deleteAllForUser(user.id);
+      await store.providerLinks.deleteAllForUser(user.id);
       for (const key of [...accountPasswordAttemptKeys(user.email), twoFactorAttemptKey(user.id)]) await store.attempts.clear(key);
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
@@ -339,30 +363,33 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     },
 
     async listLinkedAccounts(caller: Caller): Promise<LinkedAccount[]> {
-      const user = await requireUser(caller);
-      const accounts: LinkedAccount[] = [];
-      if (user.passwordHash !== null) {
-        accounts.push({
-          id: passwordAccountId,
-          provider: "password",
-          providerAccountId: user.email,
-          createdAt: user.passwordUpdatedAt ?? user.createdAt,
-        });
-      }
-      return accounts;
+      return listSignInMethods(store, await requireUser(caller));
     },
 
-    async unlinkAccount(caller: Caller, rawId: string, proof: Reauthentication): Promise<void> {
+    /**
+     * Removes a sign-in method, never the last one. Removing the password ends the caller's other
+     * sessions in the same write (a challenge it issued is void with them); a provider link just
+     * goes. The owner is told either way.
+     */
+    async unlinkAccount(caller: Caller, rawId: string, proof: Reauthentication, client: ClientInfo): Promise<void> {
       const id = checkId("id", rawId);
-      const accounts = await this.listLinkedAccounts(caller);
-      const target = accounts.find((a) => a.id === id);
-      if (target === undefined) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
       const user = await requireUser(caller);
+      const methods = await listSignInMethods(store, user);
+      if (!methods.some((m) => m.id === id)) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
       await twoFactor.confirmIdentity(caller, user, proof);
-      // Only the password credential exists until external providers are added; it is removed by
-      // clearing the hash.
-      await store.users.update(caller.userId, { passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() });
+      if (id === passwordMethodId) {
+        const updated = await store.users.update(
+          user.id,
+          { passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() },
+          { ifPasswordHash: user.passwordHash, endSessions: { keep: caller.sessionId } },
+        );
+        if (updated === null) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
+      } else if (!(await store.providerLinks.delete(id, user.id))) {
+        throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
+      }
+      log.info({ userId: user.id, method: id === passwordMethodId ? "password" : "provider" }, "sign-in method removed");
+      deps.notifier.notify(user, "sign_in_method_removed", client);
     },
   };
 }

@@ -1,14 +1,54 @@
 // The rule every way of removing a way in obeys: an account always keeps at least one sign-in
-// method, or its owner could never sign in again. The methods are the password (when set) and the
-// passkeys; providers linked later count here too. UnlinkAccount and RemovePasskey both ask this
-// one function, so the rule is written once.
+// method, or its owner could never sign in again. The methods are the password (when set), the
+// passkeys and the linked OpenID Connect provider accounts. UnlinkAccount and RemovePasskey both
+// ask countSignInMethods, so the rule is written once. ListLinkedAccounts shows the password and
+// the providers (passkeys have their own list, PasskeyService.ListPasskeys).
 import { AuthError } from "../errors.ts";
-import type { Store, UserRecord } from "../store/port.ts";
+import type { ProviderLinkRecord, Store, UserRecord } from "../store/port.ts";
+
+/** One way in, as ListLinkedAccounts shows it. */
+export interface SignInMethod {
+  /** What UnlinkAccount takes: "password", or the provider link's id. */
+  id: string;
+  /** "password", or the configured provider id (e.g. "google"). */
+  provider: string;
+  /** The email for the password; the provider's subject for a provider. */
+  providerAccountId: string;
+  /** The email address the method goes with (the provider's, for a provider; may be ""). */
+  email: string;
+  createdAt: Date;
+}
+
+export const passwordMethodId = "password";
+
+export const providerMethod = (link: ProviderLinkRecord): SignInMethod => ({
+  id: link.id,
+  provider: link.provider,
+  providerAccountId: link.subject,
+  email: link.email,
+  createdAt: link.createdAt,
+});
+
+/** The password (when set), then the linked providers, oldest first. */
+export async function listSignInMethods(store: Pick<Store, "providerLinks">, user: UserRecord): Promise<SignInMethod[]> {
+  const methods: SignInMethod[] = [];
+  if (user.passwordHash !== null) {
+    methods.push({
+      id: passwordMethodId,
+      provider: "password",
+      providerAccountId: user.email,
+      email: user.email,
+      createdAt: user.passwordUpdatedAt ?? user.createdAt,
+    });
+  }
+  for (const link of await store.providerLinks.listForUser(user.id)) methods.push(providerMethod(link));
+  return methods;
+}
 
 /** How many ways the user can sign in by, read from the store now. */
-export async function countSignInMethods(store: Pick<Store, "passkeys">, user: UserRecord): Promise<number> {
-  const password = user.passwordHash === null ? 0 : 1;
-  return password + (await store.passkeys.listForUser(user.id)).length;
+export async function countSignInMethods(store: Pick<Store, "passkeys" | "providerLinks">, user: UserRecord): Promise<number> {
+  const [linked, passkeys] = await Promise.all([listSignInMethods(store, user), store.passkeys.listForUser(user.id)]);
+  return linked.length + passkeys.length;
 }
 
 /** The refusal to remove the last one. */

@@ -18,7 +18,9 @@ export type NotificationKind =
   | "recovery_codes_regenerated"
   | "account_deleted"
   | "email_changed"
-  | "new_device_sign_in";
+  | "new_device_sign_in"
+  | "sign_in_method_added"
+  | "sign_in_method_removed";
 
 export interface CodeMail {
   kind: CodeMailKind;

@@ -47,6 +47,8 @@ const what: Record<NotificationKind, [subject: string, sentence: string]> = {
   account_deleted: ["Your account was deleted", "Your account and everything stored with it were deleted."],
   email_changed: ["Your email address was changed", "The email address of your account was changed away from this address."],
   new_device_sign_in: ["New sign-in to your account", "Your account was signed in to from a device it had not been used from before."],
+  sign_in_method_added: ["A way to sign in was added", "A sign-in provider (such as Google or Microsoft) was linked to your account."],
+  sign_in_method_removed: ["A way to sign in was removed", "A sign-in method was removed from your account."],
 };
 
 /** Keeps a header the client wrote from shaping the mail: one line, printable, bounded. */

@@ -224,6 +224,8 @@ export function createMetrics(): Metrics {
     observeSignIn(signIn) {
       return {
         login: (input, client) => counted("password", signIn.login(input, client)),
+        afterProvider: (checked, rememberMe, client, deviceToken) =>
+          counted("provider", signIn.afterProvider(checked, rememberMe, client, deviceToken)),
         completeLogin: (challengeToken, proof, client, deviceToken) =>
           counted("second_factor", signIn.completeLogin(challengeToken, proof, client, deviceToken)),
       };

@@ -29,7 +29,7 @@ export interface PasskeyView {
 }
 
 export interface PasskeysDeps {
-  store: Pick<Store, "users" | "passkeys">;
+  store: Pick<Store, "users" | "passkeys" | "providerLinks">;
   clock: Clock;
   log: Pick<Logger, "info">;
   notifier: Notifier;

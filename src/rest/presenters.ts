@@ -88,6 +88,7 @@ export const linkedCamel = (a: LinkedAccount) => ({
   id: a.id,
   provider: a.provider,
   providerAccountId: a.providerAccountId,
+  email: a.email,
   createdAt: iso(a.createdAt),
 });
 

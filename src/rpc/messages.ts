@@ -76,6 +76,7 @@ export function linkedAccountMessage(account: LinkedAccount): LinkedAccountMessa
     provider: account.provider,
     providerAccountId: account.providerAccountId,
     createTime: timestampFromDate(account.createdAt),
+    email: account.email,
   });
 }
 

@@ -4,11 +4,13 @@ import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { EmailSignInService } from "../../gen/auth/v1/email_sign_in_service_pb.js";
 import { PasskeyService } from "../../gen/auth/v1/passkey_service_pb.js";
+import { FederationService } from "../../gen/auth/v1/federation_service_pb.js";
 import { ServiceAccountService } from "../../gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "../../gen/auth/v1/session_service_pb.js";
 import { TokenService } from "../../gen/auth/v1/token_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { StartedFlow } from "../federation/federation.ts";
 import type { Operations } from "../operations.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -31,6 +33,12 @@ import {
   tokenPairMessage,
   userMessage,
 } from "./messages.ts";
+
+const startedFlowMessage = (flow: StartedFlow) => ({
+  authorizationUrl: flow.authorizationUrl,
+  state: flow.state,
+  expireTime: timestampFromDate(flow.expiresAt),
+});
 
 function enrolmentMessage(e: Enrolment) {
   return {
@@ -94,7 +102,7 @@ export function rpcInterceptor(log: Logger): Interceptor {
 }
 
 export function registerAuthServices(router: ConnectRouter, ops: Operations): void {
-  const { accounts, sessions, twoFactor, signIn } = ops;
+  const { accounts, sessions, twoFactor, signIn, federation } = ops;
   const caller = (ctx: HandlerContext) => sessions.authenticate({ bearer: bearerToken(ctx) });
 
   router.service(AuthService, {
@@ -175,7 +183,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { accounts: list.map(linkedAccountMessage) };
     },
     async unlinkAccount(req, ctx) {
-      await accounts.unlinkAccount(await caller(ctx), req.id, reauthenticationOf(req.reauthentication));
+      await accounts.unlinkAccount(await caller(ctx), req.id, reauthenticationOf(req.reauthentication), clientInfo(ctx));
       return {};
     },
   });
@@ -194,6 +202,26 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
         deviceToken: req.deviceToken,
       };
       return signInResultMessage(await ops.emailSignIn.complete(input, clientInfo(ctx)));
+    },
+  });
+
+  router.service(FederationService, {
+    async listProviders() {
+      return { providers: federation.listProviders() };
+    },
+    async startProviderSignIn(req) {
+      return startedFlowMessage(await federation.startSignIn(req.provider, req.rememberMe));
+    },
+    async finishProviderSignIn(req, ctx) {
+      const result = await federation.finishSignIn(req.state, req.callbackUrl, clientInfo(ctx), req.deviceToken);
+      return { ...signInResultMessage(result), accountCreated: result.accountCreated };
+    },
+    async startProviderLink(req, ctx) {
+      return startedFlowMessage(await federation.startLink(await caller(ctx), req.provider, reauthenticationOf(req.reauthentication)));
+    },
+    async finishProviderLink(req, ctx) {
+      const linked = await federation.finishLink(await caller(ctx), req.state, req.callbackUrl, clientInfo(ctx));
+      return { linkedAccount: linkedAccountMessage(linked) };
     },
   });
 

@@ -13,7 +13,8 @@
 // - known-device tokens: an HMAC over the device id, the user id and the expiry;
 // - AdminService page tokens: an HMAC over the cursor and the filter it belongs to;
 // - email sign-in codes: stored as HMACs over the user id and the short code, so that a copy of
-//   the database cannot be searched for them without this secret.
+//   the database cannot be searched for them without this secret;
+// - a provider sign-in's nonce and PKCE verifier: HMACs of its state, so neither is stored.
 // The HKDF labels are part of the stored data's format: changing one makes existing enrolments,
 // recovery codes or cookies unusable.
 
@@ -52,6 +53,8 @@ export interface ServerSecrets {
   pageTokens: Signer;
   /** Email sign-in codes: HMACs over the user id and the code (src/sign-in/email.ts). */
   emailSignInCodes: KeyedHasher;
+  /** Derives a provider flow's nonce and PKCE code verifier from its state (src/federation/). */
+  providerFlows: KeyedHasher;
 }
 
 function derive(master: Buffer, label: string): Buffer {
@@ -126,5 +129,6 @@ export function deriveServerSecrets(master: Buffer): ServerSecrets {
     deviceTokens: hmacSigner(derive(master, "authd device token")),
     pageTokens: hmacSigner(derive(master, "authd page token")),
     emailSignInCodes: keyedHasher(derive(master, "authd email sign-in codes")),
+    providerFlows: keyedHasher(derive(master, "authd provider flow")),
   };
 }

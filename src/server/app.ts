@@ -6,6 +6,7 @@ import { createContextValues, cors as connectCors } from "@connectrpc/connect";
 import corsMiddleware from "cors";
 import { file_auth_v1_admin_service } from "../../gen/auth/v1/admin_service_pb.js";
 import { file_auth_v1_auth_service } from "../../gen/auth/v1/auth_service_pb.js";
+import { file_auth_v1_federation_service } from "../../gen/auth/v1/federation_service_pb.js";
 import { file_auth_v1_service_account_service } from "../../gen/auth/v1/service_account_service_pb.js";
 import { file_auth_v1_session_service } from "../../gen/auth/v1/session_service_pb.js";
 import { file_auth_v1_passkey_service } from "../../gen/auth/v1/passkey_service_pb.js";
@@ -54,6 +55,7 @@ const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 const servedServices = [
   "auth.v1.AuthService",
+  "auth.v1.FederationService",
   "auth.v1.TwoFactorService",
   "auth.v1.SessionService",
   "auth.v1.PasskeyService",
@@ -163,6 +165,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
       registerReflection(router, [
         file_auth_v1_admin_service,
         file_auth_v1_auth_service,
+        file_auth_v1_federation_service,
         file_auth_v1_session_service,
         file_auth_v1_passkey_service,
         file_auth_v1_two_factor_service,

@@ -14,6 +14,8 @@ import { createForwardAuth } from "../forward-auth/forward-auth.ts";
 import { createIntrospection } from "../introspection/introspection.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { permissionNames } from "../permissions/permissions.ts";
+import { createFederation } from "../federation/federation.ts";
+import { createOidcClients } from "../federation/oidc-client.ts";
 import type { Operations } from "../operations.ts";
 import { createMailLimits } from "../mail/limits.ts";
 import { createLogMailer, createSmtpMailer, type Mailer } from "../mail/mailer.ts";
@@ -309,6 +311,21 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   );
   const passkeySignIn = metrics?.observePasskeySignIn(passkeySignInOperations) ?? passkeySignInOperations;
 
+  const oidcSettings = config.oidc ?? { providers: [], redirectUri: "", flowTtlSeconds: 600 };
+  if (config.oidc !== undefined)
+    log.info({ providers: oidcSettings.providers.map((p) => p.id) }, "sign-in with OpenID Connect providers: on");
+  const federation = createFederation(
+    {
+      store,
+      clock,
+      oidc: createOidcClients({ settings: oidcSettings, log }),
+      flowKeys: secrets.providerFlows,
+      notifier,
+      log,
+      policy: { flowTtlSeconds: oidcSettings.flowTtlSeconds },
+    },
+    { signIn, accounts, twoFactor },
+  );
   const pageTokens = createPageTokens(secrets.pageTokens);
   const serviceAccounts = createServiceAccounts({ store, clock, audit, pageTokens, knownPermissions: permissionNames(config.roles) });
   const principals = createPrincipals({ sessions, serviceAccounts });
@@ -326,6 +343,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       emailSignIn,
       passkeys,
       passkeySignIn,
+      federation,
       principals,
       serviceAccounts,
       introspection,

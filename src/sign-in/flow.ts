@@ -114,9 +114,11 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
     const challenge = await challenges.find(rawChallenge);
     const prove = await parse(challenge.userId);
     const user = await store.users.findById(challenge.userId);
-    // The challenge's holder proved the password: told why, before the disable's cutoff voids it.
+    // The challenge's holder proved the first factor: told why, before the disable's cutoff voids it.
     if (user !== null && user.disabledAt !== null) throw accountDisabled();
-    if (user === null || user.passwordHash === null || user.sessionCutoff.generation !== challenge.userGeneration) {
+    // No password is no reason to refuse: the first factor may have been a provider. Removing the
+    // password raises the generation like a change does.
+    if (user === null || user.sessionCutoff.generation !== challenge.userGeneration) {
       throw invalidChallenge();
     }
     const { generation } = await twoFactor.stateOf(user.id);

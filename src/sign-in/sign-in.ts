@@ -5,6 +5,7 @@
 // a thief with the password signs in without the owner's token, so the owner hears of it.
 import type { Notifier } from "../mail/notifications.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
+import type { UserRecord } from "../store/port.ts";
 import type { DeviceGrant, DeviceTokens } from "../tokens/devices.ts";
 import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
 import type { passwordFactor } from "./password.ts";
@@ -51,6 +52,16 @@ export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passw
       const result = await flow.afterFirstFactor(checked, { rememberMe: input.rememberMe, proof }, client);
       if (result.state !== "signed_in") return result;
       return onDevice(result, input.deviceToken, client);
+    },
+
+    /**
+     * A first factor proved elsewhere (a provider's ID token, src/federation/): the same flow as a
+     * password from there on, so an account with a second factor gets the same challenge.
+     */
+    async afterProvider(checked: UserRecord, rememberMe: boolean, client: ClientInfo, deviceToken?: string): Promise<LoginResult> {
+      const result = await flow.afterFirstFactor(checked, { rememberMe, proof: undefined }, client);
+      if (result.state !== "signed_in") return result;
+      return onDevice(result, deviceToken, client);
     },
 
     async completeLogin(

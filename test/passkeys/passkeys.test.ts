@@ -345,7 +345,7 @@ describe("removing", () => {
     ]);
 
     // The password goes (a passkey remains), then the last passkey cannot.
-    await s.ops.accounts.unlinkAccount(caller, "password", noReauthentication);
+    await s.ops.accounts.unlinkAccount(caller, "password", noReauthentication, s.client);
     await expect(s.ops.passkeys.remove(caller, second.id, noReauthentication, s.client)).rejects.toEqual(refused("LAST_SIGN_IN_METHOD"));
     expect(await s.ops.passkeys.list(caller)).toHaveLength(1);
     // And the passkey alone still signs in.

@@ -164,7 +164,7 @@ describe("api-v1.md at /api/v1: { data, message }", () => {
   it("accounts: GET /accounts lists the password credential; DELETE /accounts/:id refuses the last one", async () => {
     const list = await rest(h, "GET", "/api/v1/accounts", { token: access });
     expect(list.status).toBe(200);
-    expect(list.body.data).toEqual([{ id: "password", provider: "password", providerAccountId: email, createdAt: isoDate }]);
+    expect(list.body.data).toEqual([{ id: "password", provider: "password", providerAccountId: email, email, createdAt: isoDate }]);
     const del = await rest(h, "DELETE", "/api/v1/accounts/password", { token: access });
     expect(del.status).toBe(409);
     expect(del.body.code).toBe("LAST_SIGN_IN_METHOD");

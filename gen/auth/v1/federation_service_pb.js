@@ -109,6 +109,7 @@ export const FinishProviderLinkResponseSchema = /*@__PURE__*/
  * A failed flow (unknown, spent or expired state; a callback that does not carry it; a code the
  * provider refuses; an ID token that fails a check) gives UNAUTHENTICATED /
  * PROVIDER_SIGN_IN_FAILED; a provider that cannot be reached, UNAVAILABLE / PROVIDER_UNAVAILABLE.
+ * With no provider configured, starting one gives FAILED_PRECONDITION / SIGN_IN_METHOD_DISABLED.
  *
  * @generated from service auth.v1.FederationService
  */

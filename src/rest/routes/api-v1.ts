@@ -209,7 +209,7 @@ export const apiV1Routes: Route[] = [
     docs: ["api-v1"],
     auth: "user",
     summary: "List linked accounts",
-    returns: ["data[].id", "data[].provider", "data[].providerAccountId", "data[].createdAt"],
+    returns: ["data[].id", "data[].provider", "data[].providerAccountId", "data[].email", "data[].createdAt"],
     async run(input, ops) {
       return { data: (await ops.accounts.listLinkedAccounts(await input.caller())).map(linkedCamel), message: "Linked accounts" };
     },
@@ -225,7 +225,7 @@ export const apiV1Routes: Route[] = [
     returns: ["message"],
     async run(input, ops) {
       const proof = { password: input.body.str("password"), code: input.body.str("code"), recoveryCode: input.body.str("recoveryCode") };
-      await ops.accounts.unlinkAccount(await input.caller(), input.params.id ?? "", proof);
+      await ops.accounts.unlinkAccount(await input.caller(), input.params.id ?? "", proof, input.client);
       return { message: "Account disconnected" };
     },
   },

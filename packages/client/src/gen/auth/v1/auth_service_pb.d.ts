@@ -711,14 +711,16 @@ export declare type LinkedAccount = Message<"auth.v1.LinkedAccount"> & {
   id: string;
 
   /**
-   * The provider: "password" for the email and password credential.
+   * The provider: "password" for the email and password credential, else the configured
+   * provider id (FederationService.ListProviders), e.g. "google".
    *
    * @generated from field: string provider = 2;
    */
   provider: string;
 
   /**
-   * The identity at the provider (for "password", the email address).
+   * The identity at the provider: for "password", the email address; for an OpenID Connect
+   * provider, the subject (`sub`) of its ID tokens.
    *
    * @generated from field: string provider_account_id = 3;
    */
@@ -730,6 +732,14 @@ export declare type LinkedAccount = Message<"auth.v1.LinkedAccount"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 4;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * The email address that goes with it, for people to recognise it (for a provider, the address
+   * it shared when linked, possibly empty). Never used to find an account.
+   *
+   * @generated from field: string email = 5;
+   */
+  email: string;
 };
 
 /**
