@@ -71,6 +71,7 @@ describe("refresh churn leaves nothing behind", () => {
       twoFactor: 0,
       serviceAccounts: 0,
       audit: 0,
+      providerLinks: 0,
     });
   });
 });

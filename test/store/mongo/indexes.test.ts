@@ -77,6 +77,11 @@ const AUDIT_EVENTS = [
   { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
 ];
 
+const PROVIDER_LINKS = [
+  { key: { provider: 1, issuer: 1, subject: 1 }, name: "provider_issuer_subject_unique", unique: true },
+  { key: { userId: 1, createdAt: 1 }, name: "userId_createdAt" },
+];
+
 const create = (collection: string, specs: object[]) => ({ op: "createIndexes", collection, specs });
 
 function optionsConflict(message: string): MongoServerError {
@@ -107,6 +112,7 @@ describe("mongo indexes", () => {
       service_accounts: SERVICE_ACCOUNTS,
       audit_events: AUDIT_EVENTS,
       passkeys: PASSKEYS,
+      provider_links: PROVIDER_LINKS,
     });
   });
 
@@ -123,14 +129,15 @@ describe("mongo indexes", () => {
       create("service_accounts", SERVICE_ACCOUNTS),
       create("audit_events", AUDIT_EVENTS),
       create("passkeys", PASSKEYS),
+      create("provider_links", PROVIDER_LINKS),
     ]);
-    expect(log.entries).toEqual([{ level: "info", obj: { collections: 8, indexes: 14 }, msg: "mongo indexes ensured" }]);
+    expect(log.entries).toEqual([{ level: "info", obj: { collections: 9, indexes: 16 }, msg: "mongo indexes ensured" }]);
   });
 
   it("works without a logger", async () => {
     const db = new FakeDb();
     await expect(ensureIndexes(db)).resolves.toBeUndefined();
-    expect(db.calls).toHaveLength(8);
+    expect(db.calls).toHaveLength(9);
   });
 
   it("reconciles a changed TTL with collMod, warns, and creates the collection's indexes again", async () => {
@@ -159,6 +166,7 @@ describe("mongo indexes", () => {
       create("service_accounts", SERVICE_ACCOUNTS),
       create("audit_events", AUDIT_EVENTS),
       create("passkeys", PASSKEYS),
+      create("provider_links", PROVIDER_LINKS),
     ]);
     expect(log.entries.filter((e) => e.level === "warn")).toEqual([
       {
