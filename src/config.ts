@@ -5,7 +5,7 @@ import { type KeyObject, X509Certificate } from "node:crypto";
 import { AuthError } from "./errors.ts";
 import { normalizeEmail } from "./input.ts";
 import { adminRole, defaultRoleMap, parseRoleMap, type RoleMap } from "./permissions/permissions.ts";
-import { checkSecureUrl, parseOidcProviders, type OidcSettings } from "./federation/settings.ts";
+import { checkSecureUrl, parseOidcProviders, type OidcSettings } from "./oidc-providers.ts";
 import { MongoUriError, checkDatabaseName, planMongoConnection, type MongoConnectionPlan } from "./store/mongo/connection-plan.ts";
 import { parsePrivateKey, parsePublicKeys, samePublicKey } from "./tokens/keys.ts";
 

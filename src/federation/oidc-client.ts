@@ -17,7 +17,7 @@ import {
 } from "openid-client";
 import { AuthError, invalidArgument } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { isLoopback, type OidcProviderSettings, type OidcSettings } from "./settings.ts";
+import { isLoopback, type OidcProviderSettings, type OidcSettings } from "../oidc-providers.ts";
 
 /** Who the provider says signed in, from a checked ID token. */
 export interface ProviderIdentity {
