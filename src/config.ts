@@ -306,6 +306,16 @@ export interface EmailSignInSettings {
 
 const emailSignInModes = ["code", "link"] as const;
 
+/** The page magic links open: the token goes in its fragment, which the page reads and no server receives. */
+function checkLinkPage(linkUrl: string): void {
+  const page = new URL(linkUrl);
+  if (page.hash !== "") throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", "must not have a #fragment");
+  // A page served over plain HTTP could be altered on the way to read the token: local development only.
+  if (page.protocol === "http:" && !["localhost", "127.0.0.1", "[::1]"].includes(page.hostname)) {
+    throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", "must use https (plain http only on localhost)");
+  }
+}
+
 function emailSignIn(env: Env): EmailSignInSettings | undefined {
   const raw = str(env, "EMAIL_SIGN_IN");
   const linkUrl = url(env, "EMAIL_SIGN_IN_LINK_URL", ["https:", "http:"]);
@@ -322,8 +332,7 @@ function emailSignIn(env: Env): EmailSignInSettings | undefined {
   const link = modes.includes("link");
   if (link && linkUrl === undefined) throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", "is required when EMAIL_SIGN_IN includes link");
   if (!link && linkUrl !== undefined) throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", 'is set but EMAIL_SIGN_IN does not include "link"');
-  // The token goes in the fragment, which the page reads and no server ever receives.
-  if (linkUrl !== undefined && new URL(linkUrl).hash !== "") throw new ConfigError("EMAIL_SIGN_IN_LINK_URL", "must not have a #fragment");
+  if (linkUrl !== undefined) checkLinkPage(linkUrl);
   return {
     code: modes.includes("code"),
     linkUrl,

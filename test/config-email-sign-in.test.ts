@@ -27,10 +27,14 @@ describe("EMAIL_SIGN_IN", () => {
     const url = "https://app.example.com/sign-in/email";
     expect(load({ EMAIL_SIGN_IN: "code,link", EMAIL_SIGN_IN_LINK_URL: url })).toMatchObject({ code: true, linkUrl: url });
     expect(load({ EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: url })).toMatchObject({ code: false, linkUrl: url });
+    for (const local of ["http://localhost:5173/sign-in", "http://127.0.0.1:8081/", "http://[::1]/"]) {
+      expect(load({ EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: local })).toMatchObject({ linkUrl: local });
+    }
     for (const env of [
       { EMAIL_SIGN_IN: "code,link" },
       { EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: "ftp://app.example.com/" },
       { EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: `${url}#x` },
+      { EMAIL_SIGN_IN: "link", EMAIL_SIGN_IN_LINK_URL: "http://app.example.com/sign-in" },
       { EMAIL_SIGN_IN: "code", EMAIL_SIGN_IN_LINK_URL: url },
       { EMAIL_SIGN_IN_LINK_URL: url },
     ]) {
