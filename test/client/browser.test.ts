@@ -13,6 +13,8 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthdClients, createAuthdTransport } from "../../packages/client/src/node.ts";
 import { type Harness, startHarness } from "../support/harness.ts";
+import { openTestStore } from "../support/stores.ts";
+import { countingRefreshes } from "./counting-store.ts";
 
 const chromiumPath = "/usr/bin/chromium";
 const hasChromium = existsSync(chromiumPath);
@@ -24,6 +26,8 @@ const ttlSeconds = 60;
 const password = "correct horse battery staple";
 
 let h: Harness;
+/** RefreshToken calls that reached authd's store. */
+let refreshes: () => number;
 let pageServer: http.Server;
 let pageUrl: string;
 let context: BrowserContext;
@@ -53,15 +57,20 @@ async function servePage(): Promise<void> {
 beforeAll(async () => {
   if (!hasChromium) return;
   await servePage();
-  h = await startHarness({
+  // No grace for a replayed refresh token: two tabs spending one would revoke the session.
+  const env = {
     EMAIL_VERIFICATION_REQUIRED: "false",
     ACCESS_TOKEN_TTL_SECONDS: String(ttlSeconds),
+    REFRESH_REUSE_GRACE_SECONDS: "0",
     CORS_ALLOWED_ORIGINS: pageUrl,
     WEBAUTHN_RP_ID: "localhost",
     WEBAUTHN_ORIGINS: pageUrl,
     EMAIL_SIGN_IN: "code,link",
     EMAIL_SIGN_IN_LINK_URL: `${pageUrl}/`,
-  });
+  };
+  const counted = countingRefreshes(await openTestStore("client_browser"));
+  refreshes = counted.refreshes;
+  h = await startHarness(env, counted.store);
   userDataDir = mkdtempSync(path.join(tmpdir(), "authd-chromium-"));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath,
@@ -87,12 +96,12 @@ afterAll(async () => {
 });
 
 interface PageApi {
-  setup(baseUrl: string, protocol: string): void;
+  setup(baseUrl: string, protocol: string, shared?: boolean): void;
   login(email: string, password: string): Promise<string>;
   emailLink(): Promise<string>;
   me(): Promise<{ id: string; email: string }>;
   failedLogin(email: string, password: string): Promise<{ reason: string | undefined; code: number; name: string }>;
-  stored(): { accessToken?: string } | null;
+  stored(): Promise<{ accessToken?: string } | null>;
   registerPasskey(name: string): Promise<{ id: string; credentialId: string; backupEligible: boolean; backedUp: boolean }>;
   passkeySignIn(): Promise<{ userId: string; credentialJson: string }>;
   failedPasskeySignIn(replayed?: string): Promise<{ reason: string | undefined; code: number }>;
@@ -141,6 +150,30 @@ describe.skipIf(!hasChromium)("the web client in Chromium", () => {
     expect(await inPage(page, "signOuts")).toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
+  });
+
+  it("shares one session between two tabs through IndexedDB and spends its refresh token once", async () => {
+    const email = "browser-tabs@example.com";
+    await createAuthdClients(createAuthdTransport({ baseUrl: h.url })).auth.register({ email, password });
+    const tabs = await Promise.all([context.newPage(), context.newPage()]);
+    for (const tab of tabs) {
+      await tab.goto(`${pageUrl}/`);
+      await tab.waitForFunction(() => "authd" in globalThis);
+      await inPage(tab, "setup", h.url, "connect", true);
+    }
+    const [first, second] = tabs as [Page, Page];
+    const userId = await inPage(first, "login", email, password);
+    expect(await inPage(second, "me")).toEqual({ id: userId, email });
+
+    h.clock.advance((ttlSeconds + 1) * 1000);
+    const before = refreshes();
+    const answers = await Promise.all([inPage(first, "me"), inPage(second, "me"), inPage(first, "me"), inPage(second, "me")]);
+    expect(answers).toEqual(Array(4).fill({ id: userId, email }));
+    expect(refreshes() - before).toBe(1);
+    expect(await inPage(first, "signOuts")).toEqual([]);
+    expect(await inPage(second, "signOuts")).toEqual([]);
+    expect((await inPage(first, "stored"))?.accessToken).toBe((await inPage(second, "stored"))?.accessToken);
+    for (const tab of tabs) await tab.close();
   });
 });
 

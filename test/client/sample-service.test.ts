@@ -17,9 +17,9 @@ import {
   toAuthdError,
   type VerifyOptions,
 } from "../../packages/client/src/node.ts";
-import type { Store } from "../../src/store/port.ts";
 import { type Harness, startHarness } from "../support/harness.ts";
 import { openTestStore } from "../support/stores.ts";
+import { countingRefreshes } from "./counting-store.ts";
 import { type SampleServer, sampleClient, startSampleServer } from "./sample-service.ts";
 
 const ttlSeconds = 60;
@@ -27,31 +27,16 @@ const password = "correct horse battery staple";
 
 let h: Harness;
 let sample: SampleServer;
-/** RefreshToken calls that reached authd's store (each call looks its token up exactly once). */
-let refreshCalls = 0;
-
-/** The store with every refresh-token lookup counted: the server side of "one refresh". */
-function countingRefreshes(store: Store): Store {
-  const refreshTokens = new Proxy(store.refreshTokens, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (prop !== "find" || typeof value !== "function") return value;
-      return (...args: unknown[]) => {
-        refreshCalls++;
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return new Proxy(store, {
-    get: (target, prop, receiver) => (prop === "refreshTokens" ? refreshTokens : Reflect.get(target, prop, receiver)),
-  });
-}
+/** RefreshToken calls that reached authd's store. */
+let refreshes: () => number;
 
 beforeAll(async () => {
   // No grace for a replayed refresh token: a second refresh with one token revokes the session, so
   // two calls racing one refresh would fail the test loudly, not only show in the count.
   const env = { EMAIL_VERIFICATION_REQUIRED: "false", ACCESS_TOKEN_TTL_SECONDS: String(ttlSeconds), REFRESH_REUSE_GRACE_SECONDS: "0" };
-  h = await startHarness(env, countingRefreshes(await openTestStore("client_sample")));
+  const counted = countingRefreshes(await openTestStore("client_sample"));
+  refreshes = counted.refreshes;
+  h = await startHarness(env, counted.store);
   sample = await startSampleServer(verifying());
 });
 
@@ -150,7 +135,7 @@ describe("the token manager", () => {
     await a.sample.whoAmI();
 
     h.clock.advance((ttlSeconds + 1) * 1000);
-    const before = refreshCalls;
+    const before = refreshes();
     const calls = [
       ...Array.from({ length: 6 }, () => a.sample.whoAmI().then((r) => r.userId)),
       ...Array.from({ length: 4 }, () => a.authd.auth.getCurrentUser({}).then((r) => r.user?.id)),
@@ -158,7 +143,7 @@ describe("the token manager", () => {
     const users = await Promise.all(calls);
 
     expect(users).toEqual(Array(10).fill(userId));
-    expect(refreshCalls - before).toBe(1);
+    expect(refreshes() - before).toBe(1);
     expect(a.stored()?.accessToken).not.toBe(tokens.accessToken);
     expect(a.stored()?.refreshToken).not.toBe(tokens.refreshToken);
     expect(a.signOuts).toEqual([]);
@@ -166,7 +151,7 @@ describe("the token manager", () => {
     // And again on the new pair: the first refresh left nothing behind that a second could trip on.
     h.clock.advance((ttlSeconds + 1) * 1000);
     await Promise.all(Array.from({ length: 5 }, () => a.sample.whoAmI()));
-    expect(refreshCalls - before).toBe(2);
+    expect(refreshes() - before).toBe(2);
   });
 
   it("refreshes before the call when its own clock says the token has expired", async () => {
@@ -174,9 +159,9 @@ describe("the token manager", () => {
     // The app's clock is a second past the expiry the pair states; authd's has not moved.
     const expiresAt = Number(tokens.accessTokenExpireTime?.seconds) * 1000;
     const a = await app(tokens, () => expiresAt + 1000);
-    const before = refreshCalls;
+    const before = refreshes();
     await Promise.all([a.sample.whoAmI(), a.sample.whoAmI(), a.manager.getAccessToken()]);
-    expect(refreshCalls - before).toBe(1);
+    expect(refreshes() - before).toBe(1);
   });
 
   it("signs out once, cleanly, when the refresh token is revoked", async () => {
@@ -186,7 +171,7 @@ describe("the token manager", () => {
     await createAuthdClients(createAuthdTransport({ baseUrl: h.url, interceptors: [bearerOf(tokens.accessToken)] })).auth.logout({});
 
     h.clock.advance((ttlSeconds + 1) * 1000);
-    const before = refreshCalls;
+    const before = refreshes();
     const results = await Promise.allSettled(Array.from({ length: 4 }, () => a.sample.whoAmI()));
 
     for (const r of results) {
@@ -195,13 +180,13 @@ describe("the token manager", () => {
       expect(isAuthdError(err)).toBe(true);
       expect(err).toMatchObject({ code: Code.Unauthenticated, reason: "REFRESH_REVOKED" });
     }
-    expect(refreshCalls - before).toBe(1);
+    expect(refreshes() - before).toBe(1);
     expect(a.signOuts).toEqual(["REFRESH_REVOKED"]);
     expect(a.stored()).toBeUndefined();
     await expect(a.manager.getAccessToken()).resolves.toBeUndefined();
     // Signed out, calls go without a token.
     await expect(a.sample.whoAmI()).rejects.toMatchObject({ reason: "UNAUTHENTICATED" });
-    expect(refreshCalls - before).toBe(1);
+    expect(refreshes() - before).toBe(1);
   });
 
   it("signOut({ revoke: true }) ends the session at authd too", async () => {

@@ -44,6 +44,16 @@ function fakeAuthd() {
   return { transport, next, pending };
 }
 
+/** A lock as navigator.locks gives one: each run waits for the one before. */
+function mutex(): <T>(run: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (run) => {
+    const result = tail.then(run);
+    tail = result.catch(() => undefined);
+    return result;
+  };
+}
+
 describe("createTokenManager", () => {
   it("does not bring back tokens a sign-out replaced while their refresh was in flight", async () => {
     const authd = fakeAuthd();
@@ -98,6 +108,40 @@ describe("createTokenManager", () => {
     expect((await all).map((t) => t.accessToken)).toEqual(["access-2", "access-2", "access-2"]);
     await expect(m.refresh("access-1")).resolves.toMatchObject({ accessToken: "access-2" });
     expect(authd.pending).toEqual([]);
+  });
+
+  it("with a shared lock, two managers of one storage (two tabs) spend a refresh token once", async () => {
+    const authd = fakeAuthd();
+    const storage = memoryTokenStorage();
+    const lock = mutex();
+    const tabA = createTokenManager({ transport: authd.transport, storage, lock });
+    const tabB = createTokenManager({ transport: authd.transport, storage, lock });
+    await tabA.setTokens(pair(1));
+    await expect(tabB.getAccessToken()).resolves.toBe("access-1");
+
+    const both = Promise.all([tabA.refresh("access-1"), tabB.refresh("access-1")]);
+    const call = await authd.next();
+    expect(call.token).toBe("refresh-1");
+    call.settle(pair(2));
+    expect((await both).map((t) => t.refreshToken)).toEqual(["refresh-2", "refresh-2"]);
+    expect(authd.pending).toEqual([]);
+    await expect(tabB.getAccessToken()).resolves.toBe("access-2");
+  });
+
+  it("with a shared lock, a manager whose storage was cleared by another signs out instead of refreshing", async () => {
+    const authd = fakeAuthd();
+    const storage = memoryTokenStorage();
+    const lock = mutex();
+    const signOuts: string[] = [];
+    const tabA = createTokenManager({ transport: authd.transport, storage, lock });
+    const tabB = createTokenManager({ transport: authd.transport, storage, lock, onSignOut: (r) => signOuts.push(r) });
+    await tabA.setTokens(pair(1));
+    await tabB.getAccessToken();
+    await tabA.signOut();
+    await expect(tabB.refresh()).rejects.toMatchObject({ reason: "UNAUTHENTICATED" });
+    expect(authd.pending).toEqual([]);
+    expect(signOuts).toEqual(["SIGNED_OUT"]);
+    await expect(tabB.getAccessToken()).resolves.toBeUndefined();
   });
 
   it("loads the stored session on first use", async () => {

@@ -59,20 +59,97 @@ export function webTokenStorage(storage: KeyValueStorage, key = "authd.tokens"):
       const raw = storage.getItem(key);
       if (raw === null) return undefined;
       try {
-        const t = JSON.parse(raw) as Partial<StoredTokens>;
-        if (typeof t.accessToken !== "string" || typeof t.refreshToken !== "string") return undefined;
-        return {
-          accessToken: t.accessToken,
-          refreshToken: t.refreshToken,
-          accessTokenExpiresAt: t.accessTokenExpiresAt ?? 0,
-          sessionId: t.sessionId ?? "",
-        };
+        return storedTokensFrom(JSON.parse(raw));
       } catch {
         return undefined;
       }
     },
     save: (t) => storage.setItem(key, JSON.stringify(t)),
     clear: () => storage.removeItem(key),
+  };
+}
+
+/** What was stored, if it has the shape of StoredTokens. */
+function storedTokensFrom(value: unknown): StoredTokens | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const t = value as Partial<StoredTokens>;
+  if (typeof t.accessToken !== "string" || typeof t.refreshToken !== "string") return undefined;
+  const expiresAt = typeof t.accessTokenExpiresAt === "number" ? t.accessTokenExpiresAt : 0;
+  return { accessToken: t.accessToken, refreshToken: t.refreshToken, accessTokenExpiresAt: expiresAt, sessionId: t.sessionId ?? "" };
+}
+
+// The few parts of IndexedDB the storage below uses (declared here: the package builds without
+// the DOM's types).
+interface IdbRequest<T> {
+  readonly result: T;
+  readonly error: unknown;
+  onsuccess: (() => void) | null;
+  onerror: (() => void) | null;
+}
+interface IdbObjectStore {
+  get(key: string): IdbRequest<unknown>;
+  put(value: unknown, key: string): IdbRequest<unknown>;
+  delete(key: string): IdbRequest<unknown>;
+}
+interface IdbTransaction {
+  objectStore(name: string): IdbObjectStore;
+  readonly error: unknown;
+  oncomplete: (() => void) | null;
+  onerror: (() => void) | null;
+  onabort: (() => void) | null;
+}
+interface IdbDatabase {
+  readonly objectStoreNames: { contains(name: string): boolean };
+  createObjectStore(name: string): unknown;
+  transaction(store: string, mode: "readonly" | "readwrite"): IdbTransaction;
+}
+/** The part of the browser's `indexedDB` this storage uses. */
+export interface IdbFactoryLike {
+  open(name: string, version?: number): IdbRequest<IdbDatabase> & { onupgradeneeded: (() => void) | null };
+}
+
+/**
+ * Keeps the tokens in IndexedDB (database "authd" by default), which every tab of the origin sees
+ * at once: each save has committed before it resolves. The storage for tabs that share one
+ * session with `lock: webLocks()`; localStorage is not enough there, since Chromium hands one
+ * tab's write to the other tabs' processes asynchronously, so a tab may still read the refresh
+ * token another has just spent.
+ */
+export function indexedDbTokenStorage(options: { database?: string; indexedDB?: IdbFactoryLike } = {}): TokenStorage {
+  const factory = options.indexedDB ?? (globalThis as { indexedDB?: IdbFactoryLike }).indexedDB;
+  const storeName = "tokens";
+  let db: Promise<IdbDatabase> | undefined;
+  const open = () => {
+    db ??= new Promise<IdbDatabase>((resolve, reject) => {
+      if (factory === undefined) throw new Error("IndexedDB is not available here");
+      const req = factory.open(options.database ?? "authd", 1);
+      req.onupgradeneeded = () => {
+        if (!req.result.objectStoreNames.contains(storeName)) req.result.createObjectStore(storeName);
+      };
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    return db;
+  };
+  // Resolves once the transaction has committed, with the request's result.
+  const run = async (mode: "readonly" | "readwrite", op: (store: IdbObjectStore) => IdbRequest<unknown>): Promise<unknown> => {
+    const database = await open();
+    return new Promise((resolve, reject) => {
+      const tx = database.transaction(storeName, mode);
+      const req = op(tx.objectStore(storeName));
+      tx.oncomplete = () => resolve(req.result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  };
+  return {
+    load: async () => storedTokensFrom(await run("readonly", (s) => s.get("session"))),
+    save: async (t) => {
+      await run("readwrite", (s) => s.put({ ...t }, "session"));
+    },
+    clear: async () => {
+      await run("readwrite", (s) => s.delete("session"));
+    },
   };
 }
 
@@ -92,6 +169,12 @@ export interface TokenManagerOptions {
   refreshMarginMs?: number;
   /** The clock the stored expiry is judged by; default Date.now. */
   now?: () => number;
+  /**
+   * Runs each refresh under a lock shared by every manager of the same storage, e.g. the tabs of
+   * one site sharing indexedDbTokenStorage() (`webLocks()` of `@authd/client/web`). Under it the
+   * manager reads the storage again and takes another holder's newer tokens instead of refreshing.
+   */
+  lock?: <T>(run: () => Promise<T>) => Promise<T>;
 }
 
 export interface TokenManager {
@@ -151,18 +234,41 @@ export function createTokenManager(opts: TokenManagerOptions): TokenManager {
 
   async function runRefresh(used: StoredTokens, gen: number): Promise<StoredTokens> {
     try {
-      const res = await auth.refreshToken({ refreshToken: used.refreshToken });
-      if (res.tokens === undefined) throw unauthenticated("INVALID_REFRESH", "the refresh answered no tokens");
-      const next = fromPair(res.tokens);
+      const lock = opts.lock;
+      const next = lock === undefined ? await spend(used, gen) : await lock(() => spendUnlessDone(used, gen));
       if (gen !== generation) throw unauthenticated("UNAUTHENTICATED", "signed out during the refresh");
+      if (next === undefined) {
+        await endSession("SIGNED_OUT");
+        throw unauthenticated("UNAUTHENTICATED", "signed out elsewhere");
+      }
       current = next;
-      await storage.save(next);
       return next;
     } catch (err) {
       const e = toAuthdError(err);
       if (e !== undefined && sessionOverReasons.has(e.reason) && gen === generation) await endSession(e.reason);
       throw e ?? err;
     }
+  }
+
+  /** Spends the refresh token; keeps and stores the new pair unless a sign-in or sign-out came first. */
+  async function spend(used: StoredTokens, gen: number): Promise<StoredTokens> {
+    const res = await auth.refreshToken({ refreshToken: used.refreshToken });
+    if (res.tokens === undefined) throw unauthenticated("INVALID_REFRESH", "the refresh answered no tokens");
+    const next = fromPair(res.tokens);
+    if (gen !== generation) throw unauthenticated("UNAUTHENTICATED", "signed out during the refresh");
+    current = next;
+    await storage.save(next);
+    return next;
+  }
+
+  /**
+   * Under the lock shared with the other managers of this storage: one of them (another tab) may
+   * have refreshed, or signed out, while this one waited. Their tokens (or none) then stand.
+   */
+  async function spendUnlessDone(used: StoredTokens, gen: number): Promise<StoredTokens | undefined> {
+    const latest = await storage.load();
+    if (latest === undefined || latest.refreshToken !== used.refreshToken) return latest;
+    return spend(used, gen);
   }
 
   async function refresh(usedAccessToken?: string): Promise<StoredTokens> {

@@ -19,3 +19,17 @@ export function createAuthdTransport(opts: WebTransportOptions): Transport {
   if (opts.protocol === "grpc-web") return createGrpcWebTransport({ baseUrl: opts.baseUrl, interceptors });
   return createConnectTransport({ baseUrl: opts.baseUrl, interceptors, useBinaryFormat: opts.binary === true });
 }
+
+interface LockManagerLike {
+  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * A lock for createTokenManager's `lock` option from the Web Locks API (`navigator.locks`), shared
+ * by every tab of the page's origin: tabs that share a storage (localStorage) then never spend one
+ * refresh token twice. Where the API is missing, the refresh runs without it.
+ */
+export function webLocks(name = "authd.refresh"): <T>(run: () => Promise<T>) => Promise<T> {
+  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  return (run) => (locks === undefined ? run() : locks.request(name, run));
+}

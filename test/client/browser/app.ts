@@ -6,7 +6,10 @@ import {
   createAuthdTransport,
   createTokenManager,
   reasonOf,
+  indexedDbTokenStorage,
   type TokenManager,
+  type TokenStorage,
+  webLocks,
   webTokenStorage,
 } from "../../../packages/client/src/web.ts";
 import { startAuthentication, startRegistration } from "@simplewebauthn/browser";
@@ -19,6 +22,7 @@ const page = globalThis as unknown as {
 
 let clients: AuthdClients | undefined;
 let manager: TokenManager | undefined;
+let storage: TokenStorage | undefined;
 const signOuts: string[] = [];
 
 function ready(): { clients: AuthdClients; manager: TokenManager } {
@@ -27,12 +31,17 @@ function ready(): { clients: AuthdClients; manager: TokenManager } {
 }
 
 const authd = {
-  /** One manager (its tokens in sessionStorage) and the clients over one protocol. */
-  setup(baseUrl: string, protocol: "connect" | "grpc-web"): void {
+  /**
+   * One manager and the clients over one protocol. The tokens are in sessionStorage (this tab's),
+   * or with `shared` in IndexedDB, shared by the origin's tabs, each refresh under webLocks().
+   */
+  setup(baseUrl: string, protocol: "connect" | "grpc-web", shared = false): void {
+    storage = shared ? indexedDbTokenStorage() : webTokenStorage(sessionStorage);
     manager = createTokenManager({
       transport: createAuthdTransport({ baseUrl, protocol }),
-      storage: webTokenStorage(sessionStorage),
+      storage,
       onSignOut: (reason) => signOuts.push(reason),
+      ...(shared ? { lock: webLocks() } : {}),
     });
     clients = createAuthdClients(createAuthdTransport({ baseUrl, protocol, tokens: manager }));
   },
@@ -111,8 +120,7 @@ const authd = {
       return { reason: reasonOf(err), code: (err as { code: number }).code, name: (err as Error).name };
     }
   },
-  stored: (): { accessToken?: string } | null =>
-    JSON.parse(sessionStorage.getItem("authd.tokens") ?? "null") as { accessToken?: string } | null,
+  stored: async (): Promise<{ accessToken?: string } | null> => (await storage?.load()) ?? null,
   signOuts: () => signOuts,
 };
 
