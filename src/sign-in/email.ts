@@ -27,8 +27,8 @@
 // Completing either voids the other and proves the mailbox: the address becomes verified. An
 // account that was NOT verified until then may have been registered by someone else with this
 // address and credentials of theirs (account pre-hijacking): so its password is removed and every
-// other session ended, in the same write, and then its passkeys (every credential added before the
-// address was proven; providers linked later belong in proven() too). The owner adds new ones.
+// other session ended, in the same write, and then its passkeys and linked provider accounts (every
+// credential added before the address was proven). The owner adds new ones.
 import { randomInt } from "node:crypto";
 import { accountDisabled } from "../accounts/account.ts";
 import { clientNetwork } from "../client-network.ts";
@@ -62,7 +62,7 @@ export interface EmailSignInPolicy {
 }
 
 export interface EmailSignInDeps {
-  store: Pick<Store, "users" | "codes" | "attempts" | "passkeys">;
+  store: Pick<Store, "users" | "codes" | "attempts" | "passkeys" | "providerLinks">;
   clock: Clock;
   mailer: Mailer;
   mailLimits: MailLimits;
@@ -157,7 +157,8 @@ export function createEmailSignIn(
 
   /**
    * The mailbox is proven: the address becomes verified; an unverified account also loses the
-   * password and passkeys added before (pre-hijacking, see the header) and its other sessions.
+   * password, passkeys and provider links added before (pre-hijacking, see the header) and its
+   * other sessions.
    */
   async function proven(user: UserRecord): Promise<UserRecord> {
     // A disabled account is left as it is (the flow would refuse it anyway, after the change).
@@ -167,6 +168,7 @@ export function createEmailSignIn(
     const updated = await store.users.update(user.id, patch, { endSessions: { keep: null } });
     // After the write that ended the sessions: a passkey sign-in that raced it opened no live session.
     await store.passkeys.deleteAllForUser(user.id);
+    await store.providerLinks.deleteAllForUser(user.id);
     return updated ?? user;
   }
 

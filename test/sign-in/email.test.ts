@@ -297,7 +297,7 @@ describe("with a second factor", () => {
 });
 
 describe("an unverified account", () => {
-  it("is verified by the code; the password and passkeys added before the proof are removed, its sessions ended", async () => {
+  it("is verified by the code; the password, passkeys and provider links added before the proof are removed, its sessions ended", async () => {
     await start({ EMAIL_VERIFICATION_REQUIRED: "false" });
     // Someone registers the address with a password of theirs, adds a passkey and stays signed in.
     const { tokens, user: squatted } = await s.ops.accounts.register({ email: "ada@example.com", password, displayName: "" }, s.client);
@@ -305,6 +305,8 @@ describe("an unverified account", () => {
     const passkey = { id: "pk1", userId: squatted.id, credentialId: "cred1", publicKey: "key", counter: 0, transports: [] };
     const more = { backupEligible: false, backedUp: false, userHandle: "h", name: "theirs", createdAt: s.clock.now(), lastUsedAt: null };
     expect(await s.store.passkeys.insert({ ...passkey, ...more })).toBe(true);
+    const link = { id: "l1", userId: squatted.id, provider: "google", issuer: "https://accounts.google.com", subject: "theirs" };
+    await s.store.providerLinks.insert({ ...link, email: "", createdAt: s.clock.now() });
     expect((await s.store.users.findByEmail("ada@example.com"))?.emailVerified).toBe(false);
     const { code } = await mailFor("ada@example.com");
     const result = signedIn(await byCode("ada@example.com", code));
@@ -312,6 +314,7 @@ describe("an unverified account", () => {
     const user = await s.store.users.findByEmail("ada@example.com");
     expect([user?.emailVerified, user?.passwordHash]).toEqual([true, null]);
     expect(await s.store.passkeys.listForUser(squatted.id)).toEqual([]);
+    expect(await s.store.providerLinks.listForUser(squatted.id)).toEqual([]);
     expect(await reason(s.ops.sessions.authenticate({ bearer: squatter }))).toBe("SESSION_REVOKED");
     expect(await reason(s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client))).toBe(
       "INVALID_CREDENTIALS",
