@@ -69,7 +69,10 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     const authorizationUrl = await oidc.authorizationUrl(provider, secretsOf(state));
     const now = clock.now();
     const expiresAt = addSeconds(now, policy.flowTtlSeconds);
-    await store.codes.replace({ codeHash: tokenHash(state), purpose, createdAt: now, expiresAt, provider: provider.id, ...fields });
+    const flow: CodeRecord = { codeHash: tokenHash(state), purpose, createdAt: now, expiresAt, provider: provider.id, ...fields };
+    // A sign-in has no user yet: its flow sits beside any other (two tabs, two people); a link
+    // replaces the user's earlier unfinished one.
+    await (fields.userId === "" ? store.codes.add(flow) : store.codes.replace(flow));
     return { authorizationUrl, state, expiresAt };
   }
 
@@ -129,8 +132,7 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     listProviders: () => oidc.list(),
 
     async startSignIn(rawProvider: string, rememberMe: boolean): Promise<StartedFlow> {
-      // No user yet: a key of its own, so storing this flow replaces no other.
-      return start("provider_sign_in", rawProvider, { userId: `flow:${randomUUID()}`, rememberMe });
+      return start("provider_sign_in", rawProvider, { userId: "", rememberMe });
     },
 
     async finishSignIn(rawState: string, callbackUrl: string, client: ClientInfo, deviceToken?: string): Promise<ProviderSignInResult> {

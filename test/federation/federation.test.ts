@@ -196,6 +196,28 @@ describe("sign-in with an OpenID Connect provider", () => {
     expect(fresh.user?.id).not.toBe(reg.user?.id);
   });
 
+  it("removing the password (a provider remains) ends the other sessions, as a password change does", async () => {
+    const c = browser();
+    const email = newEmail();
+    const password = "correct horse battery staple 5";
+    const reg = await c.auth.register({ email, password, displayName: "Switcher" });
+    const token = reg.tokens?.accessToken ?? "";
+    const other = await c.auth.login({ email, password });
+    const otherToken = other.result.case === "tokens" ? other.result.value.accessToken : "";
+    const started = await c.federation.startProviderLink({ provider: "test" }, bearer(token));
+    const subject = provider.person({ email: newEmail(), email_verified: true });
+    const callbackUrl = await provider.signIn(started.authorizationUrl, subject);
+    await c.federation.finishProviderLink({ state: started.state, callbackUrl }, bearer(token));
+    await c.auth.unlinkAccount({ id: "password" }, bearer(token));
+    expect(await refused(c.auth.getCurrentUser({}, bearer(otherToken)))).toMatchObject({
+      code: "Unauthenticated",
+      reason: "SESSION_REVOKED",
+    });
+    expect((await c.auth.getCurrentUser({}, bearer(token))).user?.id).toBe(reg.user?.id);
+    expect(await refused(c.auth.login({ email, password }))).toMatchObject({ reason: "INVALID_CREDENTIALS" });
+    expect((await signInWith(c, subject)).user?.id).toBe(reg.user?.id);
+  });
+
   it("the only sign-in method of an account made by a provider cannot be removed", async () => {
     const c = browser();
     const subject = provider.person({ email: newEmail(), email_verified: true });
@@ -225,13 +247,39 @@ describe("sign-in with an OpenID Connect provider", () => {
       code: "Unauthenticated",
       reason: "PROVIDER_SIGN_IN_FAILED",
     });
-    // The right pair works once; the same state again is spent.
+    // The right pair works once; the same state again is spent: refused by us, before the provider
+    // is asked (no exchange is logged as refused).
     const done = await c.federation.finishProviderSignIn({ state: a.state, callbackUrl: a.callbackUrl });
     expect(done.result.case).toBe("tokens");
+    const exchangesRefused = () => h.logs.filter((l) => l.msg === "OpenID Connect sign-in refused").length;
+    const before = exchangesRefused();
     expect(await refused(c.federation.finishProviderSignIn({ state: a.state, callbackUrl: a.callbackUrl }))).toMatchObject({
       code: "Unauthenticated",
       reason: "PROVIDER_SIGN_IN_FAILED",
     });
+    expect(exchangesRefused()).toBe(before);
+  });
+
+  it("two sign-ins started side by side (two tabs) both finish", async () => {
+    const c = browser();
+    const one = provider.person({ email: newEmail(), email_verified: true });
+    const two = provider.person({ email: newEmail(), email_verified: true });
+    const first = await c.federation.startProviderSignIn({ provider: "test" });
+    const second = await c.federation.startProviderSignIn({ provider: "test" });
+    const firstUrl = await provider.signIn(first.authorizationUrl, one);
+    const secondUrl = await provider.signIn(second.authorizationUrl, two);
+    const a = await c.federation.finishProviderSignIn({ state: second.state, callbackUrl: secondUrl });
+    const b = await c.federation.finishProviderSignIn({ state: first.state, callbackUrl: firstUrl });
+    expect([a.accountCreated, b.accountCreated]).toEqual([true, true]);
+    expect(a.user?.id).not.toBe(b.user?.id);
+  });
+
+  it("a disabled account is not signed in by its provider", async () => {
+    const c = browser();
+    const subject = provider.person({ email: newEmail(), email_verified: true });
+    const first = await signInWith(c, subject);
+    await h.store.users.update(first.user?.id ?? "", { disabledAt: h.clock.now() }, { endSessions: { keep: null } });
+    expect(await refused(signInWith(c, subject))).toMatchObject({ code: "PermissionDenied", reason: "ACCOUNT_DISABLED" });
   });
 
   it("a replayed code is refused by the provider even under a fresh state", async () => {
