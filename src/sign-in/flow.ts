@@ -155,8 +155,7 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
      * and `twoFactorGeneration` were read before the proof was checked.
      */
     async afterBothFactors(checked: UserRecord, rememberMe: boolean, client: ClientInfo, twoFactorGeneration: number): Promise<SignedIn> {
-      // The passkey proved who this is: told why.
-      if (checked.disabledAt !== null) throw accountDisabled();
+      // openSession refuses a disabled account (ACCOUNT_DISABLED: the passkey proved who this is).
       return signedIn(await openSession(checked, client, rememberMe, true, twoFactorGeneration));
     },
 

@@ -192,6 +192,16 @@ describe("signing in with a passkey alone", () => {
     expect(result.account).toMatchObject({ id: caller.userId, twoFactorEnabled: true });
   });
 
+  it("a disabled account is told so, and gets no session", async () => {
+    const { caller } = await signUp();
+    const authenticator = new SoftwareAuthenticator(origin);
+    await register(caller, authenticator);
+    await s.store.users.update(caller.userId, { disabledAt: s.clock.now() });
+    const before = (await s.store.sessions.listLive(caller.userId, s.clock.now())).length;
+    await expect(finish(await passwordless(authenticator))).rejects.toEqual(refused("ACCOUNT_DISABLED"));
+    expect(await s.store.sessions.listLive(caller.userId, s.clock.now())).toHaveLength(before);
+  });
+
   it("refuses a replayed assertion, even when the copies race: exactly one signs in", async () => {
     const { caller } = await signUp();
     const authenticator = new SoftwareAuthenticator(origin);
