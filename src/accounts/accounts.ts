@@ -354,6 +354,10 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
+      // An account whose address nobody had proven may have been made by someone else with it (a
+      // provider account of theirs claiming the address, unverified: account pre-hijacking). The
+      // owner who just proved the mailbox keeps no provider linked before; they link their own.
+      if (!user.emailVerified) await store.providerLinks.deleteAllForUser(user.id);
       // Whoever guessed at the old password loses their hold: the owner who proved the mailbox
       // signs in at once (the second factor's lock stays; the mailbox does not prove it).
       for (const key of accountPasswordAttemptKeys(user.email)) await store.attempts.clear(key);

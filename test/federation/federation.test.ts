@@ -218,6 +218,36 @@ describe("sign-in with an OpenID Connect provider", () => {
     expect((await signInWith(c, subject)).user?.id).toBe(reg.user?.id);
   });
 
+  it("a reset by the mailbox's owner drops a provider linked while the address was unproven (pre-hijacking)", async () => {
+    const c = browser();
+    const email = newEmail();
+    // Someone else's provider account claims the address, unverified: it makes an unverified account.
+    const intruder = provider.person({ email, email_verified: false });
+    const made = await signInWith(c, intruder);
+    expect(made.user?.emailVerified).toBe(false);
+    // The address's owner resets the password with the mailed code.
+    await c.auth.requestPasswordReset({ email });
+    const code = (await h.mail(email, "password_reset")).code ?? "";
+    await c.auth.resetPassword({ code, newPassword: "correct horse battery staple 6" });
+    expect(await h.store.providerLinks.findBySubject("test", provider.issuer, intruder)).toBeNull();
+    // The intruder's provider account no longer reaches it (and makes no second account for the address).
+    expect(await refused(signInWith(c, intruder))).toMatchObject({ reason: "EMAIL_EXISTS" });
+    // A provider linked once the address is proven stays through a later reset.
+    const owner = await c.auth.login({ email, password: "correct horse battery staple 6" });
+    const token = owner.result.case === "tokens" ? owner.result.value.accessToken : "";
+    const started = await c.federation.startProviderLink({ provider: "test" }, bearer(token));
+    const own = provider.person({ email, email_verified: true });
+    await c.federation.finishProviderLink(
+      { state: started.state, callbackUrl: await provider.signIn(started.authorizationUrl, own) },
+      bearer(token),
+    );
+    await c.auth.requestPasswordReset({ email });
+    await h.server.deps.background.drain();
+    const again = (await h.mail(email, "password_reset")).code ?? "";
+    await c.auth.resetPassword({ code: again, newPassword: "correct horse battery staple 7" });
+    expect(await h.store.providerLinks.findBySubject("test", provider.issuer, own)).not.toBeNull();
+  });
+
   it("the only sign-in method of an account made by a provider cannot be removed", async () => {
     const c = browser();
     const subject = provider.person({ email: newEmail(), email_verified: true });
