@@ -144,6 +144,21 @@ describe("createTokenManager", () => {
     await expect(tabB.getAccessToken()).resolves.toBeUndefined();
   });
 
+  it("fails a call that meets its expiry after the session was revoked with the same reason", async () => {
+    const authd = fakeAuthd();
+    const signOuts: string[] = [];
+    const m = createTokenManager({ transport: authd.transport, onSignOut: (r) => signOuts.push(r) });
+    await m.setTokens(pair(1));
+    const first = m.refresh("access-1").catch((e: unknown) => e);
+    (await authd.next()).settle(new AuthdError(Code.Unauthenticated, "REFRESH_REVOKED", "the session has ended"));
+    expect(await first).toMatchObject({ reason: "REFRESH_REVOKED" });
+    // A slower call, still carrying the old token, asks for a refresh after the sign-out.
+    await expect(m.refresh("access-1")).rejects.toMatchObject({ reason: "REFRESH_REVOKED" });
+    await expect(m.refresh("some-other-token")).rejects.toMatchObject({ reason: "UNAUTHENTICATED" });
+    expect(authd.pending).toEqual([]);
+    expect(signOuts).toEqual(["REFRESH_REVOKED"]);
+  });
+
   it("loads the stored session on first use", async () => {
     const authd = fakeAuthd();
     const storage = memoryTokenStorage();

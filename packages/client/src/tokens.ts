@@ -6,7 +6,7 @@
 // the one refresh in flight, and a call whose token was already replaced by someone else's refresh
 // retries with the new token instead of refreshing again.
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { toAuthdError, unauthenticated } from "./errors.ts";
+import { type AuthdReason, toAuthdError, unauthenticated } from "./errors.ts";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
 import type { TokenPair } from "./gen/auth/v1/common_pb.js";
 
@@ -154,7 +154,7 @@ export function indexedDbTokenStorage(options: { database?: string; indexedDB?: 
 }
 
 /** Reasons after which the session cannot go on: the manager signs out. */
-const sessionOverReasons = new Set(["REFRESH_REVOKED", "REFRESH_EXPIRED", "INVALID_REFRESH", "SESSION_REVOKED"]);
+const sessionOverReasons = new Set<string>(["REFRESH_REVOKED", "REFRESH_EXPIRED", "INVALID_REFRESH", "SESSION_REVOKED"]);
 
 export interface TokenManagerOptions {
   /**
@@ -215,6 +215,9 @@ export function createTokenManager(opts: TokenManagerOptions): TokenManager {
   // Bumped by every sign-in and sign-out: a refresh that finishes after one must not bring back
   // the tokens it replaced.
   let generation = 0;
+  // The access token of the session that ended last and why: a call still carrying it, which
+  // meets its expiry after the sign-out, fails with that reason like the calls before it.
+  let ended: { accessToken: string; reason: AuthdReason | undefined } | undefined;
 
   const load = () => {
     loading ??= Promise.resolve(storage.load()).then((t) => {
@@ -225,6 +228,9 @@ export function createTokenManager(opts: TokenManagerOptions): TokenManager {
 
   async function endSession(reason: string): Promise<void> {
     const hadSession = current !== undefined;
+    if (current !== undefined) {
+      ended = { accessToken: current.accessToken, reason: sessionOverReasons.has(reason) ? (reason as AuthdReason) : undefined };
+    }
     generation++;
     current = undefined;
     inflight = undefined;
@@ -274,7 +280,10 @@ export function createTokenManager(opts: TokenManagerOptions): TokenManager {
   async function refresh(usedAccessToken?: string): Promise<StoredTokens> {
     await load();
     if (inflight !== undefined) return inflight;
-    if (current === undefined) throw unauthenticated("UNAUTHENTICATED", "not signed in");
+    if (current === undefined) {
+      const reason = usedAccessToken !== undefined && ended?.accessToken === usedAccessToken ? ended.reason : undefined;
+      throw reason === undefined ? unauthenticated("UNAUTHENTICATED", "not signed in") : unauthenticated(reason, "the session has ended");
+    }
     if (usedAccessToken !== undefined && current.accessToken !== usedAccessToken) return current;
     const flight = runRefresh(current, generation).finally(() => {
       if (inflight === flight) inflight = undefined;
