@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/auth/v1/auth_service_pb.js";
 import { FederationService } from "../../gen/auth/v1/federation_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
+import { createAuthdClients, createAuthdTransport } from "../../packages/client/src/node.ts";
 import { errorInfoFromConnectError } from "../support/error-info.ts";
 import { bearer, connectJsonTransport, grpcTransport, type Harness, startHarness } from "../support/harness.ts";
 import { startTestProvider, type TestProvider } from "../support/oidc-provider.ts";
@@ -68,7 +69,9 @@ async function signInWith(c: ReturnType<typeof clients>, subject: string) {
 }
 
 describe("sign-in with an OpenID Connect provider", () => {
-  it("ListProviders names the configured provider", async () => {
+  it("ListProviders names the configured provider (also through @authd/client's clients)", async () => {
+    const packaged = createAuthdClients(createAuthdTransport({ baseUrl: h.url }));
+    expect((await packaged.federation.listProviders({})).providers.map((p) => p.id)).toEqual(["test"]);
     const { providers } = await browser().federation.listProviders({});
     expect(providers.map((p) => ({ id: p.id, displayName: p.displayName }))).toEqual([{ id: "test", displayName: "Test provider" }]);
   });

@@ -5,6 +5,7 @@ import { toAuthdError } from "./errors.ts";
 import { AdminService } from "./gen/auth/v1/admin_service_pb.js";
 import { AuthService } from "./gen/auth/v1/auth_service_pb.js";
 import { EmailSignInService } from "./gen/auth/v1/email_sign_in_service_pb.js";
+import { FederationService } from "./gen/auth/v1/federation_service_pb.js";
 import { PasskeyService } from "./gen/auth/v1/passkey_service_pb.js";
 import { ServiceAccountService } from "./gen/auth/v1/service_account_service_pb.js";
 import { SessionService } from "./gen/auth/v1/session_service_pb.js";
@@ -57,6 +58,8 @@ export interface AuthdClients {
   emailSignIn: Client<typeof EmailSignInService>;
   /** Passkeys: register, list, rename, remove, and sign in with one (when the server turns them on). */
   passkeys: Client<typeof PasskeyService>;
+  /** Sign-in with OpenID Connect providers (Google, Microsoft, …) and linking them, when configured. */
+  federation: Client<typeof FederationService>;
 }
 
 /** A client of each of authd's services on one transport. */
@@ -70,5 +73,6 @@ export function createAuthdClients(transport: Transport): AuthdClients {
     admin: createClient(AdminService, transport),
     emailSignIn: createClient(EmailSignInService, transport),
     passkeys: createClient(PasskeyService, transport),
+    federation: createClient(FederationService, transport),
   };
 }
