@@ -24,6 +24,7 @@ import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView } from "./account.ts";
 import { countSignInMethods, lastSignInMethod, listSignInMethods, passwordMethodId, type SignInMethod } from "./sign-in-methods.ts";
+import { recordAdminPromotion } from "./admin-promotion.ts";
 
 export type { AccountView } from "./account.ts";
 
@@ -96,11 +97,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
 
   const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
 
-  /** ADMIN_EMAILS made this account an admin as its address was proven: logged and audited. */
-  async function promoted(user: UserRecord): Promise<void> {
-    log.info({ userId: user.id, roles: user.roles }, "ADMIN_EMAILS: admin role granted as the address was verified");
-    await deps.audit.recordSystem("bootstrap.grant_admin", user.id, "ADMIN_EMAILS", `roles=${user.roles.join(",")}`);
-  }
+  const promoted = (user: UserRecord) => recordAdminPromotion(deps, user);
 
   /**
    * Creates a one-time code, keeps only its hash, and mails the code; nothing at all over the

@@ -280,6 +280,9 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       mailLimits,
       background,
       codeHasher: secrets.emailSignInCodes,
+      log,
+      audit,
+      adminEmails: config.adminEmails,
       policy:
         config.emailSignIn === undefined
           ? undefined

@@ -31,6 +31,8 @@
 // credential added before the address was proven). The owner adds new ones.
 import { randomInt } from "node:crypto";
 import { accountDisabled } from "../accounts/account.ts";
+import { type AdminPromotionDeps, recordAdminPromotion } from "../accounts/admin-promotion.ts";
+import { promotedRoles } from "../permissions/permissions.ts";
 import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { countGuess } from "../attempt-limit.ts";
@@ -61,7 +63,9 @@ export interface EmailSignInPolicy {
   clientLimit: AttemptPolicy | undefined;
 }
 
-export interface EmailSignInDeps {
+export interface EmailSignInDeps extends AdminPromotionDeps {
+  /** ADMIN_EMAILS: an address proven by an email sign-in is promoted as by VerifyEmail. */
+  adminEmails: readonly string[];
   store: Pick<Store, "users" | "codes" | "attempts" | "passkeys" | "providerLinks">;
   clock: Clock;
   mailer: Mailer;
@@ -164,8 +168,10 @@ export function createEmailSignIn(
     // A disabled account is left as it is (the flow would refuse it anyway, after the change).
     if (user.disabledAt !== null) throw accountDisabled();
     if (user.emailVerified) return user;
-    const patch = { emailVerified: true, passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() };
+    const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
+    const patch = { emailVerified: true, passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now(), ...(roles && { roles }) };
     const updated = await store.users.update(user.id, patch, { endSessions: { keep: null } });
+    if (roles !== undefined && updated !== null) await recordAdminPromotion(deps, updated);
     // After the write that ended the sessions: a passkey sign-in that raced it opened no live session.
     await store.passkeys.deleteAllForUser(user.id);
     await store.providerLinks.deleteAllForUser(user.id);

@@ -359,3 +359,15 @@ describe("a disabled account", () => {
     expect([after?.emailVerified, after?.passwordHash]).toEqual([false, before?.passwordHash]);
   });
 });
+
+describe("ADMIN_EMAILS", () => {
+  it("promotes the named address as an email sign-in proves it, and audits it as VerifyEmail does", async () => {
+    await start({ EMAIL_VERIFICATION_REQUIRED: "false", ADMIN_EMAILS: "boss@example.com" });
+    const { user } = await s.ops.accounts.register({ email: "boss@example.com", password, displayName: "" }, s.client);
+    expect(user.roles).toEqual(["user"]);
+    const { code } = await mailFor("boss@example.com");
+    expect(signedIn(await byCode("boss@example.com", code)).account.roles).toEqual(["admin", "user"]);
+    const [event] = await s.store.audit.list({ targetUserId: user.id, before: null, limit: 1, now: s.clock.now() });
+    expect(event).toMatchObject({ action: "bootstrap.grant_admin", actor: { kind: "system" }, detail: "roles=admin,user" });
+  });
+});
