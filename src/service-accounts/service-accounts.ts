@@ -239,6 +239,15 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
     async rotateKey(actor: Principal, rawId: string, client: ClientInfo): Promise<IssuedKey> {
       return audited({ actor, client, action: "service_accounts.rotate_key", accountId: rawId }, async () => {
         const id = accountIdFrom(rawId);
+        // A new key is the account's powers in the caller's hands: only for an account whose
+        // permissions the caller holds, as at creation (grantable).
+        const missing = (await store.serviceAccounts.findById(id))?.permissions.find((p) => !actor.permissions.includes(p));
+        if (missing !== undefined) {
+          throw new AuthError(
+            "PERMISSION_DENIED",
+            `only a caller holding every permission of the account may rotate its key; "${missing}" is not one`,
+          );
+        }
         const apiKey = newApiKey(id);
         const rotated = await store.serviceAccounts.replaceKey(id, apiKeyHash(apiKey), clock.now());
         if (rotated === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
