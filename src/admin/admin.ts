@@ -7,7 +7,7 @@ import type { AuditLog } from "../audit/audit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId, wellFormed } from "../input.ts";
-import { isRoleName, normalizeRoles, permissions, requirePermission, type RoleMap } from "../permissions/permissions.ts";
+import { isRoleName, normalizeRoles, permissions, permissionsOf, requirePermission, type RoleMap } from "../permissions/permissions.ts";
 import type { Principal } from "../service-accounts/principal.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, SessionView } from "../sessions/sessions.ts";
@@ -78,6 +78,8 @@ const byAnAdministrator: ClientInfo = { ipAddress: "", userAgent: "an administra
 export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFactor: TwoFactor; accounts: Accounts }) {
   const { store, clock, audit } = deps;
   const { sessions, twoFactor, accounts } = parts;
+  const write = permissions.usersWrite;
+  const read = permissions.usersRead;
 
   /**
    * Runs one admin call: the permission check, then `run`, and an audit event whatever happens.
@@ -96,6 +98,9 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       if (call.target !== undefined) targetUserId = wellFormedId(call.target);
       requirePermission(call.caller, call.permission);
       if (call.target !== undefined) targetUserId = checkId("user_id", call.target);
+      // users.write reaches only accounts that hold nothing the caller lacks: otherwise a
+      // help-desk role could disable, demote or strip the second factor of an administrator.
+      if (call.permission === write && targetUserId !== null) withinReach(call.caller, (await requireTarget(targetUserId)).roles);
       const done = await run(targetUserId ?? "");
       detail = done.detail ?? "";
       return done.result;
@@ -126,8 +131,13 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       throw invalidArgument("user_id", `you cannot ${what} your own account; ask another administrator`);
   }
 
-  const write = permissions.usersWrite;
-  const read = permissions.usersRead;
+  /** PERMISSION_DENIED unless the caller holds every permission these roles grant. */
+  function withinReach(caller: Principal, roles: readonly string[]): void {
+    const missing = permissionsOf(roles, deps.roles).find((p) => !caller.permissions.includes(p));
+    if (missing !== undefined) {
+      throw new AuthError("PERMISSION_DENIED", `this call reaches roles that grant "${missing}", a permission you do not hold`);
+    }
+  }
 
   return {
     /** Users in email order, a page at a time; `emailPrefix` is normalized (trimmed, lower-cased) as emails are. */
@@ -199,6 +209,8 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
           }
         }
         const roles = normalizeRoles(rawRoles);
+        // No one hands out more than they hold (to an accomplice, or to a second account of their own).
+        withinReach(caller, roles);
         const updated = await store.users.update(id, { roles, updatedAt: clock.now() });
         if (updated === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
         return { result: adminUserView(updated), detail: `roles=${roles.join(",")}` };

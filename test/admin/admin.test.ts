@@ -10,7 +10,7 @@ import { totp } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
 const roles =
-  '{"user": [], "admin": ["users.read", "users.write", "audit.read", "service_accounts.manage"], "support": ["users.read"], "auditor": ["audit.read"]}';
+  '{"user": [], "admin": ["users.read", "users.write", "audit.read", "service_accounts.manage"], "support": ["users.read"], "auditor": ["audit.read"], "helpdesk": ["users.read", "users.write"]}';
 
 let s: InProcess;
 type Caller = Extract<Principal, { kind: "user" }>;
@@ -87,6 +87,35 @@ describe("permissions", () => {
     const [denied, read] = await s.store.audit.list({ targetUserId: target.id, before: null, limit: 2, now: s.clock.now() });
     expect([denied?.outcome, read?.outcome]).toEqual(["PERMISSION_DENIED", "OK"]);
     expect(read?.actor).toEqual({ kind: "service", id: created.id, sessionId: "" });
+  });
+
+  it("users.write grants no more than the caller holds, and touches no account that holds more", async () => {
+    const helpdesk = await account("helpdesk@example.com", ["helpdesk"]);
+    const accomplice = await account("accomplice@example.com");
+    const admin = await account("outranking-admin@example.com", ["admin"]);
+    // Promoting anyone (an accomplice, or a second account of one's own) to a role whose
+    // permissions the caller lacks would be a way to more rights than one has.
+    expect(await outcome(s.ops.admin.setRoles(helpdesk.caller, accomplice.id, ["admin"], adminClient))).toBe("PERMISSION_DENIED");
+    expect((await s.store.users.findById(accomplice.id))?.roles).toEqual(["user"]);
+    expect(await outcome(s.ops.admin.setRoles(helpdesk.caller, accomplice.id, ["helpdesk"], adminClient))).toBe("OK");
+    // Nor can it demote, disable, sign out, strip the second factor of, or delete an account
+    // holding permissions it lacks.
+    const a = s.ops.admin;
+    const c = helpdesk.caller;
+    const writes = {
+      roles: a.setRoles(c, admin.id, ["user"], adminClient),
+      disable: a.disableUser(c, admin.id, adminClient),
+      enable: a.enableUser(c, admin.id, adminClient),
+      signOut: a.signOutEverywhere(c, admin.id, adminClient),
+      reset: a.resetSecondFactor(c, admin.id, adminClient),
+      delete: a.deleteUser(c, admin.id, adminClient),
+    };
+    for (const [name, call] of Object.entries(writes)) expect([name, await outcome(call)]).toEqual([name, "PERMISSION_DENIED"]);
+    const stored = await s.store.users.findById(admin.id);
+    expect([stored?.roles, stored?.disabledAt]).toEqual([["admin"], null]);
+    expect((await s.ops.sessions.authenticate({ bearer: admin.tokens.accessToken })).userId).toBe(admin.id);
+    // An equal may still be changed.
+    expect(await outcome(s.ops.admin.signOutEverywhere(c, accomplice.id, adminClient))).toBe("OK");
   });
 
   it("a permission taken away counts on the admin's very next call, through the same session", async () => {
