@@ -60,6 +60,18 @@ export function fakeCollection<T extends Document & { _id: string }>(
       updateOne([doc as Filter], { _id: doc._id }, structuredClone(update));
       return structuredClone(options.returnDocument === "before" ? before : doc);
     },
+    async replaceOne(filter: Filter, doc: T, options: { upsert?: boolean } = {}) {
+      const existing = matching(filter)[0];
+      if (existing !== undefined) docs.splice(docs.indexOf(existing), 1, structuredClone(doc));
+      else if (options.upsert === true) docs.push(structuredClone(doc));
+      return { acknowledged: true, matchedCount: existing === undefined ? 0 : 1 };
+    },
+    async findOneAndDelete(filter: Filter) {
+      const doc = matching(filter)[0];
+      if (doc === undefined) return null;
+      docs.splice(docs.indexOf(doc), 1);
+      return structuredClone(doc);
+    },
     async deleteOne(filter: Filter) {
       const doc = matching(filter)[0];
       if (doc !== undefined) docs.splice(docs.indexOf(doc), 1);
