@@ -119,6 +119,16 @@ describe("verifyAccessToken", () => {
     expect(isAuthdError(err)).toBe(false);
   });
 
+  it("refuses to verify without an issuer and an audience to hold tokens to", async () => {
+    // jose skips the check of an expectation left out: a JavaScript caller (or one whose types
+    // were bypassed) that forgot one would take a token minted for any audience or by any issuer.
+    const elsewhere = await token("a", {}, { aud: "another-service" });
+    for (const blank of [{ audience: undefined }, { issuer: undefined }, { audience: "" }]) {
+      const err = await verifyAccessToken(elsewhere, { ...options(), ...blank } as unknown as VerifyOptions).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TypeError);
+    }
+  });
+
   it("verifies against keys given directly", async () => {
     const caller = await verifyAccessToken(await token("c"), {
       jwks: { keys: [await publicJwk("c")] },

@@ -144,6 +144,12 @@ function liveCheck(opts: LiveCheckOptions): (token: string, caller: VerifiedCall
 
 /** A verifier bound to one key set and one set of expectations (build it once per service). */
 export function createAccessTokenVerifier(opts: VerifyOptions): AccessTokenVerifier {
+  // jose checks only the expectations it is given: one left out (from JavaScript, or an unset
+  // variable cast through) would accept tokens minted for any audience or by any issuer.
+  for (const name of ["issuer", "audience"] as const) {
+    const value: unknown = opts[name];
+    if (typeof value !== "string" || value.trim() === "") throw new TypeError(`verifyAccessToken needs a non-empty ${name}`);
+  }
   const keys = keyResolver(opts);
   const algorithms = opts.algorithms ?? defaultAlgorithms;
   const live = opts.live === undefined ? undefined : liveCheck(opts.live);
@@ -175,6 +181,6 @@ export function createAccessTokenVerifier(opts: VerifyOptions): AccessTokenVerif
  * UNAUTHENTICATED (empty token), and with `live` SESSION_REVOKED for a session that has ended; a
  * ConnectError UNAVAILABLE when the keys cannot be fetched or authd cannot be asked.
  */
-export function verifyAccessToken(token: string, opts: VerifyOptions): Promise<VerifiedCaller> {
+export async function verifyAccessToken(token: string, opts: VerifyOptions): Promise<VerifiedCaller> {
   return createAccessTokenVerifier(opts)(token);
 }
