@@ -164,6 +164,21 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
   }
 
   /**
+   * PERMISSION_DENIED unless the actor holds every permission of the account, as at creation
+   * (grantable): a new key would put the account's powers in the actor's hands, and revoking it
+   * would let a lesser manager cut off a service it could never have made.
+   */
+  async function withinReach(actor: Principal, id: string): Promise<void> {
+    const missing = (await store.serviceAccounts.findById(id))?.permissions.find((p) => !actor.permissions.includes(p));
+    if (missing !== undefined) {
+      throw new AuthError(
+        "PERMISSION_DENIED",
+        `only a caller holding every permission of the account may change it; "${missing}" is not one`,
+      );
+    }
+  }
+
+  /**
    * The active account whose current key this is, or null: for any other key (malformed, unknown
    * id, wrong secret, rotated away, revoked). Nothing is written.
    */
@@ -230,6 +245,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
     async revoke(actor: Principal, rawId: string, client: ClientInfo): Promise<ServiceAccountView> {
       return audited({ actor, client, action: "service_accounts.revoke", accountId: rawId }, async () => {
         const id = accountIdFrom(rawId);
+        await withinReach(actor, id);
         const revoked = await store.serviceAccounts.revoke(id, clock.now());
         if (revoked === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
         return { result: viewOf(revoked) };
@@ -239,15 +255,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
     async rotateKey(actor: Principal, rawId: string, client: ClientInfo): Promise<IssuedKey> {
       return audited({ actor, client, action: "service_accounts.rotate_key", accountId: rawId }, async () => {
         const id = accountIdFrom(rawId);
-        // A new key is the account's powers in the caller's hands: only for an account whose
-        // permissions the caller holds, as at creation (grantable).
-        const missing = (await store.serviceAccounts.findById(id))?.permissions.find((p) => !actor.permissions.includes(p));
-        if (missing !== undefined) {
-          throw new AuthError(
-            "PERMISSION_DENIED",
-            `only a caller holding every permission of the account may rotate its key; "${missing}" is not one`,
-          );
-        }
+        await withinReach(actor, id);
         const apiKey = newApiKey(id);
         const rotated = await store.serviceAccounts.replaceKey(id, apiKeyHash(apiKey), clock.now());
         if (rotated === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });

@@ -70,16 +70,18 @@ describe("creating a service account", () => {
     expect(made.account.createdBy).toBe(`service:${manager.account.id}`);
   });
 
-  it("a manager cannot rotate (and so take) the key of an account holding permissions it lacks", async () => {
+  it("a manager cannot rotate (and so take) the key of, or revoke, an account holding permissions it lacks", async () => {
     const powerful = await s.ops.serviceAccounts.create(admin, { name: "powerful", permissions: ["users.write"] }, s.client);
     const manager = await s.ops.serviceAccounts.create(admin, { name: "rotator", permissions: ["service_accounts.manage"] }, s.client);
     const asManager = await s.ops.principals.authenticate(manager.apiKey);
     expect(await reason(s.ops.serviceAccounts.rotateKey(asManager, powerful.account.id, s.client))).toBe("PERMISSION_DENIED");
+    expect(await reason(s.ops.serviceAccounts.revoke(asManager, powerful.account.id, s.client))).toBe("PERMISSION_DENIED");
     // The old key still works: nothing was rotated.
     expect((await s.ops.serviceAccounts.authenticate(powerful.apiKey)).accountId).toBe(powerful.account.id);
     // An account within the manager's own permissions may be rotated.
     const child = await s.ops.serviceAccounts.create(asManager, { name: "child2", permissions: ["service_accounts.manage"] }, s.client);
     expect(await reason(s.ops.serviceAccounts.rotateKey(asManager, child.account.id, s.client))).toBe("OK");
+    expect(await reason(s.ops.serviceAccounts.revoke(asManager, child.account.id, s.client))).toBe("OK");
   });
 
   it("refuses bad names", async () => {
