@@ -610,7 +610,7 @@ function roles(env: Env, readFile: (path: string) => string): RoleMap {
 
 /**
  * OIDC_PROVIDERS (or OIDC_PROVIDERS_FILE: it holds client secrets), OIDC_REDIRECT_URI (required
- * with them) and OIDC_FLOW_TTL_SECONDS.
+ * with them), OIDC_FLOW_TTL_SECONDS and OIDC_MAX_STARTS_PER_CLIENT_PER_HOUR.
  */
 function oidc(env: Env, readFile: (path: string) => string): OidcSettings | undefined {
   const providers = parsedSecret(env, "OIDC_PROVIDERS", readFile, parseOidcProviders);
@@ -625,7 +625,12 @@ function oidc(env: Env, readFile: (path: string) => string): OidcSettings | unde
   } catch (err) {
     throw new ConfigError("OIDC_REDIRECT_URI", (err as Error).message.replace(/^it /, ""));
   }
-  return { providers, redirectUri: redirect, flowTtlSeconds: int(env, "OIDC_FLOW_TTL_SECONDS", 600, 60, 3_600) };
+  return {
+    providers,
+    redirectUri: redirect,
+    flowTtlSeconds: int(env, "OIDC_FLOW_TTL_SECONDS", 600, 60, 3_600),
+    startsPerClientPerHour: int(env, "OIDC_MAX_STARTS_PER_CLIENT_PER_HOUR", 100, 0, 100_000),
+  };
 }
 
 /** A PEM given inline (with `\n` escapes allowed, for one-line variables) or as a file. */

@@ -20,6 +20,8 @@ export interface OidcSettings {
   redirectUri: string;
   /** How long a started sign-in or link may take before it has to start again. */
   flowTtlSeconds: number;
+  /** Sign-ins one client network may start per hour (0: no limit). */
+  startsPerClientPerHour: number;
 }
 
 const presets = {

@@ -14,6 +14,8 @@
 import { randomUUID } from "node:crypto";
 import type { Accounts } from "../accounts/accounts.ts";
 import { providerMethod, type SignInMethod } from "../accounts/sign-in-methods.ts";
+import { countGuess } from "../attempt-limit.ts";
+import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { checkOpaque, normalizeEmail } from "../input.ts";
@@ -30,14 +32,15 @@ import type { TwoFactor } from "../two-factor/two-factor.ts";
 import { type FlowSecrets, type OidcClients, type ProviderIdentity, signInFailed } from "./oidc-client.ts";
 
 export interface FederationDeps {
-  store: Pick<Store, "users" | "codes" | "providerLinks">;
+  store: Pick<Store, "users" | "codes" | "providerLinks" | "attempts">;
   clock: Clock;
   oidc: OidcClients;
   /** Derives each flow's nonce and PKCE verifier from its state. */
   flowKeys: KeyedHasher;
   notifier: Notifier;
   log: Pick<Logger, "info">;
-  policy: { flowTtlSeconds: number };
+  /** `startsPerClientPerHour`: flows one client network may start in an hour (0: no limit). */
+  policy: { flowTtlSeconds: number; startsPerClientPerHour: number };
 }
 
 export interface StartedFlow {
@@ -49,6 +52,9 @@ export interface StartedFlow {
 export type ProviderSignInResult = LoginResult & { accountCreated: boolean };
 
 type FlowPurpose = "provider_sign_in" | "provider_link";
+
+const tooManyStarts = (retryAfterSeconds: number) =>
+  new AuthError("RATE_LIMITED", "too many sign-ins with a provider started from this network; try again later", { retryAfterSeconds });
 
 /** The longest name kept from a provider (checkDisplayName's bound). */
 const maxName = 100;
@@ -131,7 +137,22 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     /** The configured providers, for the app's buttons. */
     listProviders: () => oidc.list(),
 
-    async startSignIn(rawProvider: string, rememberMe: boolean): Promise<StartedFlow> {
+    /**
+     * Anyone may start one, and each start stores a flow until it expires: counted per client
+     * network (after the provider is known to exist, before anything is stored).
+     */
+    async startSignIn(rawProvider: string, rememberMe: boolean, client: ClientInfo): Promise<StartedFlow> {
+      oidc.provider(rawProvider);
+      const limit = policy.startsPerClientPerHour;
+      if (limit > 0) {
+        const key = `oidc-start:${clientNetwork(client.ipAddress)}`;
+        await countGuess(
+          { attempts: store.attempts, clock },
+          key,
+          { maxFailures: limit, windowSeconds: 3_600, lockSeconds: 3_600 },
+          tooManyStarts,
+        );
+      }
       return start("provider_sign_in", rawProvider, { userId: "", rememberMe });
     },
 

@@ -209,8 +209,8 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
     async listProviders() {
       return { providers: federation.listProviders() };
     },
-    async startProviderSignIn(req) {
-      return startedFlowMessage(await federation.startSignIn(req.provider, req.rememberMe));
+    async startProviderSignIn(req, ctx) {
+      return startedFlowMessage(await federation.startSignIn(req.provider, req.rememberMe, clientInfo(ctx)));
     },
     async finishProviderSignIn(req, ctx) {
       const result = await federation.finishSignIn(req.state, req.callbackUrl, clientInfo(ctx), req.deviceToken);

@@ -314,7 +314,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   );
   const passkeySignIn = metrics?.observePasskeySignIn(passkeySignInOperations) ?? passkeySignInOperations;
 
-  const oidcSettings = config.oidc ?? { providers: [], redirectUri: "", flowTtlSeconds: 600 };
+  const oidcSettings = config.oidc ?? { providers: [], redirectUri: "", flowTtlSeconds: 600, startsPerClientPerHour: 0 };
   if (config.oidc !== undefined)
     log.info({ providers: oidcSettings.providers.map((p) => p.id) }, "sign-in with OpenID Connect providers: on");
   const federation = createFederation(
@@ -325,7 +325,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       flowKeys: secrets.providerFlows,
       notifier,
       log,
-      policy: { flowTtlSeconds: oidcSettings.flowTtlSeconds },
+      policy: { flowTtlSeconds: oidcSettings.flowTtlSeconds, startsPerClientPerHour: oidcSettings.startsPerClientPerHour },
     },
     { signIn, accounts, twoFactor },
   );

@@ -393,6 +393,30 @@ describe("sign-in with an OpenID Connect provider", () => {
   });
 });
 
+describe("OIDC_MAX_STARTS_PER_CLIENT_PER_HOUR", () => {
+  it("bounds the flows one client network starts in an hour", async () => {
+    const limited = await startHarness({
+      OIDC_PROVIDERS: JSON.stringify([provider.settings("test")]),
+      OIDC_REDIRECT_URI: provider.redirectUri,
+      OIDC_MAX_STARTS_PER_CLIENT_PER_HOUR: "3",
+    });
+    try {
+      const c = clients(connectJsonTransport(limited.url));
+      for (let i = 0; i < 3; i++) await c.federation.startProviderSignIn({ provider: "test" });
+      expect(await refused(c.federation.startProviderSignIn({ provider: "test" }))).toMatchObject({
+        code: "ResourceExhausted",
+        reason: "RATE_LIMITED",
+      });
+      // An unknown provider is refused as such, before anything is counted or stored.
+      expect(await refused(c.federation.startProviderSignIn({ provider: "nope" }))).toMatchObject({ reason: "INVALID_ARGUMENT" });
+      limited.clock.advance(3_601_000);
+      await expect(c.federation.startProviderSignIn({ provider: "test" })).resolves.toHaveProperty("state");
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe("without OIDC_PROVIDERS", () => {
   it("no providers are listed and none can be started", async () => {
     const off = await startHarness();

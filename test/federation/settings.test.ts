@@ -24,6 +24,7 @@ describe("OIDC settings", () => {
       { id: "corp", issuer: "https://sso.example.com/realms/main", display_name: "Corp SSO", ...secret },
     ]);
     expect(c.oidc?.flowTtlSeconds).toBe(600);
+    expect(c.oidc?.startsPerClientPerHour).toBe(100);
     expect(c.oidc?.providers.map((p) => [p.id, p.displayName, p.issuer])).toEqual([
       ["google", "Google", "https://accounts.google.com"],
       ["microsoft", "Microsoft", "https://login.microsoftonline.com/common/v2.0"],
