@@ -1,3 +1,4 @@
+import { clientNetwork } from "./client-network.ts";
 import type { Clock } from "./clock.ts";
 import type { AuthError } from "./errors.ts";
 import type { AttemptPolicy, AttemptStore } from "./store/port.ts";
@@ -55,4 +56,22 @@ export async function limitedAttempt<T>(
   }
   if (result !== null && policy !== undefined) await deps.attempts.clear(key);
   return result;
+}
+
+/**
+ * Counts one start of an unauthenticated ceremony that stores something until it expires (a
+ * provider flow, a passkey challenge) against the client network's hourly budget, or throws
+ * `refused` once the budget is spent: anyone may start one, so without this one client could
+ * fill the store. `perHour` 0 is no limit.
+ */
+export async function countClientStart(
+  deps: { attempts: AttemptStore; clock: Clock },
+  kind: string,
+  address: string,
+  perHour: number,
+  refused: LockedError,
+): Promise<void> {
+  if (perHour <= 0) return;
+  const policy = { maxFailures: perHour, windowSeconds: 3_600, lockSeconds: 3_600 };
+  await countGuess(deps, `${kind}:${clientNetwork(address)}`, policy, refused);
 }

@@ -228,6 +228,8 @@ export interface WebAuthnSettings {
   origins: string[];
   /** How long a WebAuthn challenge lives. */
   challengeTtlSeconds: number;
+  /** Passwordless sign-ins (each storing a challenge) one client network may start in an hour; 0: no limit. */
+  startsPerClientPerHour: number;
 }
 
 export class ConfigError extends Error {
@@ -264,7 +266,8 @@ function clientCa(env: Env, readFile: (path: string) => string, tls: boolean): s
 }
 
 /**
- * WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: both of RP ID and origins or neither. The
+ * WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS (both of RP ID and origins or neither),
+ * WEBAUTHN_CHALLENGE_TTL_SECONDS, WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR. The
  * RP ID is a host name (never an IP address or a URL), and every origin must be it or one of its
  * subdomains, over https (http only for localhost, which browsers treat as secure), since the
  * browser would refuse any other pairing at run time.
@@ -290,7 +293,13 @@ function webauthn(env: Env): WebAuthnSettings | undefined {
   }
   const rpName = str(env, "WEBAUTHN_RP_NAME") ?? str(env, "TOTP_ISSUER") ?? "authd";
   if (rpName.length > 64) throw new ConfigError("WEBAUTHN_RP_NAME", "must be at most 64 characters");
-  return { rpId, rpName, origins: given, challengeTtlSeconds: int(env, "WEBAUTHN_CHALLENGE_TTL_SECONDS", 300, 30, 600) };
+  return {
+    rpId,
+    rpName,
+    origins: given,
+    challengeTtlSeconds: int(env, "WEBAUTHN_CHALLENGE_TTL_SECONDS", 300, 30, 600),
+    startsPerClientPerHour: int(env, "WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR", 300, 0, 100_000),
+  };
 }
 
 /** LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: 0 (off) or 2 to 100, split in two halves. */

@@ -153,6 +153,7 @@ describe("configuration", () => {
       rpName: "authd",
       origins: ["https://example.com", "https://app.example.com"],
       challengeTtlSeconds: 300,
+      startsPerClientPerHour: 300,
     });
     expect(loadConfig({ ...on, WEBAUTHN_RP_NAME: "Example", TOTP_ISSUER: "Other" }, noFiles).webauthn?.rpName).toBe("Example");
     expect(loadConfig({ ...on, TOTP_ISSUER: "Other" }, noFiles).webauthn?.rpName).toBe("Other");
@@ -171,6 +172,8 @@ describe("configuration", () => {
       [{ ...on, WEBAUTHN_RP_NAME: "x".repeat(65) }, /WEBAUTHN_RP_NAME/],
       [{ ...on, WEBAUTHN_CHALLENGE_TTL_SECONDS: "601" }, /WEBAUTHN_CHALLENGE_TTL_SECONDS/],
       [{ ...on, WEBAUTHN_CHALLENGE_TTL_SECONDS: "29" }, /WEBAUTHN_CHALLENGE_TTL_SECONDS/],
+      [{ ...on, WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR: "-1" }, /WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR/],
+      [{ ...on, WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR: "100001" }, /WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR/],
     ];
     for (const [env, message] of refused) expect(() => loadConfig(env, noFiles), JSON.stringify(env)).toThrow(message);
   });

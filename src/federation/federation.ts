@@ -14,8 +14,7 @@
 import { randomUUID } from "node:crypto";
 import type { Accounts } from "../accounts/accounts.ts";
 import { providerMethod, type SignInMethod } from "../accounts/sign-in-methods.ts";
-import { countGuess } from "../attempt-limit.ts";
-import { clientNetwork } from "../client-network.ts";
+import { countClientStart } from "../attempt-limit.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { checkOpaque, normalizeEmail } from "../input.ts";
@@ -143,16 +142,13 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
      */
     async startSignIn(rawProvider: string, rememberMe: boolean, client: ClientInfo): Promise<StartedFlow> {
       oidc.provider(rawProvider);
-      const limit = policy.startsPerClientPerHour;
-      if (limit > 0) {
-        const key = `oidc-start:${clientNetwork(client.ipAddress)}`;
-        await countGuess(
-          { attempts: store.attempts, clock },
-          key,
-          { maxFailures: limit, windowSeconds: 3_600, lockSeconds: 3_600 },
-          tooManyStarts,
-        );
-      }
+      await countClientStart(
+        { attempts: store.attempts, clock },
+        "oidc-start",
+        client.ipAddress,
+        policy.startsPerClientPerHour,
+        tooManyStarts,
+      );
       return start("provider_sign_in", rawProvider, { userId: "", rememberMe });
     },
 

@@ -332,8 +332,8 @@ function registerPasskeyService(router: ConnectRouter, ops: Operations): void {
       await passkeys.remove(await caller(ctx), req.passkeyId, reauthenticationOf(req.reauthentication), clientInfo(ctx));
       return {};
     },
-    async startPasskeySignIn() {
-      return ceremonyMessage(await passkeySignIn.startSignIn());
+    async startPasskeySignIn(_req, ctx) {
+      return ceremonyMessage(await passkeySignIn.startSignIn(clientInfo(ctx)));
     },
     async finishPasskeySignIn(req, ctx) {
       const input = { credentialJson: req.credentialJson, rememberMe: req.rememberMe, deviceToken: req.deviceToken };

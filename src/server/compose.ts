@@ -308,6 +308,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
       policy: {
         address: passwordLimits(config).address,
         secondFactor: secondFactorAttempts,
+        startsPerClientPerHour: config.webauthn?.startsPerClientPerHour ?? 0,
       },
     },
     { flow, rp, challenges, twoFactor, onDevice: onDeviceStep(devices, notifier) },

@@ -7,7 +7,7 @@
 // account's second-factor lock (the same one TOTP codes count toward). A locked key is refused
 // before any check. Nothing in an answer tells accounts apart: a passwordless start names no one,
 // and every failure is the one INVALID_PASSKEY.
-import { countGuess, refuseIfLocked } from "../attempt-limit.ts";
+import { countClientStart, countGuess, refuseIfLocked } from "../attempt-limit.ts";
 import type { Clock } from "../clock.ts";
 import { clientNetwork } from "../client-network.ts";
 import { AuthError } from "../errors.ts";
@@ -28,6 +28,8 @@ export interface PasskeySignInDeps {
     address: AttemptPolicy | undefined;
     /** The second-factor lock (TWO_FACTOR_MAX_FAILURES, TWO_FACTOR_LOCK_SECONDS). */
     secondFactor: AttemptPolicy;
+    /** Passwordless starts (each stores a challenge) per client network and hour (WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR); 0: no limit. */
+    startsPerClientPerHour: number;
   };
 }
 
@@ -36,6 +38,8 @@ export const passkeyAddressKey = (address: string): string => `passkey-address:$
 
 const tooMany = (retryAfterSeconds: number) =>
   new AuthError("RATE_LIMITED", "too many failed passkey sign-ins; try again later", { retryAfterSeconds });
+const tooManyStarts = (retryAfterSeconds: number) =>
+  new AuthError("RATE_LIMITED", "too many passkey sign-ins started from this network; try again later", { retryAfterSeconds });
 const secondFactorLocked = (retryAfterSeconds: number) =>
   new AuthError("TWO_FACTOR_LOCKED", "too many wrong second factors; try again later", { retryAfterSeconds });
 
@@ -60,7 +64,10 @@ export function createPasskeySignIn(
   }
 
   return {
-    startSignIn(): Promise<CeremonyOptions> {
+    /** Anyone may start one, and each start stores a challenge until it expires: counted per client network. */
+    async startSignIn(client: ClientInfo): Promise<CeremonyOptions> {
+      rp.requireOn();
+      await countClientStart(limits, "passkey-start", client.ipAddress, policy.startsPerClientPerHour, tooManyStarts);
       return rp.authenticationOptions("passkey_sign_in", "", []);
     },
 

@@ -37,7 +37,7 @@ async function register(caller: Caller, authenticator: SoftwareAuthenticator, na
 }
 
 async function passwordless(authenticator: SoftwareAuthenticator, behaviour = {}) {
-  const { optionsJson } = await s.ops.passkeySignIn.startSignIn();
+  const { optionsJson } = await s.ops.passkeySignIn.startSignIn(s.client);
   return authenticator.get(optionsJson, behaviour);
 }
 
@@ -57,7 +57,7 @@ describe("passkeys off", () => {
     s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
     const { caller } = await signUp();
     await expect(s.ops.passkeys.startRegistration(caller, noReauthentication)).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
-    await expect(s.ops.passkeySignIn.startSignIn()).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
+    await expect(s.ops.passkeySignIn.startSignIn(s.client)).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
     await expect(finish("{}")).rejects.toEqual(refused("SIGN_IN_METHOD_DISABLED"));
   });
 });
@@ -164,7 +164,7 @@ describe("signing in with a passkey alone", () => {
     const { email, caller } = await signUp();
     const authenticator = new SoftwareAuthenticator(origin);
     const passkey = await register(caller, authenticator);
-    const options = JSON.parse((await s.ops.passkeySignIn.startSignIn()).optionsJson);
+    const options = JSON.parse((await s.ops.passkeySignIn.startSignIn(s.client)).optionsJson);
     expect(options).toMatchObject({ rpId: "example.com", userVerification: "required" });
     expect(options.allowCredentials ?? []).toEqual([]);
 
@@ -262,6 +262,18 @@ describe("signing in with a passkey alone", () => {
     const elsewhere = { ...s.client, ipAddress: "198.51.100.7" };
     const json = await passwordless(authenticator);
     await expect(s.ops.passkeySignIn.finishSignIn({ credentialJson: json, rememberMe: true }, elsewhere)).resolves.toHaveProperty("tokens");
+  });
+
+  it("WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR bounds the challenges one client network stores in an hour", async () => {
+    await s.close();
+    s = await startService({ ...env, WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR: "3" });
+    const start = (ipAddress: string) => s.ops.passkeySignIn.startSignIn({ ...s.client, ipAddress });
+    for (let i = 0; i < 3; i++) await start("2001:db8:1:2::1");
+    // The same /64 shares the budget; another network has its own.
+    await expect(start("2001:db8:1:2:ffff::9")).rejects.toEqual(refused("RATE_LIMITED"));
+    await expect(start("198.51.100.7")).resolves.toHaveProperty("optionsJson");
+    s.clock.advance(3_601_000);
+    await expect(start("2001:db8:1:2::1")).resolves.toHaveProperty("optionsJson");
   });
 
   it("rejects malformed answers as INVALID_ARGUMENT, before anything is looked up", async () => {
