@@ -23,7 +23,15 @@ import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView } from "./account.ts";
-import { countSignInMethods, lastSignInMethod, listSignInMethods, passwordMethodId, type SignInMethod } from "./sign-in-methods.ts";
+import {
+  countSignInMethods,
+  dropMethodsAddedUnproven,
+  keepOneSignInMethod,
+  lastSignInMethod,
+  listSignInMethods,
+  passwordMethodId,
+  type SignInMethod,
+} from "./sign-in-methods.ts";
 import { recordAdminPromotion } from "./admin-promotion.ts";
 
 export type { AccountView } from "./account.ts";
@@ -351,10 +359,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
-      // An account whose address nobody had proven may have been made by someone else with it (a
-      // provider account of theirs claiming the address, unverified: account pre-hijacking). The
-      // owner who just proved the mailbox keeps no provider linked before; they link their own.
-      if (!user.emailVerified) await store.providerLinks.deleteAllForUser(user.id);
+      // An account whose address nobody had proven may have been made by someone else with it:
+      // the owner who just proved the mailbox keeps no passkey or provider added before.
+      if (!user.emailVerified) await dropMethodsAddedUnproven(store, user.id);
       // Whoever guessed at the old password loses their hold: the owner who proved the mailbox
       // signs in at once (the second factor's lock stays; the mailbox does not prove it).
       for (const key of accountPasswordAttemptKeys(user.email)) await store.attempts.clear(key);
@@ -386,8 +393,17 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
           { ifPasswordHash: user.passwordHash, endSessions: { keep: caller.sessionId } },
         );
         if (updated === null) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
-      } else if (!(await store.providerLinks.delete(id, user.id))) {
-        throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
+        // Put back only while no other password was set since (the sessions it ended stay ended).
+        const { passwordHash, passwordUpdatedAt } = user;
+        await keepOneSignInMethod(store, user.id, () =>
+          store.users.update(user.id, { passwordHash, passwordUpdatedAt, updatedAt: clock.now() }, { ifPasswordHash: null }),
+        );
+      } else {
+        const link = (await store.providerLinks.listForUser(user.id)).find((l) => l.id === id);
+        if (link === undefined || !(await store.providerLinks.delete(id, user.id))) {
+          throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
+        }
+        await keepOneSignInMethod(store, user.id, () => store.providerLinks.insert(link));
       }
       log.info({ userId: user.id, method: id === passwordMethodId ? "password" : "provider" }, "sign-in method removed");
       deps.notifier.notify(user, "sign_in_method_removed", client);

@@ -51,6 +51,37 @@ export async function countSignInMethods(store: Pick<Store, "passkeys" | "provid
   return linked.length + passkeys.length;
 }
 
+/**
+ * The re-check after a removal, which makes the rule hold under concurrency. The check before a
+ * removal cannot see another removal running beside it (RemovePasskey and UnlinkAccount at once,
+ * each counting the other's method), so once removed, the methods are counted again from the
+ * store (the user re-read: the password may have gone too); with none left, this removal is put
+ * back and refused. Of removals that raced, the one counting last sees every removal made before
+ * its count, so it finds none left unless one was put back: the account never stays without a
+ * way in.
+ */
+export async function keepOneSignInMethod(
+  store: Pick<Store, "users" | "passkeys" | "providerLinks">,
+  userId: string,
+  restore: () => Promise<unknown>,
+): Promise<void> {
+  const user = await store.users.findById(userId);
+  if (user === null || (await countSignInMethods(store, user)) > 0) return;
+  await restore();
+  throw lastSignInMethod();
+}
+
+/**
+ * The address was just proven (a password reset, an email sign-in) on an account where nobody had
+ * proven it: the account may have been made by someone else with the address and credentials of
+ * theirs (account pre-hijacking), so every passkey and linked provider, all added before the
+ * proof, goes. The owner who proved the mailbox adds their own.
+ */
+export async function dropMethodsAddedUnproven(store: Pick<Store, "passkeys" | "providerLinks">, userId: string): Promise<void> {
+  await store.passkeys.deleteAllForUser(userId);
+  await store.providerLinks.deleteAllForUser(userId);
+}
+
 /** The refusal to remove the last one. */
 export const lastSignInMethod = () =>
   new AuthError("LAST_SIGN_IN_METHOD", "this is the only way to sign in to the account; add another first");

@@ -3,7 +3,7 @@
 // method). Signing in with a passkey is the sign-in capability's (sign-in/passkey.ts); the
 // ceremonies' checks are relying-party.ts's.
 import { randomUUID } from "node:crypto";
-import { countSignInMethods, lastSignInMethod } from "../accounts/sign-in-methods.ts";
+import { countSignInMethods, keepOneSignInMethod, lastSignInMethod } from "../accounts/sign-in-methods.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId } from "../input.ts";
@@ -107,11 +107,12 @@ export function createPasskeys(deps: PasskeysDeps, rp: RelyingParty, twoFactor: 
     async remove(caller: Caller, rawId: string, proof: Reauthentication, client: ClientInfo): Promise<void> {
       const id = checkId("passkey_id", rawId);
       const user = await requireUser(caller);
-      const mine = await store.passkeys.listForUser(user.id);
-      if (!mine.some((p) => p.id === id)) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
+      const passkey = (await store.passkeys.listForUser(user.id)).find((p) => p.id === id);
+      if (passkey === undefined) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
       await twoFactor.confirmIdentity(caller, user, proof);
       if (!(await store.passkeys.delete(user.id, id))) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
+      await keepOneSignInMethod(store, user.id, () => store.passkeys.insert(passkey));
       log.info({ userId: user.id, passkeyId: id }, "passkey removed");
       notifier.notify(user, "passkey_removed", client);
     },

@@ -32,6 +32,7 @@
 import { randomInt } from "node:crypto";
 import { accountDisabled } from "../accounts/account.ts";
 import { type AdminPromotionDeps, recordAdminPromotion } from "../accounts/admin-promotion.ts";
+import { dropMethodsAddedUnproven } from "../accounts/sign-in-methods.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
 import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
@@ -173,8 +174,7 @@ export function createEmailSignIn(
     const updated = await store.users.update(user.id, patch, { endSessions: { keep: null } });
     if (roles !== undefined && updated !== null) await recordAdminPromotion(deps, updated);
     // After the write that ended the sessions: a passkey sign-in that raced it opened no live session.
-    await store.passkeys.deleteAllForUser(user.id);
-    await store.providerLinks.deleteAllForUser(user.id);
+    await dropMethodsAddedUnproven(store, user.id);
     return updated ?? user;
   }
 

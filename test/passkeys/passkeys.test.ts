@@ -385,6 +385,30 @@ describe("removing", () => {
     expect(await s.ops.passkeys.list(caller)).toEqual([]);
   });
 
+  it("a reset by the mailbox's owner drops the passkeys added while the address was unproven (pre-hijacking)", async () => {
+    // Someone registered with the address, unverified, and added a passkey of theirs.
+    const { email, caller } = await signUp();
+    const intruder = new SoftwareAuthenticator(origin);
+    const theirs = await register(caller, intruder);
+    const reset = async (next: string) => {
+      await s.ops.accounts.requestPasswordReset(email, s.client);
+      await s.service.background.drain();
+      const mail = s.outbox.latest(email, "password_reset");
+      if (mail === undefined) throw new Error("no reset mail");
+      await s.ops.accounts.resetPassword(mail.code, next, s.client);
+    };
+    await reset("the owner's own passphrase");
+    expect(await s.store.passkeys.findByCredentialId(theirs.credentialId)).toBeNull();
+    await expect(finish(await passwordless(intruder))).rejects.toEqual(refused("INVALID_PASSKEY"));
+    // A passkey added once the address is proven stays through a later reset.
+    const signedIn = await s.ops.signIn.login({ email, password: "the owner's own passphrase", rememberMe: false }, s.client);
+    if (!("tokens" in signedIn)) throw new Error("expected tokens");
+    const owner = await s.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken });
+    const own = await register(owner, new SoftwareAuthenticator(origin));
+    await reset("another passphrase of the owner");
+    expect(await s.store.passkeys.findByCredentialId(own.credentialId)).not.toBeNull();
+  });
+
   it("account deletion removes the passkeys", async () => {
     const { caller } = await signUp();
     const passkey = await register(caller, new SoftwareAuthenticator(origin));

@@ -1,0 +1,108 @@
+// The last sign-in method under concurrency: RemovePasskey and UnlinkAccount (a provider, the
+// password) each check that another way in remains, and running at once each sees the other's
+// method. Whatever order their reads and writes interleave in, the account keeps one way in and
+// the removals that would have taken the last are refused. On the memory store, and with the
+// MongoDB users, passkeys and provider-links adapters on mingo (support/mingo-collection.ts).
+import { randomUUID } from "node:crypto";
+import type { Collection } from "mongodb";
+import { afterEach, describe, expect, it } from "vitest";
+import { countSignInMethods } from "../../src/accounts/sign-in-methods.ts";
+import type { Caller } from "../../src/sessions/caller.ts";
+import { createMemoryStore } from "../../src/store/memory.ts";
+import { mongoPasskeys, type PasskeyDoc } from "../../src/store/mongo/passkeys.ts";
+import { mongoProviderLinks, type ProviderLinkDoc } from "../../src/store/mongo/provider-links.ts";
+import type { Store } from "../../src/store/port.ts";
+import { noReauthentication } from "../../src/two-factor/reauthentication.ts";
+import { TestClock } from "../support/harness.ts";
+import { fakeCollection } from "../support/mingo-collection.ts";
+import { startService, type InProcess } from "../support/service.ts";
+import { SoftwareAuthenticator } from "../support/software-authenticator.ts";
+
+const origin = "https://app.example.com";
+const env = { EMAIL_VERIFICATION_REQUIRED: "false", WEBAUTHN_RP_ID: "example.com", WEBAUTHN_ORIGINS: origin };
+const password = "correct horse battery staple";
+
+const stores: [string, (clock: TestClock) => Store][] = [
+  ["memory", (clock) => createMemoryStore({ clock })],
+  [
+    "mongodb passkeys and provider links on mingo",
+    (clock) => {
+      const memory = createMemoryStore({ clock });
+      const passkeys = fakeCollection<PasskeyDoc>() as Collection<PasskeyDoc>;
+      const providerLinks = fakeCollection<ProviderLinkDoc>() as Collection<ProviderLinkDoc>;
+      return {
+        ...memory,
+        kind: "mongodb",
+        passkeys: mongoPasskeys((op) => op({ passkeys }), { maxTimeMS: 1_000 }),
+        providerLinks: mongoProviderLinks((op) => op({ providerLinks }), { maxTimeMS: 1_000 }),
+      };
+    },
+  ],
+];
+
+let s: InProcess | undefined;
+afterEach(() => s?.close());
+
+async function reasonOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "OK";
+  } catch (err) {
+    return (err as { reason?: string }).reason ?? String(err);
+  }
+}
+
+describe.each(stores)("the last sign-in method, removals racing (%s)", (_name, makeStore) => {
+  async function account(svc: InProcess, n: number): Promise<{ caller: Caller; passkeyId: string; linkId: string }> {
+    const email = `race${n}@example.com`;
+    const { tokens } = await svc.ops.accounts.register({ email, password, displayName: "" }, svc.client);
+    const caller = await svc.ops.sessions.authenticate({ bearer: tokens?.accessToken ?? "" });
+    const authenticator = new SoftwareAuthenticator(origin);
+    const { optionsJson } = await svc.ops.passkeys.startRegistration(caller, noReauthentication);
+    const passkey = await svc.ops.passkeys.finishRegistration(
+      caller,
+      { credentialJson: authenticator.create(optionsJson), name: "Key" },
+      svc.client,
+    );
+    const linkId = randomUUID();
+    const link = { id: linkId, userId: caller.userId, provider: "test", issuer: "https://idp.example", subject: `s${n}`, email };
+    await svc.store.providerLinks.insert({ ...link, createdAt: svc.clock.now() });
+    return { caller, passkeyId: passkey.id, linkId };
+  }
+
+  it("a passkey, a provider and the password removed at once: one stays, the rest say LAST_SIGN_IN_METHOD", async () => {
+    const clock = new TestClock();
+    s = await startService(env, makeStore(clock), clock);
+    const svc = s;
+    for (let n = 0; n < 5; n++) {
+      const { caller, passkeyId, linkId } = await account(svc, n);
+      const outcomes = await Promise.all([
+        reasonOf(svc.ops.passkeys.remove(caller, passkeyId, noReauthentication, svc.client)),
+        reasonOf(svc.ops.accounts.unlinkAccount(caller, linkId, noReauthentication, svc.client)),
+        reasonOf(svc.ops.accounts.unlinkAccount(caller, "password", noReauthentication, svc.client)),
+      ]);
+      const user = await svc.store.users.findById(caller.userId);
+      if (user === null) throw new Error("user gone");
+      const left = await countSignInMethods(svc.store, user);
+      expect(left, JSON.stringify(outcomes)).toBeGreaterThanOrEqual(1);
+      expect(outcomes.filter((o) => o === "OK").length, JSON.stringify(outcomes)).toBe(3 - left);
+      for (const o of outcomes) expect(["OK", "LAST_SIGN_IN_METHOD"]).toContain(o);
+    }
+  });
+
+  it("two at once, one of each: never both", async () => {
+    const clock = new TestClock();
+    s = await startService(env, makeStore(clock), clock);
+    const svc = s;
+    const { caller, passkeyId, linkId } = await account(svc, 100);
+    await svc.ops.accounts.unlinkAccount(caller, "password", noReauthentication, svc.client);
+    const outcomes = await Promise.all([
+      reasonOf(svc.ops.passkeys.remove(caller, passkeyId, noReauthentication, svc.client)),
+      reasonOf(svc.ops.accounts.unlinkAccount(caller, linkId, noReauthentication, svc.client)),
+    ]);
+    const user = await svc.store.users.findById(caller.userId);
+    expect(await countSignInMethods(svc.store, user!)).toBe(1);
+    expect(outcomes.filter((o) => o === "OK")).toHaveLength(1);
+    expect(outcomes).toContain("LAST_SIGN_IN_METHOD");
+  });
+});
