@@ -353,15 +353,17 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const next = await deps.passwordPolicy("new_password", nextRaw, owner);
       const user = await consumeCode(code, "password_reset");
       if (user.disabledAt !== null) throw accountDisabled();
+      // An account whose address nobody had proven may have been made by someone else with it:
+      // the owner who just proved the mailbox keeps no passkey or provider added before. Dropped
+      // before the write that ends the sessions (see email sign-in's proven()), so none signs in
+      // between the two.
+      if (!user.emailVerified) await dropMethodsAddedUnproven(store, user.id);
       // Receiving the code proves control of the address.
       const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
       const updated = await setPassword(user, next, null, { emailVerified: true, ...(roles && { roles }) });
       if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
-      // An account whose address nobody had proven may have been made by someone else with it:
-      // the owner who just proved the mailbox keeps no passkey or provider added before.
-      if (!user.emailVerified) await dropMethodsAddedUnproven(store, user.id);
       // Whoever guessed at the old password loses their hold: the owner who proved the mailbox
       // signs in at once (the second factor's lock stays; the mailbox does not prove it).
       for (const key of accountPasswordAttemptKeys(user.email)) await store.attempts.clear(key);

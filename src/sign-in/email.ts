@@ -26,8 +26,8 @@
 //
 // Completing either voids the other and proves the mailbox: the address becomes verified. An
 // account that was NOT verified until then may have been registered by someone else with this
-// address and credentials of theirs (account pre-hijacking): so its password is removed and every
-// other session ended, in the same write, and then its passkeys and linked provider accounts (every
+// address and credentials of theirs (account pre-hijacking): so its passkeys and linked provider
+// accounts go, then its password is removed and every other session ended in one write (every
 // credential added before the address was proven). The owner adds new ones.
 import { randomInt } from "node:crypto";
 import { accountDisabled } from "../accounts/account.ts";
@@ -171,10 +171,13 @@ export function createEmailSignIn(
     if (user.emailVerified) return user;
     const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
     const patch = { emailVerified: true, passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now(), ...(roles && { roles }) };
+    // Before the write that ends the sessions: a passkey sign-in that read the user after that
+    // write finds its passkey gone when it records the use (a compare-and-set), and one that read
+    // it before opens a session the write ends. Dropped after the write, a passkey could still
+    // sign in between the two, into a live session.
+    await dropMethodsAddedUnproven(store, user.id);
     const updated = await store.users.update(user.id, patch, { endSessions: { keep: null } });
     if (roles !== undefined && updated !== null) await recordAdminPromotion(deps, updated);
-    // After the write that ended the sessions: a passkey sign-in that raced it opened no live session.
-    await dropMethodsAddedUnproven(store, user.id);
     return updated ?? user;
   }
 
