@@ -311,6 +311,8 @@ export interface EmailSignInSettings {
   codeTtlSeconds: number;
   codeDigits: number;
   codeMaxFailures: number;
+  /** Wrong codes in a row for one address, across mails (EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES). */
+  maxConsecutiveFailures: number;
 }
 
 const emailSignInModes = ["code", "link"] as const;
@@ -348,6 +350,8 @@ function emailSignIn(env: Env): EmailSignInSettings | undefined {
     codeTtlSeconds: int(env, "EMAIL_SIGN_IN_CODE_TTL_SECONDS", 600, 60, 3_600),
     codeDigits: int(env, "EMAIL_SIGN_IN_CODE_DIGITS", 6, 6, 8),
     codeMaxFailures: int(env, "EMAIL_SIGN_IN_CODE_MAX_FAILURES", 5, 1, 10),
+    // NIST SP 800-63B: at most 100 consecutive failed attempts on one account.
+    maxConsecutiveFailures: int(env, "EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES", 100, 10, 1_000),
   };
 }
 

@@ -13,13 +13,14 @@ describe("EMAIL_SIGN_IN", () => {
     expect(load({ EMAIL_SIGN_IN: "off" })).toBeUndefined();
   });
 
-  it("code: 6 digits, 10 minutes, 5 wrong codes, no links", () => {
+  it("code: 6 digits, 10 minutes, 5 wrong codes, 100 in a row per address, no links", () => {
     expect(load({ EMAIL_SIGN_IN: "code" })).toEqual({
       code: true,
       linkUrl: undefined,
       codeTtlSeconds: 600,
       codeDigits: 6,
       codeMaxFailures: 5,
+      maxConsecutiveFailures: 100,
     });
   });
 
@@ -42,6 +43,12 @@ describe("EMAIL_SIGN_IN", () => {
     }
   });
 
+  it("EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES takes 10 to 1000", () => {
+    for (const n of [10, 1000]) {
+      expect(load({ EMAIL_SIGN_IN: "code", EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES: String(n) })?.maxConsecutiveFailures).toBe(n);
+    }
+  });
+
   it.each([
     ["EMAIL_SIGN_IN", "sms"],
     ["EMAIL_SIGN_IN", "code,"],
@@ -51,6 +58,8 @@ describe("EMAIL_SIGN_IN", () => {
     ["EMAIL_SIGN_IN_CODE_DIGITS", "9"],
     ["EMAIL_SIGN_IN_CODE_MAX_FAILURES", "0"],
     ["EMAIL_SIGN_IN_CODE_MAX_FAILURES", "11"],
+    ["EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES", "9"],
+    ["EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES", "1001"],
   ])("%s=%s stops the start, naming the variable", (name, value) => {
     const env = { EMAIL_SIGN_IN: "code", [name]: value };
     expect(() => loadConfig(env, noFiles)).toThrow(ConfigError);

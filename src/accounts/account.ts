@@ -8,6 +8,13 @@ import type { UserRecord } from "../store/port.ts";
 export const accountDisabled = (): AuthError => new AuthError("ACCOUNT_DISABLED", "this account has been disabled by an administrator");
 
 /**
+ * The guessing-limit key of an address's wrong email sign-in codes in a row, across mails (the
+ * address, whether or not it has an account). Here, below both, because a successful email
+ * sign-in and a completed password reset both clear it.
+ */
+export const emailSignInFailuresKey = (email: string): string => `email-code-consecutive:${email}`;
+
+/**
  * A user as transports may show it: never the password hash, the session cutoff or anything
  * else only the service needs.
  */

@@ -22,7 +22,7 @@ import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devi
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
-import { accountDisabled, accountView, type AccountView } from "./account.ts";
+import { accountDisabled, accountView, type AccountView, emailSignInFailuresKey } from "./account.ts";
 import {
   countSignInMethods,
   dropMethodsAddedUnproven,
@@ -365,8 +365,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
       // Whoever guessed at the old password loses their hold: the owner who proved the mailbox
-      // signs in at once (the second factor's lock stays; the mailbox does not prove it).
-      for (const key of accountPasswordAttemptKeys(user.email)) await store.attempts.clear(key);
+      // signs in at once (the second factor's lock stays; the mailbox does not prove it). The same
+      // proof lifts the cap on email sign-in codes an attacker may have burnt.
+      for (const key of [...accountPasswordAttemptKeys(user.email), emailSignInFailuresKey(user.email)]) await store.attempts.clear(key);
       // Issued under the generation the reset raised, so it outlives the reset that voids the rest.
       const after = deviceOwner(updated ?? user);
       return deps.devices.renew(deviceToken, deviceOwner(user), after) ?? deps.devices.grant(after, null);

@@ -292,6 +292,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
               ttlSeconds: config.emailSignIn.codeTtlSeconds,
               digits: config.emailSignIn.codeDigits,
               maxFailures: config.emailSignIn.codeMaxFailures,
+              maxConsecutiveFailures: config.emailSignIn.maxConsecutiveFailures,
               clientLimit: passwordLimits(config).address,
             },
     },

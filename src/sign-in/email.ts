@@ -17,8 +17,14 @@
 // account) and per client network, like passwords: the address's count allows `maxFailures` guesses
 // per code, and the guess that spends the budget voids the code; a new code (which the owner can
 // ask for at once, within the mail budget) starts a fresh count. So a stranger gets at most
-// maxFailures guesses per mailed code and MAIL_MAX_PER_ADDRESS_PER_HOUR codes an hour, and can keep
-// the owner from signing in by email no longer than that hour (the password is not affected).
+// maxFailures guesses per mailed code and MAIL_MAX_PER_ADDRESS_PER_HOUR codes an hour (25 by
+// default). Across mails, a second count per address caps wrong codes in a row at
+// maxConsecutiveFailures (NIST SP 800-63B: at most 100 consecutive failures per account), which
+// no new mail resets: only a successful email sign-in (code or link) or a completed password
+// reset clears it, or 30 days (its window and its lock). Without it those 25 an hour would add up
+// to about a 20 % chance a year against one 6-digit address. A stranger can burn it on purpose:
+// that pauses sign-in by code for the address only; links (unguessable), the password, passkeys,
+// providers and resets are not affected.
 //
 // The link: a 256-bit token in the URL fragment (`#token=`), which browsers never send to a server
 // and mail scanners that fetch the page cannot spend: only the page's own script calls
@@ -30,7 +36,7 @@
 // accounts go, then its password is removed and every other session ended in one write (every
 // credential added before the address was proven). The owner adds new ones.
 import { randomInt } from "node:crypto";
-import { accountDisabled } from "../accounts/account.ts";
+import { accountDisabled, emailSignInFailuresKey } from "../accounts/account.ts";
 import { type AdminPromotionDeps, recordAdminPromotion } from "../accounts/admin-promotion.ts";
 import { dropMethodsAddedUnproven } from "../accounts/sign-in-methods.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
@@ -60,6 +66,8 @@ export interface EmailSignInPolicy {
   digits: number;
   /** Wrong codes per mailed code (EMAIL_SIGN_IN_CODE_MAX_FAILURES). */
   maxFailures: number;
+  /** Wrong codes in a row per address, whatever the mails (EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES). */
+  maxConsecutiveFailures: number;
   /** Wrong codes per client network, across addresses (the password's LOGIN_ADDRESS_MAX_FAILURES); undefined: off. */
   clientLimit: AttemptPolicy | undefined;
 }
@@ -91,6 +99,9 @@ const linkPurpose: CodePurpose = "email_sign_in_link";
 
 /** The guessing-limit key of an address's mailed code (the address, whether or not it has an account). */
 export const emailCodeAttemptKey = (email: string): string => `email-code:${email}`;
+
+/** How long an address's wrong codes in a row are remembered, and the lock at the cap lasts. */
+const consecutiveWindowSeconds = 30 * 24 * 3_600;
 
 const invalidCode = () => new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
 const rateLimited = (retryAfterSeconds: number) =>
@@ -191,6 +202,12 @@ export function createEmailSignIn(
     // Both before the lookup: a refusal reads nothing about the account.
     if (policy.clientLimit !== undefined) await countGuess({ ...store, clock }, clientKey, policy.clientLimit, rateLimited);
     const spent = await countGuess({ ...store, clock }, emailCodeAttemptKey(email), perCode, rateLimited);
+    const inARow = {
+      maxFailures: policy.maxConsecutiveFailures,
+      windowSeconds: consecutiveWindowSeconds,
+      lockSeconds: consecutiveWindowSeconds,
+    };
+    await countGuess({ ...store, clock }, emailSignInFailuresKey(email), inARow, rateLimited);
     const user = await store.users.findByEmail(email);
     // An unknown address spends the same consume, on a hash that names nobody.
     const record = await store.codes.consume(codeHash(user?.id ?? "-", code), codePurpose, clock.now());
@@ -198,7 +215,7 @@ export function createEmailSignIn(
       if (spent && user !== null) await voidPending(user.id, codePurpose);
       throw invalidCode();
     }
-    await store.attempts.clear(emailCodeAttemptKey(email));
+    for (const key of [emailCodeAttemptKey(email), emailSignInFailuresKey(email)]) await store.attempts.clear(key);
     if (policy.clientLimit !== undefined) await store.attempts.forgive(clientKey, clock.now(), policy.clientLimit);
     await voidPending(user.id, linkPurpose);
     return user;
@@ -211,6 +228,8 @@ export function createEmailSignIn(
     const user = record === null ? null : await store.users.findById(record.userId);
     if (user === null)
       throw new AuthError("INVALID_CODE", "the link is invalid or has expired; request a new one", { field: "link_token" });
+    // The mailbox is proven as by a right code: the codes' cap lifts (a link cannot be guessed).
+    await store.attempts.clear(emailSignInFailuresKey(user.email));
     await voidPending(user.id, codePurpose);
     return user;
   }

@@ -206,6 +206,90 @@ describe("the code", () => {
   });
 });
 
+describe("EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES", () => {
+  // 10 (the lowest allowed) over codes of 5 guesses each: two mails' worth of wrong codes.
+  const capped = { EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES: "10", EMAIL_SIGN_IN_CODE_MAX_FAILURES: "5", MAIL_MAX_PER_ADDRESS_PER_HOUR: "0" };
+  const wrongFor = (code: string, i: number) => {
+    const guess = String(100_000 + i);
+    return guess === code ? String(200_000 + i) : guess;
+  };
+  /** Mails a code and spends its budget on wrong guesses; returns the answers. */
+  async function burnOneMail(email: string, from: number): Promise<string[]> {
+    const { code } = await mailFor(email);
+    const answers: string[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await reason(byCode(email, wrongFor(code, from + i))));
+    return answers;
+  }
+
+  it("once reached, refuses even a correct code, and new mails do not reset it; the password still signs in", async () => {
+    await start(capped);
+    await account("ada@example.com");
+    expect(await burnOneMail("ada@example.com", 0)).toEqual(Array(5).fill("INVALID_CODE"));
+    expect(await burnOneMail("ada@example.com", 5)).toEqual(Array(5).fill("INVALID_CODE"));
+    for (let mail = 0; mail < 3; mail++) {
+      const { code } = await mailFor("ada@example.com");
+      expect(await reason(byCode("ada@example.com", code))).toBe("RATE_LIMITED");
+    }
+    // Long after the codes' lifetime and the hourly mail budget.
+    s.clock.advance(7 * 24 * 3_600_000);
+    const { code } = await mailFor("ada@example.com");
+    expect(await reason(byCode("ada@example.com", code))).toBe("RATE_LIMITED");
+    expect(await reason(s.ops.signIn.login({ email: "ada@example.com", password, rememberMe: false }, s.client))).toBe("OK");
+  });
+
+  it("leaves the magic link working (it cannot be guessed), and a sign-in by link lifts it", async () => {
+    await start(capped);
+    await account("ada@example.com");
+    await burnOneMail("ada@example.com", 0);
+    await burnOneMail("ada@example.com", 5);
+    const { token } = await mailFor("ada@example.com");
+    expect(await reason(s.ops.emailSignIn.complete({ linkToken: token, rememberMe: false }, s.client))).toBe("OK");
+    expect(await reason(byCode("ada@example.com", (await mailFor("ada@example.com")).code))).toBe("OK");
+  });
+
+  it("a successful email sign-in clears the count", async () => {
+    await start(capped);
+    await account("ada@example.com");
+    for (let round = 0; round < 3; round++) {
+      await burnOneMail("ada@example.com", 0);
+      const { code } = await mailFor("ada@example.com");
+      for (let i = 0; i < 4; i++) expect(await reason(byCode("ada@example.com", wrongFor(code, 10 + i)))).toBe("INVALID_CODE");
+      expect(await reason(byCode("ada@example.com", code))).toBe("OK");
+    }
+  });
+
+  it("an unknown address gets the same answers, and the same refusal at the cap", async () => {
+    await start(capped);
+    await account("ada@example.com");
+    await mailFor("ada@example.com");
+    const run = async (email: string) => {
+      const answers: string[] = [];
+      for (let i = 0; i < 11; i++) {
+        if (i % 5 === 0) s.clock.advance(300_000); // the per-code lock passes; the address count does not
+        answers.push(await reason(byCode(email, String(100_000 + i))));
+      }
+      return answers;
+    };
+    const known = await run("ada@example.com");
+    expect(await run("nobody@example.com")).toEqual(known);
+    expect(known).toEqual([...Array(10).fill("INVALID_CODE"), "RATE_LIMITED"]);
+  });
+
+  it("a completed password reset clears it", async () => {
+    await start(capped);
+    await account("ada@example.com");
+    await burnOneMail("ada@example.com", 0);
+    await burnOneMail("ada@example.com", 5);
+    expect(await reason(byCode("ada@example.com", (await mailFor("ada@example.com")).code))).toBe("RATE_LIMITED");
+    await s.ops.accounts.requestPasswordReset("ada@example.com", s.client);
+    await s.service.background.drain();
+    const reset = s.outbox.latest("ada@example.com", "password_reset");
+    if (reset === undefined) throw new Error("no reset mail");
+    await s.ops.accounts.resetPassword(reset.code, "an entirely new passphrase", s.client);
+    expect(await reason(byCode("ada@example.com", (await mailFor("ada@example.com")).code))).toBe("OK");
+  });
+});
+
 describe("the request", () => {
   it("answers before any lookup or mail, for known and unknown addresses alike", async () => {
     const store = createMemoryStore();
