@@ -8,12 +8,12 @@ import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId, wellFormed } from "../input.ts";
 import { isRoleName, normalizeRoles, permissions, permissionsOf, requirePermission, type RoleMap } from "../permissions/permissions.ts";
-import type { Principal } from "../service-accounts/principal.ts";
+import { type PageTokens, pageSizeOf } from "../paging/page-tokens.ts";
+import { auditActorOf, type Principal } from "../service-accounts/principal.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, SessionView } from "../sessions/sessions.ts";
 import type { AuditEventRecord, Store, UserRecord } from "../store/port.ts";
 import type { TwoFactor, TwoFactorStatus } from "../two-factor/two-factor.ts";
-import type { PageTokens } from "./page-tokens.ts";
 
 export interface AdminDeps {
   store: Pick<Store, "users">;
@@ -62,15 +62,7 @@ export function adminUserView(u: UserRecord): AdminUserView {
   };
 }
 
-const defaultPageSize = 50;
-const maxPageSize = 100;
 const maxEmailPrefixLength = 254;
-
-/** AIP-158: 0 means the default, more than the maximum means the maximum, below 0 is an error. */
-function pageSizeOf(raw: number): number {
-  if (!Number.isInteger(raw) || raw < 0) throw invalidArgument("page_size", "page_size must not be negative");
-  return raw === 0 ? defaultPageSize : Math.min(raw, maxPageSize);
-}
 
 /** Notifications about an administrator's change name no administrator's address or browser. */
 const byAnAdministrator: ClientInfo = { ipAddress: "", userAgent: "an administrator" };
@@ -109,7 +101,7 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       throw err;
     } finally {
       await audit.record({
-        actor: actorOf(call.caller),
+        actor: auditActorOf(call.caller),
         action: call.action,
         targetUserId,
         client: { ipAddress: call.client.ipAddress, userAgent: call.client.userAgent },
@@ -261,11 +253,6 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       });
     },
   };
-}
-
-/** Who the audit log names: a user and the session the call came from, or a service account. */
-function actorOf(p: Principal): AuditEventRecord["actor"] {
-  return p.kind === "user" ? { kind: "user", id: p.userId, sessionId: p.sessionId } : { kind: "service", id: p.accountId, sessionId: "" };
 }
 
 /** The id if checkId would take it, else null, without throwing. */

@@ -5,6 +5,7 @@
 // certificate, so a service holding a certificate can still call on behalf of a user's token.
 import type { Sessions } from "../sessions/sessions.ts";
 import type { Caller } from "../sessions/caller.ts";
+import type { AuditEventRecord } from "../store/port.ts";
 import { looksLikeApiKey } from "./keys.ts";
 
 /** A service account calling with its key. */
@@ -20,6 +21,11 @@ export type Principal = ({ kind: "user" } & Caller) | ServiceCaller;
 /** How records and log lines name a principal: `user:<id>` or `service:<id>`. */
 export function principalName(p: Principal): string {
   return p.kind === "user" ? `user:${p.userId}` : `service:${p.accountId}`;
+}
+
+/** Who the audit log names: a user and the session the call came from, or a service account. */
+export function auditActorOf(p: Principal): AuditEventRecord["actor"] {
+  return p.kind === "user" ? { kind: "user", id: p.userId, sessionId: p.sessionId } : { kind: "service", id: p.accountId, sessionId: "" };
 }
 
 export interface PrincipalsDeps {

@@ -3,16 +3,16 @@
 // another service account; a caller may grant only permissions it holds itself, so the
 // permission to manage service accounts is never a way to more rights than one has. Every
 // management call, allowed or not, becomes one audit event (src/audit/), which never holds a key.
-import type { AuditEventRecord } from "../store/port.ts";
 import { type AuditLog, withAuditOutcome } from "../audit/audit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkDisplayName, checkId } from "../input.ts";
 import { permissions, requirePermission } from "../permissions/permissions.ts";
+import { type PageTokens, pageSizeOf } from "../paging/page-tokens.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
 import type { ServiceAccountCursor, ServiceAccountRecord, Store } from "../store/port.ts";
 import { accountIdOf, apiKeyHash, isAccountId, keyPrefixOf, matchesHash, newAccountId, newApiKey } from "./keys.ts";
-import { type Principal, principalName, type ServiceCaller } from "./principal.ts";
+import { auditActorOf, type Principal, principalName, type ServiceCaller } from "./principal.ts";
 
 export interface ServiceAccountsDeps {
   store: Pick<Store, "serviceAccounts">;
@@ -22,13 +22,6 @@ export interface ServiceAccountsDeps {
   pageTokens: PageTokens;
   /** Every permission name the configuration knows: what a service account may be given. */
   knownPermissions: ReadonlySet<string>;
-}
-
-/** What signs and opens page tokens (admin/page-tokens.ts, passed in by the composition). */
-export interface PageTokens {
-  issue(kind: string, filter: string, cursor: unknown): string;
-  /** The cursor of a token issued for this list and filter; null for ""; INVALID_ARGUMENT otherwise. */
-  open(kind: string, filter: string, token: string): unknown;
 }
 
 /** A service account as a transport may show it: never its key or the key's hash. */
@@ -59,8 +52,6 @@ export interface ServiceAccountPage {
 
 const maxNameLength = 100;
 const maxPermissions = 200;
-const defaultPageSize = 50;
-const maxPageSize = 100;
 // lastUsedAt is written at most once a minute per account, not on every call (as for sessions).
 const touchIntervalMs = 60_000;
 /** Compared against when the id names no account, so that an unknown id costs what a known one does. */
@@ -90,17 +81,6 @@ function cursorOf(pageTokens: PageTokens, pageToken: string): ServiceAccountCurs
     throw invalidArgument("page_token", "page_token is malformed");
   }
   return { createdAt: new Date(t), id };
-}
-
-/** AIP-158: 0 means the default, more than the maximum means the maximum, below 0 is an error. */
-function pageSizeOf(raw: number): number {
-  if (!Number.isInteger(raw) || raw < 0) throw invalidArgument("page_size", "page_size must not be negative");
-  return raw === 0 ? defaultPageSize : Math.min(raw, maxPageSize);
-}
-
-/** Who did it, as the audit log records actors. */
-function auditActor(p: Principal): AuditEventRecord["actor"] {
-  return p.kind === "user" ? { kind: "user", id: p.userId, sessionId: p.sessionId } : { kind: "service", id: p.accountId, sessionId: "" };
 }
 
 /** The account id of a request: one this service could have made, else NOT_FOUND without a read. */
@@ -135,7 +115,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
         // An id a client sent is recorded only when it could be one of ours.
         const about = account !== undefined && isAccountId(account) ? `service_account=${account}` : "";
         return deps.audit.record({
-          actor: auditActor(call.actor),
+          actor: auditActorOf(call.actor),
           action: call.action,
           targetUserId: null,
           client: { ipAddress: call.client.ipAddress, userAgent: call.client.userAgent },

@@ -41,3 +41,12 @@ export function createPageTokens(signer: Signer): PageTokens {
     },
   };
 }
+
+const defaultPageSize = 50;
+const maxPageSize = 100;
+
+/** AIP-158 page_size: 0 means the default (50), more than the maximum (100) means the maximum, below 0 is an error. */
+export function pageSizeOf(raw: number): number {
+  if (!Number.isInteger(raw) || raw < 0) throw invalidArgument("page_size", "page_size must not be negative");
+  return raw === 0 ? defaultPageSize : Math.min(raw, maxPageSize);
+}
