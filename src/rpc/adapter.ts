@@ -8,8 +8,15 @@
 // out it notes the status and reason each client was actually sent, for the access log.
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createServiceImplSpec,
+  type ConnectRouter,
+  type ConnectRouterOptions,
+} from "@connectrpc/connect";
+import { validateUniversalHandlerOptions, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
@@ -21,19 +28,11 @@ import { acceptCompression, clampDeadline, isUndeclaredCompression } from "./com
 import { outcomeKey } from "./context.ts";
 import { errorDomain } from "./errors.ts";
 import { universalRequest } from "./node-request.ts";
-import { sendResponse } from "./node-response.ts";
+import { sendResponse, writeAnswer } from "./node-response.ts";
+import { answerUnary, callSignals, decodeInput, fastWire, readBody, unaryMethod, type UnaryMethod, type UnaryOptions } from "./unary.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
-
-export interface RpcHandlerOptions extends Partial<ConnectRouterOptions> {
-  routes(router: ConnectRouter): void;
-  contextValues(req: NodeRequest): ContextValues;
-  fallback(req: NodeRequest, res: NodeResponse): void;
-  /** Answers a request too malformed for Connect to even read. */
-  badRequest(req: NodeRequest, res: NodeResponse): void;
-  log(err: unknown, rpc: string): void;
-}
 
 /** The Connect protocol's name and HTTP status of each code this adapter rewrites. */
 const connectWire: Array<{ code: Code; name: string; http: number }> = [
@@ -220,11 +219,56 @@ export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: De
   }
 }
 
+export interface RpcHandlerOptions extends Partial<ConnectRouterOptions> {
+  routes(router: ConnectRouter): void;
+  contextValues(req: NodeRequest): ContextValues;
+  fallback(req: NodeRequest, res: NodeResponse): void;
+  /** Answers a request too malformed for Connect to even read. */
+  badRequest(req: NodeRequest, res: NodeResponse): void;
+  log(err: unknown, rpc: string): void;
+  /** Serve plain unary calls on the fast path (unary.ts); off, every call goes through Connect. On by default. */
+  unaryFastPath?: boolean;
+}
+
+/**
+ * The router, recording each unary method's implementation as it is registered: the fast path
+ * calls the same implementation Connect does. Services registered with options of their own
+ * (interceptors, protocols) stay Connect's alone.
+ */
+function recordingRouter(router: ConnectRouter, opt: UnaryOptions, unary: Map<string, UnaryMethod>): ConnectRouter {
+  const recording: ConnectRouter = {
+    handlers: router.handlers,
+    service(service, implementation, serviceOptions) {
+      router.service(service, implementation, serviceOptions);
+      if (serviceOptions === undefined) {
+        for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) {
+          if (spec.kind === "unary") unary.set(`/${service.typeName}/${spec.method.name}`, unaryMethod(spec, opt));
+        }
+      }
+      return recording;
+    },
+    rpc(method, impl, methodOptions) {
+      router.rpc(method, impl, methodOptions);
+      return recording;
+    },
+  };
+  return recording;
+}
+
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
-  const router = createConnectRouter({ acceptCompression, ...options });
-  options.routes(router);
-  const readMaxBytes = options.readMaxBytes ?? 0xffffffff;
-  const paths = new Map(router.handlers.map((h) => [h.requestPath, { handler: h, route: `${h.service.typeName}/${h.method.name}` }]));
+  const routerOptions = { acceptCompression, ...options };
+  const router = createConnectRouter(routerOptions);
+  const opt: UnaryOptions = validateUniversalHandlerOptions(routerOptions);
+  const unaryMethods = new Map<string, UnaryMethod>();
+  options.routes(options.unaryFastPath === false ? router : recordingRouter(router, opt, unaryMethods));
+  const readMaxBytes = opt.readMaxBytes;
+  const signalOf = callSignals(opt.shutdownSignal);
+  const paths = new Map(
+    router.handlers.map((h) => [
+      h.requestPath,
+      { handler: h, route: `${h.service.typeName}/${h.method.name}`, unary: unaryMethods.get(h.requestPath) },
+    ]),
+  );
 
   return (req, res) => {
     const found = paths.get((req.url ?? "").split("?", 2)[0] ?? "");
@@ -232,7 +276,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       options.fallback(req, res);
       return;
     }
-    const { handler, route } = found;
+    const { handler, route, unary } = found;
     const contentType = String(req.headers["content-type"] ?? "").toLowerCase();
     const input = handler.method.input;
     const outcome = outcomeOf(req);
@@ -243,37 +287,87 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       outcome.rpcCode = code === 0 ? "ok" : codeToString(code as Code);
       if (reason !== undefined) outcome.reason = reason;
     };
-    let uReq: ReturnType<typeof universalRequest>;
-    try {
-      uReq = universalRequest(req, res, options.contextValues(req).set(outcomeKey, outcome));
-    } catch {
-      // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
-      options.badRequest(req, res);
+    const wire = unary === undefined ? undefined : fastWire(req, opt);
+    if (unary !== undefined && wire !== undefined) {
+      void fastUnary(req, res, unary, wire).catch((reason: unknown) => options.log(reason, route));
       return;
     }
-    clampDeadline(uReq.header);
-    handler(uReq)
-      .then(async (uRes) => {
-        if (uRes.body !== undefined) {
-          if (outcome.protocol === "grpc-web") {
-            uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes, note) };
-          } else if (outcome.protocol === "grpc") {
-            // Connect fills the trailers while the body is drained: they are patched just before
-            // they are sent.
-            return sendResponse(uRes, res, (trailer) => finishTrailer(trailer, input, readMaxBytes, note));
-          } else if (uRes.status >= 400 && (uRes.header?.get("content-type") ?? "").startsWith("application/json")) {
-            uRes = await rewriteConnectUnary(uRes, input, readMaxBytes, note);
-          } else if (uRes.status === 200 && !contentType.startsWith("application/connect+")) {
-            note(0); // a Connect unary success; a stream's end is the interceptor's to tell
+    viaConnect(req, res, undefined);
+
+    /** Connect's handler; `read` is the body already taken from the request, when the fast path gave up. */
+    function viaConnect(req: NodeRequest, res: NodeResponse, read: { bytes: Buffer; rest: boolean } | undefined): void {
+      let uReq: ReturnType<typeof universalRequest>;
+      try {
+        uReq = universalRequest(req, res, options.contextValues(req).set(outcomeKey, outcome));
+      } catch {
+        // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
+        options.badRequest(req, res);
+        return;
+      }
+      if (read !== undefined) uReq = { ...uReq, body: readAgain(read.bytes, read.rest ? req : undefined) };
+      clampDeadline(uReq.header);
+      handler(uReq)
+        .then(async (uRes) => {
+          if (uRes.body !== undefined) {
+            if (outcome.protocol === "grpc-web") {
+              uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes, note) };
+            } else if (outcome.protocol === "grpc") {
+              // Connect fills the trailers while the body is drained: they are patched just before
+              // they are sent.
+              return sendResponse(uRes, res, (trailer) => finishTrailer(trailer, input, readMaxBytes, note));
+            } else if (uRes.status >= 400 && (uRes.header?.get("content-type") ?? "").startsWith("application/json")) {
+              uRes = await rewriteConnectUnary(uRes, input, readMaxBytes, note);
+            } else if (uRes.status === 200 && !contentType.startsWith("application/connect+")) {
+              note(0); // a Connect unary success; a stream's end is the interceptor's to tell
+            }
           }
+          return sendResponse(uRes, res);
+        })
+        .catch((reason: unknown) => {
+          if (ConnectError.from(reason).code === Code.Aborted) return;
+          options.log(reason, route);
+        });
+    }
+
+    async function fastUnary(req: NodeRequest, res: NodeResponse, method: UnaryMethod, wire: NonNullable<ReturnType<typeof fastWire>>) {
+      // A gRPC body is one 5-byte frame header and the message, which readMaxBytes bounds.
+      const body = await readBody(req, wire.kind === "grpc" ? readMaxBytes + 5 : readMaxBytes);
+      if (body === undefined) return; // the client went
+      const decoded = body.tooLarge ? undefined : decodeInput(method, wire, body.bytes);
+      if (decoded === undefined) {
+        viaConnect(req, res, { bytes: body.bytes, rest: body.tooLarge });
+        return;
+      }
+      const authority = "authority" in req ? req.authority : req.headers.host;
+      const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
+      const url = `${encrypted ? "https" : "http"}://${authority ?? ""}${req.url ?? ""}`;
+      const values = options.contextValues(req).set(outcomeKey, outcome);
+      const answer = await answerUnary(method, wire, decoded, req, signalOf(res, wire.timeoutMs), values, url, opt);
+      if (answer.trailer !== undefined) {
+        finishTrailer(answer.trailer, input, readMaxBytes, note);
+      } else if (answer.status !== 200) {
+        const rewritten = connectErrorBody(Buffer.from(answer.body), input, readMaxBytes);
+        if (rewritten === undefined) {
+          const sent = connectErrorOf(Buffer.from(answer.body));
+          note(sent.code, sent.reason);
+        } else {
+          note(rewritten.code, rewritten.reason);
+          answer.status = rewritten.status;
+          answer.body = rewritten.body;
+          answer.header.set("content-length", String(rewritten.body.byteLength));
         }
-        return sendResponse(uRes, res);
-      })
-      .catch((reason: unknown) => {
-        if (ConnectError.from(reason).code === Code.Aborted) return;
-        options.log(reason, route);
-      });
+      } else {
+        note(0);
+      }
+      writeAnswer(res, answer);
+    }
   };
+}
+
+/** The body Connect reads when the fast path gave the request up: the bytes read, then the rest. */
+async function* readAgain(bytes: Buffer, rest: AsyncIterable<Uint8Array> | undefined): AsyncIterable<Uint8Array> {
+  if (bytes.length > 0) yield bytes;
+  if (rest !== undefined) yield* rest;
 }
 
 function protocolOf(contentType: string): Protocol {

@@ -37,7 +37,7 @@ export function universalRequest(req: NodeRequest, res: NodeResponse, contextVal
 }
 
 /** Node's request headers as fetch Headers, without HTTP/2 pseudo-headers. */
-function webHeaders(headers: NodeRequest["headers"]): Headers {
+export function webHeaders(headers: NodeRequest["headers"]): Headers {
   const web = new Headers();
   for (const key in headers) {
     if (key.charCodeAt(0) === 58 /* ":" */) continue;

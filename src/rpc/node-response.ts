@@ -54,6 +54,22 @@ export async function sendResponse(
   }
 }
 
+/** A whole answer, written at once: headers, the body, and gRPC's trailers. Nothing when the client went. */
+export function writeAnswer(
+  res: NodeResponse & { readonly destroyed: boolean; end(chunk: Uint8Array): unknown },
+  answer: { status: number; header: Headers; body: Uint8Array; trailer: Headers | undefined },
+): void {
+  if (res.destroyed) return;
+  res.writeHead(answer.status, nodeHeaders(answer.header));
+  if (answer.trailer === undefined) {
+    res.end(answer.body);
+    return;
+  }
+  if (answer.body.byteLength > 0) res.write(answer.body);
+  res.addTrailers(nodeHeaders(answer.trailer));
+  res.end();
+}
+
 /** Resolves when Node wants more (drain), or when there is no one left to write to (close). */
 function drained(res: NodeResponse): Promise<void> {
   return new Promise((resolve) => {

@@ -154,6 +154,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     readMaxBytes: config.maxBodyBytes,
     shutdownSignal: shutdown.signal,
     interceptors: [rpcInterceptor(log)],
+    unaryFastPath: overrides.unaryFastPath,
     contextValues: (req) =>
       createContextValues()
         .set(requestIdKey, requestIds.get(req) ?? "")

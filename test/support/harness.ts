@@ -59,6 +59,8 @@ export interface HarnessOptions {
   spanExporter?: SpanExporter;
   /** Let the configuration read the files the env names (*_FILE settings); by default it may not. */
   readFiles?: boolean;
+  /** false: every RPC through Connect's own handler (see Overrides.unaryFastPath). */
+  unaryFastPath?: boolean;
 }
 
 export async function startHarness(env: Record<string, string> = {}, store?: Store, options: HarnessOptions = {}): Promise<Harness> {
@@ -98,6 +100,7 @@ export async function startHarness(env: Record<string, string> = {}, store?: Sto
     clock,
     log: createLogger("info", sink),
     spanExporter: options.spanExporter,
+    unaryFastPath: options.unaryFastPath,
   });
   return {
     server,

@@ -1,0 +1,311 @@
+// The unary fast path: a plain unary call over Connect (JSON or Protobuf, HTTP/1.1 or HTTP/2) or
+// gRPC (HTTP/2, Protobuf), served without Connect's universal handler.
+//
+// Why: on the cheapest call the service has (grpc.health.v1.Health/Check), Connect's handler
+// was most of the CPU time (bench/run.ts; the README's Benchmark section): a handler context
+// with three Headers and an AbortController linked to two signals, an abort at the end of every
+// call (which makes Node build a DOMException and its stack trace), async-generator pipelines
+// that carry one message, and, for gRPC, five stream transforms. This path does what those do
+// for one message, and nothing else.
+//
+// What stays Connect's: everything but the decoding of a well-formed request and the encoding of
+// its answer. The implementation runs through Connect's own invokeUnaryImplementation and the
+// same interceptors, with Connect's own (de)serializers, error encoders and compression
+// negotiation, so an answer is the one Connect would have written (test/rpc/unary.test.ts sends
+// the same requests both ways and compares them byte for byte). Anything unusual (a compressed
+// request, a deadline or content type Connect would refuse, HTTP/1.1 gRPC, a body over the limit
+// or that does not decode, more than one gRPC message) is handed to Connect with the bytes
+// already read, so its errors, and this adapter's rewriting of them, stay where they are.
+import type { DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ContextValues, type HandlerContext, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
+import {
+  compressionNegotiate,
+  createMethodSerializationLookup,
+  invokeUnaryImplementation,
+  mergeNonProtocolHeaders,
+  type Compression,
+  type MethodSerializationLookup,
+} from "@connectrpc/connect/protocol";
+import {
+  codeToHttpStatus,
+  errorToJsonBytes,
+  parseContentType as parseConnectContentType,
+  parseTimeout as parseConnectTimeout,
+  trailerMux,
+} from "@connectrpc/connect/protocol-connect";
+import {
+  grpcStatusOk,
+  parseContentType as parseGrpcContentType,
+  parseTimeout as parseGrpcTimeout,
+  setTrailerStatus,
+} from "@connectrpc/connect/protocol-grpc";
+import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
+import type { NodeHandler } from "../transport/node-http.ts";
+import { maxDeadlineMs } from "./compression.ts";
+import { webHeaders } from "./node-request.ts";
+
+type NodeRequest = Parameters<NodeHandler>[0];
+type NodeResponse = Parameters<NodeHandler>[1];
+
+/** What Connect's validated handler options hold that this path uses. */
+export interface UnaryOptions {
+  acceptCompression: Compression[];
+  readMaxBytes: number;
+  writeMaxBytes: number;
+  compressMinBytes: number;
+  maxTimeoutMs: number;
+  jsonOptions?: Partial<JsonReadOptions & JsonWriteOptions>;
+  binaryOptions?: Parameters<typeof createMethodSerializationLookup>[1];
+  interceptors: Interceptor[];
+  shutdownSignal?: AbortSignal;
+}
+
+/** The wire of a request this path takes; undefined leaves the request to Connect. */
+type Wire = { kind: "connect"; binary: boolean; timeoutMs: number | undefined } | { kind: "grpc"; timeoutMs: number | undefined };
+
+/** One method this path can serve: Connect's spec of it, and its (de)serializers. */
+export interface UnaryMethod {
+  spec: MethodImplSpec & { kind: "unary" };
+  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+}
+
+export function unaryMethod(spec: MethodImplSpec & { kind: "unary" }, opt: UnaryOptions): UnaryMethod {
+  return { spec, serialization: createMethodSerializationLookup(spec.method, opt.binaryOptions, opt.jsonOptions, opt) };
+}
+
+/**
+ * The wire of a request the fast path takes, read from its headers alone; undefined when Connect
+ * should answer it (it then refuses or serves it exactly as before).
+ */
+export function fastWire(req: NodeRequest, opt: UnaryOptions): Wire | undefined {
+  if (req.method !== "POST") return undefined;
+  const headers = req.headers;
+  const contentType = headers["content-type"];
+  if (typeof contentType !== "string") return undefined;
+  // A body declared larger than the limit is refused by Connect without being read.
+  const declared = headers["content-length"];
+  if (declared !== undefined && !(Number(declared) <= opt.readMaxBytes)) return undefined;
+  if (contentType.startsWith("application/grpc")) {
+    // gRPC needs HTTP/2's trailers; gRPC-Web (application/grpc-web…) and JSON-coded gRPC are Connect's.
+    if (req.httpVersion !== "2.0" || parseGrpcContentType(contentType)?.binary !== true) return undefined;
+    if (!identity(headers["grpc-encoding"])) return undefined;
+    const timeout = parseGrpcTimeout(single(headers["grpc-timeout"]), opt.maxTimeoutMs);
+    if (timeout.error !== undefined) return undefined;
+    return { kind: "grpc", timeoutMs: clamp(timeout.timeoutMs) };
+  }
+  const type = parseConnectContentType(contentType);
+  if (type === undefined || type.stream) return undefined;
+  if (!identity(headers["content-encoding"])) return undefined;
+  const timeout = parseConnectTimeout(single(headers["connect-timeout-ms"]), opt.maxTimeoutMs);
+  if (timeout.error !== undefined) return undefined;
+  return { kind: "connect", binary: type.binary, timeoutMs: clamp(timeout.timeoutMs) };
+}
+
+const single = (value: string | string[] | undefined): string | null => (typeof value === "string" ? value : null);
+const identity = (value: string | string[] | undefined) => value === undefined || value === "identity";
+const clamp = (ms: number | undefined) => (ms === undefined ? undefined : Math.min(ms, maxDeadlineMs));
+
+/** The request body, read whole; `tooLarge` with what was read when it passes `limit`; undefined when the client went. */
+export function readBody(req: NodeRequest, limit: number): Promise<{ bytes: Buffer; tooLarge: boolean } | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const done = (result: { bytes: Buffer; tooLarge: boolean } | undefined) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onGone);
+      req.off("close", onGone);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length > limit) {
+        // The rest stays in the stream, for Connect to read after these bytes.
+        req.pause();
+        done({ bytes: Buffer.concat(chunks, length), tooLarge: true });
+      }
+    };
+    const onEnd = () => done({ bytes: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length), tooLarge: false });
+    const onGone = () => done(undefined);
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onGone);
+    req.on("close", onGone);
+  });
+}
+
+/** The one message of a gRPC body with exactly one uncompressed frame, or undefined. */
+export function singleGrpcMessage(body: Buffer): Buffer | undefined {
+  if (body.length < 5 || body[0] !== 0) return undefined;
+  return body.readUInt32BE(1) === body.length - 5 ? body.subarray(5) : undefined;
+}
+
+/** The input message, or undefined when it does not decode (Connect then says why). */
+export function decodeInput(method: UnaryMethod, wire: Wire, body: Buffer): unknown {
+  const bytes = wire.kind === "grpc" ? singleGrpcMessage(body) : body;
+  if (bytes === undefined) return undefined;
+  try {
+    return method.serialization.getI(wire.kind === "grpc" || wire.binary).parse(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The signals of the calls in flight. Connect links each call's signal to the server's shutdown
+ * signal with a listener added and removed per call, and aborts it when the call ends (for which
+ * Node builds a DOMException); here one listener on the shutdown signal aborts the calls still in
+ * flight, and a call that ends normally is never aborted.
+ */
+export function callSignals(shutdown: AbortSignal | undefined) {
+  const inFlight = new Set<AbortController>();
+  shutdown?.addEventListener(
+    "abort",
+    () => {
+      for (const controller of inFlight) controller.abort(shutdown.reason);
+    },
+    { once: true },
+  );
+  /** The signal of the call answered on `res`: aborted if the client goes first, at the deadline, or at shutdown. */
+  return (res: NodeResponse, timeoutMs: number | undefined): AbortSignal => {
+    const controller = new AbortController();
+    if (shutdown?.aborted === true) {
+      controller.abort(shutdown.reason);
+      return controller.signal;
+    }
+    inFlight.add(controller);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+    res.once("close", () => {
+      inFlight.delete(controller);
+      if (timer !== undefined) clearTimeout(timer);
+      if (!res.writableFinished) controller.abort(new ConnectError("the client closed the request", Code.Canceled));
+    });
+    return controller.signal;
+  };
+}
+
+export type CallSignals = ReturnType<typeof callSignals>;
+
+/** A handler context with only what a unary call needs. */
+class UnaryContext implements HandlerContext {
+  readonly requestMethod = "POST";
+  readonly requestHeader: Headers;
+  readonly responseHeader = new Headers();
+  readonly responseTrailer = new Headers();
+  readonly method: MethodImplSpec["method"];
+  readonly protocolName: string;
+  readonly values: ContextValues;
+  readonly url: string;
+  readonly signal: AbortSignal;
+  readonly #deadline: number | undefined;
+
+  constructor(
+    method: MethodImplSpec["method"],
+    protocolName: string,
+    values: ContextValues,
+    url: string,
+    req: NodeRequest,
+    signal: AbortSignal,
+    timeoutMs: number | undefined,
+  ) {
+    this.method = method;
+    this.protocolName = protocolName;
+    this.values = values;
+    this.url = url;
+    this.requestHeader = webHeaders(req.headers);
+    this.signal = signal;
+    this.#deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  }
+
+  get service() {
+    return this.method.parent;
+  }
+
+  timeoutMs = (): number | undefined => (this.#deadline === undefined ? undefined : this.#deadline - Date.now());
+}
+
+/** The answer, as it goes on the wire. */
+export interface UnaryAnswer {
+  status: number;
+  header: Headers;
+  body: Uint8Array;
+  /** gRPC's trailers; undefined for Connect, whose unary answers carry them as headers. */
+  trailer: Headers | undefined;
+}
+
+/**
+ * Runs the implementation on a decoded input and encodes its answer, or its error, the way
+ * Connect's unary (protocol-connect) and gRPC (protocol-grpc) handlers do.
+ */
+export async function answerUnary(
+  method: UnaryMethod,
+  wire: Wire,
+  input: unknown,
+  req: NodeRequest,
+  signal: AbortSignal,
+  values: ContextValues,
+  url: string,
+  opt: UnaryOptions,
+): Promise<UnaryAnswer> {
+  const { spec, serialization } = method;
+  const binary = wire.kind === "grpc" || wire.binary;
+  const ctx = new UnaryContext(spec.method, wire.kind, values, url, req, signal, wire.timeoutMs);
+  const headers = req.headers;
+  const compression = compressionNegotiate(
+    opt.acceptCompression,
+    null,
+    single(wire.kind === "grpc" ? headers["grpc-accept-encoding"] : headers["accept-encoding"]),
+    wire.kind === "grpc" ? "grpc-accept-encoding" : "accept-encoding",
+  ).response;
+  let output: Uint8Array | undefined;
+  let error: ConnectError | undefined;
+  try {
+    const message = await invokeUnaryImplementation(spec, ctx, input as never, opt.interceptors);
+    output = serialization.getO(binary).serialize(message as never);
+  } catch (e) {
+    error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+  }
+  if (wire.kind === "grpc") {
+    const header = ctx.responseHeader;
+    header.set("content-type", "application/grpc+proto");
+    if (compression !== null) header.set("grpc-encoding", compression.name);
+    const trailer = ctx.responseTrailer;
+    trailer.set("grpc-status", grpcStatusOk);
+    if (error !== undefined) {
+      setTrailerStatus(trailer, error);
+      return { status: 200, header, body: new Uint8Array(0), trailer };
+    }
+    const payload = output as Uint8Array;
+    const compress = compression !== null && payload.byteLength >= opt.compressMinBytes;
+    return { status: 200, header, body: envelope(compress ? await compression.compress(payload) : payload, compress), trailer };
+  }
+  let status = 200;
+  let body = output as Uint8Array;
+  ctx.responseHeader.set("content-type", wire.binary ? "application/proto" : "application/json");
+  if (error !== undefined) {
+    status = codeToHttpStatus(error.code);
+    ctx.responseHeader.set("content-type", "application/json");
+    if (!error.isWireError) mergeNonProtocolHeaders(ctx.responseHeader, error.metadata);
+    body = errorToJsonBytes(error, opt.jsonOptions ?? {});
+  }
+  if (compression !== null && body.byteLength >= opt.compressMinBytes) {
+    body = await compression.compress(body);
+    ctx.responseHeader.set("content-encoding", compression.name);
+  }
+  const header = trailerMux(ctx.responseHeader, ctx.responseTrailer);
+  header.set("content-length", String(body.byteLength));
+  return { status, header, body, trailer: undefined };
+}
+
+/** A gRPC frame: the compressed flag, the length, the message. */
+function envelope(payload: Uint8Array, compressed: boolean): Uint8Array {
+  const frame = Buffer.allocUnsafe(5 + payload.byteLength);
+  frame[0] = compressed ? 1 : 0;
+  frame.writeUInt32BE(payload.byteLength, 1);
+  frame.set(payload, 5);
+  return frame;
+}

@@ -1,0 +1,374 @@
+// The unary fast path (src/rpc/unary.ts) against its oracle, Connect's own handler: two servers
+// over one store, one with the fast path and one without, get the same requests, and every answer
+// must be the same on the wire: status, headers (but the date and request id), body byte for byte,
+// gRPC trailers, and the access-log line's protocol, route, status and reason. The requests cover
+// what the fast path serves (Connect JSON and Protobuf over HTTP/1.1 and HTTP/2, gRPC; successes,
+// our errors with their details and metadata, compressed answers, deadlines) and what it must hand
+// to Connect (bad bodies, compressed requests, bad deadlines, several gRPC frames, oversized and
+// undeclared-length bodies, GET, gRPC over HTTP/1.1, no content type).
+import { generateKeyPairSync } from "node:crypto";
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
+import { toBinary, create } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GetCurrentUserRequestSchema, RegisterRequestSchema } from "../../gen/auth/v1/auth_service_pb.js";
+import { createContextValues } from "@connectrpc/connect";
+import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { createRpcHandler } from "../../src/rpc/adapter.ts";
+import type { Store } from "../../src/store/port.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { openTestStore } from "../support/stores.ts";
+import { frame, h2Request } from "../support/wire.ts";
+
+const password = "correct horse battery staple";
+const maxBodyBytes = 4096;
+let shared: Store;
+let fast: Harness;
+let connect: Harness;
+let accessToken = "";
+
+beforeAll(async () => {
+  shared = await openTestStore("unary_fast_path");
+  const env = {
+    EMAIL_VERIFICATION_REQUIRED: "false",
+    MAX_BODY_BYTES: String(maxBodyBytes),
+    JWT_PRIVATE_KEY: generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    SERVER_SECRET: "5e".repeat(32),
+  };
+  const view = (): Store => ({ ...shared, kind: shared.kind, close: async () => undefined });
+  fast = await startHarness(env, view());
+  connect = await startHarness(env, view(), { unaryFastPath: false });
+  // Enough sessions that ListSessions' answer passes Connect's 1 KiB compression threshold.
+  for (let i = 0; i < 8; i++) {
+    const res = await fetch(`${fast.url}/auth.v1.AuthService/${i === 0 ? "Register" : "Login"}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "user-agent": `device ${i}` },
+      body: JSON.stringify({ email: "ada@example.com", password }),
+    });
+    const body = (await res.json()) as { tokens?: { accessToken: string }; result?: { tokens: { accessToken: string } } };
+    accessToken = body.tokens?.accessToken ?? body.result?.tokens.accessToken ?? accessToken;
+  }
+  expect(accessToken).not.toBe("");
+});
+
+afterAll(async () => {
+  await fast?.close();
+  await connect?.close();
+  await shared?.close();
+});
+
+interface Request {
+  h2: boolean;
+  method?: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+  /** Send Content-Length (HTTP/2 only; HTTP/1.1 always does for a body). */
+  contentLength?: boolean;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  trailers: Record<string, string>;
+  body: string;
+}
+
+const ignored = new Set(["date", "x-request-id", "keep-alive", "connection"]);
+const kept = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).filter(([k]) => !ignored.has(k) && !k.startsWith(":")));
+
+function h1Request(url: string, r: Request): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}${r.path}`, { method: r.method ?? "POST", headers: r.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: kept(Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)]))),
+          trailers: kept(Object.fromEntries(Object.entries(res.trailers).map(([k, v]) => [k, String(v)]))),
+          body: Buffer.concat(chunks).toString("base64"),
+        }),
+      );
+    });
+    req.on("error", reject);
+    req.end(r.body === undefined ? undefined : Buffer.from(r.body));
+  });
+}
+
+async function send(server: Harness, r: Request): Promise<{ answer: Answer; logged: Record<string, unknown> | undefined }> {
+  const before = server.logs.length;
+  let answer: Answer;
+  if (r.h2) {
+    const headers = {
+      ...r.headers,
+      ...(r.contentLength === true && r.body !== undefined ? { "content-length": String(r.body.length) } : {}),
+    };
+    const a = await h2Request(server.url, r.method ?? "POST", r.path, headers, r.body);
+    answer = { status: a.status, headers: kept(a.headers), trailers: kept(a.trailers), body: a.body.toString("base64") };
+  } else {
+    answer = await h1Request(server.url, r);
+  }
+  // The access-log line is written when the response closes, which may be just after the client has it.
+  for (let i = 0; i < 50 && !server.logs.slice(before).some((l) => l.msg === "request"); i++)
+    await new Promise((res) => setTimeout(res, 5));
+  const line = server.logs.slice(before).find((l) => l.msg === "request");
+  const logged =
+    line === undefined
+      ? undefined
+      : { protocol: line.protocol, route: line.route, status: line.status, rpcCode: line.rpcCode, reason: line.reason };
+  return { answer, logged };
+}
+
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+const HEALTH = "/grpc.health.v1.Health/Check";
+const ME = "/auth.v1.AuthService/GetCurrentUser";
+const REGISTER = "/auth.v1.AuthService/Register";
+const SESSIONS = "/auth.v1.SessionService/ListSessions";
+const jsonType = { "content-type": "application/json" };
+const protoType = { "content-type": "application/proto" };
+const grpcType = { "content-type": "application/grpc", te: "trailers" };
+const bearer = () => ({ authorization: `Bearer ${accessToken}` });
+const healthProto = () => toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}));
+const meProto = () => toBinary(GetCurrentUserRequestSchema, create(GetCurrentUserRequestSchema, {}));
+const badEmailProto = () => toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { email: "not an address", password }));
+
+/** [name, request, what the fast path must do with it]. */
+const cases: Array<[string, () => Request]> = [
+  // Served by the fast path.
+  ["Health/Check, Connect JSON, HTTP/1.1", () => ({ h2: false, path: HEALTH, headers: jsonType, body: json({}) })],
+  ["Health/Check, Connect JSON, HTTP/2", () => ({ h2: true, path: HEALTH, headers: jsonType, body: json({}) })],
+  ["Health/Check, Connect Protobuf, HTTP/2", () => ({ h2: true, path: HEALTH, headers: protoType, body: healthProto() })],
+  ["Health/Check, Connect Protobuf, empty body", () => ({ h2: false, path: HEALTH, headers: protoType, body: new Uint8Array(0) })],
+  ["Health/Check, gRPC", () => ({ h2: true, path: HEALTH, headers: grpcType, body: frame(0, healthProto()) })],
+  [
+    "Health/Check, gRPC +proto",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "content-type": "application/grpc+proto" }, body: frame(0, healthProto()) }),
+  ],
+  ["Health/Check, unknown JSON fields", () => ({ h2: false, path: HEALTH, headers: jsonType, body: json({ nope: 1 }) })],
+  [
+    "Health/Check, JSON with a charset",
+    () => ({ h2: false, path: HEALTH, headers: { "content-type": "application/json; charset=utf-8" }, body: json({}) }),
+  ],
+  [
+    "Health/Check, an unknown service (NOT_FOUND)",
+    () => ({ h2: false, path: HEALTH, headers: jsonType, body: json({ service: "nope.v1.Nope" }) }),
+  ],
+  ["GetCurrentUser, Connect JSON, HTTP/1.1", () => ({ h2: false, path: ME, headers: { ...jsonType, ...bearer() }, body: json({}) })],
+  ["GetCurrentUser, Connect Protobuf, HTTP/2", () => ({ h2: true, path: ME, headers: { ...protoType, ...bearer() }, body: meProto() })],
+  ["GetCurrentUser, gRPC", () => ({ h2: true, path: ME, headers: { ...grpcType, ...bearer() }, body: frame(0, meProto()) })],
+  ["GetCurrentUser, Connect, no token (UNAUTHENTICATED, details)", () => ({ h2: false, path: ME, headers: jsonType, body: json({}) })],
+  ["GetCurrentUser, gRPC, no token", () => ({ h2: true, path: ME, headers: grpcType, body: frame(0, meProto()) })],
+  [
+    "GetCurrentUser, Connect, a forged token",
+    () => ({ h2: true, path: ME, headers: { ...jsonType, authorization: "Bearer e30.e30.AAAA" }, body: json({}) }),
+  ],
+  [
+    "Register, Connect, a bad address (field metadata, BadRequest)",
+    () => ({ h2: false, path: REGISTER, headers: jsonType, body: json({ email: "not an address", password }) }),
+  ],
+  ["Register, gRPC, a bad address", () => ({ h2: true, path: REGISTER, headers: grpcType, body: frame(0, badEmailProto()) })],
+  ["Register, Connect Protobuf, a bad address", () => ({ h2: true, path: REGISTER, headers: protoType, body: badEmailProto() })],
+  [
+    "ListSessions, Connect JSON, no compression asked",
+    () => ({ h2: false, path: SESSIONS, headers: { ...jsonType, ...bearer() }, body: json({}) }),
+  ],
+  [
+    "ListSessions, Connect JSON, gzip accepted (compressed answer)",
+    () => ({ h2: false, path: SESSIONS, headers: { ...jsonType, ...bearer(), "accept-encoding": "gzip" }, body: json({}) }),
+  ],
+  [
+    "ListSessions, Connect JSON, br then gzip accepted",
+    () => ({ h2: true, path: SESSIONS, headers: { ...jsonType, ...bearer(), "accept-encoding": "br, gzip" }, body: json({}) }),
+  ],
+  [
+    "ListSessions, gRPC, gzip accepted (compressed frame)",
+    () => ({
+      h2: true,
+      path: SESSIONS,
+      headers: { ...grpcType, ...bearer(), "grpc-accept-encoding": "gzip" },
+      body: frame(0, new Uint8Array(0)),
+    }),
+  ],
+  [
+    "Health/Check, Connect, a deadline",
+    () => ({ h2: false, path: HEALTH, headers: { ...jsonType, "connect-timeout-ms": "5000" }, body: json({}) }),
+  ],
+  [
+    "Health/Check, gRPC, a deadline",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "grpc-timeout": "5S" }, body: frame(0, healthProto()) }),
+  ],
+  [
+    "Health/Check, gRPC, a deadline past any timer (clamped)",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "grpc-timeout": "99999999H" }, body: frame(0, healthProto()) }),
+  ],
+  [
+    "Health/Check, Connect, body with a Content-Length, HTTP/2",
+    () => ({ h2: true, path: HEALTH, headers: jsonType, body: json({}), contentLength: true }),
+  ],
+  // Handed to Connect.
+  [
+    "Connect JSON that does not parse",
+    () => ({ h2: false, path: REGISTER, headers: jsonType, body: new TextEncoder().encode('{"email": "a@b.c", "password": s3cret') }),
+  ],
+  [
+    "Connect JSON of the wrong types",
+    () => ({ h2: true, path: REGISTER, headers: jsonType, body: json({ email: 5, password: ["s3cret"] }) }),
+  ],
+  ["Connect JSON, an empty body", () => ({ h2: false, path: HEALTH, headers: jsonType, body: new Uint8Array(0) })],
+  [
+    "Connect Protobuf that does not decode",
+    () => ({ h2: true, path: REGISTER, headers: protoType, body: new Uint8Array([0x0a, 0xff, 0x01]) }),
+  ],
+  [
+    "Connect, a gzip request",
+    () => ({ h2: false, path: HEALTH, headers: { ...jsonType, "content-encoding": "gzip" }, body: gzipSync(json({})) }),
+  ],
+  [
+    "Connect, an unknown request encoding",
+    () => ({ h2: false, path: HEALTH, headers: { ...jsonType, "content-encoding": "zstd" }, body: json({}) }),
+  ],
+  [
+    "Connect, a malformed deadline",
+    () => ({ h2: false, path: HEALTH, headers: { ...jsonType, "connect-timeout-ms": "soon" }, body: json({}) }),
+  ],
+  [
+    "Connect, a streaming content type on a unary method",
+    () => ({ h2: true, path: HEALTH, headers: { "content-type": "application/connect+json" }, body: frame(0, json({})) }),
+  ],
+  ["Connect, no content type", () => ({ h2: false, path: HEALTH, headers: {}, body: json({}) })],
+  ["Connect, an unsupported content type", () => ({ h2: false, path: HEALTH, headers: { "content-type": "text/plain" }, body: json({}) })],
+  [
+    "Connect, GET of a method with side effects",
+    () => ({ h2: false, method: "GET", path: `${REGISTER}?encoding=json&message=%7B%7D`, headers: {} }),
+  ],
+  [
+    "Connect, a body declared larger than the limit",
+    () => ({ h2: true, path: HEALTH, headers: jsonType, body: json({ service: "x".repeat(maxBodyBytes) }), contentLength: true }),
+  ],
+  [
+    "Connect, a body larger than the limit with no length declared",
+    () => ({ h2: true, path: HEALTH, headers: jsonType, body: json({ service: "x".repeat(maxBodyBytes * 3) }) }),
+  ],
+  [
+    "gRPC, two messages on a unary method",
+    () => ({ h2: true, path: HEALTH, headers: grpcType, body: Buffer.concat([frame(0, healthProto()), frame(0, healthProto())]) }),
+  ],
+  ["gRPC, no message", () => ({ h2: true, path: HEALTH, headers: grpcType, body: new Uint8Array(0) })],
+  [
+    "gRPC, a truncated frame",
+    () => ({ h2: true, path: HEALTH, headers: grpcType, body: frame(0, json({ service: "abc" })).subarray(0, 7) }),
+  ],
+  [
+    "gRPC, a compressed frame with no encoding declared",
+    () => ({ h2: true, path: HEALTH, headers: grpcType, body: frame(1, gzipSync(healthProto())) }),
+  ],
+  [
+    "gRPC, a gzip frame",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "grpc-encoding": "gzip" }, body: frame(1, gzipSync(healthProto())) }),
+  ],
+  [
+    "gRPC, Protobuf that does not decode",
+    () => ({ h2: true, path: REGISTER, headers: grpcType, body: frame(0, new Uint8Array([0x0a, 0xff, 0x01])) }),
+  ],
+  [
+    "gRPC, a malformed deadline",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "grpc-timeout": "5 seconds" }, body: frame(0, healthProto()) }),
+  ],
+  [
+    "gRPC, a message larger than the limit",
+    () => ({ h2: true, path: HEALTH, headers: grpcType, body: frame(0, new Uint8Array(maxBodyBytes + 1)) }),
+  ],
+  [
+    "gRPC, JSON-coded",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "content-type": "application/grpc+json" }, body: frame(0, json({})) }),
+  ],
+  [
+    "gRPC over HTTP/1.1",
+    () => ({ h2: false, path: HEALTH, headers: { "content-type": "application/grpc" }, body: frame(0, healthProto()) }),
+  ],
+  [
+    "gRPC-Web",
+    () => ({ h2: false, path: HEALTH, headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, healthProto()) }),
+  ],
+];
+
+describe("the unary fast path answers exactly as Connect's handler does", () => {
+  it.each(cases)("%s", async (_name, request) => {
+    const viaConnect = await send(connect, request());
+    const viaFast = await send(fast, request());
+    expect(viaFast.answer).toEqual(viaConnect.answer);
+    expect(viaFast.logged).toEqual(viaConnect.logged);
+    expect(viaFast.logged).toBeDefined();
+  });
+});
+
+describe("which handler serves a call", () => {
+  // The comparison above would pass with the fast path never taken. Connect aborts every call's
+  // signal when the call ends (the cost the fast path avoids); the fast path aborts it only when
+  // the client went first. So a signal still live after a completed call says who served it.
+  const signals: AbortSignal[] = [];
+  let h1: http.Server;
+  let h2: http2.Http2Server;
+  const port = (s: http.Server | http2.Http2Server) => (s.address() as AddressInfo).port;
+
+  beforeAll(async () => {
+    const handler = createRpcHandler({
+      routes(router) {
+        router.service(Health, {
+          check(_req, ctx) {
+            signals.push(ctx.signal);
+            return { status: HealthCheckResponse_ServingStatus.SERVING };
+          },
+          async *watch() {},
+        });
+      },
+      contextValues: () => createContextValues(),
+      fallback: (_req, res) => res.end(),
+      badRequest: (_req, res) => res.end(),
+      log: () => undefined,
+    });
+    h1 = http.createServer(handler);
+    h2 = http2.createServer(handler);
+    await Promise.all([new Promise<void>((r) => h1.listen(0, "127.0.0.1", r)), new Promise<void>((r) => h2.listen(0, "127.0.0.1", r))]);
+  });
+  afterAll(() => {
+    h1.close();
+    h2.close();
+  });
+
+  it.each([
+    ["Connect JSON, HTTP/1.1", false, { h2: false, path: HEALTH, headers: jsonType, body: json({}) }],
+    ["Connect Protobuf, HTTP/2", false, { h2: true, path: HEALTH, headers: protoType, body: healthProto() }],
+    ["gRPC", false, { h2: true, path: HEALTH, headers: grpcType, body: frame(0, healthProto()) }],
+    [
+      "a gzip request (Connect's)",
+      true,
+      { h2: false, path: HEALTH, headers: { ...jsonType, "content-encoding": "gzip" }, body: gzipSync(json({})) },
+    ],
+    [
+      "gRPC-Web (Connect's)",
+      true,
+      { h2: false, path: HEALTH, headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, healthProto()) },
+    ],
+    [
+      "gRPC, two messages (Connect's)",
+      true,
+      { h2: true, path: HEALTH, headers: grpcType, body: Buffer.concat([frame(0, healthProto()), frame(0, healthProto())]) },
+    ],
+  ] as Array<[string, boolean, Request]>)("%s", async (_name, connectServes, r) => {
+    signals.length = 0;
+    const url = `http://127.0.0.1:${port(r.h2 ? h2 : h1)}`;
+    const answer = r.h2 ? await h2Request(url, "POST", r.path, r.headers, r.body) : await h1Request(url, r);
+    expect(answer.status).toBeLessThan(500);
+    // gRPC with two messages is refused before the implementation runs.
+    if (signals.length === 0) {
+      expect(connectServes).toBe(true);
+      return;
+    }
+    expect(signals).toHaveLength(1);
+    expect(signals[0]?.aborted).toBe(connectServes);
+  });
+});
