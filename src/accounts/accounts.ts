@@ -224,8 +224,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       return user;
     },
 
+    /** The caller's account as the live check that proved the caller read it, a moment ago. */
     async getUser(caller: Caller): Promise<AccountView> {
-      return view(await requireUser(caller));
+      return accountView(caller.user, caller.twoFactorEnabled);
     },
 
     async updateProfile(caller: Caller, changes: { displayName?: string | undefined }): Promise<AccountView> {

@@ -21,6 +21,12 @@ export interface Caller {
    */
   roles: readonly string[];
   permissions: readonly string[];
+  /**
+   * The user record and second-factor state the same live check read: an operation that only shows
+   * the caller their account (GetCurrentUser) answers from these instead of reading them again.
+   */
+  user: UserRecord;
+  twoFactorEnabled: boolean;
 }
 
 /** The caller's user. A live session outlives its user only if deletion raced the call. */

@@ -110,6 +110,7 @@ interface SealedPair {
 interface Live {
   session: SessionRecord;
   user: UserRecord;
+  twoFactor: TwoFactorRecord | null;
 }
 
 export function createSessions(deps: SessionsDeps) {
@@ -119,13 +120,15 @@ export function createSessions(deps: SessionsDeps) {
 
   const permissionsFor = createPermissionLookup(deps.roles);
 
-  const callerOf = ({ session, user }: Live): Caller => ({
+  const callerOf = ({ session, user, twoFactor }: Live): Caller => ({
     userId: session.userId,
     sessionId: session.id,
     signedInAt: session.createdAt,
     generations: { ...session.generations },
     roles: user.roles,
     permissions: permissionsFor(user.roles),
+    user,
+    twoFactorEnabled: twoFactor !== null && twoFactor.enabledAt !== null,
   });
 
   /** The roles as the user record holds them now: a refresh carries a change into the next token. */
@@ -177,7 +180,7 @@ export function createSessions(deps: SessionsDeps) {
     // A disabled account's sessions were ended when it was disabled; refusing here as well keeps a
     // session opened in a race with the disable (or restored from a backup) from living on.
     if (session === null || user === null || session.userId !== user.id || user.disabledAt !== null) return null;
-    return passesBoth(session, user, twoFactor) ? { session, user } : null;
+    return passesBoth(session, user, twoFactor) ? { session, user, twoFactor } : null;
   }
 
   /**

@@ -13,6 +13,8 @@ const caller: Caller = {
   generations: { user: 0, twoFactor: 0 },
   roles: ["support", "user"],
   permissions: ["profile.read", "users.read"],
+  user: {} as Caller["user"],
+  twoFactorEnabled: false,
 };
 
 function sessionsSeeing(calls: Credential[], outcome: () => Caller = () => caller) {
