@@ -296,9 +296,16 @@ export async function answerUnary(
     body = await compression.compress(body);
     ctx.responseHeader.set("content-encoding", compression.name);
   }
-  const header = trailerMux(ctx.responseHeader, ctx.responseTrailer);
+  // Connect's unary answers carry trailers as trailer-* headers; with none (always, for ours) the
+  // headers go as they are, without trailerMux's copy.
+  const header = hasAny(ctx.responseTrailer) ? trailerMux(ctx.responseHeader, ctx.responseTrailer) : ctx.responseHeader;
   header.set("content-length", String(body.byteLength));
   return { status, header, body, trailer: undefined };
+}
+
+function hasAny(headers: Headers): boolean {
+  for (const _ of headers.keys()) return true;
+  return false;
 }
 
 /** A gRPC frame: the compressed flag, the length, the message. */

@@ -23,6 +23,7 @@ import { createRestHandler, isRestPath } from "../rest/handler.ts";
 import { routes as restRoutes } from "../rest/routes/index.ts";
 import { clientCertificateKey, clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { verifiedClientName } from "../transport/credentials.ts";
+import { outcomeOf } from "../transport/outcome.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import type { Store } from "../store/port.ts";
 import { composeService, type Overrides, type Service } from "./compose.ts";
@@ -146,7 +147,6 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const { store, log, clock, operations, tracing, metrics } = service;
   const probe = cachedProbe(store, 1000);
   const shutdown = new AbortController();
-  const requestIds = new WeakMap<NodeRequest, string>();
 
   // Client certificates count only where a client CA is configured (mTLS for service accounts).
   const clientCertificates = config.tls?.clientCaPem !== undefined;
@@ -157,7 +157,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     unaryFastPath: overrides.unaryFastPath,
     contextValues: (req) =>
       createContextValues()
-        .set(requestIdKey, requestIds.get(req) ?? "")
+        .set(requestIdKey, outcomeOf(req).requestId ?? "")
         .set(clientIpKey, clientIp(req, listener.remoteAddress(req), config.trustProxyHops))
         .set(clientCertificateKey, clientCertificates ? verifiedClientName(req) : undefined),
     routes(router) {
@@ -265,7 +265,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const handler: NodeHandler = (req, res) => {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && requestIdPattern.test(incoming) ? incoming : randomUUID();
-    requestIds.set(req, requestId);
+    outcomeOf(req).requestId = requestId;
     res.setHeader("x-request-id", requestId);
     logAccess(req, res, { requestId, clientIp: clientIp(req, listener.remoteAddress(req), config.trustProxyHops) });
     // CORS is for browsers, which send Origin with every cross-origin request and preflight: the
