@@ -31,7 +31,7 @@ export interface AccountView {
   roles: readonly string[];
 }
 
-export function accountView(user: UserRecord, twoFactorEnabled: boolean): AccountView {
+export function accountView(user: Omit<UserRecord, "passwordHash">, twoFactorEnabled: boolean): AccountView {
   return {
     id: user.id,
     email: user.email,

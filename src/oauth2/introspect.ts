@@ -16,6 +16,7 @@ import { accountIdOf } from "../service-accounts/keys.ts";
 import type { Principals } from "../service-accounts/principal.ts";
 import { ClientClosed, readRaw } from "../transport/body.ts";
 import { basicFrom, bearerFrom, verifiedClientName } from "../transport/credentials.ts";
+import { clientGone } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 
@@ -166,7 +167,7 @@ export function createIntrospectEndpoint(deps: IntrospectEndpointDeps): (req: Re
       const form = formOf(req, await readRaw(req, deps.maxBodyBytes));
       send(res, 200, introspectionJson(await deps.introspection.introspect(asker, form)));
     } catch (err) {
-      if (err instanceof ClientClosed || res.destroyed) return;
+      if (err instanceof ClientClosed || clientGone(res)) return;
       let refusal: Refusal;
       if (err instanceof Refusal) refusal = err;
       else {

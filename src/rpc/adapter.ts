@@ -22,7 +22,7 @@ import type { ContextValues } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import type { Reason } from "../errors.ts";
-import type { NodeHandler } from "../transport/node-http.ts";
+import { clientGone, type NodeHandler } from "../transport/node-http.ts";
 import { outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline, isUndeclaredCompression } from "./compression.ts";
 import { outcomeKey } from "./context.ts";
@@ -240,15 +240,17 @@ function recordingRouter(router: ConnectRouter, opt: UnaryOptions, unary: Map<st
     handlers: router.handlers,
     service(service, implementation, serviceOptions) {
       router.service(service, implementation, serviceOptions);
-      if (serviceOptions === undefined) {
-        for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) {
-          if (spec.kind === "unary") unary.set(`/${service.typeName}/${spec.method.name}`, unaryMethod(spec, opt));
-        }
+      for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) {
+        const path = `/${service.typeName}/${spec.method.name}`;
+        // Registered again, the method is the new registration's: never a stale implementation.
+        if (spec.kind === "unary" && serviceOptions === undefined) unary.set(path, unaryMethod(spec, opt));
+        else unary.delete(path);
       }
       return recording;
     },
     rpc(method, impl, methodOptions) {
       router.rpc(method, impl, methodOptions);
+      unary.delete(`/${method.parent.typeName}/${method.name}`);
       return recording;
     },
   };
@@ -330,6 +332,21 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     }
 
     async function fastUnary(req: NodeRequest, res: NodeResponse, method: UnaryMethod, wire: NonNullable<ReturnType<typeof fastWire>>) {
+      // As in Connect's handler, the deadline and the call's signal start before the body is read.
+      const deadline = wire.timeoutMs === undefined ? undefined : Date.now() + wire.timeoutMs;
+      const authority = "authority" in req ? req.authority : req.headers.host;
+      const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
+      const url = `${encrypted ? "https" : "http"}://${authority ?? ""}${req.url ?? ""}`;
+      let values: ContextValues;
+      try {
+        // A request without a usable authority is Connect's to refuse (universalRequest).
+        if (authority === undefined || !URL.canParse(url)) throw new Error("no authority");
+        values = options.contextValues(req).set(outcomeKey, outcome);
+      } catch {
+        viaConnect(req, res, undefined);
+        return;
+      }
+      const signal = signalOf(res, deadline);
       // A gRPC body is one 5-byte frame header and the message, which readMaxBytes bounds.
       const body = await readBody(req, wire.kind === "grpc" ? readMaxBytes + 5 : readMaxBytes);
       if (body === undefined) return; // the client went
@@ -338,11 +355,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         viaConnect(req, res, { bytes: body.bytes, rest: body.tooLarge });
         return;
       }
-      const authority = "authority" in req ? req.authority : req.headers.host;
-      const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
-      const url = `${encrypted ? "https" : "http"}://${authority ?? ""}${req.url ?? ""}`;
-      const values = options.contextValues(req).set(outcomeKey, outcome);
-      const answer = await answerUnary(method, wire, decoded, req, signalOf(res, wire.timeoutMs), values, url, opt);
+      const answer = await answerUnary(method, wire, decoded, req, { signal, deadline, values, url }, opt);
       if (answer.trailer !== undefined) {
         finishTrailer(answer.trailer, input, readMaxBytes, note);
       } else if (answer.status !== 200) {
@@ -359,7 +372,8 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       } else {
         note(0);
       }
-      writeAnswer(res, answer);
+      // Nothing to write to when the client went; Node would drop it silently on HTTP/2.
+      if (!clientGone(res)) writeAnswer(res, answer);
     }
   };
 }

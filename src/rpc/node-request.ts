@@ -7,7 +7,7 @@
 // is the request itself (a Node readable is an async iterable of Buffers, which are Uint8Arrays).
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
-import type { NodeHandler } from "../transport/node-http.ts";
+import { answeredInFull, type NodeHandler } from "../transport/node-http.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
@@ -22,8 +22,9 @@ export function universalRequest(req: NodeRequest, res: NodeResponse, contextVal
   const controller = new AbortController();
   // The response closes exactly once, on HTTP/1.1 and HTTP/2 alike: finished, or cut short (the
   // client reset the stream or dropped the connection), which is when the handler must stop.
+  // answeredInFull tells the two apart on HTTP/2 too, where Node calls a reset stream finished.
   res.once("close", () => {
-    if (!res.writableFinished) controller.abort(new ConnectError("the client closed the request", Code.Canceled));
+    if (!answeredInFull(res)) controller.abort(new ConnectError("the client closed the request", Code.Canceled));
   });
   return {
     httpVersion: req.httpVersion,

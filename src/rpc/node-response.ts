@@ -54,12 +54,11 @@ export async function sendResponse(
   }
 }
 
-/** A whole answer, written at once: headers, the body, and gRPC's trailers. Nothing when the client went. */
+/** A whole answer, written at once: headers, the body, and gRPC's trailers. */
 export function writeAnswer(
-  res: NodeResponse & { readonly destroyed: boolean; end(chunk: Uint8Array): unknown },
+  res: NodeResponse & { end(chunk: Uint8Array): unknown },
   answer: { status: number; header: Headers; body: Uint8Array; trailer: Headers | undefined },
 ): void {
-  if (res.destroyed) return;
   res.writeHead(answer.status, nodeHeaders(answer.header));
   if (answer.trailer === undefined) {
     res.end(answer.body);

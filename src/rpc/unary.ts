@@ -40,7 +40,7 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
-import type { NodeHandler } from "../transport/node-http.ts";
+import { answeredInFull, type NodeHandler } from "../transport/node-http.ts";
 import { maxDeadlineMs } from "./compression.ts";
 import { webHeaders } from "./node-request.ts";
 
@@ -167,8 +167,11 @@ export function callSignals(shutdown: AbortSignal | undefined) {
     },
     { once: true },
   );
-  /** The signal of the call answered on `res`: aborted if the client goes first, at the deadline, or at shutdown. */
-  return (res: NodeResponse, timeoutMs: number | undefined): AbortSignal => {
+  /**
+   * The signal of the call answered on `res`: aborted if the client goes first, at the deadline
+   * (ms since the epoch), or at shutdown.
+   */
+  return (res: NodeResponse, deadline: number | undefined): AbortSignal => {
     const controller = new AbortController();
     if (shutdown?.aborted === true) {
       controller.abort(shutdown.reason);
@@ -176,13 +179,16 @@ export function callSignals(shutdown: AbortSignal | undefined) {
     }
     inFlight.add(controller);
     const timer =
-      timeoutMs === undefined
+      deadline === undefined
         ? undefined
-        : setTimeout(() => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+        : setTimeout(
+            () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
+            Math.max(0, deadline - Date.now()),
+          );
     res.once("close", () => {
       inFlight.delete(controller);
       if (timer !== undefined) clearTimeout(timer);
-      if (!res.writableFinished) controller.abort(new ConnectError("the client closed the request", Code.Canceled));
+      if (!answeredInFull(res)) controller.abort(new ConnectError("the client closed the request", Code.Canceled));
     });
     return controller.signal;
   };
@@ -210,7 +216,7 @@ class UnaryContext implements HandlerContext {
     url: string,
     req: NodeRequest,
     signal: AbortSignal,
-    timeoutMs: number | undefined,
+    deadline: number | undefined,
   ) {
     this.method = method;
     this.protocolName = protocolName;
@@ -218,7 +224,7 @@ class UnaryContext implements HandlerContext {
     this.url = url;
     this.requestHeader = webHeaders(req.headers);
     this.signal = signal;
-    this.#deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    this.#deadline = deadline;
   }
 
   get service() {
@@ -246,14 +252,12 @@ export async function answerUnary(
   wire: Wire,
   input: unknown,
   req: NodeRequest,
-  signal: AbortSignal,
-  values: ContextValues,
-  url: string,
+  call: { signal: AbortSignal; deadline: number | undefined; values: ContextValues; url: string },
   opt: UnaryOptions,
 ): Promise<UnaryAnswer> {
   const { spec, serialization } = method;
   const binary = wire.kind === "grpc" || wire.binary;
-  const ctx = new UnaryContext(spec.method, wire.kind, values, url, req, signal, wire.timeoutMs);
+  const ctx = new UnaryContext(spec.method, wire.kind, call.values, call.url, req, call.signal, call.deadline);
   const headers = req.headers;
   const compression = compressionNegotiate(
     opt.acceptCompression,

@@ -7,6 +7,7 @@
 import type { Logger } from "../log.ts";
 import type { CallMetrics } from "../metrics/calls.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
+import { answeredInFull } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
@@ -39,7 +40,7 @@ export function createAccessLog(log: Logger, calls?: CallMetrics): AccessLog {
     res.once("close", () => {
       const outcome = outcomeOf(req);
       // An answer that never fully left (the client went away, the stream was reset) says so.
-      const completed = res.writableFinished;
+      const completed = answeredInFull(res);
       const elapsed = performance.now() - started;
       const status = res.headersSent ? res.statusCode : undefined;
       calls?.record({ outcome, method: req.method, path, status, completed, seconds: elapsed / 1000 });

@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { httpStatus } from "../rest/envelopes.ts";
 import { sessionCookieName } from "../rest/handler.ts";
 import { bearerFrom } from "../transport/credentials.ts";
-import type { NodeHandler } from "../transport/node-http.ts";
+import { clientGone, type NodeHandler } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 
@@ -68,7 +68,7 @@ export function forwardAuthHandler(forwardAuth: ForwardAuth, log: Logger) {
     try {
       identity = await forwardAuth.check({ credential, requiredPermissions: requiredPermissions(req, search) });
     } catch (err) {
-      if (res.destroyed) return;
+      if (clientGone(res)) return;
       const safe = toSafeError(err, log.child({ route: forwardAuthPath }));
       outcome.reason = safe.reason;
       const status = httpStatus(safe);

@@ -24,8 +24,9 @@ export interface Caller {
   /**
    * The user record and second-factor state the same live check read: an operation that only shows
    * the caller their account (GetCurrentUser) answers from these instead of reading them again.
+   * Without the password hash, so that a caller logged or attached to an error never carries it.
    */
-  user: UserRecord;
+  user: Omit<UserRecord, "passwordHash">;
   twoFactorEnabled: boolean;
 }
 

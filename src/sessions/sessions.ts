@@ -120,16 +120,19 @@ export function createSessions(deps: SessionsDeps) {
 
   const permissionsFor = createPermissionLookup(deps.roles);
 
-  const callerOf = ({ session, user, twoFactor }: Live): Caller => ({
-    userId: session.userId,
-    sessionId: session.id,
-    signedInAt: session.createdAt,
-    generations: { ...session.generations },
-    roles: user.roles,
-    permissions: permissionsFor(user.roles),
-    user,
-    twoFactorEnabled: twoFactor !== null && twoFactor.enabledAt !== null,
-  });
+  const callerOf = ({ session, user, twoFactor }: Live): Caller => {
+    const { passwordHash: _, ...profile } = user;
+    return {
+      userId: session.userId,
+      sessionId: session.id,
+      signedInAt: session.createdAt,
+      generations: { ...session.generations },
+      roles: user.roles,
+      permissions: permissionsFor(user.roles),
+      user: profile,
+      twoFactorEnabled: twoFactor !== null && twoFactor.enabledAt !== null,
+    };
+  };
 
   /** The roles as the user record holds them now: a refresh carries a change into the next token. */
   async function issuePair(session: SessionRecord, user: UserRecord, expiresAt: Date): Promise<TokenPair> {

@@ -6,3 +6,21 @@ export type NodeHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
+
+type NodeResponse = Parameters<NodeHandler>[1];
+
+/**
+ * Whether the whole answer left, as seen when the response closes. Node's HTTP/2 compatibility
+ * response reports a stream the client reset (RST_STREAM, a cancelled call) as `writableFinished`
+ * whether or not an answer was written, so on HTTP/2 the answer counts only if it was ended and
+ * the stream closed without an error code.
+ */
+export function answeredInFull(res: NodeResponse): boolean {
+  if ("stream" in res) return res.writableEnded && res.stream.rstCode === 0;
+  return res.writableFinished;
+}
+
+/** Whether the client is gone, so that nothing more can be written (HTTP/2: the stream is destroyed). */
+export function clientGone(res: NodeResponse): boolean {
+  return "stream" in res ? res.stream.destroyed : res.destroyed;
+}

@@ -9,7 +9,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { toBinary, create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -295,7 +295,38 @@ const cases: Array<[string, () => Request]> = [
   ],
 ];
 
+/** One raw HTTP/1.x request on its own connection; the answer as sent, less its Date and request id. */
+function rawH1(url: string, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(new URL(url).port), "127.0.0.1", () => socket.end(request));
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", reject);
+    socket.on("close", () =>
+      resolve(
+        Buffer.concat(chunks)
+          .toString("latin1")
+          .split("\r\n")
+          .filter((line) => !/^(date|x-request-id):/i.test(line))
+          .join("\r\n"),
+      ),
+    );
+  });
+}
+
 describe("the unary fast path answers exactly as Connect's handler does", () => {
+  it.each([
+    ["HTTP/1.0 without a Host", "HTTP/1.0", undefined],
+    ["a Host that is no authority", "HTTP/1.1", "bad host"],
+  ])("a request with no usable authority: %s", async (_name, version, host) => {
+    const request = (body: string) =>
+      `POST ${HEALTH} ${version}\r\n${host === undefined ? "" : `Host: ${host}\r\n`}Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+    const viaConnect = await rawH1(connect.url, request("{}"));
+    const viaFast = await rawH1(fast.url, request("{}"));
+    expect(viaConnect).toMatch(/^HTTP\/1\.1 400 /);
+    expect(viaFast).toBe(viaConnect);
+  });
+
   it.each(cases)("%s", async (_name, request) => {
     const viaConnect = await send(connect, request());
     const viaFast = await send(fast, request());
@@ -305,39 +336,68 @@ describe("the unary fast path answers exactly as Connect's handler does", () => 
   });
 });
 
+/** What a Health/Check implementation saw of its context: kept by the small servers below. */
+interface Seen {
+  signal: AbortSignal;
+  timeoutMsAtStart: number | undefined;
+  abortedAtStart: boolean;
+}
+
+/**
+ * The RPC adapter alone on plain node:http and node:http2 servers, with or without the fast path,
+ * and a Health/Check that records its context and waits `holdMs` before answering.
+ */
+async function smallServers(fast: boolean, holdMs = 0, register?: Parameters<typeof createRpcHandler>[0]["routes"]) {
+  const seen: Seen[] = [];
+  const handler = createRpcHandler({
+    unaryFastPath: fast,
+    routes(router) {
+      router.service(Health, {
+        async check(_req, ctx) {
+          seen.push({ signal: ctx.signal, timeoutMsAtStart: ctx.timeoutMs(), abortedAtStart: ctx.signal.aborted });
+          if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
+          return { status: HealthCheckResponse_ServingStatus.SERVING };
+        },
+        async *watch() {},
+      });
+      register?.(router);
+    },
+    contextValues: () => createContextValues(),
+    fallback: (_req, res) => res.end(),
+    badRequest: (_req, res) => {
+      res.statusCode = 400;
+      res.end();
+    },
+    log: () => undefined,
+  });
+  const h1 = http.createServer(handler);
+  const h2 = http2.createServer(handler);
+  await Promise.all([new Promise<void>((r) => h1.listen(0, "127.0.0.1", r)), new Promise<void>((r) => h2.listen(0, "127.0.0.1", r))]);
+  const url = (s: http.Server | http2.Http2Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  return {
+    seen,
+    h1Url: url(h1),
+    h2Url: url(h2),
+    close() {
+      h1.close();
+      h2.close();
+    },
+  };
+}
+
+const untilSeen = async (seen: Seen[], n: number) => {
+  for (let i = 0; i < 200 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+};
+
 describe("which handler serves a call", () => {
   // The comparison above would pass with the fast path never taken. Connect aborts every call's
   // signal when the call ends (the cost the fast path avoids); the fast path aborts it only when
   // the client went first. So a signal still live after a completed call says who served it.
-  const signals: AbortSignal[] = [];
-  let h1: http.Server;
-  let h2: http2.Http2Server;
-  const port = (s: http.Server | http2.Http2Server) => (s.address() as AddressInfo).port;
-
+  let servers: Awaited<ReturnType<typeof smallServers>>;
   beforeAll(async () => {
-    const handler = createRpcHandler({
-      routes(router) {
-        router.service(Health, {
-          check(_req, ctx) {
-            signals.push(ctx.signal);
-            return { status: HealthCheckResponse_ServingStatus.SERVING };
-          },
-          async *watch() {},
-        });
-      },
-      contextValues: () => createContextValues(),
-      fallback: (_req, res) => res.end(),
-      badRequest: (_req, res) => res.end(),
-      log: () => undefined,
-    });
-    h1 = http.createServer(handler);
-    h2 = http2.createServer(handler);
-    await Promise.all([new Promise<void>((r) => h1.listen(0, "127.0.0.1", r)), new Promise<void>((r) => h2.listen(0, "127.0.0.1", r))]);
+    servers = await smallServers(true);
   });
-  afterAll(() => {
-    h1.close();
-    h2.close();
-  });
+  afterAll(() => servers.close());
 
   it.each([
     ["Connect JSON, HTTP/1.1", false, { h2: false, path: HEALTH, headers: jsonType, body: json({}) }],
@@ -353,22 +413,102 @@ describe("which handler serves a call", () => {
       true,
       { h2: false, path: HEALTH, headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, healthProto()) },
     ],
-    [
-      "gRPC, two messages (Connect's)",
-      true,
-      { h2: true, path: HEALTH, headers: grpcType, body: Buffer.concat([frame(0, healthProto()), frame(0, healthProto())]) },
-    ],
   ] as Array<[string, boolean, Request]>)("%s", async (_name, connectServes, r) => {
-    signals.length = 0;
-    const url = `http://127.0.0.1:${port(r.h2 ? h2 : h1)}`;
-    const answer = r.h2 ? await h2Request(url, "POST", r.path, r.headers, r.body) : await h1Request(url, r);
-    expect(answer.status).toBeLessThan(500);
-    // gRPC with two messages is refused before the implementation runs.
-    if (signals.length === 0) {
-      expect(connectServes).toBe(true);
-      return;
-    }
-    expect(signals).toHaveLength(1);
-    expect(signals[0]?.aborted).toBe(connectServes);
+    servers.seen.length = 0;
+    const answer = r.h2 ? await h2Request(servers.h2Url, "POST", r.path, r.headers, r.body) : await h1Request(servers.h1Url, r);
+    expect(answer.status).toBe(200);
+    expect(servers.seen).toHaveLength(1);
+    expect(servers.seen[0]?.signal.aborted).toBe(connectServes);
   });
+
+  it("a method registered again, with options of its own, is no longer served from the first registration", async () => {
+    const again = await smallServers(true, 0, (router) =>
+      router.service(
+        Health,
+        { check: () => ({ status: HealthCheckResponse_ServingStatus.NOT_SERVING }), async *watch() {} },
+        { interceptors: [] },
+      ),
+    );
+    try {
+      const answer = await h1Request(again.h1Url, { h2: false, path: HEALTH, headers: jsonType, body: json({}) });
+      expect(Buffer.from(answer.body, "base64").toString()).toBe('{"status":"NOT_SERVING"}');
+      expect(again.seen).toHaveLength(0);
+    } finally {
+      again.close();
+    }
+  });
+});
+
+describe("the call's deadline and signal, on the fast path as in Connect's handler", () => {
+  for (const fast of [true, false]) {
+    const name = fast ? "fast path" : "Connect's handler";
+
+    it(`${name}: the deadline runs from the request's headers, not from the end of its body`, async () => {
+      const servers = await smallServers(fast);
+      try {
+        for (const h2 of [false, true]) {
+          servers.seen.length = 0;
+          const body = json({});
+          const answered = h2
+            ? new Promise<void>((resolve, reject) => {
+                const session = http2.connect(servers.h2Url);
+                session.on("error", reject);
+                const req = session.request({ ":method": "POST", ":path": HEALTH, ...jsonType, "connect-timeout-ms": "100" });
+                req.on("response", () => undefined);
+                req.on("close", () => {
+                  session.close();
+                  resolve();
+                });
+                req.resume();
+                req.write(body.subarray(0, 1));
+                setTimeout(() => req.end(body.subarray(1)), 250);
+              })
+            : new Promise<void>((resolve, reject) => {
+                const req = http.request(
+                  `${servers.h1Url}${HEALTH}`,
+                  {
+                    method: "POST",
+                    agent: false,
+                    headers: { ...jsonType, "connect-timeout-ms": "100", "content-length": String(body.length) },
+                  },
+                  (res) => res.resume().on("end", resolve),
+                );
+                req.on("error", reject);
+                req.write(body.subarray(0, 1));
+                setTimeout(() => req.end(body.subarray(1)), 250);
+              });
+          await answered;
+          expect(servers.seen).toHaveLength(1);
+          expect(servers.seen[0]?.abortedAtStart).toBe(true);
+          expect(servers.seen[0]?.timeoutMsAtStart).toBeLessThanOrEqual(0);
+        }
+      } finally {
+        servers.close();
+      }
+    });
+
+    it(`${name}: a client that cancels an HTTP/2 call, or drops an HTTP/1.1 one, aborts its signal`, async () => {
+      const servers = await smallServers(fast, 300);
+      try {
+        // HTTP/2: RST_STREAM(CANCEL) while the implementation is still working.
+        const session = http2.connect(servers.h2Url);
+        const stream = session.request({ ":method": "POST", ":path": HEALTH, ...jsonType });
+        stream.on("error", () => undefined);
+        stream.end(json({}));
+        await untilSeen(servers.seen, 1);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        // HTTP/1.1: the connection dropped while the implementation is working.
+        const h1 = http.request(`${servers.h1Url}${HEALTH}`, { method: "POST", agent: false, headers: jsonType });
+        h1.on("error", () => undefined);
+        h1.end(json({}));
+        await untilSeen(servers.seen, 2);
+        h1.destroy();
+        await new Promise((r) => setTimeout(r, 100));
+        session.close();
+        expect(servers.seen.map((s) => s.signal.aborted)).toEqual([true, true]);
+      } finally {
+        servers.close();
+      }
+    });
+  }
 });

@@ -26,6 +26,19 @@ describe("roles in callers and tokens", () => {
     expect((await s.ops.accounts.getUser(caller)).roles).toEqual(["user"]);
   });
 
+  it("the caller carries the user record the live check read, without its password hash", async () => {
+    const { user, tokens } = await s.ops.accounts.register({ email: "hash@example.com", password, displayName: "Ada" }, s.client);
+    expect((await s.store.users.findById(user.id))!.passwordHash).toMatch(/^\$argon2id\$/);
+    const caller = await s.ops.sessions.authenticate({ bearer: tokens!.accessToken });
+    expect(caller.user).toMatchObject({ id: user.id, email: "hash@example.com", displayName: "Ada" });
+    expect(caller.user).not.toHaveProperty("passwordHash");
+    expect(JSON.stringify(caller)).not.toContain("argon2");
+    // The answer is the record as it is now: a change before the call shows in it.
+    await s.store.users.update(user.id, { displayName: "Ada L." });
+    const later = await s.ops.sessions.authenticate({ bearer: tokens!.accessToken });
+    expect((await s.ops.accounts.getUser(later)).displayName).toBe("Ada L.");
+  });
+
   it("a change of roles counts at once for the live check, and in tokens from the next refresh", async () => {
     const { user, tokens } = await s.ops.accounts.register({ email: "promoted@example.com", password, displayName: "" }, s.client);
     await s.store.users.update(user.id, { roles: ["support", "user"] });
