@@ -399,7 +399,9 @@ export interface RefreshTokenStore {
    * the other). The spent record's expiresAt moves to `keepSpentUntil` if that is sooner: reuse
    * is detectable only until the record is purged after its expiry; then it is "unknown". Expiry
    * is not checked here: the record carries `expiresAt` for the caller to judge. Unknown hashes
-   * give "unknown". Adapters may drop a successor once its graceUntil has passed.
+   * give "unknown". Adapters may drop a successor once its graceUntil has passed, or once the token
+   * it names has been spent in turn: the service hands a pair out only while both hold, and takes
+   * anything else as reuse either way.
    */
   consume(tokenHash: string, now: Date, keepSpentUntil: Date, successor?: RefreshSuccessor | null): Promise<ConsumeRefreshResult>;
   /** Removes one token (a successor minted for a spend that lost the race: never handed out). */

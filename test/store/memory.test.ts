@@ -189,6 +189,88 @@ describe("memory store: expiry sweep", () => {
   });
 });
 
+describe("memory store: the successor pair kept for the reuse grace", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const GRACE = 30_000;
+  async function spend(store: ReturnType<typeof createMemoryStore>, clock: TestClock): Promise<string> {
+    const token: RefreshTokenRecord = {
+      tokenHash: hash(),
+      sessionId: `ses_${randomUUID()}`,
+      userId: `usr_${randomUUID()}`,
+      createdAt: clock.now(),
+      expiresAt: new Date(clock.now().getTime() + HOUR),
+      consumedAt: null,
+      successor: null,
+    };
+    await store.refreshTokens.insert(token);
+    const successor = { tokenHash: hash(), sealedPair: "sealed", graceUntil: new Date(clock.now().getTime() + GRACE) };
+    const spent = await store.refreshTokens.consume(token.tokenHash, clock.now(), farFuture, successor);
+    expect(spent.outcome).toBe("consumed");
+    return token.tokenHash;
+  }
+
+  // The pair is about a kilobyte, and a busy server spends thousands of tokens a second: held until
+  // the next sweep (every minute), they were most of what the store held.
+  it("is dropped once its window has passed, by the next spend, without waiting for the sweep", async () => {
+    const clock = new TestClock();
+    const store = createMemoryStore({ sweepIntervalMs: HOUR, clock });
+    const first = await spend(store, clock);
+    clock.advance(GRACE - 1);
+    await spend(store, clock);
+    expect((await store.refreshTokens.find(first))?.successor).not.toBeNull(); // still within its window
+    clock.advance(2);
+    await spend(store, clock);
+    const spent = await store.refreshTokens.find(first);
+    expect(spent?.successor).toBeNull();
+    // The spent token itself stays, for reuse detection.
+    expect(spent?.consumedAt).not.toBeNull();
+    expect(await store.refreshTokens.consume(first, clock.now(), farFuture)).toMatchObject({ outcome: "reused" });
+    await store.close();
+  });
+
+  it("is dropped as soon as the token it names is spent in turn: a session holds one pair at most", async () => {
+    const clock = new TestClock();
+    const store = createMemoryStore({ sweepIntervalMs: HOUR, clock });
+    const token = (tokenHash: string): RefreshTokenRecord => ({
+      tokenHash,
+      sessionId: "ses_chain",
+      userId: "usr_chain",
+      createdAt: clock.now(),
+      expiresAt: new Date(clock.now().getTime() + HOUR),
+      consumedAt: null,
+      successor: null,
+    });
+    const chain = [hash(), hash(), hash()];
+    const pair = (next: string) => ({ tokenHash: next, sealedPair: "sealed", graceUntil: new Date(clock.now().getTime() + GRACE) });
+    await store.refreshTokens.insert(token(chain[0] as string));
+    await store.refreshTokens.insert(token(chain[1] as string));
+    await store.refreshTokens.consume(chain[0] as string, clock.now(), farFuture, pair(chain[1] as string));
+    await store.refreshTokens.insert(token(chain[2] as string));
+    expect((await store.refreshTokens.find(chain[0] as string))?.successor?.tokenHash).toBe(chain[1]);
+    // Within the window, the pair's token is spent: the pair can never be handed out again.
+    await store.refreshTokens.consume(chain[1] as string, clock.now(), farFuture, pair(chain[2] as string));
+    expect((await store.refreshTokens.find(chain[0] as string))?.successor).toBeNull();
+    expect((await store.refreshTokens.find(chain[1] as string))?.successor?.tokenHash).toBe(chain[2]);
+    // Both spent tokens are still known, for reuse detection.
+    expect(await store.refreshTokens.consume(chain[0] as string, clock.now(), farFuture)).toMatchObject({ outcome: "reused" });
+    await store.close();
+  });
+
+  it("is dropped by a timer when no other spend comes", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const clock = new TestClock();
+    const store = createMemoryStore({ sweepIntervalMs: HOUR, clock });
+    const first = await spend(store, clock);
+    clock.advance(GRACE + 1);
+    vi.advanceTimersByTime(GRACE + 1);
+    expect((await store.refreshTokens.find(first))?.successor).toBeNull();
+    await store.close();
+  });
+});
+
 describe("memory store: revoked sessions", () => {
   it("are forgotten at once, not held until their expiry: a user who signs in often leaves only live sessions", async () => {
     const store = createMemoryStore();
