@@ -40,9 +40,11 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
-import { answeredInFull, type NodeHandler } from "../transport/node-http.ts";
+import { answeredInFull, clientGone, type NodeHandler } from "../transport/node-http.ts";
 import { maxDeadlineMs } from "./compression.ts";
 import { webHeaders } from "./node-request.ts";
+import { writeAnswer } from "./node-response.ts";
+import { finishTrailer, settleConnectError, type NoteStatus } from "./protocol-errors.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
@@ -319,4 +321,60 @@ function envelope(payload: Uint8Array, compressed: boolean): Uint8Array {
   frame.writeUInt32BE(payload.byteLength, 1);
   frame.set(payload, 5);
   return frame;
+}
+
+/** What serveUnary needs of the adapter around it. */
+export interface UnaryCall {
+  opt: UnaryOptions;
+  signalOf: CallSignals;
+  /** The call's context values; throws when the request is too malformed to have any. */
+  values(): ContextValues;
+  /** Tells the access log the status and reason the client was sent. */
+  note: NoteStatus;
+  /** Hands the request to Connect's handler, with the body bytes already read (and whether more follow). */
+  toConnect(read: { bytes: Buffer; rest: boolean } | undefined): void;
+}
+
+/** Serves a call fastWire took: reads and decodes it, runs it, writes the answer; or hands it to Connect. */
+export async function serveUnary(req: NodeRequest, res: NodeResponse, method: UnaryMethod, wire: Wire, call: UnaryCall): Promise<void> {
+  const { opt } = call;
+  const input = method.spec.method.input;
+  // As in Connect's handler, the deadline and the call's signal start before the body is read.
+  const deadline = wire.timeoutMs === undefined ? undefined : Date.now() + wire.timeoutMs;
+  const authority = "authority" in req ? req.authority : req.headers.host;
+  const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
+  const url = `${encrypted ? "https" : "http"}://${authority ?? ""}${req.url ?? ""}`;
+  let values: ContextValues;
+  try {
+    // A request without a usable authority is Connect's to refuse (universalRequest).
+    if (authority === undefined || !URL.canParse(url)) throw new Error("no authority");
+    values = call.values();
+  } catch {
+    call.toConnect(undefined);
+    return;
+  }
+  const signal = call.signalOf(res, deadline);
+  // A gRPC body is one 5-byte frame header and the message, which readMaxBytes bounds.
+  const body = await readBody(req, wire.kind === "grpc" ? opt.readMaxBytes + 5 : opt.readMaxBytes);
+  if (body === undefined) return; // the client went
+  const decoded = body.tooLarge ? undefined : decodeInput(method, wire, body.bytes);
+  if (decoded === undefined) {
+    call.toConnect({ bytes: body.bytes, rest: body.tooLarge });
+    return;
+  }
+  const answer = await answerUnary(method, wire, decoded, req, { signal, deadline, values, url }, opt);
+  if (answer.trailer !== undefined) {
+    finishTrailer(answer.trailer, input, opt.readMaxBytes, call.note);
+  } else if (answer.status !== 200) {
+    const rewritten = settleConnectError(Buffer.from(answer.body), input, opt.readMaxBytes, call.note);
+    if (rewritten !== undefined) {
+      answer.status = rewritten.status;
+      answer.body = rewritten.body;
+      answer.header.set("content-length", String(rewritten.body.byteLength));
+    }
+  } else {
+    call.note(0);
+  }
+  // Nothing to write to when the client went; Node would drop it silently on HTTP/2.
+  if (!clientGone(res)) writeAnswer(res, answer);
 }

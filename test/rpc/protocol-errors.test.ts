@@ -1,10 +1,11 @@
-// The RPC adapter's wire rewriting, unit by unit: protocol-level errors Connect raises before our
-// code runs leave with a fixed message and a google.rpc.ErrorInfo reason, in each protocol's own
+// The RPC adapter's protocol-error rewriting (src/rpc/protocol-errors.ts), unit by unit:
+// protocol-level errors Connect raises before our code runs leave with a fixed message and a
+// google.rpc.ErrorInfo reason, in each protocol's own
 // encoding; everything else passes untouched. Decoded by the tests' one ErrorInfo decoder
 // (test/support/error-info.ts, protobufjs), independently of the server's generated code.
 import { describe, expect, it } from "vitest";
 import { LoginRequestSchema } from "../../gen/auth/v1/auth_service_pb.js";
-import { connectErrorBody, patchGrpcTrailer, rewriteGrpcWeb } from "../../src/rpc/adapter.ts";
+import { connectErrorBody, patchGrpcTrailer, rewriteGrpcWeb } from "../../src/rpc/protocol-errors.ts";
 import { errorInfoFromDetails, statusFromBin, type ErrorInfo } from "../support/error-info.ts";
 
 /** An ErrorInfo's fields as written on the wire: empty ones (no metadata) left out. */
