@@ -24,6 +24,11 @@ export interface Config {
   trustProxyHops: number;
   maxBodyBytes: number;
   shutdownGraceMs: number;
+  /**
+   * Plain unary calls take the RPC fast path (rpc/unary.ts); false sends every call through
+   * Connect's own handler, the way to rule the fast path out if a client ever answers differently.
+   */
+  rpcFastPath: boolean;
   /** Connection and protocol limits against slow or abusive clients; 0 turns a limit off. */
   limits: ConnectionLimits;
   /**
@@ -712,6 +717,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     trustProxyHops,
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    rpcFastPath: bool(env, "RPC_FAST_PATH", true),
     limits: connectionLimits(env, trustProxyHops),
     metrics: metrics(env, port, host, readFile),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),

@@ -53,6 +53,12 @@ describe("configuration", () => {
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(name);
   });
 
+  it("takes the RPC fast path unless RPC_FAST_PATH says not to, and refuses a value that is no boolean", () => {
+    expect(loadConfig({}, noFiles).rpcFastPath).toBe(true);
+    expect(loadConfig({ RPC_FAST_PATH: "false" }, noFiles).rpcFastPath).toBe(false);
+    expect(() => loadConfig({ RPC_FAST_PATH: "fast" }, noFiles)).toThrow(/RPC_FAST_PATH/);
+  });
+
   it("reads the guessing limits: per account, address and known device, and the hourly bound", () => {
     const c = loadConfig({}, noFiles);
     expect([c.loginMaxFailures, c.loginAddressMaxFailures, c.loginDeviceMaxFailures]).toEqual([10, 100, 10]);

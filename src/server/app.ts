@@ -154,7 +154,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     readMaxBytes: config.maxBodyBytes,
     shutdownSignal: shutdown.signal,
     interceptors: [rpcInterceptor(log)],
-    unaryFastPath: overrides.unaryFastPath,
+    unaryFastPath: config.rpcFastPath,
     contextValues: (req) =>
       createContextValues()
         .set(requestIdKey, outcomeOf(req).requestId ?? "")

@@ -57,11 +57,6 @@ export interface Overrides {
   log?: Logger;
   /** Where spans go when the OTEL_* settings turn tracing on (tests: an in-memory exporter). */
   spanExporter?: SpanExporter;
-  /**
-   * false sends every RPC through Connect's own handler, for the test that compares its answers
-   * with the unary fast path's (test/rpc/unary.test.ts). Production always uses the fast path.
-   */
-  unaryFastPath?: boolean;
 }
 
 export type { Operations } from "../operations.ts";

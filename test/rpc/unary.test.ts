@@ -39,7 +39,7 @@ beforeAll(async () => {
   };
   const view = (): Store => ({ ...shared, kind: shared.kind, close: async () => undefined });
   fast = await startHarness(env, view());
-  connect = await startHarness(env, view(), { unaryFastPath: false });
+  connect = await startHarness({ ...env, RPC_FAST_PATH: "false" }, view());
   // Enough sessions that ListSessions' answer passes Connect's 1 KiB compression threshold.
   for (let i = 0; i < 8; i++) {
     const res = await fetch(`${fast.url}/auth.v1.AuthService/${i === 0 ? "Register" : "Login"}`, {

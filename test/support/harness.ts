@@ -59,8 +59,6 @@ export interface HarnessOptions {
   spanExporter?: SpanExporter;
   /** Let the configuration read the files the env names (*_FILE settings); by default it may not. */
   readFiles?: boolean;
-  /** false: every RPC through Connect's own handler (see Overrides.unaryFastPath). */
-  unaryFastPath?: boolean;
 }
 
 export async function startHarness(env: Record<string, string> = {}, store?: Store, options: HarnessOptions = {}): Promise<Harness> {
@@ -100,7 +98,6 @@ export async function startHarness(env: Record<string, string> = {}, store?: Sto
     clock,
     log: createLogger("info", sink),
     spanExporter: options.spanExporter,
-    unaryFastPath: options.unaryFastPath,
   });
   return {
     server,
