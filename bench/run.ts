@@ -12,10 +12,11 @@ import http from "node:http";
 import http2 from "node:http2";
 import os from "node:os";
 import path from "node:path";
+import { PerformanceObserver, performance as perf } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { grpcFrame, median, parseH2load, parseRequestLog, percentile, slowCallsInGc } from "./lib/figures.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
-import { JSON_HEADERS, healthUser, refresher, register, serverEnv, signer } from "./lib/service.ts";
+import { healthUser, JSON_HEADERS, refresher, register, serverEnv, signer, startFlags } from "./lib/service.ts";
 import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned } from "./lib/processes.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -39,6 +40,10 @@ const outFile = process.env["BENCH_OUT"] ?? path.join(root, "bench", "results", 
 const compareFile = process.env["BENCH_COMPARE"];
 // Another checkout's entry point (e.g. an older commit unpacked elsewhere) to measure it instead.
 const serverEntry = path.resolve(process.env["BENCH_SERVER_ENTRY"] ?? path.join(root, "src", "main.ts"));
+// Node options for every process under test, the bare references and the server alike, so that
+// the ratios compare the same runtime: by default those `npm start` gives the server (package.json),
+// BENCH_NODE_FLAGS= (empty) for Node's defaults.
+const nodeFlags = (process.env["BENCH_NODE_FLAGS"] ?? startFlags().join(" ")).split(/\s+/).filter((f) => f !== "");
 const SERVER_CPU = "0";
 const DRIVER_CPU = "1";
 
@@ -80,6 +85,11 @@ interface Figure {
   /** Calls slower than 10× the median (all runs), and how many of them a GC pause of the server overlapped. */
   slowCalls?: number;
   slowCallsInGc?: number;
+  /**
+   * Our generator runs in this process: of the slow calls, how many a GC pause of this process
+   * overlapped (a stall of the load generator, not of the server; h2load figures have none).
+   */
+  slowCallsInDriverGc?: number;
   /** Largest resident set of the process under test seen while this figure ran (MiB). */
   peakRssMiB: number;
   errors: number;
@@ -91,6 +101,15 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), "authd-bench-"));
 const running = new Set<Pinned>();
 const mib = (bytes: number) => bytes / 1048576;
 const wanted = (id: string) => only === undefined || only.test(id);
+
+// This process's own GC pauses of 1 ms or more ([start, ms since the epoch; duration, ms]): our
+// generator's stalls, lined up with the slow calls of the figures it drives.
+const driverPauses: [number, number][] = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.duration >= 1 && driverPauses.length < 100_000) driverPauses.push([perf.timeOrigin + entry.startTime, entry.duration]);
+  }
+}).observe({ entryTypes: ["gc"] });
 
 // --- requests ---------------------------------------------------------------------------------
 
@@ -204,20 +223,33 @@ interface Run {
 }
 
 /** One figure: a warm-up run, then BENCH_RUNS runs of `once`; medians, and the peak RSS meanwhile. */
-async function measure(id: string, label: string, target: Pinned, once: (seconds: number) => Promise<Run>): Promise<Figure> {
+async function measure(
+  id: string,
+  label: string,
+  target: Pinned,
+  once: (seconds: number) => Promise<Run>,
+  inProcessDriver = false,
+): Promise<Figure> {
   const rss = sampleRss(target);
   await once(knobs.warmUpSeconds);
-  const runs: (Run & { cpuUsPerCall: number; coreShare: number; gc: Collections })[] = [];
+  const runs: (Run & { cpuUsPerCall: number; coreShare: number; gc: Collections; driverGc: [number, number][] })[] = [];
   const collections = async () =>
     target.ipc ? ((await target.ask("gc")) as { gc: Collections }).gc : { count: 0, totalMs: 0, maxMs: 0, pauses: [] };
   for (let i = 0; i < knobs.runs; i++) {
     await collections(); // from here
+    driverPauses.length = 0;
     const cpuBefore = target.cpuSeconds();
     const wallBefore = performance.now();
     const result = await once(knobs.seconds);
     const cpu = target.cpuSeconds() - cpuBefore;
     const wall = (performance.now() - wallBefore) / 1000;
-    runs.push({ ...result, cpuUsPerCall: (cpu * 1e6) / result.answered, coreShare: cpu / wall, gc: await collections() });
+    runs.push({
+      ...result,
+      cpuUsPerCall: (cpu * 1e6) / result.answered,
+      coreShare: cpu / wall,
+      gc: await collections(),
+      driverGc: [...driverPauses],
+    });
   }
   const gc = target.ipc
     ? {
@@ -238,6 +270,7 @@ async function measure(id: string, label: string, target: Pinned, once: (seconds
     peakRssMiB: mib(rss.stop()),
     errors: runs.reduce((s, r) => s + r.errors, 0),
     ...gc,
+    ...(inProcessDriver ? { slowCallsInDriverGc: runs.reduce((sum, r) => sum + slowCallsInGc(r, r.driverGc).inGc, 0) } : {}),
   };
   figures.push(figure);
   progress(figure);
@@ -267,7 +300,13 @@ async function generatorFigure(
 ): Promise<Figure | undefined> {
   if (!wanted(id)) return undefined;
   const base = { url: `http://127.0.0.1:${target.port}`, users, connections: Math.min(4, users.length), warmUpMs: 0 };
-  return measure(id, label, target, (seconds) => runLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) }));
+  return measure(
+    id,
+    label,
+    target,
+    (seconds) => runLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) }),
+    true,
+  );
 }
 
 function progress(f: Figure): void {
@@ -290,7 +329,7 @@ function relate(id: string, referenceId: string): void {
 
 async function pinned(args: string[], env: Record<string, string>, ipc = false): Promise<Pinned> {
   const port = await freePort();
-  const target = await startPinned(SERVER_CPU, args, { ...env, PORT: String(port) }, port, ipc);
+  const target = await startPinned(SERVER_CPU, [...nodeFlags, ...args], { ...env, PORT: String(port) }, port, ipc);
   running.add(target);
   return target;
 }
@@ -308,7 +347,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = os.loadavg();
   console.error(
-    `bench: ${knobs.runs} runs of ${knobs.seconds} s per figure (+${knobs.warmUpSeconds} s warm-up); server on CPU ${SERVER_CPU}, load on CPU ${DRIVER_CPU}; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`,
+    `bench: node ${nodeFlags.join(" ") || "(defaults)"} for every process under test; ${knobs.runs} runs of ${knobs.seconds} s per figure (+${knobs.warmUpSeconds} s warm-up); server on CPU ${SERVER_CPU}, load on CPU ${DRIVER_CPU}; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`,
   );
   const references: Record<string, number> = {};
 
@@ -455,6 +494,7 @@ async function main(): Promise<void> {
     commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: path.dirname(serverEntry), encoding: "utf8" }).stdout.trim(),
     server: serverEntry,
     node: process.version,
+    nodeFlags,
     knobs,
     loadAverageBefore: loadBefore,
     loadAverageAfter: os.loadavg(),
@@ -485,6 +525,7 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
     "GC %",
     "GC max ms",
     "slow in GC",
+    "in driver GC",
     "peak RSS MiB",
     ...(before ? ["before req/s", "before ratio", "before by CPU"] : []),
     "reference",
@@ -504,6 +545,7 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
       fmt(f.gcShare === undefined ? undefined : f.gcShare * 100, 1),
       fmt(f.gcMaxPauseMs, 1),
       f.slowCalls === undefined ? "-" : `${f.slowCallsInGc}/${f.slowCalls}`,
+      f.slowCallsInDriverGc === undefined ? "-" : String(f.slowCallsInDriverGc),
       fmt(f.peakRssMiB),
       ...(before ? [fmt(was?.reqPerSec), fmt(was?.ratio, 2), fmt(was?.cpuRatio, 2)] : []),
       f.reference ?? "",

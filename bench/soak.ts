@@ -1,6 +1,7 @@
-// Soak (issue 11, item 5): the server (src/main.ts, embedded store) pinned to CPU 0 under a steady
-// mixed load from CPU 1 for SOAK_SECONDS (2 minutes by default; 3600 for the hour), its resident
-// set and its heap after a full collection sampled every SOAK_SAMPLE_SECONDS. Prints the samples,
+// Soak (issue 11, item 5): the server (src/main.ts, embedded store, with the Node options of
+// `npm start`) pinned to CPU 0 under a steady mixed load from CPU 1 for SOAK_SECONDS (2 minutes
+// by default; 3600 for the hour), its resident set and its heap after a full collection sampled
+// every SOAK_SAMPLE_SECONDS. Prints the samples,
 // first and last, and the slope of each (least squares after the first quarter, MB per minute).
 // Then what the embedded store holds per user, per session and per refresh (in this process).
 // Run: npm run bench:soak   (SOAK_SECONDS, SOAK_RATE, SOAK_CLIENTS, SOAK_SAMPLE_SECONDS)
@@ -14,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { percentile, slope } from "./lib/figures.ts";
 import { runLoad } from "./lib/load.ts";
 import { freePort, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
-import { lifecycle, register, serverEnv } from "./lib/service.ts";
+import { lifecycle, register, serverEnv, startFlags } from "./lib/service.ts";
 import { measureStoreMemory } from "./lib/store-memory.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -36,7 +37,7 @@ pinSelf("1");
 const port = await freePort();
 const server = await startPinned(
   "0",
-  ["--expose-gc", path.join(root, "bench", "probed-server.ts")],
+  [...startFlags(), "--expose-gc", path.join(root, "bench", "probed-server.ts")],
   { ...serverEnv(), PORT: String(port) },
   port,
   true,

@@ -1,6 +1,7 @@
 // What the benchmark and the soak need to talk to the server under test: its fixed settings, a
 // few Connect JSON calls for set-up, and the virtual users of our generator.
 import { createHash, createPrivateKey } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { VirtualUser } from "./load.ts";
 
 export const PASSWORD = "benchmark password 7c1e, long enough";
@@ -19,6 +20,15 @@ export function serverEnv(): Record<string, string> {
     EMAIL_VERIFICATION_REQUIRED: "false",
     MAX_SESSIONS_PER_USER: "10000",
   };
+}
+
+/**
+ * The Node options `npm start` gives the server (package.json), for the processes under test: a
+ * benchmark of the server measures it as it is run.
+ */
+export function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { scripts: { start: string } };
+  return pkg.scripts.start.split(/\s+/).filter((word) => word.startsWith("--"));
 }
 
 export interface Tokens {
