@@ -7,8 +7,7 @@
 // Started by bench/run.ts: `PORT=n bare.ts h2c|h1|listener`.
 import http from "node:http";
 import http2 from "node:http2";
-import { loadConfig } from "../src/config.ts";
-import { createListener, type NodeHandler } from "../src/server/listener.ts";
+import type { NodeHandler } from "../src/server/listener.ts";
 
 const mode = process.argv[2];
 const port = Number(process.env["PORT"]);
@@ -26,6 +25,9 @@ const handler: NodeHandler = (req, res) => {
 };
 
 if (mode === "listener") {
+  // Loaded for this mode only: the bare servers load nothing of ours.
+  const { loadConfig } = await import("../src/config.ts");
+  const { createListener } = await import("../src/server/listener.ts");
   const { limits, maxBodyBytes } = loadConfig({ LOG_LEVEL: "silent" }, () => "");
   await createListener(handler, { limits, maxBodyBytes }).listen(port, "127.0.0.1");
 } else {

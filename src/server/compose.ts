@@ -39,7 +39,6 @@ import { createEmailSignIn } from "../sign-in/email.ts";
 import { createPasskeySignIn } from "../sign-in/passkey.ts";
 import { createSignIn, onDeviceStep } from "../sign-in/sign-in.ts";
 import { createMemoryStore } from "../store/memory.ts";
-import { createMongoStore } from "../store/mongo.ts";
 import type { Store } from "../store/port.ts";
 import { createAccessTokens, type AccessTokens } from "../tokens/access.ts";
 import { loadKeyRing } from "../tokens/keys.ts";
@@ -108,6 +107,8 @@ async function openStore(config: Config, log: Logger, clock: Clock): Promise<Sto
     );
   }
   for (const caution of plan.cautions) log.warn(`MONGODB_URI: ${caution}`);
+  // Loaded only here: the embedded store has no use for the driver (about 30 MiB resident).
+  const { createMongoStore } = await import("../store/mongo.ts");
   const mongo = createMongoStore(plan, { log });
   // Waits for the first attempt only (bounded by the selection and index time limits): with
   // MongoDB down the server still starts, reports not ready and answers STORAGE_UNAVAILABLE until
