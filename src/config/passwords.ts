@@ -1,0 +1,42 @@
+import { bool, ConfigError, type Env, int, url } from "./parse.ts";
+
+/** The argon2id cost of hashing a password. */
+export interface Argon2Settings {
+  memoryKiB: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+/** ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM. */
+export function argon2(env: Env): Argon2Settings {
+  return {
+    // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
+    memoryKiB: int(env, "ARGON2_MEMORY_KIB", 19_456, 19_456, 4_194_304),
+    timeCost: int(env, "ARGON2_TIME_COST", 2, 2, 100),
+    parallelism: int(env, "ARGON2_PARALLELISM", 1, 1, 64),
+  };
+}
+
+/** The Have I Been Pwned range check of new passwords. */
+export interface PwnedPasswordsSettings {
+  url: string;
+  timeoutMs: number;
+  minCount: number;
+}
+
+/** PWNED_PASSWORDS_*: every setting is checked even while the check is off, so turning it on cannot fail. */
+export function pwnedPasswords(env: Env): PwnedPasswordsSettings | undefined {
+  const settings = {
+    url: url(env, "PWNED_PASSWORDS_URL", ["https:", "http:"]) ?? "https://api.pwnedpasswords.com/range/",
+    timeoutMs: int(env, "PWNED_PASSWORDS_TIMEOUT_MS", 2_000, 100, 60_000),
+    minCount: int(env, "PWNED_PASSWORDS_MIN_COUNT", 1, 1, 1_000_000),
+  };
+  return bool(env, "PWNED_PASSWORDS_ENABLED", false) ? settings : undefined;
+}
+
+/** LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: 0 (off) or 2 to 100, split in two halves. */
+export function accountHourlyBound(env: Env): number {
+  const value = int(env, "LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", 100, 0, 100);
+  if (value === 1) throw new ConfigError("LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", "must be 0 (off) or at least 2");
+  return value;
+}
