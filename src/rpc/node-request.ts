@@ -12,13 +12,27 @@ import { answeredInFull, type NodeHandler } from "../transport/node-http.ts";
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
 
-/** Throws when the request names no authority (an HTTP/1.0 request without Host, say). */
-export function universalRequest(req: NodeRequest, res: NodeResponse, contextValues: ContextValues): UniversalServerRequest {
+/**
+ * The request's URL as Connect builds it, from its authority (HTTP/2's :authority, else Host) and
+ * path; undefined when it names no usable authority (an HTTP/1.0 request without Host, say).
+ */
+export function requestUrl(req: NodeRequest): string | undefined {
   const authority = "authority" in req ? req.authority : req.headers.host;
-  if (authority === undefined) {
+  if (authority === undefined) return undefined;
+  const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
+  try {
+    return new URL(req.url ?? "", `${encrypted ? "https" : "http"}://${authority}`).toString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Throws when the request names no usable authority (see requestUrl). */
+export function universalRequest(req: NodeRequest, res: NodeResponse, contextValues: ContextValues): UniversalServerRequest {
+  const url = requestUrl(req);
+  if (url === undefined) {
     throw new ConnectError("unable to determine request authority from Node.js server request", Code.Internal);
   }
-  const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
   const controller = new AbortController();
   // The response closes exactly once, on HTTP/1.1 and HTTP/2 alike: finished, or cut short (the
   // client reset the stream or dropped the connection), which is when the handler must stop.
@@ -29,7 +43,7 @@ export function universalRequest(req: NodeRequest, res: NodeResponse, contextVal
   return {
     httpVersion: req.httpVersion,
     method: req.method ?? "",
-    url: new URL(req.url ?? "", `${encrypted ? "https" : "http"}://${authority}`).toString(),
+    url,
     header: webHeaders(req.headers),
     body: req,
     signal: controller.signal,

@@ -42,7 +42,7 @@ import {
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
 import { answeredInFull, clientGone, type NodeHandler } from "../transport/node-http.ts";
 import { maxDeadlineMs } from "./compression.ts";
-import { webHeaders } from "./node-request.ts";
+import { requestUrl, webHeaders } from "./node-request.ts";
 import { writeAnswer } from "./node-response.ts";
 import { finishTrailer, settleConnectError, type NoteStatus } from "./protocol-errors.ts";
 
@@ -341,13 +341,11 @@ export async function serveUnary(req: NodeRequest, res: NodeResponse, method: Un
   const input = method.spec.method.input;
   // As in Connect's handler, the deadline and the call's signal start before the body is read.
   const deadline = wire.timeoutMs === undefined ? undefined : Date.now() + wire.timeoutMs;
-  const authority = "authority" in req ? req.authority : req.headers.host;
-  const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
-  const url = `${encrypted ? "https" : "http"}://${authority ?? ""}${req.url ?? ""}`;
+  const url = requestUrl(req);
   let values: ContextValues;
   try {
     // A request without a usable authority is Connect's to refuse (universalRequest).
-    if (authority === undefined || !URL.canParse(url)) throw new Error("no authority");
+    if (url === undefined) throw new Error("no authority");
     values = call.values();
   } catch {
     call.toConnect(undefined);
