@@ -208,6 +208,43 @@ const cases: Array<[string, () => Request]> = [
     "Health/Check, Connect, body with a Content-Length, HTTP/2",
     () => ({ h2: true, path: HEALTH, headers: jsonType, body: json({}), contentLength: true }),
   ],
+  [
+    "Health/Check, gRPC, grpc-encoding: identity",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "grpc-encoding": "identity" }, body: frame(0, healthProto()) }),
+  ],
+  [
+    "Health/Check, Connect, a Connect-Protocol-Version of 7 (not required, so ignored)",
+    () => ({ h2: false, path: HEALTH, headers: { ...jsonType, "connect-protocol-version": "7" }, body: json({}) }),
+  ],
+  // Handed to Connect (cases a second reviewer checked by hand, kept here).
+  [
+    "Connect, an upper-case content type",
+    () => ({ h2: false, path: HEALTH, headers: { "content-type": "APPLICATION/JSON" }, body: json({}) }),
+  ],
+  [
+    "Connect, JSON in latin1",
+    () => ({ h2: false, path: HEALTH, headers: { "content-type": "application/json; charset=latin1" }, body: json({}) }),
+  ],
+  [
+    "Connect, content-encoding: IDENTITY",
+    () => ({ h2: false, path: HEALTH, headers: { ...jsonType, "content-encoding": "IDENTITY" }, body: json({}) }),
+  ],
+  [
+    "gRPC, a content type with a parameter",
+    () => ({
+      h2: true,
+      path: HEALTH,
+      headers: { ...grpcType, "content-type": "application/grpc+proto;foo" },
+      body: frame(0, healthProto()),
+    }),
+  ],
+  [
+    "gRPC, an upper-case content type",
+    () => ({ h2: true, path: HEALTH, headers: { ...grpcType, "content-type": "APPLICATION/GRPC" }, body: frame(0, healthProto()) }),
+  ],
+  ["HEAD", () => ({ h2: false, method: "HEAD", path: HEALTH, headers: jsonType })],
+  ["OPTIONS", () => ({ h2: false, method: "OPTIONS", path: HEALTH, headers: jsonType })],
+  ["PUT", () => ({ h2: false, method: "PUT", path: HEALTH, headers: jsonType, body: json({}) })],
   // Handed to Connect.
   [
     "Connect JSON that does not parse",
