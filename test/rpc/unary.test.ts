@@ -216,7 +216,7 @@ const cases: Array<[string, () => Request]> = [
     "Health/Check, Connect, a Connect-Protocol-Version of 7 (not required, so ignored)",
     () => ({ h2: false, path: HEALTH, headers: { ...jsonType, "connect-protocol-version": "7" }, body: json({}) }),
   ],
-  // Handed to Connect (cases a second reviewer checked by hand, kept here).
+  // Checked by hand in review, kept here: served or handed over, as fastWire decides.
   [
     "Connect, an upper-case content type",
     () => ({ h2: false, path: HEALTH, headers: { "content-type": "APPLICATION/JSON" }, body: json({}) }),
