@@ -10,7 +10,7 @@ import {
   type ConnectRouter,
   type ConnectRouterOptions,
 } from "@connectrpc/connect";
-import { validateUniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import { createMethodUrl, validateUniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
 import type { NodeHandler } from "../transport/node-http.ts";
@@ -37,9 +37,9 @@ export interface RpcHandlerOptions extends Partial<ConnectRouterOptions> {
 }
 
 /**
- * The router, recording each unary method's implementation as it is registered: the fast path
- * calls the same implementation Connect does. Services registered with options of their own
- * (interceptors, protocols) stay Connect's alone.
+ * The router, recording each unary method's implementation as it is registered, keyed by the path
+ * Connect routes it by (createMethodUrl): the fast path calls the same implementation Connect
+ * does. Services registered with options of their own (interceptors, protocols) stay Connect's.
  */
 function recordingRouter(router: ConnectRouter, opt: UnaryOptions, unary: Map<string, UnaryMethod>): ConnectRouter {
   const recording: ConnectRouter = {
@@ -47,7 +47,7 @@ function recordingRouter(router: ConnectRouter, opt: UnaryOptions, unary: Map<st
     service(service, implementation, serviceOptions) {
       router.service(service, implementation, serviceOptions);
       for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) {
-        const path = `/${service.typeName}/${spec.method.name}`;
+        const path = createMethodUrl("/", spec.method);
         // Registered again, the method is the new registration's: never a stale implementation.
         if (spec.kind === "unary" && serviceOptions === undefined) unary.set(path, unaryMethod(spec, opt));
         else unary.delete(path);
@@ -56,7 +56,7 @@ function recordingRouter(router: ConnectRouter, opt: UnaryOptions, unary: Map<st
     },
     rpc(method, impl, methodOptions) {
       router.rpc(method, impl, methodOptions);
-      unary.delete(`/${method.parent.typeName}/${method.name}`);
+      unary.delete(createMethodUrl("/", method));
       return recording;
     },
   };

@@ -108,7 +108,7 @@ const identity = (value: string | string[] | undefined) => value === undefined |
 const clamp = (ms: number | undefined) => (ms === undefined ? undefined : Math.min(ms, maxDeadlineMs));
 
 /** The request body, read whole; `tooLarge` with what was read when it passes `limit`; undefined when the client went. */
-export function readBody(req: NodeRequest, limit: number): Promise<{ bytes: Buffer; tooLarge: boolean } | undefined> {
+function readBody(req: NodeRequest, limit: number): Promise<{ bytes: Buffer; tooLarge: boolean } | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -138,13 +138,13 @@ export function readBody(req: NodeRequest, limit: number): Promise<{ bytes: Buff
 }
 
 /** The one message of a gRPC body with exactly one uncompressed frame, or undefined. */
-export function singleGrpcMessage(body: Buffer): Buffer | undefined {
+function singleGrpcMessage(body: Buffer): Buffer | undefined {
   if (body.length < 5 || body[0] !== 0) return undefined;
   return body.readUInt32BE(1) === body.length - 5 ? body.subarray(5) : undefined;
 }
 
 /** The input message, or undefined when it does not decode (Connect then says why). */
-export function decodeInput(method: UnaryMethod, wire: Wire, body: Buffer): unknown {
+function decodeInput(method: UnaryMethod, wire: Wire, body: Buffer): unknown {
   const bytes = wire.kind === "grpc" ? singleGrpcMessage(body) : body;
   if (bytes === undefined) return undefined;
   try {
@@ -237,7 +237,7 @@ class UnaryContext implements HandlerContext {
 }
 
 /** The answer, as it goes on the wire. */
-export interface UnaryAnswer {
+interface UnaryAnswer {
   status: number;
   header: Headers;
   body: Uint8Array;
@@ -249,7 +249,7 @@ export interface UnaryAnswer {
  * Runs the implementation on a decoded input and encodes its answer, or its error, the way
  * Connect's unary (protocol-connect) and gRPC (protocol-grpc) handlers do.
  */
-export async function answerUnary(
+async function answerUnary(
   method: UnaryMethod,
   wire: Wire,
   input: unknown,
