@@ -4,7 +4,7 @@
 // empty async call as the reference. A benchmark, not a test: it prints numbers for a person to
 // read. An admin's authenticate() beside a user's shows what working out the permissions of the
 // roles on every call costs. Run: npm run bench:authenticate   (ROUNDS=3 MS=1000 by default; medians of the rounds)
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import { createOutbox } from "../src/mail/mailer.ts";
@@ -78,8 +78,9 @@ for (const [name, xs] of samples) {
   );
 }
 
-// What an entry of the cache holds in the heap: the key (a SHA-256 in base64url) and the claims
-// as a verification leaves them (strings parsed out of the token's JSON), for N distinct tokens.
+// What an entry of the cache holds in the heap: the key (the token itself, shaped and sized like
+// one of ours) and the claims as a verification leaves them (strings parsed out of the token's
+// JSON), for N distinct tokens.
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) {
   console.log("(run with --expose-gc, as npm run bench:authenticate does, for the memory per cached token)");
@@ -95,12 +96,10 @@ if (gc === undefined) {
   const before = heap();
   for (let i = 0; i < entries; i++) {
     const { sub, sid } = JSON.parse(JSON.stringify({ sub: `usr_${randomUUID()}`, sid: randomUUID() })) as { sub: string; sid: string };
-    cache.set(
-      VerifiedTokenCache.keyOf(`token ${i} ${sid}`),
-      Object.freeze({ userId: sub, sessionId: sid, roles: ["user"], permissions: [] }),
-      expiresAt,
-      0,
-    );
+    const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const payload = { sid, iss: "authd", aud: "authd", sub, iat: 1, exp: 2, jti: randomUUID(), roles: ["user"], permissions: [] };
+    const token = `${b64({ alg: "EdDSA", kid: "k1", typ: "at+jwt" })}.${b64(payload)}.${randomBytes(64).toString("base64url")}`;
+    cache.set(token, Object.freeze({ userId: sub, sessionId: sid, roles: ["user"], permissions: [] }), expiresAt, 0);
   }
   const after = heap();
   console.log(`verified-token cache: ${cache.stats().entries} entries, ${((after - before) / entries).toFixed(0)} bytes of heap each`);

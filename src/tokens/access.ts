@@ -89,7 +89,7 @@ export function createAccessTokens(
       // What verify would prove of it is known here: its first use (the call right after a Login or
       // a refresh) is a cache hit instead of a signature check. Other instances check it once.
       verified.set(
-        VerifiedTokenCache.keyOf(token),
+        token,
         Object.freeze({ userId, sessionId, roles: Object.freeze([...roles]), permissions: Object.freeze([...permissions]) }),
         exp * 1000,
         now.getTime(),
@@ -100,8 +100,7 @@ export function createAccessTokens(
     async verify(token) {
       if (token.length > maxTokenLength) throw new AuthError("INVALID_TOKEN", "the access token is malformed");
       const now = clock.now();
-      const cacheKey = VerifiedTokenCache.keyOf(token);
-      const cached = verified.get(cacheKey, now.getTime());
+      const cached = verified.get(token, now.getTime());
       if (cached !== undefined) return cached;
       if (!jwtShape.test(token)) throw new AuthError("INVALID_TOKEN", "the access token is malformed");
       try {
@@ -121,7 +120,7 @@ export function createAccessTokens(
         }
         // Frozen: the same object answers every later call with this token.
         const claims: AccessClaims = Object.freeze({ userId: sub, sessionId: sid, roles, permissions });
-        verified.set(cacheKey, claims, exp * 1000, now.getTime());
+        verified.set(token, claims, exp * 1000, now.getTime());
         return claims;
       } catch (err) {
         if (err instanceof AuthError) throw err;
