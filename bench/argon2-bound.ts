@@ -1,7 +1,7 @@
 // The Login bound of the benchmark: argon2id verifications per second of one hash with the
-// server's parameters (ARGON2_* as config reads them), as many in parallel as libuv's thread pool
-// runs, sized by the server's own rule (src/thread-pool.ts), on the CPUs this process is pinned
-// to. Started by bench/run.ts under `taskset -c 0`, the server's core; prints one JSON line.
+// server's parameters (ARGON2_* as config reads them), as many at once as the server's hashing
+// gate lets through (ARGON2_MAX_CONCURRENT, by default the CPUs: 1 here), in a thread pool sized
+// by the server's own rule (src/thread-pool.ts), on the CPUs this process is pinned to. Started by bench/run.ts under `taskset -c 0`, the server's core; prints one JSON line.
 import { availableParallelism } from "node:os";
 import argon2 from "argon2";
 import { loadConfig } from "../src/config.ts";
@@ -13,7 +13,7 @@ if (size !== undefined) process.env["UV_THREADPOOL_SIZE"] = String(size);
 
 const seconds = Number(process.argv[2] ?? 4);
 const { argon2: params } = loadConfig({ ...process.env, LOG_LEVEL: "silent" }, () => "");
-const parallel = Number(process.env["UV_THREADPOOL_SIZE"] ?? 4);
+const parallel = params.maxConcurrent;
 const password = "correct horse battery staple";
 const hash = await argon2.hash(password, {
   type: argon2.argon2id,

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { bool, ConfigError, type Env, int, url } from "./parse.ts";
 
 /** The argon2id cost of hashing a password. */
@@ -5,15 +6,19 @@ export interface Argon2Settings {
   memoryKiB: number;
   timeCost: number;
   parallelism: number;
+  /** Hashes computed at once; more wait their turn (src/passwords/hasher.ts). */
+  maxConcurrent: number;
 }
 
-/** ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM. */
-export function argon2(env: Env): Argon2Settings {
+/** ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM, ARGON2_MAX_CONCURRENT. */
+export function argon2(env: Env, cpus = availableParallelism()): Argon2Settings {
   return {
     // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
     memoryKiB: int(env, "ARGON2_MEMORY_KIB", 19_456, 19_456, 4_194_304),
     timeCost: int(env, "ARGON2_TIME_COST", 2, 2, 100),
     parallelism: int(env, "ARGON2_PARALLELISM", 1, 1, 64),
+    // The CPUs this process may run on (its affinity: 1 under `taskset -c 0`, as in npm run bench).
+    maxConcurrent: int(env, "ARGON2_MAX_CONCURRENT", cpus, 1, 1024),
   };
 }
 

@@ -1,6 +1,6 @@
 // libuv's thread pool is sized to the machine at process start (src/thread-pool.ts, called first by
-// src/main.ts): argon2id runs there, and the default of 4 threads leaves larger machines' other
-// cores idle while sign-ins queue. The operator's UV_THREADPOOL_SIZE is kept.
+// src/main.ts): one thread per CPU for argon2id (the hashing gate lets no more hash at once) and
+// one for the rest. The operator's UV_THREADPOOL_SIZE is kept.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -9,12 +9,12 @@ import { threadPoolSize } from "../../src/thread-pool.ts";
 import { repoRoot } from "../support/harness.ts";
 
 describe("the thread pool's size", () => {
-  it("is max(4, the CPUs available) when UV_THREADPOOL_SIZE is unset or empty", () => {
-    expect(threadPoolSize({}, 1)).toBe(4);
-    expect(threadPoolSize({}, 2)).toBe(4);
-    expect(threadPoolSize({}, 16)).toBe(16);
-    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "" }, 8)).toBe(8);
-    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "  " }, 8)).toBe(8);
+  it("is the CPUs available plus one when UV_THREADPOOL_SIZE is unset or empty", () => {
+    expect(threadPoolSize({}, 1)).toBe(2);
+    expect(threadPoolSize({}, 2)).toBe(3);
+    expect(threadPoolSize({}, 16)).toBe(17);
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "" }, 8)).toBe(9);
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: "  " }, 8)).toBe(9);
     expect(threadPoolSize({}, 4096)).toBe(1024); // libuv's maximum
   });
 
@@ -67,7 +67,7 @@ describe("the thread pool's size", () => {
   it.skipIf(!existsSync("/proc/self/task"))(
     "the real server starts its pool at that size, before anything queues work to it, and keeps the operator's",
     async () => {
-      const expected = Math.max(4, availableParallelism());
+      const expected = availableParallelism() + 1;
       // Empty: libuv alone would read it as 1 thread.
       expect((await workerThreads({ UV_THREADPOOL_SIZE: "" })).threads).toBe(expected);
       expect((await workerThreads({})).threads).toBe(expected);

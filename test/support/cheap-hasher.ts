@@ -5,7 +5,7 @@
 // parsing enforces the OWASP minimums, and these parameters never go through config.
 import { createPasswordHasher, type Argon2Params, type PasswordHasher } from "../../src/passwords/hasher.ts";
 
-export const cheapArgon2: Argon2Params = { memoryKiB: 256, timeCost: 1, parallelism: 1 };
+export const cheapArgon2: Argon2Params = { memoryKiB: 256, timeCost: 1, parallelism: 1, maxConcurrent: 4 };
 
 export function createCheapHasher(): Promise<PasswordHasher> {
   return createPasswordHasher(cheapArgon2);
