@@ -42,16 +42,23 @@ const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
  * A deep copy of a record, so that nothing a caller holds is what the store holds (port.ts: records
  * returned are copies). Records are plain data (objects, arrays, Dates, strings, numbers, booleans,
  * null), which this copies about seven times faster than structuredClone: every authenticated call
- * reads two or three records, and the clones were a visible part of its cost. Anything else is left
- * to structuredClone.
+ * reads three records, and the clones were a visible part of its cost. An object is first copied
+ * whole with a spread, which V8 does in one step for an object of a known shape, and only its
+ * object-valued fields are then copied in turn: a session and a user take 0.44 µs instead of 0.80
+ * when the copy was built field by field (a scratch measurement). Anything else is left to
+ * structuredClone.
  */
 function copyRecord<T>(value: T): T {
   if (typeof value !== "object" || value === null) return value;
   if (value instanceof Date) return new Date(value.getTime()) as T;
   if (Array.isArray(value)) return value.map(copyRecord) as T;
   if (Object.getPrototypeOf(value) !== Object.prototype) return structuredClone(value);
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = copyRecord((value as Record<string, unknown>)[key]);
+  const out = { ...value } as Record<string, unknown>;
+  // for...in rather than Object.keys: no array per copy. The prototype is Object.prototype.
+  for (const key in out) {
+    const field = out[key];
+    if (typeof field === "object" && field !== null) out[key] = copyRecord(field);
+  }
   return out as T;
 }
 

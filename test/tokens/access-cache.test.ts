@@ -123,6 +123,17 @@ describe("access tokens: the verified-token cache", () => {
     expect(tokens.cacheStats()).toEqual({ entries: 2, hits: 3, misses: 4 });
   });
 
+  it("a hit moves its entry back only from the older half, and an entry used lately is never the one dropped", () => {
+    const cache = new VerifiedTokenCache<string>(4);
+    for (const k of ["a", "b", "c", "d"]) cache.set(k, k, 10_000, 0);
+    expect(cache.get("c", 0)).toBe("c"); // in the newer half: stays where it is
+    cache.set("e", "e", 10_000, 0); // drops a
+    cache.set("f", "f", 10_000, 0); // drops b: c is now first
+    expect(cache.get("c", 0)).toBe("c"); // in the older half: moved to the back
+    cache.set("g", "g", 10_000, 0); // drops d, not c
+    expect(["a", "b", "c", "d", "e", "f", "g"].map((k) => cache.get(k, 0))).toEqual([undefined, undefined, "c", undefined, "e", "f", "g"]);
+  });
+
   it("expired entries at the least recently used end are dropped as new ones come in, even with room to spare", async () => {
     const cache = new VerifiedTokenCache<string>(10);
     cache.set("old1", "old1", 1_000, 0);
