@@ -147,6 +147,9 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const { store, log, clock, operations, tracing, metrics } = service;
   const probe = cachedProbe(store, 1000);
   const shutdown = new AbortController();
+  // Worked out once per request, by the handler below, for the access log; the RPC context and the
+  // REST routes read the same value.
+  const clientIpOf = (req: NodeRequest) => outcomeOf(req).clientIp ?? clientIp(req, listener.remoteAddress(req), config.trustProxyHops);
 
   // Client certificates count only where a client CA is configured (mTLS for service accounts).
   const clientCertificates = config.tls?.clientCaPem !== undefined;
@@ -158,7 +161,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     contextValues: (req) =>
       createContextValues()
         .set(requestIdKey, outcomeOf(req).requestId ?? "")
-        .set(clientIpKey, clientIp(req, listener.remoteAddress(req), config.trustProxyHops))
+        .set(clientIpKey, clientIpOf(req))
         .set(clientCertificateKey, clientCertificates ? verifiedClientName(req) : undefined),
     routes(router) {
       registerAuthServices(router, operations);
@@ -203,7 +206,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     allowedOrigins: config.corsAllowedOrigins.filter((o) => o !== "*"),
     cookieSecure: config.sessionCookieSecure,
     log,
-    clientIp: (req) => clientIp(req, listener.remoteAddress(req), config.trustProxyHops),
+    clientIp: clientIpOf,
     now: () => clock.now(),
   });
 
@@ -265,9 +268,11 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
   const handler: NodeHandler = (req, res) => {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && requestIdPattern.test(incoming) ? incoming : randomUUID();
-    outcomeOf(req).requestId = requestId;
+    const outcome = outcomeOf(req);
+    outcome.requestId = requestId;
+    outcome.clientIp = clientIp(req, listener.remoteAddress(req), config.trustProxyHops);
     res.setHeader("x-request-id", requestId);
-    logAccess(req, res, { requestId, clientIp: clientIp(req, listener.remoteAddress(req), config.trustProxyHops) });
+    logAccess(req, res, { requestId, clientIp: outcome.clientIp });
     // CORS is for browsers, which send Origin with every cross-origin request and preflight: the
     // gRPC and server-to-server calls without it skip the middleware and its headers. The answer
     // still varies with Origin, so that a cache never hands one made for no Origin to a browser.

@@ -18,6 +18,8 @@ export interface Outcome {
   trace?: { traceId: string; spanId: string };
   /** The X-Request-Id the request was answered under (server/app.ts). */
   requestId?: string;
+  /** The client's address as server/app.ts works it out (TRUST_PROXY_HOPS), once per request. */
+  clientIp?: string;
 }
 
 // A symbol-keyed slot on the request rather than a WeakMap: a WeakMap entry for every request
