@@ -93,6 +93,14 @@ const maxAcceptDrainMs = 1_000;
 const minSessionMemoryMb = 64;
 const h2StreamWindowBytes = 65_535;
 
+/**
+ * Requests whose body is a stream that lives as long as the client wants: gRPC server reflection,
+ * a bidirectional stream on which a client asks question after question.
+ */
+function longLivedRequest(url: string | undefined): boolean {
+  return url?.startsWith("/grpc.reflection.") === true;
+}
+
 function declaredLength(req: http.IncomingMessage | http2.Http2ServerRequest): number | undefined {
   const header = req.headers["content-length"];
   if (header === undefined || !/^\d+$/.test(header)) return undefined;
@@ -113,6 +121,9 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   const h1IdleAt = new WeakMap<net.Socket, number>();
   let closing = false;
   const h2Sessions = new Set<http2.ServerHttp2Session>();
+  /** HTTP/2 requests whose body is still coming, and when their headers came (see watchH2Body). */
+  const h2Bodies = new Map<http2.Http2ServerRequest, number>();
+  let h2BodySweep: NodeJS.Timeout | undefined;
   const onLimit = options.onLimit ?? (() => undefined);
 
   const h2Options: http2.ServerOptions = {
@@ -213,6 +224,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
           stream.destroy();
         });
       });
+      if (limits.requestTimeoutMs > 0 && !stream.endAfterHeaders && !longLivedRequest(req.url)) watchH2Body(req);
       return;
     }
     const h1Res = res as http.ServerResponse;
@@ -240,6 +252,42 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     });
     const hasBody = (declared ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
     if (limits.minBodyBytesPerSecond > 0 && hasBody && !req.complete) watchBodyRate(req, h1Res);
+  };
+
+  /**
+   * HTTP/2 has no request timeout of Node's, and a stream carries no count of the bytes it read
+   * (HTTP/1.1's body-rate rule reads the socket's), so a stream's body must be complete within
+   * HTTP_REQUEST_TIMEOUT_MS of its headers, as an HTTP/1.1 request's must. Without it a client
+   * could hold every stream it may open (HTTP2_MAX_CONCURRENT_STREAMS on each of its connections)
+   * by sending a body a byte at a time, each stream holding a request in the server. A stream still
+   * receiving at the deadline is reset with CANCEL. One sweep for all of them, as Node's own
+   * HTTP/1.1 check is, rather than a timer per request; a request leaves the map when its stream closes.
+   */
+  const watchH2Body = (req: http2.Http2ServerRequest) => {
+    h2Bodies.set(req, Date.now());
+    req.stream.once("close", () => h2Bodies.delete(req));
+    if (h2BodySweep !== undefined) return;
+    h2BodySweep = setInterval(
+      () => {
+        const cutoff = Date.now() - limits.requestTimeoutMs;
+        for (const [pending, since] of h2Bodies) {
+          if (pending.complete || pending.stream.readableEnded) {
+            h2Bodies.delete(pending);
+          } else if (since <= cutoff) {
+            h2Bodies.delete(pending);
+            stats.slowBodies++;
+            onLimit({ kind: "slow_body", address: pending.socket?.remoteAddress ?? "" });
+            pending.stream.close(http2.constants.NGHTTP2_CANCEL);
+          }
+        }
+        if (h2Bodies.size === 0) {
+          clearInterval(h2BodySweep);
+          h2BodySweep = undefined;
+        }
+      },
+      Math.max(25, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))),
+    );
+    h2BodySweep.unref();
   };
 
   /**
