@@ -4,13 +4,15 @@
 //
 // Every connection first passes one front server, which is where the limits against slow and
 // abusive clients live (see ConnectionLimits in config.ts): connection caps, HTTP/1.1 header,
-// request and body-rate timeouts, HTTP/2 stream and reset budgets, and the graceful close.
+// request and body-rate timeouts (slow-bodies.ts), HTTP/2 stream and reset budgets, and the
+// graceful close.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 
 import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
+import { createSlowBodyWatch } from "./slow-bodies.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
 
 export type { NodeHandler } from "../transport/node-http.ts";
@@ -93,14 +95,6 @@ const maxAcceptDrainMs = 1_000;
 const minSessionMemoryMb = 64;
 const h2StreamWindowBytes = 65_535;
 
-/**
- * Requests whose body is a stream that lives as long as the client wants: gRPC server reflection,
- * a bidirectional stream on which a client asks question after question.
- */
-function longLivedRequest(url: string | undefined): boolean {
-  return url?.startsWith("/grpc.reflection.") === true;
-}
-
 function declaredLength(req: http.IncomingMessage | http2.Http2ServerRequest): number | undefined {
   const header = req.headers["content-length"];
   if (header === undefined || !/^\d+$/.test(header)) return undefined;
@@ -121,10 +115,11 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   const h1IdleAt = new WeakMap<net.Socket, number>();
   let closing = false;
   const h2Sessions = new Set<http2.ServerHttp2Session>();
-  /** HTTP/2 requests whose body is still coming, and when their headers came (see watchH2Body). */
-  const h2Bodies = new Map<http2.Http2ServerRequest, number>();
-  let h2BodySweep: NodeJS.Timeout | undefined;
   const onLimit = options.onLimit ?? (() => undefined);
+  const slowBodies = createSlowBodyWatch(limits, (address) => {
+    stats.slowBodies++;
+    onLimit({ kind: "slow_body", address });
+  });
 
   const h2Options: http2.ServerOptions = {
     settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams },
@@ -224,7 +219,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
           stream.destroy();
         });
       });
-      if (limits.requestTimeoutMs > 0 && !stream.endAfterHeaders && !longLivedRequest(req.url)) watchH2Body(req);
+      slowBodies.watchDeadline(req);
       return;
     }
     const h1Res = res as http.ServerResponse;
@@ -251,73 +246,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       if (closing && left === 0) socket.end();
     });
     const hasBody = (declared ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
-    if (limits.minBodyBytesPerSecond > 0 && hasBody && !req.complete) watchBodyRate(req, h1Res);
-  };
-
-  /**
-   * HTTP/2 has no request timeout of Node's, and a stream carries no count of the bytes it read
-   * (HTTP/1.1's body-rate rule reads the socket's), so a stream's body must be complete within
-   * HTTP_REQUEST_TIMEOUT_MS of its headers, as an HTTP/1.1 request's must. Without it a client
-   * could hold every stream it may open (HTTP2_MAX_CONCURRENT_STREAMS on each of its connections)
-   * by sending a body a byte at a time, each stream holding a request in the server. A stream still
-   * receiving at the deadline is reset with CANCEL. One sweep for all of them, as Node's own
-   * HTTP/1.1 check is, rather than a timer per request; a request leaves the map when its stream closes.
-   */
-  const watchH2Body = (req: http2.Http2ServerRequest) => {
-    h2Bodies.set(req, Date.now());
-    req.stream.once("close", () => h2Bodies.delete(req));
-    if (h2BodySweep !== undefined) return;
-    h2BodySweep = setInterval(
-      () => {
-        const cutoff = Date.now() - limits.requestTimeoutMs;
-        for (const [pending, since] of h2Bodies) {
-          if (pending.complete || pending.stream.readableEnded) {
-            h2Bodies.delete(pending);
-          } else if (since <= cutoff) {
-            h2Bodies.delete(pending);
-            stats.slowBodies++;
-            onLimit({ kind: "slow_body", address: pending.socket?.remoteAddress ?? "" });
-            pending.stream.close(http2.constants.NGHTTP2_CANCEL);
-          }
-        }
-        if (h2Bodies.size === 0) {
-          clearInterval(h2BodySweep);
-          h2BodySweep = undefined;
-        }
-      },
-      Math.max(25, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))),
-    );
-    h2BodySweep.unref();
-  };
-
-  /**
-   * A body must bring at least the minimum rate's worth of bytes in each window (the first one is
-   * its grace); one that dribbles is answered 408 and its connection closed. The socket's byte
-   * count is read rather than the body's 'data' events, which would put the body in flowing mode.
-   */
-  const watchBodyRate = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket;
-    const window = limits.bodyRateWindowMs;
-    const minBytes = Math.ceil((limits.minBodyBytesPerSecond * window) / 1000);
-    let last = socket.bytesRead;
-    const timer = setInterval(() => {
-      if (req.complete || socket.destroyed) {
-        clearInterval(timer);
-        return;
-      }
-      const read = socket.bytesRead;
-      if (read - last >= minBytes) {
-        last = read;
-        return;
-      }
-      clearInterval(timer);
-      stats.slowBodies++;
-      onLimit({ kind: "slow_body", address: socket.remoteAddress ?? "" });
-      if (!res.headersSent) socket.write("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      socket.destroy();
-    }, window);
-    timer.unref();
-    res.once("close", () => clearInterval(timer));
+    if (hasBody && !req.complete) slowBodies.watchRate(req, h1Res);
   };
 
   const h1Options: http.ServerOptions = {
