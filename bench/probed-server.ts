@@ -30,4 +30,7 @@ process.on("message", (message) => {
     process.send?.({ memory: process.memoryUsage() });
   }
 });
+// The benchmark that started this server has gone (killed, or died) when its IPC channel closes: go
+// too, rather than stay pinned to the server's core under nobody's control and spoil the next run.
+process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
 await import(process.env["PROBED_SERVER_ENTRY"] ?? "../src/main.ts");
