@@ -1,0 +1,19 @@
+// Ending the other sessions of a two-factor change, through the session cutoff of the record.
+
+import { AuthError } from "../errors.ts";
+import type { Caller } from "../sessions/caller.ts";
+import { passesCutoff } from "../sessions/sessions.ts";
+import type { TwoFactorRecord } from "../store/port.ts";
+
+/**
+ * Ends every session of the record's user but the caller's, in the same write as the change:
+ * a crash or failover before the session records are cleaned up cannot leave them usable.
+ */
+export function cutOffOtherSessions(record: TwoFactorRecord, caller: Caller): void {
+  // Only a session this record still lets through may be the one kept: a change that lands after
+  // a concurrent one ended the caller's session must not revive it (and end the other's).
+  if (!passesCutoff(record.sessionCutoff, caller.sessionId, caller.generations.twoFactor)) {
+    throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+  }
+  record.sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: caller.sessionId };
+}

@@ -1,0 +1,119 @@
+// Pending secrets: what Setup and Reset hand out, and the Enable or AddDevice that confirms one
+// with a code, turning it into a device in one atomic write of the TwoFactorRecord.
+
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import { addSeconds, type Clock } from "../clock.ts";
+import { AuthError, invalidArgument } from "../errors.ts";
+import type { SecretSealer } from "../secrets/server-secrets.ts";
+import type { PendingSecretRecord, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
+import type { FactorProofs } from "./proof.ts";
+import type { TwoFactorRecords } from "./record.ts";
+import { livePending } from "./states.ts";
+import { base32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl } from "./totp.ts";
+
+export interface Enrolment {
+  secret: string;
+  otpauthUrl: string;
+  qrCodeDataUrl: string;
+  /** Unset for the existing, active enrolment. */
+  expiresAt: Date | undefined;
+  existing: boolean;
+}
+
+export interface PendingSecretsDeps {
+  clock: Clock;
+  records: Pick<TwoFactorRecords, "mutate">;
+  totpSecrets: SecretSealer;
+  policy: {
+    /** The otpauth issuer shown by authenticator apps. */
+    totpIssuer: string;
+    /** How long a secret from Setup or Reset stays confirmable. */
+    setupTtlSeconds: number;
+  };
+  /** One second-factor guess under the account's lock (proof.ts). */
+  attempt: FactorProofs["attempt"];
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function createPendingSecrets(deps: PendingSecretsDeps) {
+  const { clock, policy, totpSecrets, attempt } = deps;
+  const { mutate } = deps.records;
+
+  async function newPending(user: UserRecord, purpose: PendingSecretRecord["purpose"]): Promise<Enrolment> {
+    const secret = newSecret();
+    const secretCiphertext = totpSecrets.seal(secret, user.id);
+    const expiresAt = await mutate(user.id, (record, now) => {
+      const expiresAt = addSeconds(now, policy.setupTtlSeconds);
+      record.pending = record.pending
+        .filter((p) => p.purpose !== purpose && p.expiresAt > now)
+        .concat({ purpose, secretCiphertext, createdAt: now, expiresAt });
+      return { next: record, result: expiresAt };
+    });
+    return enrolment(user, secret, expiresAt);
+  }
+
+  async function enrolment(user: UserRecord, secret: Uint8Array, expiresAt: Date | undefined): Promise<Enrolment> {
+    const url = otpauthUrl(secret, policy.totpIssuer, user.email);
+    return {
+      secret: base32(secret),
+      otpauthUrl: url,
+      qrCodeDataUrl: await qrCodeDataUrl(url),
+      expiresAt,
+      existing: expiresAt === undefined,
+    };
+  }
+
+  /**
+   * Finds the pending secret an Enable or AddDevice confirms, checking a secret passed back by the
+   * client against it (only a secret this server issued to this user is accepted).
+   */
+  function pendingFor(record: TwoFactorRecord, purpose: PendingSecretRecord["purpose"], given: Uint8Array | undefined) {
+    const pending = livePending(record, purpose, clock.now());
+    if (pending === undefined) {
+      throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "there is no pending secret to confirm; call Setup first");
+    }
+    if (given !== undefined && !sameBytes(given, totpSecrets.open(pending.secretCiphertext, record.userId))) {
+      throw invalidArgument("secret", "secret was not issued to this account by Setup");
+    }
+    return pending;
+  }
+
+  /** Confirms `pending` with a code and applies `apply` to the record, as one atomic write. */
+  function confirmPending<T>(
+    userId: string,
+    pending: PendingSecretRecord,
+    code: string,
+    apply: (record: TwoFactorRecord, device: TotpDeviceRecord, now: Date) => T,
+    name: string,
+  ): Promise<T> {
+    return attempt(userId, () =>
+      mutate(userId, (record, now) => {
+        // The very pending secret that was checked: a concurrent Setup may have replaced it.
+        const still = record.pending.find((p) => p.secretCiphertext === pending.secretCiphertext && p.expiresAt > now);
+        if (still === undefined) {
+          throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "the pending secret was replaced or has expired; call Setup again");
+        }
+        const step = matchStep(totpSecrets.open(still.secretCiphertext, userId), code, now, null);
+        if (step === null) return { next: null, result: null };
+        record.pending = record.pending.filter((p) => p !== still && p.expiresAt > now);
+        const device: TotpDeviceRecord = {
+          id: randomUUID(),
+          name,
+          secretCiphertext: still.secretCiphertext,
+          createdAt: now,
+          lastUsedAt: now,
+          // The confirming code is spent: it cannot also sign in.
+          lastUsedStep: step,
+        };
+        return { next: record, result: apply(record, device, now) };
+      }),
+    );
+  }
+
+  return { newPending, enrolment, pendingFor, confirmPending };
+}
+
+export type PendingSecrets = ReturnType<typeof createPendingSecrets>;

@@ -1,0 +1,132 @@
+// Proving a second factor: spending a TOTP code or a recovery code, each under the account's
+// second-factor guessing limit (`attempt`), kept in the attempt store under its own key, separate
+// from the password limit.
+
+import { countGuess, limitedAttempt, refuseIfLocked } from "../attempt-limit.ts";
+import type { Clock } from "../clock.ts";
+import { AuthError, invalidArgument } from "../errors.ts";
+import { wellFormed } from "../input.ts";
+import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
+import type { AttemptPolicy, AttemptStore, TotpDeviceRecord } from "../store/port.ts";
+import { checkCode } from "./inputs.ts";
+import type { TwoFactorRecords } from "./record.ts";
+import { findHash, normalizeRecoveryCode } from "./recovery-codes.ts";
+import { matchStep } from "./totp.ts";
+
+/** A second factor presented at sign-in or to disable: exactly one of the two. */
+export interface FactorProof {
+  code?: string | undefined;
+  recoveryCode?: string | undefined;
+}
+
+/** The guessing-limit key of an account's second factor, apart from its password's. */
+export const twoFactorAttemptKey = (userId: string): string => `2fa:${userId}`;
+
+export interface FactorProofDeps {
+  attempts: AttemptStore;
+  clock: Clock;
+  records: Pick<TwoFactorRecords, "mutate">;
+  secrets: { totpSecrets: SecretSealer; recoveryCodes: KeyedHasher };
+  /** Wrong second-factor codes before the second factor locks (always on). */
+  policy: AttemptPolicy;
+  /** Hears of a lock a wrong code sets. */
+  onLocked: () => void;
+}
+
+export function createFactorProof(deps: FactorProofDeps) {
+  const { clock, policy, onLocked } = deps;
+  const { mutate } = deps.records;
+  const { totpSecrets, recoveryCodes } = deps.secrets;
+  const limits = { attempts: deps.attempts, clock, onLocked };
+  const lockedError = (retryAfterSeconds: number) =>
+    new AuthError("TWO_FACTOR_LOCKED", `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`, {
+      retryAfterSeconds,
+    });
+  const wrongCode = () => new AuthError("INVALID_TWO_FACTOR_CODE", "the code is wrong or was already used");
+
+  /** One second-factor guess under the account's lock; a null outcome is a wrong code. */
+  async function attempt<T>(userId: string, check: () => Promise<T | null>): Promise<T> {
+    const result = await limitedAttempt(limits, twoFactorAttemptKey(userId), policy, lockedError, check);
+    if (result === null) throw wrongCode();
+    return result;
+  }
+  /**
+   * Spends a TOTP code of any of the user's devices; returns the device's id.
+   *
+   * Unlike other guesses, a code is looked at before it is counted, because a code some device
+   * already spent (a double-submitted form, a retried request, the losers of a race on one valid
+   * code) is no guess at all: it is refused without counting, so it can never lock the owner out.
+   * A fresh right code first claims its step (exactly one of any number of racing copies does),
+   * then takes its slot under the limit like a wrong one: every answer other than "locked" still
+   * costs one counted slot, so parallel guessing stays capped at the limit. A right code refused
+   * because the limit filled meanwhile stays spent; the lock refuses everything anyway.
+   */
+  async function spendCode(userId: string, code: string): Promise<string> {
+    const key = twoFactorAttemptKey(userId);
+    await refuseIfLocked(limits, key, lockedError);
+    const outcome = await mutate<"spent" | "wrong" | { deviceId: string }>(userId, (record, now) => {
+      let claimed: { device: TotpDeviceRecord; step: number } | null = null;
+      let spent = false;
+      for (const device of record.devices) {
+        const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, null);
+        if (step === null) continue;
+        if (device.lastUsedStep !== null && step <= device.lastUsedStep) spent = true;
+        else if (claimed === null) claimed = { device, step };
+      }
+      if (claimed === null) return { next: null, result: spent ? ("spent" as const) : ("wrong" as const) };
+      claimed.device.lastUsedStep = claimed.step;
+      claimed.device.lastUsedAt = now;
+      return { next: record, result: { deviceId: claimed.device.id } };
+    });
+    if (outcome === "spent") throw wrongCode();
+    const lockedNow = await countGuess(limits, key, policy, lockedError);
+    if (outcome === "wrong") {
+      if (lockedNow) onLocked();
+      throw wrongCode();
+    }
+    await deps.attempts.clear(key);
+    return outcome.deviceId;
+  }
+
+  /** What is stored of recovery codes: keyed hashes of their canonical form. */
+  function recoveryCodeHashes(codes: string[]): string[] {
+    return codes.map((c) => recoveryCodes.keyedHash(normalizeRecoveryCode(c) ?? c));
+  }
+
+  /** Spends one of the user's recovery codes. A malformed one is a wrong guess like any other. */
+  function spendRecoveryCode(userId: string, raw: string): Promise<true> {
+    const normalized = normalizeRecoveryCode(raw);
+    const hash = normalized === null ? null : recoveryCodes.keyedHash(normalized);
+    return attempt(userId, () =>
+      mutate(userId, (record) => {
+        const index = hash === null ? -1 : findHash(record.recoveryCodeHashes, hash);
+        if (index === -1) return { next: null, result: null };
+        record.recoveryCodeHashes.splice(index, 1);
+        return { next: record, result: true as const };
+      }),
+    );
+  }
+
+  function checkProof(proof: FactorProof, codeField: string, recoveryField: string): FactorProof {
+    const code = proof.code ?? "";
+    const recoveryCode = proof.recoveryCode ?? "";
+    if (code.length > 0 && recoveryCode.length > 0) {
+      throw invalidArgument(codeField, `give either ${codeField} or ${recoveryField}, not both`);
+    }
+    if (recoveryCode.length > 0) {
+      wellFormed(recoveryField, recoveryCode);
+      if (recoveryCode.length > 64) throw invalidArgument(recoveryField, `${recoveryField} is too long`);
+      return { recoveryCode };
+    }
+    return { code: checkCode(codeField, code) };
+  }
+
+  async function prove(userId: string, proof: FactorProof): Promise<void> {
+    if (proof.recoveryCode !== undefined) await spendRecoveryCode(userId, proof.recoveryCode);
+    else await spendCode(userId, proof.code ?? "");
+  }
+
+  return { attempt, spendCode, recoveryCodeHashes, checkProof, prove };
+}
+
+export type FactorProofs = ReturnType<typeof createFactorProof>;
