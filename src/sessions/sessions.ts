@@ -2,24 +2,18 @@ import { randomUUID, timingSafeEqual } from "node:crypto";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { SecurityEvents } from "../events.ts";
-import { checkId, checkOpaque } from "../input.ts";
+import { checkId } from "../input.ts";
 import type { Logger } from "../log.ts";
 import { createPermissionLookup, type RoleMap } from "../permissions/permissions.ts";
 import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
-import type {
-  UserPatch,
-  RefreshSuccessor,
-  RefreshTokenRecord,
-  SessionCutoff,
-  SessionRecord,
-  Store,
-  TwoFactorRecord,
-  UserRecord,
-} from "../store/port.ts";
+import type { SessionCutoff, SessionRecord, Store, TwoFactorRecord, UserPatch, UserRecord } from "../store/port.ts";
 import type { AccessTokens } from "../tokens/access.ts";
 import { type DeviceGrant, type DeviceTokens, deviceOwner } from "../tokens/devices.ts";
-import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { Caller, ClientInfo } from "./caller.ts";
+import { pairIssuer, type TokenPair } from "./pairs.ts";
+import { createRefresh } from "./refresh.ts";
+
+export type { TokenPair } from "./pairs.ts";
 
 export interface SessionPolicy {
   refreshTokenTtlSeconds: number;
@@ -72,16 +66,6 @@ export interface SessionView {
   current: boolean;
 }
 
-export interface TokenPair {
-  accessToken: string;
-  refreshToken: string;
-  tokenType: "Bearer";
-  expiresIn: number;
-  accessTokenExpiresAt: Date;
-  refreshTokenExpiresAt: Date;
-  sessionId: string;
-}
-
 // lastActiveAt is written at most once a minute per session, not on every call.
 const touchIntervalMs = 60_000;
 
@@ -96,14 +80,6 @@ function passesBoth(session: SessionRecord, user: UserRecord, twoFactor: TwoFact
     passesCutoff(user.sessionCutoff, session.id, session.generations.user) &&
     (twoFactor === null || passesCutoff(twoFactor.sessionCutoff, session.id, session.generations.twoFactor))
   );
-}
-
-/** What is sealed of a pair for the grace window: the two tokens and their expiries. */
-interface SealedPair {
-  accessToken: string;
-  refreshToken: string;
-  accessTokenExpiresAt: number;
-  refreshTokenExpiresAt: number;
 }
 
 /** A live session and its user as read by the same check. */
@@ -134,34 +110,7 @@ export function createSessions(deps: SessionsDeps) {
     };
   };
 
-  /** The roles as the user record holds them now: a refresh carries a change into the next token. */
-  async function issuePair(session: SessionRecord, user: UserRecord, expiresAt: Date): Promise<TokenPair> {
-    const refreshToken = randomToken(32);
-    await store.refreshTokens.insert({
-      tokenHash: tokenHash(refreshToken),
-      sessionId: session.id,
-      userId: session.userId,
-      createdAt: clock.now(),
-      expiresAt,
-      consumedAt: null,
-      successor: null,
-    });
-    const access = await accessTokens.issue({
-      userId: session.userId,
-      sessionId: session.id,
-      roles: user.roles,
-      permissions: permissionsFor(user.roles),
-    });
-    return {
-      accessToken: access.token,
-      refreshToken,
-      tokenType: "Bearer",
-      expiresIn: access.expiresIn,
-      accessTokenExpiresAt: access.expiresAt,
-      refreshTokenExpiresAt: expiresAt,
-      sessionId: session.id,
-    };
-  }
+  const issuePair = pairIssuer({ store, clock, accessTokens, permissionsFor });
 
   /**
    * The session if it is live now: not revoked or expired, its user still exists, and no security
@@ -222,86 +171,17 @@ export function createSessions(deps: SessionsDeps) {
     }
   }
 
-  /**
-   * A refresh token presented after it was spent means it leaked or was replayed: the whole
-   * session (every token descended from the same sign-in) is revoked.
-   */
-  async function reuseDetected(sessionId: string, userId: string, now: Date): Promise<never> {
-    await store.sessions.revoke(sessionId, userId, now);
-    deps.log.warn({ sessionId, userId }, "refresh token reuse: session revoked");
-    deps.events.refreshReuse();
-    throw new AuthError("REFRESH_REVOKED", "the refresh token was already used; the session has been revoked");
-  }
-
-  /**
-   * The successor record of a spend: the pair sealed to the spent token itself (not its hash, so
-   * nothing stored opens it), for the grace window.
-   */
-  function successorOf(spentToken: string, pair: TokenPair, now: Date): RefreshSuccessor | null {
-    if (policy.refreshReuseGraceSeconds === 0) return null;
-    const sealed: SealedPair = {
-      accessToken: pair.accessToken,
-      refreshToken: pair.refreshToken,
-      accessTokenExpiresAt: pair.accessTokenExpiresAt.getTime(),
-      refreshTokenExpiresAt: pair.refreshTokenExpiresAt.getTime(),
-    };
-    return {
-      tokenHash: tokenHash(pair.refreshToken),
-      sealedPair: deps.successorSealer.seal(Buffer.from(JSON.stringify(sealed), "utf8"), spentToken),
-      graceUntil: addSeconds(now, policy.refreshReuseGraceSeconds),
-    };
-  }
-
-  const isUnspent = (token: RefreshTokenRecord | null): boolean => token !== null && token.consumedAt === null;
-  const unspent = async (hash: string): Promise<boolean> => isUnspent(await store.refreshTokens.find(hash));
-
-  /**
-   * A spent token presented again. Within the grace window, and only while the pair it was
-   * rotated into is still the live one (its refresh token unspent), it is the same client racing
-   * itself (two tabs, a retry after a lost answer): it gets that same pair, and nothing is
-   * revoked. Anything else (after the window, an older token, a successor already rotated) is
-   * reuse, and the whole session is revoked.
-   */
-  async function replayed(spent: RefreshTokenRecord, presented: string, now: Date): Promise<TokenPair> {
-    const successor = spent.successor;
-    if (successor === null || successor.graceUntil.getTime() <= now.getTime()) {
-      return reuseDetected(spent.sessionId, spent.userId, now);
-    }
-    const [next, live] = await Promise.all([
-      store.refreshTokens.find(successor.tokenHash),
-      liveSession(spent.sessionId, spent.userId, now),
-    ]);
-    if (!isUnspent(next)) return reuseDetected(spent.sessionId, spent.userId, now);
-    if (live === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
-    let pair: SealedPair;
-    try {
-      pair = JSON.parse(Buffer.from(deps.successorSealer.open(successor.sealedPair, presented)).toString("utf8")) as SealedPair;
-    } catch (err) {
-      // Sealed under another SERVER_SECRET (rotated since): the pair cannot be given again, but the
-      // client holding it did nothing wrong, so nothing is revoked.
-      deps.log.warn({ err, sessionId: spent.sessionId }, "refresh grace: the stored pair does not open");
-      throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
-    }
-    // The read above may be stale by now: the owner may have rotated the successor while it was
-    // in flight. A pair handed out after that would let its holder replay it within its own grace
-    // for the live pair, so the predecessor of a rotated successor would never revoke. Checked
-    // again as the last step before the pair goes out (nothing is awaited after it).
-    if (!(await unspent(successor.tokenHash))) return reuseDetected(spent.sessionId, spent.userId, now);
-    deps.log.info(
-      { sessionId: spent.sessionId, userId: spent.userId },
-      "refresh token replayed within the grace window: same pair returned",
-    );
-    deps.events.refreshGraceReplay();
-    return {
-      accessToken: pair.accessToken,
-      refreshToken: pair.refreshToken,
-      tokenType: "Bearer",
-      expiresIn: Math.max(0, Math.floor((pair.accessTokenExpiresAt - now.getTime()) / 1000)),
-      accessTokenExpiresAt: new Date(pair.accessTokenExpiresAt),
-      refreshTokenExpiresAt: new Date(pair.refreshTokenExpiresAt),
-      sessionId: spent.sessionId,
-    };
-  }
+  const refresh = createRefresh({
+    store,
+    clock,
+    successorSealer: deps.successorSealer,
+    log: deps.log,
+    events: deps.events,
+    policy,
+    ttlFor,
+    liveSession,
+    issuePair,
+  });
 
   return {
     /**
@@ -367,46 +247,8 @@ export function createSessions(deps: SessionsDeps) {
       return `${sessionId}.${cookieMac(sessionId)}`;
     },
 
-    /**
-     * Spends a refresh token for a new pair; a spent one presented again is a replay within the
-     * grace window or reuse (see replayed).
-     */
-    async refresh(rawToken: string): Promise<TokenPair> {
-      const token = checkOpaque("refresh_token", rawToken, "INVALID_REFRESH");
-      const hash = tokenHash(token);
-      const now = clock.now();
-      const found = await store.refreshTokens.find(hash);
-      if (found === null) {
-        throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
-      }
-      if (found.consumedAt !== null) return replayed(found, token, now);
-      if (found.expiresAt.getTime() <= now.getTime()) {
-        throw new AuthError("REFRESH_EXPIRED", "the refresh token has expired; sign in again");
-      }
-      // Liveness is checked before the spend: concurrent callers that lose the spend revoke the
-      // session only after it, so they cannot turn the single winner into a failure. The winner's
-      // new pair then dies with the session, because every call checks that the session is live.
-      const live = await liveSession(found.sessionId, found.userId, now);
-      if (live === null) throw new AuthError("REFRESH_REVOKED", "the session has ended; sign in again");
-      const { session } = live;
-      const sliding = addSeconds(now, ttlFor(session.rememberMe));
-      const absolute = addSeconds(session.createdAt, policy.sessionMaxLifetimeSeconds);
-      const expiresAt = new Date(Math.min(sliding.getTime(), absolute.getTime()));
-      // The new pair is made and its refresh token stored before the spend, so that the spend
-      // records it in the same atomic step: a racing caller that loses the spend then finds the
-      // pair, and the token in it already works.
-      const pair = await issuePair(session, live.user, expiresAt);
-      const keepSpentUntil = addSeconds(now, policy.refreshReuseDetectionSeconds);
-      const spent = await store.refreshTokens.consume(hash, now, keepSpentUntil, successorOf(token, pair, now));
-      if (spent.outcome !== "consumed") {
-        // Lost the race: this pair was never handed out.
-        await store.refreshTokens.delete(tokenHash(pair.refreshToken));
-        if (spent.outcome === "reused") return replayed(spent.record, token, now);
-        throw new AuthError("INVALID_REFRESH", "the refresh token is invalid", { field: "refresh_token" });
-      }
-      await store.sessions.touch(session.id, now, expiresAt);
-      return pair;
-    },
+    /** Spends a refresh token for a new pair, or answers a spent one (refresh.ts). */
+    refresh,
 
     async list(caller: Caller): Promise<SessionView[]> {
       return viewsOf(caller.userId, caller.sessionId);
