@@ -67,7 +67,11 @@ export class VerifiedTokenCache<T> {
       if (this.#entries.size < this.#maxEntries && entry.expiresAtMs > nowMs) break;
       this.#entries.delete(oldest);
     }
-    this.#entries.set(token, { value, expiresAtMs, placed: ++this.#placements });
+    // A copy of the token, not the string given: that is often a slice of a request's whole
+    // Authorization header (a regex capture), which V8 keeps alive behind the slice, so that a
+    // client padding its header to the limit (64 KiB over HTTP/2) would make each entry cost that.
+    // Tokens are ASCII (verify checks their shape first), so latin1 copies them exactly.
+    this.#entries.set(Buffer.from(token, "latin1").toString("latin1"), { value, expiresAtMs, placed: ++this.#placements });
   }
 
   /** Counts for metrics and tests: entries held, lookups answered and not. */

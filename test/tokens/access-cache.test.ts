@@ -1,7 +1,10 @@
 // The verified-token cache (src/tokens/verified-cache.ts) behind accessTokens.verify: a token
 // verified once is not verified again, but the cache never answers for a token it has not
 // verified itself (any other signature, payload or prefix), nor after the token's expiry.
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { beforeEach, describe, expect, it } from "vitest";
+import { bearerFrom } from "../../src/transport/credentials.ts";
 import { AuthError } from "../../src/errors.ts";
 import { createAccessTokens, type AccessTokens } from "../../src/tokens/access.ts";
 import { loadKeyRing, type KeyRing } from "../../src/tokens/keys.ts";
@@ -143,6 +146,34 @@ describe("access tokens: the verified-token cache", () => {
     cache.set("new", "new", 10_000, 2_000);
     expect(cache.stats().entries).toBe(2);
     expect(["old1", "old2", "live", "new"].map((k) => cache.get(k, 2_000))).toEqual([undefined, undefined, "live", "new"]);
+  });
+
+  it("an entry holds a copy of its token, not the padded header the token was cut from", async () => {
+    // A regex capture is a slice that keeps its whole source string alive: were the slice the key,
+    // each entry would hold its request's Authorization header, 64 KiB if the client padded it.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const heap = () => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const entries = 150;
+    const tokens = tokensWith(entries);
+    const issuer = replica();
+    const issued = await Promise.all(
+      Array.from({ length: entries }, (_, i) =>
+        issuer.issue({ userId: `usr_${i}`, sessionId: `ses_${i}`, roles: ["user"], permissions: [] }),
+      ),
+    );
+    const before = heap();
+    for (const { token } of issued) {
+      const header = `Bearer${" ".repeat(60_000)}${token}`;
+      await tokens.verify(bearerFrom(header) ?? "");
+    }
+    expect(tokens.cacheStats().entries).toBe(entries);
+    // 150 headers of 60 kB would be 9 MB; 150 entries of about a kilobyte are well under 2.
+    expect(heap() - before).toBeLessThan(2_000_000);
   });
 
   it("size 0 turns it off: every call verifies the signature", async () => {
