@@ -173,6 +173,8 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       // refused (its request unread, its answer ended) is not counted.
       stream.once("close", () => {
         if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || !(stream.aborted || stream.readableEnded)) return;
+        // Reset by the server itself (a body past its deadline, a long-lived stream over the cap).
+        if (slowBodies.resetHere(stream)) return;
         // Streams cut because their connection ended (a client that lost its network, say) close
         // after the session is destroyed: they are no resets.
         if (session.destroyed) return;

@@ -10,7 +10,15 @@ export interface SlowBodyWatch {
   watchRate(req: http.IncomingMessage, res: http.ServerResponse): void;
   /** HTTP/2: the body must be complete within HTTP_REQUEST_TIMEOUT_MS of the headers (see below). */
   watchDeadline(req: http2.Http2ServerRequest): void;
+  /**
+   * Whether this watch reset the stream itself: such a reset is the server's, not one the client
+   * sent, and must not count against the client's reset budget (listener.ts).
+   */
+  resetHere(stream: http2.Http2Stream): boolean;
 }
+
+/** Long-lived request streams (below) one HTTP/2 connection may hold open at once. */
+export const maxLongLivedStreamsPerSession = 4;
 
 /**
  * Requests whose body is a stream that lives as long as the client wants: gRPC server reflection,
@@ -22,19 +30,29 @@ function longLivedRequest(url: string | undefined): boolean {
 
 /** `onSlowBody` hears of each body cut off, with the client's address. */
 export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (address: string) => void): SlowBodyWatch {
-  /** HTTP/2 requests whose body is still coming, and when their headers came. */
+  /** HTTP/2 requests whose body is still coming, and when their headers came (performance.now()). */
   const h2Bodies = new Map<http2.Http2ServerRequest, number>();
   let h2Sweep: NodeJS.Timeout | undefined;
+  /** Streams reset here, for resetHere. */
+  const resets = new WeakSet<http2.Http2Stream>();
+  /** Long-lived request streams open on each connection. */
+  const longLived = new WeakMap<http2.Http2Session, number>();
+
+  const reset = (stream: http2.Http2Stream, code: number) => {
+    resets.add(stream);
+    stream.close(code);
+  };
 
   const sweepH2Bodies = () => {
-    const cutoff = Date.now() - limits.requestTimeoutMs;
+    // The monotonic clock: a step of the wall clock (NTP, a resumed VM) must not cut every upload.
+    const cutoff = performance.now() - limits.requestTimeoutMs;
     for (const [pending, since] of h2Bodies) {
       if (pending.complete || pending.stream.readableEnded) {
         h2Bodies.delete(pending);
       } else if (since <= cutoff) {
         h2Bodies.delete(pending);
         onSlowBody(pending.socket?.remoteAddress ?? "");
-        pending.stream.close(http2.constants.NGHTTP2_CANCEL);
+        reset(pending.stream, http2.constants.NGHTTP2_CANCEL);
       }
     }
     if (h2Bodies.size === 0) {
@@ -83,14 +101,33 @@ export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (addre
      * connections). A stream still receiving at the deadline is reset with CANCEL. One sweep for
      * all of them, as Node's own HTTP/1.1 check is, rather than a timer per request; a request
      * leaves the map when its stream closes.
+     *
+     * A long-lived request stream (server reflection) has no deadline, but a connection may hold
+     * only `maxLongLivedStreamsPerSession` of them at once: one more is refused (REFUSED_STREAM,
+     * which tells the client it was not processed), so that they cannot stand in for the
+     * dribbled bodies the deadline stops.
      */
     watchDeadline(req) {
-      if (limits.requestTimeoutMs === 0 || req.stream.endAfterHeaders || longLivedRequest(req.url)) return;
-      h2Bodies.set(req, Date.now());
+      if (longLivedRequest(req.url)) {
+        const session = req.stream.session;
+        if (session === undefined) return;
+        const open = longLived.get(session) ?? 0;
+        if (open >= maxLongLivedStreamsPerSession) {
+          reset(req.stream, http2.constants.NGHTTP2_REFUSED_STREAM);
+          return;
+        }
+        longLived.set(session, open + 1);
+        req.stream.once("close", () => longLived.set(session, (longLived.get(session) ?? 1) - 1));
+        return;
+      }
+      if (limits.requestTimeoutMs === 0 || req.stream.endAfterHeaders) return;
+      h2Bodies.set(req, performance.now());
       req.stream.once("close", () => h2Bodies.delete(req));
       if (h2Sweep !== undefined) return;
       h2Sweep = setInterval(sweepH2Bodies, Math.max(25, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))));
       h2Sweep.unref();
     },
+
+    resetHere: (stream) => resets.has(stream),
   };
 }

@@ -4,6 +4,7 @@
 // anything took beyond "longer than the timeout".
 import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { maxLongLivedStreamsPerSession } from "../../src/server/slow-bodies.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 
 const timeoutMs = 300;
@@ -34,8 +35,9 @@ describe("slow HTTP/2 request bodies", () => {
     await h.close();
   });
 
-  it("resets a stream whose body is still coming at the deadline, and counts it", async () => {
+  it("resets a stream whose body is still coming at the deadline, and counts it as a slow body, not as the client's reset", async () => {
     const before = h.server.connectionStats().slowBodies;
+    const resetsBefore = h.server.connectionStats().http2Resets;
     const stream = session.request(
       { ":method": "POST", ":path": "/auth.v1.AuthService/Login", "content-type": "application/json" },
       { endStream: false },
@@ -49,6 +51,8 @@ describe("slow HTTP/2 request bodies", () => {
       clearInterval(dribble);
     }
     expect(h.server.connectionStats().slowBodies).toBe(before + 1);
+    // The server's own reset must not spend the client's reset budget (HTTP2_MAX_RESETS_*).
+    expect(h.server.connectionStats().http2Resets).toBe(resetsBefore);
     // The connection itself is still good: another call on it is answered.
     const ok = session.request({ ":method": "GET", ":path": "/livez" });
     ok.resume();
@@ -83,5 +87,39 @@ describe("slow HTTP/2 request bodies", () => {
     stream.resume();
     expect(await endWithin(stream, timeoutMs * 3)).toBe("open");
     stream.close(http2.constants.NGHTTP2_CANCEL);
+  });
+
+  it("refuses a connection more long-lived streams than its share, without counting that as the client's reset", async () => {
+    const own = http2.connect(h.url);
+    own.on("error", () => undefined);
+    const reflection = () => {
+      const stream = own.request(
+        {
+          ":method": "POST",
+          ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+          "content-type": "application/grpc",
+          te: "trailers",
+        },
+        { endStream: false },
+      );
+      stream.resume();
+      return stream;
+    };
+    try {
+      await wait(100); // the previous test's own reset (a client's CANCEL) is counted by now
+      const resetsBefore = h.server.connectionStats().http2Resets;
+      const held = Array.from({ length: maxLongLivedStreamsPerSession }, reflection);
+      await wait(100); // all of them reached the server before the next
+      const refused = reflection();
+      expect(await endWithin(refused, timeoutMs * 10)).toBe(http2.constants.NGHTTP2_REFUSED_STREAM);
+      for (const stream of held) expect(await endWithin(stream, 50)).toBe("open");
+      // One ends: its place is free again.
+      held[0]?.close(http2.constants.NGHTTP2_NO_ERROR);
+      await wait(100);
+      expect(await endWithin(reflection(), timeoutMs)).toBe("open");
+      expect(h.server.connectionStats().http2Resets).toBe(resetsBefore);
+    } finally {
+      own.destroy();
+    }
   });
 });
