@@ -13,13 +13,20 @@
 const maxThreads = 1024;
 
 /**
- * The pool size to set: the CPUs this process may run on, plus one; or undefined when the operator
- * set UV_THREADPOOL_SIZE (theirs is kept). An empty value counts as unset (libuv would read it as
- * 1 thread). Throws on a value libuv would misread, naming the variable.
+ * The pool size to set: one more than the hashes the gate lets run at once (ARGON2_MAX_CONCURRENT,
+ * by default the CPUs this process may run on), so that one thread is always free for the rest; or
+ * undefined when the operator set UV_THREADPOOL_SIZE (theirs is kept). An empty value counts as
+ * unset (libuv would read it as 1 thread). Throws on a value libuv would misread, naming the
+ * variable. ARGON2_MAX_CONCURRENT is read raw here, before the configuration: a value the
+ * configuration will refuse is left to it and sizes nothing.
  */
 export function threadPoolSize(env: Record<string, string | undefined>, parallelism: number): number | undefined {
   const given = env.UV_THREADPOOL_SIZE?.trim();
-  if (given === undefined || given === "") return Math.min(maxThreads, Math.max(1, parallelism) + 1);
+  if (given === undefined || given === "") {
+    const gate = env.ARGON2_MAX_CONCURRENT?.trim() ?? "";
+    const hashes = /^\d+$/.test(gate) && Number(gate) >= 1 ? Number(gate) : parallelism;
+    return Math.min(maxThreads, Math.max(1, hashes) + 1);
+  }
   const n = Number(given);
   if (!/^\d+$/.test(given) || n < 1 || n > maxThreads) {
     throw new Error(`invalid configuration: UV_THREADPOOL_SIZE must be a whole number between 1 and ${maxThreads}, got "${given}"`);

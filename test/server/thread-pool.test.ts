@@ -9,13 +9,17 @@ import { threadPoolSize } from "../../src/thread-pool.ts";
 import { repoRoot } from "../support/harness.ts";
 
 describe("the thread pool's size", () => {
-  it("is the CPUs available plus one when UV_THREADPOOL_SIZE is unset or empty", () => {
+  it("is one more than ARGON2_MAX_CONCURRENT (by default the CPUs available) when UV_THREADPOOL_SIZE is unset or empty", () => {
     expect(threadPoolSize({}, 1)).toBe(2);
     expect(threadPoolSize({}, 2)).toBe(3);
     expect(threadPoolSize({}, 16)).toBe(17);
     expect(threadPoolSize({ UV_THREADPOOL_SIZE: "" }, 8)).toBe(9);
     expect(threadPoolSize({ UV_THREADPOOL_SIZE: "  " }, 8)).toBe(9);
     expect(threadPoolSize({}, 4096)).toBe(1024); // libuv's maximum
+    // One more than the hashes the gate lets run at once, when that is set: a thread stays free.
+    expect(threadPoolSize({ ARGON2_MAX_CONCURRENT: "6" }, 2)).toBe(7);
+    expect(threadPoolSize({ ARGON2_MAX_CONCURRENT: "1" }, 8)).toBe(2);
+    expect(threadPoolSize({ ARGON2_MAX_CONCURRENT: "lots" }, 2)).toBe(3); // refused later, by the configuration
   });
 
   it("keeps the operator's UV_THREADPOOL_SIZE, and refuses one libuv would misread", () => {
