@@ -55,6 +55,15 @@ describe("the hashing gate", () => {
     expect(started.slice(-2)).toEqual(["f", "g"]);
   });
 
+  it("gives back the place of a task that throws before it returns a promise", async () => {
+    const gate = createGate(1);
+    const throwing = (): Promise<string> => {
+      throw new Error("thrown at once");
+    };
+    await expect(gate(throwing)).rejects.toThrow("thrown at once");
+    expect(await gate(async () => "next")).toBe("next");
+  });
+
   it("refuses a limit that is not a whole number of at least 1", () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => createGate(bad)).toThrow(RangeError);
   });
