@@ -1,0 +1,77 @@
+// The users of the storage port (the rules every adapter honours are in ../port.ts).
+
+import type { SessionCutoff } from "./shared.ts";
+
+/** The role every account has unless an administrator changes it (see src/permissions/). */
+export const defaultRole = "user";
+
+export interface UserRecord {
+  id: string;
+  /** Normalized: trimmed and lower-cased. Unique. */
+  email: string;
+  emailVerified: boolean;
+  displayName: string;
+  /** argon2id PHC string; null once the password credential is unlinked. */
+  passwordHash: string | null;
+  passwordUpdatedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Raised by password changes and resets and by unlinking a credential. */
+  sessionCutoff: SessionCutoff;
+  /**
+   * The user's roles (src/permissions/), each once, sorted; ["user"] for a new account. Records
+   * written before roles existed read as ["user"].
+   */
+  roles: string[];
+  /** When an administrator disabled the account; null while enabled (and in older records). */
+  disabledAt: Date | null;
+}
+
+/** The fields of a user that may change after creation. */
+export type UserPatch = Partial<
+  Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt" | "roles" | "disabledAt">
+>;
+
+/** The keys of UserPatch, listed for adapters so that nothing else (id, email, createdAt) can be patched. */
+export const PATCHABLE_USER_FIELDS = [
+  "emailVerified",
+  "displayName",
+  "passwordHash",
+  "passwordUpdatedAt",
+  "updatedAt",
+  "roles",
+  "disabledAt",
+] as const satisfies readonly (keyof UserPatch)[];
+
+export interface UserUpdateOptions {
+  ifPasswordHash?: string | null;
+  endSessions?: { keep: string | null };
+}
+
+/** A page of users in email order (see UserStore.list). */
+export interface UserListQuery {
+  /** Only users whose email starts with this (already normalized) prefix; "" for all. */
+  emailPrefix: string;
+  /** Only users whose email sorts after this one (the last of the previous page); null from the start. */
+  afterEmail: string | null;
+  limit: number;
+}
+
+export interface UserStore {
+  /** Throws DuplicateEmailError when the email is taken. */
+  insert(user: UserRecord): Promise<void>;
+  findById(id: string): Promise<UserRecord | null>;
+  findByEmail(email: string): Promise<UserRecord | null>;
+  /**
+   * Applies the patch and returns the updated user, or null when there is no such user, or when
+   * `ifPasswordHash` is given and the stored hash is no longer that one (a compare-and-set, so a
+   * stale writer cannot overwrite a password changed in the meantime). With `endSessions`, the
+   * same atomic write raises the user's session cutoff generation by one and keeps only
+   * `endSessions.keep` (or none).
+   */
+  update(id: string, patch: UserPatch, options?: UserUpdateOptions): Promise<UserRecord | null>;
+  /** Returns whether a user was deleted. */
+  delete(id: string): Promise<boolean>;
+  /** Up to `limit` users in ascending email order (emails are unique, so the order is total). */
+  list(query: UserListQuery): Promise<UserRecord[]>;
+}
