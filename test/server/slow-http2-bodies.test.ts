@@ -22,6 +22,21 @@ function endWithin(stream: http2.ClientHttp2Stream, ms: number): Promise<number 
   });
 }
 
+/** A server-reflection stream, opened and left open: a bidirectional call with no end in sight. */
+function reflectionStream(on: http2.ClientHttp2Session): http2.ClientHttp2Stream {
+  const stream = on.request(
+    {
+      ":method": "POST",
+      ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+      "content-type": "application/grpc",
+      te: "trailers",
+    },
+    { endStream: false },
+  );
+  stream.resume();
+  return stream;
+}
+
 describe("slow HTTP/2 request bodies", () => {
   let h: Harness;
   let session: http2.ClientHttp2Session;
@@ -75,16 +90,7 @@ describe("slow HTTP/2 request bodies", () => {
   });
 
   it("leaves the server reflection stream open past the deadline: a client asks on it as long as it likes", async () => {
-    const stream = session.request(
-      {
-        ":method": "POST",
-        ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        "content-type": "application/grpc",
-        te: "trailers",
-      },
-      { endStream: false },
-    );
-    stream.resume();
+    const stream = reflectionStream(session);
     expect(await endWithin(stream, timeoutMs * 3)).toBe("open");
     stream.close(http2.constants.NGHTTP2_CANCEL);
   });
@@ -92,19 +98,7 @@ describe("slow HTTP/2 request bodies", () => {
   it("refuses a connection more long-lived streams than its share, without counting that as the client's reset", async () => {
     const own = http2.connect(h.url);
     own.on("error", () => undefined);
-    const reflection = () => {
-      const stream = own.request(
-        {
-          ":method": "POST",
-          ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-          "content-type": "application/grpc",
-          te: "trailers",
-        },
-        { endStream: false },
-      );
-      stream.resume();
-      return stream;
-    };
+    const reflection = () => reflectionStream(own);
     try {
       await wait(100); // the previous test's own reset (a client's CANCEL) is counted by now
       const resetsBefore = h.server.connectionStats().http2Resets;
