@@ -88,6 +88,7 @@ try {
   console.log(
     `calls: ${load.ok} ok, ${load.errors} failed (${(load.ok / seconds).toFixed(0)}/s); latency p50 ${percentile(load.latencies, 0.5).toFixed(2)} ms, p99 ${percentile(load.latencies, 0.99).toFixed(2)} ms`,
   );
+  for (const failure of load.failures) console.log(`  failed: ${failure}`);
   console.log(
     `RSS: first ${first.rssMiB.toFixed(1)} MiB, last ${last.rssMiB.toFixed(1)} MiB, peak (VmHWM) ${mib(server.memory().hwm).toFixed(1)} MiB; slope after the first quarter ${rssSlope.toFixed(2)} MiB/min`,
   );

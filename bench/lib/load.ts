@@ -31,6 +31,8 @@ export interface LoadResult {
   latencies: number[];
   /** When each of those calls was due, ms since the epoch (for lining up with the server's GC). */
   starts: number[];
+  /** What the first few failed calls got (status and the start of the body, or the error thrown). */
+  failures: string[];
 }
 
 export interface LoadOptions {
@@ -77,17 +79,21 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   let answered = 0;
   const latencies: number[] = [];
   const starts: number[] = [];
+  const failures: string[] = [];
 
   // One call by user i, timed from `due` (when it should have started).
   const one = async (i: number, due: number) => {
     const user = opts.users[i] as VirtualUser;
     const session = sessions[i % sessions.length] as http2.ClientHttp2Session;
     let good = false;
+    const call = user.next();
     try {
-      const answer = await send(session, user.next());
+      const answer = await send(session, call);
       good = user.answered(answer.status, answer.body);
-    } catch {
+      if (!good && failures.length < 10) failures.push(`${call.path}: ${answer.status} ${answer.body.toString().slice(0, 200)}`);
+    } catch (err) {
       good = false;
+      if (failures.length < 10) failures.push(`${call.path}: ${err instanceof Error ? err.message : String(err)}`);
     }
     answered++;
     const now = performance.now();
@@ -141,5 +147,5 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     while (inFlight.size > 0) await Promise.all([...inFlight]);
   }
   for (const session of sessions) session.close();
-  return { reqPerSec: ok / (opts.measureMs / 1000), ok, errors, answered, latencies, starts };
+  return { reqPerSec: ok / (opts.measureMs / 1000), ok, errors, answered, latencies, starts, failures };
 }
