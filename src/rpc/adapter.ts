@@ -16,7 +16,7 @@ import type { ContextValues } from "@connectrpc/connect";
 import type { NodeHandler } from "../transport/node-http.ts";
 import { outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline } from "./compression.ts";
-import { outcomeKey } from "./context.ts";
+import { nodeRequestHeadersKey, outcomeKey } from "./context.ts";
 import { universalRequest } from "./node-request.ts";
 import { sendResponse } from "./node-response.ts";
 import { finishTrailer, rewriteConnectUnary, rewriteGrpcWeb, type NoteStatus } from "./protocol-errors.ts";
@@ -100,7 +100,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       void serveUnary(req, res, unary, wire, {
         opt,
         signalOf,
-        values: () => options.contextValues(req).set(outcomeKey, outcome),
+        values: () => options.contextValues(req).set(outcomeKey, outcome).set(nodeRequestHeadersKey, req.headers),
         note,
         toConnect: (read) => viaConnect(req, res, read),
       }).catch((reason: unknown) => options.log(reason, route));
@@ -112,7 +112,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     function viaConnect(req: NodeRequest, res: NodeResponse, read: { bytes: Buffer; rest: boolean } | undefined): void {
       let uReq: ReturnType<typeof universalRequest>;
       try {
-        uReq = universalRequest(req, res, options.contextValues(req).set(outcomeKey, outcome));
+        uReq = universalRequest(req, res, options.contextValues(req).set(outcomeKey, outcome).set(nodeRequestHeadersKey, req.headers));
       } catch {
         // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
         options.badRequest(req, res);

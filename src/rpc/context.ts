@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from "node:http";
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { ClientInfo } from "../sessions/caller.ts";
 import { bearerFrom, userAgentFrom } from "../transport/credentials.ts";
@@ -11,11 +12,42 @@ export const clientCertificateKey = createContextKey<string | undefined>(undefin
 /** The request's access-log record (see transport/outcome.ts); set by the RPC adapter. */
 export const outcomeKey = createContextKey<Outcome | undefined>(undefined, { description: "request outcome" });
 
+/**
+ * The request's headers as Node parsed them; set by the RPC adapter, so that reading one of them
+ * does not make the call build fetch Headers of all of them (see rpc/unary.ts).
+ */
+export const nodeRequestHeadersKey = createContextKey<IncomingHttpHeaders | undefined>(undefined, {
+  description: "the request's headers as Node parsed them",
+});
+
 export function clientInfo(ctx: HandlerContext): ClientInfo {
-  return { ipAddress: ctx.values.get(clientIpKey), userAgent: userAgentFrom(ctx.requestHeader.get("user-agent")) };
+  return { ipAddress: ctx.values.get(clientIpKey), userAgent: userAgentFrom(requestHeader(ctx, "user-agent")) };
 }
 
 /** The bearer token of the request, if any. A non-Bearer Authorization header counts as none. */
 export function bearerToken(ctx: HandlerContext): string | undefined {
-  return bearerFrom(ctx.requestHeader.get("authorization"));
+  return bearerFrom(requestHeader(ctx, "authorization"));
+}
+
+/**
+ * One request header (`name` in lower case) as `ctx.requestHeader.get(name)` gives it: repeated
+ * values joined with ", ", each without leading or trailing HTTP whitespace; null when absent.
+ */
+export function requestHeader(ctx: HandlerContext, name: string): string | null {
+  const headers = ctx.values.get(nodeRequestHeadersKey);
+  if (headers === undefined) return ctx.requestHeader.get(name);
+  const value = headers[name];
+  if (value === undefined) return null;
+  return typeof value === "string" ? withoutHttpWhitespace(value) : value.map(withoutHttpWhitespace).join(", ");
+}
+
+/** As fetch normalizes a header value: without leading and trailing tabs, spaces, CR and LF. */
+function withoutHttpWhitespace(value: string): string {
+  const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+  if (value.length === 0 || (!isSpace(value.charCodeAt(0)) && !isSpace(value.charCodeAt(value.length - 1)))) return value;
+  let start = 0;
+  let end = value.length;
+  while (start < end && isSpace(value.charCodeAt(start))) start++;
+  while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
+  return value.slice(start, end);
 }

@@ -5,7 +5,7 @@
 // sending quietly, and the body's iterator is returned, so a streaming handler stops.
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 
-type NodeHeaders = Record<string, string | string[]>;
+export type NodeHeaders = Record<string, string | string[]>;
 
 /** What is used of Node's HTTP/1.1 and HTTP/2 (compatibility) responses alike. */
 interface NodeResponse {
@@ -57,15 +57,15 @@ export async function sendResponse(
 /** A whole answer, written at once: headers, the body, and gRPC's trailers. */
 export function writeAnswer(
   res: NodeResponse & { end(chunk: Uint8Array): unknown },
-  answer: { status: number; header: Headers; body: Uint8Array; trailer: Headers | undefined },
+  answer: { status: number; header: NodeHeaders; body: Uint8Array; trailer: NodeHeaders | undefined },
 ): void {
-  res.writeHead(answer.status, nodeHeaders(answer.header));
+  res.writeHead(answer.status, answer.header);
   if (answer.trailer === undefined) {
     res.end(answer.body);
     return;
   }
   if (answer.body.byteLength > 0) res.write(answer.body);
-  res.addTrailers(nodeHeaders(answer.trailer));
+  res.addTrailers(answer.trailer);
   res.end();
 }
 
@@ -82,8 +82,8 @@ function drained(res: NodeResponse): Promise<void> {
   });
 }
 
-/** Fetch headers as Node's: lower-case names, repeated ones (Set-Cookie) as arrays. */
-function nodeHeaders(headers: Headers | undefined): NodeHeaders {
+/** Fetch headers as Node's: lower-case names, repeated ones (Set-Cookie) as arrays; none gives an empty set. */
+export function nodeHeaders(headers: Headers | undefined): NodeHeaders {
   const o: NodeHeaders = Object.create(null) as NodeHeaders;
   headers?.forEach((value, key) => {
     const existing = o[key];

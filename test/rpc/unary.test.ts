@@ -14,7 +14,7 @@ import { gzipSync } from "node:zlib";
 import { toBinary, create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetCurrentUserRequestSchema, RegisterRequestSchema } from "../../gen/auth/v1/auth_service_pb.js";
-import { createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { createRpcHandler } from "../../src/rpc/adapter.ts";
 import type { Store } from "../../src/store/port.ts";
@@ -384,10 +384,16 @@ interface Seen {
  * The RPC adapter alone on plain node:http and node:http2 servers, with or without the fast path,
  * and a Health/Check that records its context and waits `holdMs` before answering.
  */
-async function smallServers(fast: boolean, holdMs = 0, register?: Parameters<typeof createRpcHandler>[0]["routes"]) {
+async function smallServers(
+  fast: boolean,
+  holdMs = 0,
+  register?: Parameters<typeof createRpcHandler>[0]["routes"],
+  interceptors: Interceptor[] = [],
+) {
   const seen: Seen[] = [];
   const handler = createRpcHandler({
     unaryFastPath: fast,
+    interceptors,
     routes(router) {
       router.service(Health, {
         async check(_req, ctx) {
@@ -472,6 +478,121 @@ describe("which handler serves a call", () => {
       expect(again.seen).toHaveLength(0);
     } finally {
       again.close();
+    }
+  });
+});
+
+describe("headers and trailers the implementation reads and sets", () => {
+  // The fast path makes the context's Headers only when asked for (rpc/unary.ts): what a call
+  // sets, and what it reads of the request, must still be what Connect's handler gives.
+  const register = (router: ConnectRouter) =>
+    router.service(Health, {
+      check(req, ctx) {
+        ctx.responseHeader.set("x-seen", ctx.requestHeader.get("x-in") ?? "none");
+        ctx.responseHeader.append("set-cookie", "a=1");
+        ctx.responseHeader.append("set-cookie", "b=2");
+        ctx.responseTrailer.set("x-trailer", "t");
+        if (req.service === "fail") throw new ConnectError("no", Code.FailedPrecondition, { "x-meta": "m" });
+        return { status: HealthCheckResponse_ServingStatus.SERVING };
+      },
+      async *watch() {},
+    });
+  let fastServers: Awaited<ReturnType<typeof smallServers>>;
+  let connectServers: Awaited<ReturnType<typeof smallServers>>;
+  beforeAll(async () => {
+    fastServers = await smallServers(true, 0, register);
+    connectServers = await smallServers(false, 0, register);
+  });
+  afterAll(() => {
+    fastServers.close();
+    connectServers.close();
+  });
+  const failing = () => toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: "fail" }));
+
+  it.each([
+    ["Connect JSON, HTTP/1.1", { h2: false, path: HEALTH, headers: { ...jsonType, "x-in": " padded\t" }, body: json({}) }],
+    ["Connect JSON, HTTP/1.1, an error", { h2: false, path: HEALTH, headers: jsonType, body: json({ service: "fail" }) }],
+    ["Connect Protobuf, HTTP/2", { h2: true, path: HEALTH, headers: { ...protoType, "x-in": "v" }, body: healthProto() }],
+    ["gRPC", { h2: true, path: HEALTH, headers: { ...grpcType, "x-in": "v" }, body: frame(0, healthProto()) }],
+    ["gRPC, an error", { h2: true, path: HEALTH, headers: grpcType, body: frame(0, failing()) }],
+  ] as Array<[string, Request]>)("%s", async (_name, r) => {
+    const ask = async (servers: typeof fastServers) => {
+      servers.seen.length = 0;
+      const a = r.h2 ? await h2Request(servers.h2Url, "POST", r.path, r.headers, r.body) : await h1Request(servers.h1Url, r);
+      return r.h2
+        ? { status: a.status, headers: kept(a.headers), trailers: kept(a.trailers), body: Buffer.from(a.body).toString("base64") }
+        : a;
+    };
+    const viaFast = await ask(fastServers);
+    const viaConnect = await ask(connectServers);
+    expect(viaFast).toEqual(viaConnect);
+    expect(JSON.stringify(viaFast)).toContain("x-seen");
+  });
+});
+
+describe("interceptors that pass on a request or answer of their own", () => {
+  // The fast path hands the interceptors a request and an answer whose headers are read when asked
+  // for (rpc/unary.ts invokeUnary); one an interceptor builds instead must reach the implementation
+  // and the wire exactly as in Connect's handler.
+  const register = (router: ConnectRouter) =>
+    router.service(Health, {
+      check(_req, ctx) {
+        ctx.responseHeader.set("x-seen", `${ctx.requestHeader.get("x-in") ?? "none"}/${ctx.values.get(tagKey)}`);
+        return { status: HealthCheckResponse_ServingStatus.SERVING };
+      },
+      async *watch() {},
+    });
+  const tagKey = createContextKey("untagged");
+  const interceptors: Array<[string, Interceptor]> = [
+    ["a new request with headers of its own", (next) => (req) => next({ ...req, header: new Headers({ "x-in": "replaced" }) })],
+    [
+      "a spread copy of the request with other values",
+      (next) => (req) => next({ ...req, contextValues: req.contextValues.set(tagKey, "tagged") }),
+    ],
+  ];
+  const requests: Request[] = [
+    { h2: false, path: HEALTH, headers: { ...jsonType, "x-in": "sent" }, body: json({}) },
+    { h2: true, path: HEALTH, headers: { ...grpcType, "x-in": "sent" }, body: frame(0, healthProto()) },
+  ];
+  const ask = async (servers: Awaited<ReturnType<typeof smallServers>>, r: Request) => {
+    const a = r.h2 ? await h2Request(servers.h2Url, "POST", r.path, r.headers, r.body) : await h1Request(servers.h1Url, r);
+    return r.h2
+      ? { status: a.status, headers: kept(a.headers), trailers: kept(a.trailers), body: Buffer.from(a.body).toString("base64") }
+      : a;
+  };
+
+  it.each(interceptors)("%s", async (_name, interceptor) => {
+    const fastServers = await smallServers(true, 0, register, [interceptor]);
+    const connectServers = await smallServers(false, 0, register, [interceptor]);
+    try {
+      for (const r of requests) {
+        const viaFast = await ask(fastServers, r);
+        expect(viaFast).toEqual(await ask(connectServers, r));
+        expect(viaFast.status).toBe(200);
+      }
+    } finally {
+      fastServers.close();
+      connectServers.close();
+    }
+  });
+
+  it("an answer with headers and trailers of its own replaces the implementation's", async () => {
+    // Not compared with Connect's handler: its copyHeaders (invoke-implementation.js) deletes
+    // while it iterates, which leaves every other header it meant to delete (here the
+    // implementation's x-seen stays and the content type goes). The fast path replaces them all.
+    const interceptor: Interceptor = (next) => async (req) => ({
+      ...(await next(req)),
+      header: new Headers({ "x-own": "1" }),
+      trailer: new Headers({ "x-t": "2" }),
+    });
+    const fastServers = await smallServers(true, 0, register, [interceptor]);
+    try {
+      const [h1, grpc] = [await ask(fastServers, requests[0] as Request), await ask(fastServers, requests[1] as Request)];
+      expect(h1.headers).toEqual({ "content-type": "application/json", "content-length": "20", "x-own": "1", "trailer-x-t": "2" });
+      expect(grpc.headers).toEqual({ "content-type": "application/grpc+proto", "x-own": "1" });
+      expect(grpc.trailers).toEqual({ "grpc-status": "0", "x-t": "2" });
+    } finally {
+      fastServers.close();
     }
   });
 });
