@@ -51,6 +51,7 @@ import {
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
 import { answeredInFull, clientGone, type NodeHandler } from "../transport/node-http.ts";
 import { maxDeadlineMs } from "./compression.ts";
+import { withJsonAnswers } from "./json-answer.ts";
 import { requestUrl, webHeaders } from "./node-request.ts";
 import { nodeHeaders, type NodeHeaders, writeAnswer } from "./node-response.ts";
 import { finishTrailer, settleConnectError, type NoteStatus } from "./protocol-errors.ts";
@@ -81,7 +82,9 @@ export interface UnaryMethod {
 }
 
 export function unaryMethod(spec: MethodImplSpec & { kind: "unary" }, opt: UnaryOptions): UnaryMethod {
-  return { spec, serialization: createMethodSerializationLookup(spec.method, opt.binaryOptions, opt.jsonOptions, opt) };
+  const connect = createMethodSerializationLookup(spec.method, opt.binaryOptions, opt.jsonOptions, opt);
+  // JSON answers written by json-answer.ts: Connect's bytes, without toJsonString's reflection.
+  return { spec, serialization: withJsonAnswers(connect, spec.method.output, opt) };
 }
 
 /**

@@ -157,6 +157,7 @@ const cases: Array<[string, () => Request]> = [
     () => ({ h2: false, path: HEALTH, headers: jsonType, body: json({ service: "nope.v1.Nope" }) }),
   ],
   ["GetCurrentUser, Connect JSON, HTTP/1.1", () => ({ h2: false, path: ME, headers: { ...jsonType, ...bearer() }, body: json({}) })],
+  ["GetCurrentUser, Connect JSON, HTTP/2", () => ({ h2: true, path: ME, headers: { ...jsonType, ...bearer() }, body: json({}) })],
   ["GetCurrentUser, Connect Protobuf, HTTP/2", () => ({ h2: true, path: ME, headers: { ...protoType, ...bearer() }, body: meProto() })],
   ["GetCurrentUser, gRPC", () => ({ h2: true, path: ME, headers: { ...grpcType, ...bearer() }, body: frame(0, meProto()) })],
   ["GetCurrentUser, Connect, no token (UNAUTHENTICATED, details)", () => ({ h2: false, path: ME, headers: jsonType, body: json({}) })],
