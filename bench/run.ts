@@ -565,6 +565,16 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
   console.log(
     `\npeak RSS (VmHWM) over the whole run: server ${fmt(memory.serverPeakRssMiB)} MiB, bare node:http2 ${fmt(memory.bareH2PeakRssMiB)} MiB (${fmt(ratio, 2)}×), bare node:http ${fmt(memory.bareH1PeakRssMiB)} MiB`,
   );
+  // The same h2load load on both: what the issue's memory bound compares. Over the whole run the
+  // server also signs in, refreshes (keeping each spent token for reuse detection) and so on,
+  // which the bare server cannot do.
+  const sameLoad = figures.find((f) => f.id === "empty.h2c");
+  const bareSameLoad = figures.find((f) => f.id === "bare.h2c");
+  if (sameLoad !== undefined && bareSameLoad !== undefined) {
+    console.log(
+      `peak RSS under the same load (${sameLoad.label} against ${bareSameLoad.label}): ${fmt(sameLoad.peakRssMiB)} against ${fmt(bareSameLoad.peakRssMiB)} MiB (${fmt(sameLoad.peakRssMiB / bareSameLoad.peakRssMiB, 2)}×)`,
+    );
+  }
 }
 
 const cleanup = () => {
