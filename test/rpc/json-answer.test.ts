@@ -431,7 +431,14 @@ function randomMessage(r: Random, desc: DescMessage, depth: number, wrong: boole
       message[field.localName] = Array.from({ length: r.pick([0, 1, 2, 3]) }, () => randomItem(r, field, depth, wrong));
     } else if (field.fieldKind === "map") {
       const map: Record<string, unknown> = {};
-      for (let i = r.int(4); i > 0; i--) map[randomMapKey(r, field)] = randomItem(r, field, depth, wrong);
+      // Defined, not assigned: a key "__proto__" is then the map's own, as protobuf-es makes it.
+      for (let i = r.int(4); i > 0; i--)
+        Object.defineProperty(map, randomMapKey(r, field), {
+          value: randomItem(r, field, depth, wrong),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       message[field.localName] = map;
     } else {
       message[field.localName] = randomItem(r, field, depth, wrong);
