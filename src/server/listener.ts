@@ -101,6 +101,31 @@ function declaredLength(req: http.IncomingMessage | http2.Http2ServerRequest): n
   return Number(header);
 }
 
+/**
+ * A stream's 'wantTrailers' listener (see onRequest). Node's compatibility layer hands the
+ * trailers to nghttp2 in a setImmediate of its own 'wantTrailers' listener, which runs before this
+ * one: the reset waits for an immediate queued after it, or nghttp2 would send the reset first and
+ * drop the trailers (and with them the call's status).
+ */
+function resetUnreadAfterTrailers(this: http2.ServerHttp2Stream): void {
+  // Nothing to reset once the request was read in full (every call answered the usual way).
+  if (!unread(this)) return;
+  setImmediate(resetUnread, this);
+}
+
+function unread(stream: http2.ServerHttp2Stream): boolean {
+  return !(stream.readableEnded || stream.destroyed || stream.closed);
+}
+
+function resetUnread(stream: http2.ServerHttp2Stream): void {
+  if (!unread(stream)) return;
+  // Destroyed, not closed: Node ends a stream closed with NO_ERROR only once its request side has
+  // been read to the end, and the handler stopped reading, so it would live on and count against
+  // the session's concurrent streams. Destroying without an error sends the same
+  // RST_STREAM(NO_ERROR) at once and drops what is buffered.
+  stream.destroy();
+}
+
 export function createListener(handler: NodeHandler, options: ListenerOptions): Listener {
   const { limits, tls } = options;
   const stats: ListenerStats = { accepted: 0, refused: 0, open: 0, slowBodies: 0, shedSessions: 0, http2Resets: 0 };
@@ -162,69 +187,62 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     session.on("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ERR_HTTP2_ERROR") shedSession("flood");
     });
+    // A stream the client reset (RST_STREAM with an error code) before it completed: while
+    // its answer was unfinished (aborted; the 'aborted' event is not emitted on server streams,
+    // the flag is set), or after its request had been read in full. Cancelling costs the client
+    // nothing and the server a handler run: rapid reset (CVE-2023-44487). The second case
+    // matters because nghttp2 reads the socket natively: a handler that answers within the
+    // microtasks run between two frames of one read has ended its answer before it sees the
+    // reset sent right behind the request. A client that stops an upload the server already
+    // refused (its request unread, its answer ended) is not counted.
+    // One listener for the session's streams ('this' is the stream), not a closure per stream.
+    const onStreamClose = function (this: http2.ServerHttp2Stream) {
+      if (this.rstCode === http2.constants.NGHTTP2_NO_ERROR || !(this.aborted || this.readableEnded)) return;
+      // Reset by the server itself (a body past its deadline, a long-lived stream over the cap).
+      if (slowBodies.resetHere(this)) return;
+      // Streams cut because their connection ended (a client that lost its network, say) close
+      // after the session is destroyed: they are no resets.
+      if (session.destroyed) return;
+      stats.http2Resets++;
+      const now = Date.now();
+      const window = limits.http2ResetWindowMs;
+      if (limits.http2MaxResetsPerConnection > 0 && resets.add(now, window) > limits.http2MaxResetsPerConnection) {
+        shedSession("connection");
+      }
+      if (limits.http2MaxResetsPerAddress > 0) {
+        let counter = addressResets.get(address);
+        if (counter === undefined) {
+          counter = new SlidingWindow();
+          addressResets.set(address, counter);
+        }
+        if (counter.add(now, window) > limits.http2MaxResetsPerAddress) shedSession("address");
+      }
+    };
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      // A stream the client reset (RST_STREAM with an error code) before it completed: while
-      // its answer was unfinished (aborted; the 'aborted' event is not emitted on server streams,
-      // the flag is set), or after its request had been read in full. Cancelling costs the client
-      // nothing and the server a handler run: rapid reset (CVE-2023-44487). The second case
-      // matters because nghttp2 reads the socket natively: a handler that answers within the
-      // microtasks run between two frames of one read has ended its answer before it sees the
-      // reset sent right behind the request. A client that stops an upload the server already
-      // refused (its request unread, its answer ended) is not counted.
-      stream.once("close", () => {
-        if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || !(stream.aborted || stream.readableEnded)) return;
-        // Reset by the server itself (a body past its deadline, a long-lived stream over the cap).
-        if (slowBodies.resetHere(stream)) return;
-        // Streams cut because their connection ended (a client that lost its network, say) close
-        // after the session is destroyed: they are no resets.
-        if (session.destroyed) return;
-        stats.http2Resets++;
-        const now = Date.now();
-        const window = limits.http2ResetWindowMs;
-        if (limits.http2MaxResetsPerConnection > 0 && resets.add(now, window) > limits.http2MaxResetsPerConnection) {
-          shedSession("connection");
-        }
-        if (limits.http2MaxResetsPerAddress > 0) {
-          let counter = addressResets.get(address);
-          if (counter === undefined) {
-            counter = new SlidingWindow();
-            addressResets.set(address, counter);
-          }
-          if (counter.add(now, window) > limits.http2MaxResetsPerAddress) shedSession("address");
-        }
-      });
+      stream.on("close", onStreamClose);
     });
   };
 
   /** Hooks run ahead of the handler for every request, on every server. */
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
-    const declared = declaredLength(req);
-    const oversize = declared !== undefined && declared > options.maxBodyBytes;
     if (req instanceof http2.Http2ServerRequest) {
       // The answer is complete but the client is still sending (a message over the size limit is
       // refused after its first bytes). Its unread bytes would hold the connection's flow-control
       // window, so that no other stream could send a byte and every later call hung (or, without a
       // stream cap, piled up until Node refused every new stream with ENHANCE_YOUR_CALM). Once the
       // trailers are queued, RST_STREAM(NO_ERROR) tells the client to stop (RFC 9113 §8.1) and
-      // drops what it still sends, freeing the window. Node's compatibility layer hands the
-      // trailers to nghttp2 in a setImmediate of its 'wantTrailers' listener, which runs before
-      // this one: the reset waits for an immediate queued after it, or nghttp2 would send the
-      // reset first and drop the trailers (and with them the call's status).
-      const stream = req.stream;
-      stream.once("wantTrailers", () => {
-        setImmediate(() => {
-          if (stream.readableEnded || stream.destroyed || stream.closed) return;
-          // Destroyed, not closed: Node ends a stream closed with NO_ERROR only once its request
-          // side has been read to the end, and the handler stopped reading, so it would live on
-          // and count against the session's concurrent streams. Destroying without an error
-          // sends the same RST_STREAM(NO_ERROR) at once and drops what is buffered.
-          stream.destroy();
-        });
-      });
+      // drops what it still sends, freeing the window (resetUnreadAfterTrailers). Functions of
+      // the module, not closures: nothing is allocated for it per request.
+      req.stream.on("wantTrailers", resetUnreadAfterTrailers);
       slowBodies.watchDeadline(req);
       return;
     }
-    const h1Res = res as http.ServerResponse;
+    watchH1Request(req, res as http.ServerResponse);
+  };
+
+  const watchH1Request = (req: http.IncomingMessage, h1Res: http.ServerResponse) => {
+    const declared = declaredLength(req);
+    const oversize = declared !== undefined && declared > options.maxBodyBytes;
     const socket = req.socket;
     // Cleartext sockets are registered at hand-over; TLS ones at their first request.
     if (!h1InFlight.has(socket)) socket.once("close", () => h1InFlight.delete(socket));

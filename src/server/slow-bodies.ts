@@ -30,8 +30,12 @@ function longLivedRequest(url: string | undefined): boolean {
 
 /** `onSlowBody` hears of each body cut off, with the client's address. */
 export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (address: string) => void): SlowBodyWatch {
-  /** HTTP/2 requests whose body is still coming, and when their headers came (performance.now()). */
-  const h2Bodies = new Map<http2.Http2ServerRequest, number>();
+  /** HTTP/2 streams whose request body is still coming, and when their headers came (performance.now()). */
+  const h2Bodies = new Map<http2.Http2Stream, number>();
+  // One function for every stream ('this' is the stream), rather than a closure per request.
+  const forgetBody = function (this: http2.Http2Stream) {
+    h2Bodies.delete(this);
+  };
   let h2Sweep: NodeJS.Timeout | undefined;
   /** Streams reset here, for resetHere. */
   const resets = new WeakSet<http2.Http2Stream>();
@@ -46,13 +50,14 @@ export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (addre
   const sweepH2Bodies = () => {
     // The monotonic clock: a step of the wall clock (NTP, a resumed VM) must not cut every upload.
     const cutoff = performance.now() - limits.requestTimeoutMs;
-    for (const [pending, since] of h2Bodies) {
-      if (pending.complete || pending.stream.readableEnded) {
-        h2Bodies.delete(pending);
+    for (const [stream, since] of h2Bodies) {
+      // The request's body has come in full, or the stream is gone (the request is then complete).
+      if (stream.readableEnded || stream.closed || stream.destroyed) {
+        h2Bodies.delete(stream);
       } else if (since <= cutoff) {
-        h2Bodies.delete(pending);
-        onSlowBody(pending.socket?.remoteAddress ?? "");
-        reset(pending.stream, http2.constants.NGHTTP2_CANCEL);
+        h2Bodies.delete(stream);
+        onSlowBody(stream.session?.socket?.remoteAddress ?? "");
+        reset(stream, http2.constants.NGHTTP2_CANCEL);
       }
     }
     if (h2Bodies.size === 0) {
@@ -121,8 +126,8 @@ export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (addre
         return;
       }
       if (limits.requestTimeoutMs === 0 || req.stream.endAfterHeaders) return;
-      h2Bodies.set(req, performance.now());
-      req.stream.once("close", () => h2Bodies.delete(req));
+      h2Bodies.set(req.stream, performance.now());
+      req.stream.on("close", forgetBody);
       if (h2Sweep !== undefined) return;
       h2Sweep = setInterval(sweepH2Bodies, Math.max(25, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))));
       h2Sweep.unref();
