@@ -10,17 +10,17 @@ import {
   type ConnectRouter,
   type ConnectRouterOptions,
 } from "@connectrpc/connect";
-import { createMethodUrl, validateUniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import { createMethodUrl, type UniversalHandler, validateUniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
 import type { NodeHandler } from "../transport/node-http.ts";
-import { outcomeOf, type Protocol } from "../transport/outcome.ts";
+import { type Outcome, outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline } from "./compression.ts";
 import { nodeRequestHeadersKey, outcomeKey } from "./context.ts";
 import { universalRequest } from "./node-request.ts";
 import { sendResponse } from "./node-response.ts";
 import { finishTrailer, rewriteConnectUnary, rewriteGrpcWeb, type NoteStatus } from "./protocol-errors.ts";
-import { callSignals, fastWire, serveUnary, unaryMethod, type UnaryMethod, type UnaryOptions } from "./unary.ts";
+import { callSignals, fastWire, serveUnary, type UnaryCall, unaryMethod, type UnaryMethod, type UnaryOptions } from "./unary.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
@@ -71,77 +71,116 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   options.routes(options.unaryFastPath === false ? router : recordingRouter(router, opt, unaryMethods));
   const readMaxBytes = opt.readMaxBytes;
   const signalOf = callSignals(opt.shutdownSignal);
-  const paths = new Map(
-    router.handlers.map((h) => [
-      h.requestPath,
-      { handler: h, route: `${h.service.typeName}/${h.method.name}`, unary: unaryMethods.get(h.requestPath) },
-    ]),
+  const paths = new Map<string, Route>(
+    router.handlers.map((h) => {
+      const route = `${h.service.typeName}/${h.method.name}`;
+      return [
+        h.requestPath,
+        { handler: h, route, unary: unaryMethods.get(h.requestPath), logFailure: (reason) => options.log(reason, route) },
+      ];
+    }),
   );
 
+  /** One call: its request, what it took, and what serveUnary needs of the adapter (methods on the prototype, not closures per call). */
+  class Call implements UnaryCall {
+    readonly opt = opt;
+    readonly signalOf = signalOf;
+    readonly req: NodeRequest;
+    readonly res: NodeResponse;
+    readonly found: Route;
+    readonly outcome: Outcome;
+    readonly contentType: string;
+    readonly note: NoteStatus;
+    constructor(req: NodeRequest, res: NodeResponse, found: Route, outcome: Outcome, contentType: string) {
+      this.req = req;
+      this.res = res;
+      this.found = found;
+      this.outcome = outcome;
+      this.contentType = contentType;
+      this.note = noteOn(outcome);
+    }
+    values(): ContextValues {
+      return options.contextValues(this.req).set(outcomeKey, this.outcome).set(nodeRequestHeadersKey, this.req.headers);
+    }
+    toConnect(read: { bytes: Buffer; rest: boolean } | undefined): void {
+      viaConnect(this, read);
+    }
+  }
+
+  /** Connect's handler; `read` is the body already taken from the request, when the fast path gave up. */
+  function viaConnect(call: Call, read: { bytes: Buffer; rest: boolean } | undefined): void {
+    const { req, res, found, outcome, contentType, note } = call;
+    const { handler, route } = found;
+    const input = handler.method.input;
+    let uReq: ReturnType<typeof universalRequest>;
+    try {
+      uReq = universalRequest(req, res, call.values());
+    } catch {
+      // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
+      options.badRequest(req, res);
+      return;
+    }
+    if (read !== undefined) uReq = { ...uReq, body: readAgain(read.bytes, read.rest ? req : undefined) };
+    clampDeadline(uReq.header);
+    handler(uReq)
+      .then(async (uRes) => {
+        if (uRes.body !== undefined) {
+          if (outcome.protocol === "grpc-web") {
+            uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes, note) };
+          } else if (outcome.protocol === "grpc") {
+            // Connect fills the trailers while the body is drained: they are patched just before
+            // they are sent.
+            return sendResponse(uRes, res, (trailer) => finishTrailer(trailer, input, readMaxBytes, note));
+          } else if (uRes.status >= 400 && (uRes.header?.get("content-type") ?? "").startsWith("application/json")) {
+            uRes = await rewriteConnectUnary(uRes, input, readMaxBytes, note);
+          } else if (uRes.status === 200 && !contentType.startsWith("application/connect+")) {
+            note(0); // a Connect unary success; a stream's end is the interceptor's to tell
+          }
+        }
+        return sendResponse(uRes, res);
+      })
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        options.log(reason, route);
+      });
+  }
+
   return (req, res) => {
-    const found = paths.get((req.url ?? "").split("?", 2)[0] ?? "");
+    const url = req.url ?? "";
+    const query = url.indexOf("?");
+    const found = paths.get(query === -1 ? url : url.slice(0, query));
     if (found === undefined) {
       options.fallback(req, res);
       return;
     }
-    const { handler, route, unary } = found;
     const contentType = String(req.headers["content-type"] ?? "").toLowerCase();
-    const input = handler.method.input;
     const outcome = outcomeOf(req);
     outcome.protocol = protocolOf(contentType);
-    outcome.route = route;
-    // The status on the wire is the one the client saw: it replaces what the interceptor noted.
-    const note: NoteStatus = (code, reason) => {
-      outcome.rpcCode = code === 0 ? "ok" : codeToString(code as Code);
-      if (reason !== undefined) outcome.reason = reason;
-    };
+    outcome.route = found.route;
+    const call = new Call(req, res, found, outcome, contentType);
+    const unary = found.unary;
     const wire = unary === undefined ? undefined : fastWire(req, opt);
     if (unary !== undefined && wire !== undefined) {
-      void serveUnary(req, res, unary, wire, {
-        opt,
-        signalOf,
-        values: () => options.contextValues(req).set(outcomeKey, outcome).set(nodeRequestHeadersKey, req.headers),
-        note,
-        toConnect: (read) => viaConnect(req, res, read),
-      }).catch((reason: unknown) => options.log(reason, route));
+      void serveUnary(req, res, unary, wire, call).catch(found.logFailure);
       return;
     }
-    viaConnect(req, res, undefined);
+    viaConnect(call, undefined);
+  };
+}
 
-    /** Connect's handler; `read` is the body already taken from the request, when the fast path gave up. */
-    function viaConnect(req: NodeRequest, res: NodeResponse, read: { bytes: Buffer; rest: boolean } | undefined): void {
-      let uReq: ReturnType<typeof universalRequest>;
-      try {
-        uReq = universalRequest(req, res, options.contextValues(req).set(outcomeKey, outcome).set(nodeRequestHeadersKey, req.headers));
-      } catch {
-        // e.g. an HTTP/1.0 request without a Host header: Connect cannot build a request URL.
-        options.badRequest(req, res);
-        return;
-      }
-      if (read !== undefined) uReq = { ...uReq, body: readAgain(read.bytes, read.rest ? req : undefined) };
-      clampDeadline(uReq.header);
-      handler(uReq)
-        .then(async (uRes) => {
-          if (uRes.body !== undefined) {
-            if (outcome.protocol === "grpc-web") {
-              uRes = { ...uRes, body: rewriteGrpcWeb(uRes.body, input, readMaxBytes, note) };
-            } else if (outcome.protocol === "grpc") {
-              // Connect fills the trailers while the body is drained: they are patched just before
-              // they are sent.
-              return sendResponse(uRes, res, (trailer) => finishTrailer(trailer, input, readMaxBytes, note));
-            } else if (uRes.status >= 400 && (uRes.header?.get("content-type") ?? "").startsWith("application/json")) {
-              uRes = await rewriteConnectUnary(uRes, input, readMaxBytes, note);
-            } else if (uRes.status === 200 && !contentType.startsWith("application/connect+")) {
-              note(0); // a Connect unary success; a stream's end is the interceptor's to tell
-            }
-          }
-          return sendResponse(uRes, res);
-        })
-        .catch((reason: unknown) => {
-          if (ConnectError.from(reason).code === Code.Aborted) return;
-          options.log(reason, route);
-        });
-    }
+/** A route Connect's router serves, with the fast path's implementation when it has one. */
+interface Route {
+  handler: UniversalHandler;
+  route: string;
+  unary: UnaryMethod | undefined;
+  logFailure(reason: unknown): void;
+}
+
+/** The status on the wire is the one the client saw: it replaces what the interceptor noted. */
+function noteOn(outcome: Outcome): NoteStatus {
+  return (code, reason) => {
+    outcome.rpcCode = code === 0 ? "ok" : codeToString(code as Code);
+    if (reason !== undefined) outcome.reason = reason;
   };
 }
 
