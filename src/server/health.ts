@@ -31,20 +31,38 @@ export function registerHealth(router: ConnectRouter, opts: HealthOptions): void
 
   const isKnown = (service: string): boolean => service === "" || known.has(service);
 
-  const probeStatus = async (): Promise<HealthCheckResponse_ServingStatus> => {
+  // The probe answers from a cache (server/app.ts's cachedProbe hands back the same promise for a
+  // second): while it hands back the promise it answered last, the status that promise settled to
+  // is reused, so a check awaits nothing and allocates next to nothing.
+  let lastProbe: Promise<boolean> | undefined;
+  let lastStatus: HealthCheckResponse_ServingStatus | undefined;
+  const probeStatus = (): HealthCheckResponse_ServingStatus | Promise<HealthCheckResponse_ServingStatus> => {
+    let probe: Promise<boolean>;
     try {
-      return (await opts.probe()) === true ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING;
+      probe = opts.probe();
     } catch {
       return HealthCheckResponse_ServingStatus.NOT_SERVING;
     }
+    if (probe === lastProbe && lastStatus !== undefined) return lastStatus;
+    lastProbe = probe;
+    lastStatus = undefined;
+    return Promise.resolve(probe).then(
+      (up) => {
+        const status = up === true ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING;
+        if (lastProbe === probe) lastStatus = status;
+        return status;
+      },
+      () => HealthCheckResponse_ServingStatus.NOT_SERVING,
+    );
   };
 
   router.service(Health, {
-    async check(req) {
+    check(req) {
       if (!isKnown(req.service)) {
         throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
       }
-      return { status: await probeStatus() };
+      const status = probeStatus();
+      return typeof status === "number" ? { status } : status.then((settled) => ({ status: settled }));
     },
 
     async *watch(req, ctx: HandlerContext) {
@@ -54,7 +72,7 @@ export function registerHealth(router: ConnectRouter, opts: HealthOptions): void
         await untilAborted(signal);
         return;
       }
-      let last = await untilAbortedOr(probeStatus(), signal);
+      let last = await untilAbortedOr(Promise.resolve(probeStatus()), signal);
       if (last === undefined) return;
       yield { status: last };
       while (!signal.aborted) {
@@ -64,7 +82,7 @@ export function registerHealth(router: ConnectRouter, opts: HealthOptions): void
         } catch {
           return;
         }
-        const status = await untilAbortedOr(probeStatus(), signal);
+        const status = await untilAbortedOr(Promise.resolve(probeStatus()), signal);
         if (status === undefined) return;
         if (status !== last) {
           last = status;
