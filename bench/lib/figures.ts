@@ -153,3 +153,50 @@ export function slope(points: { x: number; y: number }[]): number {
   }
   return den === 0 ? Number.NaN : num / den;
 }
+
+/** What V8's --trace-gc lines say about the scavenges of a period. */
+export interface Scavenges {
+  count: number;
+  /** ms from the first scavenge counted to the last. */
+  spanMs: number;
+  /** Their pauses, ms. */
+  pausesMs: number[];
+  /**
+   * How much the heap that survived each scavenge grew over the one before it, in bytes, summed:
+   * what the scavenges moved to the old generation, where only a full collection frees it.
+   * A full collection in between starts the count again.
+   */
+  promotedBytes: number;
+}
+
+/**
+ * Reads Node's `--trace-gc` output (one line per collection: "[pid:isolate]  4630 ms: Scavenge
+ * 38.1 (57.7) -> 31.4 (61.7) MB, pooled: 0 MB, 9.51 / 0.01 ms ..."), counting the collections
+ * from `fromMs` (ms since the process started) on. Other lines are skipped.
+ */
+export function parseScavenges(trace: string, fromMs = 0): Scavenges {
+  const line =
+    /\]\s+(\d+) ms: (Scavenge|Minor Mark-Sweep|Mark-Compact)\S*(?: \([^)]*\))? ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB,(?: pooled: [\d.]+ MB,)? ([\d.]+) \//;
+  const pausesMs: number[] = [];
+  let first: number | undefined;
+  let last = 0;
+  let previousAfter: number | undefined;
+  let promoted = 0;
+  for (const text of trace.split("\n")) {
+    const found = line.exec(text);
+    if (found === null) continue;
+    const at = Number(found[1]);
+    if (at < fromMs) continue;
+    const after = Number(found[4]);
+    if (found[2] === "Mark-Compact") {
+      previousAfter = undefined;
+      continue;
+    }
+    first ??= at;
+    last = at;
+    pausesMs.push(Number(found[5]));
+    if (previousAfter !== undefined) promoted += (after - previousAfter) * 1024 * 1024;
+    previousAfter = after;
+  }
+  return { count: pausesMs.length, spanMs: first === undefined ? 0 : last - first, pausesMs, promotedBytes: Math.round(promoted) };
+}

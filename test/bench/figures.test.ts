@@ -6,6 +6,7 @@ import {
   median,
   parseH2load,
   parseRequestLog,
+  parseScavenges,
   parseProcStatTicks,
   parseProcStatus,
   percentile,
@@ -128,5 +129,30 @@ describe("grpcFrame", () => {
   it("prefixes the message with a zero flag byte and its big-endian length", () => {
     expect([...grpcFrame(new Uint8Array())]).toEqual([0, 0, 0, 0, 0]);
     expect([...grpcFrame(new Uint8Array([0x0a, 0x01, 0x78]))]).toEqual([0, 0, 0, 0, 3, 0x0a, 0x01, 0x78]);
+  });
+});
+
+describe("parseScavenges", () => {
+  // Captured from Node 24's --trace-gc under load (pids shortened), with a log line in between.
+  const trace = `[1:0x1]      104 ms: Scavenge 9.1 (10.2) -> 8.6 (11.2) MB, pooled: 0 MB, 0.91 / 0.00 ms  (average mu = 1.000, current mu = 1.000) allocation failure;
+[1:0x1]     3033 ms: Scavenge 38.1 (57.7) -> 31.4 (61.7) MB, pooled: 0 MB, 9.51 / 0.01 ms  (average mu = 0.992, current mu = 0.992) task;
+{"level":"warn","msg":"storage: embedded in-process store"}
+[1:0x1]     3108 ms: Scavenge 43.5 (62.2) -> 32.8 (64.7) MB, pooled: 0 MB, 5.21 / 0.00 ms  (average mu = 0.992, current mu = 0.992) task;
+[1:0x1]     3165 ms: Mark-Compact 36.7 (64.7) -> 29.3 (65.2) MB, pooled: 0 MB, 9.80 / 0.00 ms  (+ 17.3 ms in 26 steps since start of marking) finalize incremental marking via stack guard; GC in old space requested
+[1:0x1]     3222 ms: Scavenge 43.0 (65.7) -> 31.2 (65.7) MB, pooled: 0 MB, 1.64 / 0.00 ms  (average mu = 0.991, current mu = 0.991) task;
+[1:0x1]     3263 ms: Scavenge (interleaved) 43.4 (65.7) -> 32.5 (65.7) MB, pooled: 0 MB, 3.40 / 0.00 ms  (average mu = 0.991, current mu = 0.991) task;
+`;
+
+  it("counts the scavenges from a time on, their pauses, and what the heap kept over each previous one", () => {
+    const s = parseScavenges(trace, 3000);
+    expect(s.count).toBe(4);
+    expect(s.spanMs).toBe(3263 - 3033);
+    expect(s.pausesMs).toEqual([9.51, 5.21, 1.64, 3.4]);
+    // 31.4 -> 32.8, then (a full collection in between) 31.2 -> 32.5: 1.4 + 1.3 MB.
+    expect(s.promotedBytes).toBe(Math.round(2.7 * 1024 * 1024));
+  });
+
+  it("finds nothing in output without collections", () => {
+    expect(parseScavenges("listening\n")).toEqual({ count: 0, spanMs: 0, pausesMs: [], promotedBytes: 0 });
   });
 });
