@@ -30,7 +30,16 @@ type Collection = Exclude<StoreCollection, "store">;
 /** Every operation of every collection, so a method added to the port is a compile error here until listed. */
 const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
   users: { insert: true, findById: true, findByEmail: true, update: true, delete: true, list: true },
-  sessions: { insert: true, findLive: true, listLive: true, touch: true, revoke: true, revokeAllForUser: true, deleteAllForUser: true },
+  sessions: {
+    insert: true,
+    findLive: true,
+    listLive: true,
+    countLive: true,
+    touch: true,
+    revoke: true,
+    revokeAllForUser: true,
+    deleteAllForUser: true,
+  },
   refreshTokens: { insert: true, find: true, consume: true, delete: true, deleteAllForUser: true },
   codes: { replace: true, find: true, consume: true, deleteAllForUser: true, add: true },
   attempts: { get: true, fail: true, forgive: true, clear: true },

@@ -5,14 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenHash } from "../../src/tokens/opaque.ts";
 import { failure, fetchDriver, type Driver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
+import { scrape } from "../support/prometheus.ts";
 import { rest } from "../support/rest.ts";
 import { totp, wrongCode } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
+const metricsToken = "bounded-growth-metrics-token-0123456789";
 let h: Harness;
 let d: Driver;
 beforeAll(async () => {
-  h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", MAX_SESSIONS_PER_USER: "2", REFRESH_REUSE_DETECTION_SECONDS: "3600" });
+  h = await startHarness({
+    EMAIL_VERIFICATION_REQUIRED: "false",
+    MAX_SESSIONS_PER_USER: "2",
+    REFRESH_REUSE_DETECTION_SECONDS: "3600",
+    METRICS_TOKEN: metricsToken,
+  });
   d = fetchDriver(h.url, "growth");
 });
 afterAll(() => h.close());
@@ -28,6 +35,28 @@ describe("bounded growth", () => {
     expect((await failure(d.call("AuthService/GetCurrentUser", {}, first.accessToken))).reason).toBe("SESSION_REVOKED");
     const listed = await d.call("SessionService/ListSessions", {}, third.accessToken);
     expect(listed.sessions.map((s: { id: string }) => s.id).sort()).toEqual([second.sessionId, third.sessionId].sort());
+  });
+
+  it("a sign-in at or under the cap counts the user's sessions and lists none; over it, lists them to revoke", async () => {
+    // Listing every session on every sign-in made a sign-in cost more the more sessions the user
+    // held (and, on MongoDB, read them all); the storage metrics say which calls a sign-in made.
+    const calls = async () => {
+      const m = await scrape(`${h.url}/metrics`, metricsToken);
+      const sessions = (operation: string) => m.count("authd_storage_operation_duration_seconds", { collection: "sessions", operation });
+      return { counted: sessions("countLive"), listed: sessions("listLive") };
+    };
+    const email = "counted@example.com";
+    let before = await calls();
+    await d.call("AuthService/Register", { email, password }); // one session: under the cap
+    h.clock.advance(1000);
+    await d.call("AuthService/Login", { email, password }); // two: at the cap
+    let after = await calls();
+    expect([after.counted - before.counted, after.listed - before.listed]).toEqual([2, 0]);
+    before = after;
+    h.clock.advance(1000);
+    await d.call("AuthService/Login", { email, password }); // three: over it, the oldest goes
+    after = await calls();
+    expect([after.counted - before.counted, after.listed - before.listed]).toEqual([1, 1]);
   });
 
   it("a spent refresh token is kept only for the reuse-detection window, and reuse inside it still revokes", async () => {

@@ -544,6 +544,23 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.sessions.listLive(uid("usr"), now)).toEqual([]);
       });
 
+      it("countLive counts what listLive lists: the user's sessions neither revoked nor expired", async () => {
+        const userId = uid("usr");
+        const live = [makeSession(userId, now), makeSession(userId, now, { createdAt: at(now, -HOUR) })];
+        const expired = makeSession(userId, now, { expiresAt: now });
+        const revoked = makeSession(userId, now, { revokedAt: at(now, -MINUTE) });
+        const foreign = makeSession(uid("usr"), now);
+        for (const s of [...live, expired, revoked, foreign]) await store.sessions.insert(s);
+
+        expect(await store.sessions.countLive(userId, now)).toBe(2);
+        expect(await store.sessions.countLive(userId, now)).toBe((await store.sessions.listLive(userId, now)).length);
+        expect(await store.sessions.countLive(uid("usr"), now)).toBe(0);
+        // Later, the first expires too; a revoke counts at once.
+        await store.sessions.revoke(live[1]!.id, userId, now);
+        expect(await store.sessions.countLive(userId, now)).toBe(1);
+        expect(await store.sessions.countLive(userId, live[0]!.expiresAt)).toBe(0);
+      });
+
       it("touch sets lastActiveAt of a live session and keeps expiresAt when none is given", async () => {
         const session = makeSession(uid("usr"), now);
         await store.sessions.insert(session);

@@ -4,7 +4,7 @@
 // Documents are cloned in and out: the driver serializes both ways, so no object is ever shared.
 import type { Collection, Document } from "mongodb";
 import { Query } from "mingo";
-import { updateOne } from "mingo/updater";
+import { updateMany, updateOne } from "mingo/updater";
 
 type Filter = Record<string, unknown>;
 
@@ -76,6 +76,14 @@ export function fakeCollection<T extends Document & { _id: string }>(
       const doc = matching(filter)[0];
       if (doc !== undefined) docs.splice(docs.indexOf(doc), 1);
       return { acknowledged: true, deletedCount: doc === undefined ? 0 : 1 };
+    },
+    async updateOne(filter: Filter, update: Record<string, unknown>) {
+      const doc = matching(filter)[0];
+      if (doc === undefined) return { acknowledged: true, matchedCount: 0, modifiedCount: 0 };
+      return { acknowledged: true, ...updateOne([doc as Filter], { _id: doc._id }, structuredClone(update)) };
+    },
+    async updateMany(filter: Filter, update: Record<string, unknown>) {
+      return { acknowledged: true, ...updateMany(docs as Filter[], filter, structuredClone(update)) };
     },
     async deleteMany(filter: Filter) {
       const before = docs.length;

@@ -39,6 +39,11 @@ export function memorySessions({ assertOpen }: OpenState): ExpiringKind<SessionS
       return live.map((s) => copyRecord(s));
     },
 
+    async countLive(userId, now) {
+      assertOpen();
+      return sessions.countForUser(userId, (session) => session.revokedAt === null && isLive(session.expiresAt, now));
+    },
+
     async touch(id, now, expiresAt) {
       assertOpen();
       const session = liveSession(id, now);

@@ -69,6 +69,18 @@ export class UserIndexedTable<T extends { userId: string }> {
     return out;
   }
 
+  /** How many of the user's rows pass `test`, without copying or listing them. */
+  countForUser(userId: string, test: (row: T) => boolean): number {
+    const keys = this.#byUser.get(userId);
+    if (keys === undefined) return 0;
+    let count = 0;
+    for (const key of keys) {
+      const row = this.rows.get(key);
+      if (row !== undefined && test(row)) count++;
+    }
+    return count;
+  }
+
   deleteAllForUser(userId: string): void {
     const keys = this.#byUser.get(userId);
     if (keys === undefined) return;

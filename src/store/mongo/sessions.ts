@@ -74,6 +74,8 @@ export function mongoSessions(run: Run<{ sessions: Collection<SessionDoc> }>, li
         return docs.map(sessionFromDoc);
       }),
 
+    countLive: (userId, now) => run((c) => c.sessions.countDocuments({ userId, ...liveFilter(now) }, limit)),
+
     touch: (id, now, expiresAt) =>
       run(async (c) => {
         const set: Partial<SessionDoc> = { lastActiveAt: now };

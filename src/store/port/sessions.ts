@@ -22,6 +22,12 @@ export interface SessionStore {
   findLive(id: string, now: Date): Promise<SessionRecord | null>;
   /** The user's live sessions at `now`, newest (createdAt) first. */
   listLive(userId: string, now: Date): Promise<SessionRecord[]>;
+  /**
+   * How many sessions listLive would return: the user's sessions neither revoked nor expired at
+   * `now`. The cutoffs a security change raised are the domain's to apply (sessions.ts), so this
+   * is an upper bound on the sessions that are really live.
+   */
+  countLive(userId: string, now: Date): Promise<number>;
   /** Sets lastActiveAt (and expiresAt when given) of a live session. Returns whether it was live. */
   touch(id: string, now: Date, expiresAt?: Date): Promise<boolean>;
   /**
