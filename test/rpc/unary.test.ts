@@ -533,7 +533,7 @@ describe("headers and trailers the implementation reads and sets", () => {
 
 describe("interceptors that pass on a request or answer of their own", () => {
   // The fast path hands the interceptors a request and an answer whose headers are read when asked
-  // for (rpc/unary.ts invokeUnary); one an interceptor builds instead must reach the implementation
+  // for (rpc/invoke-unary.ts); one an interceptor builds instead must reach the implementation
   // and the wire exactly as in Connect's handler.
   const register = (router: ConnectRouter) =>
     router.service(Health, {
