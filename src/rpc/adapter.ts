@@ -16,7 +16,7 @@ import type { ContextValues } from "@connectrpc/connect";
 import type { NodeHandler } from "../transport/node-http.ts";
 import { type Outcome, outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline } from "./compression.ts";
-import { nodeRequestHeadersKey, outcomeKey } from "./context.ts";
+import { outcomeKey } from "./context.ts";
 import { universalRequest } from "./node-request.ts";
 import { sendResponse } from "./node-response.ts";
 import { finishTrailer, rewriteConnectUnary, rewriteGrpcWeb, type NoteStatus } from "./protocol-errors.ts";
@@ -100,7 +100,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       this.note = noteOn(outcome);
     }
     values(): ContextValues {
-      return options.contextValues(this.req).set(outcomeKey, this.outcome).set(nodeRequestHeadersKey, this.req.headers);
+      return options.contextValues(this.req).set(outcomeKey, this.outcome);
     }
     toConnect(read: { bytes: Buffer; rest: boolean } | undefined): void {
       viaConnect(this, read);

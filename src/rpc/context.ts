@@ -13,12 +13,14 @@ export const clientCertificateKey = createContextKey<string | undefined>(undefin
 export const outcomeKey = createContextKey<Outcome | undefined>(undefined, { description: "request outcome" });
 
 /**
- * The request's headers as Node parsed them; set by the RPC adapter, so that reading one of them
- * does not make the call build fetch Headers of all of them (see rpc/unary.ts).
+ * A context that can read one request header from Node's parsed headers, so that reading it does
+ * not build fetch Headers of all of them (the unary fast path's, rpc/unary.ts). It answers
+ * undefined once its Headers exist: an interceptor may have changed them, and they are then what
+ * the call's headers are.
  */
-export const nodeRequestHeadersKey = createContextKey<IncomingHttpHeaders | undefined>(undefined, {
-  description: "the request's headers as Node parsed them",
-});
+export interface NodeHeaderReader {
+  nodeRequestHeader(name: string): string | null | undefined;
+}
 
 export function clientInfo(ctx: HandlerContext): ClientInfo {
   return { ipAddress: ctx.values.get(clientIpKey), userAgent: userAgentFrom(requestHeader(ctx, "user-agent")) };
@@ -34,8 +36,12 @@ export function bearerToken(ctx: HandlerContext): string | undefined {
  * values joined with ", ", each without leading or trailing HTTP whitespace; null when absent.
  */
 export function requestHeader(ctx: HandlerContext, name: string): string | null {
-  const headers = ctx.values.get(nodeRequestHeadersKey);
-  if (headers === undefined) return ctx.requestHeader.get(name);
+  const direct = (ctx as HandlerContext & Partial<NodeHeaderReader>).nodeRequestHeader?.(name);
+  return direct === undefined ? ctx.requestHeader.get(name) : direct;
+}
+
+/** One of Node's parsed request headers (`name` in lower case) as fetch's Headers.get gives it. */
+export function nodeHeaderValue(headers: IncomingHttpHeaders, name: string): string | null {
   const value = headers[name];
   if (value === undefined) return null;
   return typeof value === "string" ? withoutHttpWhitespace(value) : value.map(withoutHttpWhitespace).join(", ");

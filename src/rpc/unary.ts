@@ -44,6 +44,7 @@ import { answeredInFull, clientGone, type NodeHandler } from "../transport/node-
 import { maxDeadlineMs } from "./compression.ts";
 import { withJsonAnswers } from "./json-answer.ts";
 import { requestUrl, webHeaders } from "./node-request.ts";
+import { nodeHeaderValue, type NodeHeaderReader } from "./context.ts";
 import { invokeUnary } from "./invoke-unary.ts";
 import { nodeHeaders, type NodeHeaders, writeAnswer } from "./node-response.ts";
 import { finishTrailer, settleConnectError, type NoteStatus } from "./protocol-errors.ts";
@@ -209,7 +210,7 @@ export type CallSignals = ReturnType<typeof callSignals>;
  * authenticated call's CPU, while the implementations read one or two request headers (through
  * rpc/context.ts, from Node's own) and set none on most answers.
  */
-class UnaryContext implements HandlerContext {
+class UnaryContext implements HandlerContext, NodeHeaderReader {
   readonly requestMethod = "POST";
   readonly method: MethodImplSpec["method"];
   readonly protocolName: string;
@@ -247,6 +248,11 @@ class UnaryContext implements HandlerContext {
   get requestHeader(): Headers {
     this.#requestHeader ??= webHeaders(this.#nodeHeaders);
     return this.#requestHeader;
+  }
+
+  /** NodeHeaderReader (context.ts): one header from Node's, while no Headers were made to change. */
+  nodeRequestHeader(name: string): string | null | undefined {
+    return this.#requestHeader === undefined ? nodeHeaderValue(this.#nodeHeaders, name) : undefined;
   }
 
   get responseHeader(): Headers {

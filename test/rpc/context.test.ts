@@ -1,15 +1,16 @@
-// rpc/context.ts reads a request header from Node's parsed headers when the adapter gave them, to
-// spare the call fetch Headers of all of them; the value must be exactly what fetch's Headers
-// (the oracle, built the way Connect's request is) would give for the same headers.
-import { createContextValues, createHandlerContext } from "@connectrpc/connect";
+// rpc/context.ts reads a request header from Node's parsed headers when the call's context can
+// (the unary fast path's, before anything made its Headers), to spare the call fetch Headers of
+// all of them; the value must be exactly what fetch's Headers (the oracle, built the way Connect's
+// request is) would give for the same headers, and once the Headers exist they are what counts.
+import { createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
-import { bearerToken, clientInfo, clientIpKey, nodeRequestHeadersKey, requestHeader } from "../../src/rpc/context.ts";
+import { bearerToken, clientInfo, clientIpKey, nodeHeaderValue, type NodeHeaderReader, requestHeader } from "../../src/rpc/context.ts";
 import { webHeaders } from "../../src/rpc/node-request.ts";
 
 type NodeHeaders = Record<string, string | string[] | undefined>;
 
-const contextOf = (headers: NodeHeaders, viaNode: boolean) =>
+const contextOf = (headers: NodeHeaders) =>
   createHandlerContext({
     service: Health,
     method: Health.method.check,
@@ -17,9 +18,13 @@ const contextOf = (headers: NodeHeaders, viaNode: boolean) =>
     requestMethod: "POST",
     url: "http://localhost/grpc.health.v1.Health/Check",
     requestHeader: webHeaders(headers),
-    contextValues: viaNode
-      ? createContextValues().set(nodeRequestHeadersKey, headers).set(clientIpKey, "192.0.2.1")
-      : createContextValues().set(clientIpKey, "192.0.2.1"),
+    contextValues: createContextValues().set(clientIpKey, "192.0.2.1"),
+  });
+
+/** A context that reads Node's headers until `built` says its Headers exist, as unary.ts's does. */
+const readerOf = (headers: NodeHeaders, built = () => false): HandlerContext & NodeHeaderReader =>
+  Object.assign(contextOf(headers), {
+    nodeRequestHeader: (name: string) => (built() ? undefined : nodeHeaderValue(headers, name)),
   });
 
 describe("a request header read from Node's headers is the one fetch's Headers gives", () => {
@@ -33,18 +38,36 @@ describe("a request header read from Node's headers is the one fetch's Headers g
     ["inner whitespace kept", { authorization: "Bearer  a  b", "user-agent": "a\tb" }],
   ];
   it.each(cases)("%s", (_name, headers) => {
-    const viaNode = contextOf(headers, true);
-    const viaFetch = contextOf(headers, false);
+    const viaNode = readerOf(headers);
+    const viaFetch = contextOf(headers);
     for (const name of ["authorization", "user-agent", "x-absent"]) {
+      expect(nodeHeaderValue(headers, name)).toBe(webHeaders(headers).get(name));
       expect(requestHeader(viaNode, name)).toBe(viaFetch.requestHeader.get(name));
     }
     expect(bearerToken(viaNode)).toBe(bearerToken(viaFetch));
     expect(clientInfo(viaNode)).toEqual(clientInfo(viaFetch));
   });
+});
 
-  it("reads Node's headers, not the context's Headers, when the adapter gave them", () => {
-    const ctx = contextOf({ authorization: "Bearer from-node" }, true);
-    ctx.requestHeader.set("authorization", "Bearer from-fetch");
+describe("which headers count", () => {
+  it("a context that reads Node's headers answers from them while its Headers are not made", () => {
+    const ctx = readerOf({ authorization: "Bearer from-node" });
     expect(bearerToken(ctx)).toBe("from-node");
+  });
+
+  it("once its Headers exist (an interceptor may have changed them), they are what counts", () => {
+    let built = false;
+    const ctx = readerOf({ authorization: "Bearer from-node" }, () => built);
+    ctx.requestHeader.set("authorization", "Bearer from-interceptor");
+    built = true;
+    expect(bearerToken(ctx)).toBe("from-interceptor");
+    ctx.requestHeader.delete("authorization");
+    expect(bearerToken(ctx)).toBeUndefined();
+  });
+
+  it("any other context is read through its Headers", () => {
+    const ctx = contextOf({ authorization: "Bearer a" });
+    ctx.requestHeader.set("authorization", "Bearer b");
+    expect(bearerToken(ctx)).toBe("b");
   });
 });

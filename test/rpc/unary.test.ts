@@ -17,6 +17,7 @@ import { GetCurrentUserRequestSchema, RegisterRequestSchema } from "../../gen/au
 import { Code, ConnectError, type ConnectRouter, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { createRpcHandler } from "../../src/rpc/adapter.ts";
+import { requestHeader } from "../../src/rpc/context.ts";
 import type { Store } from "../../src/store/port.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { openTestStore } from "../support/stores.ts";
@@ -538,7 +539,8 @@ describe("interceptors that pass on a request or answer of their own", () => {
   const register = (router: ConnectRouter) =>
     router.service(Health, {
       check(_req, ctx) {
-        ctx.responseHeader.set("x-seen", `${ctx.requestHeader.get("x-in") ?? "none"}/${ctx.values.get(tagKey)}`);
+        // Read as the service's own handlers read a header (the bearer token, the user agent).
+        ctx.responseHeader.set("x-seen", `${requestHeader(ctx, "x-in") ?? "none"}/${ctx.values.get(tagKey)}`);
         return { status: HealthCheckResponse_ServingStatus.SERVING };
       },
       async *watch() {},
@@ -546,6 +548,20 @@ describe("interceptors that pass on a request or answer of their own", () => {
   const tagKey = createContextKey("untagged");
   const interceptors: Array<[string, Interceptor]> = [
     ["a new request with headers of its own", (next) => (req) => next({ ...req, header: new Headers({ "x-in": "replaced" }) })],
+    [
+      "the request's headers changed in place",
+      (next) => (req) => {
+        req.header.set("x-in", "changed");
+        return next(req);
+      },
+    ],
+    [
+      "a request header deleted in place",
+      (next) => (req) => {
+        req.header.delete("x-in");
+        return next(req);
+      },
+    ],
     [
       "a spread copy of the request with other values",
       (next) => (req) => next({ ...req, contextValues: req.contextValues.set(tagKey, "tagged") }),
