@@ -4,14 +4,15 @@
 //
 // Every connection first passes one front server, which is where the limits against slow and
 // abusive clients live (see ConnectionLimits in config.ts): connection caps, HTTP/1.1 header,
-// request and body-rate timeouts (slow-bodies.ts), HTTP/2 stream and reset budgets, and the
-// graceful close.
+// request and body-rate timeouts (slow-bodies.ts), HTTP/2 stream and reset budgets
+// (http2-sessions.ts), and the graceful close.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 
 import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
+import { createHttp2SessionWatch } from "./http2-sessions.ts";
 import { createSlowBodyWatch } from "./slow-bodies.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
 
@@ -61,21 +62,6 @@ export interface Listener {
   stats(): ListenerStats;
 }
 
-/** Events within the last `windowMs`. */
-class SlidingWindow {
-  private times: number[] = [];
-  add(now: number, windowMs: number): number {
-    this.times.push(now);
-    return this.count(now, windowMs);
-  }
-  count(now: number, windowMs: number): number {
-    let drop = 0;
-    while (drop < this.times.length && (this.times[drop] ?? 0) <= now - windowMs) drop++;
-    if (drop > 0) this.times.splice(0, drop);
-    return this.times.length;
-  }
-}
-
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 // Connections with no traffic at all for this long are closed (gRPC clients keep long calls
 // alive with HTTP/2 pings, which count as traffic).
@@ -84,8 +70,6 @@ const idleTimeoutMs = 5 * 60_000;
 // rest of the body is read and dropped this long first, so that closing with unread bytes (a TCP
 // reset) does not destroy the answer before the client has read it.
 const lingerMs = 2_000;
-// A shed HTTP/2 session is closed gracefully, then destroyed if its streams take longer than this.
-const shedCloseMs = 1_000;
 // Closing: accepting goes on until a pause this long brings no connection, for at most the max.
 const acceptDrainPauseMs = 20;
 const maxAcceptDrainMs = 1_000;
@@ -131,15 +115,11 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   const stats: ListenerStats = { accepted: 0, refused: 0, open: 0, slowBodies: 0, shedSessions: 0, http2Resets: 0 };
   const sockets = new Set<net.Socket>();
   const perAddress = new Map<string, number>();
-  /** Addresses whose HTTP/2 sessions overspent their reset budget, refused until this time. */
-  const shedUntil = new Map<string, number>();
-  const addressResets = new Map<string, SlidingWindow>();
   /** HTTP/1.1 sockets and how many requests each has in flight (see the h1 'request' listener). */
   const h1InFlight = new Map<net.Socket, number>();
   /** Bytes read from each HTTP/1.1 socket when it last had no request in flight. */
   const h1IdleAt = new WeakMap<net.Socket, number>();
   let closing = false;
-  const h2Sessions = new Set<http2.ServerHttp2Session>();
   const onLimit = options.onLimit ?? (() => undefined);
   const slowBodies = createSlowBodyWatch(limits, (address) => {
     stats.slowBodies++;
@@ -151,77 +131,13 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     maxSessionMemory: Math.max(minSessionMemoryMb, Math.ceil((limits.http2MaxConcurrentStreams * 2 * h2StreamWindowBytes) / 1e6)),
   };
 
-  const watchSession = (session: http2.ServerHttp2Session) => {
-    h2Sessions.add(session);
-    session.once("close", () => h2Sessions.delete(session));
-    // A session opened while closing still gets the streams it sent with its preface answered.
-    if (closing) setImmediate(() => session.close());
-    // Read now: once the session is destroyed (where Node's flood protection leaves it) its socket is gone.
-    const address = clientNetwork(session.socket?.remoteAddress ?? "");
-    const resets = new SlidingWindow();
-    let shed = false;
-    /** Ends an abusive session, and refuses its address for the rest of the window (see shedAddresses). */
-    const shedSession = (scope: "connection" | "address" | "flood") => {
-      if (shed) return;
-      shed = true;
-      stats.shedSessions++;
-      // The abuser reconnects at once: its address waits out the window. Not a proxy's, which all
-      // its clients share (one of them, or the proxy's own cancellations, would shut out all), nor
-      // after a flood while the address budget is off.
-      if (limits.shedAddresses && (scope !== "flood" || limits.http2MaxResetsPerAddress > 0)) {
-        shedUntil.set(address, Date.now() + limits.http2ResetWindowMs);
-      }
-      onLimit({ kind: "http2_resets", address, scope });
-      // Streams cut because their session ended close after it is destroyed, and GOAWAY throws there.
-      if (session.destroyed) return;
-      // GOAWAY, so the client learns why (destroying the session at once would drop the frame);
-      // nghttp2 refuses the streams it opens after it, and the connection ends with its last stream.
-      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      session.close();
-      setTimeout(() => session.destroy(), shedCloseMs).unref();
-    };
-    // Node ends a session itself, with this error, when its client floods it: streams opened
-    // past the advertised concurrency limit a hundred times, or resets faster than nghttp2's own
-    // rate limit. Most of a rapid reset's streams die there, unseen by the stream counts below, and
-    // the client simply reconnects: its address is shed as if over budget.
-    session.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "ERR_HTTP2_ERROR") shedSession("flood");
-    });
-    // A stream the client reset (RST_STREAM with an error code) before it completed: while
-    // its answer was unfinished (aborted; the 'aborted' event is not emitted on server streams,
-    // the flag is set), or after its request had been read in full. Cancelling costs the client
-    // nothing and the server a handler run: rapid reset (CVE-2023-44487). The second case
-    // matters because nghttp2 reads the socket natively: a handler that answers within the
-    // microtasks run between two frames of one read has ended its answer before it sees the
-    // reset sent right behind the request. A client that stops an upload the server already
-    // refused (its request unread, its answer ended) is not counted.
-    // One listener for the session's streams ('this' is the stream), not a closure per stream.
-    const onStreamClose = function (this: http2.ServerHttp2Stream) {
-      if (this.rstCode === http2.constants.NGHTTP2_NO_ERROR || !(this.aborted || this.readableEnded)) return;
-      // Reset by the server itself (a body past its deadline, a long-lived stream over the cap).
-      if (slowBodies.resetHere(this)) return;
-      // Streams cut because their connection ended (a client that lost its network, say) close
-      // after the session is destroyed: they are no resets.
-      if (session.destroyed) return;
-      stats.http2Resets++;
-      const now = Date.now();
-      const window = limits.http2ResetWindowMs;
-      if (limits.http2MaxResetsPerConnection > 0 && resets.add(now, window) > limits.http2MaxResetsPerConnection) {
-        shedSession("connection");
-      }
-      if (limits.http2MaxResetsPerAddress > 0) {
-        let counter = addressResets.get(address);
-        if (counter === undefined) {
-          counter = new SlidingWindow();
-          addressResets.set(address, counter);
-        }
-        if (counter.add(now, window) > limits.http2MaxResetsPerAddress) shedSession("address");
-      }
-    };
-    session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      stream.on("close", onStreamClose);
-    });
-  };
+  const h2Sessions = createHttp2SessionWatch({
+    limits,
+    stats,
+    onLimit,
+    resetHere: (stream) => slowBodies.resetHere(stream),
+    closing: () => closing,
+  });
 
   /** Hooks run ahead of the handler for every request, on every server. */
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
@@ -290,14 +206,14 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       ALPNProtocols: ["h2", "http/1.1"],
     });
     secure.setTimeout(idleTimeoutMs);
-    secure.on("session", watchSession);
+    secure.on("session", h2Sessions.watch);
     secure.on("request", onRequest);
     secure.on("request", handler);
     inner = secure;
   } else {
     h2 = http2.createServer(h2Options);
     h2.setTimeout(idleTimeoutMs);
-    h2.on("session", watchSession);
+    h2.on("session", h2Sessions.watch);
     h2.on("request", onRequest);
     h2.on("request", handler);
     h1 = http.createServer(h1Options);
@@ -363,11 +279,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     socket.on("error", () => socket.destroy());
     // Counted per client network: an IPv6 client holds a whole /64.
     const address = clientNetwork(socket.remoteAddress ?? "");
-    const shed = shedUntil.get(address);
-    if (shed !== undefined) {
-      if (shed > Date.now()) return refuse(socket, address, "shed_address");
-      shedUntil.delete(address);
-    }
+    if (h2Sessions.isShed(address, Date.now())) return refuse(socket, address, "shed_address");
     if (limits.maxConnections > 0 && sockets.size >= limits.maxConnections) return refuse(socket, address, "total");
     const fromAddress = perAddress.get(address) ?? 0;
     if (limits.maxConnectionsPerAddress > 0 && fromAddress >= limits.maxConnectionsPerAddress) {
@@ -382,8 +294,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       if (left > 0) perAddress.set(address, left);
       else {
         perAddress.delete(address);
-        // Reset history of an address is kept only while it has connections or a live window.
-        if ((addressResets.get(address)?.count(Date.now(), limits.http2ResetWindowMs) ?? 0) === 0) addressResets.delete(address);
+        h2Sessions.forget(address, Date.now());
       }
     });
     // Small RPC frames go out at once: with Nagle's algorithm each cleartext gRPC call waited
@@ -426,14 +337,14 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       // GOAWAY: streams already received are answered, later ones refused (REFUSED_STREAM) for
       // the client to retry elsewhere.
-      for (const session of h2Sessions) session.close();
+      for (const session of h2Sessions.open) session.close();
       // Idle keep-alive connections end now; busy ones when their last response is done. A
       // connection that has read part of a request is busy: that request is answered first.
       for (const [socket, inFlight] of h1InFlight) {
         if (inFlight === 0 && socket.bytesRead === h1IdleAt.get(socket)) socket.end();
       }
       const timer = setTimeout(() => {
-        for (const session of h2Sessions) session.destroy();
+        for (const session of h2Sessions.open) session.destroy();
         for (const socket of sockets) socket.destroy();
       }, graceMs);
       try {
