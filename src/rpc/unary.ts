@@ -270,6 +270,14 @@ class UnaryContext implements HandlerContext, NodeHeaderReader {
     return nodeHeaders(this.#responseHeader);
   }
 
+  /**
+   * A Connect unary answer's headers as Node takes them: Connect carries trailers as trailer-*
+   * headers (trailerMux); with none (always, for ours) the headers go as they are, without its copy.
+   */
+  connectAnswerHeaders(): NodeHeaders {
+    return this.hasTrailers() ? nodeHeaders(trailerMux(this.responseHeader, this.responseTrailer)) : this.answerHeaders();
+  }
+
   /** Whether the call set any trailer. */
   hasTrailers(): boolean {
     if (this.#responseTrailer !== undefined) for (const _ of this.#responseTrailer.keys()) return true;
@@ -341,9 +349,7 @@ async function answerUnary(
   }
   if (error === undefined) {
     let body = output as Uint8Array;
-    // Connect's unary answers carry trailers as trailer-* headers; with none (always, for ours)
-    // the headers go as they are, without trailerMux's copy.
-    const header = ctx.hasTrailers() ? nodeHeaders(trailerMux(ctx.responseHeader, ctx.responseTrailer)) : ctx.answerHeaders();
+    const header = ctx.connectAnswerHeaders();
     header["content-type"] = wire.binary ? "application/proto" : "application/json";
     if (compression !== null && body.byteLength >= opt.compressMinBytes) {
       body = await compression.compress(body);
@@ -367,7 +373,7 @@ async function answerUnary(
     status = rewritten.status;
     body = rewritten.body;
   }
-  const header = nodeHeaders(ctx.hasTrailers() ? trailerMux(ctx.responseHeader, ctx.responseTrailer) : ctx.responseHeader);
+  const header = ctx.connectAnswerHeaders();
   header["content-length"] = String(body.byteLength);
   return { status, header, body, trailer: undefined };
 }
