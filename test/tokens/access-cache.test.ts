@@ -137,6 +137,18 @@ describe("access tokens: the verified-token cache", () => {
     expect(["a", "b", "c", "d", "e", "f", "g"].map((k) => cache.get(k, 0))).toEqual([undefined, undefined, "c", undefined, "e", "f", "g"]);
   });
 
+  it("tokens that end alike are told apart by the whole token, and the one verified last keeps the entry", () => {
+    // Entries are found by a token's last characters (its signature's); a hit needs the whole token.
+    const tail = "s".repeat(40);
+    const cache = new VerifiedTokenCache<string>(10);
+    cache.set(`a.${tail}`, "a", 10_000, 0);
+    expect(cache.get(`b.${tail}`, 0)).toBeUndefined();
+    expect(cache.get(`a.${tail}`, 0)).toBe("a");
+    cache.set(`b.${tail}`, "b", 10_000, 0);
+    expect([cache.get(`a.${tail}`, 0), cache.get(`b.${tail}`, 0)]).toEqual([undefined, "b"]);
+    expect(cache.stats()).toEqual({ entries: 1, hits: 2, misses: 2 });
+  });
+
   it("expired entries at the least recently used end are dropped as new ones come in, even with room to spare", async () => {
     const cache = new VerifiedTokenCache<string>(10);
     cache.set("old1", "old1", 1_000, 0);
@@ -167,11 +179,14 @@ describe("access tokens: the verified-token cache", () => {
       ),
     );
     const before = heap();
-    for (const { token } of issued) {
-      const header = `Bearer${" ".repeat(60_000)}${token}`;
-      await tokens.verify(bearerFrom(header) ?? "");
+    // Twice: the second time every lookup hits, and hits move entries in the older half back.
+    for (let round = 0; round < 2; round++) {
+      for (const { token } of issued) {
+        const header = `Bearer${" ".repeat(60_000)}${token}`;
+        await tokens.verify(bearerFrom(header) ?? "");
+      }
     }
-    expect(tokens.cacheStats().entries).toBe(entries);
+    expect(tokens.cacheStats()).toEqual({ entries, hits: entries, misses: entries });
     // 150 headers of 60 kB would be 9 MB; 150 entries of about a kilobyte are well under 2.
     expect(heap() - before).toBeLessThan(2_000_000);
   });
