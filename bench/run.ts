@@ -3,7 +3,8 @@
 // (Debian's nghttp2-client) or, for RefreshToken, by our generator (bench/lib/load.ts). Medians of
 // BENCH_RUNS short runs; one table of figures with the ratio of each to its reference, latency,
 // and the servers' resident memory. Results also go to bench/results/latest.json (BENCH_OUT) for
-// before/after comparisons (BENCH_COMPARE=path of an earlier file adds a column).
+// before/after comparisons (BENCH_COMPARE=path of an earlier file adds a column). After the table,
+// the ratios issue 11 sets bounds on measured again in pairs, both halves back to back (see pair()).
 // Run: npm run bench     (knobs: see README "Benchmark")
 // A benchmark, not a test: it asserts nothing about speed.
 import { spawnSync } from "node:child_process";
@@ -14,10 +15,21 @@ import os from "node:os";
 import path from "node:path";
 import { PerformanceObserver, performance as perf } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { grpcFrame, median, parseH2load, parseRequestLog, percentile, slowCallsInGc } from "./lib/figures.ts";
+import {
+  abbaOrder,
+  grpcFrame,
+  median,
+  type PairSide,
+  type PairSummary,
+  parseH2load,
+  parseRequestLog,
+  percentile,
+  slowCallsInGc,
+  summarizePairs,
+} from "./lib/figures.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
 import { healthUser, JSON_HEADERS, refresher, register, serverEnv, signer, startFlags } from "./lib/service.ts";
-import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned } from "./lib/processes.ts";
+import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned, type ThreadCpu } from "./lib/processes.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const num = (name: string, fallback: number) => {
@@ -34,6 +46,9 @@ const knobs = {
   h1Clients: num("BENCH_H1_CLIENTS", 32),
   loginConcurrency: num("BENCH_LOGIN_CONCURRENCY", 8),
   users: num("BENCH_USERS", 32),
+  pairs: num("BENCH_PAIRS", 5),
+  pairSeconds: num("BENCH_PAIR_SECONDS", 2),
+  loginPairWarmUpSeconds: num("BENCH_PAIR_LOGIN_WARMUP_SECONDS", 10),
 };
 const only = process.env["BENCH_ONLY"] ? new RegExp(process.env["BENCH_ONLY"]) : undefined;
 const outFile = process.env["BENCH_OUT"] ?? path.join(root, "bench", "results", "latest.json");
@@ -222,6 +237,20 @@ interface Run {
   errors: number;
 }
 
+/** What one run of `once` cost `target`: its CPU time per call answered (in all, and by thread), and its share of the core. */
+async function timed(target: Pinned, once: (seconds: number) => Promise<Run>, seconds: number) {
+  const threadsBefore = target.threadCpuSeconds();
+  const cpuBefore = target.cpuSeconds();
+  const wallBefore = performance.now();
+  const result = await once(seconds);
+  const cpu = target.cpuSeconds() - cpuBefore;
+  const wall = (performance.now() - wallBefore) / 1000;
+  const threadsAfter = target.threadCpuSeconds();
+  const perCall = (k: keyof ThreadCpu) => ((threadsAfter[k] - threadsBefore[k]) * 1e6) / result.answered;
+  const threadUsPerCall: ThreadCpu = { main: perCall("main"), libuv: perCall("libuv"), v8: perCall("v8"), other: perCall("other") };
+  return { ...result, cpuUsPerCall: (cpu * 1e6) / result.answered, coreShare: cpu / wall, threadUsPerCall };
+}
+
 /** One figure: a warm-up run, then BENCH_RUNS runs of `once`; medians, and the peak RSS meanwhile. */
 async function measure(
   id: string,
@@ -241,15 +270,9 @@ async function measure(
     // less garbage to collect while it times calls.
     globalThis.gc?.();
     driverPauses.length = 0;
-    const cpuBefore = target.cpuSeconds();
-    const wallBefore = performance.now();
-    const result = await once(knobs.seconds);
-    const cpu = target.cpuSeconds() - cpuBefore;
-    const wall = (performance.now() - wallBefore) / 1000;
+    const result = await timed(target, once, knobs.seconds);
     runs.push({
       ...result,
-      cpuUsPerCall: (cpu * 1e6) / result.answered,
-      coreShare: cpu / wall,
       gc: await collections(),
       driverGc: [...driverPauses],
     });
@@ -302,14 +325,13 @@ async function generatorFigure(
   rate?: number,
 ): Promise<Figure | undefined> {
   if (!wanted(id)) return undefined;
+  return measure(id, label, target, generatorRun(target, users, rate), true);
+}
+
+/** A run of our generator against `target`: closed loop, or at `rate` calls per second. */
+function generatorRun(target: Pinned, users: VirtualUser[], rate?: number): (seconds: number) => Promise<Run> {
   const base = { url: `http://127.0.0.1:${target.port}`, users, connections: Math.min(4, users.length), warmUpMs: 0 };
-  return measure(
-    id,
-    label,
-    target,
-    (seconds) => runLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) }),
-    true,
-  );
+  return (seconds) => runLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) });
 }
 
 function progress(f: Figure): void {
@@ -342,6 +364,102 @@ async function stop(target: Pinned): Promise<number> {
   await target.stop();
   running.delete(target);
   return hwm;
+}
+
+/** What one run of bench/argon2-bound.ts prints. */
+interface BoundRun {
+  perSecond: number;
+  cpuUsPerCall: number;
+  coreShare: number;
+  parallel: number;
+}
+
+/** One run of the argon2id bound: bench/argon2-bound.ts in a process of its own on the server's core. */
+async function argon2Bound(seconds: number): Promise<BoundRun> {
+  const out = await run("taskset", ["-c", SERVER_CPU, process.execPath, path.join(root, "bench", "argon2-bound.ts"), String(seconds)]);
+  return JSON.parse(out.trim().split("\n").pop() ?? "{}") as BoundRun;
+}
+
+// --- pairs ------------------------------------------------------------------------------------
+
+/** One side of a pair: how to run it once, and its warm-up before the first pair (0: none). */
+interface Side {
+  label: string;
+  warmUpSeconds: number;
+  once(seconds: number): Promise<Sample>;
+}
+
+interface Sample extends PairSide {
+  errors: number;
+  /** CPU time per call by thread, when the side is the server. */
+  threadUsPerCall?: ThreadCpu;
+}
+
+interface Pair extends PairSummary {
+  id: string;
+  label: string;
+  reference: string;
+  figure: string;
+  seconds: number;
+  warmUpSeconds: number;
+  errors: number;
+  /** The figure's CPU per call by thread (median over the pairs of each kind), when it is the server. */
+  figureThreadUs?: ThreadCpu;
+  samples: { referenceFirst: boolean; reference: Sample; figure: Sample }[];
+}
+
+const pairs: Pair[] = [];
+
+/** A side answered by `target`, run with `once` (h2load or our generator). */
+function onServer(label: string, target: Pinned, once: (seconds: number) => Promise<Run>, warmUpSeconds: number): Side {
+  return {
+    label,
+    warmUpSeconds,
+    async once(seconds) {
+      globalThis.gc?.(); // as in measure(): our generator's garbage from before is not collected in the run
+      const r = await timed(target, once, seconds);
+      return { reqPerSec: r.reqPerSec, cpuUsPerCall: r.cpuUsPerCall, errors: r.errors, threadUsPerCall: r.threadUsPerCall };
+    },
+  };
+}
+
+/**
+ * A ratio measured in pairs: BENCH_PAIRS pairs, each a run of the reference and one of the figure
+ * back to back (ABBA order), after each side's warm-up. The table relates medians taken minutes
+ * apart, which on this shared machine drift by more than the margins issue 11 sets (the argon2id
+ * bound read 40, 47 and 41/s in three consecutive runs); here each ratio is taken within a pair,
+ * seconds apart, and the spread over the pairs shows how far to trust it.
+ */
+async function pair(id: string, label: string, reference: Side, figure: Side, seconds: number): Promise<void> {
+  if (!wanted(id)) return;
+  for (const side of [reference, figure]) if (side.warmUpSeconds > 0) await side.once(side.warmUpSeconds);
+  const samples: Pair["samples"] = [];
+  for (const referenceFirst of abbaOrder(knobs.pairs)) {
+    const first = await (referenceFirst ? reference : figure).once(seconds);
+    const second = await (referenceFirst ? figure : reference).once(seconds);
+    samples.push({ referenceFirst, reference: referenceFirst ? first : second, figure: referenceFirst ? second : first });
+  }
+  const threads = samples.flatMap((s) => (s.figure.threadUsPerCall ? [s.figure.threadUsPerCall] : []));
+  const byThread = (k: keyof ThreadCpu) => median(threads.map((t) => t[k]));
+  const result: Pair = {
+    id,
+    label,
+    reference: reference.label,
+    figure: figure.label,
+    seconds,
+    warmUpSeconds: figure.warmUpSeconds,
+    errors: samples.reduce((n, s) => n + s.reference.errors + s.figure.errors, 0),
+    ...summarizePairs(samples),
+    ...(threads.length > 0
+      ? { figureThreadUs: { main: byThread("main"), libuv: byThread("libuv"), v8: byThread("v8"), other: byThread("other") } }
+      : {}),
+    samples,
+  };
+  pairs.push(result);
+  const cpu = result.byCpu;
+  console.error(
+    `  pair ${label}: by CPU ${cpu.median.toFixed(2)} (${cpu.each.map((r) => r.toFixed(2)).join(", ")}), by req/s ${result.byRate.median.toFixed(2)}${result.errors ? `, ${result.errors} ERRORS` : ""}`,
+  );
 }
 
 // --- the run ----------------------------------------------------------------------------------
@@ -379,19 +497,7 @@ async function main(): Promise<void> {
     const share: number[] = [];
     let parallel = 0;
     for (let i = 0; i < knobs.runs; i++) {
-      const out = await run("taskset", [
-        "-c",
-        SERVER_CPU,
-        process.execPath,
-        path.join(root, "bench", "argon2-bound.ts"),
-        String(knobs.seconds),
-      ]);
-      const parsed = JSON.parse(out.trim().split("\n").pop() ?? "{}") as {
-        perSecond: number;
-        cpuUsPerCall: number;
-        coreShare: number;
-        parallel: number;
-      };
+      const parsed = await argon2Bound(knobs.seconds);
       runs.push(parsed.perSecond);
       cpu.push(parsed.cpuUsPerCall);
       share.push(parsed.coreShare);
@@ -419,13 +525,19 @@ async function main(): Promise<void> {
   const port = server.port;
   const userTokens = await register(port, "reader@bench.example");
   const bearer = { authorization: `Bearer ${userTokens.accessToken}` };
+  // The empty RPC and GetCurrentUser on each protocol: figures, then pairs.
+  const calls = {
+    h2c: { name: "Connect JSON h2c", empty: emptyJson("h2c"), user: connectJson("h2c", GET_USER, {}, bearer) },
+    h1: { name: "Connect JSON HTTP/1.1", empty: emptyJson("h1"), user: connectJson("h1", GET_USER, {}, bearer) },
+    grpc: { name: "gRPC", empty: grpc(HEALTH), user: grpc(GET_USER, bearer) },
+  };
 
-  await h2loadFigure("empty.h2c", "empty RPC (Health/Check), Connect JSON h2c", server, emptyJson("h2c"));
-  await h2loadFigure("empty.h1", "empty RPC (Health/Check), Connect JSON HTTP/1.1", server, emptyJson("h1"));
-  await h2loadFigure("empty.grpc", "empty RPC (Health/Check), gRPC", server, grpc(HEALTH));
-  const gcuH2c = await h2loadFigure("user.h2c", "GetCurrentUser, Connect JSON h2c", server, connectJson("h2c", GET_USER, {}, bearer));
-  const gcuH1 = await h2loadFigure("user.h1", "GetCurrentUser, Connect JSON HTTP/1.1", server, connectJson("h1", GET_USER, {}, bearer));
-  await h2loadFigure("user.grpc", "GetCurrentUser, gRPC", server, grpc(GET_USER, bearer));
+  await h2loadFigure("empty.h2c", "empty RPC (Health/Check), Connect JSON h2c", server, calls.h2c.empty);
+  await h2loadFigure("empty.h1", "empty RPC (Health/Check), Connect JSON HTTP/1.1", server, calls.h1.empty);
+  await h2loadFigure("empty.grpc", "empty RPC (Health/Check), gRPC", server, calls.grpc.empty);
+  const gcuH2c = await h2loadFigure("user.h2c", "GetCurrentUser, Connect JSON h2c", server, calls.h2c.user);
+  const gcuH1 = await h2loadFigure("user.h1", "GetCurrentUser, Connect JSON HTTP/1.1", server, calls.h1.user);
+  await h2loadFigure("user.grpc", "GetCurrentUser, gRPC", server, calls.grpc.user);
 
   let refresh: Figure | undefined;
   if (wanted("refresh") || wanted("empty.generator")) {
@@ -445,24 +557,60 @@ async function main(): Promise<void> {
   }
   if (gcuH1 !== undefined && wanted("user.h1.half")) {
     const rps = Math.max(1, Math.round(gcuH1.reqPerSec / 2 / knobs.h1Clients));
-    await h2loadFigure(
-      "user.h1.half",
-      "GetCurrentUser HTTP/1.1 at half its peak rate",
-      server,
-      connectJson("h1", GET_USER, {}, bearer),
-      rps,
-    );
+    await h2loadFigure("user.h1.half", "GetCurrentUser HTTP/1.1 at half its peak rate", server, calls.h1.user, rps);
   }
   if (gcuH2c !== undefined && wanted("user.h2c.half")) {
     const rps = Math.max(1, Math.round(gcuH2c.reqPerSec / 2 / knobs.h2Clients));
-    await h2loadFigure("user.h2c.half", "GetCurrentUser h2c at half its peak rate", server, connectJson("h2c", GET_USER, {}, bearer), rps);
+    await h2loadFigure("user.h2c.half", "GetCurrentUser h2c at half its peak rate", server, calls.h2c.user, rps);
   }
-  if (wanted("login")) {
-    // One account per virtual user: concurrent sign-ins to one account count against its failure
-    // limit while they are checked (LOGIN_MAX_FAILURES), which is the point of that limit.
-    const emails = Array.from({ length: knobs.loginConcurrency }, (_, i) => `login${i}@bench.example`);
-    await Promise.all(emails.map((email) => register(port, email)));
-    await generatorFigure("login", "Login, Connect JSON h2c, our generator", server, emails.map(signer));
+  // One account per virtual user: concurrent sign-ins to one account count against its failure
+  // limit while they are checked (LOGIN_MAX_FAILURES), which is the point of that limit. Registered
+  // when first needed, not before the figures above (argon2id's memory would count in their RSS).
+  let signers: VirtualUser[] | undefined;
+  const loginUsers = async () => {
+    if (signers === undefined) {
+      const emails = Array.from({ length: knobs.loginConcurrency }, (_, i) => `login${i}@bench.example`);
+      await Promise.all(emails.map((email) => register(port, email)));
+      signers = emails.map(signer);
+    }
+    return signers;
+  };
+  if (wanted("login")) await generatorFigure("login", "Login, Connect JSON h2c, our generator", server, await loginUsers());
+
+  // 4. The pairs, on the same server.
+  for (const protocol of ["h2c", "h1", "grpc"] as const) {
+    const call = calls[protocol];
+    const id = `pair.user.${protocol}`;
+    if (!wanted(id)) continue;
+    await expectOk(port, call.user, id);
+    const h2 = (request: Request) => (seconds: number) => h2load(port, request, seconds);
+    await pair(
+      id,
+      `GetCurrentUser / empty RPC, ${call.name}`,
+      onServer("empty RPC", server, h2(call.empty), knobs.warmUpSeconds),
+      onServer("GetCurrentUser", server, h2(call.user), knobs.warmUpSeconds),
+      knobs.pairSeconds,
+    );
+  }
+  if (wanted("pair.login")) {
+    await pair(
+      "pair.login",
+      "Login / argon2id verify alone",
+      // Each run of the bound is a fresh process that warms itself up (one verification before its
+      // window): a warm-up run would leave nothing behind for the pairs.
+      {
+        label: "argon2id verify alone",
+        warmUpSeconds: 0,
+        once: async (seconds) => {
+          const bound = await argon2Bound(seconds);
+          return { reqPerSec: bound.perSecond, cpuUsPerCall: bound.cpuUsPerCall, errors: 0 };
+        },
+      },
+      onServer("Login", server, generatorRun(server, await loginUsers()), knobs.loginPairWarmUpSeconds),
+      // Twice the other pairs' runs: at 40-50 sign-ins a second a 2 s run counts only 80-100 calls
+      // of 20 ms (one call more or less moves the rate by over 1 %) and 200 ticks of CPU.
+      knobs.pairSeconds * 2,
+    );
   }
   const serverHwm = await stop(server);
 
@@ -492,6 +640,7 @@ async function main(): Promise<void> {
     bareH1PeakRssMiB: references["bare.h1.hwm"] === undefined ? Number.NaN : mib(references["bare.h1.hwm"]),
   };
   printTable(memory);
+  printPairs();
   const result = {
     date: new Date(started).toISOString(),
     commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: path.dirname(serverEntry), encoding: "utf8" }).stdout.trim(),
@@ -504,10 +653,13 @@ async function main(): Promise<void> {
     durationSeconds: (Date.now() - started) / 1000,
     figures,
     memory,
+    pairs,
   };
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`\n${figures.length} figures in ${result.durationSeconds.toFixed(0)} s; written to ${path.relative(process.cwd(), outFile)}`);
+  console.log(
+    `\n${figures.length} figures${pairs.length ? ` and ${pairs.length} pairs` : ""} in ${result.durationSeconds.toFixed(0)} s; written to ${path.relative(process.cwd(), outFile)}`,
+  );
 }
 
 function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number; bareH1PeakRssMiB: number }): void {
@@ -573,6 +725,55 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
   if (sameLoad !== undefined && bareSameLoad !== undefined) {
     console.log(
       `peak RSS under the same load (${sameLoad.label} against ${bareSameLoad.label}): ${fmt(sameLoad.peakRssMiB)} against ${fmt(bareSameLoad.peakRssMiB)} MiB (${fmt(sameLoad.peakRssMiB / bareSameLoad.peakRssMiB, 2)}×)`,
+    );
+  }
+}
+
+/** The paired ratios, after the table (BENCH_COMPARE adds the earlier file's ratio by CPU, when it has pairs). */
+function printPairs(): void {
+  if (pairs.length === 0) return;
+  const before = compareFile
+    ? new Map(((JSON.parse(readFileSync(compareFile, "utf8")) as { pairs?: Pair[] }).pairs ?? []).map((p) => [p.id, p]))
+    : undefined;
+  const range = (r: { min: number; max: number }) => `${r.min.toFixed(2)}-${r.max.toFixed(2)}`;
+  const header = [
+    "pair: figure / reference",
+    "pairs × s",
+    "by CPU",
+    "min-max",
+    "by req/s",
+    "min-max",
+    "ref CPU µs/call",
+    "figure CPU µs/call",
+    "figure main thread µs/call",
+    ...(before ? ["before by CPU"] : []),
+  ];
+  const rows = pairs.map((p) => [
+    p.label + (p.errors ? ` (${p.errors} errors!)` : ""),
+    `${p.samples.length} × ${p.seconds}`,
+    p.byCpu.median.toFixed(2),
+    range(p.byCpu),
+    p.byRate.median.toFixed(2),
+    range(p.byRate),
+    p.referenceCpuUs.toFixed(0),
+    p.figureCpuUs.toFixed(0),
+    p.figureThreadUs ? p.figureThreadUs.main.toFixed(0) : "-",
+    ...(before ? [before.get(p.id)?.byCpu.median.toFixed(2) ?? "-"] : []),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  console.log(
+    `\npaired (BENCH_PAIRS pairs of runs back to back on the same core, ABBA order; medians and ranges of the per-pair ratios, medians of each half):`,
+  );
+  console.log(line(header));
+  console.log(`|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : `${"-".repeat(w + 1)}:`)).join("|")}|`);
+  for (const row of rows) console.log(line(row));
+  const login = pairs.find((p) => p.id === "pair.login");
+  if (login?.figureThreadUs !== undefined) {
+    const t = login.figureThreadUs;
+    console.log(
+      `Login after ${login.warmUpSeconds} s of warm-up, server CPU µs per sign-in by thread (medians): main ${t.main.toFixed(0)}, libuv ${t.libuv.toFixed(0)}, V8 workers ${t.v8.toFixed(0)}, other ${t.other.toFixed(0)}; main thread per pair: ${login.samples.map((s) => s.figure.threadUsPerCall?.main.toFixed(0)).join(", ")}`,
     );
   }
 }

@@ -200,3 +200,63 @@ export function parseScavenges(trace: string, fromMs = 0): Scavenges {
   }
   return { count: pausesMs.length, spanMs: first === undefined ? 0 : last - first, pausesMs, promotedBytes: Math.round(promoted) };
 }
+
+/** The name of a process or thread from the text of /proc/<pid>/task/<tid>/stat: what is in its parentheses. */
+export function parseProcStatName(text: string): string {
+  return text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
+}
+
+/**
+ * The order of the runs of paired measurements: for each pair, whether the reference runs first.
+ * ABBA (reference first, then figure first, and so on): a drift of the machine over the pairs
+ * then weighs on both sides alike instead of always on the side that runs second.
+ */
+export function abbaOrder(pairs: number): boolean[] {
+  return Array.from({ length: pairs }, (_, i) => i % 2 === 0);
+}
+
+/** One side of a pair: calls per second and the CPU time of the process that answered, per call. */
+export interface PairSide {
+  reqPerSec: number;
+  cpuUsPerCall: number;
+}
+
+/** The spread of a ratio over the pairs. */
+export interface RatioSpread {
+  median: number;
+  min: number;
+  max: number;
+  /** Each pair's, in the order measured. */
+  each: number[];
+}
+
+export interface PairSummary {
+  /** Reference CPU per call over the figure's, per pair (above 1: the figure is the cheaper). */
+  byCpu: RatioSpread;
+  /** The figure's calls per second over the reference's, per pair. */
+  byRate: RatioSpread;
+  referenceCpuUs: number;
+  figureCpuUs: number;
+  referenceReqPerSec: number;
+  figureReqPerSec: number;
+}
+
+function spread(each: number[]): RatioSpread {
+  return { median: median(each), min: Math.min(...each), max: Math.max(...each), each };
+}
+
+/**
+ * Each pair's ratios (both halves measured back to back, so a drift of the machine between them is
+ * small), then their median and range, and each half's median. Relating the medians of two halves
+ * instead would let a drift between the pairs into the ratio.
+ */
+export function summarizePairs(pairs: { reference: PairSide; figure: PairSide }[]): PairSummary {
+  return {
+    byCpu: spread(pairs.map((p) => p.reference.cpuUsPerCall / p.figure.cpuUsPerCall)),
+    byRate: spread(pairs.map((p) => p.figure.reqPerSec / p.reference.reqPerSec)),
+    referenceCpuUs: median(pairs.map((p) => p.reference.cpuUsPerCall)),
+    figureCpuUs: median(pairs.map((p) => p.figure.cpuUsPerCall)),
+    referenceReqPerSec: median(pairs.map((p) => p.reference.reqPerSec)),
+    figureReqPerSec: median(pairs.map((p) => p.figure.reqPerSec)),
+  };
+}

@@ -1,9 +1,9 @@
 // Process plumbing of the benchmark: servers pinned to a core, their memory read from /proc, and
 // h2load runs. Linux only (taskset, /proc).
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
-import { parseProcStatTicks, parseProcStatus } from "./figures.ts";
+import { parseProcStatName, parseProcStatTicks, parseProcStatus } from "./figures.ts";
 
 /** Stops with a message naming the Debian package when a tool the benchmark drives is missing. */
 export function requireTool(name: string, debianPackage: string): void {
@@ -38,11 +38,23 @@ export interface Pinned {
   memory(): { rss: number; hwm: number };
   /** CPU time the process has used so far, every thread, in seconds. */
   cpuSeconds(): number;
+  /**
+   * The same by thread: the main thread (JavaScript, where the JIT's code runs), libuv's pool
+   * (argon2, crypto), V8's workers (concurrent GC and compilation) and any other.
+   */
+  threadCpuSeconds(): ThreadCpu;
   /** Whether it was started with an IPC channel (then `ask` works). */
   ipc: boolean;
   /** Sends `message` over IPC (started with `ipc`) and resolves with the next message back. */
   ask(message: string): Promise<unknown>;
   stop(): Promise<void>;
+}
+
+export interface ThreadCpu {
+  main: number;
+  libuv: number;
+  v8: number;
+  other: number;
 }
 
 const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
@@ -82,6 +94,7 @@ export async function startPinned(cpus: string, args: string[], env: Record<stri
     output: () => output,
     memory: () => parseProcStatus(readFileSync(`/proc/${pid}/status`, "utf8")),
     cpuSeconds: () => parseProcStatTicks(readFileSync(`/proc/${pid}/stat`, "utf8")) / ticksPerSecond,
+    threadCpuSeconds: () => threadCpu(pid),
     ipc,
     ask: (message) =>
       new Promise((resolve) => {
@@ -94,6 +107,23 @@ export async function startPinned(cpus: string, args: string[], env: Record<stri
       return exited.then(() => clearTimeout(force));
     },
   };
+}
+
+/** CPU seconds of each thread of `pid` so far, by kind (Node names its threads; the main one's tid is the pid). */
+function threadCpu(pid: number): ThreadCpu {
+  const out: ThreadCpu = { main: 0, libuv: 0, v8: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = parseProcStatName(stat);
+    const kind = tid === String(pid) ? "main" : name === "libuv-worker" ? "libuv" : name === "V8Worker" ? "v8" : "other";
+    out[kind] += parseProcStatTicks(stat) / ticksPerSecond;
+  }
+  return out;
 }
 
 function accepts(port: number): Promise<boolean> {

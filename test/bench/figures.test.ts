@@ -2,16 +2,19 @@
 // the statistics it prints. No timing here: the benchmark itself asserts nothing about speed.
 import { describe, expect, it } from "vitest";
 import {
+  abbaOrder,
   grpcFrame,
   median,
   parseH2load,
-  parseRequestLog,
-  parseScavenges,
+  parseProcStatName,
   parseProcStatTicks,
   parseProcStatus,
+  parseRequestLog,
+  parseScavenges,
   percentile,
   slope,
   slowCallsInGc,
+  summarizePairs,
 } from "../../bench/lib/figures.ts";
 
 // Captured from h2load 1.52 (Debian bookworm) with -D: the status codes include the answers that
@@ -122,6 +125,51 @@ describe("parseProcStatTicks", () => {
   it("adds user and system time, whatever the command name holds", () => {
     const stat = "4242 (Main Thread) (x) S 1 4242 1 0 -1 4194304 126 0 0 0 350 25 7 9 20 0 11 0 369944 3133440 379";
     expect(parseProcStatTicks(stat)).toBe(375);
+  });
+});
+
+describe("parseProcStatName", () => {
+  it("reads a thread's name, whatever it holds", () => {
+    expect(parseProcStatName("4243 (libuv-worker) S 1 4242 1 0 -1 4194368 3 0 0 0 1940 12 0 0 20 0 11 0")).toBe("libuv-worker");
+    expect(parseProcStatName("4242 (Main Thread) (x) S 1 4242")).toBe("Main Thread) (x");
+  });
+});
+
+describe("abbaOrder", () => {
+  it("runs the reference first in every other pair, starting with the first", () => {
+    expect(abbaOrder(5)).toEqual([true, false, true, false, true]);
+    expect(abbaOrder(0)).toEqual([]);
+  });
+
+  it("gives each side the first place equally often over an even number of pairs", () => {
+    const order = abbaOrder(6);
+    expect(order.filter((first) => first)).toHaveLength(3);
+  });
+});
+
+describe("summarizePairs", () => {
+  // The machine slows down by half between the second and third pair: both halves alike, so each
+  // pair's ratio stays 0.8 where the halves' medians, taken apart, would not show it.
+  const side = (cpuUsPerCall: number, reqPerSec: number) => ({ cpuUsPerCall, reqPerSec });
+  const pairs = [
+    { reference: side(40, 10_000), figure: side(50, 8_000) },
+    { reference: side(40, 10_000), figure: side(50, 9_000) },
+    { reference: side(80, 5_000), figure: side(100, 4_000) },
+  ];
+
+  it("takes each pair's ratios, by CPU (reference over figure) and by rate (figure over reference)", () => {
+    const s = summarizePairs(pairs);
+    expect(s.byCpu.each).toEqual([0.8, 0.8, 0.8]);
+    expect(s.byRate.each).toEqual([0.8, 0.9, 0.8]);
+  });
+
+  it("gives the median and range of the ratios, and each half's median", () => {
+    const s = summarizePairs(pairs);
+    expect(s.byRate).toMatchObject({ median: 0.8, min: 0.8, max: 0.9 });
+    expect(s.referenceCpuUs).toBe(40);
+    expect(s.figureCpuUs).toBe(50);
+    expect(s.referenceReqPerSec).toBe(10_000);
+    expect(s.figureReqPerSec).toBe(8_000);
   });
 });
 
