@@ -48,6 +48,10 @@ const knobs = {
   users: num("BENCH_USERS", 32),
   pairs: num("BENCH_PAIRS", 5),
   pairSeconds: num("BENCH_PAIR_SECONDS", 2),
+  // Sign-ins before Login's pairs. A server in production is long warm; right after start V8 is
+  // still compiling the sign-in path: after 1 s the main thread spent 2.0-2.1 ms per sign-in in
+  // the first pair against 1.4-1.8 later, and V8's compiler threads 0.5 ms more; after 10 s the
+  // first pair is like the rest, and 30 s changed nothing more (README "Paired ratios").
   loginPairWarmUpSeconds: num("BENCH_PAIR_LOGIN_WARMUP_SECONDS", 10),
 };
 const only = process.env["BENCH_ONLY"] ? new RegExp(process.env["BENCH_ONLY"]) : undefined;
