@@ -1,0 +1,111 @@
+// Standalone repro for docs/upstream-node.md: objects of finished node:http2 requests survive
+// scavenges (they reach the old generation and wait for a full collection), where node:http's do
+// not. Plain Node, no dependencies: it starts a bare server in a child process with --trace-gc,
+// drives it with many small requests from this process (HTTP/2: 8 sessions, 16 streams each;
+// HTTP/1.1: 32 keep-alive sockets), and reads from the trace by how much the heap kept after each
+// scavenge grows, divided by the requests answered meanwhile.
+//   node docs/repro/http2-promotion.mjs [seconds=5]
+import { spawn } from "node:child_process";
+import http from "node:http";
+import http2 from "node:http2";
+import { once } from "node:events";
+
+const seconds = Number(process.argv[2] ?? 5);
+
+const serverCode = `
+const mode = process.argv[1];
+const body = Buffer.from('{"status":"SERVING"}');
+const handler = (req, res) => {
+  req.resume();
+  req.on("end", () => {
+    res.setHeader("content-type", "application/json");
+    res.setHeader("content-length", String(body.length));
+    res.end(body);
+  });
+};
+const server = mode === "h2" ? require("node:http2").createServer(handler) : require("node:http").createServer({ keepAliveTimeout: 60000 }, handler);
+server.listen(0, "127.0.0.1", () => console.log("PORT " + server.address().port));
+process.on("message", (m) => { if (m === "count") process.send(count); });
+let count = 0;
+server.on("request", () => { count++; });
+`;
+
+async function measure(mode) {
+  const child = spawn(process.execPath, ["--trace-gc", "--max-semi-space-size=16", "-e", serverCode, mode], {
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+  });
+  let out = "";
+  child.stdout.on("data", (c) => {
+    out += c;
+  });
+  while (!/PORT (\d+)/.test(out)) await once(child.stdout, "data");
+  const port = Number(/PORT (\d+)/.exec(out)[1]);
+  const payload = Buffer.from("{}");
+  let stop = false;
+  const loop = async (send) => {
+    while (!stop) await send();
+  };
+  const senders = [];
+  const closers = [];
+  if (mode === "h2") {
+    for (let s = 0; s < 8; s++) {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      closers.push(() => session.close());
+      const send = () =>
+        new Promise((resolve, reject) => {
+          const req = session.request({ ":method": "POST", ":path": "/x", "content-type": "application/json" });
+          req.on("error", reject);
+          req.resume();
+          req.on("end", resolve);
+          req.end(payload);
+        });
+      for (let i = 0; i < 16; i++) senders.push(loop(send));
+    }
+  } else {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    closers.push(() => agent.destroy());
+    const send = () =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/x", agent, headers: { "content-type": "application/json" } }, (res) => {
+          res.resume();
+          res.on("end", resolve);
+        });
+        req.on("error", reject);
+        req.end(payload);
+      });
+    for (let i = 0; i < 32; i++) senders.push(loop(send));
+  }
+  // Warm up, then measure between two marks in the trace.
+  await new Promise((r) => setTimeout(r, 1000));
+  const markFrom = out.length;
+  child.send("count");
+  const [from] = await once(child, "message");
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  child.send("count");
+  const [to] = await once(child, "message");
+  const trace = out.slice(markFrom);
+  stop = true;
+  await Promise.allSettled(senders);
+  for (const close of closers) close();
+  child.kill();
+  // "Scavenge 12.3 (20.1) -> 10.2 (21.0) MB": the heap kept after each scavenge, and after each
+  // full collection (Mark-Compact), which resets what scavenges promoted.
+  let promoted = 0;
+  let last;
+  let scavenges = 0;
+  for (const line of trace.split("\n")) {
+    const m = /(Scavenge|Mark-Compact)[^\d]*([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/.exec(line);
+    if (!m) continue;
+    const after = Number(m[4]);
+    if (m[1] === "Scavenge") {
+      scavenges++;
+      if (last !== undefined && after > last) promoted += after - last;
+    }
+    last = after;
+  }
+  const requests = to - from;
+  return { mode, requests, scavenges, promotedBytesPerRequest: Math.round((promoted * 1024 * 1024) / requests) };
+}
+
+console.log(`node ${process.version}, ${seconds} s each, --max-semi-space-size=16`);
+for (const mode of ["h2", "h1"]) console.log(await measure(mode));
