@@ -34,7 +34,7 @@ const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
     insert: true,
     findLive: true,
     listLive: true,
-    countLive: true,
+    moreLiveThan: true,
     touch: true,
     revoke: true,
     revokeAllForUser: true,

@@ -172,9 +172,12 @@ describe("failures while connected are mapped by cause", () => {
       expect(w.body["writeConcern"]).toEqual({ w: "majority", j: true, wtimeout: 3000 });
       expect(w.body["maxTimeMS"]).toBe(3000);
     }
-    // A sign-up reads once: the count of the user's sessions against the cap (an aggregate).
+    // A sign-up reads once: the count of the user's sessions against the cap (an aggregate),
+    // which stops one past the cap (MAX_SESSIONS_PER_USER, 100 by default) however many there are.
     const reads = fake.commands.filter((c) => ["find", "aggregate", "count"].includes(c.name));
     expect(reads.length).toBeGreaterThan(0);
+    const sessionCount = reads.find((r) => r.name === "aggregate" && r.body["aggregate"] === "sessions");
+    expect(sessionCount?.body["pipeline"]).toContainEqual({ $limit: 101 });
     for (const r of reads) {
       // Primary reads carry no $readPreference (primary is the server's default); never another mode.
       expect(r.body["$readPreference"]).toBeUndefined();

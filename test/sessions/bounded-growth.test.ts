@@ -43,7 +43,7 @@ describe("bounded growth", () => {
     const calls = async () => {
       const m = await scrape(`${h.url}/metrics`, metricsToken);
       const sessions = (operation: string) => m.count("authd_storage_operation_duration_seconds", { collection: "sessions", operation });
-      return { counted: sessions("countLive"), listed: sessions("listLive") };
+      return { counted: sessions("moreLiveThan"), listed: sessions("listLive") };
     };
     const email = "counted@example.com";
     let before = await calls();

@@ -544,7 +544,7 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.sessions.listLive(uid("usr"), now)).toEqual([]);
       });
 
-      it("countLive counts what listLive lists: the user's sessions neither revoked nor expired", async () => {
+      it("moreLiveThan counts what listLive lists: the user's sessions neither revoked nor expired", async () => {
         const userId = uid("usr");
         const live = [makeSession(userId, now), makeSession(userId, now, { createdAt: at(now, -HOUR) })];
         const expired = makeSession(userId, now, { expiresAt: now });
@@ -552,13 +552,15 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         const foreign = makeSession(uid("usr"), now);
         for (const s of [...live, expired, revoked, foreign]) await store.sessions.insert(s);
 
-        expect(await store.sessions.countLive(userId, now)).toBe(2);
-        expect(await store.sessions.countLive(userId, now)).toBe((await store.sessions.listLive(userId, now)).length);
-        expect(await store.sessions.countLive(uid("usr"), now)).toBe(0);
-        // Later, the first expires too; a revoke counts at once.
+        const more = (limit: number, at = now, user = userId) => store.sessions.moreLiveThan(user, at, limit);
+        expect(await store.sessions.listLive(userId, now)).toHaveLength(2);
+        // Four sessions of the user's, two live: limits on either side of each count.
+        expect([await more(0), await more(1), await more(2), await more(3), await more(4)]).toEqual([true, true, false, false, false]);
+        expect(await more(0, now, uid("usr"))).toBe(false);
+        // A revoke counts at once; later the first expires too.
         await store.sessions.revoke(live[1]!.id, userId, now);
-        expect(await store.sessions.countLive(userId, now)).toBe(1);
-        expect(await store.sessions.countLive(userId, live[0]!.expiresAt)).toBe(0);
+        expect([await more(0), await more(1)]).toEqual([true, false]);
+        expect(await more(0, live[0]!.expiresAt)).toBe(false);
       });
 
       it("touch sets lastActiveAt of a live session and keeps expiresAt when none is given", async () => {

@@ -39,9 +39,12 @@ export function memorySessions({ assertOpen }: OpenState): ExpiringKind<SessionS
       return live.map((s) => copyRecord(s));
     },
 
-    async countLive(userId, now) {
+    async moreLiveThan(userId, now, limit) {
       assertOpen();
-      return sessions.countForUser(userId, (session) => session.revokedAt === null && isLive(session.expiresAt, now));
+      // No more rows than the limit (live or not): nothing to look at.
+      if (sessions.sizeForUser(userId) <= limit) return false;
+      const live = (session: SessionRecord) => session.revokedAt === null && isLive(session.expiresAt, now);
+      return sessions.countForUser(userId, live, limit + 1) > limit;
     },
 
     async touch(id, now, expiresAt) {

@@ -69,14 +69,19 @@ export class UserIndexedTable<T extends { userId: string }> {
     return out;
   }
 
-  /** How many of the user's rows pass `test`, without copying or listing them. */
-  countForUser(userId: string, test: (row: T) => boolean): number {
+  /** How many rows the user has, whatever they hold. */
+  sizeForUser(userId: string): number {
+    return this.#byUser.get(userId)?.size ?? 0;
+  }
+
+  /** How many of the user's rows pass `test`, up to `stopAt`, without copying or listing them. */
+  countForUser(userId: string, test: (row: T) => boolean, stopAt = Number.POSITIVE_INFINITY): number {
     const keys = this.#byUser.get(userId);
     if (keys === undefined) return 0;
     let count = 0;
     for (const key of keys) {
       const row = this.rows.get(key);
-      if (row !== undefined && test(row)) count++;
+      if (row !== undefined && test(row) && ++count >= stopAt) break;
     }
     return count;
   }

@@ -74,7 +74,9 @@ export function mongoSessions(run: Run<{ sessions: Collection<SessionDoc> }>, li
         return docs.map(sessionFromDoc);
       }),
 
-    countLive: (userId, now) => run((c) => c.sessions.countDocuments({ userId, ...liveFilter(now) }, limit)),
+    // Counted no further than one past the limit: the userId index walks at most that many.
+    moreLiveThan: (userId, now, most) =>
+      run(async (c) => (await c.sessions.countDocuments({ userId, ...liveFilter(now) }, { ...limit, limit: most + 1 })) > most),
 
     touch: (id, now, expiresAt) =>
       run(async (c) => {
