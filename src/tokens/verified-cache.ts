@@ -91,6 +91,9 @@ export class VerifiedTokenCache<T> {
       this.#entries.delete(oldest);
     }
     const owned = ownCopy(token);
+    // Only an exact copy is kept: a character above U+00FF would be stored as another, ASCII, token,
+    // which would then hit. Callers pass only checked ASCII tokens; this keeps it so if one did not.
+    if (owned !== token) return;
     this.#entries.set(keyOf(owned), { token: owned, value, expiresAtMs, placed: ++this.#placements });
   }
 

@@ -24,7 +24,8 @@ const tokenThenWhitespace = /^(\S+)\s*$/;
  * steps to the expression's answers).
  */
 export function bearerFrom(header: string | null | undefined): string | undefined {
-  if (header === null || header === undefined) return undefined;
+  // Strings only: anything else could run code between the reset of lastIndex and its use.
+  if (typeof header !== "string") return undefined;
   bearerScheme.lastIndex = 0;
   if (!bearerScheme.test(header)) return undefined;
   const rest = header.slice(bearerScheme.lastIndex);

@@ -98,5 +98,15 @@ describe("bearerFrom", () => {
     }
     expect(bearerFrom(undefined)).toBeUndefined();
     expect(bearerFrom(null)).toBeUndefined();
+    // Not a string (the types rule it out): none, and no code of the value's runs.
+    let ran = false;
+    const sneaky = {
+      toString() {
+        ran = true;
+        return "Bearer x";
+      },
+    };
+    expect(bearerFrom(sneaky as unknown as string)).toBeUndefined();
+    expect(ran).toBe(false);
   });
 });

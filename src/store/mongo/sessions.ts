@@ -74,7 +74,8 @@ export function mongoSessions(run: Run<{ sessions: Collection<SessionDoc> }>, li
         return docs.map(sessionFromDoc);
       }),
 
-    // Counted no further than one past the limit: the userId index walks at most that many.
+    // Counted no further than one past the limit: the walk of the userId index stops there (the
+    // revoked and expired documents it meets before it, until their TTL, are read all the same).
     moreLiveThan: (userId, now, most) =>
       run(async (c) => (await c.sessions.countDocuments({ userId, ...liveFilter(now) }, { ...limit, limit: most + 1 })) > most),
 

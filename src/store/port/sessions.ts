@@ -23,10 +23,11 @@ export interface SessionStore {
   /** The user's live sessions at `now`, newest (createdAt) first. */
   listLive(userId: string, now: Date): Promise<SessionRecord[]>;
   /**
-   * Whether listLive would return more than `limit` sessions: the user's sessions neither revoked
-   * nor expired at `now`. Asked on every sign-in, so it costs at most `limit` + 1 sessions looked
-   * at, never all of a user's. The cutoffs a security change raised are the domain's to apply
-   * (sessions.ts), so this counts an upper bound on the sessions that are really live.
+   * Whether listLive would return more than `limit` (a whole number, 0 or more) sessions: the
+   * user's sessions neither revoked nor expired at `now`. Asked on every sign-in, so it stops
+   * counting at `limit` + 1 live sessions; the revoked and expired ones not yet removed that it
+   * meets on the way are still looked at. The cutoffs a security change raised are the domain's
+   * to apply (sessions.ts), so this counts an upper bound on the sessions that are really live.
    */
   moreLiveThan(userId: string, now: Date, limit: number): Promise<boolean>;
   /** Sets lastActiveAt (and expiresAt when given) of a live session. Returns whether it was live. */
