@@ -114,6 +114,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     );
   } else {
     const rate = opts.rate;
+    // The idle users, longest idle first: each call goes to the user that has waited longest, so
+    // all of them take turns. Taking the last one back (a stack) left the users at the bottom
+    // idle for as long as the load needed fewer at once: in an hour's soak one was left for over
+    // 15 minutes and came back with an expired access token.
     const idle = opts.users.map((_, i) => i);
     const backlog: number[] = [];
     const inFlight = new Set<Promise<void>>();
@@ -138,7 +142,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         const due = Math.floor(((now - start) / 1000) * rate);
         for (; started < due; started++) {
           const at = start + (started / rate) * 1000;
-          const user = idle.pop();
+          const user = idle.shift();
           if (user === undefined) backlog.push(at);
           else launch(user, at);
         }
