@@ -164,10 +164,11 @@ export function createSessions(deps: SessionsDeps) {
 
   /**
    * Keeps at most `maxSessionsPerUser` live sessions: the oldest beyond it are revoked. Asked
-   * first, and counted no further than one past the cap: every sign-in comes through here, and listing (and, in MongoDB, reading)
-   * all of a user's sessions each time cost a sign-in more the more sessions the user held (1.7 ms
-   * of the main thread's CPU per Login with 300 sessions; counting them all, still 6 % of it). The
-   * question leaves out no live session, so at or under the cap there is nothing to revoke.
+   * first, and counted no further than one past the cap: every sign-in comes through here, and
+   * listing (and, in MongoDB, reading) all of a user's sessions each time cost a sign-in more the
+   * more sessions the user held (1.7 ms of the main thread's CPU per Login with 300 sessions;
+   * counting them all, still 6 % of it). The question leaves out no live session, so at or under
+   * the cap there is nothing to revoke.
    */
   async function enforceSessionCap(userId: string, now: Date): Promise<void> {
     if (!(await store.sessions.moreLiveThan(userId, now, policy.maxSessionsPerUser))) return;

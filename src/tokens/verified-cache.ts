@@ -1,4 +1,4 @@
-/** How many of a token's last characters find its entry (see above). */
+/** How many of a token's last characters find its entry (see VerifiedTokenCache). */
 const keyLength = 32;
 const keyOf = (token: string) => (token.length <= keyLength ? token : token.slice(-keyLength));
 
