@@ -489,8 +489,8 @@ async function main(): Promise<void> {
       // The same, carrying an Authorization header as long as GetCurrentUser's, against the same
       // without it: what Node itself pays for the header. HTTP/2 clients send `authorization` never
       // indexed (RFC 7541 section 7.1.3; h2load reads 454 bytes per request with it, 33 without),
-      // so every call decodes it anew. A pair, not a figure: a second figure on the same process
-      // read cheaper than the first in two runs of two, with or without the header.
+      // so every call decodes it anew. A pair, not a figure: as two figures of the table the one
+      // with the header read cheaper in both full runs that had it; the table's noise is larger.
       const header = { authorization: `Bearer ${randomBytes(381).toString("base64url")}` };
       const h2 = (request: Request) => (seconds: number) => h2load(target.port, request, seconds);
       await pair(
