@@ -467,6 +467,24 @@ async function pair(id: string, label: string, reference: Side, figure: Side, se
   );
 }
 
+/**
+ * A pair of two requests h2load sends to `target`, each checked to succeed once first: the
+ * reference `[label, request]` and the figure.
+ */
+async function h2loadPair(
+  id: string,
+  label: string,
+  target: Pinned,
+  [referenceLabel, reference]: [string, Request],
+  [figureLabel, figure]: [string, Request],
+): Promise<void> {
+  if (!wanted(id)) return;
+  for (const request of [reference, figure]) await expectOk(target.port, request, id);
+  const side = (sideLabel: string, request: Request) =>
+    onServer(sideLabel, target, (seconds) => h2load(target.port, request, seconds), knobs.warmUpSeconds);
+  await pair(id, label, side(referenceLabel, reference), side(figureLabel, figure), knobs.pairSeconds);
+}
+
 // --- the run ----------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -492,13 +510,12 @@ async function main(): Promise<void> {
       // so every call decodes it anew. A pair, not a figure: as two figures of the table the one
       // with the header read cheaper in both full runs that had it; the table's noise is larger.
       const header = { authorization: `Bearer ${randomBytes(381).toString("base64url")}` };
-      const h2 = (request: Request) => (seconds: number) => h2load(target.port, request, seconds);
-      await pair(
+      await h2loadPair(
         "pair.bearer.bare",
         "bare node:http2 with a 508-character bearer token / without, h2c",
-        onServer("without", target, h2(emptyJson(mode)), knobs.warmUpSeconds),
-        onServer("with the header", target, h2(connectJson(mode, HEALTH, {}, header)), knobs.warmUpSeconds),
-        knobs.pairSeconds,
+        target,
+        ["without", emptyJson(mode)],
+        ["with the header", connectJson(mode, HEALTH, {}, header)],
       );
     }
     references[`${id}.hwm`] = await stop(target);
@@ -611,31 +628,19 @@ async function main(): Promise<void> {
   // 4. The pairs, on the same server.
   for (const protocol of ["h2c", "h1", "grpc"] as const) {
     const call = calls[protocol];
-    const id = `pair.user.${protocol}`;
-    if (!wanted(id)) continue;
-    await expectOk(port, call.user, id);
-    const h2 = (request: Request) => (seconds: number) => h2load(port, request, seconds);
-    await pair(
-      id,
-      `GetCurrentUser / empty RPC, ${call.name}`,
-      onServer("empty RPC", server, h2(call.empty), knobs.warmUpSeconds),
-      onServer("GetCurrentUser", server, h2(call.user), knobs.warmUpSeconds),
-      knobs.pairSeconds,
-    );
+    const empty: [string, Request] = ["empty RPC", call.empty];
+    await h2loadPair(`pair.user.${protocol}`, `GetCurrentUser / empty RPC, ${call.name}`, server, empty, ["GetCurrentUser", call.user]);
   }
   // What the header alone costs the server: the empty RPC carrying GetCurrentUser's header (the
   // health service reads no credentials). The user pair's ratio is this one's times the rest.
   for (const protocol of ["h2c", "h1", "grpc"] as const) {
     const call = calls[protocol];
-    const id = `pair.bearer.${protocol}`;
-    if (!wanted(id)) continue;
-    const h2 = (request: Request) => (seconds: number) => h2load(port, request, seconds);
-    await pair(
-      id,
+    await h2loadPair(
+      `pair.bearer.${protocol}`,
       `empty RPC with GetCurrentUser's Authorization header / empty RPC, ${call.name}`,
-      onServer("empty RPC", server, h2(call.empty), knobs.warmUpSeconds),
-      onServer("empty RPC with the header", server, h2(call.emptyWithBearer), knobs.warmUpSeconds),
-      knobs.pairSeconds,
+      server,
+      ["empty RPC", call.empty],
+      ["empty RPC with the header", call.emptyWithBearer],
     );
   }
   if (wanted("pair.login")) {
