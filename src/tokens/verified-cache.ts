@@ -84,17 +84,18 @@ export class VerifiedTokenCache<T> {
   /** Remembers a verified token until `expiresAtMs`. */
   set(token: string, value: T, expiresAtMs: number, nowMs: number): void {
     if (this.#maxEntries === 0 || expiresAtMs <= nowMs) return;
-    // An entry under the same key goes, whatever its token: the one just verified replaces it.
-    this.#entries.delete(keyOf(token));
-    for (const [oldest, entry] of this.#entries) {
-      if (this.#entries.size < this.#maxEntries && entry.expiresAtMs > nowMs) break;
-      this.#entries.delete(oldest);
-    }
     const owned = ownCopy(token);
     // Only an exact copy is kept: a character above U+00FF would be stored as another, ASCII, token,
     // which would then hit. Callers pass only checked ASCII tokens; this keeps it so if one did not.
     if (owned !== token) return;
-    this.#entries.set(keyOf(owned), { token: owned, value, expiresAtMs, placed: ++this.#placements });
+    const key = keyOf(owned);
+    // An entry under the same key goes, whatever its token: the one just verified replaces it.
+    this.#entries.delete(key);
+    for (const [oldest, entry] of this.#entries) {
+      if (this.#entries.size < this.#maxEntries && entry.expiresAtMs > nowMs) break;
+      this.#entries.delete(oldest);
+    }
+    this.#entries.set(key, { token: owned, value, expiresAtMs, placed: ++this.#placements });
   }
 
   /** Counts for metrics and tests: entries held, lookups answered and not. */
