@@ -41,6 +41,7 @@ import {
 } from "@connectrpc/connect/protocol-grpc";
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
 import { answeredInFull, clientGone, type NodeHandler } from "../transport/node-http.ts";
+import { InFlight } from "../transport/in-flight.ts";
 import { maxDeadlineMs } from "./compression.ts";
 import { withJsonAnswers } from "./json-answer.ts";
 import { requestUrl, webHeaders } from "./node-request.ts";
@@ -163,14 +164,15 @@ function decodeInput(method: UnaryMethod, wire: Wire, body: Buffer): unknown {
  * The signals of the calls in flight. Connect links each call's signal to the server's shutdown
  * signal with a listener added and removed per call, and aborts it when the call ends (for which
  * Node builds a DOMException); here one listener on the shutdown signal aborts the calls still in
- * flight, and a call that ends normally is never aborted.
+ * flight, and a call that ends normally is never aborted. The calls in flight are an InFlight list,
+ * not a Set: see transport/in-flight.ts for what a Set costs the old generation per call.
  */
 export function callSignals(shutdown: AbortSignal | undefined) {
-  const inFlight = new Set<AbortController>();
+  const inFlight = new InFlight<AbortController>();
   shutdown?.addEventListener(
     "abort",
     () => {
-      for (const controller of inFlight) controller.abort(shutdown.reason);
+      inFlight.forEach((controller) => controller.abort(shutdown.reason));
     },
     { once: true },
   );
@@ -184,7 +186,7 @@ export function callSignals(shutdown: AbortSignal | undefined) {
       controller.abort(shutdown.reason);
       return controller.signal;
     }
-    inFlight.add(controller);
+    const entry = inFlight.add(controller);
     const timer =
       deadline === undefined
         ? undefined
@@ -193,7 +195,7 @@ export function callSignals(shutdown: AbortSignal | undefined) {
             Math.max(0, deadline - Date.now()),
           );
     res.once("close", () => {
-      inFlight.delete(controller);
+      inFlight.remove(entry);
       if (timer !== undefined) clearTimeout(timer);
       if (!answeredInFull(res)) controller.abort(new ConnectError("the client closed the request", Code.Canceled));
     });

@@ -4,6 +4,7 @@
 import type http from "node:http";
 import http2 from "node:http2";
 import type { ConnectionLimits } from "../config.ts";
+import { InFlight } from "../transport/in-flight.ts";
 
 export interface SlowBodyWatch {
   /** HTTP/1.1: the body must keep up HTTP_MIN_BODY_BYTES_PER_SECOND (see below). */
@@ -30,12 +31,12 @@ function longLivedRequest(url: string | undefined): boolean {
 
 /** `onSlowBody` hears of each body cut off, with the client's address. */
 export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (address: string) => void): SlowBodyWatch {
-  /** HTTP/2 streams whose request body is still coming, and when their headers came (performance.now()). */
-  const h2Bodies = new Map<http2.Http2Stream, number>();
-  // One function for every stream ('this' is the stream), rather than a closure per request.
-  const forgetBody = function (this: http2.Http2Stream) {
-    h2Bodies.delete(this);
-  };
+  /**
+   * HTTP/2 streams whose request body is still coming, and when their headers came
+   * (performance.now()). An InFlight list, not a Map: see transport/in-flight.ts for what a Map
+   * with an entry per request costs the old generation.
+   */
+  const h2Bodies = new InFlight<{ stream: http2.Http2Stream; since: number }>();
   let h2Sweep: NodeJS.Timeout | undefined;
   /** Streams reset here, for resetHere. */
   const resets = new WeakSet<http2.Http2Stream>();
@@ -50,16 +51,16 @@ export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (addre
   const sweepH2Bodies = () => {
     // The monotonic clock: a step of the wall clock (NTP, a resumed VM) must not cut every upload.
     const cutoff = performance.now() - limits.requestTimeoutMs;
-    for (const [stream, since] of h2Bodies) {
+    h2Bodies.forEach(({ stream, since }, entry) => {
       // The request's body has come in full, or the stream is gone (the request is then complete).
       if (stream.readableEnded || stream.closed || stream.destroyed) {
-        h2Bodies.delete(stream);
+        h2Bodies.remove(entry);
       } else if (since <= cutoff) {
-        h2Bodies.delete(stream);
+        h2Bodies.remove(entry);
         onSlowBody(stream.session?.socket?.remoteAddress ?? "");
         reset(stream, http2.constants.NGHTTP2_CANCEL);
       }
-    }
+    });
     if (h2Bodies.size === 0) {
       clearInterval(h2Sweep);
       h2Sweep = undefined;
@@ -105,7 +106,7 @@ export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (addre
      * could hold every stream it may open (HTTP2_MAX_CONCURRENT_STREAMS on each of its
      * connections). A stream still receiving at the deadline is reset with CANCEL. One sweep for
      * all of them, as Node's own HTTP/1.1 check is, rather than a timer per request; a request
-     * leaves the map when its stream closes.
+     * leaves the list when its stream closes.
      *
      * A long-lived request stream (server reflection) has no deadline, but a connection may hold
      * only `maxLongLivedStreamsPerSession` of them at once: one more is refused (REFUSED_STREAM,
@@ -126,8 +127,8 @@ export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (addre
         return;
       }
       if (limits.requestTimeoutMs === 0 || req.stream.endAfterHeaders) return;
-      h2Bodies.set(req.stream, performance.now());
-      req.stream.on("close", forgetBody);
+      const entry = h2Bodies.add({ stream: req.stream, since: performance.now() });
+      req.stream.once("close", () => h2Bodies.remove(entry));
       if (h2Sweep !== undefined) return;
       h2Sweep = setInterval(sweepH2Bodies, Math.max(25, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))));
       h2Sweep.unref();
