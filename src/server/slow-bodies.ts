@@ -128,7 +128,8 @@ export function createSlowBodyWatch(limits: ConnectionLimits, onSlowBody: (addre
       }
       if (limits.requestTimeoutMs === 0 || req.stream.endAfterHeaders) return;
       const entry = h2Bodies.add({ stream: req.stream, since: performance.now() });
-      req.stream.once("close", () => h2Bodies.remove(entry));
+      // A stream closes once: `on` spares the wrapper `once` would build per request.
+      req.stream.on("close", () => h2Bodies.remove(entry));
       if (h2Sweep !== undefined) return;
       h2Sweep = setInterval(sweepH2Bodies, Math.max(25, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))));
       h2Sweep.unref();

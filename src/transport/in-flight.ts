@@ -51,8 +51,9 @@ export class InFlight<T extends object> {
   }
 
   /**
-   * Calls `visit` with each value in when the call began, newest first. `visit` may remove any
-   * entry: one removed before its turn is skipped. Values added meanwhile are not visited.
+   * Calls `visit` with each value in the list when forEach began, newest first. `visit` may
+   * remove any entry: one removed before its turn is skipped. Values added meanwhile are not
+   * visited.
    */
   forEach(visit: (value: T, entry: InFlightEntry<T>) => void): void {
     const entries: InFlightEntry<T>[] = [];
