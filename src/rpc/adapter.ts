@@ -20,7 +20,8 @@ import { outcomeKey } from "./context.ts";
 import { universalRequest } from "./node-request.ts";
 import { sendResponse } from "./node-response.ts";
 import { finishTrailer, rewriteConnectUnary, rewriteGrpcWeb, type NoteStatus } from "./protocol-errors.ts";
-import { callSignals, fastWire, serveUnary, type UnaryCall, unaryMethod, type UnaryMethod, type UnaryOptions } from "./unary.ts";
+import { callSignals } from "./call-signals.ts";
+import { fastWire, serveUnary, type UnaryCall, unaryMethod, type UnaryMethod, type UnaryOptions } from "./unary.ts";
 
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];

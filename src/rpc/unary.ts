@@ -40,8 +40,8 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import type { JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
-import { answeredInFull, clientGone, type NodeHandler } from "../transport/node-http.ts";
-import { InFlight } from "../transport/in-flight.ts";
+import { clientGone, type NodeHandler } from "../transport/node-http.ts";
+import type { CallSignals } from "./call-signals.ts";
 import { maxDeadlineMs } from "./compression.ts";
 import { withJsonAnswers } from "./json-answer.ts";
 import { requestUrl, webHeaders } from "./node-request.ts";
@@ -159,53 +159,6 @@ function decodeInput(method: UnaryMethod, wire: Wire, body: Buffer): unknown {
     return undefined;
   }
 }
-
-/**
- * The signals of the calls in flight. Connect links each call's signal to the server's shutdown
- * signal with a listener added and removed per call, and aborts it when the call ends (for which
- * Node builds a DOMException); here one listener on the shutdown signal aborts the calls still in
- * flight, and a call that ends normally is never aborted. The calls in flight are an InFlight list,
- * not a Set: see transport/in-flight.ts for what a Set costs the old generation per call.
- */
-export function callSignals(shutdown: AbortSignal | undefined) {
-  const inFlight = new InFlight<AbortController>();
-  shutdown?.addEventListener(
-    "abort",
-    () => {
-      inFlight.forEach((controller) => {
-        controller.abort(shutdown.reason);
-      });
-    },
-    { once: true },
-  );
-  /**
-   * The signal of the call answered on `res`: aborted if the client goes first, at the deadline
-   * (ms since the epoch), or at shutdown.
-   */
-  return (res: NodeResponse, deadline: number | undefined): AbortSignal => {
-    const controller = new AbortController();
-    if (shutdown?.aborted === true) {
-      controller.abort(shutdown.reason);
-      return controller.signal;
-    }
-    const entry = inFlight.add(controller);
-    const timer =
-      deadline === undefined
-        ? undefined
-        : setTimeout(
-            () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
-            Math.max(0, deadline - Date.now()),
-          );
-    res.once("close", () => {
-      inFlight.remove(entry);
-      if (timer !== undefined) clearTimeout(timer);
-      if (!answeredInFull(res)) controller.abort(new ConnectError("the client closed the request", Code.Canceled));
-    });
-    return controller.signal;
-  };
-}
-
-export type CallSignals = ReturnType<typeof callSignals>;
 
 /**
  * A handler context with only what a unary call needs. Its three Headers are made when first
