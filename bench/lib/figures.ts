@@ -201,6 +201,46 @@ export function parseScavenges(trace: string, fromMs = 0): Scavenges {
   return { count: pausesMs.length, spanMs: first === undefined ? 0 : last - first, pausesMs, promotedBytes: Math.round(promoted) };
 }
 
+/** A full collection's atomic pause and the phases of it that tell where it went, in ms. */
+export interface FullCollection {
+  /** When it ended, ms since the process started. */
+  atMs: number;
+  pauseMs: number;
+  /** Finalizing the external strings that died (`clear.external_string_table`). */
+  externalStringsMs: number;
+  /** Weak global handles: the native objects Node wraps (`clear.weak_global_handles`). */
+  weakHandlesMs: number;
+  /** Moving live objects out of fragmented pages (`evacuate`). */
+  evacuateMs: number;
+}
+
+/**
+ * Reads V8's `--trace-gc-nvp` output (one line of name=value pairs per collection, after
+ * "[pid:isolate:n]  4630 ms: "), keeping the full collections (gc=mc, mark-compact; gc=ms,
+ * mark-sweep) from `fromMs` (ms since the process started) on. Other lines are skipped.
+ */
+export function parseFullCollections(trace: string, fromMs = 0): FullCollection[] {
+  const full: FullCollection[] = [];
+  for (const text of trace.split("\n")) {
+    const found = /\]\s+(\d+) ms: (.* gc=m[cs] .*)$/.exec(text);
+    if (found === null || Number(found[1]) < fromMs) continue;
+    const fields = new Map<string, number>();
+    for (const pair of (found[2] as string).split(" ")) {
+      const eq = pair.indexOf("=");
+      if (eq > 0) fields.set(pair.slice(0, eq), Number(pair.slice(eq + 1)));
+    }
+    const ms = (name: string) => fields.get(name) ?? 0;
+    full.push({
+      atMs: Number(found[1]),
+      pauseMs: ms("pause"),
+      externalStringsMs: ms("clear.external_string_table"),
+      weakHandlesMs: ms("clear.weak_global_handles"),
+      evacuateMs: ms("evacuate"),
+    });
+  }
+  return full;
+}
+
 /** The name of a process or thread from the text of /proc/<pid>/task/<tid>/stat: what is in its parentheses. */
 export function parseProcStatName(text: string): string {
   return text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));

@@ -62,8 +62,16 @@ const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf
 /**
  * Starts `node args...` pinned to `cpus` with `env`, and waits until `port` accepts connections.
  * With `ipc`, the child gets Node's IPC channel (it survives taskset's exec, being an inherited fd).
+ * `onOutput` sees all it writes, for a trace longer than what `output()` keeps.
  */
-export async function startPinned(cpus: string, args: string[], env: Record<string, string>, port: number, ipc = false): Promise<Pinned> {
+export async function startPinned(
+  cpus: string,
+  args: string[],
+  env: Record<string, string>,
+  port: number,
+  ipc = false,
+  onOutput?: (chunk: string) => void,
+): Promise<Pinned> {
   // taskset execs node, so the child's pid is node's own (what /proc/<pid>/status must read).
   const child: ChildProcess = spawn("taskset", ["-c", cpus, process.execPath, ...args], {
     env: { ...process.env, ...env },
@@ -72,7 +80,9 @@ export async function startPinned(cpus: string, args: string[], env: Record<stri
   // The last 64 KiB only: an hour of warnings must not grow this process.
   let output = "";
   const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-65_536);
+    const text = chunk.toString();
+    onOutput?.(text);
+    output = (output + text).slice(-65_536);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);

@@ -10,6 +10,7 @@ import {
   parseProcStatTicks,
   parseProcStatus,
   parseRequestLog,
+  parseFullCollections,
   parseScavenges,
   percentile,
   slope,
@@ -202,5 +203,37 @@ describe("parseScavenges", () => {
 
   it("finds nothing in output without collections", () => {
     expect(parseScavenges("listening\n")).toEqual({ count: 0, spanMs: 0, pausesMs: [], promotedBytes: 0 });
+  });
+});
+
+describe("parseFullCollections", () => {
+  // Node 24's --trace-gc-nvp under load, each line cut to the fields read and a few around them
+  // (a whole line holds some hundred pairs); a scavenge's line and a log line in between.
+  const trace = `[9068:0x45388000:0]      151 ms: pause=7.3 mutator=140.7 gc=s reduce_memory=0 interleaved=0 time_to_safepoint=0.00
+[9068:0x45388000:0]      352 ms: pause=3.2 mutator=13.3 gc=mc reduce_memory=0 heap.external.weak_global_handles=0.0 clear=0 clear.external_string_table=0.1 clear.weak_global_handles=0.0 evacuate=1.1 mark=0.9
+{"level":"warn","msg":"storage: embedded in-process store"}
+[9068:0x45388000:0]     6014 ms: pause=76.6 mutator=41.5 gc=mc heap.external.weak_global_handles=0.0 clear=66 clear.external_string_table=36.2 clear.weak_global_handles=0.1 evacuate=2.7 mark=1.2 sweep=0.9
+[9068:0x45388000:0]     6100 ms: pause=2.1 mutator=80.0 gc=s interleaved=0
+[9068:0x45388000:0]     7020 ms: pause=40.2 mutator=12.0 gc=ms clear=5 clear.external_string_table=4.5 clear.weak_global_handles=13.6 mark=2.0
+`;
+
+  it("keeps the full collections from a time on, with the phases of their pauses", () => {
+    expect(parseFullCollections(trace, 1000)).toEqual([
+      { atMs: 6014, pauseMs: 76.6, externalStringsMs: 36.2, weakHandlesMs: 0.1, evacuateMs: 2.7 },
+      { atMs: 7020, pauseMs: 40.2, externalStringsMs: 4.5, weakHandlesMs: 13.6, evacuateMs: 0 },
+    ]);
+    expect(parseFullCollections(trace).map((f) => f.atMs)).toEqual([352, 6014, 7020]);
+  });
+
+  it("reads heap.external.weak_global_handles as no part of the weak handles' phase", () => {
+    // The embedder's own callbacks, not V8's clearing: the name ends the same way.
+    const [first] = parseFullCollections(
+      "[1:0x1:0] 10 ms: pause=1 gc=mc heap.external.weak_global_handles=9.0 clear.weak_global_handles=0.5\n",
+    );
+    expect(first?.weakHandlesMs).toBe(0.5);
+  });
+
+  it("finds nothing in a trace of scavenges only", () => {
+    expect(parseFullCollections("[1:0x1:0]  5 ms: pause=1.0 gc=s\n")).toEqual([]);
   });
 });
