@@ -10,7 +10,7 @@
 //   under SERVER_SECRET, also keeps every key working when the server secret is rotated. The
 //   hash covers the id too, so a hash copied onto another record matches nothing.
 // - The comparison is constant-time (timingSafeEqual on the two digests).
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 export const apiKeyPrefix = "authd_sk_";
 
@@ -51,7 +51,7 @@ export function accountIdOf(key: string): string | null {
 
 /** What is stored of a key. */
 export function apiKeyHash(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
+  return hash("sha256", key, "hex");
 }
 
 /** Whether `key` is the one whose hash is `storedHash`, in time that does not depend on where they differ. */
