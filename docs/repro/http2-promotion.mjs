@@ -5,24 +5,14 @@
 // HTTP/1.1: 32 keep-alive sockets), and reads from the trace by how much the heap kept after each
 // scavenge grows, divided by the requests answered meanwhile.
 //   node docs/repro/http2-promotion.mjs [seconds=5]
-import { spawn } from "node:child_process";
-import http from "node:http";
-import http2 from "node:http2";
 import { once } from "node:events";
+import { bareHandler, startLoad, startServer } from "./load.mjs";
 
 const seconds = Number(process.argv[2] ?? 5);
 
 const serverCode = `
 const mode = process.argv[1];
-const body = Buffer.from('{"status":"SERVING"}');
-const handler = (req, res) => {
-  req.resume();
-  req.on("end", () => {
-    res.setHeader("content-type", "application/json");
-    res.setHeader("content-length", String(body.length));
-    res.end(body);
-  });
-};
+${bareHandler}
 // "h2-lists": each session's two collections of streams (the Map streams by id, the Set
 // pendingStreams; internal state, found by its symbol's description) replaced at once by a
 // stand-in with the methods Node calls on them, a linked list whose removed entries let go of
@@ -65,62 +55,18 @@ server.on("request", () => { count++; });
 `;
 
 async function measure(mode, v8Flags = []) {
-  const child = spawn(process.execPath, ["--trace-gc", "--max-semi-space-size=16", ...v8Flags, "-e", serverCode, mode], {
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-  });
-  let out = "";
-  child.stdout.on("data", (c) => {
-    out += c;
-  });
-  while (!/PORT (\d+)/.test(out)) await once(child.stdout, "data");
-  const port = Number(/PORT (\d+)/.exec(out)[1]);
-  const payload = Buffer.from("{}");
-  let stop = false;
-  const loop = async (send) => {
-    while (!stop) await send();
-  };
-  const senders = [];
-  const closers = [];
-  if (mode.startsWith("h2")) {
-    for (let s = 0; s < 8; s++) {
-      const session = http2.connect(`http://127.0.0.1:${port}`);
-      closers.push(() => session.close());
-      const send = () =>
-        new Promise((resolve, reject) => {
-          const req = session.request({ ":method": "POST", ":path": "/x", "content-type": "application/json" });
-          req.on("error", reject);
-          req.resume();
-          req.on("end", resolve);
-          req.end(payload);
-        });
-      for (let i = 0; i < 16; i++) senders.push(loop(send));
-    }
-  } else {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-    closers.push(() => agent.destroy());
-    const send = () =>
-      new Promise((resolve, reject) => {
-        const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/x", agent, headers: { "content-type": "application/json" } }, (res) => {
-          res.resume();
-          res.on("end", resolve);
-        });
-        req.on("error", reject);
-        req.end(payload);
-      });
-    for (let i = 0; i < 32; i++) senders.push(loop(send));
-  }
+  const { child, port, output } = await startServer(["--trace-gc", "--max-semi-space-size=16", ...v8Flags], serverCode, mode);
+  const load = startLoad(mode.startsWith("h2"), port, { "content-type": "application/json" });
   // Warm up, then measure between two marks in the trace.
   await new Promise((r) => setTimeout(r, 1000));
-  const markFrom = out.length;
+  const markFrom = output().length;
   child.send("count");
   const [from] = await once(child, "message");
   await new Promise((r) => setTimeout(r, seconds * 1000));
   child.send("count");
   const [to] = await once(child, "message");
-  const trace = out.slice(markFrom);
-  stop = true;
-  await Promise.allSettled(senders);
-  for (const close of closers) close();
+  const trace = output().slice(markFrom);
+  await load.stop();
   child.kill();
   // "Scavenge 12.3 (20.1) -> 10.2 (21.0) MB": the heap kept after each scavenge, and after each
   // full collection (Mark-Compact), which resets what scavenges promoted.
