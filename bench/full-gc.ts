@@ -19,7 +19,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type FullCollection, grpcFrame, median, parseFullCollections, parseH2load } from "./lib/figures.ts";
 import { runLoad } from "./lib/load.ts";
-import { freePort, requireTool, run, startPinned } from "./lib/processes.ts";
+import { freePort, h2loadFromCpu1, requireTool, startPinned } from "./lib/processes.ts";
 import { register, refresher, serverEnv, startFlags } from "./lib/service.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -138,24 +138,14 @@ async function measure(target: Target, bareToken: string): Promise<{ reqPerSec: 
       });
       reqPerSec = result.reqPerSec;
     } else {
-      const { protocol, headers, body, bearer } = target.load;
-      const h1 = protocol === "h1";
+      const { headers, body, bearer } = target.load;
       // The service checks the token: one of its own sessions. The bare servers take any.
       const token = bearer && target.args[0] === main ? (await register(port, "full-gc@bench.example")).accessToken : bareToken;
       const bodyFile = path.join(tmp, "body");
       writeFileSync(bodyFile, body);
       const all = { ...headers, ...(bearer ? { authorization: `Bearer ${token}` } : {}) };
       measuredFrom = Date.now() - spawned + warmUpSeconds * 1000;
-      const out = await run("taskset", [
-        "-c",
-        "1",
-        "h2load",
-        ...["-c", h1 ? "32" : "8", "-m", h1 ? "1" : "16"],
-        ...["--warm-up-time", String(warmUpSeconds), "-D", String(seconds), "-d", bodyFile],
-        ...Object.entries(all).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
-        ...(h1 ? ["--h1"] : []),
-        `http://127.0.0.1:${port}${target.load.path}`,
-      ]);
+      const out = await h2loadFromCpu1(port, { ...target.load, headers: all, bodyFile }, seconds, warmUpSeconds);
       const summary = parseH2load(out);
       if (summary.succeeded === 0) throw new Error(`${target.label}: no call succeeded\n${out}`);
       reqPerSec = summary.reqPerSec;

@@ -14,7 +14,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { grpcFrame, median, parseH2load, parseScavenges } from "./lib/figures.ts";
-import { freePort, requireTool, run, startPinned } from "./lib/processes.ts";
+import { freePort, h2loadFromCpu1, requireTool, startPinned } from "./lib/processes.ts";
 import { serverEnv, startFlags } from "./lib/service.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -116,20 +116,10 @@ async function measure(target: Target, semi: string | undefined) {
   try {
     const bodyFile = path.join(tmp, "body");
     writeFileSync(bodyFile, target.body);
-    const h1 = target.protocol === "h1";
     // The trace's times count from the process's start: the measured period begins after the
     // start-up and h2load's warm-up.
     const measuredFrom = Date.now() - spawned + warmUpSeconds * 1000;
-    const out = await run("taskset", [
-      "-c",
-      "1",
-      "h2load",
-      ...["-c", h1 ? "32" : "8", "-m", h1 ? "1" : "16"],
-      ...["--warm-up-time", String(warmUpSeconds), "-D", String(seconds), "-d", bodyFile],
-      ...Object.entries(target.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
-      ...(h1 ? ["--h1"] : []),
-      `http://127.0.0.1:${port}${target.path}`,
-    ]);
+    const out = await h2loadFromCpu1(port, { ...target, bodyFile }, seconds, warmUpSeconds);
     const summary = parseH2load(out);
     const scavenges = parseScavenges(server.output(), measuredFrom);
     const calls = (summary.reqPerSec * scavenges.spanMs) / 1000;

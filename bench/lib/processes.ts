@@ -182,3 +182,27 @@ export function run(command: string, args: string[]): Promise<string> {
     );
   });
 }
+
+/**
+ * h2load from CPU 1 against `port` for `seconds` after `warmUpSeconds`, as the GC scripts drive a
+ * server (bench/promotion.ts, bench/full-gc.ts): over HTTP/2 8 clients of 16 streams, over
+ * HTTP/1.1 32 clients of one; a POST of the file `bodyFile` with `headers`. Resolves with its stdout.
+ */
+export function h2loadFromCpu1(
+  port: number,
+  request: { protocol: "h2c" | "h1"; path: string; headers: Record<string, string>; bodyFile: string },
+  seconds: number,
+  warmUpSeconds: number,
+): Promise<string> {
+  const h1 = request.protocol === "h1";
+  return run("taskset", [
+    "-c",
+    "1",
+    "h2load",
+    ...["-c", h1 ? "32" : "8", "-m", h1 ? "1" : "16"],
+    ...["--warm-up-time", String(warmUpSeconds), "-D", String(seconds), "-d", request.bodyFile],
+    ...Object.entries(request.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
+    ...(h1 ? ["--h1"] : []),
+    `http://127.0.0.1:${port}${request.path}`,
+  ]);
+}
