@@ -150,8 +150,10 @@ async function measure(target: Target, bareToken: string): Promise<{ reqPerSec: 
       if (summary.succeeded === 0) throw new Error(`${target.label}: no call succeeded\n${out}`);
       reqPerSec = summary.reqPerSec;
     }
-    // The measured period's collections only; one that ends after it still counts, being paid for it.
-    return { reqPerSec, full: parseFullCollections(trace, measuredFrom) };
+    // The measured period's collections: those whose pause began in it (one that ends after it is
+    // still paid for by it; the server's stop is not).
+    const measuredTo = measuredFrom + seconds * 1000;
+    return { reqPerSec, full: parseFullCollections(trace, measuredFrom).filter((f) => f.atMs - f.pauseMs <= measuredTo) };
   } finally {
     await server.stop();
   }
