@@ -2,7 +2,7 @@
 // which the operator keeps off the public network, or on the main port behind a bearer token
 // (METRICS_TOKEN): request rates, lockouts and reuse detections are operational data an attacker
 // could use to tune an attack, so the public port never serves them to just anyone.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { Logger } from "../log.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
@@ -10,7 +10,7 @@ import type { Metrics } from "./metrics.ts";
 
 export const metricsPath = "/metrics";
 
-const digest = (value: string) => createHash("sha256").update(value, "utf8").digest();
+const digest = (value: string) => hash("sha256", value, "buffer");
 
 /** Answers a scrape: 405 for other methods, 401 without the token (when one is set), else the metrics. */
 export function scrapeHandler(metrics: Metrics, token: string | undefined, log: Pick<Logger, "error">): NodeHandler {

@@ -4,7 +4,7 @@
 // does not tell which prefix was asked either), and the match is made here. The service must not
 // depend on a third party to let people choose a password, so it fails open: unreachable, slow,
 // refused or garbled, the check is skipped with a warning and the local rules alone decide.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Logger } from "../log.ts";
 
 /** Whether a (normalized) password is known from breaches; false too when that cannot be learnt. */
@@ -56,7 +56,7 @@ function sightings(body: string, suffix: string): number {
 export function createPwnedPasswords(options: PwnedPasswordsOptions): BreachedPasswordCheck {
   const { log } = options;
   return async (password) => {
-    const sha1 = createHash("sha1").update(password, "utf8").digest("hex").toUpperCase();
+    const sha1 = hash("sha1", password, "hex").toUpperCase();
     const prefix = sha1.slice(0, 5);
     try {
       const response = await fetch(`${options.url}${prefix}`, {
