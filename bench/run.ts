@@ -28,8 +28,9 @@ import {
   slowCallsInGc,
   summarizePairs,
 } from "./lib/figures.ts";
+import { buildChainLoad, runChainLoad } from "./lib/chain-load.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
-import { healthUser, JSON_HEADERS, refresher, register, serverEnv, signer, startFlags } from "./lib/service.ts";
+import { JSON_HEADERS, register, serverEnv, signer, startFlags } from "./lib/service.ts";
 import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned, type ThreadCpu } from "./lib/processes.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -69,6 +70,11 @@ const DRIVER_CPU = "1";
 
 requireTool("h2load", "nghttp2-client");
 requireTool("taskset", "util-linux");
+const chainLoadMissing = buildChainLoad();
+if (chainLoadMissing !== undefined) {
+  console.error(chainLoadMissing);
+  process.exit(1);
+}
 if (os.availableParallelism() < 2) console.warn("warning: fewer than 2 CPUs: server and load share a core, figures mean little");
 pinSelf(DRIVER_CPU);
 
@@ -333,6 +339,24 @@ async function generatorFigure(
   return measure(id, label, target, generatorRun(target, users, rate), true);
 }
 
+/**
+ * A figure measured with chain-load (bench/chain-load/chain-load.c): `tokens` one per virtual
+ * user, each run going on from where the last left them; closed loop, or `rate` calls a second.
+ */
+async function chainFigure(
+  id: string,
+  label: string,
+  target: Pinned,
+  load: { path: string; field?: string; tokens: string[] },
+  rate?: number,
+): Promise<Figure | undefined> {
+  if (!wanted(id)) return undefined;
+  const base = { port: target.port, ...load, connections: Math.min(4, load.tokens.length), warmUpMs: 0 };
+  return measure(id, label, target, (seconds) =>
+    runChainLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) }),
+  );
+}
+
 /** A run of our generator against `target`: closed loop, or at `rate` calls per second. */
 function generatorRun(target: Pinned, users: VirtualUser[], rate?: number): (seconds: number) => Promise<Run> {
   const base = { url: `http://127.0.0.1:${target.port}`, users, connections: Math.min(4, users.length), warmUpMs: 0 };
@@ -591,16 +615,12 @@ async function main(): Promise<void> {
   if (wanted("refresh") || wanted("empty.generator")) {
     // One session per virtual user, each spending and renewing its own refresh token.
     const sessions = await Promise.all(Array.from({ length: knobs.users }, (_, i) => register(port, `refresh${i}@bench.example`)));
-    const users = sessions.map(refresher);
-    await generatorFigure(
-      "empty.generator",
-      "empty RPC, Connect JSON h2c, our generator",
-      server,
-      Array.from({ length: knobs.users }, () => healthUser),
-    );
-    refresh = await generatorFigure("refresh", "RefreshToken, Connect JSON h2c, our generator", server, users);
+    const chains = { path: "/auth.v1.AuthService/RefreshToken", field: "refreshToken", tokens: sessions.map((t) => t.refreshToken) };
+    const fixed = { path: "/grpc.health.v1.Health/Check", tokens: sessions.map(() => "-") };
+    await chainFigure("empty.generator", "empty RPC, Connect JSON h2c, chain-load", server, fixed);
+    refresh = await chainFigure("refresh", "RefreshToken, Connect JSON h2c, chain-load", server, chains);
     if (refresh !== undefined && wanted("refresh.half")) {
-      await generatorFigure("refresh.half", "RefreshToken at half its peak rate", server, users, refresh.reqPerSec / 2);
+      await chainFigure("refresh.half", "RefreshToken at half its peak rate", server, chains, refresh.reqPerSec / 2);
     }
   }
   if (gcuH1 !== undefined && wanted("user.h1.half")) {
