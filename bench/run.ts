@@ -28,7 +28,7 @@ import {
   slowCallsInGc,
   summarizePairs,
 } from "./lib/figures.ts";
-import { buildChainLoad, runChainLoad } from "./lib/chain-load.ts";
+import { buildChainLoad, type ChainLoadOptions, runChainLoad } from "./lib/chain-load.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
 import { JSON_HEADERS, register, serverEnv, signer, startFlags } from "./lib/service.ts";
 import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned, type ThreadCpu } from "./lib/processes.ts";
@@ -208,7 +208,7 @@ async function expectOk(port: number, request: Request, what: string): Promise<v
 // --- h2load -----------------------------------------------------------------------------------
 
 let fileCount = 0;
-async function h2load(port: number, request: Request, seconds: number, opts: { rps?: number } = {}): Promise<Run> {
+async function h2load(port: number, request: Request, seconds: number): Promise<Run> {
   const bodyFile = path.join(tmp, `body-${fileCount}`);
   const logFile = path.join(tmp, `log-${fileCount++}`);
   writeFileSync(bodyFile, request.body);
@@ -218,7 +218,6 @@ async function h2load(port: number, request: Request, seconds: number, opts: { r
     ...["-D", String(seconds), "-d", bodyFile, "--log-file", logFile],
     ...Object.entries(request.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
     ...(h1 ? ["--h1"] : []),
-    ...(opts.rps === undefined ? [] : ["--rps", String(opts.rps)]),
     `http://127.0.0.1:${port}${request.path}`,
   ];
   const summary = parseH2load(await run("taskset", ["-c", DRIVER_CPU, "h2load", ...args]));
@@ -321,10 +320,10 @@ function slowInGc(runs: (Run & { gc: Collections })[]): { slowCalls: number; slo
 }
 
 /** A figure measured with h2load, after checking that one such call succeeds. */
-async function h2loadFigure(id: string, label: string, target: Pinned, request: Request, rps?: number): Promise<Figure | undefined> {
+async function h2loadFigure(id: string, label: string, target: Pinned, request: Request): Promise<Figure | undefined> {
   if (!wanted(id)) return undefined;
   await expectOk(target.port, request, label);
-  return measure(id, label, target, (seconds) => h2load(target.port, request, seconds, rps === undefined ? {} : { rps }));
+  return measure(id, label, target, (seconds) => h2load(target.port, request, seconds));
 }
 
 /** A figure measured with our generator (closed loop, or at `rate` calls per second). */
@@ -340,18 +339,18 @@ async function generatorFigure(
 }
 
 /**
- * A figure measured with chain-load (bench/chain-load/chain-load.c): `tokens` one per virtual
+ * A figure measured with chain-load (bench/chain-load/chain-load.c): `load.tokens` one per virtual
  * user, each run going on from where the last left them; closed loop, or `rate` calls a second.
  */
 async function chainFigure(
   id: string,
   label: string,
   target: Pinned,
-  load: { path: string; field?: string; tokens: string[] },
+  load: Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">,
   rate?: number,
 ): Promise<Figure | undefined> {
   if (!wanted(id)) return undefined;
-  const base = { port: target.port, ...load, connections: Math.min(4, load.tokens.length), warmUpMs: 0 };
+  const base = { ...load, port: target.port, warmUpMs: 0 };
   return measure(id, label, target, (seconds) =>
     runChainLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) }),
   );
@@ -615,21 +614,34 @@ async function main(): Promise<void> {
   if (wanted("refresh") || wanted("empty.generator")) {
     // One session per virtual user, each spending and renewing its own refresh token.
     const sessions = await Promise.all(Array.from({ length: knobs.users }, (_, i) => register(port, `refresh${i}@bench.example`)));
-    const chains = { path: "/auth.v1.AuthService/RefreshToken", field: "refreshToken", tokens: sessions.map((t) => t.refreshToken) };
-    const fixed = { path: "/grpc.health.v1.Health/Check", tokens: sessions.map(() => "-") };
+    const tokens = sessions.map((t) => t.refreshToken);
+    const chains = { protocol: "h2c", path: "/auth.v1.AuthService/RefreshToken", field: "refreshToken", tokens, connections: 4 } as const;
+    const fixed = { protocol: "h2c", path: HEALTH, tokens: sessions.map(() => "-"), connections: 4 } as const;
     await chainFigure("empty.generator", "empty RPC, Connect JSON h2c, chain-load", server, fixed);
     refresh = await chainFigure("refresh", "RefreshToken, Connect JSON h2c, chain-load", server, chains);
     if (refresh !== undefined && wanted("refresh.half")) {
       await chainFigure("refresh.half", "RefreshToken at half its peak rate", server, chains, refresh.reqPerSec / 2);
     }
   }
-  if (gcuH1 !== undefined && wanted("user.h1.half")) {
-    const rps = Math.max(1, Math.round(gcuH1.reqPerSec / 2 / knobs.h1Clients));
-    await h2loadFigure("user.h1.half", "GetCurrentUser HTTP/1.1 at half its peak rate", server, calls.h1.user, rps);
+  // At half the peak rate, calls started on chain-load's even schedule, as many in flight at most
+  // as h2load had at peak (32 connections of one over HTTP/1.1, 8 of 16 streams over h2c), each
+  // timed from when it was due. h2load's --rps, used before, starts each client's calls in bursts:
+  // its median was mostly the queue of the burst (6-7 ms over h2c against 0.4-0.6 ms on an even
+  // schedule, same server and rate), which hid the pauses in p99/p50.
+  const user = { path: GET_USER, headers: bearer };
+  if (gcuH1 !== undefined) {
+    const users = {
+      ...user,
+      protocol: "h1",
+      tokens: Array.from({ length: knobs.h1Clients }, () => "-"),
+      connections: knobs.h1Clients,
+    } as const;
+    await chainFigure("user.h1.half", "GetCurrentUser HTTP/1.1 at half its peak rate", server, users, gcuH1.reqPerSec / 2);
   }
-  if (gcuH2c !== undefined && wanted("user.h2c.half")) {
-    const rps = Math.max(1, Math.round(gcuH2c.reqPerSec / 2 / knobs.h2Clients));
-    await h2loadFigure("user.h2c.half", "GetCurrentUser h2c at half its peak rate", server, calls.h2c.user, rps);
+  if (gcuH2c !== undefined) {
+    const streams = knobs.h2Clients * knobs.h2Streams;
+    const users = { ...user, protocol: "h2c", tokens: Array.from({ length: streams }, () => "-"), connections: knobs.h2Clients } as const;
+    await chainFigure("user.h2c.half", "GetCurrentUser h2c at half its peak rate", server, users, gcuH2c.reqPerSec / 2);
   }
   // One account per virtual user: concurrent sign-ins to one account count against its failure
   // limit while they are checked (LOGIN_MAX_FAILURES), which is the point of that limit. Registered

@@ -1,5 +1,6 @@
 // A load generator for calls whose answer carries the next request's credential (RefreshToken:
-// each answer's refresh token is the one the next call spends), over h2c with nghttp2.
+// each answer's refresh token is the one the next call spends), over h2c with nghttp2 or over
+// HTTP/1.1 (written here: one connection per user, keep-alive, answers with a content-length).
 //
 // Why not our Node generator (bench/lib/load.ts): it runs on V8 too, and its own garbage
 // collections (its node:http2 client promotes and keeps header strings as the server's does)
@@ -11,10 +12,12 @@
 // user is busy waiting for the longest idle one and timed from when it was due (no coordinated
 // omission). A call counts when it was due within the measured period and answered by its end.
 //
-// usage: chain-load PORT CONNECTIONS WARMUP_MS MEASURE_MS RATE PATH FIELD < tokens
+// usage: chain-load PROTOCOL PORT CONNECTIONS WARMUP_MS MEASURE_MS RATE PATH FIELD [HEADER VALUE]... < tokens
+//   PROTOCOL: h2c (users spread over CONNECTIONS) or h1 (a connection per user; CONNECTIONS unused).
 //   tokens: one per line, one virtual user each. The request body is {"FIELD":"<token>"}; the
 //   answer must be HTTP 200 and carry "FIELD":"<next token>". FIELD "-": no chain, the body is {}
 //   and any HTTP 200 answer will do (the empty RPC, to compare with h2load); a line per user still.
+//   HEADER VALUE pairs (lower-case names) are sent with every call, e.g. authorization "Bearer …".
 // Prints one JSON object: ok, errors, answered, latencies (ms), starts (epoch ms of when each was
 // due), failures (the first few), tokens (each user's current token, to go on from next run).
 #define _GNU_SOURCE  // ppoll
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,11 +58,17 @@ typedef struct {
 
 struct conn {
   int fd;
-  nghttp2_session *session;
+  nghttp2_session *session;  // h2c
+  char out[MAX_TOKEN + 2048];  // h1: the request being written
+  size_t out_len, out_sent;
 };
 
 static const char *path, *field;
 static int chained;  // FIELD is not "-"
+static int h1;       // PROTOCOL is h1
+#define MAX_EXTRA 8
+static nghttp2_nv headers[6 + MAX_EXTRA];
+static size_t header_count;
 static char authority[64];
 static double measure_from, end_at;
 static long ok_count, error_count, answered;
@@ -101,6 +111,15 @@ static void push_backlog(double due) {
   backlog[(backlog_head + backlog_len++) % backlog_cap] = due;
 }
 
+static void flush_h1(conn_t *c) {
+  while (c->out_sent < c->out_len) {
+    ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) fail("send");
+    c->out_sent += (size_t)n;
+  }
+}
+
 static ssize_t read_request(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                             nghttp2_data_source *source, void *data) {
   (void)s, (void)id, (void)data;
@@ -113,6 +132,10 @@ static ssize_t read_request(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
   return (ssize_t)n;
 }
 
+static nghttp2_nv header(const char *name, const char *value) {
+  return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), strlen(value), NGHTTP2_NV_FLAG_NONE};
+}
+
 static void launch(user_t *u, double due) {
   u->busy = 1;
   u->due = due;
@@ -122,16 +145,25 @@ static void launch(user_t *u, double due) {
   u->request_sent = 0;
   u->request_len = chained ? (size_t)snprintf(u->request, sizeof u->request, "{\"%s\":\"%s\"}", field, u->token)
                            : (size_t)snprintf(u->request, sizeof u->request, "{}");
-  nghttp2_nv headers[] = {
-      {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, NGHTTP2_NV_FLAG_NONE},
-      {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, NGHTTP2_NV_FLAG_NONE},
-      {(uint8_t *)":authority", (uint8_t *)authority, 10, strlen(authority), NGHTTP2_NV_FLAG_NONE},
-      {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), NGHTTP2_NV_FLAG_NONE},
-      {(uint8_t *)"content-type", (uint8_t *)"application/json", 12, 16, NGHTTP2_NV_FLAG_NONE},
-      {(uint8_t *)"connect-protocol-version", (uint8_t *)"1", 24, 1, NGHTTP2_NV_FLAG_NONE},
-  };
+  if (h1) {
+    conn_t *c = u->conn;
+    size_t n = (size_t)snprintf(c->out, sizeof c->out, "POST %s HTTP/1.1\r\nhost: %s\r\ncontent-length: %zu\r\n", path,
+                                authority, u->request_len);
+    for (size_t k = 4; k < header_count; k++)  // after :method, :scheme, :authority and :path
+      n += (size_t)snprintf(c->out + n, sizeof c->out - n, "%s: %s\r\n", (char *)headers[k].name, (char *)headers[k].value);
+    n += (size_t)snprintf(c->out + n, sizeof c->out - n, "\r\n%s", u->request);
+    if (n >= sizeof c->out) {
+      fprintf(stderr, "chain-load: request too long\n");
+      exit(2);
+    }
+    c->out_len = n;
+    c->out_sent = 0;
+    in_flight++;
+    flush_h1(c);
+    return;
+  }
   nghttp2_data_provider body = {.source = {.ptr = u}, .read_callback = read_request};
-  if (nghttp2_submit_request(u->conn->session, NULL, headers, sizeof headers / sizeof headers[0], &body, u) < 0) {
+  if (nghttp2_submit_request(u->conn->session, NULL, headers, header_count, &body, u) < 0) {
     fprintf(stderr, "chain-load: cannot submit a request\n");
     exit(2);
   }
@@ -221,14 +253,55 @@ static void next_for(user_t *u) {
   }
 }
 
+// A call's answer is in (u->status, u->answer holding the body), or the stream was reset.
+static void complete(user_t *u, int reset) {
+  int good = !reset && u->status == 200 && (!chained || take_token(u));
+  answered_call(u, good, reset ? "stream reset" : "answer");
+  next_for(u);
+}
+
 static int on_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
   (void)ud;
   user_t *u = nghttp2_session_get_stream_user_data(s, id);
-  if (u == NULL) return 0;
-  int good = error_code == 0 && u->status == 200 && (!chained || take_token(u));
-  answered_call(u, good, error_code != 0 ? "stream reset" : "answer");
-  next_for(u);
+  if (u != NULL) complete(u, error_code != 0);
   return 0;
+}
+
+// h1: what has arrived of the answer is in u->answer. Once it is whole, leaves its body there and
+// completes the call. A malformed answer, or one without a content-length, stops the run.
+static void take_h1_answer(user_t *u) {
+  u->answer[u->answer_len] = 0;
+  char *end = strstr(u->answer, "\r\n\r\n");
+  if (end == NULL) {
+    if (u->answer_len >= sizeof u->answer - 1) {
+      fprintf(stderr, "chain-load: an answer's headers do not fit\n");
+      exit(2);
+    }
+    return;
+  }
+  if (strncmp(u->answer, "HTTP/1.1 ", 9) != 0) {
+    fprintf(stderr, "chain-load: not an HTTP/1.1 answer: %.80s\n", u->answer);
+    exit(2);
+  }
+  size_t head = (size_t)(end - u->answer) + 4;
+  long length = -1;
+  for (char *line = strstr(u->answer, "\r\n"); line != NULL && line < end; line = strstr(line + 2, "\r\n")) {
+    if (strncasecmp(line + 2, "content-length:", 15) == 0) length = atol(line + 17);
+  }
+  if (length < 0 || head + (size_t)length >= sizeof u->answer) {
+    fprintf(stderr, "chain-load: an answer without a content-length, or too long\n");
+    exit(2);
+  }
+  if (u->answer_len < head + (size_t)length) return;
+  if (u->answer_len > head + (size_t)length) {
+    fprintf(stderr, "chain-load: more bytes than the answer\n");
+    exit(2);
+  }
+  u->status = atoi(u->answer + 9);
+  memmove(u->answer, u->answer + head, (size_t)length);
+  u->answer_len = (size_t)length;
+  u->answer[length] = 0;
+  complete(u, 0);
 }
 
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud) {
@@ -239,7 +312,7 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
   return n;
 }
 
-static void open_conn(conn_t *c, int port) {
+static void open_socket(conn_t *c, int port) {
   c->fd = socket(AF_INET, SOCK_STREAM, 0);
   if (c->fd < 0) fail("socket");
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -248,6 +321,10 @@ static void open_conn(conn_t *c, int port) {
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void open_h2(conn_t *c, int port) {
+  open_socket(c, port);
   nghttp2_session_callbacks *cb;
   nghttp2_session_callbacks_new(&cb);
   nghttp2_session_callbacks_set_send_callback(cb, on_send);
@@ -273,16 +350,26 @@ static void print_string(const char *s) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8) {
-    fprintf(stderr, "usage: chain-load PORT CONNECTIONS WARMUP_MS MEASURE_MS RATE PATH FIELD < tokens\n");
+  if (argc < 9 || (argc - 9) % 2 != 0 || (argc - 9) / 2 > MAX_EXTRA ||
+      (strcmp(argv[1], "h2c") != 0 && strcmp(argv[1], "h1") != 0)) {
+    fprintf(stderr, "usage: chain-load h2c|h1 PORT CONNECTIONS WARMUP_MS MEASURE_MS RATE PATH FIELD [HEADER VALUE]... < tokens\n");
     return 2;
   }
-  int port = atoi(argv[1]), connections = atoi(argv[2]);
-  double warm_up = atof(argv[3]), measure = atof(argv[4]), rate = atof(argv[5]);
-  path = argv[6];
-  field = argv[7];
+  h1 = strcmp(argv[1], "h1") == 0;
+  int port = atoi(argv[2]), connections = atoi(argv[3]);
+  double warm_up = atof(argv[4]), measure = atof(argv[5]), rate = atof(argv[6]);
+  path = argv[7];
+  field = argv[8];
   chained = strcmp(field, "-") != 0;
   snprintf(authority, sizeof authority, "127.0.0.1:%d", port);
+  const char *fixed[][2] = {{":method", "POST"},
+                            {":scheme", "http"},
+                            {":authority", authority},
+                            {":path", path},
+                            {"content-type", "application/json"},
+                            {"connect-protocol-version", "1"}};
+  for (size_t k = 0; k < 6; k++) headers[header_count++] = header(fixed[k][0], fixed[k][1]);
+  for (int k = 9; k + 1 < argc; k += 2) headers[header_count++] = header(argv[k], argv[k + 1]);
 
   static char line[MAX_TOKEN + 2];
   user_t *users = NULL;
@@ -303,9 +390,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "chain-load: no tokens on stdin\n");
     return 2;
   }
-  if (connections > user_count) connections = user_count;
+  if (connections > user_count || h1) connections = user_count;
   conn_t *conns = calloc((size_t)connections, sizeof(conn_t));
-  for (int k = 0; k < connections; k++) open_conn(&conns[k], port);
+  for (int k = 0; k < connections; k++) h1 ? open_socket(&conns[k], port) : open_h2(&conns[k], port);
   idle = calloc((size_t)user_count, sizeof(int));
   for (int i = 0; i < user_count; i++) users[i].conn = &conns[i % connections];
   capacity = 1 << 16;
@@ -348,11 +435,16 @@ int main(int argc, char **argv) {
     }
     if (now >= end_at && in_flight == 0) break;
     for (int k = 0; k < connections; k++) {
+      fds[k].fd = conns[k].fd;
+      if (h1) {
+        flush_h1(&conns[k]);
+        fds[k].events = POLLIN | (conns[k].out_sent < conns[k].out_len ? POLLOUT : 0);
+        continue;
+      }
       if (nghttp2_session_send(conns[k].session) != 0) {
         fprintf(stderr, "chain-load: the connection failed\n");
         return 2;
       }
-      fds[k].fd = conns[k].fd;
       fds[k].events = POLLIN | (nghttp2_session_want_write(conns[k].session) ? POLLOUT : 0);
     }
     // Wake for the next scheduled call (to the 0.1 ms) or, closed loop, for answers.
@@ -369,6 +461,17 @@ int main(int argc, char **argv) {
         if (n <= 0) {
           fprintf(stderr, "chain-load: the server closed a connection\n");
           return 2;
+        }
+        if (h1) {
+          user_t *u = &users[k];  // h1: connection k is user k's
+          if (!u->busy || u->answer_len + (size_t)n >= sizeof u->answer) {
+            fprintf(stderr, "chain-load: bytes the server was not asked for\n");
+            return 2;
+          }
+          memcpy(u->answer + u->answer_len, buf, (size_t)n);
+          u->answer_len += (size_t)n;
+          take_h1_answer(u);
+          continue;
         }
         if (nghttp2_session_mem_recv(conns[k].session, buf, (size_t)n) < 0) {
           fprintf(stderr, "chain-load: bad HTTP/2 from the server\n");
@@ -394,8 +497,10 @@ int main(int argc, char **argv) {
   }
   printf("]}\n");
   for (int k = 0; k < connections; k++) {
-    nghttp2_session_terminate_session(conns[k].session, NGHTTP2_NO_ERROR);
-    nghttp2_session_send(conns[k].session);
+    if (!h1) {
+      nghttp2_session_terminate_session(conns[k].session, NGHTTP2_NO_ERROR);
+      nghttp2_session_send(conns[k].session);
+    }
     close(conns[k].fd);
   }
   return 0;

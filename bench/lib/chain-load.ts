@@ -21,8 +21,12 @@ export function buildChainLoad(): string | undefined {
 }
 
 export interface ChainLoadOptions {
+  /** h2c: users spread over `connections`; h1: a connection per user (`connections` unused). */
+  protocol: "h2c" | "h1";
   port: number;
   path: string;
+  /** Sent with every call besides content-type and connect-protocol-version (lower-case names). */
+  headers?: Record<string, string>;
   /**
    * The JSON field that carries each user's credential in the request and the next one in the
    * answer ("refreshToken"); undefined: a fixed `{}` body, any 200 answer.
@@ -43,6 +47,7 @@ type Output = Omit<LoadResult, "reqPerSec"> & { tokens: string[] };
 /** One run. `opts.tokens` is updated in place with each user's token at the end. */
 export function runChainLoad(opts: ChainLoadOptions): Promise<LoadResult> {
   const args = [
+    opts.protocol,
     String(opts.port),
     String(opts.connections),
     String(opts.warmUpMs),
@@ -50,6 +55,7 @@ export function runChainLoad(opts: ChainLoadOptions): Promise<LoadResult> {
     String(opts.rate ?? 0),
     opts.path,
     opts.field ?? "-",
+    ...Object.entries(opts.headers ?? {}).flat(),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });

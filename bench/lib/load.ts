@@ -1,7 +1,8 @@
-// Our own HTTP/2 (h2c) load generator, for calls h2load cannot repeat with a fixed body: a refresh
-// token is spent by each RefreshToken call, so every virtual user carries its own chain (the
-// token the last answer returned goes into the next request). Virtual users are spread over a few
-// connections; each has at most one call in flight.
+// Our own HTTP/2 (h2c) load generator in Node, for calls h2load cannot repeat with a fixed body
+// and whose users do more than chain one token (Login, the soak's client lives, the GC scripts'
+// RefreshToken chains). It runs on V8, so its own collections stall the calls it times: the tail
+// figures of `npm run bench` use chain-load (bench/chain-load/chain-load.c) instead. Virtual users
+// are spread over a few connections; each has at most one call in flight.
 //
 // Two modes: closed loop (each user calls again as soon as answered: the peak rate) and a fixed
 // rate (calls started on a schedule; a call whose user is still busy waits and its latency counts
