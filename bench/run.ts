@@ -525,7 +525,15 @@ async function main(): Promise<void> {
     if (!wanted(id) && !(mode === "h2c" && wanted("pair.bearer.bare"))) continue;
     const target = await pinned([path.join(root, "bench", "bare.ts"), mode], {});
     const label = mode === "h2c" ? "bare node:http2, fixed JSON, h2c" : "bare node:http, fixed JSON, HTTP/1.1";
-    await h2loadFigure(id, label, target, emptyJson(mode));
+    const peak = await h2loadFigure(id, label, target, emptyJson(mode));
+    // Item 6's oracle: Node's own tail at half its peak, on the even schedule the service's
+    // half-rate figures get (as many users as h2load had streams at peak).
+    if (peak !== undefined) {
+      const users = mode === "h2c" ? knobs.h2Clients * knobs.h2Streams : knobs.h1Clients;
+      const load = { protocol: mode, path: HEALTH, tokens: Array.from({ length: users }, () => "-") };
+      const connections = mode === "h2c" ? knobs.h2Clients : knobs.h1Clients;
+      await chainFigure(`${id}.half`, `${label.split(",")[0]} at half its peak rate`, target, { ...load, connections }, peak.reqPerSec / 2);
+    }
     if (mode === "h2c") {
       // The same, carrying an Authorization header as long as GetCurrentUser's, against the same
       // without it: what Node itself pays for the header. HTTP/2 clients send `authorization` never
@@ -709,6 +717,8 @@ async function main(): Promise<void> {
     ["user.grpc", "empty.grpc"],
     ["empty.generator", "bare.h2c"],
     ["refresh", "empty.generator"],
+    ["bare.h2c.half", "bare.h2c"],
+    ["bare.h1.half", "bare.h1"],
     ["refresh.half", "refresh"],
     ["user.h1.half", "user.h1"],
     ["user.h2c.half", "user.h2c"],

@@ -136,7 +136,8 @@ function threadCpu(pid: number): ThreadCpu {
   return out;
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Whether something accepts a TCP connection on 127.0.0.1:`port` now. */
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: "127.0.0.1" });
     socket.once("connect", () => {

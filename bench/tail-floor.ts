@@ -1,0 +1,121 @@
+// The floor under item 6's tail figures (p99 against p50 at half the peak rate): servers that do
+// nothing but answer a fixed JSON, on the server's core, driven from the other core by chain-load
+// on the even schedule the service's half-rate figures get, at the same fixed rates for all. nginx
+// (Debian's, C, no garbage collector) says what the machine and the harness give; bare node:http
+// and node:http2 (bench/bare.ts, with `npm start`'s Node options) what Node itself gives. The
+// service cannot have a shorter tail than the runtime it runs on.
+//
+// Run: npm run bench:tail-floor   (BENCH_RATES, calls a second, default "5000,10000"; BENCH_RUNS
+// of BENCH_SECONDS each, default 3 of 4 s, after a 2 s warm-up at the same rate)
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildChainLoad, runChainLoad } from "./lib/chain-load.ts";
+import { median, percentile } from "./lib/figures.ts";
+import { accepts, freePort, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
+import { startFlags } from "./lib/service.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const rates = (process.env["BENCH_RATES"] ?? "5000,10000").split(",").map(Number);
+const runs = Number(process.env["BENCH_RUNS"] ?? 3);
+const seconds = Number(process.env["BENCH_SECONDS"] ?? 4);
+
+requireTool("taskset", "util-linux");
+const nginxBin = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((file) => existsSync(file));
+const missing = buildChainLoad();
+if (missing !== undefined) {
+  console.error(missing);
+  process.exit(1);
+}
+pinSelf("1");
+
+interface Server {
+  label: string;
+  ports: { h1?: number; h2c?: number };
+  stop(): Promise<void>;
+}
+
+async function nginx(): Promise<Server> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "tail-floor-"));
+  const [h1, h2c] = [await freePort(), await freePort()];
+  const conf = `worker_processes 1; daemon off; error_log ${dir}/error.log; pid ${dir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${h1}; listen 127.0.0.1:${h2c} http2;
+    location / { default_type application/json; return 200 '{"status":"SERVING"}'; }
+  }
+}
+`;
+  writeFileSync(path.join(dir, "nginx.conf"), conf);
+  const child: ChildProcess = spawn("taskset", ["-c", "0", nginxBin as string, "-c", path.join(dir, "nginx.conf")], { stdio: "inherit" });
+  const deadline = Date.now() + 10_000;
+  while (!(await accepts(h2c))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("nginx did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    label: "nginx (C, no collector)",
+    ports: { h1, h2c },
+    stop: async () => {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function bareNode(mode: "h1" | "h2c"): Promise<Server> {
+  const port = await freePort();
+  const target = await startPinned("0", [...startFlags(), path.join(root, "bench", "bare.ts"), mode], { PORT: String(port) }, port);
+  return { label: mode === "h1" ? "bare node:http" : "bare node:http2", ports: { [mode]: port }, stop: () => target.stop() };
+}
+
+const rows: string[] = [];
+async function measure(server: Server): Promise<void> {
+  for (const protocol of ["h1", "h2c"] as const) {
+    const port = server.ports[protocol];
+    if (port === undefined) continue;
+    // As many users as h2load has streams at peak in `npm run bench`: 32 HTTP/1.1 connections,
+    // 8 h2c connections of 16.
+    const users = protocol === "h1" ? 32 : 128;
+    const load = { protocol, port, path: "/", tokens: Array.from({ length: users }, () => "-"), connections: protocol === "h1" ? 32 : 8 };
+    for (const rate of rates) {
+      await runChainLoad({ ...load, rate, warmUpMs: 0, measureMs: 2000 });
+      const p50: number[] = [];
+      const p99: number[] = [];
+      const max: number[] = [];
+      let errors = 0;
+      for (let i = 0; i < runs; i++) {
+        const run = await runChainLoad({ ...load, rate, warmUpMs: 0, measureMs: seconds * 1000 });
+        errors += run.errors;
+        p50.push(percentile(run.latencies, 0.5));
+        p99.push(percentile(run.latencies, 0.99));
+        max.push(Math.max(...run.latencies));
+      }
+      const ratios = p99.map((p, i) => (p / (p50[i] as number)).toFixed(1)).join(", ");
+      const row = `| ${server.label} | ${protocol} | ${rate} | ${median(p50).toFixed(3)} | ${median(p99).toFixed(3)} | ${ratios} | ${Math.max(...max).toFixed(1)} | ${errors} |`;
+      console.error(row);
+      rows.push(row);
+    }
+  }
+}
+
+if (nginxBin === undefined) console.error("nginx is not installed (apt-get install nginx): its rows are left out");
+else {
+  const server = await nginx();
+  await measure(server).finally(() => server.stop());
+}
+for (const mode of ["h1", "h2c"] as const) {
+  const server = await bareNode(mode);
+  await measure(server).finally(() => server.stop());
+}
+console.log(`\n${runs} runs of ${seconds} s per row after 2 s at the same rate; servers on CPU 0, chain-load on CPU 1`);
+console.log("| server | protocol | calls/s | p50 ms (median) | p99 ms (median) | p99/p50 by run | max ms | errors |");
+console.log("|---|---|--:|--:|--:|---|--:|--:|");
+for (const row of rows) console.log(row);
