@@ -235,8 +235,6 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
   return 0;
 }
 
-static int on_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud);
-
 static void next_for(user_t *u) {
   // Closed loop: again at once. Scheduled: the oldest waiting call, else idle.
   double now = now_ms();
