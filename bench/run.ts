@@ -356,6 +356,17 @@ async function chainFigure(
   );
 }
 
+/**
+ * chain-load's users for one fixed call at a fixed rate: as many at most in flight as h2load has
+ * at peak (`BENCH_H1_CLIENTS` HTTP/1.1 connections of one call, or `BENCH_H2_CLIENTS` h2c
+ * connections of `BENCH_H2_STREAMS`), so that only the schedule differs from the peak figure.
+ */
+function fixedCallUsers(protocol: "h2c" | "h1", callPath: string, headers: Record<string, string> = {}) {
+  const connections = protocol === "h2c" ? knobs.h2Clients : knobs.h1Clients;
+  const users = protocol === "h2c" ? knobs.h2Clients * knobs.h2Streams : knobs.h1Clients;
+  return { protocol, path: callPath, headers, tokens: Array.from({ length: users }, () => "-"), connections };
+}
+
 /** A run of our generator against `target`: closed loop, or at `rate` calls per second. */
 function generatorRun(target: Pinned, users: VirtualUser[], rate?: number): (seconds: number) => Promise<Run> {
   const base = { url: `http://127.0.0.1:${target.port}`, users, connections: Math.min(4, users.length), warmUpMs: 0 };
@@ -527,12 +538,10 @@ async function main(): Promise<void> {
     const label = mode === "h2c" ? "bare node:http2, fixed JSON, h2c" : "bare node:http, fixed JSON, HTTP/1.1";
     const peak = await h2loadFigure(id, label, target, emptyJson(mode));
     // Item 6's oracle: Node's own tail at half its peak, on the even schedule the service's
-    // half-rate figures get (as many users as h2load had streams at peak).
+    // half-rate figures get.
     if (peak !== undefined) {
-      const users = mode === "h2c" ? knobs.h2Clients * knobs.h2Streams : knobs.h1Clients;
-      const load = { protocol: mode, path: HEALTH, tokens: Array.from({ length: users }, () => "-") };
-      const connections = mode === "h2c" ? knobs.h2Clients : knobs.h1Clients;
-      await chainFigure(`${id}.half`, `${label.split(",")[0]} at half its peak rate`, target, { ...load, connections }, peak.reqPerSec / 2);
+      const halfLabel = `${label.split(",")[0]} at half its peak rate`;
+      await chainFigure(`${id}.half`, halfLabel, target, fixedCallUsers(mode, HEALTH), peak.reqPerSec / 2);
     }
     if (mode === "h2c") {
       // The same, carrying an Authorization header as long as GetCurrentUser's, against the same
@@ -631,24 +640,16 @@ async function main(): Promise<void> {
       await chainFigure("refresh.half", "RefreshToken at half its peak rate", server, chains, refresh.reqPerSec / 2);
     }
   }
-  // At half the peak rate, calls started on chain-load's even schedule, as many in flight at most
-  // as h2load had at peak (32 connections of one over HTTP/1.1, 8 of 16 streams over h2c), each
+  // At half the peak rate, calls started on chain-load's even schedule (fixedCallUsers), each
   // timed from when it was due. h2load's --rps, used before, starts each client's calls in bursts:
   // its median was mostly the queue of the burst (6-7 ms over h2c against 0.4-0.6 ms on an even
   // schedule, same server and rate), which hid the pauses in p99/p50.
-  const user = { path: GET_USER, headers: bearer };
   if (gcuH1 !== undefined) {
-    const users = {
-      ...user,
-      protocol: "h1",
-      tokens: Array.from({ length: knobs.h1Clients }, () => "-"),
-      connections: knobs.h1Clients,
-    } as const;
+    const users = fixedCallUsers("h1", GET_USER, bearer);
     await chainFigure("user.h1.half", "GetCurrentUser HTTP/1.1 at half its peak rate", server, users, gcuH1.reqPerSec / 2);
   }
   if (gcuH2c !== undefined) {
-    const streams = knobs.h2Clients * knobs.h2Streams;
-    const users = { ...user, protocol: "h2c", tokens: Array.from({ length: streams }, () => "-"), connections: knobs.h2Clients } as const;
+    const users = fixedCallUsers("h2c", GET_USER, bearer);
     await chainFigure("user.h2c.half", "GetCurrentUser h2c at half its peak rate", server, users, gcuH2c.reqPerSec / 2);
   }
   // One account per virtual user: concurrent sign-ins to one account count against its failure
