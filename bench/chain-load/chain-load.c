@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,20 @@ static nghttp2_nv header(const char *name, const char *value) {
   return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), strlen(value), NGHTTP2_NV_FLAG_NONE};
 }
 
+// Appends to the HTTP/1.1 request being built in c->out at *n; a request that does not fit stops
+// the run (before anything is written past the buffer).
+__attribute__((format(printf, 3, 4))) static void append(conn_t *c, size_t *n, const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  int written = vsnprintf(c->out + *n, sizeof c->out - *n, format, args);
+  va_end(args);
+  if (written < 0 || (size_t)written >= sizeof c->out - *n) {
+    fprintf(stderr, "chain-load: request too long\n");
+    exit(2);
+  }
+  *n += (size_t)written;
+}
+
 static void launch(user_t *u, double due) {
   u->busy = 1;
   u->due = due;
@@ -143,19 +158,20 @@ static void launch(user_t *u, double due) {
   u->answer_len = 0;
   u->answer[0] = 0;
   u->request_sent = 0;
-  u->request_len = chained ? (size_t)snprintf(u->request, sizeof u->request, "{\"%s\":\"%s\"}", field, u->token)
-                           : (size_t)snprintf(u->request, sizeof u->request, "{}");
+  int body_len = chained ? snprintf(u->request, sizeof u->request, "{\"%s\":\"%s\"}", field, u->token)
+                         : snprintf(u->request, sizeof u->request, "{}");
+  if (body_len < 0 || (size_t)body_len >= sizeof u->request) {
+    fprintf(stderr, "chain-load: request body too long\n");
+    exit(2);
+  }
+  u->request_len = (size_t)body_len;
   if (h1) {
     conn_t *c = u->conn;
-    size_t n = (size_t)snprintf(c->out, sizeof c->out, "POST %s HTTP/1.1\r\nhost: %s\r\ncontent-length: %zu\r\n", path,
-                                authority, u->request_len);
+    size_t n = 0;
+    append(c, &n, "POST %s HTTP/1.1\r\nhost: %s\r\ncontent-length: %zu\r\n", path, authority, u->request_len);
     for (size_t k = 4; k < header_count; k++)  // after :method, :scheme, :authority and :path
-      n += (size_t)snprintf(c->out + n, sizeof c->out - n, "%s: %s\r\n", (char *)headers[k].name, (char *)headers[k].value);
-    n += (size_t)snprintf(c->out + n, sizeof c->out - n, "\r\n%s", u->request);
-    if (n >= sizeof c->out) {
-      fprintf(stderr, "chain-load: request too long\n");
-      exit(2);
-    }
+      append(c, &n, "%s: %s\r\n", (char *)headers[k].name, (char *)headers[k].value);
+    append(c, &n, "\r\n%s", u->request);
     c->out_len = n;
     c->out_sent = 0;
     in_flight++;
@@ -359,6 +375,10 @@ int main(int argc, char **argv) {
   path = argv[7];
   field = argv[8];
   chained = strcmp(field, "-") != 0;
+  if (strlen(field) > 64) {
+    fprintf(stderr, "chain-load: FIELD longer than 64 bytes\n");
+    return 2;
+  }
   snprintf(authority, sizeof authority, "127.0.0.1:%d", port);
   const char *fixed[][2] = {{":method", "POST"},
                             {":scheme", "http"},
@@ -418,7 +438,9 @@ int main(int argc, char **argv) {
   for (;;) {
     double now = now_ms();
     if (rate > 0 && now < end_at) {
-      long due = (long)((now - start) / 1000 * rate);
+      // Calls 0..due-1 are those due by now (call k at start + k/rate): floor + 1, or each would
+      // start a period late and be timed from before it started.
+      long due = (long)((now - start) / 1000 * rate) + 1;
       for (; started < due; started++) {
         double at = start + started / rate * 1000;
         if (idle_len > 0) {

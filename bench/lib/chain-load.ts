@@ -46,6 +46,8 @@ type Output = Omit<LoadResult, "reqPerSec"> & { tokens: string[] };
 
 /** One run. `opts.tokens` is updated in place with each user's token at the end. */
 export function runChainLoad(opts: ChainLoadOptions): Promise<LoadResult> {
+  // One line per user on its standard input: an empty token would be a user lost.
+  if (opts.tokens.some((t) => t === "" || t.includes("\n"))) return Promise.reject(new Error("chain-load: an empty or multi-line token"));
   const args = [
     opts.protocol,
     String(opts.port),
@@ -66,12 +68,23 @@ export function runChainLoad(opts: ChainLoadOptions): Promise<LoadResult> {
       err += chunk.toString();
     });
     child.once("error", reject);
-    child.once("exit", (code) => {
+    // "close", not "exit": stdout may still hold output when the process has exited.
+    child.once("close", (code) => {
       if (code !== 0) {
         reject(new Error(`chain-load ${args.join(" ")} failed (${code}): ${err}`));
         return;
       }
-      const result = JSON.parse(Buffer.concat(out).toString()) as Output;
+      let result: Output;
+      try {
+        result = JSON.parse(Buffer.concat(out).toString()) as Output;
+      } catch (parseError) {
+        reject(new Error(`chain-load printed what is not its JSON: ${String(parseError)}`));
+        return;
+      }
+      if (result.tokens.length !== opts.tokens.length) {
+        reject(new Error(`chain-load returned ${result.tokens.length} tokens for ${opts.tokens.length} users`));
+        return;
+      }
       opts.tokens.splice(0, opts.tokens.length, ...result.tokens);
       const { tokens: _, ...load } = result;
       resolve({ ...load, reqPerSec: result.ok / (opts.measureMs / 1000) });

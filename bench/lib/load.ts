@@ -140,7 +140,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           resolve();
           return;
         }
-        const due = Math.floor(((now - start) / 1000) * rate);
+        // Calls 0..due-1 are those due by now (call k at start + k/rate): floor + 1, or each would
+        // start a period late and be timed from before it started.
+        const due = Math.floor(((now - start) / 1000) * rate) + 1;
         for (; started < due; started++) {
           const at = start + (started / rate) * 1000;
           const user = idle.shift();

@@ -122,6 +122,30 @@ describe.skipIf(missing !== undefined).each(["h2c", "h1"] as const)("chain-load 
     expect(result.answered).toBeLessThanOrEqual(61);
   });
 
+  it("on a schedule, starts each call when it is due, not a period later", async () => {
+    // 20 calls a second: a call started one period (50 ms) late would be timed at 50 ms or more,
+    // where a local server answers in a few milliseconds. The margin is the period itself.
+    const result = await runChainLoad({ ...at(), path: "/fixed", tokens: ["-"], connections: 1, warmUpMs: 0, measureMs: 500, rate: 20 });
+    expect(result.errors).toBe(0);
+    expect(result.ok).toBeGreaterThanOrEqual(5);
+    const sorted = [...result.latencies].sort((a, b) => a - b);
+    expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(25);
+  });
+
+  it("refuses a request too long for its buffer instead of writing past it", async () => {
+    const run = runChainLoad({
+      ...at(),
+      path: "/fixed",
+      headers: { authorization: `Bearer ${"x".repeat(3000)}` },
+      tokens: ["-"],
+      connections: 1,
+      warmUpMs: 0,
+      measureMs: 50,
+    });
+    if (protocol === "h1") await expect(run).rejects.toThrow(/request too long/);
+    else expect((await run).errors).toBe(0); // nghttp2 sends long headers in CONTINUATION frames
+  });
+
   it("counts an answer without a 200 as an error and says what came back, and sends the headers it is given", async () => {
     const result = await runChainLoad({ ...at(), path: "/fail", tokens: ["-", "-"], connections: 1, warmUpMs: 0, measureMs: 100 });
     expect(result.ok).toBe(0);
