@@ -28,7 +28,13 @@ import {
   slowCallsInGc,
   summarizePairs,
 } from "./lib/figures.ts";
-import { buildChainLoad, type ChainLoadOptions, runChainLoad } from "./lib/chain-load.ts";
+import {
+  buildChainLoad,
+  type ChainLoadOptions,
+  defaultPeakShape,
+  fixedCallUsers as fixedCallUsersOf,
+  runChainLoad,
+} from "./lib/chain-load.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
 import { JSON_HEADERS, register, serverEnv, signer, startFlags } from "./lib/service.ts";
 import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned, type ThreadCpu } from "./lib/processes.ts";
@@ -43,9 +49,9 @@ const knobs = {
   seconds: num("BENCH_SECONDS", 4),
   runs: num("BENCH_RUNS", 3),
   warmUpSeconds: num("BENCH_WARMUP_SECONDS", 1),
-  h2Clients: num("BENCH_H2_CLIENTS", 8),
-  h2Streams: num("BENCH_H2_STREAMS", 16),
-  h1Clients: num("BENCH_H1_CLIENTS", 32),
+  h2Clients: num("BENCH_H2_CLIENTS", defaultPeakShape.h2Clients),
+  h2Streams: num("BENCH_H2_STREAMS", defaultPeakShape.h2Streams),
+  h1Clients: num("BENCH_H1_CLIENTS", defaultPeakShape.h1Clients),
   loginConcurrency: num("BENCH_LOGIN_CONCURRENCY", 8),
   users: num("BENCH_USERS", 32),
   pairs: num("BENCH_PAIRS", 5),
@@ -356,16 +362,9 @@ async function chainFigure(
   );
 }
 
-/**
- * chain-load's users for one fixed call at a fixed rate: as many at most in flight as h2load has
- * at peak (`BENCH_H1_CLIENTS` HTTP/1.1 connections of one call, or `BENCH_H2_CLIENTS` h2c
- * connections of `BENCH_H2_STREAMS`), so that only the schedule differs from the peak figure.
- */
-function fixedCallUsers(protocol: "h2c" | "h1", callPath: string, headers: Record<string, string> = {}) {
-  const connections = protocol === "h2c" ? knobs.h2Clients : knobs.h1Clients;
-  const users = protocol === "h2c" ? knobs.h2Clients * knobs.h2Streams : knobs.h1Clients;
-  return { protocol, path: callPath, headers, tokens: Array.from({ length: users }, () => "-"), connections };
-}
+/** chain-load's users for one fixed call, shaped as this run's h2load at peak (the knobs). */
+const fixedCallUsers = (protocol: "h2c" | "h1", callPath: string, headers: Record<string, string> = {}) =>
+  fixedCallUsersOf(protocol, callPath, headers, knobs);
 
 /** A run of our generator against `target`: closed loop, or at `rate` calls per second. */
 function generatorRun(target: Pinned, users: VirtualUser[], rate?: number): (seconds: number) => Promise<Run> {

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildChainLoad, runChainLoad } from "./lib/chain-load.ts";
+import { buildChainLoad, fixedCallUsers, runChainLoad } from "./lib/chain-load.ts";
 import { median, percentile } from "./lib/figures.ts";
 import { accepts, freePort, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
 import { startFlags } from "./lib/service.ts";
@@ -81,10 +81,8 @@ async function measure(server: Server): Promise<void> {
   for (const protocol of ["h1", "h2c"] as const) {
     const port = server.ports[protocol];
     if (port === undefined) continue;
-    // As many users as h2load has streams at peak in `npm run bench`: 32 HTTP/1.1 connections,
-    // 8 h2c connections of 16.
-    const users = protocol === "h1" ? 32 : 128;
-    const load = { protocol, port, path: "/", tokens: Array.from({ length: users }, () => "-"), connections: protocol === "h1" ? 32 : 8 };
+    // As many users as h2load has streams at peak in `npm run bench` (its default knobs).
+    const load = { ...fixedCallUsers(protocol, "/"), port };
     for (const rate of rates) {
       await runChainLoad({ ...load, rate, warmUpMs: 0, measureMs: 2000 });
       const p50: number[] = [];

@@ -92,3 +92,28 @@ export function runChainLoad(opts: ChainLoadOptions): Promise<LoadResult> {
     child.stdin.end(`${opts.tokens.join("\n")}\n`);
   });
 }
+
+/** How h2load drives a server at peak: HTTP/1.1 connections of one call, h2c connections of several streams. */
+export interface PeakShape {
+  h1Clients: number;
+  h2Clients: number;
+  h2Streams: number;
+}
+
+/** `npm run bench`'s defaults (BENCH_H1_CLIENTS, BENCH_H2_CLIENTS, BENCH_H2_STREAMS). */
+export const defaultPeakShape: PeakShape = { h1Clients: 32, h2Clients: 8, h2Streams: 16 };
+
+/**
+ * chain-load's users for one fixed call at a fixed rate: as many at most in flight as h2load has
+ * at peak in `shape`, so that only the schedule differs from a peak figure.
+ */
+export function fixedCallUsers(
+  protocol: "h2c" | "h1",
+  callPath: string,
+  headers: Record<string, string> = {},
+  shape: PeakShape = defaultPeakShape,
+): Pick<ChainLoadOptions, "protocol" | "path" | "headers" | "tokens" | "connections"> {
+  const connections = protocol === "h2c" ? shape.h2Clients : shape.h1Clients;
+  const users = protocol === "h2c" ? shape.h2Clients * shape.h2Streams : shape.h1Clients;
+  return { protocol, path: callPath, headers, tokens: Array.from({ length: users }, () => "-"), connections };
+}
