@@ -4,7 +4,10 @@
 // ceiling any server written on it can reach. `listener`: that same handler behind the service's
 // own listener (src/server/listener.ts: protocol sniffing and connection limits, at their
 // defaults), HTTP/1.1 and h2c on one port; what the listener adds to Node.
-// Started by bench/run.ts: `PORT=n bare.ts h2c|h1|listener`.
+// With BARE_V8_WORKER_NICE set, V8's worker threads get that nice value as the service's do
+// (src/v8-workers.ts, V8_WORKER_NICE); unset, Node is left as it starts (the references of
+// `npm run bench`).
+// Started by bench/run.ts and bench/tail-floor.ts: `PORT=n bare.ts h2c|h1|listener`.
 import http from "node:http";
 import http2 from "node:http2";
 import type { NodeHandler } from "../src/server/listener.ts";
@@ -23,6 +26,12 @@ const handler: NodeHandler = (req, res) => {
     res.end(body);
   });
 };
+
+const workerNice = process.env["BARE_V8_WORKER_NICE"];
+if (workerNice !== undefined) {
+  const { lowerV8Workers, v8WorkerNice } = await import("../src/v8-workers.ts");
+  lowerV8Workers(v8WorkerNice({ V8_WORKER_NICE: workerNice }));
+}
 
 if (mode === "listener") {
   // Loaded for this mode only: the bare servers load nothing of ours.

@@ -160,6 +160,7 @@ const grpc = (route: string, headers: Record<string, string> = {}): Request => (
 });
 const HEALTH = "/grpc.health.v1.Health/Check";
 const GET_USER = "/auth.v1.AuthService/GetCurrentUser";
+const REFRESH = "/auth.v1.AuthService/RefreshToken";
 
 /** Sends `request` once and returns status, grpc-status and body: to check a figure measures success. */
 function probe(port: number, request: Request): Promise<{ status: number; grpcStatus?: string; body: string }> {
@@ -627,16 +628,24 @@ async function main(): Promise<void> {
   await h2loadFigure("user.grpc", "GetCurrentUser, gRPC", server, calls.grpc.user);
 
   let refresh: Figure | undefined;
-  if (wanted("refresh") || wanted("empty.generator")) {
+  let refreshH1: Figure | undefined;
+  if (wanted("refresh") || wanted("empty.generator") || wanted("refresh.h1")) {
     // One session per virtual user, each spending and renewing its own refresh token.
     const sessions = await Promise.all(Array.from({ length: knobs.users }, (_, i) => register(port, `refresh${i}@bench.example`)));
     const tokens = sessions.map((t) => t.refreshToken);
-    const chains = { protocol: "h2c", path: "/auth.v1.AuthService/RefreshToken", field: "refreshToken", tokens, connections: 4 } as const;
+    const chains = { protocol: "h2c", path: REFRESH, field: "refreshToken", tokens, connections: 4 } as const;
     const fixed = { protocol: "h2c", path: HEALTH, tokens: sessions.map(() => "-"), connections: 4 } as const;
     await chainFigure("empty.generator", "empty RPC, Connect JSON h2c, chain-load", server, fixed);
     refresh = await chainFigure("refresh", "RefreshToken, Connect JSON h2c, chain-load", server, chains);
     if (refresh !== undefined && wanted("refresh.half")) {
       await chainFigure("refresh.half", "RefreshToken at half its peak rate", server, chains, refresh.reqPerSec / 2);
+    }
+    // The same chains over HTTP/1.1 (a connection per user), where Node's HTTP/2 header strings are
+    // not in the way (docs/upstream-node.md): the tail of the call itself.
+    const chainsH1 = { ...chains, protocol: "h1" } as const;
+    refreshH1 = await chainFigure("refresh.h1", "RefreshToken, Connect JSON HTTP/1.1, chain-load", server, chainsH1);
+    if (refreshH1 !== undefined && wanted("refresh.h1.half")) {
+      await chainFigure("refresh.h1.half", "RefreshToken HTTP/1.1 at half its peak rate", server, chainsH1, refreshH1.reqPerSec / 2);
     }
   }
   // At half the peak rate, calls started on chain-load's even schedule (fixedCallUsers), each
@@ -705,6 +714,52 @@ async function main(): Promise<void> {
   }
   const serverHwm = await stop(server);
 
+  // 5. The same half-rate calls with V8's worker threads below the main thread (V8_WORKER_NICE,
+  // src/v8-workers.ts): on one core, a full collection's concurrent marking otherwise takes most of
+  // it from the calls. Two fresh servers, one with Node's threads as they start and one at nice 19,
+  // each given the same calls at the same rates (half the peaks above) in the same order, so that
+  // only the threads' priority differs between them.
+  const halfRates: [string, number | undefined][] = [
+    ["user.h1", gcuH1?.reqPerSec],
+    ["user.h2c", gcuH2c?.reqPerSec],
+    ["refresh.h1", refreshH1?.reqPerSec],
+    ["refresh", refresh?.reqPerSec],
+  ];
+  for (const nice of [0, 19]) {
+    const ids = halfRates.filter(([id, peak]) => peak !== undefined && wanted(`nice${nice}.${id}.half`));
+    if (ids.length === 0) continue;
+    const fresh = await pinned(
+      [path.join(root, "bench", "probed-server.ts")],
+      { ...serverEnv(), PROBED_SERVER_ENTRY: serverEntry, V8_WORKER_NICE: String(nice) },
+      true,
+    );
+    const reader = await register(fresh.port, "reader@bench.example");
+    const freshBearer = { authorization: `Bearer ${reader.accessToken}` };
+    const chainTokens = (
+      await Promise.all(Array.from({ length: knobs.users }, (_, i) => register(fresh.port, `refresh${i}@bench.example`)))
+    ).map((t) => t.refreshToken);
+    const loads: Record<string, [string, Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">]> = {
+      "user.h1": ["GetCurrentUser HTTP/1.1", fixedCallUsers("h1", GET_USER, freshBearer)],
+      "user.h2c": ["GetCurrentUser h2c", fixedCallUsers("h2c", GET_USER, freshBearer)],
+      "refresh.h1": [
+        "RefreshToken HTTP/1.1",
+        { protocol: "h1", path: REFRESH, field: "refreshToken", tokens: chainTokens, connections: 4 },
+      ],
+      refresh: ["RefreshToken h2c", { protocol: "h2c", path: REFRESH, field: "refreshToken", tokens: chainTokens, connections: 4 }],
+    };
+    for (const [id, peak] of ids) {
+      const [call, load] = loads[id] as (typeof loads)[string];
+      await chainFigure(
+        `nice${nice}.${id}.half`,
+        `${call} at the rate above, fresh server, V8 workers at nice ${nice}`,
+        fresh,
+        load,
+        (peak as number) / 2,
+      );
+    }
+    await stop(fresh);
+  }
+
   for (const [id, ref] of [
     ["bare.h1", "bare.h2c"],
     ["listener.h2c", "bare.h2c"],
@@ -720,6 +775,7 @@ async function main(): Promise<void> {
     ["bare.h2c.half", "bare.h2c"],
     ["bare.h1.half", "bare.h1"],
     ["refresh.half", "refresh"],
+    ["refresh.h1.half", "refresh.h1"],
     ["user.h1.half", "user.h1"],
     ["user.h2c.half", "user.h2c"],
     ["login", "argon2.bound"],

@@ -2,8 +2,9 @@
 // nothing but answer a fixed JSON, on the server's core, driven from the other core by chain-load
 // on the even schedule the service's half-rate figures get, at the same fixed rates for all. nginx
 // (Debian's, C, no garbage collector) says what the machine and the harness give; bare node:http
-// and node:http2 (bench/bare.ts, with `npm start`'s Node options) what Node itself gives. The
-// service cannot have a shorter tail than the runtime it runs on.
+// and node:http2 (bench/bare.ts, with `npm start`'s Node options) what Node itself gives, as it
+// starts and with V8's worker threads at nice 19 as the service runs them. The service cannot have
+// a shorter tail than the runtime it runs on.
 //
 // Run: npm run bench:tail-floor   (BENCH_RATES, calls a second, default "5000,10000"; BENCH_RUNS
 // of BENCH_SECONDS each, default 3 of 4 s, after a 2 s warm-up at the same rate)
@@ -70,10 +71,17 @@ http {
   };
 }
 
-async function bareNode(mode: "h1" | "h2c"): Promise<Server> {
+/** bench/bare.ts; with `workerNice`, its V8 worker threads at that nice value, as the service runs its own. */
+async function bareNode(mode: "h1" | "h2c", workerNice?: number): Promise<Server> {
   const port = await freePort();
-  const target = await startPinned("0", [...startFlags(), path.join(root, "bench", "bare.ts"), mode], { PORT: String(port) }, port);
-  return { label: mode === "h1" ? "bare node:http" : "bare node:http2", ports: { [mode]: port }, stop: () => target.stop() };
+  const env = { PORT: String(port), ...(workerNice === undefined ? {} : { BARE_V8_WORKER_NICE: String(workerNice) }) };
+  const target = await startPinned("0", [...startFlags(), path.join(root, "bench", "bare.ts"), mode], env, port);
+  const name = mode === "h1" ? "bare node:http" : "bare node:http2";
+  return {
+    label: workerNice === undefined ? name : `${name}, V8 workers at nice ${workerNice}`,
+    ports: { [mode]: port },
+    stop: () => target.stop(),
+  };
 }
 
 const rows: string[] = [];
@@ -109,9 +117,13 @@ else {
   const server = await nginx();
   await measure(server).finally(() => server.stop());
 }
+// Each bare server as Node starts it, then with V8's workers below its main thread as the service
+// runs (src/v8-workers.ts): how much of Node's tail is its collector's helpers taking the core.
 for (const mode of ["h1", "h2c"] as const) {
-  const server = await bareNode(mode);
-  await measure(server).finally(() => server.stop());
+  for (const workerNice of [undefined, 19]) {
+    const server = await bareNode(mode, workerNice);
+    await measure(server).finally(() => server.stop());
+  }
 }
 console.log(`\n${runs} runs of ${seconds} s per row after 2 s at the same rate; servers on CPU 0, chain-load on CPU 1`);
 console.log("| server | protocol | calls/s | p50 ms (median) | p99 ms (median) | p99/p50 by run | max ms | errors |");

@@ -3,12 +3,15 @@ import { availableParallelism } from "node:os";
 import type { Config } from "./config.ts";
 import type { RunningServer } from "./server/app.ts";
 import { threadPoolSize } from "./thread-pool.ts";
+import { lowerV8Workers, v8WorkerNice } from "./v8-workers.ts";
 
 // First, before any module that could queue work to libuv's thread pool is loaded: its size is
 // read once, when it starts (thread-pool.ts).
+let workerNice: number;
 try {
   const size = threadPoolSize(process.env, availableParallelism());
   if (size !== undefined) process.env.UV_THREADPOOL_SIZE = String(size);
+  workerNice = v8WorkerNice(process.env);
 } catch (err) {
   console.error((err as Error).message);
   process.exit(78); // EX_CONFIG
@@ -27,6 +30,10 @@ try {
   throw err;
 }
 
+// V8's helpers below the main thread, when the operator asks (V8_WORKER_NICE; v8-workers.ts says
+// why and what it costs), before the server listens; the outcome is logged once there is a log.
+const lowered = lowerV8Workers(workerNice);
+
 let server: RunningServer;
 try {
   server = await startServer(config);
@@ -35,6 +42,11 @@ try {
   // one clear line, no stack trace, and a non-zero exit.
   console.error(`authd could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
+}
+if (lowered.failed.length > 0) {
+  server.deps.log.warn({ nice: workerNice, failed: lowered.failed }, "could not lower the priority of V8's worker threads");
+} else if (lowered.threads > 0) {
+  server.deps.log.info({ nice: workerNice, threads: lowered.threads }, "V8's worker threads lowered in priority");
 }
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -1,12 +1,11 @@
 // libuv's thread pool is sized to the machine at process start (src/thread-pool.ts, called first by
 // src/main.ts): one thread per CPU for argon2id (the hashing gate lets no more hash at once) and
 // one for the rest. The operator's UV_THREADPOOL_SIZE is kept.
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { threadPoolSize } from "../../src/thread-pool.ts";
-import { repoRoot } from "../support/harness.ts";
+import { startMain } from "../support/main-process.ts";
 
 describe("the thread pool's size", () => {
   it("is one more than ARGON2_MAX_CONCURRENT (by default the CPUs available) when UV_THREADPOOL_SIZE is unset or empty", () => {
@@ -31,40 +30,21 @@ describe("the thread pool's size", () => {
   });
 
   /** The real server's libuv worker threads once a Login has queued argon2 work (Linux: /proc). */
-  async function workerThreads(extraEnv: Record<string, string | undefined>): Promise<{ threads: number; exitCode: number | null }> {
-    const env: Record<string, string | undefined> = { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info" };
-    delete env.UV_THREADPOOL_SIZE;
-    const child = spawn(process.execPath, ["src/main.ts"], {
-      cwd: repoRoot,
-      env: { ...env, ...extraEnv },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    const port = await Promise.race([
-      new Promise<number>((resolve) => {
-        child.stdout.on("data", (c: Buffer) => {
-          stdout += c.toString();
-          const m = /"port":(\d+)/.exec(stdout);
-          if (m !== null) resolve(Number(m[1]));
-        });
-      }),
-      exited.then(() => undefined),
-    ]);
-    if (port === undefined) return { threads: 0, exitCode: await exited };
+  async function workerThreads(env: Record<string, string | undefined>): Promise<{ threads: number; exitCode: number | null }> {
+    const server = await startMain({ UV_THREADPOOL_SIZE: undefined, ...env });
+    if (!("pid" in server)) return { threads: 0, exitCode: server.exitCode };
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/auth.v1.AuthService/Login`, {
+      const res = await fetch(`http://127.0.0.1:${server.port}/auth.v1.AuthService/Login`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ email: "nobody@example.com", password: "not the password" }),
       });
       expect(res.status).toBe(401); // an argon2id verify ran (the decoy): the pool has started
-      const tasks = readdirSync(`/proc/${child.pid}/task`);
-      const names = tasks.map((t) => readFileSync(`/proc/${child.pid}/task/${t}/comm`, "utf8").trim());
+      const tasks = readdirSync(`/proc/${server.pid}/task`);
+      const names = tasks.map((t) => readFileSync(`/proc/${server.pid}/task/${t}/comm`, "utf8").trim());
       return { threads: names.filter((n) => n === "libuv-worker").length, exitCode: null };
     } finally {
-      child.kill("SIGTERM");
-      await exited;
+      await server.stop();
     }
   }
 

@@ -1,0 +1,124 @@
+// With V8_WORKER_NICE, V8's worker threads (the collector's helpers) run below the main thread
+// (src/v8-workers.ts, applied by src/main.ts), so that on a shared core the calls go first.
+// Checked from the kernel's side: each thread's nice value as /proc reports it for the real
+// server's process.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { getPriority } from "node:os";
+import { describe, expect, it } from "vitest";
+import { lowerV8Workers, type ThreadSystem, v8WorkerNice } from "../../src/v8-workers.ts";
+import { startMain } from "../support/main-process.ts";
+
+describe("V8_WORKER_NICE", () => {
+  it("is 0 (Node's threads left as they start) when unset or empty, and any whole number from 0 to 19", () => {
+    expect(v8WorkerNice({})).toBe(0);
+    expect(v8WorkerNice({ V8_WORKER_NICE: "" })).toBe(0);
+    expect(v8WorkerNice({ V8_WORKER_NICE: " 0 " })).toBe(0);
+    expect(v8WorkerNice({ V8_WORKER_NICE: "10" })).toBe(10);
+    expect(v8WorkerNice({ V8_WORKER_NICE: "19" })).toBe(19);
+  });
+
+  it("refuses anything else, naming the variable (a negative value would need privileges)", () => {
+    for (const bad of ["20", "-1", "-5", "low", "1.5", "0x10", "1e1"]) {
+      expect(() => v8WorkerNice({ V8_WORKER_NICE: bad })).toThrow(/V8_WORKER_NICE must be a whole number between 0 and 19/);
+    }
+  });
+});
+
+describe("lowering V8's worker threads", () => {
+  function system(names: Record<string, string>, refuse: string[] = []): ThreadSystem & { set: Map<string, number> } {
+    const set = new Map<string, number>();
+    return {
+      set,
+      threads: () => Object.keys(names),
+      name: (tid) => names[tid],
+      setNice(tid, nice) {
+        if (refuse.includes(tid)) throw Object.assign(new Error("operation not permitted"), { code: "EACCES" });
+        set.set(tid, nice);
+      },
+    };
+  }
+  const threads = { "100": "MainThread", "101": "DelayedTaskSche", "102": "V8Worker", "103": "V8Worker", "104": "libuv-worker" };
+
+  it("sets the V8 workers and no other thread", () => {
+    const s = system(threads);
+    expect(lowerV8Workers(19, s)).toEqual({ threads: 2, failed: [] });
+    expect([...s.set]).toEqual([
+      ["102", 19],
+      ["103", 19],
+    ]);
+  });
+
+  it("goes on past a thread it cannot set, and names it with the reason", () => {
+    const s = system(threads, ["102"]);
+    expect(lowerV8Workers(12, s)).toEqual({ threads: 1, failed: ["102: EACCES"] });
+    expect([...s.set]).toEqual([["103", 12]]);
+  });
+
+  it("does nothing at 0, nor where there is no /proc, nor for a thread gone meanwhile", () => {
+    const s = system(threads);
+    expect(lowerV8Workers(0, s)).toEqual({ threads: 0, failed: [] });
+    expect(s.set.size).toBe(0);
+    expect(lowerV8Workers(19, { ...s, threads: () => undefined })).toEqual({ threads: 0, failed: [] });
+    expect(lowerV8Workers(19, { ...s, name: () => undefined })).toEqual({ threads: 0, failed: [] });
+    expect(s.set.size).toBe(0);
+  });
+});
+
+/** Each thread of a process: its name and nice value, as the kernel reports them. */
+function niceByThread(pid: number): { name: string; nice: number }[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    // After the name in parentheses: field 3 (state) onwards; nice is field 19 (proc(5)).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { name: readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim(), nice: Number(fields[16]) };
+  });
+}
+
+describe.skipIf(!existsSync("/proc/self/task"))("the real server", () => {
+  // What the server's threads start with: this process's own nice value, inherited (0 unless the
+  // tests themselves run under nice).
+  const inherited = getPriority();
+
+  /** The threads once the server has said how it set them (or that it left them be). */
+  async function threadsOf(env: Record<string, string | undefined>, logged?: string) {
+    const server = await startMain(env);
+    if (!("pid" in server)) return server;
+    try {
+      if (logged !== undefined) await server.waitFor(logged);
+      return { threads: niceByThread(server.pid), log: server.output() };
+    } finally {
+      await server.stop();
+    }
+  }
+
+  it("runs its V8 workers at nice 19 when asked, and the main thread and libuv's pool as it was started", async () => {
+    const started = await threadsOf({ V8_WORKER_NICE: "19" }, "lowered in priority");
+    if (!("threads" in started)) throw new Error(`the server did not start: ${started.output}`);
+    const workers = started.threads.filter((t) => t.name === "V8Worker");
+    expect(workers.length).toBeGreaterThan(0);
+    expect(workers.every((t) => t.nice === 19)).toBe(true);
+    const others = started.threads.filter((t) => t.name !== "V8Worker");
+    expect(others.map((t) => t.name)).toContain("MainThread");
+    expect(others.every((t) => t.nice === inherited)).toBe(true);
+    expect(started.log).toContain(`"threads":${workers.length}`);
+  }, 30_000);
+
+  it("leaves every thread as Node starts it by default and at 0, takes any value to 19, and refuses a bad one before it listens", async () => {
+    for (const env of [{ V8_WORKER_NICE: undefined }, { V8_WORKER_NICE: "0" }]) {
+      const left = await threadsOf(env);
+      if (!("threads" in left)) throw new Error(`the server did not start: ${left.output}`);
+      expect(left.threads.every((t) => t.nice === inherited)).toBe(true);
+      expect(left.log).not.toContain("lowered in priority");
+    }
+
+    // (Raising a thread's priority back needs a privilege: only a value above the inherited one.)
+    const value = Math.min(19, Math.max(7, inherited + 1));
+    const set = await threadsOf({ V8_WORKER_NICE: String(value) }, "lowered in priority");
+    if (!("threads" in set)) throw new Error(`the server did not start: ${set.output}`);
+    expect(set.threads.filter((t) => t.name === "V8Worker").length).toBeGreaterThan(0);
+    expect(set.threads.filter((t) => t.name === "V8Worker").every((t) => t.nice === value)).toBe(true);
+
+    const refused = await threadsOf({ V8_WORKER_NICE: "-5" });
+    expect(refused).toEqual({ exitCode: 78, output: expect.stringContaining("V8_WORKER_NICE must be a whole number between 0 and 19") });
+  }, 30_000);
+});
