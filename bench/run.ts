@@ -54,6 +54,10 @@ const knobs = {
   h1Clients: num("BENCH_H1_CLIENTS", defaultPeakShape.h1Clients),
   loginConcurrency: num("BENCH_LOGIN_CONCURRENCY", 8),
   users: num("BENCH_USERS", 32),
+  // The runs of the V8_WORKER_NICE stage: longer than the others, since what it compares (a full
+  // collection's concurrent marking) comes every several seconds.
+  niceSeconds: num("BENCH_NICE_SECONDS", 8),
+  niceWarmUpSeconds: num("BENCH_NICE_WARMUP_SECONDS", 5),
   pairs: num("BENCH_PAIRS", 5),
   pairSeconds: num("BENCH_PAIR_SECONDS", 2),
   // Sign-ins before Login's pairs. A server in production is long warm; right after start V8 is
@@ -268,13 +272,14 @@ async function timed(target: Pinned, once: (seconds: number) => Promise<Run>, se
   return { ...result, cpuUsPerCall: (cpu * 1e6) / result.answered, coreShare: cpu / wall, threadUsPerCall };
 }
 
-/** One figure: a warm-up run, then BENCH_RUNS runs of `once`; medians, and the peak RSS meanwhile. */
+/** One figure: a warm-up run, then BENCH_RUNS runs of `once` (`seconds` each); medians, and the peak RSS meanwhile. */
 async function measure(
   id: string,
   label: string,
   target: Pinned,
   once: (seconds: number) => Promise<Run>,
   inProcessDriver = false,
+  seconds = knobs.seconds,
 ): Promise<Figure> {
   const rss = sampleRss(target);
   await once(knobs.warmUpSeconds);
@@ -287,7 +292,7 @@ async function measure(
     // less garbage to collect while it times calls.
     globalThis.gc?.();
     driverPauses.length = 0;
-    const result = await timed(target, once, knobs.seconds);
+    const result = await timed(target, once, seconds);
     runs.push({
       ...result,
       gc: await collections(),
@@ -296,18 +301,21 @@ async function measure(
   }
   const gc = target.ipc
     ? {
-        gcShare: median(runs.map((r) => r.gc.totalMs / (knobs.seconds * 1000))),
+        gcShare: median(runs.map((r) => r.gc.totalMs / (seconds * 1000))),
         gcMaxPauseMs: Math.max(...runs.map((r) => r.gc.maxMs)),
         ...slowInGc(runs),
       }
     : {};
+  const pooled = runs.flatMap((r) => Array.from(r.latencies));
   const figure: Figure = {
     id,
     label,
     reqPerSec: median(runs.map((r) => r.reqPerSec)),
     runs: runs.map((r) => r.reqPerSec),
-    p50Ms: median(runs.map((r) => percentile(r.latencies, 0.5))),
-    p99Ms: median(runs.map((r) => percentile(r.latencies, 0.99))),
+    // Over every call of the runs together, not the median of each run's: a collection that comes
+    // every several seconds falls in some runs only, and a median of three would leave it out.
+    p50Ms: percentile(pooled, 0.5),
+    p99Ms: percentile(pooled, 0.99),
     cpuUsPerCall: median(runs.map((r) => r.cpuUsPerCall)),
     coreShare: median(runs.map((r) => r.coreShare)),
     peakRssMiB: mib(rss.stop()),
@@ -355,12 +363,12 @@ async function chainFigure(
   target: Pinned,
   load: Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">,
   rate?: number,
+  runSeconds = knobs.seconds,
 ): Promise<Figure | undefined> {
   if (!wanted(id)) return undefined;
   const base = { ...load, port: target.port, warmUpMs: 0 };
-  return measure(id, label, target, (seconds) =>
-    runChainLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) }),
-  );
+  const once = (seconds: number) => runChainLoad({ ...base, measureMs: seconds * 1000, ...(rate === undefined ? {} : { rate }) });
+  return measure(id, label, target, once, false, runSeconds);
 }
 
 /** chain-load's users for one fixed call, shaped as this run's h2load at peak (the knobs). */
@@ -716,48 +724,38 @@ async function main(): Promise<void> {
 
   // 5. The same half-rate calls with V8's worker threads below the main thread (V8_WORKER_NICE,
   // src/v8-workers.ts): on one core, a full collection's concurrent marking otherwise takes most of
-  // it from the calls. Two fresh servers, one with Node's threads as they start and one at nice 19,
-  // each given the same calls at the same rates (half the peaks above) in the same order, so that
-  // only the threads' priority differs between them.
-  const halfRates: [string, number | undefined][] = [
-    ["user.h1", gcuH1?.reqPerSec],
-    ["user.h2c", gcuH2c?.reqPerSec],
-    ["refresh.h1", refreshH1?.reqPerSec],
-    ["refresh", refresh?.reqPerSec],
+  // it from the calls. For each call, a fresh server with Node's threads as they start and then one
+  // with them at nice 19, given the same call at the same rate (half its peak above), so that only
+  // the threads' priority differs; a server per figure, so that none carries what an earlier
+  // figure left (a saturated core leaves the nice 19 server's marking behind, and its heap larger).
+  const halfRates: [string, string, number | undefined][] = [
+    ["user.h1", "GetCurrentUser HTTP/1.1", gcuH1?.reqPerSec],
+    ["refresh.h1", "RefreshToken HTTP/1.1", refreshH1?.reqPerSec],
+    ["user.h2c", "GetCurrentUser h2c", gcuH2c?.reqPerSec],
+    ["refresh", "RefreshToken h2c", refresh?.reqPerSec],
   ];
-  for (const nice of [0, 19]) {
-    const ids = halfRates.filter(([id, peak]) => peak !== undefined && wanted(`nice${nice}.${id}.half`));
-    if (ids.length === 0) continue;
-    const fresh = await pinned(
-      [path.join(root, "bench", "probed-server.ts")],
-      { ...serverEnv(), PROBED_SERVER_ENTRY: serverEntry, V8_WORKER_NICE: String(nice) },
-      true,
-    );
-    const reader = await register(fresh.port, "reader@bench.example");
-    const freshBearer = { authorization: `Bearer ${reader.accessToken}` };
-    const chainTokens = (
-      await Promise.all(Array.from({ length: knobs.users }, (_, i) => register(fresh.port, `refresh${i}@bench.example`)))
-    ).map((t) => t.refreshToken);
-    const loads: Record<string, [string, Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">]> = {
-      "user.h1": ["GetCurrentUser HTTP/1.1", fixedCallUsers("h1", GET_USER, freshBearer)],
-      "user.h2c": ["GetCurrentUser h2c", fixedCallUsers("h2c", GET_USER, freshBearer)],
-      "refresh.h1": [
-        "RefreshToken HTTP/1.1",
-        { protocol: "h1", path: REFRESH, field: "refreshToken", tokens: chainTokens, connections: 4 },
-      ],
-      refresh: ["RefreshToken h2c", { protocol: "h2c", path: REFRESH, field: "refreshToken", tokens: chainTokens, connections: 4 }],
-    };
-    for (const [id, peak] of ids) {
-      const [call, load] = loads[id] as (typeof loads)[string];
-      await chainFigure(
-        `nice${nice}.${id}.half`,
-        `${call} at the rate above, fresh server, V8 workers at nice ${nice}`,
-        fresh,
-        load,
-        (peak as number) / 2,
-      );
+  for (const [id, call, peak] of halfRates) {
+    for (const nice of [0, 19]) {
+      const figureId = `nice${nice}.${id}.half`;
+      if (peak === undefined || !wanted(figureId)) continue;
+      const env = { ...serverEnv(), PROBED_SERVER_ENTRY: serverEntry, V8_WORKER_NICE: String(nice) };
+      const fresh = await pinned([path.join(root, "bench", "probed-server.ts")], env, true);
+      let load: Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">;
+      if (id.startsWith("user.")) {
+        const reader = await register(fresh.port, "reader@bench.example");
+        load = fixedCallUsers(id === "user.h1" ? "h1" : "h2c", GET_USER, { authorization: `Bearer ${reader.accessToken}` });
+      } else {
+        const users = Array.from({ length: knobs.users }, (_, i) => register(fresh.port, `refresh${i}@bench.example`));
+        const tokens = (await Promise.all(users)).map((t) => t.refreshToken);
+        load = { protocol: id === "refresh.h1" ? "h1" : "h2c", path: REFRESH, field: "refreshToken", tokens, connections: 4 };
+      }
+      // A fresh server's code is still being optimized; at nice 19 the compiler's jobs wait for
+      // the main thread's idle time, so both get a longer warm-up at the rate than other figures.
+      await runChainLoad({ ...load, port: fresh.port, rate: peak / 2, warmUpMs: 0, measureMs: knobs.niceWarmUpSeconds * 1000 });
+      const label = `${call} at the rate above, fresh server, V8 workers at nice ${nice}`;
+      await chainFigure(figureId, label, fresh, load, peak / 2, knobs.niceSeconds);
+      await stop(fresh);
     }
-    await stop(fresh);
   }
 
   for (const [id, ref] of [
