@@ -4,9 +4,9 @@
 // ceiling any server written on it can reach. `listener`: that same handler behind the service's
 // own listener (src/server/listener.ts: protocol sniffing and connection limits, at their
 // defaults), HTTP/1.1 and h2c on one port; what the listener adds to Node.
-// With BARE_V8_WORKER_NICE set, V8's worker threads get that nice value as the service's do
-// (src/v8-workers.ts, V8_WORKER_NICE); unset, Node is left as it starts (the references of
-// `npm run bench`).
+// With BARE_V8_WORKER_NICE set (not empty), V8's worker threads get that nice value as the
+// service's do (src/v8-workers.ts, V8_WORKER_NICE, the one module of ours a bare server then
+// loads); unset or empty, Node is left as it starts (the references of `npm run bench`).
 // Started by bench/run.ts and bench/tail-floor.ts: `PORT=n bare.ts h2c|h1|listener`.
 import http from "node:http";
 import http2 from "node:http2";
@@ -28,13 +28,13 @@ const handler: NodeHandler = (req, res) => {
 };
 
 const workerNice = process.env["BARE_V8_WORKER_NICE"];
-if (workerNice !== undefined) {
+if (workerNice !== undefined && workerNice !== "") {
   const { lowerV8Workers, v8WorkerNice } = await import("../src/v8-workers.ts");
   lowerV8Workers(v8WorkerNice({ V8_WORKER_NICE: workerNice }));
 }
 
 if (mode === "listener") {
-  // Loaded for this mode only: the bare servers load nothing of ours.
+  // Loaded for this mode only: the bare servers load nothing else of ours.
   const { loadConfig } = await import("../src/config.ts");
   const { createListener } = await import("../src/server/listener.ts");
   const { limits, maxBodyBytes } = loadConfig({ LOG_LEVEL: "silent" }, () => "");

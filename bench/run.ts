@@ -37,7 +37,17 @@ import {
 } from "./lib/chain-load.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
 import { JSON_HEADERS, register, serverEnv, signer, startFlags } from "./lib/service.ts";
-import { freePort, type Pinned, pinSelf, requireTool, run, sampleRss, startPinned, type ThreadCpu } from "./lib/processes.ts";
+import {
+  assertV8WorkerNice,
+  freePort,
+  type Pinned,
+  pinSelf,
+  requireTool,
+  run,
+  sampleRss,
+  startPinned,
+  type ThreadCpu,
+} from "./lib/processes.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const num = (name: string, fallback: number) => {
@@ -542,7 +552,7 @@ async function main(): Promise<void> {
   for (const mode of ["h2c", "h1"] as const) {
     const id = `bare.${mode}`;
     if (!wanted(id) && !(mode === "h2c" && wanted("pair.bearer.bare"))) continue;
-    const target = await pinned([path.join(root, "bench", "bare.ts"), mode], {});
+    const target = await pinned([path.join(root, "bench", "bare.ts"), mode], { BARE_V8_WORKER_NICE: "" });
     const label = mode === "h2c" ? "bare node:http2, fixed JSON, h2c" : "bare node:http, fixed JSON, HTTP/1.1";
     const peak = await h2loadFigure(id, label, target, emptyJson(mode));
     // Item 6's oracle: Node's own tail at half its peak, on the even schedule the service's
@@ -570,7 +580,7 @@ async function main(): Promise<void> {
   }
   // The same handler behind the service's listener: what sniffing and connection limits cost.
   if (wanted("listener")) {
-    const target = await pinned([path.join(root, "bench", "bare.ts"), "listener"], {});
+    const target = await pinned([path.join(root, "bench", "bare.ts"), "listener"], { BARE_V8_WORKER_NICE: "" });
     await h2loadFigure("listener.h2c", "fixed JSON behind our listener, h2c", target, emptyJson("h2c"));
     await h2loadFigure("listener.h1", "fixed JSON behind our listener, HTTP/1.1", target, emptyJson("h1"));
     await stop(target);
@@ -740,21 +750,25 @@ async function main(): Promise<void> {
       if (peak === undefined || !wanted(figureId)) continue;
       const env = { ...serverEnv(), PROBED_SERVER_ENTRY: serverEntry, V8_WORKER_NICE: String(nice) };
       const fresh = await pinned([path.join(root, "bench", "probed-server.ts")], env, true);
-      let load: Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">;
-      if (id.startsWith("user.")) {
-        const reader = await register(fresh.port, "reader@bench.example");
-        load = fixedCallUsers(id === "user.h1" ? "h1" : "h2c", GET_USER, { authorization: `Bearer ${reader.accessToken}` });
-      } else {
-        const users = Array.from({ length: knobs.users }, (_, i) => register(fresh.port, `refresh${i}@bench.example`));
-        const tokens = (await Promise.all(users)).map((t) => t.refreshToken);
-        load = { protocol: id === "refresh.h1" ? "h1" : "h2c", path: REFRESH, field: "refreshToken", tokens, connections: 4 };
+      try {
+        assertV8WorkerNice(fresh.pid, nice);
+        let load: Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">;
+        if (id.startsWith("user.")) {
+          const reader = await register(fresh.port, "reader@bench.example");
+          load = fixedCallUsers(id === "user.h1" ? "h1" : "h2c", GET_USER, { authorization: `Bearer ${reader.accessToken}` });
+        } else {
+          const users = Array.from({ length: knobs.users }, (_, i) => register(fresh.port, `refresh${i}@bench.example`));
+          const tokens = (await Promise.all(users)).map((t) => t.refreshToken);
+          load = { protocol: id === "refresh.h1" ? "h1" : "h2c", path: REFRESH, field: "refreshToken", tokens, connections: 4 };
+        }
+        // A fresh server's code is still being optimized; at nice 19 the compiler's jobs wait for
+        // the main thread's idle time, so both get a longer warm-up at the rate than other figures.
+        await runChainLoad({ ...load, port: fresh.port, rate: peak / 2, warmUpMs: 0, measureMs: knobs.niceWarmUpSeconds * 1000 });
+        const label = `${call} at the rate above, fresh server, V8 workers at nice ${nice}`;
+        await chainFigure(figureId, label, fresh, load, peak / 2, knobs.niceSeconds);
+      } finally {
+        await stop(fresh);
       }
-      // A fresh server's code is still being optimized; at nice 19 the compiler's jobs wait for
-      // the main thread's idle time, so both get a longer warm-up at the rate than other figures.
-      await runChainLoad({ ...load, port: fresh.port, rate: peak / 2, warmUpMs: 0, measureMs: knobs.niceWarmUpSeconds * 1000 });
-      const label = `${call} at the rate above, fresh server, V8 workers at nice ${nice}`;
-      await chainFigure(figureId, label, fresh, load, peak / 2, knobs.niceSeconds);
-      await stop(fresh);
     }
   }
 
@@ -774,6 +788,10 @@ async function main(): Promise<void> {
     ["bare.h1.half", "bare.h1"],
     ["refresh.half", "refresh"],
     ["refresh.h1.half", "refresh.h1"],
+    ["nice19.user.h1.half", "nice0.user.h1.half"],
+    ["nice19.refresh.h1.half", "nice0.refresh.h1.half"],
+    ["nice19.user.h2c.half", "nice0.user.h2c.half"],
+    ["nice19.refresh.half", "nice0.refresh.half"],
     ["user.h1.half", "user.h1"],
     ["user.h2c.half", "user.h2c"],
     ["login", "argon2.bound"],

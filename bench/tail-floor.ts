@@ -15,7 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildChainLoad, fixedCallUsers, runChainLoad } from "./lib/chain-load.ts";
 import { median, percentile } from "./lib/figures.ts";
-import { accepts, freePort, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
+import { accepts, assertV8WorkerNice, freePort, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
 import { startFlags } from "./lib/service.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -74,8 +74,10 @@ http {
 /** bench/bare.ts; with `workerNice`, its V8 worker threads at that nice value, as the service runs its own. */
 async function bareNode(mode: "h1" | "h2c", workerNice?: number): Promise<Server> {
   const port = await freePort();
-  const env = { PORT: String(port), ...(workerNice === undefined ? {} : { BARE_V8_WORKER_NICE: String(workerNice) }) };
+  // Empty, not absent: the benchmark's own environment must not set it for the reference rows.
+  const env = { PORT: String(port), BARE_V8_WORKER_NICE: workerNice === undefined ? "" : String(workerNice) };
   const target = await startPinned("0", [...startFlags(), path.join(root, "bench", "bare.ts"), mode], env, port);
+  if (workerNice !== undefined) assertV8WorkerNice(target.pid, workerNice);
   const name = mode === "h1" ? "bare node:http" : "bare node:http2";
   return {
     label: workerNice === undefined ? name : `${name}, V8 workers at nice ${workerNice}`,

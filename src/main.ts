@@ -43,10 +43,26 @@ try {
   console.error(`authd could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 }
-if (lowered.failed.length > 0) {
-  server.deps.log.warn({ nice: workerNice, failed: lowered.failed }, "could not lower the priority of V8's worker threads");
-} else if (lowered.threads > 0) {
-  server.deps.log.info({ nice: workerNice, threads: lowered.threads }, "V8's worker threads lowered in priority");
+switch (lowered.outcome) {
+  case "lowered":
+    if (lowered.failed.length > 0) {
+      server.deps.log.warn(
+        { nice: workerNice, threads: lowered.threads, failed: lowered.failed },
+        "V8_WORKER_NICE: some V8 worker threads could not be lowered",
+      );
+    } else {
+      server.deps.log.info({ nice: workerNice, threads: lowered.threads }, "V8's worker threads lowered in priority");
+    }
+    break;
+  case "not-below":
+    server.deps.log.warn(
+      { nice: workerNice, mainNice: lowered.mainNice },
+      "V8_WORKER_NICE not applied: the main thread already runs at that nice value or above it",
+    );
+    break;
+  case "no-threads":
+    server.deps.log.warn({ nice: workerNice }, "V8_WORKER_NICE not applied: no V8 worker threads found (Linux only)");
+    break;
 }
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -119,21 +119,42 @@ export async function startPinned(
   };
 }
 
+/** Each thread of `pid` now: its id and its /proc stat line. */
+function threadStats(pid: number): { tid: string; stat: string }[] {
+  const threads: { tid: string; stat: string }[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      threads.push({ tid, stat: readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8") });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return threads;
+}
+
 /** CPU seconds of each thread of `pid` so far, by kind (Node names its threads; the main one's tid is the pid). */
 function threadCpu(pid: number): ThreadCpu {
   const out: ThreadCpu = { main: 0, libuv: 0, v8: 0, other: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread ended meanwhile
-    }
+  for (const { tid, stat } of threadStats(pid)) {
     const name = parseProcStatName(stat);
     const kind = tid === String(pid) ? "main" : name === "libuv-worker" ? "libuv" : name === "V8Worker" ? "v8" : "other";
     out[kind] += parseProcStatTicks(stat) / ticksPerSecond;
   }
   return out;
+}
+
+/**
+ * Checks that every V8 worker thread of `pid` runs at nice `expected` (V8_WORKER_NICE), so that a
+ * figure labelled with a nice value was measured at it; throws otherwise.
+ */
+export function assertV8WorkerNice(pid: number, expected: number): void {
+  // After the name in parentheses: field 3 (state) onwards; nice is field 19 (proc(5)).
+  const nices = threadStats(pid)
+    .filter(({ stat }) => parseProcStatName(stat) === "V8Worker")
+    .map(({ stat }) => Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  if (nices.length === 0 || nices.some((n) => n !== expected)) {
+    throw new Error(`process ${pid}: V8's worker threads run at nice ${nices.join(", ") || "(none found)"}, not ${expected}`);
+  }
 }
 
 /** Whether something accepts a TCP connection on 127.0.0.1:`port` now. */

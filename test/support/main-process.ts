@@ -15,20 +15,29 @@ export interface MainProcess {
 
 /**
  * Starts it and resolves once it listens; or with its exit code if it exits first (a refused
- * configuration). Variables set to undefined in `env` are left out.
+ * configuration) or does not listen within 20 s (then killed). Variables set to undefined in
+ * `env` are left out.
  */
 export async function startMain(
   env: Record<string, string | undefined>,
+  options: { /** Started under `nice -n` this much (coreutils' nice execs Node: the pid is the server's). */ nice?: number } = {},
 ): Promise<MainProcess | { exitCode: number | null; output: string }> {
   const merged: Record<string, string | undefined> = { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env };
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
-  const child = spawn(process.execPath, ["src/main.ts"], { cwd: repoRoot, env: merged, stdio: ["ignore", "pipe", "pipe"] });
+  const command = options.nice === undefined ? [process.execPath] : ["nice", "-n", String(options.nice), process.execPath];
+  const child = spawn(command[0] as string, [...command.slice(1), "src/main.ts"], {
+    cwd: repoRoot,
+    env: merged,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => {
     stderr += c.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": the output is read to its end before the exit is reported.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
+  let started: NodeJS.Timeout | undefined;
   const port = await Promise.race([
     new Promise<number>((resolve) => {
       child.stdout.on("data", (c: Buffer) => {
@@ -38,7 +47,14 @@ export async function startMain(
       });
     }),
     exited.then(() => undefined),
+    new Promise<undefined>((resolve) => {
+      started = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve(undefined);
+      }, 20_000);
+    }),
   ]);
+  clearTimeout(started);
   if (port === undefined || child.pid === undefined) return { exitCode: await exited, output: stdout + stderr };
   return {
     pid: child.pid,
@@ -58,10 +74,17 @@ export async function startMain(
           resolve();
         };
         child.stdout.on("data", seen);
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`the server exited (${code}) before "${text}" appeared:\n${stdout}${stderr}`));
+        });
       }),
     async stop() {
       child.kill("SIGTERM");
+      // A server that does not stop within its shutdown's bounds is killed, not left running.
+      const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
       await exited;
+      clearTimeout(kill);
     },
   };
 }
