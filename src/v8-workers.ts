@@ -12,8 +12,10 @@
 //
 // It is a trade, so it is the operator's choice (V8_WORKER_NICE, unset: 0, Node as it starts).
 // Measured on one core (README, Benchmark, "The collector's helpers and the main thread"): at
-// half the peak rate, RefreshToken over HTTP/1.1 had p99 67-259 times its median with the helpers
-// at the main thread's priority and 17-28 times at nice 19 (7-10 in 30-s scratch runs). But on a
+// half the peak rate, in the runs where a full collection's marking stretched the tail,
+// RefreshToken over HTTP/1.1 had p99 67-259 times its median with the helpers at the main
+// thread's priority and 9-28 times at nice 19 (7-10 in 30-s scratch runs); in others the two
+// were alike, and over HTTP/2 it went both ways. But on a
 // core the main thread keeps busy the helpers hardly run: the server's peak RSS rose by half
 // (marking falls behind, the heap grows) and its code waited for the optimizing compiler (the
 // first 15 s of full load at half the throughput).
