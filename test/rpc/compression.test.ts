@@ -4,14 +4,14 @@
 // specifications say; REST takes no compressed body (415). A deadline longer than a Node timer
 // holds is clamped: the call is not cut after 1 ms and no TimeoutOverflowWarning reaches the
 // server's output, whose every stdout line stays JSON.
-import { spawn } from "node:child_process";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LoginRequestSchema, RequestPasswordResetRequestSchema } from "../../gen/auth/v1/auth_service_pb.js";
 import { clampDeadline, maxDeadlineMs } from "../../src/rpc/compression.ts";
 import { errorInfoFromConnectJson, errorInfoFromStatusBin } from "../support/error-info.ts";
-import { repoRoot, startHarness, type Harness } from "../support/harness.ts";
+import { startHarness, type Harness } from "../support/harness.ts";
+import { startMain } from "../support/main-process.ts";
 import { frame, grpcStatusOf, grpcWebTrailer, h2Request } from "../support/wire.ts";
 
 const path = "/auth.v1.AuthService/RequestPasswordReset";
@@ -145,23 +145,9 @@ describe("deadlines", () => {
   it("the real server answers calls with huge deadlines in full, and its output stays JSON lines", async () => {
     // The production process, production hasher: a Login takes tens of milliseconds, so a deadline
     // that fired after 1 ms (what Node does with an overflowing timer) would show.
-    const child = spawn(process.execPath, ["src/main.ts"], {
-      cwd: repoRoot,
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", NODE_ENV: "production" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c.toString();
-        const m = /"port":(\d+)/.exec(stdout);
-        if (m !== null) resolve(Number(m[1]));
-      });
-      child.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
-    });
-    const url = `http://127.0.0.1:${port}`;
+    const server = await startMain({ NODE_ENV: "production" });
+    if (!("pid" in server)) throw new Error(`server exited: ${server.output}`);
+    const url = `http://127.0.0.1:${server.port}`;
     try {
       const login = toBinary(LoginRequestSchema, create(LoginRequestSchema, { email: "nobody@example.com", password: "not the password" }));
       const grpc = await h2Request(
@@ -179,13 +165,14 @@ describe("deadlines", () => {
       });
       expect(connect.status).toBe(401);
     } finally {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
+      await server.stop();
     }
     // (Not "stderr is empty": an older supported Node may note that type stripping is experimental.)
-    expect(stderr).not.toContain("TimeoutOverflowWarning");
-    const lines = stdout.split("\n").filter((l) => l.trim() !== "");
+    expect(server.errors()).not.toContain("TimeoutOverflowWarning");
+    const lines = server
+      .output()
+      .split("\n")
+      .filter((l) => l.trim() !== "");
     expect(lines.length).toBeGreaterThan(3);
     for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
   });

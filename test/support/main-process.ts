@@ -8,6 +8,8 @@ export interface MainProcess {
   port: number;
   /** Its standard output so far (the JSON log lines). */
   output(): string;
+  /** Its standard error so far. */
+  errors(): string;
   /** Resolves once its output holds `text` (a log line written after it began listening); rejects after `ms`. */
   waitFor(text: string, ms?: number): Promise<void>;
   stop(): Promise<void>;
@@ -60,6 +62,7 @@ export async function startMain(
     pid: child.pid,
     port,
     output: () => stdout,
+    errors: () => stderr,
     waitFor: (text, ms = 10_000) =>
       new Promise<void>((resolve, reject) => {
         if (stdout.includes(text)) return resolve();
