@@ -131,6 +131,13 @@ export function parseProcStatTicks(text: string): number {
   return utime + stime;
 }
 
+/** A thread's nice value from its /proc stat line (field 19, proc(5)), whatever the command name holds. */
+export function parseProcStatNice(text: string): number {
+  const nice = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[16]);
+  if (!Number.isInteger(nice)) throw new Error("unreadable /proc stat");
+  return nice;
+}
+
 /** A 5-byte gRPC length prefix (uncompressed) followed by the message. */
 export function grpcFrame(message: Uint8Array): Buffer {
   const frame = Buffer.alloc(5 + message.length);

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
-import { parseProcStatName, parseProcStatTicks, parseProcStatus } from "./figures.ts";
+import { parseProcStatName, parseProcStatNice, parseProcStatTicks, parseProcStatus } from "./figures.ts";
 
 /** Stops with a message naming the Debian package when a tool the benchmark drives is missing. */
 export function requireTool(name: string, debianPackage: string): void {
@@ -143,15 +143,19 @@ function threadCpu(pid: number): ThreadCpu {
   return out;
 }
 
+/** Each thread of `pid` now: its name and its nice value, as the kernel reports them. */
+export function threadNices(pid: number): { name: string; nice: number }[] {
+  return threadStats(pid).map(({ stat }) => ({ name: parseProcStatName(stat), nice: parseProcStatNice(stat) }));
+}
+
 /**
  * Checks that every V8 worker thread of `pid` runs at nice `expected` (V8_WORKER_NICE), so that a
  * figure labelled with a nice value was measured at it; throws otherwise.
  */
 export function assertV8WorkerNice(pid: number, expected: number): void {
-  // After the name in parentheses: field 3 (state) onwards; nice is field 19 (proc(5)).
-  const nices = threadStats(pid)
-    .filter(({ stat }) => parseProcStatName(stat) === "V8Worker")
-    .map(({ stat }) => Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  const nices = threadNices(pid)
+    .filter((t) => t.name === "V8Worker")
+    .map((t) => t.nice);
   if (nices.length === 0 || nices.some((n) => n !== expected)) {
     throw new Error(`process ${pid}: V8's worker threads run at nice ${nices.join(", ") || "(none found)"}, not ${expected}`);
   }

@@ -7,6 +7,7 @@ import {
   median,
   parseH2load,
   parseProcStatName,
+  parseProcStatNice,
   parseProcStatTicks,
   parseProcStatus,
   parseRequestLog,
@@ -126,6 +127,14 @@ describe("parseProcStatTicks", () => {
   it("adds user and system time, whatever the command name holds", () => {
     const stat = "4242 (Main Thread) (x) S 1 4242 1 0 -1 4194304 126 0 0 0 350 25 7 9 20 0 11 0 369944 3133440 379";
     expect(parseProcStatTicks(stat)).toBe(375);
+  });
+});
+
+describe("parseProcStatNice", () => {
+  it("reads field 19, whatever the command name holds", () => {
+    expect(parseProcStatNice("4245 (V8Worker) S 1 4242 1 0 -1 4194368 3 0 0 0 1940 12 0 0 39 19 11 0")).toBe(19);
+    expect(parseProcStatNice("4242 (Main Thread) (x) S 1 4242 1 0 -1 4194304 126 0 0 0 350 25 7 9 20 0 11 0")).toBe(0);
+    expect(() => parseProcStatNice("4242 (x) S 1")).toThrow(/unreadable/);
   });
 });
 

@@ -1,10 +1,11 @@
 // With V8_WORKER_NICE, V8's worker threads (the collector's helpers) run below the main thread
 // (src/v8-workers.ts, applied by src/main.ts), so that on a shared core the calls go first.
 // Checked from the kernel's side: each thread's nice value as /proc reports it for the real
-// server's process.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+// server's process (bench/lib/processes.ts's threadNices, which the benchmark checks its rows with).
+import { existsSync } from "node:fs";
 import { getPriority } from "node:os";
 import { describe, expect, it } from "vitest";
+import { threadNices } from "../../bench/lib/processes.ts";
 import { lowerV8Workers, type ThreadSystem, v8WorkerNice } from "../../src/v8-workers.ts";
 import { startMain } from "../support/main-process.ts";
 
@@ -79,16 +80,6 @@ describe("lowering V8's worker threads", () => {
   });
 });
 
-/** Each thread of a process: its name and nice value, as the kernel reports them. */
-function niceByThread(pid: number): { name: string; nice: number }[] {
-  return readdirSync(`/proc/${pid}/task`).map((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    // After the name in parentheses: field 3 (state) onwards; nice is field 19 (proc(5)).
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { name: readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim(), nice: Number(fields[16]) };
-  });
-}
-
 describe.skipIf(!existsSync("/proc/self/task"))("the real server", () => {
   // What the server's threads start with: this process's own nice value, inherited (0 unless the
   // tests themselves run under nice).
@@ -100,7 +91,7 @@ describe.skipIf(!existsSync("/proc/self/task"))("the real server", () => {
     if (!("pid" in server)) return server;
     try {
       if (logged !== undefined) await server.waitFor(logged);
-      return { threads: niceByThread(server.pid), log: server.output() };
+      return { threads: threadNices(server.pid), log: server.output() };
     } finally {
       await server.stop();
     }
