@@ -2,10 +2,11 @@
 // (src/v8-workers.ts, applied by src/main.ts), so that on a shared core the calls go first.
 // Checked from the kernel's side: each thread's nice value as /proc reports it for the real
 // server's process (bench/lib/processes.ts's threadNices, which the benchmark checks its rows with).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { getPriority } from "node:os";
 import { describe, expect, it } from "vitest";
 import { threadNices } from "../../bench/lib/processes.ts";
+import { startFlags } from "../../bench/lib/service.ts";
 import { lowerV8Workers, type ThreadSystem, v8WorkerNice } from "../../src/v8-workers.ts";
 import { startMain } from "../support/main-process.ts";
 
@@ -141,4 +142,36 @@ describe.skipIf(!existsSync("/proc/self/task"))("the real server", () => {
     const refused = await threadsOf({ V8_WORKER_NICE: "-5" });
     expect(refused).toEqual({ exitCode: 78, output: expect.stringContaining("V8_WORKER_NICE must be a whole number between 0 and 19") });
   }, 30_000);
+});
+
+// npm start gives Node --v8-pool-size=0: V8's pool sized to the CPUs the process may run on, not
+// Node's fixed four. On a server pinned to one core, four helpers runnable beside the main thread
+// during a full collection's concurrent marking leave it a fifth of the core; one leaves it half
+// (README, "One helper per spare CPU").
+describe("npm start's Node options", () => {
+  /** The first CPU this process may run on (taskset must name one it is allowed). */
+  const firstCpu = () => {
+    const allowed = /^Cpus_allowed_list:\s*(\d+)/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return allowed?.[1] ?? "0";
+  };
+
+  async function v8Workers(nodeFlags: string[]): Promise<number> {
+    const server = await startMain({}, { cpus: firstCpu(), nodeFlags });
+    if (!("pid" in server)) throw new Error(`the server did not start: ${server.output}`);
+    try {
+      return threadNices(server.pid).filter((t) => t.name === "V8Worker").length;
+    } finally {
+      await server.stop();
+    }
+  }
+
+  it.skipIf(!existsSync("/proc/self/task") || !existsSync("/usr/bin/taskset"))(
+    "size V8's pool to the CPUs: one worker on one core, where Node alone starts four",
+    async () => {
+      expect(startFlags()).toContain("--v8-pool-size=0");
+      expect(await v8Workers(startFlags())).toBe(1);
+      expect(await v8Workers([])).toBe(4);
+    },
+    30_000,
+  );
 });

@@ -22,11 +22,23 @@ export interface MainProcess {
  */
 export async function startMain(
   env: Record<string, string | undefined>,
-  options: { /** Started under `nice -n` this much (coreutils' nice execs Node: the pid is the server's). */ nice?: number } = {},
+  options: {
+    /** Started under `nice -n` this much (coreutils' nice execs Node: the pid is the server's). */
+    nice?: number;
+    /** Pinned to these CPUs (`taskset -c`, which execs Node too). */
+    cpus?: string;
+    /** Options for Node itself, before the script (`npm start`'s, say). */
+    nodeFlags?: string[];
+  } = {},
 ): Promise<MainProcess | { exitCode: number | null; output: string }> {
   const merged: Record<string, string | undefined> = { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env };
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
-  const command = options.nice === undefined ? [process.execPath] : ["nice", "-n", String(options.nice), process.execPath];
+  const command = [
+    ...(options.cpus === undefined ? [] : ["taskset", "-c", options.cpus]),
+    ...(options.nice === undefined ? [] : ["nice", "-n", String(options.nice)]),
+    process.execPath,
+    ...(options.nodeFlags ?? []),
+  ];
   const child = spawn(command[0] as string, [...command.slice(1), "src/main.ts"], {
     cwd: repoRoot,
     env: merged,
