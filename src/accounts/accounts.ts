@@ -3,12 +3,12 @@
 import { randomUUID } from "node:crypto";
 import type { AuditLog } from "../audit/audit.ts";
 import type { Background } from "../background.ts";
-import { addSeconds, type Clock } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { MailLimits } from "../mail/limits.ts";
-import type { CodeMailKind, Mailer } from "../mail/mailer.ts";
+import type { Mailer } from "../mail/mailer.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import { accountPasswordAttemptKeys, type PasswordCheck } from "../passwords/check.ts";
 import type { PasswordHasher } from "../passwords/hasher.ts";
@@ -19,7 +19,7 @@ import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { defaultRole, noCutoff, type Store, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
-import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import { tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView, emailSignInFailuresKey } from "./account.ts";
@@ -33,6 +33,7 @@ import {
   type SignInMethod,
 } from "./sign-in-methods.ts";
 import { recordAdminPromotion } from "./admin-promotion.ts";
+import { createMailedCodes } from "./mailed-codes.ts";
 
 export type { AccountView } from "./account.ts";
 
@@ -75,8 +76,6 @@ export interface RegisterInput {
   displayName: string;
 }
 
-type MailedCodePurpose = Exclude<CodeMailKind, "email_sign_in">;
-
 /** A new account's record; `passwordHash` null for one made by a provider sign-in. */
 function newUser(email: string, displayName: string, passwordHash: string | null, emailVerified: boolean, now: Date): UserRecord {
   return {
@@ -107,51 +106,10 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
 
   const promoted = (user: UserRecord) => recordAdminPromotion(deps, user);
 
-  /**
-   * Creates a one-time code, keeps only its hash, and mails the code; nothing at all over the
-   * address's mail budget, so the code already mailed stays the valid one. The client's budget is
-   * the caller's to count, before it looks the address up.
-   */
-  async function sendCode(user: UserRecord, purpose: MailedCodePurpose): Promise<void> {
-    if (!(await deps.mailLimits.admitAddress(purpose, user.email))) return;
-    const code = randomToken(20);
-    const now = clock.now();
-    const ttl = purpose === "email_verification" ? policy.emailVerificationTtlSeconds : policy.passwordResetTtlSeconds;
-    await store.codes.replace({
-      codeHash: tokenHash(code),
-      purpose,
-      userId: user.id,
-      createdAt: now,
-      expiresAt: addSeconds(now, ttl),
-    });
-    const hours = Math.round(ttl / 360) / 10;
-    const [subject, text] =
-      purpose === "email_verification"
-        ? ["Verify your email address", `Your verification code is:\n\n${code}\n\nIt expires in ${hours} hours.`]
-        : [
-            "Reset your password",
-            `Your password reset code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not ask for it, ignore this mail.`,
-          ];
-    await deps.mailer.send({ kind: purpose, to: user.email, subject, text, code });
-  }
-
-  /**
-   * A request for a code mail: counted on the client's budget first, whatever the address turns
-   * out to be, then the mail to the account `find` gives, if any.
-   */
-  async function mailCodeAfter(client: ClientInfo, find: () => Promise<UserRecord | null>, purpose: MailedCodePurpose): Promise<void> {
-    if (!(await deps.mailLimits.admitClient(client))) return;
-    const user = await find();
-    if (user !== null) await sendCode(user, purpose);
-  }
-
-  async function consumeCode(rawCode: string, purpose: MailedCodePurpose): Promise<UserRecord> {
-    const code = checkOpaque("code", rawCode, "INVALID_CODE");
-    const record = await store.codes.consume(tokenHash(code), purpose, clock.now());
-    const user = record === null ? null : await store.users.findById(record.userId);
-    if (user === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
-    return user;
-  }
+  const codes = createMailedCodes({
+    ...deps,
+    ttlSeconds: { email_verification: policy.emailVerificationTtlSeconds, password_reset: policy.passwordResetTtlSeconds },
+  });
 
   /**
    * Sets the password and, in the same write, ends every session but `keep`. With
@@ -193,7 +151,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (policy.emailVerificationRequired) {
         // Delivered after the response: a slow or failing mail server neither delays nor fails a
         // registration that has already happened (ResendVerificationEmail recovers a lost mail).
-        deps.background.run("verification-mail", () => mailCodeAfter(client, () => Promise.resolve(user), "email_verification"));
+        deps.background.run("verification-mail", () => codes.sendAfter(client, () => Promise.resolve(user), "email_verification"));
         return { user: accountView(user, false) };
       }
       return { user: accountView(user, false), tokens: await sessions.open(user, client, false, 0) };
@@ -291,7 +249,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     },
 
     async verifyEmail(rawCode: string): Promise<AccountView> {
-      const user = await consumeCode(rawCode, "email_verification");
+      const user = await codes.consume(rawCode, "email_verification");
       const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
       const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now(), ...(roles && { roles }) });
       if (roles !== undefined && updated !== null) await promoted(updated);
@@ -306,7 +264,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     async resendVerification(rawEmail: string, client: ClientInfo): Promise<void> {
       const email = normalizeEmail("email", rawEmail);
       deps.background.run("resend-verification", () =>
-        mailCodeAfter(
+        codes.sendAfter(
           client,
           async () => {
             const user = await store.users.findByEmail(email);
@@ -324,7 +282,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     async requestPasswordReset(rawEmail: string, client: ClientInfo): Promise<void> {
       const email = normalizeEmail("email", rawEmail);
       deps.background.run("password-reset", () =>
-        mailCodeAfter(
+        codes.sendAfter(
           client,
           async () => {
             const user = await store.users.findByEmail(email);
@@ -352,7 +310,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // Only the holder of a code mailed to the address gets this far: no stranger learns of it.
       if (owner.disabledAt !== null) throw accountDisabled();
       const next = await deps.passwordPolicy("new_password", nextRaw, owner);
-      const user = await consumeCode(code, "password_reset");
+      const user = await codes.consume(code, "password_reset");
       if (user.disabledAt !== null) throw accountDisabled();
       // An account whose address nobody had proven may have been made by someone else with it:
       // the owner who just proved the mailbox keeps no passkey or provider added before. Dropped

@@ -1,0 +1,76 @@
+// The one-time codes an account's owner receives by mail to prove the address: email verification
+// and password reset. Kept only as a hash, replaced by the next one of the same purpose, spent once.
+import { addSeconds, type Clock } from "../clock.ts";
+import { AuthError } from "../errors.ts";
+import { checkOpaque } from "../input.ts";
+import type { MailLimits } from "../mail/limits.ts";
+import type { CodeMailKind, Mailer } from "../mail/mailer.ts";
+import type { ClientInfo } from "../sessions/caller.ts";
+import type { Store, UserRecord } from "../store/port.ts";
+import { randomToken, tokenHash } from "../tokens/opaque.ts";
+
+export type MailedCodePurpose = Exclude<CodeMailKind, "email_sign_in">;
+
+export interface MailedCodesDeps {
+  store: Pick<Store, "users" | "codes">;
+  clock: Clock;
+  mailer: Mailer;
+  /** Every code mail is admitted here first (hourly budgets per client and per address). */
+  mailLimits: MailLimits;
+  ttlSeconds: Record<MailedCodePurpose, number>;
+}
+
+export function createMailedCodes(deps: MailedCodesDeps) {
+  const { store, clock } = deps;
+
+  /**
+   * Creates a one-time code, keeps only its hash, and mails the code; nothing at all over the
+   * address's mail budget, so the code already mailed stays the valid one. The client's budget is
+   * the caller's to count, before it looks the address up.
+   */
+  async function send(user: UserRecord, purpose: MailedCodePurpose): Promise<void> {
+    if (!(await deps.mailLimits.admitAddress(purpose, user.email))) return;
+    const code = randomToken(20);
+    const now = clock.now();
+    const ttl = deps.ttlSeconds[purpose];
+    await store.codes.replace({
+      codeHash: tokenHash(code),
+      purpose,
+      userId: user.id,
+      createdAt: now,
+      expiresAt: addSeconds(now, ttl),
+    });
+    const hours = Math.round(ttl / 360) / 10;
+    const [subject, text] =
+      purpose === "email_verification"
+        ? ["Verify your email address", `Your verification code is:\n\n${code}\n\nIt expires in ${hours} hours.`]
+        : [
+            "Reset your password",
+            `Your password reset code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not ask for it, ignore this mail.`,
+          ];
+    await deps.mailer.send({ kind: purpose, to: user.email, subject, text, code });
+  }
+
+  return {
+    send,
+
+    /**
+     * A request for a code mail: counted on the client's budget first, whatever the address turns
+     * out to be, then the mail to the account `find` gives, if any.
+     */
+    async sendAfter(client: ClientInfo, find: () => Promise<UserRecord | null>, purpose: MailedCodePurpose): Promise<void> {
+      if (!(await deps.mailLimits.admitClient(client))) return;
+      const user = await find();
+      if (user !== null) await send(user, purpose);
+    },
+
+    /** Spends a code: its account, or INVALID_CODE for a code unknown, spent, expired or whose account is gone. */
+    async consume(rawCode: string, purpose: MailedCodePurpose): Promise<UserRecord> {
+      const code = checkOpaque("code", rawCode, "INVALID_CODE");
+      const record = await store.codes.consume(tokenHash(code), purpose, clock.now());
+      const user = record === null ? null : await store.users.findById(record.userId);
+      if (user === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
+      return user;
+    },
+  };
+}
