@@ -52,8 +52,6 @@ export function createMailedCodes(deps: MailedCodesDeps) {
   }
 
   return {
-    send,
-
     /**
      * A request for a code mail: counted on the client's budget first, whatever the address turns
      * out to be, then the mail to the account `find` gives, if any.
@@ -64,7 +62,10 @@ export function createMailedCodes(deps: MailedCodesDeps) {
       if (user !== null) await send(user, purpose);
     },
 
-    /** Spends a code: its account, or INVALID_CODE for a code unknown, spent, expired or whose account is gone. */
+    /**
+     * Spends a code: its account, or INVALID_CODE for a well-formed code that is unknown, spent,
+     * expired or whose account is gone (a malformed one is refused by its shape first).
+     */
     async consume(rawCode: string, purpose: MailedCodePurpose): Promise<UserRecord> {
       const code = checkOpaque("code", rawCode, "INVALID_CODE");
       const record = await store.codes.consume(tokenHash(code), purpose, clock.now());

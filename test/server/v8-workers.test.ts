@@ -165,7 +165,7 @@ describe("npm start's Node options", () => {
     }
   }
 
-  it.skipIf(!existsSync("/proc/self/task") || !existsSync("/usr/bin/taskset"))(
+  it.skipIf(!existsSync("/proc/self/task") || !["/usr/bin/taskset", "/bin/taskset"].some((p) => existsSync(p)))(
     "size V8's pool to the CPUs: one worker on one core, where Node alone starts four",
     async () => {
       expect(startFlags()).toContain("--v8-pool-size=0");
