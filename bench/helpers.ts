@@ -14,10 +14,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildChainLoad, type ChainLoadOptions, fixedCallUsers, runChainLoad } from "./lib/chain-load.ts";
+import { buildChainLoad, defaultPeakShape, runChainLoad } from "./lib/chain-load.ts";
 import { median, percentile } from "./lib/figures.ts";
 import { freePort, type Pinned, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
-import { register, serverEnv, startFlags } from "./lib/service.ts";
+import { callLoadOn, serverEnv, startFlags } from "./lib/service.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const num = (name: string, fallback: number) => {
@@ -56,23 +56,9 @@ async function freshServer(options: string[]): Promise<Pinned> {
   return startPinned("0", [...options, path.join(root, "src", "main.ts")], { ...serverEnv(), PORT: String(port) }, port);
 }
 
-/** The call's load on `server`: its users signed up there. */
-async function loadOf(call: CallId, server: Pinned): Promise<Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">> {
-  if (call.startsWith("user.")) {
-    const reader = await register(server.port, "reader@bench.example");
-    const headers = { authorization: `Bearer ${reader.accessToken}` };
-    return fixedCallUsers(call === "user.h1" ? "h1" : "h2c", "/auth.v1.AuthService/GetCurrentUser", headers);
-  }
-  const users = await Promise.all(Array.from({ length: 32 }, (_, i) => register(server.port, `refresh${i}@bench.example`)));
-  const tokens = users.map((t) => t.refreshToken);
-  return {
-    protocol: call === "refresh.h1" ? "h1" : "h2c",
-    path: "/auth.v1.AuthService/RefreshToken",
-    field: "refreshToken",
-    tokens,
-    connections: 4,
-  };
-}
+/** The call's load on `server`: its users signed up there, shaped as `npm run bench`'s defaults. */
+const loadOf = (call: CallId, server: Pinned) =>
+  callLoadOn(server.port, call.startsWith("user.") ? "user" : "refresh", call.endsWith(".h1") ? "h1" : "h2c", 32, defaultPeakShape);
 
 async function peak(call: CallId): Promise<number> {
   const server = await freshServer(startFlags());

@@ -36,7 +36,7 @@ import {
   runChainLoad,
 } from "./lib/chain-load.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
-import { JSON_HEADERS, register, serverEnv, signer, startFlags } from "./lib/service.ts";
+import { callLoadOn, JSON_HEADERS, register, serverEnv, signer, startFlags } from "./lib/service.ts";
 import {
   assertV8WorkerNice,
   freePort,
@@ -752,15 +752,8 @@ async function main(): Promise<void> {
       const fresh = await pinned([path.join(root, "bench", "probed-server.ts")], env, true);
       try {
         assertV8WorkerNice(fresh.pid, nice);
-        let load: Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">;
-        if (id.startsWith("user.")) {
-          const reader = await register(fresh.port, "reader@bench.example");
-          load = fixedCallUsers(id === "user.h1" ? "h1" : "h2c", GET_USER, { authorization: `Bearer ${reader.accessToken}` });
-        } else {
-          const users = Array.from({ length: knobs.users }, (_, i) => register(fresh.port, `refresh${i}@bench.example`));
-          const tokens = (await Promise.all(users)).map((t) => t.refreshToken);
-          load = { protocol: id === "refresh.h1" ? "h1" : "h2c", path: REFRESH, field: "refreshToken", tokens, connections: 4 };
-        }
+        const protocol = id === "user.h1" || id === "refresh.h1" ? "h1" : "h2c";
+        const load = await callLoadOn(fresh.port, id.startsWith("user.") ? "user" : "refresh", protocol, knobs.users, knobs);
         // A fresh server's code is still being optimized; at nice 19 the compiler's jobs wait for
         // the main thread's idle time, so both get a longer warm-up at the rate than other figures.
         await runChainLoad({ ...load, port: fresh.port, rate: peak / 2, warmUpMs: 0, measureMs: knobs.niceWarmUpSeconds * 1000 });

@@ -2,6 +2,7 @@
 // few Connect JSON calls for set-up, and the virtual users of our generator.
 import { createHash, createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { type ChainLoadOptions, fixedCallUsers, type PeakShape } from "./chain-load.ts";
 import type { VirtualUser } from "./load.ts";
 
 export const PASSWORD = "benchmark password 7c1e, long enough";
@@ -48,6 +49,31 @@ async function call<T>(port: number, method: string, body: object): Promise<T> {
   const text = await res.text();
   if (!res.ok) throw new Error(`${method}: HTTP ${res.status} ${text}`);
   return JSON.parse(text) as T;
+}
+
+/** What chain-load needs for one call on a server, besides its port, schedule and duration. */
+export type CallLoad = Omit<ChainLoadOptions, "port" | "warmUpMs" | "measureMs" | "rate">;
+
+/**
+ * One call's load on a server freshly started at `port`, its users signed up there: GetCurrentUser
+ * by one reader's token with as many in flight as h2load has at peak in `shape`, or RefreshToken by
+ * `users` accounts, each spending its own refresh token, on 4 h2c connections or one HTTP/1.1
+ * connection each.
+ */
+export async function callLoadOn(
+  port: number,
+  call: "user" | "refresh",
+  protocol: "h1" | "h2c",
+  users: number,
+  shape: PeakShape,
+): Promise<CallLoad> {
+  if (call === "user") {
+    const reader = await register(port, "reader@bench.example");
+    return fixedCallUsers(protocol, "/auth.v1.AuthService/GetCurrentUser", { authorization: `Bearer ${reader.accessToken}` }, shape);
+  }
+  const accounts = await Promise.all(Array.from({ length: users }, (_, i) => register(port, `refresh${i}@bench.example`)));
+  const tokens = accounts.map((t) => t.refreshToken);
+  return { protocol, path: "/auth.v1.AuthService/RefreshToken", field: "refreshToken", tokens, connections: 4 };
 }
 
 /** Registers an account (email verification is off) and returns its first session's tokens. */
