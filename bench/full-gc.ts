@@ -20,7 +20,8 @@ import { fileURLToPath } from "node:url";
 import { type FullCollection, grpcFrame, median, parseFullCollections, parseH2load } from "./lib/figures.ts";
 import { runLoad } from "./lib/load.ts";
 import { freePort, h2loadFromCpu1, requireTool, startPinned } from "./lib/processes.ts";
-import { register, refresher, serverEnv, startFlags } from "./lib/service.ts";
+import { register, refresher, serverEnv } from "./lib/service.ts";
+import { startFlags } from "./lib/start.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const seconds = Number(process.env["BENCH_SECONDS"] ?? 8);

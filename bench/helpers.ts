@@ -8,7 +8,8 @@
 //
 // Run: npm run bench:helpers   (BENCH_CALLS, default "refresh.h1,refresh.h2c", of refresh.h1,
 // refresh.h2c, user.h1, user.h2c; BENCH_VARIANTS, sets of Node options separated by commas, each
-// replacing npm start's --v8-pool-size, default "--v8-pool-size=4,--v8-pool-size=0"; BENCH_ROUNDS,
+// option replacing npm start's of the same name, default "--v8-pool-size=4,--v8-pool-size=0"; a
+// NAME=value word in a set is an environment variable of its servers instead; BENCH_ROUNDS,
 // default 3; BENCH_SECONDS, default 20; BENCH_WARMUP_SECONDS, default 5; BENCH_OUT, default
 // bench/results/helpers.json)
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -17,7 +18,8 @@ import { fileURLToPath } from "node:url";
 import { buildChainLoad, defaultPeakShape, runChainLoad } from "./lib/chain-load.ts";
 import { median, percentile } from "./lib/figures.ts";
 import { freePort, type Pinned, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
-import { callLoadOn, serverEnv, startFlags } from "./lib/service.ts";
+import { callLoadOn, serverEnv } from "./lib/service.ts";
+import { startFlags } from "./lib/start.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const num = (name: string, fallback: number) => {
@@ -44,16 +46,29 @@ if (missing !== undefined) {
 }
 pinSelf("1");
 
+/** A variant's words that start with "-" are Node options; NAME=value words are environment variables. */
+const isOption = (word: string) => word.startsWith("-");
+const wordsOf = (variant: string) => variant.split(/\s+/).filter((w) => w !== "");
+
 /** npm start's options with the variant's in place of any option of the same name. */
 function optionsOf(variant: string): string[] {
-  const extra = variant.split(/\s+/).filter((o) => o !== "");
+  const extra = wordsOf(variant).filter(isOption);
   const names = new Set(extra.map((o) => o.split("=")[0]));
   return [...startFlags().filter((o) => !names.has(o.split("=")[0])), ...extra];
 }
 
-async function freshServer(options: string[]): Promise<Pinned> {
+/** The variant's environment variables, over the server's own. */
+function envOf(variant: string): Record<string, string> {
+  const pairs = wordsOf(variant).filter((w) => !isOption(w));
+  for (const pair of pairs)
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(pair)) throw new Error(`BENCH_VARIANTS: ${pair} is neither an option nor NAME=value`);
+  return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
+}
+
+async function freshServer(variant: string): Promise<Pinned> {
   const port = await freePort();
-  return startPinned("0", [...options, path.join(root, "src", "main.ts")], { ...serverEnv(), PORT: String(port) }, port);
+  const env = { ...serverEnv(), ...envOf(variant), PORT: String(port) };
+  return startPinned("0", [...optionsOf(variant), path.join(root, "src", "main.ts")], env, port);
 }
 
 /** The call's load on `server`: its users signed up there, shaped as `npm run bench`'s defaults. */
@@ -61,7 +76,7 @@ const loadOf = (call: CallId, server: Pinned) =>
   callLoadOn(server.port, call.startsWith("user.") ? "user" : "refresh", call.endsWith(".h1") ? "h1" : "h2c", 32, defaultPeakShape);
 
 async function peak(call: CallId): Promise<number> {
-  const server = await freshServer(startFlags());
+  const server = await freshServer("");
   try {
     const load = await loadOf(call, server);
     await runChainLoad({ ...load, port: server.port, warmUpMs: 0, measureMs: 2000 });
@@ -85,14 +100,14 @@ interface Window {
 
 const results: { call: CallId; rate: number; windows: Window[] }[] = [];
 console.error(
-  `helpers: ${calls.join(", ")}; ${variants.map((v) => `[${optionsOf(v).join(" ")}]`).join(" against ")}; ${rounds} rounds of ${seconds} s after ${warmUpSeconds} s`,
+  `helpers: ${calls.join(", ")}; ${variants.map((v) => `[${[...wordsOf(v).filter((w) => !isOption(w)), ...optionsOf(v)].join(" ")}]`).join(" against ")}; ${rounds} rounds of ${seconds} s after ${warmUpSeconds} s`,
 );
 for (const call of calls as CallId[]) {
   const rate = Math.round((await peak(call)) / 2);
   const windows: Window[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const variant of variants) {
-      const server = await freshServer(optionsOf(variant));
+      const server = await freshServer(variant);
       try {
         const load = await loadOf(call, server);
         await runChainLoad({ ...load, port: server.port, rate, warmUpMs: 0, measureMs: warmUpSeconds * 1000 });

@@ -15,7 +15,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { grpcFrame, median, parseH2load, parseScavenges } from "./lib/figures.ts";
 import { freePort, h2loadFromCpu1, requireTool, startPinned } from "./lib/processes.ts";
-import { serverEnv, startFlags } from "./lib/service.ts";
+import { serverEnv } from "./lib/service.ts";
+import { startFlags } from "./lib/start.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 

@@ -36,7 +36,8 @@ import {
   runChainLoad,
 } from "./lib/chain-load.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
-import { callLoadOn, JSON_HEADERS, register, serverEnv, signer, startFlags } from "./lib/service.ts";
+import { callLoadOn, JSON_HEADERS, register, serverEnv, signer } from "./lib/service.ts";
+import { startFlags } from "./lib/start.ts";
 import {
   assertV8WorkerNice,
   freePort,

@@ -15,7 +15,8 @@ import { fileURLToPath } from "node:url";
 import { percentile, slope } from "./lib/figures.ts";
 import { runLoad } from "./lib/load.ts";
 import { freePort, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
-import { lifecycle, register, serverEnv, startFlags } from "./lib/service.ts";
+import { lifecycle, register, serverEnv } from "./lib/service.ts";
+import { startFlags } from "./lib/start.ts";
 import { measureStoreMemory } from "./lib/store-memory.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { buildChainLoad, fixedCallUsers, runChainLoad } from "./lib/chain-load.ts";
 import { median, percentile } from "./lib/figures.ts";
 import { accepts, assertV8WorkerNice, freePort, pinSelf, requireTool, startPinned } from "./lib/processes.ts";
-import { startFlags } from "./lib/service.ts";
+import { startFlags } from "./lib/start.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const rates = (process.env["BENCH_RATES"] ?? "5000,10000").split(",").map(Number);

@@ -4,12 +4,15 @@
 // (`npm pack node-<platform>-<arch>@24`, unpacked with the system tar) into .cache/node/ and runs
 // that, forwarding SIGINT/SIGTERM/SIGHUP and passing on the exit code or signal.
 // `node scripts/node.mjs --print-path` prints the path of that Node instead (for .ci/run).
+// `node scripts/node.mjs --preload-allocator [node arguments...]` also preloads jemalloc into it
+// where the system has one (`npm start`: memory-allocator.mjs says why; MEMORY_ALLOCATOR decides).
 // Plain JavaScript without dependencies: it has to run on the old Node it replaces.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { constants } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { allocatorPreload, PRELOAD_OPTION } from "./memory-allocator.mjs";
 
 const MAJOR = "24";
 
@@ -75,6 +78,8 @@ function supportedNode() {
 }
 
 const args = process.argv.slice(2);
+const preload = args[0] === PRELOAD_OPTION;
+if (preload) args.shift();
 const node = supportedNode();
 if (args[0] === "--print-path") {
   console.log(node);
@@ -86,6 +91,15 @@ const env = { ...process.env };
 if (node !== process.execPath) {
   const key = Object.keys(env).find((k) => k.toUpperCase() === "PATH") ?? "PATH";
   env[key] = env[key] ? dirname(node) + delimiter + env[key] : dirname(node);
+}
+if (preload) {
+  try {
+    const library = allocatorPreload(env);
+    if (library !== undefined) env.LD_PRELOAD = library;
+  } catch (err) {
+    console.error(err.message);
+    process.exit(78); // EX_CONFIG, as src/main.ts exits on a setting it refuses
+  }
 }
 
 const child = spawn(node, args, { stdio: "inherit", env });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Config } from "./config.ts";
+import { mallocInUse } from "./malloc.ts";
 import type { RunningServer } from "./server/app.ts";
 import { threadPoolSize } from "./thread-pool.ts";
 import { lowerV8Workers, v8WorkerNice } from "./v8-workers.ts";
@@ -43,6 +44,7 @@ try {
   console.error(`authd could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 }
+server.deps.log.info({ allocator: mallocInUse() }, "memory allocator");
 switch (lowered.outcome) {
   case "lowered":
     if (lowered.failed.length > 0) {

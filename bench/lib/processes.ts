@@ -4,6 +4,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { parseProcStatName, parseProcStatNice, parseProcStatTicks, parseProcStatus } from "./figures.ts";
+import { startEnv } from "./start.ts";
 
 /** Stops with a message naming the Debian package when a tool the benchmark drives is missing. */
 export function requireTool(name: string, debianPackage: string): void {
@@ -60,7 +61,8 @@ export interface ThreadCpu {
 const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 /**
- * Starts `node args...` pinned to `cpus` with `env`, and waits until `port` accepts connections.
+ * Starts `node args...` pinned to `cpus` with `env` (over the malloc `npm start` preloads, so that
+ * every process under test runs on the same: lib/start.ts), and waits until `port` accepts connections.
  * With `ipc`, the child gets Node's IPC channel (it survives taskset's exec, being an inherited fd).
  * `onOutput` sees all it writes, for a trace longer than what `output()` keeps.
  */
@@ -73,8 +75,9 @@ export async function startPinned(
   onOutput?: (chunk: string) => void,
 ): Promise<Pinned> {
   // taskset execs node, so the child's pid is node's own (what /proc/<pid>/status must read).
+  const merged = { ...process.env, ...env };
   const child: ChildProcess = spawn("taskset", ["-c", cpus, process.execPath, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...merged, ...startEnv(merged) },
     stdio: ["ignore", "pipe", "pipe", ...(ipc ? (["ipc"] as const) : [])],
   });
   // The last 64 KiB only: an hour of warnings must not grow this process.

@@ -1,7 +1,6 @@
 // What the benchmark and the soak need to talk to the server under test: its fixed settings, a
 // few Connect JSON calls for set-up, and the virtual users of our generator.
 import { createHash, createPrivateKey } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { type ChainLoadOptions, fixedCallUsers, type PeakShape } from "./chain-load.ts";
 import type { VirtualUser } from "./load.ts";
 
@@ -24,15 +23,6 @@ export function serverEnv(): Record<string, string> {
     // `npm run bench` sets its own.
     V8_WORKER_NICE: "0",
   };
-}
-
-/**
- * The Node options `npm start` gives the server (package.json), for the processes under test: a
- * benchmark of the server measures it as it is run.
- */
-export function startFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { scripts: { start: string } };
-  return pkg.scripts.start.split(/\s+/).filter((word) => word.startsWith("--"));
 }
 
 export interface Tokens {

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { getPriority } from "node:os";
 import { describe, expect, it } from "vitest";
 import { threadNices } from "../../bench/lib/processes.ts";
-import { startFlags } from "../../bench/lib/service.ts";
+import { startFlags } from "../../bench/lib/start.ts";
 import { lowerV8Workers, type ThreadSystem, v8WorkerNice } from "../../src/v8-workers.ts";
 import { startMain } from "../support/main-process.ts";
 

@@ -1,6 +1,8 @@
 // The real server as an operator starts it: `node src/main.ts` in a child process, on a port of
 // its choosing, with the environment of this process and the test's variables.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { repoRoot } from "./harness.ts";
 
 export interface MainProcess {
@@ -29,6 +31,11 @@ export async function startMain(
     cpus?: string;
     /** Options for Node itself, before the script (`npm start`'s, say). */
     nodeFlags?: string[];
+    /**
+     * Started by package.json's start script itself (its `node` this Node), launcher and all, as
+     * `npm start` starts it: `pid` is then scripts/node.mjs's, whose child is the server.
+     */
+    asNpmStart?: boolean;
   } = {},
 ): Promise<MainProcess | { exitCode: number | null; output: string }> {
   const merged: Record<string, string | undefined> = { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env };
@@ -39,6 +46,12 @@ export async function startMain(
     process.execPath,
     ...(options.nodeFlags ?? []),
   ];
+  if (options.asNpmStart === true) {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { scripts: { start: string } };
+    const [node, ...args] = pkg.scripts.start.split(/\s+/);
+    if (node !== "node" || args.at(-1) !== "src/main.ts") throw new Error(`npm start is not "node ... src/main.ts": ${pkg.scripts.start}`);
+    command.push(...args.slice(0, -1));
+  }
   const child = spawn(command[0] as string, [...command.slice(1), "src/main.ts"], {
     cwd: repoRoot,
     env: merged,
