@@ -4,7 +4,7 @@
 // (`npm pack node-<platform>-<arch>@24`, unpacked with the system tar) into .cache/node/ and runs
 // that, forwarding SIGINT/SIGTERM/SIGHUP and passing on the exit code or signal.
 // `node scripts/node.mjs --print-path` prints the path of that Node instead (for .ci/run).
-// `node scripts/node.mjs --preload-allocator [node arguments...]` also preloads jemalloc into it
+// `node scripts/node.mjs --preload-allocator [node arguments...]` also preloads tcmalloc into it
 // where the system has one (`npm start`: memory-allocator.mjs says why; MEMORY_ALLOCATOR decides).
 // Plain JavaScript without dependencies: it has to run on the old Node it replaces.
 import { spawn, spawnSync } from "node:child_process";

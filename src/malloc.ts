@@ -1,4 +1,4 @@
-// Which malloc this process runs on, for the log at start: `npm start` preloads jemalloc where the
+// Which malloc this process runs on, for the log at start: `npm start` preloads tcmalloc where the
 // system has one (scripts/memory-allocator.mjs says why: the collector's pauses under HTTP/2 load),
 // and falls back to the C library's quietly, so the server says which it got.
 import { readFileSync } from "node:fs";

@@ -1,56 +1,57 @@
-// `npm start` preloads jemalloc where the system has one (scripts/memory-allocator.mjs says why),
+// `npm start` preloads tcmalloc where the system has one (scripts/memory-allocator.mjs says why),
 // MEMORY_ALLOCATOR decides, and the server logs which malloc it got (src/malloc.ts). The rules are
 // checked on a made-up file system; then `npm start`'s own command line is run as npm runs it and
 // the server's log, which reads its own /proc/self/maps, says what the dynamic loader did.
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { startEnv, startFlags } from "../../bench/lib/start.ts";
-import { allocatorPreload, jemallocCandidates, PRELOAD_OPTION } from "../../scripts/memory-allocator.mjs";
+import { allocatorPreload, PRELOAD_OPTION, tcmallocCandidates } from "../../scripts/memory-allocator.mjs";
 import { mallocInUse, mallocOf } from "../../src/malloc.ts";
 import { startMain } from "../support/main-process.ts";
 
-const DEBIAN = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+const DEBIAN = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+const JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 const linux = (...present: string[]) => ({ platform: "linux", arch: "x64", exists: (p: string) => present.includes(p) });
 
 describe("which malloc npm start preloads", () => {
-  it("jemalloc where the system has one, looked for where distributions put it", () => {
+  it("tcmalloc where the system has one, looked for where distributions put it", () => {
     expect(allocatorPreload({}, linux(DEBIAN))).toBe(DEBIAN);
-    expect(allocatorPreload({}, linux("/usr/lib64/libjemalloc.so.2"))).toBe("/usr/lib64/libjemalloc.so.2");
-    expect(allocatorPreload({}, linux("/usr/lib/libjemalloc.so.2"))).toBe("/usr/lib/libjemalloc.so.2");
-    expect(jemallocCandidates("arm64")[0]).toBe("/usr/lib/aarch64-linux-gnu/libjemalloc.so.2");
+    expect(allocatorPreload({}, linux("/usr/lib64/libtcmalloc_minimal.so.4"))).toBe("/usr/lib64/libtcmalloc_minimal.so.4");
+    expect(allocatorPreload({}, linux("/usr/lib/libtcmalloc_minimal.so.4"))).toBe("/usr/lib/libtcmalloc_minimal.so.4");
+    expect(tcmallocCandidates("arm64")[0]).toBe("/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4");
     // Debian's own path before a build in /usr/local.
-    expect(allocatorPreload({}, linux("/usr/local/lib/libjemalloc.so.2", DEBIAN))).toBe(DEBIAN);
+    expect(allocatorPreload({}, linux("/usr/local/lib/libtcmalloc_minimal.so.4", DEBIAN))).toBe(DEBIAN);
   });
 
-  it("the C library's, quietly, where there is none or off Linux, unless jemalloc was asked for", () => {
+  it("the C library's, quietly, where there is none or off Linux, unless tcmalloc was asked for", () => {
     expect(allocatorPreload({}, linux())).toBeUndefined();
     expect(allocatorPreload({ MEMORY_ALLOCATOR: "" }, linux())).toBeUndefined();
     expect(allocatorPreload({}, { platform: "darwin", exists: () => true })).toBeUndefined();
-    expect(() => allocatorPreload({ MEMORY_ALLOCATOR: "jemalloc" }, linux())).toThrow(
-      /^MEMORY_ALLOCATOR=jemalloc: libjemalloc.so.2 is not installed \(Debian, Ubuntu: apt-get install libjemalloc2/,
+    expect(() => allocatorPreload({ MEMORY_ALLOCATOR: "tcmalloc" }, linux())).toThrow(
+      /^MEMORY_ALLOCATOR=tcmalloc: libtcmalloc_minimal.so.4 is not installed \(Debian, Ubuntu: apt-get install libtcmalloc-minimal4/,
     );
-    expect(() => allocatorPreload({ MEMORY_ALLOCATOR: "jemalloc" }, { platform: "darwin", exists: () => true })).toThrow(/Linux only/);
+    expect(() => allocatorPreload({ MEMORY_ALLOCATOR: "tcmalloc" }, { platform: "darwin", exists: () => true })).toThrow(/Linux only/);
   });
 
   it("MEMORY_ALLOCATOR=system keeps the C library's; an absolute path preloads that library", () => {
     expect(allocatorPreload({ MEMORY_ALLOCATOR: "system" }, linux(DEBIAN))).toBeUndefined();
-    const tcmalloc = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
-    expect(allocatorPreload({ MEMORY_ALLOCATOR: tcmalloc }, linux(tcmalloc, DEBIAN))).toBe(tcmalloc);
+    expect(allocatorPreload({ MEMORY_ALLOCATOR: JEMALLOC }, linux(JEMALLOC, DEBIAN))).toBe(JEMALLOC);
     expect(() => allocatorPreload({ MEMORY_ALLOCATOR: "/nowhere/libmalloc.so" }, linux(DEBIAN))).toThrow(
       "MEMORY_ALLOCATOR=/nowhere/libmalloc.so: no such file",
     );
   });
 
   it("refuses any other value, naming the variable and what it takes", () => {
-    for (const bad of ["tcmalloc", "JEMALLOC", "libjemalloc.so.2", "yes"]) {
+    for (const bad of ["jemalloc", "TCMALLOC", "libtcmalloc_minimal.so.4", "yes"]) {
       expect(() => allocatorPreload({ MEMORY_ALLOCATOR: bad }, linux(DEBIAN))).toThrow(
-        /^MEMORY_ALLOCATOR must be jemalloc, system or the absolute path of a malloc library/,
+        /^MEMORY_ALLOCATOR must be tcmalloc, system or the absolute path of a malloc library/,
       );
     }
   });
 
-  it("keeps the operator's LD_PRELOAD: a malloc already there wins, other libraries stay after jemalloc", () => {
+  it("keeps the operator's LD_PRELOAD: a malloc already there wins, other libraries stay after tcmalloc", () => {
     expect(allocatorPreload({ LD_PRELOAD: "/opt/libmimalloc.so" }, linux(DEBIAN))).toBeUndefined();
+    expect(allocatorPreload({ LD_PRELOAD: JEMALLOC }, linux(DEBIAN))).toBeUndefined();
     expect(allocatorPreload({ LD_PRELOAD: DEBIAN }, linux(DEBIAN))).toBeUndefined();
     expect(allocatorPreload({ LD_PRELOAD: "/opt/libtrace.so" }, linux(DEBIAN))).toBe(`${DEBIAN}:/opt/libtrace.so`);
   });
@@ -67,7 +68,7 @@ describe("the malloc a process runs on, from /proc/<pid>/maps", () => {
   const line = (file: string) => `7f2a1c000000-7f2a1c0a0000 r-xp 00000000 08:01 1234   ${file}\n`;
   it("names a preloaded jemalloc, tcmalloc or mimalloc, else the C library's", () => {
     const libc = line("/usr/lib/x86_64-linux-gnu/libc.so.6");
-    expect(mallocOf(libc + line(DEBIAN))).toBe("jemalloc");
+    expect(mallocOf(libc + line(JEMALLOC))).toBe("jemalloc");
     expect(mallocOf(libc + line("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.10"))).toBe("tcmalloc");
     expect(mallocOf(libc + line("/opt/mimalloc/libmimalloc.so.2.1"))).toBe("mimalloc");
     expect(mallocOf(libc + line("/work/node_modules/argon2/prebuilds/linux-x64/argon2.glibc.node"))).toBe("system");
@@ -80,9 +81,9 @@ describe("the malloc a process runs on, from /proc/<pid>/maps", () => {
   });
 });
 
-// The first needs the library itself: Debian's libjemalloc2, which .ci/run installs.
+// The first needs the library itself: Debian's libtcmalloc-minimal4, which .ci/run installs.
 describe.skipIf(process.platform !== "linux")("npm start", () => {
-  const installed = jemallocCandidates().some((p) => existsSync(p));
+  const installed = tcmallocCandidates().some((p) => existsSync(p));
 
   async function allocatorOf(env: Record<string, string | undefined>): Promise<string> {
     const server = await startMain({ LD_PRELOAD: undefined, ...env }, { asNpmStart: true });
@@ -101,10 +102,10 @@ describe.skipIf(process.platform !== "linux")("npm start", () => {
 
   // Skipped, saying so in its name, only where the library is missing.
   it.skipIf(!installed)(
-    "runs the server on jemalloc (libjemalloc2 is installed here)",
+    "runs the server on tcmalloc (libtcmalloc-minimal4 is installed here)",
     async () => {
-      expect(await allocatorOf({ MEMORY_ALLOCATOR: undefined })).toBe("jemalloc");
-      expect(await allocatorOf({ MEMORY_ALLOCATOR: "jemalloc" })).toBe("jemalloc");
+      expect(await allocatorOf({ MEMORY_ALLOCATOR: undefined })).toBe("tcmalloc");
+      expect(await allocatorOf({ MEMORY_ALLOCATOR: "tcmalloc" })).toBe("tcmalloc");
     },
     40_000,
   );
@@ -114,7 +115,7 @@ describe.skipIf(process.platform !== "linux")("npm start", () => {
   }, 20_000);
 
   it("refuses a MEMORY_ALLOCATOR it cannot honour before the server starts: one line, exit 78", async () => {
-    const refused = await startMain({ MEMORY_ALLOCATOR: "/nowhere/libjemalloc.so.2" }, { asNpmStart: true });
-    expect(refused).toEqual({ exitCode: 78, output: "MEMORY_ALLOCATOR=/nowhere/libjemalloc.so.2: no such file\n" });
+    const refused = await startMain({ MEMORY_ALLOCATOR: "/nowhere/libtcmalloc.so" }, { asNpmStart: true });
+    expect(refused).toEqual({ exitCode: 78, output: "MEMORY_ALLOCATOR=/nowhere/libtcmalloc.so: no such file\n" });
   }, 20_000);
 });
