@@ -5,7 +5,7 @@ import type { AuditLog } from "../audit/audit.ts";
 import type { Background } from "../background.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
-import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../input.ts";
+import { checkDisplayName, checkId, normalizeEmail } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { MailLimits } from "../mail/limits.ts";
 import type { Mailer } from "../mail/mailer.ts";
@@ -19,7 +19,6 @@ import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { defaultRole, noCutoff, type Store, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
-import { tokenHash } from "../tokens/opaque.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView, emailSignInFailuresKey } from "./account.ts";
@@ -301,16 +300,12 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
      * if it has one, is renewed (same device id).
      */
     async resetPassword(rawCode: string, nextRaw: string, client: ClientInfo, deviceToken?: string): Promise<DeviceGrant> {
-      const code = checkOpaque("code", rawCode, "INVALID_CODE");
-      const hash = tokenHash(code);
       // The policy is checked before the code is used, so a refused password does not burn it.
-      const pending = await store.codes.find(hash, "password_reset", clock.now());
-      const owner = pending === null ? null : await store.users.findById(pending.userId);
-      if (owner === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
+      const pending = await codes.pending(rawCode, "password_reset");
       // Only the holder of a code mailed to the address gets this far: no stranger learns of it.
-      if (owner.disabledAt !== null) throw accountDisabled();
-      const next = await deps.passwordPolicy("new_password", nextRaw, owner);
-      const user = await codes.consume(code, "password_reset");
+      if (pending.user.disabledAt !== null) throw accountDisabled();
+      const next = await deps.passwordPolicy("new_password", nextRaw, pending.user);
+      const user = await pending.consume();
       if (user.disabledAt !== null) throw accountDisabled();
       // An account whose address nobody had proven may have been made by someone else with it:
       // the owner who just proved the mailbox keeps no passkey or provider added before. Dropped

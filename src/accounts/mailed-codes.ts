@@ -67,11 +67,31 @@ export function createMailedCodes(deps: MailedCodesDeps) {
      * expired or whose account is gone (a malformed one is refused by its shape first).
      */
     async consume(rawCode: string, purpose: MailedCodePurpose): Promise<UserRecord> {
-      const code = checkOpaque("code", rawCode, "INVALID_CODE");
-      const record = await store.codes.consume(tokenHash(code), purpose, clock.now());
+      return spend(checkedHash(rawCode), purpose);
+    },
+
+    /**
+     * A code looked up without spending it, for checks that must not burn it when they refuse
+     * (the new password's policy): the account it names as it reads now, and `consume()`, which
+     * spends it then (INVALID_CODE if it was spent or lapsed meanwhile). INVALID_CODE as `consume`.
+     */
+    async pending(rawCode: string, purpose: MailedCodePurpose): Promise<{ user: UserRecord; consume(): Promise<UserRecord> }> {
+      const hash = checkedHash(rawCode);
+      const record = await store.codes.find(hash, purpose, clock.now());
       const user = record === null ? null : await store.users.findById(record.userId);
-      if (user === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
-      return user;
+      if (user === null) throw invalidCode();
+      return { user, consume: () => spend(hash, purpose) };
     },
   };
+
+  async function spend(hash: string, purpose: MailedCodePurpose): Promise<UserRecord> {
+    const record = await store.codes.consume(hash, purpose, clock.now());
+    const user = record === null ? null : await store.users.findById(record.userId);
+    if (user === null) throw invalidCode();
+    return user;
+  }
 }
+
+/** The hash a code is kept as; a malformed code is refused by its shape before any lookup. */
+const checkedHash = (rawCode: string) => tokenHash(checkOpaque("code", rawCode, "INVALID_CODE"));
+const invalidCode = () => new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
