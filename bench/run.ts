@@ -37,7 +37,7 @@ import {
 } from "./lib/chain-load.ts";
 import { runLoad, type VirtualUser } from "./lib/load.ts";
 import { callLoadOn, JSON_HEADERS, register, serverEnv, signer } from "./lib/service.ts";
-import { startFlags } from "./lib/start.ts";
+import { startEnv, startFlags } from "./lib/start.ts";
 import {
   assertV8WorkerNice,
   freePort,
@@ -86,6 +86,9 @@ const serverEntry = path.resolve(process.env["BENCH_SERVER_ENTRY"] ?? path.join(
 // the ratios compare the same runtime: by default those `npm start` gives the server (package.json),
 // BENCH_NODE_FLAGS= (empty) for Node's defaults.
 const nodeFlags = (process.env["BENCH_NODE_FLAGS"] ?? startFlags().join(" ")).split(/\s+/).filter((f) => f !== "");
+// And the malloc they run on, as startPinned preloads it (lib/start.ts; MEMORY_ALLOCATOR=system for
+// the C library's).
+const malloc = startEnv(process.env)["LD_PRELOAD"] ?? "the C library's malloc";
 const SERVER_CPU = "0";
 const DRIVER_CPU = "1";
 
@@ -544,7 +547,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = os.loadavg();
   console.error(
-    `bench: node ${nodeFlags.join(" ") || "(defaults)"} for every process under test; ${knobs.runs} runs of ${knobs.seconds} s per figure (+${knobs.warmUpSeconds} s warm-up); server on CPU ${SERVER_CPU}, load on CPU ${DRIVER_CPU}; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`,
+    `bench: node ${nodeFlags.join(" ") || "(defaults)"} on ${malloc} for every process under test; ${knobs.runs} runs of ${knobs.seconds} s per figure (+${knobs.warmUpSeconds} s warm-up); server on CPU ${SERVER_CPU}, load on CPU ${DRIVER_CPU}; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`,
   );
   const references: Record<string, number> = {};
 
@@ -806,6 +809,7 @@ async function main(): Promise<void> {
     server: serverEntry,
     node: process.version,
     nodeFlags,
+    malloc,
     knobs,
     loadAverageBefore: loadBefore,
     loadAverageAfter: os.loadavg(),
