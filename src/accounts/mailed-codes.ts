@@ -77,21 +77,22 @@ export function createMailedCodes(deps: MailedCodesDeps) {
      */
     async pending(rawCode: string, purpose: MailedCodePurpose): Promise<{ user: UserRecord; consume(): Promise<UserRecord> }> {
       const hash = checkedHash(rawCode);
-      const record = await store.codes.find(hash, purpose, clock.now());
-      const user = record === null ? null : await store.users.findById(record.userId);
-      if (user === null) throw invalidCode();
+      const user = await accountOf(await store.codes.find(hash, purpose, clock.now()));
       return { user, consume: () => spend(hash, purpose) };
     },
   };
 
   async function spend(hash: string, purpose: MailedCodePurpose): Promise<UserRecord> {
-    const record = await store.codes.consume(hash, purpose, clock.now());
-    const user = record === null ? null : await store.users.findById(record.userId);
-    if (user === null) throw invalidCode();
+    return accountOf(await store.codes.consume(hash, purpose, clock.now()));
+  }
+
+  /** The account a code found in the store names; INVALID_CODE for no code, or a gone account. */
+  async function accountOf(code: { userId: string } | null): Promise<UserRecord> {
+    const user = code === null ? null : await store.users.findById(code.userId);
+    if (user === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
     return user;
   }
 }
 
 /** The hash a code is kept as; a malformed code is refused by its shape before any lookup. */
 const checkedHash = (rawCode: string) => tokenHash(checkOpaque("code", rawCode, "INVALID_CODE"));
-const invalidCode = () => new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
