@@ -25,7 +25,9 @@ import {
   parseH2load,
   parseRequestLog,
   percentile,
+  type RatioSpread,
   slowCallsInGc,
+  spread,
   summarizePairs,
 } from "./lib/figures.ts";
 import {
@@ -76,6 +78,9 @@ const knobs = {
   // the first pair against 1.4-1.8 later, and V8's compiler threads 0.5 ms more; after 10 s the
   // first pair is like the rest, and 30 s changed nothing more (README "Paired ratios").
   loginPairWarmUpSeconds: num("BENCH_PAIR_LOGIN_WARMUP_SECONDS", 10),
+  // Item 5's bound in pairs of fresh processes (peakRssPairs): one figure's peak RSS moved from
+  // 1.15× to 1.57× of the bare server's between two runs of the same load.
+  memoryPairs: num("BENCH_MEMORY_PAIRS", 3),
 };
 const only = process.env["BENCH_ONLY"] ? new RegExp(process.env["BENCH_ONLY"]) : undefined;
 const outFile = process.env["BENCH_OUT"] ?? path.join(root, "bench", "results", "latest.json");
@@ -541,6 +546,61 @@ async function h2loadPair(
   await pair(id, label, side(referenceLabel, reference), side(figureLabel, figure), knobs.pairSeconds);
 }
 
+/** Item 5's bound measured in pairs of fresh processes (peakRssPairs). */
+interface MemoryPairs {
+  id: "pair.memory";
+  label: string;
+  /** The server's peak over the bare server's, per pair. */
+  ratio: RatioSpread;
+  /** Each pair's peaks (VmHWM, MiB), in the order measured. */
+  samples: { referenceFirst: boolean; bareMiB: number; serverMiB: number }[];
+}
+
+/** The peak resident set (VmHWM, MiB) of a fresh process under `request` for one figure's runs. */
+async function peakRssUnderLoad(args: string[], env: Record<string, string>, request: Request): Promise<number> {
+  const target = await pinned(args, env);
+  let hwm: number;
+  try {
+    await expectOk(target.port, request, "pair.memory");
+    await h2load(target.port, request, knobs.warmUpSeconds);
+    for (let i = 0; i < knobs.runs; i++) await h2load(target.port, request, knobs.seconds);
+  } finally {
+    hwm = await stop(target);
+  }
+  return mib(hwm);
+}
+
+/**
+ * Issue 11's memory bound, peak RSS under the same load against bare node:http2, in pairs: a
+ * fresh bare server and a fresh service (nothing set up, so nothing but the empty RPC's load in
+ * its peak), each given the empty RPC over h2c for a figure's runs, back to back, BENCH_MEMORY_PAIRS
+ * times in ABBA order. The table's one reading of it (empty.h2c against bare.h2c) moved from
+ * 1.15× to 1.57× between two runs of the same code: a peak is where a full collection happened to
+ * find the heap, and what the allocator held then.
+ */
+async function peakRssPairs(): Promise<MemoryPairs | undefined> {
+  const id = "pair.memory";
+  if (!wanted(id)) return undefined;
+  const request = connectJson("h2c", HEALTH, {});
+  const bare = () => peakRssUnderLoad([path.join(root, "bench", "bare.ts"), "h2c"], { BARE_V8_WORKER_NICE: "" }, request);
+  const service = () => peakRssUnderLoad([serverEntry], serverEnv(), request);
+  const samples: MemoryPairs["samples"] = [];
+  for (const referenceFirst of abbaOrder(knobs.memoryPairs)) {
+    const first = await (referenceFirst ? bare : service)();
+    const second = await (referenceFirst ? service : bare)();
+    samples.push({ referenceFirst, bareMiB: referenceFirst ? first : second, serverMiB: referenceFirst ? second : first });
+  }
+  const result: MemoryPairs = {
+    id,
+    label: "peak RSS, fresh server / fresh bare node:http2, the empty RPC over h2c",
+    ratio: spread(samples.map((s) => s.serverMiB / s.bareMiB)),
+    samples,
+  };
+  const each = samples.map((s) => `${s.serverMiB.toFixed(0)}/${s.bareMiB.toFixed(0)}`).join(", ");
+  console.error(`  pair ${result.label}: ${result.ratio.median.toFixed(2)}× (MiB ${each})`);
+  return result;
+}
+
 // --- the run ----------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -769,6 +829,9 @@ async function main(): Promise<void> {
     }
   }
 
+  // 6. Item 5's memory bound in pairs of fresh processes.
+  const memoryPairs = await peakRssPairs();
+
   for (const [id, ref] of [
     ["bare.h1", "bare.h2c"],
     ["listener.h2c", "bare.h2c"],
@@ -800,6 +863,7 @@ async function main(): Promise<void> {
     serverPeakRssMiB: mib(serverHwm),
     bareH2PeakRssMiB: references["bare.h2c.hwm"] === undefined ? Number.NaN : mib(references["bare.h2c.hwm"]),
     bareH1PeakRssMiB: references["bare.h1.hwm"] === undefined ? Number.NaN : mib(references["bare.h1.hwm"]),
+    ...(memoryPairs === undefined ? {} : { pairs: memoryPairs }),
   };
   printTable(memory);
   printPairs();
@@ -825,7 +889,7 @@ async function main(): Promise<void> {
   );
 }
 
-function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number; bareH1PeakRssMiB: number }): void {
+function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number; bareH1PeakRssMiB: number; pairs?: MemoryPairs }): void {
   const before = compareFile
     ? new Map((JSON.parse(readFileSync(compareFile, "utf8")) as { figures: Figure[] }).figures.map((f) => [f.id, f]))
     : undefined;
@@ -888,6 +952,13 @@ function printTable(memory: { serverPeakRssMiB: number; bareH2PeakRssMiB: number
   if (sameLoad !== undefined && bareSameLoad !== undefined) {
     console.log(
       `peak RSS under the same load (${sameLoad.label} against ${bareSameLoad.label}): ${fmt(sameLoad.peakRssMiB)} against ${fmt(bareSameLoad.peakRssMiB)} MiB (${fmt(sameLoad.peakRssMiB / bareSameLoad.peakRssMiB, 2)}×)`,
+    );
+  }
+  const pairs = memory.pairs;
+  if (pairs !== undefined) {
+    const each = pairs.samples.map((s) => `${fmt(s.serverMiB)} / ${fmt(s.bareMiB)}`).join(", ");
+    console.log(
+      `${pairs.label}, ${pairs.samples.length} pairs (ABBA): median ${fmt(pairs.ratio.median, 2)}× (${fmt(pairs.ratio.min, 2)}-${fmt(pairs.ratio.max, 2)}); MiB ${each}`,
     );
   }
 }

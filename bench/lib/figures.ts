@@ -288,7 +288,8 @@ export interface PairSummary {
   figureReqPerSec: number;
 }
 
-function spread(each: number[]): RatioSpread {
+/** The median and range of per-pair ratios. */
+export function spread(each: number[]): RatioSpread {
   return { median: median(each), min: Math.min(...each), max: Math.max(...each), each };
 }
 
