@@ -5,16 +5,7 @@
 // against the provider's published keys too (enableNonRepudiationChecks). This module only
 // chooses the settings, remembers each provider's discovered configuration, and turns the
 // library's failures into our reasons without passing any of their text to a client.
-import {
-  allowInsecureRequests,
-  authorizationCodeGrant,
-  buildAuthorizationUrl,
-  type Configuration,
-  calculatePKCECodeChallenge,
-  ClientError,
-  discovery,
-  enableNonRepudiationChecks,
-} from "openid-client";
+import type { Configuration } from "openid-client";
 import { AuthError, invalidArgument } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { isLoopback, type OidcProviderSettings, type OidcSettings } from "../oidc-providers.ts";
@@ -51,23 +42,36 @@ const requestTimeoutSeconds = 10;
 export const signInFailed = () =>
   new AuthError("PROVIDER_SIGN_IN_FAILED", "the sign-in with the provider failed or has expired; start again");
 const unavailable = () => new AuthError("PROVIDER_UNAVAILABLE", "the sign-in provider cannot be reached; try again later");
+const providersOff = () =>
+  new AuthError("SIGN_IN_METHOD_DISABLED", "sign-in with OpenID Connect providers is not turned on (OIDC_PROVIDERS)");
+
+type OidcLibrary = typeof import("openid-client");
 
 /** A failure to reach the provider at all (network, timeout, an HTML error page), not a verdict. */
-function unreachable(err: unknown): boolean {
+function unreachable(err: unknown, { ClientError }: OidcLibrary): boolean {
   if (err instanceof TypeError) return true; // fetch's network failures
   if (err instanceof DOMException) return err.name === "TimeoutError" || err.name === "AbortError";
   return err instanceof ClientError && (err.code === "OAUTH_RESPONSE_IS_NOT_CONFORM" || err.code === "OAUTH_RESPONSE_IS_NOT_JSON");
 }
 
-export function createOidcClients(deps: OidcClientDeps) {
+export async function createOidcClients(deps: OidcClientDeps) {
   const { settings, log } = deps;
+  // Loaded only where a provider is configured, like every optional sign-in method's library.
+  const library: OidcLibrary | undefined = settings.providers.length === 0 ? undefined : await import("openid-client");
   const byId = new Map(settings.providers.map((p) => [p.id, p]));
   /** Discovered once per provider; a failed discovery is forgotten, so the next call tries again. */
   const discovered = new Map<string, Promise<Configuration>>();
 
+  /** The library: loaded whenever a provider is configured, so whenever there is one to call. */
+  function oidc(): OidcLibrary {
+    if (library === undefined) throw providersOff();
+    return library;
+  }
+
   function configurationOf(provider: OidcProviderSettings): Promise<Configuration> {
     let pending = discovered.get(provider.id);
     if (pending === undefined) {
+      const { allowInsecureRequests, discovery, enableNonRepudiationChecks } = oidc();
       const issuer = new URL(provider.issuer);
       const execute =
         isLoopback(issuer) && issuer.protocol === "http:"
@@ -91,9 +95,7 @@ export function createOidcClients(deps: OidcClientDeps) {
 
     /** The provider a client named; INVALID_ARGUMENT for any other name (SIGN_IN_METHOD_DISABLED with none). */
     provider(raw: string): OidcProviderSettings {
-      if (byId.size === 0) {
-        throw new AuthError("SIGN_IN_METHOD_DISABLED", "sign-in with OpenID Connect providers is not turned on (OIDC_PROVIDERS)");
-      }
+      if (byId.size === 0) throw providersOff();
       const found = byId.get(raw.trim());
       if (found === undefined) throw invalidArgument("provider", "provider is not one of the configured providers (see ListProviders)");
       return found;
@@ -101,6 +103,7 @@ export function createOidcClients(deps: OidcClientDeps) {
 
     async authorizationUrl(provider: OidcProviderSettings, secrets: FlowSecrets): Promise<string> {
       const config = await configurationOf(provider);
+      const { buildAuthorizationUrl, calculatePKCECodeChallenge } = oidc();
       return buildAuthorizationUrl(config, {
         redirect_uri: settings.redirectUri,
         scope,
@@ -138,7 +141,7 @@ export function createOidcClients(deps: OidcClientDeps) {
     async exchange(provider: OidcProviderSettings, callback: URL, secrets: FlowSecrets): Promise<ProviderIdentity> {
       const config = await configurationOf(provider);
       try {
-        const tokens = await authorizationCodeGrant(config, callback, {
+        const tokens = await oidc().authorizationCodeGrant(config, callback, {
           pkceCodeVerifier: secrets.codeVerifier,
           expectedState: secrets.state,
           expectedNonce: secrets.nonce,
@@ -158,10 +161,10 @@ export function createOidcClients(deps: OidcClientDeps) {
         // The OAuth error (e.g. invalid_grant) and the library's check that failed say why.
         const { error, code } = err as { error?: unknown; code?: unknown };
         log.warn({ provider: provider.id, err: String(err), oauthError: error, check: code }, "OpenID Connect sign-in refused");
-        throw unreachable(err) ? unavailable() : signInFailed();
+        throw unreachable(err, oidc()) ? unavailable() : signInFailed();
       }
     },
   };
 }
 
-export type OidcClients = ReturnType<typeof createOidcClients>;
+export type OidcClients = Awaited<ReturnType<typeof createOidcClients>>;

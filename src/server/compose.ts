@@ -166,7 +166,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
   let mailer = overrides.mailer;
   if (mailer === undefined) {
     if (config.smtpUrl !== undefined) {
-      mailer = createSmtpMailer(config.smtpUrl, config.mailFrom);
+      mailer = await createSmtpMailer(config.smtpUrl, config.mailFrom);
     } else {
       mailer = createLogMailer(log);
       log.warn("SMTP_URL is not set: verification and reset codes are written to this log instead of mailed");
@@ -301,7 +301,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     onDeviceStep(devices, notifier),
   );
   const emailSignIn = metrics?.observeEmailSignIn(emailSignInOperations) ?? emailSignInOperations;
-  const rp = createRelyingParty({ codes: store.codes, passkeys: store.passkeys, clock, log, settings: config.webauthn });
+  const rp = await createRelyingParty({ codes: store.codes, passkeys: store.passkeys, clock, log, settings: config.webauthn });
   const passkeys = createPasskeys({ store, clock, log, notifier }, rp, twoFactor);
   const passkeySignInOperations = createPasskeySignIn(
     {
@@ -324,7 +324,7 @@ export async function composeService(config: Config, overrides: Overrides = {}):
     {
       store,
       clock,
-      oidc: createOidcClients({ settings: oidcSettings, log }),
+      oidc: await createOidcClients({ settings: oidcSettings, log }),
       flowKeys: secrets.providerFlows,
       notifier,
       log,
