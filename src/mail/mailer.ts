@@ -53,8 +53,8 @@ export interface Mailer {
 }
 
 /**
- * SMTP delivery through nodemailer (SMTP_URL). Loaded only where mail is sent: it brings much of
- * Node's network stack with it, 5 MiB of heap in a process of its own.
+ * SMTP delivery through nodemailer (SMTP_URL). nodemailer is loaded here, so only where SMTP_URL
+ * is set: it brings much of Node's network stack with it (5 MiB of heap in a process of its own).
  */
 export async function createSmtpMailer(smtpUrl: string, from: string): Promise<Mailer> {
   const { default: nodemailer } = await import("nodemailer");

@@ -44,6 +44,8 @@ export function createPendingSecrets(deps: PendingSecretsDeps) {
 
   async function newPending(user: UserRecord, purpose: PendingSecretRecord["purpose"]): Promise<Enrolment> {
     const secret = newSecret();
+    // Drawn before anything is stored: a failure to draw it leaves no pending secret behind.
+    const shown = await shownSecret(user, secret);
     const secretCiphertext = totpSecrets.seal(secret, user.id);
     const expiresAt = await mutate(user.id, (record, now) => {
       const expiresAt = addSeconds(now, policy.setupTtlSeconds);
@@ -52,18 +54,17 @@ export function createPendingSecrets(deps: PendingSecretsDeps) {
         .concat({ purpose, secretCiphertext, createdAt: now, expiresAt });
       return { next: record, result: expiresAt };
     });
-    return enrolment(user, secret, expiresAt);
+    return { ...shown, expiresAt, existing: false };
+  }
+
+  /** The secret as the user is shown it: base32, the otpauth URL and its QR code. */
+  async function shownSecret(user: UserRecord, secret: Uint8Array): Promise<Pick<Enrolment, "secret" | "otpauthUrl" | "qrCodeDataUrl">> {
+    const url = otpauthUrl(secret, policy.totpIssuer, user.email);
+    return { secret: base32(secret), otpauthUrl: url, qrCodeDataUrl: await qrCodeDataUrl(url) };
   }
 
   async function enrolment(user: UserRecord, secret: Uint8Array, expiresAt: Date | undefined): Promise<Enrolment> {
-    const url = otpauthUrl(secret, policy.totpIssuer, user.email);
-    return {
-      secret: base32(secret),
-      otpauthUrl: url,
-      qrCodeDataUrl: await qrCodeDataUrl(url),
-      expiresAt,
-      existing: expiresAt === undefined,
-    };
+    return { ...(await shownSecret(user, secret)), expiresAt, existing: expiresAt === undefined };
   }
 
   /**
