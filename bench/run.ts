@@ -17,7 +17,6 @@ import path from "node:path";
 import { PerformanceObserver, performance as perf } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import {
-  abbaOrder,
   grpcFrame,
   median,
   type PairSide,
@@ -26,6 +25,7 @@ import {
   parseRequestLog,
   percentile,
   type RatioSpread,
+  runInPairs,
   slowCallsInGc,
   spread,
   summarizePairs,
@@ -499,12 +499,11 @@ function onServer(label: string, target: Pinned, once: (seconds: number) => Prom
 async function pair(id: string, label: string, reference: Side, figure: Side, seconds: number): Promise<void> {
   if (!wanted(id)) return;
   for (const side of [reference, figure]) if (side.warmUpSeconds > 0) await side.once(side.warmUpSeconds);
-  const samples: Pair["samples"] = [];
-  for (const referenceFirst of abbaOrder(knobs.pairs)) {
-    const first = await (referenceFirst ? reference : figure).once(seconds);
-    const second = await (referenceFirst ? figure : reference).once(seconds);
-    samples.push({ referenceFirst, reference: referenceFirst ? first : second, figure: referenceFirst ? second : first });
-  }
+  const samples = await runInPairs(
+    knobs.pairs,
+    () => reference.once(seconds),
+    () => figure.once(seconds),
+  );
   const threads = samples.flatMap((s) => (s.figure.threadUsPerCall ? [s.figure.threadUsPerCall] : []));
   const byThread = (k: keyof ThreadCpu) => median(threads.map((t) => t[k]));
   const result: Pair = {
@@ -584,12 +583,11 @@ async function peakRssPairs(): Promise<MemoryPairs | undefined> {
   const request = connectJson("h2c", HEALTH, {});
   const bare = () => peakRssUnderLoad([path.join(root, "bench", "bare.ts"), "h2c"], { BARE_V8_WORKER_NICE: "" }, request);
   const service = () => peakRssUnderLoad([serverEntry], serverEnv(), request);
-  const samples: MemoryPairs["samples"] = [];
-  for (const referenceFirst of abbaOrder(knobs.memoryPairs)) {
-    const first = await (referenceFirst ? bare : service)();
-    const second = await (referenceFirst ? service : bare)();
-    samples.push({ referenceFirst, bareMiB: referenceFirst ? first : second, serverMiB: referenceFirst ? second : first });
-  }
+  const samples = (await runInPairs(knobs.memoryPairs, bare, service)).map((run) => ({
+    referenceFirst: run.referenceFirst,
+    bareMiB: run.reference,
+    serverMiB: run.figure,
+  }));
   const result: MemoryPairs = {
     id,
     label: "peak RSS, fresh server / fresh bare node:http2, the empty RPC over h2c",

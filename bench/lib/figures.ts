@@ -262,6 +262,24 @@ export function abbaOrder(pairs: number): boolean[] {
   return Array.from({ length: pairs }, (_, i) => i % 2 === 0);
 }
 
+/** One pair's two results, and whether its reference ran first. */
+export interface PairedRun<T> {
+  referenceFirst: boolean;
+  reference: T;
+  figure: T;
+}
+
+/** Runs `reference` and `figure` back to back `pairs` times, in ABBA order (abbaOrder). */
+export async function runInPairs<T>(pairs: number, reference: () => Promise<T>, figure: () => Promise<T>): Promise<PairedRun<T>[]> {
+  const runs: PairedRun<T>[] = [];
+  for (const referenceFirst of abbaOrder(pairs)) {
+    const first = await (referenceFirst ? reference : figure)();
+    const second = await (referenceFirst ? figure : reference)();
+    runs.push({ referenceFirst, reference: referenceFirst ? first : second, figure: referenceFirst ? second : first });
+  }
+  return runs;
+}
+
 /** One side of a pair: calls per second and the CPU time of the process that answered, per call. */
 export interface PairSide {
   reqPerSec: number;

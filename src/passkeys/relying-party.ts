@@ -86,12 +86,13 @@ export async function createRelyingParty(deps: RelyingPartyDeps) {
   // Loaded only where passkeys are on: with the ASN.1, X.509 and CBOR libraries it brings, it is
   // 5 MiB of heap in a process of its own and 110 ms of a start (the libraries of what is off
   // together were 6 MiB of the 26.6 MiB a server's heap held after start).
-  const library: WebAuthnLibrary | undefined = deps.settings === undefined ? undefined : await import("@simplewebauthn/server");
+  const enabled: (WebAuthnSettings & { library: WebAuthnLibrary }) | undefined =
+    deps.settings === undefined ? undefined : { ...deps.settings, library: await import("@simplewebauthn/server") };
 
   /** The settings and the library, or SIGN_IN_METHOD_DISABLED when passkeys are off. */
   function on(): WebAuthnSettings & { library: WebAuthnLibrary } {
-    if (deps.settings === undefined || library === undefined) throw passkeysOff();
-    return { ...deps.settings, library };
+    if (enabled === undefined) throw passkeysOff();
+    return enabled;
   }
 
   /** A new challenge for the ceremony; "" as the user for a sign-in, before anyone is known. */

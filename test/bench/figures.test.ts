@@ -14,6 +14,7 @@ import {
   parseFullCollections,
   parseScavenges,
   percentile,
+  runInPairs,
   slope,
   slowCallsInGc,
   summarizePairs,
@@ -154,6 +155,26 @@ describe("abbaOrder", () => {
   it("gives each side the first place equally often over an even number of pairs", () => {
     const order = abbaOrder(6);
     expect(order.filter((first) => first)).toHaveLength(3);
+  });
+});
+
+describe("runInPairs", () => {
+  it("runs the two sides back to back in ABBA order and gives each pair's results to the side that made them", async () => {
+    const calls: string[] = [];
+    const side = (name: string) => {
+      let n = 0;
+      return async () => {
+        calls.push(name);
+        return `${name}${++n}`;
+      };
+    };
+    const runs = await runInPairs(3, side("R"), side("F"));
+    expect(calls).toEqual(["R", "F", "F", "R", "R", "F"]);
+    expect(runs).toEqual([
+      { referenceFirst: true, reference: "R1", figure: "F1" },
+      { referenceFirst: false, reference: "R2", figure: "F2" },
+      { referenceFirst: true, reference: "R3", figure: "F3" },
+    ]);
   });
 });
 
