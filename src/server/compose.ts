@@ -133,14 +133,39 @@ async function startTracing(config: Config, log: Logger, exporter: SpanExporter 
   return tracing;
 }
 
+/** What a start has opened itself so far (not what the caller passed in), to close if it fails. */
+interface Opened {
+  tracing?: Tracing;
+  store?: Store;
+}
+
 export async function composeService(config: Config, overrides: Overrides = {}): Promise<Service> {
+  const opened: Opened = {};
+  try {
+    return await compose(config, overrides, opened);
+  } catch (err) {
+    // A step after the store opened failed (a signing key, an optional library missing, the
+    // first administrators' promotion): close what this start opened, so that a program that
+    // embeds the service and carries on keeps no connection pool or exporter of a dead start.
+    await opened.store?.close().catch(() => undefined);
+    await opened.tracing?.shutdown().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function compose(config: Config, overrides: Overrides, opened: Opened): Promise<Service> {
   const baseLog = overrides.log ?? createLogger(config.logLevel);
   const tracing = await startTracing(config, baseLog, overrides.spanExporter);
+  opened.tracing = tracing;
   const log = tracing?.logger(baseLog) ?? baseLog;
   const clock = overrides.clock ?? systemClock;
   // Loaded only when on: prom-client (and the OpenTelemetry API it loads) costs nothing when off.
   const metrics = config.metrics === undefined ? undefined : (await import("../metrics/metrics.ts")).createMetrics();
-  const openedStore = overrides.store ?? (await openStore(config, log, clock));
+  let openedStore = overrides.store;
+  if (openedStore === undefined) {
+    openedStore = await openStore(config, log, clock);
+    opened.store = openedStore;
+  }
   // With metrics on, every storage call is timed at the port; the adapters know nothing of it.
   const observed = metrics?.observeStore(openedStore) ?? openedStore;
   const store = tracing?.store(observed) ?? observed;
