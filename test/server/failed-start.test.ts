@@ -3,10 +3,27 @@
 // start. What the caller passed in (a store) stays the caller's, open.
 import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { composeService } from "../../src/server/compose.ts";
+import { StorageUnavailableError } from "../../src/store/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
+import type { Store } from "../../src/store/port.ts";
+
+// Every embedded store made in this file, the ones a start opens itself included: a start keeps
+// its own store to itself, so the factory is the only place a test can see it.
+const madeStores = vi.hoisted(() => [] as Store[]);
+vi.mock("../../src/store/memory.ts", async (importOriginal) => {
+  const original = await importOriginal<typeof import("../../src/store/memory.ts")>();
+  return {
+    ...original,
+    createMemoryStore: (...args: Parameters<typeof original.createMemoryStore>) => {
+      const store = original.createMemoryStore(...args);
+      madeStores.push(store);
+      return store;
+    },
+  };
+});
 
 /**
  * Tracing on, and a current signing key listed again as a previous one: the key ring refuses it,
@@ -35,6 +52,13 @@ describe("a start that fails after it opened things", () => {
     const exporter = countingExporter();
     await expect(composeService(configFailingAfterOpen(), { spanExporter: exporter })).rejects.toThrow(/listed twice/);
     expect(exporter.shutdowns).toBe(1);
+  });
+
+  it("closes the store it opened itself (no MONGODB_URI: the embedded one)", async () => {
+    madeStores.length = 0;
+    await expect(composeService(configFailingAfterOpen(), { spanExporter: countingExporter() })).rejects.toThrow(/listed twice/);
+    expect(madeStores).toHaveLength(1);
+    await expect((madeStores[0] as Store).users.findById("0".repeat(24))).rejects.toBeInstanceOf(StorageUnavailableError);
   });
 
   it("leaves a store the caller passed in open", async () => {
