@@ -15,6 +15,13 @@ import { existsSync } from "node:fs";
 /** The option of scripts/node.mjs (first, before Node's own) that asks for this. */
 export const PRELOAD_OPTION = "--preload-allocator";
 
+/**
+ * The malloc libraries known by name (lib<name>...so): one already in LD_PRELOAD is kept, and the
+ * server names the one it runs on (src/malloc.ts).
+ */
+export const MALLOC_NAMES = ["jemalloc", "tcmalloc", "mimalloc"];
+const namedMalloc = new RegExp(`(${MALLOC_NAMES.join("|")})`);
+
 const TCMALLOC = "libtcmalloc_minimal.so.4";
 // Where distributions put it: Debian and Ubuntu by multiarch triplet, Fedora and RHEL in lib64,
 // Arch in lib; a build from source in /usr/local/lib.
@@ -50,7 +57,7 @@ export function allocatorPreload(env, { platform = process.platform, arch = proc
     throw new Error(`MEMORY_ALLOCATOR=${asked}: a malloc library can be preloaded on Linux only; leave it unset or set it to system`);
   }
   const current = (env.LD_PRELOAD ?? "").trim();
-  if (asked === "" && /(jemalloc|tcmalloc|mimalloc)/.test(current)) return undefined;
+  if (asked === "" && namedMalloc.test(current)) return undefined;
   let library;
   if (asked.startsWith("/")) {
     if (!exists(asked)) throw new Error(`MEMORY_ALLOCATOR=${asked}: no such file`);

@@ -2,8 +2,9 @@
 // system has one (scripts/memory-allocator.mjs says why: the collector's pauses under HTTP/2 load),
 // and falls back to the C library's quietly, so the server says which it got.
 import { readFileSync } from "node:fs";
+import { MALLOC_NAMES } from "../scripts/memory-allocator.mjs";
 
-const PRELOADABLE = /\/lib(jemalloc|tcmalloc|mimalloc)[^/\s]*\.so/;
+const PRELOADABLE = new RegExp(`/lib(${MALLOC_NAMES.join("|")})[^/\\s]*\\.so`);
 
 /** The malloc library mapped into a process whose /proc/<pid>/maps reads `maps`, or "system" (the C library's). */
 export function mallocOf(maps: string): string {
