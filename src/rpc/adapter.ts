@@ -33,7 +33,10 @@ export interface RpcHandlerOptions extends Partial<ConnectRouterOptions> {
   /** Answers a request too malformed for Connect to even read. */
   badRequest(req: NodeRequest, res: NodeResponse): void;
   log(err: unknown, rpc: string): void;
-  /** Serve plain unary calls on the fast path (unary.ts); off, every call goes through Connect. On by default. */
+  /**
+   * Serve plain unary calls on the fast path (unary.ts); off, every call goes through Connect. On
+   * by default, unless an option is given that the fast path would not apply (optionFastPathIgnores).
+   */
   unaryFastPath?: boolean;
 }
 
@@ -64,12 +67,47 @@ function recordingRouter(router: ConnectRouter, opt: UnaryOptions, unary: Map<st
   return recording;
 }
 
+/** This adapter's own options: not Connect's. */
+const adapterOptions = new Set(["routes", "contextValues", "fallback", "badRequest", "log", "unaryFastPath"]);
+/** Connect's options the fast path applies as Connect's handler does (UnaryOptions), whatever their value. */
+const honoured = new Set([
+  "acceptCompression",
+  "compressMinBytes",
+  "readMaxBytes",
+  "writeMaxBytes",
+  "jsonOptions",
+  "binaryOptions",
+  "maxTimeoutMs",
+  "shutdownSignal",
+  "interceptors",
+  // The fast path serves no gRPC-Web call: those are Connect's, switched off or not.
+  "grpcWeb",
+]);
+/** Connect's options the fast path matches only at these values, which are Connect's defaults. */
+const honouredAt: Record<string, unknown> = { requireConnectProtocolHeader: false, connect: true, grpc: true };
+
+/**
+ * The first option given that the fast path would not honour (a request gate, a protocol switched
+ * off, the protocol-version header required, or one it does not know, such as an option a later
+ * Connect adds), or undefined. With any, every call goes through Connect's handler: skipping an
+ * option that refuses calls would let through what it refuses.
+ */
+export function optionFastPathIgnores(options: RpcHandlerOptions): string | undefined {
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined || adapterOptions.has(name) || honoured.has(name)) continue;
+    if (Object.hasOwn(honouredAt, name) && honouredAt[name] === value) continue;
+    return name;
+  }
+  return undefined;
+}
+
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const routerOptions = { acceptCompression, ...options };
   const router = createConnectRouter(routerOptions);
   const opt: UnaryOptions = validateUniversalHandlerOptions(routerOptions);
   const unaryMethods = new Map<string, UnaryMethod>();
-  options.routes(options.unaryFastPath === false ? router : recordingRouter(router, opt, unaryMethods));
+  const fastPath = options.unaryFastPath !== false && optionFastPathIgnores(options) === undefined;
+  options.routes(fastPath ? recordingRouter(router, opt, unaryMethods) : router);
   const readMaxBytes = opt.readMaxBytes;
   const signalOf = callSignals(opt.shutdownSignal);
   const paths = new Map<string, Route>(

@@ -14,9 +14,17 @@ import { gzipSync } from "node:zlib";
 import { toBinary, create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetCurrentUserRequestSchema, RegisterRequestSchema } from "../../gen/auth/v1/auth_service_pb.js";
-import { Code, ConnectError, type ConnectRouter, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type ConnectRouterOptions,
+  createContextKey,
+  createContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { createRpcHandler } from "../../src/rpc/adapter.ts";
+import { createRpcHandler, optionFastPathIgnores } from "../../src/rpc/adapter.ts";
 import { requestHeader } from "../../src/rpc/context.ts";
 import type { Store } from "../../src/store/port.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
@@ -391,9 +399,11 @@ async function smallServers(
   holdMs = 0,
   register?: Parameters<typeof createRpcHandler>[0]["routes"],
   interceptors: Interceptor[] = [],
+  connectOptions: Partial<ConnectRouterOptions> = {},
 ) {
   const seen: Seen[] = [];
   const handler = createRpcHandler({
+    ...connectOptions,
     unaryFastPath: fast,
     interceptors,
     routes(router) {
@@ -481,6 +491,74 @@ describe("which handler serves a call", () => {
     } finally {
       again.close();
     }
+  });
+});
+
+describe("Connect options the fast path does not apply send every call through Connect", () => {
+  // A request gate or a protocol switched off refuses calls before the implementation runs; a
+  // fast path that skipped them would serve what they refuse. Each case: the refused request,
+  // then one the option lets through, both with the fast path on.
+  const healthJson = { h2: false, path: HEALTH, headers: jsonType, body: json({}) };
+  const healthGrpc = { h2: true, path: HEALTH, headers: grpcType, body: frame(0, healthProto()) };
+  const send = (servers: Awaited<ReturnType<typeof smallServers>>, r: Request) =>
+    r.h2 ? h2Request(servers.h2Url, "POST", r.path, r.headers, r.body) : h1Request(servers.h1Url, r);
+  const gate: Partial<ConnectRouterOptions> = {
+    requestGate(ctx) {
+      if (ctx.requestHeader.get("x-gate") !== "open") throw new ConnectError("closed", Code.PermissionDenied);
+    },
+  };
+
+  it.each([
+    ["a request gate", gate, healthJson, 403, { ...healthJson, headers: { ...jsonType, "x-gate": "open" } }],
+    [
+      "the Connect protocol-version header required",
+      { requireConnectProtocolHeader: true },
+      healthJson,
+      400,
+      { ...healthJson, headers: { ...jsonType, "connect-protocol-version": "1" } },
+    ],
+    ["the Connect protocol off", { connect: false }, healthJson, 415, healthGrpc],
+    ["gRPC off", { grpc: false }, healthGrpc, 415, healthJson],
+  ] as Array<[string, Partial<ConnectRouterOptions>, Request, number, Request]>)(
+    "%s",
+    async (_name, connectOptions, refused, refusedStatus, allowed) => {
+      const servers = await smallServers(true, 0, undefined, [], connectOptions);
+      try {
+        const answer = await send(servers, refused);
+        expect(answer.status).toBe(refusedStatus);
+        expect(servers.seen).toHaveLength(0);
+        expect((await send(servers, allowed)).status).toBe(200);
+        // Connect's handler served it: it aborts the call's signal at the end, the fast path does not.
+        expect(servers.seen.map((s) => s.signal.aborted)).toEqual([true]);
+      } finally {
+        servers.close();
+      }
+    },
+  );
+
+  it("names the option it would not apply, including one it does not know; Connect's defaults are applied", () => {
+    const base = {
+      routes: () => undefined,
+      contextValues: createContextValues,
+      fallback: () => undefined,
+      badRequest: () => undefined,
+      log: () => undefined,
+    };
+    expect(optionFastPathIgnores(base)).toBeUndefined();
+    expect(
+      optionFastPathIgnores({
+        ...base,
+        requireConnectProtocolHeader: false,
+        connect: true,
+        grpc: true,
+        grpcWeb: false,
+        readMaxBytes: 5,
+        requestGate: undefined,
+      }),
+    ).toBeUndefined();
+    expect(optionFastPathIgnores({ ...base, ...gate })).toBe("requestGate");
+    expect(optionFastPathIgnores({ ...base, grpc: false })).toBe("grpc");
+    expect(optionFastPathIgnores({ ...base, someLaterOption: 1 } as never)).toBe("someLaterOption");
   });
 });
 
