@@ -2,6 +2,19 @@
 // capability (emails, names, codes and tokens the service issued, identifiers).
 import { AuthError, invalidArgument } from "./errors.ts";
 
+/**
+ * A string that holds its own characters. A part cut from a longer string (by `slice`, `split`,
+ * `trim` or a regex capture, 13 characters or more) is a view that keeps the whole source alive,
+ * so a value cut from a client's header and kept (a session's user agent, an address from
+ * X-Forwarded-For, a token in a cache) would keep the whole header, up to 64 KiB over HTTP/2, for
+ * as long as it is kept. Latin-1 when that copies it exactly (header values always are), which
+ * keeps one byte a character; UTF-16 otherwise.
+ */
+export function ownCopy(value: string): string {
+  const latin1 = Buffer.from(value, "latin1").toString("latin1");
+  return latin1 === value ? latin1 : Buffer.from(value, "utf16le").toString("utf16le");
+}
+
 // In a `u` regular expression a surrogate pair is one code point, so \p{Cs} matches only a lone
 // (unpaired) surrogate: text JSON can carry ("\ud800") but UTF-8 cannot encode. MongoDB stores
 // strings as UTF-8 and replaces such halves with U+FFFD, which would make two different inputs

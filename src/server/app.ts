@@ -33,6 +33,7 @@ import { forwardAuthHandler, isForwardAuthPath } from "./forward-auth.ts";
 import { createListener, type LimitEvent, type ListenerStats, type NodeHandler } from "./listener.ts";
 import { createRpcHandler } from "../rpc/adapter.ts";
 import { requestValues } from "../rpc/request-values.ts";
+import { ownCopy } from "../input.ts";
 import { registerReflection } from "./reflection.ts";
 
 export type { Overrides } from "./compose.ts";
@@ -86,7 +87,8 @@ export function clientIp(req: NodeRequest, socketIp: string, trustProxyHops: num
   // Each trusted proxy appends the address it saw; the client is the one the outermost trusted
   // proxy saw. Entries further left were written by the client and prove nothing.
   const candidate = chain[chain.length - trustProxyHops];
-  return candidate !== undefined && /^[0-9a-fA-F:.]{2,45}$/.test(candidate) ? candidate : socketIp;
+  // A copy: the address is kept (sessions, attempt counts), and a part of the header keeps it whole.
+  return candidate !== undefined && /^[0-9a-fA-F:.]{2,45}$/.test(candidate) ? ownCopy(candidate) : socketIp;
 }
 
 /** The part of a Node response (HTTP/1.1 or HTTP/2 compatibility API) that sendJson needs. */

@@ -1,14 +1,8 @@
+import { ownCopy } from "../input.ts";
+
 /** How many of a token's last characters find its entry (see VerifiedTokenCache). */
 const keyLength = 32;
 const keyOf = (token: string) => (token.length <= keyLength ? token : token.slice(-keyLength));
-
-/**
- * A string that holds its own characters. A regex capture or a slice is a view that keeps its whole
- * source string alive, so a key or token cut from a client's Authorization header, padded to the
- * limit (64 KiB over HTTP/2), would make each entry cost that. Tokens are ASCII (verify checks their
- * shape first), so latin1 copies them exactly.
- */
-const ownCopy = (s: string) => Buffer.from(s, "latin1").toString("latin1");
 
 /**
  * Access tokens whose signature and claims have been checked, so that the same token presented
@@ -84,10 +78,8 @@ export class VerifiedTokenCache<T> {
   /** Remembers a verified token until `expiresAtMs`. */
   set(token: string, value: T, expiresAtMs: number, nowMs: number): void {
     if (this.#maxEntries === 0 || expiresAtMs <= nowMs) return;
+    // A copy: the token given may be cut from a client's Authorization header, padded to the limit.
     const owned = ownCopy(token);
-    // Only an exact copy is kept: a character above U+00FF would be stored as another, ASCII, token,
-    // which would then hit. Callers pass only checked ASCII tokens; this keeps it so if one did not.
-    if (owned !== token) return;
     const key = keyOf(owned);
     // An entry under the same key goes, whatever its token: the one just verified replaces it.
     this.#entries.delete(key);

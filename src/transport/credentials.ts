@@ -2,12 +2,13 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { TLSSocket } from "node:tls";
+import { ownCopy } from "../input.ts";
 
 const maxUserAgentLength = 512;
 
-/** The User-Agent header as stored with a session (bounded). */
+/** The User-Agent header as stored with a session: bounded, and a copy (not a view of the header: input.ts). */
 export function userAgentFrom(header: string | null | undefined): string {
-  return (header ?? "").slice(0, maxUserAgentLength);
+  return ownCopy((header ?? "").slice(0, maxUserAgentLength));
 }
 
 // `y`: matched at lastIndex (0) only. Module-level, so each call resets lastIndex before using it.
