@@ -38,8 +38,13 @@ export interface AccessTokens {
 
 const base64url = (json: string) => Buffer.from(json, "utf8").toString("base64url");
 
-// A JWT is three base64url parts; anything else is refused before any parsing.
-const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// A JWT is three base64url parts, the last one a signature of 64 bytes (Ed25519's, and ES256's r
+// and s) spelled the one way base64url spells it: 86 characters, the last of which carries 2 bits
+// and 4 zero bits. A decoder ignores those 4 bits, so without the last test every token would have
+// 16 spellings that verify (a 'B' for an 'A'): one token could take 16 places in the verified-token
+// cache, and the same token would not always be the same string. Anything else is refused before
+// any parsing.
+const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{85}[AQgw]$/;
 const maxTokenLength = 4096;
 
 /**

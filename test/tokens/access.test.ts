@@ -52,6 +52,28 @@ describe.each([
     const second = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
     expect(second.token).not.toBe(issued.token); // a fresh jti each time
   });
+
+  it("has one spelling: the 15 others of its signature's last character, which jose accepts, are refused", async () => {
+    const { ring } = await loadKeyRing({ current: parsePrivateKey(pemOf(type)) });
+    const clock = new TestClock();
+    const tokens = createAccessTokens(ring, { issuer: "https://auth.example", audience: "api", ttlSeconds: 900, cacheSize: 100 }, clock);
+    const { token } = await tokens.issue({ userId: "usr_1", sessionId: "ses_1", roles: ["user"], permissions: [] });
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = alphabet.indexOf(token.slice(-1));
+    // The other characters whose top 2 bits are the same: base64url decodes each to the same 64 bytes.
+    const respellings = Array.from({ length: 16 }, (_, low) => alphabet.charAt((last & 0b110000) | low))
+      .filter((c) => c !== token.slice(-1))
+      .map((c) => token.slice(0, -1) + c);
+    expect(respellings).toHaveLength(15);
+    const keys = createLocalJWKSet(tokens.jwks() as never);
+    for (const respelled of respellings) {
+      // The oracle: jose verifies each (so the test is about a real second spelling).
+      await expect(jwtVerify(respelled, keys, { currentDate: clock.now() })).resolves.toBeDefined();
+      await expect(tokens.verify(respelled)).rejects.toMatchObject({ reason: "INVALID_TOKEN" });
+    }
+    await expect(tokens.verify(token)).resolves.toMatchObject({ userId: "usr_1" });
+    expect(tokens.cacheStats().entries).toBe(1);
+  });
 });
 
 it("signing does not wait for libuv's thread pool, however busy argon2id keeps it", async () => {
