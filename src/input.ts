@@ -3,7 +3,7 @@
 import { AuthError, invalidArgument } from "./errors.ts";
 
 /**
- * A string that holds its own characters. A part cut from a longer string (by `slice`, `split`,
+ * A string that holds its own characters, for a value cut from client input that is kept. A part cut from a longer string (by `slice`, `split`,
  * `trim` or a regex capture, 13 characters or more) is a view that keeps the whole source alive,
  * so a value cut from a client's header and kept (a session's user agent, an address from
  * X-Forwarded-For, a token in a cache) would keep the whole header, up to 64 KiB over HTTP/2, for
@@ -46,7 +46,8 @@ export function normalizeEmail(field: string, raw: string): string {
   if (email.length === 0) throw invalidArgument(field, `${field} is required`);
   if (email.length > maxEmailLength) throw invalidArgument(field, `${field} must be at most ${maxEmailLength} characters`);
   if (!emailShape.test(email)) throw invalidArgument(field, `${field} is not a valid email address`);
-  return email;
+  // A copy: what trim cut can be a view of the whole request field, padding and all (ownCopy).
+  return ownCopy(email);
 }
 
 const maxDisplayNameLength = 100;
@@ -57,7 +58,8 @@ export function checkDisplayName(field: string, raw: string): string {
     throw invalidArgument(field, `${field} must be at most ${maxDisplayNameLength} characters`);
   }
   if (/[\p{Cc}\p{Cf}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
-  return name;
+  // Kept with the user: a copy, not a view of the padded field it was trimmed from (ownCopy).
+  return ownCopy(name);
 }
 
 const maxOpaqueLength = 256;

@@ -1,7 +1,7 @@
 // The shapes of what a client sends to the two-factor operations, checked before anything is
 // looked up.
 import { invalidArgument } from "../errors.ts";
-import { wellFormed } from "../input.ts";
+import { ownCopy, wellFormed } from "../input.ts";
 import { fromBase32, standardTotp } from "./totp.ts";
 
 const defaultDeviceName = "Authenticator";
@@ -26,7 +26,8 @@ export function checkDeviceName(field: string, raw: string, fallback = defaultDe
     throw invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
   }
   if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
-  return name;
+  // Kept with the device: a copy, not a view of the padded field it was trimmed from (ownCopy).
+  return ownCopy(name);
 }
 
 export function checkSecret(field: string, raw: string): Uint8Array {

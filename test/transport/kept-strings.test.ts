@@ -1,14 +1,15 @@
-// What the server keeps from a request header (a session's user agent, the client address from
-// X-Forwarded-For) is a copy of the part it keeps, not a view that keeps the whole header alive:
-// a client padding its headers to the limit (64 KiB over HTTP/2) must not make each session it
-// opens cost that.
+// What the server keeps from a request (a session's user agent, the client address from
+// X-Forwarded-For, an email, a display or device name trimmed from a request field) is a copy of
+// the part it keeps, not a view that keeps the whole header or field alive: a client padding them
+// to the limit (64 KiB) must not make each session, account or device it creates cost that.
 import type http from "node:http";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import { ownCopy } from "../../src/input.ts";
+import { checkDisplayName, normalizeEmail, ownCopy } from "../../src/input.ts";
 import { clientIp } from "../../src/server/app.ts";
 import { userAgentFrom } from "../../src/transport/credentials.ts";
+import { checkDeviceName } from "../../src/two-factor/inputs.ts";
 
 /** A header value of `length` characters, each one a fresh flat string, as Node makes them. */
 const header = (start: string, length: number) => {
@@ -57,5 +58,15 @@ describe("strings kept from request headers", () => {
     };
     expect(ip(42)).toBe("2001:db8:85a3::8a2e:370:2a");
     expect(heapKept(100, ip)).toBeLessThan(1_000_000);
+  });
+
+  it.each([
+    ["an email", (padded: string) => normalizeEmail("email", padded), (i: number) => `user${i}@example.com`],
+    ["a display name", (padded: string) => checkDisplayName("display_name", padded), (i: number) => `Ada Lovelace ${i}`],
+    ["a device name", (padded: string) => checkDeviceName("name", padded), (i: number) => `Ada's phone ${i}`],
+  ])("%s trimmed from a padded field keeps the value, not the field", (_what, check, value) => {
+    const kept = (i: number) => check(`${value(i)}${header(" ", 60_000).replaceAll("x", " ")}`);
+    expect(kept(3)).toBe(value(3));
+    expect(heapKept(100, kept)).toBeLessThan(1_000_000);
   });
 });
