@@ -40,7 +40,7 @@ const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
     revokeAllForUser: true,
     deleteAllForUser: true,
   },
-  refreshTokens: { insert: true, find: true, consume: true, delete: true, deleteAllForUser: true },
+  refreshTokens: { insert: true, find: true, consume: true, dropSpentBeyond: true, delete: true, deleteAllForUser: true },
   codes: { replace: true, find: true, consume: true, deleteAllForUser: true, add: true },
   attempts: { get: true, fail: true, forgive: true, clear: true },
   twoFactor: { get: true, save: true, delete: true },

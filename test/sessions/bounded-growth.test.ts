@@ -2,6 +2,7 @@
 // remembered, what an account leaves behind when deleted; and what it stores is only well-formed
 // text, so MongoDB's replacement of lone surrogates can never make two inputs collide.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spentTokensKeptPerSession } from "../../src/sessions/refresh.ts";
 import { tokenHash } from "../../src/tokens/opaque.ts";
 import { failure, fetchDriver, type Driver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
@@ -71,6 +72,26 @@ describe("bounded growth", () => {
     h.clock.advance(30_000); // past the grace window
     const replay = await failure(d.call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken }));
     expect(replay.reason).toBe("REFRESH_REVOKED");
+  });
+
+  it(`a session keeps its last ${spentTokensKeptPerSession} spent refresh tokens, however fast it refreshes; an older one is refused but ends nothing`, async () => {
+    const email = "fast-refresher@example.com";
+    let tokens = (await d.call("AuthService/Register", { email, password })).tokens;
+    const spent: string[] = [];
+    for (let i = 0; i < spentTokensKeptPerSession + 40; i++) {
+      spent.push(tokens.refreshToken);
+      tokens = (await d.call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken })).tokens;
+    }
+    const kept = await Promise.all(spent.map((t) => h.store.refreshTokens.find(tokenHash(t))));
+    expect(kept.slice(0, 40).every((t) => t === null)).toBe(true);
+    expect(kept.slice(40).every((t) => t !== null && t.consumedAt !== null)).toBe(true);
+    h.clock.advance(30_000); // past the grace window
+    // Too old to be remembered: refused, and the session lives on.
+    expect((await failure(d.call("AuthService/RefreshToken", { refreshToken: spent[0] }))).reason).toBe("INVALID_REFRESH");
+    await d.call("AuthService/GetCurrentUser", {}, tokens.accessToken);
+    // Remembered: reuse still ends the session.
+    expect((await failure(d.call("AuthService/RefreshToken", { refreshToken: spent[40] }))).reason).toBe("REFRESH_REVOKED");
+    expect((await failure(d.call("AuthService/GetCurrentUser", {}, tokens.accessToken))).reason).toBe("SESSION_REVOKED");
   });
 
   it("DeleteAccount also clears the account's password and second-factor attempt counters", async () => {

@@ -785,6 +785,53 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         await expect(store.refreshTokens.delete(hash())).resolves.toBeUndefined();
       });
 
+      it("dropSpentBeyond keeps a session's most recently spent tokens, its unspent one, and other sessions' tokens", async () => {
+        const userId = uid("usr");
+        const sessionId = uid("ses");
+        // A chain of refreshes, one a minute: each spends the token the one before stored.
+        const chain = Array.from({ length: 6 }, () => makeRefresh(userId, sessionId, now));
+        const other = makeRefresh(userId, uid("ses"), now);
+        for (const t of [...chain, other]) await store.refreshTokens.insert(t);
+        for (const [i, t] of chain.slice(0, 5).entries()) await spend(store, t.tokenHash, at(now, i * MINUTE));
+        await spend(store, other.tokenHash, now);
+
+        await store.refreshTokens.dropSpentBeyond(sessionId, 2);
+        const left = await Promise.all([...chain, other].map((t) => store.refreshTokens.find(t.tokenHash)));
+        // Spent at minutes 0-4: the three oldest go, minutes 3 and 4 stay; the unspent sixth stays.
+        expect(left.map((t) => t !== null)).toEqual([false, false, false, true, true, true, true]);
+        expect(left[5]?.consumedAt).toBeNull();
+
+        // At or under the bound, and for a session with no tokens, nothing changes.
+        await store.refreshTokens.dropSpentBeyond(sessionId, 2);
+        await store.refreshTokens.dropSpentBeyond(uid("ses"), 0);
+        expect((await Promise.all(chain.map((t) => store.refreshTokens.find(t.tokenHash)))).map((t) => t !== null)).toEqual([
+          false,
+          false,
+          false,
+          true,
+          true,
+          true,
+        ]);
+        // Dropped is unknown, as after the purge at expiry.
+        expect(await spend(store, (chain[0] as RefreshTokenRecord).tokenHash, now)).toEqual({ outcome: "unknown" });
+      });
+
+      it("dropSpentBeyond goes by when tokens were spent, not by when they were stored", async () => {
+        const [userId, sessionId] = [uid("usr"), uid("ses")];
+        const [first, second, third] = [0, 1, 2].map(() => makeRefresh(userId, sessionId, now)) as [
+          RefreshTokenRecord,
+          RefreshTokenRecord,
+          RefreshTokenRecord,
+        ];
+        for (const t of [first, second, third]) await store.refreshTokens.insert(t);
+        await spend(store, third.tokenHash, at(now, 0));
+        await spend(store, first.tokenHash, at(now, 2 * MINUTE));
+        await spend(store, second.tokenHash, at(now, MINUTE));
+        await store.refreshTokens.dropSpentBeyond(sessionId, 1);
+        const left = await Promise.all([first, second, third].map((t) => store.refreshTokens.find(t.tokenHash)));
+        expect(left.map((t) => t !== null)).toEqual([true, false, false]);
+      });
+
       it("deleteAllForUser removes the user's tokens and only theirs", async () => {
         const userId = uid("usr");
         const mine = [makeRefresh(userId, uid("ses"), now), makeRefresh(userId, uid("ses"), now)];

@@ -29,10 +29,15 @@ export function fakeCollection<T extends Document & { _id: string }>(
     },
     find(filter: Filter) {
       let order: Record<string, 1 | -1> = {};
+      let skipped = 0;
       let count = Number.POSITIVE_INFINITY;
       const cursor = {
         sort(by: Record<string, 1 | -1>) {
           order = by;
+          return cursor;
+        },
+        skip(n: number) {
+          skipped = n;
           return cursor;
         },
         limit(n: number) {
@@ -41,7 +46,7 @@ export function fakeCollection<T extends Document & { _id: string }>(
         },
         async toArray() {
           const found = new Query(filter).find(docs).sort(order).all() as T[];
-          return found.slice(0, count).map((d) => structuredClone(d));
+          return found.slice(skipped, skipped + count).map((d) => structuredClone(d));
         },
       };
       return cursor;

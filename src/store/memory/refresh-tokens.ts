@@ -80,6 +80,30 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
   const graceNamed: string[] = [];
   let graceHead = 0;
   let graceTimer: NodeJS.Timeout | undefined;
+  /** session id -> its tokens' hashes, in the order they were stored (for dropSpentBeyond). */
+  const bySession = new Map<string, Set<string>>();
+
+  function indexSession(tokenHash: string, sessionId: string): void {
+    let hashes = bySession.get(sessionId);
+    if (hashes === undefined) {
+      hashes = new Set();
+      bySession.set(sessionId, hashes);
+    }
+    hashes.add(tokenHash);
+  }
+
+  function unindexSession(tokenHash: string, sessionId: string): void {
+    const hashes = bySession.get(sessionId);
+    if (hashes === undefined) return;
+    hashes.delete(tokenHash);
+    if (hashes.size === 0) bySession.delete(sessionId);
+  }
+
+  /** Removes one row and its place in the session index. */
+  function remove(tokenHash: string): void {
+    const row = refreshTokens.delete(tokenHash);
+    if (row !== undefined) unindexSession(tokenHash, row.sessionId);
+  }
 
   /**
    * A successor pair past its grace window can never be handed out again (the service checks
@@ -121,6 +145,7 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
       assertOpen();
       if (refreshTokens.rows.has(token.tokenHash)) throw new Error("refresh token hash already exists");
       refreshTokens.set(token.tokenHash, storedRefreshToken(token));
+      indexSession(token.tokenHash, token.sessionId);
     },
 
     async find(tokenHash) {
@@ -155,13 +180,33 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
       return { outcome: "consumed", record: before };
     },
 
+    async dropSpentBeyond(sessionId, keep) {
+      assertOpen();
+      const hashes = bySession.get(sessionId);
+      if (hashes === undefined || hashes.size <= keep) return;
+      // The session's spent tokens, oldest spend first. Stored order is spending order for a
+      // chain of refreshes (each spends the token the last one stored), so the sort is skipped then.
+      const spent: { hash: string; consumedAt: number }[] = [];
+      let inOrder = true;
+      for (const hash of hashes) {
+        const consumedAt = refreshTokens.rows.get(hash)?.consumedAt ?? null;
+        if (consumedAt === null) continue;
+        if (spent.length > 0 && consumedAt < (spent[spent.length - 1] as { consumedAt: number }).consumedAt) inOrder = false;
+        spent.push({ hash, consumedAt });
+      }
+      if (spent.length <= keep) return;
+      if (!inOrder) spent.sort((a, b) => a.consumedAt - b.consumedAt);
+      for (const { hash } of spent.slice(0, spent.length - keep)) remove(hash);
+    },
+
     async delete(tokenHash) {
       assertOpen();
-      refreshTokens.delete(tokenHash);
+      remove(tokenHash);
     },
 
     async deleteAllForUser(userId) {
       assertOpen();
+      for (const [hash, row] of refreshTokens.forUser(userId)) unindexSession(hash, row.sessionId);
       refreshTokens.deleteAllForUser(userId);
     },
   };
@@ -170,7 +215,8 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
     store: refreshTokenStore,
     count: () => refreshTokens.rows.size,
     sweep: (now) => {
-      refreshTokens.purgeExpired(now, (t) => t.expiresAt);
+      const nowMs = now.getTime();
+      for (const [hash, row] of refreshTokens.rows) if (row.expiresAt <= nowMs) remove(hash);
       dropLapsedSuccessors();
     },
     close() {

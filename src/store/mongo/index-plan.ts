@@ -23,6 +23,8 @@ export const indexPlan = {
   ],
   refresh_tokens: [
     { key: { userId: 1 }, name: "userId" },
+    // A session's spent tokens, newest first: dropSpentBeyond after every refresh.
+    { key: { sessionId: 1, consumedAt: -1 }, name: "sessionId_consumedAt" },
     { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
   ],
   codes: [

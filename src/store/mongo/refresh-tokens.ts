@@ -74,6 +74,18 @@ export function mongoRefreshTokens(run: Run<{ refresh: Collection<RefreshTokenDo
         return existing === null ? { outcome: "unknown" } : { outcome: "reused", record: refreshFromDoc(existing) };
       }),
 
+    dropSpentBeyond: (sessionId, keep) =>
+      run(async (c) => {
+        // The session's spent tokens past the `keep` most recent (index sessionId_consumedAt): after
+        // each refresh, one at most once the session has refreshed `keep` times.
+        const beyond = await c.refresh
+          .find({ sessionId, consumedAt: { $ne: null } }, { ...limit, projection: { _id: 1 } })
+          .sort({ consumedAt: -1, _id: 1 })
+          .skip(keep)
+          .toArray();
+        if (beyond.length > 0) await c.refresh.deleteMany({ _id: { $in: beyond.map((d) => d._id) } }, limit);
+      }),
+
     delete: (tokenHash) =>
       run(async (c) => {
         await c.refresh.deleteOne({ _id: tokenHash }, limit);

@@ -47,6 +47,12 @@ export interface RefreshTokenStore {
    * anything else as reuse either way.
    */
   consume(tokenHash: string, now: Date, keepSpentUntil: Date, successor?: RefreshSuccessor | null): Promise<ConsumeRefreshResult>;
+  /**
+   * Removes the session's spent tokens but the `keep` spent most recently (by consumedAt); its
+   * unspent ones stay. Each refresh leaves its spent token behind for reuse detection, so without
+   * this a session refreshing as fast as it can would grow the store without bound.
+   */
+  dropSpentBeyond(sessionId: string, keep: number): Promise<void>;
   /** Removes one token (a successor minted for a spend that lost the race: never handed out). */
   delete(tokenHash: string): Promise<void>;
   deleteAllForUser(userId: string): Promise<void>;

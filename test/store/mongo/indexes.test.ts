@@ -59,6 +59,7 @@ const SESSIONS = [
 ];
 const REFRESH_TOKENS = [
   { key: { userId: 1 }, name: "userId" },
+  { key: { sessionId: 1, consumedAt: -1 }, name: "sessionId_consumedAt" },
   { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
 ];
 const CODES = [
@@ -131,7 +132,7 @@ describe("mongo indexes", () => {
       create("passkeys", PASSKEYS),
       create("provider_links", PROVIDER_LINKS),
     ]);
-    expect(log.entries).toEqual([{ level: "info", obj: { collections: 9, indexes: 16 }, msg: "mongo indexes ensured" }]);
+    expect(log.entries).toEqual([{ level: "info", obj: { collections: 9, indexes: 17 }, msg: "mongo indexes ensured" }]);
   });
 
   it("works without a logger", async () => {
