@@ -13,8 +13,15 @@ describe("configuration", () => {
     expect(c.mongodb).toBeUndefined();
     expect(c.maxSessionsPerUser).toBe(100);
     expect(c.refreshReuseDetectionSeconds).toBe(86_400);
-    expect(c.argon2).toEqual({ memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: availableParallelism() });
-    expect(loadConfig({ ARGON2_MAX_CONCURRENT: "3" }, noFiles).argon2.maxConcurrent).toBe(3);
+    expect(c.argon2).toEqual({
+      memoryKiB: 19456,
+      timeCost: 2,
+      parallelism: 1,
+      maxConcurrent: availableParallelism(),
+      maxWaiting: 128 * availableParallelism(),
+    });
+    expect(loadConfig({ ARGON2_MAX_CONCURRENT: "3" }, noFiles).argon2).toMatchObject({ maxConcurrent: 3, maxWaiting: 384 });
+    expect(loadConfig({ ARGON2_MAX_WAITING: "10" }, noFiles).argon2.maxWaiting).toBe(10);
     expect(c.jwt.accessTokenTtlSeconds).toBe(900);
     expect(c.jwt.accessTokenCacheSize).toBe(10_000);
     expect(c.registrationEnabled).toBe(true);
@@ -31,6 +38,7 @@ describe("configuration", () => {
     ["ARGON2_MEMORY_KIB", "1024"], // below the OWASP minimum
     ["ARGON2_TIME_COST", "1"],
     ["ARGON2_MAX_CONCURRENT", "0"],
+    ["ARGON2_MAX_WAITING", "0"],
     ["EMAIL_VERIFICATION_REQUIRED", "maybe"],
     ["MONGODB_URI", "postgres://localhost/db"],
     ["SMTP_URL", "not a url"],

@@ -8,17 +8,22 @@ export interface Argon2Settings {
   parallelism: number;
   /** Hashes computed at once; more wait their turn (src/passwords/hasher.ts). */
   maxConcurrent: number;
+  /** Hashes that may wait for a place; more are refused at once (src/passwords/hasher.ts). */
+  maxWaiting: number;
 }
 
-/** ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM, ARGON2_MAX_CONCURRENT. */
+/** ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM, ARGON2_MAX_CONCURRENT, ARGON2_MAX_WAITING. */
 export function argon2(env: Env, cpus = availableParallelism()): Argon2Settings {
+  const maxConcurrent = int(env, "ARGON2_MAX_CONCURRENT", cpus, 1, 1024);
   return {
     // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
     memoryKiB: int(env, "ARGON2_MEMORY_KIB", 19_456, 19_456, 4_194_304),
     timeCost: int(env, "ARGON2_TIME_COST", 2, 2, 100),
     parallelism: int(env, "ARGON2_PARALLELISM", 1, 1, 64),
     // The CPUs this process may run on (its affinity: 1 under `taskset -c 0`, as in npm run bench).
-    maxConcurrent: int(env, "ARGON2_MAX_CONCURRENT", cpus, 1, 1024),
+    maxConcurrent,
+    // 128 a place: about 2.5 s of hashing (20 ms each) before the last one starts.
+    maxWaiting: int(env, "ARGON2_MAX_WAITING", 128 * maxConcurrent, 1, 1_000_000),
   };
 }
 

@@ -27,7 +27,7 @@ import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { PasswordLockScope, SecurityEvents } from "../events.ts";
 import type { AttemptPolicy, AttemptStore, UserRecord } from "../store/port.ts";
-import type { PasswordHasher } from "./hasher.ts";
+import { HashingBusyError, type PasswordHasher } from "./hasher.ts";
 
 /** The limits of password guessing; an undefined one is off. */
 export interface PasswordLimits {
@@ -159,8 +159,19 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
       const user = typeof given === "function" ? await given() : given;
       await take(countersAfterLookup(deps.limits, email, from, user));
       let ok = false;
-      if (user === null || user.passwordHash === null) await hasher.burn(password);
-      else ok = await hasher.verify(user.passwordHash, password);
+      try {
+        if (user === null || user.passwordHash === null) await hasher.burn(password);
+        else ok = await hasher.verify(user.passwordHash, password);
+      } catch (err) {
+        // The server was too busy to check it: no guess was made, so its places are given back
+        // (and any lock it set lifted), or a flood of others' calls would count against the account.
+        if (err instanceof HashingBusyError) {
+          const now = deps.clock.now();
+          for (const { key, policy } of taken) if (policy !== undefined) await deps.attempts.forgive(key, now, policy);
+          forgiven = true;
+        }
+        throw err;
+      }
       if (!ok) return false;
       // A success forgives this client's failures (and strangers' per-account count, as before). The
       // address's count across accounts and the hourly bound only take back this guess's own count:

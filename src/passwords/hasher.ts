@@ -1,4 +1,5 @@
 import argon2 from "argon2";
+import { AuthError } from "../errors.ts";
 
 export interface Argon2Params {
   memoryKiB: number;
@@ -12,14 +13,38 @@ export interface Argon2Params {
    * a time; scratch measurement, bench:passwords measures it in place).
    */
   maxConcurrent: number;
+  /**
+   * Hashes that may wait for a place (ARGON2_MAX_WAITING); one more is refused at once, as
+   * RATE_LIMITED (HashingBusyError). Unbounded, the queue held every waiting call's request (about
+   * 14 kB each): a flood of sign-ups, whose clients need not even wait for the answer, grew it by
+   * tens of MB a second while the hashes drained at 40-50 a second a core. Optional: unbounded.
+   */
+  maxWaiting?: number;
+}
+
+/**
+ * The hashing queue is full: the server is busy, which says nothing about the password. Callers
+ * that counted the guess before hashing give its place back (passwords/check.ts), so that a flood
+ * of someone else's calls can never count against an account.
+ */
+export class HashingBusyError extends AuthError {
+  constructor() {
+    super("RATE_LIMITED", "the server is busy checking passwords; try again in a moment", { retryAfterSeconds: 1 });
+  }
 }
 
 /**
  * At most `limit` tasks running; the others start in the order they arrived as running ones end.
- * What a task throws reaches its caller, and frees its place like a result does.
+ * What a task throws reaches its caller, and frees its place like a result does. With `maxWaiting`
+ * tasks already waiting, one more is refused at once with what `full()` makes, without waiting.
  */
-export function createGate(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+export function createGate(
+  limit: number,
+  maxWaiting = Number.POSITIVE_INFINITY,
+  full: () => Error = () => new Error("the gate's queue is full"),
+): <T>(task: () => Promise<T>) => Promise<T> {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`the limit must be a whole number of at least 1, got ${limit}`);
+  if (!(maxWaiting >= 0)) throw new RangeError(`maxWaiting must be at least 0, got ${maxWaiting}`);
   let running = 0;
   const waiting: (() => void)[] = [];
   const release = () => {
@@ -29,6 +54,7 @@ export function createGate(limit: number): <T>(task: () => Promise<T>) => Promis
   };
   return async (task) => {
     if (running < limit) running++;
+    else if (waiting.length >= maxWaiting) throw full();
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
       return await task();
@@ -58,15 +84,10 @@ export async function createPasswordHasher(params: Argon2Params): Promise<Passwo
     timeCost: params.timeCost,
     parallelism: params.parallelism,
   } as const;
-  const gate = createGate(params.maxConcurrent);
+  const gate = createGate(params.maxConcurrent, params.maxWaiting, () => new HashingBusyError());
   const hash = (password: string) => gate(() => argon2.hash(password, options));
-  const verify = async (stored: string, password: string) => {
-    try {
-      return await gate(() => argon2.verify(stored, password));
-    } catch {
-      return false;
-    }
-  };
+  // A malformed stored hash is a mismatch; a full queue is not (it reaches the caller).
+  const verify = (stored: string, password: string) => gate(() => argon2.verify(stored, password).catch(() => false));
   const decoy = await hash("decoy password that no account has");
   return {
     hash,

@@ -1,6 +1,6 @@
 import argon2 from "argon2";
 import { describe, expect, it } from "vitest";
-import { createGate, createPasswordHasher } from "../../src/passwords/hasher.ts";
+import { createGate, createPasswordHasher, HashingBusyError } from "../../src/passwords/hasher.ts";
 
 /** A task that runs until `finish` is called, recording when it starts. */
 function pending(started: string[], name: string) {
@@ -62,6 +62,40 @@ describe("the hashing gate", () => {
     };
     await expect(gate(throwing)).rejects.toThrow("thrown at once");
     expect(await gate(async () => "next")).toBe("next");
+  });
+
+  it("refuses at once a task over its waiting room, without running it, and lets one in once a place is free", async () => {
+    const gate = createGate(1, 2, () => new Error("full"));
+    const started: string[] = [];
+    const tasks = ["a", "b", "c", "d"].map((name) => pending(started, name));
+    const results = tasks.map((t) => gate(t.task).catch((err: Error) => err.message));
+    await settle();
+    expect(started).toEqual(["a"]);
+    expect(await results[3]).toBe("full"); // a running, b and c waiting: d is refused
+    tasks[0]?.finish();
+    await settle();
+    expect(started).toEqual(["a", "b"]);
+    const e = pending(started, "e"); // c waits alone now: there is room again
+    const late = gate(e.task);
+    for (const t of [tasks[1], tasks[2]]) t?.finish();
+    await settle();
+    await settle();
+    e.finish();
+    expect(await late).toBe("e");
+    expect(await Promise.all(results.slice(0, 3))).toEqual(["a", "b", "c"]);
+    expect(started).toEqual(["a", "b", "c", "e"]);
+  });
+
+  it("a hasher whose queue is full answers RATE_LIMITED (busy), and a wrong stored hash is still a mismatch", async () => {
+    const hasher = await createPasswordHasher({ memoryKiB: 256, timeCost: 1, parallelism: 1, maxConcurrent: 1, maxWaiting: 0 });
+    const stored = await hasher.hash("correct horse battery staple");
+    const outcomes = await Promise.allSettled([hasher.verify(stored, "correct horse battery staple"), hasher.verify(stored, "x")]);
+    expect(outcomes[0]).toEqual({ status: "fulfilled", value: true });
+    expect(outcomes[1]?.status).toBe("rejected");
+    const busy = (outcomes[1] as PromiseRejectedResult).reason;
+    expect(busy).toBeInstanceOf(HashingBusyError);
+    expect([busy.reason, busy.retryAfterSeconds]).toEqual(["RATE_LIMITED", 1]);
+    expect(await hasher.verify("not a hash", "x")).toBe(false);
   });
 
   it("refuses a limit that is not a whole number of at least 1", () => {
