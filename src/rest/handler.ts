@@ -10,7 +10,7 @@ import { parseCookie, stringifySetCookie } from "cookie";
 import type { Caller } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { bearerFrom, userAgentFrom } from "../transport/credentials.ts";
+import { bearerFrom, cookieCount, repeatedCookie, userAgentFrom } from "../transport/credentials.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -203,6 +203,7 @@ export function createRestHandler(options: RestOptions) {
       const { route, params } = found;
       const bearer = bearerFrom(req.headers.authorization);
       const cookie = parseCookie(String(req.headers.cookie ?? ""))[sessionCookieName];
+      const cookieRepeated = cookie !== undefined && cookieCount(req.headers.cookie, sessionCookieName) > 1;
       const byCookie = req.headers.authorization === undefined && cookie !== undefined;
       const csrfGuarded = byCookie && (method !== "GET" || route.getWrites === true);
       // Forgery is decided before the body is read or its type judged: a forged text/plain form
@@ -216,6 +217,7 @@ export function createRestHandler(options: RestOptions) {
       const caller = async (): Promise<Caller> => {
         if (!byCookie) return ops.sessions.authenticate({ bearer });
         if (csrfGuarded) checkCsrf(req);
+        if (cookieRepeated) throw repeatedCookie();
         try {
           return await ops.sessions.authenticate({ cookie });
         } catch (err) {

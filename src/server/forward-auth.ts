@@ -10,7 +10,7 @@ import type { ForwardAuth, ForwardIdentity } from "../forward-auth/forward-auth.
 import type { Logger } from "../log.ts";
 import { httpStatus } from "../rest/envelopes.ts";
 import { sessionCookieName } from "../rest/handler.ts";
-import { bearerFrom } from "../transport/credentials.ts";
+import { bearerFrom, cookieCount, repeatedCookie } from "../transport/credentials.ts";
 import { clientGone, type NodeHandler } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
@@ -66,6 +66,7 @@ export function forwardAuthHandler(forwardAuth: ForwardAuth, log: Logger) {
         : { bearer: bearerFrom(authorization) ?? "" };
     let identity: ForwardIdentity;
     try {
+      if (authorization === undefined && cookieCount(req.headers.cookie, sessionCookieName) > 1) throw repeatedCookie();
       identity = await forwardAuth.check({ credential, requiredPermissions: requiredPermissions(req, search) });
     } catch (err) {
       if (clientGone(res)) return;

@@ -2,6 +2,7 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { TLSSocket } from "node:tls";
+import { AuthError } from "../errors.ts";
 import { ownCopy } from "../input.ts";
 
 const maxUserAgentLength = 512;
@@ -33,6 +34,28 @@ export function bearerFrom(header: string | null | undefined): string | undefine
   if (!whitespace.test(rest)) return rest.length > 0 ? rest : undefined;
   return tokenThenWhitespace.exec(rest)?.[1];
 }
+
+/**
+ * How many cookies named `name` a Cookie header carries. A browser sends every cookie that matches
+ * the request, and a host's own cookie can be joined by one of the same name that a sibling
+ * subdomain set for the parent domain (cookie tossing): a page on evil.example.com can plant
+ * `session=<its own session>; Domain=example.com; Path=/auth`, which browsers send first. Taking
+ * the first would have the victim's browser act in the attacker's session, so a caller that
+ * authenticates by this cookie refuses a request that carries more than one (repeatedCookie).
+ */
+export function cookieCount(header: string | undefined, name: string): number {
+  if (header === undefined || !header.includes(name)) return 0;
+  let count = 0;
+  for (const pair of header.split(";")) {
+    const eq = pair.indexOf("=");
+    if (eq !== -1 && pair.slice(0, eq).trim() === name) count++;
+  }
+  return count;
+}
+
+/** The refusal of a request whose session cookie is repeated (cookieCount). */
+export const repeatedCookie = () =>
+  new AuthError("INVALID_TOKEN", "the request carries more than one session cookie, and which is this browser's own cannot be told");
 
 /**
  * The client id and secret of an `Authorization: Basic` header (RFC 7617), each form-urldecoded

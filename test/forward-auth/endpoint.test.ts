@@ -68,6 +68,12 @@ describe("forward auth", () => {
     // A cookie whose MAC does not match is refused.
     const forged = await forward("/auth/forward", { headers: { cookie: cookie.replace(/.$/, (c) => (c === "A" ? "B" : "A")) } });
     expect(forged.status).toBe(401);
+    // Two session cookies (one planted by a sibling subdomain, say): which is the browser's own
+    // cannot be told, so neither is taken.
+    const mallory = await cookieOf("forward-tosser@example.com");
+    const tossed = await forward("/auth/forward", { headers: { cookie: `${mallory}; other=1; ${cookie}` } });
+    expect(tossed.status).toBe(401);
+    expect(tossed.headers.get("x-auth-user-id")).toBeNull();
   });
 
   it("answers 401 with a Bearer challenge and a tiny body without secrets", async () => {
@@ -216,3 +222,9 @@ describe("forward auth", () => {
     expect(m.value("authd_requests_total", { ...labels, status: "401", reason: "UNAUTHENTICATED" })).toBeGreaterThanOrEqual(1);
   });
 });
+
+/** Registers an account and signs it in over REST: its session cookie. */
+async function cookieOf(address: string): Promise<string> {
+  await rest(h, "POST", "/auth/register", { body: { email: address, password } });
+  return sessionCookie(await rest(h, "POST", "/auth/login", { body: { email: address, password } }));
+}

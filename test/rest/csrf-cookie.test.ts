@@ -125,3 +125,29 @@ describe.each(["/auth/logout", "/api/v1/auth/logout"])("POST %s clears the cooki
     expect(cross.headers.get("set-cookie")).toBeNull();
   });
 });
+
+describe("more than one session cookie", () => {
+  it("is refused (401 INVALID_TOKEN) rather than taken first: a cookie planted for the parent domain cannot put this browser in its session", async () => {
+    const own = await signIn();
+    const planted = await cookieOf("cookie-tosser@example.com");
+    // Browsers send the cookie with the longer path first: the planted one.
+    const both = await rest(h, "GET", "/auth/me", { cookie: `${planted}; ${own}` });
+    expect(both.status).toBe(401);
+    expect(both.body.code).toBe("INVALID_TOKEN");
+    const write = await rest(h, "PATCH", "/api/auth/profile", {
+      cookie: `${planted}; ${own}`,
+      headers: { origin: h.url },
+      body: { name: "x" },
+    });
+    expect(write.status).toBe(401);
+    // Each alone is its own account's, and the refusals ended neither.
+    expect((await rest(h, "GET", "/auth/me", { cookie: own })).body.email).toBe(email);
+    expect((await rest(h, "GET", "/auth/me", { cookie: planted })).body.email).toBe("cookie-tosser@example.com");
+  });
+});
+
+/** Registers an account and signs it in over REST: its session cookie. */
+async function cookieOf(address: string): Promise<string> {
+  await rest(h, "POST", "/auth/register", { body: { email: address, password } });
+  return sessionCookie(await rest(h, "POST", "/auth/login", { body: { email: address, password } }));
+}

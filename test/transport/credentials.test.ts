@@ -1,7 +1,7 @@
 // bearerFrom reads the Authorization header in steps for speed; the regular expression it replaced
 // is the oracle: for every header, both give the same token or both give none.
 import { describe, expect, it } from "vitest";
-import { bearerFrom } from "../../src/transport/credentials.ts";
+import { bearerFrom, cookieCount } from "../../src/transport/credentials.ts";
 
 const byRegex = (header: string) => /^Bearer[ ]+([^\s]+)\s*$/i.exec(header)?.[1];
 
@@ -108,5 +108,17 @@ describe("bearerFrom", () => {
     };
     expect(bearerFrom(sneaky as unknown as string)).toBeUndefined();
     expect(ran).toBe(false);
+  });
+});
+
+describe("cookieCount", () => {
+  it("counts the cookies of exactly that name", () => {
+    expect(cookieCount(undefined, "session")).toBe(0);
+    expect(cookieCount("", "session")).toBe(0);
+    expect(cookieCount("session=a.b", "session")).toBe(1);
+    expect(cookieCount("other=1; session=a.b", "session")).toBe(1);
+    expect(cookieCount("session=x.y; other=1;  session = a.b", "session")).toBe(2);
+    expect(cookieCount("sessionid=1; my_session=2; session", "session")).toBe(0);
+    expect(cookieCount("other=session=1", "session")).toBe(0);
   });
 });
