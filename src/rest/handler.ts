@@ -34,6 +34,8 @@ export interface RestOptions {
   cookieSecure: boolean;
   log: Logger;
   clientIp(req: Request): string;
+  /** Whether the client is known to have used HTTPS (server/app.ts): then an http: Origin is another site. */
+  knownHttps(req: Request): boolean;
   /** The service clock (session expiry is measured on it). */
   now(): Date;
 }
@@ -103,14 +105,17 @@ export function createRestHandler(options: RestOptions) {
   function checkCsrf(req: Request): void {
     const origin = req.headers.origin;
     if (typeof origin === "string" && origin !== "") {
-      let host: string | undefined;
+      let url: URL | undefined;
       try {
-        host = new URL(origin).host;
+        url = new URL(origin);
       } catch {
-        host = undefined;
+        url = undefined;
       }
       const own = req.headers.host ?? (req.headers as Record<string, string | undefined>)[":authority"];
-      if ((host !== undefined && host === own) || options.allowedOrigins.includes(origin)) return;
+      // The host alone, unless the client is known to be on HTTPS: then a page served over plain
+      // HTTP on the same host (injected by someone on the network, before HSTS) is another site.
+      const sameSite = url !== undefined && url.host === own && (url.protocol === "https:" || !options.knownHttps(req));
+      if (sameSite || options.allowedOrigins.includes(origin)) return;
       throw new AuthError("CSRF_REJECTED", "cross-site request refused: send the access token as a Bearer header");
     }
     const site = req.headers["sec-fetch-site"];

@@ -91,6 +91,19 @@ export function clientIp(req: NodeRequest, socketIp: string, trustProxyHops: num
   return candidate !== undefined && /^[0-9a-fA-F:.]{2,45}$/.test(candidate) ? ownCopy(candidate) : socketIp;
 }
 
+/**
+ * Whether the client is known to have sent the request over HTTPS: the server's own TLS, or, behind
+ * `trustProxyHops` proxies, the X-Forwarded-Proto the nearest one set (the last value; a client's
+ * own are further left). Unknown (a proxy that does not say) counts as not known.
+ */
+export function requestKnownHttps(req: NodeRequest, ownTls: boolean, trustProxyHops: number): boolean {
+  if (ownTls) return true;
+  if (trustProxyHops === 0) return false;
+  const header = req.headers["x-forwarded-proto"];
+  const values = (Array.isArray(header) ? header.join(",") : (header ?? "")).split(",");
+  return values[values.length - 1]?.trim().toLowerCase() === "https";
+}
+
 /** The part of a Node response (HTTP/1.1 or HTTP/2 compatibility API) that sendJson needs. */
 interface JsonSink {
   statusCode: number;
@@ -218,6 +231,7 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     cookieSecure: config.sessionCookieSecure,
     log,
     clientIp: clientIpOf,
+    knownHttps: (req) => requestKnownHttps(req, config.tls !== undefined, config.trustProxyHops),
     now: () => clock.now(),
   });
 

@@ -146,6 +146,36 @@ describe("more than one session cookie", () => {
   });
 });
 
+describe("an http: Origin when the client is known to be on HTTPS", () => {
+  // Behind one trusted proxy that says the client came over HTTPS, a page on the same host served
+  // over plain HTTP (injected by someone on the network before HSTS applies) is another site.
+  let proxied: Harness;
+  beforeAll(async () => {
+    proxied = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", TRUST_PROXY_HOPS: "1" });
+    await rest(proxied, "POST", "/auth/register", { body: { email, password } });
+  });
+  afterAll(() => proxied?.close());
+
+  it("is refused as cross-site; the https: Origin of the same host passes, and so does http: when the scheme is not known", async () => {
+    const cookie = sessionCookie(await rest(proxied, "POST", "/auth/login", { body: { email, password } }));
+    const write = (origin: string, proto?: string) =>
+      rest(proxied, "PATCH", "/api/auth/profile", {
+        cookie,
+        body: { name: "Ada" },
+        headers: { origin, ...(proto === undefined ? {} : { "x-forwarded-proto": proto }) },
+      });
+    const httpOrigin = proxied.url;
+    const httpsOrigin = proxied.url.replace(/^http:/, "https:");
+    const refused = await write(httpOrigin, "https");
+    expect([refused.status, refused.body.code]).toEqual([403, "CSRF_REJECTED"]);
+    expect((await write(httpsOrigin, "https")).status).toBe(200);
+    // The nearest proxy's value counts, not one the client put further left.
+    expect((await write(httpOrigin, "http, https")).status).toBe(403);
+    expect((await write(httpOrigin, "https, http")).status).toBe(200);
+    expect((await write(httpOrigin)).status).toBe(200);
+  });
+});
+
 /** Registers an account and signs it in over REST: its session cookie. */
 async function cookieOf(address: string): Promise<string> {
   await rest(h, "POST", "/auth/register", { body: { email: address, password } });
