@@ -86,6 +86,8 @@ export interface Config {
   /** How long a known-device token stays valid (each sign-in renews it). */
   deviceTokenTtlSeconds: number;
   registrationEnabled: boolean;
+  /** Sign-ups a client network may attempt in an hour; 0 turns the bound off. */
+  registrationsPerAddressPerHour: number;
   emailVerificationRequired: boolean;
   emailVerificationTtlSeconds: number;
   passwordResetTtlSeconds: number;
@@ -186,6 +188,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     loginAccountMaxFailuresPerHour: accountHourlyBound(env),
     deviceTokenTtlSeconds: int(env, "DEVICE_TOKEN_TTL_SECONDS", 90 * day, 3_600, 400 * day),
     registrationEnabled: bool(env, "REGISTRATION_ENABLED", true),
+    registrationsPerAddressPerHour: int(env, "REGISTRATION_MAX_PER_ADDRESS_PER_HOUR", 100, 0, 1_000_000),
     emailVerificationRequired: bool(env, "EMAIL_VERIFICATION_REQUIRED", true),
     emailVerificationTtlSeconds: int(env, "EMAIL_VERIFICATION_TTL_SECONDS", day, 60, 30 * day),
     passwordResetTtlSeconds: int(env, "PASSWORD_RESET_TTL_SECONDS", 3_600, 60, day),

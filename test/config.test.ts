@@ -25,6 +25,8 @@ describe("configuration", () => {
     expect(c.jwt.accessTokenTtlSeconds).toBe(900);
     expect(c.jwt.accessTokenCacheSize).toBe(10_000);
     expect(c.registrationEnabled).toBe(true);
+    expect(c.registrationsPerAddressPerHour).toBe(100);
+    expect(loadConfig({ REGISTRATION_MAX_PER_ADDRESS_PER_HOUR: "0" }, noFiles).registrationsPerAddressPerHour).toBe(0);
     expect(c.emailVerificationRequired).toBe(true);
     expect(c.emailVerificationTtlSeconds).toBe(86_400);
     expect(c.passwordResetTtlSeconds).toBe(3_600);
@@ -39,6 +41,7 @@ describe("configuration", () => {
     ["ARGON2_TIME_COST", "1"],
     ["ARGON2_MAX_CONCURRENT", "0"],
     ["ARGON2_MAX_WAITING", "0"],
+    ["REGISTRATION_MAX_PER_ADDRESS_PER_HOUR", "-1"],
     ["EMAIL_VERIFICATION_REQUIRED", "maybe"],
     ["MONGODB_URI", "postgres://localhost/db"],
     ["SMTP_URL", "not a url"],

@@ -1,6 +1,7 @@
 // The account's own life: registration, profile, email verification, password change and reset,
 // linked sign-in methods, deletion. Signing in is its own capability (src/sign-in).
 import { randomUUID } from "node:crypto";
+import { countClientStart } from "../attempt-limit.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import type { Background } from "../background.ts";
 import type { Clock } from "../clock.ts";
@@ -38,10 +39,19 @@ export type { AccountView } from "./account.ts";
 
 export interface AccountPolicy {
   registrationEnabled: boolean;
+  /**
+   * Sign-ups a client network (an IPv4 address, an IPv6 /64) may attempt in an hour (0: no bound).
+   * Accounts are kept for good, verified or not, and each sign-up costs an argon2id hash: without
+   * a bound one client could fill the store and the hashing queue with accounts of made-up emails.
+   */
+  registrationsPerAddressPerHour: number;
   emailVerificationRequired: boolean;
   emailVerificationTtlSeconds: number;
   passwordResetTtlSeconds: number;
 }
+
+const tooManySignUps = (retryAfterSeconds: number) =>
+  new AuthError("RATE_LIMITED", "too many sign-ups from this network; try again later", { retryAfterSeconds });
 
 export interface AccountsDeps {
   store: Pick<Store, "users" | "codes" | "attempts" | "twoFactor" | "passkeys" | "providerLinks">;
@@ -137,6 +147,14 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (!policy.registrationEnabled) {
         throw new AuthError("REGISTRATION_DISABLED", "registration is disabled on this server");
       }
+      // Every attempt counts, whatever it becomes (EMAIL_EXISTS too): it is the work that is bounded.
+      await countClientStart(
+        { attempts: store.attempts, clock },
+        "register-client",
+        client.ipAddress,
+        policy.registrationsPerAddressPerHour,
+        tooManySignUps,
+      );
       const email = normalizeEmail("email", input.email);
       const displayName = checkDisplayName("display_name", input.displayName);
       const password = await deps.passwordPolicy("password", input.password, { email, displayName });

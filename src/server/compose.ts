@@ -282,6 +282,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       audit,
       policy: {
         registrationEnabled: config.registrationEnabled,
+        registrationsPerAddressPerHour: config.registrationsPerAddressPerHour,
         emailVerificationRequired: config.emailVerificationRequired,
         emailVerificationTtlSeconds: config.emailVerificationTtlSeconds,
         passwordResetTtlSeconds: config.passwordResetTtlSeconds,
