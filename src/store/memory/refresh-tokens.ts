@@ -80,29 +80,29 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
   const graceNamed: string[] = [];
   let graceHead = 0;
   let graceTimer: NodeJS.Timeout | undefined;
-  /** session id -> its tokens' hashes, in the order they were stored (for dropSpentBeyond). */
-  const bySession = new Map<string, Set<string>>();
+  /**
+   * session id -> its spent tokens' hashes in the order they were spent (a Set keeps insertion
+   * order), for dropSpentBeyond: the oldest are first, so a refresh drops one without a scan.
+   */
+  const spentBySession = new Map<string, Set<string>>();
 
-  function indexSession(tokenHash: string, sessionId: string): void {
-    let hashes = bySession.get(sessionId);
+  function noteSpent(tokenHash: string, sessionId: string): void {
+    let hashes = spentBySession.get(sessionId);
     if (hashes === undefined) {
       hashes = new Set();
-      bySession.set(sessionId, hashes);
+      spentBySession.set(sessionId, hashes);
     }
     hashes.add(tokenHash);
   }
 
-  function unindexSession(tokenHash: string, sessionId: string): void {
-    const hashes = bySession.get(sessionId);
-    if (hashes === undefined) return;
-    hashes.delete(tokenHash);
-    if (hashes.size === 0) bySession.delete(sessionId);
-  }
-
-  /** Removes one row and its place in the session index. */
+  /** Removes one row, and its place among its session's spent tokens. */
   function remove(tokenHash: string): void {
     const row = refreshTokens.delete(tokenHash);
-    if (row !== undefined) unindexSession(tokenHash, row.sessionId);
+    if (row === undefined || row.consumedAt === null) return;
+    const hashes = spentBySession.get(row.sessionId);
+    if (hashes === undefined) return;
+    hashes.delete(tokenHash);
+    if (hashes.size === 0) spentBySession.delete(row.sessionId);
   }
 
   /**
@@ -145,7 +145,6 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
       assertOpen();
       if (refreshTokens.rows.has(token.tokenHash)) throw new Error("refresh token hash already exists");
       refreshTokens.set(token.tokenHash, storedRefreshToken(token));
-      indexSession(token.tokenHash, token.sessionId);
     },
 
     async find(tokenHash) {
@@ -170,6 +169,7 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
         successor: storedSuccessor(successor),
       };
       refreshTokens.set(tokenHash, spent);
+      noteSpent(tokenHash, spent.sessionId);
       if (spent.successor !== null) {
         pairHolders.set(spent.successor.tokenHash, tokenHash);
         graceUntils.push(spent.successor.graceUntil);
@@ -182,21 +182,13 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
 
     async dropSpentBeyond(sessionId, keep) {
       assertOpen();
-      const hashes = bySession.get(sessionId);
-      if (hashes === undefined || hashes.size <= keep) return;
-      // The session's spent tokens, oldest spend first. Stored order is spending order for a
-      // chain of refreshes (each spends the token the last one stored), so the sort is skipped then.
-      const spent: { hash: string; consumedAt: number }[] = [];
-      let inOrder = true;
+      const hashes = spentBySession.get(sessionId);
+      if (hashes === undefined) return;
+      // Oldest spend first; remove() takes each out of the set, so its size is what is left.
       for (const hash of hashes) {
-        const consumedAt = refreshTokens.rows.get(hash)?.consumedAt ?? null;
-        if (consumedAt === null) continue;
-        if (spent.length > 0 && consumedAt < (spent[spent.length - 1] as { consumedAt: number }).consumedAt) inOrder = false;
-        spent.push({ hash, consumedAt });
+        if (hashes.size <= keep) break;
+        remove(hash);
       }
-      if (spent.length <= keep) return;
-      if (!inOrder) spent.sort((a, b) => a.consumedAt - b.consumedAt);
-      for (const { hash } of spent.slice(0, spent.length - keep)) remove(hash);
     },
 
     async delete(tokenHash) {
@@ -206,8 +198,7 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
 
     async deleteAllForUser(userId) {
       assertOpen();
-      for (const [hash, row] of refreshTokens.forUser(userId)) unindexSession(hash, row.sessionId);
-      refreshTokens.deleteAllForUser(userId);
+      for (const [hash] of refreshTokens.forUser(userId)) remove(hash);
     },
   };
 

@@ -48,8 +48,8 @@ export interface RefreshTokenStore {
    */
   consume(tokenHash: string, now: Date, keepSpentUntil: Date, successor?: RefreshSuccessor | null): Promise<ConsumeRefreshResult>;
   /**
-   * Removes the session's spent tokens but the `keep` spent most recently (by consumedAt); its
-   * unspent ones stay. Each refresh leaves its spent token behind for reuse detection, so without
+   * Removes the session's spent tokens but the `keep` spent most recently; its unspent ones stay.
+   * "Most recently" by the order of the spends (consumedAt, as the service's clock only moves on). Each refresh leaves its spent token behind for reuse detection, so without
    * this a session refreshing as fast as it can would grow the store without bound.
    */
   dropSpentBeyond(sessionId: string, keep: number): Promise<void>;
