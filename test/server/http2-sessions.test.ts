@@ -3,11 +3,10 @@
 // with connections that come and go, which no connection limit bounds (only open ones count).
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ConnectionLimits } from "../../src/config.ts";
 import { createHttp2SessionWatch } from "../../src/server/http2-sessions.ts";
+import { collectGarbage } from "../support/heap.ts";
 
 const windowMs = 300;
 const limits = {
@@ -52,8 +51,6 @@ function callAndLeave(url: string, end: "destroy" | "goaway" | "server"): Promis
 
 describe("the HTTP/2 session watch", () => {
   it("keeps no session once it has closed, however it ended (Node's idle timer would hold each for the idle timeout)", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     let collected = 0;
     const collect = new FinalizationRegistry(() => collected++);
     const { server, watch, url } = await watchedServer((session) => collect.register(session, undefined));
@@ -66,7 +63,7 @@ describe("the HTTP/2 session watch", () => {
     const ends = ["destroy", "goaway", "server"] as const;
     for (let i = 0; i < 60; i++) await callAndLeave(url, ends[i % 3] as (typeof ends)[number]);
     for (let round = 0; round < 20 && collected < 60; round++) {
-      gc();
+      collectGarbage();
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     expect(watch.open.size).toBe(0);

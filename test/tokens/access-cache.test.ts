@@ -1,8 +1,6 @@
 // The verified-token cache (src/tokens/verified-cache.ts) behind accessTokens.verify: a token
 // verified once is not verified again, but the cache never answers for a token it has not
 // verified itself (any other signature, payload or prefix), nor after the token's expiry.
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { beforeEach, describe, expect, it } from "vitest";
 import { bearerFrom } from "../../src/transport/credentials.ts";
 import { AuthError } from "../../src/errors.ts";
@@ -10,6 +8,7 @@ import { createAccessTokens, type AccessTokens } from "../../src/tokens/access.t
 import { loadKeyRing, type KeyRing } from "../../src/tokens/keys.ts";
 import { VerifiedTokenCache } from "../../src/tokens/verified-cache.ts";
 import { TestClock } from "../support/harness.ts";
+import { heapUsedAfterGc } from "../support/heap.ts";
 
 const ttlSeconds = 900;
 let ring: KeyRing;
@@ -172,13 +171,7 @@ describe("access tokens: the verified-token cache", () => {
   it("an entry holds a copy of its token, not the padded header the token was cut from", async () => {
     // A regex capture is a slice that keeps its whole source string alive: were the slice the key,
     // each entry would hold its request's Authorization header, 64 KiB if the client padded it.
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
-    const heap = () => {
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
-    };
+    const heap = heapUsedAfterGc;
     const entries = 150;
     const tokens = tokensWith(entries);
     const issuer = replica();

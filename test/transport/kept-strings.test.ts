@@ -3,12 +3,11 @@
 // the part it keeps, not a view that keeps the whole header or field alive: a client padding them
 // to the limit (64 KiB) must not make each session, account or device it creates cost that.
 import type http from "node:http";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { checkDisplayName, normalizeEmail, ownCopy } from "../../src/input.ts";
 import { clientIp } from "../../src/server/app.ts";
 import { userAgentFrom } from "../../src/transport/credentials.ts";
+import { heapUsedAfterGc } from "../support/heap.ts";
 import { checkDeviceName } from "../../src/two-factor/inputs.ts";
 
 /** A header value of `length` characters, each one a fresh flat string, as Node makes them. */
@@ -20,16 +19,9 @@ const header = (start: string, length: number) => {
 
 /** The heap kept by what `keep` returns, over `count` calls (each given a fresh 60 kB header). */
 function heapKept(count: number, keep: (i: number) => string): number {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  const heap = () => {
-    gc();
-    gc();
-    return process.memoryUsage().heapUsed;
-  };
-  const before = heap();
+  const before = heapUsedAfterGc();
   const kept = Array.from({ length: count }, (_, i) => keep(i));
-  const after = heap();
+  const after = heapUsedAfterGc();
   expect(kept).toHaveLength(count);
   return after - before;
 }
