@@ -27,6 +27,8 @@ export interface RefreshDeps {
   /** The session and its user if it is live now (sessions.ts's liveSession). */
   liveSession: (sessionId: string, userId: string, now: Date) => Promise<{ session: SessionRecord; user: UserRecord } | null>;
   issuePair: (session: SessionRecord, user: UserRecord, expiresAt: Date) => Promise<TokenPair>;
+  /** Ends a session (sessions.ts's endSession): revoked, its refresh tokens kept for reuse detection only. */
+  endSession: (sessionId: string, userId: string, now: Date) => Promise<boolean>;
 }
 
 /** What is sealed of a pair for the grace window: the two tokens and their expiries. */
@@ -56,7 +58,7 @@ export function createRefresh(deps: RefreshDeps) {
    * session (every token descended from the same sign-in) is revoked.
    */
   async function reuseDetected(sessionId: string, userId: string, now: Date): Promise<never> {
-    await store.sessions.revoke(sessionId, userId, now);
+    await deps.endSession(sessionId, userId, now);
     deps.log.warn({ sessionId, userId }, "refresh token reuse: session revoked");
     deps.events.refreshReuse();
     throw new AuthError("REFRESH_REVOKED", "the refresh token was already used; the session has been revoked");

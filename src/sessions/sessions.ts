@@ -163,6 +163,18 @@ export function createSessions(deps: SessionsDeps) {
   }
 
   /**
+   * Ends one session of the user (false if it was not live): revoked, and its refresh tokens
+   * remembered (a refresh with one refused as REFRESH_REVOKED) only as long as a spent one is, the
+   * reuse-detection window, not for the rest of their 7 or 30 days: a client signing in and out in
+   * a loop would otherwise leave one behind each time, for a month.
+   */
+  async function endSession(sessionId: string, userId: string, now: Date): Promise<boolean> {
+    const revoked = await store.sessions.revoke(sessionId, userId, now);
+    if (revoked) await store.refreshTokens.expireSession(sessionId, userId, addSeconds(now, policy.refreshReuseDetectionSeconds));
+    return revoked;
+  }
+
+  /**
    * Keeps at most `maxSessionsPerUser` live sessions: the oldest beyond it are revoked. Asked
    * first, and counted no further than one past the cap: every sign-in comes through here, and
    * listing (and, in MongoDB, reading) all of a user's sessions each time cost a sign-in more the
@@ -174,7 +186,7 @@ export function createSessions(deps: SessionsDeps) {
     if (!(await store.sessions.moreLiveThan(userId, now, policy.maxSessionsPerUser))) return;
     const live = await liveSessionsOf(userId, now);
     for (const old of live.slice(policy.maxSessionsPerUser)) {
-      await store.sessions.revoke(old.id, userId, now);
+      await endSession(old.id, userId, now);
       deps.log.info({ userId, sessionId: old.id }, "session limit reached: oldest session revoked");
     }
   }
@@ -189,6 +201,7 @@ export function createSessions(deps: SessionsDeps) {
     ttlFor,
     liveSession,
     issuePair,
+    endSession,
   });
 
   return {
@@ -281,7 +294,7 @@ export function createSessions(deps: SessionsDeps) {
     /** Revokes one of the caller's sessions; someone else's id is reported exactly like an unknown one. */
     async revoke(caller: Caller, rawId: string): Promise<void> {
       const id = checkId("session_id", rawId);
-      const revoked = await store.sessions.revoke(id, caller.userId, clock.now());
+      const revoked = await endSession(id, caller.userId, clock.now());
       if (!revoked) throw new AuthError("NOT_FOUND", "no such session", { field: "session_id" });
     },
 
@@ -303,12 +316,12 @@ export function createSessions(deps: SessionsDeps) {
     },
 
     async logout(caller: Caller): Promise<void> {
-      await store.sessions.revoke(caller.sessionId, caller.userId, clock.now());
+      await endSession(caller.sessionId, caller.userId, clock.now());
     },
 
     /** Ends one session of the user (a sign-in that must not stand after all). */
     async end(sessionId: string, userId: string): Promise<void> {
-      await store.sessions.revoke(sessionId, userId, clock.now());
+      await endSession(sessionId, userId, clock.now());
     },
 
     /** Removes every session and refresh token of a user whose account is being deleted. */

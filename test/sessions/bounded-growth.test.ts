@@ -94,6 +94,21 @@ describe("bounded growth", () => {
     expect((await failure(d.call("AuthService/GetCurrentUser", {}, tokens.accessToken))).reason).toBe("SESSION_REVOKED");
   });
 
+  it("an ended session's refresh token is remembered for the reuse-detection window, not the rest of its life", async () => {
+    const email = "signs-in-and-out@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const tokens = (await d.call("AuthService/Login", { email, password, rememberMe: true })).tokens;
+    const stored = async () => h.store.refreshTokens.find(tokenHash(tokens.refreshToken));
+    expect((await stored())!.expiresAt.getTime()).toBeGreaterThan(h.clock.now().getTime() + 7 * 24 * 3600_000);
+    await d.call("AuthService/Logout", {}, tokens.accessToken);
+    expect((await stored())!.expiresAt.getTime()).toBe(h.clock.now().getTime() + 3600_000);
+    // Still the session's end that a refresh hears of, within the window.
+    expect((await failure(d.call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken }))).reason).toBe("REFRESH_REVOKED");
+    // After it, expired (and purged at the next sweep or by MongoDB's TTL index).
+    h.clock.advance(3600_000);
+    expect((await failure(d.call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken }))).reason).toBe("REFRESH_EXPIRED");
+  });
+
   it("DeleteAccount also clears the account's password and second-factor attempt counters", async () => {
     const email = "leaving@example.com";
     const tokens = (await d.call("AuthService/Register", { email, password })).tokens;

@@ -832,6 +832,26 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(left.map((t) => t !== null)).toEqual([false, true, false]);
       });
 
+      it("expireSession brings the expiry of the session's tokens, spent or not, forward to `until`, never back", async () => {
+        const userId = uid("usr");
+        const sessionId = uid("ses");
+        const unspent = makeRefresh(userId, sessionId, now, { expiresAt: at(now, 30 * DAY) });
+        const spent = makeRefresh(userId, sessionId, now, { expiresAt: at(now, 30 * DAY) });
+        const sooner = makeRefresh(userId, sessionId, now, { expiresAt: at(now, MINUTE) });
+        const otherSession = makeRefresh(userId, uid("ses"), now, { expiresAt: at(now, 30 * DAY) });
+        for (const t of [unspent, spent, sooner, otherSession]) await store.refreshTokens.insert(t);
+        await spend(store, spent.tokenHash, now);
+
+        await store.refreshTokens.expireSession(sessionId, userId, at(now, DAY));
+        const after = await Promise.all([unspent, spent, sooner, otherSession].map((t) => store.refreshTokens.find(t.tokenHash)));
+        expect(after.map((t) => t?.expiresAt)).toEqual([at(now, DAY), at(now, DAY), at(now, MINUTE), at(now, 30 * DAY)]);
+        expect(after[0]?.consumedAt).toBeNull();
+        // A session the user does not have, or no such session: nothing changes.
+        await store.refreshTokens.expireSession(sessionId, uid("usr"), now);
+        await store.refreshTokens.expireSession(uid("ses"), userId, now);
+        expect((await store.refreshTokens.find(unspent.tokenHash))?.expiresAt).toEqual(at(now, DAY));
+      });
+
       it("deleteAllForUser removes the user's tokens and only theirs", async () => {
         const userId = uid("usr");
         const mine = [makeRefresh(userId, uid("ses"), now), makeRefresh(userId, uid("ses"), now)];

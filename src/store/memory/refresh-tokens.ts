@@ -191,6 +191,15 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
       }
     },
 
+    async expireSession(sessionId, userId, until) {
+      assertOpen();
+      const untilMs = until.getTime();
+      // Rows are this store's own (reads copy them): changed in place.
+      for (const [, row] of refreshTokens.forUser(userId)) {
+        if (row.sessionId === sessionId && row.expiresAt > untilMs) row.expiresAt = untilMs;
+      }
+    },
+
     async delete(tokenHash) {
       assertOpen();
       remove(tokenHash);

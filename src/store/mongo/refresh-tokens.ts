@@ -86,6 +86,12 @@ export function mongoRefreshTokens(run: Run<{ refresh: Collection<RefreshTokenDo
         if (beyond.length > 0) await c.refresh.deleteMany({ _id: { $in: beyond.map((d) => d._id) } }, limit);
       }),
 
+    expireSession: (sessionId, userId, until) =>
+      run(async (c) => {
+        // sessionId leads the sessionId_consumedAt index; the TTL index then removes them at `until`.
+        await c.refresh.updateMany({ sessionId, userId }, { $min: { expiresAt: until } }, limit);
+      }),
+
     delete: (tokenHash) =>
       run(async (c) => {
         await c.refresh.deleteOne({ _id: tokenHash }, limit);

@@ -53,6 +53,12 @@ export interface RefreshTokenStore {
    * this a session refreshing as fast as it can would grow the store without bound.
    */
   dropSpentBeyond(sessionId: string, keep: number): Promise<void>;
+  /**
+   * Moves the expiry of every token of the session (spent or not) to `until` where that is sooner:
+   * an ended session's tokens are remembered (a refresh with one is refused as the session's end)
+   * only as long as a spent one is, not for the rest of their 7 or 30 days.
+   */
+  expireSession(sessionId: string, userId: string, until: Date): Promise<void>;
   /** Removes one token (a successor minted for a spend that lost the race: never handed out). */
   delete(tokenHash: string): Promise<void>;
   deleteAllForUser(userId: string): Promise<void>;
