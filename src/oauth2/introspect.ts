@@ -98,7 +98,9 @@ function callerCredential(
   }
   const bearer = bearerFrom(header);
   if (bearer !== undefined) return { bearer, scheme: "Bearer" };
-  const certified = certificates ? verifiedClientName(req) : undefined;
+  // Only with no Authorization header at all: a malformed one is refused, not passed over for the
+  // certificate (rpc/context.ts, principalBearer).
+  const certified = certificates && header === undefined ? verifiedClientName(req) : undefined;
   if (certified !== undefined) return { bearer: undefined, certified, scheme: "Bearer" };
   throw new Refusal(401, "invalid_client", "client authentication is required (HTTP Basic or Bearer with an API key)", {
     "www-authenticate": `Basic ${realm}, Bearer ${realm}`,

@@ -14,7 +14,7 @@ import {
 import type { AdminUserView } from "../admin/admin.ts";
 import type { Operations } from "../operations.ts";
 import type { AuditEventRecord } from "../store/port.ts";
-import { bearerToken, clientCertificateKey, clientInfo } from "./context.ts";
+import { clientCertificateKey, clientInfo, principalBearer } from "./context.ts";
 import { sessionMessage } from "./messages.ts";
 
 function adminUserMessage(u: AdminUserView): AdminUser {
@@ -50,7 +50,7 @@ function auditEventMessage(e: AuditEventRecord): AuditEvent {
 export function registerAdminService(router: ConnectRouter, ops: Operations): void {
   const { admin, principals } = ops;
   // Users with the permission, or service accounts granted it (an API key or a client certificate).
-  const caller = (ctx: HandlerContext) => principals.authenticate(bearerToken(ctx), ctx.values.get(clientCertificateKey));
+  const caller = (ctx: HandlerContext) => principals.authenticate(principalBearer(ctx), ctx.values.get(clientCertificateKey));
 
   router.service(AdminService, {
     async listUsers(req, ctx) {

@@ -32,6 +32,18 @@ export function bearerToken(ctx: HandlerContext): string | undefined {
 }
 
 /**
+ * The bearer credential of a call that a client certificate may also authenticate (principals):
+ * undefined only when the request has no Authorization header at all, since only then does the
+ * certificate count. A header that is not a well-formed Bearer one gives "" (no token: refused),
+ * never the certificate: a service with a certificate that passes its users' headers on would
+ * otherwise lend its own permissions to any user who sends a malformed one.
+ */
+export function principalBearer(ctx: HandlerContext): string | undefined {
+  const header = requestHeader(ctx, "authorization");
+  return header === null ? undefined : (bearerFrom(header) ?? "");
+}
+
+/**
  * One request header (`name` in lower case) as `ctx.requestHeader.get(name)` gives it: repeated
  * values joined with ", ", each without leading or trailing HTTP whitespace; null when absent.
  */

@@ -17,7 +17,7 @@ import type { Logger } from "../log.ts";
 import type { Enrolment } from "../two-factor/two-factor.ts";
 import type { CeremonyOptions } from "../passkeys/relying-party.ts";
 import type { LoginResult, SignedInOnDevice } from "../sign-in/sign-in.ts";
-import { bearerToken, clientCertificateKey, clientInfo, outcomeKey, requestIdKey } from "./context.ts";
+import { bearerToken, clientCertificateKey, clientInfo, outcomeKey, principalBearer, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { registerAdminService } from "./admin-service.ts";
 import { toConnectError } from "./errors.ts";
@@ -356,7 +356,7 @@ function registerPasskeyService(router: ConnectRouter, ops: Operations): void {
  */
 function registerServiceServices(router: ConnectRouter, ops: Operations): void {
   const { principals, serviceAccounts, introspection } = ops;
-  const principal = (ctx: HandlerContext) => principals.authenticate(bearerToken(ctx), ctx.values.get(clientCertificateKey));
+  const principal = (ctx: HandlerContext) => principals.authenticate(principalBearer(ctx), ctx.values.get(clientCertificateKey));
 
   router.service(ServiceAccountService, {
     async createServiceAccount(req, ctx) {

@@ -42,11 +42,15 @@ async function reasonOf(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 /** POST /oauth2/introspect over HTTPS with a client certificate, as a gateway with mTLS would. */
-function gateway(identity: { cert: string; key: string }, body: string): Promise<{ status: number; json: Json }> {
+function gateway(
+  identity: { cert: string; key: string },
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Json }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       `${h.url}/oauth2/introspect`,
-      { method: "POST", ca: serverCa, ...identity, headers: { "content-type": "application/x-www-form-urlencoded" } },
+      { method: "POST", ca: serverCa, ...identity, headers: { "content-type": "application/x-www-form-urlencoded", ...headers } },
       (res) => {
         let text = "";
         res.on("data", (c: Buffer) => (text += c.toString()));
@@ -109,6 +113,16 @@ describe("a verified client certificate is its service account", () => {
   it("an Authorization header wins over the certificate", async () => {
     const withUser = tokens(client).introspectToken({ token: userToken }, { headers: { authorization: `Bearer ${userToken}` } });
     expect(await reasonOf(withUser)).toBe("PERMISSION_DENIED");
+  });
+
+  it("a malformed Authorization header is refused, not passed over for the certificate", async () => {
+    for (const authorization of ["Bearer", "Basic dXNlcjpwYXNz", "Token abc", "Bearer a b"]) {
+      expect(await reasonOf(tokens(client).introspectToken({ token: userToken }, { headers: { authorization } })), authorization).toBe(
+        "UNAUTHENTICATED",
+      );
+    }
+    expect((await gateway(client, `token=${userToken}`, { authorization: "Token abc" })).status).toBe(401);
+    expect((await gateway(client, `token=${userToken}`)).status).toBe(200);
   });
 
   it("revoking the account ends the certificate's access on the next call", async () => {
