@@ -25,6 +25,7 @@ import { createFactorProof, type FactorProof, twoFactorAttemptKey } from "./proo
 import { emptyRecord, twoFactorRecords } from "./record.ts";
 import { newRecoveryCodes } from "./recovery-codes.ts";
 import { enrolmentState } from "./states.ts";
+import { noReauthentication } from "./reauthentication.ts";
 import { createStepUp } from "./step-up.ts";
 
 export type { Device } from "./devices.ts";
@@ -133,6 +134,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         );
       }
       if (input.password.length > 0) await passwordProof(caller, user, input.password);
+      // Turning it on, without the password: only from a recent sign-in. A thief with an access
+      // token alone would otherwise enrol their own authenticator, which outlives a password reset
+      // (the mailbox does not prove the second factor) and locks the owner out for good.
+      else if (!enabled) await confirmIdentity(caller, user, noReauthentication);
       if (!enabled) return newPending(user, "enrol");
       if (input.additionalDevice) return newPending(user, "device");
       const primary = record.devices[0];

@@ -339,7 +339,8 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
 
   /** Sets 2FA up again from scratch (after a Disable), the way root-auth-totp.md's clients do: passing the secret back. */
   async function reEnable(): Promise<void> {
-    const setup = await d.call("TwoFactorService/Setup", {}, main.accessToken);
+    // The session signed in long ago (by the test clock): enrolling again takes the password.
+    const setup = await d.call("TwoFactorService/Setup", { password }, main.accessToken);
     nextStep();
     const notIssued = await failure(
       d.call(
@@ -398,6 +399,22 @@ describe.each(drivers)("two-factor authentication over %s", (name, make) => {
     await reEnable();
     await d.call("TwoFactorService/Disable", { recoveryCode: recoveryCodes[5] }, main.accessToken);
     await expectDisabled();
+  });
+});
+
+describe("turning two-factor authentication on", () => {
+  it("needs a recent sign-in or the password: an access token alone, from a session signed in long ago, is refused", async () => {
+    const d = fetchDriver(h.url, "2fa-stale");
+    const email = "stale-enrolment@example.com";
+    const reg = await d.call("AuthService/Register", { email, password });
+    h.clock.advance(601_000); // past REAUTH_MAX_AGE_SECONDS (600)
+    const stale = await failure(d.call("TwoFactorService/Setup", {}, reg.tokens.accessToken));
+    expect([stale.code, stale.reason]).toEqual(["unauthenticated", "REAUTHENTICATION_REQUIRED"]);
+    const wrong = await failure(d.call("TwoFactorService/Setup", { password: "not the password at all" }, reg.tokens.accessToken));
+    expect(wrong.reason).toBe("INVALID_CREDENTIALS");
+    expect((await d.call("TwoFactorService/Setup", { password }, reg.tokens.accessToken)).secret).toBeTruthy();
+    const fresh = await d.call("AuthService/Login", { email, password });
+    expect((await d.call("TwoFactorService/Setup", {}, fresh.tokens.accessToken)).secret).toBeTruthy();
   });
 });
 
