@@ -2,7 +2,7 @@
 //
 // Gives an existing account the admin role, from a shell that has the server's configuration (the
 // same environment: MONGODB_URI, SERVER_SECRET, ROLES...). For the first administrator without
-// editing the database; ADMIN_EMAILS does the same from the server's own start-up. The change is
+// editing the database; ADMIN_EMAILS does the same as the owner resets the account's password. The change is
 // recorded in the audit log (action cli.grant_admin). The embedded store lives inside the server
 // process, so this needs MONGODB_URI.
 import { readFileSync } from "node:fs";

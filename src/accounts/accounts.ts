@@ -265,11 +265,16 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       deps.notifier.notify(user, "account_deleted", client);
     },
 
+    /**
+     * Marks the address proven. Never an ADMIN_EMAILS promotion: verifying proves the mailbox but
+     * keeps every credential the account had, and anyone can register an address before its owner
+     * and wait for the owner to verify it (account pre-hijacking): the admin role would go to
+     * whoever set the password. The owner is promoted by a password reset instead, which replaces
+     * them (resetPassword).
+     */
     async verifyEmail(rawCode: string): Promise<AccountView> {
       const user = await codes.consume(rawCode, "email_verification");
-      const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
-      const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now(), ...(roles && { roles }) });
-      if (roles !== undefined && updated !== null) await promoted(updated);
+      const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now() });
       if (updated === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
       return view(updated);
     },
@@ -325,13 +330,14 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const next = await deps.passwordPolicy("new_password", nextRaw, pending.user);
       const user = await pending.consume();
       if (user.disabledAt !== null) throw accountDisabled();
-      // An account whose address nobody had proven may have been made by someone else with it:
-      // the owner who just proved the mailbox keeps no passkey or provider added before. Dropped
-      // before the write that ends the sessions (see email sign-in's proven()), so none signs in
-      // between the two.
-      if (!user.emailVerified) await dropMethodsAddedUnproven(store, user.id);
       // Receiving the code proves control of the address.
       const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
+      // An account whose address nobody had proven may have been made by someone else with it:
+      // the owner who just proved the mailbox keeps no passkey or provider added before. So does
+      // one ADMIN_EMAILS promotes now, verified or not: a verification (VerifyEmail) kept whatever
+      // the account's maker had added. Dropped before the write that ends the sessions (see email
+      // sign-in's proven()), so none signs in between the two.
+      if (!user.emailVerified || roles !== undefined) await dropMethodsAddedUnproven(store, user.id);
       const updated = await setPassword(user, next, null, { emailVerified: true, ...(roles && { roles }) });
       if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);

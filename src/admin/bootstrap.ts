@@ -1,51 +1,41 @@
 // The first administrator without editing the database: ADMIN_EMAILS names addresses whose
-// accounts get the admin role, here at start-up for accounts that exist and are verified, and in
-// src/accounts/ when an address is verified later (promotedRoles in src/permissions/ decides);
-// or an operator runs `npm run admin -- grant <email>` (grantAdmin).
+// accounts get the admin role when their owner proves the mailbox in a way that also replaces the
+// account's credentials (a completed password reset; an email sign-in to an unverified account:
+// src/accounts/, src/sign-in/email.ts; promotedRoles in src/permissions/ decides); or an operator
+// runs `npm run admin -- grant <email>` (grantAdmin). Not at start-up, and not by VerifyEmail:
+// both would promote an account with whatever credentials its maker set, and anyone can register
+// an address before its owner, then wait for the owner to verify it (account pre-hijacking).
 import type { Logger } from "../log.ts";
 import { normalizeEmail } from "../input.ts";
-import { adminRole, normalizeRoles, promotedRoles } from "../permissions/permissions.ts";
+import { adminRole, normalizeRoles } from "../permissions/permissions.ts";
 import type { Clock } from "../clock.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import type { UserStore } from "../store/port.ts";
 
 /**
- * Promotes the verified accounts ADMIN_EMAILS names. Never fails the start: storage may not
- * answer yet (the promotion then happens at the next start, or when the address is verified).
+ * Says at start-up which accounts ADMIN_EMAILS names that are not admins yet, and how they become
+ * one; promotes none (see above). Never fails the start: storage may not answer yet.
  */
-export async function promoteAdminEmails(
-  deps: {
-    users: Pick<UserStore, "findByEmail" | "update">;
-    clock: Clock;
-    log: Pick<Logger, "info" | "warn">;
-    audit: Pick<AuditLog, "recordSystem">;
-  },
+export async function reportAdminEmails(
+  deps: { users: Pick<UserStore, "findByEmail">; log: Pick<Logger, "info" | "warn"> },
   adminEmails: readonly string[],
 ): Promise<number> {
-  let promoted = 0;
+  let waiting = 0;
   for (const email of adminEmails) {
     try {
       const user = await deps.users.findByEmail(email);
-      if (user === null) continue;
-      const roles = promotedRoles(user, adminEmails);
-      if (roles === null) {
-        if (!user.emailVerified)
-          deps.log.warn({ userId: user.id }, "ADMIN_EMAILS names an account whose email is not verified: not promoted");
-        continue;
-      }
-      await deps.users.update(user.id, { roles, updatedAt: deps.clock.now() });
-      promoted++;
-      await deps.audit.recordSystem("bootstrap.grant_admin", user.id, "ADMIN_EMAILS", `roles=${roles.join(",")}`);
-      deps.log.info({ userId: user.id, role: adminRole }, "ADMIN_EMAILS: admin role granted");
-    } catch (err) {
-      deps.log.warn(
-        { err },
-        "ADMIN_EMAILS: could not be applied at start-up; it applies when the address is verified, or at the next start",
+      if (user === null || user.roles.includes(adminRole)) continue;
+      waiting++;
+      deps.log.info(
+        { userId: user.id },
+        "ADMIN_EMAILS names an account that is not an admin yet: it becomes one when its owner completes a password reset (RequestPasswordReset, then ResetPassword)",
       );
-      return promoted;
+    } catch (err) {
+      deps.log.warn({ err }, "ADMIN_EMAILS: the accounts it names could not be read at start-up");
+      return waiting;
     }
   }
-  return promoted;
+  return waiting;
 }
 
 export type GrantResult = { outcome: "granted" | "already_admin"; userId: string; roles: string[] };

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { createAccounts } from "../accounts/accounts.ts";
 import { createAdmin } from "../admin/admin.ts";
-import { promoteAdminEmails } from "../admin/bootstrap.ts";
+import { reportAdminEmails } from "../admin/bootstrap.ts";
 import { createAuditLog, type AuditLog } from "../audit/audit.ts";
 import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
@@ -364,7 +364,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
   const introspection = createIntrospection({ sessions, serviceAccounts });
   const forwardAuth = createForwardAuth({ sessions });
   const admin = createAdmin({ store, clock, roles: config.roles, pageTokens, audit }, { sessions, twoFactor, accounts });
-  if (config.adminEmails.length > 0) await promoteAdminEmails({ users: store.users, clock, log, audit }, config.adminEmails);
+  if (config.adminEmails.length > 0) await reportAdminEmails({ users: store.users, log }, config.adminEmails);
 
   return {
     operations: {

@@ -1,5 +1,5 @@
 // AdminService end to end: the real server, the first administrator made by ADMIN_EMAILS through
-// registration and email verification, then the service called as operators' tools call it: the
+// registration, email verification and a password reset (the proof that promotes), then the service called as operators' tools call it: the
 // generated Connect client over gRPC, and plain @grpc/grpc-js built from the .proto files.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDriver, failure, grpcJsDriver, type Driver } from "../support/drivers.ts";
@@ -28,13 +28,28 @@ async function signedIn(d: Driver, email: string): Promise<{ id: string; access:
   return { id: login.user.id, access: login.tokens.accessToken };
 }
 
+/**
+ * The ADMIN_EMAILS account: verified, which does not promote it, then promoted as its owner
+ * completes a password reset (the proof that also replaces every credential of the account).
+ */
+async function adminSignedIn(d: Driver, email: string): Promise<{ id: string; access: string }> {
+  const verified = await signedIn(d, email);
+  const me = await d.call("AuthService/GetCurrentUser", {}, verified.access);
+  expect(me.user.roles).toEqual(["user"]);
+  await d.call("AuthService/RequestPasswordReset", { email });
+  await h.server.deps.background.drain();
+  await d.call("AuthService/ResetPassword", { code: (await h.mail(email, "password_reset")).code, newPassword: password });
+  const login = await d.call("AuthService/Login", { email, password });
+  return { id: login.user.id, access: login.tokens.accessToken };
+}
+
 describe("AdminService over gRPC (Connect client and grpc-js)", () => {
   let root: { id: string; access: string };
   beforeAll(async () => {
-    root = await signedIn(drivers[0]!, "root@example.com");
+    root = await adminSignedIn(drivers[0]!, "root@example.com");
   });
 
-  it("the ADMIN_EMAILS account is an admin once verified: in GetCurrentUser and in its token", async () => {
+  it("the ADMIN_EMAILS account is an admin once its owner reset the password: in GetCurrentUser and in its token", async () => {
     const me = await drivers[0]!.call("AuthService/GetCurrentUser", {}, root.access);
     expect(me.user.roles).toEqual(["admin", "user"]);
     const claims = JSON.parse(Buffer.from(root.access.split(".")[1]!, "base64url").toString()) as Record<string, unknown>;

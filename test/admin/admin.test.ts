@@ -363,29 +363,39 @@ describe("the audit log", () => {
 });
 
 describe("ADMIN_EMAILS", () => {
-  it("promotes the named account once its address is verified, at verification and at start-up, never before", async () => {
+  it("promotes the named account when its owner completes a password reset, not at verification nor at start-up", async () => {
     const a = await startService({ ADMIN_EMAILS: "Boss@Example.com, other@example.com" });
     try {
-      const { user } = await a.ops.accounts.register({ email: "boss@example.com", password, displayName: "" }, a.client);
+      // Someone registers the named address before its owner (account pre-hijacking), with a
+      // password of their own; the owner, mailed the verification code, verifies it.
+      const maker = "the maker's password, not the owner's";
+      const { user } = await a.ops.accounts.register({ email: "boss@example.com", password: maker, displayName: "" }, a.client);
       expect(user.roles).toEqual(["user"]);
       await a.service.background.drain();
       const code = a.outbox.latest("boss@example.com", "email_verification")?.code;
       const verified = await a.ops.accounts.verifyEmail(code!);
-      expect(verified.roles).toEqual(["admin", "user"]);
-      const [atVerification] = await a.store.audit.list({ targetUserId: user.id, before: null, limit: 1, now: a.clock.now() });
-      expect(atVerification).toMatchObject({ action: "bootstrap.grant_admin", actor: { kind: "system" }, detail: "roles=admin,user" });
-      // Someone else's address, registered but never verified, stays a user across a restart.
+      expect(verified.roles).toEqual(["user"]);
+      // Nor does a start promote it, verified as it is.
+      await startService({ ADMIN_EMAILS: "boss@example.com" }, a.store, a.clock);
+      expect((await a.store.users.findByEmail("boss@example.com"))?.roles).toEqual(["user"]);
+      const held = await a.ops.signIn.login({ email: "boss@example.com", password: maker, rememberMe: false }, a.client);
+      if (held.state !== "signed_in") throw new Error("not signed in");
+      // The owner resets the password: promoted, audited, and the maker's password and session are gone.
+      await a.ops.accounts.requestPasswordReset("boss@example.com", a.client);
+      await a.service.background.drain();
+      const reset = a.outbox.latest("boss@example.com", "password_reset")?.code;
+      await a.ops.accounts.resetPassword(reset!, password, a.client);
+      expect((await a.store.users.findByEmail("boss@example.com"))?.roles).toEqual(["admin", "user"]);
+      const [event] = await a.store.audit.list({ targetUserId: user.id, before: null, limit: 1, now: a.clock.now() });
+      expect(event).toMatchObject({ action: "bootstrap.grant_admin", actor: { kind: "system" }, detail: "roles=admin,user" });
+      expect(await outcome(a.ops.sessions.authenticate({ bearer: held.tokens.accessToken }))).toBe("SESSION_REVOKED");
+      expect(await outcome(a.ops.signIn.login({ email: "boss@example.com", password: maker, rememberMe: false }, a.client))).toBe(
+        "INVALID_CREDENTIALS",
+      );
+      // Someone else's address, never reset, stays a user across a restart.
       await a.ops.accounts.register({ email: "other@example.com", password, displayName: "" }, a.client);
-      const restarted = await startService({ ADMIN_EMAILS: "other@example.com" }, a.store, a.clock);
-      expect((await a.store.users.findByEmail("other@example.com"))?.roles).toEqual(["user"]);
-      // Verified meanwhile by other means (here, storage): the next start promotes it, and says so in the audit log.
-      const other = await a.store.users.findByEmail("other@example.com");
-      await a.store.users.update(other!.id, { emailVerified: true });
       await startService({ ADMIN_EMAILS: "other@example.com" }, a.store, a.clock);
-      expect((await a.store.users.findByEmail("other@example.com"))?.roles).toEqual(["admin", "user"]);
-      const [event] = await a.store.audit.list({ targetUserId: other!.id, before: null, limit: 1, now: a.clock.now() });
-      expect(event).toMatchObject({ action: "bootstrap.grant_admin", actor: { kind: "system" }, outcome: "OK" });
-      void restarted;
+      expect((await a.store.users.findByEmail("other@example.com"))?.roles).toEqual(["user"]);
     } finally {
       await a.close();
     }

@@ -509,7 +509,7 @@ export declare type AuditEvent = Message<"auth.v1.AuditEvent"> & {
 
   /**
    * Who made it: "user", "service" (a service account) or "system" (the server itself, e.g.
-   * ADMIN_EMAILS applied at start-up).
+   * ADMIN_EMAILS applied as its owner resets the password).
    *
    * @generated from field: string actor_kind = 3;
    */
