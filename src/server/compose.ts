@@ -307,6 +307,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       mailLimits,
       background,
       codeHasher: secrets.emailSignInCodes,
+      secondFactor: twoFactor,
       log,
       audit,
       adminEmails: config.adminEmails,

@@ -52,6 +52,7 @@ import type { KeyedHasher } from "../secrets/server-secrets.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
 import type { AttemptPolicy, CodePurpose, Store, UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
+import type { TwoFactor } from "../two-factor/two-factor.ts";
 import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
 import type { LoginResult, SignedInOnDevice } from "./sign-in.ts";
 
@@ -84,6 +85,8 @@ export interface EmailSignInDeps extends AdminPromotionDeps {
   codeHasher: KeyedHasher;
   /** undefined: email sign-in is off (the default). */
   policy: EmailSignInPolicy | undefined;
+  /** Clears a second factor enrolled before the address was proven (proven()). */
+  secondFactor: Pick<TwoFactor, "resetBy">;
 }
 
 export interface EmailSignInInput {
@@ -173,10 +176,10 @@ export function createEmailSignIn(
 
   /**
    * The mailbox is proven: the address becomes verified; an unverified account also loses the
-   * password, passkeys and provider links added before (pre-hijacking, see the header) and its
-   * other sessions.
+   * password, passkeys, provider links and second factor added before (pre-hijacking, see the
+   * header) and its other sessions.
    */
-  async function proven(user: UserRecord): Promise<UserRecord> {
+  async function proven(user: UserRecord, client: ClientInfo): Promise<UserRecord> {
     // A disabled account is left as it is (the flow would refuse it anyway, after the change).
     if (user.disabledAt !== null) throw accountDisabled();
     if (user.emailVerified) return user;
@@ -187,6 +190,9 @@ export function createEmailSignIn(
     // it before opens a session the write ends. Dropped after the write, a passkey could still
     // sign in between the two, into a live session.
     await dropMethodsAddedUnproven(store, user.id);
+    // A second factor the account's maker enrolled would lock the owner out (not let the maker
+    // in: the password goes); it goes too, its cutoff raised.
+    await deps.secondFactor.resetBy(user, client, "as an address nobody had proven was proven");
     const updated = await store.users.update(user.id, patch, { endSessions: { keep: null } });
     if (roles !== undefined && updated !== null) await recordAdminPromotion(deps, updated);
     return updated ?? user;
@@ -257,7 +263,7 @@ export function createEmailSignIn(
       const found = hasLink
         ? await byLink(policy, input.linkToken ?? "")
         : await byCode(policy, input.email ?? "", input.code ?? "", client);
-      const user = await proven(found);
+      const user = await proven(found, client);
       const result: SignedIn | SecondFactorPending = await flow.afterFirstFactor(
         user,
         { rememberMe: input.rememberMe, proof: undefined },

@@ -226,7 +226,11 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
      * every session ended in the same write (a lost authenticator may mean a stolen one). Returns
      * whether there was anything to reset.
      */
-    async resetBy(user: UserRecord, client: ClientInfo): Promise<boolean> {
+    /**
+     * Clears the user's second factor (and any enrolment), ending their sessions: an administrator's
+     * ResetSecondFactor, or `why` another cause (the log line says which).
+     */
+    async resetBy(user: UserRecord, client: ClientInfo, why = "by an administrator"): Promise<boolean> {
       const changed = await mutate(user.id, (record) => {
         if (record.enabledAt === null && record.pending.length === 0) return { next: null, result: false };
         const sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: null };
@@ -235,7 +239,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       if (!changed) return false;
       await store.attempts.clear(twoFactorAttemptKey(user.id));
       await sessions.revokeAllOf(user.id);
-      deps.log.info({ userId: user.id }, "two-factor authentication reset by an administrator");
+      deps.log.info({ userId: user.id }, `two-factor authentication reset ${why}`);
       deps.notifier.notify(user, "two_factor_disabled", client);
       return true;
     },
