@@ -250,6 +250,12 @@ export function createEmailSignIn(
         const user = await store.users.findByEmail(email);
         // A disabled account gets no mail: it could not use the code.
         if (user !== null && user.disabledAt === null) await mailTo(user, policy);
+        // Any other address gets what a mailed one gets besides the mail: the same budget counted,
+        // and a fresh budget of wrong codes. Otherwise a client locked out of guessing codes for an
+        // address would learn, from whether a request unlocked it, that the address has an account.
+        else if (policy.code && (await deps.mailLimits.admitAddress("email_sign_in", email))) {
+          await store.attempts.clear(emailCodeAttemptKey(email));
+        }
       });
     },
 

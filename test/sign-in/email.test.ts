@@ -183,6 +183,21 @@ describe("the code", () => {
     expect(await run("nobody2@example.com")).toEqual(["INVALID_CODE", "INVALID_CODE", "RATE_LIMITED"]);
   });
 
+  it("a new request gives an unknown address a fresh budget of wrong codes, as a mailed one gets", async () => {
+    await start({ EMAIL_SIGN_IN_CODE_MAX_FAILURES: "2" });
+    await account("ada@example.com");
+    await mailFor("ada@example.com");
+    // Locked out of guessing for both, a client asks for a new mail for each: whether the next
+    // wrong code is RATE_LIMITED must not say which address has an account.
+    const probe = async (email: string) => {
+      for (const wrong of ["000001", "000002", "000003"]) await reason(byCode(email, wrong));
+      await requestMail(email);
+      return reason(byCode(email, "000004"));
+    };
+    expect(await probe("nobody@example.com")).toBe(await probe("ada@example.com"));
+    expect(await probe("nobody3@example.com")).toBe("INVALID_CODE");
+  });
+
   it("malformed input costs no guess", async () => {
     await start({ EMAIL_SIGN_IN_CODE_MAX_FAILURES: "1" });
     await account("ada@example.com");
