@@ -220,6 +220,9 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
     /** Whether there was a second factor (or an enrolment) to reset. */
     async resetSecondFactor(caller: Principal, userId: string, client: ClientInfo): Promise<boolean> {
       return audited({ caller, client, action: "admin.users.reset_second_factor", permission: write, target: userId }, async (id) => {
+        // A stolen administrator's session must not strip its owner's second factor: the owner
+        // changes it through TwoFactorService, with its proofs.
+        notSelf(caller, id, "reset the second factor of");
         const wasEnabled = await twoFactor.resetBy(await requireTarget(id), byAnAdministrator);
         return { result: wasEnabled, detail: wasEnabled ? "" : "nothing to reset" };
       });

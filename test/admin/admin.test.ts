@@ -253,10 +253,11 @@ describe("disabling a user closes every way in", () => {
     expect((await s.store.users.findById(target.id))?.passwordHash).toBe(hashBefore);
   });
 
-  it("an administrator cannot disable, delete or change the roles of their own account", async () => {
+  it("an administrator cannot disable, delete, change the roles of, or reset the second factor of their own account", async () => {
     expect(await outcome(s.ops.admin.disableUser(admin, admin.userId, adminClient))).toBe("INVALID_ARGUMENT user_id");
     expect(await outcome(s.ops.admin.deleteUser(admin, admin.userId, adminClient))).toBe("INVALID_ARGUMENT user_id");
     expect(await outcome(s.ops.admin.setRoles(admin, admin.userId, ["user"], adminClient))).toBe("INVALID_ARGUMENT user_id");
+    expect(await outcome(s.ops.admin.resetSecondFactor(admin, admin.userId, adminClient))).toBe("INVALID_ARGUMENT user_id");
     expect((await s.store.users.findById(admin.userId))?.disabledAt).toBeNull();
   });
 });
