@@ -219,8 +219,14 @@ export function createRestHandler(options: RestOptions) {
       // A GET's body is drained unread, so the connection stays usable.
       if (method === "GET") req.resume();
       const body = fieldsOf(method === "GET" ? {} : await readBody(req, options.maxBodyBytes));
+      /** The session a Bearer token proved, when one did (for the cookie's clearing, below). */
+      let bearerSession: string | undefined;
       const caller = async (): Promise<Caller> => {
-        if (!byCookie) return ops.sessions.authenticate({ bearer });
+        if (!byCookie) {
+          const proved = await ops.sessions.authenticate({ bearer });
+          bearerSession = proved.sessionId;
+          return proved;
+        }
         if (csrfGuarded) checkCsrf(req);
         if (cookieRepeated) throw repeatedCookie();
         try {
@@ -233,7 +239,12 @@ export function createRestHandler(options: RestOptions) {
       const userAgent = userAgentFrom(req.headers["user-agent"]);
       const client = { ipAddress: options.clientIp(req), userAgent };
       const deviceToken = parseCookie(String(req.headers.cookie ?? ""))[deviceCookieName];
-      const result = await route.run({ body, query, params, caller, bearer, client, deviceToken }, ops);
+      let result = await route.run({ body, query, params, caller, bearer, client, deviceToken }, ops);
+      // A sign-out by Bearer token clears the cookie only if it names the session that ended: a
+      // cookie of another session would be dropped by the browser while that session lived on.
+      if (result.cookie === "clear" && bearerSession !== undefined && cookie !== undefined && cookie.split(".")[0] !== bearerSession) {
+        result = { ...result, cookie: undefined };
+      }
       const status = result.status ?? route.status ?? 200;
       const headers = withDeviceCookie(cookieHeader(result), result.device);
       send(res, status, status === 204 ? undefined : successBody(route.docs, result), headers);

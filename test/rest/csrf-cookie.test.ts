@@ -126,6 +126,22 @@ describe.each(["/auth/logout", "/api/v1/auth/logout"])("POST %s clears the cooki
   });
 });
 
+describe("a sign-out by Bearer token", () => {
+  it("clears the cookie only if it names the session that ended; another session's cookie stays, and so does its session", async () => {
+    const first = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    const second = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    const [cookieA, cookieB] = [sessionCookie(first), sessionCookie(second)];
+    const out = await rest(h, "POST", "/auth/logout", { token: second.body.access_token, cookie: cookieA, headers: { origin: h.url } });
+    expect(out.status).toBeLessThan(300);
+    expect(out.headers.get("set-cookie")).toBeNull();
+    expect(await alive(cookieA)).toBe(true);
+    expect(await alive(cookieB)).toBe(false);
+    const own = await rest(h, "POST", "/auth/logout", { token: first.body.access_token, cookie: cookieA, headers: { origin: h.url } });
+    expect(own.headers.get("set-cookie")).toMatch(/^session=;.*Max-Age=0/);
+    expect(await alive(cookieA)).toBe(false);
+  });
+});
+
 describe("more than one session cookie", () => {
   it("is refused (401 INVALID_TOKEN) rather than taken first: a cookie planted for the parent domain cannot put this browser in its session", async () => {
     const own = await signIn();
