@@ -175,6 +175,19 @@ export function createSessions(deps: SessionsDeps) {
   }
 
   /**
+   * As endSession does for its session's refresh tokens, for every session of the user but
+   * `exceptId` (ended together by a security change). A failure costs storage for a while, not
+   * the change, which has landed: logged, not thrown.
+   */
+  async function forgetRefreshTokensOf(userId: string, now: Date, exceptId?: string): Promise<void> {
+    try {
+      await store.refreshTokens.expireAllForUser(userId, addSeconds(now, policy.refreshReuseDetectionSeconds), exceptId);
+    } catch (err) {
+      deps.log.warn({ err, userId }, "could not shorten the refresh tokens of the sessions a security change ended");
+    }
+  }
+
+  /**
    * Keeps at most `maxSessionsPerUser` live sessions: the oldest beyond it are revoked. Asked
    * first, and counted no further than one past the cap: every sign-in comes through here, and
    * listing (and, in MongoDB, reading) all of a user's sessions each time cost a sign-in more the
@@ -312,7 +325,9 @@ export function createSessions(deps: SessionsDeps) {
       const after = deviceOwner(raised);
       // The update raised the generation by exactly one, atomically: the one before is this.
       const device = deps.devices.renew(deviceToken, { ...after, generation: after.generation - 1 }, after);
-      return { revokedCount: await store.sessions.revokeAllForUser(caller.userId, now, caller.sessionId), device };
+      const revokedCount = await store.sessions.revokeAllForUser(caller.userId, now, caller.sessionId);
+      await forgetRefreshTokensOf(caller.userId, now, caller.sessionId);
+      return { revokedCount, device };
     },
 
     async logout(caller: Caller): Promise<void> {
@@ -337,7 +352,10 @@ export function createSessions(deps: SessionsDeps) {
      */
     async revokeAllOf(userId: string, exceptId?: string): Promise<number> {
       try {
-        return await store.sessions.revokeAllForUser(userId, clock.now(), exceptId);
+        const now = clock.now();
+        const revoked = await store.sessions.revokeAllForUser(userId, now, exceptId);
+        await forgetRefreshTokensOf(userId, now, exceptId);
+        return revoked;
       } catch (err) {
         // The change itself has landed and its cutoff already refuses those sessions; failing the
         // call now would only tell the user a change that happened did not.

@@ -46,6 +46,7 @@ const operations: { [C in Collection]: Record<keyof Store[C], true> } = {
     consume: true,
     dropSpentBeyond: true,
     expireSession: true,
+    expireAllForUser: true,
     delete: true,
     deleteAllForUser: true,
   },

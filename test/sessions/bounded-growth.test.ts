@@ -109,6 +109,22 @@ describe("bounded growth", () => {
     expect((await failure(d.call("AuthService/RefreshToken", { refreshToken: tokens.refreshToken }))).reason).toBe("REFRESH_EXPIRED");
   });
 
+  it("sessions ended together by a security change keep their refresh tokens for the window too, the caller's its own life", async () => {
+    const email = "signs-out-everywhere@example.com";
+    await d.call("AuthService/Register", { email, password });
+    // A clock step between sign-ins: the cap (2 here) revokes the oldest, the registration's.
+    h.clock.advance(1000);
+    const kept = (await d.call("AuthService/Login", { email, password, rememberMe: true })).tokens;
+    h.clock.advance(1000);
+    const ended = (await d.call("AuthService/Login", { email, password, rememberMe: true })).tokens;
+    const expiry = async (t: { refreshToken: string }) =>
+      (await h.store.refreshTokens.find(tokenHash(t.refreshToken)))!.expiresAt.getTime();
+    await d.call("SessionService/RevokeOtherSessions", {}, kept.accessToken);
+    expect(await expiry(ended)).toBe(h.clock.now().getTime() + 3600_000);
+    expect(await expiry(kept)).toBeGreaterThan(h.clock.now().getTime() + 7 * 24 * 3600_000);
+    expect((await failure(d.call("AuthService/RefreshToken", { refreshToken: ended.refreshToken }))).reason).toBe("REFRESH_REVOKED");
+  });
+
   it("DeleteAccount also clears the account's password and second-factor attempt counters", async () => {
     const email = "leaving@example.com";
     const tokens = (await d.call("AuthService/Register", { email, password })).tokens;

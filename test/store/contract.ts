@@ -852,6 +852,23 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect((await store.refreshTokens.find(unspent.tokenHash))?.expiresAt).toEqual(at(now, DAY));
       });
 
+      it("expireAllForUser brings every session's tokens forward but the one kept, and no other user's", async () => {
+        const userId = uid("usr");
+        const [kept, ended, other] = [uid("ses"), uid("ses"), uid("ses")];
+        const tokens = [
+          makeRefresh(userId, kept, now, { expiresAt: at(now, 30 * DAY) }),
+          makeRefresh(userId, ended, now, { expiresAt: at(now, 30 * DAY) }),
+          makeRefresh(userId, other, now, { expiresAt: at(now, MINUTE) }),
+          makeRefresh(uid("usr"), uid("ses"), now, { expiresAt: at(now, 30 * DAY) }),
+        ];
+        for (const t of tokens) await store.refreshTokens.insert(t);
+        await store.refreshTokens.expireAllForUser(userId, at(now, DAY), kept);
+        const after = await Promise.all(tokens.map((t) => store.refreshTokens.find(t.tokenHash)));
+        expect(after.map((t) => t?.expiresAt)).toEqual([at(now, 30 * DAY), at(now, DAY), at(now, MINUTE), at(now, 30 * DAY)]);
+        await store.refreshTokens.expireAllForUser(userId, at(now, HOUR));
+        expect((await store.refreshTokens.find(tokens[0]!.tokenHash))?.expiresAt).toEqual(at(now, HOUR));
+      });
+
       it("deleteAllForUser removes the user's tokens and only theirs", async () => {
         const userId = uid("usr");
         const mine = [makeRefresh(userId, uid("ses"), now), makeRefresh(userId, uid("ses"), now)];

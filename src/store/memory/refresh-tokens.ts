@@ -200,6 +200,14 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
       }
     },
 
+    async expireAllForUser(userId, until, exceptSessionId) {
+      assertOpen();
+      const untilMs = until.getTime();
+      for (const [, row] of refreshTokens.forUser(userId)) {
+        if (row.sessionId !== exceptSessionId && row.expiresAt > untilMs) row.expiresAt = untilMs;
+      }
+    },
+
     async delete(tokenHash) {
       assertOpen();
       remove(tokenHash);

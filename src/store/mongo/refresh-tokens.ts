@@ -92,6 +92,12 @@ export function mongoRefreshTokens(run: Run<{ refresh: Collection<RefreshTokenDo
         await c.refresh.updateMany({ sessionId, userId }, { $min: { expiresAt: until } }, limit);
       }),
 
+    expireAllForUser: (userId, until, exceptSessionId) =>
+      run(async (c) => {
+        const filter = exceptSessionId === undefined ? { userId } : { userId, sessionId: { $ne: exceptSessionId } };
+        await c.refresh.updateMany(filter, { $min: { expiresAt: until } }, limit);
+      }),
+
     delete: (tokenHash) =>
       run(async (c) => {
         await c.refresh.deleteOne({ _id: tokenHash }, limit);

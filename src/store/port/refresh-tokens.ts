@@ -59,6 +59,8 @@ export interface RefreshTokenStore {
    * only as long as a spent one is, not for the rest of their 7 or 30 days.
    */
   expireSession(sessionId: string, userId: string, until: Date): Promise<void>;
+  /** As expireSession for every session of the user but `exceptSessionId` (ended together by a security change). */
+  expireAllForUser(userId: string, until: Date, exceptSessionId?: string): Promise<void>;
   /** Removes one token (a successor minted for a spend that lost the race: never handed out). */
   delete(tokenHash: string): Promise<void>;
   deleteAllForUser(userId: string): Promise<void>;
