@@ -3,9 +3,9 @@
 import { AuthError, invalidArgument } from "./errors.ts";
 
 /**
- * A string that holds its own characters, for a value cut from client input that is kept. A part cut from a longer string (by `slice`, `split`,
- * `trim` or a regex capture, 13 characters or more) is a view that keeps the whole source alive,
- * so a value cut from a client's header and kept (a session's user agent, an address from
+ * A string that holds its own characters, for a value cut from client input that is kept. A part
+ * cut from a longer string (by `slice`, `split`, `trim` or a regex capture, 13 characters or more)
+ * is a view that keeps the whole source alive, so a value cut from a client's header and kept (a session's user agent, an address from
  * X-Forwarded-For, a token in a cache) would keep the whole header, up to 64 KiB over HTTP/2, for
  * as long as it is kept. Latin-1 when that copies it exactly (header values always are), which
  * keeps one byte a character; UTF-16 otherwise.

@@ -337,11 +337,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // one ADMIN_EMAILS promotes now, verified or not: a verification (VerifyEmail) kept whatever
       // the account's maker had added. Dropped before the write that ends the sessions (see email
       // sign-in's proven()), so none signs in between the two.
-      if (!user.emailVerified || roles !== undefined) {
-        await dropMethodsAddedUnproven(store, user.id);
-        // A second factor the maker enrolled would lock the owner out: it goes too.
-        await twoFactor.resetBy(user, client, "as an address nobody had proven was proven");
-      }
+      if (!user.emailVerified || roles !== undefined) await dropMethodsAddedUnproven(store, twoFactor, user, client);
       const updated = await setPassword(user, next, null, { emailVerified: true, ...(roles && { roles }) });
       if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);

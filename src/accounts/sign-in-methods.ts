@@ -4,7 +4,9 @@
 // ask countSignInMethods, so the rule is written once. ListLinkedAccounts shows the password and
 // the providers (passkeys have their own list, PasskeyService.ListPasskeys).
 import { AuthError } from "../errors.ts";
+import type { ClientInfo } from "../sessions/caller.ts";
 import type { ProviderLinkRecord, Store, UserRecord } from "../store/port.ts";
+import type { TwoFactor } from "../two-factor/two-factor.ts";
 
 /** One way in, as ListLinkedAccounts shows it. */
 export interface SignInMethod {
@@ -75,11 +77,18 @@ export async function keepOneSignInMethod(
  * The address was just proven (a password reset, an email sign-in) on an account where nobody had
  * proven it: the account may have been made by someone else with the address and credentials of
  * theirs (account pre-hijacking), so every passkey and linked provider, all added before the
- * proof, goes. The owner who proved the mailbox adds their own.
+ * proof, goes, and so does any second factor (kept, the maker's authenticator would lock the owner
+ * out; its cutoff is raised). The owner who proved the mailbox adds their own.
  */
-export async function dropMethodsAddedUnproven(store: Pick<Store, "passkeys" | "providerLinks">, userId: string): Promise<void> {
-  await store.passkeys.deleteAllForUser(userId);
-  await store.providerLinks.deleteAllForUser(userId);
+export async function dropMethodsAddedUnproven(
+  store: Pick<Store, "passkeys" | "providerLinks">,
+  secondFactor: Pick<TwoFactor, "resetBy">,
+  user: UserRecord,
+  client: ClientInfo,
+): Promise<void> {
+  await store.passkeys.deleteAllForUser(user.id);
+  await store.providerLinks.deleteAllForUser(user.id);
+  await secondFactor.resetBy(user, client, "as an address nobody had proven was proven");
 }
 
 /** The refusal to remove the last one. */

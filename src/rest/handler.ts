@@ -242,7 +242,12 @@ export function createRestHandler(options: RestOptions) {
       let result = await route.run({ body, query, params, caller, bearer, client, deviceToken }, ops);
       // A sign-out by Bearer token clears the cookie only if it names the session that ended: a
       // cookie of another session would be dropped by the browser while that session lived on.
-      if (result.cookie === "clear" && bearerSession !== undefined && cookie !== undefined && cookie.split(".")[0] !== bearerSession) {
+      if (
+        result.cookie === "clear" &&
+        bearerSession !== undefined &&
+        cookie !== undefined &&
+        cookie !== ops.sessions.cookieFor(bearerSession)
+      ) {
         result = { ...result, cookie: undefined };
       }
       const status = result.status ?? route.status ?? 200;

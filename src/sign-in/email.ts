@@ -189,10 +189,7 @@ export function createEmailSignIn(
     // write finds its passkey gone when it records the use (a compare-and-set), and one that read
     // it before opens a session the write ends. Dropped after the write, a passkey could still
     // sign in between the two, into a live session.
-    await dropMethodsAddedUnproven(store, user.id);
-    // A second factor the account's maker enrolled would lock the owner out (not let the maker
-    // in: the password goes); it goes too, its cutoff raised.
-    await deps.secondFactor.resetBy(user, client, "as an address nobody had proven was proven");
+    await dropMethodsAddedUnproven(store, deps.secondFactor, user, client);
     const updated = await store.users.update(user.id, patch, { endSessions: { keep: null } });
     if (roles !== undefined && updated !== null) await recordAdminPromotion(deps, updated);
     return updated ?? user;

@@ -95,6 +95,15 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
     hashes.add(tokenHash);
   }
 
+  /** Moves the expiry of the user's rows that `matches` to `until` where that is sooner. */
+  function bringForward(userId: string, until: Date, matches: (row: StoredRefreshToken) => boolean): void {
+    const untilMs = until.getTime();
+    // Rows are this store's own (reads copy them): changed in place.
+    for (const [, row] of refreshTokens.forUser(userId)) {
+      if (matches(row) && row.expiresAt > untilMs) row.expiresAt = untilMs;
+    }
+  }
+
   /** Removes one row, and its place among its session's spent tokens. */
   function remove(tokenHash: string): void {
     const row = refreshTokens.delete(tokenHash);
@@ -193,19 +202,12 @@ export function memoryRefreshTokens(open: OpenState, clock: Clock): MemoryRefres
 
     async expireSession(sessionId, userId, until) {
       assertOpen();
-      const untilMs = until.getTime();
-      // Rows are this store's own (reads copy them): changed in place.
-      for (const [, row] of refreshTokens.forUser(userId)) {
-        if (row.sessionId === sessionId && row.expiresAt > untilMs) row.expiresAt = untilMs;
-      }
+      bringForward(userId, until, (row) => row.sessionId === sessionId);
     },
 
     async expireAllForUser(userId, until, exceptSessionId) {
       assertOpen();
-      const untilMs = until.getTime();
-      for (const [, row] of refreshTokens.forUser(userId)) {
-        if (row.sessionId !== exceptSessionId && row.expiresAt > untilMs) row.expiresAt = untilMs;
-      }
+      bringForward(userId, until, (row) => row.sessionId !== exceptSessionId);
     },
 
     async delete(tokenHash) {
