@@ -7,7 +7,7 @@ import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { wellFormed } from "../input.ts";
 import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
-import type { AttemptPolicy, AttemptStore, TotpDeviceRecord } from "../store/port.ts";
+import type { AttemptPolicy, AttemptStore, TotpDeviceRecord, TwoFactorRecord } from "../store/port.ts";
 import { checkCode } from "./inputs.ts";
 import type { TwoFactorRecords } from "./record.ts";
 import { findHash, normalizeRecoveryCode } from "./recovery-codes.ts";
@@ -51,32 +51,26 @@ export function createFactorProof(deps: FactorProofDeps) {
     return result;
   }
   /**
-   * Spends a TOTP code of any of the user's devices; returns the device's id.
+   * Spends a code under the account's limit. `claim` looks at the freshest record: it marks the
+   * code used in it and returns what the caller gets, or says the code was "spent" or "wrong".
    *
-   * Unlike other guesses, a code is looked at before it is counted, because a code some device
-   * already spent (a double-submitted form, a retried request, the losers of a race on one valid
-   * code) is no guess at all: it is refused without counting, so it can never lock the owner out.
-   * A fresh right code first claims its step (exactly one of any number of racing copies does),
-   * then takes its slot under the limit like a wrong one: every answer other than "locked" still
-   * costs one counted slot, so parallel guessing stays capped at the limit. A right code refused
-   * because the limit filled meanwhile stays spent; the lock refuses everything anyway.
+   * Unlike other guesses, a code is looked at before it is counted, because a code already spent
+   * (a double-submitted form, a retried request, the losers of a race on one valid code) is no
+   * guess at all: it is refused without counting, so it can never lock the owner out. A fresh
+   * right code first claims its place (exactly one of any number of racing copies does), then
+   * takes its slot under the limit like a wrong one: every answer other than "locked" still costs
+   * one counted slot, so parallel guessing stays capped at the limit. A right code refused because
+   * the limit filled meanwhile stays spent; the lock refuses everything anyway.
    */
-  async function spendCode(userId: string, code: string): Promise<string> {
+  async function spendOnce<T>(
+    userId: string,
+    claim: (record: TwoFactorRecord, now: Date) => { claimed: T } | "spent" | "wrong",
+  ): Promise<T> {
     const key = twoFactorAttemptKey(userId);
     await refuseIfLocked(limits, key, lockedError);
-    const outcome = await mutate<"spent" | "wrong" | { deviceId: string }>(userId, (record, now) => {
-      let claimed: { device: TotpDeviceRecord; step: number } | null = null;
-      let spent = false;
-      for (const device of record.devices) {
-        const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, null);
-        if (step === null) continue;
-        if (device.lastUsedStep !== null && step <= device.lastUsedStep) spent = true;
-        else if (claimed === null) claimed = { device, step };
-      }
-      if (claimed === null) return { next: null, result: spent ? ("spent" as const) : ("wrong" as const) };
-      claimed.device.lastUsedStep = claimed.step;
-      claimed.device.lastUsedAt = now;
-      return { next: record, result: { deviceId: claimed.device.id } };
+    const outcome = await mutate(userId, (record, now) => {
+      const claimed = claim(record, now);
+      return { next: typeof claimed === "string" ? null : record, result: claimed };
     });
     if (outcome === "spent") throw wrongCode();
     const lockedNow = await countGuess(limits, key, policy, lockedError);
@@ -85,7 +79,25 @@ export function createFactorProof(deps: FactorProofDeps) {
       throw wrongCode();
     }
     await deps.attempts.clear(key);
-    return outcome.deviceId;
+    return outcome.claimed;
+  }
+
+  /** Spends a TOTP code of any of the user's devices; returns the device's id. */
+  function spendCode(userId: string, code: string): Promise<string> {
+    return spendOnce(userId, (record, now) => {
+      let claimed: { device: TotpDeviceRecord; step: number } | null = null;
+      let spent = false;
+      for (const device of record.devices) {
+        const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, null);
+        if (step === null) continue;
+        if (device.lastUsedStep !== null && step <= device.lastUsedStep) spent = true;
+        else if (claimed === null) claimed = { device, step };
+      }
+      if (claimed === null) return spent ? "spent" : "wrong";
+      claimed.device.lastUsedStep = claimed.step;
+      claimed.device.lastUsedAt = now;
+      return { claimed: claimed.device.id };
+    });
   }
 
   /** What is stored of recovery codes: keyed hashes of their canonical form. */
@@ -93,18 +105,22 @@ export function createFactorProof(deps: FactorProofDeps) {
     return codes.map((c) => recoveryCodes.keyedHash(normalizeRecoveryCode(c) ?? c));
   }
 
-  /** Spends one of the user's recovery codes. A malformed one is a wrong guess like any other. */
-  function spendRecoveryCode(userId: string, raw: string): Promise<true> {
+  /**
+   * Spends one of the user's recovery codes; returns how many are left. A malformed one is a wrong
+   * guess like any other; one of this set already used is refused without counting, as a spent
+   * TOTP code is (its hash is kept until the set is replaced).
+   */
+  function spendRecoveryCode(userId: string, raw: string): Promise<number> {
     const normalized = normalizeRecoveryCode(raw);
     const hash = normalized === null ? null : recoveryCodes.keyedHash(normalized);
-    return attempt(userId, () =>
-      mutate(userId, (record) => {
-        const index = hash === null ? -1 : findHash(record.recoveryCodeHashes, hash);
-        if (index === -1) return { next: null, result: null };
-        record.recoveryCodeHashes.splice(index, 1);
-        return { next: record, result: true as const };
-      }),
-    );
+    return spendOnce(userId, (record) => {
+      if (hash === null) return "wrong";
+      const index = findHash(record.recoveryCodeHashes, hash);
+      if (index === -1) return findHash(record.spentRecoveryCodeHashes, hash) === -1 ? "wrong" : "spent";
+      record.recoveryCodeHashes.splice(index, 1);
+      record.spentRecoveryCodeHashes.push(hash);
+      return { claimed: record.recoveryCodeHashes.length };
+    });
   }
 
   function checkProof(proof: FactorProof, codeField: string, recoveryField: string): FactorProof {

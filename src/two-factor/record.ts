@@ -7,7 +7,16 @@ import { noCutoff, type TwoFactorRecord, type TwoFactorStore } from "../store/po
 const casRetries = 50;
 
 export function emptyRecord(userId: string): TwoFactorRecord {
-  return { userId, version: 0, enabledAt: null, devices: [], recoveryCodeHashes: [], pending: [], sessionCutoff: { ...noCutoff } };
+  return {
+    userId,
+    version: 0,
+    enabledAt: null,
+    devices: [],
+    recoveryCodeHashes: [],
+    spentRecoveryCodeHashes: [],
+    pending: [],
+    sessionCutoff: { ...noCutoff },
+  };
 }
 
 export interface TwoFactorRecords {

@@ -167,6 +167,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
           // Enrol turns 2FA on; a confirmed Reset replaces every device and recovery code.
           next.devices = [device];
           next.recoveryCodeHashes = recoveryCodeHashes(recoveryCodes);
+          next.spentRecoveryCodeHashes = [];
           next.pending = [];
           next.enabledAt ??= now;
           cutOffOtherSessions(next, caller);
@@ -221,14 +222,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     },
 
     /**
-     * An administrator's reset (AdminService.ResetSecondFactor; the permission is checked there):
-     * the second factor off, devices, recovery codes and pending secrets gone, its lock lifted, and
-     * every session ended in the same write (a lost authenticator may mean a stolen one). Returns
-     * whether there was anything to reset.
-     */
-    /**
-     * Clears the user's second factor (and any enrolment), ending their sessions: an administrator's
-     * ResetSecondFactor, or `why` another cause (the log line says which).
+     * Clears the user's second factor (and any enrolment): an administrator's ResetSecondFactor (the
+     * permission is checked there), or `why` another cause (the log line says which). Devices,
+     * recovery codes and pending secrets go, the lock is lifted, and every session ends in the same
+     * write (a lost authenticator may mean a stolen one). Returns whether there was anything to reset.
      */
     async resetBy(user: UserRecord, client: ClientInfo, why = "by an administrator"): Promise<boolean> {
       const changed = await mutate(user.id, (record) => {
@@ -266,6 +263,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
           throw new AuthError("TWO_FACTOR_NOT_ENABLED", "two-factor authentication is not enabled for this account");
         }
         record.recoveryCodeHashes = hashes;
+        record.spentRecoveryCodeHashes = [];
         return { next: record, result: undefined };
       });
       deps.notifier.notify(user, "recovery_codes_regenerated", client);

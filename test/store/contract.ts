@@ -1327,6 +1327,7 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
             },
           ],
           recoveryCodeHashes: [hash(), hash()],
+          spentRecoveryCodeHashes: [hash()],
           pending: [{ purpose: "device", secretCiphertext: "v1.gggg.hhhh.iiii", createdAt: now, expiresAt: at(now, 10 * MINUTE) }],
           sessionCutoff: { generation: version, keptSessionId: version % 2 === 0 ? null : uid("ses") },
         };

@@ -1,7 +1,8 @@
 // Issue 10, item 11: a TOTP code that was just accepted, presented again (a double-submitted
 // form, a retried request, the losers of a race on one valid code), is refused without counting
 // as a wrong guess, so it can never lock the owner's second factor. Wrong codes still count, and
-// a lock still refuses every code.
+// a lock still refuses every code. The same holds for a recovery code of the current set; one of
+// a set that was replaced is a wrong guess like any other.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure, fetchDriver, grpcJsDriver, type Driver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
@@ -21,9 +22,9 @@ async function enrolled(email: string) {
   const reg = await d.call("AuthService/Register", { email, password });
   const token = reg.tokens.accessToken;
   const setup = await d.call("TwoFactorService/Setup", {}, token);
-  await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, token);
+  const enabled = await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, token);
   h.clock.advance(30_000);
-  return { secret: setup.secret as string, key: `2fa:${reg.user.id as string}` };
+  return { secret: setup.secret as string, key: `2fa:${reg.user.id as string}`, recoveryCodes: enabled.recoveryCodes as string[], token };
 }
 
 const reasons = (results: PromiseSettledResult<unknown>[]) =>
@@ -97,5 +98,60 @@ describe("a replayed TOTP code", () => {
     const fresh = await failure(d.call("AuthService/Login", { email, password, loginCode: totp(secret, h.clock.now(), 1) }));
     expect(fresh.reason).toBe("TWO_FACTOR_LOCKED");
     expect((await h.store.attempts.get(key, h.clock.now())).failures).toBe(5);
+  });
+});
+
+describe("a replayed recovery code", () => {
+  it("given again, one after another and at once, it is refused and leaves the wrong-code count as it was", async () => {
+    const email = "recovery-replayed@example.com";
+    const { secret, key, recoveryCodes } = await enrolled(email);
+    const [used] = recoveryCodes as [string];
+    expect((await d.call("AuthService/Login", { email, password, recoveryCode: used })).tokens.accessToken).toBeTruthy();
+    for (let i = 0; i < 2; i++) {
+      await failure(d.call("AuthService/Login", { email, password, loginCode: wrongCode(secret, h.clock.now()) }));
+    }
+    // Spelled as typed or as printed, far past the limit of 5.
+    for (const spelling of [used, used.toUpperCase(), used.replace(/-/g, " ")]) {
+      for (let i = 0; i < 3; i++) {
+        const f = await failure(d.call("AuthService/Login", { email, password, recoveryCode: spelling }));
+        expect([f.code, f.reason]).toEqual(["unauthenticated", "INVALID_TWO_FACTOR_CODE"]);
+      }
+    }
+    const raced = await Promise.allSettled(
+      Array.from({ length: 10 }, () => d.call("AuthService/Login", { email, password, recoveryCode: used })),
+    );
+    expect(reasons(raced)).toEqual(Array(10).fill("INVALID_TWO_FACTOR_CODE"));
+    expect(await h.store.attempts.get(key, h.clock.now())).toEqual({ failures: 2, lockedUntil: null });
+    // A made-up code still counts.
+    await failure(d.call("AuthService/Login", { email, password, recoveryCode: "aaaa-bbbb-cccc" }));
+    expect((await h.store.attempts.get(key, h.clock.now())).failures).toBe(3);
+  });
+
+  it("10 concurrent sign-ins with one unused recovery code: one signs in, none of the others counts", async () => {
+    const email = "recovery-raced@example.com";
+    const { key, recoveryCodes } = await enrolled(email);
+    const code = recoveryCodes[1] as string;
+    const g = grpcJsDriver(h.url);
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, () => g.call("AuthService/Login", { email, password, recoveryCode: code })),
+    );
+    g.close();
+    const got = reasons(results);
+    expect(got.filter((r) => r === "ok")).toHaveLength(1);
+    expect(got.filter((r) => r !== "ok")).toEqual(Array(9).fill("INVALID_TWO_FACTOR_CODE"));
+    expect(await h.store.attempts.get(key, h.clock.now())).toEqual({ failures: 0, lockedUntil: null });
+  });
+
+  it("a code of a set that was regenerated away counts as a wrong guess", async () => {
+    const email = "recovery-regenerated@example.com";
+    const { secret, key, recoveryCodes, token } = await enrolled(email);
+    const [used, unused] = recoveryCodes as [string, string];
+    await d.call("AuthService/Login", { email, password, recoveryCode: used });
+    await d.call("TwoFactorService/RegenerateRecoveryCodes", { code: totp(secret, h.clock.now()) }, token);
+    for (const old of [used, unused]) {
+      const f = await failure(d.call("AuthService/Login", { email, password, recoveryCode: old }));
+      expect(f.reason).toBe("INVALID_TWO_FACTOR_CODE");
+    }
+    expect((await h.store.attempts.get(key, h.clock.now())).failures).toBe(2);
   });
 });

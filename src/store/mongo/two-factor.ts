@@ -9,8 +9,10 @@ import type { Limit, Run } from "./connection.ts";
 import { LogicError, isDuplicateKey } from "./errors.ts";
 import { cutoffFromDoc } from "./users.ts";
 
-export type TwoFactorDoc = Omit<TwoFactorRecord, "userId" | "sessionCutoff"> & {
+export type TwoFactorDoc = Omit<TwoFactorRecord, "userId" | "sessionCutoff" | "spentRecoveryCodeHashes"> & {
   _id: string;
+  /** Absent in documents written before used recovery codes were kept: none known. */
+  spentRecoveryCodeHashes?: string[];
   /** Absent in documents written before session cutoffs existed: generation 0. */
   sessionCutoff?: SessionCutoff;
 };
@@ -31,6 +33,7 @@ function twoFactorToDoc(r: TwoFactorRecord): TwoFactorDoc {
       lastUsedStep: d.lastUsedStep,
     })),
     recoveryCodeHashes: [...r.recoveryCodeHashes],
+    spentRecoveryCodeHashes: [...r.spentRecoveryCodeHashes],
     pending: r.pending.map((p) => ({
       purpose: p.purpose,
       secretCiphertext: p.secretCiphertext,
@@ -55,6 +58,7 @@ function twoFactorFromDoc(d: TwoFactorDoc): TwoFactorRecord {
       lastUsedStep: x.lastUsedStep ?? null,
     })),
     recoveryCodeHashes: [...(d.recoveryCodeHashes ?? [])],
+    spentRecoveryCodeHashes: [...(d.spentRecoveryCodeHashes ?? [])],
     pending: (d.pending ?? []).map((p) => ({
       purpose: p.purpose,
       secretCiphertext: p.secretCiphertext,

@@ -38,6 +38,11 @@ export interface TwoFactorRecord {
   devices: TotpDeviceRecord[];
   /** Keyed hashes of the unused recovery codes (see src/two-factor/recovery-codes.ts). */
   recoveryCodeHashes: string[];
+  /**
+   * Keyed hashes of this set's recovery codes already used, so that one given again (a
+   * double-submitted form) is told from a guess; emptied when the set is replaced.
+   */
+  spentRecoveryCodeHashes: string[];
   pending: PendingSecretRecord[];
   /** Raised by Enable, Disable, a confirmed Reset and device removal, in the same write. */
   sessionCutoff: SessionCutoff;
