@@ -28,6 +28,7 @@ async function signedIn(cacheSize: string, roles = ["user"]) {
     id: "usr_bench",
     email: "bench@example.com",
     emailVerified: true,
+    emailVerifiedAt: now,
     displayName: "Bench",
     passwordHash: null,
     passwordUpdatedAt: null,

@@ -65,6 +65,7 @@ export async function measureStoreMemory(users: number, sessionsPerUser: number)
       id: randomUUID(),
       email: email(i),
       emailVerified: true,
+      emailVerifiedAt: now,
       displayName: "",
       passwordHash: stored,
       passwordUpdatedAt: now,

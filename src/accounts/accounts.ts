@@ -18,14 +18,16 @@ import { promotedRoles } from "../permissions/permissions.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
-import { defaultRole, noCutoff, type Store, type UserRecord } from "../store/port.ts";
+import { defaultRole, noCutoff, type Store, type UserPatch, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView, emailSignInFailuresKey } from "./account.ts";
 import {
+  addressProven,
   countSignInMethods,
   dropMethodsAddedUnproven,
+  endOtherSessions,
   keepOneSignInMethod,
   lastSignInMethod,
   listSignInMethods,
@@ -91,6 +93,7 @@ function newUser(email: string, displayName: string, passwordHash: string | null
     id: randomUUID(),
     email,
     emailVerified,
+    emailVerifiedAt: emailVerified ? now : null,
     displayName,
     passwordHash,
     passwordUpdatedAt: passwordHash === null ? null : now,
@@ -128,7 +131,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     user: UserRecord,
     normalizedPassword: string,
     keep: string | null,
-    extra: { emailVerified?: boolean; roles?: string[] } = {},
+    extra: Pick<UserPatch, "emailVerified" | "emailVerifiedAt" | "roles"> = {},
     ifPasswordHash?: string | null,
   ): Promise<UserRecord | null> {
     const now = clock.now();
@@ -270,11 +273,13 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
      * keeps every credential the account had, and anyone can register an address before its owner
      * and wait for the owner to verify it (account pre-hijacking): the admin role would go to
      * whoever set the password. The owner is promoted by a password reset instead, which replaces
-     * them (resetPassword).
+     * them (resetPassword), and whose proof drops what was added before this one
+     * (dropMethodsAddedUnproven).
      */
     async verifyEmail(rawCode: string): Promise<AccountView> {
       const user = await codes.consume(rawCode, "email_verification");
-      const updated = await store.users.update(user.id, { emailVerified: true, updatedAt: clock.now() });
+      const now = clock.now();
+      const updated = await store.users.update(user.id, { ...addressProven(user, now), updatedAt: now });
       if (updated === null) throw new AuthError("INVALID_CODE", "the code is invalid or has expired", { field: "code" });
       return view(updated);
     },
@@ -332,13 +337,13 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (user.disabledAt !== null) throw accountDisabled();
       // Receiving the code proves control of the address.
       const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
-      // An account whose address nobody had proven may have been made by someone else with it:
-      // the owner who just proved the mailbox keeps no passkey or provider added before. So does
-      // one ADMIN_EMAILS promotes now, verified or not: a verification (VerifyEmail) kept whatever
-      // the account's maker had added. Dropped before the write that ends the sessions (see email
-      // sign-in's proven()), so none signs in between the two.
-      if (!user.emailVerified || roles !== undefined) await dropMethodsAddedUnproven(store, twoFactor, user, client);
-      const updated = await setPassword(user, next, null, { emailVerified: true, ...(roles && { roles }) });
+      // Whoever made the account may not own the address: the owner who just proved the mailbox
+      // keeps no passkey, provider or second factor added before the address was first proven.
+      // One ADMIN_EMAILS promotes now keeps none at all: a verification (VerifyEmail) kept whatever
+      // the account's maker had added, and so may a maker signed in after it. Dropped before the
+      // write that ends the sessions (see email sign-in's proven()), so none signs in between the two.
+      await dropMethodsAddedUnproven(store, twoFactor, user, client, roles !== undefined);
+      const updated = await setPassword(user, next, null, { ...addressProven(user, clock.now()), ...(roles && { roles }) });
       if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);
@@ -356,9 +361,9 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     },
 
     /**
-     * Removes a sign-in method, never the last one. Removing the password ends the caller's other
-     * sessions in the same write (a challenge it issued is void with them); a provider link just
-     * goes. The owner is told either way.
+     * Removes a sign-in method, never the last one, and ends the caller's other sessions: in the
+     * same write for the password (a challenge it issued is void with them), right after for a
+     * provider link (endOtherSessions). The owner is told either way.
      */
     async unlinkAccount(caller: Caller, rawId: string, proof: Reauthentication, client: ClientInfo): Promise<void> {
       const id = checkId("id", rawId);
@@ -385,6 +390,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
           throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
         }
         await keepOneSignInMethod(store, user.id, () => store.providerLinks.insert(link));
+        await endOtherSessions(store, caller, clock.now());
       }
       log.info({ userId: user.id, method: id === passwordMethodId ? "password" : "provider" }, "sign-in method removed");
       deps.notifier.notify(user, "sign_in_method_removed", client);

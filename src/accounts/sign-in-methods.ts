@@ -4,8 +4,8 @@
 // ask countSignInMethods, so the rule is written once. ListLinkedAccounts shows the password and
 // the providers (passkeys have their own list, PasskeyService.ListPasskeys).
 import { AuthError } from "../errors.ts";
-import type { ClientInfo } from "../sessions/caller.ts";
-import type { ProviderLinkRecord, Store, UserRecord } from "../store/port.ts";
+import type { Caller, ClientInfo } from "../sessions/caller.ts";
+import type { ProviderLinkRecord, Store, UserPatch, UserRecord } from "../store/port.ts";
 import type { TwoFactor } from "../two-factor/two-factor.ts";
 
 /** One way in, as ListLinkedAccounts shows it. */
@@ -73,22 +73,58 @@ export async function keepOneSignInMethod(
   throw lastSignInMethod();
 }
 
+/** The patch that marks the address proven, keeping when it was first proven. */
+export function addressProven(user: UserRecord, now: Date): Pick<UserPatch, "emailVerified" | "emailVerifiedAt"> {
+  return { emailVerified: true, emailVerifiedAt: user.emailVerifiedAt ?? now };
+}
+
 /**
- * The address was just proven (a password reset, an email sign-in) on an account where nobody had
- * proven it: the account may have been made by someone else with the address and credentials of
- * theirs (account pre-hijacking), so every passkey and linked provider, all added before the
- * proof, goes, and so does any second factor (kept, the maker's authenticator would lock the owner
- * out; its cutoff is raised). The owner who proved the mailbox adds their own.
+ * The owner just proved the mailbox (a password reset, an email sign-in). Every way in added
+ * before the address was first proven was added by whoever made the account, who may not own the
+ * address (account pre-hijacking): so those passkeys and linked providers go, and so does a second
+ * factor turned on (or being enrolled) before then (kept, the maker's authenticator would lock
+ * the owner out; its cutoff is raised). The owner who proved the mailbox adds their own.
+ *
+ * Before the address is proven that is everything, and `everything` drops all of it on a proven
+ * account too. A VerifyEmail proves the address but drops nothing (the one who verifies may be the
+ * maker, who keeps what they added, or the owner, who cannot tell the maker's methods from none):
+ * methods added before it go at the owner's next reset or email sign-in. Returns whether a
+ * passkey or link went (the second factor's reset ends the sessions itself).
  */
 export async function dropMethodsAddedUnproven(
   store: Pick<Store, "passkeys" | "providerLinks">,
   secondFactor: Pick<TwoFactor, "resetBy">,
   user: UserRecord,
   client: ClientInfo,
-): Promise<void> {
-  await store.passkeys.deleteAllForUser(user.id);
-  await store.providerLinks.deleteAllForUser(user.id);
-  await secondFactor.resetBy(user, client, "as an address nobody had proven was proven");
+  everything = false,
+): Promise<boolean> {
+  const provenAt = everything ? null : user.emailVerifiedAt;
+  const why = "as the owner proved an address whose account had ways in added before it was proven";
+  if (provenAt === null) {
+    const had = (await store.passkeys.listForUser(user.id)).length + (await store.providerLinks.listForUser(user.id)).length;
+    await store.passkeys.deleteAllForUser(user.id);
+    await store.providerLinks.deleteAllForUser(user.id);
+    await secondFactor.resetBy(user, client, why);
+    return had > 0;
+  }
+  let dropped = false;
+  for (const passkey of await store.passkeys.listForUser(user.id)) {
+    if (passkey.createdAt < provenAt) dropped = (await store.passkeys.delete(user.id, passkey.id)) || dropped;
+  }
+  for (const link of await store.providerLinks.listForUser(user.id)) {
+    if (link.createdAt < provenAt) dropped = (await store.providerLinks.delete(link.id, user.id)) || dropped;
+  }
+  await secondFactor.resetBy(user, client, why, { startedBefore: provenAt });
+  return dropped;
+}
+
+/**
+ * After a passkey or provider link was removed: every session but the caller's ends, as removing
+ * the password ends them. A session does not record how it was opened, and one opened with the
+ * removed way in (stolen, perhaps: the reason to remove it) must not outlive it.
+ */
+export async function endOtherSessions(store: Pick<Store, "users">, caller: Caller, now: Date): Promise<void> {
+  await store.users.update(caller.userId, { updatedAt: now }, { endSessions: { keep: caller.sessionId } });
 }
 
 /** The refusal to remove the last one. */

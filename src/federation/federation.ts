@@ -95,6 +95,14 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     return { flow, identity };
   }
 
+  function usableEmail(raw: string | undefined): string {
+    try {
+      return normalizeEmail("email", raw ?? "");
+    } catch {
+      return "";
+    }
+  }
+
   /** The provider's address and name as a new account takes them; an unusable address is none. */
   function profileOf(identity: ProviderIdentity): { email: string; emailVerified: boolean; displayName: string } {
     let email: string;
@@ -130,7 +138,16 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     return { user, created: true };
   }
 
-  const subjectOf = (identity: ProviderIdentity) => ({ issuer: identity.issuer, subject: identity.subject, email: identity.email ?? "" });
+  /**
+   * What a link keeps of the provider account. The address is shown back (ListLinkedAccounts) and
+   * comes from whatever the provider lets its users type: kept only when it is a usable address,
+   * normalized as ours are, else "".
+   */
+  const subjectOf = (identity: ProviderIdentity) => ({
+    issuer: identity.issuer,
+    subject: identity.subject,
+    email: usableEmail(identity.email),
+  });
 
   return {
     /** The configured providers, for the app's buttons. */

@@ -149,6 +149,8 @@ export async function createOidcClients(deps: OidcClientDeps) {
         });
         const claims = tokens.claims();
         if (claims === undefined) throw new Error("no ID token");
+        // OpenID Connect Core 2: at most 255 ASCII characters. Stored and shown, so held to it.
+        if (!/^[\x20-\x7e]{1,255}$/.test(claims.sub)) throw new Error("the ID token's sub is not 1-255 printable ASCII characters");
         return {
           issuer: claims.iss,
           subject: claims.sub,

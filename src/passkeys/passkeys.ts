@@ -3,7 +3,7 @@
 // method). Signing in with a passkey is the sign-in capability's (sign-in/passkey.ts); the
 // ceremonies' checks are relying-party.ts's.
 import { randomUUID } from "node:crypto";
-import { countSignInMethods, keepOneSignInMethod, lastSignInMethod } from "../accounts/sign-in-methods.ts";
+import { countSignInMethods, endOtherSessions, keepOneSignInMethod, lastSignInMethod } from "../accounts/sign-in-methods.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId } from "../input.ts";
@@ -113,6 +113,7 @@ export function createPasskeys(deps: PasskeysDeps, rp: RelyingParty, twoFactor: 
       await twoFactor.confirmIdentity(caller, user, proof);
       if (!(await store.passkeys.delete(user.id, id))) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
       await keepOneSignInMethod(store, user.id, () => store.passkeys.insert(passkey));
+      await endOtherSessions(store, caller, clock.now());
       log.info({ userId: user.id, passkeyId: id }, "passkey removed");
       notifier.notify(user, "passkey_removed", client);
     },

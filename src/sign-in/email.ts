@@ -38,7 +38,7 @@
 import { randomInt } from "node:crypto";
 import { accountDisabled, emailSignInFailuresKey } from "../accounts/account.ts";
 import { type AdminPromotionDeps, recordAdminPromotion } from "../accounts/admin-promotion.ts";
-import { dropMethodsAddedUnproven } from "../accounts/sign-in-methods.ts";
+import { addressProven, dropMethodsAddedUnproven } from "../accounts/sign-in-methods.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
 import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
@@ -177,14 +177,20 @@ export function createEmailSignIn(
   /**
    * The mailbox is proven: the address becomes verified; an unverified account also loses the
    * password, passkeys, provider links and second factor added before (pre-hijacking, see the
-   * header) and its other sessions.
+   * header) and its other sessions. A verified one loses the passkeys, links and second factor
+   * added before its address was first proven (dropMethodsAddedUnproven), and with them its
+   * sessions; its password stays, as it would for the owner who registered with it.
    */
   async function proven(user: UserRecord, client: ClientInfo): Promise<UserRecord> {
     // A disabled account is left as it is (the flow would refuse it anyway, after the change).
     if (user.disabledAt !== null) throw accountDisabled();
-    if (user.emailVerified) return user;
+    if (user.emailVerified) {
+      if (!(await dropMethodsAddedUnproven(store, deps.secondFactor, user, client))) return user;
+      return (await store.users.update(user.id, { updatedAt: clock.now() }, { endSessions: { keep: null } })) ?? user;
+    }
     const roles = promotedRoles({ ...user, emailVerified: true }, deps.adminEmails) ?? undefined;
-    const patch = { emailVerified: true, passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now(), ...(roles && { roles }) };
+    const now = clock.now();
+    const patch = { ...addressProven(user, now), passwordHash: null, passwordUpdatedAt: null, updatedAt: now, ...(roles && { roles }) };
     // Before the write that ends the sessions: a passkey sign-in that read the user after that
     // write finds its passkey gone when it records the use (a compare-and-set), and one that read
     // it before opens a session the write ends. Dropped after the write, a passkey could still

@@ -7,7 +7,6 @@ import { randomUUID } from "node:crypto";
 import type { Collection } from "mongodb";
 import { afterEach, describe, expect, it } from "vitest";
 import { countSignInMethods } from "../../src/accounts/sign-in-methods.ts";
-import type { Caller } from "../../src/sessions/caller.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import { mongoPasskeys, type PasskeyDoc } from "../../src/store/mongo/passkeys.ts";
 import { mongoProviderLinks, type ProviderLinkDoc } from "../../src/store/mongo/provider-links.ts";
@@ -52,24 +51,25 @@ async function reasonOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-describe.each(stores)("the last sign-in method, removals racing (%s)", (_name, makeStore) => {
-  async function account(svc: InProcess, n: number): Promise<{ caller: Caller; passkeyId: string; linkId: string }> {
-    const email = `race${n}@example.com`;
-    const { tokens } = await svc.ops.accounts.register({ email, password, displayName: "" }, svc.client);
-    const caller = await svc.ops.sessions.authenticate({ bearer: tokens?.accessToken ?? "" });
-    const authenticator = new SoftwareAuthenticator(origin);
-    const { optionsJson } = await svc.ops.passkeys.startRegistration(caller, noReauthentication);
-    const passkey = await svc.ops.passkeys.finishRegistration(
-      caller,
-      { credentialJson: authenticator.create(optionsJson), name: "Key" },
-      svc.client,
-    );
-    const linkId = randomUUID();
-    const link = { id: linkId, userId: caller.userId, provider: "test", issuer: "https://idp.example", subject: `s${n}`, email };
-    await svc.store.providerLinks.insert({ ...link, createdAt: svc.clock.now() });
-    return { caller, passkeyId: passkey.id, linkId };
-  }
+/** An account with a password, a passkey and a provider link, signed in. */
+async function account(svc: InProcess, n: number) {
+  const email = `race${n}@example.com`;
+  const { tokens } = await svc.ops.accounts.register({ email, password, displayName: "" }, svc.client);
+  const caller = await svc.ops.sessions.authenticate({ bearer: tokens?.accessToken ?? "" });
+  const authenticator = new SoftwareAuthenticator(origin);
+  const { optionsJson } = await svc.ops.passkeys.startRegistration(caller, noReauthentication);
+  const passkey = await svc.ops.passkeys.finishRegistration(
+    caller,
+    { credentialJson: authenticator.create(optionsJson), name: "Key" },
+    svc.client,
+  );
+  const linkId = randomUUID();
+  const link = { id: linkId, userId: caller.userId, provider: "test", issuer: "https://idp.example", subject: `s${n}`, email };
+  await svc.store.providerLinks.insert({ ...link, createdAt: svc.clock.now() });
+  return { caller, passkeyId: passkey.id, linkId, authenticator, accessToken: tokens?.accessToken ?? "" };
+}
 
+describe.each(stores)("the last sign-in method, removals racing (%s)", (_name, makeStore) => {
   it("a passkey, a provider and the password removed at once: one stays, the rest say LAST_SIGN_IN_METHOD", async () => {
     const clock = new TestClock();
     s = await startService(env, makeStore(clock), clock);
@@ -104,5 +104,31 @@ describe.each(stores)("the last sign-in method, removals racing (%s)", (_name, m
     expect(await countSignInMethods(svc.store, user!)).toBe(1);
     expect(outcomes.filter((o) => o === "OK")).toHaveLength(1);
     expect(outcomes).toContain("LAST_SIGN_IN_METHOD");
+  });
+});
+
+// A way in removed takes the sessions it may have opened with it (a session does not record how
+// it was opened): every session but the caller's ends, whichever method went.
+describe("removing a way in ends the caller's other sessions", () => {
+  it.each(["passkey", "provider", "password"] as const)("removing the %s", async (method) => {
+    s = await startService(env);
+    const svc = s;
+    const { caller, passkeyId, linkId, authenticator, accessToken } = await account(
+      svc,
+      100 + ["passkey", "provider", "password"].indexOf(method),
+    );
+    // Another session, as one opened with the passkey (by whoever holds it) would be.
+    const start = await svc.ops.passkeySignIn.startSignIn(svc.client);
+    const other = await svc.ops.passkeySignIn.finishSignIn(
+      { credentialJson: authenticator.get(start.optionsJson), rememberMe: true },
+      svc.client,
+    );
+
+    if (method === "passkey") await svc.ops.passkeys.remove(caller, passkeyId, noReauthentication, svc.client);
+    else await svc.ops.accounts.unlinkAccount(caller, method === "provider" ? linkId : "password", noReauthentication, svc.client);
+
+    expect(await reasonOf(svc.ops.sessions.authenticate({ bearer: other.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    expect(await reasonOf(svc.ops.sessions.refresh(other.tokens.refreshToken))).not.toBe("OK");
+    expect(await reasonOf(svc.ops.sessions.authenticate({ bearer: accessToken }))).toBe("OK");
   });
 });

@@ -251,6 +251,31 @@ describe("sign-in with an OpenID Connect provider", () => {
     expect(await h.store.providerLinks.findBySubject("test", provider.issuer, own)).not.toBeNull();
   });
 
+  it("a link keeps the provider's address only when it is a usable one, normalized; a subject is 1-255 ASCII characters", async () => {
+    const c = browser();
+    const reg = await c.auth.register({ email: newEmail(), password: "correct horse battery staple 4", displayName: "" });
+    const token = reg.tokens?.accessToken ?? "";
+    const link = async (subject: string) => {
+      const started = await c.federation.startProviderLink({ provider: "test" }, bearer(token));
+      const callbackUrl = await provider.signIn(started.authorizationUrl, subject);
+      return c.federation.finishProviderLink({ state: started.state, callbackUrl }, bearer(token));
+    };
+    const mixed = await link(provider.person({ email: "  Someone@Example.TEST ", email_verified: true }));
+    expect(mixed.linkedAccount?.email).toBe("someone@example.test");
+    const junk = await link(provider.person({ email: `${"a".repeat(20_000)}\u0000\u202e@x`, email_verified: false }));
+    expect(junk.linkedAccount?.email).toBe("");
+    const linked = await c.auth.listLinkedAccounts({}, bearer(token));
+    expect(linked.accounts.map((a) => a.email).slice(1)).toEqual(["someone@example.test", ""]);
+
+    expect((await link(provider.person({ email: newEmail() }, "s".repeat(255)))).linkedAccount?.providerAccountId).toHaveLength(255);
+    for (const subject of ["s".repeat(256), "line\nbreak", "tab\there", "caf\u00e9"]) {
+      expect(await refused(link(provider.person({ email: newEmail() }, subject)))).toMatchObject({
+        code: "Unauthenticated",
+        reason: "PROVIDER_SIGN_IN_FAILED",
+      });
+    }
+  });
+
   it("the only sign-in method of an account made by a provider cannot be removed", async () => {
     const c = browser();
     const subject = provider.person({ email: newEmail(), email_verified: true });

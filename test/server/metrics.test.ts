@@ -307,6 +307,7 @@ describe("the instruments", () => {
       id: "u1",
       email: "a@b.c",
       emailVerified: true,
+      emailVerifiedAt: now,
       displayName: "",
       passwordHash: null,
       passwordUpdatedAt: null,

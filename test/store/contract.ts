@@ -48,6 +48,7 @@ function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
     id: uid("usr"),
     email: `${randomUUID()}@example.test`,
     emailVerified: false,
+    emailVerifiedAt: null,
     displayName: "Ada Lovelace",
     passwordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
     passwordUpdatedAt: at(now, -HOUR),
@@ -274,6 +275,7 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         await store.users.insert(user);
         const patch = {
           emailVerified: true,
+          emailVerifiedAt: at(now, -MINUTE),
           displayName: "Countess of Lovelace",
           updatedAt: at(now, 0),
         };

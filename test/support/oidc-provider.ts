@@ -15,7 +15,7 @@ export interface TestProvider {
   /** The people who can sign in, by subject; add to it at will. */
   accounts: Map<string, Omit<AccountClaims, "sub">>;
   /** Adds a person and returns their subject. */
-  person(claims: Omit<AccountClaims, "sub">): string;
+  person(claims: Omit<AccountClaims, "sub">, sub?: string): string;
   /**
    * Plays the browser: opens the authorization URL, signs in as `subject` on the provider's login
    * form, consents, and returns the URL the provider redirected back to (code, state, iss).
@@ -84,8 +84,7 @@ export async function startTestProvider(redirectUri = "http://127.0.0.1:5173/aut
     clientSecret,
     redirectUri,
     accounts,
-    person(claims) {
-      const sub = randomUUID();
+    person(claims, sub = randomUUID()) {
       accounts.set(sub, claims);
       return sub;
     },

@@ -1006,9 +1006,9 @@ export declare const AuthService: GenService<{
     output: typeof ListLinkedAccountsResponseSchema;
   },
   /**
-   * Authenticated. Removes one way of signing in; refuses with FAILED_PRECONDITION /
-   * LAST_SIGN_IN_METHOD when it is the last one. Needs a recent sign-in or a `reauthentication`
-   * proof, else UNAUTHENTICATED / REAUTHENTICATION_REQUIRED.
+   * Authenticated. Removes one way of signing in and ends the caller's other sessions; refuses
+   * with FAILED_PRECONDITION / LAST_SIGN_IN_METHOD when it is the last one. Needs a recent sign-in
+   * or a `reauthentication` proof, else UNAUTHENTICATED / REAUTHENTICATION_REQUIRED.
    *
    * @generated from rpc auth.v1.AuthService.UnlinkAccount
    */

@@ -587,8 +587,9 @@ export declare const PasskeyService: GenService<{
     output: typeof RenamePasskeyResponseSchema;
   },
   /**
-   * Authenticated. Removes one of the caller's passkeys and mails the owner. Refuses with
-   * FAILED_PRECONDITION / LAST_SIGN_IN_METHOD when it is the account's last way to sign in. Needs
+   * Authenticated. Removes one of the caller's passkeys, ends the caller's other sessions and
+   * mails the owner. Refuses with FAILED_PRECONDITION / LAST_SIGN_IN_METHOD when it is the
+   * account's last way to sign in. Needs
    * a recent sign-in or a `reauthentication` proof, else UNAUTHENTICATED / REAUTHENTICATION_REQUIRED.
    *
    * @generated from rpc auth.v1.PasskeyService.RemovePasskey

@@ -7,8 +7,10 @@ import type { SessionCutoff, UserRecord, UserStore } from "../port.ts";
 import type { Limit, Run } from "./connection.ts";
 import { LogicError, isDuplicateKey } from "./errors.ts";
 
-export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff" | "roles" | "disabledAt"> & {
+export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff" | "roles" | "disabledAt" | "emailVerifiedAt"> & {
   _id: string;
+  /** Absent in documents written before it existed: a verified address counts as proven at creation. */
+  emailVerifiedAt?: Date | null;
   /** Absent in documents written before session cutoffs existed: generation 0. */
   sessionCutoff?: SessionCutoff;
   /** Absent in documents written before roles existed: the default role alone. */
@@ -24,6 +26,7 @@ function userToDoc(u: UserRecord): UserDoc {
     _id: u.id,
     email: u.email,
     emailVerified: u.emailVerified,
+    emailVerifiedAt: u.emailVerifiedAt,
     displayName: u.displayName,
     passwordHash: u.passwordHash,
     passwordUpdatedAt: u.passwordUpdatedAt,
@@ -40,6 +43,7 @@ function userFromDoc(d: UserDoc): UserRecord {
     id: d._id,
     email: d.email,
     emailVerified: d.emailVerified,
+    emailVerifiedAt: d.emailVerifiedAt !== undefined ? d.emailVerifiedAt : d.emailVerified ? d.createdAt : null,
     displayName: d.displayName,
     passwordHash: d.passwordHash ?? null,
     passwordUpdatedAt: d.passwordUpdatedAt ?? null,

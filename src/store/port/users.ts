@@ -10,6 +10,12 @@ export interface UserRecord {
   /** Normalized: trimmed and lower-cased. Unique. */
   email: string;
   emailVerified: boolean;
+  /**
+   * When the address was first proven (null while it is not): a way in added before then was
+   * added by whoever made the account, who may not own the address (account pre-hijacking).
+   * Records written before this field existed read a verified address as proven at creation.
+   */
+  emailVerifiedAt: Date | null;
   displayName: string;
   /** argon2id PHC string; null once the password credential is unlinked. */
   passwordHash: string | null;
@@ -29,12 +35,16 @@ export interface UserRecord {
 
 /** The fields of a user that may change after creation. */
 export type UserPatch = Partial<
-  Pick<UserRecord, "emailVerified" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt" | "roles" | "disabledAt">
+  Pick<
+    UserRecord,
+    "emailVerified" | "emailVerifiedAt" | "displayName" | "passwordHash" | "passwordUpdatedAt" | "updatedAt" | "roles" | "disabledAt"
+  >
 >;
 
 /** The keys of UserPatch, listed for adapters so that nothing else (id, email, createdAt) can be patched. */
 export const PATCHABLE_USER_FIELDS = [
   "emailVerified",
+  "emailVerifiedAt",
   "displayName",
   "passwordHash",
   "passwordUpdatedAt",

@@ -48,6 +48,27 @@ describe("mongodb users written by an older release", () => {
     expect((await store.update("usr_old", { displayName: "Old" }))!.roles).toEqual(["user"]);
     expect((await store.update("usr_old", { roles: ["admin", "user"] }))!.roles).toEqual(["admin", "user"]);
   });
+
+  it("a document without emailVerifiedAt reads a verified address as proven at creation, an unverified one as not proven", async () => {
+    const created = new Date("2026-01-01T00:00:00Z");
+    const old = (id: string, emailVerified: boolean) =>
+      ({
+        _id: id,
+        email: `${id}@example.test`,
+        emailVerified,
+        displayName: "",
+        passwordHash: null,
+        passwordUpdatedAt: null,
+        createdAt: created,
+        updatedAt: created,
+      }) as UserDoc;
+    const users = fakeUsersCollection([old("usr_verified", true), old("usr_unverified", false)]);
+    const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
+    expect((await store.findById("usr_verified"))!.emailVerifiedAt).toEqual(created);
+    expect((await store.findById("usr_unverified"))!.emailVerifiedAt).toBeNull();
+    const proven = new Date("2026-02-01T00:00:00Z");
+    expect((await store.update("usr_unverified", { emailVerified: true, emailVerifiedAt: proven }))!.emailVerifiedAt).toEqual(proven);
+  });
 });
 
 storageContract("mongodb audit events on mingo", async (): Promise<Store> => {
