@@ -140,12 +140,15 @@ export interface Config {
   /** What each role may do (ROLES or ROLES_FILE); src/permissions/ has the default map. */
   roles: RoleMap;
   /**
-   * Normalized emails whose accounts get the admin role once the address is verified, at start-up
-   * and when it is verified (ADMIN_EMAILS): the first administrator without editing the database.
+   * Normalized emails whose accounts get the admin role when the owner proves the mailbox by a
+   * password reset, or an email sign-in of an unverified account (ADMIN_EMAILS): the first
+   * administrator without editing the database.
    */
   adminEmails: string[];
   /** How long audit events are kept (each carries its own expiry, set when recorded). */
   auditRetentionDays: number;
+  /** Refused AdminService and ServiceAccountService calls stored per client network per hour (0: all). */
+  auditMaxRefusalsPerAddressPerHour: number;
   /** Sign-in with OpenID Connect providers (OIDC_PROVIDERS); undefined when off (the default). */
   oidc: OidcSettings | undefined;
 }
@@ -216,6 +219,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     roles: roles(env, readFile),
     adminEmails: adminEmails(env),
     auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 365, 1, 3650),
+    auditMaxRefusalsPerAddressPerHour: int(env, "AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR", 60, 0, 1_000_000),
     oidc: oidc(env, readFile),
   };
   if (config.refreshTokenTtlRememberMeSeconds < config.refreshTokenTtlSeconds) {

@@ -2,18 +2,29 @@
 // when, from where (client address and user agent) and with what outcome. Each event goes to the
 // server log (one "audit" line, for log pipelines) and to the stored audit collection (for
 // AdminService.ListAuditEvents), where it lives AUDIT_RETENTION_DAYS.
+//
+// Refused calls are stored under a budget per client network (AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR):
+// anyone who can register may call AdminService and be refused, and each refusal stored for a
+// year would let them fill the store and bury the events that matter. Over the budget the log
+// line is still written (with `stored: false`); the calls that were allowed are always stored.
 import { randomUUID } from "node:crypto";
+import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { AuditEventRecord, AuditListQuery, Store } from "../store/port.ts";
+import type { AttemptStore, AuditEventRecord, AuditListQuery, Store } from "../store/port.ts";
 
 export interface AuditDeps {
-  store: Pick<Store, "audit">;
+  store: Pick<Store, "audit"> & { attempts: Pick<AttemptStore, "fail"> };
   clock: Clock;
   log: Pick<Logger, "info" | "error">;
   retentionDays: number;
+  /** Refused calls stored per client network per hour; 0: no limit. */
+  maxRefusalsPerNetworkPerHour: number;
 }
+
+/** Outcomes that say the caller may not make the call at all (not that the call failed). */
+const refusals = new Set(["PERMISSION_DENIED"]);
 
 /** What an operation reports of one call; the log adds the id, the time and the expiry. */
 export interface AuditEntry {
@@ -28,16 +39,29 @@ export interface AuditEntry {
 
 export function createAuditLog(deps: AuditDeps) {
   const { store, clock, log } = deps;
+  const perHour = deps.maxRefusalsPerNetworkPerHour;
+
+  /** Whether the event is to be stored: always, unless it is a refusal over its network's budget. */
+  async function withinRefusalBudget(entry: AuditEntry, at: Date): Promise<boolean> {
+    if (perHour === 0 || !refusals.has(entry.outcome)) return true;
+    const budget = { maxFailures: perHour, windowSeconds: 3_600, lockSeconds: 3_600 };
+    return (await store.attempts.fail(`audit-refusals:${clientNetwork(entry.client.ipAddress)}`, at, budget)).counted;
+  }
+
   return {
     /**
-     * Logs the event and stores it. A storage failure does not fail the call it describes (which
-     * has happened by now): the log line stands, and the failure is logged as an error beside it.
+     * Logs the event and stores it (a refusal, within its budget). A storage failure does not fail
+     * the call it describes (which has happened by now): the log line stands, and the failure is
+     * logged as an error beside it.
      */
     async record(entry: AuditEntry): Promise<AuditEventRecord> {
       const at = clock.now();
       const event: AuditEventRecord = { id: randomUUID(), at, ...entry, expiresAt: addSeconds(at, deps.retentionDays * 86_400) };
       const { expiresAt: _kept, ...shown } = event;
-      log.info({ audit: { ...shown, at: at.toISOString() } }, "audit");
+      // A budget that cannot be read (storage down) refuses nothing: the insert then fails and says so.
+      const stored = await withinRefusalBudget(entry, at).catch(() => true);
+      log.info({ audit: { ...shown, at: at.toISOString() }, ...(stored ? {} : { stored: false }) }, "audit");
+      if (!stored) return event;
       try {
         await store.audit.insert(event);
       } catch (err) {

@@ -265,7 +265,13 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
     serviceName: config.twoFactor.issuer,
     breached: config.pwnedPasswords === undefined ? undefined : createPwnedPasswords({ ...config.pwnedPasswords, log }),
   });
-  const audit = createAuditLog({ store, clock, log, retentionDays: config.auditRetentionDays });
+  const audit = createAuditLog({
+    store,
+    clock,
+    log,
+    retentionDays: config.auditRetentionDays,
+    maxRefusalsPerNetworkPerHour: config.auditMaxRefusalsPerAddressPerHour,
+  });
   const accounts = createAccounts(
     {
       store,

@@ -1,0 +1,43 @@
+// AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR: anyone who can register can call AdminService and be
+// refused. Refusals are stored up to the budget per client network and hour, then only logged;
+// allowed calls are stored whatever the budget, and another network has a budget of its own.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Caller } from "../../src/sessions/caller.ts";
+import { outcome, startService, type InProcess } from "../support/service.ts";
+
+let s: InProcess;
+beforeAll(async () => {
+  s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR: "3" });
+});
+afterAll(() => s.close());
+
+async function signedIn(email: string, roles?: string[]): Promise<Caller> {
+  const { tokens, user } = await s.ops.accounts.register({ email, password: "a long enough passphrase", displayName: "" }, s.client);
+  if (roles !== undefined) await s.store.users.update(user.id, { roles });
+  return s.ops.sessions.authenticate({ bearer: tokens?.accessToken });
+}
+
+const stored = async () => s.store.audit.list({ targetUserId: null, before: null, limit: 1_000, now: s.clock.now() });
+
+describe("refused calls in the audit log", () => {
+  it("are stored up to the budget per network and hour; allowed calls always", async () => {
+    const user = await signedIn("plain@example.com");
+    const admin = await signedIn("admin@example.com", ["admin", "user"]);
+    const list = (caller: Caller, client = s.client) =>
+      outcome(s.ops.admin.listUsers({ kind: "user", ...caller }, { pageSize: 10, pageToken: "", emailPrefix: "" }, client));
+
+    for (let i = 0; i < 10; i++) expect(await list(user)).toBe("PERMISSION_DENIED");
+    for (let i = 0; i < 5; i++) expect(await list(admin)).toBe("OK");
+    const events = await stored();
+    expect(events.filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(3);
+    expect(events.filter((e) => e.outcome === "OK")).toHaveLength(5);
+
+    // Another network has its own budget; an hour later, so has this one.
+    const elsewhere = { ipAddress: "198.51.100.7", userAgent: "elsewhere" };
+    expect(await list(user, elsewhere)).toBe("PERMISSION_DENIED");
+    expect((await stored()).filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(4);
+    s.clock.advance(3_600_000);
+    expect(await list(user)).toBe("PERMISSION_DENIED");
+    expect((await stored()).filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(5);
+  });
+});
