@@ -19,7 +19,8 @@ export type NotificationKind =
   | "email_changed"
   | "new_device_sign_in"
   | "sign_in_method_added"
-  | "sign_in_method_removed";
+  | "sign_in_method_removed"
+  | "service_account_key_issued";
 
 export interface CodeMail {
   kind: CodeMailKind;

@@ -360,7 +360,11 @@ function registerServiceServices(router: ConnectRouter, ops: Operations): void {
 
   router.service(ServiceAccountService, {
     async createServiceAccount(req, ctx) {
-      const issued = await serviceAccounts.create(await principal(ctx), { name: req.name, permissions: req.permissions }, clientInfo(ctx));
+      const issued = await serviceAccounts.create(
+        await principal(ctx),
+        { name: req.name, permissions: req.permissions, reauthentication: reauthenticationOf(req.reauthentication) },
+        clientInfo(ctx),
+      );
       return { serviceAccount: serviceAccountMessage(issued.account), apiKey: issued.apiKey };
     },
     async listServiceAccounts(req, ctx) {
@@ -373,7 +377,12 @@ function registerServiceServices(router: ConnectRouter, ops: Operations): void {
       };
     },
     async rotateServiceAccountKey(req, ctx) {
-      const issued = await serviceAccounts.rotateKey(await principal(ctx), req.serviceAccountId, clientInfo(ctx));
+      const issued = await serviceAccounts.rotateKey(
+        await principal(ctx),
+        req.serviceAccountId,
+        reauthenticationOf(req.reauthentication),
+        clientInfo(ctx),
+      );
       return { serviceAccount: serviceAccountMessage(issued.account), apiKey: issued.apiKey };
     },
   });

@@ -366,7 +366,15 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
     { signIn, accounts, twoFactor },
   );
   const pageTokens = createPageTokens(secrets.pageTokens);
-  const serviceAccounts = createServiceAccounts({ store, clock, audit, pageTokens, knownPermissions: permissionNames(config.roles) });
+  const serviceAccounts = createServiceAccounts({
+    store,
+    clock,
+    audit,
+    pageTokens,
+    knownPermissions: permissionNames(config.roles),
+    twoFactor,
+    notifier,
+  });
   const principals = createPrincipals({ sessions, serviceAccounts });
   const introspection = createIntrospection({ sessions, serviceAccounts });
   const forwardAuth = createForwardAuth({ sessions });

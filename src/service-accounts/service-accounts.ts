@@ -3,25 +3,40 @@
 // another service account; a caller may grant only permissions it holds itself, so the
 // permission to manage service accounts is never a way to more rights than one has. Every
 // management call, allowed or not, becomes one audit event (src/audit/), which never holds a key.
+//
+// A key outlives the session that made it (a password change or sign-out everywhere ends the
+// session, not the key): so a user who makes one, by creating an account or rotating its key,
+// proves who they are as for other high-value changes (a recent sign-in, or a reauthentication
+// proof), and is mailed about it. A stolen access token alone is not enough to make a key.
+//
+// The permissions an account holds count only while the configuration still knows them: one
+// removed from ROLES is gone from every account at the next start, as it is from every user.
 import { type AuditLog, withAuditOutcome } from "../audit/audit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkDisplayName, checkId } from "../input.ts";
 import { permissions, requirePermission } from "../permissions/permissions.ts";
 import { type PageTokens, pageSizeOf } from "../paging/page-tokens.ts";
-import type { ClientInfo } from "../sessions/caller.ts";
+import type { Notifier } from "../mail/notifications.ts";
+import { requireUser, type ClientInfo } from "../sessions/caller.ts";
 import type { ServiceAccountCursor, ServiceAccountRecord, Store } from "../store/port.ts";
+import { noReauthentication, type Reauthentication } from "../two-factor/reauthentication.ts";
+import type { TwoFactor } from "../two-factor/two-factor.ts";
 import { accountIdOf, apiKeyHash, isAccountId, keyPrefixOf, matchesHash, newAccountId, newApiKey } from "./keys.ts";
 import { auditActorOf, type Principal, principalName, type ServiceCaller } from "./principal.ts";
 
 export interface ServiceAccountsDeps {
-  store: Pick<Store, "serviceAccounts">;
+  store: Pick<Store, "serviceAccounts" | "users">;
   clock: Clock;
   audit: Pick<AuditLog, "record">;
   /** Signs ListServiceAccounts' page tokens (AIP-158: opaque and tamper-proof): AdminService's. */
   pageTokens: PageTokens;
-  /** Every permission name the configuration knows: what a service account may be given. */
+  /** Every permission name the configuration knows: what a service account may be given, and holds. */
   knownPermissions: ReadonlySet<string>;
+  /** The step-up check of a user who makes a key. */
+  twoFactor: Pick<TwoFactor, "confirmIdentity">;
+  /** Mails the user who made a key. */
+  notifier: Notifier;
 }
 
 /** A service account as a transport may show it: never its key or the key's hash. */
@@ -57,11 +72,12 @@ const touchIntervalMs = 60_000;
 /** Compared against when the id names no account, so that an unknown id costs what a known one does. */
 const absentHash = apiKeyHash("authd_sk_absent");
 
-function viewOf(a: ServiceAccountRecord): ServiceAccountView {
+/** The account as it stands under the configuration: only the permissions it still knows. */
+function viewOf(a: ServiceAccountRecord, known: ReadonlySet<string>): ServiceAccountView {
   return {
     id: a.id,
     name: a.name,
-    permissions: [...a.permissions],
+    permissions: a.permissions.filter((p) => known.has(p)),
     createdBy: a.createdBy,
     createdAt: a.createdAt,
     lastUsedAt: a.lastUsedAt,
@@ -91,7 +107,24 @@ function accountIdFrom(raw: string): string {
 }
 
 export function createServiceAccounts(deps: ServiceAccountsDeps) {
-  const { store, clock } = deps;
+  const { store, clock, knownPermissions } = deps;
+  const view = (a: ServiceAccountRecord) => viewOf(a, knownPermissions);
+
+  /**
+   * A user making a key proves who they are (see the header); a service's key is its proof. Run
+   * after every other check of the call, so that a refused call spends no guess.
+   */
+  async function confirmKeyMaker(actor: Principal, proof: Reauthentication): Promise<void> {
+    if (actor.kind !== "user") return;
+    await deps.twoFactor.confirmIdentity(actor, await requireUser(store.users, actor), proof);
+  }
+
+  /** Mails the user who made a key (a service has no mailbox; the audit log has the event). */
+  async function tellKeyMaker(actor: Principal, client: ClientInfo): Promise<void> {
+    if (actor.kind !== "user") return;
+    const user = await store.users.findById(actor.userId);
+    if (user !== null) deps.notifier.notify(user, "service_account_key_issued", client);
+  }
 
   /**
    * Runs one management call: the permission check, then `run`, and an audit event whatever
@@ -131,7 +164,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
     if (requested.length > maxPermissions) throw invalidArgument("permissions", `at most ${maxPermissions} permissions`);
     const unique = [...new Set(requested)].sort();
     for (const p of unique) {
-      if (!deps.knownPermissions.has(p)) throw invalidArgument("permissions", `"${p}" is not a configured permission`);
+      if (!knownPermissions.has(p)) throw invalidArgument("permissions", `"${p.slice(0, 64)}" is not a configured permission`);
     }
     for (const p of unique) {
       if (!actor.permissions.includes(p)) {
@@ -146,10 +179,12 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
   /**
    * PERMISSION_DENIED unless the actor holds every permission of the account, as at creation
    * (grantable): a new key would put the account's powers in the actor's hands, and revoking it
-   * would let a lesser manager cut off a service it could never have made.
+   * would let a lesser manager cut off a service it could never have made. Permissions the
+   * configuration no longer knows count for nothing (no one could hold them).
    */
   async function withinReach(actor: Principal, id: string): Promise<void> {
-    const missing = (await store.serviceAccounts.findById(id))?.permissions.find((p) => !actor.permissions.includes(p));
+    const account = await store.serviceAccounts.findById(id);
+    const missing = account === null ? undefined : view(account).permissions.find((p) => !actor.permissions.includes(p));
     if (missing !== undefined) {
       throw new AuthError(
         "PERMISSION_DENIED",
@@ -167,7 +202,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
     if (id === null) return null;
     const account = await store.serviceAccounts.findById(id);
     const matches = matchesHash(key, account?.keyHash ?? absentHash);
-    return account !== null && matches && account.revokedAt === null ? viewOf(account) : null;
+    return account !== null && matches && account.revokedAt === null ? view(account) : null;
   }
 
   /** The caller an active account is (its use recorded about once a minute); INVALID_TOKEN for none. */
@@ -181,12 +216,17 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
   }
 
   return {
-    async create(actor: Principal, input: { name: string; permissions: readonly string[] }, client: ClientInfo): Promise<IssuedKey> {
+    async create(
+      actor: Principal,
+      input: { name: string; permissions: readonly string[]; reauthentication?: Reauthentication },
+      client: ClientInfo,
+    ): Promise<IssuedKey> {
       return audited({ actor, client, action: "service_accounts.create" }, async () => {
         const name = checkDisplayName("name", input.name);
         if (name.length === 0) throw invalidArgument("name", "name is required");
         if ([...name].length > maxNameLength) throw invalidArgument("name", `name must be at most ${maxNameLength} characters`);
         const granted = grantable(actor, input.permissions);
+        await confirmKeyMaker(actor, input.reauthentication ?? noReauthentication);
         const now = clock.now();
         const id = newAccountId();
         const apiKey = newApiKey(id);
@@ -202,7 +242,8 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
           revokedAt: null,
         };
         await store.serviceAccounts.insert(record);
-        return { result: { account: viewOf(record), apiKey }, accountId: id, detail: `permissions=${granted.join(",")}` };
+        await tellKeyMaker(actor, client);
+        return { result: { account: view(record), apiKey }, accountId: id, detail: `permissions=${granted.join(",")}` };
       });
     },
 
@@ -218,7 +259,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
           found.length > size && last !== undefined
             ? deps.pageTokens.issue(pageKind, "", { t: last.createdAt.getTime(), id: last.id })
             : "";
-        return { result: { accounts: page.map(viewOf), nextPageToken } };
+        return { result: { accounts: page.map(view), nextPageToken } };
       });
     },
 
@@ -228,18 +269,20 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
         await withinReach(actor, id);
         const revoked = await store.serviceAccounts.revoke(id, clock.now());
         if (revoked === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
-        return { result: viewOf(revoked) };
+        return { result: view(revoked) };
       });
     },
 
-    async rotateKey(actor: Principal, rawId: string, client: ClientInfo): Promise<IssuedKey> {
+    async rotateKey(actor: Principal, rawId: string, proof: Reauthentication, client: ClientInfo): Promise<IssuedKey> {
       return audited({ actor, client, action: "service_accounts.rotate_key", accountId: rawId }, async () => {
         const id = accountIdFrom(rawId);
         await withinReach(actor, id);
+        await confirmKeyMaker(actor, proof);
         const apiKey = newApiKey(id);
         const rotated = await store.serviceAccounts.replaceKey(id, apiKeyHash(apiKey), clock.now());
         if (rotated === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
-        return { result: { account: viewOf(rotated), apiKey } };
+        await tellKeyMaker(actor, client);
+        return { result: { account: view(rotated), apiKey } };
       });
     },
 
@@ -261,7 +304,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
      */
     async authenticateCertificate(certifiedId: string): Promise<ServiceCaller> {
       const account = isAccountId(certifiedId) ? await store.serviceAccounts.findById(certifiedId) : null;
-      return callerOf(account === null || account.revokedAt !== null ? null : viewOf(account));
+      return callerOf(account === null || account.revokedAt !== null ? null : view(account));
     },
   };
 }

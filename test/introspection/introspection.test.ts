@@ -3,6 +3,7 @@
 import { createPrivateKey, generateKeyPairSync, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Principal } from "../../src/service-accounts/principal.ts";
+import { noReauthentication } from "../../src/two-factor/reauthentication.ts";
 import { startService, type InProcess } from "../support/service.ts";
 import { outcomeOf } from "../support/assertions.ts";
 
@@ -153,7 +154,13 @@ describe("inactive, at once, and without saying why", () => {
 
 describe("API keys", () => {
   it("an active key is active with its account's permissions, a revoked one is not", async () => {
-    const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "probe", permissions: ["users.read"] }, s.client);
+    // The admin signed in long ago (the clock has moved): making a key takes the password again.
+    const reauthentication = { ...noReauthentication, password };
+    const { account, apiKey } = await s.ops.serviceAccounts.create(
+      admin,
+      { name: "probe", permissions: ["users.read"], reauthentication },
+      s.client,
+    );
     expect(await introspect(apiKey)).toEqual({
       active: true,
       sub: account.id,

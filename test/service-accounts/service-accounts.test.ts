@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthError } from "../../src/errors.ts";
 import { apiKeyHash } from "../../src/service-accounts/keys.ts";
 import type { Principal } from "../../src/service-accounts/principal.ts";
+import { noReauthentication } from "../../src/two-factor/reauthentication.ts";
 import { startService, type InProcess } from "../support/service.ts";
 import { outcomeOf } from "../support/assertions.ts";
 
@@ -74,13 +75,15 @@ describe("creating a service account", () => {
     const powerful = await s.ops.serviceAccounts.create(admin, { name: "powerful", permissions: ["users.write"] }, s.client);
     const manager = await s.ops.serviceAccounts.create(admin, { name: "rotator", permissions: ["service_accounts.manage"] }, s.client);
     const asManager = await s.ops.principals.authenticate(manager.apiKey);
-    expect(await reason(s.ops.serviceAccounts.rotateKey(asManager, powerful.account.id, s.client))).toBe("PERMISSION_DENIED");
+    expect(await reason(s.ops.serviceAccounts.rotateKey(asManager, powerful.account.id, noReauthentication, s.client))).toBe(
+      "PERMISSION_DENIED",
+    );
     expect(await reason(s.ops.serviceAccounts.revoke(asManager, powerful.account.id, s.client))).toBe("PERMISSION_DENIED");
     // The old key still works: nothing was rotated.
     expect((await s.ops.serviceAccounts.authenticate(powerful.apiKey)).accountId).toBe(powerful.account.id);
     // An account within the manager's own permissions may be rotated.
     const child = await s.ops.serviceAccounts.create(asManager, { name: "child2", permissions: ["service_accounts.manage"] }, s.client);
-    expect(await reason(s.ops.serviceAccounts.rotateKey(asManager, child.account.id, s.client))).toBe("OK");
+    expect(await reason(s.ops.serviceAccounts.rotateKey(asManager, child.account.id, noReauthentication, s.client))).toBe("OK");
     expect(await reason(s.ops.serviceAccounts.revoke(asManager, child.account.id, s.client))).toBe("OK");
   });
 
@@ -99,7 +102,7 @@ describe("the audit log", () => {
     s.clock.advance(1);
     await reason(s.ops.serviceAccounts.revoke(plainUser, account.id, s.client));
     s.clock.advance(1);
-    await s.ops.serviceAccounts.rotateKey(admin, account.id, s.client);
+    await s.ops.serviceAccounts.rotateKey(admin, account.id, noReauthentication, s.client);
     s.clock.advance(1);
     await s.ops.serviceAccounts.revoke(admin, account.id, s.client);
     const events = (await s.store.audit.list({ targetUserId: null, before: null, limit: 100, now: s.clock.now() })).filter((e) =>
@@ -177,7 +180,7 @@ describe("authenticating with a key", () => {
     expect(revoked.revokedAt).toEqual(s.clock.now());
     expect(await reason(s.ops.serviceAccounts.authenticate(apiKey))).toBe("INVALID_TOKEN");
     expect(await reason(s.ops.serviceAccounts.revoke(admin, account.id, s.client))).toBe("NOT_FOUND");
-    expect(await reason(s.ops.serviceAccounts.rotateKey(admin, account.id, s.client))).toBe("NOT_FOUND");
+    expect(await reason(s.ops.serviceAccounts.rotateKey(admin, account.id, noReauthentication, s.client))).toBe("NOT_FOUND");
     expect(await reason(s.ops.serviceAccounts.revoke(admin, "0".repeat(24), s.client))).toBe("NOT_FOUND");
     expect(await reason(s.ops.serviceAccounts.revoke(admin, "not-one-of-ours", s.client))).toBe("NOT_FOUND");
     expect(await reason(s.ops.serviceAccounts.revoke(admin, "", s.client))).toBe("INVALID_ARGUMENT");
@@ -187,7 +190,7 @@ describe("authenticating with a key", () => {
   it("a rotated key replaces the old one at once", async () => {
     const { account, apiKey } = await s.ops.serviceAccounts.create(admin, { name: "svc", permissions: [] }, s.client);
     s.clock.advance(1_000);
-    const rotated = await s.ops.serviceAccounts.rotateKey(admin, account.id, s.client);
+    const rotated = await s.ops.serviceAccounts.rotateKey(admin, account.id, noReauthentication, s.client);
     expect(rotated.apiKey).not.toBe(apiKey);
     expect(rotated.account.keyCreatedAt).toEqual(s.clock.now());
     expect(await reason(s.ops.serviceAccounts.authenticate(apiKey))).toBe("INVALID_TOKEN");
@@ -231,5 +234,86 @@ describe("listing", () => {
     } finally {
       await fresh.close();
     }
+  });
+});
+
+// A key outlives the session that made it: a user who makes one proves who they are, as for other
+// high-value changes, and is mailed; a service's key is its own proof.
+describe("making a key", () => {
+  it("by a user signed in longer ago than REAUTH_MAX_AGE_SECONDS needs the password; nothing is made without it", async () => {
+    const owner = await userPrincipal("key-maker@example.com", ["admin"]);
+    const made = await s.ops.serviceAccounts.create(owner, { name: "fresh", permissions: [] }, s.client);
+    s.clock.advance(601_000);
+    const before = (await s.store.serviceAccounts.list(1000)).length;
+    expect(await reason(s.ops.serviceAccounts.create(owner, { name: "stale", permissions: [] }, s.client))).toBe(
+      "REAUTHENTICATION_REQUIRED",
+    );
+    expect(await reason(s.ops.serviceAccounts.rotateKey(owner, made.account.id, noReauthentication, s.client))).toBe(
+      "REAUTHENTICATION_REQUIRED",
+    );
+    const wrong = { ...noReauthentication, password: "not the password at all" };
+    expect(await reason(s.ops.serviceAccounts.create(owner, { name: "stale", permissions: [], reauthentication: wrong }, s.client))).toBe(
+      "INVALID_CREDENTIALS",
+    );
+    expect((await s.store.serviceAccounts.list(1000)).length).toBe(before);
+    // The old key still works: the refused rotation changed nothing.
+    expect((await s.ops.principals.authenticate(made.apiKey)).kind).toBe("service");
+
+    const proof = { ...noReauthentication, password };
+    expect(await reason(s.ops.serviceAccounts.create(owner, { name: "proven", permissions: [], reauthentication: proof }, s.client))).toBe(
+      "OK",
+    );
+    expect(await reason(s.ops.serviceAccounts.rotateKey(owner, made.account.id, proof, s.client))).toBe("OK");
+  });
+
+  it("by a service needs no proof: its key is one", async () => {
+    const creator = await userPrincipal("service-maker@example.com", ["admin"]);
+    const { apiKey } = await s.ops.serviceAccounts.create(creator, { name: "manager", permissions: ["service_accounts.manage"] }, s.client);
+    const manager = await s.ops.principals.authenticate(apiKey);
+    s.clock.advance(3_600_000);
+    const child = await s.ops.serviceAccounts.create(manager, { name: "child", permissions: [] }, s.client);
+    expect(await reason(s.ops.serviceAccounts.rotateKey(manager, child.account.id, noReauthentication, s.client))).toBe("OK");
+  });
+
+  it("mails the user who made it, without the key", async () => {
+    const email = "mailed-maker@example.com";
+    const owner = await userPrincipal(email, ["admin"]);
+    const { account, apiKey } = await s.ops.serviceAccounts.create(owner, { name: "mailed", permissions: [] }, s.client);
+    const rotated = await s.ops.serviceAccounts.rotateKey(owner, account.id, noReauthentication, s.client);
+    await s.service.background.drain();
+    const mails = s.outbox.all(email, "security_notification");
+    expect(mails.map((m) => m.notification)).toEqual(["service_account_key_issued", "service_account_key_issued"]);
+    for (const mail of mails) {
+      for (const key of [apiKey, rotated.apiKey]) expect(mail.text).not.toContain(key.slice(account.keyPrefix.length));
+    }
+  });
+});
+
+describe("a permission the configuration no longer knows", () => {
+  it("is held by no account: not at authentication, not in introspection, and it does not stop a revocation", async () => {
+    const roles = (extra: string[]) =>
+      JSON.stringify({
+        user: [],
+        admin: ["users.read", "users.write", "service_accounts.manage", "tokens.introspect", "audit.read", ...extra],
+      });
+    const before = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", ROLES: roles(["billing.refund"]) }, undefined);
+    const { user, tokens } = await before.ops.accounts.register({ email: "roles@example.com", password, displayName: "" }, before.client);
+    await before.store.users.update(user.id, { roles: ["admin"] });
+    const boss = await before.ops.principals.authenticate(tokens?.accessToken);
+    const made = await before.ops.serviceAccounts.create(
+      boss,
+      { name: "refunds", permissions: ["billing.refund", "users.read"] },
+      before.client,
+    );
+
+    // The operator takes billing.refund out of ROLES and restarts on the same store.
+    const after = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", ROLES: roles([]) }, before.store, before.clock);
+    const service = await after.ops.principals.authenticate(made.apiKey);
+    expect(service.permissions).toEqual(["users.read"]);
+    const gateway = await after.ops.serviceAccounts.create(boss, { name: "gw", permissions: ["tokens.introspect"] }, after.client);
+    const seen = await after.ops.introspection.introspect(await after.ops.principals.authenticate(gateway.apiKey), { token: made.apiKey });
+    expect(seen).toMatchObject({ active: true, permissions: ["users.read"] });
+    expect(await reason(after.ops.serviceAccounts.revoke(boss, made.account.id, after.client))).toBe("OK");
+    await after.close();
   });
 });

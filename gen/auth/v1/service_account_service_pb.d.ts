@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Reauthentication } from "./common_pb.js";
 
 /**
  * Describes the file auth/v1/service_account_service.proto.
@@ -107,6 +108,14 @@ export declare type CreateServiceAccountRequest = Message<"auth.v1.CreateService
    * @generated from field: repeated string permissions = 2;
    */
   permissions: string[];
+
+  /**
+   * A fresh proof of identity from a user caller, needed only when the session signed in longer
+   * ago than the server's re-authentication window; ignored for a service caller.
+   *
+   * @generated from field: auth.v1.Reauthentication reauthentication = 3;
+   */
+  reauthentication?: Reauthentication | undefined;
 };
 
 /**
@@ -248,6 +257,13 @@ export declare type RotateServiceAccountKeyRequest = Message<"auth.v1.RotateServ
    * @generated from field: string service_account_id = 1;
    */
   serviceAccountId: string;
+
+  /**
+   * As in CreateServiceAccountRequest.
+   *
+   * @generated from field: auth.v1.Reauthentication reauthentication = 2;
+   */
+  reauthentication?: Reauthentication | undefined;
 };
 
 /**
@@ -289,7 +305,10 @@ export declare const RotateServiceAccountKeyResponseSchema: GenMessage<RotateSer
  * `Authorization: Bearer authd_sk_<id>_<secret>`. A key is shown once, when it is made (by
  * CreateServiceAccount or RotateServiceAccountKey), and stored only as a hash. Every method needs
  * a caller (an admin user's access token, or a service account's key) holding the
- * `service_accounts.manage` permission; others get PERMISSION_DENIED.
+ * `service_accounts.manage` permission; others get PERMISSION_DENIED. A user who makes a key (by
+ * creating an account or rotating its key) needs a recent sign-in or a `reauthentication` proof,
+ * else UNAUTHENTICATED / REAUTHENTICATION_REQUIRED, and is mailed about it: a key outlives the
+ * session that made it, so a stolen access token alone must not turn into one.
  *
  * @generated from service auth.v1.ServiceAccountService
  */
