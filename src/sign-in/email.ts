@@ -26,6 +26,12 @@
 // that pauses sign-in by code for the address only; links (unguessable), the password, passkeys,
 // providers and resets are not affected.
 //
+// Both counts are kept only for an address asked for within a code's life (a request marks it,
+// for every address alike, `emailCodeRequestedKey`): a code for any other address is wrong
+// whoever owns it, so it is refused at once, counted on the client's budget alone. Otherwise a
+// client could make the store keep a 30-day count for every address it can make up (hundreds an
+// hour per network); now that is bounded by the client's mail request budget.
+//
 // The link: a 256-bit token in the URL fragment (`#token=`), which browsers never send to a server
 // and mail scanners that fetch the page cannot spend: only the page's own script calls
 // CompleteEmailSignIn with it. Stored as a SHA-256 hash (its entropy needs no key).
@@ -103,6 +109,12 @@ const linkPurpose: CodePurpose = "email_sign_in_link";
 /** The guessing-limit key of an address's mailed code (the address, whether or not it has an account). */
 export const emailCodeAttemptKey = (email: string): string => `email-code:${email}`;
 
+/**
+ * Marks an address asked for within a code's life, known or not: only such an address can have a
+ * live code, so only its wrong codes are counted (see the header).
+ */
+const emailCodeRequestedKey = (email: string): string => `email-code-requested:${email}`;
+
 /** How long an address's wrong codes in a row are remembered, and the lock at the cap lasts. */
 const consecutiveWindowSeconds = 30 * 24 * 3_600;
 
@@ -141,9 +153,21 @@ export function createEmailSignIn(
   const voidPending = (userId: string, purpose: CodePurpose) =>
     store.codes.replace({ codeHash: tokenHash(randomToken(32)), purpose, userId, createdAt: clock.now(), expiresAt: clock.now() });
 
+  /**
+   * An admitted request for the address (known or not): marked for a code's life (plus a minute,
+   * for the code written after the mark), from this request on, and its wrong-code budget restarts.
+   */
+  async function markRequested(email: string, policy: EmailSignInPolicy): Promise<void> {
+    const life = { maxFailures: Number.MAX_SAFE_INTEGER, windowSeconds: policy.ttlSeconds + 60, lockSeconds: 1 };
+    await store.attempts.clear(emailCodeRequestedKey(email));
+    await store.attempts.fail(emailCodeRequestedKey(email), clock.now(), life);
+    await store.attempts.clear(emailCodeAttemptKey(email));
+  }
+
   /** The mail, with a fresh code and link, to an account's address (admitted by its mail budget). */
   async function mailTo(user: UserRecord, policy: EmailSignInPolicy): Promise<void> {
     if (!(await deps.mailLimits.admitAddress("email_sign_in", user.email))) return;
+    if (policy.code) await markRequested(user.email, policy);
     const now = clock.now();
     const expiresAt = addSeconds(now, policy.ttlSeconds);
     const minutes = Math.round(policy.ttlSeconds / 60);
@@ -151,9 +175,8 @@ export function createEmailSignIn(
     let code = "";
     if (policy.code) {
       code = String(randomInt(0, 10 ** policy.digits)).padStart(policy.digits, "0");
+      // A new code gets the whole budget (markRequested); the stranger's hourly share is the mail limit.
       await store.codes.replace({ codeHash: codeHash(user.id, code), purpose: codePurpose, userId: user.id, createdAt: now, expiresAt });
-      // A new code gets the whole budget; the stranger's hourly share is the mail limit.
-      await store.attempts.clear(emailCodeAttemptKey(user.email));
       lines.push(`Your sign-in code is:\n\n${code}\n`);
     }
     let link: string | undefined;
@@ -210,6 +233,8 @@ export function createEmailSignIn(
     const clientKey = `email-code-client:${clientNetwork(client.ipAddress)}`;
     // Both before the lookup: a refusal reads nothing about the account.
     if (policy.clientLimit !== undefined) await countGuess({ ...store, clock }, clientKey, policy.clientLimit, rateLimited);
+    // No request within a code's life: no live code, for a known address or not. Nothing is kept.
+    if ((await store.attempts.get(emailCodeRequestedKey(email), clock.now())).failures === 0) throw invalidCode();
     const spent = await countGuess({ ...store, clock }, emailCodeAttemptKey(email), perCode, rateLimited);
     const inARow = {
       maxFailures: policy.maxConsecutiveFailures,
@@ -256,9 +281,7 @@ export function createEmailSignIn(
         // Any other address gets what a mailed one gets besides the mail: the same budget counted,
         // and a fresh budget of wrong codes. Otherwise a client locked out of guessing codes for an
         // address would learn, from whether a request unlocked it, that the address has an account.
-        else if (policy.code && (await deps.mailLimits.admitAddress("email_sign_in", email))) {
-          await store.attempts.clear(emailCodeAttemptKey(email));
-        }
+        else if (policy.code && (await deps.mailLimits.admitAddress("email_sign_in", email))) await markRequested(email, policy);
       });
     },
 

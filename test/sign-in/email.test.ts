@@ -5,7 +5,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { CodeMail } from "../../src/mail/mailer.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { LoginResult } from "../../src/sign-in/sign-in.ts";
+import { emailSignInFailuresKey } from "../../src/accounts/account.ts";
 import { outcomeOf } from "../support/assertions.ts";
+import { TestClock } from "../support/harness.ts";
 import { startService, type InProcess } from "../support/service.ts";
 import { totp } from "../support/totp.ts";
 
@@ -173,14 +175,36 @@ describe("the code", () => {
   it("an unknown address and a wrong code are one answer, and its budget runs the same", async () => {
     await start({ EMAIL_SIGN_IN_CODE_MAX_FAILURES: "2" });
     await account("ada@example.com");
-    await mailFor("ada@example.com");
-    const run = async (email: string) => [
-      await reason(byCode(email, "000001")),
-      await reason(byCode(email, "000002")),
-      await reason(byCode(email, "000003")),
-    ];
+    const run = async (email: string) => {
+      await requestMail(email);
+      return [await reason(byCode(email, "000001")), await reason(byCode(email, "000002")), await reason(byCode(email, "000003"))];
+    };
     expect(await run("nobody@example.com")).toEqual(await run("ada@example.com"));
     expect(await run("nobody2@example.com")).toEqual(["INVALID_CODE", "INVALID_CODE", "RATE_LIMITED"]);
+  });
+
+  it("a code for an address nobody asked for within a code's life is refused at once, known or not, and nothing is kept for it", async () => {
+    const clock = new TestClock();
+    const memory = createMemoryStore({ clock });
+    s = await startService({ ...on, EMAIL_SIGN_IN_CODE_MAX_FAILURES: "2" }, memory, clock);
+    await account("ada@example.com");
+    await mailFor("ada@example.com");
+    s.clock.advance(661_000); // the code's life (600 s) and the mark's minute have passed
+    const answers = async (email: string) => {
+      const got: string[] = [];
+      for (let i = 0; i < 5; i++) got.push(await reason(byCode(email, String(100_000 + i))));
+      return got;
+    };
+    expect(await answers("ada@example.com")).toEqual(Array(5).fill("INVALID_CODE"));
+    expect(await answers("nobody@example.com")).toEqual(Array(5).fill("INVALID_CODE"));
+    // Nothing about either address is stored: a made-up address per guess costs the store nothing.
+    for (const email of ["ada@example.com", "nobody@example.com"]) {
+      expect(await s.store.attempts.get(`email-code:${email}`, s.clock.now())).toEqual({ failures: 0, lockedUntil: null });
+      expect(await s.store.attempts.get(emailSignInFailuresKey(email), s.clock.now())).toEqual({ failures: 0, lockedUntil: null });
+    }
+    const before = memory.recordCounts().attempts;
+    for (let i = 0; i < 50; i++) await reason(byCode(`made-up-${i}@example.com`, "123456"));
+    expect(memory.recordCounts().attempts).toBe(before);
   });
 
   it("a new request gives an unknown address a fresh budget of wrong codes, as a mailed one gets", async () => {
@@ -280,7 +304,11 @@ describe("EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES", () => {
     const run = async (email: string) => {
       const answers: string[] = [];
       for (let i = 0; i < 11; i++) {
-        if (i % 5 === 0) s.clock.advance(300_000); // the per-code lock passes; the address count does not
+        // A new request for each five: the per-code lock passes; the address count does not.
+        if (i % 5 === 0) {
+          s.clock.advance(300_000);
+          await requestMail(email);
+        }
         answers.push(await reason(byCode(email, String(100_000 + i))));
       }
       return answers;
