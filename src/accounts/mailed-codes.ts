@@ -43,7 +43,10 @@ export function createMailedCodes(deps: MailedCodesDeps) {
     const hours = Math.round(ttl / 360) / 10;
     const [subject, text] =
       purpose === "email_verification"
-        ? ["Verify your email address", `Your verification code is:\n\n${code}\n\nIt expires in ${hours} hours.`]
+        ? [
+            "Verify your email address",
+            `Your verification code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not create an account with this address, do not use it: ask for a password reset instead, which makes the account yours and removes whatever its maker added.`,
+          ]
         : [
             "Reset your password",
             `Your password reset code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not ask for it, ignore this mail.`,

@@ -79,17 +79,20 @@ export function addressProven(user: UserRecord, now: Date): Pick<UserPatch, "ema
 }
 
 /**
- * The owner just proved the mailbox (a password reset, an email sign-in). Every way in added
- * before the address was first proven was added by whoever made the account, who may not own the
- * address (account pre-hijacking): so those passkeys and linked providers go, and so does a second
- * factor turned on (or being enrolled) before then (kept, the maker's authenticator would lock
- * the owner out; its cutoff is raised). The owner who proved the mailbox adds their own.
+ * The owner just proved the mailbox (a password reset, an email sign-in). A way in added before
+ * the address was first proven was added by whoever made the account, who may not own the address
+ * (account pre-hijacking): those passkeys and linked providers go.
  *
- * Before the address is proven that is everything, and `everything` drops all of it on a proven
- * account too. A VerifyEmail proves the address but drops nothing (the one who verifies may be the
- * maker, who keeps what they added, or the owner, who cannot tell the maker's methods from none):
- * methods added before it go at the owner's next reset or email sign-in. Returns whether a
- * passkey or link went (the second factor's reset ends the sessions itself).
+ * The second factor goes only while the address was never proven (or with `everything`): kept,
+ * the maker's authenticator would lock the owner out. Once the address is proven it stays, even
+ * if turned on before: it may be the owner's (where EMAIL_VERIFICATION_REQUIRED is off, owners
+ * enrol before they verify), and a mailbox alone must never be a way round a second factor.
+ *
+ * A VerifyEmail proves the address but drops nothing (whoever redeems the code may be the maker);
+ * what was added before it goes at the owner's next reset or email sign-in. What the maker adds
+ * after it, signing in with their password, is not told apart from the owner's and stays: the
+ * verification mail tells an owner who did not make the account to reset the password instead.
+ * Returns whether a passkey or link went (the second factor's reset ends the sessions itself).
  */
 export async function dropMethodsAddedUnproven(
   store: Pick<Store, "passkeys" | "providerLinks">,
@@ -99,22 +102,15 @@ export async function dropMethodsAddedUnproven(
   everything = false,
 ): Promise<boolean> {
   const provenAt = everything ? null : user.emailVerifiedAt;
-  const why = "as the owner proved an address whose account had ways in added before it was proven";
-  if (provenAt === null) {
-    const had = (await store.passkeys.listForUser(user.id)).length + (await store.providerLinks.listForUser(user.id)).length;
-    await store.passkeys.deleteAllForUser(user.id);
-    await store.providerLinks.deleteAllForUser(user.id);
-    await secondFactor.resetBy(user, client, why);
-    return had > 0;
-  }
+  const unproven = (added: Date) => provenAt === null || added < provenAt;
   let dropped = false;
   for (const passkey of await store.passkeys.listForUser(user.id)) {
-    if (passkey.createdAt < provenAt) dropped = (await store.passkeys.delete(user.id, passkey.id)) || dropped;
+    if (unproven(passkey.createdAt)) dropped = (await store.passkeys.delete(user.id, passkey.id)) || dropped;
   }
   for (const link of await store.providerLinks.listForUser(user.id)) {
-    if (link.createdAt < provenAt) dropped = (await store.providerLinks.delete(link.id, user.id)) || dropped;
+    if (unproven(link.createdAt)) dropped = (await store.providerLinks.delete(link.id, user.id)) || dropped;
   }
-  await secondFactor.resetBy(user, client, why, { startedBefore: provenAt });
+  if (provenAt === null) await secondFactor.resetBy(user, client, "as the owner proved an address nobody had proven");
   return dropped;
 }
 

@@ -226,18 +226,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
      * permission is checked there), or `why` another cause (the log line says which). Devices,
      * recovery codes and pending secrets go, the lock is lifted, and every session ends in the same
      * write (a lost authenticator may mean a stolen one). Returns whether there was anything to reset.
-     * With `startedBefore`, only a second factor turned on, or an enrolment started, before then.
      */
-    async resetBy(
-      user: UserRecord,
-      client: ClientInfo,
-      why = "by an administrator",
-      only: { startedBefore?: Date } = {},
-    ): Promise<boolean> {
-      const before = only.startedBefore;
+    async resetBy(user: UserRecord, client: ClientInfo, why = "by an administrator"): Promise<boolean> {
       const changed = await mutate(user.id, (record) => {
-        const started = [record.enabledAt, ...record.pending.map((p) => p.createdAt)].filter((t) => t !== null);
-        if (!started.some((t) => before === undefined || t < before)) return { next: null, result: false };
+        if (record.enabledAt === null && record.pending.length === 0) return { next: null, result: false };
         const sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: null };
         return { next: { ...emptyRecord(user.id), version: record.version, sessionCutoff }, result: true };
       });

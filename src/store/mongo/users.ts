@@ -43,7 +43,8 @@ function userFromDoc(d: UserDoc): UserRecord {
     id: d._id,
     email: d.email,
     emailVerified: d.emailVerified,
-    emailVerifiedAt: d.emailVerifiedAt !== undefined ? d.emailVerifiedAt : d.emailVerified ? d.createdAt : null,
+    // Absent (an older release wrote it), or null while a replica of an older release verified it.
+    emailVerifiedAt: d.emailVerifiedAt ?? (d.emailVerified ? d.createdAt : null),
     displayName: d.displayName,
     passwordHash: d.passwordHash ?? null,
     passwordUpdatedAt: d.passwordUpdatedAt ?? null,
