@@ -13,7 +13,7 @@ import type { Mailer } from "../mail/mailer.ts";
 import type { EmailSignIn } from "../sign-in/email.ts";
 import type { PasskeySignIn } from "../sign-in/passkey.ts";
 import type { SignIn } from "../sign-in/sign-in.ts";
-import { DuplicateEmailError, StorageFailureError, StorageUnavailableError } from "../store/errors.ts";
+import { DuplicateRecordError, StorageFailureError, StorageUnavailableError } from "../store/errors.ts";
 import { observeStore as observeStoreCalls } from "../store/observed.ts";
 import type { Store } from "../store/port.ts";
 import { type CallMetrics, createCallMetrics } from "./calls.ts";
@@ -54,10 +54,10 @@ const passwordScopes: readonly PasswordLockScope[] = ["address", "account", "acc
 
 /**
  * A storage error's label: what the port promises failures become; anything else is "other". A
- * taken email is an answer, not a failure: not counted.
+ * taken email or provider account is an answer, not a failure: not counted.
  */
 function storageError(err: unknown): string | undefined {
-  if (err instanceof DuplicateEmailError) return undefined;
+  if (err instanceof DuplicateRecordError) return undefined;
   if (err instanceof StorageUnavailableError) return "unavailable";
   if (err instanceof StorageFailureError) return "failure";
   return "other";

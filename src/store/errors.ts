@@ -1,5 +1,11 @@
+/**
+ * A record a uniqueness rule of the port refuses: an answer the domain acts on, not a storage
+ * failure. Every adapter throws it as it is.
+ */
+export class DuplicateRecordError extends Error {}
+
 /** A user with this (normalized) email already exists. */
-export class DuplicateEmailError extends Error {
+export class DuplicateEmailError extends DuplicateRecordError {
   constructor() {
     super("email already exists");
     this.name = "DuplicateEmailError";
@@ -7,7 +13,7 @@ export class DuplicateEmailError extends Error {
 }
 
 /** This provider account (provider, issuer, subject) is already linked to a user. */
-export class DuplicateProviderLinkError extends Error {
+export class DuplicateProviderLinkError extends DuplicateRecordError {
   constructor() {
     super("provider account already linked");
     this.name = "DuplicateProviderLinkError";

@@ -4,10 +4,11 @@ import { Writable } from "node:stream";
 import { MongoServerError } from "mongodb";
 import { createLogger } from "../../src/log.ts";
 import { describe, expect, it } from "vitest";
-import { StorageUnavailableError } from "../../src/store/errors.ts";
+import { DuplicateEmailError, DuplicateProviderLinkError, StorageUnavailableError } from "../../src/store/errors.ts";
 import { planMongoConnection } from "../../src/store/mongo/connection-plan.ts";
 import { createMongoStore } from "../../src/store/mongo.ts";
 import { duplicateUserField } from "../../src/store/mongo/users.ts";
+import { startFakeMongod } from "../support/fake-mongod.ts";
 import { dropDatabase, mongoRequired, mongoUri, noMongoReason, openMongoStore, testDatabaseName } from "../support/stores.ts";
 import { storageContract } from "./contract.ts";
 
@@ -70,6 +71,65 @@ describe("mongodb adapter without a server", () => {
       await store.close();
     }
     await expect(store.users.findById("u")).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+});
+
+describe("through the connection, with the real driver (support/fake-mongod.ts)", () => {
+  // The adapters' own errors pass through the connection's error mapping as they are: a second
+  // link of one provider account is an answer (federation signs in or says PROVIDER_ACCOUNT_LINKED),
+  // not a storage failure.
+  it("a duplicate provider account is DuplicateProviderLinkError, and a taken email DuplicateEmailError", async () => {
+    const fake = await startFakeMongod();
+    const silent = createLogger("silent", new Writable({ write: (_c, _e, done) => done() }));
+    const store = createMongoStore(
+      planMongoConnection(`mongodb://127.0.0.1:${fake.port}/authd_duplicates?directConnection=true`, {
+        serverSelectionTimeoutMS: 1_000,
+        operationTimeoutMS: 2_000,
+      }),
+      { log: silent },
+    );
+    try {
+      await store.started;
+      const duplicate = (index: string, keyPattern: Record<string, number>) => ({
+        n: 0,
+        ok: 1,
+        writeErrors: [{ index: 0, code: 11000, errmsg: `E11000 duplicate key error index: ${index}`, keyPattern }],
+      });
+      fake.respond("insert", (body) =>
+        body["insert"] === "provider_links"
+          ? duplicate("provider_issuer_subject_unique", { provider: 1, issuer: 1, subject: 1 })
+          : duplicate("email_unique", { email: 1 }),
+      );
+      const now = new Date();
+      const link = {
+        id: "lnk",
+        userId: "usr",
+        provider: "google",
+        issuer: "https://accounts.google.com",
+        subject: "s",
+        email: "",
+        createdAt: now,
+      };
+      await expect(store.providerLinks.insert(link)).rejects.toBeInstanceOf(DuplicateProviderLinkError);
+      const user = {
+        id: "usr",
+        email: "taken@example.com",
+        emailVerified: false,
+        emailVerifiedAt: null,
+        displayName: "",
+        passwordHash: null,
+        passwordUpdatedAt: null,
+        createdAt: now,
+        updatedAt: now,
+        sessionCutoff: { generation: 0, keptSessionId: null },
+        roles: ["user"],
+        disabledAt: null,
+      };
+      await expect(store.users.insert(user)).rejects.toBeInstanceOf(DuplicateEmailError);
+    } finally {
+      await store.close();
+      await fake.close();
+    }
   });
 });
 

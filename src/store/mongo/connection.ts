@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { MongoClient } from "mongodb";
 import type { Db } from "mongodb";
 import type { Logger } from "../../log.ts";
-import { DuplicateEmailError, StorageFailureError, StorageUnavailableError } from "../errors.ts";
+import { DuplicateRecordError, StorageFailureError, StorageUnavailableError } from "../errors.ts";
 import type { MongoConnectionPlan } from "./connection-plan.ts";
 import { LogicError, StorageDeadlineError, classifyMongoError, isPermanentStartError } from "./errors.ts";
 import { IndexConflictError, ensureIndexes } from "./indexes.ts";
@@ -153,7 +153,7 @@ export function connectMongo<C>(plan: MongoConnectionPlan, opts: MongoConnection
   /**
    * Runs one storage call: fails at once while disconnected, within `timeLimit` otherwise, and
    * turns whatever the driver throws into StorageUnavailableError or StorageFailureError. Our own
-   * errors (DuplicateEmailError, LogicError) pass through.
+   * errors (a DuplicateRecordError the adapter made of a duplicate key, LogicError) pass through.
    */
   async function run<T>(op: (c: C) => Promise<T>): Promise<T> {
     if (closed) throw new StorageUnavailableError(new Error("the MongoDB store is closed"));
@@ -167,7 +167,7 @@ export function connectMongo<C>(plan: MongoConnectionPlan, opts: MongoConnection
       return await Promise.race([op(c), deadline]);
     } catch (err) {
       if (
-        err instanceof DuplicateEmailError ||
+        err instanceof DuplicateRecordError ||
         err instanceof StorageUnavailableError ||
         err instanceof StorageFailureError ||
         err instanceof LogicError
