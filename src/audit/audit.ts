@@ -5,8 +5,10 @@
 //
 // Refused calls are stored under a budget per client network (AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR):
 // anyone who can register may call AdminService and be refused, and each refusal stored for a
-// year would let them fill the store and bury the events that matter. Over the budget the log
-// line is still written (with `stored: false`); the calls that were allowed are always stored.
+// year would let them fill the store and bury the events that matter. Each actor's first refusal
+// of the hour is stored whatever the budget, so that no one can spend a shared network's budget
+// to hide another caller's probing. Over the budget the log line is still written (with
+// `stored: false`); the calls that were allowed are always stored.
 import { randomUUID } from "node:crypto";
 import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
@@ -41,11 +43,16 @@ export function createAuditLog(deps: AuditDeps) {
   const { store, clock, log } = deps;
   const perHour = deps.maxRefusalsPerNetworkPerHour;
 
-  /** Whether the event is to be stored: always, unless it is a refusal over its network's budget. */
+  /**
+   * Whether the event is to be stored: always, unless it is a refusal over its network's budget
+   * that is not its actor's first of the hour.
+   */
   async function withinRefusalBudget(entry: AuditEntry, at: Date): Promise<boolean> {
     if (perHour === 0 || !refusals.has(entry.outcome)) return true;
-    const budget = { maxFailures: perHour, windowSeconds: 3_600, lockSeconds: 3_600 };
-    return (await store.attempts.fail(`audit-refusals:${clientNetwork(entry.client.ipAddress)}`, at, budget)).counted;
+    const hourly = (max: number) => ({ maxFailures: max, windowSeconds: 3_600, lockSeconds: 3_600 });
+    const { kind, id } = entry.actor;
+    if ((await store.attempts.fail(`audit-refusals-actor:${kind}:${id}`, at, hourly(1))).counted) return true;
+    return (await store.attempts.fail(`audit-refusals:${clientNetwork(entry.client.ipAddress)}`, at, hourly(perHour))).counted;
   }
 
   return {

@@ -10,7 +10,8 @@
 // proof), and is mailed about it. A stolen access token alone is not enough to make a key.
 //
 // The permissions an account holds count only while the configuration still knows them: one
-// removed from ROLES is gone from every account at the next start, as it is from every user.
+// removed from ROLES is held by no account from the next start, as by no user (the record keeps
+// it, so a name put back in ROLES gives it back).
 import { type AuditLog, withAuditOutcome } from "../audit/audit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
@@ -184,7 +185,10 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
    */
   async function withinReach(actor: Principal, id: string): Promise<void> {
     const account = await store.serviceAccounts.findById(id);
-    const missing = account === null ? undefined : view(account).permissions.find((p) => !actor.permissions.includes(p));
+    // Before any proof is asked for: an unknown or revoked account spends no guess.
+    if (account === null || account.revokedAt !== null)
+      throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });
+    const missing = view(account).permissions.find((p) => !actor.permissions.includes(p));
     if (missing !== undefined) {
       throw new AuthError(
         "PERMISSION_DENIED",

@@ -1,6 +1,7 @@
 // AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR: anyone who can register can call AdminService and be
 // refused. Refusals are stored up to the budget per client network and hour, then only logged;
-// allowed calls are stored whatever the budget, and another network has a budget of its own.
+// allowed calls are stored whatever the budget, another network has a budget of its own, and each
+// caller's first refusal of the hour is stored even when others spent the network's budget.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Caller } from "../../src/sessions/caller.ts";
 import { outcome, startService, type InProcess } from "../support/service.ts";
@@ -29,15 +30,21 @@ describe("refused calls in the audit log", () => {
     for (let i = 0; i < 10; i++) expect(await list(user)).toBe("PERMISSION_DENIED");
     for (let i = 0; i < 5; i++) expect(await list(admin)).toBe("OK");
     const events = await stored();
-    expect(events.filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(3);
+    // The caller's first of the hour, then the network's budget of 3.
+    expect(events.filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(4);
     expect(events.filter((e) => e.outcome === "OK")).toHaveLength(5);
 
+    // Another caller on the spent network: its first refusal is stored, its second not.
+    const prober = await signedIn("prober@example.com");
+    for (let i = 0; i < 2; i++) expect(await list(prober)).toBe("PERMISSION_DENIED");
+    const byProber = async () => (await stored()).filter((e) => e.actor.id === prober.userId);
+    expect(await byProber()).toHaveLength(1);
     // Another network has its own budget; an hour later, so has this one.
     const elsewhere = { ipAddress: "198.51.100.7", userAgent: "elsewhere" };
     expect(await list(user, elsewhere)).toBe("PERMISSION_DENIED");
-    expect((await stored()).filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(4);
+    expect((await stored()).filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(6);
     s.clock.advance(3_600_000);
     expect(await list(user)).toBe("PERMISSION_DENIED");
-    expect((await stored()).filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(5);
+    expect((await stored()).filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(7);
   });
 });

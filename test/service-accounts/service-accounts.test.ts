@@ -256,6 +256,16 @@ describe("making a key", () => {
       "INVALID_CREDENTIALS",
     );
     expect((await s.store.serviceAccounts.list(1000)).length).toBe(before);
+    // An unknown or revoked account is NOT_FOUND before the proof is looked at: no guess spent.
+    const revoked = await s.ops.serviceAccounts.create(
+      owner,
+      { name: "gone", permissions: [], reauthentication: { ...noReauthentication, password } },
+      s.client,
+    );
+    await s.ops.serviceAccounts.revoke(owner, revoked.account.id, s.client);
+    for (const id of ["0123456789abcdef01234567", revoked.account.id]) {
+      expect(await reason(s.ops.serviceAccounts.rotateKey(owner, id, wrong, s.client))).toBe("NOT_FOUND");
+    }
     // The old key still works: the refused rotation changed nothing.
     expect((await s.ops.principals.authenticate(made.apiKey)).kind).toBe("service");
 
