@@ -140,6 +140,8 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
         if (emailPrefix.length > maxEmailPrefixLength) {
           throw invalidArgument("email_prefix", `email_prefix must be at most ${maxEmailPrefixLength} characters`);
         }
+        // No address holds one, and MongoDB refuses a NUL in the pattern it is matched with.
+        if (/\p{Cc}/u.test(emailPrefix)) throw invalidArgument("email_prefix", "email_prefix must not contain control characters");
         const cursor = deps.pageTokens.open("users", emailPrefix, input.pageToken);
         if (cursor !== null && typeof cursor !== "string") throw invalidArgument("page_token", "page_token is malformed");
         // One more than the page, to know whether another page follows without a second query.

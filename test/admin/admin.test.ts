@@ -173,6 +173,8 @@ describe("ListUsers", () => {
       await outcome(s.ops.admin.listAuditEvents(admin, { pageSize: 1, pageToken: nextPageToken, targetUserId: "" }, adminClient)),
     ).toBe("INVALID_ARGUMENT page_token");
     expect(await outcome(list(-1))).toBe("INVALID_ARGUMENT page_size");
+    for (const control of ["list-\u0000", "list\u0007p", "\u007f"])
+      expect(await outcome(list(1, "", control))).toBe("INVALID_ARGUMENT email_prefix");
     // Above the maximum is the maximum (AIP-158), not an error.
     expect((await list(100_000)).items.length).toBe(5);
   });

@@ -41,6 +41,9 @@ function refreshFromDoc(d: RefreshTokenDoc): RefreshTokenRecord {
   };
 }
 
+/** Before any spend: `consumedAt >= spentSinceEver` is "spent", as a range an index answers. */
+const spentSinceEver = new Date(0);
+
 export function mongoRefreshTokens(run: Run<{ refresh: Collection<RefreshTokenDoc> }>, limit: Limit): RefreshTokenStore {
   return {
     insert: (token) =>
@@ -76,19 +79,22 @@ export function mongoRefreshTokens(run: Run<{ refresh: Collection<RefreshTokenDo
 
     dropSpentBeyond: (sessionId, keep) =>
       run(async (c) => {
-        // The session's spent tokens past the `keep` most recent (index sessionId_consumedAt): after
-        // each refresh, one at most once the session has refreshed `keep` times.
+        // The session's spent tokens past the `keep` most recent, read from the index
+        // sessionId_consumedAt_id alone (a covered query: a range on consumedAt, where a null
+        // comparison could not be covered): after each refresh, one at most once the session has
+        // refreshed `keep` times; a bounded batch if more piled up.
         const beyond = await c.refresh
-          .find({ sessionId, consumedAt: { $ne: null } }, { ...limit, projection: { _id: 1 } })
+          .find({ sessionId, consumedAt: { $gte: spentSinceEver } }, { ...limit, projection: { _id: 1 } })
           .sort({ consumedAt: -1, _id: 1 })
           .skip(keep)
+          .limit(1_000)
           .toArray();
         if (beyond.length > 0) await c.refresh.deleteMany({ _id: { $in: beyond.map((d) => d._id) } }, limit);
       }),
 
     expireSession: (sessionId, userId, until) =>
       run(async (c) => {
-        // sessionId leads the sessionId_consumedAt index; the TTL index then removes them at `until`.
+        // sessionId leads the sessionId_consumedAt_id index; the TTL index then removes them at `until`.
         await c.refresh.updateMany({ sessionId, userId }, { $min: { expiresAt: until } }, limit);
       }),
 

@@ -59,7 +59,7 @@ const SESSIONS = [
 ];
 const REFRESH_TOKENS = [
   { key: { userId: 1 }, name: "userId" },
-  { key: { sessionId: 1, consumedAt: -1 }, name: "sessionId_consumedAt" },
+  { key: { sessionId: 1, consumedAt: -1, _id: 1 }, name: "sessionId_consumedAt_id" },
   { key: { expiresAt: 1 }, name: "expiresAt_ttl", expireAfterSeconds: 0 },
 ];
 const CODES = [
