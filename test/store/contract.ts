@@ -1072,6 +1072,20 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.passkeys.listForUser(uid("usr"))).toEqual([]);
       });
 
+      it("lists passkeys made at the same instant in id order, whatever order they were stored in", async () => {
+        const userId = uid("usr");
+        const same = [makePasskey(userId, { id: "pk-c" }), makePasskey(userId, { id: "pk-a" }), makePasskey(userId, { id: "pk-b" })];
+        for (const p of same) await store.passkeys.insert(p);
+        expect((await store.passkeys.listForUser(userId)).map((p) => p.id)).toEqual(["pk-a", "pk-b", "pk-c"]);
+      });
+
+      it("refuses a passkey whose own id is taken (a bug, not a second registration): it throws", async () => {
+        const first = makePasskey(uid("usr"));
+        await store.passkeys.insert(first);
+        await expect(store.passkeys.insert(makePasskey(uid("usr"), { id: first.id }))).rejects.toThrow();
+        expect(await store.passkeys.findByCredentialId(first.credentialId)).toEqual(first);
+      });
+
       it("refuses a credential id registered already, to any user, and of concurrent inserts exactly one wins", async () => {
         const taken = makePasskey(uid("usr"));
         expect(await store.passkeys.insert(taken)).toBe(true);

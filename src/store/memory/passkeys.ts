@@ -28,7 +28,7 @@ export function memoryPasskeys({ assertOpen }: OpenState): MemoryKind<PasskeySto
       return passkeys
         .forUser(userId)
         .map(([, p]) => copyRecord(p))
-        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
     async rename(userId, id, name) {
       assertOpen();

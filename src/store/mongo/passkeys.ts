@@ -7,7 +7,7 @@
 import type { Collection } from "mongodb";
 import type { PasskeyRecord, PasskeyStore } from "../port.ts";
 import type { Limit, Run } from "./connection.ts";
-import { isDuplicateKey } from "./errors.ts";
+import { LogicError, isDuplicateKey } from "./errors.ts";
 
 export type PasskeyDoc = Omit<PasskeyRecord, "credentialId"> & { _id: string };
 
@@ -55,8 +55,12 @@ export function mongoPasskeys(run: Run<{ passkeys: Collection<PasskeyDoc> }>, li
           await c.passkeys.insertOne(passkeyToDoc(passkey), limit);
           return true;
         } catch (err) {
-          if (isDuplicateKey(err)) return false;
-          throw err;
+          if (!isDuplicateKey(err)) throw err;
+          // Which index refused: our own id (a bug, as the memory store says) or the credential.
+          if ((await c.passkeys.countDocuments({ id: passkey.id }, { limit: 1, ...limit })) > 0) {
+            throw new LogicError(`passkey id already exists: ${passkey.id}`, err);
+          }
+          return false;
         }
       }),
 
@@ -68,7 +72,8 @@ export function mongoPasskeys(run: Run<{ passkeys: Collection<PasskeyDoc> }>, li
 
     listForUser: (userId) =>
       run(async (c) => {
-        const docs = await c.passkeys.find({ userId }, limit).sort({ createdAt: 1 }).toArray();
+        // id breaks ties: MongoDB returns equal sort keys in no set order.
+        const docs = await c.passkeys.find({ userId }, limit).sort({ createdAt: 1, id: 1 }).toArray();
         return docs.map(passkeyFromDoc);
       }),
 
