@@ -94,6 +94,12 @@ export interface Config {
   /** Passwordless sign-in by email (EMAIL_SIGN_IN); undefined: off (the default). See src/sign-in/email.ts. */
   emailSignIn: EmailSignInSettings | undefined;
   smtpUrl: string | undefined;
+  /**
+   * Mail (codes included) goes to the log instead (MAIL_TO_LOG): the default without SMTP_URL on
+   * the embedded store; with MONGODB_URI, only when asked for, since whoever reads the logs could
+   * then use any reset code.
+   */
+  mailToLog: boolean;
   mailFrom: string;
   /** Hourly mail budgets (0: no limit); see src/mail/limits.ts. */
   mailLimits: {
@@ -197,6 +203,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     passwordResetTtlSeconds: int(env, "PASSWORD_RESET_TTL_SECONDS", 3_600, 60, day),
     emailSignIn: emailSignIn(env),
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
+    mailToLog: bool(env, "MAIL_TO_LOG", str(env, "SMTP_URL") === undefined && str(env, "MONGODB_URI") === undefined),
     mailFrom: str(env, "MAIL_FROM") ?? "authd <no-reply@localhost>",
     mailLimits: {
       perAddressPerHour: int(env, "MAIL_MAX_PER_ADDRESS_PER_HOUR", 5, 0, 1_000),
@@ -235,6 +242,16 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     // A generated key would make every stored TOTP secret and recovery code unusable after a
     // restart, locking every 2FA user out: with durable storage the key must be durable too.
     throw new ConfigError("SERVER_SECRET", "must be set (or SERVER_SECRET_FILE, or the older TOTP_ENCRYPTION_KEY) when MONGODB_URI is");
+  }
+  if (config.smtpUrl !== undefined && config.mailToLog) throw new ConfigError("MAIL_TO_LOG", "cannot be true when SMTP_URL is set");
+  if (config.smtpUrl === undefined && !config.mailToLog) {
+    // Durable storage means a deployment, where logs are read by more people than mailboxes are.
+    throw new ConfigError(
+      "SMTP_URL",
+      config.mongodb === undefined
+        ? "must be set when MAIL_TO_LOG is false"
+        : "must be set when MONGODB_URI is: without it every reset and sign-in code is written to the log, where anyone who reads the logs could use it (set MAIL_TO_LOG=true to accept that, on a staging server)",
+    );
   }
   if (config.adminEmails.length > 0 && !config.roles.has(adminRole)) {
     throw new ConfigError("ADMIN_EMAILS", `grants the role "${adminRole}", which ROLES does not define`);

@@ -221,6 +221,18 @@ describe("configuration", () => {
     expect(() => loadConfig({ MONGODB_URI: "mongodb://db/auth" }, noFiles)).toThrow(/SERVER_SECRET/);
   });
 
+  it("with MONGODB_URI, mail goes out by SMTP, or to the log only when MAIL_TO_LOG says so", () => {
+    const durable = { MONGODB_URI: "mongodb://db/auth", SERVER_SECRET: "ab".repeat(32) };
+    // A deployment that forgot SMTP_URL would write every reset code to its logs.
+    expect(() => loadConfig(durable, noFiles)).toThrow(/SMTP_URL must be set when MONGODB_URI is/);
+    expect(loadConfig({ ...durable, MAIL_TO_LOG: "true" }, noFiles).mailToLog).toBe(true);
+    expect(loadConfig({ ...durable, SMTP_URL: "smtp://relay.example:587" }, noFiles)).toMatchObject({ mailToLog: false });
+    expect(() => loadConfig({ ...durable, SMTP_URL: "smtp://relay.example:587", MAIL_TO_LOG: "true" }, noFiles)).toThrow(/MAIL_TO_LOG/);
+    // The embedded store (a newcomer's first run) logs mail unless told otherwise.
+    expect(loadConfig({}, noFiles).mailToLog).toBe(true);
+    expect(() => loadConfig({ MAIL_TO_LOG: "false" }, noFiles)).toThrow(/SMTP_URL must be set when MAIL_TO_LOG is false/);
+  });
+
   it("reads lists and booleans", () => {
     const c = loadConfig(
       {
@@ -228,6 +240,7 @@ describe("configuration", () => {
         REGISTRATION_ENABLED: "false",
         MONGODB_URI: "mongodb://127.0.0.1:27017/auth",
         TOTP_ENCRYPTION_KEY: "ab".repeat(32),
+        SMTP_URL: "smtps://mailer:secret@smtp.example.com",
       },
       noFiles,
     );

@@ -53,13 +53,22 @@ export interface Mailer {
   close?(): void;
 }
 
+/** Hosts an SMTP relay on this machine answers at: no network to read a plaintext session on. */
+const loopbackHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
 /**
  * SMTP delivery through nodemailer (SMTP_URL). nodemailer is loaded here, so only where SMTP_URL
  * is set: it brings much of Node's network stack with it (5 MiB of heap in a process of its own).
+ *
+ * An smtp: URL to another machine must upgrade to TLS (requireTLS): nodemailer would otherwise
+ * upgrade only when the server offers STARTTLS, and anyone on the path who strips the offer would
+ * read the SMTP password and every code. A URL that says `?requireTLS=false` is taken at its word;
+ * smtps: is TLS from the start.
  */
 export async function createSmtpMailer(smtpUrl: string, from: string): Promise<Mailer> {
   const { default: nodemailer } = await import("nodemailer");
-  const transport = nodemailer.createTransport(smtpUrl);
+  const { protocol, hostname } = new URL(smtpUrl);
+  const transport = nodemailer.createTransport({ url: smtpUrl, requireTLS: protocol === "smtp:" && !loopbackHosts.has(hostname) });
   return {
     async send(mail) {
       // The address as an object: nodemailer never parses it, so it is the one address it was checked as.

@@ -194,7 +194,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       mailer = await createSmtpMailer(config.smtpUrl, config.mailFrom);
     } else {
       mailer = createLogMailer(log);
-      log.warn("SMTP_URL is not set: verification and reset codes are written to this log instead of mailed");
+      log.warn("MAIL_TO_LOG: verification, reset and sign-in codes are written to this log instead of mailed (set SMTP_URL to mail them)");
     }
   }
 

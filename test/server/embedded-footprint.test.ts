@@ -68,7 +68,7 @@ describe("what a server on the embedded store loads at start", () => {
   it("a MongoDB URI loads the driver, to check it at start", () => {
     const loaded = packagesLoadedBy(`
 const { loadConfig } = await import("./src/config.ts");
-loadConfig({ LOG_LEVEL: "silent", MONGODB_URI: "mongodb://db.example:27017/authd", SERVER_SECRET: "ab".repeat(32) }, () => "");`);
+loadConfig({ LOG_LEVEL: "silent", MONGODB_URI: "mongodb://db.example:27017/authd", SERVER_SECRET: "ab".repeat(32), MAIL_TO_LOG: "true" }, () => "");`);
     expect(mongoPackages(loaded)).toContain("mongodb");
   });
 });

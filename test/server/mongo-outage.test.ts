@@ -52,6 +52,7 @@ async function start(mongoPort: number, lines: string[] = []): Promise<RunningSe
       MONGODB_SERVER_SELECTION_TIMEOUT_MS: "400",
       MONGODB_OPERATION_TIMEOUT_MS: "3000",
       TOTP_ENCRYPTION_KEY: "ab".repeat(32),
+      MAIL_TO_LOG: "true",
       EMAIL_VERIFICATION_REQUIRED: "false",
       SHUTDOWN_GRACE_MS: "200",
     },
