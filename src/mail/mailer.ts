@@ -71,8 +71,16 @@ export async function createSmtpMailer(smtpUrl: string, from: string): Promise<M
   const transport = nodemailer.createTransport({ url: smtpUrl, requireTLS: protocol === "smtp:" && !loopbackHosts.has(hostname) });
   return {
     async send(mail) {
-      // The address as an object: nodemailer never parses it, so it is the one address it was checked as.
-      await transport.sendMail({ from, to: { name: "", address: mail.to }, subject: mail.subject, text: mail.text });
+      try {
+        // The address as an object: nodemailer never parses it, so it is the one address it was checked as.
+        await transport.sendMail({ from, to: { name: "", address: mail.to }, subject: mail.subject, text: mail.text });
+      } catch (err) {
+        // nodemailer's error names the recipient (its message, `rejected`, the server's response),
+        // and the failure is logged: what is kept says why, not to whom.
+        const { code, command, responseCode } = err as { code?: unknown; command?: unknown; responseCode?: unknown };
+        const why = [code, command, responseCode].filter((part) => typeof part === "string" || typeof part === "number");
+        throw Object.assign(new Error(`SMTP delivery failed${why.length > 0 ? ` (${why.join(" ")})` : ""}`), { code });
+      }
     },
     close: () => transport.close(),
   };

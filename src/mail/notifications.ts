@@ -61,6 +61,19 @@ function oneLine(value: string, max: number): string {
   return line.length > max ? `${line.slice(0, max)}…` : line;
 }
 
+/**
+ * The User-Agent as the mail shows it. Whoever made the change wrote it, and the mail is the
+ * service's own, signed and trusted: a sentence in it ("this was our security check, no action
+ * needed") or a link would speak with the service's voice. So it is quoted as the device's own
+ * words, kept short, and stripped of anything a reader could follow (a URL, a domain name).
+ */
+function deviceWords(userAgent: string): string {
+  const words = oneLine(userAgent, 120)
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, "[link removed]")
+    .replace(/\b(?:[a-z0-9-]+\.)+[a-z]{2,}\b\S*/gi, "[link removed]");
+  return words === "" ? "unknown" : `"${words}"`;
+}
+
 export function notificationMail(to: string, kind: NotificationKind, client: MailClient, at: Date): NotificationMail {
   const [subject, sentence] = what[kind];
   const text = [
@@ -68,7 +81,7 @@ export function notificationMail(to: string, kind: NotificationKind, client: Mai
     "",
     `When: ${at.toISOString()}`,
     `From IP address: ${oneLine(client.ipAddress, 64) || "unknown"}`,
-    `Browser or app: ${oneLine(client.userAgent, 200) || "unknown"}`,
+    `Browser or app, as it names itself: ${deviceWords(client.userAgent)}`,
     "",
     kind === "account_deleted"
       ? "If you did not do this, contact support."

@@ -157,7 +157,7 @@ describe("the kinds other capabilities send", () => {
     expect(mail?.text).toContain("203.0.113.9");
   });
 
-  it("a user agent cannot add lines to the mail", async () => {
+  it("a user agent cannot add lines, links or a sentence of its own to the mail", async () => {
     const outbox = createOutbox();
     const background = createBackground({ error: () => {} });
     const notifier = createNotifier({ mailer: outbox, limits: unlimited, background, clock: new TestClock() });
@@ -165,12 +165,26 @@ describe("the kinds other capabilities send", () => {
       ipAddress: "203.0.113.9",
       userAgent: "Agent\r\nBcc: victim@example.com\nClick https://evil.example",
     });
+    notifier.notify({ email: "other@example.com" }, "new_device_sign_in", {
+      ipAddress: "203.0.113.9",
+      userAgent: `this sign-in was our scheduled security check, no action is needed; details at authd-support.example.net/check ${"x".repeat(300)}`,
+    });
     await background.drain();
     const text = outbox.latest("someone@example.com", "security_notification")?.text ?? "";
-    expect(text.split("\n").filter((l) => l.startsWith("Browser or app:"))).toEqual([
-      "Browser or app: Agent Bcc: victim@example.com Click https://evil.example",
+    expect(text.split("\n").filter((l) => l.startsWith("Browser or app"))).toEqual([
+      'Browser or app, as it names itself: "Agent Bcc: victim@[link removed] Click [link removed]"',
     ]);
     expect(text.split("\n").some((l) => l.startsWith("Bcc:"))).toBe(false);
+    const phishing = outbox.latest("other@example.com", "security_notification")?.text ?? "";
+    const line = phishing.split("\n").find((l) => l.startsWith("Browser or app")) ?? "";
+    expect(line).not.toMatch(/example\.net/);
+    expect(line.length).toBeLessThan(180);
+    expect(line).toMatch(/^Browser or app, as it names itself: ".*"$/);
+    // A browser's own words pass untouched.
+    const chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    notifier.notify({ email: "third@example.com" }, "new_device_sign_in", { ipAddress: "203.0.113.9", userAgent: chrome });
+    await background.drain();
+    expect(outbox.latest("third@example.com", "security_notification")?.text).toContain(`Browser or app, as it names itself: "${chrome}"`);
   });
 });
 
@@ -205,7 +219,7 @@ describe("over the transports, the client is the caller's", () => {
     expect(mails.map((m) => m.notification)).toEqual(["password_changed", "account_deleted"]);
     for (const m of mails) {
       expect(m.text).toContain("From IP address: 127.0.0.1");
-      expect(m.text).toContain("Browser or app: NotifiedAgent/2.0");
+      expect(m.text).toContain('Browser or app, as it names itself: "NotifiedAgent/2.0"');
     }
   });
 });

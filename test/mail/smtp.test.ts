@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSmtpMailer } from "../../src/mail/mailer.ts";
 
 /** A plaintext SMTP server that offers AUTH but no STARTTLS, and records every line it reads. */
-function plaintextServer(host: string): Promise<{ port: number; lines: string[]; close(): Promise<void> }> {
+function plaintextServer(host: string, rejectRecipients = false): Promise<{ port: number; lines: string[]; close(): Promise<void> }> {
   const lines: string[] = [];
   const server = net.createServer((socket) => {
     socket.write("220 relay ESMTP\r\n");
@@ -27,6 +27,7 @@ function plaintextServer(host: string): Promise<{ port: number; lines: string[];
         } else if (/^EHLO/i.test(line)) socket.write("250-relay\r\n250 AUTH PLAIN LOGIN\r\n");
         else if (/^STARTTLS/i.test(line)) socket.write("502 not implemented\r\n");
         else if (/^AUTH/i.test(line)) socket.write("235 ok\r\n");
+        else if (rejectRecipients && /^RCPT TO:<(.*)>/i.test(line)) socket.write(`550 5.1.1 <${line.slice(9, -1)}>: no such user here\r\n`);
         else if (/^DATA/i.test(line)) {
           inData = true;
           socket.write("354 go on\r\n");
@@ -51,6 +52,21 @@ const mail = {
   text: "Your password reset code is:\n\nRESETCODE123\n",
   code: "RESETCODE123",
 };
+
+describe("a failed delivery", () => {
+  it("says why, and not to whom: the error is logged", async () => {
+    const server = await plaintextServer("127.0.0.1", true);
+    const mailer = await createSmtpMailer(`smtp://127.0.0.1:${server.port}`, "authd <no-reply@example.com>");
+    const error = await mailer.send(mail).then(
+      () => new Error("sent"),
+      (err: unknown) => err as Error & { code?: unknown },
+    );
+    mailer.close?.();
+    await server.close();
+    expect(error.message).toMatch(/^SMTP delivery failed \(EENVELOPE RCPT TO 550\)$/);
+    expect(JSON.stringify({ ...error, message: error.message })).not.toContain("owner@example.com");
+  });
+});
 
 describe("SMTP without STARTTLS on offer", () => {
   // 127.0.0.2 is this machine too (Linux routes 127/8 to the loopback), but not a name the mailer
