@@ -248,7 +248,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
 
     async deleteAccount(caller: Caller, proof: Reauthentication, client: ClientInfo): Promise<void> {
       const user = await requireUser(caller);
-      await twoFactor.confirmIdentity(caller, user, proof);
+      await twoFactor.confirmIdentity(caller, user, proof, client);
       await this.erase(user, client);
     },
 
@@ -371,7 +371,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const methods = await listSignInMethods(store, user);
       if (!methods.some((m) => m.id === id)) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
-      await twoFactor.confirmIdentity(caller, user, proof);
+      await twoFactor.confirmIdentity(caller, user, proof, client);
       if (id === passwordMethodId) {
         const updated = await store.users.update(
           user.id,

@@ -21,7 +21,7 @@ import { checkOpaque, normalizeEmail } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import type { KeyedHasher } from "../secrets/server-secrets.ts";
-import { type Caller, type ClientInfo, requireUser } from "../sessions/caller.ts";
+import { type Caller, type ClientInfo, requireUser, unknownClient } from "../sessions/caller.ts";
 import type { LoginResult, SignIn } from "../sign-in/sign-in.ts";
 import { DuplicateProviderLinkError } from "../store/errors.ts";
 import type { CodeRecord, Store, UserRecord } from "../store/port.ts";
@@ -177,9 +177,14 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     },
 
     /** Linking needs a recent sign-in (or a proof), like every change to the ways in. */
-    async startLink(caller: Caller, rawProvider: string, proof: Reauthentication): Promise<StartedFlow> {
+    async startLink(
+      caller: Caller,
+      rawProvider: string,
+      proof: Reauthentication,
+      client: ClientInfo = unknownClient,
+    ): Promise<StartedFlow> {
       const user = await requireUser(store.users, caller);
-      await parts.twoFactor.confirmIdentity(caller, user, proof);
+      await parts.twoFactor.confirmIdentity(caller, user, proof, client);
       return start("provider_link", rawProvider, { userId: user.id, sessionId: caller.sessionId });
     },
 

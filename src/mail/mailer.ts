@@ -20,7 +20,8 @@ export type NotificationKind =
   | "new_device_sign_in"
   | "sign_in_method_added"
   | "sign_in_method_removed"
-  | "service_account_key_issued";
+  | "service_account_key_issued"
+  | "recovery_code_used";
 
 export interface CodeMail {
   kind: CodeMailKind;

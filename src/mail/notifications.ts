@@ -49,6 +49,10 @@ const what: Record<NotificationKind, [subject: string, sentence: string]> = {
   new_device_sign_in: ["New sign-in to your account", "Your account was signed in to from a device it had not been used from before."],
   sign_in_method_added: ["A way to sign in was added", "A sign-in provider (such as Google or Microsoft) was linked to your account."],
   sign_in_method_removed: ["A way to sign in was removed", "A sign-in method was removed from your account."],
+  recovery_code_used: [
+    "A recovery code was used",
+    "One of your recovery codes was used in place of your authenticator. Each works once: if few are left, generate new ones.",
+  ],
   service_account_key_issued: [
     "A service account key was made",
     "Your account made an API key for a service account (a new account, or a new key for one). The key works until it is revoked, whatever happens to your sessions.",

@@ -9,7 +9,7 @@ import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
-import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
+import { requireUser as requireUserOf, type Caller, type ClientInfo, unknownClient } from "../sessions/caller.ts";
 import type { PasskeyRecord, Store } from "../store/port.ts";
 import { checkDeviceName } from "../two-factor/inputs.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
@@ -57,10 +57,10 @@ export function createPasskeys(deps: PasskeysDeps, rp: RelyingParty, twoFactor: 
   }
 
   return {
-    async startRegistration(caller: Caller, proof: Reauthentication): Promise<CeremonyOptions> {
+    async startRegistration(caller: Caller, proof: Reauthentication, client: ClientInfo = unknownClient): Promise<CeremonyOptions> {
       rp.requireOn();
       const user = await requireUser(caller);
-      await twoFactor.confirmIdentity(caller, user, proof);
+      await twoFactor.confirmIdentity(caller, user, proof, client);
       const existing = await store.passkeys.listForUser(user.id);
       if (existing.length >= maxPasskeys) {
         throw new AuthError("DEVICE_LIMIT_REACHED", `an account can have at most ${maxPasskeys} passkeys; remove one first`);
@@ -110,7 +110,7 @@ export function createPasskeys(deps: PasskeysDeps, rp: RelyingParty, twoFactor: 
       const passkey = (await store.passkeys.listForUser(user.id)).find((p) => p.id === id);
       if (passkey === undefined) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
-      await twoFactor.confirmIdentity(caller, user, proof);
+      await twoFactor.confirmIdentity(caller, user, proof, client);
       if (!(await store.passkeys.delete(user.id, id))) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
       await keepOneSignInMethod(store, user.id, () => store.passkeys.insert(passkey));
       await endOtherSessions(store, caller, clock.now());

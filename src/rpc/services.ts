@@ -217,7 +217,9 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       return { ...signInResultMessage(result), accountCreated: result.accountCreated };
     },
     async startProviderLink(req, ctx) {
-      return startedFlowMessage(await federation.startLink(await caller(ctx), req.provider, reauthenticationOf(req.reauthentication)));
+      return startedFlowMessage(
+        await federation.startLink(await caller(ctx), req.provider, reauthenticationOf(req.reauthentication), clientInfo(ctx)),
+      );
     },
     async finishProviderLink(req, ctx) {
       const linked = await federation.finishLink(await caller(ctx), req.state, req.callbackUrl, clientInfo(ctx));
@@ -312,7 +314,9 @@ function registerPasskeyService(router: ConnectRouter, ops: Operations): void {
 
   router.service(PasskeyService, {
     async startPasskeyRegistration(req, ctx) {
-      return ceremonyMessage(await passkeys.startRegistration(await caller(ctx), reauthenticationOf(req.reauthentication)));
+      return ceremonyMessage(
+        await passkeys.startRegistration(await caller(ctx), reauthenticationOf(req.reauthentication), clientInfo(ctx)),
+      );
     },
     async finishPasskeyRegistration(req, ctx) {
       const passkey = await passkeys.finishRegistration(

@@ -115,9 +115,9 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
    * A user making a key proves who they are (see the header); a service's key is its proof. Run
    * after every other check of the call, so that a refused call spends no guess.
    */
-  async function confirmKeyMaker(actor: Principal, proof: Reauthentication): Promise<void> {
+  async function confirmKeyMaker(actor: Principal, proof: Reauthentication, client: ClientInfo): Promise<void> {
     if (actor.kind !== "user") return;
-    await deps.twoFactor.confirmIdentity(actor, await requireUser(store.users, actor), proof);
+    await deps.twoFactor.confirmIdentity(actor, await requireUser(store.users, actor), proof, client);
   }
 
   /** Mails the user who made a key (a service has no mailbox; the audit log has the event). */
@@ -230,7 +230,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
         if (name.length === 0) throw invalidArgument("name", "name is required");
         if ([...name].length > maxNameLength) throw invalidArgument("name", `name must be at most ${maxNameLength} characters`);
         const granted = grantable(actor, input.permissions);
-        await confirmKeyMaker(actor, input.reauthentication ?? noReauthentication);
+        await confirmKeyMaker(actor, input.reauthentication ?? noReauthentication, client);
         const now = clock.now();
         const id = newAccountId();
         const apiKey = newApiKey(id);
@@ -281,7 +281,7 @@ export function createServiceAccounts(deps: ServiceAccountsDeps) {
       return audited({ actor, client, action: "service_accounts.rotate_key", accountId: rawId }, async () => {
         const id = accountIdFrom(rawId);
         await withinReach(actor, id);
-        await confirmKeyMaker(actor, proof);
+        await confirmKeyMaker(actor, proof, client);
         const apiKey = newApiKey(id);
         const rotated = await store.serviceAccounts.replaceKey(id, apiKeyHash(apiKey), clock.now());
         if (rotated === null) throw new AuthError("NOT_FOUND", "no such active service account", { field: "service_account_id" });

@@ -7,6 +7,9 @@ export interface ClientInfo {
   userAgent: string;
 }
 
+/** No client to tell of (a call made in-process); a notification then says "unknown". */
+export const unknownClient: ClientInfo = { ipAddress: "", userAgent: "" };
+
 /** An authenticated caller: a live session of an existing user. */
 export interface Caller {
   userId: string;

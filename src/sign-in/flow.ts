@@ -109,7 +109,7 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
   async function completeWith(
     rawChallenge: string,
     client: ClientInfo,
-    parse: (userId: string) => Promise<() => Promise<unknown>>,
+    parse: (userId: string) => Promise<(user: UserRecord) => Promise<unknown>>,
   ): Promise<SignedIn> {
     const challenge = await challenges.find(rawChallenge);
     const prove = await parse(challenge.userId);
@@ -122,7 +122,7 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       throw invalidChallenge();
     }
     const { generation } = await twoFactor.stateOf(user.id);
-    await prove();
+    await prove(user);
     await challenges.consume(challenge.token);
     return signedIn(await openSession(user, client, challenge.rememberMe === true, true, generation));
   }
@@ -145,7 +145,7 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       const { enabled: needsSecondFactor, generation } = await twoFactor.stateOf(checked.id);
       if (needsSecondFactor) {
         if (options.proof === undefined) return pending(checked, await challenges.issue(checked, options.rememberMe));
-        await twoFactor.prove(checked.id, options.proof);
+        await twoFactor.prove(checked, options.proof, client);
       }
       return openSession(checked, client, options.rememberMe, needsSecondFactor, generation);
     },
@@ -161,10 +161,10 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
 
     /** second_factor_pending ──▶ signed_in, with the challenge from the first step and a code. */
     async completeSecondFactor(rawChallenge: string, rawProof: FactorProof, client: ClientInfo): Promise<SignedIn> {
-      return completeWith(rawChallenge, client, async (userId) => {
+      return completeWith(rawChallenge, client, async () => {
         const proof = twoFactor.checkLoginProof(rawProof, "code", "recovery_code");
         if (proof === undefined) throw new AuthError("INVALID_ARGUMENT", "code or recovery_code is required", { field: "code" });
-        return () => twoFactor.prove(userId, proof);
+        return (user) => twoFactor.prove(user, proof, client);
       });
     },
 

@@ -29,7 +29,7 @@ export interface DevicesDeps {
   /** The user's record, refused when the second factor is off. */
   requireEnabled: (userId: string) => Promise<TwoFactorRecord>;
   /** The step-up check of high-value changes (step-up.ts). */
-  confirmIdentity: (caller: Caller, user: UserRecord, proof: Reauthentication) => Promise<void>;
+  confirmIdentity: (caller: Caller, user: UserRecord, proof: Reauthentication, client: ClientInfo) => Promise<void>;
   /** Marks the records of sessions a cutoff has already ended as revoked, and counts them. */
   revokeOthers: (caller: Caller) => Promise<number>;
 }
@@ -94,7 +94,7 @@ export function createDevices(deps: DevicesDeps) {
       };
       // Refusals that need no proof come first, so a proof is never spent on a removal that fails.
       removable(await requireEnabled(caller.userId));
-      await confirmIdentity(caller, user, proof);
+      await confirmIdentity(caller, user, proof, client);
       await mutate(caller.userId, (record) => {
         record.devices.splice(removable(record), 1);
         cutOffOtherSessions(record, caller);

@@ -7,6 +7,7 @@ import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { wellFormed } from "../input.ts";
 import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
+import type { ClientInfo } from "../sessions/caller.ts";
 import type { AttemptPolicy, AttemptStore, TotpDeviceRecord, TwoFactorRecord } from "../store/port.ts";
 import { checkCode } from "./inputs.ts";
 import type { TwoFactorRecords } from "./record.ts";
@@ -17,6 +18,12 @@ import { matchStep } from "./totp.ts";
 export interface FactorProof {
   code?: string | undefined;
   recoveryCode?: string | undefined;
+}
+
+/** The account a second factor is proven for: whose codes, and where its notices go. */
+export interface ProvingUser {
+  id: string;
+  email: string;
 }
 
 /** The guessing-limit key of an account's second factor, apart from its password's. */
@@ -31,6 +38,8 @@ export interface FactorProofDeps {
   policy: AttemptPolicy;
   /** Hears of a lock a wrong code sets. */
   onLocked: () => void;
+  /** Hears of a recovery code spent (its owner is told: one fewer, and maybe not their doing). */
+  onRecoveryCodeUsed: (user: ProvingUser, client: ClientInfo) => void;
 }
 
 export function createFactorProof(deps: FactorProofDeps) {
@@ -137,9 +146,14 @@ export function createFactorProof(deps: FactorProofDeps) {
     return { code: checkCode(codeField, code) };
   }
 
-  async function prove(userId: string, proof: FactorProof): Promise<void> {
-    if (proof.recoveryCode !== undefined) await spendRecoveryCode(userId, proof.recoveryCode);
-    else await spendCode(userId, proof.code ?? "");
+  /** Spends the proof for the user, under the second-factor lock. */
+  async function prove(user: ProvingUser, proof: FactorProof, client: ClientInfo): Promise<void> {
+    if (proof.recoveryCode === undefined) {
+      await spendCode(user.id, proof.code ?? "");
+      return;
+    }
+    await spendRecoveryCode(user.id, proof.recoveryCode);
+    deps.onRecoveryCodeUsed(user, client);
   }
 
   return { attempt, spendCode, recoveryCodeHashes, checkProof, prove };

@@ -5,7 +5,7 @@ import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import { checkPresentedPassword } from "../passwords/policy.ts";
-import type { Caller } from "../sessions/caller.ts";
+import type { Caller, ClientInfo } from "../sessions/caller.ts";
 import type { UserRecord } from "../store/port.ts";
 import type { FactorProofs } from "./proof.ts";
 import { isGiven, signedInRecently, type Reauthentication } from "./reauthentication.ts";
@@ -39,7 +39,7 @@ export function createStepUp(deps: StepUpDeps) {
    * checked for shape before any is checked for truth, and the password before the second factor,
    * so a wrong password never spends a code. Both run under their usual guessing limits.
    */
-  async function confirmIdentity(caller: Caller, user: UserRecord, proof: Reauthentication): Promise<void> {
+  async function confirmIdentity(caller: Caller, user: UserRecord, proof: Reauthentication, client: ClientInfo): Promise<void> {
     if (!isGiven(proof)) {
       if (signedInRecently(caller.signedInAt, clock.now(), deps.reauthMaxAgeSeconds)) return;
       throw new AuthError(
@@ -61,7 +61,7 @@ export function createStepUp(deps: StepUpDeps) {
       throw new AuthError("REAUTHENTICATION_REQUIRED", "this change needs a recent sign-in: sign in again");
     }
     if (hasPassword) await passwordProof(caller, user, proof.password, "reauthentication.password");
-    if (factor !== undefined) await prove(user.id, factor);
+    if (factor !== undefined) await prove(user, factor, client);
   }
 
   return { passwordProof, confirmIdentity };

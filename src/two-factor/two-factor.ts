@@ -14,14 +14,14 @@ import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
-import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
+import { requireUser as requireUserOf, type Caller, type ClientInfo, unknownClient } from "../sessions/caller.ts";
 import type { Sessions } from "../sessions/sessions.ts";
 import type { AttemptPolicy, Store, TwoFactorRecord, UserRecord } from "../store/port.ts";
 import { cutOffOtherSessions } from "./cutoff.ts";
 import { createDevices, deviceView } from "./devices.ts";
 import { checkCode, checkDeviceName, checkSecret } from "./inputs.ts";
 import { createPendingSecrets, type Enrolment } from "./pending.ts";
-import { createFactorProof, type FactorProof, twoFactorAttemptKey } from "./proof.ts";
+import { createFactorProof, type FactorProof, type ProvingUser, twoFactorAttemptKey } from "./proof.ts";
 import { emptyRecord, twoFactorRecords } from "./record.ts";
 import { newRecoveryCodes } from "./recovery-codes.ts";
 import { enrolmentState } from "./states.ts";
@@ -80,7 +80,16 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
   }
 
   const onLocked = () => deps.events.locked("second_factor", "account");
-  const proofs = createFactorProof({ attempts: store.attempts, clock, records, secrets: deps.secrets, policy: policy.attempts, onLocked });
+  const onRecoveryCodeUsed = (user: ProvingUser, client: ClientInfo) => deps.notifier.notify(user, "recovery_code_used", client);
+  const proofs = createFactorProof({
+    attempts: store.attempts,
+    clock,
+    records,
+    secrets: deps.secrets,
+    policy: policy.attempts,
+    onLocked,
+    onRecoveryCodeUsed,
+  });
   const { spendCode, recoveryCodeHashes, checkProof, prove } = proofs;
   const pending = createPendingSecrets({ clock, records, totpSecrets, policy, attempt: proofs.attempt });
   const { newPending, enrolment, pendingFor, confirmPending } = pending;
@@ -137,7 +146,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       // Turning it on, without the password: only from a recent sign-in. A thief with an access
       // token alone would otherwise enrol their own authenticator, which outlives a password reset
       // (the mailbox does not prove the second factor) and locks the owner out for good.
-      else if (!enabled) await confirmIdentity(caller, user, noReauthentication);
+      else if (!enabled) await confirmIdentity(caller, user, noReauthentication, unknownClient);
       if (!enabled) return newPending(user, "enrol");
       if (input.additionalDevice) return newPending(user, "device");
       const primary = record.devices[0];
@@ -195,7 +204,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       const user = await requireUser(caller);
       await requireEnabled(user.id);
       if (input.password.length > 0) await passwordProof(caller, user, input.password);
-      else await prove(user.id, checkProof({ code: input.code, recoveryCode: input.recoveryCode }, "code", "recovery_code"));
+      else await prove(user, checkProof({ code: input.code, recoveryCode: input.recoveryCode }, "code", "recovery_code"), client);
       await mutate(user.id, (record) => {
         const next = { ...emptyRecord(user.id), version: record.version, sessionCutoff: record.sessionCutoff };
         cutOffOtherSessions(next, caller);

@@ -278,3 +278,36 @@ describe("a sign-in from a device new to the account notifies its owner", () => 
     expect(newDeviceNotices()).toHaveLength(before + 1);
   });
 });
+
+describe("a recovery code used", () => {
+  it("mails the owner once, from the client that used it, without the code; a TOTP code does not", async () => {
+    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    const email = "recovering@example.com";
+    const { tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+    const caller = await s.ops.sessions.authenticate({ bearer: tokens?.accessToken });
+    const { secret } = await s.ops.twoFactor.setup(caller, { password: "", additionalDevice: false });
+    const { recoveryCodes } = await s.ops.twoFactor.enable(
+      caller,
+      { code: totp(secret, s.clock.now()), deviceName: "", secret: "" },
+      s.client,
+    );
+    s.clock.advance(30_000);
+    // A known device, so that the sign-ins below tell of nothing else.
+    const first = await s.ops.signIn.login({ email, password, rememberMe: false, loginCode: totp(secret, s.clock.now()) }, s.client);
+    if (first.state !== "signed_in") throw new Error("not signed in");
+    const deviceToken = first.device.token;
+    await s.service.background.drain();
+    const before = s.outbox.all(email, "security_notification").length;
+
+    s.clock.advance(30_000);
+    await s.ops.signIn.login({ email, password, rememberMe: false, loginCode: totp(secret, s.clock.now()), deviceToken }, s.client);
+    const elsewhere = { ipAddress: "198.51.100.4", userAgent: "RecoveringAgent/1.0" };
+    await s.ops.signIn.login({ email, password, rememberMe: false, recoveryCode: recoveryCodes[0], deviceToken }, elsewhere);
+    await s.service.background.drain();
+    const sent = s.outbox.all(email, "security_notification").slice(before);
+    expect(sent.map((m) => m.notification)).toEqual(["recovery_code_used"]);
+    expect(sent[0]?.text).toContain("198.51.100.4");
+    expect(sent[0]?.text).not.toContain(recoveryCodes[0] ?? "-");
+    await s.close();
+  });
+});

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from "../../../src/config.ts";
 import { planMongoConnection } from "../../../src/store/mongo/connection-plan.ts";
 
 const settings = { serverSelectionTimeoutMS: 5_000, operationTimeoutMS: 10_000 };
-const key = { TOTP_ENCRYPTION_KEY: "ab".repeat(32) };
+const key = { TOTP_ENCRYPTION_KEY: "ab".repeat(32), MAIL_TO_LOG: "true" };
 const noFiles = (p: string): string => {
   throw new Error(`no such file ${p}`);
 };
