@@ -6,6 +6,13 @@
 // back when another member is elected; a read from a secondary can return a state from before a
 // revocation. So every write waits for a journaled majority and every read goes to the primary;
 // retryable reads and writes let one election pass without failing the call.
+//
+// What this does not promise: reads use the default ("local") read concern, so a read on the
+// primary may see a write that has not reached a majority yet and may still be rolled back. Acting
+// on it is safe here: such a write's own caller gets an error (its majority wait fails), and the
+// state it made (a spend, a revocation) only ever refuses more, never less. And a write whose
+// caller timed out (operationTimeoutMS) may still apply: a code or an attempt then counts though
+// the call said the store was unavailable, which errs the same safe way.
 
 import { createRequire } from "node:module";
 import type { MongoClient, MongoClientOptions } from "mongodb";
