@@ -261,6 +261,8 @@ describe("connection limits", () => {
       minBodyBytesPerSecond: 1024,
       bodyRateWindowMs: 5_000,
       http2MaxConcurrentStreams: 128,
+      http2MaxStreamsPerAddress: 512,
+      maxLongLivedPerAddress: 16,
       http2MaxResetsPerConnection: 200,
       http2MaxResetsPerAddress: 1000,
       http2ResetWindowMs: 10_000,
@@ -275,6 +277,7 @@ describe("connection limits", () => {
     expect([direct.maxConnectionsPerAddress, direct.http2MaxResetsPerAddress, direct.shedAddresses]).toEqual([100, 1000, true]);
     const proxied = loadConfig({ TRUST_PROXY_HOPS: "1" }, noFiles).limits;
     expect([proxied.maxConnectionsPerAddress, proxied.http2MaxResetsPerAddress, proxied.shedAddresses]).toEqual([0, 0, false]);
+    expect([proxied.http2MaxStreamsPerAddress, proxied.maxLongLivedPerAddress]).toEqual([0, 0]);
     const set = loadConfig(
       { TRUST_PROXY_HOPS: "2", MAX_CONNECTIONS_PER_ADDRESS: "500", HTTP2_MAX_RESETS_PER_ADDRESS: "5000" },
       noFiles,

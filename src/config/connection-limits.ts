@@ -14,6 +14,10 @@ export interface ConnectionLimits {
   bodyRateWindowMs: number;
   /** SETTINGS_MAX_CONCURRENT_STREAMS announced to HTTP/2 clients. */
   http2MaxConcurrentStreams: number;
+  /** HTTP/2 streams one client address may have open at once, across its connections; 0: no cap. */
+  http2MaxStreamsPerAddress: number;
+  /** Long-lived requests (Health/Watch, server reflection) one client address may have open; 0: no cap. */
+  maxLongLivedPerAddress: number;
   /** Streams an HTTP/2 client may cancel (RST_STREAM) per window, on one connection and from one address. */
   http2MaxResetsPerConnection: number;
   http2MaxResetsPerAddress: number;
@@ -38,6 +42,8 @@ export function connectionLimits(env: Env, trustProxyHops: number): ConnectionLi
     minBodyBytesPerSecond: int(env, "HTTP_MIN_BODY_BYTES_PER_SECOND", 1024, 0, 100_000_000),
     bodyRateWindowMs: int(env, "HTTP_BODY_RATE_WINDOW_MS", 5_000, 10, 600_000),
     http2MaxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 128, 1, 10_000),
+    http2MaxStreamsPerAddress: int(env, "HTTP2_MAX_STREAMS_PER_ADDRESS", direct ? 512 : 0, 0, 10_000_000),
+    maxLongLivedPerAddress: int(env, "MAX_LONG_LIVED_REQUESTS_PER_ADDRESS", direct ? 16 : 0, 0, 1_000_000),
     http2MaxResetsPerConnection: int(env, "HTTP2_MAX_RESETS_PER_CONNECTION", 200, 0, 1_000_000),
     http2MaxResetsPerAddress: int(env, "HTTP2_MAX_RESETS_PER_ADDRESS", direct ? 1000 : 0, 0, 10_000_000),
     http2ResetWindowMs: int(env, "HTTP2_RESET_WINDOW_MS", 10_000, 100, 3_600_000),

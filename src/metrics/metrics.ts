@@ -26,7 +26,12 @@ export interface ConnectionCounts {
 }
 
 /** A limit the listener enforced (server/listener.ts LimitEvent), without its address. */
-export type EnforcedLimit = { kind: "connection_refused"; why: string } | { kind: "slow_body" } | { kind: "http2_resets"; scope: string };
+export type EnforcedLimit =
+  | { kind: "connection_refused"; why: string }
+  | { kind: "slow_body" }
+  | { kind: "stalled_stream" }
+  | { kind: "stream_refused"; why: string }
+  | { kind: "http2_resets"; scope: string };
 
 export interface Metrics {
   readonly contentType: string;
@@ -116,6 +121,15 @@ export function createMetrics(): Metrics {
     ["why"],
   );
   const slowBodies = counter("authd_slow_request_bodies_total", "HTTP/1.1 connections closed for sending their request body too slowly.");
+  const stalledStreams = counter(
+    "authd_http2_streams_stalled_total",
+    "HTTP/2 streams reset at HTTP_REQUEST_TIMEOUT_MS with their answer still not taken by the client.",
+  );
+  const refusedStreams = counter(
+    "authd_requests_refused_total",
+    "Requests refused for what their client address or connection already held open.",
+    ["why"],
+  );
   const shed = counter(
     "authd_http2_sessions_shed_total",
     "HTTP/2 sessions closed for resetting too many streams, by the budget spent: connection, address, flood.",
@@ -247,6 +261,8 @@ export function createMetrics(): Metrics {
     limitEnforced(limit) {
       if (limit.kind === "connection_refused") refused.labels(limit.why).inc();
       else if (limit.kind === "slow_body") slowBodies.inc();
+      else if (limit.kind === "stalled_stream") stalledStreams.inc();
+      else if (limit.kind === "stream_refused") refusedStreams.labels(limit.why).inc();
       else shed.labels(limit.scope).inc();
     },
 

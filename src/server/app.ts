@@ -138,7 +138,7 @@ function limitLog(log: Logger): (event: LimitEvent) => void {
       }, limitLogIntervalMs).unref();
     }
     const key =
-      event.kind === "connection_refused"
+      event.kind === "connection_refused" || event.kind === "stream_refused"
         ? `${event.kind}:${event.why}`
         : event.kind === "http2_resets"
           ? `${event.kind}:${event.scope}`

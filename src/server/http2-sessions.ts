@@ -61,7 +61,7 @@ export interface Http2SessionWatchDeps {
   /** The listener's counters this adds to. */
   stats: { shedSessions: number; http2Resets: number };
   onLimit(event: { kind: "http2_resets"; address: string; scope: "connection" | "address" | "flood" }): void;
-  /** Whether the server itself reset the stream (slow-bodies.ts): no reset of the client's. */
+  /** Whether the server itself reset the stream (request-limits.ts): no reset of the client's. */
   resetHere(stream: http2.ServerHttp2Stream): boolean;
   /** Whether the listener is closing: a session opened now is closed after its first streams. */
   closing(): boolean;

@@ -4,8 +4,8 @@
 //
 // Every connection first passes one front server, which is where the limits against slow and
 // abusive clients live (see ConnectionLimits in config.ts): connection caps, HTTP/1.1 header,
-// request and body-rate timeouts (slow-bodies.ts), HTTP/2 stream and reset budgets
-// (http2-sessions.ts), and the graceful close.
+// request and body-rate timeouts, HTTP/2 stream deadlines and per-address stream budgets
+// (request-limits.ts), HTTP/2 reset budgets (http2-sessions.ts), and the graceful close.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -13,7 +13,7 @@ import net from "node:net";
 import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
 import { createHttp2SessionWatch } from "./http2-sessions.ts";
-import { createSlowBodyWatch } from "./slow-bodies.ts";
+import { type AddressHold, createSlowBodyWatch, type StreamRefusal } from "./request-limits.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
 
 export type { NodeHandler } from "../transport/node-http.ts";
@@ -35,6 +35,8 @@ export interface ListenerOptions {
 export type LimitEvent =
   | { kind: "connection_refused"; address: string; why: "total" | "per_address" | "shed_address" }
   | { kind: "slow_body"; address: string }
+  | { kind: "stalled_stream"; address: string }
+  | { kind: "stream_refused"; address: string; why: StreamRefusal }
   | { kind: "http2_resets"; address: string; scope: "connection" | "address" | "flood" };
 
 /** Counters since start, for logs and the abuse benchmarks. */
@@ -43,6 +45,10 @@ export interface ListenerStats {
   refused: number;
   open: number;
   slowBodies: number;
+  /** HTTP/2 streams reset at the deadline with their answer not taken. */
+  stalledStreams: number;
+  /** Requests refused for what their address or connection already held. */
+  refusedStreams: number;
   shedSessions: number;
   /** HTTP/2 streams the clients reset before they were answered. */
   http2Resets: number;
@@ -63,8 +69,9 @@ export interface Listener {
 }
 
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-// Connections with no traffic at all for this long are closed (gRPC clients keep long calls
-// alive with HTTP/2 pings, which count as traffic).
+// Connections with no request traffic for this long are closed. HTTP/2 pings do not count (Node's
+// session timeout hears only of stream activity): a Health/Watch that sees no change for five
+// minutes is cut with its connection, and its client watches again.
 const idleTimeoutMs = 5 * 60_000;
 // After answering a request whose body was not read to its end, the connection is closed; the
 // rest of the body is read and dropped this long first, so that closing with unread bytes (a TCP
@@ -112,19 +119,43 @@ function resetUnread(stream: http2.ServerHttp2Stream): void {
 
 export function createListener(handler: NodeHandler, options: ListenerOptions): Listener {
   const { limits, tls } = options;
-  const stats: ListenerStats = { accepted: 0, refused: 0, open: 0, slowBodies: 0, shedSessions: 0, http2Resets: 0 };
+  const stats: ListenerStats = {
+    accepted: 0,
+    refused: 0,
+    open: 0,
+    slowBodies: 0,
+    stalledStreams: 0,
+    refusedStreams: 0,
+    shedSessions: 0,
+    http2Resets: 0,
+  };
   const sockets = new Set<net.Socket>();
-  const perAddress = new Map<string, number>();
+  /** What each client address with a connection holds: an entry per address, not per request. */
+  const perAddress = new Map<string, AddressHold>();
   /** HTTP/1.1 sockets and how many requests each has in flight (see the h1 'request' listener). */
   const h1InFlight = new Map<net.Socket, number>();
   /** Bytes read from each HTTP/1.1 socket when it last had no request in flight. */
   const h1IdleAt = new WeakMap<net.Socket, number>();
   let closing = false;
   const onLimit = options.onLimit ?? (() => undefined);
-  const slowBodies = createSlowBodyWatch(limits, (address) => {
-    stats.slowBodies++;
-    onLimit({ kind: "slow_body", address });
-  });
+  const slowBodies = createSlowBodyWatch(
+    limits,
+    {
+      onSlowBody(address) {
+        stats.slowBodies++;
+        onLimit({ kind: "slow_body", address });
+      },
+      onStalledStream(address) {
+        stats.stalledStreams++;
+        onLimit({ kind: "stalled_stream", address });
+      },
+      onRefused(address, why) {
+        stats.refusedStreams++;
+        onLimit({ kind: "stream_refused", address, why });
+      },
+    },
+    (address) => perAddress.get(address),
+  );
 
   const h2Options: http2.ServerOptions = {
     settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams },
@@ -150,7 +181,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       // drops what it still sends, freeing the window (resetUnreadAfterTrailers). Functions of
       // the module, not closures: nothing is allocated for it per request.
       req.stream.on("wantTrailers", resetUnreadAfterTrailers);
-      slowBodies.watchDeadline(req);
+      slowBodies.watchStream(req);
       return;
     }
     watchH1Request(req, res as http.ServerResponse);
@@ -183,6 +214,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     });
     const hasBody = (declared ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
     if (hasBody && !req.complete) slowBodies.watchRate(req, h1Res);
+    slowBodies.watchLongLived(req);
   };
 
   const h1Options: http.ServerOptions = {
@@ -281,18 +313,22 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     const address = clientNetwork(socket.remoteAddress ?? "");
     if (h2Sessions.isShed(address, Date.now())) return refuse(socket, address, "shed_address");
     if (limits.maxConnections > 0 && sockets.size >= limits.maxConnections) return refuse(socket, address, "total");
-    const fromAddress = perAddress.get(address) ?? 0;
-    if (limits.maxConnectionsPerAddress > 0 && fromAddress >= limits.maxConnectionsPerAddress) {
+    let hold = perAddress.get(address);
+    if (limits.maxConnectionsPerAddress > 0 && (hold?.connections ?? 0) >= limits.maxConnectionsPerAddress) {
       return refuse(socket, address, "per_address");
     }
     stats.accepted++;
-    perAddress.set(address, fromAddress + 1);
+    if (hold === undefined) {
+      hold = { connections: 0, streams: 0, longLived: 0 };
+      perAddress.set(address, hold);
+    }
+    hold.connections++;
+    const held = hold;
     sockets.add(socket);
     socket.once("close", () => {
       sockets.delete(socket);
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left > 0) perAddress.set(address, left);
-      else {
+      held.connections--;
+      if (held.connections === 0 && perAddress.get(address) === held) {
         perAddress.delete(address);
         h2Sessions.forget(address, Date.now());
       }

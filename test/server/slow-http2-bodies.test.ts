@@ -4,7 +4,7 @@
 // anything took beyond "longer than the timeout".
 import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { maxLongLivedStreamsPerSession } from "../../src/server/slow-bodies.ts";
+import { maxLongLivedStreamsPerSession } from "../../src/server/request-limits.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 
 const timeoutMs = 300;
@@ -75,7 +75,7 @@ describe("slow HTTP/2 request bodies", () => {
     expect(status).toBe(200);
   });
 
-  it("leaves alone a body that completes in time, however long the answer then takes", async () => {
+  it("leaves alone a stream whose body completes in time and whose answer is taken", async () => {
     const stream = session.request(
       { ":method": "POST", ":path": "/auth.v1.AuthService/Login", "content-type": "application/json" },
       { endStream: false },

@@ -1,0 +1,245 @@
+// What one request may hold in the server, and for how long. Each request holds memory (and on
+// HTTP/1.1 its connection) for as long as it lasts, so without these rules a client could hold every
+// request it may open: by sending its body a byte at a time, by never reading its answer (an
+// HTTP/2 client that announces a receive window of zero), or by opening streams that last as long
+// as it likes (Health/Watch, server reflection) on every connection it may open.
+import type http from "node:http";
+import http2 from "node:http2";
+import { clientNetwork } from "../client-network.ts";
+import type { ConnectionLimits } from "../config.ts";
+import { InFlight } from "../transport/in-flight.ts";
+
+/** What one client address holds now (the listener keeps one while the address has a connection). */
+export interface AddressHold {
+  connections: number;
+  /** Its HTTP/2 streams open now. */
+  streams: number;
+  /** Its long-lived requests open now, on either protocol. */
+  longLived: number;
+}
+
+export type StreamRefusal = "per_address" | "long_lived_per_connection" | "long_lived_per_address";
+
+export interface RequestLimitEvents {
+  /** A body cut off for coming too slowly. */
+  onSlowBody(address: string): void;
+  /** An HTTP/2 stream whose body came but whose answer was still not taken at the deadline. */
+  onStalledStream(address: string): void;
+  /** A request refused for what its address (or connection) already holds. */
+  onRefused(address: string, why: StreamRefusal): void;
+}
+
+export interface SlowBodyWatch {
+  /** HTTP/1.1: the body must keep up HTTP_MIN_BODY_BYTES_PER_SECOND (see below). */
+  watchRate(req: http.IncomingMessage, res: http.ServerResponse): void;
+  /**
+   * HTTP/2: the stream must be done within HTTP_REQUEST_TIMEOUT_MS of its headers, and its address
+   * may hold only so many streams at once (see below). False: the stream was refused here.
+   */
+  watchStream(req: http2.Http2ServerRequest): boolean;
+  /** HTTP/1.1: a long-lived request counts on its address's budget. False: refused (its connection closed). */
+  watchLongLived(req: http.IncomingMessage): boolean;
+  /**
+   * Whether this watch reset the stream itself: such a reset is the server's, not one the client
+   * sent, and must not count against the client's reset budget (listener.ts).
+   */
+  resetHere(stream: http2.Http2Stream): boolean;
+}
+
+/** Long-lived request streams (below) one HTTP/2 connection may hold open at once. */
+export const maxLongLivedStreamsPerSession = 4;
+
+/**
+ * Requests that live as long as the client wants: gRPC server reflection (a bidirectional stream
+ * on which a client asks question after question) and Health/Watch (a server stream that answers
+ * each change of the serving status, for as long as the client listens).
+ */
+export function longLivedRequest(url: string | undefined): boolean {
+  return url !== undefined && (url.startsWith("/grpc.reflection.") || url.startsWith("/grpc.health.v1.Health/Watch"));
+}
+
+/**
+ * `holdOf` finds what an address holds (undefined once its last connection closed); `events`
+ * hears of each rule enforced, with the client's address.
+ */
+export function createSlowBodyWatch(
+  limits: ConnectionLimits,
+  events: RequestLimitEvents,
+  holdOf: (address: string) => AddressHold | undefined,
+): SlowBodyWatch {
+  /**
+   * HTTP/2 streams not done yet, and when their headers came (performance.now()). An InFlight
+   * list, not a Map: see transport/in-flight.ts for what a Map with an entry per request costs the
+   * old generation.
+   */
+  const h2Streams = new InFlight<{ stream: http2.Http2Stream; since: number }>();
+  let h2Sweep: NodeJS.Timeout | undefined;
+  /** Streams reset here, for resetHere. */
+  const resets = new WeakSet<http2.Http2Stream>();
+  /** Long-lived request streams open on each connection. */
+  const longLived = new WeakMap<http2.Http2Session, number>();
+  /**
+   * Each session's client network and what that address holds, looked up once: the socket is gone
+   * once the session is destroyed, and the hold is the one its connection counts on (a later
+   * connection of the address, after this one's close, may count on a new one).
+   */
+  const sessionHolds = new WeakMap<http2.Http2Session, { address: string; hold: AddressHold | undefined }>();
+
+  const reset = (stream: http2.Http2Stream, code: number) => {
+    resets.add(stream);
+    stream.close(code);
+  };
+
+  const sweepH2Streams = () => {
+    // The monotonic clock: a step of the wall clock (NTP, a resumed VM) must not cut every upload.
+    const cutoff = performance.now() - limits.requestTimeoutMs;
+    h2Streams.forEach(({ stream, since }, entry) => {
+      if (stream.closed || stream.destroyed) {
+        h2Streams.remove(entry);
+      } else if (since <= cutoff) {
+        h2Streams.remove(entry);
+        const address = stream.session === undefined ? "" : (sessionHolds.get(stream.session)?.address ?? "");
+        // Still receiving: a slow body. Received, and not done: an answer the client does not take.
+        if (stream.endAfterHeaders || stream.readableEnded) events.onStalledStream(address);
+        else events.onSlowBody(address);
+        reset(stream, http2.constants.NGHTTP2_CANCEL);
+      }
+    });
+    if (h2Streams.size === 0) {
+      clearInterval(h2Sweep);
+      h2Sweep = undefined;
+    }
+  };
+
+  const holdOfSession = (session: http2.Http2Session) => {
+    let found = sessionHolds.get(session);
+    if (found === undefined) {
+      const address = clientNetwork(session.socket?.remoteAddress ?? "");
+      found = { address, hold: holdOf(address) };
+      sessionHolds.set(session, found);
+    }
+    return found;
+  };
+
+  const refuse = (stream: http2.Http2Stream, address: string, why: StreamRefusal): false => {
+    events.onRefused(address, why);
+    // REFUSED_STREAM: the client learns the request was not processed, and may retry.
+    reset(stream, http2.constants.NGHTTP2_REFUSED_STREAM);
+    return false;
+  };
+
+  return {
+    /**
+     * A body must bring at least the minimum rate's worth of bytes in each window (the first one
+     * is its grace); one that dribbles is answered 408 and its connection closed. The socket's
+     * byte count is read rather than the body's 'data' events, which would put the body in
+     * flowing mode.
+     */
+    watchRate(req, res) {
+      if (limits.minBodyBytesPerSecond === 0) return;
+      const socket = req.socket;
+      const window = limits.bodyRateWindowMs;
+      const minBytes = Math.ceil((limits.minBodyBytesPerSecond * window) / 1000);
+      let last = socket.bytesRead;
+      const timer = setInterval(() => {
+        if (req.complete || socket.destroyed) {
+          clearInterval(timer);
+          return;
+        }
+        const read = socket.bytesRead;
+        if (read - last >= minBytes) {
+          last = read;
+          return;
+        }
+        clearInterval(timer);
+        events.onSlowBody(socket.remoteAddress ?? "");
+        if (!res.headersSent) socket.write("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        socket.destroy();
+      }, window);
+      timer.unref();
+      res.once("close", () => clearInterval(timer));
+    },
+
+    /**
+     * HTTP/2 has no request timeout of Node's, and a stream carries no count of the bytes it read
+     * (the HTTP/1.1 rule above reads the socket's), so a stream must be done within
+     * HTTP_REQUEST_TIMEOUT_MS of its headers: its body in, its answer taken. A body still coming
+     * at the deadline is a slow body; an answer the client does not take (its receive window kept
+     * at zero) holds the answer in the server as long as the stream lives. Either way the stream is
+     * reset with CANCEL. One sweep for all of them, as Node's own HTTP/1.1 check is, rather than a
+     * timer per request; a request leaves the list when its stream closes.
+     *
+     * And an address may have only HTTP2_MAX_STREAMS_PER_ADDRESS streams open at once across its
+     * connections (HTTP2_MAX_CONCURRENT_STREAMS each, on up to MAX_CONNECTIONS_PER_ADDRESS
+     * connections, would be thousands); one more is refused (REFUSED_STREAM).
+     *
+     * A long-lived request (server reflection, Health/Watch) has no deadline, but a connection may
+     * hold only `maxLongLivedStreamsPerSession` of them at once and an address
+     * MAX_LONG_LIVED_REQUESTS_PER_ADDRESS: one more is refused, so that they cannot stand in for
+     * the requests the deadline stops.
+     */
+    watchStream(req) {
+      const stream = req.stream;
+      const session = stream.session;
+      if (session === undefined) return true;
+      const { address, hold } = holdOfSession(session);
+      // Counted on its address (null: no cap, or no hold); given back when it closes. A closed
+      // stream no longer knows its session, so the close listeners below close over what they free.
+      const counted = hold !== undefined && limits.http2MaxStreamsPerAddress > 0 ? hold : null;
+      if (counted !== null && counted.streams >= limits.http2MaxStreamsPerAddress) return refuse(stream, address, "per_address");
+      if (longLivedRequest(req.url)) {
+        const open = longLived.get(session) ?? 0;
+        if (open >= maxLongLivedStreamsPerSession) return refuse(stream, address, "long_lived_per_connection");
+        if (hold !== undefined && limits.maxLongLivedPerAddress > 0 && hold.longLived >= limits.maxLongLivedPerAddress) {
+          return refuse(stream, address, "long_lived_per_address");
+        }
+        longLived.set(session, open + 1);
+        if (hold !== undefined) hold.longLived++;
+        if (counted !== null) counted.streams++;
+        stream.once("close", () => {
+          longLived.set(session, (longLived.get(session) ?? 1) - 1);
+          if (hold !== undefined) hold.longLived--;
+          if (counted !== null) counted.streams--;
+        });
+        return true;
+      }
+      if (counted !== null) counted.streams++;
+      if (limits.requestTimeoutMs === 0) {
+        if (counted !== null) stream.on("close", () => counted.streams--);
+        return true;
+      }
+      const entry = h2Streams.add({ stream, since: performance.now() });
+      // A stream closes once: `on` spares the wrapper `once` would build per request.
+      stream.on("close", () => {
+        h2Streams.remove(entry);
+        if (counted !== null) counted.streams--;
+      });
+      if (h2Sweep !== undefined) return true;
+      h2Sweep = setInterval(sweepH2Streams, Math.max(25, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))));
+      h2Sweep.unref();
+      return true;
+    },
+
+    /**
+     * A long-lived request over HTTP/1.1 (Connect's streaming protocol) holds its connection as
+     * long as it lasts: it counts on its address's budget, and one over it has its connection
+     * closed (HTTP/1.1 has no way to refuse one request and keep the connection).
+     */
+    watchLongLived(req) {
+      if (!longLivedRequest(req.url) || limits.maxLongLivedPerAddress === 0) return true;
+      const address = clientNetwork(req.socket.remoteAddress ?? "");
+      const hold = holdOf(address);
+      if (hold === undefined) return true;
+      if (hold.longLived >= limits.maxLongLivedPerAddress) {
+        events.onRefused(address, "long_lived_per_address");
+        req.socket.destroy();
+        return false;
+      }
+      hold.longLived++;
+      req.once("close", () => hold.longLived--);
+      return true;
+    },
+
+    resetHere: (stream) => resets.has(stream),
+  };
+}
