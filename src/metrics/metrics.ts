@@ -30,6 +30,7 @@ export type EnforcedLimit =
   | { kind: "connection_refused"; why: string }
   | { kind: "slow_body" }
   | { kind: "stalled_stream" }
+  | { kind: "idle_connection_closed" }
   | { kind: "stream_refused"; why: string }
   | { kind: "http2_resets"; scope: string };
 
@@ -124,6 +125,10 @@ export function createMetrics(): Metrics {
   const stalledStreams = counter(
     "authd_http2_streams_stalled_total",
     "HTTP/2 streams reset at HTTP_REQUEST_TIMEOUT_MS with their answer still not taken by the client.",
+  );
+  const idleClosed = counter(
+    "authd_idle_connections_closed_total",
+    "Idle connections closed at MAX_CONNECTIONS to make room for a new one.",
   );
   const refusedStreams = counter(
     "authd_requests_refused_total",
@@ -262,6 +267,7 @@ export function createMetrics(): Metrics {
       if (limit.kind === "connection_refused") refused.labels(limit.why).inc();
       else if (limit.kind === "slow_body") slowBodies.inc();
       else if (limit.kind === "stalled_stream") stalledStreams.inc();
+      else if (limit.kind === "idle_connection_closed") idleClosed.inc();
       else if (limit.kind === "stream_refused") refusedStreams.labels(limit.why).inc();
       else shed.labels(limit.scope).inc();
     },

@@ -348,6 +348,13 @@ export async function startServer(config: Config, overrides: Overrides = {}): Pr
     }
     metricsUrl = `http://${local(config.metrics.host)}:${metricsServer.port}${metricsPath}`;
     log.info({ port: metricsServer.port, token: config.metrics.token !== undefined }, "metrics: served on their own port at /metrics");
+    // Keeping the port off the public network is the operator's to do; say so when nothing else guards it.
+    if (config.metrics.token === undefined && !["127.0.0.1", "::1", "localhost"].includes(config.metrics.host)) {
+      log.warn(
+        { host: config.metrics.host, port: metricsServer.port },
+        "metrics: their own port listens beyond this machine without METRICS_TOKEN: anyone who reaches it reads them (set METRICS_HOST=127.0.0.1 or METRICS_TOKEN)",
+      );
+    }
   } else if (scrape !== undefined) {
     metricsUrl = `${scheme}://${host}:${port}${metricsPath}`;
     log.info("metrics: served on the main port at /metrics, to callers with METRICS_TOKEN");

@@ -40,6 +40,9 @@ function keepIdleTimerFromHolding(session: http2.ServerHttp2Session): void {
   };
 }
 
+/** nghttp2's NGHTTP2_ERR_FLOODED: control frames (PING, SETTINGS) sent faster than they are answered. */
+const nghttp2Flooded = -904;
+
 // A shed HTTP/2 session is closed gracefully, then destroyed if its streams take longer than this.
 const shedCloseMs = 1_000;
 
@@ -52,6 +55,8 @@ export interface Http2SessionWatch {
   forget(address: string, now: number): void;
   /** The sessions open now. */
   readonly open: ReadonlySet<http2.ServerHttp2Session>;
+  /** The oldest open session with no stream open, if any: the one to close to make room. */
+  idleSession(): http2.ServerHttp2Session | undefined;
   /** How many addresses it holds something for: shed, and with a reset history (tests). */
   held(): { shed: number; resetHistories: number };
 }
@@ -69,6 +74,8 @@ export interface Http2SessionWatchDeps {
 
 export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, closing }: Http2SessionWatchDeps): Http2SessionWatch {
   const open = new Set<http2.ServerHttp2Session>();
+  /** Streams open on each session now. */
+  const activeStreams = new WeakMap<http2.ServerHttp2Session, number>();
   /** Addresses whose HTTP/2 sessions overspent their reset budget, refused until this time. */
   const shedUntil = new Map<string, number>();
   const addressResets = new Map<string, SlidingWindow>();
@@ -100,9 +107,20 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
     keepIdleTimerFromHolding(session);
     // A session opened while closing still gets the streams it sent with its preface answered.
     if (closing()) setImmediate(() => session.close());
+    // A connection that sends its preface and then no request holds its place for nothing: it is
+    // given as long as a request's headers (HTTP_HEADERS_TIMEOUT_MS) to open its first stream,
+    // then closed (GOAWAY), as a silent cleartext connection is before its preface.
+    const firstStreamDue =
+      limits.headersTimeoutMs > 0
+        ? setTimeout(() => {
+            if (!session.closed) session.close();
+          }, limits.headersTimeoutMs).unref()
+        : undefined;
+    session.once("close", () => clearTimeout(firstStreamDue));
     // Read now: once the session is destroyed (where Node's flood protection leaves it) its socket is gone.
     const address = clientNetwork(session.socket?.remoteAddress ?? "");
     const resets = new SlidingWindow();
+    let opened = 0;
     let shed = false;
     /** Ends an abusive session, and refuses its address for the rest of the window (see shedAddresses). */
     const shedSession = (scope: "connection" | "address" | "flood") => {
@@ -127,10 +145,15 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
     };
     // Node ends a session itself, with this error, when its client floods it: streams opened
     // past the advertised concurrency limit a hundred times, or resets faster than nghttp2's own
-    // rate limit. Most of a rapid reset's streams die there, unseen by the stream counts below, and
-    // the client simply reconnects: its address is shed as if over budget.
+    // rate limit (a protocol error, after hundreds of streams), or control frames faster than it
+    // answers them (NGHTTP2_ERR_FLOODED). Most of a rapid reset's streams die there, unseen by the
+    // stream counts below, and the client simply reconnects: its address is shed as if over
+    // budget. A protocol error among a connection's first streams (one header block too large for
+    // the decoder, say) ends that connection only: shedding the address for it would let one
+    // request shut out everyone behind the same NAT.
     session.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "ERR_HTTP2_ERROR") shedSession("flood");
+      if (err.code !== "ERR_HTTP2_ERROR") return;
+      if (err.errno === nghttp2Flooded || opened >= limits.http2MaxConcurrentStreams) shedSession("flood");
     });
     // A stream the client reset (RST_STREAM with an error code) before it completed: while
     // its answer was unfinished (aborted; the 'aborted' event is not emitted on server streams,
@@ -142,6 +165,7 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
     // refused (its request unread, its answer ended) is not counted.
     // One listener for the session's streams ('this' is the stream), not a closure per stream.
     const onStreamClose = function (this: http2.ServerHttp2Stream) {
+      activeStreams.set(session, (activeStreams.get(session) ?? 1) - 1);
       if (this.rstCode === http2.constants.NGHTTP2_NO_ERROR || !(this.aborted || this.readableEnded)) return;
       // Reset by the server itself (a body past its deadline, a long-lived stream over the cap).
       if (resetHere(this)) return;
@@ -165,6 +189,9 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
       }
     };
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      opened++;
+      clearTimeout(firstStreamDue);
+      activeStreams.set(session, (activeStreams.get(session) ?? 0) + 1);
       stream.on("close", onStreamClose);
     });
   };
@@ -184,6 +211,10 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
       if ((addressResets.get(address)?.count(now, limits.http2ResetWindowMs) ?? 0) === 0) addressResets.delete(address);
     },
     open,
+    idleSession() {
+      for (const session of open) if ((activeStreams.get(session) ?? 0) === 0 && !session.closed) return session;
+      return undefined;
+    },
     held: () => ({ shed: shedUntil.size, resetHistories: addressResets.size }),
   };
 }

@@ -9,6 +9,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import type { TLSSocket } from "node:tls";
 
 import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
@@ -36,6 +37,7 @@ export type LimitEvent =
   | { kind: "connection_refused"; address: string; why: "total" | "per_address" | "shed_address" }
   | { kind: "slow_body"; address: string }
   | { kind: "stalled_stream"; address: string }
+  | { kind: "idle_connection_closed"; address: string }
   | { kind: "stream_refused"; address: string; why: StreamRefusal }
   | { kind: "http2_resets"; address: string; scope: "connection" | "address" | "flood" };
 
@@ -49,6 +51,8 @@ export interface ListenerStats {
   stalledStreams: number;
   /** Requests refused for what their address or connection already held. */
   refusedStreams: number;
+  /** Idle connections closed to make room for a new one at MAX_CONNECTIONS. */
+  idleClosed: number;
   shedSessions: number;
   /** HTTP/2 streams the clients reset before they were answered. */
   http2Resets: number;
@@ -126,6 +130,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     slowBodies: 0,
     stalledStreams: 0,
     refusedStreams: 0,
+    idleClosed: 0,
     shedSessions: 0,
     http2Resets: 0,
   };
@@ -136,6 +141,8 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   const h1InFlight = new Map<net.Socket, number>();
   /** Bytes read from each HTTP/1.1 socket when it last had no request in flight. */
   const h1IdleAt = new WeakMap<net.Socket, number>();
+  /** TLS HTTP/1.1 connections still waiting for their first request, and when they are closed. */
+  const h1FirstRequestDue = new WeakMap<net.Socket, NodeJS.Timeout>();
   let closing = false;
   const onLimit = options.onLimit ?? (() => undefined);
   const slowBodies = createSlowBodyWatch(
@@ -191,6 +198,10 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     const declared = declaredLength(req);
     const oversize = declared !== undefined && declared > options.maxBodyBytes;
     const socket = req.socket;
+    if (tls !== undefined) {
+      clearTimeout(h1FirstRequestDue.get(socket));
+      h1FirstRequestDue.delete(socket);
+    }
     // Cleartext sockets are registered at hand-over; TLS ones at their first request.
     if (!h1InFlight.has(socket)) socket.once("close", () => h1InFlight.delete(socket));
     h1InFlight.set(socket, (h1InFlight.get(socket) ?? 0) + 1);
@@ -236,8 +247,26 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       ...h1Options,
       allowHTTP1: true,
       ALPNProtocols: ["h2", "http/1.1"],
+      // A handshake gets as long as a request's headers (Node's default is two minutes).
+      handshakeTimeout: limits.headersTimeoutMs || idleTimeoutMs,
     });
     secure.setTimeout(idleTimeoutMs);
+    // An HTTP/1.1 connection that completes its handshake and then sends nothing held its place
+    // past the idle timeout (Node's header timeout starts with a request's first byte): it gets as
+    // long as a request's headers for its first byte, as a cleartext one does. One that has begun
+    // a request is left to the header timeout, which answers 408. (HTTP/2 sessions have the same
+    // rule in http2-sessions.ts.)
+    if (limits.headersTimeoutMs > 0) {
+      secure.on("secureConnection", (tlsSocket: TLSSocket) => {
+        if (tlsSocket.alpnProtocol === "h2") return;
+        const afterHandshake = tlsSocket.bytesRead;
+        const due = setTimeout(() => {
+          if (tlsSocket.bytesRead === afterHandshake) tlsSocket.destroy();
+        }, limits.headersTimeoutMs).unref();
+        h1FirstRequestDue.set(tlsSocket, due);
+        tlsSocket.once("close", () => clearTimeout(due));
+      });
+    }
     secure.on("session", h2Sessions.watch);
     secure.on("request", onRequest);
     secure.on("request", handler);
@@ -299,6 +328,33 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     socket.once("close", () => clearTimeout(timer));
   };
 
+  /**
+   * At MAX_CONNECTIONS, a new connection takes the place of the oldest one with nothing in flight
+   * (an HTTP/1.1 keep-alive connection between requests, an HTTP/2 session with no stream open),
+   * rather than being refused: otherwise a few addresses, each within its own cap, could hold
+   * every place by keeping connections open and all but silent, and shut everyone else out. A
+   * client whose idle connection is closed connects again when it next calls. Whether one was.
+   */
+  const closeAnIdleConnection = (): boolean => {
+    for (const [socket, inFlight] of h1InFlight) {
+      if (inFlight === 0 && socket.bytesRead === h1IdleAt.get(socket) && !socket.destroyed) {
+        evicted(socket.remoteAddress ?? "");
+        socket.end();
+        setTimeout(() => socket.destroy(), lingerMs).unref();
+        return true;
+      }
+    }
+    const session = h2Sessions.idleSession();
+    if (session === undefined) return false;
+    evicted(session.socket?.remoteAddress ?? "");
+    session.close();
+    return true;
+  };
+  const evicted = (remote: string) => {
+    stats.idleClosed++;
+    onLimit({ kind: "idle_connection_closed", address: clientNetwork(remote) });
+  };
+
   const refuse = (socket: net.Socket, address: string, why: "total" | "per_address" | "shed_address") => {
     stats.refused++;
     onLimit({ kind: "connection_refused", address, why });
@@ -312,10 +368,12 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     // Counted per client network: an IPv6 client holds a whole /64.
     const address = clientNetwork(socket.remoteAddress ?? "");
     if (h2Sessions.isShed(address, Date.now())) return refuse(socket, address, "shed_address");
-    if (limits.maxConnections > 0 && sockets.size >= limits.maxConnections) return refuse(socket, address, "total");
     let hold = perAddress.get(address);
     if (limits.maxConnectionsPerAddress > 0 && (hold?.connections ?? 0) >= limits.maxConnectionsPerAddress) {
       return refuse(socket, address, "per_address");
+    }
+    if (limits.maxConnections > 0 && sockets.size >= limits.maxConnections && !closeAnIdleConnection()) {
+      return refuse(socket, address, "total");
     }
     stats.accepted++;
     if (hold === undefined) {

@@ -135,6 +135,26 @@ describe("a flood Node ends itself", () => {
   });
 });
 
+describe("a protocol error that is no flood", () => {
+  it("one header block too large to decode ends its connection only: the address is served on", async () => {
+    const h = await startHarness({});
+    try {
+      const session = http2.connect(`http://127.0.0.1:${h.server.port}`, {
+        createConnection: () => net.connect({ port: h.server.port, host: "127.0.0.1", localAddress: "127.0.0.9" }),
+        maxSendHeaderBlockLength: 1_000_000,
+      });
+      session.on("error", () => undefined);
+      const big = session.request({ ":method": "GET", ":path": "/livez", "x-padding": "a".repeat(120_000) });
+      big.on("error", () => undefined);
+      await new Promise((resolve) => session.once("close", resolve));
+      expect(h.server.connectionStats().shedSessions).toBe(0);
+      expect(await refused(h.server.port, "127.0.0.9")).toBe(false);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("behind a reverse proxy (TRUST_PROXY_HOPS > 0)", () => {
   // Every client comes from the proxy's address, over HTTP/2 often on one shared connection (an
   // envoy in front of gRPC; its deadline cancellations are RST_STREAM CANCEL): refusing the

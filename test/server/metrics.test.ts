@@ -241,6 +241,20 @@ describe("metrics on their own port", () => {
   });
 });
 
+describe("metrics on their own port, reachable beyond this machine", () => {
+  it("warn at start when no token guards them; not on loopback, nor with a token", async () => {
+    const warned = (h: Harness) => h.logs.some((l) => l["level"] === "warn" && String(l["msg"]).includes("without METRICS_TOKEN"));
+    const open = await startHarness({ METRICS_PORT: "0", METRICS_HOST: "0.0.0.0" });
+    const local = await startHarness({ METRICS_PORT: "0" });
+    const guarded = await startHarness({ METRICS_PORT: "0", METRICS_HOST: "0.0.0.0", METRICS_TOKEN: token });
+    try {
+      expect([warned(open), warned(local), warned(guarded)]).toEqual([true, false, false]);
+    } finally {
+      await Promise.all([open.close(), local.close(), guarded.close()]);
+    }
+  });
+});
+
 describe("metrics on their own port with a token", () => {
   it("require the token there too", async () => {
     const h = await startHarness({ METRICS_PORT: "0", METRICS_TOKEN: token });

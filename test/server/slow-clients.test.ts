@@ -142,6 +142,9 @@ describe("connection caps", () => {
     // Another address still gets in, up to the total of five.
     const other = [await connect(port, "127.0.0.2"), await connect(port, "127.0.0.2")];
     for (const r of other) expect(await livez(r)).toBe(200);
+    // At the total, with every connection busy (a request half sent on each), a sixth is refused.
+    for (const r of [...first, ...other]) r.socket.write("GET /livez HTTP/1.1\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 50));
     const sixth = await connect(port, "127.0.0.3");
     sixth.socket.write("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n");
     expect(await sixth.closed).toBe("");
@@ -161,6 +164,35 @@ describe("connection caps", () => {
       if (answered) again = r;
     }
     expect(again?.answer()).toMatch(/^HTTP\/1\.1 200/);
+  });
+});
+
+describe("at the total cap, idle connections make room", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ MAX_CONNECTIONS: "4", MAX_CONNECTIONS_PER_ADDRESS: "2" });
+  });
+  afterAll(() => h.close());
+
+  it("a new connection takes the place of the oldest one with nothing in flight; a busy one is kept", async () => {
+    const port = h.server.port;
+    // Two addresses hold the four places: the first connection busy (a request half sent), the rest idle.
+    const held = [await connect(port), await connect(port), await connect(port, "127.0.0.2"), await connect(port, "127.0.0.2")];
+    for (const r of held) expect(await livez(r)).toBe(200);
+    held[0]?.socket.write("GET /livez HTTP/1.1\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // A third address gets in: the oldest idle connection (the second) is closed for it.
+    const newcomer = await connect(port, "127.0.0.3");
+    expect(await livez(newcomer)).toBe(200);
+    await held[1]?.closed;
+    expect(h.server.connectionStats()).toMatchObject({ idleClosed: 1, refused: 0 });
+    // The busy one was kept: its request, finished now, is answered.
+    const busy = held[0];
+    if (busy === undefined) throw new Error("unreachable");
+    const before = busy.answer().length;
+    busy.socket.write("Host: t\r\n\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(busy.answer().slice(before)).toMatch(/^HTTP\/1\.1 200/);
   });
 });
 
@@ -201,5 +233,50 @@ describe("over TLS", () => {
     // A third from the same address is closed before its handshake completes.
     await expect(secure()).rejects.toThrow();
     for (const s of kept) s.destroy();
+  });
+
+  it("closes a connection that sends nothing: before its handshake, or after it (HTTP/1.1 and h2)", async () => {
+    const closedWithin = (socket: net.Socket, ms: number) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        socket.once("close", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+    // No ClientHello at all.
+    const bare = await connect(h.server.port);
+    expect(["bare", await closedWithin(bare.socket, 3_000)]).toEqual(["bare", true]);
+    // A handshake, then silence, over each protocol ALPN offers.
+    for (const protocol of ["http/1.1", "h2"]) {
+      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect(
+          { port: h.server.port, host: "127.0.0.1", ca: readFileSync(path.join(fixtures, "tls-cert.pem")), ALPNProtocols: [protocol] },
+          () => resolve(s),
+        );
+        s.on("error", reject);
+      });
+      if (protocol === "h2") socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\u0000\u0000\u0000\u0004\u0000\u0000\u0000\u0000\u0000");
+      socket.on("error", () => undefined);
+      socket.resume(); // what the server sends (a GOAWAY) is read, so that its close is seen
+      expect([protocol, await closedWithin(socket, 3_000)]).toEqual([protocol, true]);
+    }
+  });
+});
+
+describe("HTTP/2 in cleartext", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ HTTP_HEADERS_TIMEOUT_MS: "300" });
+  });
+  afterAll(() => h.close());
+
+  it("closes a session that sends its preface and then opens no stream (GOAWAY), and keeps one that does", async () => {
+    const quiet = await connect(h.server.port);
+    quiet.socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\u0000\u0000\u0000\u0004\u0000\u0000\u0000\u0000\u0000");
+    const closed = await Promise.race([quiet.closed.then(() => true), new Promise((r) => setTimeout(() => r(false), 3_000))]);
+    expect(closed).toBe(true);
+    // GOAWAY (frame type 7) came first.
+    expect(quiet.answer().includes("\u0007")).toBe(true);
   });
 });
