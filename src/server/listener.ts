@@ -334,10 +334,12 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
    * rather than being refused: otherwise a few addresses, each within its own cap, could hold
    * every place by keeping connections open and all but silent, and shut everyone else out. A
    * client whose idle connection is closed connects again when it next calls. Whether one was.
+   * Each closes a different connection (one already ending is passed over), so the places in use
+   * exceed the cap only by the connections still closing.
    */
   const closeAnIdleConnection = (): boolean => {
     for (const [socket, inFlight] of h1InFlight) {
-      if (inFlight === 0 && socket.bytesRead === h1IdleAt.get(socket) && !socket.destroyed) {
+      if (inFlight === 0 && socket.bytesRead === h1IdleAt.get(socket) && !socket.writableEnded && !socket.destroyed) {
         evicted(socket.remoteAddress ?? "");
         socket.end();
         setTimeout(() => socket.destroy(), lingerMs).unref();
