@@ -267,6 +267,7 @@ describe("connection limits", () => {
       http2MaxResetsPerAddress: 1000,
       http2ResetWindowMs: 10_000,
       shedAddresses: true,
+      direct: true,
     });
     const off = loadConfig({ MAX_CONNECTIONS: "0", HTTP_REQUEST_TIMEOUT_MS: "0", HTTP2_MAX_RESETS_PER_ADDRESS: "0" }, noFiles).limits;
     expect([off.maxConnections, off.requestTimeoutMs, off.http2MaxResetsPerAddress]).toEqual([0, 0, 0]);

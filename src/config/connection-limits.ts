@@ -27,6 +27,8 @@ export interface ConnectionLimits {
    * window. Not behind a proxy, where every client shares the proxy's address.
    */
   shedAddresses: boolean;
+  /** Clients connect directly (TRUST_PROXY_HOPS is 0): a connection is one client's, not a proxy's many. */
+  direct: boolean;
 }
 
 export function connectionLimits(env: Env, trustProxyHops: number): ConnectionLimits {
@@ -48,6 +50,7 @@ export function connectionLimits(env: Env, trustProxyHops: number): ConnectionLi
     http2MaxResetsPerAddress: int(env, "HTTP2_MAX_RESETS_PER_ADDRESS", direct ? 1000 : 0, 0, 10_000_000),
     http2ResetWindowMs: int(env, "HTTP2_RESET_WINDOW_MS", 10_000, 100, 3_600_000),
     shedAddresses: direct,
+    direct,
   };
   // Node refuses a header timeout longer than the whole-request timeout.
   if (limits.requestTimeoutMs > 0 && limits.headersTimeoutMs > limits.requestTimeoutMs) {

@@ -74,8 +74,8 @@ export interface Http2SessionWatchDeps {
 
 export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, closing }: Http2SessionWatchDeps): Http2SessionWatch {
   const open = new Set<http2.ServerHttp2Session>();
-  /** Streams open on each session now. */
-  const activeStreams = new WeakMap<http2.ServerHttp2Session, number>();
+  /** Each session's streams open now, in a record of its own (one lookup per session, not per stream). */
+  const streamsOpen = new WeakMap<http2.ServerHttp2Session, { count: number }>();
   /** Addresses whose HTTP/2 sessions overspent their reset budget, refused until this time. */
   const shedUntil = new Map<string, number>();
   const addressResets = new Map<string, SlidingWindow>();
@@ -120,6 +120,8 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
     // Read now: once the session is destroyed (where Node's flood protection leaves it) its socket is gone.
     const address = clientNetwork(session.socket?.remoteAddress ?? "");
     const resets = new SlidingWindow();
+    const streams = { count: 0 };
+    streamsOpen.set(session, streams);
     let opened = 0;
     let shed = false;
     /** Ends an abusive session, and refuses its address for the rest of the window (see shedAddresses). */
@@ -165,7 +167,7 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
     // refused (its request unread, its answer ended) is not counted.
     // One listener for the session's streams ('this' is the stream), not a closure per stream.
     const onStreamClose = function (this: http2.ServerHttp2Stream) {
-      activeStreams.set(session, (activeStreams.get(session) ?? 1) - 1);
+      streams.count--;
       if (this.rstCode === http2.constants.NGHTTP2_NO_ERROR || !(this.aborted || this.readableEnded)) return;
       // Reset by the server itself (a body past its deadline, a long-lived stream over the cap).
       if (resetHere(this)) return;
@@ -191,7 +193,7 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
       opened++;
       clearTimeout(firstStreamDue);
-      activeStreams.set(session, (activeStreams.get(session) ?? 0) + 1);
+      streams.count++;
       stream.on("close", onStreamClose);
     });
   };
@@ -212,7 +214,7 @@ export function createHttp2SessionWatch({ limits, stats, onLimit, resetHere, clo
     },
     open,
     idleSession() {
-      for (const session of open) if ((activeStreams.get(session) ?? 0) === 0 && !session.closed) return session;
+      for (const session of open) if (streamsOpen.get(session)?.count === 0 && !session.closed) return session;
       return undefined;
     },
     held: () => ({ shed: shedUntil.size, resetHistories: addressResets.size }),

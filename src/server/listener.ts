@@ -141,6 +141,8 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   const h1InFlight = new Map<net.Socket, number>();
   /** Bytes read from each HTTP/1.1 socket when it last had no request in flight. */
   const h1IdleAt = new WeakMap<net.Socket, number>();
+  /** Cleartext connections that have not sent enough to be handed to a server yet, oldest first. */
+  const silent = new Set<net.Socket>();
   /** TLS HTTP/1.1 connections still waiting for their first request, and when they are closed. */
   const h1FirstRequestDue = new WeakMap<net.Socket, NodeJS.Timeout>();
   let closing = false;
@@ -177,8 +179,16 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     closing: () => closing,
   });
 
-  /** Hooks run ahead of the handler for every request, on every server. */
+  /**
+   * Every request, on every server: the hooks, then the handler, unless a hook refused the request
+   * (a stream reset with REFUSED_STREAM tells the client nothing was done, so nothing is).
+   */
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (admitted(req, res)) handler(req, res);
+  };
+
+  /** The hooks run ahead of the handler; false when the request was refused. */
+  const admitted = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     if (req instanceof http2.Http2ServerRequest) {
       // The answer is complete but the client is still sending (a message over the size limit is
       // refused after its first bytes). Its unread bytes would hold the connection's flow-control
@@ -188,13 +198,12 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       // drops what it still sends, freeing the window (resetUnreadAfterTrailers). Functions of
       // the module, not closures: nothing is allocated for it per request.
       req.stream.on("wantTrailers", resetUnreadAfterTrailers);
-      slowBodies.watchStream(req);
-      return;
+      return slowBodies.watchStream(req);
     }
-    watchH1Request(req, res as http.ServerResponse);
+    return watchH1Request(req, res as http.ServerResponse);
   };
 
-  const watchH1Request = (req: http.IncomingMessage, h1Res: http.ServerResponse) => {
+  const watchH1Request = (req: http.IncomingMessage, h1Res: http.ServerResponse): boolean => {
     const declared = declaredLength(req);
     const oversize = declared !== undefined && declared > options.maxBodyBytes;
     const socket = req.socket;
@@ -225,7 +234,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     });
     const hasBody = (declared ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
     if (hasBody && !req.complete) slowBodies.watchRate(req, h1Res);
-    slowBodies.watchLongLived(req);
+    return slowBodies.watchLongLived(req, h1Res);
   };
 
   const h1Options: http.ServerOptions = {
@@ -269,17 +278,14 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     }
     secure.on("session", h2Sessions.watch);
     secure.on("request", onRequest);
-    secure.on("request", handler);
     inner = secure;
   } else {
     h2 = http2.createServer(h2Options);
     h2.setTimeout(idleTimeoutMs);
     h2.on("session", h2Sessions.watch);
     h2.on("request", onRequest);
-    h2.on("request", handler);
     h1 = http.createServer(h1Options);
     h1.on("request", onRequest);
-    h1.on("request", handler);
     inner = h1;
   }
   // The inner servers never listen: the front server hands them their sockets. Node starts the
@@ -298,6 +304,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     let buffered: Buffer = Buffer.alloc(0);
     // A connection that sends nothing is held no longer than a request's headers may take.
     const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs || idleTimeoutMs);
+    silent.add(socket);
     // The first bytes are read in paused mode and put back with unshift, so that either server
     // gets the socket itself: nghttp2 then reads its native handle directly (Node feeds it the
     // bytes already in the socket's buffer first), and the HTTP/1.1 parser attaches to it as to
@@ -311,13 +318,15 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       const looksH2 = buffered.subarray(0, n).equals(h2Preface.subarray(0, n));
       if (looksH2 && buffered.length < h2Preface.length) return;
       clearTimeout(timer);
+      silent.delete(socket);
       socket.removeListener("readable", onReadable);
       socket.unshift(buffered);
       if (looksH2) {
         h2Server.emit("connection", socket);
       } else {
         h1InFlight.set(socket, 0);
-        h1IdleAt.set(socket, socket.bytesRead);
+        // Idle as of before its first bytes (put back above): a request begun is no idle connection.
+        h1IdleAt.set(socket, socket.bytesRead - buffered.length);
         socket.once("close", () => h1InFlight.delete(socket));
         h1Server.emit("connection", socket);
         // Taken out of paused mode: the parser listens for 'data'.
@@ -325,19 +334,30 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       }
     };
     socket.on("readable", onReadable);
-    socket.once("close", () => clearTimeout(timer));
+    socket.once("close", () => {
+      clearTimeout(timer);
+      silent.delete(socket);
+    });
   };
 
   /**
-   * At MAX_CONNECTIONS, a new connection takes the place of the oldest one with nothing in flight
-   * (an HTTP/1.1 keep-alive connection between requests, an HTTP/2 session with no stream open),
-   * rather than being refused: otherwise a few addresses, each within its own cap, could hold
-   * every place by keeping connections open and all but silent, and shut everyone else out. A
-   * client whose idle connection is closed connects again when it next calls. Whether one was.
-   * Each closes a different connection (one already ending is passed over), so the places in use
-   * exceed the cap only by the connections still closing.
+   * At MAX_CONNECTIONS, a new connection takes the place of one with nothing in flight, rather
+   * than being refused: otherwise a few addresses, each within its own cap, could hold every place
+   * by keeping connections open and all but silent, and shut everyone else out. First one that
+   * has sent nothing yet (a client reconnecting silently to hold places only ever displaces its
+   * own kind), then an HTTP/1.1 keep-alive connection between requests, then an HTTP/2 session
+   * with no stream open, each the oldest of its kind. A client whose idle connection is closed
+   * connects again when it next calls. Whether one was. Each closes a different connection (one
+   * already ending is passed over), so the places in use exceed the cap only by those closing.
    */
   const closeAnIdleConnection = (): boolean => {
+    for (const socket of silent) {
+      silent.delete(socket);
+      if (socket.destroyed) continue;
+      evicted(socket.remoteAddress ?? "");
+      socket.destroy();
+      return true;
+    }
     for (const [socket, inFlight] of h1InFlight) {
       if (inFlight === 0 && socket.bytesRead === h1IdleAt.get(socket) && !socket.writableEnded && !socket.destroyed) {
         evicted(socket.remoteAddress ?? "");

@@ -38,7 +38,7 @@ export interface SlowBodyWatch {
    */
   watchStream(req: http2.Http2ServerRequest): boolean;
   /** HTTP/1.1: a long-lived request counts on its address's budget. False: refused (its connection closed). */
-  watchLongLived(req: http.IncomingMessage): boolean;
+  watchLongLived(req: http.IncomingMessage, res: http.ServerResponse): boolean;
   /**
    * Whether this watch reset the stream itself: such a reset is the server's, not one the client
    * sent, and must not count against the client's reset budget (listener.ts).
@@ -46,7 +46,10 @@ export interface SlowBodyWatch {
   resetHere(stream: http2.Http2Stream): boolean;
 }
 
-/** Long-lived request streams (below) one HTTP/2 connection may hold open at once. */
+/**
+ * Long-lived request streams (below) one HTTP/2 connection may hold open at once, where clients
+ * connect directly: a reverse proxy carries many clients' calls on one connection.
+ */
 export const maxLongLivedStreamsPerSession = 4;
 
 /**
@@ -72,7 +75,7 @@ export function createSlowBodyWatch(
    * list, not a Map: see transport/in-flight.ts for what a Map with an entry per request costs the
    * old generation.
    */
-  const h2Streams = new InFlight<{ stream: http2.Http2Stream; since: number }>();
+  const h2Streams = new InFlight<{ stream: http2.Http2Stream; since: number; answeredAt: number | undefined }>();
   let h2Sweep: NodeJS.Timeout | undefined;
   /** Streams reset here, for resetHere. */
   const resets = new WeakSet<http2.Http2Stream>();
@@ -92,18 +95,32 @@ export function createSlowBodyWatch(
 
   const sweepH2Streams = () => {
     // The monotonic clock: a step of the wall clock (NTP, a resumed VM) must not cut every upload.
-    const cutoff = performance.now() - limits.requestTimeoutMs;
-    h2Streams.forEach(({ stream, since }, entry) => {
+    const now = performance.now();
+    const cutoff = now - limits.requestTimeoutMs;
+    h2Streams.forEach((watched, entry) => {
+      const { stream, since } = watched;
       if (stream.closed || stream.destroyed) {
         h2Streams.remove(entry);
-      } else if (since <= cutoff) {
-        h2Streams.remove(entry);
-        const address = stream.session === undefined ? "" : (sessionHolds.get(stream.session)?.address ?? "");
-        // Still receiving: a slow body. Received, and not done: an answer the client does not take.
-        if (stream.endAfterHeaders || stream.readableEnded) events.onStalledStream(address);
-        else events.onSlowBody(address);
-        reset(stream, http2.constants.NGHTTP2_CANCEL);
+        return;
       }
+      const addressOf = () => (stream.session === undefined ? "" : (sessionHolds.get(stream.session)?.address ?? ""));
+      if (!(stream.endAfterHeaders || stream.readableEnded)) {
+        // Still receiving: a slow body, once past the deadline from its headers.
+        if (since > cutoff) return;
+        h2Streams.remove(entry);
+        events.onSlowBody(addressOf());
+        reset(stream, http2.constants.NGHTTP2_CANCEL);
+        return;
+      }
+      // Received, and still being answered: the server's own time, not the client's doing.
+      if (!stream.writableEnded) return;
+      // Answered, and not taken: the answer gets the same time to leave, from when it was done
+      // (as first seen here, within a sweep's interval).
+      watched.answeredAt ??= now;
+      if (watched.answeredAt > cutoff) return;
+      h2Streams.remove(entry);
+      events.onStalledStream(addressOf());
+      reset(stream, http2.constants.NGHTTP2_CANCEL);
     });
     if (h2Streams.size === 0) {
       clearInterval(h2Sweep);
@@ -189,7 +206,7 @@ export function createSlowBodyWatch(
       if (counted !== null && counted.streams >= limits.http2MaxStreamsPerAddress) return refuse(stream, address, "per_address");
       if (longLivedRequest(req.url)) {
         const open = longLived.get(session) ?? 0;
-        if (open >= maxLongLivedStreamsPerSession) return refuse(stream, address, "long_lived_per_connection");
+        if (limits.direct && open >= maxLongLivedStreamsPerSession) return refuse(stream, address, "long_lived_per_connection");
         if (hold !== undefined && limits.maxLongLivedPerAddress > 0 && hold.longLived >= limits.maxLongLivedPerAddress) {
           return refuse(stream, address, "long_lived_per_address");
         }
@@ -208,7 +225,7 @@ export function createSlowBodyWatch(
         if (counted !== null) stream.on("close", () => counted.streams--);
         return true;
       }
-      const entry = h2Streams.add({ stream, since: performance.now() });
+      const entry = h2Streams.add({ stream, since: performance.now(), answeredAt: undefined });
       // A stream closes once: `on` spares the wrapper `once` would build per request.
       stream.on("close", () => {
         h2Streams.remove(entry);
@@ -225,7 +242,7 @@ export function createSlowBodyWatch(
      * long as it lasts: it counts on its address's budget, and one over it has its connection
      * closed (HTTP/1.1 has no way to refuse one request and keep the connection).
      */
-    watchLongLived(req) {
+    watchLongLived(req, res) {
       if (!longLivedRequest(req.url) || limits.maxLongLivedPerAddress === 0) return true;
       const address = clientNetwork(req.socket.remoteAddress ?? "");
       const hold = holdOf(address);
@@ -236,7 +253,9 @@ export function createSlowBodyWatch(
         return false;
       }
       hold.longLived++;
-      req.once("close", () => hold.longLived--);
+      // The answer's close, not the request's: the request closes once its body is read, while
+      // the answer goes on for as long as the client listens.
+      res.once("close", () => hold.longLived--);
       return true;
     },
 

@@ -215,9 +215,12 @@ describe("metrics on their own port", () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(new URL(url).port).not.toBe(new URL(h.url).port);
 
-    // With MAX_CONNECTIONS=1 a second connection to the main port is closed at once.
+    // With MAX_CONNECTIONS=1 a second connection to the main port is closed at once, the one place
+    // being busy (a request half sent: an idle one would make room).
     const held = net.connect(Number(new URL(h.url).port), "127.0.0.1");
     await new Promise((resolve) => held.once("connect", resolve));
+    held.write("GET /livez HTTP/1.1\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 50));
     const refused = net.connect(Number(new URL(h.url).port), "127.0.0.1");
     await new Promise((resolve) => refused.once("close", resolve));
     held.destroy();

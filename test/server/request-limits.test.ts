@@ -6,6 +6,8 @@
 import http from "node:http";
 import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.ts";
+import { createListener } from "../../src/server/listener.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 
 const timeoutMs = 300;
@@ -124,6 +126,96 @@ describe("what an address may hold", () => {
     } finally {
       a.destroy();
       b.destroy();
+    }
+  });
+});
+
+describe("the listener alone, with a handler of the test's own", () => {
+  const limitsWith = (env: Record<string, string>) =>
+    loadConfig({ HTTP_HEADERS_TIMEOUT_MS: String(timeoutMs), HTTP_REQUEST_TIMEOUT_MS: String(timeoutMs), ...env }, () => {
+      throw new Error("no files");
+    }).limits;
+
+  it("a handler slower than the deadline is the server's time, not the client's: answered, nothing reset", async () => {
+    // It reads the body, as every handler does, then takes twice the deadline to answer.
+    const listener = createListener((req, res) => req.resume().once("end", () => setTimeout(() => res.end("late"), timeoutMs * 2)), {
+      limits: limitsWith({}),
+      maxBodyBytes: 1_000,
+    });
+    const port = await listener.listen(0, "127.0.0.1");
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/slow" });
+      stream.end("body");
+      let body = "";
+      stream.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      expect(await endWithin(stream, timeoutMs * 10)).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      expect(body).toBe("late");
+      expect(listener.stats()).toMatchObject({ stalledStreams: 0, slowBodies: 0 });
+    } finally {
+      session.destroy();
+      await listener.close(100);
+    }
+  });
+
+  it("a request refused for what its address holds never reaches the handler", async () => {
+    let handled = 0;
+    const listener = createListener(
+      (_req, res) => {
+        handled++;
+        res.end("x".repeat(100_000)); // more than the window of zero lets out: the stream stays open
+      },
+      { limits: limitsWith({ HTTP2_MAX_STREAMS_PER_ADDRESS: "1" }), maxBodyBytes: 1_000 },
+    );
+    const port = await listener.listen(0, "127.0.0.1");
+    const session = connect(`http://127.0.0.1:${port}`, { initialWindowSize: 0 });
+    try {
+      const held = session.request({ ":method": "GET", ":path": "/one" });
+      held.on("error", () => undefined);
+      await wait(50);
+      const refused = session.request({ ":method": "GET", ":path": "/two" });
+      expect(await endWithin(refused, timeoutMs)).toBe(http2.constants.NGHTTP2_REFUSED_STREAM);
+      expect(handled).toBe(1);
+    } finally {
+      session.destroy();
+      await listener.close(100);
+    }
+  });
+});
+
+describe("long-lived requests over HTTP/1.1", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ MAX_LONG_LIVED_REQUESTS_PER_ADDRESS: "2" });
+  });
+  afterAll(() => h.close());
+
+  /** A Connect-streaming Health/Watch on its own connection, left open; resolves with how it went. */
+  const watchOverH1 = (agent: http.Agent) =>
+    new Promise<string>((resolve) => {
+      const req = http.request(`${h.url}/grpc.health.v1.Health/Watch`, {
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/connect+json" },
+      });
+      req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? "error"));
+      req.on("response", (res) => {
+        res.resume();
+        resolve(`answered ${res.statusCode}`);
+      });
+      req.end(Buffer.concat([Buffer.from([0, 0, 0, 0, 2]), Buffer.from("{}")]));
+    });
+
+  it("count for as long as their answer goes on, not just until their body is read", async () => {
+    const agent = new http.Agent({ keepAlive: false, maxSockets: 10 });
+    try {
+      expect(await watchOverH1(agent)).toBe("answered 200");
+      expect(await watchOverH1(agent)).toBe("answered 200");
+      await wait(100);
+      // Both answers still going: a third from the address has its connection closed.
+      expect(await watchOverH1(agent)).toBe("ECONNRESET");
+    } finally {
+      agent.destroy();
     }
   });
 });

@@ -3,6 +3,7 @@
 // connection closed instead of read on. Timeouts are configured small so that the tests are quick;
 // no assertion depends on how long anything took.
 import { readFileSync } from "node:fs";
+import http2 from "node:http2";
 import net from "node:net";
 import path from "node:path";
 import tls from "node:tls";
@@ -181,13 +182,19 @@ describe("at the total cap, idle connections make room", () => {
     for (const r of held) expect(await livez(r)).toBe(200);
     held[0]?.socket.write("GET /livez HTTP/1.1\r\n");
     await new Promise((resolve) => setTimeout(resolve, 50));
-    // Two more addresses get in at once: the oldest idle connection is closed for each, a
-    // different one each time (the first, still closing, is not counted twice).
-    const newcomers = [await connect(port, "127.0.0.3"), await connect(port, "127.0.0.4")];
-    for (const r of newcomers) expect(await livez(r)).toBe(200);
+    // Two more addresses get in, one right after the other: the oldest idle connection is closed
+    // for each, a different one each time (the first, still closing, is not counted twice).
+    for (const from of ["127.0.0.3", "127.0.0.4"]) expect(await livez(await connect(port, from))).toBe(200);
     await held[1]?.closed;
     await held[2]?.closed;
     expect(h.server.connectionStats()).toMatchObject({ idleClosed: 2, refused: 0 });
+    // A connection that has sent nothing yet is the first to go: a client reconnecting silently
+    // to hold places displaces only its own kind.
+    const quiet = await connect(port, "127.0.0.5"); // in, by closing the last idle one of the first four
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await livez(await connect(port, "127.0.0.6"))).toBe(200);
+    await quiet.closed;
+    expect(h.server.connectionStats()).toMatchObject({ idleClosed: 4 });
     // The busy one was kept: its request, finished now, is answered.
     const busy = held[0];
     if (busy === undefined) throw new Error("unreachable");
@@ -246,14 +253,21 @@ describe("over TLS", () => {
           resolve(true);
         });
       });
+    // From an address of their own, so that no cap refuses them first: each is let in, then timed out.
+    const refusedBefore = h.server.connectionStats().refused;
     // No ClientHello at all.
-    const bare = await connect(h.server.port);
+    const bare = await connect(h.server.port, "127.0.0.21");
     expect(["bare", await closedWithin(bare.socket, 3_000)]).toEqual(["bare", true]);
     // A handshake, then silence, over each protocol ALPN offers.
     for (const protocol of ["http/1.1", "h2"]) {
       const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
         const s = tls.connect(
-          { port: h.server.port, host: "127.0.0.1", ca: readFileSync(path.join(fixtures, "tls-cert.pem")), ALPNProtocols: [protocol] },
+          {
+            socket: net.connect({ port: h.server.port, host: "127.0.0.1", localAddress: "127.0.0.22" }),
+            servername: "localhost",
+            ca: readFileSync(path.join(fixtures, "tls-cert.pem")),
+            ALPNProtocols: [protocol],
+          },
           () => resolve(s),
         );
         s.on("error", reject);
@@ -263,6 +277,7 @@ describe("over TLS", () => {
       socket.resume(); // what the server sends (a GOAWAY) is read, so that its close is seen
       expect([protocol, await closedWithin(socket, 3_000)]).toEqual([protocol, true]);
     }
+    expect(h.server.connectionStats().refused).toBe(refusedBefore);
   });
 });
 
@@ -278,7 +293,23 @@ describe("HTTP/2 in cleartext", () => {
     quiet.socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\u0000\u0000\u0000\u0004\u0000\u0000\u0000\u0000\u0000");
     const closed = await Promise.race([quiet.closed.then(() => true), new Promise((r) => setTimeout(() => r(false), 3_000))]);
     expect(closed).toBe(true);
-    // GOAWAY (frame type 7) came first.
-    expect(quiet.answer().includes("\u0007")).toBe(true);
+    // A GOAWAY came first: a frame of 8 bytes (last stream id, error code) of type 7 on stream 0.
+    expect(quiet.answer()).toContain("\u0000\u0000\u0008\u0007\u0000\u0000\u0000\u0000\u0000");
+    // A session that opened a stream is past that rule (the idle timeout is minutes): still open
+    // well after the first-stream deadline, and still serving.
+    const busy = http2.connect(h.url);
+    busy.on("error", () => undefined);
+    try {
+      const first = busy.request({ ":method": "GET", ":path": "/livez" });
+      first.resume();
+      await new Promise((resolve) => first.once("close", resolve));
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      expect(busy.closed || busy.destroyed).toBe(false);
+      const again = busy.request({ ":method": "GET", ":path": "/livez" });
+      again.resume();
+      expect(await new Promise((resolve) => again.once("response", (headers) => resolve(headers[":status"])))).toBe(200);
+    } finally {
+      busy.destroy();
+    }
   });
 });
