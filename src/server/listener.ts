@@ -14,7 +14,7 @@ import type { TLSSocket } from "node:tls";
 import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
 import { createHttp2SessionWatch } from "./http2-sessions.ts";
-import { type AddressHold, createSlowBodyWatch, type StreamRefusal } from "./request-limits.ts";
+import { type AddressHold, createRequestLimits, type StreamRefusal } from "./request-limits.ts";
 import type { NodeHandler } from "../transport/node-http.ts";
 
 export type { NodeHandler } from "../transport/node-http.ts";
@@ -147,7 +147,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
   const h1FirstRequestDue = new WeakMap<net.Socket, NodeJS.Timeout>();
   let closing = false;
   const onLimit = options.onLimit ?? (() => undefined);
-  const slowBodies = createSlowBodyWatch(
+  const requestLimits = createRequestLimits(
     limits,
     {
       onSlowBody(address) {
@@ -175,7 +175,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     limits,
     stats,
     onLimit,
-    resetHere: (stream) => slowBodies.resetHere(stream),
+    resetHere: (stream) => requestLimits.resetHere(stream),
     closing: () => closing,
   });
 
@@ -198,7 +198,7 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       // drops what it still sends, freeing the window (resetUnreadAfterTrailers). Functions of
       // the module, not closures: nothing is allocated for it per request.
       req.stream.on("wantTrailers", resetUnreadAfterTrailers);
-      return slowBodies.watchStream(req);
+      return requestLimits.watchStream(req);
     }
     return watchH1Request(req, res as http.ServerResponse);
   };
@@ -233,8 +233,8 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       if (closing && left === 0) socket.end();
     });
     const hasBody = (declared ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
-    if (hasBody && !req.complete) slowBodies.watchRate(req, h1Res);
-    return slowBodies.watchLongLived(req, h1Res);
+    if (hasBody && !req.complete) requestLimits.watchRate(req, h1Res);
+    return requestLimits.watchLongLived(req, h1Res);
   };
 
   const h1Options: http.ServerOptions = {

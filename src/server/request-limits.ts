@@ -29,7 +29,7 @@ export interface RequestLimitEvents {
   onRefused(address: string, why: StreamRefusal): void;
 }
 
-export interface SlowBodyWatch {
+export interface RequestLimits {
   /** HTTP/1.1: the body must keep up HTTP_MIN_BODY_BYTES_PER_SECOND (see below). */
   watchRate(req: http.IncomingMessage, res: http.ServerResponse): void;
   /**
@@ -65,11 +65,11 @@ export function longLivedRequest(url: string | undefined): boolean {
  * `holdOf` finds what an address holds (undefined once its last connection closed); `events`
  * hears of each rule enforced, with the client's address.
  */
-export function createSlowBodyWatch(
+export function createRequestLimits(
   limits: ConnectionLimits,
   events: RequestLimitEvents,
   holdOf: (address: string) => AddressHold | undefined,
-): SlowBodyWatch {
+): RequestLimits {
   /**
    * HTTP/2 streams not done yet, and when their headers came (performance.now()). An InFlight
    * list, not a Map: see transport/in-flight.ts for what a Map with an entry per request costs the
@@ -79,14 +79,13 @@ export function createSlowBodyWatch(
   let h2Sweep: NodeJS.Timeout | undefined;
   /** Streams reset here, for resetHere. */
   const resets = new WeakSet<http2.Http2Stream>();
-  /** Long-lived request streams open on each connection. */
-  const longLived = new WeakMap<http2.Http2Session, number>();
   /**
-   * Each session's client network and what that address holds, looked up once: the socket is gone
-   * once the session is destroyed, and the hold is the one its connection counts on (a later
-   * connection of the address, after this one's close, may count on a new one).
+   * Each session's client network, what that address holds, and the long-lived streams open on
+   * the session, in one record looked up once: the socket is gone once the session is destroyed,
+   * and the hold is the one its connection counts on (a later connection of the address, after
+   * this one's close, may count on a new one).
    */
-  const sessionHolds = new WeakMap<http2.Http2Session, { address: string; hold: AddressHold | undefined }>();
+  const sessionHolds = new WeakMap<http2.Http2Session, { address: string; hold: AddressHold | undefined; longLived: number }>();
 
   const reset = (stream: http2.Http2Stream, code: number) => {
     resets.add(stream);
@@ -132,7 +131,7 @@ export function createSlowBodyWatch(
     let found = sessionHolds.get(session);
     if (found === undefined) {
       const address = clientNetwork(session.socket?.remoteAddress ?? "");
-      found = { address, hold: holdOf(address) };
+      found = { address, hold: holdOf(address), longLived: 0 };
       sessionHolds.set(session, found);
     }
     return found;
@@ -179,12 +178,13 @@ export function createSlowBodyWatch(
 
     /**
      * HTTP/2 has no request timeout of Node's, and a stream carries no count of the bytes it read
-     * (the HTTP/1.1 rule above reads the socket's), so a stream must be done within
-     * HTTP_REQUEST_TIMEOUT_MS of its headers: its body in, its answer taken. A body still coming
-     * at the deadline is a slow body; an answer the client does not take (its receive window kept
-     * at zero) holds the answer in the server as long as the stream lives. Either way the stream is
-     * reset with CANCEL. One sweep for all of them, as Node's own HTTP/1.1 check is, rather than a
-     * timer per request; a request leaves the list when its stream closes.
+     * (the HTTP/1.1 rule above reads the socket's), so a stream's body must be in within
+     * HTTP_REQUEST_TIMEOUT_MS of its headers (else it is a slow body), and its answer, once the
+     * handler has ended it, taken within as long again: an answer the client does not take (its
+     * receive window kept at zero) is held in the server as long as the stream lives. The time the
+     * handler takes is the server's own and cuts nothing. Either way the stream is reset with
+     * CANCEL. One sweep for all of them, as Node's own HTTP/1.1 check is, rather than a timer per
+     * request; a request leaves the list when its stream closes.
      *
      * And an address may have only HTTP2_MAX_STREAMS_PER_ADDRESS streams open at once across its
      * connections (HTTP2_MAX_CONCURRENT_STREAMS each, on up to MAX_CONNECTIONS_PER_ADDRESS
@@ -199,22 +199,22 @@ export function createSlowBodyWatch(
       const stream = req.stream;
       const session = stream.session;
       if (session === undefined) return true;
-      const { address, hold } = holdOfSession(session);
+      const held = holdOfSession(session);
+      const { address, hold } = held;
       // Counted on its address (null: no cap, or no hold); given back when it closes. A closed
       // stream no longer knows its session, so the close listeners below close over what they free.
       const counted = hold !== undefined && limits.http2MaxStreamsPerAddress > 0 ? hold : null;
       if (counted !== null && counted.streams >= limits.http2MaxStreamsPerAddress) return refuse(stream, address, "per_address");
       if (longLivedRequest(req.url)) {
-        const open = longLived.get(session) ?? 0;
-        if (limits.direct && open >= maxLongLivedStreamsPerSession) return refuse(stream, address, "long_lived_per_connection");
+        if (limits.direct && held.longLived >= maxLongLivedStreamsPerSession) return refuse(stream, address, "long_lived_per_connection");
         if (hold !== undefined && limits.maxLongLivedPerAddress > 0 && hold.longLived >= limits.maxLongLivedPerAddress) {
           return refuse(stream, address, "long_lived_per_address");
         }
-        longLived.set(session, open + 1);
+        held.longLived++;
         if (hold !== undefined) hold.longLived++;
         if (counted !== null) counted.streams++;
         stream.once("close", () => {
-          longLived.set(session, (longLived.get(session) ?? 1) - 1);
+          held.longLived--;
           if (hold !== undefined) hold.longLived--;
           if (counted !== null) counted.streams--;
         });

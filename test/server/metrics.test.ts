@@ -15,6 +15,7 @@ import { startHarness, type Harness } from "../support/harness.ts";
 import { Scrape, scrape } from "../support/prometheus.ts";
 import { rest } from "../support/rest.ts";
 import { totp, wrongCode } from "../support/totp.ts";
+import { makeUser } from "../store/contract.ts";
 
 const token = "metrics-test-token-0123456789abcdef";
 const password = "correct horse battery staple";
@@ -319,21 +320,7 @@ describe("the instruments", () => {
     await expect(store.users.findById("u1")).rejects.toBe(fail);
     fail = new StorageFailureError();
     await expect(store.users.findById("u1")).rejects.toBe(fail);
-    const now = new Date();
-    const user = {
-      id: "u1",
-      email: "a@b.c",
-      emailVerified: true,
-      emailVerifiedAt: now,
-      displayName: "",
-      passwordHash: null,
-      passwordUpdatedAt: null,
-      createdAt: now,
-      updatedAt: now,
-      sessionCutoff: { generation: 0, keptSessionId: null },
-      roles: ["user"],
-      disabledAt: null,
-    };
+    const user = makeUser(new Date(), { id: "u1", email: "a@b.c" });
     await store.users.insert(user);
     await expect(store.users.insert({ ...user, id: "u2" })).rejects.toThrow();
     const m = new Scrape(await metrics.scrape());

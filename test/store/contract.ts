@@ -43,7 +43,8 @@ function spend(store: Store, tokenHash: string, when: Date) {
   return store.refreshTokens.consume(tokenHash, when, at(when, 365 * DAY));
 }
 
-function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
+/** A user record for a store's own tests: an unknown address, a password hash, the default role. */
+export function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRecord {
   return {
     id: uid("usr"),
     email: `${randomUUID()}@example.test`,

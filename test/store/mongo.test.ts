@@ -10,7 +10,7 @@ import { createMongoStore } from "../../src/store/mongo.ts";
 import { duplicateUserField } from "../../src/store/mongo/users.ts";
 import { startFakeMongod } from "../support/fake-mongod.ts";
 import { dropDatabase, mongoRequired, mongoUri, noMongoReason, openMongoStore, testDatabaseName } from "../support/stores.ts";
-import { storageContract } from "./contract.ts";
+import { makeUser, storageContract } from "./contract.ts";
 
 if (mongoUri !== undefined) {
   const dbName = testDatabaseName("contract");
@@ -111,21 +111,9 @@ describe("through the connection, with the real driver (support/fake-mongod.ts)"
         createdAt: now,
       };
       await expect(store.providerLinks.insert(link)).rejects.toBeInstanceOf(DuplicateProviderLinkError);
-      const user = {
-        id: "usr",
-        email: "taken@example.com",
-        emailVerified: false,
-        emailVerifiedAt: null,
-        displayName: "",
-        passwordHash: null,
-        passwordUpdatedAt: null,
-        createdAt: now,
-        updatedAt: now,
-        sessionCutoff: { generation: 0, keptSessionId: null },
-        roles: ["user"],
-        disabledAt: null,
-      };
-      await expect(store.users.insert(user)).rejects.toBeInstanceOf(DuplicateEmailError);
+      await expect(store.users.insert(makeUser(now, { id: "usr", email: "taken@example.com" }))).rejects.toBeInstanceOf(
+        DuplicateEmailError,
+      );
     } finally {
       await store.close();
       await fake.close();
