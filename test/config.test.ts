@@ -256,6 +256,7 @@ describe("connection limits", () => {
     expect(loadConfig({}, noFiles).limits).toEqual({
       maxConnections: 800,
       maxConnectionsPerAddress: 100,
+      idleTimeoutMs: 300_000,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
       minBodyBytesPerSecond: 1024,
@@ -291,6 +292,7 @@ describe("connection limits", () => {
     ["HTTP2_MAX_CONCURRENT_STREAMS", "0"],
     ["HTTP_BODY_RATE_WINDOW_MS", "5"],
     ["HTTP2_RESET_WINDOW_MS", "many"],
+    ["HTTP_IDLE_TIMEOUT_MS", "0"],
   ])("refuses %s=%s", (name, value) => {
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(ConfigError);
   });

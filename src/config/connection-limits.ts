@@ -5,6 +5,11 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** Open connections from one client address (the socket's, so a proxy's when behind one). */
   maxConnectionsPerAddress: number;
+  /**
+   * A connection with no request traffic for this long is closed (an HTTP/2 session with a
+   * long-lived request open is not idle, however quiet).
+   */
+  idleTimeoutMs: number;
   /** Time from the first byte of an HTTP/1.1 request to the end of its headers. */
   headersTimeoutMs: number;
   /** Time from the first byte of an HTTP/1.1 request to the end of its body. */
@@ -39,6 +44,7 @@ export function connectionLimits(env: Env, trustProxyHops: number): ConnectionLi
   const limits: ConnectionLimits = {
     maxConnections: int(env, "MAX_CONNECTIONS", 800, 0, 1_000_000),
     maxConnectionsPerAddress: int(env, "MAX_CONNECTIONS_PER_ADDRESS", direct ? 100 : 0, 0, 1_000_000),
+    idleTimeoutMs: int(env, "HTTP_IDLE_TIMEOUT_MS", 300_000, 100, 86_400_000),
     headersTimeoutMs: int(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 0, 600_000),
     requestTimeoutMs: int(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 0, 3_600_000),
     minBodyBytesPerSecond: int(env, "HTTP_MIN_BODY_BYTES_PER_SECOND", 1024, 0, 100_000_000),

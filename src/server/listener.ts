@@ -73,10 +73,6 @@ export interface Listener {
 }
 
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-// Connections with no request traffic for this long are closed. HTTP/2 pings do not count (Node's
-// session timeout hears only of stream activity): a Health/Watch that sees no change for five
-// minutes is cut with its connection, and its client watches again.
-const idleTimeoutMs = 5 * 60_000;
 // After answering a request whose body was not read to its end, the connection is closed; the
 // rest of the body is read and dropped this long first, so that closing with unread bytes (a TCP
 // reset) does not destroy the answer before the client has read it.
@@ -123,6 +119,7 @@ function resetUnread(stream: http2.ServerHttp2Stream): void {
 
 export function createListener(handler: NodeHandler, options: ListenerOptions): Listener {
   const { limits, tls } = options;
+  const { idleTimeoutMs } = limits;
   const stats: ListenerStats = {
     accepted: 0,
     refused: 0,
@@ -244,6 +241,24 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor((limits.headersTimeoutMs || limits.requestTimeoutMs || 4000) / 4))),
   };
 
+  /**
+   * A connection with no request traffic for HTTP_IDLE_TIMEOUT_MS (the inner servers' 'timeout':
+   * an HTTP/2 session, or a TLS HTTP/1.1 socket) is closed, as Node closes it when nobody listens,
+   * unless it holds a long-lived request. Health/Watch answers only when the serving status
+   * changes, and a client's pings never reach Node's timer (nghttp2 answers them itself), so a
+   * watch that saw no change for the whole timeout was cut with its connection. Such a connection
+   * is looked at again a timeout later: Node's own listener on it was a `once`, and its timer
+   * firing with no listener does nothing, so it would never be closed for idleness again.
+   */
+  const onIdle = (connection: http2.Http2Session | net.Socket): void => {
+    if (connection.destroyed) return;
+    if (!requestLimits.holdsLongLived(connection)) {
+      connection.destroy();
+      return;
+    }
+    connection.setTimeout(idleTimeoutMs, () => onIdle(connection));
+  };
+
   let inner: net.Server;
   let h2: http2.Http2Server | undefined;
   let h1: http.Server | undefined;
@@ -277,12 +292,14 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       });
     }
     secure.on("session", h2Sessions.watch);
+    secure.on("timeout", onIdle);
     secure.on("request", onRequest);
     inner = secure;
   } else {
     h2 = http2.createServer(h2Options);
     h2.setTimeout(idleTimeoutMs);
     h2.on("session", h2Sessions.watch);
+    h2.on("timeout", onIdle);
     h2.on("request", onRequest);
     h1 = http.createServer(h1Options);
     h1.on("request", onRequest);

@@ -4,6 +4,7 @@
 // HTTP/2 client that announces a receive window of zero), or by opening streams that last as long
 // as it likes (Health/Watch, server reflection) on every connection it may open.
 import type http from "node:http";
+import net from "node:net";
 import http2 from "node:http2";
 import { clientNetwork } from "../client-network.ts";
 import type { ConnectionLimits } from "../config.ts";
@@ -44,6 +45,8 @@ export interface RequestLimits {
    * sent, and must not count against the client's reset budget (listener.ts).
    */
   resetHere(stream: http2.Http2Stream): boolean;
+  /** Whether the connection has a long-lived request open: then it is not idle, however quiet. */
+  holdsLongLived(connection: http2.Http2Session | net.Socket): boolean;
 }
 
 /**
@@ -77,6 +80,8 @@ export function createRequestLimits(
    */
   const h2Streams = new InFlight<{ stream: http2.Http2Stream; since: number; answeredAt: number | undefined }>();
   let h2Sweep: NodeJS.Timeout | undefined;
+  /** HTTP/1.1 connections answering a long-lived request now (one request at a time each). */
+  const h1LongLived = new WeakSet<net.Socket>();
   /** Streams reset here, for resetHere. */
   const resets = new WeakSet<http2.Http2Stream>();
   /**
@@ -243,22 +248,29 @@ export function createRequestLimits(
      * closed (HTTP/1.1 has no way to refuse one request and keep the connection).
      */
     watchLongLived(req, res) {
-      if (!longLivedRequest(req.url) || limits.maxLongLivedPerAddress === 0) return true;
-      const address = clientNetwork(req.socket.remoteAddress ?? "");
-      const hold = holdOf(address);
-      if (hold === undefined) return true;
-      if (hold.longLived >= limits.maxLongLivedPerAddress) {
+      if (!longLivedRequest(req.url)) return true;
+      const socket = req.socket;
+      const address = limits.maxLongLivedPerAddress === 0 ? undefined : clientNetwork(socket.remoteAddress ?? "");
+      const hold = address === undefined ? undefined : holdOf(address);
+      if (address !== undefined && hold !== undefined && hold.longLived >= limits.maxLongLivedPerAddress) {
         events.onRefused(address, "long_lived_per_address");
-        req.socket.destroy();
+        socket.destroy();
         return false;
       }
-      hold.longLived++;
+      if (hold !== undefined) hold.longLived++;
+      h1LongLived.add(socket);
       // The answer's close, not the request's: the request closes once its body is read, while
       // the answer goes on for as long as the client listens.
-      res.once("close", () => hold.longLived--);
+      res.once("close", () => {
+        if (hold !== undefined) hold.longLived--;
+        h1LongLived.delete(socket);
+      });
       return true;
     },
 
     resetHere: (stream) => resets.has(stream),
+
+    holdsLongLived: (connection) =>
+      connection instanceof net.Socket ? h1LongLived.has(connection) : (sessionHolds.get(connection)?.longLived ?? 0) > 0,
   };
 }
