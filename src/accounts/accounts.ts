@@ -124,18 +124,19 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
   });
 
   /**
-   * Sets the password and, in the same write, ends every session but `keep`. With
-   * `ifPasswordHash`, only while the stored hash is still that one (null when it is not).
+   * Sets the password (`passwordHash`, hashed by the caller before it spends anything: a full
+   * hashing queue must fail the call while it has changed nothing) and, in the same write, ends
+   * every session but `keep`. With `ifPasswordHash`, only while the stored hash is still that one
+   * (null when it is not).
    */
   async function setPassword(
     user: UserRecord,
-    normalizedPassword: string,
+    passwordHash: string,
     keep: string | null,
     extra: Pick<UserPatch, "emailVerified" | "emailVerifiedAt" | "roles"> = {},
     ifPasswordHash?: string | null,
   ): Promise<UserRecord | null> {
     const now = clock.now();
-    const passwordHash = await hasher.hash(normalizedPassword);
     const updated = await store.users.update(
       user.id,
       { passwordHash, passwordUpdatedAt: now, updatedAt: now, ...extra },
@@ -238,7 +239,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       const next = await deps.passwordPolicy("new_password", nextRaw, user);
       // Only over the password just checked: a change or reset that landed meanwhile (and ended
       // this session) is neither overwritten nor undone.
-      const changed = await setPassword(user, next, caller.sessionId, {}, user.passwordHash);
+      const changed = await setPassword(user, await hasher.hash(next), caller.sessionId, {}, user.passwordHash);
       if (changed === null) throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       deps.notifier.notify(user, "password_changed", client);
       const after = deviceOwner(changed);
@@ -333,6 +334,10 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // Only the holder of a code mailed to the address gets this far: no stranger learns of it.
       if (pending.user.disabledAt !== null) throw accountDisabled();
       const next = await deps.passwordPolicy("new_password", nextRaw, pending.user);
+      // Hashed before the code is spent too: a full hashing queue (RATE_LIMITED, which anyone can
+      // cause by flooding sign-ins) used to fail the reset after it had burnt the code and dropped
+      // the account's unproven ways in, leaving the owner to ask for another mail.
+      const passwordHash = await hasher.hash(next);
       const user = await pending.consume();
       if (user.disabledAt !== null) throw accountDisabled();
       // Receiving the code proves control of the address.
@@ -343,7 +348,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // the account's maker had added, and so may a maker signed in after it. Dropped before the
       // write that ends the sessions (see email sign-in's proven()), so none signs in between the two.
       await dropMethodsAddedUnproven(store, twoFactor, user, client, roles !== undefined);
-      const updated = await setPassword(user, next, null, { ...addressProven(user, clock.now()), ...(roles && { roles }) });
+      const updated = await setPassword(user, passwordHash, null, { ...addressProven(user, clock.now()), ...(roles && { roles }) });
       if (roles !== undefined && updated !== null) await promoted(updated);
       deps.notifier.notify(user, "password_reset_completed", client);
       await sessions.revokeAllOf(user.id);

@@ -5,6 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure, fetchDriver, grpcJsDriver, type Driver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
+import { createCheapHasher } from "../support/cheap-hasher.ts";
+import { outcome, startService } from "../support/service.ts";
+import { HashingBusyError, type PasswordHasher } from "../../src/passwords/hasher.ts";
 
 const password = "correct horse battery staple";
 let h: Harness;
@@ -38,5 +41,37 @@ describe("a full hashing queue", () => {
     // And the owner, one call at a time, signs in.
     expect((await d.call("AuthService/Login", { email, password })).tokens.accessToken).toBeTruthy();
     expect((await failure(d.call("AuthService/Login", { email, password: "one more wrong" }))).reason).toBe("INVALID_CREDENTIALS");
+  });
+});
+
+describe("a reset that finds the hashing queue full", () => {
+  it("changes nothing and keeps the code: the owner retries it once the server is free", async () => {
+    const cheap = await createCheapHasher();
+    let busy = false;
+    const hasher: PasswordHasher = {
+      ...cheap,
+      hash: (p) => (busy ? Promise.reject(new HashingBusyError()) : cheap.hash(p)),
+    };
+    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, undefined, undefined, hasher);
+    try {
+      const email = "busy-reset@example.com";
+      await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+      await s.ops.accounts.requestPasswordReset(email, s.client);
+      await s.service.background.drain();
+      const code = s.outbox.latest(email, "password_reset")?.code ?? "";
+      const before = await s.store.users.findByEmail(email);
+
+      busy = true;
+      expect(await outcome(s.ops.accounts.resetPassword(code, "a brand new long passphrase", s.client))).toBe("RATE_LIMITED");
+      // Nothing happened: the password, the sessions' generation and the code are as they were.
+      expect(await s.store.users.findByEmail(email)).toEqual(before);
+
+      busy = false;
+      expect(await outcome(s.ops.accounts.resetPassword(code, "a brand new long passphrase", s.client))).toBe("OK");
+      const login = await s.ops.signIn.login({ email, password: "a brand new long passphrase", rememberMe: false }, s.client);
+      expect(login.state).toBe("signed_in");
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -11,6 +11,7 @@ import { composeService, type Service } from "../../src/server/compose.ts";
 import type { ClientInfo } from "../../src/sessions/caller.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
+import type { PasswordHasher } from "../../src/passwords/hasher.ts";
 import { TestClock } from "./harness.ts";
 import { createCheapHasher } from "./cheap-hasher.ts";
 
@@ -26,12 +27,14 @@ export interface InProcess {
 
 /**
  * The default store is the memory store on the test's clock, so its sweep removes what that clock
- * has expired; a test that passes its own store passes the clock that store runs on.
+ * has expired; a test that passes its own store passes the clock that store runs on. `hasher`: one
+ * of the test's own (a wrapper around the cheap one, say), for tests of what hashing failures do.
  */
 export async function startService(
   env: Record<string, string> = {},
   givenStore?: Store,
   clock: TestClock = new TestClock(),
+  hasher?: PasswordHasher,
 ): Promise<InProcess> {
   // Every call comes from the same client: the per-client mail limit is off unless a test turns it on.
   const config = loadConfig({ LOG_LEVEL: "silent", MAIL_MAX_PER_CLIENT_PER_HOUR: "0", ...env }, () => {
@@ -46,7 +49,7 @@ export async function startService(
     mailer: outbox,
     log: createLogger("silent", silent),
     // Real argon2id hashing at a fraction of the production cost (the same hasher as the harness).
-    hasher: await createCheapHasher(),
+    hasher: hasher ?? (await createCheapHasher()),
   });
   return {
     ops: service.operations,
