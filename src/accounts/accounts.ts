@@ -237,9 +237,14 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
         throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       }
       const next = await deps.passwordPolicy("new_password", nextRaw, user);
+      const passwordHash = await hasher.hash(next);
+      // A reset code mailed before the change dies with it: whoever held the mailbox for a moment
+      // may have kept one, and it must not take back the account its owner has just secured. Voided
+      // first, so that no failure between the two leaves the new password beside a live code.
+      await codes.revoke(user.id, "password_reset");
       // Only over the password just checked: a change or reset that landed meanwhile (and ended
       // this session) is neither overwritten nor undone.
-      const changed = await setPassword(user, await hasher.hash(next), caller.sessionId, {}, user.passwordHash);
+      const changed = await setPassword(user, passwordHash, caller.sessionId, {}, user.passwordHash);
       if (changed === null) throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       deps.notifier.notify(user, "password_changed", client);
       const after = deviceOwner(changed);

@@ -83,6 +83,12 @@ export function createMailedCodes(deps: MailedCodesDeps) {
       const user = await accountOf(await store.codes.find(hash, purpose, clock.now()));
       return { user, consume: () => spend(hash, purpose) };
     },
+
+    /** Voids the user's live code of `purpose`, if any: an expired stand-in replaces it. */
+    async revoke(userId: string, purpose: MailedCodePurpose): Promise<void> {
+      const now = clock.now();
+      await store.codes.replace({ codeHash: tokenHash(randomToken(32)), purpose, userId, createdAt: now, expiresAt: now });
+    },
   };
 
   async function spend(hash: string, purpose: MailedCodePurpose): Promise<UserRecord> {
