@@ -40,16 +40,16 @@ export function createMailedCodes(deps: MailedCodesDeps) {
       createdAt: now,
       expiresAt: addSeconds(now, ttl),
     });
-    const hours = Math.round(ttl / 360) / 10;
+    const life = ttl < 3600 ? `${Math.round(ttl / 60)} minutes` : ttl === 3600 ? "1 hour" : `${Math.round(ttl / 360) / 10} hours`;
     const [subject, text] =
       purpose === "email_verification"
         ? [
             "Verify your email address",
-            `Your verification code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not create an account with this address, do not use it: ask for a password reset instead, which makes the account yours and removes whatever its maker added.`,
+            `Your verification code is:\n\n${code}\n\nIt expires in ${life}. If you did not create an account with this address, do not use it: ask for a password reset instead, which makes the account yours and removes whatever its maker added.`,
           ]
         : [
             "Reset your password",
-            `Your password reset code is:\n\n${code}\n\nIt expires in ${hours} hours. If you did not ask for it, ignore this mail.`,
+            `Your password reset code is:\n\n${code}\n\nIt expires in ${life}. If you did not ask for it, ignore this mail.`,
           ];
     await deps.mailer.send({ kind: purpose, to: user.email, subject, text, code });
   }

@@ -50,3 +50,24 @@ describe("a reset code and a later password change", () => {
     await d.call("AuthService/Login", { email, password: "reset to something long" });
   });
 });
+
+describe("the reset mail says how long its code lives", () => {
+  it("in hours from an hour up, in minutes under it", async () => {
+    const email = "how-long@example.com";
+    await d.call("AuthService/Register", { email, password: "correct horse battery staple" });
+    await d.call("AuthService/RequestPasswordReset", { email });
+    expect((await h.mail(email, "password_reset")).text).toContain("It expires in 1 hour.");
+
+    const short = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", PASSWORD_RESET_TTL_SECONDS: "900" });
+    const s = fetchDriver(short.url, "reset-after-change");
+    try {
+      await s.call("AuthService/Register", { email, password: "correct horse battery staple" });
+      await s.call("AuthService/RequestPasswordReset", { email });
+      // Not "0.3 hours".
+      expect((await short.mail(email, "password_reset")).text).toContain("It expires in 15 minutes.");
+    } finally {
+      s.close();
+      await short.close();
+    }
+  });
+});
