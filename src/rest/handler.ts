@@ -11,6 +11,7 @@ import type { Caller } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { bearerFrom, cookieCount, repeatedCookie, userAgentFrom } from "../transport/credentials.ts";
+import { browserSafetyHeaders } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -136,7 +137,9 @@ export function createRestHandler(options: RestOptions) {
 
   function send(res: Response, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
     res.statusCode = status;
-    for (const [name, value] of Object.entries({ "cache-control": "no-store", ...headers })) res.setHeader(name, value);
+    for (const [name, value] of Object.entries({ "cache-control": "no-store", ...browserSafetyHeaders, ...headers })) {
+      res.setHeader(name, value);
+    }
     if (status === 204 || body === undefined) {
       res.end();
       return;
@@ -181,6 +184,7 @@ export function createRestHandler(options: RestOptions) {
     if (path === "/openapi.json") {
       if (method === "GET") {
         res.statusCode = 200;
+        for (const [name, value] of Object.entries(browserSafetyHeaders)) res.setHeader(name, value);
         res.setHeader("content-type", "application/json; charset=utf-8");
         res.end(openApi);
       } else {

@@ -22,6 +22,7 @@ import { createRestHandler, isRestPath } from "../rest/handler.ts";
 import { routes as restRoutes } from "../rest/routes/index.ts";
 import { clientCertificateKey, clientIpKey, requestIdKey } from "../rpc/context.ts";
 import { verifiedClientName } from "../transport/credentials.ts";
+import { browserSafetyHeaders } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
 import type { Store } from "../store/port.ts";
@@ -113,7 +114,12 @@ interface JsonSink {
 
 function sendJson(res: JsonSink, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.statusCode = status;
-  for (const [name, value] of Object.entries({ "content-type": "application/json", "cache-control": "no-store", ...headers })) {
+  for (const [name, value] of Object.entries({
+    "content-type": "application/json",
+    "cache-control": "no-store",
+    ...browserSafetyHeaders,
+    ...headers,
+  })) {
     res.setHeader(name, value);
   }
   res.end(JSON.stringify(body));

@@ -24,3 +24,13 @@ export function answeredInFull(res: NodeResponse): boolean {
 export function clientGone(res: NodeResponse): boolean {
   return "stream" in res ? res.stream.destroyed : res.destroyed;
 }
+
+/**
+ * What every JSON answer the server writes itself carries for browsers: it is taken only for what
+ * its Content-Type says, never sniffed into a document, though it may echo what the client sent
+ * (ASVS 5.0 V3.4.4), and no page of another site may frame it (V3.4.6).
+ */
+export const browserSafetyHeaders: Readonly<Record<string, string>> = {
+  "x-content-type-options": "nosniff",
+  "content-security-policy": "frame-ancestors 'none'",
+};
