@@ -188,6 +188,24 @@ export function createSessions(deps: SessionsDeps) {
   }
 
   /**
+   * Cleans up after a security change whose cutoff has already ended the user's other sessions:
+   * marks their records revoked, and counts them for the caller (0 if the cleanup failed).
+   */
+  async function cleanUpAfterCutoff(userId: string, exceptId?: string): Promise<number> {
+    try {
+      const now = clock.now();
+      const revoked = await store.sessions.revokeAllForUser(userId, now, exceptId);
+      await forgetRefreshTokensOf(userId, now, exceptId);
+      return revoked;
+    } catch (err) {
+      // The change itself has landed and its cutoff already refuses those sessions; failing the
+      // call now would only tell the user a change that happened did not.
+      deps.log.warn({ err, userId }, "session cleanup after a security change failed; the cutoff still ends them");
+      return 0;
+    }
+  }
+
+  /**
    * Keeps at most `maxSessionsPerUser` live sessions: the oldest beyond it are revoked. Asked
    * first, and counted no further than one past the cap: every sign-in comes through here, and
    * listing (and, in MongoDB, reading) all of a user's sessions each time cost a sign-in more the
@@ -301,7 +319,7 @@ export function createSessions(deps: SessionsDeps) {
     async endAllOf(userId: string, patch: UserPatch): Promise<{ user: UserRecord; revokedCount: number } | null> {
       const user = await store.users.update(userId, patch, { endSessions: { keep: null } });
       if (user === null) return null;
-      return { user, revokedCount: await this.revokeAllOf(userId) };
+      return { user, revokedCount: await cleanUpAfterCutoff(userId) };
     },
 
     /** Revokes one of the caller's sessions; someone else's id is reported exactly like an unknown one. */
@@ -325,8 +343,8 @@ export function createSessions(deps: SessionsDeps) {
       const after = deviceOwner(raised);
       // The update raised the generation by exactly one, atomically: the one before is this.
       const device = deps.devices.renew(deviceToken, { ...after, generation: after.generation - 1 }, after);
-      const revokedCount = await store.sessions.revokeAllForUser(caller.userId, now, caller.sessionId);
-      await forgetRefreshTokensOf(caller.userId, now, caller.sessionId);
+      // The change has landed: a failed cleanup must not hide it, nor lose the renewed token.
+      const revokedCount = await cleanUpAfterCutoff(caller.userId, caller.sessionId);
       return { revokedCount, device };
     },
 
@@ -346,23 +364,8 @@ export function createSessions(deps: SessionsDeps) {
       await store.refreshTokens.deleteAllForUser(userId);
     },
 
-    /**
-     * Cleans up after a security change whose cutoff has already ended the user's other sessions:
-     * marks their records revoked, and counts them for the caller (0 if the cleanup failed).
-     */
-    async revokeAllOf(userId: string, exceptId?: string): Promise<number> {
-      try {
-        const now = clock.now();
-        const revoked = await store.sessions.revokeAllForUser(userId, now, exceptId);
-        await forgetRefreshTokensOf(userId, now, exceptId);
-        return revoked;
-      } catch (err) {
-        // The change itself has landed and its cutoff already refuses those sessions; failing the
-        // call now would only tell the user a change that happened did not.
-        deps.log.warn({ err, userId }, "session cleanup after a security change failed; the cutoff still ends them");
-        return 0;
-      }
-    },
+    /** After a security change whose cutoff has already ended them (see cleanUpAfterCutoff). */
+    revokeAllOf: cleanUpAfterCutoff,
   };
 }
 

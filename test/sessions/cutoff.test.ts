@@ -115,6 +115,21 @@ describe("the other sessions end even when the cleanup after a security change f
     expect(listed.sessions.map((s: { id: string }) => s.id)).toEqual([mine.sessionId]);
   });
 
+  it("RevokeOtherSessions: the change stands, the caller stays signed in and keeps its device, every other session is refused", async () => {
+    const email = "cut-revoke-others@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const { mine, other, browser } = await threeSessions(email);
+    const device = (await d.call("AuthService/Login", { email, password })).deviceToken;
+    const before = cleanupCalls;
+    const res = await d.call("SessionService/RevokeOtherSessions", { deviceToken: device.token }, mine.accessToken);
+    expect(cleanupCalls).toBe(before + 1); // the cleanup was attempted, and failed
+    expect(res.revokedCount ?? 0).toBe(0); // it could not mark them; the cutoff ended them
+    // The raised generation voided the device token sent: the answer is the only place its renewal is.
+    expect(res.deviceToken).toMatchObject({ known: true, deviceId: device.deviceId });
+    await expectEnded(other, browser);
+    await expectAlive(mine);
+  });
+
   it("ResetPassword: every session is refused, including the one that asked", async () => {
     const email = "cut-reset@example.com";
     await d.call("AuthService/Register", { email, password });
