@@ -338,7 +338,13 @@ export function createSessions(deps: SessionsDeps) {
      */
     async revokeOthers(caller: Caller, deviceToken?: string): Promise<{ revokedCount: number; device: DeviceGrant | null }> {
       const now = clock.now();
-      const raised = await store.users.update(caller.userId, { updatedAt: now }, { endSessions: { keep: caller.sessionId } });
+      // Only while the caller's session still passes the cutoff: a security change (a new password)
+      // that ended it after it was authenticated must not be undone by keeping it now.
+      const raised = await store.users.update(
+        caller.userId,
+        { updatedAt: now },
+        { ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user }, endSessions: { keep: caller.sessionId } },
+      );
       if (raised === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
       const after = deviceOwner(raised);
       // The update raised the generation by exactly one, atomically: the one before is this.

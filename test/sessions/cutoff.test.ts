@@ -18,6 +18,8 @@ let d: Driver;
 let cleanupCalls = 0;
 /** Holds the next password write (users.update with a new hash) until released. */
 let passwordWriteGate: Gate | undefined;
+/** Holds the next write that ends the other sessions without a password (RevokeOtherSessions). */
+let othersCutoffWriteGate: Gate | undefined;
 /** Holds the n-th two-factor record read from now on. */
 let twoFactorReadGate: { gate: Gate; remaining: number } | undefined;
 
@@ -34,6 +36,11 @@ beforeAll(async () => {
         if (g !== undefined) {
           passwordWriteGate = undefined;
           await g.pass();
+        }
+        const o = patch.passwordHash === undefined && typeof options?.endSessions?.keep === "string" ? othersCutoffWriteGate : undefined;
+        if (o !== undefined) {
+          othersCutoffWriteGate = undefined;
+          await o.pass();
         }
         return inner.users.update(id, patch, options);
       },
@@ -275,6 +282,27 @@ describe("security changes racing each other", () => {
     expect((await d.call("TwoFactorService/ListDevices", {}, owner.accessToken)).devices.map((x: { id: string }) => x.id)).toContain(
       devices[0],
     );
+  });
+
+  it("a RevokeOtherSessions whose caller was cut off meanwhile neither ends the others nor keeps that caller", async () => {
+    const email = "race-revoke-others@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const owner = (await d.call("AuthService/Login", { email, password })).tokens;
+    const attacker = (await d.call("AuthService/Login", { email, password })).tokens;
+    // The attacker's RevokeOtherSessions is authenticated, then held at its write...
+    othersCutoffWriteGate = createGate();
+    const held = othersCutoffWriteGate;
+    const attack = d.call("SessionService/RevokeOtherSessions", {}, attacker.accessToken);
+    await held.reached;
+    // ...while the owner changes the password, which ends the attacker's session.
+    await d.call("AuthService/ChangePassword", { currentPassword: password, newPassword: "the owner's new passphrase" }, owner.accessToken);
+    held.release();
+    const f = await failure(attack);
+    expect([f.code, f.reason]).toEqual(["unauthenticated", "SESSION_REVOKED"]);
+    await expectAlive(owner);
+    expect((await failure(d.call("AuthService/GetCurrentUser", {}, attacker.accessToken))).reason).toBe("SESSION_REVOKED");
+    const refresh = await failure(d.call("AuthService/RefreshToken", { refreshToken: attacker.refreshToken }));
+    expect(refresh.reason).toBe("REFRESH_REVOKED");
   });
 });
 

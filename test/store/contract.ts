@@ -389,6 +389,47 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect((await store.users.findById(user.id))!.sessionCutoff.generation).toBe(8);
       });
 
+      it("update with ifSessionPasses applies only while the cutoff still lets that session through", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        const [old, kept, newer] = [uid("ses"), uid("ses"), uid("ses")];
+        // No cutoff yet: every session passes.
+        const first = await store.users.update(
+          user.id,
+          {},
+          { ifSessionPasses: { sessionId: old, generation: 0 }, endSessions: { keep: kept } },
+        );
+        expect(first!.sessionCutoff).toEqual({ generation: 1, keptSessionId: kept });
+        // Ended by that change: refused, and nothing is written.
+        expect(
+          await store.users.update(
+            user.id,
+            { displayName: "stale" },
+            { ifSessionPasses: { sessionId: old, generation: 0 }, endSessions: { keep: old } },
+          ),
+        ).toBeNull();
+        expect(await store.users.findById(user.id)).toEqual(first);
+        // The kept session passes, whatever its generation; so does one opened under the new generation.
+        const second = await store.users.update(
+          user.id,
+          {},
+          { ifSessionPasses: { sessionId: kept, generation: 0 }, endSessions: { keep: kept } },
+        );
+        expect(second!.sessionCutoff).toEqual({ generation: 2, keptSessionId: kept });
+        const third = await store.users.update(
+          user.id,
+          {},
+          { ifSessionPasses: { sessionId: newer, generation: 2 }, endSessions: { keep: newer } },
+        );
+        expect(third!.sessionCutoff).toEqual({ generation: 3, keptSessionId: newer });
+        // Now the first kept one is behind, and no longer kept.
+        expect(
+          await store.users.update(user.id, {}, { ifSessionPasses: { sessionId: kept, generation: 0 }, endSessions: { keep: kept } }),
+        ).toBeNull();
+        expect((await store.users.findById(user.id))!.sessionCutoff).toEqual({ generation: 3, keptSessionId: newer });
+        expect(await store.users.update(uid("usr"), {}, { ifSessionPasses: { sessionId: newer, generation: 3 } })).toBeNull();
+      });
+
       it("update with ifPasswordHash applies only while the stored hash is still that one", async () => {
         const user = makeUser(now);
         await store.users.insert(user);

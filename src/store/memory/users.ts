@@ -37,6 +37,14 @@ export function memoryUsers({ assertOpen }: OpenState): MemoryKind<UserStore> {
       const current = usersById.get(id);
       if (current === undefined) return null;
       if (options.ifPasswordHash !== undefined && current.passwordHash !== options.ifPasswordHash) return null;
+      const session = options.ifSessionPasses;
+      if (
+        session !== undefined &&
+        session.generation < current.sessionCutoff.generation &&
+        current.sessionCutoff.keptSessionId !== session.sessionId
+      ) {
+        return null;
+      }
       const next: UserRecord = { ...current };
       for (const field of PATCHABLE_USER_FIELDS) {
         const value = patch[field];

@@ -1,6 +1,6 @@
 // The `users` collection: _id = user id, unique email.
 
-import type { Collection, MongoServerError } from "mongodb";
+import type { Collection, Filter, MongoServerError } from "mongodb";
 import { DuplicateEmailError } from "../errors.ts";
 import { defaultRole, noCutoff, PATCHABLE_USER_FIELDS } from "../port.ts";
 import type { SessionCutoff, UserRecord, UserStore } from "../port.ts";
@@ -111,7 +111,17 @@ export function mongoUsers(run: Run<{ users: Collection<UserDoc> }>, limit: Limi
 
     update: (id, patch, options = {}) =>
       run(async (c) => {
-        const filter = options.ifPasswordHash === undefined ? { _id: id } : { _id: id, passwordHash: options.ifPasswordHash };
+        const filter: Filter<UserDoc> =
+          options.ifPasswordHash === undefined ? { _id: id } : { _id: id, passwordHash: options.ifPasswordHash };
+        const session = options.ifSessionPasses;
+        if (session !== undefined) {
+          // A document written before cutoffs existed has none: generation 0, which every session passes.
+          filter.$or = [
+            { sessionCutoff: { $exists: false } },
+            { "sessionCutoff.generation": { $lte: session.generation } },
+            { "sessionCutoff.keptSessionId": session.sessionId },
+          ];
+        }
         const set: Record<string, unknown> = {};
         for (const field of PATCHABLE_USER_FIELDS) {
           const value = patch[field];

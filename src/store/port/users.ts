@@ -55,6 +55,13 @@ export const PATCHABLE_USER_FIELDS = [
 
 export interface UserUpdateOptions {
   ifPasswordHash?: string | null;
+  /**
+   * Only while the user's session cutoff still lets this session through: its generation is at
+   * least the cutoff's, or it is the session the cutoff kept. A change made from a session that a
+   * concurrent security change has just ended must not land, and above all must not keep (revive)
+   * that session with `endSessions` while ending the one that made the other change.
+   */
+  ifSessionPasses?: { sessionId: string; generation: number };
   endSessions?: { keep: string | null };
 }
 
@@ -75,7 +82,8 @@ export interface UserStore {
   /**
    * Applies the patch and returns the updated user, or null when there is no such user, or when
    * `ifPasswordHash` is given and the stored hash is no longer that one (a compare-and-set, so a
-   * stale writer cannot overwrite a password changed in the meantime). With `endSessions`, the
+   * stale writer cannot overwrite a password changed in the meantime), or when `ifSessionPasses`
+   * is given and the stored cutoff no longer lets that session through. With `endSessions`, the
    * same atomic write raises the user's session cutoff generation by one and keeps only
    * `endSessions.keep` (or none).
    */

@@ -49,6 +49,31 @@ describe("mongodb users written by an older release", () => {
     expect((await store.update("usr_old", { roles: ["admin", "user"] }))!.roles).toEqual(["admin", "user"]);
   });
 
+  it("a document without a session cutoff lets every session through ifSessionPasses, and gets one", async () => {
+    const created = new Date("2026-01-01T00:00:00Z");
+    const old = {
+      _id: "usr_nocut",
+      email: "nocut@example.test",
+      emailVerified: true,
+      displayName: "",
+      passwordHash: null,
+      passwordUpdatedAt: null,
+      createdAt: created,
+      updatedAt: created,
+    } as UserDoc;
+    const users = fakeUsersCollection([old]);
+    const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
+    const updated = await store.update(
+      "usr_nocut",
+      {},
+      { ifSessionPasses: { sessionId: "ses_a", generation: 0 }, endSessions: { keep: "ses_a" } },
+    );
+    expect(updated!.sessionCutoff).toEqual({ generation: 1, keptSessionId: "ses_a" });
+    expect(
+      await store.update("usr_nocut", {}, { ifSessionPasses: { sessionId: "ses_b", generation: 0 }, endSessions: { keep: "ses_b" } }),
+    ).toBeNull();
+  });
+
   it("a document without emailVerifiedAt reads a verified address as proven at creation, an unverified one as not proven", async () => {
     const created = new Date("2026-01-01T00:00:00Z");
     const old = (id: string, emailVerified: boolean) =>
