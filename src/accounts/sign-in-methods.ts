@@ -120,7 +120,14 @@ export async function dropMethodsAddedUnproven(
  * removed way in (stolen, perhaps: the reason to remove it) must not outlive it.
  */
 export async function endOtherSessions(store: Pick<Store, "users">, caller: Caller, now: Date): Promise<void> {
-  await store.users.update(caller.userId, { updatedAt: now }, { endSessions: { keep: caller.sessionId } });
+  // Only while the caller's session still passes the cutoff. A security change that ended it since
+  // it was authenticated (a new password) has ended every other session but its own already;
+  // keeping the caller's now would end that one instead, and revive the caller's.
+  await store.users.update(
+    caller.userId,
+    { updatedAt: now },
+    { ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user }, endSessions: { keep: caller.sessionId } },
+  );
 }
 
 /** The refusal to remove the last one. */

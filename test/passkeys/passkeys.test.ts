@@ -374,6 +374,23 @@ describe("removing", () => {
     await expect(finish(await passwordless(authenticator, { credentialId: second.credentialId }))).resolves.toHaveProperty("tokens");
   });
 
+  it("a removal whose caller a password change ended meanwhile does not keep that caller, nor end the owner's session", async () => {
+    const email = `user${++n}@example.com`;
+    const { tokens: owned } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+    const owner = await s.ops.sessions.authenticate({ bearer: owned!.accessToken });
+    const passkey = await register(owner, new SoftwareAuthenticator(origin));
+    const signedIn = await s.ops.signIn.login({ email, password, rememberMe: false }, s.client);
+    if (signedIn.state !== "signed_in") throw new Error("expected a session");
+    // Someone else's session (signed in just now) is authenticated for the removal...
+    const other = await s.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken });
+    // ...the owner changes the password, which ends it...
+    await s.ops.accounts.changePassword(owner, password, "the owner's new passphrase", s.client);
+    // ...and then the removal runs with it.
+    await s.ops.passkeys.remove(other, passkey.id, noReauthentication, s.client).catch(() => undefined);
+    await expect(s.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken })).rejects.toEqual(refused("SESSION_REVOKED"));
+    await expect(s.ops.sessions.authenticate({ bearer: owned!.accessToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
+  });
+
   it("needs a recent sign-in or a proof", async () => {
     const { caller } = await signUp();
     const passkey = await register(caller, new SoftwareAuthenticator(origin));
