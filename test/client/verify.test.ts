@@ -119,6 +119,39 @@ describe("verifyAccessToken", () => {
     expect(isAuthdError(err)).toBe(false);
   });
 
+  it("says UNAVAILABLE, not INVALID_TOKEN, when the key set's address answers but gives no key set", async () => {
+    // jose reports a non-200 answer (a proxy's 503, a redirect it does not follow, a wrong path)
+    // and a body that is not JSON as a plain JOSEError, the same class as a forged token's: read as
+    // the caller's fault, every caller's valid token would be refused as INVALID_TOKEN.
+    const answers: Array<[number, string, string]> = [
+      [503, "application/json", '{"error":"unavailable"}'],
+      [302, "text/plain", ""],
+      [404, "text/html", "<h1>not found</h1>"],
+      [200, "text/html", "<html>a sign-in page</html>"],
+    ];
+    const broken = http.createServer((_req, res) => {
+      const [status, type, body] = answers[0]!;
+      res.statusCode = status;
+      res.setHeader("content-type", type);
+      if (status === 302) res.setHeader("location", "/elsewhere");
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => broken.listen(0, "127.0.0.1", resolve));
+    try {
+      const jwksUrl = `http://127.0.0.1:${(broken.address() as AddressInfo).port}/jwks`;
+      const t = await token("a");
+      for (; answers.length > 0; answers.shift()) {
+        const err = await verifyAccessToken(t, { ...options(), jwksUrl, remote: { cooldownDuration: 0, cacheMaxAge: 0 } }).catch(
+          (e: unknown) => e,
+        );
+        expect(err, `HTTP ${answers[0]![0]} ${answers[0]![1]}`).toMatchObject({ code: Code.Unavailable });
+        expect(isAuthdError(err)).toBe(false);
+      }
+    } finally {
+      await new Promise<void>((resolve) => broken.close(() => resolve()));
+    }
+  });
+
   it("refuses to verify without an issuer and an audience to hold tokens to", async () => {
     // jose skips the check of an expectation left out: a JavaScript caller (or one whose types
     // were bypassed) that forgot one would take a token minted for any audience or by any issuer.

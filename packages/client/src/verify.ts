@@ -88,10 +88,28 @@ function keyResolver(opts: VerifyOptions): JWTVerifyGetKey {
   const cacheKey = `${url.href} ${JSON.stringify(opts.remote ?? {})}`;
   let set = keySets.get(cacheKey);
   if (set === undefined) {
-    set = createRemoteJWKSet(url, opts.remote);
+    set = keysOrUnavailable(createRemoteJWKSet(url, opts.remote));
     keySets.set(cacheKey, set);
   }
   return set;
+}
+
+/** The remote key set could not be had: authd's (or the network's) fault, never the token's. */
+class KeysUnavailable extends Error {}
+
+// jose reports a key set address that answers anything but 200 (a proxy's 503, a redirect, which
+// it does not follow, a wrong path) or a body that is not JSON as a plain JOSEError, the class of a
+// forged token's errors too: told apart here, where only the fetch can fail for those reasons. A
+// token's own fault, as the key set judges it, is no key for its kid and algorithm, or several.
+function keysOrUnavailable(remote: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      throw new KeysUnavailable("the signing keys could not be fetched", { cause: err });
+    }
+  };
 }
 
 function stringList(value: unknown): string[] | undefined {
@@ -118,8 +136,19 @@ function callerOf(payload: JWTPayload): VerifiedCaller {
 function verificationError(err: unknown): ConnectError {
   if (err instanceof errors.JWTExpired) return unauthenticated("TOKEN_EXPIRED", "the access token has expired", err);
   // The key set could not be had: not the caller's fault, and retrying later may succeed.
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError)) {
-    return new ConnectError("the signing keys could not be fetched", Code.Unavailable, undefined, undefined, err);
+  if (
+    err instanceof KeysUnavailable ||
+    err instanceof errors.JWKSTimeout ||
+    err instanceof errors.JWKSInvalid ||
+    !(err instanceof errors.JOSEError)
+  ) {
+    return new ConnectError(
+      "the signing keys could not be fetched",
+      Code.Unavailable,
+      undefined,
+      undefined,
+      err instanceof KeysUnavailable ? err.cause : err,
+    );
   }
   return unauthenticated("INVALID_TOKEN", "the access token is not valid", err);
 }
