@@ -80,6 +80,14 @@ http {
     listen 127.0.0.1:${port};
     ${protectedLocation("/", "authd")}
     ${protectedLocation("/admin/", "authd-admin")}
+    location /public/ {
+      proxy_set_header X-Auth-User-Id "";
+      proxy_set_header X-Auth-Session-Id "";
+      proxy_set_header X-Auth-Roles "";
+      proxy_set_header X-Auth-Permissions "";
+      proxy_http_version 1.1;
+      proxy_pass http://127.0.0.1:${upstream};
+    }
     ${auth("authd", "")}
     ${auth("authd-admin", "?permission=users.write")}
   }
@@ -237,6 +245,31 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
     expect(guest.upstream?.["x-auth-user-id"]).toBe(alice.userId);
     expect(guest.upstream?.["x-auth-roles"]).toBe("guest");
     expect(guest.upstream).not.toHaveProperty("x-auth-permissions");
+  });
+
+  it("a location without forward auth, to the same service, passes on no X-Auth-* a client sent", async () => {
+    // The service trusts X-Auth-User-Id because the proxy sets it; where the proxy does not ask
+    // authd (public pages, health checks), a client's own would otherwise arrive unchanged.
+    const forged = {
+      "x-auth-user-id": "someone-else",
+      "x-auth-session-id": "forged",
+      "x-auth-roles": "admin",
+      "x-auth-permissions": "users.write",
+    };
+    const { res, upstream } = await through("/public/page", forged);
+    expect(res.status).toBe(200);
+    for (const name of Object.keys(forged)) expect(upstream, name).not.toHaveProperty(name);
+  });
+
+  it("a header spelled with underscores (X_Auth_User_Id) is dropped by nginx, never passed on", async () => {
+    // Servers that map headers to CGI-style names (HTTP_X_AUTH_USER_ID) read X_Auth_User_Id as
+    // X-Auth-User-Id; nginx drops headers with underscores by default (underscores_in_headers off).
+    const alice = await signIn("nginx-underscore@example.com");
+    for (const path of ["/app/underscore", "/public/underscore"]) {
+      const { res, upstream } = await through(path, { authorization: `Bearer ${alice.accessToken}`, x_auth_user_id: "someone-else" });
+      expect(res.status, path).toBe(200);
+      expect(upstream, path).not.toHaveProperty("x_auth_user_id");
+    }
   });
 
   it("a permission the location requires and the caller lacks: 403 from nginx", async () => {
