@@ -2,11 +2,12 @@
 // answers by hand: what happens to a refresh overtaken by a sign-out or a new sign-in, a refresh
 // that fails for a passing reason, and the storages. The end-to-end behaviour against a real
 // authd is in sample-service.test.ts.
-import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import {
   AuthdError,
   AuthService,
+  authdErrors,
   createTokenManager,
   type KeyValueStorage,
   memoryTokenStorage,
@@ -157,6 +158,37 @@ describe("createTokenManager", () => {
     await expect(m.refresh("some-other-token")).rejects.toMatchObject({ reason: "UNAUTHENTICATED" });
     expect(authd.pending).toEqual([]);
     expect(signOuts).toEqual(["REFRESH_REVOKED"]);
+  });
+
+  it("does not end a newer session when a call of the one it replaced answers SESSION_REVOKED", async () => {
+    // A call still carrying the old session's token (its session revoked elsewhere, the user
+    // already signed in again) fails late: that session is over, not the one signed in since.
+    const signOuts: string[] = [];
+    const storage = memoryTokenStorage();
+    const m = createTokenManager({ transport: fakeAuthd().transport, storage, onSignOut: (r) => signOuts.push(r) });
+    let answer: (() => void) | undefined;
+    const transport = createRouterTransport(
+      ({ service }) => {
+        service(AuthService, {
+          getCurrentUser: () =>
+            new Promise((_resolve, reject) => {
+              answer = () => reject(new AuthdError(Code.Unauthenticated, "SESSION_REVOKED", "the session has ended"));
+            }),
+        });
+      },
+      { transport: { interceptors: [authdErrors, m.interceptor] } },
+    );
+    await m.setTokens(pair(1));
+    const late = createClient(AuthService, transport)
+      .getCurrentUser({})
+      .catch((e: unknown) => e);
+    for (let i = 0; i < 100 && answer === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+    await m.setTokens(pair(2));
+    answer?.();
+    expect(await late).toMatchObject({ reason: "SESSION_REVOKED" });
+    await expect(m.getAccessToken()).resolves.toBe("access-2");
+    expect(storage.load()).toMatchObject({ accessToken: "access-2" });
+    expect(signOuts).toEqual([]);
   });
 
   it("loads the stored session on first use", async () => {

@@ -305,13 +305,15 @@ export function createTokenManager(opts: TokenManagerOptions): TokenManager {
     if (req.header.has("authorization")) return next(req);
     const token = await getAccessToken();
     if (token === undefined) return next(req);
+    // The session this call speaks for: a sign-in or sign-out meanwhile makes its failure old news.
+    const gen = generation;
     req.header.set("authorization", `Bearer ${token}`);
     try {
       return await next(req);
     } catch (err) {
       const e = toAuthdError(err);
       if (e === undefined) throw err;
-      if (sessionOverReasons.has(e.reason)) await endSession(e.reason);
+      if (sessionOverReasons.has(e.reason) && gen === generation) await endSession(e.reason);
       // A streaming request's messages may be consumed already: only unary calls are sent again.
       if (e.reason !== "TOKEN_EXPIRED" || req.stream) throw e;
       const fresh = await refresh(token);
