@@ -4,7 +4,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { exportJWK, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AuthService,
@@ -98,6 +98,25 @@ describe("verifyAccessToken", () => {
     const err = await verifyAccessToken(await make(), options()).catch((e: unknown) => e);
     expect(isAuthdError(err)).toBe(true);
     expect(err).toMatchObject({ code: Code.Unauthenticated, reason });
+  });
+
+  it("refuses algorithm confusion: alg none, and HS256 keyed with the public key, even where HS256 is allowed", async () => {
+    const jwk = await publicJwk("a");
+    const claims = (t: SignJWT) => t.setSubject("user-1").setIssuer("authd").setAudience("authd").setExpirationTime("1m");
+    const none = new UnsecuredJWT({ sid: "session-1" }).setSubject("user-1").setIssuer("authd").setAudience("authd").encode();
+    const hmacs = await Promise.all(
+      [new TextEncoder().encode(JSON.stringify(jwk)), Buffer.from(jwk.x as string, "base64url")].map((secret) =>
+        claims(new SignJWT({ sid: "session-1" }).setProtectedHeader({ alg: "HS256", kid: "a", typ: "at+jwt" })).sign(secret),
+      ),
+    );
+    for (const t of [none, ...hmacs]) {
+      await expect(verifyAccessToken(t, options())).rejects.toMatchObject({ code: Code.Unauthenticated, reason: "INVALID_TOKEN" });
+      // A service that lists HS256 by mistake: a key set holds no secret keys, and the token is still the one refused.
+      await expect(verifyAccessToken(t, { ...options(), algorithms: ["EdDSA", "HS256"] })).rejects.toMatchObject({
+        code: Code.Unauthenticated,
+        reason: "INVALID_TOKEN",
+      });
+    }
   });
 
   it("judges expiry by the clock it is given", async () => {

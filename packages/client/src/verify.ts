@@ -100,13 +100,20 @@ class KeysUnavailable extends Error {}
 // jose reports a key set address that answers anything but 200 (a proxy's 503, a redirect, which
 // it does not follow, a wrong path) or a body that is not JSON as a plain JOSEError, the class of a
 // forged token's errors too: told apart here, where only the fetch can fail for those reasons. A
-// token's own fault, as the key set judges it, is no key for its kid and algorithm, or several.
+// token's own fault, as the key set judges it: no key for its kid and algorithm, several, or an
+// algorithm no key set serves (HS256, where a service's `algorithms` lists it by mistake).
 function keysOrUnavailable(remote: JWTVerifyGetKey): JWTVerifyGetKey {
   return async (header, token) => {
     try {
       return await remote(header, token);
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      if (
+        err instanceof errors.JWKSNoMatchingKey ||
+        err instanceof errors.JWKSMultipleMatchingKeys ||
+        err instanceof errors.JOSENotSupported
+      ) {
+        throw err;
+      }
       throw new KeysUnavailable("the signing keys could not be fetched", { cause: err });
     }
   };
