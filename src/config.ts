@@ -138,6 +138,8 @@ export interface Config {
     maxFailures: number;
     /** How long wrong codes are remembered, and how long a reached limit locks. */
     lockSeconds: number;
+    /** Wrong TOTP codes in a row, across locks, before TOTP codes are refused (recovery codes still work). */
+    maxConsecutiveFailures: number;
     /** How long a secret from Setup or Reset stays confirmable. */
     setupTtlSeconds: number;
   };
@@ -220,6 +222,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
       issuer: str(env, "TOTP_ISSUER") ?? "authd",
       maxFailures: int(env, "TWO_FACTOR_MAX_FAILURES", 5, 1, 100),
       lockSeconds: int(env, "TWO_FACTOR_LOCK_SECONDS", 900, 1, 86_400),
+      maxConsecutiveFailures: int(env, "TWO_FACTOR_MAX_CONSECUTIVE_FAILURES", 100, 10, 1_000),
       setupTtlSeconds: int(env, "TOTP_SETUP_TTL_SECONDS", 600, 60, day),
     },
     tracing: tracing(env),

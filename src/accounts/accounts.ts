@@ -21,7 +21,7 @@ import { DuplicateEmailError } from "../store/errors.ts";
 import { defaultRole, noCutoff, type Store, type UserPatch, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
-import { twoFactorAttemptKey, type TwoFactor } from "../two-factor/two-factor.ts";
+import { twoFactorAttemptKeys, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView, emailSignInFailuresKey } from "./account.ts";
 import {
   addressProven,
@@ -268,7 +268,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await store.twoFactor.delete(user.id);
       await store.passkeys.deleteAllForUser(user.id);
       await store.providerLinks.deleteAllForUser(user.id);
-      for (const key of [...accountPasswordAttemptKeys(user.email), twoFactorAttemptKey(user.id)]) await store.attempts.clear(key);
+      for (const key of [...accountPasswordAttemptKeys(user.email), ...twoFactorAttemptKeys(user.id)]) await store.attempts.clear(key);
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
       deps.notifier.notify(user, "account_deleted", client);

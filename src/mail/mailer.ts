@@ -21,7 +21,8 @@ export type NotificationKind =
   | "sign_in_method_added"
   | "sign_in_method_removed"
   | "service_account_key_issued"
-  | "recovery_code_used";
+  | "recovery_code_used"
+  | "second_factor_guessed";
 
 export interface CodeMail {
   kind: CodeMailKind;

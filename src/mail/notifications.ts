@@ -53,6 +53,10 @@ const what: Record<NotificationKind, [subject: string, sentence: string]> = {
     "A recovery code was used",
     "One of your recovery codes was used in place of your authenticator. Each works once: if few are left, generate new ones.",
   ],
+  second_factor_guessed: [
+    "Wrong two-factor codes were entered for your account",
+    "Someone passed the first step of signing in to your account (its password, or another way in) and then entered several wrong two-factor codes in a row, so codes are refused for a while. If it was not you, they may know your password: change it, or reset it with a code sent to this address.",
+  ],
   service_account_key_issued: [
     "A service account key was made",
     "Your account made an API key for a service account (a new account, or a new key for one). The key works until it is revoked, whatever happens to your sessions.",

@@ -253,6 +253,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       events,
       policy: {
         attempts: secondFactorAttempts,
+        maxConsecutiveFailures: config.twoFactor.maxConsecutiveFailures,
         totpIssuer: config.twoFactor.issuer,
         setupTtlSeconds: config.twoFactor.setupTtlSeconds,
         reauthMaxAgeSeconds: config.reauthMaxAgeSeconds,

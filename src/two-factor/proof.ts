@@ -28,6 +28,12 @@ export interface ProvingUser {
 
 /** The guessing-limit key of an account's second factor, apart from its password's. */
 export const twoFactorAttemptKey = (userId: string): string => `2fa:${userId}`;
+/** Wrong TOTP codes in a row for the account, across its locks (see `spendOnce`). */
+const twoFactorInARowKey = (userId: string): string => `2fa-in-a-row:${userId}`;
+/** How long wrong codes in a row are remembered, and how long their limit refuses codes: 30 days. */
+const inARowWindowSeconds = 30 * 24 * 3_600;
+/** Every guessing count of an account's second factor: what a reset, a deletion or an administrator lifts. */
+export const twoFactorAttemptKeys = (userId: string): string[] => [twoFactorAttemptKey(userId), twoFactorInARowKey(userId)];
 
 export interface FactorProofDeps {
   attempts: AttemptStore;
@@ -36,14 +42,23 @@ export interface FactorProofDeps {
   secrets: { totpSecrets: SecretSealer; recoveryCodes: KeyedHasher };
   /** Wrong second-factor codes before the second factor locks (always on). */
   policy: AttemptPolicy;
+  /** Wrong TOTP codes in a row, across locks, before TOTP codes are refused (see spendOnce). */
+  maxConsecutiveFailures: number;
   /** Hears of a lock a wrong code sets. */
   onLocked: () => void;
+  /**
+   * Hears of a lock wrong codes set once the first step was passed (a sign-in's password, provider
+   * or emailed code; a step-up's password): one factor of two proven and the other guessed at,
+   * which the owner is told of (ASVS 5.0 6.3.5).
+   */
+  onGuessedAfterFirstStep: (user: ProvingUser, client: ClientInfo) => void;
   /** Hears of a recovery code spent (its owner is told: one fewer, and maybe not their doing). */
   onRecoveryCodeUsed: (user: ProvingUser, client: ClientInfo) => void;
 }
 
 export function createFactorProof(deps: FactorProofDeps) {
   const { clock, policy, onLocked } = deps;
+  const inARow = { maxFailures: deps.maxConsecutiveFailures, windowSeconds: inARowWindowSeconds, lockSeconds: inARowWindowSeconds };
   const { mutate } = deps.records;
   const { totpSecrets, recoveryCodes } = deps.secrets;
   const limits = { attempts: deps.attempts, clock, onLocked };
@@ -51,6 +66,12 @@ export function createFactorProof(deps: FactorProofDeps) {
     new AuthError("TWO_FACTOR_LOCKED", `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`, {
       retryAfterSeconds,
     });
+  const lockedInARow = (retryAfterSeconds: number) =>
+    new AuthError(
+      "TWO_FACTOR_LOCKED",
+      "too many wrong authenticator codes in a row; they are refused for now: use a recovery code or a passkey",
+      { retryAfterSeconds },
+    );
   const wrongCode = () => new AuthError("INVALID_TWO_FACTOR_CODE", "the code is wrong or was already used");
 
   /** One second-factor guess under the account's lock; a null outcome is a wrong code. */
@@ -70,13 +91,26 @@ export function createFactorProof(deps: FactorProofDeps) {
    * takes its slot under the limit like a wrong one: every answer other than "locked" still costs
    * one counted slot, so parallel guessing stays capped at the limit. A right code refused because
    * the limit filled meanwhile stays spent; the lock refuses everything anyway.
+   *
+   * The lock lifts after its window, and without more, wrong TOTP codes could go on for ever at
+   * its pace (5 per 15 minutes: 480 a day, a 4 % chance a month against a 6-digit code). A second
+   * count takes wrong TOTP codes in a row across locks, up to `maxConsecutiveFailures` (NIST SP
+   * 800-63B 5.2.2: at most 100 consecutive failures per account); then TOTP codes are refused for
+   * its window, 30 days. It cannot lock the owner out: recovery codes (60 random bits each, beyond
+   * guessing at any pace) and passkeys still prove the second factor, and a right one lifts it; so
+   * does an administrator's reset of the second factor. A password reset does not: the mailbox
+   * does not prove the second factor. `onLock` hears of a lock this guess set.
    */
   async function spendOnce<T>(
     userId: string,
+    kind: "totp" | "recovery",
     claim: (record: TwoFactorRecord, now: Date) => { claimed: T } | "spent" | "wrong",
+    onLock?: () => void,
   ): Promise<T> {
     const key = twoFactorAttemptKey(userId);
+    const inARowKey = twoFactorInARowKey(userId);
     await refuseIfLocked(limits, key, lockedError);
+    if (kind === "totp") await refuseIfLocked(limits, inARowKey, lockedInARow);
     const outcome = await mutate(userId, (record, now) => {
       const claimed = claim(record, now);
       return { next: typeof claimed === "string" ? null : record, result: claimed };
@@ -84,29 +118,39 @@ export function createFactorProof(deps: FactorProofDeps) {
     if (outcome === "spent") throw wrongCode();
     const lockedNow = await countGuess(limits, key, policy, lockedError);
     if (outcome === "wrong") {
-      if (lockedNow) onLocked();
+      const lockedInARowNow = kind === "totp" && (await countGuess(limits, inARowKey, inARow, lockedInARow));
+      if (lockedNow || lockedInARowNow) {
+        onLocked();
+        onLock?.();
+      }
       throw wrongCode();
     }
     await deps.attempts.clear(key);
+    await deps.attempts.clear(inARowKey);
     return outcome.claimed;
   }
 
   /** Spends a TOTP code of any of the user's devices; returns the device's id. */
-  function spendCode(userId: string, code: string): Promise<string> {
-    return spendOnce(userId, (record, now) => {
-      let claimed: { device: TotpDeviceRecord; step: number } | null = null;
-      let spent = false;
-      for (const device of record.devices) {
-        const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, null);
-        if (step === null) continue;
-        if (device.lastUsedStep !== null && step <= device.lastUsedStep) spent = true;
-        else if (claimed === null) claimed = { device, step };
-      }
-      if (claimed === null) return spent ? "spent" : "wrong";
-      claimed.device.lastUsedStep = claimed.step;
-      claimed.device.lastUsedAt = now;
-      return { claimed: claimed.device.id };
-    });
+  function spendCode(userId: string, code: string, onLock?: () => void): Promise<string> {
+    return spendOnce(
+      userId,
+      "totp",
+      (record, now) => {
+        let claimed: { device: TotpDeviceRecord; step: number } | null = null;
+        let spent = false;
+        for (const device of record.devices) {
+          const step = matchStep(totpSecrets.open(device.secretCiphertext, userId), code, now, null);
+          if (step === null) continue;
+          if (device.lastUsedStep !== null && step <= device.lastUsedStep) spent = true;
+          else if (claimed === null) claimed = { device, step };
+        }
+        if (claimed === null) return spent ? "spent" : "wrong";
+        claimed.device.lastUsedStep = claimed.step;
+        claimed.device.lastUsedAt = now;
+        return { claimed: claimed.device.id };
+      },
+      onLock,
+    );
   }
 
   /** What is stored of recovery codes: keyed hashes of their canonical form. */
@@ -119,17 +163,22 @@ export function createFactorProof(deps: FactorProofDeps) {
    * guess like any other; one of this set already used is refused without counting, as a spent
    * TOTP code is (its hash is kept until the set is replaced).
    */
-  function spendRecoveryCode(userId: string, raw: string): Promise<number> {
+  function spendRecoveryCode(userId: string, raw: string, onLock?: () => void): Promise<number> {
     const normalized = normalizeRecoveryCode(raw);
     const hash = normalized === null ? null : recoveryCodes.keyedHash(normalized);
-    return spendOnce(userId, (record) => {
-      if (hash === null) return "wrong";
-      const index = findHash(record.recoveryCodeHashes, hash);
-      if (index === -1) return findHash(record.spentRecoveryCodeHashes, hash) === -1 ? "wrong" : "spent";
-      record.recoveryCodeHashes.splice(index, 1);
-      record.spentRecoveryCodeHashes.push(hash);
-      return { claimed: record.recoveryCodeHashes.length };
-    });
+    return spendOnce(
+      userId,
+      "recovery",
+      (record) => {
+        if (hash === null) return "wrong";
+        const index = findHash(record.recoveryCodeHashes, hash);
+        if (index === -1) return findHash(record.spentRecoveryCodeHashes, hash) === -1 ? "wrong" : "spent";
+        record.recoveryCodeHashes.splice(index, 1);
+        record.spentRecoveryCodeHashes.push(hash);
+        return { claimed: record.recoveryCodeHashes.length };
+      },
+      onLock,
+    );
   }
 
   function checkProof(proof: FactorProof, codeField: string, recoveryField: string): FactorProof {
@@ -148,11 +197,12 @@ export function createFactorProof(deps: FactorProofDeps) {
 
   /** Spends the proof for the user, under the second-factor lock. */
   async function prove(user: ProvingUser, proof: FactorProof, client: ClientInfo): Promise<void> {
+    const onLock = () => deps.onGuessedAfterFirstStep(user, client);
     if (proof.recoveryCode === undefined) {
-      await spendCode(user.id, proof.code ?? "");
+      await spendCode(user.id, proof.code ?? "", onLock);
       return;
     }
-    await spendRecoveryCode(user.id, proof.recoveryCode);
+    await spendRecoveryCode(user.id, proof.recoveryCode, onLock);
     deps.onRecoveryCodeUsed(user, client);
   }
 

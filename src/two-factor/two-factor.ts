@@ -21,7 +21,7 @@ import { cutOffOtherSessions } from "./cutoff.ts";
 import { createDevices, deviceView } from "./devices.ts";
 import { checkCode, checkDeviceName, checkSecret } from "./inputs.ts";
 import { createPendingSecrets, type Enrolment } from "./pending.ts";
-import { createFactorProof, type FactorProof, type ProvingUser, twoFactorAttemptKey } from "./proof.ts";
+import { createFactorProof, type FactorProof, type ProvingUser, twoFactorAttemptKeys } from "./proof.ts";
 import { emptyRecord, twoFactorRecords } from "./record.ts";
 import { newRecoveryCodes } from "./recovery-codes.ts";
 import { enrolmentState } from "./states.ts";
@@ -31,7 +31,7 @@ import { createStepUp } from "./step-up.ts";
 export type { Device } from "./devices.ts";
 export type { Enrolment } from "./pending.ts";
 export type { FactorProof } from "./proof.ts";
-export { twoFactorAttemptKey } from "./proof.ts";
+export { twoFactorAttemptKey, twoFactorAttemptKeys } from "./proof.ts";
 
 export interface TwoFactorStatus {
   enabled: boolean;
@@ -43,6 +43,8 @@ export interface TwoFactorStatus {
 export interface TwoFactorPolicy {
   /** Wrong second-factor codes before the second factor locks (always on). */
   attempts: AttemptPolicy;
+  /** Wrong TOTP codes in a row, across locks, before TOTP codes are refused (see proof.ts). */
+  maxConsecutiveFailures: number;
   /** The otpauth issuer shown by authenticator apps. */
   totpIssuer: string;
   /** How long a secret from Setup or Reset stays confirmable. */
@@ -81,14 +83,17 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
 
   const onLocked = () => deps.events.locked("second_factor", "account");
   const onRecoveryCodeUsed = (user: ProvingUser, client: ClientInfo) => deps.notifier.notify(user, "recovery_code_used", client);
+  const onGuessedAfterFirstStep = (user: ProvingUser, client: ClientInfo) => deps.notifier.notify(user, "second_factor_guessed", client);
   const proofs = createFactorProof({
     attempts: store.attempts,
     clock,
     records,
     secrets: deps.secrets,
     policy: policy.attempts,
+    maxConsecutiveFailures: policy.maxConsecutiveFailures,
     onLocked,
     onRecoveryCodeUsed,
+    onGuessedAfterFirstStep,
   });
   const { spendCode, recoveryCodeHashes, checkProof, prove } = proofs;
   const pending = createPendingSecrets({ clock, records, totpSecrets, policy, attempt: proofs.attempt });
@@ -243,7 +248,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         return { next: { ...emptyRecord(user.id), version: record.version, sessionCutoff }, result: true };
       });
       if (!changed) return false;
-      await store.attempts.clear(twoFactorAttemptKey(user.id));
+      for (const key of twoFactorAttemptKeys(user.id)) await store.attempts.clear(key);
       await sessions.revokeAllOf(user.id);
       deps.log.info({ userId: user.id }, `two-factor authentication reset ${why}`);
       deps.notifier.notify(user, "two_factor_disabled", client);
