@@ -22,8 +22,16 @@ import { ClientClosed, fieldsOf, queryOf, readBody, type Request } from "./reque
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
 export const sessionCookieName = "session";
-/** The known-device token (tokens/devices.ts): set by the sign-in and reset routes, read by them. */
-export const deviceCookieName = "device";
+/**
+ * The known-device token's cookie (tokens/devices.ts): set by the sign-in and reset routes, read by
+ * them. Ours, not the legacy documents', so it can carry the `__Host-` prefix wherever it is
+ * Secure: a browser takes such a cookie only from the host itself (Secure, no Domain, Path=/), so
+ * a page on a sibling subdomain cannot plant a `device` cookie of its own ahead of the owner's
+ * (cookie tossing) and so take away the owner's way past a lockout the planter set off. Plain
+ * `device` only where cookies are not Secure (local plain-HTTP development), where the prefix is
+ * refused.
+ */
+const deviceCookieName = (secure: boolean): string => (secure ? "__Host-device" : "device");
 
 export interface RestOptions {
   routes: Route[];
@@ -31,7 +39,7 @@ export interface RestOptions {
   maxBodyBytes: number;
   /** Origins allowed by CORS_ALLOWED_ORIGINS: cookie-authenticated writes may come from them. */
   allowedOrigins: string[];
-  /** Mark the session cookie Secure (off only for local plain HTTP). */
+  /** Mark the session and device cookies Secure (off only for local plain HTTP). */
   cookieSecure: boolean;
   log: Logger;
   clientIp(req: Request): string;
@@ -63,6 +71,7 @@ export function isRestPath(path: string): boolean {
 
 export function createRestHandler(options: RestOptions) {
   const { ops, log } = options;
+  const deviceCookie = deviceCookieName(options.cookieSecure);
   const compiled: CompiledRoute[] = options.routes.map((route) => {
     const segments = route.path.split("/").slice(1);
     return { route, segments, specificity: segments.filter((s) => !s.startsWith(":")).length };
@@ -163,7 +172,7 @@ export function createRestHandler(options: RestOptions) {
     if (device === undefined) return headers;
     const maxAge = Math.max(0, Math.floor((device.expiresAt.getTime() - options.now().getTime()) / 1000));
     const value = stringifySetCookie({
-      name: deviceCookieName,
+      name: deviceCookie,
       value: device.token,
       path: "/",
       httpOnly: true,
@@ -242,7 +251,7 @@ export function createRestHandler(options: RestOptions) {
       };
       const userAgent = userAgentFrom(req.headers["user-agent"]);
       const client = { ipAddress: options.clientIp(req), userAgent };
-      const deviceToken = parseCookie(String(req.headers.cookie ?? ""))[deviceCookieName];
+      const deviceToken = parseCookie(String(req.headers.cookie ?? ""))[deviceCookie];
       let result = await route.run({ body, query, params, caller, bearer, client, deviceToken }, ops);
       // A sign-out by Bearer token clears the cookie only if it names the session that ended: a
       // cookie of another session would be dropped by the browser while that session lived on.

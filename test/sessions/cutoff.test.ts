@@ -318,3 +318,13 @@ describe("refresh and bearer checks read the user", () => {
     expect(refresh.reason).toBe("REFRESH_REVOKED");
   });
 });
+
+describe("cookies where they cannot be Secure (SESSION_COOKIE_SECURE=false)", () => {
+  it("the known-device cookie is plain `device`: browsers refuse a __Host- cookie that is not Secure", async () => {
+    const email = "plain-device-cookie@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const res = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    const device = res.headers.getSetCookie().find((c) => c.includes("device=")) ?? "";
+    expect(device).toMatch(/^device=d2\.[\w.-]+; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Lax$/);
+  });
+});

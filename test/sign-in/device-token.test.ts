@@ -1,5 +1,5 @@
 // Known-device tokens (src/tokens/devices.ts): handed out by every completed sign-in, over RPC
-// as `device_token` and over REST as the `device` cookie, and honoured only when they are genuine,
+// as `device_token` and over REST as the `__Host-device` cookie, and honoured only when they are genuine,
 // unexpired and this very account's. Anything else is an unknown device, never an error.
 import { createHmac, hkdfSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,11 +12,11 @@ import { totp } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
 const secret = Buffer.alloc(32, 7);
-/** The device id in a response's `device` cookie. */
+/** The device id in a response's `__Host-device` cookie. */
 const deviceOf = (r: { headers: Headers }) =>
   r.headers
     .getSetCookie()
-    .find((c) => c.startsWith("device="))
+    .find((c) => c.startsWith("__Host-device="))
     ?.split(".")[1];
 const day = 86_400_000;
 
@@ -209,13 +209,13 @@ describe("device tokens over the wire", () => {
     expect(done.deviceToken).toMatchObject({ known: true, deviceId: first.deviceToken.deviceId });
   });
 
-  it("REST: the sign-in routes set an HttpOnly, Secure, SameSite=Lax `device` cookie and honour it when locked out", async () => {
+  it("REST: the sign-in routes set an HttpOnly, Secure, SameSite=Lax `__Host-device` cookie and honour it when locked out", async () => {
     const email = "rest-device@example.com";
     await d.call("AuthService/Register", { email, password });
     const res = await rest(h, "POST", "/auth/login", { body: { email, password } });
     expect(res.status).toBe(200);
-    const device = res.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "";
-    expect(device).toMatch(/^device=d2\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const device = res.headers.getSetCookie().find((c) => c.startsWith("__Host-device=")) ?? "";
+    expect(device).toMatch(/^__Host-device=d2\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
     const cookie = device.split(";")[0] as string;
 
     for (let i = 0; i < 10; i++) await failure(d.call("AuthService/Login", { email, password: `wrong ${i}` }));
@@ -228,11 +228,26 @@ describe("device tokens over the wire", () => {
     }
   });
 
-  it("REST: the reset route sets the `device` cookie like the sign-in routes, renews a current one, and it gets past a lock", async () => {
+  it("REST: a `device` cookie planted from a sibling subdomain (cookie tossing) does not take the owner's exemption away", async () => {
+    const email = "rest-planted-device@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const res = await rest(h, "POST", "/auth/login", { body: { email, password } });
+    const own = (res.headers.getSetCookie().find((c) => c.startsWith("__Host-device=")) ?? "").split(";")[0] as string;
+    // The planter's own genuine device token, under the name a sibling subdomain can set for the
+    // parent domain (browsers refuse a __Host- cookie with a Domain), sent ahead of the owner's.
+    await d.call("AuthService/Register", { email: "planter@example.com", password });
+    const planted = (await d.call("AuthService/Login", { email: "planter@example.com", password })).deviceToken.token as string;
+    for (let i = 0; i < 10; i++) await failure(d.call("AuthService/Login", { email, password: `wrong ${i}` }));
+    expect((await rest(h, "POST", "/auth/login", { body: { email, password }, cookie: `device=${planted}` })).status).toBe(429);
+    const known = await rest(h, "POST", "/auth/login", { body: { email, password }, cookie: `device=${planted}; ${own}` });
+    expect(known.status).toBe(200);
+  });
+
+  it("REST: the reset route sets the `__Host-device` cookie like the sign-in routes, renews a current one, and it gets past a lock", async () => {
     const email = "rest-reset-device@example.com";
     await d.call("AuthService/Register", { email, password });
     const signedIn = await rest(h, "POST", "/auth/login", { body: { email, password } });
-    const before = (signedIn.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "").split(";")[0] as string;
+    const before = (signedIn.headers.getSetCookie().find((c) => c.startsWith("__Host-device=")) ?? "").split(";")[0] as string;
     await d.call("AuthService/RequestPasswordReset", { email });
     const next = "the owner's reset passphrase";
     const reset = await rest(h, "POST", `/api/v1/auth/reset-password?code=${(await h.mail(email, "password_reset")).code}`, {
@@ -240,8 +255,8 @@ describe("device tokens over the wire", () => {
       cookie: before,
     });
     expect(reset.status).toBe(200);
-    const device = reset.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "";
-    expect(device).toMatch(/^device=d2\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const device = reset.headers.getSetCookie().find((c) => c.startsWith("__Host-device=")) ?? "";
+    expect(device).toMatch(/^__Host-device=d2\.[\w.-]+; Max-Age=(7776000|7775999); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
     expect(deviceOf(reset)).toBe(before.split(".")[1]);
     const cookie = device.split(";")[0] as string;
 
@@ -271,8 +286,8 @@ describe("device tokens over the wire", () => {
     expect(revoked.deviceToken).toMatchObject({ known: true, deviceId: first.deviceToken.deviceId });
     expect(reg.tokens.accessToken).toBeTruthy();
 
-    // REST: each change-password and revoke-others route renews the `device` cookie it is sent.
-    let cookie = `device=${revoked.deviceToken.token as string}`;
+    // REST: each change-password and revoke-others route renews the `__Host-device` cookie it is sent.
+    let cookie = `__Host-device=${revoked.deviceToken.token as string}`;
     let pw = next;
     for (const [method, path, body] of [
       ["POST", "/api/auth/change-password", (to: string) => ({ current_password: pw, new_password: to })],
@@ -287,10 +302,10 @@ describe("device tokens over the wire", () => {
       expect(res.status).toBeLessThan(300);
       expect(deviceOf(res)).toBe(first.deviceToken.deviceId);
       if (path.includes("password")) pw = to;
-      cookie = (res.headers.getSetCookie().find((c) => c.startsWith("device=")) ?? "").split(";")[0] as string;
+      cookie = (res.headers.getSetCookie().find((c) => c.startsWith("__Host-device=")) ?? "").split(";")[0] as string;
     }
     expect(
-      (await d.call("AuthService/Login", { email, password: pw, deviceToken: cookie.slice("device=".length) })).deviceToken.known,
+      (await d.call("AuthService/Login", { email, password: pw, deviceToken: cookie.slice("__Host-device=".length) })).deviceToken.known,
     ).toBe(true);
   });
 
@@ -300,7 +315,7 @@ describe("device tokens over the wire", () => {
     const setup = await d.call("TwoFactorService/Setup", {}, reg.tokens.accessToken);
     await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, reg.tokens.accessToken);
     const first = await d.call("AuthService/Login", { email, password, loginCode: totp(setup.secret, h.clock.now(), 1) });
-    const cookie = `device=${first.deviceToken.token as string}`;
+    const cookie = `__Host-device=${first.deviceToken.token as string}`;
 
     h.clock.advance(60_000);
     const step1 = await rest(h, "POST", "/auth/login", { body: { email, password }, cookie });
