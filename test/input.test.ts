@@ -1,10 +1,11 @@
 // Every input check refuses text with a lone surrogate, naming the field.
 import addressparser from "nodemailer/lib/addressparser";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { checkDisplayName, checkId, checkOpaque, normalizeEmail } from "../src/input.ts";
 import { AuthError } from "../src/errors.ts";
 import { wellFormed } from "../src/input.ts";
 import { checkNewPassword, checkPresentedPassword } from "../src/passwords/policy.ts";
+import { checkDeviceName } from "../src/two-factor/inputs.ts";
 
 function refusal(run: () => unknown): [string, string | undefined] {
   try {
@@ -33,6 +34,38 @@ describe("lone surrogates", () => {
   it("well-formed text passes, astral characters (surrogate pairs) included", () => {
     expect(wellFormed("f", "Ada 🔐 Lovelace")).toBe("Ada 🔐 Lovelace");
     expect(checkDisplayName("display_name", "Ada 🔐")).toBe("Ada 🔐");
+  });
+});
+
+// Canonical reordering (ICU's, under String.prototype.normalize) is an insertion sort: combining
+// marks whose classes come in descending order cost the square of their number. 32,000 of them
+// (64 kB of UTF-8, a body under MAX_BODY_BYTES) took 0.6-0.9 s of the event loop per Login. So a
+// string too long to fit its bound once normalized is refused before it is normalized, and the
+// bound before normalizing is wide enough that anything the normalized bound admits still passes.
+describe("oversized text is refused before it is normalized", () => {
+  const marks = `a${"\u0300".repeat(16_000)}${"\u0316".repeat(16_000)}`;
+  afterEach(() => vi.restoreAllMocks());
+
+  it.each([
+    ["password (Login)", "password", () => checkPresentedPassword("password", marks)],
+    ["new password", "password", () => checkNewPassword("password", marks, { email: "a@b.c", displayName: "" })],
+    ["display name", "display_name", () => checkDisplayName("display_name", marks)],
+    ["device name", "device_name", () => checkDeviceName("device_name", marks)],
+  ])("%s", (_what, field, run) => {
+    const normalize = vi.spyOn(String.prototype, "normalize");
+    expect(refusal(run)).toEqual(["INVALID_ARGUMENT", field]);
+    expect(normalize).not.toHaveBeenCalled();
+  });
+
+  it("text that normalizes within the bound passes, however much longer it was written", () => {
+    // U+1FA2 (ᾢ) decomposes to four code points, the most any character does: 512 code points in,
+    // 128 out. Hangul syllables are three jamo each.
+    const omegas = "\u03c9\u0313\u0300\u0345".repeat(128);
+    expect([...checkPresentedPassword("password", omegas)].length).toBe(128);
+    const pairs = "\u03c9\u0313\u0300\u0345\u03b1\u0313\u0300\u0345".repeat(64);
+    expect(checkNewPassword("password", pairs, { email: "a@b.c", displayName: "" })).toBe("\u1fa2\u1f82".repeat(64));
+    expect(checkDisplayName("display_name", `  ${"\u1100\u1161\u11a8".repeat(100)}  `)).toBe("\uac01".repeat(100));
+    expect(checkDeviceName("device_name", ` ${"\u03c9\u0313\u0300\u0345".repeat(64)} `)).toBe("\u1fa2".repeat(64));
   });
 });
 

@@ -1,5 +1,5 @@
 import { AuthError } from "../errors.ts";
-import { wellFormed } from "../input.ts";
+import { tooLongToNormalize, wellFormed } from "../input.ts";
 import { commonPasswordList, isCommonPassword } from "./common-passwords.ts";
 import type { BreachedPasswordCheck } from "./pwned-passwords.ts";
 
@@ -60,14 +60,14 @@ function withoutContext(lowered: string, words: string[]): string {
  */
 export function checkNewPassword(field: string, password: string, context: PasswordContext, serviceName = ""): string {
   if (password.length === 0) throw new AuthError("INVALID_ARGUMENT", `${field} is required`, { field });
-  const normalized = normalizePassword(wellFormed(field, password));
+  const tooLong = () => new AuthError("INVALID_ARGUMENT", `password must be at most ${maxPasswordLength} characters`, { field });
+  if (tooLongToNormalize(wellFormed(field, password), maxPasswordLength)) throw tooLong();
+  const normalized = normalizePassword(password);
   const length = codePoints(normalized);
   if (length < minPasswordLength) {
     throw new AuthError("WEAK_PASSWORD", `password must be at least ${minPasswordLength} characters`, { field });
   }
-  if (length > maxPasswordLength) {
-    throw new AuthError("INVALID_ARGUMENT", `password must be at most ${maxPasswordLength} characters`, { field });
-  }
+  if (length > maxPasswordLength) throw tooLong();
   const lowered = normalized.toLowerCase();
   if (isCommonPassword(lowered)) {
     throw new AuthError("WEAK_PASSWORD", "this password is one of the most commonly used passwords; choose another", { field });
@@ -116,9 +116,10 @@ export function createNewPasswordPolicy(deps: NewPasswordPolicyDeps): NewPasswor
 /** Checks a presented (not new) password only for size, so oversized input is refused early. */
 export function checkPresentedPassword(field: string, password: string): string {
   if (password.length === 0) throw new AuthError("INVALID_ARGUMENT", `${field} is required`, { field });
-  const normalized = normalizePassword(wellFormed(field, password));
-  if (codePoints(normalized) > maxPasswordLength) {
-    throw new AuthError("INVALID_ARGUMENT", `${field} must be at most ${maxPasswordLength} characters`, { field });
-  }
+  const tooLong = () => new AuthError("INVALID_ARGUMENT", `${field} must be at most ${maxPasswordLength} characters`, { field });
+  // Before normalizing: a sign-in with a 64 kB password must not cost the server a second (input.ts).
+  if (tooLongToNormalize(wellFormed(field, password), maxPasswordLength)) throw tooLong();
+  const normalized = normalizePassword(password);
+  if (codePoints(normalized) > maxPasswordLength) throw tooLong();
   return normalized;
 }

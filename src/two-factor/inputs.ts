@@ -1,7 +1,7 @@
 // The shapes of what a client sends to the two-factor operations, checked before anything is
 // looked up.
 import { invalidArgument } from "../errors.ts";
-import { ownCopy, wellFormed } from "../input.ts";
+import { ownCopy, tooLongToNormalize, wellFormed } from "../input.ts";
 import { fromBase32, standardTotp } from "./totp.ts";
 
 const defaultDeviceName = "Authenticator";
@@ -20,11 +20,13 @@ export function checkCode(field: string, raw: string): string {
 
 /** A name the user gives a device or a passkey; empty gives `fallback`. */
 export function checkDeviceName(field: string, raw: string, fallback = defaultDeviceName): string {
-  const name = wellFormed(field, raw).normalize("NFC").trim();
+  const trimmed = wellFormed(field, raw).trim();
+  const tooLong = () => invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
+  // Trimmed before and after: normalizing neither makes nor unmakes white space at either end.
+  if (tooLongToNormalize(trimmed, maxDeviceNameLength)) throw tooLong();
+  const name = trimmed.normalize("NFC").trim();
   if (name.length === 0) return fallback;
-  if ([...name].length > maxDeviceNameLength) {
-    throw invalidArgument(field, `${field} must be at most ${maxDeviceNameLength} characters`);
-  }
+  if ([...name].length > maxDeviceNameLength) throw tooLong();
   if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name)) throw invalidArgument(field, `${field} must not contain control characters`);
   // Kept with the device: a copy, not a view of the padded field it was trimmed from (ownCopy).
   return ownCopy(name);
