@@ -148,6 +148,13 @@ async function processors(settings: TracingSettings, parts: TracingParts): Promi
 }
 
 /** Fills in the call's span from what became of the request (the same record as the access log). */
+// OpenTelemetry's HTTP semantic conventions: the methods of RFC 9110 and PATCH by name, any other
+// as _OTHER (and the span named HTTP). Taken as sent, a method is any token over HTTP/2, of
+// thousands of characters that HPACK lets a client repeat in a byte or two, and it went into every
+// span's name and attribute, to every exporter (test/server/tracing.test.ts).
+const knownMethods = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
+const knownMethod = (method: string): string => (knownMethods.has(method) ? method : "_OTHER");
+
 function finishCall(span: Span, method: string, outcome: Outcome, res: NodeResponse): void {
   const status = res.headersSent ? res.statusCode : undefined;
   const attributes: Attributes = {};
@@ -156,7 +163,8 @@ function finishCall(span: Span, method: string, outcome: Outcome, res: NodeRespo
   let errorType: string | undefined;
   if (outcome.protocol === "rest" || outcome.protocol === "http") {
     if (outcome.route !== undefined) attributes[ATTR_HTTP_ROUTE] = outcome.route;
-    span.updateName(outcome.route === undefined ? method : `${method} ${outcome.route}`);
+    const name = method === "_OTHER" ? "HTTP" : method;
+    span.updateName(outcome.route === undefined ? name : `${name} ${outcome.route}`);
     if (status !== undefined && status >= 400) errorType = outcome.reason ?? String(status);
   } else if (outcome.route !== undefined) {
     span.updateName(outcome.route);
@@ -196,9 +204,9 @@ export async function startTracing(settings: TracingSettings, parts: TracingPart
   return {
     call(req, res, handle) {
       const parent = settings.propagate ? propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter) : ROOT_CONTEXT;
-      const method = req.method ?? "GET";
+      const method = knownMethod(req.method ?? "GET");
       const span = tracer.startSpan(
-        method,
+        method === "_OTHER" ? "HTTP" : method,
         {
           kind: SpanKind.SERVER,
           attributes: {

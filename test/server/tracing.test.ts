@@ -217,6 +217,18 @@ describe("tracing on", () => {
     expect(await waitForRequestLine("traced-rest")).toMatchObject({ trace_id: traceOf(span), span_id: idOf(span) });
   });
 
+  // OpenTelemetry's HTTP conventions: a method outside the known set is _OTHER, named HTTP. Taken
+  // as sent, any HTTP/2 token (3,000 characters, sent in a byte or two once HPACK indexed it) went
+  // into the span's name and attribute, to every exporter, on every request.
+  it("a method no HTTP specification defines is _OTHER, not the client's token", async () => {
+    const { h2Request } = await import("../support/wire.ts");
+    const answer = await h2Request(h.url, "M".repeat(3000), "/auth/login", {});
+    expect(answer.status).toBe(405);
+    const span = await serverSpan("HTTP");
+    expect(span.attributes["http.request.method"]).toBe("_OTHER");
+    expect(JSON.stringify(span.attributes)).not.toContain("MMMM");
+  });
+
   it("puts the call's trace id on every log line written during the call", async () => {
     // Spending a refresh token twice (no grace here) is reuse: the session is revoked and a
     // warning is logged inside the call.
