@@ -19,8 +19,14 @@ describe("configuration", () => {
       parallelism: 1,
       maxConcurrent: availableParallelism(),
       maxWaiting: 128 * availableParallelism(),
+      maxPerClient: 8 * availableParallelism(),
     });
-    expect(loadConfig({ ARGON2_MAX_CONCURRENT: "3" }, noFiles).argon2).toMatchObject({ maxConcurrent: 3, maxWaiting: 384 });
+    expect(loadConfig({ ARGON2_MAX_CONCURRENT: "3" }, noFiles).argon2).toMatchObject({
+      maxConcurrent: 3,
+      maxWaiting: 384,
+      maxPerClient: 24,
+    });
+    expect(loadConfig({ ARGON2_MAX_PER_CLIENT: "4" }, noFiles).argon2.maxPerClient).toBe(4);
     expect(loadConfig({ ARGON2_MAX_WAITING: "10" }, noFiles).argon2.maxWaiting).toBe(10);
     expect(c.jwt.accessTokenTtlSeconds).toBe(900);
     expect(c.jwt.accessTokenCacheSize).toBe(10_000);

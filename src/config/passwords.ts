@@ -10,9 +10,11 @@ export interface Argon2Settings {
   maxConcurrent: number;
   /** Hashes that may wait for a place; more are refused at once (src/passwords/hasher.ts). */
   maxWaiting: number;
+  /** Password checks one client network (or session) may have under way at once (src/passwords/check.ts). */
+  maxPerClient: number;
 }
 
-/** ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM, ARGON2_MAX_CONCURRENT, ARGON2_MAX_WAITING. */
+/** ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM, ARGON2_MAX_CONCURRENT, ARGON2_MAX_WAITING, ARGON2_MAX_PER_CLIENT. */
 export function argon2(env: Env, cpus = availableParallelism()): Argon2Settings {
   const maxConcurrent = int(env, "ARGON2_MAX_CONCURRENT", cpus, 1, 1024);
   return {
@@ -24,6 +26,8 @@ export function argon2(env: Env, cpus = availableParallelism()): Argon2Settings 
     maxConcurrent,
     // 128 a place: about 2.5 s of hashing (20 ms each) before the last one starts.
     maxWaiting: int(env, "ARGON2_MAX_WAITING", 128 * maxConcurrent, 1, 1_000_000),
+    // 8 a place: a sixteenth of the queue, so that it takes sixteen networks to fill it.
+    maxPerClient: int(env, "ARGON2_MAX_PER_CLIENT", 8 * maxConcurrent, 1, 1_000_000),
   };
 }
 

@@ -48,6 +48,8 @@ export interface PasswordCheckDeps {
   limits: PasswordLimits;
   /** Hears of the locks a wrong guess sets. */
   events: Pick<SecurityEvents, "locked">;
+  /** Checks one client network (or one session) may have under way at once (ARGON2_MAX_PER_CLIENT). */
+  maxPerClient: number;
 }
 
 /**
@@ -143,7 +145,31 @@ const rateLimited = (retryAfterSeconds: number) =>
  */
 export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
   const { hasher } = deps;
+  /**
+   * The checks under way for each client network (or session), to give each its share of the
+   * hashing queue. A right password takes back its place in every guessing counter, so one client
+   * with one account could repeat Login without end, each a 20 ms argon2id hash: a few hundred at
+   * once (one HTTP/2 connection) filled the queue, and every other client's sign-in was refused
+   * as busy. At ARGON2_MAX_PER_CLIENT under way, its next is refused the same way (RATE_LIMITED,
+   * retry in a second, no guess counted) before anything is counted or read. Per process, as the
+   * queue is; an entry lives while its checks do.
+   */
+  const underWay = new Map<string, number>();
   return async (email, given, password, from) => {
+    const client = from.kind === "session" ? `session:${from.sessionId}` : clientNetwork(from.address);
+    const running = underWay.get(client) ?? 0;
+    if (running >= deps.maxPerClient) throw new HashingBusyError();
+    underWay.set(client, running + 1);
+    try {
+      return await checkUnderLimits(email, given, password, from);
+    } finally {
+      const left = (underWay.get(client) ?? 1) - 1;
+      if (left === 0) underWay.delete(client);
+      else underWay.set(client, left);
+    }
+  };
+
+  async function checkUnderLimits(...[email, given, password, from]: Parameters<PasswordCheck>): Promise<boolean> {
     const taken: Counter[] = [];
     /** The counters this guess locked: the locks stand unless the guess is forgiven below. */
     const locked: PasswordLockScope[] = [];
@@ -187,5 +213,5 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
     } finally {
       if (!forgiven) for (const scope of locked) deps.events.locked("password", scope);
     }
-  };
+  }
 }

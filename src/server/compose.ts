@@ -236,7 +236,14 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       refreshReuseGraceSeconds: config.refreshReuseGraceSeconds,
     },
   });
-  const checkPassword = createPasswordCheck({ attempts: store.attempts, clock, hasher, limits: passwordLimits(config), events });
+  const checkPassword = createPasswordCheck({
+    attempts: store.attempts,
+    clock,
+    hasher,
+    limits: passwordLimits(config),
+    events,
+    maxPerClient: config.argon2.maxPerClient,
+  });
   // Wrong second factors, TOTP codes and passkeys alike, count toward one lock per account.
   const secondFactorAttempts = {
     maxFailures: config.twoFactor.maxFailures,

@@ -75,3 +75,41 @@ describe("a reset that finds the hashing queue full", () => {
     }
   });
 });
+
+describe("one client's share of the hashing queue (ARGON2_MAX_PER_CLIENT)", () => {
+  it("a client with the right password cannot fill the queue: its checks over the share are refused as busy, others' are not", async () => {
+    const cheap = await createCheapHasher();
+    // Verifications wait until the test lets them go: the checks stay under way meanwhile.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    const hasher: PasswordHasher = {
+      ...cheap,
+      verify: async (h, p) => (holding ? held.then(() => cheap.verify(h, p)) : cheap.verify(h, p)),
+    };
+    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", ARGON2_MAX_PER_CLIENT: "2" }, undefined, undefined, hasher);
+    try {
+      const email = "share@example.com";
+      await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+      const signIn = (ipAddress: string) => s.ops.signIn.login({ email, password, rememberMe: false }, { ...s.client, ipAddress });
+      holding = true;
+      const flooder = "2001:db8:1:2::7";
+      const first = [signIn(flooder), signIn("2001:db8:1:2::8")]; // one /64: one client
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Over the share: refused at once, nothing counted for the client.
+      expect(await outcome(signIn("2001:db8:1:2::9"))).toBe("RATE_LIMITED");
+      expect(await s.store.attempts.get("password-address:2001:db8:1:2::/64", s.clock.now())).toEqual({ failures: 2, lockedUntil: null });
+      // Another client is not refused.
+      const other = signIn("198.51.100.20");
+      holding = false;
+      release();
+      for (const result of await Promise.all([...first, other])) expect(result.state).toBe("signed_in");
+      // Its share is back once its checks are done.
+      expect((await signIn(flooder)).state).toBe("signed_in");
+    } finally {
+      await s.close();
+    }
+  });
+});
