@@ -383,12 +383,26 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
       await twoFactor.confirmIdentity(caller, user, proof, client);
       if (id === passwordMethodId) {
+        // Only over the password checked, and only while the caller's session still passes the
+        // cutoff: a security change that ended it since it was authenticated (RevokeOtherSessions,
+        // an administrator's sign-out) must not be followed by this removal, whose cutoff keeps
+        // the caller and would end the session that made that change.
         const updated = await store.users.update(
           user.id,
           { passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() },
-          { ifPasswordHash: user.passwordHash, endSessions: { keep: caller.sessionId } },
+          {
+            ifPasswordHash: user.passwordHash,
+            ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user },
+            endSessions: { keep: caller.sessionId },
+          },
         );
-        if (updated === null) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
+        if (updated === null) {
+          const now = await store.users.findById(user.id);
+          if (now !== null && now.passwordHash === user.passwordHash) {
+            throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+          }
+          throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
+        }
         // Put back only while no other password was set since (the sessions it ended stay ended).
         const { passwordHash, passwordUpdatedAt } = user;
         await keepOneSignInMethod(store, user.id, () =>

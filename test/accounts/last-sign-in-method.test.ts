@@ -132,3 +132,40 @@ describe("removing a way in ends the caller's other sessions", () => {
     expect(await reasonOf(svc.ops.sessions.authenticate({ bearer: accessToken }))).toBe("OK");
   });
 });
+
+// A removal authenticated before a security change that ended its session (the caller it holds
+// carries the generation from before): it must not land. The password's removal is one write with
+// a cutoff that keeps the caller, so landing it would end the session that made the change (and
+// revive the caller's where the change's cleanup had not yet marked it revoked): it must be
+// conditional on the caller passing the cutoff, as endOtherSessions (passkey, provider) is.
+describe.each(stores)("removing the password from a session cut off meanwhile (%s)", (_name, makeStore) => {
+  const cutoffs = {
+    "the owner's RevokeOtherSessions": async (svc: InProcess, owner: string) => {
+      await svc.ops.sessions.revokeOthers(await svc.ops.sessions.authenticate({ bearer: owner }));
+    },
+    "an administrator's SignOutEverywhere": async (svc: InProcess, owner: string) => {
+      const { userId } = await svc.ops.sessions.authenticate({ bearer: owner });
+      await svc.ops.sessions.endAllOf(userId, { updatedAt: svc.clock.now() });
+    },
+  };
+
+  it.each(Object.keys(cutoffs) as (keyof typeof cutoffs)[])(
+    "after %s: SESSION_REVOKED, the password stays, no session revived",
+    async (what) => {
+      const clock = new TestClock();
+      s = await startService(env, makeStore(clock), clock);
+      const svc = s;
+      const { caller, accessToken } = await account(svc, 200 + Object.keys(cutoffs).indexOf(what));
+      const signedIn = await svc.ops.signIn.login({ email: caller.user.email, password, rememberMe: false }, svc.client);
+      if (signedIn.state !== "signed_in") throw new Error("expected a session");
+      // The attacker's UnlinkAccount has been authenticated (`caller`); then the change lands.
+      await cutoffs[what](svc, signedIn.tokens.accessToken);
+
+      expect(await reasonOf(svc.ops.accounts.unlinkAccount(caller, "password", noReauthentication, svc.client))).toBe("SESSION_REVOKED");
+      expect((await svc.store.users.findById(caller.userId))?.passwordHash).not.toBeNull();
+      expect(await reasonOf(svc.ops.sessions.authenticate({ bearer: accessToken }))).toBe("SESSION_REVOKED");
+      const ownerAfter = what === "the owner's RevokeOtherSessions" ? "OK" : "SESSION_REVOKED";
+      expect(await reasonOf(svc.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken }))).toBe(ownerAfter);
+    },
+  );
+});

@@ -430,6 +430,37 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.users.update(uid("usr"), {}, { ifSessionPasses: { sessionId: newer, generation: 3 } })).toBeNull();
       });
 
+      it("update with ifPasswordHash and ifSessionPasses together applies only while both hold", async () => {
+        const user = makeUser(now);
+        await store.users.insert(user);
+        const [old, kept] = [uid("ses"), uid("ses")];
+        const ended = await store.users.update(user.id, {}, { endSessions: { keep: kept } });
+        const remove = { passwordHash: null, passwordUpdatedAt: null };
+        // The hash still holds, the session does not.
+        expect(
+          await store.users.update(user.id, remove, {
+            ifPasswordHash: user.passwordHash,
+            ifSessionPasses: { sessionId: old, generation: 0 },
+            endSessions: { keep: old },
+          }),
+        ).toBeNull();
+        // The session passes, the hash is another.
+        expect(
+          await store.users.update(user.id, remove, {
+            ifPasswordHash: "$argon2id$other",
+            ifSessionPasses: { sessionId: kept, generation: 0 },
+            endSessions: { keep: kept },
+          }),
+        ).toBeNull();
+        expect(await store.users.findById(user.id)).toEqual(ended);
+        const both = await store.users.update(user.id, remove, {
+          ifPasswordHash: user.passwordHash,
+          ifSessionPasses: { sessionId: kept, generation: 0 },
+          endSessions: { keep: kept },
+        });
+        expect(both).toMatchObject({ passwordHash: null, sessionCutoff: { generation: 2, keptSessionId: kept } });
+      });
+
       it("update with ifPasswordHash applies only while the stored hash is still that one", async () => {
         const user = makeUser(now);
         await store.users.insert(user);
