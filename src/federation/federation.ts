@@ -123,6 +123,13 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     if (linked !== null) {
       const user = await store.users.findById(linked.userId);
       if (user === null) throw signInFailed();
+      // The link is this sign-in's proof, and the user (with the session cutoff the session opens
+      // under) was read after it: an UnlinkAccount between the two reads ends the other sessions
+      // before that read, and the session would be born past its cutoff. Looked up again, the link
+      // is either gone (as for a sign-in a moment later) or removed only after the user was read,
+      // and then the removal's cutoff ends the session.
+      const still = await store.providerLinks.findBySubject(provider, identity.issuer, identity.subject);
+      if (still?.id !== linked.id) return userFor(provider, identity);
       return { user, created: false };
     }
     const profile = profileOf(identity);

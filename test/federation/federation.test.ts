@@ -9,21 +9,45 @@ import { FederationService } from "../../gen/auth/v1/federation_service_pb.js";
 import { TwoFactorService } from "../../gen/auth/v1/two_factor_service_pb.js";
 import { createAuthdClients, createAuthdTransport } from "../../packages/client/src/node.ts";
 import { errorInfoFromConnectError } from "../support/error-info.ts";
-import { bearer, connectJsonTransport, grpcTransport, type Harness, startHarness } from "../support/harness.ts";
+import type { Store } from "../../src/store/port.ts";
+import { bearer, connectJsonTransport, createGate, type Gate, grpcTransport, type Harness, startHarness } from "../support/harness.ts";
 import { startTestProvider, type TestProvider } from "../support/oidc-provider.ts";
 import { rest } from "../support/rest.ts";
+import { openTestStore } from "../support/stores.ts";
 import { totp } from "../support/totp.ts";
 
 let provider: TestProvider;
 let h: Harness;
+/** Holds the next provider sign-in right after it has found the link of its subject. */
+let foundLinkGate: Gate | undefined;
 
 beforeAll(async () => {
   provider = await startTestProvider();
-  h = await startHarness({
-    OIDC_PROVIDERS: JSON.stringify([provider.settings("test")]),
-    OIDC_REDIRECT_URI: provider.redirectUri,
-    EMAIL_VERIFICATION_REQUIRED: "false",
-  });
+  const inner = await openTestStore("federation");
+  const store: Store = {
+    ...inner,
+    kind: inner.kind,
+    providerLinks: {
+      ...inner.providerLinks,
+      findBySubject: async (...args) => {
+        const found = await inner.providerLinks.findBySubject(...args);
+        const gate = found === null ? undefined : foundLinkGate;
+        if (gate !== undefined) {
+          foundLinkGate = undefined;
+          await gate.pass();
+        }
+        return found;
+      },
+    },
+  };
+  h = await startHarness(
+    {
+      OIDC_PROVIDERS: JSON.stringify([provider.settings("test")]),
+      OIDC_REDIRECT_URI: provider.redirectUri,
+      EMAIL_VERIFICATION_REQUIRED: "false",
+    },
+    store,
+  );
 });
 
 afterAll(async () => {
@@ -197,6 +221,35 @@ describe("sign-in with an OpenID Connect provider", () => {
     const fresh = await signInWith(c, subject);
     expect(fresh.accountCreated).toBe(true);
     expect(fresh.user?.id).not.toBe(reg.user?.id);
+  });
+
+  it("a sign-in that found the link before the owner unlinked it does not sign in to the owner's account", async () => {
+    const c = browser();
+    const email = newEmail();
+    const reg = await c.auth.register({ email, password: "correct horse battery staple 6", displayName: "Unlinker" });
+    const token = reg.tokens?.accessToken ?? "";
+    const subject = provider.person({ email: newEmail(), email_verified: true });
+    const started = await c.federation.startProviderLink({ provider: "test" }, bearer(token));
+    const linked = await c.federation.finishProviderLink(
+      { state: started.state, callbackUrl: await provider.signIn(started.authorizationUrl, subject) },
+      bearer(token),
+    );
+    // Whoever holds the provider account signs in; the sign-in is held once it has found the link...
+    const { state, callbackUrl } = await throughProvider(c, subject);
+    foundLinkGate = createGate();
+    const held = foundLinkGate;
+    const attack = c.federation.finishProviderSignIn({ state, callbackUrl });
+    await held.reached;
+    // ...while the owner unlinks that provider (which ends every session but the owner's).
+    await c.auth.unlinkAccount({ id: linked.linkedAccount?.id ?? "" }, bearer(token));
+    held.release();
+    // As a sign-in that came a moment later: a new account of the provider's, never the owner's.
+    const result = await attack;
+    expect(result.accountCreated).toBe(true);
+    expect(result.user?.id).not.toBe(reg.user?.id);
+    const tokens = result.result.case === "tokens" ? result.result.value : undefined;
+    expect((await c.auth.getCurrentUser({}, bearer(tokens?.accessToken ?? ""))).user?.id).toBe(result.user?.id);
+    expect((await c.auth.listLinkedAccounts({}, bearer(token))).accounts.map((a) => a.provider)).toEqual(["password"]);
   });
 
   it("removing the password (a provider remains) ends the other sessions, as a password change does", async () => {
