@@ -7,7 +7,7 @@ import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import type { Caller, ClientInfo } from "../sessions/caller.ts";
 import type { TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
-import { cutOffOtherSessions } from "./cutoff.ts";
+import { cutOffOtherSessions, requireCallerPasses } from "./cutoff.ts";
 import { checkCode, checkDeviceName, checkSecret } from "./inputs.ts";
 import type { PendingSecrets } from "./pending.ts";
 import type { Reauthentication } from "./reauthentication.ts";
@@ -65,6 +65,8 @@ export function createDevices(deps: DevicesDeps) {
         pending,
         code,
         (next, created) => {
+          // No device joins from a session the owner's two-factor change has just ended.
+          requireCallerPasses(next, caller);
           if (next.enabledAt === null) {
             throw new AuthError("TWO_FACTOR_NOT_ENABLED", "two-factor authentication is not enabled for this account");
           }

@@ -284,6 +284,38 @@ describe("security changes racing each other", () => {
     );
   });
 
+  it("an AddDevice whose caller was cut off meanwhile by a two-factor change does not add the device", async () => {
+    const email = "race-add-device@example.com";
+    await d.call("AuthService/Register", { email, password });
+    const owner = (await d.call("AuthService/Login", { email, password })).tokens;
+    const setup = await d.call("TwoFactorService/Setup", {}, owner.accessToken);
+    await d.call("TwoFactorService/Enable", { code: totp(setup.secret, h.clock.now()) }, owner.accessToken);
+    h.clock.advance(30_000);
+    const second = await d.call("TwoFactorService/Setup", { password, additionalDevice: true }, owner.accessToken);
+    const ownersSecond = (
+      await d.call("TwoFactorService/AddDevice", { secret: second.secret, code: totp(second.secret, h.clock.now()) }, owner.accessToken)
+    ).device.id;
+    h.clock.advance(30_000);
+    const attacker = (await d.call("AuthService/Login", { email, password, loginCode: totp(setup.secret, h.clock.now()) })).tokens;
+    const extra = await d.call("TwoFactorService/Setup", { password, additionalDevice: true }, attacker.accessToken);
+    // The attacker's AddDevice is authenticated, then held at its next read of the record...
+    twoFactorReadGate = { gate: createGate(), remaining: 2 };
+    const held = twoFactorReadGate.gate;
+    const attack = d.call(
+      "TwoFactorService/AddDevice",
+      { secret: extra.secret, code: totp(extra.secret, h.clock.now()) },
+      attacker.accessToken,
+    );
+    await held.reached;
+    // ...while the owner removes a device, which ends every other session, the attacker's too.
+    await d.call("TwoFactorService/RemoveDevice", { deviceId: ownersSecond }, owner.accessToken);
+    held.release();
+    const f = await failure(attack);
+    expect([f.code, f.reason]).toEqual(["unauthenticated", "SESSION_REVOKED"]);
+    await expectAlive(owner);
+    expect((await d.call("TwoFactorService/ListDevices", {}, owner.accessToken)).devices).toHaveLength(1);
+  });
+
   it("a RevokeOtherSessions whose caller was cut off meanwhile neither ends the others nor keeps that caller", async () => {
     const email = "race-revoke-others@example.com";
     await d.call("AuthService/Register", { email, password });
