@@ -47,6 +47,7 @@ function nginxConfig(dir: string, port: number, authd: string, upstream: number)
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }`;
   const protectedLocation = (prefix: string, name: string) => `
     location ${prefix} {
@@ -106,6 +107,8 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
   beforeAll(async () => {
     h = await startHarness({
       EMAIL_VERIFICATION_REQUIRED: "false",
+      // authd behind nginx, as the guide sets it up.
+      TRUST_PROXY_HOPS: "1",
       ROLES: '{"user": ["profile.read"], "admin": ["users.read", "users.write"], "guest": []}',
     });
     upstream = http.createServer((req, res) => {
@@ -270,6 +273,14 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
       expect(res.status, path).toBe(200);
       expect(upstream, path).not.toHaveProperty("x_auth_user_id");
     }
+  });
+
+  it("authd logs the client's own address, not an X-Forwarded-For the client wrote", async () => {
+    const { accessToken } = await signIn("nginx-xff@example.com");
+    const { res } = await through("/hello", { authorization: `Bearer ${accessToken}`, "x-forwarded-for": "203.0.113.66" });
+    expect(res.status).toBe(200);
+    const checks = h.logs.filter((l) => l.msg === "request" && l.path === "/auth/forward");
+    expect(checks.at(-1)?.clientIp).toBe("127.0.0.1");
   });
 
   it("a permission the location requires and the caller lacks: 403 from nginx", async () => {
