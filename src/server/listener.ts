@@ -247,8 +247,11 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
    * unless it holds a long-lived request. Health/Watch answers only when the serving status
    * changes, and a client's pings never reach Node's timer (nghttp2 answers them itself), so a
    * watch that saw no change for the whole timeout was cut with its connection. Such a connection
-   * is looked at again a timeout later: Node's own listener on it was a `once`, and its timer
-   * firing with no listener does nothing, so it would never be closed for idleness again.
+   * is looked at again a timeout later. An HTTP/2 session's own listener was a `once`, and its
+   * timer firing with no listener does nothing, so it is given one again; an HTTP/1.1 socket's
+   * (Node's socketOnTimeout, which emits the server's 'timeout') stays, so its timer alone is
+   * re-armed: a listener added at every timeout was one more each time (MaxListenersExceeded
+   * after ten, and as many calls here as listeners at each timeout).
    */
   const onIdle = (connection: http2.Http2Session | net.Socket): void => {
     if (connection.destroyed) return;
@@ -256,7 +259,8 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
       connection.destroy();
       return;
     }
-    connection.setTimeout(idleTimeoutMs, () => onIdle(connection));
+    if (connection instanceof net.Socket) connection.setTimeout(idleTimeoutMs);
+    else connection.setTimeout(idleTimeoutMs, () => onIdle(connection));
   };
 
   let inner: net.Server;

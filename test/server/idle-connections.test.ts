@@ -141,6 +141,23 @@ describe("idle connections over TLS", () => {
     expect(await within(watching.closed, idleMs * 6)).toBe(false);
   });
 
+  it("a quiet HTTP/1.1 Health/Watch gathers no idle-timeout listener at each timeout", async () => {
+    // Node's socketOnTimeout stays on an HTTP/1.1 socket and emits the server's 'timeout' again;
+    // a listener added at each timeout as well was one more every time.
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      const watching = await h1Request("/grpc.health.v1.Health/Watch", Buffer.concat([Buffer.from([0, 0, 0, 0, 2]), Buffer.from("{}")]));
+      expect(watching.status).toBe(200);
+      // Fifteen timeouts: at the eleventh listener Node warns of a leak.
+      expect(await within(watching.closed, idleMs * 15)).toBe(false);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.includes("timeout listeners"))).toEqual([]);
+  });
+
   it("an HTTP/2 Health/Watch over TLS keeps its session past the timeout", async () => {
     const session = http2.connect(`https://127.0.0.1:${h.server.port}`, { ca });
     session.on("error", () => undefined);
