@@ -233,7 +233,8 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (nextRaw.length === 0) throw new AuthError("INVALID_ARGUMENT", "new_password is required", { field: "new_password" });
       const user = await requireUser(caller);
       // Counted under the caller's session: strangers guessing at the address cannot refuse it.
-      if (!(await checkPassword(user.email, user, current, { kind: "session", sessionId: caller.sessionId }))) {
+      const from = { kind: "session", sessionId: caller.sessionId, address: client.ipAddress } as const;
+      if (!(await checkPassword(user.email, user, current, from))) {
         throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
       }
       const next = await deps.passwordPolicy("new_password", nextRaw, user);

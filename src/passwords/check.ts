@@ -48,7 +48,7 @@ export interface PasswordCheckDeps {
   limits: PasswordLimits;
   /** Hears of the locks a wrong guess sets. */
   events: Pick<SecurityEvents, "locked">;
-  /** Checks one client network (or one session) may have under way at once (ARGON2_MAX_PER_CLIENT). */
+  /** Checks one client network may have under way at once (ARGON2_MAX_PER_CLIENT). */
   maxPerClient: number;
 }
 
@@ -58,12 +58,13 @@ export interface PasswordCheckDeps {
  * - a device: a client whose token is genuine for this email (tokens/devices.ts). Whether it is
  *   still current (not voided by a reset or a sign-out everywhere) needs the account, so
  *   `isCurrentFor` is asked after the lookup; a voided token's holder is then a stranger too;
- * - a session: a signed-in caller re-entering the password (ChangePassword, step-up proofs).
+ * - a session: a signed-in caller re-entering the password (ChangePassword, step-up proofs);
+ *   `address` is the request's, for the client's share of the hashing queue only.
  */
 export type GuessSource =
   | { kind: "stranger"; address: string }
   | { kind: "device"; address: string; deviceId: string; isCurrentFor: (user: UserRecord | null) => boolean }
-  | { kind: "session"; sessionId: string };
+  | { kind: "session"; sessionId: string; address: string };
 
 /** The guessing-limit key of an address's password from strangers (an account's, or a would-be account's). */
 export const passwordAttemptKey = (email: string): string => `password:${email}`;
@@ -146,17 +147,19 @@ const rateLimited = (retryAfterSeconds: number) =>
 export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
   const { hasher } = deps;
   /**
-   * The checks under way for each client network (or session), to give each its share of the
-   * hashing queue. A right password takes back its place in every guessing counter, so one client
-   * with one account could repeat Login without end, each a 20 ms argon2id hash: a few hundred at
-   * once (one HTTP/2 connection) filled the queue, and every other client's sign-in was refused
-   * as busy. At ARGON2_MAX_PER_CLIENT under way, its next is refused the same way (RATE_LIMITED,
-   * retry in a second, no guess counted) before anything is counted or read. Per process, as the
-   * queue is; an entry lives while its checks do.
+   * The checks under way for each client network, to give each its share of the hashing queue. A
+   * right password takes back its place in every guessing counter, so one client with one account
+   * could repeat Login without end, each a 20 ms argon2id hash: a few hundred at once (one HTTP/2
+   * connection) filled the queue, and every other client's sign-in was refused as busy. At
+   * ARGON2_MAX_PER_CLIENT under way, its next is refused the same way (RATE_LIMITED, retry in a
+   * second, no guess counted) before anything is counted or read. A signed-in caller's checks are
+   * its network's too, not its session's: one client may hold up to MAX_SESSIONS_PER_USER sessions
+   * of one account (a sign-in each), and a share per session was that many shares. Per process, as
+   * the queue is; an entry lives while its checks do.
    */
   const underWay = new Map<string, number>();
   return async (email, given, password, from) => {
-    const client = from.kind === "session" ? `session:${from.sessionId}` : clientNetwork(from.address);
+    const client = clientNetwork(from.address);
     const running = underWay.get(client) ?? 0;
     if (running >= deps.maxPerClient) throw new HashingBusyError();
     underWay.set(client, running + 1);

@@ -229,7 +229,11 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
 
   router.service(TwoFactorService, {
     async setup(req, ctx) {
-      const e = await twoFactor.setup(await caller(ctx), { password: req.password, additionalDevice: req.additionalDevice });
+      const e = await twoFactor.setup(
+        await caller(ctx),
+        { password: req.password, additionalDevice: req.additionalDevice },
+        clientInfo(ctx),
+      );
       return { ...enrolmentMessage(e), existing: e.existing };
     },
     async enable(req, ctx) {
@@ -266,7 +270,7 @@ export function registerAuthServices(router: ConnectRouter, ops: Operations): vo
       };
     },
     async reset(req, ctx) {
-      return enrolmentMessage(await twoFactor.reset(await caller(ctx), req.password));
+      return enrolmentMessage(await twoFactor.reset(await caller(ctx), req.password, clientInfo(ctx)));
     },
     async listDevices(_req, ctx) {
       return { devices: (await twoFactor.listDevices(await caller(ctx))).map(deviceMessage) };

@@ -25,10 +25,14 @@ export function createStepUp(deps: StepUpDeps) {
   const { load } = deps.records;
   const { checkProof, prove } = deps.proofs;
 
-  /** The signed-in caller's password, counted under their session (passwords/check.ts), not strangers' limits. */
-  async function passwordProof(caller: Caller, user: UserRecord, raw: string, field = "password"): Promise<void> {
+  /**
+   * The signed-in caller's password, counted under their session (passwords/check.ts), not
+   * strangers' limits; `client` is the request's, whose network's share of the hashing queue it takes.
+   */
+  async function passwordProof(caller: Caller, user: UserRecord, raw: string, client: ClientInfo, field = "password"): Promise<void> {
     const password = checkPresentedPassword(field, raw);
-    if (!(await checkPassword(user.email, user, password, { kind: "session", sessionId: caller.sessionId }))) {
+    const from = { kind: "session", sessionId: caller.sessionId, address: client.ipAddress } as const;
+    if (!(await checkPassword(user.email, user, password, from))) {
       throw new AuthError("INVALID_CREDENTIALS", "the password is wrong", { field });
     }
   }
@@ -60,7 +64,7 @@ export function createStepUp(deps: StepUpDeps) {
       // Nothing this account can prove here (no password, no second factor): only a new sign-in.
       throw new AuthError("REAUTHENTICATION_REQUIRED", "this change needs a recent sign-in: sign in again");
     }
-    if (hasPassword) await passwordProof(caller, user, proof.password, "reauthentication.password");
+    if (hasPassword) await passwordProof(caller, user, proof.password, client, "reauthentication.password");
     if (factor !== undefined) await prove(user, factor, client);
   }
 

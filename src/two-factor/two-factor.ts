@@ -133,7 +133,11 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return { enabled: record.enabledAt !== null, generation: record.sessionCutoff.generation };
     },
 
-    async setup(caller: Caller, input: { password: string; additionalDevice: boolean; passwordRequired?: boolean }): Promise<Enrolment> {
+    async setup(
+      caller: Caller,
+      input: { password: string; additionalDevice: boolean; passwordRequired?: boolean },
+      client: ClientInfo = unknownClient,
+    ): Promise<Enrolment> {
       const user = await requireUser(caller);
       const record = await load(user.id);
       const state = enrolmentState(record, clock.now());
@@ -147,11 +151,11 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
           enabled ? "password is required while two-factor authentication is enabled" : "password is required",
         );
       }
-      if (input.password.length > 0) await passwordProof(caller, user, input.password);
+      if (input.password.length > 0) await passwordProof(caller, user, input.password, client);
       // Turning it on, without the password: only from a recent sign-in. A thief with an access
       // token alone would otherwise enrol their own authenticator, which outlives a password reset
       // (the mailbox does not prove the second factor) and locks the owner out for good.
-      else if (!enabled) await confirmIdentity(caller, user, noReauthentication, unknownClient);
+      else if (!enabled) await confirmIdentity(caller, user, noReauthentication, client);
       if (!enabled) return newPending(user, "enrol");
       if (input.additionalDevice) return newPending(user, "device");
       const primary = record.devices[0];
@@ -208,7 +212,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       }
       const user = await requireUser(caller);
       await requireEnabled(user.id);
-      if (input.password.length > 0) await passwordProof(caller, user, input.password);
+      if (input.password.length > 0) await passwordProof(caller, user, input.password, client);
       else await prove(user, checkProof({ code: input.code, recoveryCode: input.recoveryCode }, "code", "recovery_code"), client);
       await mutate(user.id, (record) => {
         const next = { ...emptyRecord(user.id), version: record.version, sessionCutoff: record.sessionCutoff };
@@ -255,10 +259,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       return true;
     },
 
-    async reset(caller: Caller, rawPassword: string): Promise<Enrolment> {
+    async reset(caller: Caller, rawPassword: string, client: ClientInfo = unknownClient): Promise<Enrolment> {
       const user = await requireUser(caller);
       await requireEnabled(user.id);
-      await passwordProof(caller, user, rawPassword);
+      await passwordProof(caller, user, rawPassword, client);
       return newPending(user, "replace");
     },
 

@@ -113,3 +113,48 @@ describe("one client's share of the hashing queue (ARGON2_MAX_PER_CLIENT)", () =
     }
   });
 });
+
+describe("one client's share, signed in", () => {
+  it("a client cannot multiply its share by holding several sessions of one account", async () => {
+    const cheap = await createCheapHasher();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    let underWay = 0;
+    const hasher: PasswordHasher = {
+      ...cheap,
+      verify: async (h, p) => {
+        if (!holding) return cheap.verify(h, p);
+        underWay++;
+        return held.then(() => cheap.verify(h, p));
+      },
+    };
+    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", ARGON2_MAX_PER_CLIENT: "2" }, undefined, undefined, hasher);
+    try {
+      const email = "sessions-share@example.com";
+      await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+      // One client network signs in four times: four sessions of one account.
+      const callers = [];
+      for (let i = 0; i < 4; i++) {
+        const signedIn = await s.ops.signIn.login({ email, password, rememberMe: false }, s.client);
+        if (signedIn.state !== "signed_in") throw new Error("expected a session");
+        callers.push(await s.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken }));
+      }
+      holding = true;
+      // The right password and a new one the policy refuses: a check that changes nothing, at will.
+      const calls = callers.flatMap((caller) =>
+        [0, 1].map(() => outcome(s.ops.accounts.changePassword(caller, password, "short", s.client))),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // At most its share of checks under way at once, however many sessions it holds.
+      expect(underWay).toBeLessThanOrEqual(2);
+      holding = false;
+      release();
+      await Promise.all(calls);
+    } finally {
+      await s.close();
+    }
+  });
+});

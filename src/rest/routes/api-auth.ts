@@ -132,7 +132,11 @@ export const apiAuthRoutes: Route[] = [
     body: { password: "string" },
     returns: ["success", "data.secret", "data.qr_code"],
     async run(input, ops) {
-      const e = await ops.twoFactor.setup(await input.caller(), { password: input.body.str("password"), additionalDevice: false });
+      const e = await ops.twoFactor.setup(
+        await input.caller(),
+        { password: input.body.str("password"), additionalDevice: false },
+        input.client,
+      );
       return { data: { secret: e.secret, qr_code: e.qrCodeDataUrl, otpauth_url: e.otpauthUrl } };
     },
   },
@@ -175,11 +179,11 @@ export const apiAuthRoutes: Route[] = [
     body: { password: "string" },
     returns: ["otpauthUrl", "qrCodeDataURL", "message"],
     async run(input, ops) {
-      const e = await ops.twoFactor.setup(await input.caller(), {
-        password: input.body.str("password"),
-        additionalDevice: false,
-        passwordRequired: true,
-      });
+      const e = await ops.twoFactor.setup(
+        await input.caller(),
+        { password: input.body.str("password"), additionalDevice: false, passwordRequired: true },
+        input.client,
+      );
       return {
         fields: { ...enrolmentCamel(e), qrCodeDataURL: e.qrCodeDataUrl, existing: e.existing },
         message: e.existing ? "2FA is already enabled; this is the existing secret" : "Scan the QR code, then confirm with a code",
@@ -208,7 +212,7 @@ export const apiAuthRoutes: Route[] = [
     body: { password: "string" },
     returns: ["message", "otpauthUrl", "qrCodeDataURL"],
     async run(input, ops) {
-      const e = await ops.twoFactor.reset(await input.caller(), input.body.str("password"));
+      const e = await ops.twoFactor.reset(await input.caller(), input.body.str("password"), input.client);
       return { fields: { ...enrolmentCamel(e), qrCodeDataURL: e.qrCodeDataUrl }, message: "2FA reset successfully" };
     },
   },

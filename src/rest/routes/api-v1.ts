@@ -140,7 +140,11 @@ export const apiV1Routes: Route[] = [
     body: { password: "string" },
     returns: ["data.otpAuthUrl", "data.qrCode", "message"],
     async run(input, ops) {
-      const e = await ops.twoFactor.setup(await input.caller(), { password: input.body.str("password"), additionalDevice: false });
+      const e = await ops.twoFactor.setup(
+        await input.caller(),
+        { password: input.body.str("password"), additionalDevice: false },
+        input.client,
+      );
       return { data: { otpAuthUrl: e.otpauthUrl, qrCode: e.qrCodeDataUrl, secret: e.secret }, message: "Scan QR and verify OTP" };
     },
   },

@@ -91,7 +91,7 @@ export const rootAuthTotpRoutes: Route[] = [
       "A new TOTP secret to enable 2FA with /totp/enable. While 2FA is on, a new secret needs the password, which a GET cannot carry: 400 (use POST /api/auth/2fa/generate or the RPC)",
     returns: ["secret", "qrCodeUrl"],
     async run(input, ops) {
-      const e = await ops.twoFactor.setup(await input.caller(), { password: "", additionalDevice: true });
+      const e = await ops.twoFactor.setup(await input.caller(), { password: "", additionalDevice: true }, input.client);
       return { fields: { secret: e.secret, qrCodeUrl: e.otpauthUrl, qrCodeDataUrl: e.qrCodeDataUrl } };
     },
   },
