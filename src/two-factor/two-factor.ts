@@ -193,6 +193,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         },
         name,
       );
+      // A new set of devices, its first code just proven: wrong codes of the devices it replaced
+      // no longer count in a row (proof.ts), or the owner who answered guessing by replacing the
+      // authenticator would find its codes refused for the rest of the 30 days.
+      for (const key of twoFactorAttemptKeys(user.id)) await store.attempts.clear(key);
       const revokedSessionCount = await revokeOthers(caller);
       deps.log.info({ userId: user.id, reset: enabled }, "two-factor authentication enabled");
       deps.notifier.notify(user, enabled ? "two_factor_reset" : "two_factor_enabled", client);

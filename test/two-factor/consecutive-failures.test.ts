@@ -101,6 +101,18 @@ describe("wrong TOTP codes in a row", () => {
     expect((await h.store.attempts.get(`2fa-in-a-row:${userId}`, h.clock.now())).failures).toBe(inARow);
   });
 
+  it("a new authenticator the owner confirms (a Reset) is not refused for the old one's wrong codes", async () => {
+    const email = "replaced@example.com";
+    const { secret, token } = await enrolled(email);
+    await guess(email, secret, inARow);
+    // The owner, told of the guessing, replaces the authenticator from a session it holds.
+    const reset = await d.call("TwoFactorService/Reset", { password }, token);
+    await d.call("TwoFactorService/Enable", { code: totp(reset.secret, h.clock.now()) }, token);
+    h.clock.advance(30_000);
+    // A code of the new secret, which Enable has just seen proven, signs in.
+    expect((await signIn(email, { loginCode: totp(reset.secret, h.clock.now()) })).tokens.accessToken).toBeTruthy();
+  });
+
   it("recovery codes, beyond guessing, do not count in a row", async () => {
     const email = "recovery-guesses@example.com";
     const { userId, secret } = await enrolled(email);
