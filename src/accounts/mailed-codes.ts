@@ -40,7 +40,8 @@ export function createMailedCodes(deps: MailedCodesDeps) {
       createdAt: now,
       expiresAt: addSeconds(now, ttl),
     });
-    const life = ttl < 3600 ? `${Math.round(ttl / 60)} minutes` : ttl === 3600 ? "1 hour" : `${Math.round(ttl / 360) / 10} hours`;
+    const [amount, unit] = ttl < 3600 ? [Math.round(ttl / 60), "minute"] : [Math.round(ttl / 360) / 10, "hour"];
+    const life = `${amount} ${unit}${amount === 1 ? "" : "s"}`;
     const [subject, text] =
       purpose === "email_verification"
         ? [

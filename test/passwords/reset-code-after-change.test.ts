@@ -69,5 +69,21 @@ describe("the reset mail says how long its code lives", () => {
       s.close();
       await short.close();
     }
+    // A minute, and an hour and a bit, in the singular.
+    for (const [ttl, says] of [
+      ["60", "It expires in 1 minute."],
+      ["3700", "It expires in 1 hour."],
+    ]) {
+      const other = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", PASSWORD_RESET_TTL_SECONDS: ttl as string });
+      const o = fetchDriver(other.url, "reset-after-change");
+      try {
+        await o.call("AuthService/Register", { email, password: "correct horse battery staple" });
+        await o.call("AuthService/RequestPasswordReset", { email });
+        expect((await other.mail(email, "password_reset")).text).toContain(says);
+      } finally {
+        o.close();
+        await other.close();
+      }
+    }
   });
 });
