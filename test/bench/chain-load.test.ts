@@ -102,8 +102,10 @@ describe.skipIf(missing !== undefined).each(["h2c", "h1"] as const)("chain-load 
   it("on a schedule, times a call from when it was due, so a stall counts for every call behind it", async () => {
     stallCall = 10;
     const tokens = ["u0.0"];
-    // 100 calls a second for 0.6 s, one user: the 11th call is held 250 ms, and the 25 or so due
-    // meanwhile wait for the user. Timed from when they were started, they would look fast.
+    // 100 calls a second for 1.2 s, one user: the 11th call is held 250 ms, and the 25 or so due
+    // meanwhile wait for the user. Timed from when they were started, they would look fast. (The
+    // run is long enough for the held call to be answered inside it on a loaded machine: at 0.6 s
+    // it once was not, during the whole suite.)
     const result = await runChainLoad({
       ...at(),
       path: chain,
@@ -111,7 +113,7 @@ describe.skipIf(missing !== undefined).each(["h2c", "h1"] as const)("chain-load 
       tokens,
       connections: 1,
       warmUpMs: 0,
-      measureMs: 600,
+      measureMs: 1200,
       rate: 100,
     });
     expect(result.errors).toBe(0);
@@ -119,7 +121,7 @@ describe.skipIf(missing !== undefined).each(["h2c", "h1"] as const)("chain-load 
     expect(result.latencies.filter((ms) => ms >= 100).length).toBeGreaterThanOrEqual(8);
     // Calls are started on the schedule, not as fast as answers come (a closed loop would make
     // thousands): at most one per 10 ms of the run, and one more for rounding.
-    expect(result.answered).toBeLessThanOrEqual(61);
+    expect(result.answered).toBeLessThanOrEqual(121);
   });
 
   it("on a schedule, starts each call when it is due, not a period later", async () => {
