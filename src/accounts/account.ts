@@ -14,6 +14,26 @@ export const accountDisabled = (): AuthError => new AuthError("ACCOUNT_DISABLED"
  */
 export const emailSignInFailuresKey = (email: string): string => `email-code-consecutive:${email}`;
 
+/** The guessing-limit key of an address's mailed code (the address, whether or not it has an account). */
+export const emailCodeAttemptKey = (email: string): string => `email-code:${email}`;
+
+/**
+ * Marks an address asked for within a code's life, known or not: only such an address can have a
+ * live code, so only its wrong codes are counted (see src/sign-in/email.ts).
+ */
+export const emailCodeRequestedKey = (email: string): string => `email-code-requested:${email}`;
+
+/**
+ * Every counter email sign-in keeps under the address itself: what deleting the account clears,
+ * so that the address (kept in clear in the key) goes with it, and whoever registers it next
+ * inherits no count or lock (the one of wrong codes in a row lasts 30 days).
+ */
+export const emailSignInAttemptKeys = (email: string): string[] => [
+  emailCodeRequestedKey(email),
+  emailCodeAttemptKey(email),
+  emailSignInFailuresKey(email),
+];
+
 /**
  * A user as transports may show it: never the password hash, the session cutoff or anything
  * else only the service needs.

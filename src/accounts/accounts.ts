@@ -22,7 +22,7 @@ import { defaultRole, noCutoff, type Store, type UserPatch, type UserRecord } fr
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKeys, type TwoFactor } from "../two-factor/two-factor.ts";
-import { accountDisabled, accountView, type AccountView, emailSignInFailuresKey } from "./account.ts";
+import { accountDisabled, accountView, type AccountView, emailSignInAttemptKeys, emailSignInFailuresKey } from "./account.ts";
 import {
   addressProven,
   countSignInMethods,
@@ -269,7 +269,10 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await store.twoFactor.delete(user.id);
       await store.passkeys.deleteAllForUser(user.id);
       await store.providerLinks.deleteAllForUser(user.id);
-      for (const key of [...accountPasswordAttemptKeys(user.email), ...twoFactorAttemptKeys(user.id)]) await store.attempts.clear(key);
+      // Every counter that names the account or its address, the email sign-in ones included: the
+      // address must not outlive the account in storage, nor its next owner inherit a lock.
+      const keys = [...accountPasswordAttemptKeys(user.email), ...emailSignInAttemptKeys(user.email), ...twoFactorAttemptKeys(user.id)];
+      for (const key of keys) await store.attempts.clear(key);
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");
       deps.notifier.notify(user, "account_deleted", client);

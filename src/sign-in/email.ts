@@ -20,8 +20,8 @@
 // maxFailures guesses per mailed code and MAIL_MAX_PER_ADDRESS_PER_HOUR codes an hour (25 by
 // default). Across mails, a second count per address caps wrong codes in a row at
 // maxConsecutiveFailures (NIST SP 800-63B: at most 100 consecutive failures per account), which
-// no new mail resets: only a successful email sign-in (code or link) or a completed password
-// reset clears it, or 30 days (its window and its lock). Without it those 25 an hour would add up
+// no new mail resets: only a successful email sign-in (code or link), a completed password
+// reset or the account's deletion clears it, or 30 days (its window and its lock). Without it those 25 an hour would add up
 // to about a 20 % chance a year against one 6-digit address. A stranger can burn it on purpose:
 // that pauses sign-in by code for the address only; links (unguessable), the password, passkeys,
 // providers and resets are not affected.
@@ -42,7 +42,7 @@
 // accounts go, then its password is removed and every other session ended in one write (every
 // credential added before the address was proven). The owner adds new ones.
 import { randomInt } from "node:crypto";
-import { accountDisabled, emailSignInFailuresKey } from "../accounts/account.ts";
+import { accountDisabled, emailCodeAttemptKey, emailCodeRequestedKey, emailSignInFailuresKey } from "../accounts/account.ts";
 import { type AdminPromotionDeps, recordAdminPromotion } from "../accounts/admin-promotion.ts";
 import { addressProven, dropMethodsAddedUnproven } from "../accounts/sign-in-methods.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
@@ -105,15 +105,6 @@ export interface EmailSignInInput {
 
 const codePurpose: CodePurpose = "email_sign_in_code";
 const linkPurpose: CodePurpose = "email_sign_in_link";
-
-/** The guessing-limit key of an address's mailed code (the address, whether or not it has an account). */
-export const emailCodeAttemptKey = (email: string): string => `email-code:${email}`;
-
-/**
- * Marks an address asked for within a code's life, known or not: only such an address can have a
- * live code, so only its wrong codes are counted (see the header).
- */
-const emailCodeRequestedKey = (email: string): string => `email-code-requested:${email}`;
 
 /** How long an address's wrong codes in a row are remembered, and the lock at the cap lasts. */
 const consecutiveWindowSeconds = 30 * 24 * 3_600;
