@@ -117,12 +117,23 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
     return { email, emailVerified: identity.emailVerified, displayName: name };
   }
 
-  /** The user linked to the provider account, or a new one linked to it (the first sign-in). */
-  async function userFor(provider: string, identity: ProviderIdentity): Promise<{ user: UserRecord; created: boolean }> {
+  /**
+   * The user linked to the provider account, or a new one linked to it (the first sign-in).
+   * `healed`: an orphaned link was dropped on the way here.
+   */
+  async function userFor(provider: string, identity: ProviderIdentity, healed = false): Promise<{ user: UserRecord; created: boolean }> {
     const linked = await store.providerLinks.findBySubject(provider, identity.issuer, identity.subject);
     if (linked !== null) {
       const user = await store.users.findById(linked.userId);
-      if (user === null) throw signInFailed();
+      if (user === null) {
+        // A link whose account is gone: one a deletion missed (a link made in another tab while the
+        // account was being erased, after its links were), which no expiry removes. Kept, it would
+        // refuse this provider account for good; dropped, the sign-in goes on as the first one, as
+        // it would have had the deletion seen the link. Once: a link that will not go is refused.
+        if (healed) throw signInFailed();
+        await store.providerLinks.delete(linked.id, linked.userId);
+        return userFor(provider, identity, true);
+      }
       // The link is this sign-in's proof, and the user (with the session cutoff the session opens
       // under) was read after it: an UnlinkAccount between the two reads ends the other sessions
       // before that read, and the session would be born past its cutoff. Looked up again, the link

@@ -143,6 +143,20 @@ describe("sign-in with an OpenID Connect provider", () => {
     expect(second.user?.email).toBe(email);
   });
 
+  it("a link whose account is gone (one a deletion missed) does not refuse its provider account: the sign-in is a first one", async () => {
+    const c = browser();
+    const email = newEmail();
+    const subject = provider.person({ email, email_verified: true, name: "Orphan" });
+    const first = await signInWith(c, subject);
+    // The account goes but its link stays, as when the link was made while the account was erased.
+    await h.store.users.delete(first.user?.id ?? "");
+    const again = await signInWith(c, subject);
+    expect(again.accountCreated).toBe(true);
+    expect(again.user?.id).not.toBe(first.user?.id);
+    expect(again.user?.email).toBe(email);
+    expect((await h.store.providerLinks.listForUser(first.user?.id ?? "")).length).toBe(0);
+  });
+
   it("an address that belongs to another account is not linked and nothing is created", async () => {
     const c = browser();
     const email = newEmail();
