@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import type http from "node:http";
 import type http2 from "node:http2";
 import { cors as connectCors } from "@connectrpc/connect";
@@ -88,8 +89,34 @@ export function clientIp(req: NodeRequest, socketIp: string, trustProxyHops: num
   // Each trusted proxy appends the address it saw; the client is the one the outermost trusted
   // proxy saw. Entries further left were written by the client and prove nothing.
   const candidate = chain[chain.length - trustProxyHops];
+  const address = candidate === undefined ? undefined : forwardedAddress(candidate);
   // A copy: the address is kept (sessions, attempt counts), and a part of the header keeps it whole.
-  return candidate !== undefined && /^[0-9a-fA-F:.]{2,45}$/.test(candidate) ? ownCopy(candidate) : socketIp;
+  return address !== undefined ? ownCopy(address) : socketIp;
+}
+
+const portSuffix = /^:\d{1,5}$/;
+
+/**
+ * The address in one X-Forwarded-For entry, without the port some proxies write with it
+ * (`203.0.113.9:50123`, `[2001:db8::9]:50123`, `[2001:db8::9]`); undefined when it is not an IP
+ * address. Kept with its port, one client would count as a new one at every connection, and every
+ * per-client limit would start afresh for it.
+ */
+function forwardedAddress(entry: string): string | undefined {
+  let address = entry;
+  if (address.startsWith("[")) {
+    const close = address.indexOf("]");
+    if (close === -1 || (close + 1 < address.length && !portSuffix.test(address.slice(close + 1)))) return undefined;
+    address = address.slice(1, close);
+  } else {
+    const colon = address.indexOf(":");
+    // One colon: IPv4 and a port. More: IPv6, which carries a port only in brackets.
+    if (colon !== -1 && colon === address.lastIndexOf(":")) {
+      if (!portSuffix.test(address.slice(colon))) return undefined;
+      address = address.slice(0, colon);
+    }
+  }
+  return address.length <= 45 && !address.includes("%") && isIP(address) !== 0 ? address : undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { clientIp } from "../../src/server/app.ts";
 import { StorageUnavailableError } from "../../src/store/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
@@ -384,6 +385,38 @@ describe("client address and session lifetime", () => {
     } finally {
       await trusting.close();
       await plain.close();
+    }
+  });
+
+  it("takes a forwarded address without the port a proxy may write with it, bracketed IPv6 too", () => {
+    // Some proxies (Azure Application Gateway, for one) append the client's address with its source
+    // port. Kept whole, "203.0.113.9:50123" would be a client of its own for each new connection,
+    // and every per-client limit (registrations, mail, the hashing queue) would start afresh with
+    // each one; an IPv6 "[2001:db8::9]:50123" would fall back to the proxy's own address, which
+    // every client shares.
+    const from = (xff: string) => clientIp({ headers: { "x-forwarded-for": xff } } as never, "10.0.0.1", 1);
+    expect(from("203.0.113.9")).toBe("203.0.113.9");
+    expect(from("198.51.100.1, 203.0.113.9:50123")).toBe("203.0.113.9");
+    expect(from("2001:db8::9")).toBe("2001:db8::9");
+    expect(from("[2001:db8::9]")).toBe("2001:db8::9");
+    expect(from("[2001:db8::9]:50123")).toBe("2001:db8::9");
+    expect(from(" 198.51.100.1 ,, [2001:db8::9]:443 ")).toBe("2001:db8::9");
+    // Anything else the nearest proxy did not write as an address leaves the socket's.
+    for (const junk of [
+      "",
+      ",",
+      "unknown",
+      "203.0.113.9:",
+      "203.0.113.9:port",
+      "203.0.113.9:123456",
+      "[2001:db8::9",
+      "[2001:db8::9]x",
+      "1.2.3",
+      "::::",
+      "..",
+      "2001:db8::9:50123:1:2:3:4:5",
+    ]) {
+      expect(from(junk), junk).toBe("10.0.0.1");
     }
   });
 
