@@ -36,3 +36,19 @@ export function toConnectError(err: AuthError): ConnectError {
   }
   return new ConnectError(err.message, statusCode[err.status], undefined, details);
 }
+
+const loneSurrogate = /\p{Cs}/u;
+const loneSurrogates = /\p{Cs}/gu;
+
+/**
+ * The error with a message every protocol can carry. gRPC and gRPC-Web send it percent-encoded in
+ * grpc-message (encodeURIComponent), which throws on an unpaired surrogate, and the answer is then
+ * never written: the call hangs until the client gives up. A message that quotes the first
+ * characters of an input can cut a pair in two; the half becomes U+FFFD, as UTF-8 would have it.
+ */
+export function sendableError(err: ConnectError): ConnectError {
+  if (!loneSurrogate.test(err.rawMessage)) return err;
+  const sendable = new ConnectError(err.rawMessage.replace(loneSurrogates, "\uFFFD"), err.code, err.metadata, undefined, err.cause);
+  sendable.details = err.details;
+  return sendable;
+}

@@ -20,7 +20,7 @@ import type { LoginResult, SignedInOnDevice } from "../sign-in/sign-in.ts";
 import { bearerToken, clientCertificateKey, clientInfo, outcomeKey, principalBearer, requestIdKey } from "./context.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { registerAdminService } from "./admin-service.ts";
-import { toConnectError } from "./errors.ts";
+import { sendableError, toConnectError } from "./errors.ts";
 import {
   deviceMessage,
   deviceTokenMessage,
@@ -91,7 +91,7 @@ export function rpcInterceptor(log: Logger): Interceptor {
       const requestId = req.contextValues.get(requestIdKey);
       const safe =
         err instanceof ConnectError ? err : toSafeError(err, log.child({ requestId, rpc: `${req.service.typeName}/${req.method.name}` }));
-      const outgoing = safe instanceof AuthError ? toConnectError(safe) : safe;
+      const outgoing = sendableError(safe instanceof AuthError ? toConnectError(safe) : safe);
       if (outcome !== undefined) {
         outcome.rpcCode = codeToString(ConnectError.from(outgoing).code);
         if (safe instanceof AuthError) outcome.reason = safe.reason;

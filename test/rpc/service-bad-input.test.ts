@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceAccountRecord } from "../../src/store/port.ts";
 import { expectRefused as refused, titled, type Expected } from "../support/assertions.ts";
-import { connectDriver, type Driver, fetchDriver, grpcJsDriver, type Json, type Method, rawRpc } from "../support/drivers.ts";
+import { connectDriver, type Driver, failure, fetchDriver, grpcJsDriver, type Json, type Method, rawRpc } from "../support/drivers.ts";
 import { grpcTransport, grpcWebTransport, startHarness, type Harness } from "../support/harness.ts";
 
 const password = "correct horse battery staple";
@@ -237,6 +237,24 @@ describe("fields", () => {
     expect(res.status).toBe(429);
     expect(JSON.parse(res.text).code).toBe("resource_exhausted");
     expect(await snapshot()).toEqual(before);
+  });
+
+  it("an unknown permission cut mid-character in the message is still answered, on every protocol", async () => {
+    // The message quotes the first 64 UTF-16 units of the name: here the 64th is half of an emoji.
+    // A lone surrogate cannot be percent-encoded (encodeURIComponent throws), and grpc-message is
+    // percent-encoded: the gRPC and gRPC-Web answers were never written, and the call hung.
+    const permission = `${"p".repeat(63)}\u{1F600}`;
+    const answers: Record<string, unknown> = {};
+    for (const d of drivers) {
+      const call = failure(d.call("ServiceAccountService/CreateServiceAccount", { name: "x", permissions: [permission] }, adminToken));
+      const f = await Promise.race([call, new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 3000).unref())]);
+      answers[d.name] =
+        f === "hung"
+          ? f
+          : { code: f.code, reason: f.reason, field: f.metadata["field"], quoted: f.message.includes(`"${"p".repeat(63)}\uFFFD"`) };
+    }
+    const expected = { code: "invalid_argument", reason: "INVALID_ARGUMENT", field: "permissions", quoted: true };
+    expect(answers).toEqual(Object.fromEntries(drivers.map((d) => [d.name, expected])));
   });
 
   it("an oversized token under the body limit is inactive, not an error", async () => {
