@@ -13,7 +13,7 @@ import {
 import { createMethodUrl, type UniversalHandler, validateUniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
-import type { NodeHandler } from "../transport/node-http.ts";
+import { abandon, type NodeHandler } from "../transport/node-http.ts";
 import { type Outcome, outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline } from "./compression.ts";
 import { outcomeKey } from "./context.ts";
@@ -144,6 +144,10 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     toConnect(read: { bytes: Buffer; rest: boolean } | undefined): void {
       viaConnect(this, read);
     }
+    failed(reason: unknown): void {
+      this.found.logFailure(reason);
+      abandon(this.res);
+    }
   }
 
   /** Connect's handler; `read` is the body already taken from the request, when the fast path gave up. */
@@ -181,6 +185,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;
         options.log(reason, route);
+        abandon(res);
       });
   }
 
@@ -200,7 +205,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     const unary = found.unary;
     const wire = unary === undefined ? undefined : fastWire(req, opt);
     if (unary !== undefined && wire !== undefined) {
-      void serveUnary(req, res, unary, wire, call).catch(found.logFailure);
+      void serveUnary(req, res, unary, wire, call);
       return;
     }
     viaConnect(call, undefined);

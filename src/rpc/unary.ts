@@ -354,9 +354,14 @@ export interface UnaryCall {
   note: NoteStatus;
   /** Hands the request to Connect's handler, with the body bytes already read (and whether more follow). */
   toConnect(read: { bytes: Buffer; rest: boolean } | undefined): void;
+  /** Logs what kept the answer from being written, and ends the response (the client is not left waiting). */
+  failed(reason: unknown): void;
 }
 
-/** Serves a call fastWire took: reads and decodes it, runs it, writes the answer; or hands it to Connect. */
+/**
+ * Serves a call fastWire took: reads and decodes it, runs it, writes the answer; or hands it to
+ * Connect. Never rejects: an answer that could not be written ends the response (call.failed).
+ */
 export async function serveUnary(req: NodeRequest, res: NodeResponse, method: UnaryMethod, wire: Wire, call: UnaryCall): Promise<void> {
   const { opt } = call;
   // As in Connect's handler, the deadline and the call's signal start before the body is read.
@@ -371,16 +376,20 @@ export async function serveUnary(req: NodeRequest, res: NodeResponse, method: Un
     call.toConnect(undefined);
     return;
   }
-  const signal = call.signalOf(res, deadline);
-  // A gRPC body is one 5-byte frame header and the message, which readMaxBytes bounds.
-  const body = await readBody(req, wire.kind === "grpc" ? opt.readMaxBytes + 5 : opt.readMaxBytes);
-  if (body === undefined) return; // the client went
-  const decoded = body.tooLarge ? undefined : decodeInput(method, wire, body.bytes);
-  if (decoded === undefined) {
-    call.toConnect({ bytes: body.bytes, rest: body.tooLarge });
-    return;
+  try {
+    const signal = call.signalOf(res, deadline);
+    // A gRPC body is one 5-byte frame header and the message, which readMaxBytes bounds.
+    const body = await readBody(req, wire.kind === "grpc" ? opt.readMaxBytes + 5 : opt.readMaxBytes);
+    if (body === undefined) return; // the client went
+    const decoded = body.tooLarge ? undefined : decodeInput(method, wire, body.bytes);
+    if (decoded === undefined) {
+      call.toConnect({ bytes: body.bytes, rest: body.tooLarge });
+      return;
+    }
+    const answer = await answerUnary(method, wire, decoded, req, { signal, deadline, values, url, note: call.note }, opt);
+    // Nothing to write to when the client went; Node would drop it silently on HTTP/2.
+    if (!clientGone(res)) writeAnswer(res, answer);
+  } catch (reason) {
+    call.failed(reason);
   }
-  const answer = await answerUnary(method, wire, decoded, req, { signal, deadline, values, url, note: call.note }, opt);
-  // Nothing to write to when the client went; Node would drop it silently on HTTP/2.
-  if (!clientGone(res)) writeAnswer(res, answer);
 }

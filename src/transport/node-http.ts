@@ -1,5 +1,5 @@
 import type http from "node:http";
-import type http2 from "node:http2";
+import http2 from "node:http2";
 
 /** A request handler for Node's HTTP/1.1 and HTTP/2 (compatibility API) servers alike. */
 export type NodeHandler = (
@@ -23,6 +23,17 @@ export function answeredInFull(res: NodeResponse): boolean {
 /** Whether the client is gone, so that nothing more can be written (HTTP/2: the stream is destroyed). */
 export function clientGone(res: NodeResponse): boolean {
   return "stream" in res ? res.stream.destroyed : res.destroyed;
+}
+
+/**
+ * Ends a response whose answer could not be written (a throw while writing it), so that the client
+ * is not left waiting on an open call: HTTP/2 resets the stream (INTERNAL_ERROR), HTTP/1.1 closes
+ * the connection, whose framing is no longer known. Nothing to do once the answer has ended.
+ */
+export function abandon(res: NodeResponse): void {
+  if ("stream" in res) {
+    if (!res.stream.destroyed && !res.stream.closed) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  } else if (!res.writableEnded) res.destroy();
 }
 
 /**

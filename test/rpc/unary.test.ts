@@ -692,6 +692,46 @@ describe("interceptors that pass on a request or answer of their own", () => {
   });
 });
 
+describe("an answer that cannot be written", () => {
+  // Node's HTTP/1.1 refuses a header value with a control character (ERR_INVALID_CHAR), thrown
+  // while the answer is written, after the implementation ran. The failure is logged, and the call
+  // must then end (the connection closed; on HTTP/2, the stream reset), not stay open with the
+  // client waiting for an answer until its own deadline, if it has one.
+  const register = (router: ConnectRouter) =>
+    router.service(Health, {
+      check(_req, ctx) {
+        ctx.responseHeader.set("x-unwritable", "a\u0001b");
+        return { status: HealthCheckResponse_ServingStatus.SERVING };
+      },
+      async *watch() {},
+    });
+  // Over HTTP/2 Node drops such a header instead; HTTP/1.1 throws.
+  const requests: Array<[string, Request]> = [
+    ["Connect JSON", { h2: false, path: HEALTH, headers: jsonType, body: json({}) }],
+    ["Connect Protobuf", { h2: false, path: HEALTH, headers: protoType, body: healthProto() }],
+    ["gRPC-Web", { h2: false, path: HEALTH, headers: { "content-type": "application/grpc-web+proto" }, body: frame(0, healthProto()) }],
+  ];
+  it.each([true, false])("ends the call (fast path: %s)", async (fast) => {
+    const servers = await smallServers(fast, 0, register);
+    try {
+      for (const [name, r] of requests) {
+        const call = r.h2 ? h2Request(servers.h2Url, "POST", r.path, r.headers, r.body) : h1Request(servers.h1Url, r);
+        const hung = new Promise<string>((resolve) => setTimeout(() => resolve("hung"), 2000).unref());
+        const outcome = await Promise.race([
+          call.then(
+            () => "answered",
+            () => "ended",
+          ),
+          hung,
+        ]);
+        expect(outcome, name).toBe("ended");
+      }
+    } finally {
+      servers.close();
+    }
+  });
+});
+
 describe("the call's deadline and signal, on the fast path as in Connect's handler", () => {
   for (const fast of [true, false]) {
     const name = fast ? "fast path" : "Connect's handler";
