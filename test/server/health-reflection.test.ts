@@ -253,6 +253,21 @@ describe("grpc.health.v1.Health via @grpc/grpc-js", () => {
     expect((err as grpc.ServiceError).code).toBe(grpc.status.NOT_FOUND);
   });
 
+  it("Check answers NOT_FOUND for a very long unknown service name, quoting only its start", async () => {
+    // The name is the client's, up to MAX_BODY_BYTES: quoted whole, it made a grpc-message trailer
+    // of up to three times its size (percent-encoded), over what clients take (grpc-js: 8 KiB of
+    // metadata) or Node sends, and the client got a broken answer instead of NOT_FOUND.
+    for (const service of ["é".repeat(30_000), "x".repeat(20_000)]) {
+      const err: unknown = await check(service).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isServiceError(err)).toBe(true);
+      expect((err as grpc.ServiceError).code).toBe(grpc.status.NOT_FOUND);
+      expect((err as grpc.ServiceError).details.length).toBeLessThan(200);
+    }
+  });
+
   it("Watch sends the current status, then each change, and stops polling once cancelled", async () => {
     const seen: string[] = [];
     const call = healthClient.makeServerStreamRequest(healthWatch.path, healthWatch.serialize, healthWatch.deserialize, { service: "" });
