@@ -97,9 +97,11 @@ export function createFactorProof(deps: FactorProofDeps) {
    * count takes wrong TOTP codes in a row across locks, up to `maxConsecutiveFailures` (NIST SP
    * 800-63B 5.2.2: at most 100 consecutive failures per account); then TOTP codes are refused for
    * its window, 30 days. It cannot lock the owner out: recovery codes (60 random bits each, beyond
-   * guessing at any pace) and passkeys still prove the second factor, and a right one lifts it; so
-   * does an administrator's reset of the second factor. A password reset does not: the mailbox
-   * does not prove the second factor. `onLock` hears of a lock this guess set.
+   * guessing at any pace) and passkeys still prove the second factor. A right code (a recovery
+   * code among them) lifts it, as do a new authenticator confirmed with Enable and an
+   * administrator's reset of the second factor; a passkey does not (sign-in/passkey.ts clears only
+   * the window's count), nor does a password reset: the mailbox does not prove the second factor.
+   * `onLock` hears of a lock this guess set.
    */
   async function spendOnce<T>(
     userId: string,
