@@ -142,6 +142,8 @@ export interface Config {
     maxConsecutiveFailures: number;
     /** How long a secret from Setup or Reset stays confirmable. */
     setupTtlSeconds: number;
+    /** Setups and Resets one account may make in an hour (each draws a QR code); 0: no limit. */
+    maxSetupsPerHour: number;
   };
   /** OpenTelemetry tracing from the standard OTEL_* variables; undefined when off (the default). */
   tracing: TracingSettings | undefined;
@@ -224,6 +226,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
       lockSeconds: int(env, "TWO_FACTOR_LOCK_SECONDS", 900, 1, 86_400),
       maxConsecutiveFailures: int(env, "TWO_FACTOR_MAX_CONSECUTIVE_FAILURES", 100, 10, 1_000),
       setupTtlSeconds: int(env, "TOTP_SETUP_TTL_SECONDS", 600, 60, day),
+      maxSetupsPerHour: int(env, "TOTP_SETUP_MAX_PER_HOUR", 30, 0, 10_000),
     },
     tracing: tracing(env),
     roles: roles(env, readFile),

@@ -206,7 +206,14 @@ describe("configuration", () => {
 
   it("reads the two-factor settings, with 5 failures and a 15-minute lock by default", () => {
     const defaults = loadConfig({}, noFiles).twoFactor;
-    expect(defaults).toEqual({ issuer: "authd", maxFailures: 5, lockSeconds: 900, maxConsecutiveFailures: 100, setupTtlSeconds: 600 });
+    expect(defaults).toEqual({
+      issuer: "authd",
+      maxFailures: 5,
+      lockSeconds: 900,
+      maxConsecutiveFailures: 100,
+      setupTtlSeconds: 600,
+      maxSetupsPerHour: 30,
+    });
     expect(loadConfig({ TWO_FACTOR_MAX_CONSECUTIVE_FAILURES: "20" }, noFiles).twoFactor.maxConsecutiveFailures).toBe(20);
     expect(() => loadConfig({ TWO_FACTOR_MAX_CONSECUTIVE_FAILURES: "5" }, noFiles)).toThrow(/TWO_FACTOR_MAX_CONSECUTIVE_FAILURES/);
     expect(loadConfig({}, noFiles).serverSecret).toBeUndefined();

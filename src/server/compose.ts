@@ -263,6 +263,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
         maxConsecutiveFailures: config.twoFactor.maxConsecutiveFailures,
         totpIssuer: config.twoFactor.issuer,
         setupTtlSeconds: config.twoFactor.setupTtlSeconds,
+        maxSetupsPerHour: config.twoFactor.maxSetupsPerHour,
         reauthMaxAgeSeconds: config.reauthMaxAgeSeconds,
       },
     },

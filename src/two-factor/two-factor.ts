@@ -7,6 +7,7 @@
 // factor on, off and over (Setup, Enable, Reset, Disable) and its status; the pending secrets they
 // confirm are in pending.ts, devices in devices.ts, the password and step-up checks in step-up.ts.
 
+import { countGuess } from "../attempt-limit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import type { SecurityEvents } from "../events.ts";
@@ -49,6 +50,8 @@ export interface TwoFactorPolicy {
   totpIssuer: string;
   /** How long a secret from Setup or Reset stays confirmable. */
   setupTtlSeconds: number;
+  /** Setups and Resets one account may make in an hour; 0: no limit (see countSetup). */
+  maxSetupsPerHour: number;
   /** How long after signing in high-value changes need no fresh proof (see reauthentication.ts). */
   reauthMaxAgeSeconds: number;
 }
@@ -72,6 +75,21 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
   const { load, mutate } = records;
 
   const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
+
+  /**
+   * Setup and Reset draw a QR code, 6-10 ms of the main thread each, where a signed-in call
+   * otherwise costs tens of microseconds: any account, which anyone may register, repeating Setup
+   * a hundred times a second held the event loop for every other client. Each account has
+   * TOTP_SETUP_MAX_PER_HOUR of them, counted before anything else is done; one more is
+   * RATE_LIMITED. A budget, not a guess: a success gives nothing back.
+   */
+  const setupsPerHour = policy.maxSetupsPerHour;
+  const setupBudget = { maxFailures: setupsPerHour, windowSeconds: 3_600, lockSeconds: 3_600 };
+  const tooManySetups = (retryAfterSeconds: number) =>
+    new AuthError("RATE_LIMITED", "too many two-factor setups for this account; try again later", { retryAfterSeconds });
+  async function countSetup(userId: string): Promise<void> {
+    if (setupsPerHour > 0) await countGuess({ attempts: store.attempts, clock }, `2fa-setup:${userId}`, setupBudget, tooManySetups);
+  }
 
   async function requireEnabled(userId: string): Promise<TwoFactorRecord> {
     const record = await load(userId);
@@ -139,6 +157,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       client: ClientInfo = unknownClient,
     ): Promise<Enrolment> {
       const user = await requireUser(caller);
+      await countSetup(user.id);
       const record = await load(user.id);
       const state = enrolmentState(record, clock.now());
       const enabled = state.name !== "off" && state.name !== "enrolling";
@@ -266,6 +285,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     async reset(caller: Caller, rawPassword: string, client: ClientInfo = unknownClient): Promise<Enrolment> {
       const user = await requireUser(caller);
       await requireEnabled(user.id);
+      await countSetup(user.id);
       await passwordProof(caller, user, rawPassword, client);
       return newPending(user, "replace");
     },

@@ -146,3 +146,30 @@ describe("the owner is told", () => {
     expect(guessedMails(email)).toHaveLength(1);
   });
 });
+
+describe("TOTP_SETUP_MAX_PER_HOUR", () => {
+  it("an account's Setups (each draws a QR code) are budgeted per hour; one over is RATE_LIMITED and stores nothing", async () => {
+    const few = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", TOTP_SETUP_MAX_PER_HOUR: "3" });
+    const f = fetchDriver(few.url, "setup-budget");
+    try {
+      const reg = await f.call("AuthService/Register", { email: "setups@example.com", password });
+      const token = reg.tokens.accessToken;
+      const secrets: string[] = [];
+      for (let i = 0; i < 3; i++) secrets.push((await f.call("TwoFactorService/Setup", {}, token)).secret);
+      const refused = await failure(f.call("TwoFactorService/Setup", {}, token));
+      expect([refused.code, refused.reason]).toEqual(["resource_exhausted", "RATE_LIMITED"]);
+      // The last secret handed out is still the one to confirm.
+      const last = secrets[2] as string;
+      expect((await f.call("TwoFactorService/Enable", { code: totp(last, few.clock.now()) }, token)).recoveryCodes).toHaveLength(10);
+      // Another account has its own budget; an hour later this one has its budget again.
+      const other = await f.call("AuthService/Register", { email: "other-setups@example.com", password });
+      expect((await f.call("TwoFactorService/Setup", {}, other.tokens.accessToken)).secret).toBeTruthy();
+      few.clock.advance(3_600_000 + 1000);
+      const again = await f.call("AuthService/Login", { email: "other-setups@example.com", password });
+      expect((await f.call("TwoFactorService/Setup", {}, again.tokens.accessToken)).secret).toBeTruthy();
+    } finally {
+      f.close();
+      await few.close();
+    }
+  });
+});
