@@ -24,14 +24,18 @@ export const emailCodeAttemptKey = (email: string): string => `email-code:${emai
 export const emailCodeRequestedKey = (email: string): string => `email-code-requested:${email}`;
 
 /**
- * Every counter email sign-in keeps under the address itself: what deleting the account clears,
- * so that the address (kept in clear in the key) goes with it, and whoever registers it next
- * inherits no count or lock (the one of wrong codes in a row lasts 30 days).
+ * The counters email sign-in keeps under the address itself that deleting the account clears, so
+ * that the address (kept in clear in the key) goes with it, and whoever registers it next inherits
+ * no count or lock. The one of wrong codes in a row (30 days) only when the account had `proven`
+ * the address: the maker of one that never did (anyone can register an address first) is no more
+ * the mailbox's owner than any stranger, and deleting the account and registering the address
+ * again would give them a fresh 100 guesses each time, at the hourly mail bound: the rate the cap
+ * exists to stop (and a right guess proves the address, which promotes an ADMIN_EMAILS one).
  */
-export const emailSignInAttemptKeys = (email: string): string[] => [
+export const emailSignInAttemptKeys = (email: string, proven: boolean): string[] => [
   emailCodeRequestedKey(email),
   emailCodeAttemptKey(email),
-  emailSignInFailuresKey(email),
+  ...(proven ? [emailSignInFailuresKey(email)] : []),
 ];
 
 /**

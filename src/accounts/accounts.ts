@@ -270,8 +270,14 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       await store.passkeys.deleteAllForUser(user.id);
       await store.providerLinks.deleteAllForUser(user.id);
       // Every counter that names the account or its address, the email sign-in ones included: the
-      // address must not outlive the account in storage, nor its next owner inherit a lock.
-      const keys = [...accountPasswordAttemptKeys(user.email), ...emailSignInAttemptKeys(user.email), ...twoFactorAttemptKeys(user.id)];
+      // address must not outlive the account in storage, nor its next owner inherit a lock. Except
+      // the cap on wrong email codes in a row of an address the account never proved: its maker
+      // could lift it by deleting and registering again (see emailSignInAttemptKeys).
+      const keys = [
+        ...accountPasswordAttemptKeys(user.email),
+        ...emailSignInAttemptKeys(user.email, user.emailVerified),
+        ...twoFactorAttemptKeys(user.id),
+      ];
       for (const key of keys) await store.attempts.clear(key);
       await store.users.delete(user.id);
       log.info({ userId: user.id }, "account deleted");

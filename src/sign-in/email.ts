@@ -21,7 +21,8 @@
 // default). Across mails, a second count per address caps wrong codes in a row at
 // maxConsecutiveFailures (NIST SP 800-63B: at most 100 consecutive failures per account), which
 // no new mail resets: only a successful email sign-in (code or link), a completed password
-// reset or the account's deletion clears it, or 30 days (its window and its lock). Without it those 25 an hour would add up
+// reset or the deletion of an account that had proven the address clears it, or 30 days (its
+// window and its lock). Without it those 25 an hour would add up
 // to about a 20 % chance a year against one 6-digit address. A stranger can burn it on purpose:
 // that pauses sign-in by code for the address only; links (unguessable), the password, passkeys,
 // providers and resets are not affected.

@@ -40,6 +40,12 @@ describe("account deletion", () => {
     s = await startService(env);
     const { tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
     if (tokens === undefined) throw new Error("registration did not sign in");
+    // The owner proves the mailbox: the account is theirs to delete with everything under its address.
+    await s.ops.accounts.resendVerification(email, s.client);
+    await s.service.background.drain();
+    const verification = s.outbox.latest(email, "email_verification");
+    if (verification === undefined) throw new Error("no verification mail");
+    await s.ops.accounts.verifyEmail(verification.code);
     // A stranger spends the address's wrong codes in a row: even a right code is refused now.
     for (let mail = 0; mail < 2; mail++) {
       const code = await mailedCode();
@@ -64,5 +70,26 @@ describe("account deletion", () => {
     // Whoever registers the address next starts clean.
     await s.ops.accounts.register({ email, password: "another passphrase entirely", displayName: "" }, s.client);
     expect(await outcomeOf(byCode(await mailedCode()))).toBe("OK");
+  });
+
+  it("does not lift the address's cap on wrong codes for the maker of an account that never proved it", async () => {
+    // Account pre-hijacking: anyone may register an address first (here with verification off) and
+    // be signed in to it. Its codes go to the owner's mailbox; a right guess proves the address
+    // (verified, and an ADMIN_EMAILS one is promoted). The maker who has spent the address's wrong
+    // codes in a row must not get them back by deleting the account and registering it again.
+    s = await startService(env);
+    for (let round = 0; round < 2; round++) {
+      const { tokens } = await s.ops.accounts.register({ email, password, displayName: "" }, s.client);
+      if (tokens === undefined) throw new Error("registration did not sign in");
+      const outcomes: string[] = [];
+      for (let mail = 0; mail < 2; mail++) {
+        const code = await mailedCode();
+        for (let i = 0; i < 5; i++) outcomes.push(await outcomeOf(byCode(wrong(code, mail * 5 + i))));
+      }
+      // The first round spends the ten in a row; the second must find them spent.
+      expect(outcomes.filter((o) => o === "INVALID_CODE").length, `round ${round}`).toBe(round === 0 ? 10 : 0);
+      const caller = await s.ops.sessions.authenticate({ bearer: tokens.accessToken });
+      await s.ops.accounts.deleteAccount(caller, noReauthentication, s.client);
+    }
   });
 });
