@@ -216,7 +216,8 @@ describe("the README's configuration table", () => {
         const line = rows.get(name)?.line ?? "";
         const stated = rangeAsDocumented[name];
         if (stated !== undefined) return !line.includes(stated);
-        return !line.includes(`${read.min}–${read.max}`) && !line.includes(`${read.min} to ${read.max}`);
+        // Whole numbers: a substring match took "1–10" for 1–1 and "10–1000" for 0–100.
+        return !new RegExp(`(?<!\\d|\\d[.,])${read.min}(–| to )${read.max}(?!\\d|,\\d)`).test(line);
       })
       .map(([name, read]) => `${name}: ${read.min}–${read.max}`);
     expect(wrong).toEqual([]);
