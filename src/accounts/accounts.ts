@@ -16,7 +16,7 @@ import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
-import type { Sessions, TokenPair } from "../sessions/sessions.ts";
+import { passesTwoFactorCutoff, type Sessions, type TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { defaultRole, noCutoff, type Store, type UserPatch, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
@@ -393,6 +393,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
       await twoFactor.confirmIdentity(caller, user, proof, client);
       if (id === passwordMethodId) {
+        if (!(await passesTwoFactorCutoff(store, caller))) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
         // Only over the password checked, and only while the caller's session still passes the
         // cutoff: a security change that ended it since it was authenticated (RevokeOtherSessions,
         // an administrator's sign-out) must not be followed by this removal, whose cutoff keeps

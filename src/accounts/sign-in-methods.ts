@@ -5,6 +5,7 @@
 // the providers (passkeys have their own list, PasskeyService.ListPasskeys).
 import { AuthError } from "../errors.ts";
 import type { Caller, ClientInfo } from "../sessions/caller.ts";
+import { passesTwoFactorCutoff } from "../sessions/sessions.ts";
 import type { ProviderLinkRecord, Store, UserPatch, UserRecord } from "../store/port.ts";
 import type { TwoFactor } from "../two-factor/two-factor.ts";
 
@@ -119,10 +120,11 @@ export async function dropMethodsAddedUnproven(
  * the password ends them. A session does not record how it was opened, and one opened with the
  * removed way in (stolen, perhaps: the reason to remove it) must not outlive it.
  */
-export async function endOtherSessions(store: Pick<Store, "users">, caller: Caller, now: Date): Promise<void> {
-  // Only while the caller's session still passes the cutoff. A security change that ended it since
-  // it was authenticated (a new password) has ended every other session but its own already;
-  // keeping the caller's now would end that one instead, and revive the caller's.
+export async function endOtherSessions(store: Pick<Store, "users" | "twoFactor">, caller: Caller, now: Date): Promise<void> {
+  // Only while the caller's session still passes both cutoffs. A security change that ended it
+  // since it was authenticated (a new password, a second factor turned on) has ended every other
+  // session but its own already; keeping the caller's now would end that one instead.
+  if (!(await passesTwoFactorCutoff(store, caller))) return;
   await store.users.update(
     caller.userId,
     { updatedAt: now },

@@ -29,7 +29,7 @@ export interface PasskeyView {
 }
 
 export interface PasskeysDeps {
-  store: Pick<Store, "users" | "passkeys" | "providerLinks">;
+  store: Pick<Store, "users" | "passkeys" | "providerLinks" | "twoFactor">;
   clock: Clock;
   log: Pick<Logger, "info">;
   notifier: Notifier;

@@ -74,6 +74,21 @@ export function passesCutoff(cutoff: SessionCutoff, sessionId: string, generatio
   return generation >= cutoff.generation || cutoff.keptSessionId === sessionId;
 }
 
+/**
+ * Whether the caller's session still passes its user's two-factor cutoff, as the record reads now.
+ * The writes that keep the caller's session and end the others (RevokeOtherSessions, removing a
+ * sign-in method) are conditional on the user record's cutoff in the same write (ifSessionPasses);
+ * the two-factor record's cutoff is another document, so it is read just before. That refuses a
+ * caller a two-factor change ended at any time since it was authenticated, which would otherwise
+ * end the session that made the change and keep its own (still refused by that cutoff). A change
+ * landing between this read and the write is not seen: one store round trip, left open
+ * (test/sessions/revoke-others-2fa-cutoff.test.ts).
+ */
+export async function passesTwoFactorCutoff(store: Pick<Store, "twoFactor">, caller: Caller): Promise<boolean> {
+  const record = await store.twoFactor.get(caller.userId);
+  return record === null || passesCutoff(record.sessionCutoff, caller.sessionId, caller.generations.twoFactor);
+}
+
 /** Whether a session passes both cutoffs of its user (a missing two-factor record has none). */
 function passesBoth(session: SessionRecord, user: UserRecord, twoFactor: TwoFactorRecord | null): boolean {
   return (
@@ -337,6 +352,7 @@ export function createSessions(deps: SessionsDeps) {
      * minted, since a session alone (perhaps a stolen access token) proves no password.
      */
     async revokeOthers(caller: Caller, deviceToken?: string): Promise<{ revokedCount: number; device: DeviceGrant | null }> {
+      if (!(await passesTwoFactorCutoff(store, caller))) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
       const now = clock.now();
       // Only while the caller's session still passes the cutoff: a security change (a new password)
       // that ended it after it was authenticated must not be undone by keeping it now.
