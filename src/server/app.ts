@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
 import type http from "node:http";
 import type http2 from "node:http2";
 import { cors as connectCors } from "@connectrpc/connect";
@@ -22,7 +21,7 @@ import { metricsPath, scrapeHandler, startMetricsServer, type MetricsServer } fr
 import { createRestHandler, isRestPath } from "../rest/handler.ts";
 import { routes as restRoutes } from "../rest/routes/index.ts";
 import { clientCertificateKey, clientIpKey, requestIdKey } from "../rpc/context.ts";
-import { verifiedClientName } from "../transport/credentials.ts";
+import { clientIp, verifiedClientName } from "../transport/credentials.ts";
 import { browserSafetyHeaders } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { registerAuthServices, rpcInterceptor } from "../rpc/services.ts";
@@ -35,7 +34,6 @@ import { forwardAuthHandler, isForwardAuthPath } from "./forward-auth.ts";
 import { createListener, type LimitEvent, type ListenerStats, type NodeHandler } from "./listener.ts";
 import { createRpcHandler } from "../rpc/adapter.ts";
 import { requestValues } from "../rpc/request-values.ts";
-import { ownCopy } from "../input.ts";
 import { registerReflection } from "./reflection.ts";
 
 export type { Overrides } from "./compose.ts";
@@ -77,47 +75,6 @@ const servedServices = [
   "auth.v1.AdminService",
   "auth.v1.EmailSignInService",
 ];
-
-/** The client address: the socket's, or the one `hops` proxies back in X-Forwarded-For. */
-export function clientIp(req: NodeRequest, socketIp: string, trustProxyHops: number): string {
-  if (trustProxyHops === 0) return socketIp;
-  const header = req.headers["x-forwarded-for"];
-  const chain = (Array.isArray(header) ? header.join(",") : (header ?? ""))
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  // Each trusted proxy appends the address it saw; the client is the one the outermost trusted
-  // proxy saw. Entries further left were written by the client and prove nothing.
-  const candidate = chain[chain.length - trustProxyHops];
-  const address = candidate === undefined ? undefined : forwardedAddress(candidate);
-  // A copy: the address is kept (sessions, attempt counts), and a part of the header keeps it whole.
-  return address !== undefined ? ownCopy(address) : socketIp;
-}
-
-const portSuffix = /^:\d{1,5}$/;
-
-/**
- * The address in one X-Forwarded-For entry, without the port some proxies write with it
- * (`203.0.113.9:50123`, `[2001:db8::9]:50123`, `[2001:db8::9]`); undefined when it is not an IP
- * address. Kept with its port, one client would count as a new one at every connection, and every
- * per-client limit would start afresh for it.
- */
-function forwardedAddress(entry: string): string | undefined {
-  let address = entry;
-  if (address.startsWith("[")) {
-    const close = address.indexOf("]");
-    if (close === -1 || (close + 1 < address.length && !portSuffix.test(address.slice(close + 1)))) return undefined;
-    address = address.slice(1, close);
-  } else {
-    const colon = address.indexOf(":");
-    // One colon: IPv4 and a port. More: IPv6, which carries a port only in brackets.
-    if (colon !== -1 && colon === address.lastIndexOf(":")) {
-      if (!portSuffix.test(address.slice(colon))) return undefined;
-      address = address.slice(0, colon);
-    }
-  }
-  return address.length <= 45 && !address.includes("%") && isIP(address) !== 0 ? address : undefined;
-}
 
 /**
  * Whether the client is known to have sent the request over HTTPS: the server's own TLS, or, behind

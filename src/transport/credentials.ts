@@ -1,6 +1,7 @@
 // What a request says about who sends it, read the same way by the RPC and the REST transports.
 import type http from "node:http";
 import type http2 from "node:http2";
+import { isIP } from "node:net";
 import { TLSSocket } from "node:tls";
 import { AuthError } from "../errors.ts";
 import { ownCopy } from "../input.ts";
@@ -89,4 +90,45 @@ export function verifiedClientName(req: http.IncomingMessage | http2.Http2Server
   if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
   const cn = socket.getPeerCertificate().subject?.CN;
   return typeof cn === "string" && cn.length > 0 ? cn : undefined;
+}
+
+/** The client address: the socket's, or the one `hops` proxies back in X-Forwarded-For. */
+export function clientIp(req: http.IncomingMessage | http2.Http2ServerRequest, socketIp: string, trustProxyHops: number): string {
+  if (trustProxyHops === 0) return socketIp;
+  const header = req.headers["x-forwarded-for"];
+  const chain = (Array.isArray(header) ? header.join(",") : (header ?? ""))
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  // Each trusted proxy appends the address it saw; the client is the one the outermost trusted
+  // proxy saw. Entries further left were written by the client and prove nothing.
+  const candidate = chain[chain.length - trustProxyHops];
+  const address = candidate === undefined ? undefined : forwardedAddress(candidate);
+  // A copy: the address is kept (sessions, attempt counts), and a part of the header keeps it whole.
+  return address !== undefined ? ownCopy(address) : socketIp;
+}
+
+const portSuffix = /^:\d{1,5}$/;
+
+/**
+ * The address in one X-Forwarded-For entry, without the port some proxies write with it
+ * (`203.0.113.9:50123`, `[2001:db8::9]:50123`, `[2001:db8::9]`); undefined when it is not an IP
+ * address. Kept with its port, one client would count as a new one at every connection, and every
+ * per-client limit would start afresh for it.
+ */
+function forwardedAddress(entry: string): string | undefined {
+  let address = entry;
+  if (address.startsWith("[")) {
+    const close = address.indexOf("]");
+    if (close === -1 || (close + 1 < address.length && !portSuffix.test(address.slice(close + 1)))) return undefined;
+    address = address.slice(1, close);
+  } else {
+    const colon = address.indexOf(":");
+    // One colon: IPv4 and a port. More: IPv6, which carries a port only in brackets.
+    if (colon !== -1 && colon === address.lastIndexOf(":")) {
+      if (!portSuffix.test(address.slice(colon))) return undefined;
+      address = address.slice(0, colon);
+    }
+  }
+  return address.length <= 45 && !address.includes("%") && isIP(address) !== 0 ? address : undefined;
 }

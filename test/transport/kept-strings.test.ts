@@ -5,7 +5,7 @@
 import type http from "node:http";
 import { describe, expect, it } from "vitest";
 import { checkDisplayName, normalizeEmail, ownCopy } from "../../src/input.ts";
-import { clientIp } from "../../src/server/app.ts";
+import { clientIp } from "../../src/transport/credentials.ts";
 import { userAgentFrom } from "../../src/transport/credentials.ts";
 import { heapUsedAfterGc } from "../support/heap.ts";
 import { checkDeviceName } from "../../src/two-factor/inputs.ts";
