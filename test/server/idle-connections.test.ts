@@ -43,6 +43,13 @@ async function watch(on: http2.ClientHttp2Session): Promise<http2.ClientHttp2Str
   return stream;
 }
 
+/** One short call on the session, answered and done. */
+async function livez(session: http2.ClientHttp2Session): Promise<void> {
+  const answered = session.request({ ":method": "GET", ":path": "/livez" });
+  answered.resume();
+  await new Promise((resolve) => answered.once("close", resolve));
+}
+
 const connect = (url: string) => {
   const session = http2.connect(url);
   session.on("error", () => undefined);
@@ -59,9 +66,7 @@ describe("idle connections (HTTP_IDLE_TIMEOUT_MS)", () => {
   it("an HTTP/2 session with nothing open is closed once idle for the timeout", async () => {
     const session = connect(h.url);
     try {
-      const answered = session.request({ ":method": "GET", ":path": "/livez" });
-      answered.resume();
-      await new Promise((resolve) => answered.once("close", resolve));
+      await livez(session);
       expect(await closesWithin(session, idleMs * 10)).toBe(true);
     } finally {
       session.destroy();
@@ -88,10 +93,7 @@ describe("idle connections (HTTP_IDLE_TIMEOUT_MS)", () => {
       const watching = await watch(session);
       await wait(idleMs * 3);
       watching.close(http2.constants.NGHTTP2_CANCEL);
-      // A short call after it, then silence.
-      const answered = session.request({ ":method": "GET", ":path": "/livez" });
-      answered.resume();
-      await new Promise((resolve) => answered.once("close", resolve));
+      await livez(session); // a short call after it, then silence
       expect(await closesWithin(session, idleMs * 10)).toBe(true);
     } finally {
       session.destroy();

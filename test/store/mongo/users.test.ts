@@ -28,19 +28,24 @@ storageContract("mongodb users on mingo", async (): Promise<Store> => {
   return { ...memory, kind: "mongodb", users: mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 }) };
 });
 
+/** A user document as an older release wrote it: no roles, disabledAt, cutoff or emailVerifiedAt. */
+function olderReleaseDoc(id: string, email: string): UserDoc {
+  const created = new Date("2026-01-01T00:00:00Z");
+  return {
+    _id: id,
+    email,
+    emailVerified: true,
+    displayName: "",
+    passwordHash: null,
+    passwordUpdatedAt: null,
+    createdAt: created,
+    updatedAt: created,
+  } as UserDoc;
+}
+
 describe("mongodb users written by an older release", () => {
   it("a document without roles or disabledAt reads as the default role, enabled, and keeps it through an update", async () => {
-    const created = new Date("2026-01-01T00:00:00Z");
-    const old = {
-      _id: "usr_old",
-      email: "old@example.test",
-      emailVerified: true,
-      displayName: "",
-      passwordHash: null,
-      passwordUpdatedAt: null,
-      createdAt: created,
-      updatedAt: created,
-    } as UserDoc;
+    const old = olderReleaseDoc("usr_old", "old@example.test");
     const users = fakeUsersCollection([old]);
     const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
     expect((await store.findById("usr_old"))!.roles).toEqual(["user"]);
@@ -50,17 +55,7 @@ describe("mongodb users written by an older release", () => {
   });
 
   it("a document without a session cutoff lets every session through ifSessionPasses, and gets one", async () => {
-    const created = new Date("2026-01-01T00:00:00Z");
-    const old = {
-      _id: "usr_nocut",
-      email: "nocut@example.test",
-      emailVerified: true,
-      displayName: "",
-      passwordHash: null,
-      passwordUpdatedAt: null,
-      createdAt: created,
-      updatedAt: created,
-    } as UserDoc;
+    const old = olderReleaseDoc("usr_nocut", "nocut@example.test");
     const users = fakeUsersCollection([old]);
     const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
     const updated = await store.update(
