@@ -87,9 +87,36 @@ function patchTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number
   return r;
 }
 
-/** Patches the trailers and notes the status they carry. */
+/**
+ * A grpc-message value as the gRPC spec encodes it (PROTOCOL-HTTP2.md, "Percent-Encoded"):
+ * printable ASCII but '%' as it is, every other byte of the UTF-8 as %XX. Connect encodes with
+ * encodeURIComponent, which escapes ';', ',', ':', '/' and spaces as well; any spec decoder reads
+ * both, but @grpc/grpc-js decodes with decodeURI, which leaves %3B and its kin escaped.
+ */
+export function grpcMessageEncoded(message: string): string {
+  let encoded = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    encoded +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return encoded;
+}
+
+/** grpc-message re-encoded as the spec does (grpcMessageEncoded); left as sent when it does not decode. */
+function respecMessage(trailer: Headers): void {
+  const sent = trailer.get("grpc-message");
+  if (sent === null) return;
+  try {
+    trailer.set("grpc-message", grpcMessageEncoded(decodeURIComponent(sent)));
+  } catch {
+    // not percent-encoded as Connect writes it: kept as it is
+  }
+}
+
+/** Patches the trailers, encodes grpc-message as the spec does, and notes the status they carry. */
 export function finishTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number, note: NoteStatus): boolean {
   const r = patchTrailer(trailer, input, readMaxBytes);
+  respecMessage(trailer);
   note(Number(trailer.get("grpc-status") ?? "0"), r?.reason ?? reasonInStatusBin(trailer.get("grpc-status-details-bin")));
   return r !== undefined;
 }
