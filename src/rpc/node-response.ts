@@ -7,6 +7,17 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 
 export type NodeHeaders = Record<string, string | string[]>;
 
+/**
+ * Every RPC answer is `Cache-Control: no-store`: many carry tokens, codes or secrets (Login,
+ * RefreshToken, Setup's secret, recovery codes, an API key), and no cache between the client and
+ * the server may keep one (ASVS 5.0 V14.3.2; RFC 6749 5.1 for token answers). Set on the headers
+ * object each answer builds for itself, at the two places answers are written.
+ */
+function noStore(headers: NodeHeaders): NodeHeaders {
+  headers["cache-control"] = "no-store";
+  return headers;
+}
+
 /** What is used of Node's HTTP/1.1 and HTTP/2 (compatibility) responses alike. */
 interface NodeResponse {
   readonly headersSent: boolean;
@@ -35,14 +46,14 @@ export async function sendResponse(
       // The headers go with the first chunk, not before: the implementation may still set some.
       let chunk = await it.next();
       if (closed) return;
-      res.writeHead(uRes.status, nodeHeaders(uRes.header));
+      res.writeHead(uRes.status, noStore(nodeHeaders(uRes.header)));
       for (; chunk.done !== true; chunk = await it.next()) {
         if (closed) return;
         if (!res.write(chunk.value)) await drained(res);
       }
     }
     if (closed) return;
-    if (!res.headersSent) res.writeHead(uRes.status, nodeHeaders(uRes.header));
+    if (!res.headersSent) res.writeHead(uRes.status, noStore(nodeHeaders(uRes.header)));
     if (uRes.trailer !== undefined) {
       beforeTrailers?.(uRes.trailer);
       res.addTrailers(nodeHeaders(uRes.trailer));
@@ -59,7 +70,7 @@ export function writeAnswer(
   res: NodeResponse & { end(chunk: Uint8Array): unknown },
   answer: { status: number; header: NodeHeaders; body: Uint8Array; trailer: NodeHeaders | undefined },
 ): void {
-  res.writeHead(answer.status, answer.header);
+  res.writeHead(answer.status, noStore(answer.header));
   if (answer.trailer === undefined) {
     res.end(answer.body);
     return;

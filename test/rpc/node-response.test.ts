@@ -60,7 +60,7 @@ describe("sending Connect's response", () => {
     // The trailers can still be changed once the body is drained (the adapter patches gRPC ones).
     await sendResponse(uRes, res, (trailer) => trailer.set("grpc-message", "patched"));
     expect(sent).toEqual([
-      ["head", 200, { "content-type": "application/grpc", "set-cookie": ["a=1", "b=2"] }],
+      ["head", 200, { "content-type": "application/grpc", "set-cookie": ["a=1", "b=2"], "cache-control": "no-store" }],
       ["data", "one"],
       ["data", "two"],
       ["trailers", { "grpc-message": "patched", "grpc-status": "0" }],
@@ -79,7 +79,7 @@ describe("sending Connect's response", () => {
     res.emit("close");
     await expect(sending).resolves.toBeUndefined();
     expect(sent).toEqual([
-      ["head", 200, {}],
+      ["head", 200, { "cache-control": "no-store" }],
       ["data", "one"],
     ]);
     expect(returned).toBe(true);
