@@ -102,23 +102,34 @@ export function grpcMessageEncoded(message: string): string {
   return encoded;
 }
 
-/** grpc-message re-encoded as the spec does (grpcMessageEncoded); left as sent when it does not decode. */
-function respecMessage(trailer: Headers): void {
+/**
+ * grpc-message re-encoded as the spec does (grpcMessageEncoded); left as sent when it does not
+ * decode. Returns whether the value changed.
+ */
+function respecMessage(trailer: Headers): boolean {
   const sent = trailer.get("grpc-message");
-  if (sent === null) return;
+  if (sent === null) return false;
+  let encoded: string;
   try {
-    trailer.set("grpc-message", grpcMessageEncoded(decodeURIComponent(sent)));
+    encoded = grpcMessageEncoded(decodeURIComponent(sent));
   } catch {
     // not percent-encoded as Connect writes it: kept as it is
+    return false;
   }
+  if (encoded === sent) return false;
+  trailer.set("grpc-message", encoded);
+  return true;
 }
 
-/** Patches the trailers, encodes grpc-message as the spec does, and notes the status they carry. */
+/**
+ * Patches the trailers, encodes grpc-message as the spec does, and notes the status they carry.
+ * Returns whether the trailers changed at all (a gRPC-Web trailer frame is then written anew).
+ */
 export function finishTrailer(trailer: Headers, input: DescMessage, readMaxBytes: number, note: NoteStatus): boolean {
   const r = patchTrailer(trailer, input, readMaxBytes);
-  respecMessage(trailer);
+  const respecified = respecMessage(trailer);
   note(Number(trailer.get("grpc-status") ?? "0"), r?.reason ?? reasonInStatusBin(trailer.get("grpc-status-details-bin")));
-  return r !== undefined;
+  return r !== undefined || respecified;
 }
 
 /** The ErrorInfo reason in a grpc-status-details-bin value, for the access log. */
@@ -214,7 +225,10 @@ export function connectErrorBody(
   return { status: wire?.http ?? 500, body, code: r.code, reason: r.reason };
 }
 
-/** Passes a gRPC-Web body through, rewriting its trailer frame when it carries a protocol error. */
+/**
+ * Passes a gRPC-Web body through, rewriting its trailer frame when it carries a protocol error or a
+ * grpc-message Connect encoded otherwise than the spec (finishTrailer).
+ */
 export async function* rewriteGrpcWeb(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number, note: NoteStatus = noNote) {
   for await (const chunk of body) {
     // A trailer frame: flag 0x80, 4-byte length, then HTTP/1-style header lines.

@@ -33,6 +33,35 @@ describe("grpc-message", () => {
     }
   });
 
+  it("a gRPC-Web client's trailer frame carries the message as the spec encodes it", async () => {
+    const d = fetchDriver(h.url, "grpc-message-web");
+    const { tokens } = await d.call("AuthService/Register", {
+      email: "grpc-message-web@example.com",
+      password: "correct horse battery staple",
+    });
+    await d.call("AuthService/Logout", {}, tokens.accessToken);
+    d.close();
+    const res = await fetch(`${h.url}/auth.v1.AuthService/GetCurrentUser`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", authorization: `Bearer ${tokens.accessToken}` },
+      body: new Uint8Array(5),
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    const trailers: Record<string, string> = {};
+    for (let i = 0; i + 5 <= body.length; i += 5 + body.readUInt32BE(i + 1)) {
+      if (((body[i] ?? 0) & 0x80) === 0) continue;
+      for (const line of body
+        .subarray(i + 5, i + 5 + body.readUInt32BE(i + 1))
+        .toString("utf8")
+        .split("\r\n")) {
+        const colon = line.indexOf(":");
+        if (colon > 0) trailers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+    }
+    expect(trailers["grpc-status"]).toBe("16");
+    expect(trailers["grpc-message"]).toBe("the session has ended; sign in again");
+  });
+
   it("encodes only what the spec asks, and any percent-decoder reads it back", () => {
     for (const message of [
       "the session has ended; sign in again",

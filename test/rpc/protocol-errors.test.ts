@@ -139,6 +139,12 @@ describe("gRPC-Web trailer frames", () => {
     expect(second?.toString("utf8")).not.toContain("hunter2");
   });
 
+  it("re-encodes an application error's grpc-message as the gRPC spec does, and leaves the rest", async () => {
+    const [out] = await collect([frame(0x80, "grpc-status: 16\r\ngrpc-message: the%20session%20has%20ended%3B%20sign%20in%20again\r\n")]);
+    expect(out?.readUInt32BE(1)).toBe((out?.length ?? 0) - 5);
+    expect(out?.subarray(5).toString("utf8")).toBe("grpc-message: the session has ended; sign in again\r\ngrpc-status: 16\r\n");
+  });
+
   it("leaves an OK trailer frame byte for byte", async () => {
     const ok = frame(0x80, "grpc-status: 0\r\n");
     expect(await collect([ok])).toEqual([Buffer.from(ok)]);
