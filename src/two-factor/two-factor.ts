@@ -7,7 +7,7 @@
 // factor on, off and over (Setup, Enable, Reset, Disable) and its status; the pending secrets they
 // confirm are in pending.ts, devices in devices.ts, the password and step-up checks in step-up.ts.
 
-import { countGuess } from "../attempt-limit.ts";
+import { countGuess, refuseIfLocked } from "../attempt-limit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import type { SecurityEvents } from "../events.ts";
@@ -80,15 +80,23 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
    * Setup and Reset draw a QR code, 6-10 ms of the main thread each, where a signed-in call
    * otherwise costs tens of microseconds: any account, which anyone may register, repeating Setup
    * a hundred times a second held the event loop for every other client. Each account has
-   * TOTP_SETUP_MAX_PER_HOUR of them, counted before anything else is done; one more is
-   * RATE_LIMITED. A budget, not a guess: a success gives nothing back.
+   * TOTP_SETUP_MAX_PER_HOUR of them; one more is RATE_LIMITED. A budget, not a guess: a success
+   * gives nothing back. Once spent, a call is refused before anything else is done
+   * (refuseSpentSetups); a call is counted only once it has proven what it must and will draw a
+   * code (countSetup), so that one refused before (no password, a wrong one, no recent sign-in)
+   * spends nothing: a stolen access token alone cannot spend the owner's budget and keep the
+   * owner from replacing an authenticator.
    */
   const setupsPerHour = policy.maxSetupsPerHour;
   const setupBudget = { maxFailures: setupsPerHour, windowSeconds: 3_600, lockSeconds: 3_600 };
   const tooManySetups = (retryAfterSeconds: number) =>
     new AuthError("RATE_LIMITED", "too many two-factor setups for this account; try again later", { retryAfterSeconds });
+  const setupKey = (userId: string) => `2fa-setup:${userId}`;
+  async function refuseSpentSetups(userId: string): Promise<void> {
+    if (setupsPerHour > 0) await refuseIfLocked({ attempts: store.attempts, clock }, setupKey(userId), tooManySetups);
+  }
   async function countSetup(userId: string): Promise<void> {
-    if (setupsPerHour > 0) await countGuess({ attempts: store.attempts, clock }, `2fa-setup:${userId}`, setupBudget, tooManySetups);
+    if (setupsPerHour > 0) await countGuess({ attempts: store.attempts, clock }, setupKey(userId), setupBudget, tooManySetups);
   }
 
   async function requireEnabled(userId: string): Promise<TwoFactorRecord> {
@@ -157,7 +165,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       client: ClientInfo = unknownClient,
     ): Promise<Enrolment> {
       const user = await requireUser(caller);
-      await countSetup(user.id);
+      await refuseSpentSetups(user.id);
       const record = await load(user.id);
       const state = enrolmentState(record, clock.now());
       const enabled = state.name !== "off" && state.name !== "enrolling";
@@ -175,6 +183,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       // token alone would otherwise enrol their own authenticator, which outlives a password reset
       // (the mailbox does not prove the second factor) and locks the owner out for good.
       else if (!enabled) await confirmIdentity(caller, user, noReauthentication, client);
+      await countSetup(user.id);
       if (!enabled) return newPending(user, "enrol");
       if (input.additionalDevice) return newPending(user, "device");
       const primary = record.devices[0];
@@ -285,8 +294,9 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     async reset(caller: Caller, rawPassword: string, client: ClientInfo = unknownClient): Promise<Enrolment> {
       const user = await requireUser(caller);
       await requireEnabled(user.id);
-      await countSetup(user.id);
+      await refuseSpentSetups(user.id);
       await passwordProof(caller, user, rawPassword, client);
+      await countSetup(user.id);
       return newPending(user, "replace");
     },
 
