@@ -15,7 +15,7 @@ import { accountPasswordAttemptKeys, type PasswordCheck } from "../passwords/che
 import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
-import { requireUser as requireUserOf, type Caller, type ClientInfo } from "../sessions/caller.ts";
+import { requireUser as requireUserOf, type Caller, type ClientInfo, sessionEnded } from "../sessions/caller.ts";
 import { passesTwoFactorCutoff, type Sessions, type TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { defaultRole, noCutoff, type Store, type UserPatch, type UserRecord } from "../store/port.ts";
@@ -126,13 +126,15 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
   /**
    * Sets the password (`passwordHash`, hashed by the caller before it spends anything: a full
    * hashing queue must fail the call while it has changed nothing) and, in the same write, ends
-   * every session but `keep`. With `ifPasswordHash`, only while the stored hash is still that one
-   * (null when it is not).
+   * every session but the caller's `keep`, and that one only while it still passes the cutoff (a
+   * change that ended it since it was authenticated must not be undone by keeping it, nor end the
+   * session that made that change). With `ifPasswordHash`, only while the stored hash is still
+   * that one. Null when either condition failed.
    */
   async function setPassword(
     user: UserRecord,
     passwordHash: string,
-    keep: string | null,
+    keep: Caller | null,
     extra: Pick<UserPatch, "emailVerified" | "emailVerifiedAt" | "roles"> = {},
     ifPasswordHash?: string | null,
   ): Promise<UserRecord | null> {
@@ -140,9 +142,13 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
     const updated = await store.users.update(
       user.id,
       { passwordHash, passwordUpdatedAt: now, updatedAt: now, ...extra },
-      ifPasswordHash === undefined ? { endSessions: { keep } } : { endSessions: { keep }, ifPasswordHash },
+      {
+        endSessions: { keep: keep?.sessionId ?? null },
+        ...(keep !== null && { ifSessionPasses: { sessionId: keep.sessionId, generation: keep.generations.user } }),
+        ...(ifPasswordHash !== undefined && { ifPasswordHash }),
+      },
     );
-    if (updated === null && ifPasswordHash === undefined) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+    if (updated === null && ifPasswordHash === undefined) throw sessionEnded();
     return updated;
   }
 
@@ -213,7 +219,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if (changes.displayName === undefined) return view(user);
       const displayName = checkDisplayName("display_name", changes.displayName);
       const updated = await store.users.update(user.id, { displayName, updatedAt: clock.now() });
-      if (updated === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      if (updated === null) throw sessionEnded();
       return view(updated);
     },
 
@@ -242,11 +248,19 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // A reset code mailed before the change dies with it: whoever held the mailbox for a moment
       // may have kept one, and it must not take back the account its owner has just secured. Voided
       // first, so that no failure between the two leaves the new password beside a live code.
+      // A session a second-factor change has ended since it was authenticated keeps nothing (the
+      // other document's cutoff, read just before: see passesTwoFactorCutoff).
+      if (!(await passesTwoFactorCutoff(store, caller))) throw sessionEnded();
       await codes.revoke(user.id, "password_reset");
-      // Only over the password just checked: a change or reset that landed meanwhile (and ended
-      // this session) is neither overwritten nor undone.
-      const changed = await setPassword(user, passwordHash, caller.sessionId, {}, user.passwordHash);
-      if (changed === null) throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
+      // Only over the password just checked, and only while this session passes the cutoff: a
+      // change, reset or RevokeOtherSessions that landed meanwhile (and ended this session) is
+      // neither overwritten nor undone.
+      const changed = await setPassword(user, passwordHash, caller, {}, user.passwordHash);
+      if (changed === null) {
+        const now = await store.users.findById(user.id);
+        if (now !== null && now.passwordHash === user.passwordHash) throw sessionEnded();
+        throw new AuthError("INVALID_CREDENTIALS", "the current password is wrong", { field: "current_password" });
+      }
       deps.notifier.notify(user, "password_changed", client);
       const after = deviceOwner(changed);
       const device = deps.devices.renew(deviceToken, deviceOwner(user), after) ?? deps.devices.grant(after, null);
@@ -393,7 +407,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
       await twoFactor.confirmIdentity(caller, user, proof, client);
       if (id === passwordMethodId) {
-        if (!(await passesTwoFactorCutoff(store, caller))) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+        if (!(await passesTwoFactorCutoff(store, caller))) throw sessionEnded();
         // Only over the password checked, and only while the caller's session still passes the
         // cutoff: a security change that ended it since it was authenticated (RevokeOtherSessions,
         // an administrator's sign-out) must not be followed by this removal, whose cutoff keeps
@@ -409,9 +423,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
         );
         if (updated === null) {
           const now = await store.users.findById(user.id);
-          if (now !== null && now.passwordHash === user.passwordHash) {
-            throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
-          }
+          if (now !== null && now.passwordHash === user.passwordHash) throw sessionEnded();
           throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
         }
         // Put back only while no other password was set since (the sessions it ended stay ended).

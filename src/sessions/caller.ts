@@ -33,9 +33,12 @@ export interface Caller {
   twoFactorEnabled: boolean;
 }
 
+/** The refusal of a call whose session has ended (revoked, expired, or cut off by a security change). */
+export const sessionEnded = (): AuthError => new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+
 /** The caller's user. A live session outlives its user only if deletion raced the call. */
 export async function requireUser(users: Pick<UserStore, "findById">, caller: Caller): Promise<UserRecord> {
   const user = await users.findById(caller.userId);
-  if (user === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+  if (user === null) throw sessionEnded();
   return user;
 }

@@ -9,7 +9,7 @@ import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
 import type { SessionCutoff, SessionRecord, Store, TwoFactorRecord, UserPatch, UserRecord } from "../store/port.ts";
 import type { AccessTokens } from "../tokens/access.ts";
 import { type DeviceGrant, type DeviceTokens, deviceOwner } from "../tokens/devices.ts";
-import type { Caller, ClientInfo } from "./caller.ts";
+import { type Caller, type ClientInfo, sessionEnded } from "./caller.ts";
 import { pairIssuer, type TokenPair } from "./pairs.ts";
 import { createRefresh } from "./refresh.ts";
 
@@ -303,7 +303,7 @@ export function createSessions(deps: SessionsDeps) {
       } else {
         throw new AuthError("UNAUTHENTICATED", "an access token is required as an Authorization Bearer header");
       }
-      if (live === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      if (live === null) throw sessionEnded();
       const { session } = live;
       if (now.getTime() - session.lastActiveAt.getTime() > touchIntervalMs) await store.sessions.touch(session.id, now);
       return callerOf(live);
@@ -352,7 +352,7 @@ export function createSessions(deps: SessionsDeps) {
      * minted, since a session alone (perhaps a stolen access token) proves no password.
      */
     async revokeOthers(caller: Caller, deviceToken?: string): Promise<{ revokedCount: number; device: DeviceGrant | null }> {
-      if (!(await passesTwoFactorCutoff(store, caller))) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      if (!(await passesTwoFactorCutoff(store, caller))) throw sessionEnded();
       const now = clock.now();
       // Only while the caller's session still passes the cutoff: a security change (a new password)
       // that ended it after it was authenticated must not be undone by keeping it now.
@@ -361,7 +361,7 @@ export function createSessions(deps: SessionsDeps) {
         { updatedAt: now },
         { ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user }, endSessions: { keep: caller.sessionId } },
       );
-      if (raised === null) throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+      if (raised === null) throw sessionEnded();
       const after = deviceOwner(raised);
       // The update raised the generation by exactly one, atomically: the one before is this.
       const device = deps.devices.renew(deviceToken, { ...after, generation: after.generation - 1 }, after);

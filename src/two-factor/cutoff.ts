@@ -1,7 +1,6 @@
 // Ending the other sessions of a two-factor change, through the session cutoff of the record.
 
-import { AuthError } from "../errors.ts";
-import type { Caller } from "../sessions/caller.ts";
+import { type Caller, sessionEnded } from "../sessions/caller.ts";
 import { passesCutoff } from "../sessions/sessions.ts";
 import type { TwoFactorRecord } from "../store/port.ts";
 
@@ -23,6 +22,6 @@ export function cutOffOtherSessions(record: TwoFactorRecord, caller: Caller): vo
  */
 export function requireCallerPasses(record: TwoFactorRecord, caller: Caller): void {
   if (!passesCutoff(record.sessionCutoff, caller.sessionId, caller.generations.twoFactor)) {
-    throw new AuthError("SESSION_REVOKED", "the session has ended; sign in again");
+    throw sessionEnded();
   }
 }

@@ -58,6 +58,24 @@ describe("a call from a session a two-factor change ended after it was authentic
     }
   });
 
+  it("ChangePassword is refused (SESSION_REVOKED) and changes nothing", async () => {
+    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    try {
+      const email = "change-password-2fa@example.com";
+      const { owner, ownerToken, other } = await twoSessions(s, email);
+      await ownerTurnsOnTwoFactor(s, owner);
+      const before = await s.store.users.findByEmail(email);
+      await expect(s.ops.accounts.changePassword(other, password, "a brand new long passphrase", s.client)).rejects.toHaveProperty(
+        "reason",
+        "SESSION_REVOKED",
+      );
+      expect(await s.store.users.findByEmail(email)).toEqual(before);
+      await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
+    } finally {
+      await s.close();
+    }
+  });
+
   it.fails("a two-factor change landing between that read and the write is not seen: the owner's session is ended", async () => {
     const inner = createMemoryStore();
     // Holds the next kept-caller write (endSessions with a kept session) until the test lets it go.
@@ -92,6 +110,27 @@ describe("a call from a session a two-factor change ended after it was authentic
       release();
       await revoking;
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("a ChangePassword from a session the owner's RevokeOtherSessions ended after it was authenticated", () => {
+  it("is refused (SESSION_REVOKED), changes nothing, and keeps no session of its own", async () => {
+    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
+    try {
+      const email = "change-password-cutoff@example.com";
+      const { owner, ownerToken, other, otherToken } = await twoSessions(s, email);
+      await s.ops.sessions.revokeOthers(owner);
+      const before = await s.store.users.findByEmail(email);
+      await expect(s.ops.accounts.changePassword(other, password, "a brand new long passphrase", s.client)).rejects.toHaveProperty(
+        "reason",
+        "SESSION_REVOKED",
+      );
+      expect(await s.store.users.findByEmail(email)).toEqual(before);
+      await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
+      await expect(s.ops.sessions.authenticate({ bearer: otherToken })).rejects.toHaveProperty("reason", "SESSION_REVOKED");
     } finally {
       await s.close();
     }
