@@ -6,7 +6,7 @@ import type { AuditLog } from "../audit/audit.ts";
 import type { Background } from "../background.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
-import { checkDisplayName, checkId, normalizeEmail } from "../input.ts";
+import { checkDisplayName, normalizeEmail } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { MailLimits } from "../mail/limits.ts";
 import type { Mailer } from "../mail/mailer.ts";
@@ -23,18 +23,9 @@ import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devi
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import { twoFactorAttemptKeys, type TwoFactor } from "../two-factor/two-factor.ts";
 import { accountDisabled, accountView, type AccountView, emailSignInAttemptKeys, emailSignInFailuresKey } from "./account.ts";
-import {
-  addressProven,
-  countSignInMethods,
-  dropMethodsAddedUnproven,
-  endOtherSessions,
-  keepOneSignInMethod,
-  lastSignInMethod,
-  listSignInMethods,
-  passwordMethodId,
-  type SignInMethod,
-} from "./sign-in-methods.ts";
+import { addressProven, dropMethodsAddedUnproven, type SignInMethod } from "./sign-in-methods.ts";
 import { recordAdminPromotion } from "./admin-promotion.ts";
+import { createLinkedAccounts } from "./linked-accounts.ts";
 import { createMailedCodes } from "./mailed-codes.ts";
 
 export type { AccountView } from "./account.ts";
@@ -117,6 +108,8 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
   const requireUser = (caller: Caller) => requireUserOf(store.users, caller);
 
   const promoted = (user: UserRecord) => recordAdminPromotion(deps, user);
+
+  const linked = createLinkedAccounts({ store, clock, twoFactor, notifier: deps.notifier, log });
 
   const codes = createMailedCodes({
     ...deps,
@@ -390,58 +383,8 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       return deps.devices.renew(deviceToken, deviceOwner(user), after) ?? deps.devices.grant(after, null);
     },
 
-    async listLinkedAccounts(caller: Caller): Promise<LinkedAccount[]> {
-      return listSignInMethods(store, await requireUser(caller));
-    },
-
-    /**
-     * Removes a sign-in method, never the last one, and ends the caller's other sessions: in the
-     * same write for the password (a challenge it issued is void with them), right after for a
-     * provider link (endOtherSessions). The owner is told either way.
-     */
-    async unlinkAccount(caller: Caller, rawId: string, proof: Reauthentication, client: ClientInfo): Promise<void> {
-      const id = checkId("id", rawId);
-      const user = await requireUser(caller);
-      const methods = await listSignInMethods(store, user);
-      if (!methods.some((m) => m.id === id)) throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
-      if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
-      await twoFactor.confirmIdentity(caller, user, proof, client);
-      if (id === passwordMethodId) {
-        if (!(await passesTwoFactorCutoff(store, caller))) throw sessionEnded();
-        // Only over the password checked, and only while the caller's session still passes the
-        // cutoff: a security change that ended it since it was authenticated (RevokeOtherSessions,
-        // an administrator's sign-out) must not be followed by this removal, whose cutoff keeps
-        // the caller and would end the session that made that change.
-        const updated = await store.users.update(
-          user.id,
-          { passwordHash: null, passwordUpdatedAt: null, updatedAt: clock.now() },
-          {
-            ifPasswordHash: user.passwordHash,
-            ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user },
-            endSessions: { keep: caller.sessionId },
-          },
-        );
-        if (updated === null) {
-          const now = await store.users.findById(user.id);
-          if (now !== null && now.passwordHash === user.passwordHash) throw sessionEnded();
-          throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
-        }
-        // Put back only while no other password was set since (the sessions it ended stay ended).
-        const { passwordHash, passwordUpdatedAt } = user;
-        await keepOneSignInMethod(store, user.id, () =>
-          store.users.update(user.id, { passwordHash, passwordUpdatedAt, updatedAt: clock.now() }, { ifPasswordHash: null }),
-        );
-      } else {
-        const link = (await store.providerLinks.listForUser(user.id)).find((l) => l.id === id);
-        if (link === undefined || !(await store.providerLinks.delete(id, user.id))) {
-          throw new AuthError("NOT_FOUND", "no such linked account", { field: "id" });
-        }
-        await keepOneSignInMethod(store, user.id, () => store.providerLinks.insert(link));
-        await endOtherSessions(store, caller, clock.now());
-      }
-      log.info({ userId: user.id, method: id === passwordMethodId ? "password" : "provider" }, "sign-in method removed");
-      deps.notifier.notify(user, "sign_in_method_removed", client);
-    },
+    listLinkedAccounts: linked.list,
+    unlinkAccount: linked.unlink,
   };
 }
 
