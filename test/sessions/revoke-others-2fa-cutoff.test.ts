@@ -32,35 +32,38 @@ async function ownerTurnsOnTwoFactor(s: InProcess, owner: Caller): Promise<void>
   await s.ops.twoFactor.enable(owner, { code: totp(setup.secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
 }
 
+/** Runs `test` against a fresh in-process service (over `store`, if given), closed after. */
+async function withService(test: (s: InProcess) => Promise<void>, store?: Store): Promise<void> {
+  const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
+  try {
+    await test(s);
+  } finally {
+    await s.close();
+  }
+}
+
 describe("a call from a session a two-factor change ended after it was authenticated", () => {
   it("RevokeOtherSessions is refused (SESSION_REVOKED) and ends no one", async () => {
-    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
-    try {
+    await withService(async (s) => {
       const { owner, ownerToken, other, otherToken } = await twoSessions(s, "revoke-others@example.com");
       await ownerTurnsOnTwoFactor(s, owner);
       await expect(s.ops.sessions.authenticate({ bearer: otherToken })).rejects.toHaveProperty("reason", "SESSION_REVOKED");
       await expect(s.ops.sessions.revokeOthers(other)).rejects.toHaveProperty("reason", "SESSION_REVOKED");
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("the sessions a removed passkey or provider link may have opened: none is ended, the owner's stays", async () => {
-    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
-    try {
+    await withService(async (s) => {
       const { owner, ownerToken, other } = await twoSessions(s, "remove-method@example.com");
       await ownerTurnsOnTwoFactor(s, owner);
       await endOtherSessions(s.store, other, s.clock.now());
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it("ChangePassword is refused (SESSION_REVOKED) and changes nothing", async () => {
-    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
-    try {
+    await withService(async (s) => {
       const email = "change-password-2fa@example.com";
       const { owner, ownerToken, other } = await twoSessions(s, email);
       await ownerTurnsOnTwoFactor(s, owner);
@@ -71,9 +74,7 @@ describe("a call from a session a two-factor change ended after it was authentic
       );
       expect(await s.store.users.findByEmail(email)).toEqual(before);
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   it.fails("a two-factor change landing between that read and the write is not seen: the owner's session is ended", async () => {
@@ -95,8 +96,7 @@ describe("a call from a session a two-factor change ended after it was authentic
         },
       },
     };
-    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
-    try {
+    await withService(async (s) => {
       const { owner, ownerToken, other } = await twoSessions(s, "between@example.com");
       let release: () => void = () => undefined;
       const reached = new Promise<void>((resolve) => {
@@ -110,16 +110,13 @@ describe("a call from a session a two-factor change ended after it was authentic
       release();
       await revoking;
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
-    } finally {
-      await s.close();
-    }
+    }, store);
   });
 });
 
 describe("a ChangePassword from a session the owner's RevokeOtherSessions ended after it was authenticated", () => {
   it("is refused (SESSION_REVOKED), changes nothing, and keeps no session of its own", async () => {
-    const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" });
-    try {
+    await withService(async (s) => {
       const email = "change-password-cutoff@example.com";
       const { owner, ownerToken, other, otherToken } = await twoSessions(s, email);
       await s.ops.sessions.revokeOthers(owner);
@@ -131,8 +128,6 @@ describe("a ChangePassword from a session the owner's RevokeOtherSessions ended 
       expect(await s.store.users.findByEmail(email)).toEqual(before);
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
       await expect(s.ops.sessions.authenticate({ bearer: otherToken })).rejects.toHaveProperty("reason", "SESSION_REVOKED");
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
