@@ -42,8 +42,12 @@ function replacement(code: Code, message: string, input: DescMessage, readMaxByt
     message: `the request is not a valid ${input.typeName}`,
   };
   switch (code) {
-    case Code.InvalidArgument:
-      return malformed;
+    case Code.InvalidArgument: {
+      // Connect's refusal of a deadline header it cannot read: the header's fault, not the body's.
+      const header = /invalid (grpc|connect) timeout value/.exec(message)?.[1];
+      if (header === undefined) return malformed;
+      return { ...malformed, message: `the ${header === "grpc" ? "grpc-timeout" : "connect-timeout-ms"} header is not a valid timeout` };
+    }
     case Code.ResourceExhausted:
       return { code, reason: "PAYLOAD_TOO_LARGE", message: `the request is larger than ${readMaxBytes} bytes` };
     case Code.Internal:

@@ -3,6 +3,7 @@
 // encodeURIComponent, which also escapes ';', ',', ':', '/' and spaces, and @grpc/grpc-js decodes
 // with decodeURI, which leaves %3B and its kin as they are: its users read "the session has
 // ended%3B sign in again". A real @grpc/grpc-js client is the oracle.
+import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpcMessageEncoded } from "../../src/rpc/protocol-errors.ts";
 import { failure, fetchDriver, grpcJsDriver } from "../support/drivers.ts";
@@ -60,6 +61,33 @@ describe("grpc-message", () => {
     }
     expect(trailers["grpc-status"]).toBe("16");
     expect(trailers["grpc-message"]).toBe("the session has ended; sign in again");
+  });
+
+  it("a malformed deadline header is named in the answer, over Connect and gRPC", async () => {
+    const connect = await fetch(`${h.url}/grpc.health.v1.Health/Check`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "soon" },
+      body: "{}",
+    });
+    expect(connect.status).toBe(400);
+    expect(((await connect.json()) as { message: string }).message).toBe("the connect-timeout-ms header is not a valid timeout");
+    const session = http2.connect(h.url);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/grpc.health.v1.Health/Check",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": "-1S",
+      });
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      stream.resume();
+      const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
+      expect(trailers["grpc-status"]).toBe("3");
+      expect(trailers["grpc-message"]).toBe("the grpc-timeout header is not a valid timeout");
+    } finally {
+      session.close();
+    }
   });
 
   it("encodes only what the spec asks, and any percent-decoder reads it back", () => {

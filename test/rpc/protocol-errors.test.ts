@@ -38,6 +38,18 @@ describe("gRPC trailers", () => {
     expect(JSON.stringify([...trailer])).not.toContain("hunter2");
   });
 
+  it("a malformed timeout header is named as such, not blamed on the request body", () => {
+    for (const [message, header] of [
+      ["protocol error: invalid grpc timeout value: -1S", "grpc-timeout"],
+      ["protocol error: invalid connect timeout value: soon", "connect-timeout-ms"],
+    ]) {
+      const trailer = new Headers({ "grpc-status": "3", "grpc-message": encodeURIComponent(message as string) });
+      expect(patchGrpcTrailer(trailer, LoginRequestSchema, max)).toBe(true);
+      expect(decodeURIComponent(trailer.get("grpc-message") ?? "")).toBe(`the ${header} header is not a valid timeout`);
+      expect(decodeStatus(trailer.get("grpc-status-details-bin") ?? "").details[0]?.info?.reason).toBe("MALFORMED_REQUEST");
+    }
+  });
+
   it("an oversized message (RESOURCE_EXHAUSTED) becomes PAYLOAD_TOO_LARGE naming the limit", () => {
     const trailer = new Headers({ "grpc-status": "8", "grpc-message": "message size 99999 is larger than configured readMaxBytes 65536" });
     expect(patchGrpcTrailer(trailer, LoginRequestSchema, max)).toBe(true);
