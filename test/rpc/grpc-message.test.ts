@@ -3,11 +3,11 @@
 // encodeURIComponent, which also escapes ';', ',', ':', '/' and spaces, and @grpc/grpc-js decodes
 // with decodeURI, which leaves %3B and its kin as they are: its users read "the session has
 // ended%3B sign in again". A real @grpc/grpc-js client is the oracle.
-import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpcMessageEncoded } from "../../src/rpc/protocol-errors.ts";
 import { failure, fetchDriver, grpcJsDriver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
+import { frame, grpcWebTrailer, h2Request } from "../support/wire.ts";
 
 let h: Harness;
 beforeAll(async () => {
@@ -15,18 +15,24 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
+/** An access token of a session that has ended (signed up, then signed out). */
+async function signedOutToken(email: string): Promise<string> {
+  const d = fetchDriver(h.url, "grpc-message");
+  try {
+    const { tokens } = await d.call("AuthService/Register", { email, password: "correct horse battery staple" });
+    await d.call("AuthService/Logout", {}, tokens.accessToken);
+    return tokens.accessToken as string;
+  } finally {
+    d.close();
+  }
+}
+
 describe("grpc-message", () => {
   it("a plain @grpc/grpc-js client reads the message as it was written, ';' and all", async () => {
-    const d = fetchDriver(h.url, "grpc-message");
-    const { tokens } = await d.call("AuthService/Register", {
-      email: "grpc-message@example.com",
-      password: "correct horse battery staple",
-    });
-    await d.call("AuthService/Logout", {}, tokens.accessToken);
-    d.close();
+    const token = await signedOutToken("grpc-message@example.com");
     const g = grpcJsDriver(h.url);
     try {
-      const refused = await failure(g.call("AuthService/GetCurrentUser", {}, tokens.accessToken));
+      const refused = await failure(g.call("AuthService/GetCurrentUser", {}, token));
       expect(refused.reason).toBe("SESSION_REVOKED");
       expect(refused.message).toMatch(/the session has ended; sign in again$/);
     } finally {
@@ -35,30 +41,13 @@ describe("grpc-message", () => {
   });
 
   it("a gRPC-Web client's trailer frame carries the message as the spec encodes it", async () => {
-    const d = fetchDriver(h.url, "grpc-message-web");
-    const { tokens } = await d.call("AuthService/Register", {
-      email: "grpc-message-web@example.com",
-      password: "correct horse battery staple",
-    });
-    await d.call("AuthService/Logout", {}, tokens.accessToken);
-    d.close();
+    const token = await signedOutToken("grpc-message-web@example.com");
     const res = await fetch(`${h.url}/auth.v1.AuthService/GetCurrentUser`, {
       method: "POST",
-      headers: { "content-type": "application/grpc-web+proto", authorization: `Bearer ${tokens.accessToken}` },
+      headers: { "content-type": "application/grpc-web+proto", authorization: `Bearer ${token}` },
       body: new Uint8Array(5),
     });
-    const body = Buffer.from(await res.arrayBuffer());
-    const trailers: Record<string, string> = {};
-    for (let i = 0; i + 5 <= body.length; i += 5 + body.readUInt32BE(i + 1)) {
-      if (((body[i] ?? 0) & 0x80) === 0) continue;
-      for (const line of body
-        .subarray(i + 5, i + 5 + body.readUInt32BE(i + 1))
-        .toString("utf8")
-        .split("\r\n")) {
-        const colon = line.indexOf(":");
-        if (colon > 0) trailers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-    }
+    const trailers = grpcWebTrailer(new Uint8Array(await res.arrayBuffer()));
     expect(trailers["grpc-status"]).toBe("16");
     expect(trailers["grpc-message"]).toBe("the session has ended; sign in again");
   });
@@ -71,23 +60,16 @@ describe("grpc-message", () => {
     });
     expect(connect.status).toBe(400);
     expect(((await connect.json()) as { message: string }).message).toBe("the connect-timeout-ms header is not a valid timeout");
-    const session = http2.connect(h.url);
-    try {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": "/grpc.health.v1.Health/Check",
-        "content-type": "application/grpc",
-        te: "trailers",
-        "grpc-timeout": "-1S",
-      });
-      stream.end(Buffer.from([0, 0, 0, 0, 0]));
-      stream.resume();
-      const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
-      expect(trailers["grpc-status"]).toBe("3");
-      expect(trailers["grpc-message"]).toBe("the grpc-timeout header is not a valid timeout");
-    } finally {
-      session.close();
-    }
+    const grpc = await h2Request(
+      h.url,
+      "POST",
+      "/grpc.health.v1.Health/Check",
+      { "content-type": "application/grpc", te: "trailers", "grpc-timeout": "-1S" },
+      frame(0, new Uint8Array()),
+    );
+    expect(grpc.trailers["grpc-status"]).toBe("3");
+    // As sent: printable ASCII needs no escape.
+    expect(grpc.trailers["grpc-message"]).toBe("the grpc-timeout header is not a valid timeout");
   });
 
   it("encodes only what the spec asks, and any percent-decoder reads it back", () => {
