@@ -1,14 +1,7 @@
-// HTTP_IDLE_TIMEOUT_MS against a real server: a connection with no request traffic for that long
-// is closed, but an HTTP/2 session holding a long-lived request (Health/Watch) is not idle however
-// quiet it is. Health/Watch answers only when the serving status changes, so before this rule a
-// watch that saw no change for the whole timeout was cut with its connection. Configured short so
-// that the test is quick.
-import { readFileSync } from "node:fs";
 import https from "node:https";
 import http2 from "node:http2";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot, startHarness, type Harness } from "../support/harness.ts";
+import { startHarness, testTls, type Harness } from "../support/harness.ts";
 
 const idleMs = 300;
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -102,15 +95,10 @@ describe("idle connections (HTTP_IDLE_TIMEOUT_MS)", () => {
 });
 
 describe("idle connections over TLS", () => {
-  const fixtures = path.join(repoRoot, "test/fixtures");
-  const ca = readFileSync(path.join(fixtures, "tls-cert.pem"));
+  const { ca } = testTls;
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({
-      TLS_CERT_FILE: path.join(fixtures, "tls-cert.pem"),
-      TLS_KEY_FILE: path.join(fixtures, "tls-key.pem"),
-      HTTP_IDLE_TIMEOUT_MS: String(idleMs),
-    });
+    h = await startHarness({ ...testTls.env, HTTP_IDLE_TIMEOUT_MS: String(idleMs) });
   });
   afterAll(() => h.close());
 

@@ -3,7 +3,6 @@
 import { execFile } from "node:child_process";
 import https from "node:https";
 import path from "node:path";
-import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -15,7 +14,7 @@ import { StorageUnavailableError } from "../../src/store/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
 import type { Store } from "../../src/store/port.ts";
 import { connectDriver, failure, fetchDriver, grpcJsDriver, rawRpc, type Json } from "../support/drivers.ts";
-import { createGate, grpcTransport, repoRoot, startHarness, type Harness } from "../support/harness.ts";
+import { createGate, grpcTransport, repoRoot, startHarness, testTls, type Harness } from "../support/harness.ts";
 
 const execFileAsync = promisify(execFile);
 const password = "correct horse battery staple";
@@ -290,14 +289,10 @@ describe("passwords", () => {
 });
 
 describe("TLS", () => {
-  const fixtures = path.join(repoRoot, "test/fixtures");
-  const ca = readFileSync(path.join(fixtures, "tls-cert.pem"));
+  const { ca } = testTls;
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({
-      TLS_CERT_FILE: path.join(fixtures, "tls-cert.pem"),
-      TLS_KEY_FILE: path.join(fixtures, "tls-key.pem"),
-    });
+    h = await startHarness(testTls.env);
   });
   afterAll(() => h.close());
 

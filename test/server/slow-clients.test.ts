@@ -1,14 +1,8 @@
-// Slow and greedy HTTP/1.1 clients (issue 10, item 1): dribbled headers and bodies are cut off,
-// connections are capped in all and per client address, and an oversize body is answered and its
-// connection closed instead of read on. Timeouts are configured small so that the tests are quick;
-// no assertion depends on how long anything took.
-import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
-import path from "node:path";
 import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot, startHarness, type Harness } from "../support/harness.ts";
+import { startHarness, testTls, type Harness } from "../support/harness.ts";
 
 interface Raw {
   socket: net.Socket;
@@ -206,12 +200,10 @@ describe("at the total cap, idle connections make room", () => {
 });
 
 describe("over TLS", () => {
-  const fixtures = path.join(repoRoot, "test/fixtures");
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({
-      TLS_CERT_FILE: path.join(fixtures, "tls-cert.pem"),
-      TLS_KEY_FILE: path.join(fixtures, "tls-key.pem"),
+      ...testTls.env,
       HTTP_HEADERS_TIMEOUT_MS: "300",
       MAX_CONNECTIONS_PER_ADDRESS: "2",
     });
@@ -220,9 +212,8 @@ describe("over TLS", () => {
 
   const secure = () =>
     new Promise<tls.TLSSocket>((resolve, reject) => {
-      const socket = tls.connect(
-        { port: h.server.port, host: "127.0.0.1", ca: readFileSync(path.join(fixtures, "tls-cert.pem")), ALPNProtocols: ["http/1.1"] },
-        () => resolve(socket),
+      const socket = tls.connect({ port: h.server.port, host: "127.0.0.1", ca: testTls.ca, ALPNProtocols: ["http/1.1"] }, () =>
+        resolve(socket),
       );
       socket.on("error", reject);
     });
@@ -265,7 +256,7 @@ describe("over TLS", () => {
           {
             socket: net.connect({ port: h.server.port, host: "127.0.0.1", localAddress: "127.0.0.22" }),
             servername: "localhost",
-            ca: readFileSync(path.join(fixtures, "tls-cert.pem")),
+            ca: testTls.ca,
             ALPNProtocols: [protocol],
           },
           () => resolve(s),

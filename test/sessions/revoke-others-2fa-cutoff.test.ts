@@ -32,6 +32,16 @@ async function ownerTurnsOnTwoFactor(s: InProcess, owner: Caller): Promise<void>
   await s.ops.twoFactor.enable(owner, { code: totp(setup.secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
 }
 
+/** ChangePassword from `caller`, with the right password, is SESSION_REVOKED and leaves the account as it was. */
+async function expectChangePasswordRefused(s: InProcess, caller: Caller, email: string): Promise<void> {
+  const before = await s.store.users.findByEmail(email);
+  await expect(s.ops.accounts.changePassword(caller, password, "a brand new long passphrase", s.client)).rejects.toHaveProperty(
+    "reason",
+    "SESSION_REVOKED",
+  );
+  expect(await s.store.users.findByEmail(email)).toEqual(before);
+}
+
 /** Runs `test` against a fresh in-process service (over `store`, if given), closed after. */
 async function withService(test: (s: InProcess) => Promise<void>, store?: Store): Promise<void> {
   const s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, store);
@@ -67,12 +77,7 @@ describe("a call from a session a two-factor change ended after it was authentic
       const email = "change-password-2fa@example.com";
       const { owner, ownerToken, other } = await twoSessions(s, email);
       await ownerTurnsOnTwoFactor(s, owner);
-      const before = await s.store.users.findByEmail(email);
-      await expect(s.ops.accounts.changePassword(other, password, "a brand new long passphrase", s.client)).rejects.toHaveProperty(
-        "reason",
-        "SESSION_REVOKED",
-      );
-      expect(await s.store.users.findByEmail(email)).toEqual(before);
+      await expectChangePasswordRefused(s, other, email);
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
     });
   });
@@ -120,12 +125,7 @@ describe("a ChangePassword from a session the owner's RevokeOtherSessions ended 
       const email = "change-password-cutoff@example.com";
       const { owner, ownerToken, other, otherToken } = await twoSessions(s, email);
       await s.ops.sessions.revokeOthers(owner);
-      const before = await s.store.users.findByEmail(email);
-      await expect(s.ops.accounts.changePassword(other, password, "a brand new long passphrase", s.client)).rejects.toHaveProperty(
-        "reason",
-        "SESSION_REVOKED",
-      );
-      expect(await s.store.users.findByEmail(email)).toEqual(before);
+      await expectChangePasswordRefused(s, other, email);
       await expect(s.ops.sessions.authenticate({ bearer: ownerToken })).resolves.toHaveProperty("sessionId", owner.sessionId);
       await expect(s.ops.sessions.authenticate({ bearer: otherToken })).rejects.toHaveProperty("reason", "SESSION_REVOKED");
     });

@@ -20,6 +20,16 @@ import type { Store } from "../../src/store/port.ts";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+const fixtures = path.join(repoRoot, "test/fixtures");
+/**
+ * The tests' TLS certificate (test/fixtures, for localhost and 127.0.0.1): the settings that make
+ * the server serve it, and the CA a client trusts it by.
+ */
+export const testTls = {
+  env: { TLS_CERT_FILE: path.join(fixtures, "tls-cert.pem"), TLS_KEY_FILE: path.join(fixtures, "tls-key.pem") },
+  ca: readFileSync(path.join(fixtures, "tls-cert.pem")),
+};
 export const protoRoot = path.join(repoRoot, "proto");
 
 export class TestClock {
