@@ -2,38 +2,30 @@
 // configuration in a temporary directory, starts nginx as its child on a free loopback port, and
 // proxies to a tiny upstream that echoes the headers it got. nginx is never installed here:
 // `.ci/run` installs it; where it cannot be found this suite is skipped and says so.
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import net from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fetchDriver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { rest, sessionCookie } from "../support/rest.ts";
+import {
+  type EchoUpstream,
+  findExecutable,
+  forgedIdentity,
+  password,
+  type RunningProxy,
+  signIn,
+  startEchoUpstream,
+  startProxy,
+  throughProxy,
+} from "../support/reverse-proxy.ts";
 
-const password = "correct horse battery staple";
-
-function findNginx(): string | undefined {
-  const dirs = ["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin", ...(process.env.PATH ?? "").split(path.delimiter)];
-  return dirs.map((d) => path.join(d, "nginx")).find((p) => p !== "nginx" && existsSync(p));
-}
-
-const nginxBin = findNginx();
+const nginxBin = findExecutable("nginx", ["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"]);
 if (nginxBin === undefined) {
   console.warn(
     "forward-auth nginx end-to-end test SKIPPED: no nginx binary found (/usr/sbin/nginx or PATH). " +
       "Install Debian's nginx package (`apt-get install -y --no-install-recommends nginx`; .ci/run does this) to run it.",
   );
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The configuration under test: what docs/forward-auth.md tells operators to write. */
@@ -99,10 +91,9 @@ http {
 describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_request)", () => {
   let h: Harness;
   let dir: string;
-  let nginx: ChildProcess | undefined;
-  let upstream: http.Server;
-  let front: string;
-  const seen: Array<http.IncomingHttpHeaders & { url?: string }> = [];
+  let nginx: RunningProxy | undefined;
+  let upstream: EchoUpstream;
+  let through: ReturnType<typeof throughProxy>;
 
   beforeAll(async () => {
     h = await startHarness({
@@ -111,82 +102,36 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
       TRUST_PROXY_HOPS: "1",
       ROLES: '{"user": ["profile.read"], "admin": ["users.read", "users.write"], "guest": []}',
     });
-    upstream = http.createServer((req, res) => {
-      seen.push({ ...req.headers, url: req.url });
-      res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ url: req.url, headers: req.headers }));
-    });
-    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-    const upstreamPort = (upstream.address() as net.AddressInfo).port;
+    upstream = await startEchoUpstream();
     dir = mkdtempSync(path.join(tmpdir(), "authd-nginx-"));
-    const port = await freePort();
-    writeFileSync(path.join(dir, "nginx.conf"), nginxConfig(dir, port, h.url, upstreamPort));
-    // -e: the error log of the start-up itself, before the configuration is read, also in the temp dir.
-    const child = spawn(nginxBin as string, ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")], {
-      stdio: ["ignore", "ignore", "pipe"],
+    const errorLog = path.join(dir, "error.log");
+    nginx = await startProxy(nginxBin as string, /^nginx/, (port) => {
+      const conf = path.join(dir, `nginx-${port}.conf`);
+      writeFileSync(conf, nginxConfig(dir, port, h.url, upstream.port));
+      // -e: the error log of the start-up itself, before the configuration is read, also in the temp dir.
+      return { args: ["-p", dir, "-c", conf, "-e", errorLog], logFile: errorLog };
     });
-    nginx = child;
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    front = `http://127.0.0.1:${port}`;
-    // Ready when it answers; a start-up failure (bad configuration, port taken) is reported with its log.
-    for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr} ${readFileSync(path.join(dir, "error.log"), "utf8")}`);
-      const up = await fetch(`${front}/`).then(
-        () => true,
-        () => false,
-      );
-      if (up) break;
-      if (i > 200) throw new Error(`nginx did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    through = throughProxy(nginx.url, upstream);
   });
 
   afterAll(async () => {
-    if (nginx !== undefined && nginx.exitCode === null) {
-      const exited = new Promise((resolve) => nginx?.once("exit", resolve));
-      nginx.kill("SIGTERM");
-      await exited;
-    }
-    await new Promise((resolve) => upstream?.close(resolve));
+    await nginx?.stop();
+    await upstream?.close();
     await h?.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function signIn(email: string) {
-    const d = fetchDriver(h.url, "nginx-test");
-    await d.call("AuthService/Register", { email, password });
-    const login = await d.call("AuthService/Login", { email, password });
-    const me = await d.call("AuthService/GetCurrentUser", {}, login.tokens.accessToken);
-    return {
-      accessToken: login.tokens.accessToken as string,
-      sessionId: login.tokens.sessionId as string,
-      userId: me.user.id as string,
-      d,
-    };
-  }
-
-  /** A request through nginx; what the upstream saw, when it was reached. */
-  async function through(pathname: string, headers: Record<string, string> = {}, method = "GET") {
-    const before = seen.length;
-    const res = await fetch(`${front}${pathname}`, { method, headers });
-    const body = await res.text();
-    return { res, body, upstream: seen.length > before ? seen[seen.length - 1] : undefined };
-  }
-
   it("no token: 401 from nginx, with the Bearer challenge, and the upstream never reached", async () => {
-    const { res, upstream } = await through("/app/page");
-    expect(res.status).toBe(401);
-    expect(res.headers.get("www-authenticate")).toBe("Bearer");
+    const { status, headers, upstream } = await through("/app/page");
+    expect(status).toBe(401);
+    expect(headers["www-authenticate"]).toBe("Bearer");
     expect(upstream).toBeUndefined();
   });
 
   it("a valid token: 200, and the upstream sees the user id, roles and session id", async () => {
-    const alice = await signIn("nginx-alice@example.com");
-    const { res, upstream } = await through("/app/page?q=1", { authorization: `Bearer ${alice.accessToken}` }, "POST");
-    expect(res.status).toBe(200);
+    const alice = await signIn(h, "nginx-alice@example.com");
+    const { status, upstream } = await through("/app/page?q=1", { authorization: `Bearer ${alice.accessToken}` }, { method: "POST" });
+    expect(status).toBe(200);
     expect(upstream?.url).toBe("/app/page?q=1");
     expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
     expect(upstream?.["x-auth-session-id"]).toBe(alice.sessionId);
@@ -196,45 +141,39 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
 
   it("the REST session cookie works through nginx too", async () => {
     const email = "nginx-cookie@example.com";
-    const alice = await signIn(email);
+    const alice = await signIn(h, email);
     const cookie = sessionCookie(await rest(h, "POST", "/auth/login", { body: { email, password } }));
-    const { res, upstream } = await through("/app/cookie", { cookie });
-    expect(res.status).toBe(200);
+    const { status, upstream } = await through("/app/cookie", { cookie });
+    expect(status).toBe(200);
     expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
   });
 
   it("after Logout or RevokeSession: 401 at once", async () => {
-    const alice = await signIn("nginx-revoke@example.com");
+    const alice = await signIn(h, "nginx-revoke@example.com");
     const second = await alice.d.call("AuthService/Login", { email: "nginx-revoke@example.com", password });
     const auth = (token: string) => ({ authorization: `Bearer ${token}` });
-    expect((await through("/app/x", auth(alice.accessToken))).res.status).toBe(200);
-    expect((await through("/app/x", auth(second.tokens.accessToken))).res.status).toBe(200);
+    expect((await through("/app/x", auth(alice.accessToken))).status).toBe(200);
+    expect((await through("/app/x", auth(second.tokens.accessToken))).status).toBe(200);
 
     await alice.d.call("SessionService/RevokeSession", { sessionId: second.tokens.sessionId }, alice.accessToken);
     const revoked = await through("/app/x", auth(second.tokens.accessToken));
-    expect(revoked.res.status).toBe(401);
+    expect(revoked.status).toBe(401);
     expect(revoked.upstream).toBeUndefined();
 
     await alice.d.call("AuthService/Logout", {}, alice.accessToken);
     const loggedOut = await through("/app/x", auth(alice.accessToken));
-    expect(loggedOut.res.status).toBe(401);
+    expect(loggedOut.status).toBe(401);
     expect(loggedOut.upstream).toBeUndefined();
   });
 
   it("a client-forged X-Auth-User-Id is never passed on as the identity", async () => {
-    const forged = {
-      "x-auth-user-id": "someone-else",
-      "x-auth-session-id": "forged",
-      "x-auth-roles": "admin",
-      "x-auth-permissions": "users.write",
-    };
-    const anonymous = await through("/app/forged", forged);
-    expect(anonymous.res.status).toBe(401);
+    const anonymous = await through("/app/forged", forgedIdentity);
+    expect(anonymous.status).toBe(401);
     expect(anonymous.upstream).toBeUndefined();
 
-    const alice = await signIn("nginx-forged@example.com");
-    const { res, upstream } = await through("/app/forged", { ...forged, authorization: `Bearer ${alice.accessToken}` });
-    expect(res.status).toBe(200);
+    const alice = await signIn(h, "nginx-forged@example.com");
+    const { status, upstream } = await through("/app/forged", { ...forgedIdentity, authorization: `Bearer ${alice.accessToken}` });
+    expect(status).toBe(200);
     expect(upstream?.["x-auth-user-id"]).toBe(alice.userId);
     expect(upstream?.["x-auth-session-id"]).toBe(alice.sessionId);
     expect(upstream?.["x-auth-roles"]).toBe("user");
@@ -243,8 +182,8 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
     // No permissions at all: authd's header is empty, nginx sends none, and the client's forged
     // one does not slip through in its place.
     await h.store.users.update(alice.userId, { roles: ["guest"] });
-    const guest = await through("/app/forged", { ...forged, authorization: `Bearer ${alice.accessToken}` });
-    expect(guest.res.status).toBe(200);
+    const guest = await through("/app/forged", { ...forgedIdentity, authorization: `Bearer ${alice.accessToken}` });
+    expect(guest.status).toBe(200);
     expect(guest.upstream?.["x-auth-user-id"]).toBe(alice.userId);
     expect(guest.upstream?.["x-auth-roles"]).toBe("guest");
     expect(guest.upstream).not.toHaveProperty("x-auth-permissions");
@@ -253,49 +192,49 @@ describe.skipIf(nginxBin === undefined)("forward auth behind a real nginx (auth_
   it("a location without forward auth, to the same service, passes on no X-Auth-* a client sent", async () => {
     // The service trusts X-Auth-User-Id because the proxy sets it; where the proxy does not ask
     // authd (public pages, health checks), a client's own would otherwise arrive unchanged.
-    const forged = {
-      "x-auth-user-id": "someone-else",
-      "x-auth-session-id": "forged",
-      "x-auth-roles": "admin",
-      "x-auth-permissions": "users.write",
-    };
-    const { res, upstream } = await through("/public/page", forged);
-    expect(res.status).toBe(200);
-    for (const name of Object.keys(forged)) expect(upstream, name).not.toHaveProperty(name);
+    const { status, upstream } = await through("/public/page", forgedIdentity);
+    expect(status).toBe(200);
+    for (const name of Object.keys(forgedIdentity)) expect(upstream, name).not.toHaveProperty(name);
   });
 
   it("a header spelled with underscores (X_Auth_User_Id) is dropped by nginx, never passed on", async () => {
     // Servers that map headers to CGI-style names (HTTP_X_AUTH_USER_ID) read X_Auth_User_Id as
     // X-Auth-User-Id; nginx drops headers with underscores by default (underscores_in_headers off).
-    const alice = await signIn("nginx-underscore@example.com");
+    const alice = await signIn(h, "nginx-underscore@example.com");
     for (const path of ["/app/underscore", "/public/underscore"]) {
-      const { res, upstream } = await through(path, { authorization: `Bearer ${alice.accessToken}`, x_auth_user_id: "someone-else" });
-      expect(res.status, path).toBe(200);
+      const { status, upstream } = await through(path, { authorization: `Bearer ${alice.accessToken}`, x_auth_user_id: "someone-else" });
+      expect(status, path).toBe(200);
       expect(upstream, path).not.toHaveProperty("x_auth_user_id");
     }
   });
 
-  it("authd logs the client's own address, not an X-Forwarded-For the client wrote", async () => {
-    const { accessToken } = await signIn("nginx-xff@example.com");
-    const { res } = await through("/hello", { authorization: `Bearer ${accessToken}`, "x-forwarded-for": "203.0.113.66" });
-    expect(res.status).toBe(200);
+  it("authd logs the address the client connected from, not an X-Forwarded-For the client wrote", async () => {
+    const { accessToken } = await signIn(h, "nginx-xff@example.com");
+    // From 127.0.0.2: nginx itself connects to authd from 127.0.0.1, so only the address nginx
+    // appends to X-Forwarded-For can tell authd the client's.
+    const { status } = await through(
+      "/hello",
+      { authorization: `Bearer ${accessToken}`, "x-forwarded-for": "203.0.113.66" },
+      { localAddress: "127.0.0.2" },
+    );
+    expect(status).toBe(200);
     const checks = h.logs.filter((l) => l.msg === "request" && l.path === "/auth/forward");
-    expect(checks.at(-1)?.clientIp).toBe("127.0.0.1");
+    expect(checks.at(-1)?.clientIp).toBe("127.0.0.2");
   });
 
   it("a permission the location requires and the caller lacks: 403 from nginx", async () => {
-    const alice = await signIn("nginx-403@example.com");
-    const { res, upstream } = await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` });
-    expect(res.status).toBe(403);
+    const alice = await signIn(h, "nginx-403@example.com");
+    const { status, upstream } = await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` });
+    expect(status).toBe(403);
     expect(upstream).toBeUndefined();
     // The same caller is let through where nothing is required.
-    expect((await through("/app/users", { authorization: `Bearer ${alice.accessToken}` })).res.status).toBe(200);
+    expect((await through("/app/users", { authorization: `Bearer ${alice.accessToken}` })).status).toBe(200);
     // Made an admin: let through at once, with the same token; made a user again: refused at once.
     await h.store.users.update(alice.userId, { roles: ["admin", "user"] });
     const admitted = await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` });
-    expect(admitted.res.status).toBe(200);
+    expect(admitted.status).toBe(200);
     expect(admitted.upstream?.["x-auth-roles"]).toBe("admin,user");
     await h.store.users.update(alice.userId, { roles: ["user"] });
-    expect((await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` })).res.status).toBe(403);
+    expect((await through("/admin/users", { authorization: `Bearer ${alice.accessToken}` })).status).toBe(403);
   });
 });
