@@ -1,8 +1,8 @@
 // The forward-auth endpoint's HTTP side: reads the credential and the required permissions from
 // the proxy's request, calls forward-auth/forward-auth.ts, and writes the answer the proxies
 // understand: 200 with the identity in X-Auth-* headers, 401 with WWW-Authenticate, 403. nginx
-// auth_request sends a GET subrequest, Traefik ForwardAuth the client's method, Envoy ext_authz
-// the client's method and path under a prefix: every method and every path under the prefix
+// auth_request sends a GET subrequest, Caddy forward_auth a GET, Traefik ForwardAuth the client's
+// method, Envoy ext_authz the client's method and path under a prefix: every method and every path under the prefix
 // takes the same check. Headers and bodies of the client's request are never copied into the
 // answer, so a forged X-Auth-User-Id cannot come back as an identity.
 import { parseCookie } from "cookie";
