@@ -1,4 +1,4 @@
-import { clientNetwork } from "./client-network.ts";
+import { aggregateNetwork, type ClientAggregate, clientNetwork } from "./client-network.ts";
 import type { Clock } from "./clock.ts";
 import type { AuthError } from "./errors.ts";
 import type { AttemptPolicy, AttemptStore } from "./store/port.ts";
@@ -59,19 +59,81 @@ export async function limitedAttempt<T>(
 }
 
 /**
+ * A per-client budget: what one client network may spend, and what all the IPv6 client networks
+ * of one aggregate may spend together (client-network.ts says which limits count it, and why).
+ */
+export interface ClientBudget {
+  /** One client network's: an IPv4 address, an IPv6 /64. */
+  network: AttemptPolicy;
+  /** Undefined: the aggregate is not counted (CLIENT_IPV6_AGGREGATE_MULTIPLE 0). */
+  aggregate: ClientAggregate | undefined;
+}
+
+/** An hourly budget of `perHour` per client network; undefined when `perHour` is 0 (no limit). */
+export function hourlyClientBudget(perHour: number, aggregate: ClientAggregate | undefined): ClientBudget | undefined {
+  if (perHour <= 0) return undefined;
+  return { network: { maxFailures: perHour, windowSeconds: 3_600, lockSeconds: 3_600 }, aggregate };
+}
+
+/** One counter of a client's budget: the network it is kept for (the key's last part) and its policy. */
+export interface ClientCounter {
+  network: string;
+  policy: AttemptPolicy;
+  level: "network" | "aggregate";
+}
+
+/**
+ * The counters a request from `address` takes of a per-client budget, in the order they are to be
+ * taken: its client network's first, so that a network refused by its own budget spends nothing
+ * of the aggregate its neighbours share; then, for an IPv6 client, its aggregate's, on the same
+ * window at `multiple` times the failures. An IPv4 client takes one counter, as before: the extra
+ * store write is paid only where the addresses are plentiful.
+ */
+export function clientCounters(address: string, budget: ClientBudget): ClientCounter[] {
+  const counters: ClientCounter[] = [{ network: clientNetwork(address), policy: budget.network, level: "network" }];
+  const { aggregate } = budget;
+  const wide = aggregate === undefined ? undefined : aggregateNetwork(address, aggregate.prefixLength);
+  if (aggregate !== undefined && wide !== undefined) {
+    const policy = { ...budget.network, maxFailures: budget.network.maxFailures * aggregate.multiple };
+    counters.push({ network: wide, policy, level: "aggregate" });
+  }
+  return counters;
+}
+
+/** Counts one against each of the client's counters of `kind` (`kind:network`), or throws `refused` at the first one spent. */
+export async function countClient(
+  deps: { attempts: AttemptStore; clock: Clock },
+  kind: string,
+  address: string,
+  budget: ClientBudget,
+  refused: LockedError,
+): Promise<void> {
+  for (const { network, policy } of clientCounters(address, budget)) await countGuess(deps, `${kind}:${network}`, policy, refused);
+}
+
+/** Takes back the count `countClient` took of each counter (a guess that turned out right is no failure). */
+export async function forgiveClient(
+  deps: { attempts: AttemptStore; clock: Clock },
+  kind: string,
+  address: string,
+  budget: ClientBudget,
+): Promise<void> {
+  const now = deps.clock.now();
+  for (const { network, policy } of clientCounters(address, budget)) await deps.attempts.forgive(`${kind}:${network}`, now, policy);
+}
+
+/**
  * Counts one start of an unauthenticated ceremony that stores something until it expires (a
- * provider flow, a passkey challenge) against the client network's hourly budget, or throws
- * `refused` once the budget is spent: anyone may start one, so without this one client could
- * fill the store. `perHour` 0 is no limit.
+ * provider flow, a passkey challenge) or of a sign-up (an account, kept for good) against the
+ * client's hourly budget, or throws `refused` once it is spent: anyone may start one, so without
+ * this one client could fill the store. An undefined budget is no limit.
  */
 export async function countClientStart(
   deps: { attempts: AttemptStore; clock: Clock },
   kind: string,
   address: string,
-  perHour: number,
+  budget: ClientBudget | undefined,
   refused: LockedError,
 ): Promise<void> {
-  if (perHour <= 0) return;
-  const policy = { maxFailures: perHour, windowSeconds: 3_600, lockSeconds: 3_600 };
-  await countGuess(deps, `${kind}:${clientNetwork(address)}`, policy, refused);
+  if (budget !== undefined) await countClient(deps, kind, address, budget, refused);
 }

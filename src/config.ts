@@ -1,6 +1,8 @@
 // Configuration is read from the environment once, at start-up, into a typed object. A bad value
 // stops the server with a message naming the variable.
 
+import type { ClientAggregate } from "./client-network.ts";
+import { clientAggregate } from "./config/client-networks.ts";
 import { type ConnectionLimits, connectionLimits } from "./config/connection-limits.ts";
 import { type EmailSignInSettings, emailSignIn } from "./config/email-sign-in.ts";
 import { type MetricsSettings, metrics } from "./config/metrics.ts";
@@ -79,6 +81,11 @@ export interface Config {
   loginLockSeconds: number;
   /** Failed password guesses per client address, across accounts; 0 disables the limit. */
   loginAddressMaxFailures: number;
+  /**
+   * The IPv6 aggregate the per-client budgets that guard accounts and the mail relay also count
+   * (see src/client-network.ts); undefined when CLIENT_IPV6_AGGREGATE_MULTIPLE is 0.
+   */
+  clientAggregate: ClientAggregate | undefined;
   /** Failed password guesses per known device; 0 disables the limit. */
   loginDeviceMaxFailures: number;
   /** The account's bound per hour, half for strangers and half for known devices; 0 disables it. */
@@ -195,6 +202,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): Config
     loginMaxFailures: int(env, "LOGIN_MAX_FAILURES", 10, 0, 1000),
     loginLockSeconds: int(env, "LOGIN_LOCK_SECONDS", 900, 1, 86_400),
     loginAddressMaxFailures: int(env, "LOGIN_ADDRESS_MAX_FAILURES", 100, 0, 1_000_000),
+    clientAggregate: clientAggregate(env),
     loginDeviceMaxFailures: int(env, "LOGIN_DEVICE_MAX_FAILURES", 10, 0, 1000),
     // NIST SP 800-63B 5.2.2: no more than 100 failed attempts on one account. At least 2, so
     // that each half (strangers, known devices) is at least 1.

@@ -5,7 +5,7 @@
 // carry no user data (no address, id or email): only which kind of thing happened.
 
 /** Which password-guessing counter locked (see passwords/check.ts for each one's rule). */
-export type PasswordLockScope = "address" | "account" | "account_hour" | "account_hour_known" | "device" | "session";
+export type PasswordLockScope = "address" | "address_aggregate" | "account" | "account_hour" | "account_hour_known" | "device" | "session";
 
 export interface SecurityEvents {
   /**

@@ -68,6 +68,11 @@ describe("configuration", () => {
     ["LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", "101"], // above NIST SP 800-63B's bound
     ["LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR", "1"], // cannot be split in two
     ["DEVICE_TOKEN_TTL_SECONDS", "60"],
+    ["CLIENT_IPV6_AGGREGATE_PREFIX", "31"], // wider than a provider's allocation
+    ["CLIENT_IPV6_AGGREGATE_PREFIX", "64"], // the client network itself
+    ["CLIENT_IPV6_AGGREGATE_PREFIX", "/48"],
+    ["CLIENT_IPV6_AGGREGATE_MULTIPLE", "-1"],
+    ["CLIENT_IPV6_AGGREGATE_MULTIPLE", "65537"],
   ])("refuses %s=%s with a message naming the variable", (name, value) => {
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value }, noFiles)).toThrow(name);
@@ -87,6 +92,15 @@ describe("configuration", () => {
       loginAccountMaxFailuresPerHour: 0,
       loginAddressMaxFailures: 0,
     });
+  });
+
+  it("counts an IPv6 client's /48 on 16 times its /64's budget by default; the multiple 0 turns it off", () => {
+    expect(loadConfig({}, noFiles).clientAggregate).toEqual({ prefixLength: 48, multiple: 16 });
+    expect(loadConfig({ CLIENT_IPV6_AGGREGATE_PREFIX: "56", CLIENT_IPV6_AGGREGATE_MULTIPLE: "4" }, noFiles).clientAggregate).toEqual({
+      prefixLength: 56,
+      multiple: 4,
+    });
+    expect(loadConfig({ CLIENT_IPV6_AGGREGATE_MULTIPLE: "0" }, noFiles).clientAggregate).toBeUndefined();
   });
 
   it("names JWT_PRIVATE_KEY_FILE when the key file cannot be read", () => {

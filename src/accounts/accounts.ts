@@ -1,7 +1,7 @@
 // The account's own life: registration, profile, email verification, password change and reset,
 // linked sign-in methods, deletion. Signing in is its own capability (src/sign-in).
 import { randomUUID } from "node:crypto";
-import { countClientStart } from "../attempt-limit.ts";
+import { type ClientBudget, countClientStart } from "../attempt-limit.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import type { Background } from "../background.ts";
 import type { Clock } from "../clock.ts";
@@ -33,11 +33,12 @@ export type { AccountView } from "./account.ts";
 export interface AccountPolicy {
   registrationEnabled: boolean;
   /**
-   * Sign-ups a client network (an IPv4 address, an IPv6 /64) may attempt in an hour (0: no bound).
-   * Accounts are kept for good, verified or not, and each sign-up costs an argon2id hash: without
-   * a bound one client could fill the store and the hashing queue with accounts of made-up emails.
+   * Sign-ups a client network (an IPv4 address, an IPv6 /64, and its IPv6 aggregate) may attempt
+   * in an hour (undefined: no bound). Accounts are kept for good, verified or not, and each sign-up
+   * costs an argon2id hash: without a bound one client could fill the store and the hashing queue
+   * with accounts of made-up emails.
    */
-  registrationsPerAddressPerHour: number;
+  registrationsPerClient: ClientBudget | undefined;
   emailVerificationRequired: boolean;
   emailVerificationTtlSeconds: number;
   passwordResetTtlSeconds: number;
@@ -155,7 +156,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
         { attempts: store.attempts, clock },
         "register-client",
         client.ipAddress,
-        policy.registrationsPerAddressPerHour,
+        policy.registrationsPerClient,
         tooManySignUps,
       );
       const email = normalizeEmail("email", input.email);

@@ -3,14 +3,15 @@
 // server log (one "audit" line, for log pipelines) and to the stored audit collection (for
 // AdminService.ListAuditEvents), where it lives AUDIT_RETENTION_DAYS.
 //
-// Refused calls are stored under a budget per client network (AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR):
-// anyone who can register may call AdminService and be refused, and each refusal stored for a
-// year would let them fill the store and bury the events that matter. Each actor's first refusal
-// of the hour is stored whatever the budget, so that no one can spend a shared network's budget
-// to hide another caller's probing. Over the budget the log line is still written (with
-// `stored: false`); the calls that were allowed are always stored.
+// Refused calls are stored under a budget per client network and its IPv6 aggregate
+// (AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR; client-network.ts): anyone who can register may call
+// AdminService and be refused, and each refusal stored for a year would let them fill the store
+// and bury the events that matter. Each actor's first refusal of the hour is stored whatever the
+// budget, so that no one can spend a shared network's budget to hide another caller's probing.
+// Over the budget the log line is still written (with `stored: false`); the calls that were
+// allowed are always stored.
 import { randomUUID } from "node:crypto";
-import { clientNetwork } from "../client-network.ts";
+import { type ClientBudget, clientCounters } from "../attempt-limit.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -21,8 +22,8 @@ export interface AuditDeps {
   clock: Clock;
   log: Pick<Logger, "info" | "error">;
   retentionDays: number;
-  /** Refused calls stored per client network per hour; 0: no limit. */
-  maxRefusalsPerNetworkPerHour: number;
+  /** Refused calls stored per client network (and its IPv6 aggregate) per hour; undefined: no limit. */
+  refusalsPerClient: ClientBudget | undefined;
 }
 
 /** Outcomes that say the caller may not make the call at all (not that the call failed). */
@@ -41,18 +42,21 @@ export interface AuditEntry {
 
 export function createAuditLog(deps: AuditDeps) {
   const { store, clock, log } = deps;
-  const perHour = deps.maxRefusalsPerNetworkPerHour;
+  const perClient = deps.refusalsPerClient;
 
   /**
    * Whether the event is to be stored: always, unless it is a refusal over its network's budget
    * that is not its actor's first of the hour.
    */
   async function withinRefusalBudget(entry: AuditEntry, at: Date): Promise<boolean> {
-    if (perHour === 0 || !refusals.has(entry.outcome)) return true;
-    const hourly = (max: number) => ({ maxFailures: max, windowSeconds: 3_600, lockSeconds: 3_600 });
+    if (perClient === undefined || !refusals.has(entry.outcome)) return true;
     const { kind, id } = entry.actor;
-    if ((await store.attempts.fail(`audit-refusals-actor:${kind}:${id}`, at, hourly(1))).counted) return true;
-    return (await store.attempts.fail(`audit-refusals:${clientNetwork(entry.client.ipAddress)}`, at, hourly(perHour))).counted;
+    const firstOfTheHour = { maxFailures: 1, windowSeconds: 3_600, lockSeconds: 3_600 };
+    if ((await store.attempts.fail(`audit-refusals-actor:${kind}:${id}`, at, firstOfTheHour)).counted) return true;
+    for (const { network, policy } of clientCounters(entry.client.ipAddress, perClient)) {
+      if (!(await store.attempts.fail(`audit-refusals:${network}`, at, policy)).counted) return false;
+    }
+    return true;
   }
 
   return {

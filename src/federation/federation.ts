@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import type { Accounts } from "../accounts/accounts.ts";
 import { providerMethod, type SignInMethod } from "../accounts/sign-in-methods.ts";
-import { countClientStart } from "../attempt-limit.ts";
+import { type ClientBudget, countClientStart } from "../attempt-limit.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { checkOpaque, normalizeEmail } from "../input.ts";
@@ -38,8 +38,8 @@ export interface FederationDeps {
   flowKeys: KeyedHasher;
   notifier: Notifier;
   log: Pick<Logger, "info">;
-  /** `startsPerClientPerHour`: flows one client network may start in an hour (0: no limit). */
-  policy: { flowTtlSeconds: number; startsPerClientPerHour: number };
+  /** `startsPerClient`: flows one client network (and its IPv6 aggregate) may start in an hour (undefined: no limit). */
+  policy: { flowTtlSeconds: number; startsPerClient: ClientBudget | undefined };
 }
 
 export interface StartedFlow {
@@ -177,13 +177,7 @@ export function createFederation(deps: FederationDeps, parts: { signIn: SignIn; 
      */
     async startSignIn(rawProvider: string, rememberMe: boolean, client: ClientInfo): Promise<StartedFlow> {
       oidc.provider(rawProvider);
-      await countClientStart(
-        { attempts: store.attempts, clock },
-        "oidc-start",
-        client.ipAddress,
-        policy.startsPerClientPerHour,
-        tooManyStarts,
-      );
+      await countClientStart({ attempts: store.attempts, clock }, "oidc-start", client.ipAddress, policy.startsPerClient, tooManyStarts);
       return start("provider_sign_in", rawProvider, { userId: "", rememberMe });
     },
 

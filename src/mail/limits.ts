@@ -15,8 +15,9 @@
 // their own, one per kind of notification, and not per client: an attacker who used up their
 // client's budget, the address's code budget, or the budget of one kind of notice (ten cheap
 // recovery-code regenerations, say) must not thereby silence the notice of what they do next
-// (the password change that follows).
-import { clientNetwork } from "../client-network.ts";
+// (the password change that follows). The client's budget is counted for its IPv6 aggregate too
+// (client-network.ts): a /48 is 65,536 /64s, and each was a fresh budget of mails to anyone.
+import { type ClientBudget, clientCounters } from "../attempt-limit.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { KeyedHasher } from "../secrets/server-secrets.ts";
@@ -29,12 +30,12 @@ export interface MailClient {
   userAgent: string;
 }
 
-/** Hourly limits; 0 means no limit. */
+/** Hourly limits; 0 (a budget: undefined) means no limit. */
 export interface MailLimitPolicy {
   /** Code mails (verification, reset) to one address. */
   perAddressPerHour: number;
-  /** Requests for code mails from one client IP address (one IPv6 /64). */
-  perClientPerHour: number;
+  /** Requests for code mails from one client network (an IPv4 address, an IPv6 /64, and its aggregate). */
+  perClient: ClientBudget | undefined;
   /** Security notifications of one kind to one address. */
   notificationsPerAddressPerHour: number;
 }
@@ -66,25 +67,32 @@ export function createMailLimits(deps: MailLimitsDeps): MailLimits {
   const { attempts, clock, keys, log, policy } = deps;
 
   /** One more on a counter; false (and a log line) when its budget for the hour is spent. */
-  async function count(limit: string, key: string, max: number, kind: string): Promise<boolean> {
-    if (max === 0) return true;
+  async function count(limit: string, key: string, budget: AttemptPolicy, kind: string): Promise<boolean> {
     // The attempt store's lock is the budget: the max-th mail locks the key for the rest of the
     // hour-long window, and a locked key counts nothing more.
-    const budget: AttemptPolicy = { maxFailures: max, windowSeconds: hour, lockSeconds: hour };
     if ((await attempts.fail(key, clock.now(), budget)).counted) return true;
     log.warn({ mail: kind, limit }, "mail not sent: its hourly limit is reached");
     return false;
   }
+  const hourly = (max: number): AttemptPolicy => ({ maxFailures: max, windowSeconds: hour, lockSeconds: hour });
 
   return {
-    admitClient(client) {
-      return count("client", `mail:client:${keys.keyedHash(clientNetwork(client.ipAddress))}`, policy.perClientPerHour, "code");
+    async admitClient(client) {
+      if (policy.perClient === undefined) return true;
+      // The network's first: one whose own budget is spent stops here, taking nothing of its aggregate.
+      for (const { network, policy: budget, level } of clientCounters(client.ipAddress, policy.perClient)) {
+        const limit = level === "network" ? "client" : "client_aggregate";
+        if (!(await count(limit, `mail:client:${keys.keyedHash(network)}`, budget, "code"))) return false;
+      }
+      return true;
     },
-    admitAddress(kind, to) {
-      return count("address", `mail:address:${keys.keyedHash(to)}`, policy.perAddressPerHour, kind);
+    async admitAddress(kind, to) {
+      if (policy.perAddressPerHour === 0) return true;
+      return count("address", `mail:address:${keys.keyedHash(to)}`, hourly(policy.perAddressPerHour), kind);
     },
-    admitNotification(kind, to) {
-      return count("notification", `mail:notice:${kind}:${keys.keyedHash(to)}`, policy.notificationsPerAddressPerHour, kind);
+    async admitNotification(kind, to) {
+      if (policy.notificationsPerAddressPerHour === 0) return true;
+      return count("notification", `mail:notice:${kind}:${keys.keyedHash(to)}`, hourly(policy.notificationsPerAddressPerHour), kind);
     },
   };
 }

@@ -56,7 +56,15 @@ export interface Metrics {
 /** Storage takes microseconds in memory and milliseconds to seconds over the network. */
 const storageBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-const passwordScopes: readonly PasswordLockScope[] = ["address", "account", "account_hour", "account_hour_known", "device", "session"];
+const passwordScopes: readonly PasswordLockScope[] = [
+  "address",
+  "address_aggregate",
+  "account",
+  "account_hour",
+  "account_hour_known",
+  "device",
+  "session",
+];
 
 /**
  * A storage error's label: what the port promises failures become; anything else is "other". A

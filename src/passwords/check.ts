@@ -5,6 +5,8 @@
 //   a stranger (no known-device token for this account):
 //     its address      LOGIN_ADDRESS_MAX_FAILURES per LOGIN_LOCK_SECONDS, across every account
 //                      (an IPv6 address counts as its /64: client-network.ts)
+//     its aggregate    an IPv6 client's /48 (CLIENT_IPV6_AGGREGATE_PREFIX), shared by all its /64s:
+//                      CLIENT_IPV6_AGGREGATE_MULTIPLE times LOGIN_ADDRESS_MAX_FAILURES
 //     the account      LOGIN_MAX_FAILURES per LOGIN_LOCK_SECONDS, shared by every stranger
 //     the account      half of LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR, shared by every stranger
 //   a known device (it holds a current token from an earlier sign-in to this account; tokens/devices.ts):
@@ -21,7 +23,7 @@
 // guess is checked only if all of its counters admitted it, so racing guesses cannot exceed any.
 // The counters whose keys need no account (the client's, and a stranger's per-account ones, keyed
 // by the email) come before the account is read, so such a refusal reads nothing about it.
-import { countGuess } from "../attempt-limit.ts";
+import { type ClientBudget, clientCounters, countGuess } from "../attempt-limit.ts";
 import { clientNetwork } from "../client-network.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
@@ -33,8 +35,8 @@ import { HashingBusyError, type PasswordHasher } from "./hasher.ts";
 export interface PasswordLimits {
   /** Per account, for clients without a known-device token (LOGIN_MAX_FAILURES). */
   account: AttemptPolicy | undefined;
-  /** Per client address, across accounts (LOGIN_ADDRESS_MAX_FAILURES). */
-  address: AttemptPolicy | undefined;
+  /** Per client address and its IPv6 aggregate, across accounts (LOGIN_ADDRESS_MAX_FAILURES). */
+  address: ClientBudget | undefined;
   /** Per known device (LOGIN_DEVICE_MAX_FAILURES). */
   device: AttemptPolicy | undefined;
   /** The account's hourly bound (LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR), split between strangers and known devices. */
@@ -91,11 +93,18 @@ export type PasswordCheck = (
 
 type Counter = { key: string; scope: PasswordLockScope; policy: AttemptPolicy | undefined; clearedBySuccess: boolean };
 
-/** A stranger's counters, the client's first: a refused client never touches the account's. */
+/**
+ * A stranger's counters, the client's first (its network's, then its aggregate's): a refused client
+ * never touches the account's. A right password takes back its count of both, as of the address.
+ */
 function strangerCounters(limits: PasswordLimits, email: string, address: string): Counter[] {
   const [strangers, hour] = accountPasswordAttemptKeys(email);
+  const client = limits.address === undefined ? [] : clientCounters(address, limits.address);
   return [
-    { key: `password-address:${clientNetwork(address)}`, scope: "address", policy: limits.address, clearedBySuccess: false },
+    ...client.map(({ network, policy, level }): Counter => {
+      const scope = level === "network" ? "address" : "address_aggregate";
+      return { key: `password-address:${network}`, scope, policy, clearedBySuccess: false };
+    }),
     { key: strangers as string, scope: "account", policy: limits.account, clearedBySuccess: true },
     { key: hour as string, scope: "account_hour", policy: limits.hourly?.strangers, clearedBySuccess: false },
   ];
@@ -155,7 +164,9 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
    * second, no guess counted) before anything is counted or read. A signed-in caller's checks are
    * its network's too, not its session's: one client may hold up to MAX_SESSIONS_PER_USER sessions
    * of one account (a sign-in each), and a share per session was that many shares. Per process, as
-   * the queue is; an entry lives while its checks do.
+   * the queue is; an entry lives while its checks do. Per /64, not per IPv6 aggregate
+   * (client-network.ts): the queue's own bound (ARGON2_MAX_WAITING) is reached by sixteen networks
+   * by default, which any /56 holds, so a share per aggregate would only shrink its neighbours'.
    */
   const underWay = new Map<string, number>();
   return async (email, given, password, from) => {

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { createAccounts } from "../accounts/accounts.ts";
 import { createAdmin } from "../admin/admin.ts";
 import { reportAdminEmails } from "../admin/bootstrap.ts";
+import { type ClientBudget, hourlyClientBudget } from "../attempt-limit.ts";
 import { createAuditLog, type AuditLog } from "../audit/audit.ts";
 import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
@@ -39,7 +40,7 @@ import { createEmailSignIn } from "../sign-in/email.ts";
 import { createPasskeySignIn } from "../sign-in/passkey.ts";
 import { createSignIn, onDeviceStep } from "../sign-in/sign-in.ts";
 import { createMemoryStore } from "../store/memory.ts";
-import type { Store } from "../store/port.ts";
+import type { AttemptPolicy, Store } from "../store/port.ts";
 import { createAccessTokens, type AccessTokens } from "../tokens/access.ts";
 import { loadKeyRing } from "../tokens/keys.ts";
 import { createTwoFactor } from "../two-factor/two-factor.ts";
@@ -78,6 +79,11 @@ export interface Service {
   metrics: Metrics | undefined;
 }
 
+/** A per-client budget from its per-network policy, counted on the IPv6 aggregate as configured (CLIENT_IPV6_AGGREGATE_*). */
+function clientBudget(network: AttemptPolicy | undefined, config: Config): ClientBudget | undefined {
+  return network === undefined ? undefined : { network, aggregate: config.clientAggregate };
+}
+
 /** The password guessing limits from the LOGIN_* settings (see passwords/check.ts); 0 turns one off. */
 function passwordLimits(config: Config): PasswordLimits {
   const window = config.loginLockSeconds;
@@ -86,7 +92,7 @@ function passwordLimits(config: Config): PasswordLimits {
   const bound = config.loginAccountMaxFailuresPerHour;
   return {
     account: per(config.loginMaxFailures),
-    address: per(config.loginAddressMaxFailures),
+    address: clientBudget(per(config.loginAddressMaxFailures), config),
     device: per(config.loginDeviceMaxFailures),
     // Strangers get the smaller half: of 100, 50 for them and 50 for the owner's known devices.
     hourly: bound === 0 ? undefined : { strangers: hourly(Math.floor(bound / 2)), knownDevices: hourly(Math.ceil(bound / 2)) },
@@ -211,7 +217,17 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
     clock,
   );
   const background = createBackground(log);
-  const limits = createMailLimits({ attempts: store.attempts, clock, keys: secrets.mailLimitKeys, log, policy: config.mailLimits });
+  const limits = createMailLimits({
+    attempts: store.attempts,
+    clock,
+    keys: secrets.mailLimitKeys,
+    log,
+    policy: {
+      perAddressPerHour: config.mailLimits.perAddressPerHour,
+      perClient: hourlyClientBudget(config.mailLimits.perClientPerHour, config.clientAggregate),
+      notificationsPerAddressPerHour: config.mailLimits.notificationsPerAddressPerHour,
+    },
+  });
   const mailLimits = metrics?.observeMailLimits(limits) ?? limits;
   const sender = metrics?.observeMailer(mailer) ?? mailer;
   const notifier = createNotifier({ mailer: sender, limits: mailLimits, background, clock });
@@ -279,7 +295,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
     clock,
     log,
     retentionDays: config.auditRetentionDays,
-    maxRefusalsPerNetworkPerHour: config.auditMaxRefusalsPerAddressPerHour,
+    refusalsPerClient: hourlyClientBudget(config.auditMaxRefusalsPerAddressPerHour, config.clientAggregate),
   });
   const accounts = createAccounts(
     {
@@ -297,7 +313,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       audit,
       policy: {
         registrationEnabled: config.registrationEnabled,
-        registrationsPerAddressPerHour: config.registrationsPerAddressPerHour,
+        registrationsPerClient: hourlyClientBudget(config.registrationsPerAddressPerHour, config.clientAggregate),
         emailVerificationRequired: config.emailVerificationRequired,
         emailVerificationTtlSeconds: config.emailVerificationTtlSeconds,
         passwordResetTtlSeconds: config.passwordResetTtlSeconds,
@@ -350,9 +366,10 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       store,
       clock,
       policy: {
-        address: passwordLimits(config).address,
+        // The network's alone: passkey.ts says why no aggregate.
+        address: passwordLimits(config).address?.network,
         secondFactor: secondFactorAttempts,
-        startsPerClientPerHour: config.webauthn?.startsPerClientPerHour ?? 0,
+        startsPerClient: hourlyClientBudget(config.webauthn?.startsPerClientPerHour ?? 0, config.clientAggregate),
       },
     },
     { flow, rp, challenges, twoFactor, onDevice: onDeviceStep(devices, notifier) },
@@ -370,7 +387,10 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
       flowKeys: secrets.providerFlows,
       notifier,
       log,
-      policy: { flowTtlSeconds: oidcSettings.flowTtlSeconds, startsPerClientPerHour: oidcSettings.startsPerClientPerHour },
+      policy: {
+        flowTtlSeconds: oidcSettings.flowTtlSeconds,
+        startsPerClient: hourlyClientBudget(oidcSettings.startsPerClientPerHour, config.clientAggregate),
+      },
     },
     { signIn, accounts, twoFactor },
   );

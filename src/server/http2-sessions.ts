@@ -1,7 +1,9 @@
 // HTTP/2 sessions behind the listener (listener.ts): the budgets on streams a client resets
 // (rapid reset, CVE-2023-44487) per connection and per client address, the floods Node ends
 // itself, the shedding of an abusive session and, for the rest of the window, of its address, and
-// the open sessions the graceful close reaches.
+// the open sessions the graceful close reaches. An address is its client network (an IPv6 /64),
+// not its IPv6 aggregate (client-network.ts): a shed /48 would shut out every neighbour of one
+// abuser, and its connections are bounded by the connection cap anyway.
 import http2 from "node:http2";
 
 import { clientNetwork } from "../client-network.ts";

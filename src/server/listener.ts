@@ -408,7 +408,9 @@ export function createListener(handler: NodeHandler, options: ListenerOptions): 
     // Until a server takes the socket over, nothing else listens for its errors: a reset here
     // must not become an unhandled 'error' event that ends the process.
     socket.on("error", () => socket.destroy());
-    // Counted per client network: an IPv6 client holds a whole /64.
+    // Counted per client network: an IPv6 client holds a whole /64. Not per IPv6 aggregate as well
+    // (client-network.ts): MAX_CONNECTIONS is reached by eight /64s at the defaults, so a /48's
+    // count would take nothing from an attacker, and its bans would fall on all its neighbours.
     const address = clientNetwork(socket.remoteAddress ?? "");
     if (h2Sessions.isShed(address, Date.now())) return refuse(socket, address, "shed_address");
     let hold = perAddress.get(address);

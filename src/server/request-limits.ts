@@ -2,7 +2,9 @@
 // HTTP/1.1 its connection) for as long as it lasts, so without these rules a client could hold every
 // request it may open: by sending its body a byte at a time, by never reading its answer (an
 // HTTP/2 client that announces a receive window of zero), or by opening streams that last as long
-// as it likes (Health/Watch, server reflection) on every connection it may open.
+// as it likes (Health/Watch, server reflection) on every connection it may open. A client address
+// is its client network (an IPv6 /64), not its IPv6 aggregate: these are shares of what the process
+// holds, bounded in all by the connection cap, which a few /64s reach anyway (client-network.ts).
 import type http from "node:http";
 import net from "node:net";
 import http2 from "node:http2";

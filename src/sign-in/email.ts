@@ -14,9 +14,9 @@
 // replaces the code and link mailed before (CodeStore.replace).
 //
 // Wrong codes are counted before the lookup, per address (the email, whether or not it has an
-// account) and per client network, like passwords: the address's count allows `maxFailures` guesses
-// per code, and the guess that spends the budget voids the code; a new code (which the owner can
-// ask for at once, within the mail budget) starts a fresh count. So a stranger gets at most
+// account) and per client network (and its IPv6 aggregate), like passwords: the address's count
+// allows `maxFailures` guesses per code, and the guess that spends the budget voids the code; a
+// new code (which the owner can ask for at once, within the mail budget) starts a fresh count. So a stranger gets at most
 // maxFailures guesses per mailed code and MAIL_MAX_PER_ADDRESS_PER_HOUR codes an hour (25 by
 // default). Across mails, a second count per address caps wrong codes in a row at
 // maxConsecutiveFailures (NIST SP 800-63B: at most 100 consecutive failures per account), which
@@ -47,9 +47,8 @@ import { accountDisabled, emailCodeAttemptKey, emailCodeRequestedKey, emailSignI
 import { type AdminPromotionDeps, recordAdminPromotion } from "../accounts/admin-promotion.ts";
 import { addressProven, dropMethodsAddedUnproven } from "../accounts/sign-in-methods.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
-import { clientNetwork } from "../client-network.ts";
 import { addSeconds, type Clock } from "../clock.ts";
-import { countGuess } from "../attempt-limit.ts";
+import { type ClientBudget, countClient, countGuess, forgiveClient } from "../attempt-limit.ts";
 import type { Background } from "../background.ts";
 import { AuthError } from "../errors.ts";
 import { checkOpaque, normalizeEmail } from "../input.ts";
@@ -57,7 +56,7 @@ import type { MailLimits } from "../mail/limits.ts";
 import type { Mailer } from "../mail/mailer.ts";
 import type { KeyedHasher } from "../secrets/server-secrets.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
-import type { AttemptPolicy, CodePurpose, Store, UserRecord } from "../store/port.ts";
+import type { CodePurpose, Store, UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 import type { TwoFactor } from "../two-factor/two-factor.ts";
 import type { SecondFactorPending, SignedIn, SignInFlow } from "./flow.ts";
@@ -76,8 +75,8 @@ export interface EmailSignInPolicy {
   maxFailures: number;
   /** Wrong codes in a row per address, whatever the mails (EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES). */
   maxConsecutiveFailures: number;
-  /** Wrong codes per client network, across addresses (the password's LOGIN_ADDRESS_MAX_FAILURES); undefined: off. */
-  clientLimit: AttemptPolicy | undefined;
+  /** Wrong codes per client network and its IPv6 aggregate, across addresses (the password's LOGIN_ADDRESS_MAX_FAILURES); undefined: off. */
+  clientLimit: ClientBudget | undefined;
 }
 
 export interface EmailSignInDeps extends AdminPromotionDeps {
@@ -222,9 +221,10 @@ export function createEmailSignIn(
     const email = normalizeEmail("email", rawEmail);
     const code = parseCode(rawCode, policy.digits);
     const perCode = { maxFailures: policy.maxFailures, windowSeconds: policy.ttlSeconds, lockSeconds: policy.ttlSeconds };
-    const clientKey = `email-code-client:${clientNetwork(client.ipAddress)}`;
+    const clientKind = "email-code-client";
     // Both before the lookup: a refusal reads nothing about the account.
-    if (policy.clientLimit !== undefined) await countGuess({ ...store, clock }, clientKey, policy.clientLimit, rateLimited);
+    if (policy.clientLimit !== undefined)
+      await countClient({ ...store, clock }, clientKind, client.ipAddress, policy.clientLimit, rateLimited);
     // No request within a code's life: no live code, for a known address or not. Nothing is kept.
     if ((await store.attempts.get(emailCodeRequestedKey(email), clock.now())).failures === 0) throw invalidCode();
     const spent = await countGuess({ ...store, clock }, emailCodeAttemptKey(email), perCode, rateLimited);
@@ -242,7 +242,7 @@ export function createEmailSignIn(
       throw invalidCode();
     }
     for (const key of [emailCodeAttemptKey(email), emailSignInFailuresKey(email)]) await store.attempts.clear(key);
-    if (policy.clientLimit !== undefined) await store.attempts.forgive(clientKey, clock.now(), policy.clientLimit);
+    if (policy.clientLimit !== undefined) await forgiveClient({ ...store, clock }, clientKind, client.ipAddress, policy.clientLimit);
     await voidPending(user.id, linkPurpose);
     return user;
   }

@@ -7,7 +7,7 @@
 // account's second-factor lock (the same one TOTP codes count toward). A locked key is refused
 // before any check. Nothing in an answer tells accounts apart: a passwordless start names no one,
 // and every failure is the one INVALID_PASSKEY.
-import { countClientStart, countGuess, refuseIfLocked } from "../attempt-limit.ts";
+import { type ClientBudget, countClientStart, countGuess, refuseIfLocked } from "../attempt-limit.ts";
 import type { Clock } from "../clock.ts";
 import { clientNetwork } from "../client-network.ts";
 import { AuthError } from "../errors.ts";
@@ -28,12 +28,17 @@ export interface PasskeySignInDeps {
     address: AttemptPolicy | undefined;
     /** The second-factor lock (TWO_FACTOR_MAX_FAILURES, TWO_FACTOR_LOCK_SECONDS). */
     secondFactor: AttemptPolicy;
-    /** Passwordless starts (each stores a challenge) per client network and hour (WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR); 0: no limit. */
-    startsPerClientPerHour: number;
+    /** Passwordless starts (each stores a challenge) per client network, and its IPv6 aggregate, and hour (WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR); undefined: no limit. */
+    startsPerClient: ClientBudget | undefined;
   };
 }
 
-/** The guessing-limit key of a client network's passwordless assertions. */
+/**
+ * The guessing-limit key of a client network's passwordless assertions. Its IPv6 aggregate is not
+ * counted (client-network.ts), sparing a write on every failure: a signature cannot be guessed, so
+ * more budget buys no way in; an assertion that could verify at all spends a challenge that only a
+ * start makes, and starts are counted on the aggregate.
+ */
 export const passkeyAddressKey = (address: string): string => `passkey-address:${clientNetwork(address)}`;
 
 const tooMany = (retryAfterSeconds: number) =>
@@ -67,7 +72,7 @@ export function createPasskeySignIn(
     /** Anyone may start one, and each start stores a challenge until it expires: counted per client network. */
     async startSignIn(client: ClientInfo): Promise<CeremonyOptions> {
       rp.requireOn();
-      await countClientStart(limits, "passkey-start", client.ipAddress, policy.startsPerClientPerHour, tooManyStarts);
+      await countClientStart(limits, "passkey-start", client.ipAddress, policy.startsPerClient, tooManyStarts);
       return rp.authenticationOptions("passkey_sign_in", "", []);
     },
 

@@ -48,3 +48,36 @@ describe("refused calls in the audit log", () => {
     expect((await stored()).filter((e) => e.outcome === "PERMISSION_DENIED")).toHaveLength(7);
   });
 });
+
+describe("refused calls from an IPv6 aggregate (CLIENT_IPV6_AGGREGATE_PREFIX, _MULTIPLE)", () => {
+  it("the /64s of one /48 share 2 times one network's budget; another /48 has its own", async () => {
+    const v = await startService({
+      EMAIL_VERIFICATION_REQUIRED: "false",
+      AUDIT_MAX_REFUSALS_PER_ADDRESS_PER_HOUR: "1",
+      CLIENT_IPV6_AGGREGATE_MULTIPLE: "2",
+    });
+    const { tokens } = await v.ops.accounts.register(
+      { email: "prober@example.com", password: "a long enough passphrase", displayName: "" },
+      v.client,
+    );
+    const user = await v.ops.sessions.authenticate({ bearer: tokens?.accessToken });
+    const refusedFrom = async (ipAddress: string) => {
+      const answer = await outcome(
+        v.ops.admin.listUsers(
+          { kind: "user", ...user },
+          { pageSize: 10, pageToken: "", emailPrefix: "" },
+          { ipAddress, userAgent: "probe" },
+        ),
+      );
+      expect(answer).toBe("PERMISSION_DENIED");
+    };
+    const storedFrom = async () =>
+      (await v.store.audit.list({ targetUserId: null, before: null, limit: 1_000, now: v.clock.now() })).map((e) => e.client.ipAddress);
+
+    await refusedFrom("192.0.2.1"); // the caller's first of the hour: stored whatever the budgets
+    for (let i = 1; i <= 4; i++) await refusedFrom(`2001:db8:48:${i}::1`);
+    await refusedFrom("2001:db8:49::1");
+    expect((await storedFrom()).sort()).toEqual(["192.0.2.1", "2001:db8:48:1::1", "2001:db8:48:2::1", "2001:db8:49::1"]);
+    await v.close();
+  });
+});

@@ -178,3 +178,54 @@ describe("in-process", () => {
     expect(await mailsSent({ MAIL_MAX_PER_ADDRESS_PER_HOUR: "0", EMAIL_VERIFICATION_REQUIRED: "false" }, 12, "password_reset")).toBe(12);
   });
 });
+
+describe("an IPv6 client's aggregate (CLIENT_IPV6_AGGREGATE_PREFIX, _MULTIPLE): a /48 is not 65,536 mail budgets", () => {
+  let s: InProcess;
+  const other = { ipAddress: "198.51.100.7", userAgent: "another client" };
+  const emails = Array.from({ length: 30 }, (_, i) => `user${i}@example.com`);
+
+  beforeEach(async () => {
+    // 2 requests per /64 and hour, 3 times that (6) per /48.
+    s = await startService({
+      MAIL_MAX_PER_CLIENT_PER_HOUR: "2",
+      CLIENT_IPV6_AGGREGATE_MULTIPLE: "3",
+      EMAIL_VERIFICATION_REQUIRED: "false",
+      EMAIL_SIGN_IN: "code",
+    });
+    for (const email of emails) await s.ops.accounts.register({ email, password, displayName: "" }, other);
+  });
+  afterEach(() => s.close());
+
+  const from = (ipAddress: string) => ({ ipAddress, userAgent: "rotating" });
+  const sent = async () => {
+    await s.service.background.drain();
+    return s.outbox.mails.filter((m) => m.kind === "password_reset" || m.kind === "email_sign_in").length;
+  };
+
+  it("requests from 10 /64s of one /48 (resets and email sign-in codes alike) send 6 mails; another /48 and IPv4 are not held", async () => {
+    for (let i = 0; i < 10; i++) {
+      const client = from(`2001:db8:48:${i.toString(16)}::1`);
+      const email = emails[i] ?? "";
+      if (i % 2 === 0) await s.ops.accounts.requestPasswordReset(email, client);
+      else await s.ops.emailSignIn.request(email, client);
+    }
+    expect(await sent()).toBe(6);
+    // A /64 of it that asked for nothing yet is held too.
+    await s.ops.accounts.requestPasswordReset(emails[10] ?? "", from("2001:db8:48:ffff::1"));
+    expect(await sent()).toBe(6);
+    await s.ops.accounts.requestPasswordReset(emails[11] ?? "", from("2001:db8:49::1"));
+    await s.ops.accounts.requestPasswordReset(emails[12] ?? "", from("192.0.2.48"));
+    expect(await sent()).toBe(8);
+    // An hour later the /48 has its budget back.
+    s.clock.advance(hour + 1000);
+    await s.ops.accounts.requestPasswordReset(emails[13] ?? "", from("2001:db8:48:1::1"));
+    expect(await sent()).toBe(9);
+  });
+
+  it("the same 10 requests from one /64 send its own 2, as before; its neighbours still send the rest of the /48's", async () => {
+    for (let i = 0; i < 10; i++) await s.ops.accounts.requestPasswordReset(emails[i] ?? "", from(`2001:db8:48:1::${(i + 1).toString(16)}`));
+    expect(await sent()).toBe(2);
+    for (let i = 10; i < 20; i++) await s.ops.accounts.requestPasswordReset(emails[i] ?? "", from(`2001:db8:48:${i.toString(16)}::1`));
+    expect(await sent()).toBe(6);
+  });
+});

@@ -276,6 +276,15 @@ describe("signing in with a passkey alone", () => {
     await expect(start("2001:db8:1:2::1")).resolves.toHaveProperty("optionsJson");
   });
 
+  it("the /64s of one IPv6 aggregate share CLIENT_IPV6_AGGREGATE_MULTIPLE times one network's starts", async () => {
+    await s.close();
+    s = await startService({ ...env, WEBAUTHN_MAX_STARTS_PER_CLIENT_PER_HOUR: "2", CLIENT_IPV6_AGGREGATE_MULTIPLE: "2" });
+    const start = (ipAddress: string) => s.ops.passkeySignIn.startSignIn({ ...s.client, ipAddress });
+    for (const ipAddress of ["2001:db8:48:1::1", "2001:db8:48:1::2", "2001:db8:48:2::1", "2001:db8:48:3::1"]) await start(ipAddress);
+    await expect(start("2001:db8:48:4::1")).rejects.toEqual(refused("RATE_LIMITED"));
+    await expect(start("2001:db8:49::1")).resolves.toHaveProperty("optionsJson");
+  });
+
   it("rejects malformed answers as INVALID_ARGUMENT, before anything is looked up", async () => {
     for (const bad of ["", "not json", "[]", '{"id":1}', JSON.stringify({ id: "x", response: {}, pad: "y".repeat(40_000) })]) {
       await expect(finish(bad)).rejects.toEqual(expect.objectContaining({ reason: "INVALID_ARGUMENT", field: "credential_json" }));

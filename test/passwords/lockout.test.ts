@@ -3,10 +3,11 @@
 // and per account, with the account's hourly bound split between strangers and known devices
 // (passwords/check.ts), so the owner on a known device, or after a password reset, still gets in,
 // while guessing stays capped, exactly, under concurrency.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { failure, fetchDriver, type Driver, type Json } from "../support/drivers.ts";
-import { startHarness, type Harness } from "../support/harness.ts";
-import { startService, type InProcess } from "../support/service.ts";
+import { startHarness, TestClock, type Harness } from "../support/harness.ts";
+import { Scrape } from "../support/prometheus.ts";
+import { outcome, startService, type InProcess } from "../support/service.ts";
 import type { Caller } from "../../src/sessions/caller.ts";
 import type { AuthError } from "../../src/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
@@ -320,5 +321,105 @@ describe("a signed-in caller's password proofs are counted under the session, no
     expect((await s.ops.signIn.login({ email, password, rememberMe: false }, { ...s.client, ipAddress: "203.0.113.50" })).state).toBe(
       "signed_in",
     );
+  });
+});
+
+describe("an IPv6 client's aggregate (CLIENT_IPV6_AGGREGATE_PREFIX, _MULTIPLE): a /48 is not 65,536 budgets", () => {
+  // 4 wrong passwords per /64, 3 times that (12) per /48; the account's counters out of the way,
+  // so that only the client's decide (each guess is for another account anyway: spraying).
+  const env = {
+    EMAIL_VERIFICATION_REQUIRED: "false",
+    LOGIN_ADDRESS_MAX_FAILURES: "4",
+    CLIENT_IPV6_AGGREGATE_MULTIPLE: "3",
+    LOGIN_MAX_FAILURES: "0",
+    LOGIN_ACCOUNT_MAX_FAILURES_PER_HOUR: "0",
+    METRICS_TOKEN: "a-metrics-token-for-the-test",
+  };
+  let s: InProcess;
+  beforeEach(async () => {
+    s = await startService(env);
+  });
+  afterEach(() => s.close());
+
+  const guess = (i: number, ipAddress: string, guessed = "Winter2026!") =>
+    outcome(
+      s.ops.signIn.login({ email: `sprayed-${i}@example.com`, password: guessed, rememberMe: false }, { ipAddress, userAgent: "sprayer" }),
+    );
+  const failures = async (network: string) => (await s.store.attempts.get(`password-address:${network}`, s.clock.now())).failures;
+
+  it("20 guesses from 20 /64s of one /48: 12 are checked, then every /64 of it is refused; another /48 and IPv4 are not", async () => {
+    const reasons: string[] = [];
+    for (let i = 0; i < 20; i++) reasons.push(await guess(i, `2001:db8:48:${i.toString(16)}::1`));
+    expect(reasons.slice(0, 12)).toEqual(Array(12).fill("INVALID_CREDENTIALS"));
+    expect(reasons.slice(12)).toEqual(Array(8).fill("RATE_LIMITED"));
+    // A /64 of it that never guessed is refused too, before its own count.
+    expect(await guess(20, "2001:db8:48:ffff::1")).toBe("RATE_LIMITED");
+    expect(await failures("2001:db8:48:ffff::/64")).toBe(1);
+    expect(await failures("2001:db8:48::/48")).toBe(12);
+    // The lock is reported as the aggregate's (the /64s each guessed once: none of theirs locked).
+    const m = new Scrape((await s.service.metrics?.scrape()) ?? "");
+    expect(m.value("authd_lockouts_total", { factor: "password", scope: "address_aggregate" })).toBe(1);
+    expect(m.value("authd_lockouts_total", { factor: "password", scope: "address" })).toBe(0);
+    // Another /48 of the same /32, and an IPv4 client, have their own budgets.
+    expect(await guess(21, "2001:db8:49::1")).toBe("INVALID_CREDENTIALS");
+    expect(await guess(22, "192.0.2.48")).toBe("INVALID_CREDENTIALS");
+    // The lock lasts LOGIN_LOCK_SECONDS, as the /64's does.
+    s.clock.advance(900_000);
+    expect(await guess(23, "2001:db8:48:1::1")).toBe("INVALID_CREDENTIALS");
+  });
+
+  it("the same 20 guesses from one /64 behave as before: its own 4, and its neighbours keep the rest of the /48's", async () => {
+    const reasons: string[] = [];
+    for (let i = 0; i < 20; i++) reasons.push(await guess(i, `2001:db8:48:1::${(i + 1).toString(16)}`));
+    expect(reasons.slice(0, 4)).toEqual(Array(4).fill("INVALID_CREDENTIALS"));
+    expect(reasons.slice(4)).toEqual(Array(16).fill("RATE_LIMITED"));
+    // Refused by its own count, a guess spends nothing of the aggregate.
+    expect(await failures("2001:db8:48::/48")).toBe(4);
+    for (let i = 0; i < 4; i++) expect(await guess(30 + i, "2001:db8:48:2::1")).toBe("INVALID_CREDENTIALS");
+    expect(await guess(34, "2001:db8:48:2::1")).toBe("RATE_LIMITED");
+  });
+
+  it("a right password takes its count back from the aggregate too; a known device signs in while the /48 is locked", async () => {
+    const email = "org-member@example.com";
+    await s.ops.accounts.register({ email, password, displayName: "" }, { ipAddress: "198.51.100.1", userAgent: "laptop" });
+    const member = { ipAddress: "2001:db8:48:77::1", userAgent: "laptop" };
+    const first = await s.ops.signIn.login({ email, password, rememberMe: false }, member);
+    if (first.state !== "signed_in") throw new Error("expected a completed sign-in");
+    expect(await failures("2001:db8:48::/48")).toBe(0);
+
+    for (let i = 0; i < 12; i++) await guess(i, `2001:db8:48:${i.toString(16)}::1`);
+    expect(await outcome(s.ops.signIn.login({ email, password, rememberMe: false }, member))).toBe("RATE_LIMITED");
+    // Known devices never take the client's counters: the member's device still signs in.
+    const known = { email, password, rememberMe: false, deviceToken: first.device.token };
+    expect(await outcome(s.ops.signIn.login(known, member))).toBe("OK");
+  });
+
+  it("CLIENT_IPV6_AGGREGATE_MULTIPLE 0 counts the /64s alone", async () => {
+    await s.close();
+    s = await startService({ ...env, CLIENT_IPV6_AGGREGATE_MULTIPLE: "0" });
+    for (let i = 0; i < 20; i++) expect(await guess(i, `2001:db8:48:${i.toString(16)}::1`)).toBe("INVALID_CREDENTIALS");
+  });
+
+  it("an IPv4 client's guess takes one client counter, as before: the aggregate's write is an IPv6 client's alone", async () => {
+    const clock = new TestClock();
+    const store = createMemoryStore({ clock });
+    const counted: string[] = [];
+    const fail = store.attempts.fail.bind(store.attempts);
+    store.attempts.fail = (key, now, policy) => {
+      if (key.startsWith("password-address:")) counted.push(key);
+      return fail(key, now, policy);
+    };
+    const v = await startService(env, store, clock);
+    const login = (ipAddress: string) =>
+      outcome(
+        v.ops.signIn.login({ email: "nobody@example.com", password: "Winter2026!", rememberMe: false }, { ipAddress, userAgent: "t" }),
+      );
+    expect(await login("192.0.2.7")).toBe("INVALID_CREDENTIALS");
+    expect(await login("::ffff:192.0.2.7")).toBe("INVALID_CREDENTIALS");
+    expect(counted).toEqual(["password-address:192.0.2.7", "password-address:192.0.2.7"]);
+    counted.length = 0;
+    expect(await login("2001:db8:48:1::1")).toBe("INVALID_CREDENTIALS");
+    expect(counted).toEqual(["password-address:2001:db8:48:1::/64", "password-address:2001:db8:48::/48"]);
+    await v.close();
   });
 });

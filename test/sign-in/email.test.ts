@@ -245,6 +245,50 @@ describe("the code", () => {
   });
 });
 
+describe("wrong codes per client network (LOGIN_ADDRESS_MAX_FAILURES) and its IPv6 aggregate", () => {
+  // 4 per /64, 3 times that (12) per /48. Each guess is for another address, nobody asked for any:
+  // only the client's budget counts them (codes across addresses, as a sprayer would send).
+  const limits = { LOGIN_ADDRESS_MAX_FAILURES: "4", CLIENT_IPV6_AGGREGATE_MULTIPLE: "3" };
+  const wrong = (i: number, ipAddress: string) =>
+    reason(
+      s.ops.emailSignIn.complete(
+        { email: `guessed-${i}@example.com`, code: "123456", rememberMe: false },
+        { ipAddress, userAgent: "guesser" },
+      ),
+    );
+  const failures = async (network: string) => (await s.store.attempts.get(`email-code-client:${network}`, s.clock.now())).failures;
+
+  it("20 from 20 /64s of one /48: 12 are answered, then every /64 of it is refused; another /48 and IPv4 are not", async () => {
+    await start(limits);
+    const answers: string[] = [];
+    for (let i = 0; i < 20; i++) answers.push(await wrong(i, `2001:db8:48:${i.toString(16)}::1`));
+    expect(answers).toEqual([...Array(12).fill("INVALID_CODE"), ...Array(8).fill("RATE_LIMITED")]);
+    expect(await wrong(20, "2001:db8:48:ffff::1")).toBe("RATE_LIMITED");
+    expect(await wrong(21, "2001:db8:49::1")).toBe("INVALID_CODE");
+    expect(await wrong(22, "192.0.2.48")).toBe("INVALID_CODE");
+  });
+
+  it("the same 20 from one /64 behave as before: its own 4, and its neighbours keep the rest of the /48's", async () => {
+    await start(limits);
+    const answers: string[] = [];
+    for (let i = 0; i < 20; i++) answers.push(await wrong(i, `2001:db8:48:1::${(i + 1).toString(16)}`));
+    expect(answers).toEqual([...Array(4).fill("INVALID_CODE"), ...Array(16).fill("RATE_LIMITED")]);
+    expect(await failures("2001:db8:48::/48")).toBe(4);
+    expect(await wrong(20, "2001:db8:48:2::1")).toBe("INVALID_CODE");
+  });
+
+  it("a right code takes back its count from the aggregate too", async () => {
+    await start(limits);
+    await account("ada@example.com");
+    const { code } = await mailFor("ada@example.com");
+    expect(await wrong(0, "2001:db8:48:1::1")).toBe("INVALID_CODE");
+    const member = { ipAddress: "2001:db8:48:2::1", userAgent: "laptop" };
+    signedIn(await s.ops.emailSignIn.complete({ email: "ada@example.com", code, rememberMe: false }, member));
+    expect(await failures("2001:db8:48::/48")).toBe(1);
+    expect(await failures("2001:db8:48:2::/64")).toBe(0);
+  });
+});
+
 describe("EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES", () => {
   // 10 (the lowest allowed) over codes of 5 guesses each: two mails' worth of wrong codes.
   const capped = { EMAIL_SIGN_IN_MAX_CONSECUTIVE_FAILURES: "10", EMAIL_SIGN_IN_CODE_MAX_FAILURES: "5", MAIL_MAX_PER_ADDRESS_PER_HOUR: "0" };
