@@ -461,6 +461,45 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(both).toMatchObject({ passwordHash: null, sessionCutoff: { generation: 2, keptSessionId: kept } });
       });
 
+      it("update with ifRoles applies only while the stored roles are still exactly those", async () => {
+        const user = makeUser(now, { roles: ["admin", "user"] });
+        await store.users.insert(user);
+        const later = at(now, MINUTE);
+        const disable = { disabledAt: later, updatedAt: later };
+        // Fewer, more, or the same names in another order: not the roles as read, and nothing is written.
+        for (const stale of [["user"], ["admin"], ["admin", "support", "user"], ["user", "admin"], []]) {
+          expect(await store.users.update(user.id, disable, { ifRoles: stale, endSessions: { keep: null } }), stale.join()).toBeNull();
+        }
+        expect(await store.users.findById(user.id)).toEqual(user);
+        const landed = await store.users.update(user.id, disable, { ifRoles: ["admin", "user"], endSessions: { keep: null } });
+        expect(landed).toEqual({ ...user, ...disable, sessionCutoff: { generation: 1, keptSessionId: null } });
+        // Roles written in the meantime make the roles read before them stale.
+        await store.users.update(user.id, { roles: ["user"] });
+        expect(await store.users.update(user.id, { disabledAt: null }, { ifRoles: ["admin", "user"] })).toBeNull();
+        expect((await store.users.update(user.id, { disabledAt: null }, { ifRoles: ["user"] }))!.disabledAt).toBeNull();
+        expect(await store.users.update(uid("usr"), { disabledAt: null }, { ifRoles: ["user"] })).toBeNull();
+      });
+
+      it("update with ifRoles and ifSessionPasses together applies only while both hold", async () => {
+        const user = makeUser(now, { roles: ["support", "user"] });
+        await store.users.insert(user);
+        const [old, kept] = [uid("ses"), uid("ses")];
+        const ended = await store.users.update(user.id, {}, { endSessions: { keep: kept } });
+        const patch = { displayName: "changed" };
+        expect(
+          await store.users.update(user.id, patch, { ifRoles: ["support", "user"], ifSessionPasses: { sessionId: old, generation: 0 } }),
+        ).toBeNull();
+        expect(
+          await store.users.update(user.id, patch, { ifRoles: ["user"], ifSessionPasses: { sessionId: kept, generation: 0 } }),
+        ).toBeNull();
+        expect(await store.users.findById(user.id)).toEqual(ended);
+        const both = await store.users.update(user.id, patch, {
+          ifRoles: ["support", "user"],
+          ifSessionPasses: { sessionId: kept, generation: 0 },
+        });
+        expect(both).toEqual({ ...ended, ...patch });
+      });
+
       it("update with ifPasswordHash applies only while the stored hash is still that one", async () => {
         const user = makeUser(now);
         await store.users.insert(user);

@@ -37,6 +37,7 @@ export function memoryUsers({ assertOpen }: OpenState): MemoryKind<UserStore> {
       const current = usersById.get(id);
       if (current === undefined) return null;
       if (options.ifPasswordHash !== undefined && current.passwordHash !== options.ifPasswordHash) return null;
+      if (options.ifRoles !== undefined && !sameRoles(current.roles, options.ifRoles)) return null;
       const session = options.ifSessionPasses;
       if (
         session !== undefined &&
@@ -78,4 +79,9 @@ export function memoryUsers({ assertOpen }: OpenState): MemoryKind<UserStore> {
   };
 
   return { store: users, count: () => usersById.size };
+}
+
+/** The same names in the same order: roles are stored as written, so a record read gives them back exactly. */
+function sameRoles(stored: readonly string[], expected: readonly string[]): boolean {
+  return stored.length === expected.length && stored.every((role, i) => role === expected[i]);
 }

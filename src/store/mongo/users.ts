@@ -62,6 +62,18 @@ export function cutoffFromDoc(c: SessionCutoff | undefined): SessionCutoff {
 }
 
 /**
+ * Matches a document whose roles read as `roles` (userFromDoc): the array equal to it, element by
+ * element in order (an array value in a filter matches only that whole array, not a document whose
+ * roles merely include these), or, for the default role alone, a document written before roles
+ * existed. Its own `$or`, in `$and`, so that it combines with the session cutoff's.
+ */
+function rolesAsRead(roles: readonly string[]): Filter<UserDoc> {
+  const exactly: Filter<UserDoc> = { roles: { $eq: [...roles] } };
+  if (roles.length !== 1 || roles[0] !== defaultRole) return exactly;
+  return { $or: [exactly, { roles: { $exists: false } }] };
+}
+
+/**
  * Which unique index of `users` a duplicate-key error is about. The server names it in
  * `keyPattern` (4.4+) or in its message ("... index: email_unique dup key: ..."); some
  * MongoDB-compatible servers say neither, and then `idTaken` asks the database whether the id
@@ -122,6 +134,7 @@ export function mongoUsers(run: Run<{ users: Collection<UserDoc> }>, limit: Limi
             { "sessionCutoff.keptSessionId": session.sessionId },
           ];
         }
+        if (options.ifRoles !== undefined) filter.$and = [rolesAsRead(options.ifRoles)];
         const set: Record<string, unknown> = {};
         for (const field of PATCHABLE_USER_FIELDS) {
           const value = patch[field];

@@ -56,6 +56,13 @@ export const PATCHABLE_USER_FIELDS = [
 export interface UserUpdateOptions {
   ifPasswordHash?: string | null;
   /**
+   * Only while the user's roles are still exactly these, as read (the same names in the same
+   * order; a record written before roles existed reads as the default role alone and matches
+   * that). A write allowed by what the roles were (AdminService reaches only accounts whose roles
+   * grant nothing the caller lacks) must not land on an account promoted in the meantime.
+   */
+  ifRoles?: readonly string[];
+  /**
    * Only while the user's session cutoff still lets this session through: its generation is at
    * least the cutoff's, or it is the session the cutoff kept. A change made from a session that a
    * concurrent security change has just ended must not land, and above all must not keep (revive)
@@ -83,7 +90,8 @@ export interface UserStore {
    * Applies the patch and returns the updated user, or null when there is no such user, or when
    * `ifPasswordHash` is given and the stored hash is no longer that one (a compare-and-set, so a
    * stale writer cannot overwrite a password changed in the meantime), or when `ifSessionPasses`
-   * is given and the stored cutoff no longer lets that session through. With `endSessions`, the
+   * is given and the stored cutoff no longer lets that session through, or when `ifRoles` is
+   * given and the stored roles are no longer those. With `endSessions`, the
    * same atomic write raises the user's session cutoff generation by one and keeps only
    * `endSessions.keep` (or none).
    */

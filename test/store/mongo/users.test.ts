@@ -54,6 +54,17 @@ describe("mongodb users written by an older release", () => {
     expect((await store.update("usr_old", { roles: ["admin", "user"] }))!.roles).toEqual(["admin", "user"]);
   });
 
+  it("a document without roles matches ifRoles of the default role alone, and no other", async () => {
+    const old = olderReleaseDoc("usr_noroles", "noroles@example.test");
+    const users = fakeUsersCollection([old]);
+    const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
+    for (const other of [["admin"], ["admin", "user"], []]) {
+      expect(await store.update("usr_noroles", { displayName: "stale" }, { ifRoles: other }), other.join()).toBeNull();
+    }
+    expect((await store.findById("usr_noroles"))!.displayName).toBe("");
+    expect((await store.update("usr_noroles", { displayName: "as read" }, { ifRoles: ["user"] }))!.displayName).toBe("as read");
+  });
+
   it("a document without a session cutoff lets every session through ifSessionPasses, and gets one", async () => {
     const old = olderReleaseDoc("usr_nocut", "nocut@example.test");
     const users = fakeUsersCollection([old]);
