@@ -67,6 +67,13 @@ const maxEmailPrefixLength = 254;
 /** Notifications about an administrator's change name no administrator's address or browser. */
 const byAnAdministrator: ClientInfo = { ipAddress: "", userAgent: "an administrator" };
 
+/**
+ * How many times a write is tried on a record whose roles keep changing under it, each time read
+ * and checked again (a bound, as the two-factor record's compare-and-set has: never reached but
+ * by a flood of role changes to one account).
+ */
+const reachAttempts = 10;
+
 export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFactor: TwoFactor; accounts: Accounts }) {
   const { store, clock, audit } = deps;
   const { sessions, twoFactor, accounts } = parts;
@@ -90,9 +97,6 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
       if (call.target !== undefined) targetUserId = wellFormedId(call.target);
       requirePermission(call.caller, call.permission);
       if (call.target !== undefined) targetUserId = checkId("user_id", call.target);
-      // users.write reaches only accounts that hold nothing the caller lacks: otherwise a
-      // help-desk role could disable, demote or strip the second factor of an administrator.
-      if (call.permission === write && targetUserId !== null) withinReach(call.caller, (await requireTarget(targetUserId)).roles);
       const done = await run(targetUserId ?? "");
       detail = done.detail ?? "";
       return done.result;
@@ -108,6 +112,44 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
         outcome,
         detail,
       });
+    }
+  }
+
+  /**
+   * A users.write call on one account: `audited`, then the target read and checked to be within
+   * the caller's reach, and `run` given the record as checked. users.write reaches only accounts
+   * that hold nothing the caller lacks: otherwise a help-desk role could disable, demote or strip
+   * the second factor of an administrator.
+   */
+  function auditedWrite<T>(
+    call: { caller: Principal; client: ClientInfo; action: string; target: string },
+    run: (target: UserRecord) => Promise<{ result: T; detail?: string }>,
+  ): Promise<T> {
+    return audited({ ...call, permission: write }, async (id) => run(await reached(call.caller, id)));
+  }
+
+  async function reached(caller: Principal, id: string): Promise<UserRecord> {
+    const target = await requireTarget(id);
+    withinReach(caller, target.roles);
+    return target;
+  }
+
+  /**
+   * Runs `attempt`, a write to the target's record made conditional on the roles it was read with
+   * (`ifRoles`; null when they changed), until it lands. The reach was checked on those roles: a promotion
+   * landing between that read and the write (SetRoles, an ADMIN_EMAILS promotion) makes the write
+   * miss, and the account is read and checked again, so the call answers as it would have a moment
+   * later: PERMISSION_DENIED if the account is now beyond the caller's reach (NOT_FOUND if it is
+   * gone), else the write on the fresh record. Not ABORTED: the vocabulary has no such status, and
+   * a client told to retry would get PERMISSION_DENIED anyway.
+   */
+  async function landOn<T>(caller: Principal, target: UserRecord, attempt: (target: UserRecord) => Promise<T | null>): Promise<T> {
+    let current = target;
+    for (let tries = 1; ; tries++) {
+      const landed = await attempt(current);
+      if (landed !== null) return landed;
+      if (tries === reachAttempts) throw new Error(`the roles of user ${current.id} kept changing under an administrator's write`);
+      current = await reached(caller, current.id);
     }
   }
 
@@ -170,29 +212,30 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
 
     /** Disables the account and ends every session of it in the same write. */
     async disableUser(caller: Principal, userId: string, client: ClientInfo): Promise<AdminUserView> {
-      return audited({ caller, client, action: "admin.users.disable", permission: write, target: userId }, async (id) => {
-        notSelf(caller, id, "disable");
-        const now = clock.now();
-        const current = await requireTarget(id);
-        // Disabled once: disabling again keeps the first time, and still ends any session.
-        const ended = await sessions.endAllOf(id, { disabledAt: current.disabledAt ?? now, updatedAt: now });
-        if (ended === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+      return auditedWrite({ caller, client, action: "admin.users.disable", target: userId }, async (target) => {
+        notSelf(caller, target.id, "disable");
+        const ended = await landOn(caller, target, (current) => {
+          const now = clock.now();
+          // Disabled once: disabling again keeps the first time, and still ends any session.
+          return sessions.endAllOf(current.id, { disabledAt: current.disabledAt ?? now, updatedAt: now }, { ifRoles: current.roles });
+        });
         return { result: adminUserView(ended.user), detail: `revoked_sessions=${ended.revokedCount}` };
       });
     },
 
     async enableUser(caller: Principal, userId: string, client: ClientInfo): Promise<AdminUserView> {
-      return audited({ caller, client, action: "admin.users.enable", permission: write, target: userId }, async (id) => {
-        const updated = await store.users.update(id, { disabledAt: null, updatedAt: clock.now() });
-        if (updated === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+      return auditedWrite({ caller, client, action: "admin.users.enable", target: userId }, async (target) => {
+        const updated = await landOn(caller, target, (current) =>
+          store.users.update(current.id, { disabledAt: null, updatedAt: clock.now() }, { ifRoles: current.roles }),
+        );
         return { result: adminUserView(updated) };
       });
     },
 
     /** Replaces the roles; every one must be configured. */
     async setRoles(caller: Principal, userId: string, rawRoles: readonly string[], client: ClientInfo): Promise<AdminUserView> {
-      return audited({ caller, client, action: "admin.users.set_roles", permission: write, target: userId }, async (id) => {
-        notSelf(caller, id, "change the roles of");
+      return auditedWrite({ caller, client, action: "admin.users.set_roles", target: userId }, async (target) => {
+        notSelf(caller, target.id, "change the roles of");
         if (rawRoles.length === 0) throw invalidArgument("roles", "roles must name at least one role");
         for (const role of rawRoles) {
           if (!isRoleName(role) || !deps.roles.has(role)) {
@@ -205,35 +248,40 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
         const roles = normalizeRoles(rawRoles);
         // No one hands out more than they hold (to an accomplice, or to a second account of their own).
         withinReach(caller, roles);
-        const updated = await store.users.update(id, { roles, updatedAt: clock.now() });
-        if (updated === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+        const updated = await landOn(caller, target, (current) =>
+          store.users.update(current.id, { roles, updatedAt: clock.now() }, { ifRoles: current.roles }),
+        );
         return { result: adminUserView(updated), detail: `roles=${roles.join(",")}` };
       });
     },
 
     async signOutEverywhere(caller: Principal, userId: string, client: ClientInfo): Promise<number> {
-      return audited({ caller, client, action: "admin.users.sign_out_everywhere", permission: write, target: userId }, async (id) => {
-        const ended = await sessions.endAllOf(id, { updatedAt: clock.now() });
-        if (ended === null) throw new AuthError("NOT_FOUND", "no such user", { field: "user_id" });
+      return auditedWrite({ caller, client, action: "admin.users.sign_out_everywhere", target: userId }, async (target) => {
+        const ended = await landOn(caller, target, (current) =>
+          sessions.endAllOf(current.id, { updatedAt: clock.now() }, { ifRoles: current.roles }),
+        );
         return { result: ended.revokedCount, detail: `revoked_sessions=${ended.revokedCount}` };
       });
     },
 
     /** Whether there was a second factor (or an enrolment) to reset. */
     async resetSecondFactor(caller: Principal, userId: string, client: ClientInfo): Promise<boolean> {
-      return audited({ caller, client, action: "admin.users.reset_second_factor", permission: write, target: userId }, async (id) => {
+      return auditedWrite({ caller, client, action: "admin.users.reset_second_factor", target: userId }, async (target) => {
         // A stolen administrator's session must not strip its owner's second factor: the owner
         // changes it through TwoFactorService, with its proofs.
-        notSelf(caller, id, "reset the second factor of");
-        const wasEnabled = await twoFactor.resetBy(await requireTarget(id), byAnAdministrator);
+        notSelf(caller, target.id, "reset the second factor of");
+        // Its writes are to other records than the user's, so no roles condition can ride on them:
+        // the reach holds for the roles as read just before (see the README's Administration).
+        const wasEnabled = await twoFactor.resetBy(target, byAnAdministrator);
         return { result: wasEnabled, detail: wasEnabled ? "" : "nothing to reset" };
       });
     },
 
     async deleteUser(caller: Principal, userId: string, client: ClientInfo): Promise<void> {
-      return audited({ caller, client, action: "admin.users.delete", permission: write, target: userId }, async (id) => {
-        notSelf(caller, id, "delete");
-        await accounts.erase(await requireTarget(id), byAnAdministrator);
+      return auditedWrite({ caller, client, action: "admin.users.delete", target: userId }, async (target) => {
+        notSelf(caller, target.id, "delete");
+        // As for ResetSecondFactor: the erasure spans records, and the user's goes last.
+        await accounts.erase(target, byAnAdministrator);
         return { result: undefined };
       });
     },

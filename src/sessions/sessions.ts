@@ -6,7 +6,7 @@ import { checkId } from "../input.ts";
 import type { Logger } from "../log.ts";
 import { createPermissionLookup, type RoleMap } from "../permissions/permissions.ts";
 import type { SecretSealer, Signer } from "../secrets/server-secrets.ts";
-import type { SessionCutoff, SessionRecord, Store, TwoFactorRecord, UserPatch, UserRecord } from "../store/port.ts";
+import type { SessionCutoff, SessionRecord, Store, TwoFactorRecord, UserPatch, UserRecord, UserUpdateOptions } from "../store/port.ts";
 import type { AccessTokens } from "../tokens/access.ts";
 import { type DeviceGrant, type DeviceTokens, deviceOwner } from "../tokens/devices.ts";
 import { type Caller, type ClientInfo, sessionEnded } from "./caller.ts";
@@ -329,10 +329,15 @@ export function createSessions(deps: SessionsDeps) {
     /**
      * Ends every session of the user at once: the cutoff is raised (keeping none) in the same
      * single-document write as `patch` (e.g. disabling the account), then the records are cleaned
-     * up. Null when there is no such user.
+     * up. Null when there is no such user, or when `condition` (the roles as read) no longer holds,
+     * and then nothing is written.
      */
-    async endAllOf(userId: string, patch: UserPatch): Promise<{ user: UserRecord; revokedCount: number } | null> {
-      const user = await store.users.update(userId, patch, { endSessions: { keep: null } });
+    async endAllOf(
+      userId: string,
+      patch: UserPatch,
+      condition: Pick<UserUpdateOptions, "ifRoles"> = {},
+    ): Promise<{ user: UserRecord; revokedCount: number } | null> {
+      const user = await store.users.update(userId, patch, { ...condition, endSessions: { keep: null } });
       if (user === null) return null;
       return { user, revokedCount: await cleanUpAfterCutoff(userId) };
     },

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Principal } from "../../src/service-accounts/principal.ts";
 import type { ClientInfo } from "../../src/sessions/caller.ts";
 import type { TokenPair } from "../../src/sessions/sessions.ts";
+import { createMemoryStore } from "../../src/store/memory.ts";
+import type { Store } from "../../src/store/port.ts";
+import { TestClock } from "../support/harness.ts";
 import { outcome, startService, type InProcess } from "../support/service.ts";
 import { totp } from "../support/totp.ts";
 
@@ -26,8 +29,34 @@ async function account(email: string, withRoles: string[] = ["user"]): Promise<{
   return { id: user.id, tokens, caller: await asUser(tokens.accessToken) };
 }
 
+/**
+ * A change that lands on this account's record just before the next write to it: one made by
+ * someone else after the operation read the record, and before the operation's own write.
+ */
+let beforeNextWrite: { userId: string; change: () => Promise<unknown> } | undefined;
+
+/** The store with `beforeNextWrite` run inside the next users.update of that account. */
+function racing(inner: Store): Store {
+  return {
+    ...inner,
+    kind: inner.kind,
+    users: {
+      ...inner.users,
+      update: async (id, patch, options) => {
+        const pending = beforeNextWrite;
+        if (pending?.userId === id) {
+          beforeNextWrite = undefined;
+          await pending.change();
+        }
+        return inner.users.update(id, patch, options);
+      },
+    },
+  };
+}
+
 beforeAll(async () => {
-  s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", ROLES: roles });
+  const clock = new TestClock();
+  s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false", ROLES: roles }, racing(createMemoryStore({ clock })), clock);
 });
 afterAll(() => s.close());
 
@@ -116,6 +145,58 @@ describe("permissions", () => {
     expect((await s.ops.sessions.authenticate({ bearer: admin.tokens.accessToken })).userId).toBe(admin.id);
     // An equal may still be changed.
     expect(await outcome(s.ops.admin.signOutEverywhere(c, accomplice.id, adminClient))).toBe("OK");
+  });
+
+  describe("an account promoted between the reach check and the write", () => {
+    // The help desk's call read the target as a plain user; an administrator's SetRoles makes it
+    // an admin before the help desk's write lands. The write must not reach the new admin.
+    const writes = {
+      DisableUser: (c: Caller, id: string) => s.ops.admin.disableUser(c, id, adminClient),
+      EnableUser: (c: Caller, id: string) => s.ops.admin.enableUser(c, id, adminClient),
+      SetRoles: (c: Caller, id: string) => s.ops.admin.setRoles(c, id, ["helpdesk"], adminClient),
+      SignOutEverywhere: (c: Caller, id: string) => s.ops.admin.signOutEverywhere(c, id, adminClient),
+    };
+
+    it.each(Object.keys(writes) as (keyof typeof writes)[])(
+      "%s: PERMISSION_DENIED, audited, and the promoted account keeps its state and sessions",
+      async (name) => {
+        const helpdesk = await account(`race-helpdesk-${name}@example.com`, ["helpdesk"]);
+        const promoter = await account(`race-admin-${name}@example.com`, ["admin"]);
+        const target = await account(`race-target-${name}@example.com`);
+        const session = await s.ops.signIn.login({ email: `race-target-${name}@example.com`, password, rememberMe: false }, s.client);
+        if (session.state !== "signed_in") throw new Error("not signed in");
+        if (name === "EnableUser") await s.ops.admin.disableUser(promoter.caller, target.id, adminClient);
+        const before = await s.store.users.findById(target.id);
+        beforeNextWrite = { userId: target.id, change: () => s.ops.admin.setRoles(promoter.caller, target.id, ["admin"], adminClient) };
+
+        expect(await outcome(writes[name](helpdesk.caller, target.id))).toBe("PERMISSION_DENIED");
+        expect(beforeNextWrite).toBeUndefined(); // the promotion did land in between
+        const after = await s.store.users.findById(target.id);
+        expect(after?.roles).toEqual(["admin"]);
+        expect([after?.disabledAt, after?.sessionCutoff]).toEqual([before?.disabledAt, before?.sessionCutoff]);
+        if (name !== "EnableUser")
+          expect((await s.ops.sessions.authenticate({ bearer: session.tokens.accessToken })).userId).toBe(target.id);
+        const events = await s.store.audit.list({ targetUserId: target.id, before: null, limit: 10, now: s.clock.now() });
+        expect(events.filter((e) => e.actor.id === helpdesk.id).map((e) => e.outcome)).toEqual(["PERMISSION_DENIED"]);
+      },
+    );
+
+    it("a change that leaves the account within reach does not stop the write: it lands on the account as it now is", async () => {
+      const helpdesk = await account("race-helpdesk-within@example.com", ["helpdesk"]);
+      const promoter = await account("race-admin-within@example.com", ["admin"]);
+      const target = await account("race-target-within@example.com");
+      beforeNextWrite = { userId: target.id, change: () => s.ops.admin.setRoles(promoter.caller, target.id, ["support"], adminClient) };
+      const view = await s.ops.admin.disableUser(helpdesk.caller, target.id, adminClient);
+      expect(beforeNextWrite).toBeUndefined();
+      expect([view.roles, view.disabledAt]).toEqual([["support"], s.clock.now()]);
+    });
+
+    it("an account deleted in between is NOT_FOUND", async () => {
+      const helpdesk = await account("race-helpdesk-gone@example.com", ["helpdesk"]);
+      const target = await account("race-target-gone@example.com");
+      beforeNextWrite = { userId: target.id, change: () => s.store.users.delete(target.id) };
+      expect(await outcome(s.ops.admin.signOutEverywhere(helpdesk.caller, target.id, adminClient))).toBe("NOT_FOUND user_id");
+    });
   });
 
   it("a permission taken away counts on the admin's very next call, through the same session", async () => {
