@@ -1,12 +1,14 @@
 // AdminService's operations: finding users, disabling and enabling them, setting their roles,
 // signing them out everywhere, resetting their second factor, deleting them, and reading the
 // audit log. Each checks the caller's permission first (PERMISSION_DENIED otherwise), and each
-// call, allowed or not, succeeded or not, becomes one audit event (src/audit/).
+// call, allowed or not, succeeded or not, becomes one audit event (src/audit/). Each change to an
+// account mails its owner a security notification (mail/notifications.ts) once it has landed.
 import type { Accounts } from "../accounts/accounts.ts";
 import type { AuditLog } from "../audit/audit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import { checkId, wellFormed } from "../input.ts";
+import type { Notifier } from "../mail/notifications.ts";
 import { isRoleName, normalizeRoles, permissions, permissionsOf, requirePermission, type RoleMap } from "../permissions/permissions.ts";
 import { type PageTokens, pageSizeOf } from "../paging/page-tokens.ts";
 import { auditActorOf, type Principal } from "../service-accounts/principal.ts";
@@ -22,6 +24,8 @@ export interface AdminDeps {
   roles: RoleMap;
   pageTokens: PageTokens;
   audit: AuditLog;
+  /** Tells the owner of an account an administrator disabled, enabled, re-roled or signed out. */
+  notifier: Notifier;
 }
 
 /** A user as an administrator sees it: never the password hash or the session cutoff. */
@@ -214,20 +218,26 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
     async disableUser(caller: Principal, userId: string, client: ClientInfo): Promise<AdminUserView> {
       return auditedWrite({ caller, client, action: "admin.users.disable", target: userId }, async (target) => {
         notSelf(caller, target.id, "disable");
-        const ended = await landOn(caller, target, (current) => {
+        const { ended, wasEnabled } = await landOn(caller, target, async (current) => {
           const now = clock.now();
           // Disabled once: disabling again keeps the first time, and still ends any session.
-          return sessions.endAllOf(current.id, { disabledAt: current.disabledAt ?? now, updatedAt: now }, { ifRoles: current.roles });
+          const patch = { disabledAt: current.disabledAt ?? now, updatedAt: now };
+          const done = await sessions.endAllOf(current.id, patch, { ifRoles: current.roles });
+          return done === null ? null : { ended: done, wasEnabled: current.disabledAt === null };
         });
+        // The owner was told at the first disable; a second one changes nothing they could use.
+        if (wasEnabled) deps.notifier.notify(ended.user, "account_disabled", byAnAdministrator);
         return { result: adminUserView(ended.user), detail: `revoked_sessions=${ended.revokedCount}` };
       });
     },
 
     async enableUser(caller: Principal, userId: string, client: ClientInfo): Promise<AdminUserView> {
       return auditedWrite({ caller, client, action: "admin.users.enable", target: userId }, async (target) => {
-        const updated = await landOn(caller, target, (current) =>
-          store.users.update(current.id, { disabledAt: null, updatedAt: clock.now() }, { ifRoles: current.roles }),
-        );
+        const { updated, wasDisabled } = await landOn(caller, target, async (current) => {
+          const done = await store.users.update(current.id, { disabledAt: null, updatedAt: clock.now() }, { ifRoles: current.roles });
+          return done === null ? null : { updated: done, wasDisabled: current.disabledAt !== null };
+        });
+        if (wasDisabled) deps.notifier.notify(updated, "account_enabled", byAnAdministrator);
         return { result: adminUserView(updated) };
       });
     },
@@ -248,9 +258,11 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
         const roles = normalizeRoles(rawRoles);
         // No one hands out more than they hold (to an accomplice, or to a second account of their own).
         withinReach(caller, roles);
-        const updated = await landOn(caller, target, (current) =>
-          store.users.update(current.id, { roles, updatedAt: clock.now() }, { ifRoles: current.roles }),
-        );
+        const { updated, changed } = await landOn(caller, target, async (current) => {
+          const done = await store.users.update(current.id, { roles, updatedAt: clock.now() }, { ifRoles: current.roles });
+          return done === null ? null : { updated: done, changed: current.roles.join() !== roles.join() };
+        });
+        if (changed) deps.notifier.notify(updated, "roles_changed", byAnAdministrator);
         return { result: adminUserView(updated), detail: `roles=${roles.join(",")}` };
       });
     },
@@ -260,6 +272,8 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
         const ended = await landOn(caller, target, (current) =>
           sessions.endAllOf(current.id, { updatedAt: clock.now() }, { ifRoles: current.roles }),
         );
+        // Even with no session live: the cutoff also voids every known-device token of the account.
+        deps.notifier.notify(ended.user, "signed_out_everywhere", byAnAdministrator);
         return { result: ended.revokedCount, detail: `revoked_sessions=${ended.revokedCount}` };
       });
     },

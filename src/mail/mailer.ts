@@ -22,7 +22,11 @@ export type NotificationKind =
   | "sign_in_method_removed"
   | "service_account_key_issued"
   | "recovery_code_used"
-  | "second_factor_guessed";
+  | "second_factor_guessed"
+  | "account_disabled"
+  | "account_enabled"
+  | "roles_changed"
+  | "signed_out_everywhere";
 
 export interface CodeMail {
   kind: CodeMailKind;

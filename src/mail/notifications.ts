@@ -61,7 +61,37 @@ const what: Record<NotificationKind, [subject: string, sentence: string]> = {
     "A service account key was made",
     "Your account made an API key for a service account (a new account, or a new key for one). The key works until it is revoked, whatever happens to your sessions.",
   ],
+  account_disabled: [
+    "Your account was disabled",
+    "An administrator disabled your account: it cannot be signed in to, and every session of it has ended.",
+  ],
+  account_enabled: ["Your account was enabled again", "An administrator enabled your account again: it can be signed in to."],
+  roles_changed: [
+    "The roles of your account were changed",
+    "An administrator changed the roles of your account, which decide what it may do in this service.",
+  ],
+  signed_out_everywhere: [
+    "Your account was signed out everywhere",
+    "An administrator ended every session of your account: each device signed in to it must sign in again.",
+  ],
 };
+
+/**
+ * Changes only an administrator makes: the owner's password is not what let them happen, and a
+ * disabled account cannot reset it, so the owner is sent to the people who run the service.
+ */
+const byAdministrators: ReadonlySet<NotificationKind> = new Set([
+  "account_disabled",
+  "account_enabled",
+  "roles_changed",
+  "signed_out_everywhere",
+]);
+
+function whatToDo(kind: NotificationKind): string {
+  if (kind === "account_deleted") return "If you did not do this, contact support.";
+  if (byAdministrators.has(kind)) return "If you did not expect this, contact support.";
+  return "If this was you, there is nothing to do. If it was not, reset your password now and review your sessions and authenticators.";
+}
 
 /** Keeps a header the client wrote from shaping the mail: one line, printable, bounded. */
 function oneLine(value: string, max: number): string {
@@ -91,9 +121,7 @@ export function notificationMail(to: string, kind: NotificationKind, client: Mai
     `From IP address: ${oneLine(client.ipAddress, 64) || "unknown"}`,
     `Browser or app, as it names itself: ${deviceWords(client.userAgent)}`,
     "",
-    kind === "account_deleted"
-      ? "If you did not do this, contact support."
-      : "If this was you, there is nothing to do. If it was not, reset your password now and review your sessions and authenticators.",
+    whatToDo(kind),
   ].join("\n");
   return { kind: "security_notification", notification: kind, to, subject, text };
 }

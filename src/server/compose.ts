@@ -407,7 +407,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
   const principals = createPrincipals({ sessions, serviceAccounts });
   const introspection = createIntrospection({ sessions, serviceAccounts });
   const forwardAuth = createForwardAuth({ sessions });
-  const admin = createAdmin({ store, clock, roles: config.roles, pageTokens, audit }, { sessions, twoFactor, accounts });
+  const admin = createAdmin({ store, clock, roles: config.roles, pageTokens, audit, notifier }, { sessions, twoFactor, accounts });
   if (config.adminEmails.length > 0) await reportAdminEmails({ users: store.users, log }, config.adminEmails);
 
   return {

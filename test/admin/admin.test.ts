@@ -1,7 +1,7 @@
 // AdminService's rules at the operations' level, over the memory store with a test clock: who may
 // call what, paging and its tokens, what disabling a user closes (every path in), roles, signing
 // out everywhere, second-factor reset, deletion, and the audit event every call leaves.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Principal } from "../../src/service-accounts/principal.ts";
 import type { ClientInfo } from "../../src/sessions/caller.ts";
 import type { TokenPair } from "../../src/sessions/sessions.ts";
@@ -20,6 +20,12 @@ type Caller = Extract<Principal, { kind: "user" }>;
 /** The principal an access token proves, as the RPC layer builds it. */
 const asUser = async (bearer: string): Promise<Caller> => ({ kind: "user", ...(await s.ops.sessions.authenticate({ bearer })) });
 const adminClient: ClientInfo = { ipAddress: "198.51.100.7", userAgent: "admin-console/2.0" };
+
+/** The security notifications mailed to an address so far, by kind, once the background work is done. */
+async function noticesTo(email: string): Promise<string[]> {
+  await s.service.background.drain();
+  return s.outbox.all(email, "security_notification").map((m) => m.notification);
+}
 
 /** A new account, signed in, with these roles (set in storage: the first admin's way in is tested apart). */
 async function account(email: string, withRoles: string[] = ["user"]): Promise<{ id: string; tokens: TokenPair; caller: Caller }> {
@@ -167,6 +173,7 @@ describe("permissions", () => {
         if (session.state !== "signed_in") throw new Error("not signed in");
         if (name === "EnableUser") await s.ops.admin.disableUser(promoter.caller, target.id, adminClient);
         const before = await s.store.users.findById(target.id);
+        const heard = await noticesTo(before?.email ?? "");
         beforeNextWrite = { userId: target.id, change: () => s.ops.admin.setRoles(promoter.caller, target.id, ["admin"], adminClient) };
 
         expect(await outcome(writes[name](helpdesk.caller, target.id))).toBe("PERMISSION_DENIED");
@@ -178,6 +185,8 @@ describe("permissions", () => {
           expect((await s.ops.sessions.authenticate({ bearer: session.tokens.accessToken })).userId).toBe(target.id);
         const events = await s.store.audit.list({ targetUserId: target.id, before: null, limit: 10, now: s.clock.now() });
         expect(events.filter((e) => e.actor.id === helpdesk.id).map((e) => e.outcome)).toEqual(["PERMISSION_DENIED"]);
+        // The owner hears of the promotion, and of nothing the refused call would have done.
+        expect((await noticesTo(after?.email ?? "")).slice(heard.length)).toEqual(["roles_changed"]);
       },
     );
 
@@ -391,6 +400,95 @@ describe("the other changes", () => {
     expect(await s.store.users.findById(target.id)).toBeNull();
     expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
     expect(await outcome(s.ops.admin.deleteUser(admin, target.id, adminClient))).toBe("NOT_FOUND user_id");
+  });
+});
+
+describe("the owner is told of each change an administrator makes", () => {
+  let admin: Caller;
+  beforeAll(async () => {
+    admin = (await account("notifying-admin@example.com", ["admin"])).caller;
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it("DisableUser, EnableUser, SetRoles and SignOutEverywhere each mail one notice, after the answer, naming no administrator", async () => {
+    const email = "told@example.com";
+    const target = await account(email);
+    await s.ops.admin.disableUser(admin, target.id, adminClient);
+    await s.ops.admin.enableUser(admin, target.id, adminClient);
+    await s.ops.admin.setRoles(admin, target.id, ["support", "user"], adminClient);
+    await s.ops.admin.signOutEverywhere(admin, target.id, adminClient);
+    expect(s.outbox.all(email, "security_notification")).toEqual([]); // not yet: they go out after the answer
+    expect(await noticesTo(email)).toEqual(["account_disabled", "account_enabled", "roles_changed", "signed_out_everywhere"]);
+    const mails = s.outbox.all(email, "security_notification");
+    expect(mails.map((m) => m.subject)).toEqual([
+      "Your account was disabled",
+      "Your account was enabled again",
+      "The roles of your account were changed",
+      "Your account was signed out everywhere",
+    ]);
+    for (const mail of mails) {
+      expect(mail.text).toMatch(/^An administrator /);
+      expect(mail.text).toContain('Browser or app, as it names itself: "an administrator"');
+      expect(mail.text).toContain("If you did not expect this, contact support.");
+      for (const leak of [adminClient.ipAddress, adminClient.userAgent, "notifying-admin@example.com", target.tokens.accessToken]) {
+        expect(mail.text).not.toContain(leak);
+      }
+    }
+  });
+
+  it("a call that changes nothing mails nothing: disabling a disabled account, enabling an enabled one, the same roles", async () => {
+    const email = "unchanged@example.com";
+    const target = await account(email);
+    await s.ops.admin.enableUser(admin, target.id, adminClient);
+    await s.ops.admin.setRoles(admin, target.id, ["user"], adminClient);
+    await s.ops.admin.disableUser(admin, target.id, adminClient);
+    await s.ops.admin.disableUser(admin, target.id, adminClient);
+    expect(await noticesTo(email)).toEqual(["account_disabled"]);
+  });
+
+  it("a refused call mails nothing", async () => {
+    const email = "refused-notice@example.com";
+    const target = await account(email);
+    const plain = await account("refused-notice-caller@example.com");
+    const helpdesk = await account("refused-notice-helpdesk@example.com", ["helpdesk"]);
+    const a = s.ops.admin;
+    const refused = [
+      a.disableUser(plain.caller, target.id, adminClient),
+      a.enableUser(plain.caller, target.id, adminClient),
+      a.setRoles(plain.caller, target.id, ["support"], adminClient),
+      a.signOutEverywhere(plain.caller, target.id, adminClient),
+      a.setRoles(helpdesk.caller, target.id, ["admin"], adminClient),
+      a.setRoles(admin, target.id, ["nope"], adminClient),
+      a.setRoles(admin, target.id, [], adminClient),
+    ];
+    for (const call of refused) expect(await outcome(call)).not.toBe("OK");
+    expect(await outcome(a.disableUser(target.caller, target.id, adminClient))).toBe("PERMISSION_DENIED");
+    expect(await noticesTo(email)).toEqual([]);
+  });
+
+  it("a mail that cannot be sent neither fails nor undoes the change", async () => {
+    const email = "unmailable@example.com";
+    const target = await account(email);
+    const send = vi.spyOn(s.outbox, "send").mockRejectedValue(new Error("421 the mail server is shutting down"));
+    const view = await s.ops.admin.disableUser(admin, target.id, adminClient);
+    expect(view.disabledAt).toEqual(s.clock.now());
+    expect(await s.ops.admin.signOutEverywhere(admin, target.id, adminClient)).toBe(0);
+    expect(await noticesTo(email)).toEqual([]);
+    expect(send.mock.calls.map(([mail]) => mail.kind === "security_notification" && mail.notification)).toEqual([
+      "account_disabled",
+      "signed_out_everywhere",
+    ]);
+    expect((await s.store.users.findById(target.id))?.disabledAt).toEqual(s.clock.now());
+    expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+    const events = await s.store.audit.list({ targetUserId: target.id, before: null, limit: 2, now: s.clock.now() });
+    expect(events.map((e) => e.outcome)).toEqual(["OK", "OK"]);
+  });
+
+  it("the notices of one kind keep to MAIL_MAX_NOTIFICATIONS_PER_ADDRESS_PER_HOUR", async () => {
+    const email = "many-sign-outs@example.com";
+    const target = await account(email);
+    for (let i = 0; i < 12; i++) await s.ops.admin.signOutEverywhere(admin, target.id, adminClient);
+    expect(await noticesTo(email)).toEqual(Array.from({ length: 10 }, () => "signed_out_everywhere"));
   });
 });
 
