@@ -200,6 +200,22 @@ describe("permissions", () => {
       expect([view.roles, view.disabledAt]).toEqual([["support"], s.clock.now()]);
     });
 
+    it("roles that change before every write end the call after a bounded number of tries, changing nothing", async () => {
+      const helpdesk = await account("race-helpdesk-churn@example.com", ["helpdesk"]);
+      const target = await account("race-target-churn@example.com");
+      let changes = 0;
+      const churn = async () => {
+        changes++;
+        await s.store.users.update(target.id, { roles: changes % 2 === 1 ? ["support"] : ["user"] });
+        beforeNextWrite = { userId: target.id, change: churn };
+      };
+      beforeNextWrite = { userId: target.id, change: churn };
+      await expect(s.ops.admin.disableUser(helpdesk.caller, target.id, adminClient)).rejects.toThrow(/kept changing/);
+      beforeNextWrite = undefined;
+      expect(changes).toBe(10);
+      expect((await s.store.users.findById(target.id))?.disabledAt).toBeNull();
+    });
+
     it("an account deleted in between is NOT_FOUND", async () => {
       const helpdesk = await account("race-helpdesk-gone@example.com", ["helpdesk"]);
       const target = await account("race-target-gone@example.com");
