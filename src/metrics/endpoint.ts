@@ -5,7 +5,7 @@
 import { hash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { Logger } from "../log.ts";
-import type { NodeHandler } from "../transport/node-http.ts";
+import { type NodeHandler, setBrowserSafetyHeaders } from "../transport/node-http.ts";
 import type { Metrics } from "./metrics.ts";
 
 export const metricsPath = "/metrics";
@@ -18,6 +18,8 @@ export function scrapeHandler(metrics: Metrics, token: string | undefined, log: 
   const expected = token === undefined ? undefined : digest(token);
   return (req, res) => {
     req.resume();
+    // Every answer: a port meant to be private may yet be reached from a browser.
+    setBrowserSafetyHeaders(res);
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.statusCode = 405;
       res.setHeader("allow", "GET, HEAD");
@@ -63,6 +65,7 @@ export async function startMetricsServer(scrape: NodeHandler, port: number, host
       return;
     }
     req.resume();
+    setBrowserSafetyHeaders(res);
     res.statusCode = 404;
     res.end();
   });

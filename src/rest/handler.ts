@@ -11,7 +11,7 @@ import type { Caller } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { bearerFrom, cookieCount, repeatedCookie, userAgentFrom } from "../transport/credentials.ts";
-import { browserSafetyHeaders } from "../transport/node-http.ts";
+import { browserSafetyHeaders, setBrowserSafetyHeaders } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -207,7 +207,7 @@ export function createRestHandler(options: RestOptions) {
     if (path === "/openapi.json") {
       if (method === "GET") {
         res.statusCode = 200;
-        for (const [name, value] of Object.entries(browserSafetyHeaders)) res.setHeader(name, value);
+        setBrowserSafetyHeaders(res);
         res.setHeader("content-type", "application/json; charset=utf-8");
         res.end(openApi);
       } else {

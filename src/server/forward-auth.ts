@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { httpStatus } from "../rest/envelopes.ts";
 import { sessionCookieName } from "../rest/handler.ts";
 import { bearerFrom, cookieCount, repeatedCookie } from "../transport/credentials.ts";
-import { clientGone, type NodeHandler } from "../transport/node-http.ts";
+import { clientGone, type NodeHandler, setBrowserSafetyHeaders } from "../transport/node-http.ts";
 import { outcomeOf } from "../transport/outcome.ts";
 import { toSafeError } from "../transport/safe-error.ts";
 
@@ -55,6 +55,8 @@ export function forwardAuthHandler(forwardAuth: ForwardAuth, log: Logger) {
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const outcome = outcomeOf(req);
     outcome.route = forwardAuthPath;
+    // On every answer, as on the server's others: Traefik hands a refusal, headers and body, to the browser.
+    setBrowserSafetyHeaders(res);
     // Whatever body a proxy forwarded is not ours to read; drained, so the connection stays usable.
     req.resume();
     const search = (req.url ?? "").split(/\?(.*)/s, 2)[1] ?? "";

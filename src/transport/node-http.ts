@@ -37,11 +37,17 @@ export function abandon(res: NodeResponse): void {
 }
 
 /**
- * What every JSON answer the server writes itself carries for browsers: it is taken only for what
- * its Content-Type says, never sniffed into a document, though it may echo what the client sent
- * (ASVS 5.0 V3.4.4), and no page of another site may frame it (V3.4.6).
+ * What every answer the server writes itself (its JSON, forward auth's, the metrics') carries for
+ * browsers: it is taken only for what its Content-Type says, never sniffed into a document, though
+ * it may echo what the client sent (ASVS 5.0 V3.4.4), and no page of another site may frame it
+ * (V3.4.6).
  */
 export const browserSafetyHeaders: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
   "content-security-policy": "frame-ancestors 'none'",
 };
+
+/** Sets browserSafetyHeaders on an answer. */
+export function setBrowserSafetyHeaders(res: { setHeader(name: string, value: string): unknown }): void {
+  for (const [name, value] of Object.entries(browserSafetyHeaders)) res.setHeader(name, value);
+}

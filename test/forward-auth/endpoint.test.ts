@@ -3,6 +3,7 @@
 // identity in X-Auth-* response headers, never one the client sent; 401 with WWW-Authenticate and
 // 403 for a permission the proxy requires. The nginx end-to-end test is nginx.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectBrowserSafe } from "../support/assertions.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { fetchDriver } from "../support/drivers.ts";
 import { scrape } from "../support/prometheus.ts";
@@ -194,6 +195,24 @@ describe("forward auth", () => {
     const guest = await check("", { "x-auth-permissions": "users.write" });
     expect(guest.status).toBe(200);
     expect(guest.headers.get("x-auth-permissions")).toBe("");
+  });
+
+  it("never lets a browser sniff or frame an answer, whatever it is: 200, 401, 403, 400", async () => {
+    const alice = await signIn("forward-headers@example.com");
+    const cases: Array<[string, Promise<Response>, number]> = [
+      ["200", forward("/auth/forward", { headers: bearer(alice.accessToken) }), 200],
+      ["200 to HEAD", forward("/auth/forward/app", { method: "HEAD", headers: bearer(alice.accessToken) }), 200],
+      ["401, no credentials", forward("/auth/forward"), 401],
+      ["401, a bad token", forward("/auth/forward", { headers: bearer("not.a.token") }), 401],
+      ["403", forward("/auth/forward?permission=users.write", { headers: bearer(alice.accessToken) }), 403],
+      ["400", forward("/auth/forward?permission=Users%20Write", { headers: bearer(alice.accessToken) }), 400],
+    ];
+    for (const [label, sent, status] of cases) {
+      const res = await sent;
+      expect(res.status, label).toBe(status);
+      expectBrowserSafe(res, label);
+      await res.body?.cancel();
+    }
   });
 
   it("answers a forwarded CORS preflight with the check, not with the CORS middleware's 204", async () => {

@@ -4,6 +4,7 @@
 // client sent, e.g. a display name), never framed by another site. The same for /openapi.json and
 // the JSON the server answers itself (probes, unknown paths).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectBrowserSafe } from "../support/assertions.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { rest, sessionCookie, type RestResponse } from "../support/rest.ts";
 
@@ -16,11 +17,6 @@ beforeAll(async () => {
   await rest(h, "POST", "/auth/register", { body: { email, password } });
 });
 afterAll(() => h?.close());
-
-function expectBrowserSafe(res: RestResponse, label: string): void {
-  expect(res.headers.get("x-content-type-options"), label).toBe("nosniff");
-  expect(res.headers.get("content-security-policy"), label).toBe("frame-ancestors 'none'");
-}
 
 describe("every REST answer", () => {
   it("success, with tokens and the cookies: no-store, nosniff, no framing", async () => {

@@ -7,9 +7,11 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOutbox, type Mailer } from "../../src/mail/mailer.ts";
-import { createMetrics } from "../../src/metrics/metrics.ts";
+import { scrapeHandler, startMetricsServer } from "../../src/metrics/endpoint.ts";
+import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import { StorageFailureError, StorageUnavailableError } from "../../src/store/errors.ts";
 import { createMemoryStore } from "../../src/store/memory.ts";
+import { expectBrowserSafe } from "../support/assertions.ts";
 import { failure, fetchDriver, grpcJsDriver, type Driver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
 import { Scrape, scrape } from "../support/prometheus.ts";
@@ -202,6 +204,23 @@ describe("metrics on the main port, behind METRICS_TOKEN", () => {
     expect(m.text).not.toContain("127.0.0.1");
     for (const value of [...ids, ...secrets]) expect(m.text).not.toContain(value);
   });
+
+  // Last in this block: the scrapes it makes are not in the counts above.
+  it("never lets a browser sniff or frame an answer: 200, HEAD, 401, 405", async () => {
+    const bearer = { authorization: `Bearer ${token}` };
+    const cases: Array<[string, RequestInit, number]> = [
+      ["200", { headers: bearer }, 200],
+      ["HEAD", { method: "HEAD", headers: bearer }, 200],
+      ["401", {}, 401],
+      ["405", { method: "POST", headers: bearer }, 405],
+    ];
+    for (const [label, init, status] of cases) {
+      const res = await fetch(`${h.url}/metrics`, init);
+      expect(res.status, label).toBe(status);
+      expectBrowserSafe(res, label);
+      await res.body?.cancel();
+    }
+  });
 });
 
 describe("metrics on their own port", () => {
@@ -242,6 +261,40 @@ describe("metrics on their own port", () => {
     const res = await fetch(`${h.url}/metrics`);
     expect(res.status).toBe(404);
     expect(await res.text()).not.toContain("authd_requests_total");
+  });
+
+  it("never lets a browser sniff or frame an answer there: 200, 405, 404", async () => {
+    const url = h.server.metricsUrl as string;
+    for (const [label, res, status] of [
+      ["200", await fetch(url), 200],
+      ["405", await fetch(url, { method: "DELETE" }), 405],
+      ["404", await fetch(url.replace(/\/metrics$/, "/elsewhere")), 404],
+    ] as const) {
+      expect(res.status, label).toBe(status);
+      expectBrowserSafe(res, label);
+      await res.body?.cancel();
+    }
+  });
+});
+
+describe("the scrape when the metrics cannot be collected", () => {
+  it("answers 500, empty, and never lets a browser sniff or frame it", async () => {
+    const errors: unknown[] = [];
+    const broken = { contentType: "text/plain", scrape: () => Promise.reject(new Error("a collector threw")) } as unknown as Metrics;
+    const server = await startMetricsServer(
+      scrapeHandler(broken, undefined, { error: (obj: unknown) => errors.push(obj) } as never),
+      0,
+      "127.0.0.1",
+    );
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+      expect(res.status).toBe(500);
+      expect(await res.text()).toBe("");
+      expectBrowserSafe(res, "500");
+      expect(errors).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
   });
 });
 

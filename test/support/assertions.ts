@@ -1,7 +1,13 @@
-// Assertions shared by the bad-input suites.
+// Assertions shared by the bad-input suites, and the headers every answer the server writes carries.
 import { expect } from "vitest";
 import { failure } from "./drivers.ts";
 import { AuthError } from "../../src/errors.ts";
+
+/** Never sniffed as anything but its Content-Type (ASVS 5.0 V3.4.4), never framed by another site (V3.4.6). */
+export function expectBrowserSafe(res: { headers: Headers }, label: string): void {
+  expect(res.headers.get("x-content-type-options"), label).toBe("nosniff");
+  expect(res.headers.get("content-security-policy"), label).toBe("frame-ancestors 'none'");
+}
 
 /** No stack frames, no class names, no file paths, none of the secrets the call carried. */
 export function expectSafeMessage(message: string, secrets: readonly string[]): void {
