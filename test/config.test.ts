@@ -113,17 +113,20 @@ describe("configuration", () => {
       url: "https://api.pwnedpasswords.com/range/",
       timeoutMs: 2_000,
       minCount: 1,
+      maxConcurrent: 16,
     });
     const custom = {
       PWNED_PASSWORDS_ENABLED: "yes",
       PWNED_PASSWORDS_URL: "http://hibp-mirror.internal:8080/range/",
       PWNED_PASSWORDS_TIMEOUT_MS: "500",
       PWNED_PASSWORDS_MIN_COUNT: "10",
+      PWNED_PASSWORDS_MAX_CONCURRENT: "1",
     };
     expect(loadConfig(custom, noFiles).pwnedPasswords).toEqual({
       url: "http://hibp-mirror.internal:8080/range/",
       timeoutMs: 500,
       minCount: 10,
+      maxConcurrent: 1,
     });
     for (const [name, value] of [
       ["PWNED_PASSWORDS_ENABLED", "perhaps"],
@@ -132,6 +135,8 @@ describe("configuration", () => {
       ["PWNED_PASSWORDS_TIMEOUT_MS", "99"],
       ["PWNED_PASSWORDS_TIMEOUT_MS", "60001"],
       ["PWNED_PASSWORDS_MIN_COUNT", "0"],
+      ["PWNED_PASSWORDS_MAX_CONCURRENT", "0"],
+      ["PWNED_PASSWORDS_MAX_CONCURRENT", "1001"],
     ]) {
       expect(() => loadConfig({ [name as string]: value }, noFiles)).toThrow(name);
     }

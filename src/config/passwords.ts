@@ -36,6 +36,8 @@ export interface PwnedPasswordsSettings {
   url: string;
   timeoutMs: number;
   minCount: number;
+  /** Range requests under way at once; a check beyond them is skipped (src/passwords/pwned-passwords.ts). */
+  maxConcurrent: number;
 }
 
 /** PWNED_PASSWORDS_*: every setting is checked even while the check is off, so turning it on cannot fail. */
@@ -44,6 +46,9 @@ export function pwnedPasswords(env: Env): PwnedPasswordsSettings | undefined {
     url: url(env, "PWNED_PASSWORDS_URL", ["https:", "http:"]) ?? "https://api.pwnedpasswords.com/range/",
     timeoutMs: int(env, "PWNED_PASSWORDS_TIMEOUT_MS", 2_000, 100, 60_000),
     minCount: int(env, "PWNED_PASSWORDS_MIN_COUNT", 1, 1, 1_000_000),
+    // At the API's usual tens of milliseconds an answer, 16 at once are some hundreds of checks a
+    // second: more than a few cores hash new passwords at.
+    maxConcurrent: int(env, "PWNED_PASSWORDS_MAX_CONCURRENT", 16, 1, 1_000),
   };
   return bool(env, "PWNED_PASSWORDS_ENABLED", false) ? settings : undefined;
 }

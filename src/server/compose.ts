@@ -288,7 +288,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
   );
   const passwordPolicy = createNewPasswordPolicy({
     serviceName: config.twoFactor.issuer,
-    breached: config.pwnedPasswords === undefined ? undefined : createPwnedPasswords({ ...config.pwnedPasswords, log }),
+    breached: config.pwnedPasswords === undefined ? undefined : createPwnedPasswords({ ...config.pwnedPasswords, log, clock }),
   });
   const audit = createAuditLog({
     store,

@@ -1,13 +1,15 @@
 // The Have I Been Pwned range check against a local fake of the range API (node:http on loopback):
 // what is sent (5 hex digits of the SHA-1 and the padding header, nothing else), how an answer is
-// read, and that every failure (unreachable, slow, refused, garbled) fails open with a warning.
+// read, that every failure (unreachable, slow, refused, garbled) fails open with a warning, and
+// what a flood of checks sends: answers kept by prefix, one request per prefix at a time, and at
+// most PWNED_PASSWORDS_MAX_CONCURRENT at once, a check beyond them failing open too.
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createPwnedPasswords } from "../../src/passwords/pwned-passwords.ts";
 import { fetchDriver, failure } from "../support/drivers.ts";
-import { startHarness } from "../support/harness.ts";
+import { startHarness, TestClock } from "../support/harness.ts";
 
 interface Seen {
   method: string;
@@ -22,7 +24,9 @@ let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) =
 let server: Server;
 let base: string;
 
-beforeAll(async () => {
+// A fake of its own for each test, on a port of its own: fetch's pool keeps connections by origin,
+// and one kept from an earlier test that its end cut could fail a later test's request.
+beforeEach(async () => {
   server = createServer((req, res) => {
     let body = "";
     req.on("data", (chunk: Buffer) => {
@@ -36,11 +40,8 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/range/`;
 });
-afterEach(() => {
+afterEach(async () => {
   seen.length = 0;
-  server.closeAllConnections();
-});
-afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
 });
@@ -63,12 +64,37 @@ function knows(count: number) {
   };
 }
 
-function checker(options: { url?: string; timeoutMs?: number; minCount?: number } = {}) {
+/** Holds every request until `release` answers them all as `knows(5)` would. */
+function holdRequests(): { release: () => void } {
+  const held: Array<[IncomingMessage, ServerResponse]> = [];
+  knows(5);
+  const answer = handler;
+  handler = (req, res) => held.push([req, res]);
+  return {
+    release: () => {
+      for (const [req, res] of held.splice(0)) answer(req, res);
+    },
+  };
+}
+
+interface CheckerOptions {
+  url?: string;
+  timeoutMs?: number;
+  minCount?: number;
+  maxConcurrent?: number;
+  clock?: TestClock;
+  cacheEntries?: number;
+}
+
+function checker(options: CheckerOptions = {}) {
   const warnings: Array<[Record<string, unknown>, string]> = [];
   const check = createPwnedPasswords({
     url: options.url ?? base,
     timeoutMs: options.timeoutMs ?? 2_000,
     minCount: options.minCount ?? 1,
+    maxConcurrent: options.maxConcurrent ?? 16,
+    clock: options.clock,
+    cacheEntries: options.cacheEntries,
     log: { warn: (obj: Record<string, unknown>, msg: string) => warnings.push([obj, msg]) } as never,
   });
   return { check, warnings };
@@ -98,8 +124,10 @@ describe("reading the answer", () => {
     expect(await check(breachedPassword)).toBe(true);
     expect(await check("a password nobody ever leaked 4f9c2")).toBe(false);
     knows(0);
-    expect(await check(breachedPassword)).toBe(false);
-    expect(warnings).toEqual([]);
+    // A checker of its own: the first one keeps the answer it had.
+    const padding = checker();
+    expect(await padding.check(breachedPassword)).toBe(false);
+    expect([...warnings, ...padding.warnings]).toEqual([]);
   });
 
   it("PWNED_PASSWORDS_MIN_COUNT sets how many sightings make a password breached", async () => {
@@ -172,6 +200,102 @@ describe("failing open", () => {
   });
 });
 
+describe("a flood of checks", () => {
+  /** Passwords whose SHA-1 prefixes differ from each other and from the breached one's. */
+  const others = ["flood password alpha 1", "flood password bravo 2", "flood password charlie 3"];
+  it("uses passwords of distinct prefixes", () => {
+    expect(new Set([breachedPassword, ...others].map((p) => sha1(p).slice(0, 5))).size).toBe(4);
+  });
+
+  it("asks for a prefix once and keeps the answer for an hour; then asks again", async () => {
+    knows(5);
+    const clock = new TestClock();
+    const { check, warnings } = checker({ clock });
+    expect(await check(breachedPassword)).toBe(true);
+    expect(await check(breachedPassword)).toBe(true);
+    expect(seen.filter((r) => r.url === `/range/${breachedHash.slice(0, 5)}`)).toHaveLength(1);
+    // An hour, as the README says.
+    clock.advance(60 * 60_000 - 1);
+    expect(await check(breachedPassword)).toBe(true);
+    expect(seen.filter((r) => r.url === `/range/${breachedHash.slice(0, 5)}`)).toHaveLength(1);
+    clock.advance(1);
+    expect(await check(breachedPassword)).toBe(true);
+    expect(seen.filter((r) => r.url === `/range/${breachedHash.slice(0, 5)}`)).toHaveLength(2);
+    expect(warnings).toEqual([]);
+  });
+
+  it("keeps no failure: the check after an outage asks again", async () => {
+    handler = (_req, res) => res.writeHead(503).end();
+    const { check, warnings } = checker();
+    expect(await check(breachedPassword)).toBe(false);
+    knows(5);
+    expect(await check(breachedPassword)).toBe(true);
+    expect(seen).toHaveLength(2);
+    expect(warnings.map(([obj]) => obj.reason)).toEqual(["HTTP 503"]);
+  });
+
+  it("keeps a bounded number of prefixes, dropping the least recently used", async () => {
+    knows(5);
+    const { check } = checker({ cacheEntries: 2 });
+    const [a, b, c] = others as [string, string, string];
+    for (const password of [a, b, c, c, b]) await check(password);
+    expect(seen.map((r) => r.url)).toEqual([a, b, c].map((p) => `/range/${sha1(p).slice(0, 5)}`));
+    // a, the oldest, made room for c.
+    await check(a);
+    expect(seen).toHaveLength(4);
+    expect(seen[3]!.url).toBe(`/range/${sha1(a).slice(0, 5)}`);
+  });
+
+  it("keeps no answer of more than four times a real range's breached suffixes (about 1,000), whatever the endpoint sends", async () => {
+    /** The breached suffix and `more` others, each seen once. */
+    const answering = (more: number) => {
+      const listed = Array.from({ length: more }, (_, i): [string, number] => [i.toString(16).toUpperCase().padStart(35, "0"), 1]);
+      handler = (_req, res) => res.end(rangeAnswer([...listed, [breachedHash.slice(5), 1]]));
+    };
+    answering(3_999);
+    const real = checker();
+    expect([await real.check(breachedPassword), await real.check(breachedPassword)]).toEqual([true, true]);
+    expect(seen).toHaveLength(1);
+    answering(4_000);
+    const oversized = checker();
+    expect([await oversized.check(breachedPassword), await oversized.check(breachedPassword)]).toEqual([true, true]);
+    expect(seen).toHaveLength(3);
+  });
+
+  it("sends one request for the checks of a prefix already being asked", async () => {
+    const { release } = holdRequests();
+    const { check, warnings } = checker({ maxConcurrent: 1 });
+    const checks = Array.from({ length: 20 }, () => check(breachedPassword));
+    await vi.waitFor(() => expect(seen).toHaveLength(1));
+    release();
+    expect(await Promise.all(checks)).toEqual(Array(20).fill(true));
+    expect(seen).toHaveLength(1);
+    expect(warnings).toEqual([]);
+  });
+
+  it("has at most PWNED_PASSWORDS_MAX_CONCURRENT requests under way; a check beyond them fails open with a warning", async () => {
+    const { release } = holdRequests();
+    const { check, warnings } = checker({ maxConcurrent: 2 });
+    const [a, b, c] = others as [string, string, string];
+    const first = [check(breachedPassword), check(a)];
+    await vi.waitFor(() => expect(seen).toHaveLength(2));
+    // Over the cap: judged by the local rules alone, at once, as when the API cannot be reached.
+    expect(await check(b)).toBe(false);
+    expect(seen).toHaveLength(2);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]![0]).toEqual({ reason: "too many range requests under way (PWNED_PASSWORDS_MAX_CONCURRENT is 2)" });
+    expect(warnings[0]![1]).toContain("pwned passwords check skipped");
+    expect(JSON.stringify(warnings)).not.toContain(sha1(b).slice(0, 5));
+    release();
+    expect(await Promise.all(first)).toEqual([true, false]);
+    // Room again once they are answered.
+    knows(5);
+    expect(await check(c)).toBe(false);
+    expect(seen).toHaveLength(3);
+    expect(warnings).toHaveLength(1);
+  });
+});
+
 describe("through the service (PWNED_PASSWORDS_* settings)", () => {
   it("is off by default: no request leaves the process", async () => {
     knows(5);
@@ -206,6 +330,31 @@ describe("through the service (PWNED_PASSWORDS_* settings)", () => {
       seen.length = 0;
       await failure(d.call("AuthService/Register", { email: "common@example.com", password: "butterfly", displayName: "C" }));
       expect(seen).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("PWNED_PASSWORDS_MAX_CONCURRENT: a registration over it goes on, judged by the local rules, with a warning", async () => {
+    const { release } = holdRequests();
+    const h = await startHarness({
+      EMAIL_VERIFICATION_REQUIRED: "false",
+      PWNED_PASSWORDS_ENABLED: "true",
+      PWNED_PASSWORDS_URL: base,
+      PWNED_PASSWORDS_MAX_CONCURRENT: "1",
+    });
+    try {
+      const d = fetchDriver(h.url, "pwned-test");
+      const first = failure(d.call("AuthService/Register", { email: "held@example.com", password: breachedPassword, displayName: "Held" }));
+      await vi.waitFor(() => expect(seen).toHaveLength(1));
+      await d.call("AuthService/Register", { email: "over@example.com", password: breachedPassword.toUpperCase(), displayName: "Over" });
+      expect(await h.store.users.findByEmail("over@example.com")).not.toBeNull();
+      expect(seen).toHaveLength(1);
+      const warnings = h.logs.filter((l) => String(l.msg).includes("pwned passwords check skipped"));
+      expect(warnings.map((l) => l.reason)).toEqual(["too many range requests under way (PWNED_PASSWORDS_MAX_CONCURRENT is 1)"]);
+      release();
+      expect((await first).reason).toBe("WEAK_PASSWORD");
+      expect(await h.store.users.findByEmail("held@example.com")).toBeNull();
     } finally {
       await h.close();
     }
