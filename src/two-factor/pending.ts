@@ -8,7 +8,7 @@ import type { SecretSealer } from "../secrets/server-secrets.ts";
 import type { PendingSecretRecord, TotpDeviceRecord, TwoFactorRecord, UserRecord } from "../store/port.ts";
 import type { FactorProofs } from "./proof.ts";
 import type { TwoFactorRecords } from "./record.ts";
-import { livePending } from "./states.ts";
+import { isLive, livePending } from "./states.ts";
 import { base32, matchStep, newSecret, otpauthUrl, qrCodeDataUrl } from "./totp.ts";
 
 export interface Enrolment {
@@ -49,9 +49,8 @@ export function createPendingSecrets(deps: PendingSecretsDeps) {
     const secretCiphertext = totpSecrets.seal(secret, user.id);
     const expiresAt = await mutate(user.id, (record, now) => {
       const expiresAt = addSeconds(now, policy.setupTtlSeconds);
-      record.pending = record.pending
-        .filter((p) => p.purpose !== purpose && p.expiresAt > now)
-        .concat({ purpose, secretCiphertext, createdAt: now, expiresAt });
+      // The one it replaces goes; expired ones go with every write (record.ts).
+      record.pending = record.pending.filter((p) => p.purpose !== purpose).concat({ purpose, secretCiphertext, createdAt: now, expiresAt });
       return { next: record, result: expiresAt };
     });
     return { ...shown, expiresAt, existing: false };
@@ -93,13 +92,13 @@ export function createPendingSecrets(deps: PendingSecretsDeps) {
     return attempt(userId, () =>
       mutate(userId, (record, now) => {
         // The very pending secret that was checked: a concurrent Setup may have replaced it.
-        const still = record.pending.find((p) => p.secretCiphertext === pending.secretCiphertext && p.expiresAt > now);
+        const still = record.pending.find((p) => p.secretCiphertext === pending.secretCiphertext && isLive(p, now));
         if (still === undefined) {
           throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "the pending secret was replaced or has expired; call Setup again");
         }
         const step = matchStep(totpSecrets.open(still.secretCiphertext, userId), code, now, null);
         if (step === null) return { next: null, result: null };
-        record.pending = record.pending.filter((p) => p !== still && p.expiresAt > now);
+        record.pending = record.pending.filter((p) => p !== still);
         const device: TotpDeviceRecord = {
           id: randomUUID(),
           name,

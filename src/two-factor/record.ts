@@ -3,6 +3,7 @@
 // replacing recovery codes are each atomic, on either storage adapter, across replicas.
 import type { Clock } from "../clock.ts";
 import { noCutoff, type TwoFactorRecord, type TwoFactorStore } from "../store/port.ts";
+import { isLive } from "./states.ts";
 
 const casRetries = 50;
 
@@ -25,7 +26,8 @@ export interface TwoFactorRecords {
   /**
    * Applies `change` to the freshest record and writes it if nobody wrote in between, else tries
    * again on the new record. `change` returns the next record (or null to write nothing) and the
-   * result; it may throw to abort.
+   * result; it may throw to abort. A written record keeps no expired pending secret, whatever the
+   * change was for.
    */
   mutate<T>(userId: string, change: (record: TwoFactorRecord, now: Date) => { next: TwoFactorRecord | null; result: T }): Promise<T>;
 }
@@ -39,8 +41,12 @@ export function twoFactorRecords(store: TwoFactorStore, clock: Clock): TwoFactor
     async mutate(userId, change) {
       for (let i = 0; i < casRetries; i++) {
         const current = await load(userId);
-        const { next, result } = change(structuredClone(current), clock.now());
+        const now = clock.now();
+        const { next, result } = change(structuredClone(current), now);
         if (next === null) return result;
+        // An expired secret counts as absent (states.ts) but would stay in the record, sealed, until
+        // the next Setup; any write drops it, so no sweep is needed.
+        next.pending = next.pending.filter((p) => isLive(p, now));
         next.version = current.version + 1;
         if (await store.save(next, current.version)) return result;
       }

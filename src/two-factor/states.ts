@@ -20,9 +20,14 @@ export type EnrolmentState =
   /** On, with a secret for one more device waiting for AddDevice. */
   | { name: "adding_device"; pending: PendingSecretRecord };
 
+/** Whether a pending secret may still be confirmed at `now`: not at its expiry or after. */
+export function isLive(pending: PendingSecretRecord, now: Date): boolean {
+  return pending.expiresAt > now;
+}
+
 /** The live (unexpired) pending secret of a purpose, if any. */
 export function livePending(record: TwoFactorRecord, purpose: PendingSecretRecord["purpose"], now: Date): PendingSecretRecord | undefined {
-  return record.pending.find((p) => p.purpose === purpose && p.expiresAt > now);
+  return record.pending.find((p) => p.purpose === purpose && isLive(p, now));
 }
 
 /**
