@@ -35,6 +35,7 @@ async function signedIn(cacheSize: string, roles = ["user"]) {
     createdAt: now,
     updatedAt: now,
     sessionCutoff: { generation: 0, keptSessionId: null },
+    twoFactorCutoffRaises: 0,
     roles,
     disabledAt: null,
   };

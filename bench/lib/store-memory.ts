@@ -72,6 +72,7 @@ export async function measureStoreMemory(users: number, sessionsPerUser: number)
       createdAt: now,
       updatedAt: now,
       sessionCutoff: noCutoff,
+      twoFactorCutoffRaises: 0,
       roles: ["user"],
       disabledAt: null,
     });

@@ -92,6 +92,7 @@ function newUser(email: string, displayName: string, passwordHash: string | null
     createdAt: now,
     updatedAt: now,
     sessionCutoff: { ...noCutoff },
+    twoFactorCutoffRaises: 0,
     roles: [defaultRole],
     disabledAt: null,
   };

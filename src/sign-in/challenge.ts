@@ -1,11 +1,11 @@
 // The second-factor challenge: a single-use token, stored only as a hash, that carries a sign-in
 // from "second factor pending" to "signed in". It remembers what the first step decided (the
-// user, remember_me, and the user's session cutoff generation when the password was checked, so
+// user, remember_me, and the account's credential generation when the password was checked, so
 // that a password change or reset in between voids it).
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import { checkOpaque } from "../input.ts";
-import type { CodeRecord, CodeStore, UserRecord } from "../store/port.ts";
+import { type CodeRecord, type CodeStore, credentialGeneration, type UserRecord } from "../store/port.ts";
 import { randomToken, tokenHash } from "../tokens/opaque.ts";
 
 export interface Challenge {
@@ -38,7 +38,7 @@ export function createChallenges(deps: ChallengeDeps) {
         createdAt: now,
         expiresAt,
         rememberMe,
-        userGeneration: checked.sessionCutoff.generation,
+        userGeneration: credentialGeneration(checked),
       });
       return { token, expiresAt };
     },

@@ -21,7 +21,7 @@ import type { ClientInfo } from "../sessions/caller.ts";
 import { AuthError } from "../errors.ts";
 import { accountDisabled, accountView, type AccountView } from "../accounts/account.ts";
 import type { Sessions, TokenPair } from "../sessions/sessions.ts";
-import type { Store, UserRecord } from "../store/port.ts";
+import { credentialGeneration, type Store, type UserRecord } from "../store/port.ts";
 import type { FactorProof, TwoFactor } from "../two-factor/two-factor.ts";
 import { invalidChallenge, type Challenge, type Challenges } from "./challenge.ts";
 
@@ -31,7 +31,7 @@ export interface SignInIdentity {
   email: string;
 }
 
-/** `userGeneration`: the account's session-cutoff generation the session opened under. */
+/** `userGeneration`: the account's credential generation the session opened under (its device token's). */
 export type SignedIn = { state: "signed_in"; account: AccountView; tokens: TokenPair; rememberMe: boolean; userGeneration: number };
 export type SecondFactorPending = { state: "second_factor_pending"; identity: SignInIdentity; challenge: Challenge };
 export type SignInResult = SignedIn | SecondFactorPending;
@@ -90,7 +90,7 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
       account: accountView(after, twoFactorEnabled),
       tokens,
       rememberMe,
-      userGeneration: checked.sessionCutoff.generation,
+      userGeneration: credentialGeneration(checked),
     };
   }
 
@@ -118,7 +118,7 @@ export function createSignInFlow(deps: SignInDeps, parts: { sessions: Sessions; 
     if (user !== null && user.disabledAt !== null) throw accountDisabled();
     // No password is no reason to refuse: the first factor may have been a provider. Removing the
     // password raises the generation like a change does.
-    if (user === null || user.sessionCutoff.generation !== challenge.userGeneration) {
+    if (user === null || credentialGeneration(user) !== challenge.userGeneration) {
       throw invalidChallenge();
     }
     const { generation } = await twoFactor.stateOf(user.id);

@@ -1,6 +1,6 @@
 // Known-device tokens (OWASP's "device cookie", NIST SP 800-63B 5.2.2): after a successful
 // sign-in (or a completed password reset) the client gets a token naming a device id, the account
-// (its id and email), the account's session-cutoff generation and an expiry, signed with a key
+// (its id and email), the account's credential generation and an expiry, signed with a key
 // derived from the server secret. Presenting it at the next sign-in to that account marks the
 // client as a known device, whose wrong passwords are counted apart from strangers' (see
 // passwords/check.ts): someone who only knows the address cannot lock the owner's devices out.
@@ -9,13 +9,15 @@
 // session and proves nothing but "this client signed in to this account before". Nothing is
 // stored. Binding the email lets a sign-in tell, before reading the account, whether a token is
 // genuine for the address it names (so a refused guess reads nothing: sign-in/password.ts).
-// Binding the generation makes the tokens revocable: a password change or reset and "sign out
-// everywhere" raise it (store/port.ts SessionCutoff), which voids every token issued before; a
-// voided or expired token's holder is a stranger again.
+// Binding the generation makes the tokens revocable: a password change or reset, "sign out
+// everywhere" and removing a sign-in method raise it (store/port.ts credentialGeneration: the
+// session cutoff's generation without the raises of two-factor changes, which void no token),
+// which voids every token issued before; a voided or expired token's holder is a stranger again.
 
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { addSeconds, type Clock } from "../clock.ts";
 import type { Signer } from "../secrets/server-secrets.ts";
+import { credentialGeneration, type UserRecord } from "../store/port.ts";
 
 /** A token issued after a sign-in, and whether the client already held a valid one. */
 export interface DeviceGrant {
@@ -30,7 +32,7 @@ export interface DeviceGrant {
 export interface DeviceClaim {
   deviceId: string;
   userId: string;
-  /** The account's session-cutoff generation when the token was issued. */
+  /** The account's credential generation when the token was issued. */
   generation: number;
 }
 
@@ -54,11 +56,11 @@ const maxLength = 256;
 const idPattern = /^[A-Za-z0-9-]{1,64}$/;
 const numberPattern = /^\d{1,12}$/;
 
-/** The owner a user record stands for now. */
-export const deviceOwner = (user: { id: string; email: string; sessionCutoff: { generation: number } }): DeviceOwner => ({
+/** The owner a user record stands for now: its tokens bind to the credential generation. */
+export const deviceOwner = (user: Pick<UserRecord, "id" | "email" | "sessionCutoff" | "twoFactorCutoffRaises">): DeviceOwner => ({
   id: user.id,
   email: user.email,
-  generation: user.sessionCutoff.generation,
+  generation: credentialGeneration(user),
 });
 
 /** Whether a claim is still honoured by the account: its own, and issued under its current generation. */

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DuplicateEmailError, DuplicateProviderLinkError } from "../../src/store/errors.ts";
+import { credentialGeneration } from "../../src/store/port.ts";
 import type {
   AuditEventRecord,
   CodePurpose,
@@ -56,6 +57,7 @@ export function makeUser(now: Date, overrides: Partial<UserRecord> = {}): UserRe
     createdAt: at(now, -HOUR),
     updatedAt: at(now, -HOUR),
     sessionCutoff: { generation: 0, keptSessionId: null },
+    twoFactorCutoffRaises: 0,
     roles: ["user"],
     disabledAt: null,
     ...overrides,
@@ -498,6 +500,42 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
           ifSessionPasses: { sessionId: kept, generation: 0 },
         });
         expect(both).toEqual({ ...ended, ...patch });
+      });
+
+      it("update with endSessions for a two-factor change counts that raise in twoFactorCutoffRaises, in the same write", async () => {
+        const user = makeUser(now, { sessionCutoff: { generation: 4, keptSessionId: null }, twoFactorCutoffRaises: 1 });
+        await store.users.insert(user);
+        expect(await store.users.findById(user.id)).toEqual(user);
+        const [old, kept] = [uid("ses"), uid("ses")];
+        const twoFactorChange = (sessionId: string, generation: number) =>
+          store.users.update(
+            user.id,
+            { updatedAt: at(now, MINUTE) },
+            { ifSessionPasses: { sessionId, generation }, endSessions: { keep: sessionId, twoFactorChange: true } },
+          );
+        const raised = await twoFactorChange(kept, 4);
+        expect(raised).toEqual({
+          ...user,
+          updatedAt: at(now, MINUTE),
+          sessionCutoff: { generation: 5, keptSessionId: kept },
+          twoFactorCutoffRaises: 2,
+        });
+        // What binds to the credentials (device tokens, sign-in challenges) does not move with it.
+        expect(credentialGeneration(raised!)).toBe(credentialGeneration(user));
+        // Refused (the session no longer passes): neither moves.
+        expect(await twoFactorChange(old, 4)).toBeNull();
+        expect(await store.users.findById(user.id)).toEqual(raised);
+        // Any other raise leaves the count as it is.
+        const ended = await store.users.update(user.id, {}, { endSessions: { keep: null } });
+        expect(ended).toMatchObject({ sessionCutoff: { generation: 6, keptSessionId: null }, twoFactorCutoffRaises: 2 });
+        expect(credentialGeneration(ended!)).toBe(credentialGeneration(user) + 1);
+        // Concurrent raises are each counted once.
+        await Promise.all(
+          Array.from({ length: 6 }, (_, i) =>
+            store.users.update(user.id, {}, { endSessions: { keep: null, twoFactorChange: i % 2 === 0 } }),
+          ),
+        );
+        expect(await store.users.findById(user.id)).toMatchObject({ sessionCutoff: { generation: 12 }, twoFactorCutoffRaises: 5 });
       });
 
       it("update with ifPasswordHash applies only while the stored hash is still that one", async () => {

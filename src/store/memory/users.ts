@@ -53,6 +53,7 @@ export function memoryUsers({ assertOpen }: OpenState): MemoryKind<UserStore> {
       }
       if (options.endSessions !== undefined) {
         next.sessionCutoff = { generation: current.sessionCutoff.generation + 1, keptSessionId: options.endSessions.keep };
+        if (options.endSessions.twoFactorChange === true) next.twoFactorCutoffRaises = current.twoFactorCutoffRaises + 1;
       }
       usersById.set(id, next);
       return copyRecord(next);

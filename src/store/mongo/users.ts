@@ -7,12 +7,14 @@ import type { SessionCutoff, UserRecord, UserStore } from "../port.ts";
 import type { Limit, Run } from "./connection.ts";
 import { LogicError, isDuplicateKey } from "./errors.ts";
 
-export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff" | "roles" | "disabledAt" | "emailVerifiedAt"> & {
+export type UserDoc = Omit<UserRecord, "id" | "sessionCutoff" | "twoFactorCutoffRaises" | "roles" | "disabledAt" | "emailVerifiedAt"> & {
   _id: string;
   /** Absent in documents written before it existed: a verified address counts as proven at creation. */
   emailVerifiedAt?: Date | null;
   /** Absent in documents written before session cutoffs existed: generation 0. */
   sessionCutoff?: SessionCutoff;
+  /** Absent in documents written before two-factor changes raised the user's cutoff: none did. */
+  twoFactorCutoffRaises?: number;
   /** Absent in documents written before roles existed: the default role alone. */
   roles?: string[];
   /** Absent in documents written before accounts could be disabled: enabled. */
@@ -33,6 +35,7 @@ function userToDoc(u: UserRecord): UserDoc {
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
     sessionCutoff: { ...u.sessionCutoff },
+    twoFactorCutoffRaises: u.twoFactorCutoffRaises,
     roles: [...u.roles],
     disabledAt: u.disabledAt,
   };
@@ -51,6 +54,7 @@ function userFromDoc(d: UserDoc): UserRecord {
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
     sessionCutoff: cutoffFromDoc(d.sessionCutoff),
+    twoFactorCutoffRaises: d.twoFactorCutoffRaises ?? 0,
     roles: d.roles === undefined ? [defaultRole] : [...d.roles],
     disabledAt: d.disabledAt ?? null,
   };
@@ -142,8 +146,10 @@ export function mongoUsers(run: Run<{ users: Collection<UserDoc> }>, limit: Limi
         }
         const update: { $set?: Record<string, unknown>; $inc?: Record<string, number> } = {};
         if (options.endSessions !== undefined) {
-          // The cutoff moves in the same single-document write as the change that requires it.
+          // The cutoff moves in the same single-document write as the change that requires it
+          // ($inc of an absent field starts it at 0: an older document's count is made here).
           update.$inc = { "sessionCutoff.generation": 1 };
+          if (options.endSessions.twoFactorChange === true) update.$inc["twoFactorCutoffRaises"] = 1;
           set["sessionCutoff.keptSessionId"] = options.endSessions.keep;
         }
         if (Object.keys(set).length > 0) update.$set = set;

@@ -28,8 +28,8 @@ export interface CodeRecord {
   /** login_challenge only: whether the session to open was asked to be remembered. */
   rememberMe?: boolean;
   /**
-   * login_challenge only: the user's session cutoff generation when the password was checked. A
-   * password change or reset since then raises it, and the challenge is void.
+   * login_challenge only: the account's credential generation (see credentialGeneration) when the
+   * password was checked. A password change or reset since then raises it, and the challenge is void.
    */
   userGeneration?: number;
   /** provider_sign_in and provider_link only: the configured provider id the flow runs with. */

@@ -22,8 +22,19 @@ export interface UserRecord {
   passwordUpdatedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
-  /** Raised by password changes and resets and by unlinking a credential. */
+  /**
+   * Raised by every change that ends sessions: password changes and resets, RevokeOtherSessions,
+   * removing a sign-in method, disabling the account, and the two-factor changes that end the
+   * other sessions (which also raise their own record's cutoff; see UserUpdateOptions.endSessions).
+   */
   sessionCutoff: SessionCutoff;
+  /**
+   * How many of sessionCutoff's raises two-factor changes made (`endSessions.twoFactorChange`).
+   * What binds to the account's credentials rather than to its sessions (known-device tokens,
+   * sign-in challenges) binds to the generation without them: see credentialGeneration. Records
+   * written before it existed read 0.
+   */
+  twoFactorCutoffRaises: number;
   /**
    * The user's roles (src/permissions/), each once, sorted; ["user"] for a new account. Records
    * written before roles existed read as ["user"].
@@ -69,7 +80,21 @@ export interface UserUpdateOptions {
    * that session with `endSessions` while ending the one that made the other change.
    */
   ifSessionPasses?: { sessionId: string; generation: number };
-  endSessions?: { keep: string | null };
+  /**
+   * Raises the session cutoff by one, keeping only `keep` (or none). `twoFactorChange`: the raise
+   * is a two-factor change's, counted in twoFactorCutoffRaises as well, in the same write.
+   */
+  endSessions?: { keep: string | null; twoFactorChange?: boolean };
+}
+
+/**
+ * The generation of the account's credentials: the session cutoff's without the raises two-factor
+ * changes made. Known-device tokens and sign-in challenges bind to it: a password change or reset,
+ * RevokeOtherSessions or a removed sign-in method voids them, and a two-factor change leaves them
+ * current, as it did when it raised only the two-factor record's cutoff.
+ */
+export function credentialGeneration(user: Pick<UserRecord, "sessionCutoff" | "twoFactorCutoffRaises">): number {
+  return user.sessionCutoff.generation - user.twoFactorCutoffRaises;
 }
 
 /** A page of users in email order (see UserStore.list). */
@@ -93,7 +118,8 @@ export interface UserStore {
    * is given and the stored cutoff no longer lets that session through, or when `ifRoles` is
    * given and the stored roles are no longer those. With `endSessions`, the
    * same atomic write raises the user's session cutoff generation by one and keeps only
-   * `endSessions.keep` (or none).
+   * `endSessions.keep` (or none), and with `endSessions.twoFactorChange` raises
+   * twoFactorCutoffRaises by one as well.
    */
   update(id: string, patch: UserPatch, options?: UserUpdateOptions): Promise<UserRecord | null>;
   /** Returns whether a user was deleted. */

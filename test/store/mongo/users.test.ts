@@ -3,30 +3,16 @@
 // collection double, as in refresh-tokens.test.ts. The storage contract runs with this adapter for
 // users (the other record kinds are the memory store's), and a document written before a field
 // existed reads with that field's default.
-import { MongoServerError } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../../src/store/memory.ts";
 import { mongoAudit, type AuditEventDoc } from "../../../src/store/mongo/audit.ts";
-import { mongoUsers, type UserDoc } from "../../../src/store/mongo/users.ts";
-import type { Store } from "../../../src/store/port.ts";
+import type { UserDoc } from "../../../src/store/mongo/users.ts";
+import { credentialGeneration, type Store } from "../../../src/store/port.ts";
 import { fakeCollection } from "../../support/mingo-collection.ts";
+import { memoryStoreWithMingoUsers, mingoUsers } from "../../support/mingo-users.ts";
 import { storageContract } from "../contract.ts";
 
-function duplicateKey(keyPattern: Record<string, 1>): MongoServerError {
-  return Object.assign(new MongoServerError({ message: "E11000 duplicate key error", code: 11000 }), { keyPattern });
-}
-
-/** The users collection, with its unique email index. */
-const fakeUsersCollection = (docs: UserDoc[] = []) =>
-  fakeCollection<UserDoc>(docs, {
-    duplicateOf: (doc, existing) => (existing.some((d) => d.email === doc.email) ? duplicateKey({ email: 1 }) : undefined),
-  });
-
-storageContract("mongodb users on mingo", async (): Promise<Store> => {
-  const memory = createMemoryStore();
-  const users = fakeUsersCollection();
-  return { ...memory, kind: "mongodb", users: mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 }) };
-});
+storageContract("mongodb users on mingo", async (): Promise<Store> => memoryStoreWithMingoUsers());
 
 /** A user document as an older release wrote it: no roles, disabledAt, cutoff or emailVerifiedAt. */
 function olderReleaseDoc(id: string, email: string): UserDoc {
@@ -46,8 +32,7 @@ function olderReleaseDoc(id: string, email: string): UserDoc {
 describe("mongodb users written by an older release", () => {
   it("a document without roles or disabledAt reads as the default role, enabled, and keeps it through an update", async () => {
     const old = olderReleaseDoc("usr_old", "old@example.test");
-    const users = fakeUsersCollection([old]);
-    const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
+    const store = mingoUsers([old]);
     expect((await store.findById("usr_old"))!.roles).toEqual(["user"]);
     expect((await store.findById("usr_old"))!.disabledAt).toBeNull();
     expect((await store.update("usr_old", { displayName: "Old" }))!.roles).toEqual(["user"]);
@@ -67,8 +52,7 @@ describe("mongodb users written by an older release", () => {
 
   it("a document without a session cutoff lets every session through ifSessionPasses, and gets one", async () => {
     const old = olderReleaseDoc("usr_nocut", "nocut@example.test");
-    const users = fakeUsersCollection([old]);
-    const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
+    const store = mingoUsers([old]);
     const updated = await store.update(
       "usr_nocut",
       {},
@@ -78,6 +62,22 @@ describe("mongodb users written by an older release", () => {
     expect(
       await store.update("usr_nocut", {}, { ifSessionPasses: { sessionId: "ses_b", generation: 0 }, endSessions: { keep: "ses_b" } }),
     ).toBeNull();
+  });
+
+  it("a document without a count of two-factor raises reads 0 (its device tokens stay current), and a two-factor change starts it", async () => {
+    const store = mingoUsers([
+      { ...olderReleaseDoc("usr_noraises", "noraises@example.test"), sessionCutoff: { generation: 3, keptSessionId: "ses_a" } },
+    ]);
+    const read = (await store.findById("usr_noraises"))!;
+    expect(read.twoFactorCutoffRaises).toBe(0);
+    expect(credentialGeneration(read)).toBe(3);
+    const raised = await store.update(
+      "usr_noraises",
+      {},
+      { ifSessionPasses: { sessionId: "ses_a", generation: 0 }, endSessions: { keep: "ses_a", twoFactorChange: true } },
+    );
+    expect(raised).toMatchObject({ sessionCutoff: { generation: 4, keptSessionId: "ses_a" }, twoFactorCutoffRaises: 1 });
+    expect(credentialGeneration(raised!)).toBe(3);
   });
 
   it("a document without emailVerifiedAt reads a verified address as proven at creation, an unverified one as not proven", async () => {
@@ -93,8 +93,7 @@ describe("mongodb users written by an older release", () => {
         createdAt: created,
         updatedAt: created,
       }) as UserDoc;
-    const users = fakeUsersCollection([old("usr_verified", true), old("usr_unverified", false)]);
-    const store = mongoUsers((op) => op({ users }), { maxTimeMS: 1_000 });
+    const store = mingoUsers([old("usr_verified", true), old("usr_unverified", false)]);
     expect((await store.findById("usr_verified"))!.emailVerifiedAt).toEqual(created);
     expect((await store.findById("usr_unverified"))!.emailVerifiedAt).toBeNull();
     const proven = new Date("2026-02-01T00:00:00Z");
