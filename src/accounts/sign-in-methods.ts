@@ -5,7 +5,7 @@
 // the providers (passkeys have their own list, PasskeyService.ListPasskeys).
 import { AuthError } from "../errors.ts";
 import type { Caller, ClientInfo } from "../sessions/caller.ts";
-import { passesTwoFactorCutoff } from "../sessions/sessions.ts";
+import { keepOnlyCaller } from "../sessions/sessions.ts";
 import type { ProviderLinkRecord, Store, UserPatch, UserRecord } from "../store/port.ts";
 import type { TwoFactor } from "../two-factor/two-factor.ts";
 
@@ -124,12 +124,7 @@ export async function endOtherSessions(store: Pick<Store, "users" | "twoFactor">
   // Only while the caller's session still passes both cutoffs. A security change that ended it
   // since it was authenticated (a new password, a second factor turned on) has ended every other
   // session but its own already; keeping the caller's now would end that one instead.
-  if (!(await passesTwoFactorCutoff(store, caller))) return;
-  await store.users.update(
-    caller.userId,
-    { updatedAt: now },
-    { ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user }, endSessions: { keep: caller.sessionId } },
-  );
+  await keepOnlyCaller(store, caller, { updatedAt: now });
 }
 
 /** The refusal to remove the last one. */

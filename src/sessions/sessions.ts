@@ -76,17 +76,47 @@ export function passesCutoff(cutoff: SessionCutoff, sessionId: string, generatio
 
 /**
  * Whether the caller's session still passes its user's two-factor cutoff, as the record reads now.
- * The writes that keep the caller's session and end the others (RevokeOtherSessions, removing a
- * sign-in method) are conditional on the user record's cutoff in the same write (ifSessionPasses);
- * the two-factor record's cutoff is another document, so it is read just before. That refuses a
- * caller a two-factor change ended at any time since it was authenticated, which would otherwise
- * end the session that made the change and keep its own (still refused by that cutoff). A change
- * landing between this read and the write is not seen: one store round trip, left open
- * (test/sessions/revoke-others-2fa-cutoff.test.ts).
+ * Every change that keeps the caller's session and ends the others, whichever record it changes,
+ * raises the user record's cutoff in a write conditional on it (keepOnlyCaller), so two such
+ * changes are ordered by that one document. What only the two-factor record's cutoff says is read
+ * just before: a reset of the second factor that keeps no session (an administrator's, or the
+ * first proof of the address) raises that cutoff alone, and so did every two-factor change of a
+ * release before this one (a replica of one may still be running). Such a change landing between
+ * this read and the write is not seen; it ended every session, the caller's included, so the
+ * caller's write can end sessions but keeps none alive.
  */
 export async function passesTwoFactorCutoff(store: Pick<Store, "twoFactor">, caller: Caller): Promise<boolean> {
   const record = await store.twoFactor.get(caller.userId);
   return record === null || passesCutoff(record.sessionCutoff, caller.sessionId, caller.generations.twoFactor);
+}
+
+/** Whether the caller's session still passes its user's own cutoff, as the record reads now. */
+export async function passesUserCutoff(store: Pick<Store, "users">, caller: Caller): Promise<boolean> {
+  const user = await store.users.findById(caller.userId);
+  return user !== null && passesCutoff(user.sessionCutoff, caller.sessionId, caller.generations.user);
+}
+
+/**
+ * The write of every change that keeps the caller's session and ends the others (RevokeOtherSessions,
+ * a removed sign-in method, and with `twoFactorChange` Enable, Disable and RemoveDevice, whose own
+ * write comes after it): `patch`, with the user's cutoff raised keeping only the caller's session,
+ * only while that session still passes the cutoff, in one conditional single-document write. Of
+ * two such changes from two sessions, the first to land has ended the other's session, so the
+ * other's write is refused: exactly one of them wins, whichever records they change, on any store.
+ * Null (nothing written) when the caller no longer passes its user's cutoff or the two-factor one
+ * (read just before: passesTwoFactorCutoff).
+ */
+export async function keepOnlyCaller(
+  store: Pick<Store, "users" | "twoFactor">,
+  caller: Caller,
+  patch: UserPatch,
+  options: { twoFactorChange?: boolean } = {},
+): Promise<UserRecord | null> {
+  if (!(await passesTwoFactorCutoff(store, caller))) return null;
+  return store.users.update(caller.userId, patch, {
+    ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user },
+    endSessions: { keep: caller.sessionId, ...(options.twoFactorChange === true && { twoFactorChange: true }) },
+  });
 }
 
 /** Whether a session passes both cutoffs of its user (a missing two-factor record has none). */
@@ -357,15 +387,10 @@ export function createSessions(deps: SessionsDeps) {
      * minted, since a session alone (perhaps a stolen access token) proves no password.
      */
     async revokeOthers(caller: Caller, deviceToken?: string): Promise<{ revokedCount: number; device: DeviceGrant | null }> {
-      if (!(await passesTwoFactorCutoff(store, caller))) throw sessionEnded();
-      const now = clock.now();
-      // Only while the caller's session still passes the cutoff: a security change (a new password)
-      // that ended it after it was authenticated must not be undone by keeping it now.
-      const raised = await store.users.update(
-        caller.userId,
-        { updatedAt: now },
-        { ifSessionPasses: { sessionId: caller.sessionId, generation: caller.generations.user }, endSessions: { keep: caller.sessionId } },
-      );
+      // Only while the caller's session still passes the cutoffs: a security change (a new password,
+      // a second factor turned on) that ended it after it was authenticated must not be undone by
+      // keeping it now, nor the session that made that change ended.
+      const raised = await keepOnlyCaller(store, caller, { updatedAt: clock.now() });
       if (raised === null) throw sessionEnded();
       const after = deviceOwner(raised);
       // The update raised the generation by exactly one, atomically: the one before is this.

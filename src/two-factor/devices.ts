@@ -32,6 +32,10 @@ export interface DevicesDeps {
   confirmIdentity: (caller: Caller, user: UserRecord, proof: Reauthentication, client: ClientInfo) => Promise<void>;
   /** Marks the records of sessions a cutoff has already ended as revoked, and counts them. */
   revokeOthers: (caller: Caller) => Promise<number>;
+  /** The first write of a change that keeps the caller's session and ends the others (cutoff.ts). */
+  endOthers: (caller: Caller) => Promise<void>;
+  /** SESSION_REVOKED unless the user's cutoff, read now, lets the caller through (cutoff.ts). */
+  requireUserPasses: (caller: Caller) => Promise<void>;
 }
 
 const maxDevices = 10;
@@ -42,7 +46,7 @@ export function deviceView(d: TotpDeviceRecord): Device {
 
 export function createDevices(deps: DevicesDeps) {
   const { load, mutate } = deps.records;
-  const { requireUser, requireEnabled, confirmIdentity, revokeOthers } = deps;
+  const { requireUser, requireEnabled, confirmIdentity, revokeOthers, endOthers, requireUserPasses } = deps;
   const { pendingFor, confirmPending } = deps.pending;
 
   return {
@@ -77,6 +81,8 @@ export function createDevices(deps: DevicesDeps) {
           return deviceView(created);
         },
         name,
+        // Nor from one a change of the user record (a new password, RevokeOtherSessions) has ended.
+        () => requireUserPasses(caller),
       );
       deps.log.info({ userId: user.id, deviceId: device.id }, "authenticator device added");
       deps.notifier.notify(user, "authenticator_added", client);
@@ -97,6 +103,7 @@ export function createDevices(deps: DevicesDeps) {
       // Refusals that need no proof come first, so a proof is never spent on a removal that fails.
       removable(await requireEnabled(caller.userId));
       await confirmIdentity(caller, user, proof, client);
+      await endOthers(caller);
       await mutate(caller.userId, (record) => {
         record.devices.splice(removable(record), 1);
         cutOffOtherSessions(record, caller);

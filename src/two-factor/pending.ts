@@ -81,23 +81,31 @@ export function createPendingSecrets(deps: PendingSecretsDeps) {
     return pending;
   }
 
-  /** Confirms `pending` with a code and applies `apply` to the record, as one atomic write. */
+  /**
+   * Confirms `pending` with a code and applies `apply` to the record, as one atomic write.
+   * `beforeWrite` runs once the code is known to be right, before that write (Enable's first
+   * write, which ends the other sessions: cutoff.ts; AddDevice's look at the user's cutoff).
+   */
   function confirmPending<T>(
     userId: string,
     pending: PendingSecretRecord,
     code: string,
     apply: (record: TwoFactorRecord, device: TotpDeviceRecord, now: Date) => T,
     name: string,
+    beforeWrite: () => Promise<void>,
   ): Promise<T> {
-    return attempt(userId, () =>
-      mutate(userId, (record, now) => {
+    return attempt(userId, async () => {
+      // The code is checked once, against the secret as read: a wrong one writes nothing, and the
+      // step it matched stays the step it matched, however long beforeWrite takes.
+      const step = matchStep(totpSecrets.open(pending.secretCiphertext, userId), code, clock.now(), null);
+      if (step === null) return null;
+      await beforeWrite();
+      return mutate(userId, (record, now) => {
         // The very pending secret that was checked: a concurrent Setup may have replaced it.
         const still = record.pending.find((p) => p.secretCiphertext === pending.secretCiphertext && isLive(p, now));
         if (still === undefined) {
           throw new AuthError("TWO_FACTOR_SETUP_REQUIRED", "the pending secret was replaced or has expired; call Setup again");
         }
-        const step = matchStep(totpSecrets.open(still.secretCiphertext, userId), code, now, null);
-        if (step === null) return { next: null, result: null };
         record.pending = record.pending.filter((p) => p !== still);
         const device: TotpDeviceRecord = {
           id: randomUUID(),
@@ -109,8 +117,8 @@ export function createPendingSecrets(deps: PendingSecretsDeps) {
           lastUsedStep: step,
         };
         return { next: record, result: apply(record, device, now) };
-      }),
-    );
+      });
+    });
   }
 
   return { newPending, enrolment, pendingFor, confirmPending };

@@ -18,7 +18,7 @@ import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo, unknownClient } from "../sessions/caller.ts";
 import type { Sessions } from "../sessions/sessions.ts";
 import type { AttemptPolicy, Store, TwoFactorRecord, UserRecord } from "../store/port.ts";
-import { cutOffOtherSessions } from "./cutoff.ts";
+import { cutOffOtherSessions, endOthersFirst, requireUserCutoffPasses } from "./cutoff.ts";
 import { createDevices, deviceView } from "./devices.ts";
 import { checkCode, checkDeviceName, checkSecret } from "./inputs.ts";
 import { createPendingSecrets, type Enrolment } from "./pending.ts";
@@ -137,6 +137,9 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     return sessions.revokeAllOf(caller.userId, caller.sessionId);
   }
 
+  /** The first of the two writes of a change that keeps the caller's session (cutoff.ts). */
+  const endOthers = (caller: Caller) => endOthersFirst(store, clock, caller);
+
   const devices = createDevices({
     records,
     log: deps.log,
@@ -146,6 +149,8 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     requireEnabled,
     confirmIdentity,
     revokeOthers,
+    endOthers,
+    requireUserPasses: (caller) => requireUserCutoffPasses(store, caller),
   });
 
   return {
@@ -220,6 +225,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
           return { device: deviceView(device), enabledAt: next.enabledAt };
         },
         name,
+        () => endOthers(caller),
       );
       // A new set of devices, its first code just proven: wrong codes of the devices it replaced
       // no longer count in a row (proof.ts), or the owner who answered guessing by replacing the
@@ -246,6 +252,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       await requireEnabled(user.id);
       if (input.password.length > 0) await passwordProof(caller, user, input.password, client);
       else await prove(user, checkProof({ code: input.code, recoveryCode: input.recoveryCode }, "code", "recovery_code"), client);
+      await endOthers(caller);
       await mutate(user.id, (record) => {
         const next = { ...emptyRecord(user.id), version: record.version, sessionCutoff: record.sessionCutoff };
         cutOffOtherSessions(next, caller);
@@ -278,6 +285,8 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
      * write (a lost authenticator may mean a stolen one). Returns whether there was anything to reset.
      */
     async resetBy(user: UserRecord, client: ClientInfo, why = "by an administrator"): Promise<boolean> {
+      // One write: it keeps no session, so no change racing it can be left keeping the wrong one
+      // (the other sessions' "keep me" writes read this cutoff first: passesTwoFactorCutoff).
       const changed = await mutate(user.id, (record) => {
         if (record.enabledAt === null && record.pending.length === 0) return { next: null, result: false };
         const sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: null };
