@@ -25,7 +25,7 @@ import { createPendingSecrets, type Enrolment } from "./pending.ts";
 import { createFactorProof, type FactorProof, type ProvingUser, twoFactorAttemptKeys } from "./proof.ts";
 import { emptyRecord, twoFactorRecords } from "./record.ts";
 import { newRecoveryCodes } from "./recovery-codes.ts";
-import { enrolmentState } from "./states.ts";
+import { enrolmentState, isLive } from "./states.ts";
 import { noReauthentication } from "./reauthentication.ts";
 import { createStepUp } from "./step-up.ts";
 
@@ -287,8 +287,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     async resetBy(user: UserRecord, client: ClientInfo, why = "by an administrator"): Promise<boolean> {
       // One write: it keeps no session, so no change racing it can be left keeping the wrong one
       // (the other sessions' "keep me" writes read this cutoff first: passesTwoFactorCutoff).
-      const changed = await mutate(user.id, (record) => {
-        if (record.enabledAt === null && record.pending.length === 0) return { next: null, result: false };
+      const changed = await mutate(user.id, (record, now) => {
+        // An expired enrolment is nothing to reset: it can never be confirmed, and resetting it
+        // would end every session and tell the owner their second factor was turned off.
+        if (record.enabledAt === null && !record.pending.some((p) => isLive(p, now))) return { next: null, result: false };
         const sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: null };
         return { next: { ...emptyRecord(user.id), version: record.version, sessionCutoff }, result: true };
       });

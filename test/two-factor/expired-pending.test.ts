@@ -17,6 +17,7 @@ const setupTtlMs = 600_000;
 
 let s: InProcess;
 let caller: Caller;
+let accessToken: string;
 /** Set by a test to run just before the two-factor record is read (the race below). */
 let beforeRead: (() => void) | undefined;
 
@@ -36,7 +37,8 @@ beforeEach(async () => {
   s = await startService({ EMAIL_VERIFICATION_REQUIRED: "false" }, store, clock);
   const { tokens } = await s.ops.accounts.register({ email: "pending@example.com", password, displayName: "" }, s.client);
   if (tokens === undefined) throw new Error("expected tokens");
-  caller = await s.ops.sessions.authenticate({ bearer: tokens.accessToken });
+  accessToken = tokens.accessToken;
+  caller = await s.ops.sessions.authenticate({ bearer: accessToken });
 });
 afterEach(async () => {
   beforeRead = undefined;
@@ -108,5 +110,19 @@ describe("an expired pending secret", () => {
     expect(await outcome(s.ops.twoFactor.enable(caller, { code, deviceName: "", secret }, s.client))).toBe("TWO_FACTOR_SETUP_REQUIRED");
     expect(reads).toBe(3);
     expect(await s.ops.twoFactor.isEnabled(caller.userId)).toBe(false);
+  });
+});
+
+describe("an administrator's reset of the second factor", () => {
+  it("finds nothing to reset in an expired enrolment: no session ends, no mail is sent", async () => {
+    await s.ops.twoFactor.setup(caller, { password: "", additionalDevice: false });
+    s.clock.advance(setupTtlMs);
+    const user = await s.store.users.findById(caller.userId);
+    if (user === null) throw new Error("expected the user");
+    expect(await s.ops.twoFactor.resetBy(user, s.client)).toBe(false);
+    await s.service.background.drain();
+    // The owner's session lives on, and the owner hears of no change.
+    await expect(s.ops.sessions.authenticate({ bearer: accessToken })).resolves.toMatchObject({ userId: caller.userId });
+    expect(s.outbox.all(user.email, "security_notification")).toEqual([]);
   });
 });
