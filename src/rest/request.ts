@@ -1,12 +1,13 @@
 // Reading a REST request: its JSON body (415 for another type or a compressed body, 413, malformed
-// JSON, a body the client never finished), its query string, and its fields under the document's name or the other case
-// convention.
+// JSON or a duplicate key in it, a body the client never finished), its query string, and its
+// fields under the document's name or the other case convention.
 
 import type http from "node:http";
 import type http2 from "node:http2";
 import { AuthError } from "../errors.ts";
 import { readRaw } from "../transport/body.ts";
 import type { Fields } from "./declaration.ts";
+import { hasDuplicateKey } from "./duplicate-keys.ts";
 
 export { ClientClosed } from "../transport/body.ts";
 
@@ -72,14 +73,18 @@ export async function readBody(req: Request, limit: number): Promise<Record<stri
   if (type !== "application/json") {
     throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON (content-type: application/json)");
   }
+  const text = raw.toString("utf8");
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw.toString("utf8"));
+    parsed = JSON.parse(text);
   } catch {
     throw new AuthError("MALFORMED_REQUEST", "the request body is not valid JSON");
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new AuthError("MALFORMED_REQUEST", "the request body must be a JSON object");
+  }
+  if (hasDuplicateKey(text)) {
+    throw new AuthError("MALFORMED_REQUEST", "the request body has a duplicate key in a JSON object");
   }
   return parsed as Record<string, unknown>;
 }

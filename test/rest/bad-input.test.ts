@@ -1,6 +1,6 @@
 // Bad input on every REST route, generated from the documented routes (test/support/legacy-routes.ts,
 // written from docs/legacy-rest, not from the server's route table) so no route is missed:
-// no or bad credentials, malformed JSON, a JSON body that is not an object, a wrong content type,
+// no or bad credentials, malformed JSON, a duplicate key, a JSON body that is not an object, a wrong content type,
 // a body over the limit, each declared field with the wrong JSON type, a repeated query field, an
 // unknown path under each mount and a wrong method. Each must get the right status, the owning
 // document's error shape with the reason as `code`, nothing internal, and no change in storage.
@@ -120,6 +120,23 @@ describe("bodies", () => {
   });
   it.each(withBody.map((r) => [title(r, "with a JSON array body → 400 MALFORMED_REQUEST"), r] as const))("%s", async (_t, r) => {
     await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: "[1,2]" }), 400, "MALFORMED_REQUEST");
+  });
+  // A layer in front that keeps the first of two members (many do) sees nobody@ where the last one
+  // would have registered, signed in or mailed a@ (both counted in the snapshot).
+  const twice = `{"email":"nobody@example.com","password":"${password}","name":"N","email":"a@example.com"}`;
+  it.each(withBody.map((r) => [title(r, "with a member named twice → 400 MALFORMED_REQUEST"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: twice }), 400, "MALFORMED_REQUEST");
+  });
+  it.each([
+    ["spelled once with a \\u escape", `{"email":"nobody@example.com","password":"${password}","\\u0065mail":"a@example.com"}`],
+    ["in a nested object", `{"email":"nobody@example.com","password":"${password}","extra":{"list":[{"a":1,"a":2}]}}`],
+  ])("POST /auth/register with a member named twice %s → 400 MALFORMED_REQUEST", async (_w, raw) => {
+    const route = routes.find((r) => r.path === "/auth/register") as Route;
+    await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw }), 400, "MALFORMED_REQUEST");
+  });
+  it("the refusal of a member named twice says so, and does not echo the body", async () => {
+    const res = await rest(h, "POST", "/api/v1/auth/login", { raw: `{"email":"x@example.com","password":"s3cret-value","password":"x"}` });
+    expect(res.body).toEqual({ code: "MALFORMED_REQUEST", message: "the request body has a duplicate key in a JSON object" });
   });
   it.each(withBody.map((r) => [title(r, "with a form-encoded body → 415 UNSUPPORTED_MEDIA_TYPE"), r] as const))("%s", async (_t, r) => {
     await expectRefused(
