@@ -1,6 +1,7 @@
-// Reading a REST request: its JSON body (415 for another type or a compressed body, 413, malformed
-// JSON or a duplicate key in it, a body the client never finished), its query string, and its
-// fields under the document's name or the other case convention.
+// Reading a REST request: its JSON body (415 for another type, a charset other than UTF-8 or a
+// compressed body, 413, malformed JSON or a duplicate key in it, a body the client never
+// finished), its query string, and its fields under the document's name or the other case
+// convention.
 
 import type http from "node:http";
 import type http2 from "node:http2";
@@ -55,6 +56,40 @@ export function queryOf(search: string): Record<string, unknown> {
   return out;
 }
 
+/**
+ * One parameter of a media type (RFC 9110 5.6.6): `;`, then nothing or `name=value`, the value a
+ * token or a quoted string. Each match takes its `;`, and a quoted string's characters are read
+ * one way only, so a run over the header stays linear.
+ */
+const mediaTypeParameter = /[ \t]*;[ \t]*(?:([!#$%&'*+.^_`|~0-9A-Za-z-]+)=([!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[^"\\]|\\[\s\S])*"))?/y;
+
+/**
+ * The body must be `application/json`, in UTF-8: a `charset` parameter (any of them, when given
+ * more than once) must name UTF-8, spelled `utf-8` or `utf8` in any case, as Connect takes it. A
+ * layer in front that decodes the bytes in the charset declared would read other strings than
+ * authd does, so another charset is refused rather than ignored; and so is a parameter list that
+ * does not parse, since what charset it declares depends on who reads it.
+ */
+function checkJsonType(header: string): void {
+  const semicolon = header.indexOf(";");
+  const type = (semicolon === -1 ? header : header.slice(0, semicolon)).trim().toLowerCase();
+  if (type !== "application/json") {
+    throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON (content-type: application/json)");
+  }
+  if (semicolon === -1) return;
+  const notUtf8 = () => new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON in UTF-8 (no charset, or charset=utf-8)");
+  mediaTypeParameter.lastIndex = semicolon;
+  let end = semicolon;
+  for (let match = mediaTypeParameter.exec(header); match !== null; match = mediaTypeParameter.exec(header)) {
+    end = mediaTypeParameter.lastIndex;
+    const [, name, value] = match;
+    if (name?.toLowerCase() !== "charset" || value === undefined) continue;
+    const charset = (value.startsWith('"') ? value.slice(1, -1).replace(/\\([\s\S])/g, "$1") : value).toLowerCase();
+    if (charset !== "utf-8" && charset !== "utf8") throw notUtf8();
+  }
+  if (!/^[ \t]*$/.test(header.slice(end))) throw notUtf8();
+}
+
 export async function readBody(req: Request, limit: number): Promise<Record<string, unknown>> {
   // The legacy clients never compress, so no coding is taken on (RFC 9110 8.4.1 allows 415; the
   // handler names `identity` in Accept-Encoding). The body is then drained unread.
@@ -66,13 +101,7 @@ export async function readBody(req: Request, limit: number): Promise<Record<stri
   }
   const raw = await readRaw(req, limit);
   if (raw.length === 0) return {};
-  const type = String(req.headers["content-type"] ?? "")
-    .split(";")[0]
-    ?.trim()
-    .toLowerCase();
-  if (type !== "application/json") {
-    throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body must be JSON (content-type: application/json)");
-  }
+  checkJsonType(String(req.headers["content-type"] ?? ""));
   const text = raw.toString("utf8");
   let parsed: unknown;
   try {

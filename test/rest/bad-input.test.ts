@@ -138,6 +138,53 @@ describe("bodies", () => {
     const res = await rest(h, "POST", "/api/v1/auth/login", { raw: `{"email":"x@example.com","password":"s3cret-value","password":"x"}` });
     expect(res.body).toEqual({ code: "MALFORMED_REQUEST", message: "the request body has a duplicate key in a JSON object" });
   });
+  // Well-formed JSON whose only fault is the charset declared: a layer in front that decodes it
+  // as declared reads other strings than authd.
+  const registering = JSON.stringify({ email: "a@example.com", password, name: "N" });
+  it.each(withBody.map((r) => [title(r, "with JSON declared in latin1 → 415 UNSUPPORTED_MEDIA_TYPE"), r] as const))("%s", async (_t, r) => {
+    const contentType = "application/json; charset=latin1";
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: registering, contentType }), 415, "UNSUPPORTED_MEDIA_TYPE");
+  });
+  it.each([
+    "application/json; charset=ISO-8859-1",
+    "application/json;charset=utf-16",
+    'application/json; charset="latin1"',
+    "application/json; charset=utf-8; charset=latin1",
+    "application/json; charset=latin1; charset=utf-8",
+    "application/json; charset=utf-8 ; CHARSET=windows-1252",
+    "application/json; charset=utf_8",
+    "application/json; charset=",
+    "application/json; charset",
+    "application/json; charset = latin1",
+    "application/json; charset=utf-8 latin1",
+    'application/json; note="unterminated',
+  ])("POST /auth/register with content-type %s → 415 UNSUPPORTED_MEDIA_TYPE", async (contentType) => {
+    const route = routes.find((r) => r.path === "/auth/register") as Route;
+    await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw: registering, contentType }), 415, "UNSUPPORTED_MEDIA_TYPE");
+  });
+  it("the refusal of another charset says what is taken", async () => {
+    const res = await rest(h, "POST", "/api/v1/auth/login", { body: {}, contentType: "application/json; charset=latin1" });
+    expect(res.body).toEqual({
+      code: "UNSUPPORTED_MEDIA_TYPE",
+      message: "the request body must be JSON in UTF-8 (no charset, or charset=utf-8)",
+    });
+    expect(res.headers.get("accept-encoding")).toBe("identity");
+  });
+  it.each([
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/json;charset=UTF-8",
+    "APPLICATION/JSON; Charset=Utf8",
+    'application/json; charset="utf-8"',
+    "application/json; charset=utf-8; charset=UTF8",
+    "application/json;",
+    "application/json; version=1",
+    'application/json; note="a;charset=latin1"',
+  ])("content-type %s is taken as before", async (contentType) => {
+    const login = await rest(h, "POST", "/api/v1/auth/login", { raw: JSON.stringify({ email, password }), contentType });
+    expect(login.status).toBe(200);
+    expect(login.body.data.accessToken).toEqual(expect.any(String));
+  });
   it.each(withBody.map((r) => [title(r, "with a form-encoded body → 415 UNSUPPORTED_MEDIA_TYPE"), r] as const))("%s", async (_t, r) => {
     await expectRefused(
       r,
