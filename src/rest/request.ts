@@ -1,7 +1,7 @@
 // Reading a REST request: its JSON body (415 for another type, a charset other than UTF-8 or a
-// compressed body, 413, malformed JSON or a duplicate key in it, a body the client never
-// finished), its query string, and its fields under the document's name or the other case
-// convention.
+// compressed body, 413, bytes that are not UTF-8, malformed JSON or a duplicate key in it, a body
+// the client never finished), its query string, and its fields under the document's name or the
+// other case convention.
 
 import type http from "node:http";
 import type http2 from "node:http2";
@@ -90,6 +90,14 @@ function checkJsonType(header: string): void {
   if (!/^[ \t]*$/.test(header.slice(end))) throw notUtf8();
 }
 
+/**
+ * A body that is not UTF-8 (a stray or missing continuation byte, an overlong form, a surrogate or
+ * a code point past U+10FFFF encoded) is refused, not decoded with U+FFFD in place of each fault as
+ * Buffer's toString does: a layer in front that decodes it otherwise would read other strings.
+ * A byte-order mark is kept in the text, so that JSON.parse refuses it as it always did.
+ */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 export async function readBody(req: Request, limit: number): Promise<Record<string, unknown>> {
   // The legacy clients never compress, so no coding is taken on (RFC 9110 8.4.1 allows 415; the
   // handler names `identity` in Accept-Encoding). The body is then drained unread.
@@ -102,7 +110,12 @@ export async function readBody(req: Request, limit: number): Promise<Record<stri
   const raw = await readRaw(req, limit);
   if (raw.length === 0) return {};
   checkJsonType(String(req.headers["content-type"] ?? ""));
-  const text = raw.toString("utf8");
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw new AuthError("MALFORMED_REQUEST", "the request body is not valid UTF-8");
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

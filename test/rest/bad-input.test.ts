@@ -1,8 +1,9 @@
 // Bad input on every REST route, generated from the documented routes (test/support/legacy-routes.ts,
 // written from docs/legacy-rest, not from the server's route table) so no route is missed:
-// no or bad credentials, malformed JSON, a duplicate key, a JSON body that is not an object, a wrong content type,
-// a body over the limit, each declared field with the wrong JSON type, a repeated query field, an
-// unknown path under each mount and a wrong method. Each must get the right status, the owning
+// no or bad credentials, malformed JSON, a duplicate key, bytes that are not UTF-8, a JSON body
+// that is not an object, a wrong content type or charset, a body over the limit, each declared
+// field with the wrong JSON type, a repeated query field, an unknown path under each mount and a
+// wrong method. Each must get the right status, the owning
 // document's error shape with the reason as `code`, nothing internal, and no change in storage.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startHarness, type Harness } from "../support/harness.ts";
@@ -184,6 +185,57 @@ describe("bodies", () => {
     const login = await rest(h, "POST", "/api/v1/auth/login", { raw: JSON.stringify({ email, password }), contentType });
     expect(login.status).toBe(200);
     expect(login.body.data.accessToken).toEqual(expect.any(String));
+  });
+  /** A register body for a@example.com whose name holds `bytes` as they are, UTF-8 or not. */
+  const withNameBytes = (...bytes: number[]) =>
+    Buffer.concat([Buffer.from(`{"email":"a@example.com","password":"${password}","name":"N`), Buffer.from(bytes), Buffer.from('"}')]);
+  it.each(withBody.map((r) => [title(r, "with a byte that is not UTF-8 → 400 MALFORMED_REQUEST"), r] as const))("%s", async (_t, r) => {
+    await expectRefused(r, () => rest(h, r.method, path(r), { token, raw: withNameBytes(0xff) }), 400, "MALFORMED_REQUEST");
+  });
+  it.each([
+    ["a surrogate encoded (U+D800, as CESU-8 writes it)", [0xed, 0xa0, 0x80]],
+    ["a surrogate pair encoded as two surrogates", [0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]],
+    ["an overlong '/'", [0xc0, 0xaf]],
+    ["an overlong NUL", [0xc0, 0x80]],
+    ["an overlong in four bytes", [0xf0, 0x82, 0x82, 0xac]],
+    ["a code point past U+10FFFF", [0xf4, 0x90, 0x80, 0x80]],
+    ["a five-byte form", [0xf8, 0x88, 0x80, 0x80, 0x80]],
+    ["a stray continuation byte", [0x80]],
+    ["a sequence cut short", [0xe2, 0x82]],
+    ["latin1's é", [0xe9]],
+  ])("POST /auth/register with %s in a string → 400 MALFORMED_REQUEST", async (_w, bytes) => {
+    const route = routes.find((r) => r.path === "/auth/register") as Route;
+    await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw: withNameBytes(...bytes) }), 400, "MALFORMED_REQUEST");
+  });
+  it("a byte that is not UTF-8 in a key, or at the very end, is refused too", async () => {
+    const route = routes.find((r) => r.path === "/auth/register") as Route;
+    const inKey = Buffer.concat([
+      Buffer.from(`{"email":"a@example.com","password":"${password}","x`),
+      Buffer.from([0xff]),
+      Buffer.from('":1}'),
+    ]);
+    await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw: inKey }), 400, "MALFORMED_REQUEST");
+    const atEnd = Buffer.concat([Buffer.from(`{"email":"a@example.com","password":"${password}"}`), Buffer.from([0xc3])]);
+    await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw: atEnd }), 400, "MALFORMED_REQUEST");
+  });
+  it("the refusal of bytes that are not UTF-8 says so", async () => {
+    const res = await rest(h, "POST", "/api/v1/auth/login", { raw: Buffer.from([0x7b, 0xff, 0x7d]) });
+    expect(res.body).toEqual({ code: "MALFORMED_REQUEST", message: "the request body is not valid UTF-8" });
+  });
+  it("a byte-order mark is refused as before, as JSON that does not parse", async () => {
+    const route = routes.find((r) => r.path === "/auth/register") as Route;
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`{"email":"a@example.com","password":"${password}"}`)]);
+    await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw: bom }), 400, "MALFORMED_REQUEST");
+  });
+  it("text in UTF-8 of one to four bytes a character is read exactly", async () => {
+    const name = "Zoë Ω 日本 🦊";
+    const fresh = (await rest(h, "POST", "/auth/login", { body: { email, password } })).body.access_token;
+    const res = await rest(h, "PATCH", "/api/auth/profile", {
+      token: fresh,
+      raw: Buffer.from(JSON.stringify({ display_name: name }), "utf8"),
+    });
+    expect(res.status).toBe(200);
+    expect((await h.store.users.findById(userId))?.displayName).toBe(name);
   });
   it.each(withBody.map((r) => [title(r, "with a form-encoded body → 415 UNSUPPORTED_MEDIA_TYPE"), r] as const))("%s", async (_t, r) => {
     await expectRefused(
