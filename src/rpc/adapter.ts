@@ -13,6 +13,7 @@ import {
 import { createMethodUrl, type UniversalHandler, validateUniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
+import type { JsonReadOptions } from "@bufbuild/protobuf";
 import { abandon, type NodeHandler } from "../transport/node-http.ts";
 import { type Outcome, outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline } from "./compression.ts";
@@ -101,8 +102,21 @@ export function optionFastPathIgnores(options: RpcHandlerOptions): string | unde
   return undefined;
 }
 
+/**
+ * JSON requests are read as UTF-8 that must be valid (RFC 8259): Connect's default decoder puts
+ * U+FFFD for bytes that are not, so a layer in front that reads them otherwise would see another
+ * request than the one acted on. Protobuf's binary decoding already refuses such strings, and REST
+ * such bodies. A leading byte-order mark is still dropped, as before. Connect passes the decoder on
+ * to its JSON serialization, though its router options' type does not name it (the one option
+ * beside it is Connect's default): test/rpc/json-utf8.test.ts holds it to that.
+ */
+const strictJsonText: Partial<JsonReadOptions> & { textDecoder: InstanceType<typeof TextDecoder> } = {
+  ignoreUnknownFields: true,
+  textDecoder: new TextDecoder("utf-8", { fatal: true }),
+};
+
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
-  const routerOptions = { acceptCompression, ...options };
+  const routerOptions = { acceptCompression, jsonOptions: strictJsonText, ...options };
   const router = createConnectRouter(routerOptions);
   const opt: UnaryOptions = validateUniversalHandlerOptions(routerOptions);
   const unaryMethods = new Map<string, UnaryMethod>();

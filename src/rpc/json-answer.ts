@@ -43,16 +43,27 @@ const unsure = (): never => {
 /** The options Connect serializes with when given none (getJsonOptions). */
 const connectJsonOptions: Partial<JsonWriteOptions> = getJsonOptions(undefined);
 
+/** JSON options that shape how requests are read, never answers (the adapter's strict UTF-8). */
+const readingOnly = new Set(["textDecoder", "ignoreUnknownFields"]);
+
+/** Whether the adapter's JSON options are none, or only shape reading: nothing these answers must honour. */
+function onlyReadsText(jsonOptions: unknown): boolean {
+  return (
+    jsonOptions === undefined ||
+    (typeof jsonOptions === "object" && jsonOptions !== null && Object.keys(jsonOptions).every((k) => readingOnly.has(k)))
+  );
+}
+
 /**
  * The method's serializations, with its JSON answers written by this module; Connect's own when
- * the adapter has JSON options of its own.
+ * the adapter has JSON options of its own that shape answers.
  */
 export function withJsonAnswers<I extends DescMessage, O extends DescMessage>(
   lookup: MethodSerializationLookup<I, O>,
   output: O,
   opt: { jsonOptions?: unknown; readMaxBytes: number; writeMaxBytes: number },
 ): MethodSerializationLookup<I, O> {
-  if (opt.jsonOptions !== undefined) return lookup;
+  if (!onlyReadsText(opt.jsonOptions)) return lookup;
   const answers = jsonAnswerSerialization(output, lookup.getO(false), opt);
   return { getI: (binary) => lookup.getI(binary), getO: (binary) => (binary ? lookup.getO(true) : answers) };
 }
