@@ -22,13 +22,17 @@ function camel(name: string): string {
   return name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
-/** Reads fields by the document's name, or the same name in the other case convention. */
+/**
+ * Reads fields by the document's name, or the same name in the other case convention. A field
+ * given under both is refused, as a key given twice is: a layer in front that knows only one of the
+ * names would see another request than the one authd runs.
+ */
 export function fieldsOf(source: Record<string, unknown>): Fields {
   const lookup = (name: string): unknown => {
-    for (const key of [name, snake(name), camel(name)]) {
-      if (Object.hasOwn(source, key)) return source[key];
-    }
-    return undefined;
+    const given = [...new Set([name, snake(name), camel(name)])].filter((key) => Object.hasOwn(source, key));
+    if (given.length > 1)
+      throw new AuthError("INVALID_ARGUMENT", `${name} is given under two names (${given.join(", ")})`, { field: name });
+    return given.length === 0 ? undefined : source[given[0] as string];
   };
   return {
     str(name) {

@@ -139,6 +139,16 @@ describe("bodies", () => {
     const res = await rest(h, "POST", "/api/v1/auth/login", { raw: `{"email":"x@example.com","password":"s3cret-value","password":"x"}` });
     expect(res.body).toEqual({ code: "MALFORMED_REQUEST", message: "the request body has a duplicate key in a JSON object" });
   });
+  // One field under both of the names REST reads it by (the document's and the other case
+  // convention's): a layer in front that knows only one of them sees another request than authd.
+  it.each([
+    ["/api/auth/login", `{"email":"a@example.com","password":"${password}","rememberMe":false,"remember_me":true}`, "rememberMe"],
+    ["/auth/login", `{"email":"a@example.com","password":"${password}","remember_me":true,"rememberMe":false}`, "remember_me"],
+    ["/api/auth/register", `{"email":"a@example.com","password":"${password}","display_name":"A","displayName":"B"}`, "display_name"],
+  ])("POST %s with one field under two names → 400 INVALID_ARGUMENT", async (where, raw, field) => {
+    const route = routes.find((r) => r.method === "POST" && r.path === where) as Route;
+    await expectRefused(route, () => rest(h, "POST", where, { raw }), 400, "INVALID_ARGUMENT", field);
+  });
   // Well-formed JSON whose only fault is the charset declared: a layer in front that decodes it
   // as declared reads other strings than authd.
   const registering = JSON.stringify({ email: "a@example.com", password, name: "N" });
