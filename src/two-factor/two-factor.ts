@@ -18,7 +18,7 @@ import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo, unknownClient } from "../sessions/caller.ts";
 import type { Sessions } from "../sessions/sessions.ts";
 import type { AttemptPolicy, Store, TwoFactorRecord, UserRecord } from "../store/port.ts";
-import { cutOffOtherSessions, endOthersFirst, requireUserCutoffPasses } from "./cutoff.ts";
+import { cutOffOtherSessions, endOthersFirst, requireCallerPasses, requireUserCutoffPasses } from "./cutoff.ts";
 import { createDevices, deviceView } from "./devices.ts";
 import { checkCode, checkDeviceName, checkSecret } from "./inputs.ts";
 import { createPendingSecrets, type Enrolment } from "./pending.ts";
@@ -318,6 +318,11 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       const code = checkCode("code", rawCode);
       const user = await requireUser(caller);
       await requireEnabled(caller.userId);
+      // Not from a session a security change has ended since the call was authenticated: new
+      // codes would outlast the change that was to shut its holder out. The user record's cutoff
+      // is read before the code is spent (a refusal spends nothing); the record's own is checked
+      // in the write.
+      await requireUserCutoffPasses(store, caller);
       await spendCode(caller.userId, code);
       const codes = newRecoveryCodes();
       const hashes = recoveryCodeHashes(codes);
@@ -325,6 +330,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
         if (record.enabledAt === null) {
           throw new AuthError("TWO_FACTOR_NOT_ENABLED", "two-factor authentication is not enabled for this account");
         }
+        requireCallerPasses(record, caller);
         record.recoveryCodeHashes = hashes;
         record.spentRecoveryCodeHashes = [];
         return { next: record, result: undefined };

@@ -267,6 +267,25 @@ describe.each(stores)("two changes that keep their caller, from two sessions, on
     );
   });
 
+  it("a RegenerateRecoveryCodes from a session the owner's RevokeOtherSessions ended after it was authenticated makes no codes", async () => {
+    await withService(
+      async (s) => {
+        const email = "regenerate-after@example.com";
+        const { owner, ownerToken } = await twoSessions(s, email);
+        const secret = await ownerTurnsOnTwoFactor(s, owner);
+        const other = await signInWithCode(s, email, secret);
+        const before = (await s.store.twoFactor.get(owner.userId))?.recoveryCodeHashes;
+        await s.ops.sessions.revokeOthers(owner);
+        s.clock.advance(30_000); // a TOTP step of its own
+        const regenerating = s.ops.twoFactor.regenerateRecoveryCodes(other.caller, totp(secret, s.clock.now()), s.client);
+        expect(await outcome(regenerating)).toBe("SESSION_REVOKED");
+        expect((await s.store.twoFactor.get(owner.userId))?.recoveryCodeHashes).toEqual(before);
+        await expectLive(s, ownerToken, owner);
+      },
+      await makeStore(),
+    );
+  });
+
   it("a two-factor change whose own write fails after its first leaves the other sessions ended and the factor unchanged", async () => {
     const inner = await makeStore();
     let failNextCutoff = false;
