@@ -16,7 +16,7 @@ import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo, sessionEnded } from "../sessions/caller.ts";
-import { passesTwoFactorCutoff, type Sessions, type TokenPair } from "../sessions/sessions.ts";
+import { passesTwoFactorCutoff, passesUserCutoff, type Sessions, type TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { defaultRole, noCutoff, type Store, type UserPatch, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
@@ -243,9 +243,11 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // A reset code mailed before the change dies with it: whoever held the mailbox for a moment
       // may have kept one, and it must not take back the account its owner has just secured. Voided
       // first, so that no failure between the two leaves the new password beside a live code.
-      // A session a second-factor change has ended since it was authenticated keeps nothing (the
-      // other document's cutoff, read just before: see passesTwoFactorCutoff).
-      if (!(await passesTwoFactorCutoff(store, caller))) throw sessionEnded();
+      // A session a security change has ended since it was authenticated (the checks above take
+      // a while: argon2, the breach check) voids nothing: not even the owner's reset code, which
+      // the owner who ended it may be about to use. Both cutoffs, read just before: the write
+      // below checks the user's again, in itself, and the second factor's lives in another document.
+      if (!(await passesTwoFactorCutoff(store, caller)) || !(await passesUserCutoff(store, caller))) throw sessionEnded();
       await codes.revoke(user.id, "password_reset");
       // Only over the password just checked, and only while this session passes the cutoff: a
       // change, reset or RevokeOtherSessions that landed meanwhile (and ended this session) is

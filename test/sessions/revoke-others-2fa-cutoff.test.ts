@@ -100,6 +100,19 @@ describe("a ChangePassword from a session the owner's RevokeOtherSessions ended 
       await expect(s.ops.sessions.authenticate({ bearer: otherToken })).rejects.toHaveProperty("reason", "SESSION_REVOKED");
     });
   });
+
+  it("voids no password reset code mailed before: the owner's reset still goes through", async () => {
+    await withService(async (s) => {
+      const email = "change-password-reset-code@example.com";
+      const { owner, other } = await twoSessions(s, email);
+      await s.ops.accounts.requestPasswordReset(email, s.client);
+      await s.service.background.drain();
+      const code = s.outbox.latest(email, "password_reset")?.code ?? "";
+      await s.ops.sessions.revokeOthers(owner);
+      await expectChangePasswordRefused(s, other, email);
+      await expect(s.ops.accounts.resetPassword(code, "the owner's reset passphrase", s.client)).resolves.toHaveProperty("token");
+    });
+  });
 });
 
 /** A session of the account signed in with its second factor, authenticated now. */
