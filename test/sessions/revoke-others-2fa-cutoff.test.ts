@@ -13,6 +13,7 @@ import { endOtherSessions } from "../../src/accounts/sign-in-methods.ts";
 import type { Caller } from "../../src/sessions/caller.ts";
 import { StorageUnavailableError } from "../../src/store/errors.ts";
 import type { Store } from "../../src/store/port.ts";
+import { noReauthentication } from "../../src/two-factor/reauthentication.ts";
 import { memoryStoreWithMingoUsers } from "../support/mingo-users.ts";
 import { type InProcess, outcome, startService } from "../support/service.ts";
 import { openTestStore, storageUnderTest } from "../support/stores.ts";
@@ -236,6 +237,53 @@ describe.each(stores)("two changes that keep their caller, from two sessions, on
       await expectEnded(s, other.token);
       expect(await s.ops.twoFactor.statusOf(owner.userId)).toMatchObject({ enabled: true, deviceCount: 1 });
     }, race.store);
+  });
+
+  it("the owner's RevokeOtherSessions lands while another session's RemoveDevice is on its way: that one is refused and removes nothing", async () => {
+    const race = holdingKeptWrite(await makeStore());
+    await withService(async (s) => {
+      const email = "remove-device-between@example.com";
+      const { owner, ownerToken } = await twoSessions(s, email);
+      const secret = await ownerTurnsOnTwoFactor(s, owner);
+      const extra = await s.ops.twoFactor.setup(owner, { password, additionalDevice: true });
+      const added = await s.ops.twoFactor.addDevice(
+        owner,
+        { secret: extra.secret, code: totp(extra.secret, s.clock.now()), deviceName: "spare" },
+        s.client,
+      );
+      const other = await signInWithCode(s, email, secret);
+      const held = race.hold(other.caller);
+      const removing = outcome(s.ops.twoFactor.removeDevice(other.caller, added.id, noReauthentication, s.client));
+      await held.reached;
+      await s.ops.sessions.revokeOthers(owner);
+      held.release();
+      expect(await removing).toBe("SESSION_REVOKED");
+      await expectLive(s, ownerToken, owner);
+      await expectEnded(s, other.token);
+      expect(await s.ops.twoFactor.statusOf(owner.userId)).toMatchObject({ enabled: true, deviceCount: 2 });
+    }, race.store);
+  });
+
+  it("a second-factor reset that keeps no session (an administrator's) ends the caller of a RevokeOtherSessions authenticated before it: refused, and a session opened since stays", async () => {
+    await withService(
+      async (s) => {
+        const email = "reset-then-revoke@example.com";
+        const { owner } = await twoSessions(s, email);
+        const secret = await ownerTurnsOnTwoFactor(s, owner);
+        const other = await signInWithCode(s, email, secret);
+        const user = await s.store.users.findByEmail(email);
+        if (user === null) throw new Error("no such user");
+        // Written to the two-factor record alone: only the read just before the "keep me" write sees it.
+        expect(await s.ops.twoFactor.resetBy(user, s.client)).toBe(true);
+        const again = await s.ops.signIn.login({ email, password, rememberMe: false }, s.client);
+        if (again.state !== "signed_in") throw new Error("expected a session");
+        const since = await s.ops.sessions.authenticate({ bearer: again.tokens.accessToken });
+        expect(await outcome(s.ops.sessions.revokeOthers(other.caller))).toBe("SESSION_REVOKED");
+        await expectLive(s, again.tokens.accessToken, since);
+        await expectEnded(s, other.token);
+      },
+      await makeStore(),
+    );
   });
 
   it("the other order: another session's RevokeOtherSessions lands while the owner's Enable is on its way: the owner's is refused", async () => {
