@@ -16,7 +16,7 @@ import type { PasswordHasher } from "../passwords/hasher.ts";
 import { checkPresentedPassword, type NewPasswordPolicy } from "../passwords/policy.ts";
 import { promotedRoles } from "../permissions/permissions.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo, sessionEnded } from "../sessions/caller.ts";
-import { passesTwoFactorCutoff, passesUserCutoff, type Sessions, type TokenPair } from "../sessions/sessions.ts";
+import { requireBothCutoffsPass, type Sessions, type TokenPair } from "../sessions/sessions.ts";
 import { DuplicateEmailError } from "../store/errors.ts";
 import { defaultRole, noCutoff, type Store, type UserPatch, type UserRecord } from "../store/port.ts";
 import { deviceOwner, type DeviceGrant, type DeviceTokens } from "../tokens/devices.ts";
@@ -247,7 +247,7 @@ export function createAccounts(deps: AccountsDeps, sessions: Sessions, checkPass
       // a while: argon2, the breach check) voids nothing: not even the owner's reset code, which
       // the owner who ended it may be about to use. Both cutoffs, read just before: the write
       // below checks the user's again, in itself, and the second factor's lives in another document.
-      if (!(await passesTwoFactorCutoff(store, caller)) || !(await passesUserCutoff(store, caller))) throw sessionEnded();
+      await requireBothCutoffsPass(store, caller);
       await codes.revoke(user.id, "password_reset");
       // Only over the password just checked, and only while this session passes the cutoff: a
       // change, reset or RevokeOtherSessions that landed meanwhile (and ended this session) is

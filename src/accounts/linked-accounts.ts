@@ -7,7 +7,7 @@ import { checkId } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import { requireUser, type Caller, type ClientInfo, sessionEnded } from "../sessions/caller.ts";
-import { passesTwoFactorCutoff } from "../sessions/sessions.ts";
+import { passesTwoFactorCutoff, requireBothCutoffsPass } from "../sessions/sessions.ts";
 import type { Store } from "../store/port.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import type { TwoFactor } from "../two-factor/two-factor.ts";
@@ -78,7 +78,10 @@ export function createLinkedAccounts(deps: LinkedAccountsDeps) {
         );
       } else {
         const link = (await store.providerLinks.listForUser(user.id)).find((l) => l.id === id);
-        if (link === undefined || !(await store.providerLinks.delete(id, user.id))) throw notFound();
+        if (link === undefined) throw notFound();
+        // Not from a session ended since it was authenticated: the owner who ended it keeps the link.
+        await requireBothCutoffsPass(store, caller);
+        if (!(await store.providerLinks.delete(id, user.id))) throw notFound();
         await keepOneSignInMethod(store, user.id, () => store.providerLinks.insert(link));
         await endOtherSessions(store, caller, clock.now());
       }

@@ -10,6 +10,7 @@ import { checkId } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo, unknownClient } from "../sessions/caller.ts";
+import { requireBothCutoffsPass } from "../sessions/sessions.ts";
 import type { PasskeyRecord, Store } from "../store/port.ts";
 import { checkDeviceName } from "../two-factor/inputs.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
@@ -111,6 +112,8 @@ export function createPasskeys(deps: PasskeysDeps, rp: RelyingParty, twoFactor: 
       if (passkey === undefined) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
       if ((await countSignInMethods(store, user)) <= 1) throw lastSignInMethod();
       await twoFactor.confirmIdentity(caller, user, proof, client);
+      // Not from a session ended since it was authenticated: the owner who ended it keeps the passkey.
+      await requireBothCutoffsPass(store, caller);
       if (!(await store.passkeys.delete(user.id, id))) throw new AuthError("NOT_FOUND", "no such passkey", { field: "passkey_id" });
       await keepOneSignInMethod(store, user.id, () => store.passkeys.insert(passkey));
       await endOtherSessions(store, caller, clock.now());

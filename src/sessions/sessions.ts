@@ -97,6 +97,17 @@ export async function passesUserCutoff(store: Pick<Store, "users">, caller: Call
 }
 
 /**
+ * SESSION_REVOKED unless the caller's session still passes both cutoffs, as they read now: a change
+ * from a session a security change has ended since the call was authenticated (the proofs before
+ * it take a while: argon2, a passkey) changes nothing. A read just before the change, for what no
+ * write of the change can be conditional on (a record of another kind): one store round trip is
+ * left open.
+ */
+export async function requireBothCutoffsPass(store: Pick<Store, "users" | "twoFactor">, caller: Caller): Promise<void> {
+  if (!(await passesUserCutoff(store, caller)) || !(await passesTwoFactorCutoff(store, caller))) throw sessionEnded();
+}
+
+/**
  * The write of every change that keeps the caller's session and ends the others (RevokeOtherSessions,
  * a removed sign-in method, and with `twoFactorChange` Enable, Disable and RemoveDevice, whose own
  * write comes after it): `patch`, with the user's cutoff raised keeping only the caller's session,

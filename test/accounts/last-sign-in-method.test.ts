@@ -168,4 +168,28 @@ describe.each(stores)("removing the password from a session cut off meanwhile (%
       expect(await reasonOf(svc.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken }))).toBe(ownerAfter);
     },
   );
+
+  // A passkey or a provider link is another record than the user's: the cutoffs are read just
+  // before it is removed, so such a removal removes nothing either.
+  it.each(["passkey", "provider"] as const)(
+    "after the owner's RevokeOtherSessions, removing the %s: SESSION_REVOKED, it stays",
+    async (method) => {
+      const clock = new TestClock();
+      s = await startService(env, makeStore(clock), clock);
+      const svc = s;
+      const { caller, passkeyId, linkId } = await account(svc, 210 + ["passkey", "provider"].indexOf(method));
+      const signedIn = await svc.ops.signIn.login({ email: caller.user.email, password, rememberMe: false }, svc.client);
+      if (signedIn.state !== "signed_in") throw new Error("expected a session");
+      await cutoffs["the owner's RevokeOtherSessions"](svc, signedIn.tokens.accessToken);
+
+      const removing =
+        method === "passkey"
+          ? svc.ops.passkeys.remove(caller, passkeyId, noReauthentication, svc.client)
+          : svc.ops.accounts.unlinkAccount(caller, linkId, noReauthentication, svc.client);
+      expect(await reasonOf(removing)).toBe("SESSION_REVOKED");
+      expect((await svc.store.passkeys.listForUser(caller.userId)).map((p) => p.id)).toEqual([passkeyId]);
+      expect((await svc.store.providerLinks.listForUser(caller.userId)).map((l) => l.id)).toEqual([linkId]);
+      expect(await reasonOf(svc.ops.sessions.authenticate({ bearer: signedIn.tokens.accessToken }))).toBe("OK");
+    },
+  );
 });
