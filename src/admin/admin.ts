@@ -284,9 +284,27 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
         // A stolen administrator's session must not strip its owner's second factor: the owner
         // changes it through TwoFactorService, with its proofs.
         notSelf(caller, target.id, "reset the second factor of");
-        // Its writes are to other records than the user's, so no roles condition can ride on them:
-        // the reach holds for the roles as read just before (see the README's Administration).
-        const wasEnabled = await twoFactor.resetBy(target, byAnAdministrator);
+        // The reset is written to the two-factor record, where no roles condition can ride. So it
+        // is decided on the user record first (once there is something to reset): one write, made
+        // only while the roles are those the reach was judged on (landOn), that ends every session
+        // as the reset does anyway. Counted as a two-factor change, so that known-device tokens
+        // outlive it as they outlive the reset itself.
+        //
+        // A promotion landing after that write and before the reset makes an admin of an account
+        // whose reset was already decided by a caller it was within reach of: the outcome is one
+        // the same two calls could have had one after the other, the reset first (an admin with no
+        // second factor, told of the reset, who enrols again). What the write rules out is a reset
+        // of an account that was beyond reach when it was decided. A session opened between the
+        // two writes, under the second factor about to go, ends with the reset's own cutoff.
+        const decide = () =>
+          landOn(caller, target, (current) =>
+            store.users.update(
+              current.id,
+              { updatedAt: clock.now() },
+              { ifRoles: current.roles, endSessions: { keep: null, twoFactorChange: true } },
+            ),
+          );
+        const wasEnabled = await twoFactor.resetBy(target, byAnAdministrator, undefined, decide);
         return { result: wasEnabled, detail: wasEnabled ? "" : "nothing to reset" };
       });
     },
@@ -294,8 +312,25 @@ export function createAdmin(deps: AdminDeps, parts: { sessions: Sessions; twoFac
     async deleteUser(caller: Principal, userId: string, client: ClientInfo): Promise<void> {
       return auditedWrite({ caller, client, action: "admin.users.delete", target: userId }, async (target) => {
         notSelf(caller, target.id, "delete");
-        // As for ResetSecondFactor: the erasure spans records, and the user's goes last.
-        await accounts.erase(target, byAnAdministrator);
+        // The erasure removes records of other kinds first, the user's last: no roles condition
+        // can ride on those. So the deletion is decided on the user record first, in one write
+        // made only while the roles are those the reach was judged on (landOn): the account is
+        // disabled and every session ends. From then on nobody signs in to it, refreshes, uses a
+        // token (the live check refuses a disabled account) or resets its password. A promotion
+        // landing after (an administrator's SetRoles, which may change a disabled account's roles;
+        // an ADMIN_EMAILS promotion whose sign-in read the account before the disable) promotes
+        // an account that can no longer be used and is on its way out: the erasure completes, as
+        // if it had landed whole before the promotion. An erasure that fails midway leaves the
+        // account disabled, to be deleted again, not half-erased and usable.
+        const condemned = await landOn(caller, target, (current) => {
+          const now = clock.now();
+          return store.users.update(
+            current.id,
+            { disabledAt: current.disabledAt ?? now, updatedAt: now },
+            { ifRoles: current.roles, endSessions: { keep: null } },
+          );
+        });
+        await accounts.erase(condemned, byAnAdministrator);
         return { result: undefined };
       });
     },

@@ -283,14 +283,25 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
      * permission is checked there), or `why` another cause (the log line says which). Devices,
      * recovery codes and pending secrets go, the lock is lifted, and every session ends in the same
      * write (a lost authenticator may mean a stolen one). Returns whether there was anything to reset.
+     *
+     * `first`, when given, runs once there is something to reset, before the reset is written, and
+     * may throw to reset nothing: AdminService's write to the user record that decides the reset
+     * may happen (see admin.ts). A reset that finds nothing left to reset by then (the owner turned
+     * it off meanwhile) is still nothing.
      */
-    async resetBy(user: UserRecord, client: ClientInfo, why = "by an administrator"): Promise<boolean> {
+    async resetBy(user: UserRecord, client: ClientInfo, why = "by an administrator", first?: () => Promise<unknown>): Promise<boolean> {
+      // An expired enrolment is nothing to reset: it can never be confirmed, and resetting it
+      // would end every session and tell the owner their second factor was turned off.
+      const nothingToReset = (record: TwoFactorRecord, now: Date) =>
+        record.enabledAt === null && !record.pending.some((p) => isLive(p, now));
+      if (first !== undefined) {
+        if (nothingToReset(await load(user.id), clock.now())) return false;
+        await first();
+      }
       // One write: it keeps no session, so no change racing it can be left keeping the wrong one
       // (the other sessions' "keep me" writes read this cutoff first: passesTwoFactorCutoff).
       const changed = await mutate(user.id, (record, now) => {
-        // An expired enrolment is nothing to reset: it can never be confirmed, and resetting it
-        // would end every session and tell the owner their second factor was turned off.
-        if (record.enabledAt === null && !record.pending.some((p) => isLive(p, now))) return { next: null, result: false };
+        if (nothingToReset(record, now)) return { next: null, result: false };
         const sessionCutoff = { generation: record.sessionCutoff.generation + 1, keptSessionId: null };
         return { next: { ...emptyRecord(user.id), version: record.version, sessionCutoff }, result: true };
       });

@@ -41,23 +41,51 @@ async function account(email: string, withRoles: string[] = ["user"]): Promise<{
  */
 let beforeNextWrite: { userId: string; change: () => Promise<unknown> } | undefined;
 
-/** The store with `beforeNextWrite` run inside the next users.update of that account. */
+/**
+ * A change that lands just after the next read of this account's record (the reach check's, in an
+ * admin call): before whatever the operation writes next, to that record or to any other.
+ */
+let afterNextRead: { userId: string; change: () => Promise<unknown> } | undefined;
+
+/** A change that lands just after the next write to this account's record has landed. */
+let afterNextWrite: { userId: string; change: () => Promise<unknown> } | undefined;
+
+/** The store with these changes run inside the users.findById or users.update they name. */
 function racing(inner: Store): Store {
+  const take = async (slot: "beforeNextWrite" | "afterNextRead" | "afterNextWrite", id: string) => {
+    const pending = { beforeNextWrite, afterNextRead, afterNextWrite }[slot];
+    if (pending?.userId !== id) return;
+    if (slot === "beforeNextWrite") beforeNextWrite = undefined;
+    else if (slot === "afterNextRead") afterNextRead = undefined;
+    else afterNextWrite = undefined;
+    await pending.change();
+  };
   return {
     ...inner,
     kind: inner.kind,
     users: {
       ...inner.users,
+      findById: async (id) => {
+        const found = await inner.users.findById(id);
+        await take("afterNextRead", id);
+        return found;
+      },
       update: async (id, patch, options) => {
-        const pending = beforeNextWrite;
-        if (pending?.userId === id) {
-          beforeNextWrite = undefined;
-          await pending.change();
-        }
-        return inner.users.update(id, patch, options);
+        await take("beforeNextWrite", id);
+        const updated = await inner.users.update(id, patch, options);
+        await take("afterNextWrite", id);
+        return updated;
       },
     },
   };
+}
+
+/** A new account, signed in, with an authenticator confirmed (its session is the one Enable kept). */
+async function withSecondFactor(email: string): Promise<Awaited<ReturnType<typeof account>>> {
+  const target = await account(email);
+  const { secret } = await s.ops.twoFactor.setup(target.caller, { password: "", additionalDevice: false });
+  await s.ops.twoFactor.enable(target.caller, { code: totp(secret, s.clock.now()), deviceName: "", secret: "" }, s.client);
+  return target;
 }
 
 beforeAll(async () => {
@@ -214,6 +242,101 @@ describe("permissions", () => {
       beforeNextWrite = undefined;
       expect(changes).toBe(10);
       expect((await s.store.users.findById(target.id))?.disabledAt).toBeNull();
+    });
+
+    describe("ResetSecondFactor and DeleteUser, whose other records no roles condition rides on", () => {
+      const writes = {
+        ResetSecondFactor: (c: Caller, id: string) => s.ops.admin.resetSecondFactor(c, id, adminClient),
+        DeleteUser: (c: Caller, id: string) => s.ops.admin.deleteUser(c, id, adminClient),
+      };
+      const names = Object.keys(writes) as (keyof typeof writes)[];
+
+      it.each(names)(
+        "%s: promoted right after the reach check read it, the account is PERMISSION_DENIED and keeps its second factor, sessions and records",
+        async (name) => {
+          const helpdesk = await account(`race-helpdesk-read-${name}@example.com`, ["helpdesk"]);
+          const promoter = await account(`race-admin-read-${name}@example.com`, ["admin"]);
+          const target = await withSecondFactor(`race-target-read-${name}@example.com`);
+          const before = await s.store.users.findById(target.id);
+          const heard = await noticesTo(before?.email ?? "");
+          afterNextRead = { userId: target.id, change: () => s.ops.admin.setRoles(promoter.caller, target.id, ["admin"], adminClient) };
+
+          expect(await outcome(writes[name](helpdesk.caller, target.id))).toBe("PERMISSION_DENIED");
+          expect(afterNextRead).toBeUndefined(); // the promotion did land in between
+          const after = await s.store.users.findById(target.id);
+          expect(after?.roles).toEqual(["admin"]);
+          expect([after?.disabledAt, after?.sessionCutoff, after?.twoFactorCutoffRaises]).toEqual([
+            before?.disabledAt,
+            before?.sessionCutoff,
+            before?.twoFactorCutoffRaises,
+          ]);
+          expect((await s.ops.admin.getUser(promoter.caller, target.id, adminClient)).secondFactor).toMatchObject({
+            enabled: true,
+            deviceCount: 1,
+          });
+          expect((await s.ops.sessions.authenticate({ bearer: target.tokens.accessToken })).userId).toBe(target.id);
+          const events = await s.store.audit.list({ targetUserId: target.id, before: null, limit: 10, now: s.clock.now() });
+          expect(events.filter((e) => e.actor.id === helpdesk.id).map((e) => e.outcome)).toEqual(["PERMISSION_DENIED"]);
+          expect((await noticesTo(after?.email ?? "")).slice(heard.length)).toEqual(["roles_changed"]);
+        },
+      );
+
+      it.each(names)("%s: an account deleted right after the reach check read it is NOT_FOUND", async (name) => {
+        const helpdesk = await account(`race-helpdesk-gone-${name}@example.com`, ["helpdesk"]);
+        const target = await withSecondFactor(`race-target-gone-${name}@example.com`);
+        afterNextRead = { userId: target.id, change: () => s.store.users.delete(target.id) };
+        expect(await outcome(writes[name](helpdesk.caller, target.id))).toBe("NOT_FOUND user_id");
+        expect(afterNextRead).toBeUndefined();
+      });
+
+      it("DeleteUser: a promotion landing after the write that decided the deletion promotes a disabled account, and the erasure completes", async () => {
+        const helpdesk = await account("race-helpdesk-decided-delete@example.com", ["helpdesk"]);
+        const promoter = await account("race-admin-decided-delete@example.com", ["admin"]);
+        const target = await withSecondFactor("race-target-decided-delete@example.com");
+        let promoted: Awaited<ReturnType<typeof s.ops.admin.setRoles>> | undefined;
+        afterNextWrite = {
+          userId: target.id,
+          change: async () => {
+            // By then the account is disabled and every session of it has ended.
+            expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+            promoted = await s.ops.admin.setRoles(promoter.caller, target.id, ["admin"], adminClient);
+          },
+        };
+
+        expect(await outcome(s.ops.admin.deleteUser(helpdesk.caller, target.id, adminClient))).toBe("OK");
+        expect([promoted?.roles, promoted?.disabledAt]).toEqual([["admin"], s.clock.now()]);
+        expect(await s.store.users.findById(target.id)).toBeNull();
+        expect(await s.store.twoFactor.get(target.id)).toBeNull();
+        expect(await noticesTo("race-target-decided-delete@example.com")).toContain("account_deleted");
+      });
+
+      it("ResetSecondFactor: a promotion landing after the write that decided the reset does not stop it", async () => {
+        const helpdesk = await account("race-helpdesk-decided-reset@example.com", ["helpdesk"]);
+        const promoter = await account("race-admin-decided-reset@example.com", ["admin"]);
+        const target = await withSecondFactor("race-target-decided-reset@example.com");
+        const before = await s.store.users.findById(target.id);
+        afterNextWrite = {
+          userId: target.id,
+          change: async () => {
+            // Every session has ended already; the second factor is still there.
+            expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
+            expect((await s.ops.admin.getUser(promoter.caller, target.id, adminClient)).secondFactor.enabled).toBe(true);
+            await s.ops.admin.setRoles(promoter.caller, target.id, ["admin"], adminClient);
+          },
+        };
+
+        expect(await s.ops.admin.resetSecondFactor(helpdesk.caller, target.id, adminClient)).toBe(true);
+        expect(afterNextWrite).toBeUndefined();
+        const after = await s.store.users.findById(target.id);
+        expect(after?.roles).toEqual(["admin"]);
+        // The deciding write counted as a two-factor change: the credentials' generation stands.
+        expect([after?.sessionCutoff.generation, after?.twoFactorCutoffRaises]).toEqual([
+          (before?.sessionCutoff.generation ?? 0) + 1,
+          (before?.twoFactorCutoffRaises ?? 0) + 1,
+        ]);
+        expect((await s.ops.admin.getUser(promoter.caller, target.id, adminClient)).secondFactor.enabled).toBe(false);
+        expect((await noticesTo("race-target-decided-reset@example.com")).slice(-2)).toEqual(["roles_changed", "two_factor_disabled"]);
+      });
     });
 
     it("an account deleted in between is NOT_FOUND", async () => {
@@ -406,8 +529,11 @@ describe("the other changes", () => {
     expect((await s.ops.admin.getUser(admin, target.id, adminClient)).secondFactor).toMatchObject({ enabled: true, deviceCount: 1 });
     expect(await s.ops.admin.resetSecondFactor(admin, target.id, adminClient)).toBe(true);
     expect(await outcome(s.ops.sessions.authenticate({ bearer: target.tokens.accessToken }))).toBe("SESSION_REVOKED");
-    expect((await s.ops.signIn.login({ email: "lost-phone@example.com", password, rememberMe: false }, s.client)).state).toBe("signed_in");
+    const after = await s.ops.signIn.login({ email: "lost-phone@example.com", password, rememberMe: false }, s.client);
+    if (after.state !== "signed_in") throw new Error("not signed in");
+    // Nothing left to reset: no write, and no session ends.
     expect(await s.ops.admin.resetSecondFactor(admin, target.id, adminClient)).toBe(false);
+    expect((await s.ops.sessions.authenticate({ bearer: after.tokens.accessToken })).userId).toBe(target.id);
   });
 
   it("DeleteUser removes the account and its sessions; a second delete is NOT_FOUND", async () => {

@@ -482,6 +482,26 @@ export function storageContract(name: string, makeStore: () => Promise<Store>, c
         expect(await store.users.update(uid("usr"), { disabledAt: null }, { ifRoles: ["user"] })).toBeNull();
       });
 
+      it("update with ifRoles and a two-factor change's endSessions raises neither count on a miss, both on a hit", async () => {
+        // AdminService's ResetSecondFactor decides the reset with this write (src/admin/admin.ts).
+        const user = makeUser(now, {
+          roles: ["support", "user"],
+          sessionCutoff: { generation: 2, keptSessionId: null },
+          twoFactorCutoffRaises: 1,
+        });
+        await store.users.insert(user);
+        const endSessions = { keep: null, twoFactorChange: true };
+        expect(await store.users.update(user.id, { updatedAt: at(now, MINUTE) }, { ifRoles: ["user"], endSessions })).toBeNull();
+        expect(await store.users.findById(user.id)).toEqual(user);
+        const landed = await store.users.update(user.id, { updatedAt: at(now, MINUTE) }, { ifRoles: ["support", "user"], endSessions });
+        expect(landed).toEqual({
+          ...user,
+          updatedAt: at(now, MINUTE),
+          sessionCutoff: { generation: 3, keptSessionId: null },
+          twoFactorCutoffRaises: 2,
+        });
+      });
+
       it("update with ifRoles and ifSessionPasses together applies only while both hold", async () => {
         const user = makeUser(now, { roles: ["support", "user"] });
         await store.users.insert(user);
