@@ -28,6 +28,7 @@ import { clientNetwork } from "../client-network.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { PasswordLockScope, SecurityEvents } from "../events.ts";
+import type { Logger } from "../log.ts";
 import type { AttemptPolicy, AttemptStore, UserRecord } from "../store/port.ts";
 import { HashingBusyError, type PasswordHasher } from "./hasher.ts";
 
@@ -50,6 +51,12 @@ export interface PasswordCheckDeps {
   limits: PasswordLimits;
   /** Hears of the locks a wrong guess sets. */
   events: Pick<SecurityEvents, "locked">;
+  /**
+   * Where a lock a wrong guess sets is written, with whom and where from: the metrics count locks
+   * without either, and are off by default, while an owner locked out or an account under attack
+   * is investigated from the log.
+   */
+  log: Pick<Logger, "warn">;
   /** Checks one client network may have under way at once (ARGON2_MAX_PER_CLIENT). */
   maxPerClient: number;
 }
@@ -194,9 +201,11 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
       }
     };
     let forgiven = false;
+    /** The account, once read (a lock before the lookup has none to name). */
+    let user: UserRecord | null | undefined;
     try {
       await take(countersBeforeLookup(deps.limits, email, from));
-      const user = typeof given === "function" ? await given() : given;
+      user = typeof given === "function" ? await given() : given;
       await take(countersAfterLookup(deps.limits, email, from, user));
       let ok = false;
       try {
@@ -225,7 +234,15 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
       forgiven = true;
       return true;
     } finally {
-      if (!forgiven) for (const scope of locked) deps.events.locked("password", scope);
+      if (!forgiven && locked.length > 0) {
+        for (const scope of locked) deps.events.locked("password", scope);
+        // The account by its id, never by the email guessed at: what strangers type there may be
+        // someone else's address, or a password typed in the wrong field.
+        deps.log.warn(
+          { factor: "password", scopes: locked, userId: user?.id, clientIp: from.address },
+          "guessing limit reached: a lock starts",
+        );
+      }
     }
   }
 }

@@ -258,6 +258,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
     hasher,
     limits: passwordLimits(config),
     events,
+    log,
     maxPerClient: config.argon2.maxPerClient,
   });
   // Wrong second factors, TOTP codes and passkeys alike, count toward one lock per account.

@@ -44,8 +44,8 @@ export interface FactorProofDeps {
   policy: AttemptPolicy;
   /** Wrong TOTP codes in a row, across locks, before TOTP codes are refused (see spendOnce). */
   maxConsecutiveFailures: number;
-  /** Hears of a lock a wrong code sets. */
-  onLocked: () => void;
+  /** Hears of a lock a wrong code sets on the account's second factor. */
+  onLocked: (userId: string) => void;
   /**
    * Hears of a lock wrong codes set once the first step was passed (a sign-in's password, provider
    * or emailed code; a step-up's password): one factor of two proven and the other guessed at,
@@ -61,7 +61,7 @@ export function createFactorProof(deps: FactorProofDeps) {
   const inARow = { maxFailures: deps.maxConsecutiveFailures, windowSeconds: inARowWindowSeconds, lockSeconds: inARowWindowSeconds };
   const { mutate } = deps.records;
   const { totpSecrets, recoveryCodes } = deps.secrets;
-  const limits = { attempts: deps.attempts, clock, onLocked };
+  const limits = { attempts: deps.attempts, clock };
   const lockedError = (retryAfterSeconds: number) =>
     new AuthError("TWO_FACTOR_LOCKED", `too many wrong codes; the second factor is locked, try again in ${retryAfterSeconds} seconds`, {
       retryAfterSeconds,
@@ -76,7 +76,13 @@ export function createFactorProof(deps: FactorProofDeps) {
 
   /** One second-factor guess under the account's lock; a null outcome is a wrong code. */
   async function attempt<T>(userId: string, check: () => Promise<T | null>): Promise<T> {
-    const result = await limitedAttempt(limits, twoFactorAttemptKey(userId), policy, lockedError, check);
+    const result = await limitedAttempt(
+      { ...limits, onLocked: () => onLocked(userId) },
+      twoFactorAttemptKey(userId),
+      policy,
+      lockedError,
+      check,
+    );
     if (result === null) throw wrongCode();
     return result;
   }
@@ -122,7 +128,7 @@ export function createFactorProof(deps: FactorProofDeps) {
     if (outcome === "wrong") {
       const lockedInARowNow = kind === "totp" && (await countGuess(limits, inARowKey, inARow, lockedInARow));
       if (lockedNow || lockedInARowNow) {
-        onLocked();
+        onLocked(userId);
         onLock?.();
       }
       throw wrongCode();

@@ -60,7 +60,7 @@ export interface TwoFactorDeps {
   store: Pick<Store, "twoFactor" | "users" | "attempts">;
   clock: Clock;
   secrets: { totpSecrets: SecretSealer; recoveryCodes: KeyedHasher };
-  log: Pick<Logger, "info">;
+  log: Pick<Logger, "info" | "warn">;
   /** Security notifications: every change of the second factor is mailed to the owner. */
   notifier: Notifier;
   policy: TwoFactorPolicy;
@@ -107,7 +107,12 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
     return record;
   }
 
-  const onLocked = () => deps.events.locked("second_factor", "account");
+  const onLocked = (userId: string) => {
+    deps.events.locked("second_factor", "account");
+    // The metrics count locks without whose they are, and are off by default: an owner locked out
+    // or an account under attack is investigated from the log.
+    deps.log.warn({ factor: "second_factor", userId }, "guessing limit reached: a lock starts");
+  };
   const onRecoveryCodeUsed = (user: ProvingUser, client: ClientInfo) => deps.notifier.notify(user, "recovery_code_used", client);
   const onGuessedAfterFirstStep = (user: ProvingUser, client: ClientInfo) => deps.notifier.notify(user, "second_factor_guessed", client);
   const proofs = createFactorProof({
