@@ -264,7 +264,7 @@ export function createRestHandler(options: RestOptions) {
         }
       };
       const userAgent = userAgentFrom(req.headers["user-agent"]);
-      const client = { ipAddress: options.clientIp(req), userAgent };
+      const client = { ipAddress: options.clientIp(req), userAgent, requestId: outcome.requestId };
       const deviceToken = parseCookie(String(req.headers.cookie ?? ""))[deviceCookie];
       let result = await route.run({ body, query, params, caller, bearer, client, deviceToken }, ops);
       // A sign-out by Bearer token clears the cookie only if it names the session that ended: a

@@ -23,7 +23,11 @@ export interface NodeHeaderReader {
 }
 
 export function clientInfo(ctx: HandlerContext): ClientInfo {
-  return { ipAddress: ctx.values.get(clientIpKey), userAgent: userAgentFrom(requestHeader(ctx, "user-agent")) };
+  return {
+    ipAddress: ctx.values.get(clientIpKey),
+    userAgent: userAgentFrom(requestHeader(ctx, "user-agent")),
+    requestId: ctx.values.get(requestIdKey),
+  };
 }
 
 /** The bearer token of the request, if any. A non-Bearer Authorization header counts as none. */

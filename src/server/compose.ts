@@ -329,7 +329,13 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
     { store, policy: { emailVerificationRequired: config.emailVerificationRequired } },
     { sessions, twoFactor, challenges },
   );
-  const signInOperations = createSignIn(flow, passwordFactor({ users: store.users, hasher, clock, log }, checkPassword), devices, notifier);
+  const signInOperations = createSignIn(
+    flow,
+    passwordFactor({ users: store.users, hasher, clock, log }, checkPassword),
+    devices,
+    notifier,
+    log,
+  );
   const signIn = metrics?.observeSignIn(signInOperations) ?? signInOperations;
   const emailSignInOperations = createEmailSignIn(
     {
@@ -357,7 +363,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
             },
     },
     flow,
-    onDeviceStep(devices, notifier),
+    onDeviceStep(devices, notifier, log),
   );
   const emailSignIn = metrics?.observeEmailSignIn(emailSignInOperations) ?? emailSignInOperations;
   const rp = await createRelyingParty({ codes: store.codes, passkeys: store.passkeys, clock, log, settings: config.webauthn });
@@ -373,7 +379,7 @@ async function compose(config: Config, overrides: Overrides, opened: Opened): Pr
         startsPerClient: hourlyClientBudget(config.webauthn?.startsPerClientPerHour ?? 0, config.clientAggregate),
       },
     },
-    { flow, rp, challenges, twoFactor, onDevice: onDeviceStep(devices, notifier) },
+    { flow, rp, challenges, twoFactor, onDevice: onDeviceStep(devices, notifier, log) },
   );
   const passkeySignIn = metrics?.observePasskeySignIn(passkeySignInOperations) ?? passkeySignInOperations;
 

@@ -5,6 +5,8 @@ import type { UserRecord, UserStore } from "../store/port.ts";
 export interface ClientInfo {
   ipAddress: string;
   userAgent: string;
+  /** The request's X-Request-Id, for the log lines an operation writes about it (not stored). */
+  requestId?: string;
 }
 
 /** No client to tell of (a call made in-process); a notification then says "unknown". */

@@ -3,6 +3,7 @@
 // client's known-device token, if it has one (tokens/devices.ts), and a completed sign-in hands out a
 // renewed or new one. A sign-in from a device new to the account notifies its owner (ASVS 6.3.6):
 // a thief with the password signs in without the owner's token, so the owner hears of it.
+import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import type { ClientInfo } from "../sessions/caller.ts";
 import type { UserRecord } from "../store/port.ts";
@@ -29,19 +30,37 @@ export type LoginResult = SignedInOnDevice | SecondFactorPending;
  * The last step of every completed sign-in, whatever its first factor: the device's token for it,
  * and a notice to the owner when the device is new to the account.
  */
-export function onDeviceStep(devices: DeviceTokens, notifier: Notifier) {
+export function onDeviceStep(devices: DeviceTokens, notifier: Notifier, log: Pick<Logger, "info">) {
   return (result: SignedIn, presented: string | undefined, client: ClientInfo): SignedInOnDevice => {
     const { id, email } = result.account;
     const device = devices.grant({ id, email, generation: result.userGeneration }, devices.read(presented, email));
     if (!device.known) notifier.notify(result.account, "new_device_sign_in", client);
+    // Who signed in, from where, into which session: the access-log line of the same request id
+    // says by which call (and so which factors), but names no account.
+    log.info(
+      {
+        userId: id,
+        sessionId: result.tokens.sessionId,
+        knownDevice: device.known,
+        clientIp: client.ipAddress,
+        requestId: client.requestId,
+      },
+      "signed in",
+    );
     return { ...result, device };
   };
 }
 
 export type DeviceStep = ReturnType<typeof onDeviceStep>;
 
-export function createSignIn(flow: SignInFlow, password: ReturnType<typeof passwordFactor>, devices: DeviceTokens, notifier: Notifier) {
-  const onDevice = onDeviceStep(devices, notifier);
+export function createSignIn(
+  flow: SignInFlow,
+  password: ReturnType<typeof passwordFactor>,
+  devices: DeviceTokens,
+  notifier: Notifier,
+  log: Pick<Logger, "info">,
+) {
+  const onDevice = onDeviceStep(devices, notifier, log);
 
   return {
     async login(input: LoginInput, client: ClientInfo): Promise<LoginResult> {

@@ -1,10 +1,11 @@
 // What the log alone tells of the security events an incident is investigated from (OWASP ASVS 5.0
-// V16.3): a guessing limit that locks, for passwords and second factors, named by the account's id
-// and the client's address. The metrics count these too, but without whose they are, and they are
+// V16.3): each completed sign-in, and a guessing limit that locks, for passwords and second
+// factors, named by the account's id and the client's address. The metrics count these too, but without whose they are, and they are
 // off by default; this server runs without them. No line carries the email, a password or a code.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure, fetchDriver, type Driver } from "../support/drivers.ts";
 import { startHarness, type Harness } from "../support/harness.ts";
+import { rest } from "../support/rest.ts";
 import { totp, wrongCode } from "../support/totp.ts";
 
 const password = "correct horse battery staple";
@@ -12,17 +13,22 @@ const wrong = "not the password at all";
 const alice = "alice.security-log@example.com";
 const bob = "bob.security-log@example.com";
 const nobody = "nobody.security-log@example.com";
+const carol = "carol.security-log@example.com";
 
 let h: Harness;
 let connect: Driver;
 /** Everything secret or personal a test sent or received: none may appear in these lines. */
-const secrets = new Set<string>([alice, bob, nobody, password, wrong]);
+const secrets = new Set<string>([alice, bob, nobody, carol, password, wrong]);
 
 beforeAll(async () => {
   h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", LOGIN_MAX_FAILURES: "3", TWO_FACTOR_MAX_FAILURES: "2" });
   connect = fetchDriver(h.url, "security-log-test");
 });
 afterAll(() => h?.close());
+
+/** The session id an access token names (its `sid` claim). */
+const sessionOf = (accessToken: string): string =>
+  (JSON.parse(Buffer.from(accessToken.split(".")[1] ?? "", "base64url").toString("utf8")) as { sid: string }).sid;
 
 const lockLines = () => h.logs.filter((l) => l.msg === "guessing limit reached: a lock starts");
 
@@ -32,6 +38,34 @@ function expectNoSecrets(lines: Array<Record<string, unknown>>): void {
 }
 
 describe("the security log", () => {
+  it("writes each completed sign-in: whose, into which session, from where, under which request", async () => {
+    const { user } = await connect.call("AuthService/Register", { email: carol, password });
+    const overRpc = await connect.call("AuthService/Login", { email: carol, password }, undefined, { "x-request-id": "sign-in-rpc" });
+    const overRest = await rest(h, "POST", "/api/v1/auth/login", {
+      body: { email: carol, password },
+      headers: { "x-request-id": "sign-in-rest" },
+    });
+    expect(overRest.status).toBe(200);
+    const restToken: string = overRest.body.data.accessToken;
+    for (const secret of [overRpc.tokens.accessToken, overRpc.tokens.refreshToken, restToken, overRest.body.data.refreshToken])
+      secrets.add(secret);
+
+    const signedIn = (requestId: string) => h.logs.filter((l) => l.msg === "signed in" && l.requestId === requestId);
+    expect(signedIn("sign-in-rpc")).toEqual([
+      expect.objectContaining({
+        level: "info",
+        userId: user.id,
+        sessionId: sessionOf(overRpc.tokens.accessToken),
+        clientIp: "127.0.0.1",
+        knownDevice: false,
+      }),
+    ]);
+    expect(signedIn("sign-in-rest")).toEqual([
+      expect.objectContaining({ level: "info", userId: user.id, sessionId: sessionOf(restToken), clientIp: "127.0.0.1" }),
+    ]);
+    expectNoSecrets(h.logs.filter((l) => l.msg === "signed in"));
+  });
+
   it("writes the lock a wrong password sets, with the account's id and the client's address", async () => {
     const { user } = await connect.call("AuthService/Register", { email: alice, password });
     for (let i = 0; i < 3; i++) {
