@@ -28,7 +28,10 @@ export function passwordFactor(deps: PasswordFactorDeps, checkPassword: Password
       return { email: normalizeEmail("email", input.email), password: checkPresentedPassword("password", input.password) };
     },
 
-    async verify(input: { email: string; password: string }, from: { address: string; device: DeviceClaim | null }): Promise<UserRecord> {
+    async verify(
+      input: { email: string; password: string },
+      from: { address: string; device: DeviceClaim | null; requestId?: string | undefined },
+    ): Promise<UserRecord> {
       const read: { user: UserRecord | null } = { user: null };
       const lookup = async () => {
         read.user = await users.findByEmail(input.email);
@@ -52,6 +55,10 @@ export function passwordFactor(deps: PasswordFactorDeps, checkPassword: Password
       const ok = await checkPassword(input.email, lookup, input.password, source);
       const user = read.user;
       if (!ok || user === null || user.passwordHash === null) {
+        // Whose account was guessed at, by its id: never the email, which a stranger may have typed
+        // a password into. Written whether or not there is an account, so that the work does not
+        // tell them apart; the access-log line of the request says the same refusal without whose.
+        log.info({ userId: user?.id, clientIp: address, requestId: from.requestId }, "sign-in refused: wrong password");
         throw new AuthError("INVALID_CREDENTIALS", "invalid email or password");
       }
       if (!hasher.needsRehash(user.passwordHash)) return user;

@@ -67,7 +67,7 @@ export function createSignIn(
       const credentials = password.parse(input);
       const proof = flow.checkProof({ code: input.loginCode, recoveryCode: input.recoveryCode }, "login_code", "recovery_code");
       const device = devices.read(input.deviceToken, credentials.email);
-      const checked = await password.verify(credentials, { address: client.ipAddress, device });
+      const checked = await password.verify(credentials, { address: client.ipAddress, device, requestId: client.requestId });
       const result = await flow.afterFirstFactor(checked, { rememberMe: input.rememberMe, proof }, client);
       if (result.state !== "signed_in") return result;
       return onDevice(result, input.deviceToken, client);

@@ -1,5 +1,5 @@
 // What the log alone tells of the security events an incident is investigated from (OWASP ASVS 5.0
-// V16.3): each completed sign-in, and a guessing limit that locks, for passwords and second
+// V16.3): each completed sign-in, each wrong password, and a guessing limit that locks, for passwords and second
 // factors, named by the account's id and the client's address. The metrics count these too, but without whose they are, and they are
 // off by default; this server runs without them. No line carries the email, a password or a code.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,11 +14,13 @@ const alice = "alice.security-log@example.com";
 const bob = "bob.security-log@example.com";
 const nobody = "nobody.security-log@example.com";
 const carol = "carol.security-log@example.com";
+const dave = "dave.security-log@example.com";
+const stranger = "stranger.security-log@example.com";
 
 let h: Harness;
 let connect: Driver;
 /** Everything secret or personal a test sent or received: none may appear in these lines. */
-const secrets = new Set<string>([alice, bob, nobody, carol, password, wrong]);
+const secrets = new Set<string>([alice, bob, nobody, carol, dave, stranger, password, wrong]);
 
 beforeAll(async () => {
   h = await startHarness({ EMAIL_VERIFICATION_REQUIRED: "false", LOGIN_MAX_FAILURES: "3", TWO_FACTOR_MAX_FAILURES: "2" });
@@ -64,6 +66,24 @@ describe("the security log", () => {
       expect.objectContaining({ level: "info", userId: user.id, sessionId: sessionOf(restToken), clientIp: "127.0.0.1" }),
     ]);
     expectNoSecrets(h.logs.filter((l) => l.msg === "signed in"));
+  });
+
+  it("writes each wrong password, with the account's id when there is an account", async () => {
+    const { user } = await connect.call("AuthService/Register", { email: dave, password });
+    for (const [email, requestId] of [
+      [dave, "wrong-password-known"],
+      [stranger, "wrong-password-unknown"],
+    ] as const) {
+      const refused = await failure(
+        connect.call("AuthService/Login", { email, password: wrong }, undefined, { "x-request-id": requestId }),
+      );
+      expect(refused.reason).toBe("INVALID_CREDENTIALS");
+    }
+    const refused = (requestId: string) => h.logs.filter((l) => l.msg === "sign-in refused: wrong password" && l.requestId === requestId);
+    expect(refused("wrong-password-known")).toEqual([expect.objectContaining({ level: "info", userId: user.id, clientIp: "127.0.0.1" })]);
+    expect(refused("wrong-password-unknown")).toEqual([expect.objectContaining({ level: "info", clientIp: "127.0.0.1" })]);
+    expect(refused("wrong-password-unknown")[0]).not.toHaveProperty("userId");
+    expectNoSecrets(h.logs.filter((l) => l.msg === "sign-in refused: wrong password"));
   });
 
   it("writes the lock a wrong password sets, with the account's id and the client's address", async () => {
