@@ -1,6 +1,7 @@
 // What the end-to-end tests behind a real reverse proxy (test/forward-auth/nginx.test.ts and
 // caddy.test.ts) share: finding the proxy's binary, starting it as a child on a free port, an
-// upstream that records what reached it, and requests sent through the proxy.
+// upstream that records what reached it, and requests sent through the proxy. The cases every
+// proxy must pass are in forward-auth-proxy-contract.ts.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
