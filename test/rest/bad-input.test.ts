@@ -173,6 +173,38 @@ describe("bodies", () => {
     const route = routes.find((r) => r.path === "/auth/register") as Route;
     await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw: registering, contentType }), 415, "UNSUPPORTED_MEDIA_TYPE");
   });
+  // Node keeps the first of two Content-Type lines and drops the rest; a proxy or firewall in
+  // front may keep the last (text/plain: no JSON to inspect) and see another request than authd.
+  it.each([
+    ["application/json", "text/plain"],
+    ["application/json", "application/json; charset=latin1"],
+    ["application/json", "application/json"],
+  ])("POST /auth/register with Content-Type given twice (%s, then %s) → 415 UNSUPPORTED_MEDIA_TYPE", async (first, second) => {
+    const route = routes.find((r) => r.path === "/auth/register") as Route;
+    const net = await import("node:net");
+    const { port } = new URL(h.url);
+    // Over a socket: fetch and node:http join or refuse a header given twice. The server closes
+    // the connection after its answer (Connection: close), which ends the read.
+    const send = () =>
+      new Promise<RestResponse>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const socket = net.connect(Number(port), "127.0.0.1", () => {
+          socket.write(
+            `POST /auth/register HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: ${first}\r\nContent-Type: ${second}\r\n` +
+              `Content-Length: ${Buffer.byteLength(registering)}\r\n\r\n${registering}`,
+          );
+        });
+        socket.on("data", (c: Buffer) => chunks.push(c));
+        socket.on("error", reject);
+        socket.on("close", () => {
+          const answer = Buffer.concat(chunks).toString("utf8");
+          const split = answer.indexOf("\r\n\r\n");
+          const status = Number(answer.slice(0, split).split(" ")[1]);
+          resolve({ status, headers: new Headers(), body: JSON.parse(answer.slice(split + 4)) });
+        });
+      });
+    await expectRefused(route, send, 415, "UNSUPPORTED_MEDIA_TYPE");
+  });
   it("the refusal of another charset says what is taken", async () => {
     const res = await rest(h, "POST", "/api/v1/auth/login", { body: {}, contentType: "application/json; charset=latin1" });
     expect(res.body).toEqual({
