@@ -322,7 +322,23 @@ describe("api-auth-security.md and api-auth-2fa.md at /api/auth", () => {
   it("POST /2fa/disable takes either document's body: { code } or { password }, and answers with both shapes' fields", async () => {
     step(open);
     step(open); // past the step whose code the previous sign-in spent
-    const byCode = await rest(open, "POST", "/api/auth/2fa/disable", { token: access, body: { code: totp(secret, open.clock.now()) } });
+    // `code` and `otp` are one proof under the two documents' names: given both, it is refused, not
+    // settled by taking one (a layer in front may read the other, here a wrong code), and nothing
+    // is spent: the same right code then turns 2FA off.
+    const code = totp(secret, open.clock.now());
+    for (const body of [
+      { otp: wrongCode(secret, open.clock.now()), code },
+      { code, otp: wrongCode(secret, open.clock.now()) },
+    ]) {
+      const both = await rest(open, "POST", "/api/auth/2fa/disable", { token: access, body });
+      expect(both.status).toBe(400);
+      expect(both.body).toMatchObject({ success: false, code: "INVALID_ARGUMENT" });
+      const v1 = await rest(open, "POST", "/api/v1/auth/2fa/disable", { token: access, body });
+      expect(v1.status).toBe(400);
+      expect(v1.body.code).toBe("INVALID_ARGUMENT");
+    }
+    expect((await rest(open, "GET", "/api/v1/auth/2fa/status", { token: access })).body.data.enabled).toBe(true);
+    const byCode = await rest(open, "POST", "/api/auth/2fa/disable", { token: access, body: { code } });
     expect(byCode.status).toBe(200);
     expect(byCode.body).toEqual({ success: true, message: "2FA disabled successfully", twoFactorEnabled: false });
     const again = await rest(open, "POST", "/api/auth/2fa/generate", { token: access, body: { password: newPassword } });
