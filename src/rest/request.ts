@@ -7,6 +7,7 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import { AuthError } from "../errors.ts";
 import { readRaw } from "../transport/body.ts";
+import { contentTypeRepeated } from "../transport/node-http.ts";
 import type { Fields } from "./declaration.ts";
 import { hasDuplicateKey } from "./duplicate-keys.ts";
 
@@ -102,15 +103,6 @@ function checkJsonType(header: string): void {
  */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** How many lines of the request's head name this header (lower case). */
-function headerLines(req: Request, name: string): number {
-  let lines = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]?.toLowerCase() === name) lines++;
-  }
-  return lines;
-}
-
 export async function readBody(req: Request, limit: number): Promise<Record<string, unknown>> {
   // The legacy clients never compress, so no coding is taken on (RFC 9110 8.4.1 allows 415; the
   // handler names `identity` in Accept-Encoding). The body is then drained unread.
@@ -124,7 +116,7 @@ export async function readBody(req: Request, limit: number): Promise<Record<stri
   if (raw.length === 0) return {};
   // Node keeps the first of several Content-Type lines and drops the others; a layer in front that
   // keeps the last (text/plain: nothing to inspect) would take the body for something else.
-  if (headerLines(req, "content-type") > 1) {
+  if (contentTypeRepeated(req)) {
     throw new AuthError("UNSUPPORTED_MEDIA_TYPE", "the request body's content type must be given once");
   }
   checkJsonType(String(req.headers["content-type"] ?? ""));

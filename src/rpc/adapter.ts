@@ -14,7 +14,7 @@ import { createMethodUrl, type UniversalHandler, validateUniversalHandlerOptions
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues } from "@connectrpc/connect";
 import type { JsonReadOptions } from "@bufbuild/protobuf";
-import { abandon, type NodeHandler } from "../transport/node-http.ts";
+import { abandon, contentTypeRepeated, type NodeHandler } from "../transport/node-http.ts";
 import { type Outcome, outcomeOf, type Protocol } from "../transport/outcome.ts";
 import { acceptCompression, clampDeadline } from "./compression.ts";
 import { outcomeKey } from "./context.ts";
@@ -215,6 +215,14 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     const outcome = outcomeOf(req);
     outcome.protocol = protocolOf(contentType);
     outcome.route = found.route;
+    // Refused as Connect refuses a content type it does not serve (415, no body): a layer in
+    // front that keeps another of the lines would take the call for another protocol or codec.
+    if (contentTypeRepeated(req)) {
+      res.statusCode = 415;
+      res.setHeader("cache-control", "no-store");
+      res.end();
+      return;
+    }
     const call = new Call(req, res, found, outcome, contentType);
     const unary = found.unary;
     const wire = unary === undefined ? undefined : fastWire(req, opt);

@@ -7,6 +7,7 @@ export type NodeHandler = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
 
 /**
@@ -50,4 +51,21 @@ export const browserSafetyHeaders: Readonly<Record<string, string>> = {
 /** Sets browserSafetyHeaders on an answer. */
 export function setBrowserSafetyHeaders(res: { setHeader(name: string, value: string): unknown }): void {
   for (const [name, value] of Object.entries(browserSafetyHeaders)) res.setHeader(name, value);
+}
+
+/**
+ * Whether the request names its Content-Type on more than one line. Node keeps the first and
+ * drops the others, over HTTP/1.1 and HTTP/2 alike; a proxy, firewall or audit layer in front that
+ * keeps the last would take the body for another kind than the one authd reads, so such a request
+ * is refused wherever a body is read (RPC and REST). A pass over the raw header names, comparing
+ * only those of the right length.
+ */
+export function contentTypeRepeated(req: NodeRequest): boolean {
+  const raw = req.rawHeaders;
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 12 && name.toLowerCase() === "content-type" && ++seen > 1) return true;
+  }
+  return false;
 }
