@@ -68,8 +68,8 @@ export function adminUserView(u: UserRecord): AdminUserView {
 
 const maxEmailPrefixLength = 254;
 
-/** Notifications about an administrator's change name no administrator's address or browser. */
-const byAnAdministrator: ClientInfo = { ipAddress: "", userAgent: "an administrator" };
+/** Notifications about an administrator's change say so, and name no administrator's address or browser. */
+const byAnAdministrator: ClientInfo = { ipAddress: "", userAgent: "", byAdministrator: true };
 
 /**
  * How many times a write is tried on a record whose roles keep changing under it, each time read

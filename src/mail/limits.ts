@@ -28,6 +28,8 @@ import type { MailKind, NotificationKind } from "./mailer.ts";
 export interface MailClient {
   ipAddress: string;
   userAgent: string;
+  /** An administrator's change: the notification says so instead of an address and a browser. */
+  byAdministrator?: true;
 }
 
 /** Hourly limits; 0 (a budget: undefined) means no limit. */

@@ -87,9 +87,9 @@ const byAdministrators: ReadonlySet<NotificationKind> = new Set([
   "signed_out_everywhere",
 ]);
 
-function whatToDo(kind: NotificationKind): string {
+function whatToDo(kind: NotificationKind, client: MailClient): string {
+  if (byAdministrators.has(kind) || client.byAdministrator === true) return "If you did not expect this, contact support.";
   if (kind === "account_deleted") return "If you did not do this, contact support.";
-  if (byAdministrators.has(kind)) return "If you did not expect this, contact support.";
   return "If this was you, there is nothing to do. If it was not, reset your password now and review your sessions and authenticators.";
 }
 
@@ -118,10 +118,14 @@ export function notificationMail(to: string, kind: NotificationKind, client: Mai
     sentence,
     "",
     `When: ${at.toISOString()}`,
-    `From IP address: ${oneLine(client.ipAddress, 64) || "unknown"}`,
-    `Browser or app, as it names itself: ${deviceWords(client.userAgent)}`,
+    ...(client.byAdministrator === true
+      ? ["Made by: an administrator of this service"]
+      : [
+          `From IP address: ${oneLine(client.ipAddress, 64) || "unknown"}`,
+          `Browser or app, as it names itself: ${deviceWords(client.userAgent)}`,
+        ]),
     "",
-    whatToDo(kind),
+    whatToDo(kind, client),
   ].join("\n");
   return { kind: "security_notification", notification: kind, to, subject, text };
 }

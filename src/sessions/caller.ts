@@ -7,6 +7,11 @@ export interface ClientInfo {
   userAgent: string;
   /** The request's X-Request-Id, for the log lines an operation writes about it (not stored). */
   requestId?: string;
+  /**
+   * The change is an administrator's (AdminService): a notification then says so, and names no
+   * address or browser, which would stand for the administrator's.
+   */
+  byAdministrator?: true;
 }
 
 /** No client to tell of (a call made in-process); a notification then says "unknown". */

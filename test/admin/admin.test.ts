@@ -570,11 +570,31 @@ describe("the owner is told of each change an administrator makes", () => {
     ]);
     for (const mail of mails) {
       expect(mail.text).toMatch(/^An administrator /);
-      expect(mail.text).toContain('Browser or app, as it names itself: "an administrator"');
+      expect(mail.text).toContain("Made by: an administrator of this service");
+      expect(mail.text).not.toMatch(/From IP address|Browser or app/);
       expect(mail.text).toContain("If you did not expect this, contact support.");
       for (const leak of [adminClient.ipAddress, adminClient.userAgent, "notifying-admin@example.com", target.tokens.accessToken]) {
         expect(mail.text).not.toContain(leak);
       }
+    }
+  });
+
+  it("the mails of ResetSecondFactor and DeleteUser say an administrator made the change, and send the owner to support", async () => {
+    const reset = await withSecondFactor("reset-told@example.com");
+    await s.ops.admin.resetSecondFactor(admin, reset.id, adminClient);
+    const deleted = await account("delete-told@example.com");
+    await s.ops.admin.deleteUser(admin, deleted.id, adminClient);
+    expect(await noticesTo("reset-told@example.com")).toContain("two_factor_disabled");
+    expect(await noticesTo("delete-told@example.com")).toEqual(["account_deleted"]);
+    const mails = [
+      ...s.outbox.all("reset-told@example.com", "security_notification").filter((m) => m.notification === "two_factor_disabled"),
+      ...s.outbox.all("delete-told@example.com", "security_notification"),
+    ];
+    for (const mail of mails) {
+      expect(mail.text).toContain("Made by: an administrator of this service");
+      expect(mail.text).toContain("If you did not expect this, contact support.");
+      // Neither an address nor a browser that would stand for the administrator's, nor advice to reset a password.
+      expect(mail.text).not.toMatch(/From IP address|Browser or app|reset your password/);
     }
   });
 
