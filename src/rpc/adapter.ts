@@ -106,13 +106,14 @@ export function optionFastPathIgnores(options: RpcHandlerOptions): string | unde
  * JSON requests are read as UTF-8 that must be valid (RFC 8259): Connect's default decoder puts
  * U+FFFD for bytes that are not, so a layer in front that reads them otherwise would see another
  * request than the one acted on. Protobuf's binary decoding already refuses such strings, and REST
- * such bodies. A leading byte-order mark is still dropped, as before. Connect passes the decoder on
+ * such bodies. A leading byte-order mark is kept, and so refused as JSON, as REST refuses it: RFC
+ * 8259 lets a reader ignore one, and readers that differ on it would again read two requests. Connect passes the decoder on
  * to its JSON serialization, though its router options' type does not name it (the one option
  * beside it is Connect's default): test/rpc/json-utf8.test.ts holds it to that.
  */
 const strictJsonText: Partial<JsonReadOptions> & { textDecoder: InstanceType<typeof TextDecoder> } = {
   ignoreUnknownFields: true,
-  textDecoder: new TextDecoder("utf-8", { fatal: true }),
+  textDecoder: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }),
 };
 
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
