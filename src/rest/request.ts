@@ -88,6 +88,9 @@ function checkJsonType(header: string): void {
   for (let match = mediaTypeParameter.exec(header); match !== null; match = mediaTypeParameter.exec(header)) {
     end = mediaTypeParameter.lastIndex;
     const [, name, value] = match;
+    // The extended form (RFC 8187, `charset*=utf-16''…`) declares a charset too, to a reader
+    // that knows it; none is taken, as Connect takes none.
+    if (name?.toLowerCase() === "charset*") throw notUtf8();
     if (name?.toLowerCase() !== "charset" || value === undefined) continue;
     const charset = (value.startsWith('"') ? value.slice(1, -1).replace(/\\([\s\S])/g, "$1") : value).toLowerCase();
     if (charset !== "utf-8" && charset !== "utf8") throw notUtf8();

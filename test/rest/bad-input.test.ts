@@ -169,6 +169,8 @@ describe("bodies", () => {
     "application/json; charset = latin1",
     "application/json; charset=utf-8 latin1",
     'application/json; note="unterminated',
+    "application/json; charset*=utf-16",
+    "application/json; CHARSET*=utf-8''",
   ])("POST /auth/register with content-type %s → 415 UNSUPPORTED_MEDIA_TYPE", async (contentType) => {
     const route = routes.find((r) => r.path === "/auth/register") as Route;
     await expectRefused(route, () => rest(h, "POST", "/auth/register", { raw: registering, contentType }), 415, "UNSUPPORTED_MEDIA_TYPE");
