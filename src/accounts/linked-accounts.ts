@@ -7,7 +7,7 @@ import { checkId } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import { requireUser, type Caller, type ClientInfo, sessionEnded } from "../sessions/caller.ts";
-import { passesTwoFactorCutoff, requireBothCutoffsPass } from "../sessions/sessions.ts";
+import { passesTwoFactorCutoff, requireBothCutoffsPass } from "../sessions/cutoffs.ts";
 import type { Store } from "../store/port.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";
 import type { TwoFactor } from "../two-factor/two-factor.ts";

@@ -5,7 +5,7 @@
 // the providers (passkeys have their own list, PasskeyService.ListPasskeys).
 import { AuthError } from "../errors.ts";
 import type { Caller, ClientInfo } from "../sessions/caller.ts";
-import { keepOnlyCaller } from "../sessions/sessions.ts";
+import { keepOnlyCaller } from "../sessions/cutoffs.ts";
 import type { ProviderLinkRecord, Store, UserPatch, UserRecord } from "../store/port.ts";
 import type { TwoFactor } from "../two-factor/two-factor.ts";
 

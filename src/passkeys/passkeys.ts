@@ -10,7 +10,7 @@ import { checkId } from "../input.ts";
 import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import { requireUser as requireUserOf, type Caller, type ClientInfo, unknownClient } from "../sessions/caller.ts";
-import { requireBothCutoffsPass } from "../sessions/sessions.ts";
+import { requireBothCutoffsPass } from "../sessions/cutoffs.ts";
 import type { PasskeyRecord, Store } from "../store/port.ts";
 import { checkDeviceName } from "../two-factor/inputs.ts";
 import type { Reauthentication } from "../two-factor/reauthentication.ts";

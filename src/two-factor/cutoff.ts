@@ -21,7 +21,7 @@
 
 import type { Clock } from "../clock.ts";
 import { type Caller, sessionEnded } from "../sessions/caller.ts";
-import { keepOnlyCaller, passesCutoff, passesUserCutoff } from "../sessions/sessions.ts";
+import { keepOnlyCaller, passesCutoff, passesUserCutoff } from "../sessions/cutoffs.ts";
 import type { Store, TwoFactorRecord } from "../store/port.ts";
 
 /**
