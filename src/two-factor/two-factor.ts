@@ -15,7 +15,8 @@ import type { Logger } from "../log.ts";
 import type { Notifier } from "../mail/notifications.ts";
 import type { PasswordCheck } from "../passwords/check.ts";
 import type { KeyedHasher, SecretSealer } from "../secrets/server-secrets.ts";
-import { requireUser as requireUserOf, type Caller, type ClientInfo, unknownClient } from "../sessions/caller.ts";
+import { requireUser as requireUserOf, type Caller, type ClientInfo, sessionEnded, unknownClient } from "../sessions/caller.ts";
+import { passesCutoff } from "../sessions/cutoffs.ts";
 import type { Sessions } from "../sessions/sessions.ts";
 import type { AttemptPolicy, Store, TwoFactorRecord, UserRecord } from "../store/port.ts";
 import { cutOffOtherSessions, endOthersFirst, requireCallerPasses, requireUserCutoffPasses } from "./cutoff.ts";
@@ -335,10 +336,10 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
       const user = await requireUser(caller);
       await requireEnabled(caller.userId);
       // Not from a session a security change has ended since the call was authenticated: new
-      // codes would outlast the change that was to shut its holder out. The user record's cutoff
-      // is read before the code is spent (a refusal spends nothing); the record's own is checked
-      // in the write.
-      await requireUserCutoffPasses(store, caller);
+      // codes would outlast the change that was to shut its holder out. The user record's cutoff,
+      // as just read, is checked before the code is spent (a refusal spends nothing); the record's
+      // own is checked in the write.
+      if (!passesCutoff(user.sessionCutoff, caller.sessionId, caller.generations.user)) throw sessionEnded();
       await spendCode(caller.userId, code);
       const codes = newRecoveryCodes();
       const hashes = recoveryCodeHashes(codes);
