@@ -77,18 +77,11 @@ const what: Record<NotificationKind, [subject: string, sentence: string]> = {
 };
 
 /**
- * Changes only an administrator makes: the owner's password is not what let them happen, and a
- * disabled account cannot reset it, so the owner is sent to the people who run the service.
+ * An administrator's change: the owner's password is not what let it happen (and a disabled or
+ * deleted account cannot reset it), so the owner is sent to the people who run the service.
  */
-const byAdministrators: ReadonlySet<NotificationKind> = new Set([
-  "account_disabled",
-  "account_enabled",
-  "roles_changed",
-  "signed_out_everywhere",
-]);
-
 function whatToDo(kind: NotificationKind, client: MailClient): string {
-  if (byAdministrators.has(kind) || client.byAdministrator === true) return "If you did not expect this, contact support.";
+  if (client.byAdministrator === true) return "If you did not expect this, contact support.";
   if (kind === "account_deleted") return "If you did not do this, contact support.";
   return "If this was you, there is nothing to do. If it was not, reset your password now and review your sessions and authenticators.";
 }
