@@ -69,10 +69,15 @@ export interface ClientBudget {
   aggregate: ClientAggregate | undefined;
 }
 
+/** `maxFailures` an hour: counted over the hour, and refused for an hour once spent. */
+export function hourly(maxFailures: number): AttemptPolicy {
+  return { maxFailures, windowSeconds: 3_600, lockSeconds: 3_600 };
+}
+
 /** An hourly budget of `perHour` per client network; undefined when `perHour` is 0 (no limit). */
 export function hourlyClientBudget(perHour: number, aggregate: ClientAggregate | undefined): ClientBudget | undefined {
   if (perHour <= 0) return undefined;
-  return { network: { maxFailures: perHour, windowSeconds: 3_600, lockSeconds: 3_600 }, aggregate };
+  return { network: hourly(perHour), aggregate };
 }
 
 /** One counter of a client's budget: the network it is kept for (the key's last part) and its policy. */

@@ -11,7 +11,7 @@
 // Over the budget the log line is still written (with `stored: false`); the calls that were
 // allowed are always stored.
 import { randomUUID } from "node:crypto";
-import { type ClientBudget, clientCounters } from "../attempt-limit.ts";
+import { type ClientBudget, clientCounters, hourly } from "../attempt-limit.ts";
 import { addSeconds, type Clock } from "../clock.ts";
 import { AuthError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -51,7 +51,7 @@ export function createAuditLog(deps: AuditDeps) {
   async function withinRefusalBudget(entry: AuditEntry, at: Date): Promise<boolean> {
     if (perClient === undefined || !refusals.has(entry.outcome)) return true;
     const { kind, id } = entry.actor;
-    const firstOfTheHour = { maxFailures: 1, windowSeconds: 3_600, lockSeconds: 3_600 };
+    const firstOfTheHour = hourly(1);
     if ((await store.attempts.fail(`audit-refusals-actor:${kind}:${id}`, at, firstOfTheHour)).counted) return true;
     for (const { network, policy } of clientCounters(entry.client.ipAddress, perClient)) {
       if (!(await store.attempts.fail(`audit-refusals:${network}`, at, policy)).counted) return false;

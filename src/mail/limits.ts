@@ -17,7 +17,7 @@
 // recovery-code regenerations, say) must not thereby silence the notice of what they do next
 // (the password change that follows). The client's budget is counted for its IPv6 aggregate too
 // (client-network.ts): a /48 is 65,536 /64s, and each was a fresh budget of mails to anyone.
-import { type ClientBudget, clientCounters } from "../attempt-limit.ts";
+import { type ClientBudget, clientCounters, hourly } from "../attempt-limit.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { KeyedHasher } from "../secrets/server-secrets.ts";
@@ -63,8 +63,6 @@ export interface MailLimits {
   admitNotification(kind: NotificationKind, to: string): Promise<boolean>;
 }
 
-const hour = 3_600;
-
 export function createMailLimits(deps: MailLimitsDeps): MailLimits {
   const { attempts, clock, keys, log, policy } = deps;
 
@@ -76,7 +74,6 @@ export function createMailLimits(deps: MailLimitsDeps): MailLimits {
     log.warn({ mail: kind, limit }, "mail not sent: its hourly limit is reached");
     return false;
   }
-  const hourly = (max: number): AttemptPolicy => ({ maxFailures: max, windowSeconds: hour, lockSeconds: hour });
 
   return {
     async admitClient(client) {

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { createAccounts } from "../accounts/accounts.ts";
 import { createAdmin } from "../admin/admin.ts";
 import { reportAdminEmails } from "../admin/bootstrap.ts";
-import { type ClientBudget, hourlyClientBudget } from "../attempt-limit.ts";
+import { type ClientBudget, hourly, hourlyClientBudget } from "../attempt-limit.ts";
 import { createAuditLog, type AuditLog } from "../audit/audit.ts";
 import { createBackground, type Background } from "../background.ts";
 import { systemClock, type Clock } from "../clock.ts";
@@ -88,7 +88,6 @@ function clientBudget(network: AttemptPolicy | undefined, config: Config): Clien
 function passwordLimits(config: Config): PasswordLimits {
   const window = config.loginLockSeconds;
   const per = (maxFailures: number) => (maxFailures === 0 ? undefined : { maxFailures, windowSeconds: window, lockSeconds: window });
-  const hourly = (maxFailures: number) => ({ maxFailures, windowSeconds: 3_600, lockSeconds: 3_600 });
   const bound = config.loginAccountMaxFailuresPerHour;
   return {
     account: per(config.loginMaxFailures),

@@ -7,7 +7,7 @@
 // factor on, off and over (Setup, Enable, Reset, Disable) and its status; the pending secrets they
 // confirm are in pending.ts, devices in devices.ts, the password and step-up checks in step-up.ts.
 
-import { countGuess, refuseIfLocked } from "../attempt-limit.ts";
+import { countGuess, hourly, refuseIfLocked } from "../attempt-limit.ts";
 import type { Clock } from "../clock.ts";
 import { AuthError, invalidArgument } from "../errors.ts";
 import type { SecurityEvents } from "../events.ts";
@@ -89,7 +89,7 @@ export function createTwoFactor(deps: TwoFactorDeps, checkPassword: PasswordChec
    * owner from replacing an authenticator.
    */
   const setupsPerHour = policy.maxSetupsPerHour;
-  const setupBudget = { maxFailures: setupsPerHour, windowSeconds: 3_600, lockSeconds: 3_600 };
+  const setupBudget = hourly(setupsPerHour);
   const tooManySetups = (retryAfterSeconds: number) =>
     new AuthError("RATE_LIMITED", "too many two-factor setups for this account; try again later", { retryAfterSeconds });
   const setupKey = (userId: string) => `2fa-setup:${userId}`;
