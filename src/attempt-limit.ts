@@ -1,4 +1,4 @@
-import { aggregateNetwork, type ClientAggregate, clientNetwork } from "./client-network.ts";
+import { type ClientAggregate, clientNetworks } from "./client-network.ts";
 import type { Clock } from "./clock.ts";
 import type { AuthError } from "./errors.ts";
 import type { AttemptPolicy, AttemptStore } from "./store/port.ts";
@@ -81,7 +81,7 @@ export function hourlyClientBudget(perHour: number, aggregate: ClientAggregate |
 }
 
 /** One counter of a client's budget: the network it is kept for (the key's last part) and its policy. */
-export interface ClientCounter {
+interface ClientCounter {
   network: string;
   policy: AttemptPolicy;
   level: "network" | "aggregate";
@@ -95,12 +95,12 @@ export interface ClientCounter {
  * store write is paid only where the addresses are plentiful.
  */
 export function clientCounters(address: string, budget: ClientBudget): ClientCounter[] {
-  const counters: ClientCounter[] = [{ network: clientNetwork(address), policy: budget.network, level: "network" }];
   const { aggregate } = budget;
-  const wide = aggregate === undefined ? undefined : aggregateNetwork(address, aggregate.prefixLength);
-  if (aggregate !== undefined && wide !== undefined) {
+  const networks = clientNetworks(address, aggregate?.prefixLength);
+  const counters: ClientCounter[] = [{ network: networks.network, policy: budget.network, level: "network" }];
+  if (aggregate !== undefined && networks.aggregate !== undefined) {
     const policy = { ...budget.network, maxFailures: budget.network.maxFailures * aggregate.multiple };
-    counters.push({ network: wide, policy, level: "aggregate" });
+    counters.push({ network: networks.aggregate, policy, level: "aggregate" });
   }
   return counters;
 }

@@ -65,18 +65,25 @@ function prefix(groups: number[], length: number): string {
   return `${kept.map((g) => g.toString(16)).join(":")}::/${length}`;
 }
 
+/**
+ * The client network of an address (an IPv4 address, an IPv6 /64; anything else as it is) and,
+ * with `prefixLength`, an IPv6 client's aggregate network (`2001:db8:1::/48`): one parse for both.
+ */
+export function clientNetworks(address: string, prefixLength: number | undefined): { network: string; aggregate: string | undefined } {
+  const parsed = parse(address);
+  if (parsed === null) return { network: address, aggregate: undefined };
+  if ("ipv4" in parsed) return { network: parsed.ipv4, aggregate: undefined };
+  return { network: prefix(parsed.groups, 64), aggregate: prefixLength === undefined ? undefined : prefix(parsed.groups, prefixLength) };
+}
+
 /** The client network of an address: an IPv4 address, an IPv6 /64; anything else as it is. */
 export function clientNetwork(address: string): string {
-  const parsed = parse(address);
-  if (parsed === null) return address;
-  return "ipv4" in parsed ? parsed.ipv4 : prefix(parsed.groups, 64);
+  return clientNetworks(address, undefined).network;
 }
 
 /** The aggregate network of an IPv6 client (`2001:db8:1::/48`); undefined for an IPv4 client or anything else. */
 export function aggregateNetwork(address: string, prefixLength: number): string | undefined {
-  const parsed = parse(address);
-  if (parsed === null || "ipv4" in parsed) return undefined;
-  return prefix(parsed.groups, prefixLength);
+  return clientNetworks(address, prefixLength).aggregate;
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (`::` expanded, an embedded IPv4 tail as two). */
